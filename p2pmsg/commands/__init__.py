@@ -1,0 +1,1 @@
+"""One module per `p2pmsg` command; each exposes `register(subparsers, common)`."""

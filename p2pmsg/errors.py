@@ -1,0 +1,85 @@
+"""The one error tree of p2pmsg.
+
+Every error the product raises on purpose derives from `P2PMsgError`, so the
+node can contain a misbehaving peer to one connection (catch `ProtocolError`,
+`HandshakeError`, `DecryptError`) and the CLI can turn any of them into a
+clear one-line message and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+
+class P2PMsgError(Exception):
+    """Base of every deliberate p2pmsg error."""
+
+
+class ProtocolError(P2PMsgError):
+    """The wire protocol was violated."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to do something the protocol forbids (a bug on our side)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol forbids; the connection must end."""
+
+
+class HandshakeError(P2PMsgError):
+    """The Noise handshake or the p2pmsg identity binding failed."""
+
+
+class DecryptError(P2PMsgError):
+    """Authenticated decryption failed.
+
+    Deliberately opaque: the message never says whether the tag, the padding
+    or the length was wrong, so an attacker learns nothing from it.
+    """
+
+    def __init__(self, message: str = "decryption failed") -> None:
+        super().__init__(message)
+
+
+class StoreError(P2PMsgError):
+    """The local database could not be read or written."""
+
+
+class KeystoreError(P2PMsgError):
+    """The identity file is missing, corrupt, or could not be written."""
+
+
+class WrongPasswordError(KeystoreError):
+    """The password does not open the keystore. Says nothing more, on purpose."""
+
+    def __init__(self, message: str = "wrong password") -> None:
+        super().__init__(message)
+
+
+class UnlockThrottledError(KeystoreError):
+    """Too many failed unlocks: the caller must wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"too many failed attempts: try again in {retry_after:.0f} s"
+        )
+
+
+class PasswordPolicyError(KeystoreError):
+    """A new password breaks one or more rules; `failures` names each one."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__("password rejected: " + "; ".join(failures))
+
+
+class ProfileLockedError(P2PMsgError):
+    """Another process already has this profile open."""
+
+
+class ModelIntegrityError(P2PMsgError):
+    """A model file does not match its manifest and was not loaded."""
+
+
+class ConfigError(P2PMsgError):
+    """A bad command-line argument or setting."""
