@@ -18,10 +18,7 @@ from p2pmsg.errors import P2PMsgError
 
 # Order here is the order in `p2pmsg --help`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "init",
-    "id",
-    "passwd",
-    "bench",
+    # one line per command module in p2pmsg/commands/, e.g. "init",
 )
 
 
