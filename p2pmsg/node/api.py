@@ -1,0 +1,259 @@
+"""The Node's public surface, shared by the TUI and the headless commands.
+
+The TUI and the commands never touch sockets, zeroconf or SQLite: they call
+the async methods of `NodeAPI` and consume its event stream. Everything here
+is a plain frozen dataclass so it can cross thread and task boundaries and be
+rendered or printed as JSON (`dataclasses.asdict`).
+
+Peers are named by their identity fingerprint as lowercase hex (64 chars);
+messages and transfers by a 16-byte id as lowercase hex (32 chars).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+Direction = Literal["in", "out"]
+TransferState = Literal[
+    "offered", "accepted", "declined", "expired", "transferring", "paused",
+    "verifying", "completed", "failed", "cancelled",
+]
+
+
+# --- views: snapshots of state ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeerView:
+    fingerprint: str
+    name: str
+    short_fingerprint: str
+    online: bool
+    verified: bool
+    unread: int
+    key_change_pending: bool  # a new, unaccepted key: sending is blocked
+    addresses: tuple[str, ...] = ()  # "host:port"
+    manual: bool = False  # added by host:port rather than discovered
+    first_seen: float | None = None
+    last_seen: float | None = None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: str
+    peer: str
+    direction: Direction
+    text: str | None  # None once a disappearing message has been deleted
+    created: float
+    status: MessageStatus
+    ttl: float | None = None  # disappearing timer in seconds, if any
+    deadline: float | None = None  # when the body will be deleted, once read
+
+
+@dataclass(frozen=True)
+class DirectionStatus:
+    suite: str
+    epoch: int
+    messages_under_key: int
+    max_messages_per_key: int
+    last_rotation: float
+    next_rotation: float  # time-driven deadline
+
+
+@dataclass(frozen=True)
+class SessionStatusView:
+    """What the rotation status pane shows for one peer's live session."""
+
+    peer: str
+    send: DirectionStatus
+    recv: DirectionStatus
+    negotiated_suites: tuple[str, ...]
+    session_started: float
+    last_key_agreement: float
+    handshake_hash: str  # hex
+    verified: bool
+
+
+@dataclass(frozen=True)
+class TransferView:
+    id: str
+    peer: str
+    direction: Direction
+    name: str  # already made safe for display and for the filesystem
+    size: int
+    sha256: str
+    state: TransferState
+    bytes_done: int
+    rate_bps: float = 0.0
+    path: str | None = None  # final path once completed (receiver) or source (sender)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorStatus:
+    mode: str  # "models" or "rules-only: <reason>"
+    recent_scores: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertView:
+    ts: float
+    kind: str
+    severity: Literal["low", "medium", "high", "critical"]
+    peer: str | None
+    addr: str | None
+    source: str
+    score: float
+    message: str
+    id: int | None = None
+
+
+# --- events: what happened (past tense) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeerDiscovered:
+    peer: PeerView
+
+
+@dataclass(frozen=True)
+class PeerLost:
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class PeerConnected:
+    peer: PeerView
+    session: SessionStatusView
+
+
+@dataclass(frozen=True)
+class PeerDisconnected:
+    fingerprint: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PeerUpdated:
+    """Name, verification, trust or unread count changed."""
+
+    peer: PeerView
+
+
+@dataclass(frozen=True)
+class IdentityChanged:
+    """A known peer showed a different key; sending to it is blocked until accepted."""
+
+    fingerprint: str
+    name: str
+    old_fingerprint: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    message: MessageView
+
+
+@dataclass(frozen=True)
+class MessageStatusChanged:
+    peer: str
+    ids: tuple[str, ...]
+    status: MessageStatus
+
+
+@dataclass(frozen=True)
+class MessagesExpired:
+    """Disappearing messages whose bodies were deleted."""
+
+    peer: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    """Keys rotated, the cipher changed or a fresh key agreement happened."""
+
+    session: SessionStatusView
+    what: Literal["rotated", "cipher_changed", "rekeyed"]
+
+
+@dataclass(frozen=True)
+class TransferUpdated:
+    transfer: TransferView
+
+
+@dataclass(frozen=True)
+class SecurityEventLogged:
+    record: dict[str, Any] = field(hash=False)  # the DESIGN.md event record
+
+
+@dataclass(frozen=True)
+class AlertRaised:
+    alert: AlertView
+
+
+@dataclass(frozen=True)
+class MonitorChanged:
+    status: MonitorStatus
+
+
+NodeEvent = (
+    PeerDiscovered | PeerLost | PeerConnected | PeerDisconnected | PeerUpdated
+    | IdentityChanged | MessageReceived | MessageStatusChanged | MessagesExpired
+    | SessionChanged | TransferUpdated | SecurityEventLogged | AlertRaised | MonitorChanged
+)
+
+
+class NodeAPI(Protocol):
+    """What the TUI and the commands may call. Every method is safe to call from the
+    event loop: blocking work happens off it. Errors are `p2pmsg.errors` subclasses with
+    messages fit to show a user (e.g. "peer 'bob' is ambiguous: bob (3f2a 91bc ...), ...").
+    """
+
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def listen_port(self) -> int: ...
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    def subscribe(self) -> AsyncIterator[NodeEvent]:
+        """A new, independent stream of events from now on (bounded; a slow
+        consumer drops the oldest *progress* events first, never messages)."""
+        ...
+
+    async def peers(self) -> list[PeerView]: ...
+    async def resolve_peer(self, query: str) -> PeerView:
+        """A display name or fingerprint prefix; ambiguity is an error listing candidates."""
+        ...
+    async def conversation(self, peer: str, limit: int = 200) -> list[MessageView]: ...
+    async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView: ...
+    async def wait_delivered(self, message_id: str, timeout: float) -> MessageStatus: ...
+    async def mark_read(self, peer: str) -> None: ...
+    async def set_conversation_ttl(self, peer: str, ttl: float | None) -> None: ...
+    async def session_status(self, peer: str) -> SessionStatusView | None: ...
+    async def set_suite(self, peer: str, suite: str) -> None: ...
+    async def rotate(self, peer: str) -> None: ...
+    async def rekey(self, peer: str) -> None: ...
+    async def safety_number(self, peer: str) -> str: ...
+    async def set_verified(self, peer: str, verified: bool) -> None: ...
+    async def accept_new_key(self, peer: str) -> None: ...
+    async def add_peer(self, host: str, port: int) -> None: ...
+
+    async def send_file(self, peer: str, path: str) -> TransferView: ...
+    async def accept_file(self, transfer_id: str) -> None: ...
+    async def decline_file(self, transfer_id: str) -> None: ...
+    async def transfers(self, peer: str | None = None) -> list[TransferView]: ...
+
+    async def alerts(self, limit: int = 100) -> list[AlertView]: ...
+    async def security_events(self, limit: int = 500) -> list[dict[str, Any]]: ...
+    async def monitor_status(self) -> MonitorStatus: ...
+    async def get_settings(self) -> dict[str, Any]: ...
+    async def update_settings(self, **values: Any) -> None: ...
