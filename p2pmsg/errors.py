@@ -83,3 +83,32 @@ class ModelIntegrityError(P2PMsgError):
 
 class ConfigError(P2PMsgError):
     """A bad command-line argument or setting."""
+
+
+class StoreKeyError(StoreError):
+    """The data key does not open this database (another profile's key, or a wrong one)."""
+
+
+class StoreSchemaError(StoreError):
+    """The database schema is newer than this code, or a migration failed."""
+
+
+class StoreCorruptError(StoreError):
+    """A stored value failed authentication or is malformed: the file was modified."""
+
+
+class PeerLookupError(P2PMsgError):
+    """A peer named by display name or fingerprint prefix could not be resolved."""
+
+
+class UnknownPeerError(PeerLookupError):
+    """No known peer matches the name or fingerprint prefix."""
+
+
+class AmbiguousPeerError(PeerLookupError):
+    """Several peers match; `candidates` lists them so the user can be more specific."""
+
+    def __init__(self, query: str, candidates: list[str]) -> None:
+        self.query = query
+        self.candidates = candidates
+        super().__init__(f"peer {query!r} is ambiguous: " + ", ".join(candidates))
