@@ -1,0 +1,226 @@
+"""Twofish conformance (Schneier's KAT package) and the binding's own contract.
+
+Vectors are read from ../shared/vectors/twofish, never copied:
+- ECB_TBL.TXT: 49 known answers per key size, all of them.
+- CBC_E_M.TXT / CBC_D_M.TXT: Monte Carlo, 400 outer x 10,000 inner iterations
+  per key size. By default only the first outer iterations of each key size run
+  (fast, and each checks 10,000 chained operations plus the derivation of the
+  next key, IV and input); the full files run with --run-full-vectors.
+
+The Monte Carlo chaining rule (the AES-candidate MCT rule, which these files
+follow; the headers name the mode and the test, the rule is verified below by
+checking each record's successor in the file):
+  encrypt: CT_j = E(K, PT_j xor CV_j); CV_(j+1) = CT_j;
+           PT_(j+1) = CV_0 for j = 0, else CT_(j-1).
+  decrypt: PT_j = D(K, CT_j) xor CV_j; CV_(j+1) = CT_j; CT_(j+1) = PT_j.
+  after 10,000: KEY xor= the last keysize bits of (out_9998 ‖ out_9999);
+  next IV = CV_10000 and next input = out_9998 (encrypt) / out_9999 (decrypt).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p2pmsg.crypto.twofish import Twofish, cbc_decrypt, cbc_encrypt
+from tests.conftest import REPO_ROOT, require_vectors
+
+INNER = 10_000
+QUICK_OUTER = 3
+
+
+@dataclass(frozen=True)
+class KatRecord:
+    key_bits: int
+    index: int
+    fields: dict[str, bytes]
+
+
+def parse_kat(path: Path) -> list[KatRecord]:
+    """Records of a Schneier KAT file: KEYSIZE=n sections of I=, KEY=, IV=, PT=, CT= lines."""
+    records: list[KatRecord] = []
+    key_bits = 0
+    for line in path.read_text(encoding="ascii").splitlines():
+        match = re.fullmatch(r"\s*(KEYSIZE|I|KEY|IV|PT|CT)=([0-9A-Fa-f]+)\s*", line)
+        if match is None:
+            continue
+        name, value = match.groups()
+        if name == "KEYSIZE":
+            key_bits = int(value)
+        elif name == "I":
+            records.append(KatRecord(key_bits, int(value), {}))
+        else:
+            records[-1].fields[name] = bytes.fromhex(value)
+    return records
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+def _next_key(key: bytes, second_last: bytes, last: bytes) -> bytes:
+    return _xor(key, (second_last + last)[-len(key):])
+
+
+def _mc_encrypt(key: bytes, iv: bytes, pt: bytes) -> tuple[bytes, bytes]:
+    """One outer encryption iteration; returns (CT_9998, CT_9999)."""
+    cipher = Twofish(key)
+    cv, p, previous = iv, pt, b""
+    ct = b""
+    for j in range(INNER):
+        previous, ct = ct, cipher.cbc_encrypt(cv, p)
+        p = iv if j == 0 else previous
+        cv = ct
+    return previous, ct
+
+
+def _mc_decrypt(key: bytes, iv: bytes, ct: bytes) -> tuple[bytes, bytes, bytes]:
+    """One outer decryption iteration; returns (PT_9998, PT_9999, CV_10000)."""
+    cipher = Twofish(key)
+    cv, c, previous, pt = iv, ct, b"", b""
+    for _ in range(INNER):
+        previous, pt = pt, cipher.cbc_decrypt(cv, c)
+        cv, c = c, pt
+    return previous, pt, cv
+
+
+def _monte_carlo(file: str, outer: int | None) -> int:
+    records = parse_kat(require_vectors("twofish", file))
+    by_position = {(r.key_bits, r.index): r for r in records}
+    checked = 0
+    for record in records:
+        if outer is not None and record.index >= outer:
+            continue
+        f = record.fields
+        following = by_position.get((record.key_bits, record.index + 1))
+        if file == "CBC_E_M.TXT":
+            second_last, last = _mc_encrypt(f["KEY"], f["IV"], f["PT"])
+            assert last == f["CT"], f"{file} KEYSIZE={record.key_bits} I={record.index}"
+            next_iv, next_input = last, second_last
+            next_input_name = "PT"
+        else:
+            second_last, last, next_iv = _mc_decrypt(f["KEY"], f["IV"], f["CT"])
+            assert last == f["PT"], f"{file} KEYSIZE={record.key_bits} I={record.index}"
+            next_input = last
+            next_input_name = "CT"
+        if following is not None:
+            g = following.fields
+            assert g["KEY"] == _next_key(f["KEY"], second_last, last)
+            assert g["IV"] == next_iv
+            assert g[next_input_name] == next_input
+        checked += 1
+    return checked
+
+
+def test_ecb_known_answers_all() -> None:
+    records = parse_kat(require_vectors("twofish", "ECB_TBL.TXT"))
+    assert {r.key_bits for r in records} == {128, 192, 256}
+    for r in records:
+        cipher = Twofish(r.fields["KEY"])
+        where = f"KEYSIZE={r.key_bits} I={r.index}"
+        assert cipher.encrypt_block(r.fields["PT"]) == r.fields["CT"], where
+        assert cipher.decrypt_block(r.fields["CT"]) == r.fields["PT"], where
+    assert len(records) == 3 * 49
+
+
+@pytest.mark.parametrize("file", ["CBC_E_M.TXT", "CBC_D_M.TXT"])
+def test_cbc_monte_carlo_first_iterations(file: str) -> None:
+    assert _monte_carlo(file, outer=QUICK_OUTER) == 3 * QUICK_OUTER
+
+
+@pytest.mark.vectors_full
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("file", ["CBC_E_M.TXT", "CBC_D_M.TXT"])
+def test_cbc_monte_carlo_full(file: str) -> None:
+    assert _monte_carlo(file, outer=None) == 3 * 400
+
+
+# --- the binding's contract ------------------------------------------------------------
+
+def _cbc_reference(cipher: Twofish, iv: bytes, data: bytes) -> bytes:
+    """CBC spelled out block by block on the single-block API."""
+    out, chain = [], iv
+    for i in range(0, len(data), 16):
+        chain = cipher.encrypt_block(_xor(data[i:i + 16], chain))
+        out.append(chain)
+    return b"".join(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       iv=st.binary(min_size=16, max_size=16),
+       blocks=st.integers(min_value=0, max_value=40).flatmap(
+           lambda n: st.binary(min_size=16 * n, max_size=16 * n)))
+def test_cbc_matches_blockwise_reference_and_inverts(key: bytes, iv: bytes, blocks: bytes) -> None:
+    cipher = Twofish(key)
+    sealed = cipher.cbc_encrypt(iv, blocks)
+    assert sealed == _cbc_reference(cipher, iv, blocks)
+    assert cipher.cbc_decrypt(iv, sealed) == blocks
+    assert cbc_encrypt(key, iv, blocks) == sealed
+    assert cbc_decrypt(key, iv, sealed) == blocks
+
+
+def test_key_schedule_is_reused_and_independent_per_key() -> None:
+    a, b = Twofish(bytes(16)), Twofish(bytes(range(16)))
+    block = bytes(range(16, 32))
+    first = a.encrypt_block(block)
+    assert b.encrypt_block(block) != first
+    assert a.encrypt_block(block) == first  # b's schedule did not overwrite a's
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 17, 31, 33])
+def test_rejects_bad_key_sizes(size: int) -> None:
+    with pytest.raises(ValueError, match="16, 24 or 32"):
+        Twofish(bytes(size))
+
+
+@pytest.mark.parametrize("size", [0, 15, 17, 32])
+def test_rejects_bad_block_sizes(size: int) -> None:
+    cipher = Twofish(bytes(32))
+    with pytest.raises(ValueError, match="16 bytes"):
+        cipher.encrypt_block(bytes(size))
+    with pytest.raises(ValueError, match="16 bytes"):
+        cipher.decrypt_block(bytes(size))
+
+
+def test_cbc_rejects_unaligned_data_and_bad_iv() -> None:
+    cipher = Twofish(bytes(32))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        cipher.cbc_encrypt(bytes(16), bytes(17))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        cipher.cbc_decrypt(bytes(16), bytes(15))
+    with pytest.raises(ValueError, match="IV"):
+        cipher.cbc_encrypt(bytes(12), bytes(16))
+
+
+def test_wipe_destroys_the_key_schedule() -> None:
+    cipher = Twofish(bytes(range(32)))
+    block = bytes(16)
+    before = cipher.encrypt_block(block)
+    cipher.wipe()
+    assert cipher.encrypt_block(block) != before
+
+
+def test_missing_library_gives_a_clear_error() -> None:
+    """Without site-packages on the path the library cannot be found: say what to install."""
+    probe = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from p2pmsg.crypto.twofish import Twofish, TwofishUnavailableError\n"
+        "try:\n"
+        "    Twofish(bytes(16))\n"
+        "except TwofishUnavailableError as exc:\n"
+        "    print(exc)\n"
+    )
+    # -I ignores PYTHON* variables and the user site, -S drops site-packages.
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe],  # noqa: S603 - our probe
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "twofish" in result.stdout and "not found" in result.stdout
