@@ -112,3 +112,7 @@ class AmbiguousPeerError(PeerLookupError):
         self.query = query
         self.candidates = candidates
         super().__init__(f"peer {query!r} is ambiguous: " + ", ".join(candidates))
+
+
+class DiscoveryError(P2PMsgError):
+    """Zeroconf discovery could not start or was refused (e.g. mDNS forbidden here)."""

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# The LAN harness (network-namespace hosts): the `make_lan` fixture for every test dir.
+pytest_plugins = ["tests.harness.fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VECTORS_DIR = REPO_ROOT.parent / "shared" / "vectors"
 
