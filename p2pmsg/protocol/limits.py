@@ -1,0 +1,122 @@
+"""Every number the wire protocol enforces, in one place.
+
+Two kinds live here. Wire limits (module constants) are part of the protocol:
+both ends must agree on them, docs/PROTOCOL.md lists them, and changing one is
+a protocol change. Session policy (`ProtocolConfig`) is local: how often this
+end rotates keys, which suites it offers, how long it waits; a peer with a
+different policy interoperates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2pmsg.crypto.suites import SUITE_NAMES, get_suite
+from p2pmsg.errors import ConfigError
+
+# --- wire limits (protocol constants) ------------------------------------------------------
+
+#: Prologue mixed into the Noise handshake; binds the transcript to this protocol version.
+PROLOGUE = b"p2pmsg/1"
+#: Version carried in handshake payloads and in every record header.
+WIRE_VERSION = 1
+
+FRAME_HEADER_SIZE = 4
+#: Largest frame body a peer may send (bytes after the 4-byte length). Checked from the
+#: length prefix before a single body byte is buffered, so it also bounds msgpack's input.
+MAX_FRAME_SIZE = 256 * 1024
+#: Noise caps a handshake message at 65535 bytes (spec section 3).
+MAX_NOISE_MESSAGE = 65535
+
+#: msgpack limits for the outer frame body: a handful of small fields and one bin.
+FRAME_MAX_ARRAY = 8
+FRAME_MAX_MAP = 0
+FRAME_MAX_STR = 256
+
+#: msgpack limits for a handshake payload.
+HANDSHAKE_MAX_ARRAY = 16
+HANDSHAKE_MAX_MAP = 16
+HANDSHAKE_MAX_STR = 256
+HANDSHAKE_MAX_BIN = 128
+
+#: Largest file chunk a record may carry, and the largest chunk size an offer may announce.
+MAX_CHUNK_SIZE = 64 * 1024
+#: Largest chat text, in UTF-8 bytes.
+MAX_TEXT_BYTES = 32 * 1024
+#: Longest display name, in UTF-8 bytes.
+MAX_NAME_BYTES = 128
+#: Longest file name in an offer, in UTF-8 bytes (a common filesystem limit).
+MAX_FILE_NAME_BYTES = 255
+#: Longest free-text reason (decline, cancel, bye).
+MAX_REASON_BYTES = 256
+#: Most message ids in one receipt.
+MAX_RECEIPT_IDS = 256
+#: Largest file an offer may announce (1 TiB); keeps every offset well inside u64.
+MAX_FILE_SIZE = 1 << 40
+#: Longest disappearing-message timer (30 days).
+MAX_TTL_SECONDS = 30 * 24 * 3600
+#: Most cipher suites in an offer.
+MAX_OFFERED_SUITES = 16
+
+#: msgpack limits for an application message (the plaintext inside a record).
+MESSAGE_MAX_ARRAY = MAX_RECEIPT_IDS
+MESSAGE_MAX_MAP = 0
+MESSAGE_MAX_STR = MAX_TEXT_BYTES
+MESSAGE_MAX_BIN = MAX_CHUNK_SIZE
+
+#: Record counters are u64; the last value is never used (Noise reserves it too).
+MAX_COUNTER = (1 << 64) - 1
+#: Record epochs are u32.
+MAX_EPOCH = (1 << 32) - 1
+#: Hard cap on records under one epoch key, whatever the local policy says.
+HARD_MAX_MESSAGES_PER_KEY = 1 << 20
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Local session policy. Defaults are the product's; tests shrink them.
+
+    `suites` is ordered by preference: as initiator it is the offer, as
+    responder the set this end allows (answered in the initiator's order).
+    All times are seconds of the clock handed to the connection.
+    """
+
+    suites: tuple[str, ...] = SUITE_NAMES
+    max_messages_per_key: int = 1000
+    key_rotation_interval: float = 3600.0
+    rekey_interval: float = 24 * 3600.0
+    rekey_after_messages: int = 100_000
+    handshake_timeout: float = 10.0
+    keepalive_interval: float = 30.0
+    idle_timeout: float = 120.0
+    #: how far in the future a chat timestamp may be (peer clocks differ a little)
+    max_clock_skew: float = 300.0
+    #: how old a chat timestamp may be (queued messages arrive late, but not forever;
+    #: the store remembers message ids at least this long to drop duplicates)
+    max_message_age: float = 30 * 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if not self.suites:
+            raise ConfigError("at least one cipher suite must be allowed")
+        if len(set(self.suites)) != len(self.suites):
+            raise ConfigError(f"cipher suites listed twice: {self.suites}")
+        for name in self.suites:
+            if name not in SUITE_NAMES:
+                raise ConfigError(f"unknown cipher suite {name!r}; known: {', '.join(SUITE_NAMES)}")
+        if not 1 <= self.max_messages_per_key <= HARD_MAX_MESSAGES_PER_KEY:
+            raise ConfigError(
+                f"max_messages_per_key must be 1..{HARD_MAX_MESSAGES_PER_KEY}")
+        if self.rekey_after_messages < 1:
+            raise ConfigError("rekey_after_messages must be positive")
+        for name in ("key_rotation_interval", "rekey_interval", "handshake_timeout",
+                     "keepalive_interval", "idle_timeout", "max_clock_skew",
+                     "max_message_age"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.idle_timeout <= self.keepalive_interval:
+            raise ConfigError("idle_timeout must exceed keepalive_interval, "
+                              "or an idle but healthy peer would be dropped")
+
+    @property
+    def suite_ids(self) -> tuple[int, ...]:
+        return tuple(get_suite(name).suite_id for name in self.suites)

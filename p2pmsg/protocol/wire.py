@@ -1,0 +1,168 @@
+"""Frame bodies: hardened msgpack decoding and the three outer frame types.
+
+Every frame body is a msgpack array whose first element is the frame type:
+
+    [1, noise_message: bin]                                   HANDSHAKE
+    [2, version: int, epoch: int, counter: int, suite: int,
+        sealed: bin]                                          RECORD
+    [3, reason: str]                                          ABORT (handshake only)
+
+`decode_frame` is the one place a frame body is checked: it returns a typed,
+frozen frame or raises `RemoteProtocolError` with a precise reason. Nothing
+else in the protocol looks at raw msgpack objects of the outer layer.
+
+msgpack is decoded with hard per-context limits (lengths of str, bin, array,
+map; no ext types; string map keys only). The whole input is already bounded
+by the frame length, so the limits stop a small frame from declaring a huge
+container; nesting depth is bounded by msgpack's own parser stack, and the
+shape checks below reject any nesting the schema does not have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+import msgpack
+
+from p2pmsg.errors import RemoteProtocolError
+from p2pmsg.protocol.framing import encode_frame
+from p2pmsg.protocol.limits import (
+    FRAME_MAX_ARRAY,
+    FRAME_MAX_MAP,
+    FRAME_MAX_STR,
+    MAX_COUNTER,
+    MAX_EPOCH,
+    MAX_FRAME_SIZE,
+    MAX_NOISE_MESSAGE,
+    MAX_REASON_BYTES,
+)
+
+FRAME_HANDSHAKE = 1
+FRAME_RECORD = 2
+FRAME_ABORT = 3
+
+
+def _reject_ext(code: int, data: bytes) -> NoReturn:
+    raise RemoteProtocolError(f"msgpack ext type {code} is not allowed")
+
+
+def unpack_limited(data: bytes, *, what: str, max_array: int, max_map: int, max_str: int,
+                   max_bin: int) -> object:
+    """Decode one msgpack object under hard limits; any failure is `RemoteProtocolError`.
+
+    `what` names the context in the error ("frame", "handshake payload", ...).
+    Trailing bytes after the object are an error too.
+    """
+    try:
+        return msgpack.unpackb(
+            data, use_list=True, raw=False, strict_map_key=True, timestamp=0,
+            ext_hook=_reject_ext, max_ext_len=0, max_array_len=max_array,
+            max_map_len=max_map, max_str_len=max_str, max_bin_len=max_bin)
+    except RemoteProtocolError:
+        raise
+    except msgpack.ExtraData:
+        raise RemoteProtocolError(f"{what}: trailing bytes after the msgpack object") from None
+    except msgpack.StackError:
+        raise RemoteProtocolError(f"{what}: msgpack nested too deeply") from None
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(f"{what}: string is not valid UTF-8") from None
+    except Exception as exc:  # any parser failure is the peer's fault
+        # msgpack signals limits, truncation and bad type bytes with ValueError or its
+        # own subclasses; the text names the limit, which helps whoever reads the log.
+        raise RemoteProtocolError(f"{what}: undecodable msgpack ({exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFrame:
+    noise: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFrame:
+    version: int
+    epoch: int
+    counter: int
+    suite_id: int
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AbortFrame:
+    reason: str
+
+
+Frame = HandshakeFrame | RecordFrame | AbortFrame
+
+
+def _pack(obj: object) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_handshake(noise_message: bytes) -> bytes:
+    """A complete HANDSHAKE frame (length prefix included)."""
+    return encode_frame(_pack([FRAME_HANDSHAKE, noise_message]))
+
+
+def encode_record(version: int, epoch: int, counter: int, suite_id: int, sealed: bytes) -> bytes:
+    """A complete RECORD frame (length prefix included)."""
+    return encode_frame(_pack([FRAME_RECORD, version, epoch, counter, suite_id, sealed]))
+
+
+def encode_abort(reason: str) -> bytes:
+    """A complete ABORT frame; the reason is cut to the wire limit."""
+    raw = reason.encode("utf-8")[:MAX_REASON_BYTES].decode("utf-8", "ignore")
+    return encode_frame(_pack([FRAME_ABORT, raw]))
+
+
+def decode_frame(body: bytes) -> Frame:
+    """Validate one frame body into a typed frame, or raise `RemoteProtocolError`."""
+    obj = unpack_limited(body, what="frame", max_array=FRAME_MAX_ARRAY, max_map=FRAME_MAX_MAP,
+                         max_str=FRAME_MAX_STR, max_bin=MAX_FRAME_SIZE)
+    if type(obj) is not list or not obj:
+        raise RemoteProtocolError(f"frame: expected a non-empty array, got {type(obj).__name__}")
+    kind = obj[0]
+    # The record is by far the most common frame: test for it first and inline its checks.
+    if kind == FRAME_RECORD and type(kind) is int:
+        if len(obj) != 6:
+            raise RemoteProtocolError(f"record frame: expected 6 elements, got {len(obj)}")
+        _, version, epoch, counter, suite_id, sealed = obj
+        if type(version) is not int or not 0 <= version <= 255:
+            bad_field("record frame", "version", version, "an integer 0..255")
+        if type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH:
+            bad_field("record frame", "epoch", epoch, "an integer 0..2^32-1")
+        if type(counter) is not int or not 0 <= counter <= MAX_COUNTER:
+            bad_field("record frame", "counter", counter, "an integer 0..2^64-1")
+        if type(suite_id) is not int or not 0 <= suite_id <= 255:
+            bad_field("record frame", "suite", suite_id, "an integer 0..255")
+        if type(sealed) is not bytes:
+            bad_field("record frame", "sealed", sealed, "bin")
+        return RecordFrame(version, epoch, counter, suite_id, sealed)
+    if kind == FRAME_HANDSHAKE and type(kind) is int:
+        if len(obj) != 2:
+            raise RemoteProtocolError(f"handshake frame: expected 2 elements, got {len(obj)}")
+        noise = obj[1]
+        if type(noise) is not bytes or not 0 < len(noise) <= MAX_NOISE_MESSAGE:
+            bad_field("handshake frame", "noise", noise, f"bin of 1..{MAX_NOISE_MESSAGE} bytes")
+        return HandshakeFrame(noise)
+    if kind == FRAME_ABORT and type(kind) is int:
+        if len(obj) != 2:
+            raise RemoteProtocolError(f"abort frame: expected 2 elements, got {len(obj)}")
+        reason = obj[1]
+        if type(reason) is not str or len(reason.encode("utf-8")) > MAX_REASON_BYTES:
+            bad_field("abort frame", "reason", reason, f"str of at most {MAX_REASON_BYTES} bytes")
+        return AbortFrame(reason)
+    raise RemoteProtocolError(f"frame: unknown frame type {describe(kind)}")
+
+
+def describe(value: object) -> str:
+    """A short, safe description of a peer-supplied value for an error message."""
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    if isinstance(value, bytes | str):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__
+
+
+def bad_field(where: str, field: str, value: object, expected: str) -> NoReturn:
+    raise RemoteProtocolError(f"{where}: field {field!r} must be {expected}, got {describe(value)}")
