@@ -1,0 +1,270 @@
+"""Messages: the outbox, receipts, de-duplication, history and disappearing bodies.
+
+Delivery rests on three facts kept here. A message is committed (status
+`queued`) before anyone tries to send it, so a crash can only cause a resend,
+never a loss. The outbox (`queued` and `sent`, not yet acknowledged) is read
+back in `seq` order, so a reconnect resends in the order the user wrote.
+Incoming ids are unique across the whole table, so a resent message is
+recognised and stored once (`insert_incoming_many` says which were new).
+
+Receipts are scoped to the peer that sends them: one peer cannot mark
+messages to another peer delivered or read, even if it learnt their ids.
+The hot path (tens of thousands of messages with receipts) uses the batch
+methods: one transaction per batch, not per message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from p2pmsg.store.base import StoreBase, normalize_fingerprint
+from p2pmsg.store.records import MESSAGE_ID_LEN, IncomingMessage, MessageRecord
+
+_COLUMNS = ("m.seq, m.id, p.fingerprint, m.direction, m.created, m.status, m.sent_at, "
+            "m.delivered_at, m.read_at, m.ttl, m.deadline, m.body")
+_FROM = "FROM messages m JOIN peers p ON p.id = m.peer_id"
+
+
+def new_message_id() -> bytes:
+    return os.urandom(MESSAGE_ID_LEN)
+
+
+def _check_ids(ids: Iterable[bytes]) -> list[bytes]:
+    checked = list(ids)
+    for message_id in checked:
+        if len(message_id) != MESSAGE_ID_LEN:
+            raise ValueError(f"a message id is {MESSAGE_ID_LEN} bytes")
+    return checked
+
+
+class MessagesMixin(StoreBase):
+    def _message_from_row(self, row: tuple[Any, ...]) -> MessageRecord:
+        (seq, message_id, fp, direction, created, status, sent_at, delivered_at, read_at, ttl,
+         deadline, body) = row
+        text = self._sealer.open_optional_text(body, table="messages", column="body",
+                                               row=message_id)
+        return MessageRecord(id=message_id, peer=fp, direction=direction, text=text,
+                             created=created, status=status, seq=seq, sent_at=sent_at,
+                             delivered_at=delivered_at, read_at=read_at, ttl=ttl,
+                             deadline=deadline)
+
+    def _seal_body(self, message_id: bytes, text: str) -> bytes:
+        return self._sealer.seal_text(text, table="messages", column="body", row=message_id)
+
+    def _conversation_ttl(self, conn: sqlite3.Connection, peer_id: int) -> float | None:
+        ttl = conn.execute("SELECT disappearing_ttl FROM peers WHERE id = ?",
+                           (peer_id,)).fetchone()[0]
+        return None if ttl is None else float(ttl)
+
+    # --- outgoing ----------------------------------------------------------------------
+
+    def enqueue_outgoing(self, peer: str | bytes, text: str, now: float,
+                         ttl: float | None = None) -> MessageRecord:
+        """Commit one message for sending (status `queued`) and return it."""
+        return self.enqueue_outgoing_many(peer, [text], now, ttl)[0]
+
+    def enqueue_outgoing_many(self, peer: str | bytes, texts: Sequence[str], now: float,
+                              ttl: float | None = None) -> list[MessageRecord]:
+        """Commit several messages, in this order, in one transaction.
+
+        `ttl` None means the conversation's disappearing timer (if any).
+        """
+        if ttl is not None and ttl <= 0:
+            raise ValueError("a disappearing timer must be positive")
+        fp = normalize_fingerprint(peer)
+        with self._write() as conn:
+            peer_id = self._peer_id(conn, fp)
+            effective_ttl = ttl if ttl is not None else self._conversation_ttl(conn, peer_id)
+            ids = [new_message_id() for _ in texts]
+            conn.executemany(
+                "INSERT INTO messages (id, peer_id, direction, created, status, ttl, body) "
+                "VALUES (?, ?, 'out', ?, 'queued', ?, ?)",
+                [(mid, peer_id, now, effective_ttl, self._seal_body(mid, text))
+                 for mid, text in zip(ids, texts, strict=True)])
+            first_seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(ids) + 1
+        return [MessageRecord(id=mid, peer=fp, direction="out", text=text, created=now,
+                              status="queued", seq=first_seq + i, sent_at=None,
+                              delivered_at=None, read_at=None, ttl=effective_ttl, deadline=None)
+                for i, (mid, text) in enumerate(zip(ids, texts, strict=True))]
+
+    def _update_outgoing(self, peer: str | bytes, ids: Iterable[bytes],
+                         transition: tuple[str, str], args: tuple[Any, ...]) -> list[bytes]:
+        set_clause, allowed_from = transition
+        fp = normalize_fingerprint(peer)
+        checked = _check_ids(ids)
+        # Both parts are module constants; the values go through parameters.
+        sql = (f"UPDATE messages SET {set_clause} WHERE id = ? AND peer_id = ? "  # noqa: S608
+               f"AND direction = 'out' AND status IN ({allowed_from})")
+        changed: list[bytes] = []
+        with self._write() as conn:
+            peer_id = self._peer_id(conn, fp)
+            for message_id in checked:
+                if conn.execute(sql, (*args, message_id, peer_id)).rowcount:
+                    changed.append(message_id)
+        return changed
+
+    def mark_sent_many(self, peer: str | bytes, ids: Iterable[bytes], now: float) -> list[bytes]:
+        """queued -> sent (handed to the session). Returns the ids that changed."""
+        return self._update_outgoing(peer, ids, _MARK_SENT, (now,))
+
+    def mark_delivered_many(self, peer: str | bytes, ids: Iterable[bytes],
+                            now: float) -> list[bytes]:
+        """The peer's delivery receipt: queued/sent -> delivered. Returns the ids that changed."""
+        return self._update_outgoing(peer, ids, _MARK_DELIVERED, (now, now))
+
+    def mark_read_many(self, peer: str | bytes, ids: Iterable[bytes], now: float) -> list[bytes]:
+        """The peer's read receipt: -> read, and the disappearing deadline starts now."""
+        return self._update_outgoing(peer, ids, _MARK_READ, (now, now, now, now))
+
+    def mark_failed_many(self, peer: str | bytes, ids: Iterable[bytes]) -> list[bytes]:
+        """Give up on unacknowledged messages (e.g. the user discarded them)."""
+        return self._update_outgoing(peer, ids, _MARK_FAILED, ())
+
+    def outbox(self, peer: str | bytes) -> list[MessageRecord]:
+        """Outgoing messages not yet acknowledged (queued or sent), in sending order."""
+        fp = normalize_fingerprint(peer)
+        with self._read() as conn:
+            peer_id = self._peer_id(conn, fp)
+            rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND "
+                                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
+                                "ORDER BY m.seq", (peer_id,)).fetchall()
+        return [self._message_from_row(row) for row in rows]
+
+    def peers_with_outbox(self) -> list[str]:
+        """Fingerprints that have messages waiting: whom to dial first."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT DISTINCT p.fingerprint " + _FROM + " WHERE "
+                                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
+                                "ORDER BY p.fingerprint").fetchall()
+        return [row[0] for row in rows]
+
+    # --- incoming ----------------------------------------------------------------------
+
+    def insert_incoming(self, peer: str | bytes, message: IncomingMessage,
+                        now: float) -> MessageRecord | None:
+        """Store one received message; None if its id was already known (a resend)."""
+        stored = self.insert_incoming_many(peer, [message], now)
+        return stored[0] if stored else None
+
+    def insert_incoming_many(self, peer: str | bytes, messages: Sequence[IncomingMessage],
+                             now: float) -> list[MessageRecord]:
+        """Store received messages in one transaction; returns only the new ones, in order.
+
+        Every id, new or not, should still be acknowledged to the sender: a
+        duplicate means our earlier receipt was lost.
+        """
+        fp = normalize_fingerprint(peer)
+        _check_ids(m.id for m in messages)
+        new: list[MessageRecord] = []
+        with self._write() as conn:
+            peer_id = self._peer_id(conn, fp)
+            for m in messages:
+                if m.ttl is not None and m.ttl <= 0:
+                    raise ValueError("a disappearing timer must be positive")
+                ttl = None if m.ttl is None else float(m.ttl)
+                # ON CONFLICT(id) ignores only the duplicate id; any other violation raises.
+                cur = conn.execute(
+                    "INSERT INTO messages (id, peer_id, direction, created, status, "
+                    "delivered_at, ttl, body) VALUES (?, ?, 'in', ?, 'delivered', ?, ?, ?) "
+                    "ON CONFLICT(id) DO NOTHING",
+                    (m.id, peer_id, m.created, now, ttl, self._seal_body(m.id, m.text)))
+                if cur.rowcount:
+                    new.append(MessageRecord(
+                        id=m.id, peer=fp, direction="in", text=m.text, created=m.created,
+                        status="delivered", seq=int(cur.lastrowid or 0), sent_at=None,
+                        delivered_at=now, read_at=None, ttl=ttl, deadline=None))
+        return new
+
+    def mark_conversation_read(self, peer: str | bytes, now: float) -> list[bytes]:
+        """Mark every unread incoming message read; returns their ids (send read receipts).
+
+        Disappearing messages get their deadline (now + ttl) here.
+        """
+        fp = normalize_fingerprint(peer)
+        with self._write() as conn:
+            peer_id = self._peer_id(conn, fp)
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM messages WHERE peer_id = ? AND direction = 'in' "
+                "AND read_at IS NULL ORDER BY seq", (peer_id,))]
+            conn.execute("UPDATE messages SET status = 'read', read_at = ?, "
+                         "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+                         "WHERE peer_id = ? AND direction = 'in' AND read_at IS NULL",
+                         (now, now, peer_id))
+        return ids
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get_message(self, message_id: bytes) -> MessageRecord | None:
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?",
+                               (message_id,)).fetchone()
+        return self._message_from_row(row) if row else None
+
+    def conversation(self, peer: str | bytes, limit: int = 200,
+                     before_seq: int | None = None) -> list[MessageRecord]:
+        """A page of history, oldest first: the `limit` messages before `before_seq`
+        (None: the newest). Pass the first record's `seq` to page further back."""
+        fp = normalize_fingerprint(peer)
+        with self._read() as conn:
+            peer_id = self._peer_id(conn, fp)
+            rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND m.seq < ? "
+                                "ORDER BY m.seq DESC LIMIT ?",
+                                (peer_id, before_seq if before_seq is not None else 2**63 - 1,
+                                 limit)).fetchall()
+        return [self._message_from_row(row) for row in reversed(rows)]
+
+    def unread_counts(self) -> dict[str, int]:
+        """Unread incoming messages per peer fingerprint (peers with none are absent)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT p.fingerprint, count(*) " + _FROM + " WHERE "
+                                "m.direction = 'in' AND m.read_at IS NULL "
+                                "GROUP BY p.fingerprint").fetchall()
+        return {fp: int(n) for fp, n in rows}
+
+    # --- disappearing messages ---------------------------------------------------------
+
+    def purge_expired(self, now: float) -> dict[str, list[bytes]]:
+        """Delete the bodies whose deadline has passed; returns their ids per peer.
+
+        The rows stay (without bodies) so a late resend of the same id is still
+        recognised as a duplicate instead of bringing the message back.
+        """
+        with self._write() as conn:
+            rows = conn.execute("SELECT m.id, p.fingerprint " + _FROM + " WHERE "
+                                "m.deadline IS NOT NULL AND m.body IS NOT NULL AND "
+                                "m.deadline <= ? ORDER BY m.seq", (now,)).fetchall()
+            conn.executemany("UPDATE messages SET body = NULL WHERE id = ?",
+                             [(row[0],) for row in rows])
+        if rows:
+            # Push the overwritten pages out of the WAL too (secure_delete covers the
+            # main file); best effort, a busy checkpoint simply happens later.
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        expired: dict[str, list[bytes]] = defaultdict(list)
+        for message_id, fp in rows:
+            expired[fp].append(message_id)
+        return dict(expired)
+
+    def next_expiry(self) -> float | None:
+        """The earliest pending deadline, so the node can sleep until then."""
+        with self._read() as conn:
+            row = conn.execute("SELECT min(deadline) FROM messages WHERE deadline IS NOT NULL "
+                               "AND body IS NOT NULL").fetchone()
+        return None if row[0] is None else float(row[0])
+
+
+# Status transitions (SET clause, statuses allowed before) only move forward:
+# a late "sent" never undoes "delivered", a receipt never revives "failed".
+_MARK_SENT = ("status = 'sent', sent_at = ?", "'queued'")
+_MARK_DELIVERED = ("status = 'delivered', delivered_at = ?, sent_at = coalesce(sent_at, ?)",
+                   "'queued', 'sent'")
+_MARK_READ = ("status = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?), "
+              "sent_at = coalesce(sent_at, ?), "
+              "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END",
+              "'queued', 'sent', 'delivered'")
+_MARK_FAILED = ("status = 'failed'", "'queued', 'sent'")

@@ -1,0 +1,127 @@
+"""Security events (the monitor's input) and alerts (its output).
+
+Both tables are bounded: a hostile peer can make us log an event per packet,
+so the store keeps the newest `max_events` rows and prunes the oldest in
+batches (one DELETE per `prune_batch` inserts, not one per insert). Ids only
+grow and only the oldest rows are deleted, so `max(id) - min(id) + 1` is the
+row count without a full scan. Event details are size-capped for the same
+reason. Neither table holds user content, so neither is encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from p2pmsg.store.base import StoreBase
+from p2pmsg.store.records import SEVERITIES, Alert, SecurityEvent
+
+MAX_DETAIL_CHARS = 4096
+DEFAULT_MAX_EVENTS = 200_000
+DEFAULT_MAX_ALERTS = 10_000
+
+_EVENT_COLUMNS = "id, ts, event, peer, addr, bytes, detail"
+_ALERT_COLUMNS = "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at"
+
+
+def _detail_json(detail: dict[str, Any] | None) -> str:
+    text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+    if len(text) > MAX_DETAIL_CHARS:
+        return json.dumps({"truncated": True, "chars": len(text)})
+    return text
+
+
+def _prune_oldest(conn: sqlite3.Connection, table: str, keep: int, batch: int) -> int:
+    low, high = conn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()  # noqa: S608
+    if low is None or high - low + 1 <= keep + batch:
+        return 0
+    return conn.execute(f"DELETE FROM {table} WHERE id <= ?", (high - keep,)).rowcount  # noqa: S608
+
+
+class MonitoringMixin(StoreBase):
+    _max_events: int = DEFAULT_MAX_EVENTS
+    _max_alerts: int = DEFAULT_MAX_ALERTS
+
+    def _prune_batch(self, keep: int) -> int:
+        return max(1, keep // 10)
+
+    # --- events ------------------------------------------------------------------------
+
+    def append_events(self, events: Sequence[SecurityEvent]) -> int:
+        """Append events in one transaction; returns how many old rows were pruned."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO events (ts, event, peer, addr, bytes, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.ts, e.event, e.peer, e.addr, int(e.bytes), _detail_json(e.detail))
+                 for e in events])
+            return _prune_oldest(conn, "events", self._max_events,
+                                 self._prune_batch(self._max_events))
+
+    def append_event(self, event: SecurityEvent) -> None:
+        self.append_events([event])
+
+    def recent_events(self, limit: int = 500, *, event: str | None = None,
+                      peer: str | None = None, since: float | None = None) -> list[SecurityEvent]:
+        """The newest `limit` events matching the filters, oldest first."""
+        clauses, params = [], []
+        for clause, value in (("event = ?", event), ("peer = ?", peer), ("ts >= ?", since)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events {where} "  # noqa: S608
+                                "ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [SecurityEvent(id=i, ts=ts, event=ev, peer=p, addr=a, bytes=b,
+                              detail=json.loads(d)) for i, ts, ev, p, a, b, d in reversed(rows)]
+
+    def count_events(self, event: str | None = None, since: float | None = None) -> int:
+        clauses, params = [], []
+        for clause, value in (("event = ?", event), ("ts >= ?", since)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._read() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM events {where}",  # noqa: S608
+                                    params).fetchone()[0])
+
+    # --- alerts ------------------------------------------------------------------------
+
+    def add_alert(self, alert: Alert) -> Alert:
+        """Store a new alert; returns it with its id."""
+        if alert.severity not in SEVERITIES:
+            raise ValueError(f"bad severity {alert.severity!r}")
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO alerts (ts, kind, severity, peer, addr, source, score, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (alert.ts, alert.kind, alert.severity, alert.peer, alert.addr, alert.source,
+                 float(alert.score), alert.message))
+            alert_id = cur.lastrowid
+            _prune_oldest(conn, "alerts", self._max_alerts, self._prune_batch(self._max_alerts))
+        return Alert(ts=alert.ts, kind=alert.kind, severity=alert.severity, peer=alert.peer,
+                     addr=alert.addr, source=alert.source, score=float(alert.score),
+                     message=alert.message, id=alert_id)
+
+    def list_alerts(self, limit: int = 100, *, unacknowledged_only: bool = False) -> list[Alert]:
+        """Newest first."""
+        where = "WHERE acknowledged_at IS NULL" if unacknowledged_only else ""
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts {where} "  # noqa: S608
+                                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Alert(id=i, ts=ts, kind=k, severity=sev, peer=p, addr=a, source=src, score=sc,
+                      message=msg, acknowledged_at=ack)
+                for i, ts, k, sev, p, a, src, sc, msg, ack in rows]
+
+    def acknowledge_alerts(self, ids: Sequence[int] | None, now: float) -> int:
+        """Acknowledge these alerts (None: all); returns how many changed."""
+        with self._write() as conn:
+            if ids is None:
+                return conn.execute("UPDATE alerts SET acknowledged_at = ? "
+                                    "WHERE acknowledged_at IS NULL", (now,)).rowcount
+            return sum(conn.execute("UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND "
+                                    "acknowledged_at IS NULL", (now, i)).rowcount for i in ids)

@@ -1,0 +1,172 @@
+"""Plain, frozen records returned by the store.
+
+They carry decrypted values and nothing that ties them to SQLite, so they can
+cross threads (the store runs on its own worker thread) and be turned into the
+node's views (`p2pmsg.node.api`) without another query. Peers are named by
+their fingerprint as lowercase hex (64 chars); message and transfer ids are
+16 raw bytes (the node shows them as hex).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+Direction = Literal["in", "out"]
+TransferState = Literal[
+    "offered", "accepted", "declined", "expired", "transferring", "paused",
+    "verifying", "completed", "failed", "cancelled",
+]
+HandshakeVerdict = Literal["new", "known", "key_changed"]
+
+MESSAGE_STATUSES: tuple[str, ...] = get_args(MessageStatus)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+TRANSFER_STATES: tuple[str, ...] = get_args(TransferState)
+# A transfer in one of these states may still move bytes: resume it after a restart.
+INCOMPLETE_TRANSFER_STATES: tuple[TransferState, ...] = (
+    "offered", "accepted", "transferring", "paused", "verifying",
+)
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+MESSAGE_ID_LEN = 16
+TRANSFER_ID_LEN = 16
+FINGERPRINT_HEX_LEN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+    manual: bool  # added by the user (host:port), not learnt from discovery or a handshake
+    last_seen: float | None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRecord:
+    fingerprint: str
+    name: str
+    identity_key: bytes | None  # the pinned Ed25519 key; None until a handshake pinned it
+    verified: bool
+    pending_identity_key: bytes | None  # a new key claiming to be this peer, not accepted yet
+    pending_fingerprint: str | None
+    pending_since: float | None
+    disappearing_ttl: float | None  # this conversation's timer in seconds, None = off
+    first_seen: float
+    last_seen: float
+    addresses: tuple[Address, ...]
+    unread: int
+
+    @property
+    def pinned(self) -> bool:
+        return self.identity_key is not None
+
+    @property
+    def key_change_pending(self) -> bool:
+        return self.pending_identity_key is not None
+
+    @property
+    def manual(self) -> bool:
+        return any(a.manual for a in self.addresses)
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeOutcome:
+    """What `Store.record_handshake` concluded about an authenticated identity.
+
+    `new`: first sight, key pinned now (trust on first use). `known`: the
+    pinned key matched. `key_changed`: the identity claims the name or address
+    of `previous`, a different pinned peer; it stays unpinned, `previous` is
+    flagged, and nothing may be sent to it until the user decides.
+    """
+
+    verdict: HandshakeVerdict
+    peer: PeerRecord
+    previous: PeerRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: bytes
+    peer: str
+    direction: Direction
+    text: str | None  # None once a disappearing message's body was deleted
+    created: float  # the author's timestamp
+    status: MessageStatus
+    seq: int  # local order: outbox order for outgoing, arrival order for incoming
+    sent_at: float | None
+    delivered_at: float | None
+    read_at: float | None
+    ttl: float | None
+    deadline: float | None  # set once read: the body is deleted at this time
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message as it arrived from a peer, ready for `insert_incoming_many`."""
+
+    id: bytes
+    text: str
+    created: float
+    ttl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """The DESIGN.md event record (the monitor's input); `id` is the store's row id."""
+
+    ts: float
+    event: str
+    peer: str | None = None
+    addr: str | None = None
+    bytes: int = 0
+    detail: dict[str, Any] | None = None
+    id: int | None = None
+
+    def to_json_record(self) -> dict[str, Any]:
+        return {"ts": self.ts, "event": self.event, "peer": self.peer, "addr": self.addr,
+                "bytes": self.bytes, "detail": dict(self.detail or {})}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The DESIGN.md alert record plus the store's id and acknowledgement."""
+
+    ts: float
+    kind: str
+    severity: str
+    peer: str | None
+    addr: str | None
+    source: str
+    score: float
+    message: str
+    id: int | None = None
+    acknowledged_at: float | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    id: bytes
+    peer: str
+    direction: Direction
+    name: str  # as offered (receiver: already made safe by the transfer code)
+    size: int
+    sha256: bytes
+    chunk_size: int
+    state: TransferState
+    bytes_done: int  # sender: bytes acknowledged; receiver: bytes written and hashed
+    source_path: str | None  # sender: the file being sent
+    partial_path: str | None  # receiver: the private partial file
+    final_path: str | None  # receiver: where the verified file landed
+    error: str | None
+    created: float
+    updated: float
+    finished: float | None

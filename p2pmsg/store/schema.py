@@ -1,0 +1,185 @@
+"""The database schema, as an ordered list of migrations keyed by `PRAGMA user_version`.
+
+Migration N (1-based) moves a database from version N-1 to N. Each runs in
+its own transaction together with the `user_version` bump, so a crash during
+a migration leaves the previous version intact. A database whose version is
+newer than `SCHEMA_VERSION` was written by a newer p2pmsg; we refuse to touch
+it rather than guess, because an older schema could silently drop data.
+
+Append new migrations; never edit a released one.
+
+What is encrypted and what is not (see also `sealing.py`): message bodies,
+display names, file names and file paths are sealed with the data key.
+Structure stays in the clear so it can be indexed: fingerprints, addresses,
+timestamps, sizes, statuses, security events and alerts (which must not carry
+user content). Someone holding the file learns who talked to whom and when,
+not what was said; full-file encryption (SQLCipher) would hide that too, at
+the cost of a native dependency.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from p2pmsg.errors import StoreSchemaError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    conn.execute("""
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        ) WITHOUT ROWID""")
+    # A surrogate id, not the fingerprint, is the key others refer to: accepting a
+    # changed identity key changes the fingerprint but keeps the conversation.
+    conn.execute("""
+        CREATE TABLE peers (
+            id                  INTEGER PRIMARY KEY,
+            fingerprint         TEXT NOT NULL UNIQUE CHECK (length(fingerprint) = 64),
+            name                BLOB,              -- sealed display name
+            identity_key        BLOB CHECK (identity_key IS NULL OR length(identity_key) = 32),
+            verified            INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+            pending_key         BLOB CHECK (pending_key IS NULL OR length(pending_key) = 32),
+            pending_fingerprint TEXT CHECK (pending_fingerprint IS NULL
+                                            OR length(pending_fingerprint) = 64),
+            pending_since       REAL,
+            disappearing_ttl    REAL CHECK (disappearing_ttl IS NULL OR disappearing_ttl > 0),
+            first_seen          REAL NOT NULL,
+            last_seen           REAL NOT NULL
+        )""")
+    # One address belongs to at most one peer: the last one that proved itself there.
+    # peer_id is NULL for an address added by hand whose owner we have not met yet.
+    conn.execute("""
+        CREATE TABLE addresses (
+            id        INTEGER PRIMARY KEY,
+            host      TEXT NOT NULL,
+            port      INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+            peer_id   INTEGER REFERENCES peers(id) ON DELETE CASCADE,
+            manual    INTEGER NOT NULL DEFAULT 0 CHECK (manual IN (0, 1)),
+            last_seen REAL,
+            UNIQUE (host, port)
+        )""")
+    conn.execute("CREATE INDEX addresses_by_peer ON addresses(peer_id)")
+    # seq (the rowid) is the local order: the outbox goes out in seq order, history
+    # pages by seq, so neither depends on the peers' clocks.
+    conn.execute("""
+        CREATE TABLE messages (
+            seq          INTEGER PRIMARY KEY,
+            id           BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+            peer_id      INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+            direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            created      REAL NOT NULL,
+            status       TEXT NOT NULL
+                         CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'failed')),
+            sent_at      REAL,
+            delivered_at REAL,
+            read_at      REAL,
+            ttl          REAL CHECK (ttl IS NULL OR ttl > 0),
+            deadline     REAL,
+            body         BLOB            -- sealed text; NULL once a disappearing body is gone
+        )""")
+    conn.execute("CREATE INDEX messages_history ON messages(peer_id, seq)")
+    conn.execute("""CREATE INDEX messages_outbox ON messages(peer_id, seq)
+                    WHERE direction = 'out' AND status IN ('queued', 'sent')""")
+    conn.execute("""CREATE INDEX messages_unread ON messages(peer_id)
+                    WHERE direction = 'in' AND read_at IS NULL""")
+    conn.execute("""CREATE INDEX messages_deadline ON messages(deadline)
+                    WHERE deadline IS NOT NULL AND body IS NOT NULL""")
+    # Security events: the monitor's input, bounded by pruning the oldest rows.
+    conn.execute("""
+        CREATE TABLE events (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts     REAL NOT NULL,
+            event  TEXT NOT NULL,
+            peer   TEXT,
+            addr   TEXT,
+            bytes  INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}'   -- JSON object
+        )""")
+    conn.execute("CREATE INDEX events_by_ts ON events(ts)")
+    conn.execute("""
+        CREATE TABLE alerts (
+            id              INTEGER PRIMARY KEY,
+            ts              REAL NOT NULL,
+            kind            TEXT NOT NULL,
+            severity        TEXT NOT NULL
+                            CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+            peer            TEXT,
+            addr            TEXT,
+            source          TEXT NOT NULL,
+            score           REAL NOT NULL,
+            message         TEXT NOT NULL,
+            acknowledged_at REAL
+        )""")
+    conn.execute("CREATE INDEX alerts_by_ts ON alerts(ts)")
+    conn.execute("""
+        CREATE TABLE transfers (
+            id           BLOB PRIMARY KEY CHECK (length(id) = 16),
+            peer_id      INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+            direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            name         BLOB NOT NULL,     -- sealed
+            size         INTEGER NOT NULL CHECK (size >= 0),
+            sha256       BLOB NOT NULL CHECK (length(sha256) = 32),
+            chunk_size   INTEGER NOT NULL CHECK (chunk_size > 0),
+            state        TEXT NOT NULL CHECK (state IN (
+                             'offered', 'accepted', 'declined', 'expired', 'transferring',
+                             'paused', 'verifying', 'completed', 'failed', 'cancelled')),
+            bytes_done   INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done BETWEEN 0 AND size),
+            source_path  BLOB,              -- sealed
+            partial_path BLOB,              -- sealed
+            final_path   BLOB,              -- sealed
+            error        TEXT,
+            created      REAL NOT NULL,
+            updated      REAL NOT NULL,
+            finished     REAL
+        )""")
+    conn.execute("CREATE INDEX transfers_by_peer ON transfers(peer_id, created)")
+    conn.execute("""
+        CREATE TABLE settings (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL             -- JSON
+        ) WITHOUT ROWID""")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database up to `len(migrations)`; returns the version it started at.
+
+    The connection must be in autocommit mode (`isolation_level=None`): each
+    step is wrapped in an explicit `BEGIN IMMEDIATE` so that nobody else can
+    migrate the same file at the same time.
+    """
+    target = len(migrations)
+    start = schema_version(conn)
+    if start > target:
+        raise StoreSchemaError(
+            f"the database has schema version {start}, newer than this p2pmsg "
+            f"understands ({target}); upgrade p2pmsg to open this profile"
+        )
+    for version in range(start + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if schema_version(conn) >= version:
+                conn.execute("ROLLBACK")
+                continue
+            migrations[version - 1](conn)
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreSchemaError(f"migration to schema version {version} failed: {exc}") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return start
