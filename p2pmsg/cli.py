@@ -19,6 +19,9 @@ from p2pmsg.errors import P2PMsgError
 # Order here is the order in `p2pmsg --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per command module in p2pmsg/commands/, e.g. "init",
+    "init",
+    "id",
+    "passwd",
     "bench",
 )
 

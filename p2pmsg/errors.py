@@ -73,6 +73,10 @@ class PasswordPolicyError(KeystoreError):
         super().__init__("password rejected: " + "; ".join(failures))
 
 
+class ProfileNotFoundError(KeystoreError):
+    """No identity file for this profile yet (`p2pmsg init` creates one)."""
+
+
 class ProfileLockedError(P2PMsgError):
     """Another process already has this profile open."""
 

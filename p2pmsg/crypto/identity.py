@@ -17,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+
+from p2pmsg.errors import HandshakeError
 
 Rng = Callable[[int], bytes]
 
@@ -55,6 +60,33 @@ def verify_signature(public_key: bytes, signature: bytes, data: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def x25519_shared(private_key: bytes, public_key: bytes) -> bytes:
+    """RFC 7748 X25519 of a raw private and a raw peer public key.
+
+    Any 32-byte public key is accepted as RFC 7748 says (the top bit is
+    masked, non-canonical encodings and points on the twist are computed, not
+    refused), except when the result is all zeros: that happens exactly for the
+    small-order points, which would let a peer force a known shared secret, so
+    it raises `HandshakeError` (RFC 7748, section 6.1). Wycheproof marks those
+    cases "acceptable" either way; we choose to refuse them.
+    """
+    if len(private_key) != KEY_LEN:
+        raise ValueError("an X25519 private key is 32 bytes")
+    if len(public_key) != KEY_LEN:
+        raise HandshakeError("an X25519 public key is 32 bytes")
+    small_order = HandshakeError("X25519 public key has small order (all-zero shared secret)")
+    try:
+        shared = X25519PrivateKey.from_private_bytes(private_key).exchange(
+            X25519PublicKey.from_public_bytes(public_key)
+        )
+    except ValueError:
+        # OpenSSL-backed `cryptography` refuses an all-zero result itself.
+        raise small_order from None
+    if shared == bytes(KEY_LEN):  # in case a backend ever stops refusing it
+        raise small_order
+    return shared
 
 
 @dataclass(frozen=True)

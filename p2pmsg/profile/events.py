@@ -1,0 +1,53 @@
+"""The profile's security event log (JSONL), until the store takes it over.
+
+One JSON object per line in the schema of DESIGN.md, without the `label` key
+(labels only exist in datasets)::
+
+    {"ts": 1763800000.25, "event": "unlock_fail", "peer": null, "addr": null,
+     "bytes": 0, "detail": {"reason": "wrong_password", "failures": 3}}
+
+Each record is written with a single `write` on an O_APPEND descriptor, so
+lines from two processes never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from p2pmsg.profile.files import PRIVATE_FILE_MODE
+
+SCHEMA_KEYS = ("ts", "event", "peer", "addr", "bytes", "detail")
+
+
+def security_event(ts: float, event: str, *, peer: str | None = None,
+                   addr: str | None = None, nbytes: int = 0,
+                   detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A record in the DESIGN.md schema, keys in schema order."""
+    return {"ts": float(ts), "event": event, "peer": peer, "addr": addr,
+            "bytes": int(nbytes), "detail": dict(detail or {})}
+
+
+def append_event(path: Path, record: Mapping[str, Any]) -> None:
+    """Append one record as one line. Refuses records outside the live-log schema."""
+    if tuple(record) != SCHEMA_KEYS:
+        raise ValueError(f"a live security event has exactly the keys {SCHEMA_KEYS}")
+    line = json.dumps(record, separators=(",", ":"), sort_keys=False,
+                      allow_nan=False).encode("utf-8") + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every record in the log (for tests and for the store's one-time import)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
