@@ -85,6 +85,10 @@ class ModelIntegrityError(P2PMsgError):
     """A model file does not match its manifest and was not loaded."""
 
 
+class CipherUnavailableError(P2PMsgError, ImportError):
+    """A cipher's compiled backend (the twofish C library) cannot be found or loaded."""
+
+
 class ConfigError(P2PMsgError):
     """A bad command-line argument or setting."""
 

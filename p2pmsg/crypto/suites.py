@@ -26,6 +26,7 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from p2pmsg.crypto import twofish
 from p2pmsg.crypto.kdf import hkdf_sha256, label
 from p2pmsg.crypto.twofish import BLOCK_SIZE, Twofish
 from p2pmsg.errors import DecryptError, LocalProtocolError
@@ -62,6 +63,10 @@ class CipherSuite(ABC):
     @abstractmethod
     def _keyed(self, key: bytes) -> KeyedAead:
         """Build the keyed object; the key size is already checked."""
+
+    def available(self) -> bool:
+        """Whether this suite can run here (offer only available suites in a handshake)."""
+        return True
 
     def keyed(self, key: bytes) -> KeyedAead:
         if len(key) != self.key_size:
@@ -214,6 +219,9 @@ class _TwofishCbcHmacSha256(CipherSuite):
     suite_id = 3
     overhead = BLOCK_SIZE + _TAG_SIZE
 
+    def available(self) -> bool:
+        return twofish.is_available()
+
     def _keyed(self, key: bytes) -> KeyedAead:
         return _KeyedTwofishCbcHmac(self, key)
 
@@ -228,6 +236,15 @@ _BY_ID: Final = {s.suite_id: s for s in _SUITES}
 SUITE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in _SUITES)
 #: Every wire id.
 SUITE_IDS: Final[tuple[int, ...]] = tuple(s.suite_id for s in _SUITES)
+
+
+def available_suite_names() -> tuple[str, ...]:
+    """The suites this machine can run, in preference order: what a handshake may offer.
+
+    Only Twofish can be missing (its C library comes from a separate package);
+    `keyed()` on it then raises `CipherUnavailableError`.
+    """
+    return tuple(s.name for s in _SUITES if s.available())
 
 
 def get_suite(name: str) -> CipherSuite:

@@ -20,6 +20,9 @@ Speed notes, measured on the development machine (one 4 KiB CBC pass):
   ~120 us per 4 KiB. (Folding the XOR into the whitening words of a modified
   key schedule avoids Python XOR but needs a second C call per block; it
   measured only 4% faster, not worth the fragility.)
+- Buffers are allocated per call (about 1 us per message), not shared per key,
+  so one `Twofish` may be used from several threads; the key schedule, the
+  expensive part, is built once per key.
 - The stock wrapper spends ~1.3 us per block (argument checks, a fresh
   output buffer, a fresh pointer to the key), so a CBC loop over it costs
   ~380 us per 4 KiB in each direction.
@@ -35,6 +38,8 @@ from collections.abc import Callable
 from itertools import repeat
 from pathlib import Path
 
+from p2pmsg.errors import CipherUnavailableError
+
 BLOCK_SIZE = 16
 KEY_SIZES = (16, 24, 32)
 
@@ -45,19 +50,15 @@ _KeySchedule = ctypes.c_uint32 * _KEY_WORDS
 _LIBRARY_NAME = "_twofish"
 
 
-class TwofishUnavailableError(ImportError):
-    """The compiled Twofish library of the `twofish` package cannot be found or loaded."""
-
-
 def _library_path() -> Path:
     """Where the `_twofish` extension file lives, found the way `import` would find it."""
     try:
         spec = importlib.util.find_spec(_LIBRARY_NAME)
     except (ImportError, ValueError) as exc:  # pragma: no cover - broken sys.path entries
-        raise TwofishUnavailableError(f"cannot search for {_LIBRARY_NAME}: {exc}") from exc
+        raise CipherUnavailableError(f"cannot search for {_LIBRARY_NAME}: {exc}") from exc
     origin = spec.origin if spec is not None else None
     if origin is None or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-        raise TwofishUnavailableError(
+        raise CipherUnavailableError(
             f"the compiled Twofish library ({_LIBRARY_NAME}"
             f"{importlib.machinery.EXTENSION_SUFFIXES[0]}) was not found on sys.path; "
             "install the 'twofish' package (pip install twofish==0.3.0)"
@@ -76,7 +77,7 @@ class _Library:
             encrypt = lib.exp_Twofish_encrypt
             decrypt = lib.exp_Twofish_decrypt
         except (OSError, AttributeError) as exc:
-            raise TwofishUnavailableError(f"cannot load Twofish library {path}: {exc}") from exc
+            raise CipherUnavailableError(f"cannot load Twofish library {path}: {exc}") from exc
         initialise.argtypes = []
         initialise.restype = None
         prepare_key.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
@@ -101,6 +102,15 @@ def _lib() -> _Library:
     if _library is None:
         _library = _Library(_library_path())
     return _library
+
+
+def is_available() -> bool:
+    """Whether the C library can be loaded here (binds it on success)."""
+    try:
+        _lib()
+    except CipherUnavailableError:
+        return False
+    return True
 
 
 def library_path() -> Path:

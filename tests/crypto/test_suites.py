@@ -14,6 +14,7 @@ from p2pmsg.crypto.suites import (
     SUITE_IDS,
     SUITE_NAMES,
     CipherSuite,
+    available_suite_names,
     get_suite,
     get_suite_by_id,
 )
@@ -216,3 +217,9 @@ def test_twofish_authentic_but_badly_padded_is_the_same_opaque_error(bad_padding
         TWOFISH.open(KEY, NONCE, sealed[:-1] + bytes([sealed[-1] ^ 1]), AAD)
     assert str(bad_pad.value) == str(bad_tag.value) == "decryption failed"
     assert bad_pad.value.__cause__ is None and bad_pad.value.__context__ is None
+
+
+def test_all_suites_are_available_here() -> None:
+    """The twofish package is a hard dependency, so CI must be able to offer all three."""
+    assert available_suite_names() == SUITE_NAMES
+    assert all(s.available() for s in SUITES)

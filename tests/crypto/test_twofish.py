@@ -213,10 +213,12 @@ def test_missing_library_gives_a_clear_error() -> None:
     probe = (
         "import sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "from p2pmsg.crypto.twofish import Twofish, TwofishUnavailableError\n"
+        "from p2pmsg.crypto.twofish import Twofish\n"
+        "from p2pmsg.errors import CipherUnavailableError, P2PMsgError\n"
         "try:\n"
         "    Twofish(bytes(16))\n"
-        "except TwofishUnavailableError as exc:\n"
+        "except CipherUnavailableError as exc:\n"
+        "    assert isinstance(exc, P2PMsgError) and isinstance(exc, ImportError)\n"
         "    print(exc)\n"
     )
     # -I ignores PYTHON* variables and the user site, -S drops site-packages.
