@@ -3,8 +3,8 @@
     python tests/harness/discovery_probe.py --fp HEX --name NAME --port N [--duration S]
 
 One JSON object per line on stdout: `ready` (with the announced addresses),
-then `advertised` / `withdrawn` for each discovery event, then `stopped`
-(with the ignored-advertisement counters). `t` is seconds since the probe
+then `advertised` / `withdrawn` for each discovery event, `ignored` (the
+counters of rejected advertisements) when they change, then `stopped`. `t` is seconds since the probe
 started discovery. SIGTERM or SIGINT ends it cleanly (our record is
 withdrawn with goodbye packets); `--duration` bounds it regardless.
 
@@ -54,10 +54,23 @@ async def run_discovery(args: argparse.Namespace, stop: asyncio.Event) -> None:
     await discovery.start()
     try:
         emit("ready", announced=list(discovery.announced_addresses))
+        watcher = asyncio.create_task(report_ignored(discovery))
         await wait_or_timeout(stop, args.duration)
+        watcher.cancel()
     finally:
         await discovery.stop()
     emit("stopped", ignored=dict(discovery.ignored))
+
+
+async def report_ignored(discovery: Discovery) -> None:
+    """Emit `ignored` with the counters whenever they change (polled: they are plain ints)."""
+    last: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(0.2)
+        current = dict(discovery.ignored)
+        if current != last:
+            last = current
+            emit("ignored", counts=current)
 
 
 async def run_hostile(args: argparse.Namespace, stop: asyncio.Event) -> None:

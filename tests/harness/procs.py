@@ -48,7 +48,10 @@ class JsonLines:
 
     def wait_for(self, predicate: Callable[[JsonObject], bool], timeout: float,
                  what: str = "a matching line") -> JsonObject:
-        """The next line satisfying `predicate`; AssertionError with context on timeout/EOF."""
+        """The next unread line satisfying `predicate` (earlier lines are not rescanned).
+
+        Raises AssertionError with everything the process said on timeout or EOF.
+        """
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -65,6 +68,23 @@ class JsonLines:
             self.seen.append(obj)
             if predicate(obj):
                 return obj
+
+    def wait_for_all(self, predicates: dict[str, Callable[[JsonObject], bool]], timeout: float
+                     ) -> dict[str, JsonObject]:
+        """One line per predicate, in any order, counting lines already read."""
+        found: dict[str, JsonObject] = {}
+        for key, predicate in predicates.items():
+            match = next((obj for obj in self.seen if predicate(obj)), None)
+            if match is not None:
+                found[key] = match
+        deadline = time.monotonic() + timeout
+        while len(found) < len(predicates):
+            missing = {k: p for k, p in predicates.items() if k not in found}
+            obj = self.wait_for(lambda o: any(p(o) for p in missing.values()),
+                                max(0.0, deadline - time.monotonic()),
+                                "all of: " + ", ".join(missing))
+            found.update({k: obj for k, p in missing.items() if p(obj)})
+        return found
 
     def _context(self, message: str) -> str:
         stderr = ""
