@@ -10,12 +10,14 @@ Layout (all integers big-endian)::
     9       1     KDF id (1 = PBKDF2-HMAC-SHA256)
     10      4     KDF iterations
     14      1     salt length S (16..64)
-    15      S     salt
-    15+S    12    AES-GCM nonce
-    27+S    ...   AES-256-GCM ciphertext of the msgpack payload, 16-byte tag at the end
+    15      4     ciphertext length C (tag included)
+    19      S     salt
+    19+S    12    AES-GCM nonce
+    31+S    C     AES-256-GCM ciphertext of the msgpack payload, 16-byte tag at the end
 
-The whole header (everything before the ciphertext) is the AES-GCM associated
-data, so an attacker who edits the iteration count, the salt or the version
+The ciphertext length in the header lets a truncated or extended file be
+named as such before any key is derived. The whole header (everything before
+the ciphertext) is the AES-GCM associated data, so an attacker who edits the iteration count, the salt or the version
 makes the file fail to open instead of silently weakening it. The parameters
 live in the file so a later release can raise the iteration count: old files
 keep opening with their own count, and `rewrap` moves them up.
@@ -50,8 +52,9 @@ KDF_PBKDF2_SHA256 = 1
 
 #: OWASP Password Storage Cheat Sheet figure for PBKDF2-HMAC-SHA256 (2023).
 DEFAULT_ITERATIONS = 600_000
-#: Refuse absurd counts from a damaged file instead of hanging for hours on it.
-MAX_ITERATIONS = 100_000_000
+#: Refuse absurd counts from a damaged file instead of hanging on it (16x OWASP's
+#: figure, a couple of seconds here, leaves room to raise the default for years).
+MAX_ITERATIONS = 10_000_000
 SALT_LEN = 16
 MIN_SALT_LEN = 16
 MAX_SALT_LEN = 64
@@ -63,7 +66,8 @@ PAYLOAD_VERSION = 1
 #: A payload is ~150 bytes; anything far larger is not a file we wrote.
 MAX_PAYLOAD_LEN = 64 * 1024
 
-_FIXED = struct.Struct(">8sBBIB")  # magic, version, kdf id, iterations, salt length
+# magic, version, kdf id, iterations, salt length, ciphertext length
+_FIXED = struct.Struct(">8sBBIBI")
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,16 @@ def seal_keystore(
         raise ValueError(f"iterations must be within 1..{MAX_ITERATIONS}")
     salt = rng(SALT_LEN)
     nonce = rng(NONCE_LEN)
-    header = _FIXED.pack(MAGIC, FORMAT_VERSION, KDF_PBKDF2_SHA256, iterations, len(salt))
-    header += salt + nonce
     payload = msgpack.packb(
         {"v": PAYLOAD_VERSION, "identity": identity.to_bytes(), "data_key": data_key,
          "name": name, "created": float(created)},
         use_bin_type=True,
     )
+    if len(payload) > MAX_PAYLOAD_LEN:
+        raise ValueError("the display name is too long for an identity file")
+    header = _FIXED.pack(MAGIC, FORMAT_VERSION, KDF_PBKDF2_SHA256, iterations, len(salt),
+                         len(payload) + TAG_LEN)
+    header += salt + nonce
     key = derive_file_key(password, salt, iterations)
     return header + AESGCM(key).encrypt(nonce, payload, header)
 
@@ -141,9 +148,10 @@ def open_keystore(blob: bytes, password: str) -> KeystoreContents:
     # AES-GCM cannot tell a wrong key from a damaged ciphertext: both are just
     # a tag mismatch. So every structural check that *can* be made without the
     # key comes first and gets its own message; whatever survives them and
-    # still fails authentication is reported as "wrong password". A file damaged
-    # inside the ciphertext therefore also reads as "wrong password" - the only
-    # honest answer AES-GCM allows.
+    # still fails authentication is reported as "wrong password". Truncation and
+    # appended bytes are caught by the stored length, but a file damaged *inside*
+    # the salt, nonce or ciphertext also reads as "wrong password": the only
+    # answer AES-GCM allows.
     header = _parse_header(blob)
     ciphertext = blob[len(header.raw):]
     key = derive_file_key(password, header.salt, header.iterations)
@@ -201,7 +209,7 @@ def _parse_header(blob: bytes) -> _Header:
         raise KeystoreError("not a p2pmsg identity file (bad magic bytes)")
     if len(blob) < _FIXED.size:
         raise KeystoreError("identity file is truncated")
-    _, version, kdf, iterations, salt_len = _FIXED.unpack_from(blob)
+    _, version, kdf, iterations, salt_len, ct_len = _FIXED.unpack_from(blob)
     if version != FORMAT_VERSION:
         raise KeystoreError(
             f"identity file format version {version} is not supported "
@@ -213,11 +221,13 @@ def _parse_header(blob: bytes) -> _Header:
         raise KeystoreError(f"identity file has an invalid iteration count ({iterations})")
     if not MIN_SALT_LEN <= salt_len <= MAX_SALT_LEN:
         raise KeystoreError(f"identity file has an invalid salt length ({salt_len})")
+    if not TAG_LEN < ct_len <= TAG_LEN + MAX_PAYLOAD_LEN:
+        raise KeystoreError(f"identity file has an invalid ciphertext length ({ct_len})")
     header_len = _FIXED.size + salt_len + NONCE_LEN
-    if len(blob) < header_len + TAG_LEN + 1:
+    if len(blob) < header_len + ct_len:
         raise KeystoreError("identity file is truncated")
-    if len(blob) > header_len + TAG_LEN + MAX_PAYLOAD_LEN:
-        raise KeystoreError("identity file is too large to be a p2pmsg identity file")
+    if len(blob) > header_len + ct_len:
+        raise KeystoreError("identity file has unexpected bytes after its end")
     salt = blob[_FIXED.size : _FIXED.size + salt_len]
     nonce = blob[_FIXED.size + salt_len : header_len]
     return _Header(version, kdf, iterations, salt, nonce, blob[:header_len])
