@@ -1,0 +1,95 @@
+"""Opening, pragmas, migrations keyed by user_version, refusing a newer schema."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from p2pmsg.errors import StoreSchemaError
+from p2pmsg.store import Store
+from p2pmsg.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+
+
+def test_migrates_an_empty_file_to_the_current_version(db_path: Path, data_key: bytes) -> None:
+    db_path.write_bytes(b"")  # an empty file is a valid, empty SQLite database
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+    conn = sqlite3.connect(db_path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"peers", "addresses", "messages", "events", "alerts", "transfers",
+            "settings", "meta"} <= tables
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(db_path: Path, data_key: bytes) -> None:
+    with Store.open(db_path, data_key) as store:
+        store.update_settings(max_messages_per_key=7)
+    with Store.open(db_path, data_key) as store:
+        assert store.load_settings().max_messages_per_key == 7
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_connection_settings(store: Store) -> None:
+    conn = store._conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_durable_mode_syncs_every_commit(db_path: Path, data_key: bytes) -> None:
+    with Store.open(db_path, data_key, durable=True) as store:
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_database_files_are_private(store: Store, db_path: Path) -> None:
+    store.update_settings(preferred_suite="chacha20-poly1305")  # makes the WAL exist
+    for path in (db_path, Path(f"{db_path}-wal")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_refuses_a_database_newer_than_the_code(db_path: Path, data_key: bytes) -> None:
+    Store.open(db_path, data_key).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="newer than this p2pmsg"):
+        Store.open(db_path, data_key)
+
+
+def test_migrations_run_in_order_and_a_failing_one_changes_nothing(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    seen: list[int] = []
+
+    def step(n: int):  # type: ignore[no-untyped-def]
+        def run(c: sqlite3.Connection) -> None:
+            seen.append(n)
+            c.execute(f"CREATE TABLE t{n} (x)")
+        return run
+
+    def broken(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE half (x)")
+        c.execute("THIS IS NOT SQL")
+
+    assert migrate(conn, [step(1), step(2)]) == 0
+    assert seen == [1, 2] and schema_version(conn) == 2
+    with pytest.raises(StoreSchemaError, match="version 3"):
+        migrate(conn, [step(1), step(2), broken])
+    assert schema_version(conn) == 2
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "half" not in names  # rolled back with the failed step
+    assert migrate(conn, [step(1), step(2), step(3)]) == 2
+    assert seen == [1, 2, 3]
+    conn.close()
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(db_path: Path, data_key: bytes) -> None:
+    from p2pmsg.errors import StoreError
+
+    db_path.write_bytes(b"definitely not sqlite " * 100)
+    with pytest.raises(StoreError):
+        Store.open(db_path, data_key)
