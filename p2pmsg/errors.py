@@ -124,3 +124,7 @@ class AmbiguousPeerError(PeerLookupError):
 
 class DiscoveryError(P2PMsgError):
     """Zeroconf discovery could not start or was refused (e.g. mDNS forbidden here)."""
+
+
+class EventFormatError(P2PMsgError):
+    """A security event or dataset line does not follow the schema in DESIGN.md."""

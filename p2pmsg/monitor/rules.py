@@ -1,0 +1,193 @@
+"""Threshold and leaky-bucket rules, in the manner of fail2ban and CrowdSec.
+
+Rules see every event as it is observed and answer at once, so a loud attack
+is reported within seconds, with or without models, and each verdict says
+exactly which threshold was crossed. They are deliberately conservative: the
+quiet variants below these thresholds are the models' job.
+
+`RuleEngine.observe` returns a `RuleHit` for every event that finds a rule's
+condition true (evaluation counts those per window); turning hits into alerts,
+with de-duplication and escalation, is `AlertDeduper`'s job.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from p2pmsg.monitor.events import SecurityEvent
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    ts: float
+    rule: str
+    kind: str
+    severity: str
+    key: str
+    peer: str | None
+    addr: str | None
+    score: float  # how far past the threshold: 1.0 means just at it
+    message: str
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Thresholds; the defaults are the documented ones (README, `p2pmsg evaluate`)."""
+
+    unlock_failures: tuple[int, float] = (5, 600.0)  # fail2ban's maxretry / findtime
+    handshake_fast: tuple[int, float] = (5, 60.0)
+    handshake_slow: tuple[int, float] = (12, 1800.0)
+    conn_bucket: tuple[float, float] = (20.0, 0.2)  # capacity, leak per second
+    malformed_frames: tuple[int, float] = (3, 300.0)
+    file_integrity: tuple[int, float] = (2, 900.0)
+    exfil_span: float = 600.0
+    exfil_floor_bytes: int = 200 * MIB
+    exfil_factor: float = 10.0  # times the peer's own usual 10-minute outbound volume
+    max_keys: int = 20000
+
+
+SINGLE_TRIGGERS: dict[str, tuple[str, str, str]] = {
+    # event: (kind, severity, message)
+    "identity_changed": ("impersonation", "critical",
+                         "a known peer presented a different identity key"),
+    "downgrade_rejected": ("impersonation", "high", "a peer offered only weaker cipher suites"),
+    "replay_rejected": ("replay", "high", "a replayed record was rejected"),
+    "decrypt_fail": ("integrity_violation", "high", "a record failed authentication"),
+}
+
+
+class _Counts:
+    """Sliding "N events in T seconds" per key, bounded in keys and in memory per key."""
+
+    def __init__(self, threshold: int, span: float, max_keys: int) -> None:
+        self.threshold, self.span, self.max_keys = threshold, span, max_keys
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def add(self, key: str, ts: float) -> int | None:
+        """Record one event; the count in the span when it reaches the threshold, else None."""
+        times = self._times.get(key)
+        if times is None:
+            times = self._times[key] = deque(maxlen=self.threshold)
+            if len(self._times) > self.max_keys:
+                self._times.popitem(last=False)
+        else:
+            self._times.move_to_end(key)
+        times.append(ts)
+        if len(times) == self.threshold and ts - times[0] <= self.span:
+            return len(times)
+        return None
+
+
+class _Bucket:
+    """A leaky bucket per key: each event pours in, the bucket drains at a steady rate."""
+
+    def __init__(self, capacity: float, leak: float, max_keys: int) -> None:
+        self.capacity, self.leak, self.max_keys = capacity, leak, max_keys
+        self._level: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def pour(self, key: str, ts: float, amount: float) -> float | None:
+        level, last = self._level.pop(key, (0.0, ts))
+        level = max(0.0, level - max(ts - last, 0.0) * self.leak) + amount
+        self._level[key] = (level, max(ts, last))
+        if len(self._level) > self.max_keys:
+            self._level.popitem(last=False)
+        return level if level > self.capacity else None
+
+
+class _Volume:
+    """Outbound bytes to one peer over a sliding span, against that peer's usual volume."""
+
+    def __init__(self, config: RuleConfig) -> None:
+        self.config = config
+        self._recent: OrderedDict[str, deque[tuple[float, int]]] = OrderedDict()
+        self._usual: dict[str, float] = {}
+
+    def add(self, key: str, ts: float, size: int) -> tuple[int, float] | None:
+        recent = self._recent.pop(key, None) or deque()
+        self._recent[key] = recent
+        if len(self._recent) > self.config.max_keys:
+            old, _ = self._recent.popitem(last=False)
+            self._usual.pop(old, None)
+        while recent and recent[0][0] < ts - self.config.exfil_span:
+            recent.popleft()
+        recent.append((ts, size))
+        total = sum(s for _, s in recent)
+        usual = self._usual.get(key, 0.0)
+        limit = max(float(self.config.exfil_floor_bytes), self.config.exfil_factor * usual)
+        # The baseline learns slowly and only from volumes it did not flag.
+        if total <= limit:
+            self._usual[key] = usual + 0.05 * (total - usual)
+            return None
+        return total, usual
+
+
+class RuleEngine:
+    """All rules, fed one event at a time; cheap enough to run inline on every event."""
+
+    def __init__(self, config: RuleConfig | None = None) -> None:
+        self.config = c = config or RuleConfig()
+        self._unlock = _Counts(*c.unlock_failures, c.max_keys)
+        self._hs_fast = _Counts(*c.handshake_fast, c.max_keys)
+        self._hs_slow = _Counts(*c.handshake_slow, c.max_keys)
+        self._frames = _Counts(*c.malformed_frames, c.max_keys)
+        self._files = _Counts(*c.file_integrity, c.max_keys)
+        self._conns = _Bucket(*c.conn_bucket, c.max_keys)
+        self._volume = _Volume(c)
+
+    def observe(self, event: SecurityEvent) -> list[RuleHit]:
+        name, key, ts, c = event.event, event.key, event.ts, self.config
+        hits: list[RuleHit] = []
+
+        def hit(rule: str, kind: str, severity: str, score: float, message: str) -> None:
+            hits.append(RuleHit(ts, rule, kind, severity, key, event.peer, event.addr,
+                                round(score, 3), message))
+
+        if name in SINGLE_TRIGGERS:
+            kind, severity, message = SINGLE_TRIGGERS[name]
+            hit(name, kind, severity, 1.0, message)
+        elif name == "unlock_fail":
+            count = self._unlock.add(key, ts)
+            if count is not None:
+                n, span = c.unlock_failures
+                hit("unlock_failures", "brute_force", "high", count / n,
+                    f"{count} failed unlocks within {span / 60:.0f} min")
+        elif name == "handshake_fail":
+            fast = self._hs_fast.add(key, ts)
+            slow = self._hs_slow.add(key, ts)
+            if fast is not None:
+                hit("handshake_failures_fast", "brute_force", "high", fast / c.handshake_fast[0],
+                    f"{fast} failed handshakes within {c.handshake_fast[1]:.0f} s")
+            elif slow is not None:
+                hit("handshake_failures_slow", "brute_force", "medium",
+                    slow / c.handshake_slow[0],
+                    f"{slow} failed handshakes within {c.handshake_slow[1] / 60:.0f} min")
+        elif name in ("conn_open", "rate_limited"):
+            amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)
+            level = self._conns.pour(key, ts, min(amount, 1000.0))
+            if level is not None:
+                hit("connection_rate", "flood", "high", level / c.conn_bucket[0],
+                    "connection attempts faster than the listener allows")
+        elif name == "frame_rejected":
+            count = self._frames.add(key, ts)
+            if count is not None:
+                hit("malformed_frames", "flood", "medium", count / c.malformed_frames[0],
+                    f"{count} malformed frames within {c.malformed_frames[1] / 60:.0f} min")
+        elif name == "file_integrity_fail":
+            count = self._files.add(key, ts)
+            if count is not None:
+                hit("file_integrity", "integrity_violation", "medium",
+                    count / c.file_integrity[0],
+                    f"{count} received files failed their hash within "
+                    f"{c.file_integrity[1] / 60:.0f} min")
+        elif name in ("file_sent", "msg_sent") and event.peer is not None:
+            found = self._volume.add(key, ts, event.bytes)
+            if found is not None:
+                total, usual = found
+                hit("exfiltration_volume", "exfiltration", "medium",
+                    total / max(float(c.exfil_floor_bytes), c.exfil_factor * usual),
+                    f"{total / MIB:.0f} MiB sent to this peer within {c.exfil_span / 60:.0f} min "
+                    f"(usually {usual / MIB:.1f} MiB)")
+        return hits
