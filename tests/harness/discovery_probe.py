@@ -4,8 +4,8 @@
 
 One JSON object per line on stdout: `ready` (with the announced addresses),
 then `advertised` / `withdrawn` for each discovery event, `ignored` (the
-counters of rejected advertisements) when they change, then `stopped`. `t` is seconds since the probe
-started discovery. SIGTERM or SIGINT ends it cleanly (our record is
+counters of rejected advertisements) when they change, then `stopped`.
+`t` is seconds since the probe started. SIGTERM or SIGINT ends it cleanly (our record is
 withdrawn with goodbye packets); `--duration` bounds it regardless.
 
 `--hostile-txt KEY=VALUE ...` instead advertises a raw, unchecked record
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -93,10 +94,8 @@ async def run_hostile(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 
 async def wait_or_timeout(stop: asyncio.Event, duration: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=duration)
-    except TimeoutError:
-        pass
 
 
 async def main_async(args: argparse.Namespace) -> int:

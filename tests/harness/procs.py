@@ -80,7 +80,7 @@ class JsonLines:
         deadline = time.monotonic() + timeout
         while len(found) < len(predicates):
             missing = {k: p for k, p in predicates.items() if k not in found}
-            obj = self.wait_for(lambda o: any(p(o) for p in missing.values()),
+            obj = self.wait_for(_any_of(list(missing.values())),
                                 max(0.0, deadline - time.monotonic()),
                                 "all of: " + ", ".join(missing))
             found.update({k: obj for k, p in missing.items() if p(obj)})
@@ -92,3 +92,7 @@ class JsonLines:
             stderr = self.proc.stderr.read() or ""
         return (f"{message}\nexit status: {self.proc.poll()}\nlines: {self.seen}\n"
                 f"non-JSON: {self.garbage}\nstderr: {stderr[-4000:]}")
+
+
+def _any_of(predicates: list[Callable[[JsonObject], bool]]) -> Callable[[JsonObject], bool]:
+    return lambda obj: any(p(obj) for p in predicates)
