@@ -1,4 +1,91 @@
-"""p2pmsg.store (API summary written below once stable)."""
+"""p2pmsg.store: the profile's encrypted SQLite database (the only code touching sqlite3).
+
+Open it once per profile: `Store.open(profile_dir / DB_FILENAME, data_key)`
+(synchronous, for commands and threads) or `await AsyncStore.open(...)` (the
+node: every call runs on one dedicated worker thread, in submission order;
+`await astore.run(Store.method, *args)` is type-checked against `Store`).
+
+Conventions: peers are named by fingerprint, lowercase hex (raw 32 bytes or
+the spaced display form are accepted too); message and transfer ids are 16
+raw bytes; `now` is always passed in (seconds since the epoch), so tests
+control time. Bad arguments raise `ValueError`; an unknown peer
+`UnknownPeerError`; database failures `StoreError` and its subclasses
+(`StoreKeyError` wrong data key, `StoreSchemaError` newer database,
+`StoreCorruptError` a sealed value failed authentication). Each method is one
+transaction: when it returns, its writes are committed and survive kill -9
+(WAL, synchronous=NORMAL; power loss needs `durable=True`, see base.py).
+Encrypted at rest (AES-256-GCM, bound to table/column/row): message bodies,
+display names, file names and paths. In the clear: fingerprints, addresses,
+times, sizes, statuses, events, alerts, settings.
+
+Opening and housekeeping (`Store`)
+  open(path, data_key, *, durable=False, max_events=200_000, max_alerts=10_000) -> Store
+  close() / context manager; checkpoint() folds the WAL in; schema_version
+
+Peers and trust (peers.py)
+  record_handshake(identity_key, name, now, address=None) -> HandshakeOutcome
+      TOFU after an authenticated handshake: verdict "new" (pinned now), "known",
+      or "key_changed" (claims a pinned peer's name/address: previous is flagged
+      key_change_pending, the claimant stays unpinned; send nothing to it)
+  upsert_discovered(fp, name, host, port, now) -> PeerRecord   an mDNS hint: never
+      renames a named peer or takes an address another peer proved
+  accept_key_change(old_fp, now, *, as_new_contact=False) -> PeerRecord
+      the new key takes over the conversation (fingerprint changes, history kept,
+      verified reset), or with as_new_contact is pinned as a separate peer
+  reject_key_change(old_fp)              drop the pending key
+  set_verified(fp, verified)             safety number compared (pinned peers only)
+  set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds
+  mark_seen(fp, now)                     bump last_seen
+  add_manual_address(host, port, now) -> Address   host:port to dial, owner unknown yet
+  remove_address(host, port) -> bool
+  get_peer(fp) -> PeerRecord | None;  list_peers() -> list[PeerRecord] (addresses, unread)
+  resolve_peer(query) -> PeerRecord      name (case-insensitive) or >= 4-hex-digit prefix;
+      raises UnknownPeerError / AmbiguousPeerError(candidates)
+  peer_at_address(host, port) -> PeerRecord | None
+  dial_candidates() -> list[(fp | None, Address)]
+
+Messages (messages.py)
+  enqueue_outgoing(fp, text, now, ttl=None) -> MessageRecord        status "queued"
+  enqueue_outgoing_many(fp, texts, now, ttl=None) -> list[MessageRecord]   one transaction;
+      ttl None = the conversation's timer
+  mark_sent_many(fp, ids, now) -> changed ids                        queued -> sent
+  mark_delivered_many(fp, ids, now) -> changed ids                   delivery receipt
+  mark_read_many(fp, ids, now) -> changed ids    read receipt; starts disappearing deadline
+  mark_failed_many(fp, ids) -> changed ids       give up on unacknowledged messages
+      (receipts only touch our outgoing messages to that same peer; status never regresses)
+  outbox(fp) -> list[MessageRecord]      queued + sent-unacknowledged, in sending order
+  peers_with_outbox() -> list[fp]        whom to dial first
+  insert_incoming_many(fp, [IncomingMessage], now) -> list[MessageRecord]   only the new
+      ones (dedup by id across reconnects); acknowledge every id anyway
+  insert_incoming(fp, IncomingMessage, now) -> MessageRecord | None
+  mark_conversation_read(fp, now) -> ids  unread incoming -> read; send read receipts for these
+  conversation(fp, limit=200, before_seq=None) -> list[MessageRecord]  a page, oldest first
+  get_message(id) -> MessageRecord | None;  unread_counts() -> {fp: n}
+  purge_expired(now) -> {fp: [ids]}      delete bodies past their deadline (rows stay for dedup)
+  next_expiry() -> float | None          when to call purge_expired next
+
+Security events and alerts (monitoring.py)
+  append_events([SecurityEvent]) / append_event(e)   bounded: oldest pruned in batches
+  recent_events(limit=500, *, event=None, peer=None, since=None) -> list (oldest first)
+  count_events(event=None, since=None) -> int
+  add_alert(Alert) -> Alert (with id);  list_alerts(limit=100, *, unacknowledged_only=False)
+  acknowledge_alerts(ids | None, now) -> int
+
+Transfers (transfers.py)
+  create_transfer(fp, *, transfer_id, direction, name, size, sha256, chunk_size, now,
+                  state="offered", source_path=None) -> TransferRecord
+  update_transfer(id, now, *, state=None, bytes_done=None, partial_path=..., error=...)
+  finish_transfer(id, state, now, *, final_path=None, error=None)   final state; erases
+      source/partial paths, keeps the record
+  get_transfer(id); list_transfers(fp=None, limit=100); incomplete_transfers() (to resume)
+  remove_transfer(id) -> bool
+
+Settings (settings.py)
+  load_settings() -> Settings (typed, defaults filled);  update_settings(**values) -> Settings
+      (validated, all or nothing, ConfigError);  reset_setting(name) -> Settings
+
+Benchmark: `python -m p2pmsg.store.bench` or `bench.measure_hot_path(dir)`.
+"""
 
 from __future__ import annotations
 

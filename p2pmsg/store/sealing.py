@@ -16,6 +16,7 @@ cannot be confused with this one.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +30,13 @@ NONCE_LEN = 12
 TAG_LEN = 16
 DATA_KEY_LEN = 32
 _HEADER = bytes([FORMAT_V1])
+
+
+@functools.lru_cache(maxsize=64)
+def _column_label(table: str, column: str) -> bytes:
+    # Cached: the label is the same for every row of a column, and on the hot
+    # path (tens of thousands of bodies) building it each time shows up.
+    return _HEADER + label("store", table, column) + b"\x00"
 
 
 class FieldSealer:
@@ -51,7 +59,7 @@ class FieldSealer:
             row_bytes = row.encode("utf-8")
         else:
             row_bytes = row
-        return _HEADER + label("store", table, column) + b"\x00" + row_bytes
+        return _column_label(table, column) + row_bytes
 
     def seal(self, plaintext: bytes, *, table: str, column: str, row: bytes | str | int) -> bytes:
         nonce = os.urandom(NONCE_LEN)

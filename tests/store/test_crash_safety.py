@@ -84,8 +84,9 @@ def test_every_returned_enqueue_survives_sigkill(db_path: Path, data_key: bytes)
     assert order == sorted(order)
     # A batch is one transaction: all of it or none of it.
     batches: dict[str, int] = {}
-    for text in stored.values():
-        head, _, _ = text.rpartition("-")
+    for stored_text in stored.values():
+        assert stored_text is not None
+        head, _, _ = stored_text.rpartition("-")
         batches[head] = batches.get(head, 0) + 1
     for head, count in batches.items():
         assert count == (4 if "-b" in head else 1), head
