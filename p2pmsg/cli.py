@@ -23,6 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "id",
     "passwd",
     "bench",
+    "simulate",
+    "train",
+    "evaluate",
 )
 
 
