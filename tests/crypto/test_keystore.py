@@ -14,7 +14,7 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import KeystoreError, WrongPasswordError
 
 FAST = 1_000  # unit tests only; the default is checked separately
-PASSWORD = "Correct-Horse-9"
+PASSWORD = "Correct-Horse-9"  # noqa: S105 - test fixture
 # Offsets in the v1 layout (see the module docstring).
 ITER_OFFSET, SALT_LEN_OFFSET, CT_LEN_OFFSET, SALT_OFFSET = 10, 14, 15, 19
 
