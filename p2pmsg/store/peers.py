@@ -174,9 +174,11 @@ class PeersMixin(StoreBase):
             if pinned is None:
                 previous = self._conflicting_peer(conn, peer_id, name, address)
                 if previous is not None:
-                    conn.execute("UPDATE peers SET pending_key = ?, pending_fingerprint = ?, "
-                                 "pending_since = ? WHERE fingerprint = ?",
-                                 (identity_key, fp, now, previous.fingerprint))
+                    # pending_since keeps the first sighting of this claimant.
+                    conn.execute("UPDATE peers SET pending_since = CASE WHEN "
+                                 "pending_fingerprint IS ? THEN pending_since ELSE ? END, "
+                                 "pending_key = ?, pending_fingerprint = ? WHERE fingerprint = ?",
+                                 (fp, now, identity_key, fp, previous.fingerprint))
                     if name:
                         self._set_name(conn, peer_id, name)
                     flagged = self._peer_by_fp(conn, previous.fingerprint)

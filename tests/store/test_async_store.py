@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pmsg.errors import StoreError, StoreKeyError
+from p2pmsg.errors import StoreError, StoreKeyError, UnknownPeerError
 from p2pmsg.store import AsyncStore, Store
 
 
@@ -33,6 +33,8 @@ async def test_calls_run_off_the_loop_on_one_thread_in_order(db_path: Path,
         (store_thread,) = threads
         assert store_thread.startswith("p2pmsg-store")
         assert store_thread != threading.current_thread().name
+        with pytest.raises(UnknownPeerError):  # errors cross the thread unchanged
+            await astore.run(Store.enqueue_outgoing, "ab" * 32, "to nobody", 3.0)
     with pytest.raises(StoreError, match="closed"):
         await astore.run(Store.list_peers)
 

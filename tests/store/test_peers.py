@@ -37,7 +37,9 @@ def test_a_new_key_under_a_known_name_is_held_back(store: Store, make_peer: Peer
     assert outcome.previous.pending_fingerprint == hashlib.sha256(impostor_key).hexdigest()
     assert not outcome.peer.pinned  # nothing may be sent to the claimant
     # It stays held back on every later handshake until the user decides.
-    assert store.record_handshake(impostor_key, "alice", 60.0).verdict == "key_changed"
+    again = store.record_handshake(impostor_key, "alice", 60.0)
+    assert again.verdict == "key_changed"
+    assert again.previous is not None and again.previous.pending_since == 50.0
 
 
 def test_a_new_key_at_a_known_address_is_held_back(store: Store, make_peer: PeerFactory) -> None:
