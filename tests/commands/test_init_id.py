@@ -75,8 +75,9 @@ def test_wrong_password_in_a_subprocess(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_weak_password_lists_every_rule_one_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weak_password_lists_every_rule_one_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", "alice1")
     assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.splitlines()
