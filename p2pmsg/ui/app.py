@@ -1,0 +1,116 @@
+"""The p2pmsg Textual app: unlock, then the main screen, fed by the node's events.
+
+Thin on purpose: screens and widgets do the work. The app owns the node's
+lifetime and the event pump, a worker that consumes `node.subscribe()` and
+posts whatever arrived since the last frame as one `NodeEvents` message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from p2pmsg.node.api import NodeAPI, NodeEvent
+from p2pmsg.ui.commands import PeerCommands, main_commands
+from p2pmsg.ui.launcher import Launcher
+from p2pmsg.ui.messages import NodeEvents, NodeReady
+from p2pmsg.ui.timefmt import Clock
+
+FRAME_S = 1 / 30  # the pump posts at most one batch per frame
+
+
+class P2PMsgApp(App[None]):
+    CSS_PATH = "p2pmsg.tcss"
+    TITLE = "p2pmsg"
+    COMMANDS = App.COMMANDS | {PeerCommands}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, launcher: Launcher | None = None, *, node: NodeAPI | None = None,
+                 clock: Clock | None = None) -> None:
+        super().__init__()
+        if launcher is None and node is None:
+            raise ValueError("P2PMsgApp needs a launcher or a started node")
+        self.launcher = launcher
+        self.node: NodeAPI | None = None
+        self._preset_node = node
+        self.clock = clock or Clock()
+        self.main_screen = None  # type: ignore[var-annotated]
+
+    def on_mount(self) -> None:
+        if self._preset_node is not None:
+            self._begin(self._preset_node)
+        else:
+            from p2pmsg.ui.screens.unlock import UnlockScreen
+            assert self.launcher is not None
+            self.push_screen(UnlockScreen(self.launcher))
+
+    def on_node_ready(self, message: NodeReady) -> None:
+        self._begin(message.node)
+
+    def _begin(self, node: NodeAPI) -> None:
+        from p2pmsg.ui.screens.main import MainScreen
+        self.node = node
+        self.main_screen = MainScreen(node, self.clock)
+        if len(self.screen_stack) > 1:
+            self.switch_screen(self.main_screen)
+        else:
+            self.push_screen(self.main_screen)
+        self.run_worker(self._pump(node), group="event-pump", exclusive=True)
+
+    async def _pump(self, node: NodeAPI) -> None:
+        """Forward node events as batched messages; never blocks the UI."""
+        pending: list[NodeEvent] = []
+        arrived = asyncio.Event()
+
+        async def read() -> None:
+            async for event in node.subscribe():
+                pending.append(event)
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                waiter = asyncio.create_task(arrived.wait())
+                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                arrived.clear()
+                if pending:
+                    batch = tuple(pending)
+                    pending.clear()
+                    self.post_message(NodeEvents(batch))
+                    await asyncio.sleep(FRAME_S)
+                elif reader.done():
+                    break
+        finally:
+            reader.cancel()
+
+    def on_node_events(self, message: NodeEvents) -> None:
+        for screen in self.screen_stack:
+            apply = getattr(screen, "apply_events", None)
+            if apply is not None:
+                apply(message.events)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
+        yield from super().get_system_commands(screen)
+        if self.main_screen is not None:
+            yield from main_commands(self.main_screen)
+
+    async def action_quit(self) -> None:
+        await self.stop_node()
+        self.exit()
+
+    async def stop_node(self) -> None:
+        node, self.node = self.node, None
+        if node is not None:
+            try:
+                await asyncio.wait_for(node.stop(), timeout=5)
+            except Exception as exc:
+                self.log.error(f"node did not stop cleanly: {exc!r}")

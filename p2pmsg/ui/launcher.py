@@ -1,0 +1,52 @@
+"""How the app gets from a password to a running node.
+
+The app never constructs a Node itself: it is handed a `Launcher`, whose
+blocking `create`/`unlock` run in a worker thread (the KDF takes about half a
+second and must not freeze the UI). The real launcher (in
+`p2pmsg.ui.profile_launcher`) opens the on-disk profile and builds the Node;
+tests hand in one backed by an in-memory fake node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from p2pmsg.node.api import NodeAPI
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One password-policy rule and whether the current input meets it."""
+
+    text: str
+    met: bool
+
+
+class Launcher(Protocol):
+    @property
+    def profile_name(self) -> str: ...
+
+    @property
+    def preset_password(self) -> str | None:
+        """From `P2PMSG_PASSWORD` or `--password-file`: skips the prompt."""
+        ...
+
+    def profile_exists(self) -> bool: ...
+
+    def password_rules(self, password: str, display_name: str) -> list[Rule]:
+        """Every policy rule, each marked met or not, for live feedback."""
+        ...
+
+    def strength_hint(self, password: str) -> str: ...
+
+    def create(self, display_name: str, password: str) -> NodeAPI:
+        """Create the profile and return its (not yet started) node. Blocking."""
+        ...
+
+    def unlock(self, password: str) -> NodeAPI:
+        """Open the profile and return its (not yet started) node. Blocking.
+
+        Raises `WrongPasswordError`, `UnlockThrottledError`, `ProfileLockedError`.
+        """
+        ...

@@ -1,0 +1,241 @@
+"""Security dashboard: alerts, raw security events, trends and the model card.
+
+It belongs to whoever unlocked the profile: no second password (a separate
+"admin" login would protect nothing the profile password does not already).
+Data comes from the node in workers and then follows the live event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Select,
+    Sparkline,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from p2pmsg.errors import P2PMsgError
+from p2pmsg.node.api import (
+    AlertRaised,
+    AlertView,
+    MonitorChanged,
+    MonitorStatus,
+    NodeAPI,
+    NodeEvent,
+    SecurityEventLogged,
+)
+from p2pmsg.ui.model_card import load_model_card, render_model_card
+from p2pmsg.ui.safe_text import clip, literal, printable
+from p2pmsg.ui.timefmt import Clock, ago
+from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, SEVERITY_STYLE
+
+BUCKETS = 6
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def bucket_counts(items: list[tuple[float, str]], now: float,
+                  buckets: int = BUCKETS) -> tuple[list[str], dict[str, list[int]]]:
+    """Count (ts, key) pairs per key in equal time buckets ending now."""
+    if not items:
+        return [], {}
+    oldest = min(ts for ts, _ in items)
+    span = max(now - oldest, 3600.0)
+    width = span / buckets
+    labels = [f"-{ago(span - i * width)}" for i in range(buckets)]
+    counts: dict[str, list[int]] = {}
+    for ts, key in items:
+        index = min(int((ts - (now - span)) / width), buckets - 1)
+        counts.setdefault(key, [0] * buckets)[max(index, 0)] += 1
+    return labels, counts
+
+
+def counts_table(title: str, labels: list[str], counts: dict[str, list[int]]) -> Table:
+    table = Table(title=title, title_justify="left", expand=True, box=None)
+    table.add_column(title.split()[-1], no_wrap=True)
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for key, row in sorted(counts.items(), key=lambda kv: -sum(kv[1])):
+        table.add_row(literal(clip(key, 20)), *[str(v) if v else "·" for v in row],
+                      str(sum(row)))
+    return table
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f2", "app.pop_screen", "Back"),
+        Binding("1", "tab('alerts')", "Alerts", show=False),
+        Binding("2", "tab('events')", "Events", show=False),
+        Binding("3", "tab('trends')", "Trends", show=False),
+        Binding("4", "tab('model')", "Model card", show=False),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, node: NodeAPI, clock: Clock,
+                 peer_name: Callable[[str | None], str]) -> None:
+        super().__init__()
+        self.node = node
+        self.clock = clock
+        self.peer_name = peer_name
+        self.alerts: list[AlertView] = []
+        self.events: list[dict[str, Any]] = []
+        self.status = MonitorStatus(mode="rules-only: loading")
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⛨")
+        with TabbedContent(id="dash-tabs"):
+            with TabPane("Alerts", id="alerts"):
+                with Horizontal(classes="filters"):
+                    yield Input(placeholder="filter alerts", id="alert-filter")
+                    yield Select([(f"{s}+", s) for s in SEVERITIES], prompt="any severity",
+                                 id="alert-severity")
+                yield DataTable(id="alert-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Events", id="events"):
+                with Horizontal(classes="filters"):
+                    yield Input(placeholder="filter events", id="event-filter")
+                    yield Select([], prompt="any event", id="event-kind")
+                yield DataTable(id="event-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Trends", id="trends"), VerticalScroll():
+                yield Static(id="monitor-mode")
+                yield Static(Text("anomaly score, recent windows", style="dim"))
+                yield Sparkline([0.0], id="dash-scores")
+                yield Static(id="score-range")
+                yield Static(id="kind-counts")
+                yield Static(id="peer-counts")
+            with TabPane("Model card", id="model"), VerticalScroll():
+                yield Static(Text("loading…", style="dim"), id="model-card")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Security dashboard"
+        self.sub_title = "local monitor of this profile"
+        alerts = self.query_one("#alert-table", DataTable)
+        alerts.add_columns("time", "severity", "kind", "peer", "source", "score", "message")
+        events = self.query_one("#event-table", DataTable)
+        events.add_columns("time", "event", "peer", "address", "bytes", "detail")
+        self.action_reload()
+        self._load_model_card()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    @work(exclusive=True, group="dash-load")
+    async def action_reload(self) -> None:
+        try:
+            self.alerts = await self.node.alerts(500)
+            self.events = await self.node.security_events(1000)
+            self.status = await self.node.monitor_status()
+        except P2PMsgError as exc:
+            self.notify(str(exc), title="Dashboard", severity="error", markup=False)
+            return
+        kinds = sorted({str(e.get("event", "?")) for e in self.events})
+        self.query_one("#event-kind", Select).set_options([(k, k) for k in kinds])
+        self._refresh_all()
+
+    @work(thread=True, exclusive=True, group="model-card")
+    def _load_model_card(self) -> None:
+        manifest, source = load_model_card()
+        renderable = (render_model_card(manifest, source) if manifest is not None
+                      else Text(printable(source), style="yellow"))
+        self.app.call_from_thread(self.query_one("#model-card", Static).update, renderable)
+
+    def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
+        changed = False
+        for event in events:
+            if isinstance(event, AlertRaised):
+                self.alerts.insert(0, event.alert)
+                changed = True
+            elif isinstance(event, SecurityEventLogged):
+                self.events.insert(0, dict(event.record))
+                changed = True
+            elif isinstance(event, MonitorChanged):
+                self.status = event.status
+                changed = True
+        if changed:
+            del self.events[2000:]
+            self._refresh_all()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _refresh_all(self) -> None:
+        self._fill_alerts()
+        self._fill_events()
+        self._fill_trends()
+
+    def _fill_alerts(self) -> None:
+        table = self.query_one("#alert-table", DataTable)
+        needle = self.query_one("#alert-filter", Input).value.casefold()
+        minimum = self.query_one("#alert-severity", Select).value
+        floor = SEVERITY_RANK.get(minimum, 0) if isinstance(minimum, str) else 0
+        table.clear()
+        for alert in sorted(self.alerts, key=lambda a: a.ts, reverse=True):
+            if SEVERITY_RANK.get(alert.severity, 0) < floor:
+                continue
+            peer = self.peer_name(alert.peer)
+            haystack = f"{alert.kind} {peer} {alert.source} {alert.message}".casefold()
+            if needle and needle not in haystack:
+                continue
+            table.add_row(
+                Text(self.clock.stamp(alert.ts)),
+                Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
+                Text(alert.kind), literal(clip(peer, 16)), literal(alert.source),
+                Text(f"{alert.score:.2f}"), literal(clip(alert.message, 80)),
+            )
+        self.query_one(TabbedContent).get_tab("alerts").label = f"Alerts ({table.row_count})"
+
+    def _fill_events(self) -> None:
+        table = self.query_one("#event-table", DataTable)
+        needle = self.query_one("#event-filter", Input).value.casefold()
+        kind = self.query_one("#event-kind", Select).value
+        table.clear()
+        for record in self.events[:1000]:
+            name = str(record.get("event", "?"))
+            if isinstance(kind, str) and name != kind:
+                continue
+            peer = record.get("peer")
+            peer_text = self.peer_name(peer) if isinstance(peer, str) else "-"
+            detail = printable(str(record.get("detail", "")))
+            haystack = f"{name} {peer_text} {record.get('addr')} {detail}".casefold()
+            if needle and needle not in haystack:
+                continue
+            ts = record.get("ts")
+            table.add_row(
+                Text(self.clock.stamp(ts) if isinstance(ts, (int, float)) else "?"),
+                Text(name), literal(clip(peer_text, 16)), literal(str(record.get("addr") or "-")),
+                Text(str(record.get("bytes", 0))), literal(clip(detail, 60)),
+            )
+        self.query_one(TabbedContent).get_tab("events").label = f"Events ({table.row_count})"
+
+    def _fill_trends(self) -> None:
+        now = self.clock.now()
+        mode = Text("monitor: ", style="dim")
+        mode.append(printable(self.status.mode),
+                    style="bold green" if self.status.mode == "models" else "bold yellow")
+        self.query_one("#monitor-mode", Static).update(mode)
+        scores = list(self.status.recent_scores) or [0.0]
+        self.query_one("#dash-scores", Sparkline).data = scores
+        self.query_one("#score-range", Static).update(Text(
+            f"{len(self.status.recent_scores)} windows · min {min(scores):.2f} · "
+            f"max {max(scores):.2f} · latest {scores[-1]:.2f}", style="dim"))
+        labels, kinds = bucket_counts([(a.ts, a.kind) for a in self.alerts], now)
+        _, peers = bucket_counts([(a.ts, self.peer_name(a.peer)) for a in self.alerts], now)
+        empty = Text("no alerts yet", style="dim")
+        self.query_one("#kind-counts", Static).update(
+            counts_table("Alerts per kind", labels, kinds) if kinds else empty)
+        self.query_one("#peer-counts", Static).update(
+            counts_table("Alerts per peer", labels, peers) if peers else Text(""))

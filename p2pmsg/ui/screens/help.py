@@ -1,0 +1,56 @@
+"""Help: keys, slash commands, and what the security marks mean."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from p2pmsg.ui import slash
+
+KEYS = (
+    ("F1", "this help"), ("F2", "security dashboard"), ("F3", "verify the selected peer"),
+    ("F4", "settings"), ("F5", "rotate to a fresh key now"), ("F6", "show/hide side panels"),
+    ("ctrl+p", "command palette: every action, peers, themes"),
+    ("ctrl+n / ctrl+b", "next / previous peer"), ("tab", "move between panels"),
+    ("a / x", "accept / decline the newest file offer (in the conversation)"),
+    ("esc", "back to the composer / close a dialog"), ("ctrl+q", "quit"),
+)
+MARKS = (
+    ("● / ○", "peer online / offline"), ("✔", "verified: you compared safety numbers"),
+    ("⚠", "the peer's key changed: sending is blocked until you decide"),
+    ("◷ ✓ ✓✓", "queued, sent, delivered (green ✓✓: read)"), ("⏱", "disappearing message"),
+)
+
+
+def _table(title: str, rows: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None,
+                  padding=(0, 2, 0, 0))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key, text in rows:
+        table.add_row(key, text)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,q", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box", classes="dialog"):
+            yield Static(Text("p2pmsg: end-to-end encrypted chat on your LAN", style="bold"))
+            yield Static(_table("Keys", KEYS))
+            yield Static(_table("Composer commands (start a message with // to send a "
+                                "leading /)", slash.help_lines()))
+            yield Static(_table("Marks", MARKS))
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)

@@ -1,0 +1,346 @@
+"""The main screen: peers, the open conversation, session keys and threats.
+
+Node events arrive in batches (`NodeEvents`) and are applied here in one
+pass, so a flood costs one layout per frame. Everything that talks to the node
+runs in async workers; the node itself keeps blocking work off the loop.
+What the user typed is executed by `ConversationActions` (a mixin).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static
+
+from p2pmsg.errors import P2PMsgError
+from p2pmsg.node.api import (
+    AlertRaised,
+    IdentityChanged,
+    MessageReceived,
+    MessagesExpired,
+    MessageStatusChanged,
+    MessageView,
+    MonitorChanged,
+    NodeAPI,
+    NodeEvent,
+    PeerConnected,
+    PeerDisconnected,
+    PeerDiscovered,
+    PeerLost,
+    PeerUpdated,
+    PeerView,
+    SessionChanged,
+    SessionStatusView,
+    TransferUpdated,
+)
+from p2pmsg.ui.safe_text import clip, literal, printable
+from p2pmsg.ui.screens.main_actions import ConversationActions
+from p2pmsg.ui.timefmt import Clock, duration
+from p2pmsg.ui.widgets.composer import Composer
+from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.peer_list import PeerList
+from p2pmsg.ui.widgets.rotation_pane import RotationPane
+from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, ThreatPanel
+
+NOTIFY_INTERVAL = 3.0  # at most one new-message toast per peer per this many seconds
+
+
+class MainScreen(ConversationActions, Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "dashboard", "Security"),
+        Binding("f3", "verify", "Verify"),
+        Binding("f4", "settings", "Settings"),
+        Binding("f5", "rotate", "Rotate"),
+        Binding("f6", "toggle_side", "Panels", show=False),
+        Binding("ctrl+n", "next_peer(1)", "Next peer", show=False),
+        Binding("ctrl+b", "next_peer(-1)", "Prev peer", show=False),
+        Binding("escape", "focus_composer", "Compose", show=False),
+    ]
+
+    def __init__(self, node: NodeAPI, clock: Clock) -> None:
+        super().__init__()
+        self.node = node
+        self.clock = clock
+        self.selected: str | None = None
+        self.sessions: dict[str, SessionStatusView] = {}
+        self.conversation_ttl: dict[str, float | None] = {}
+        self.default_ttl: float | None = None
+        self._last_toast: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._mark_read_timer: Timer | None = None
+        self._key_prompted: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⛨")
+        with Horizontal(id="main-body"):
+            yield PeerList(id="peers")
+            with Vertical(id="conversation"):
+                yield Static(id="conv-header")
+                yield MessageLog(self.clock, id="log")
+                yield Composer(id="composer")
+            with Vertical(id="side"):
+                yield RotationPane(self.clock, id="rotation")
+                yield ThreatPanel(self.clock, self.peer_name, id="threats")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "p2pmsg"
+        self.sub_title = (f"{printable(clip(self.node.display_name, 24))} · "
+                          f"{_short(self.node.fingerprint)} · port {self.node.listen_port}")
+        self.query_one(MessageLog).me_name = self.node.display_name
+        self._render_header()
+        self.query_one(Composer).focus()
+        self._load_initial()
+
+    @work(group="initial")
+    async def _load_initial(self) -> None:
+        try:
+            peers = await self.node.peers()
+            self.query_one(PeerList).set_peers(peers)
+            settings = await self.node.get_settings()
+            ttl = settings.get("default_ttl")
+            self.default_ttl = float(ttl) if ttl else None
+            threats = self.query_one(ThreatPanel)
+            threats.set_status(await self.node.monitor_status())
+            threats.set_alerts(await self.node.alerts(100))
+        except P2PMsgError as exc:
+            self.notify(str(exc), title="Could not load state", severity="error", markup=False)
+            return
+        if self.selected is None and peers:
+            first = self.query_one(PeerList).options[0].id
+            if first is not None:
+                self.open_conversation(first)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def peer_name(self, fingerprint: str | None) -> str:
+        if fingerprint is None:
+            return "-"
+        peer = self.query_one(PeerList).peers.get(fingerprint)
+        return peer.name if peer is not None else fingerprint[:8]
+
+    def peer(self, fingerprint: str | None) -> PeerView | None:
+        if fingerprint is None:
+            return None
+        return self.query_one(PeerList).peers.get(fingerprint)
+
+    # --- selection ------------------------------------------------------------------
+
+    @on(PeerList.PeerChosen)
+    def _chosen(self, event: PeerList.PeerChosen) -> None:
+        self.open_conversation(event.fingerprint)
+        self.query_one(Composer).focus()
+
+    def open_conversation(self, fingerprint: str) -> None:
+        self.selected = fingerprint
+        self.query_one(PeerList).select_fingerprint(fingerprint)
+        log = self.query_one(MessageLog)
+        log.peer_name = self.peer_name(fingerprint)
+        log.clear_conversation()
+        self._render_header()
+        self._load_conversation(fingerprint)
+        peer = self.peer(fingerprint)
+        if peer is not None and peer.key_change_pending:
+            self.prompt_key_change(fingerprint)
+
+    @work(exclusive=True, group="conversation")
+    async def _load_conversation(self, fingerprint: str) -> None:
+        try:
+            messages = await self.node.conversation(fingerprint, 200)
+            transfers = await self.node.transfers(fingerprint)
+            session = await self.node.session_status(fingerprint)
+        except P2PMsgError as exc:
+            self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
+            return
+        if fingerprint != self.selected:
+            return
+        if session is not None:
+            self.sessions[fingerprint] = session
+        else:
+            self.sessions.pop(fingerprint, None)
+        self.query_one(MessageLog).load(messages, transfers)
+        self._render_session()
+        await self._mark_read(fingerprint)
+
+    async def _mark_read(self, fingerprint: str) -> None:
+        try:
+            await self.node.mark_read(fingerprint)
+        except P2PMsgError:
+            return  # a failed read receipt is harmless; the next one covers it
+        peer = self.peer(fingerprint)
+        if peer is not None and peer.unread:
+            self.query_one(PeerList).upsert(PeerView(**{**peer.__dict__, "unread": 0}))
+
+    def _schedule_mark_read(self) -> None:
+        if self._mark_read_timer is None:
+            self._mark_read_timer = self.set_timer(0.5, self._mark_read_now)
+
+    def _mark_read_now(self) -> None:
+        self._mark_read_timer = None
+        if self.selected is not None:
+            self.run_worker(self._mark_read(self.selected), group="mark-read", exclusive=True)
+
+    def _render_header(self) -> None:
+        header = self.query_one("#conv-header", Static)
+        peer = self.peer(self.selected)
+        composer = self.query_one(Composer)
+        if peer is None:
+            header.update(Text("No conversation selected: pick a peer on the left "
+                               "(or /add HOST:PORT)", style="dim"))
+            composer.set_target(None)
+            return
+        text = literal(clip(peer.name, 32), style="bold")
+        text.append("  ")
+        if peer.key_change_pending:
+            text.append("⚠ KEY CHANGED, sending blocked", style="bold red")
+        elif peer.verified:
+            text.append("✔ verified", style="bold green")
+        else:
+            text.append("unverified (F3)", style="yellow")
+        text.append(" · ")
+        text.append("online" if peer.online else "offline",
+                    style="green" if peer.online else "dim")
+        ttl = self.conversation_ttl.get(peer.fingerprint, self.default_ttl)
+        if ttl:
+            text.append(f" · ⏱ {duration(ttl)}", style="magenta")
+        text.append(f" · {peer.short_fingerprint}", style="dim")
+        header.update(text)
+        if peer.key_change_pending:
+            composer.set_target(peer.name, blocked_reason=(
+                f"Sending blocked: {printable(peer.name)}'s key changed. Review it (F3)."))
+        else:
+            composer.set_target(peer.name)
+
+    def _render_session(self) -> None:
+        pane = self.query_one(RotationPane)
+        peer = self.peer(self.selected)
+        if peer is None:
+            pane.show(None, offline_reason="Select a peer to see its session.")
+            return
+        reason = "No live session: the peer is offline." if not peer.online else \
+            "Connecting…"
+        pane.show(self.sessions.get(peer.fingerprint), peer.name, offline_reason=reason)
+
+    # --- node events ----------------------------------------------------------------
+
+    def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
+        peers = self.query_one(PeerList)
+        log = self.query_one(MessageLog)
+        incoming: list[MessageView] = []
+        new_alerts = []
+        header_dirty = session_dirty = False
+        for event in events:
+            if isinstance(event, (PeerDiscovered, PeerUpdated)):
+                peers.upsert(event.peer)
+                header_dirty = header_dirty or event.peer.fingerprint == self.selected
+            elif isinstance(event, PeerConnected):
+                peers.upsert(event.peer)
+                self.sessions[event.peer.fingerprint] = event.session
+                if event.peer.fingerprint == self.selected:
+                    header_dirty = session_dirty = True
+            elif isinstance(event, (PeerLost, PeerDisconnected)):
+                peers.set_online(event.fingerprint, False)
+                if isinstance(event, PeerDisconnected):
+                    self.sessions.pop(event.fingerprint, None)
+                if event.fingerprint == self.selected:
+                    header_dirty = session_dirty = True
+            elif isinstance(event, MessageReceived):
+                message = event.message
+                if message.peer == self.selected:
+                    incoming.append(message)
+                else:
+                    self._count_unread(message)
+            elif isinstance(event, MessageStatusChanged) and event.peer == self.selected:
+                log.set_status(event.ids, event.status)
+            elif isinstance(event, MessagesExpired) and event.peer == self.selected:
+                log.expire(event.ids)
+            elif isinstance(event, SessionChanged):
+                self._session_changed(event)
+                session_dirty = session_dirty or event.session.peer == self.selected
+            elif isinstance(event, TransferUpdated):
+                self._transfer_updated(event)
+            elif isinstance(event, IdentityChanged):
+                self._identity_changed(event)
+                header_dirty = True
+            elif isinstance(event, AlertRaised):
+                new_alerts.append(event.alert)
+            elif isinstance(event, MonitorChanged):
+                self.query_one(ThreatPanel).set_status(event.status)
+        if incoming:
+            log.add_messages(incoming)
+            self._schedule_mark_read()
+        if new_alerts:
+            self._alerts_raised(new_alerts)
+        if header_dirty:
+            self._render_header()
+        if session_dirty:
+            self._render_session()
+
+    def _count_unread(self, message: MessageView) -> None:
+        peer = self.peer(message.peer)
+        if peer is None:
+            return
+        self.query_one(PeerList).upsert(PeerView(**{**peer.__dict__, "unread": peer.unread + 1}))
+        now = time.monotonic()
+        if now - self._last_toast.get(peer.fingerprint, -NOTIFY_INTERVAL) < NOTIFY_INTERVAL:
+            self._suppressed[peer.fingerprint] = self._suppressed.get(peer.fingerprint, 0) + 1
+            return
+        self._last_toast[peer.fingerprint] = now
+        more = self._suppressed.pop(peer.fingerprint, 0)
+        body = "(disappeared)" if message.text is None else clip(message.text, 80)
+        suffix = f"\n(+{more} more)" if more else ""
+        self.notify(printable(body) + suffix, title=f"New message from {printable(peer.name)}",
+                    markup=False)
+
+    def _session_changed(self, event: SessionChanged) -> None:
+        session = event.session
+        self.sessions[session.peer] = session
+        if session.peer != self.selected:
+            return
+        if event.what == "cipher_changed":
+            note = f"cipher now {session.send.suite} (send) / {session.recv.suite} (recv)"
+        elif event.what == "rekeyed":
+            note = "fresh key agreement completed"
+        else:
+            note = f"keys rotated: send epoch {session.send.epoch}, recv epoch {session.recv.epoch}"
+        self.query_one(MessageLog).add_note(note)
+
+    def _transfer_updated(self, event: TransferUpdated) -> None:
+        transfer = event.transfer
+        if transfer.peer == self.selected:
+            self.query_one(MessageLog).upsert_transfer(transfer)
+        elif transfer.direction == "in" and transfer.state == "offered":
+            self.notify(f"{printable(self.peer_name(transfer.peer))} offers "
+                        f"{printable(transfer.name)}", title="File offered", markup=False)
+
+    def _identity_changed(self, event: IdentityChanged) -> None:
+        peer = self.peer(event.fingerprint)
+        if peer is not None and not peer.key_change_pending:
+            self.query_one(PeerList).upsert(
+                PeerView(**{**peer.__dict__, "key_change_pending": True}))
+        if event.fingerprint == self.selected:
+            self.query_one(MessageLog).add_note(
+                "this peer presented a different identity key: sending is blocked", error=True)
+        self._key_prompted.discard(event.fingerprint)
+        self.prompt_key_change(event.fingerprint, event)
+
+    def _alerts_raised(self, alerts: list) -> None:  # type: ignore[type-arg]
+        self.query_one(ThreatPanel).add_alerts(alerts)
+        for alert in alerts:
+            if SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK["high"]:
+                self.notify(printable(clip(alert.message, 120)),
+                            title=f"{alert.severity.upper()} alert: {alert.kind}",
+                            severity="error", markup=False, timeout=8)
+
+
+def _short(fingerprint: str) -> str:
+    return " ".join(fingerprint[i:i + 4] for i in range(0, 16, 4))

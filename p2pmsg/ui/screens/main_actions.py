@@ -1,0 +1,243 @@
+"""What the user can do from the main screen: send, slash commands, actions.
+
+Kept apart from `MainScreen` (which renders state and applies node events) so
+each file stays small. Every action is reachable three ways: a key (footer),
+the command palette (`p2pmsg.ui.commands`) and, where it makes sense, a slash
+command in the composer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+
+from p2pmsg.errors import P2PMsgError
+from p2pmsg.node.api import IdentityChanged, PeerView
+from p2pmsg.ui import slash
+from p2pmsg.ui.safe_text import printable
+from p2pmsg.ui.timefmt import duration
+from p2pmsg.ui.widgets.composer import Composer
+from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.peer_list import PeerList
+from p2pmsg.ui.widgets.threat_panel import ThreatPanel
+
+if TYPE_CHECKING:
+    from p2pmsg.ui.screens.main import MainScreen
+
+    _Base = MainScreen
+else:
+    _Base = object
+
+
+class ConversationActions(_Base):
+    """Mixin for `MainScreen`: user intents turned into node calls."""
+
+    # --- composer -------------------------------------------------------------------
+
+    @on(Composer.Sent)
+    def _composer_sent(self, event: Composer.Sent) -> None:
+        text = event.text
+        log = self.query_one(MessageLog)
+        if slash.is_slash(text):
+            try:
+                command = slash.parse(text)
+            except slash.SlashError as exc:
+                log.add_note(str(exc), error=True)
+                return
+            self.run_slash(command)
+            return
+        peer = self.peer(self.selected)
+        if peer is None:
+            log.add_note("Pick a peer first (left column, or ctrl+n).", error=True)
+            return
+        if peer.key_change_pending:
+            log.add_note("Not sent: this peer's key changed. Review it first.", error=True)
+            self._key_prompted.discard(peer.fingerprint)
+            self.prompt_key_change(peer.fingerprint)
+            return
+        self._send_text(peer.fingerprint, slash.unescape(text))
+
+    @work(group="send")
+    async def _send_text(self, fingerprint: str, text: str) -> None:
+        ttl = self.conversation_ttl.get(fingerprint, self.default_ttl)
+        try:
+            message = await self.node.send_text(fingerprint, text, ttl=ttl)
+        except P2PMsgError as exc:
+            self.query_one(MessageLog).add_note(f"not sent: {exc}", error=True)
+            return
+        if message.peer == self.selected:
+            self.query_one(MessageLog).add_messages([message])
+
+    def run_slash(self, command: slash.Slash) -> None:
+        log = self.query_one(MessageLog)
+        if command.name == "help":
+            for usage, text in slash.help_lines():
+                log.add_note(f"{usage:<20} {text}")
+            log.add_note("F1 help · F2 security · F3 verify · F4 settings · F5 rotate · "
+                         "ctrl+p all commands")
+            return
+        if command.name == "add":
+            self._node_call(self.node.add_peer(command.host, command.port),
+                            f"connecting to {command.host}:{command.port}…")
+            return
+        peer = self.peer(self.selected)
+        if peer is None:
+            log.add_note(f"/{command.name} needs a conversation: pick a peer first.", error=True)
+            return
+        fp = peer.fingerprint
+        if command.name == "file":
+            if peer.key_change_pending:
+                self.prompt_key_change(fp)
+                return
+            self._send_file(fp, command.arg)
+        elif command.name in ("accept", "decline"):
+            log.action_decide_latest(command.name == "accept")
+        elif command.name == "cipher":
+            self._node_call(self.node.set_suite(fp, command.arg),
+                            f"switching to {command.arg} at the next epoch…")
+        elif command.name == "rotate":
+            self.action_rotate()
+        elif command.name == "rekey":
+            self._node_call(self.node.rekey(fp), "starting a fresh key agreement…")
+        elif command.name == "verify":
+            self.action_verify()
+        elif command.name == "ttl":
+            self.conversation_ttl[fp] = command.ttl
+            label = "off" if command.ttl is None else duration(command.ttl)
+            self._node_call(self.node.set_conversation_ttl(fp, command.ttl),
+                            f"disappearing messages: {label}")
+            self._render_header()
+
+    @work(group="send")
+    async def _send_file(self, fingerprint: str, path: str) -> None:
+        log = self.query_one(MessageLog)
+        try:
+            transfer = await self.node.send_file(fingerprint, path)
+        except (P2PMsgError, OSError) as exc:
+            log.add_note(f"/file: {exc}", error=True)
+            return
+        if transfer.peer == self.selected:
+            log.upsert_transfer(transfer)
+
+    def _node_call(self, call: Awaitable[Any], note: str) -> None:
+        log = self.query_one(MessageLog)
+        log.add_note(note)
+
+        async def run() -> None:
+            try:
+                await call
+            except P2PMsgError as exc:
+                log.add_note(str(exc), error=True)
+
+        self.run_worker(run(), group="node-call")
+
+    @on(MessageLog.TransferDecision)
+    def _transfer_decision(self, event: MessageLog.TransferDecision) -> None:
+        call = (self.node.accept_file(event.transfer_id) if event.accept
+                else self.node.decline_file(event.transfer_id))
+        self._node_call(call, "accepting the file…" if event.accept else "declined the file")
+
+    # --- actions (keys and palette) -------------------------------------------------
+
+    def action_focus_composer(self) -> None:
+        self.query_one(Composer).focus()
+
+    def action_next_peer(self, step: int) -> None:
+        options = self.query_one(PeerList).options
+        if not options:
+            return
+        ids = [option.id for option in options]
+        index = ids.index(self.selected) if self.selected in ids else -1
+        target = ids[(index + step) % len(ids)]
+        if target is not None:
+            self.open_conversation(target)
+
+    def action_toggle_side(self) -> None:
+        self.toggle_class("-side-hidden")
+
+    def action_help(self) -> None:
+        from p2pmsg.ui.screens.help import HelpScreen
+        self.app.push_screen(HelpScreen())
+
+    def action_dashboard(self) -> None:
+        from p2pmsg.ui.screens.dashboard import DashboardScreen
+        self.app.push_screen(DashboardScreen(self.node, self.clock, self.peer_name))
+
+    def action_settings(self) -> None:
+        from p2pmsg.ui.screens.settings import SettingsScreen
+
+        def saved(values: dict[str, Any] | None) -> None:
+            if values and "default_ttl" in values:
+                ttl = values["default_ttl"]
+                self.default_ttl = float(ttl) if ttl else None
+                self._render_header()
+
+        self.app.push_screen(SettingsScreen(self.node), saved)
+
+    def action_rotate(self) -> None:
+        peer = self.peer(self.selected)
+        if peer is None:
+            self.notify("Pick a peer first.", severity="warning")
+            return
+        self._node_call(self.node.rotate(peer.fingerprint), "rotating to a fresh key…")
+
+    def action_set_suite(self, suite: str) -> None:
+        if suite in slash.SUITES:
+            self.run_slash(slash.Slash("cipher", arg=suite))
+
+    def action_verify(self) -> None:
+        from p2pmsg.ui.screens.verify import VerifyScreen
+        peer = self.peer(self.selected)
+        if peer is None:
+            self.notify("Pick a peer to verify first.", severity="warning")
+            return
+        self.app.push_screen(VerifyScreen(self.node, peer), self._after_verify)
+
+    def _after_verify(self, verified: bool | None) -> None:
+        self.run_worker(self._refresh_peer(), group="refresh-peer")
+
+    async def _refresh_peer(self) -> None:
+        try:
+            peers = await self.node.peers()
+        except P2PMsgError:
+            return
+        plist = self.query_one(PeerList)
+        for peer in peers:
+            plist.upsert(peer)
+        self._render_header()
+        if self.selected is not None:
+            session = await self.node.session_status(self.selected)
+            if session is not None:
+                self.sessions[self.selected] = session
+            self._render_session()
+
+    def prompt_key_change(self, fingerprint: str, event: IdentityChanged | None = None) -> None:
+        """Show the key-changed modal once per change (again if the user tries to send)."""
+        from p2pmsg.ui.screens.key_changed import KeyChangedScreen
+        if fingerprint in self._key_prompted:
+            return
+        peer = self.peer(fingerprint)
+        if peer is None:
+            return
+        self._key_prompted.add(fingerprint)
+
+        def decided(accepted: bool | None) -> None:
+            if accepted:
+                self._key_prompted.discard(fingerprint)
+            self.run_worker(self._refresh_peer(), group="refresh-peer")
+
+        self.app.push_screen(KeyChangedScreen(self.node, peer, event), decided)
+
+    def on_threat_panel_alert_chosen(self, event: ThreatPanel.AlertChosen) -> None:
+        from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
+        self.app.push_screen(AlertDetailScreen(event.alert, self.peer_name(event.alert.peer),
+                                               self.clock))
+
+    def accept_latest_offer(self) -> None:
+        self.query_one(MessageLog).action_decide_latest(True)
+
+    def describe_peer(self, peer: PeerView) -> Text:
+        return Text(printable(peer.name))

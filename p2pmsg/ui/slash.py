@@ -1,0 +1,112 @@
+"""Slash commands typed in the composer: parsed here, executed by the main screen.
+
+Parsing is pure so every command (and every way to get one wrong) is tested
+without an app; the error messages are what the user reads, so they say what
+to type instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2pmsg.ui.timefmt import parse_duration
+
+
+@dataclass(frozen=True)
+class SlashSpec:
+    name: str
+    usage: str
+    help: str
+
+
+COMMANDS: tuple[SlashSpec, ...] = (
+    SlashSpec("file", "/file PATH", "offer a file to this peer"),
+    SlashSpec("accept", "/accept", "accept the newest file offer in this conversation"),
+    SlashSpec("decline", "/decline", "decline the newest file offer in this conversation"),
+    SlashSpec("cipher", "/cipher NAME", "switch the cipher you send with (next epoch)"),
+    SlashSpec("rotate", "/rotate", "move to a fresh key now (forward secrecy)"),
+    SlashSpec("rekey", "/rekey", "run a fresh key agreement now"),
+    SlashSpec("verify", "/verify", "compare safety numbers with this peer"),
+    SlashSpec("ttl", "/ttl DURATION|off", "disappearing messages in this conversation"),
+    SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
+    SlashSpec("help", "/help", "list these commands"),
+)
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
+SUITES = ("aes-256-gcm", "chacha20-poly1305", "twofish-cbc-hmac-sha256")
+
+
+class SlashError(ValueError):
+    """A malformed slash command; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Slash:
+    name: str
+    arg: str = ""
+    ttl: float | None = None
+    host: str = ""
+    port: int = 0
+
+
+def is_slash(text: str) -> bool:
+    """A leading "/" makes a command; "//text" sends "/text" literally."""
+    return text.startswith("/") and not text.startswith("//")
+
+
+def unescape(text: str) -> str:
+    return text[1:] if text.startswith("//") else text
+
+
+def parse(text: str) -> Slash:
+    """Parse one composer line that `is_slash`."""
+    head, _, rest = text[1:].strip().partition(" ")
+    name = head.lower()
+    arg = rest.strip()
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        close = [s.usage for s in COMMANDS if s.name.startswith(name[:1])] if name else []
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise SlashError(f"Unknown command /{name}.{hint} Type /help for the list "
+                         "(start with // to send a message beginning with /).")
+    if name == "file":
+        if not arg:
+            raise SlashError("Usage: /file PATH (the file to offer)")
+        return Slash(name, arg=arg)
+    if name == "cipher":
+        if arg not in SUITES:
+            raise SlashError(f"Usage: /cipher NAME, one of: {', '.join(SUITES)}")
+        return Slash(name, arg=arg)
+    if name == "ttl":
+        if not arg:
+            raise SlashError("Usage: /ttl DURATION|off, e.g. /ttl 5m, /ttl 1h, /ttl off")
+        if arg.lower() == "off":
+            return Slash(name, arg="off", ttl=None)
+        try:
+            return Slash(name, arg=arg, ttl=parse_duration(arg))
+        except ValueError as exc:
+            raise SlashError(f"/ttl: {exc}") from None
+    if name == "add":
+        return _parse_add(arg)
+    if arg:
+        raise SlashError(f"{spec.usage} takes no arguments")
+    return Slash(name)
+
+
+def _parse_add(arg: str) -> Slash:
+    usage = "Usage: /add HOST:PORT, e.g. /add 192.168.1.20:47000 or /add [fe80::1]:47000"
+    if not arg:
+        raise SlashError(usage)
+    if arg.startswith("["):
+        host, sep, port_text = arg[1:].partition("]:")
+    else:
+        host, sep, port_text = arg.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise SlashError(usage)
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise SlashError(f"/add: port {port} is out of range (1-65535)")
+    return Slash("add", arg=arg, host=host, port=port)
+
+
+def help_lines() -> list[tuple[str, str]]:
+    return [(spec.usage, spec.help) for spec in COMMANDS]

@@ -1,0 +1,91 @@
+"""The peers column: who is there, whether they are verified, and what is waiting.
+
+Each row is built from `rich.text.Text` (peer names are untrusted and must
+never be parsed as markup) and shows, at a glance: the online dot, the name,
+a verified badge or a key-change warning, the unread count, and the short
+fingerprint that tells two "alice"s apart.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from p2pmsg.node.api import PeerView
+from p2pmsg.ui.safe_text import clip, literal
+
+
+def peer_label(peer: PeerView, width: int = 18) -> Text:
+    """Two lines: status, name, badges; then the short fingerprint."""
+    text = Text()
+    text.append("● " if peer.online else "○ ", style="green" if peer.online else "dim")
+    text.append_text(literal(clip(peer.name, width), style="bold"))
+    if peer.key_change_pending:
+        text.append(" ⚠", style="bold red")
+    elif peer.verified:
+        text.append(" ✔", style="bold green")
+    if peer.unread:
+        text.append(f" ({peer.unread})" if peer.unread < 1000 else " (999+)",
+                    style="bold reverse")
+    text.append("\n")
+    text.append(peer.short_fingerprint, style="dim")
+    if peer.key_change_pending:
+        text.append("\nkey changed!", style="bold red")
+    return text
+
+
+class PeerList(OptionList):
+    """Selectable list of peers keyed by fingerprint."""
+
+    class PeerChosen(Message):
+        def __init__(self, fingerprint: str) -> None:
+            super().__init__()
+            self.fingerprint = fingerprint
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._peers: dict[str, PeerView] = {}
+        self.border_title = "Peers"
+
+    @property
+    def peers(self) -> dict[str, PeerView]:
+        return self._peers
+
+    def set_peers(self, peers: list[PeerView]) -> None:
+        self._peers = {}
+        self.clear_options()
+        for peer in sorted(peers, key=_order):
+            self.upsert(peer)
+
+    def upsert(self, peer: PeerView) -> None:
+        known = peer.fingerprint in self._peers
+        self._peers[peer.fingerprint] = peer
+        if known:
+            self.replace_option_prompt(peer.fingerprint, peer_label(peer))
+        else:
+            self.add_option(Option(peer_label(peer), id=peer.fingerprint))
+        self._update_title()
+
+    def set_online(self, fingerprint: str, online: bool) -> None:
+        peer = self._peers.get(fingerprint)
+        if peer is not None and peer.online != online:
+            self.upsert(PeerView(**{**peer.__dict__, "online": online}))
+
+    def select_fingerprint(self, fingerprint: str) -> None:
+        if fingerprint in self._peers:
+            self.highlighted = self.get_option_index(fingerprint)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.PeerChosen(event.option.id))
+
+    def _update_title(self) -> None:
+        online = sum(1 for p in self._peers.values() if p.online)
+        self.border_title = f"Peers {online}/{len(self._peers)}"
+
+
+def _order(peer: PeerView) -> tuple[bool, str]:
+    return (not peer.online, peer.name.casefold())

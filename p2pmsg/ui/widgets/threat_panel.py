@@ -1,0 +1,129 @@
+"""The threat panel: what the local security monitor has seen lately.
+
+A sparkline of recent anomaly scores, counts per alert kind, and the newest
+alerts with severity colours, kind, peer and age. The border title says the
+monitor's mode (models loaded, or rules only), so a degraded monitor is
+visible rather than silent. Choosing an alert posts `AlertChosen`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
+
+from p2pmsg.node.api import AlertView, MonitorStatus
+from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.timefmt import Clock, ago
+
+SEVERITY_STYLE = {
+    "low": "dim", "medium": "yellow", "high": "bold red", "critical": "bold white on red",
+}
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+MAX_ALERTS = 100
+
+
+SEVERITY_TAG = {"low": "LOW ", "medium": "MED ", "high": "HIGH", "critical": "CRIT"}
+
+
+def alert_label(alert: AlertView, peer_name: str, now: float, width: int = 36) -> Text:
+    kind_width = 12 if width >= 34 else 8
+    peer_width = max(width - kind_width - 11, 4)
+    text = Text(SEVERITY_TAG.get(alert.severity, "????"),
+                style=SEVERITY_STYLE.get(alert.severity, ""))
+    text.append(f" {alert.kind:<{kind_width}.{kind_width}}", style="bold")
+    text.append(" ")
+    text.append_text(literal(clip(peer_name, peer_width)))
+    text.append(f" {ago(now - alert.ts)}", style="dim")
+    return text
+
+
+def mode_label(status: MonitorStatus) -> str:
+    return "models" if status.mode == "models" else "rules only"
+
+
+class ThreatPanel(Vertical):
+    """Recent alerts, counts and the anomaly-score trend."""
+
+    class AlertChosen(Message):
+        def __init__(self, alert: AlertView) -> None:
+            super().__init__()
+            self.alert = alert
+
+    def __init__(self, clock: Clock, peer_name: Callable[[str | None], str],
+                 *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._clock = clock
+        self._peer_name = peer_name
+        self._alerts: list[AlertView] = []
+        self._status = MonitorStatus(mode="rules-only: starting")
+        self.border_title = "Threats"
+
+    def compose(self) -> ComposeResult:
+        yield Sparkline([], id="scores")
+        yield Static(id="threat-counts")
+        yield OptionList(id="alerts")
+
+    def on_mount(self) -> None:
+        self.set_interval(5.0, self._refresh_ages)
+        self._render_all()
+
+    def on_resize(self) -> None:
+        self._refresh_ages()
+
+    @property
+    def alerts(self) -> list[AlertView]:
+        return list(self._alerts)
+
+    def set_status(self, status: MonitorStatus) -> None:
+        self._status = status
+        self.query_one("#scores", Sparkline).data = list(status.recent_scores[-60:]) or [0.0]
+        self.border_title = f"Threats · {mode_label(status)}"
+        self.border_subtitle = ""
+        self.tooltip = status.mode
+
+    def set_alerts(self, alerts: list[AlertView]) -> None:
+        self._alerts = sorted(alerts, key=lambda a: a.ts, reverse=True)[:MAX_ALERTS]
+        self._render_all()
+
+    def add_alerts(self, alerts: list[AlertView]) -> None:
+        self._alerts = sorted(self._alerts + alerts, key=lambda a: a.ts,
+                              reverse=True)[:MAX_ALERTS]
+        self._render_all()
+
+    def _render_all(self) -> None:
+        counts = Counter(alert.kind for alert in self._alerts)
+        summary = Text()
+        for kind, count in counts.most_common():
+            if summary:
+                summary.append(" · ", style="dim")
+            summary.append(kind)
+            summary.append(f" {count}", style="bold")
+        if not summary:
+            summary = Text("no alerts", style="dim")
+        self.query_one("#threat-counts", Static).update(summary)
+        self._refresh_ages()
+
+    def _refresh_ages(self) -> None:
+        now = self._clock.now()
+        options = self.query_one("#alerts", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options(
+            Option(alert_label(alert, self._peer_name(alert.peer), now, options.size.width or 36),
+                   id=str(index))
+            for index, alert in enumerate(self._alerts)
+        )
+        if highlighted is not None and highlighted < options.option_count:
+            options.highlighted = highlighted
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.AlertChosen(self._alerts[int(event.option.id)]))

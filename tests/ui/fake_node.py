@@ -1,0 +1,326 @@
+"""An in-memory NodeAPI for UI tests: no sockets, no disk, deterministic.
+
+It behaves like the contract says (events on `subscribe()`, errors from
+`p2pmsg.errors`) so the UI can be tested one layer at a time. Test helpers
+(`receive`, `raise_alert`, `change_identity`, ...) play the remote side.
+The two-real-nodes test covers the real thing end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+from p2pmsg.errors import ConfigError, P2PMsgError
+from p2pmsg.node.api import (
+    AlertRaised,
+    AlertView,
+    DirectionStatus,
+    IdentityChanged,
+    MessageReceived,
+    MessageStatusChanged,
+    MessageView,
+    MonitorChanged,
+    MonitorStatus,
+    NodeEvent,
+    PeerConnected,
+    PeerDiscovered,
+    PeerUpdated,
+    PeerView,
+    SecurityEventLogged,
+    SessionChanged,
+    SessionStatusView,
+    TransferUpdated,
+    TransferView,
+)
+
+T0 = 1_763_800_000.0  # Sat 22 Nov 2025, 08:26:40 UTC
+
+
+def fp_for(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def short(fp: str) -> str:
+    return " ".join(fp[i:i + 4] for i in range(0, 16, 4))
+
+
+class FakeNode:
+    def __init__(self, name: str = "alice", *, clock: Callable[[], float] = lambda: T0,
+                 port: int = 47001) -> None:
+        self._name = name
+        self._fp = fp_for(name)
+        self._port = port
+        self.clock = clock
+        self.started = False
+        self.stopped = False
+        self.calls: list[tuple[Any, ...]] = []
+        self.peer_views: dict[str, PeerView] = {}
+        self.messages: dict[str, list[MessageView]] = {}
+        self.transfer_views: dict[str, TransferView] = {}
+        self.sessions: dict[str, SessionStatusView] = {}
+        self.alert_views: list[AlertView] = []
+        self.event_records: list[dict[str, Any]] = []
+        self.status = MonitorStatus(mode="models", recent_scores=(0.1, 0.2, 0.15, 0.7, 0.3))
+        self.settings: dict[str, Any] = {
+            "key_rotation_interval": 3600.0, "max_messages_per_key": 1000,
+            "preferred_suite": "chacha20-poly1305", "downloads_dir": "/home/alice/Downloads",
+            "default_ttl": None,
+        }
+        self._queues: list[asyncio.Queue[NodeEvent]] = []
+        self._seq = 0
+
+    # --- identity ---------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        return self._fp
+
+    @property
+    def display_name(self) -> str:
+        return self._name
+
+    @property
+    def listen_port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def subscribe(self) -> AsyncIterator[NodeEvent]:
+        queue: asyncio.Queue[NodeEvent] = asyncio.Queue()
+        self._queues.append(queue)
+
+        async def stream() -> AsyncIterator[NodeEvent]:
+            while True:
+                yield await queue.get()
+
+        return stream()
+
+    def emit(self, event: NodeEvent) -> None:
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def _id(self) -> str:
+        self._seq += 1
+        return f"{self._seq:032x}"
+
+    # --- test helpers (the remote side) -------------------------------------------------
+    def make_peer(self, name: str, *, online: bool = True, verified: bool = False,
+                 session: bool = True, emit: bool = False) -> PeerView:
+        fp = fp_for(name)
+        peer = PeerView(fingerprint=fp, name=name, short_fingerprint=short(fp), online=online,
+                        verified=verified, unread=0, key_change_pending=False,
+                        addresses=("127.0.0.1:47002",), first_seen=self.clock() - 86400,
+                        last_seen=self.clock())
+        self.peer_views[fp] = peer
+        self.messages.setdefault(fp, [])
+        if session:
+            self.sessions[fp] = self._session(fp, verified)
+        if emit:
+            self.emit(PeerDiscovered(peer))
+        return peer
+
+    def _session(self, fp: str, verified: bool) -> SessionStatusView:
+        now = self.clock()
+        send = DirectionStatus("chacha20-poly1305", 3, 412, 1000, now - 1200, now + 2400)
+        recv = DirectionStatus("aes-256-gcm", 2, 210, 1000, now - 2900, now + 700)
+        return SessionStatusView(peer=fp, send=send, recv=recv,
+                                 negotiated_suites=("aes-256-gcm", "chacha20-poly1305",
+                                                    "twofish-cbc-hmac-sha256"),
+                                 session_started=now - 3720, last_key_agreement=now - 720,
+                                 handshake_hash="3f2a91bc0d4e77aa" * 4, verified=verified)
+
+    def history(self, peer: str, text: str, *, direction: str = "in", created: float,
+                status: str = "read", ttl: float | None = None) -> MessageView:
+        message = MessageView(id=self._id(), peer=peer, direction=direction,  # type: ignore[arg-type]
+                              text=text, created=created, status=status,  # type: ignore[arg-type]
+                              ttl=ttl)
+        self.messages.setdefault(peer, []).append(message)
+        return message
+
+    def receive(self, peer: str, text: str, *, ttl: float | None = None) -> MessageView:
+        message = MessageView(id=self._id(), peer=peer, direction="in", text=text,
+                              created=self.clock(), status="delivered", ttl=ttl)
+        self.messages.setdefault(peer, []).append(message)
+        self.emit(MessageReceived(message))
+        return message
+
+    def offer_file(self, peer: str, name: str, size: int = 2_500_000) -> TransferView:
+        transfer = TransferView(id=self._id(), peer=peer, direction="in", name=name, size=size,
+                                sha256="ab" * 32, state="offered", bytes_done=0)
+        self.transfer_views[transfer.id] = transfer
+        self.emit(TransferUpdated(transfer))
+        return transfer
+
+    def raise_alert(self, kind: str, severity: str, peer: str | None, message: str,
+                    *, ts: float | None = None) -> AlertView:
+        alert = AlertView(ts=self.clock() if ts is None else ts, kind=kind,
+                          severity=severity, peer=peer,  # type: ignore[arg-type]
+                          addr="127.0.0.1", source="rule:test", score=0.93, message=message,
+                          id=len(self.alert_views) + 1)
+        self.alert_views.append(alert)
+        self.emit(AlertRaised(alert))
+        return alert
+
+    def log_event(self, event: str, peer: str | None = None, **detail: Any) -> None:
+        record = {"ts": self.clock(), "event": event, "peer": peer, "addr": "127.0.0.1",
+                  "bytes": 0, "detail": detail}
+        self.event_records.append(record)
+        self.emit(SecurityEventLogged(record))
+
+    def change_identity(self, peer: str) -> None:
+        view = replace(self.peer_views[peer], key_change_pending=True, verified=False)
+        self.peer_views[peer] = view
+        self.emit(IdentityChanged(fingerprint=peer, name=view.name, old_fingerprint=peer,
+                                  detail="static key signature from a different identity"))
+        self.emit(PeerUpdated(view))
+
+    def connect(self, peer: str) -> None:
+        self.sessions[peer] = self._session(peer, self.peer_views[peer].verified)
+        self.peer_views[peer] = replace(self.peer_views[peer], online=True)
+        self.emit(PeerConnected(self.peer_views[peer], self.sessions[peer]))
+
+    def set_monitor(self, status: MonitorStatus) -> None:
+        self.status = status
+        self.emit(MonitorChanged(status))
+
+    # --- NodeAPI --------------------------------------------------------------------------
+    def _peer(self, peer: str) -> PeerView:
+        try:
+            return self.peer_views[peer]
+        except KeyError:
+            raise ConfigError(f"unknown peer {peer[:16]}") from None
+
+    async def peers(self) -> list[PeerView]:
+        return list(self.peer_views.values())
+
+    async def resolve_peer(self, query: str) -> PeerView:
+        hits = [p for p in self.peer_views.values()
+                if p.name == query or p.fingerprint.startswith(query)]
+        if len(hits) != 1:
+            raise ConfigError(f"peer {query!r} not found or ambiguous")
+        return hits[0]
+
+    async def conversation(self, peer: str, limit: int = 200) -> list[MessageView]:
+        return self.messages.get(peer, [])[-limit:]
+
+    async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView:
+        self.calls.append(("send_text", peer, text, ttl))
+        view = self._peer(peer)
+        if view.key_change_pending:
+            raise P2PMsgError("sending blocked: the peer's key changed")
+        message = MessageView(id=self._id(), peer=peer, direction="out", text=text,
+                              created=self.clock(), status="sent", ttl=ttl)
+        self.messages[peer].append(message)
+        return message
+
+    def deliver(self, peer: str, status: str = "delivered") -> None:
+        ids = tuple(m.id for m in self.messages[peer] if m.direction == "out")
+        self.emit(MessageStatusChanged(peer=peer, ids=ids, status=status))  # type: ignore[arg-type]
+
+    async def wait_delivered(self, message_id: str, timeout: float) -> str:  # type: ignore[override]
+        return "delivered"
+
+    async def mark_read(self, peer: str) -> None:
+        self.calls.append(("mark_read", peer))
+        if peer in self.peer_views:
+            self.peer_views[peer] = replace(self.peer_views[peer], unread=0)
+
+    async def set_conversation_ttl(self, peer: str, ttl: float | None) -> None:
+        self.calls.append(("set_conversation_ttl", peer, ttl))
+
+    async def session_status(self, peer: str) -> SessionStatusView | None:
+        return self.sessions.get(peer)
+
+    async def set_suite(self, peer: str, suite: str) -> None:
+        self.calls.append(("set_suite", peer, suite))
+        session = self.sessions[peer]
+        send = replace(session.send, suite=suite, epoch=session.send.epoch + 1,
+                       messages_under_key=0, last_rotation=self.clock())
+        self.sessions[peer] = replace(session, send=send)
+        self.emit(SessionChanged(self.sessions[peer], "cipher_changed"))
+
+    async def rotate(self, peer: str) -> None:
+        self.calls.append(("rotate", peer))
+        session = self.sessions[peer]
+        send = replace(session.send, epoch=session.send.epoch + 1, messages_under_key=0,
+                       last_rotation=self.clock(), next_rotation=self.clock() + 3600)
+        self.sessions[peer] = replace(session, send=send)
+        self.emit(SessionChanged(self.sessions[peer], "rotated"))
+
+    async def rekey(self, peer: str) -> None:
+        self.calls.append(("rekey", peer))
+        session = replace(self.sessions[peer], last_key_agreement=self.clock())
+        self.sessions[peer] = session
+        self.emit(SessionChanged(session, "rekeyed"))
+
+    async def safety_number(self, peer: str) -> str:
+        pair = "".join(sorted((self._fp, peer)))
+        digits = "".join(str(b % 10) for b in hashlib.sha512(pair.encode()).digest())
+        return digits[:60]
+
+    async def set_verified(self, peer: str, verified: bool) -> None:
+        self.calls.append(("set_verified", peer, verified))
+        self.peer_views[peer] = replace(self.peer_views[peer], verified=verified)
+        if peer in self.sessions:
+            self.sessions[peer] = replace(self.sessions[peer], verified=verified)
+        self.emit(PeerUpdated(self.peer_views[peer]))
+
+    async def accept_new_key(self, peer: str) -> None:
+        self.calls.append(("accept_new_key", peer))
+        self.peer_views[peer] = replace(self.peer_views[peer], key_change_pending=False)
+        self.emit(PeerUpdated(self.peer_views[peer]))
+
+    async def add_peer(self, host: str, port: int) -> None:
+        self.calls.append(("add_peer", host, port))
+
+    async def send_file(self, peer: str, path: str) -> TransferView:
+        self.calls.append(("send_file", peer, path))
+        if not path.startswith("/"):
+            raise ConfigError(f"no such file: {path}")
+        transfer = TransferView(id=self._id(), peer=peer, direction="out",
+                                name=path.rsplit("/", 1)[-1], size=1000, sha256="cd" * 32,
+                                state="offered", bytes_done=0, path=path)
+        self.transfer_views[transfer.id] = transfer
+        return transfer
+
+    async def accept_file(self, transfer_id: str) -> None:
+        self.calls.append(("accept_file", transfer_id))
+        transfer = self.transfer_views[transfer_id]
+        for state, done in (("transferring", transfer.size // 2), ("completed", transfer.size)):
+            transfer = replace(transfer, state=state, bytes_done=done, rate_bps=1_048_576.0,  # type: ignore[arg-type]
+                               path=f"/home/alice/Downloads/{transfer.name}" if state == "completed"
+                               else None)
+            self.transfer_views[transfer_id] = transfer
+            self.emit(TransferUpdated(transfer))
+
+    async def decline_file(self, transfer_id: str) -> None:
+        self.calls.append(("decline_file", transfer_id))
+        transfer = replace(self.transfer_views[transfer_id], state="declined")
+        self.transfer_views[transfer_id] = transfer
+        self.emit(TransferUpdated(transfer))
+
+    async def transfers(self, peer: str | None = None) -> list[TransferView]:
+        return [t for t in self.transfer_views.values() if peer is None or t.peer == peer]
+
+    async def alerts(self, limit: int = 100) -> list[AlertView]:
+        return self.alert_views[-limit:]
+
+    async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
+        return list(reversed(self.event_records[-limit:]))
+
+    async def monitor_status(self) -> MonitorStatus:
+        return self.status
+
+    async def get_settings(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+    async def update_settings(self, **values: Any) -> None:
+        self.calls.append(("update_settings", values))
+        self.settings.update(values)
