@@ -11,6 +11,11 @@ Networks change under a running node (DHCP renews, a cable, a VPN), so a
 periodic check compares the local addresses with what we announced and, on
 a difference, lets zeroconf rebind its sockets and re-announces the record.
 
+A peer that vanishes without a goodbye (crash, cable) stays in the view
+until zeroconf's cached records expire; liveness is the session layer's job,
+not discovery's. Likewise an address a peer dropped may linger in its
+merged address list until its record expires: dial them all, trust none.
+
 Before any socket is made, `assert_mdns_allowed()` refuses to run in a
 network namespace that the test suite declared off limits.
 """

@@ -50,17 +50,25 @@ def report(event: DiscoveryEvent) -> None:
 
 async def run_discovery(args: argparse.Namespace, stop: asyncio.Event) -> None:
     discovery = Discovery(fingerprint_hex=args.fp, name=args.name, port=args.port,
-                          interfaces=args.interface, on_event=report,
+                          interfaces=args.interface,
                           address_check_interval=args.check_interval)
     await discovery.start()
     try:
         emit("ready", announced=list(discovery.announced_addresses))
-        watcher = asyncio.create_task(report_ignored(discovery))
+        # The queue (not a callback) is what a Node consumes, so exercise that path.
+        reporters = [asyncio.create_task(report_events(discovery)),
+                     asyncio.create_task(report_ignored(discovery))]
         await wait_or_timeout(stop, args.duration)
-        watcher.cancel()
+        for task in reporters:
+            task.cancel()
     finally:
         await discovery.stop()
     emit("stopped", ignored=dict(discovery.ignored))
+
+
+async def report_events(discovery: Discovery) -> None:
+    while True:
+        report(await discovery.events.get())
 
 
 async def report_ignored(discovery: Discovery) -> None:

@@ -160,3 +160,12 @@ def test_hostile_advertisements_are_ignored(make_lan: MakeLan) -> None:
     stop(po)
     reported = {o["fp"] for o in po.seen if o["event"] in ("advertised", "withdrawn")}
     assert reported == {fp(2)}
+
+
+def test_the_same_identity_twice_on_one_lan_is_refused(make_lan: MakeLan) -> None:
+    a, b = make_lan(2).hosts
+    first = probe(a, fp(1), "alice")
+    first.wait_for(lambda o: o["event"] == "ready", SEE_TIMEOUT, "the first alice")
+    second = probe(b, fp(1), "alice")
+    error = second.wait_for(lambda o: o["event"] == "error", SEE_TIMEOUT, "the refusal")
+    assert error["error"] == "DiscoveryError" and "already advertises" in error["message"]

@@ -86,6 +86,7 @@ def test_children_get_the_environment_plus_extras(make_lan: MakeLan) -> None:
     assert inner != os.environ["P2PMSG_FORBID_MDNS_NETNS"]
 
 
+@pytest.mark.netns
 def test_teardown_kills_processes_and_removes_every_namespace_even_after_a_failure() -> None:
     require_netns()
     lan = Lan()
@@ -107,6 +108,7 @@ def test_teardown_kills_processes_and_removes_every_namespace_even_after_a_failu
     assert not set(names) & set(list_namespaces())
 
 
+@pytest.mark.netns
 def test_the_sweep_removes_namespaces_of_dead_runs_only() -> None:
     require_netns()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
