@@ -25,6 +25,16 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol forbids; the connection must end."""
 
 
+class ReplayError(RemoteProtocolError):
+    """A record or message that was already seen, arrived out of order, or lies outside its
+    time window. Maps to the `replay_rejected` security event."""
+
+
+class DowngradeError(RemoteProtocolError):
+    """A record used a cipher suite outside the negotiated set, or changed suite anywhere but
+    at an epoch boundary. Maps to the `downgrade_rejected` security event."""
+
+
 class HandshakeError(P2PMsgError):
     """The Noise handshake or the p2pmsg identity binding failed."""
 

@@ -1,0 +1,471 @@
+"""Application messages: the plaintext inside a record.
+
+Each message is a msgpack array `[type, field, ...]` with a fixed arity per
+type (docs/PROTOCOL.md, "Application messages", is the table). Arrays rather
+than maps keep the hot path small and make "exactly these fields" trivial to
+check. `decode_message` is the one place a plaintext is validated into one of
+the frozen classes below; any defect raises `RemoteProtocolError` (or its
+`ReplayError` subclass for a timestamp outside the window) with a precise
+reason. It never lets a KeyError, TypeError or IndexError out.
+
+Text from a peer ends up in a terminal, so names and texts are checked for
+control characters here (ANSI escapes, carriage returns, bidi overrides in
+names), before any other layer sees them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NoReturn
+
+import msgpack
+
+from p2pmsg.errors import LocalProtocolError, RemoteProtocolError, ReplayError
+from p2pmsg.protocol.limits import (
+    MAX_CHUNK_SIZE,
+    MAX_FILE_NAME_BYTES,
+    MAX_FILE_SIZE,
+    MAX_REASON_BYTES,
+    MAX_RECEIPT_IDS,
+    MAX_TEXT_BYTES,
+    MAX_TTL_SECONDS,
+    MESSAGE_MAX_ARRAY,
+    MESSAGE_MAX_BIN,
+    MESSAGE_MAX_MAP,
+    MESSAGE_MAX_STR,
+)
+from p2pmsg.protocol.wire import bad_field, describe, unpack_limited
+
+Rng = Callable[[int], bytes]
+
+ID_SIZE = 16
+SHA256_SIZE = 32
+X25519_PUBLIC_SIZE = 32
+MAX_PING_NONCE = (1 << 32) - 1
+
+# C0 controls except TAB and LF, DEL, and C1 controls: what a terminal may interpret.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# For one-line fields (reasons) no line breaks or tabs either.
+_BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+ReceiptStatus = Literal["delivered", "read"]
+_RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
+_RECEIPT_NAMES: dict[int, ReceiptStatus] = {1: "delivered", 2: "read"}
+
+
+class _Message:
+    """Shared encoding: `TYPE` then the fields in declaration order."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+
+    def wire_fields(self) -> list[object]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Chat(_Message):
+    """A chat line. `id` is 16 random bytes (also the store's de-duplication key);
+    `ts` the sender's clock when written; `ttl` a disappearing timer in seconds."""
+
+    TYPE: ClassVar[int] = 1
+    id: bytes
+    ts: float
+    text: str
+    ttl: int | None = None
+
+    def wire_fields(self) -> list[object]:
+        return [1, self.id, self.ts, self.text, self.ttl]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(_Message):
+    """Delivery or read confirmation for one or more chat ids."""
+
+    TYPE: ClassVar[int] = 2
+    ids: tuple[bytes, ...]
+    status: ReceiptStatus
+
+    def wire_fields(self) -> list[object]:
+        return [2, list(self.ids), _RECEIPT_CODES[self.status]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffer(_Message):
+    """The sender proposes a file. `sha256` is of the whole file, so the receiver
+    can verify after the last chunk and a resumed transfer is checked end to end."""
+
+    TYPE: ClassVar[int] = 3
+    transfer_id: bytes
+    name: str
+    size: int
+    sha256: bytes
+    chunk_size: int
+
+    def wire_fields(self) -> list[object]:
+        return [3, self.transfer_id, self.name, self.size, self.sha256, self.chunk_size]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAccept(_Message):
+    """The receiver accepts; chunks start at `offset` (non-zero to resume)."""
+
+    TYPE: ClassVar[int] = 4
+    transfer_id: bytes
+    offset: int
+
+    def wire_fields(self) -> list[object]:
+        return [4, self.transfer_id, self.offset]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDecline(_Message):
+    TYPE: ClassVar[int] = 5
+    transfer_id: bytes
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [5, self.transfer_id, self.reason]
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk(_Message):
+    """`data` belongs at byte `offset` of the file (1..MAX_CHUNK_SIZE bytes)."""
+
+    TYPE: ClassVar[int] = 6
+    transfer_id: bytes
+    offset: int
+    data: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [6, self.transfer_id, self.offset, self.data]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck(_Message):
+    """Cumulative: every byte before `offset` has been received and written."""
+
+    TYPE: ClassVar[int] = 7
+    transfer_id: bytes
+    offset: int
+
+    def wire_fields(self) -> list[object]:
+        return [7, self.transfer_id, self.offset]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone(_Message):
+    """The sender has sent the last chunk; the receiver now checks the sha256."""
+
+    TYPE: ClassVar[int] = 8
+    transfer_id: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [8, self.transfer_id]
+
+
+@dataclass(frozen=True, slots=True)
+class FileCancel(_Message):
+    """Either side abandons the transfer (`reason` is shown to the user)."""
+
+    TYPE: ClassVar[int] = 9
+    transfer_id: bytes
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [9, self.transfer_id, self.reason]
+
+
+@dataclass(frozen=True, slots=True)
+class Rekey(_Message):
+    """In-band fresh key agreement (record.py): step 1 offers and step 2 answers
+    with a fresh X25519 public key; step 3 confirms and carries none."""
+
+    TYPE: ClassVar[int] = 10
+    step: int
+    public_key: bytes | None
+
+    def wire_fields(self) -> list[object]:
+        return [10, self.step, self.public_key]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(_Message):
+    TYPE: ClassVar[int] = 11
+    nonce: int
+
+    def wire_fields(self) -> list[object]:
+        return [11, self.nonce]
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(_Message):
+    TYPE: ClassVar[int] = 12
+    nonce: int
+
+    def wire_fields(self) -> list[object]:
+        return [12, self.nonce]
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(_Message):
+    """The sender is closing the session on purpose."""
+
+    TYPE: ClassVar[int] = 13
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [13, self.reason]
+
+
+AppMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
+              | FileDone | FileCancel | Rekey | Ping | Pong | Bye)
+#: Messages the application sends and receives; the rest are the connection's own.
+USER_MESSAGES: tuple[type[_Message], ...] = (
+    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
+
+def encode_message(message: AppMessage) -> bytes:
+    """The msgpack plaintext of `message`. Not validated here: the connection runs
+    `check_outgoing` on what the application hands it."""
+    return msgpack.packb(message.wire_fields(), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+
+
+def new_id(rng: Rng) -> bytes:
+    """A fresh 128-bit message or transfer id."""
+    value = rng(ID_SIZE)
+    if len(value) != ID_SIZE:
+        raise LocalProtocolError("rng returned the wrong number of bytes")
+    return value
+
+
+def new_chat(rng: Rng, now: float, text: str, ttl: int | None = None) -> Chat:
+    """A chat with a fresh id, checked against the same rules the receiver applies."""
+    chat = Chat(new_id(rng), float(now), text, ttl)
+    try:
+        _check_text(text)
+        if ttl is not None:
+            _check_ttl(ttl)
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(str(exc)) from None
+    return chat
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+
+class TimeWindow:
+    """The accepted range of chat timestamps at one moment: [now - max_age, now + skew]."""
+
+    __slots__ = ("earliest", "latest")
+
+    def __init__(self, now: float, max_clock_skew: float, max_message_age: float) -> None:
+        self.earliest = now - max_message_age
+        self.latest = now + max_clock_skew
+
+
+_ANY_TIME = TimeWindow(0.0, math.inf, math.inf)
+
+
+def decode_message(data: bytes, window: TimeWindow) -> AppMessage:
+    """Validate one record plaintext into a typed message, or raise `RemoteProtocolError`."""
+    obj = unpack_limited(data, what="message", max_array=MESSAGE_MAX_ARRAY,
+                         max_map=MESSAGE_MAX_MAP, max_str=MESSAGE_MAX_STR, max_bin=MESSAGE_MAX_BIN)
+    if type(obj) is not list or not obj:
+        raise RemoteProtocolError(f"message: expected a non-empty array, got {describe(obj)}")
+    kind = obj[0]
+    parser = _PARSERS.get(kind) if type(kind) is int else None
+    if parser is None:
+        raise RemoteProtocolError(f"message: unknown message type {describe(kind)}")
+    name, arity, parse = parser
+    if len(obj) != arity:
+        raise RemoteProtocolError(f"{name}: expected {arity} elements, got {len(obj)}")
+    return parse(obj, window)
+
+
+def _fail(where: str, field: str, value: object, expected: str) -> NoReturn:
+    bad_field(where, field, value, expected)
+
+
+def _id(where: str, field: str, value: object) -> bytes:
+    if type(value) is not bytes or len(value) != ID_SIZE:
+        _fail(where, field, value, f"bin of {ID_SIZE} bytes")
+    return value
+
+
+def _uint(where: str, field: str, value: object, maximum: int) -> int:
+    if type(value) is not int or not 0 <= value <= maximum:
+        _fail(where, field, value, f"an integer 0..{maximum}")
+    return value
+
+
+def _line(where: str, field: str, value: object, max_bytes: int) -> str:
+    if type(value) is not str or len(value.encode("utf-8")) > max_bytes or _BAD_LINE.search(value):
+        _fail(where, field, value, f"one line of text, at most {max_bytes} bytes, no controls")
+    return value
+
+
+def _check_text(text: object) -> str:
+    if type(text) is not str or not text:
+        _fail("chat", "text", text, "non-empty str")
+    if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        _fail("chat", "text", text, f"at most {MAX_TEXT_BYTES} UTF-8 bytes")
+    if _BAD_TEXT.search(text):
+        raise RemoteProtocolError("chat: field 'text' contains terminal control characters")
+    return text
+
+
+def _check_ttl(ttl: object) -> int:
+    if type(ttl) is not int or not 1 <= ttl <= MAX_TTL_SECONDS:
+        _fail("chat", "ttl", ttl, f"nil or an integer 1..{MAX_TTL_SECONDS}")
+    return ttl
+
+
+def _parse_chat(obj: list[object], window: TimeWindow) -> Chat:
+    _, msg_id, ts, text, ttl = obj
+    _id("chat", "id", msg_id)
+    if type(ts) is float:
+        if not math.isfinite(ts):
+            _fail("chat", "ts", ts, "a finite number")
+    elif type(ts) is int:
+        ts = float(ts)
+    else:
+        _fail("chat", "ts", ts, "a number (seconds since the epoch)")
+    if not window.earliest <= ts <= window.latest:
+        raise ReplayError(
+            f"chat: timestamp {ts:.3f} is outside the accepted window "
+            f"[{window.earliest:.0f}, {window.latest:.0f}]")
+    _check_text(text)
+    if ttl is not None:
+        _check_ttl(ttl)
+    return Chat(msg_id, ts, text, ttl)  # type: ignore[arg-type]
+
+
+def _parse_receipt(obj: list[object], window: TimeWindow) -> Receipt:
+    _, ids, status = obj
+    if type(ids) is not list or not 0 < len(ids) <= MAX_RECEIPT_IDS:
+        _fail("receipt", "ids", ids, f"an array of 1..{MAX_RECEIPT_IDS} ids")
+    for item in ids:
+        _id("receipt", "ids[]", item)
+    name = _RECEIPT_NAMES.get(status) if type(status) is int else None
+    if name is None:
+        _fail("receipt", "status", status, "1 (delivered) or 2 (read)")
+    return Receipt(tuple(ids), name)
+
+
+def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
+    _, transfer_id, name, size, sha256, chunk_size = obj
+    _id("file_offer", "transfer_id", transfer_id)
+    if (type(name) is not str or not name or name in (".", "..")
+            or len(name.encode("utf-8")) > MAX_FILE_NAME_BYTES
+            or _BAD_LINE.search(name) or "/" in name or "\\" in name):
+        _fail("file_offer", "name", name,
+              f"a file name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls")
+    _uint("file_offer", "size", size, MAX_FILE_SIZE)
+    if type(sha256) is not bytes or len(sha256) != SHA256_SIZE:
+        _fail("file_offer", "sha256", sha256, f"bin of {SHA256_SIZE} bytes")
+    if type(chunk_size) is not int or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        _fail("file_offer", "chunk_size", chunk_size, f"an integer 1..{MAX_CHUNK_SIZE}")
+    return FileOffer(transfer_id, name, size, sha256, chunk_size)  # type: ignore[arg-type]
+
+
+def _parse_file_accept(obj: list[object], window: TimeWindow) -> FileAccept:
+    _, transfer_id, offset = obj
+    return FileAccept(_id("file_accept", "transfer_id", transfer_id),
+                      _uint("file_accept", "offset", offset, MAX_FILE_SIZE))
+
+
+def _parse_file_decline(obj: list[object], window: TimeWindow) -> FileDecline:
+    _, transfer_id, reason = obj
+    return FileDecline(_id("file_decline", "transfer_id", transfer_id),
+                       _line("file_decline", "reason", reason, MAX_REASON_BYTES))
+
+
+def _parse_file_chunk(obj: list[object], window: TimeWindow) -> FileChunk:
+    _, transfer_id, offset, data = obj
+    _id("file_chunk", "transfer_id", transfer_id)
+    _uint("file_chunk", "offset", offset, MAX_FILE_SIZE)
+    if type(data) is not bytes or not 0 < len(data) <= MAX_CHUNK_SIZE:
+        _fail("file_chunk", "data", data, f"bin of 1..{MAX_CHUNK_SIZE} bytes")
+    if offset + len(data) > MAX_FILE_SIZE:  # type: ignore[operator]
+        raise RemoteProtocolError("file_chunk: chunk ends beyond the largest file size")
+    return FileChunk(transfer_id, offset, data)  # type: ignore[arg-type]
+
+
+def _parse_file_ack(obj: list[object], window: TimeWindow) -> FileAck:
+    _, transfer_id, offset = obj
+    return FileAck(_id("file_ack", "transfer_id", transfer_id),
+                   _uint("file_ack", "offset", offset, MAX_FILE_SIZE))
+
+
+def _parse_file_done(obj: list[object], window: TimeWindow) -> FileDone:
+    return FileDone(_id("file_done", "transfer_id", obj[1]))
+
+
+def _parse_file_cancel(obj: list[object], window: TimeWindow) -> FileCancel:
+    _, transfer_id, reason = obj
+    return FileCancel(_id("file_cancel", "transfer_id", transfer_id),
+                      _line("file_cancel", "reason", reason, MAX_REASON_BYTES))
+
+
+def _parse_rekey(obj: list[object], window: TimeWindow) -> Rekey:
+    _, step, public_key = obj
+    if step in (1, 2) and type(step) is int:
+        if type(public_key) is not bytes or len(public_key) != X25519_PUBLIC_SIZE:
+            _fail("rekey", "public_key", public_key, f"bin of {X25519_PUBLIC_SIZE} bytes")
+    elif step == 3 and type(step) is int:
+        if public_key is not None:
+            _fail("rekey", "public_key", public_key, "nil in step 3")
+    else:
+        _fail("rekey", "step", step, "1, 2 or 3")
+    return Rekey(step, public_key)
+
+
+def _parse_ping(obj: list[object], window: TimeWindow) -> Ping:
+    return Ping(_uint("ping", "nonce", obj[1], MAX_PING_NONCE))
+
+
+def _parse_pong(obj: list[object], window: TimeWindow) -> Pong:
+    return Pong(_uint("pong", "nonce", obj[1], MAX_PING_NONCE))
+
+
+def _parse_bye(obj: list[object], window: TimeWindow) -> Bye:
+    return Bye(_line("bye", "reason", obj[1], MAX_REASON_BYTES))
+
+
+_Parser = Callable[[list[object], TimeWindow], AppMessage]
+_PARSERS: dict[int, tuple[str, int, _Parser]] = {
+    1: ("chat", 5, _parse_chat),
+    2: ("receipt", 3, _parse_receipt),
+    3: ("file_offer", 6, _parse_file_offer),
+    4: ("file_accept", 3, _parse_file_accept),
+    5: ("file_decline", 3, _parse_file_decline),
+    6: ("file_chunk", 4, _parse_file_chunk),
+    7: ("file_ack", 3, _parse_file_ack),
+    8: ("file_done", 2, _parse_file_done),
+    9: ("file_cancel", 3, _parse_file_cancel),
+    10: ("rekey", 3, _parse_rekey),
+    11: ("ping", 2, _parse_ping),
+    12: ("pong", 2, _parse_pong),
+    13: ("bye", 2, _parse_bye),
+}
+
+
+def check_outgoing(message: AppMessage) -> bytes:
+    """Encode `message` and hold it to exactly the rules the peer will apply (bar the
+    clock window), so our own bad message is a `LocalProtocolError` here rather than
+    a broken session there. Returns the encoded plaintext."""
+    try:
+        data = encode_message(message)
+        decoded = decode_message(data, _ANY_TIME)
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"refusing to send an invalid message: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise LocalProtocolError(f"refusing to send an unencodable message: {exc}") from None
+    if decoded != message:
+        raise LocalProtocolError(f"{type(message).__name__} does not survive encoding")
+    return data
