@@ -169,3 +169,21 @@ def test_the_same_identity_twice_on_one_lan_is_refused(make_lan: MakeLan) -> Non
     second = probe(b, fp(1), "alice")
     error = second.wait_for(lambda o: o["event"] == "error", SEE_TIMEOUT, "the refusal")
     assert error["error"] == "DiscoveryError" and "already advertises" in error["message"]
+
+
+def test_an_impostor_advertising_a_peers_identity_only_adds_a_candidate_address(
+        make_lan: MakeLan) -> None:
+    """Discovery cannot tell the impostor apart (the handshake will): it merges, never replaces."""
+    observer, honest, impostor = make_lan(3).hosts
+    po = probe(observer, fp(1), "alice")
+    probe(honest, fp(2), "bob")
+    po.wait_for(advertised(fp(2), lambda o: o["addresses"] == [honest.ip]), SEE_TIMEOUT, "bob")
+    fake = probe(impostor, fp(9), "unused", "--instance", "bob-impostor",
+                 "--hostile-txt", "v=1", f"fp={fp(2)}", "name=bob")
+    merged = po.wait_for(advertised(fp(2), lambda o: impostor.ip in o["addresses"]),
+                         SEE_TIMEOUT, "the impostor's address merged into bob")
+    assert merged["addresses"][0] == honest.ip  # the first-seen address stays first
+    stop(fake)
+    back = po.wait_for(advertised(fp(2)), SEE_TIMEOUT, "bob without the impostor")
+    assert back["addresses"] == [honest.ip]
+    assert all(o["event"] != "withdrawn" for o in po.seen)
