@@ -138,3 +138,19 @@ class DiscoveryError(P2PMsgError):
 
 class EventFormatError(P2PMsgError):
     """A security event or dataset line does not follow the schema in DESIGN.md."""
+
+
+class TransferError(P2PMsgError):
+    """A file transfer cannot go on; the message is fit to show both users."""
+
+
+class TransferRejectedError(TransferError):
+    """The receiver's policy refuses an offer (size limit, free space, extension)."""
+
+
+class TransferIntegrityError(TransferError):
+    """The received file does not match the offered SHA-256. Maps to `file_integrity_fail`."""
+
+
+class DiskFullError(TransferError):
+    """The receiver's disk filled up during a transfer; the partial file was removed."""
