@@ -154,3 +154,11 @@ class TransferIntegrityError(TransferError):
 
 class DiskFullError(TransferError):
     """The receiver's disk filled up during a transfer; the partial file was removed."""
+
+
+class PeerBlockedError(P2PMsgError):
+    """Sending to this peer is blocked: a different key claims to be it, not yet accepted."""
+
+
+class NotConnectedError(P2PMsgError):
+    """The action needs a live session with the peer, and there is none."""
