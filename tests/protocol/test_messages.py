@@ -1,0 +1,156 @@
+"""Application messages: every type round-trips; every defect is a precise RemoteProtocolError."""
+
+from __future__ import annotations
+
+import math
+
+import msgpack
+import pytest
+
+from p2pmsg.errors import LocalProtocolError, RemoteProtocolError, ReplayError
+from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, MAX_TEXT_BYTES
+from p2pmsg.protocol.messages import (
+    Bye,
+    Chat,
+    FileAccept,
+    FileAck,
+    FileCancel,
+    FileChunk,
+    FileDecline,
+    FileDone,
+    FileOffer,
+    Ping,
+    Pong,
+    Receipt,
+    Rekey,
+    TimeWindow,
+    check_outgoing,
+    decode_message,
+    encode_message,
+    new_chat,
+)
+
+NOW = 1_763_800_000.0
+WINDOW = TimeWindow(NOW, 300.0, 30 * 86400.0)
+TID = bytes(range(16))
+
+EVERY_TYPE = [
+    Chat(b"\x01" * 16, NOW, "hello\n\tworld ✓", None),
+    Chat(b"\x02" * 16, NOW - 5, "disappearing", 3600),
+    Receipt((b"\x01" * 16, b"\x02" * 16), "delivered"),
+    Receipt((b"\x03" * 16,), "read"),
+    FileOffer(TID, "report final (2).pdf", 123_456, b"\xaa" * 32, 32768),
+    FileAccept(TID, 65536),
+    FileDecline(TID, "no space left"),
+    FileChunk(TID, 0, b"\x00" * MAX_CHUNK_SIZE),
+    FileAck(TID, 32768),
+    FileDone(TID),
+    FileCancel(TID, "user cancelled"),
+    Rekey(1, b"\x09" * 32),
+    Rekey(2, b"\x08" * 32),
+    Rekey(3, None),
+    Ping(0),
+    Pong(2**32 - 1),
+    Bye("see you"),
+]
+
+
+@pytest.mark.parametrize("message", EVERY_TYPE, ids=lambda m: type(m).__name__)
+def test_every_type_round_trips(message: object) -> None:
+    assert decode_message(encode_message(message), WINDOW) == message  # type: ignore[arg-type]
+
+
+def test_integer_timestamp_is_accepted_as_float() -> None:
+    decoded = decode_message(msgpack.packb([1, b"\x01" * 16, int(NOW), "x", None]), WINDOW)
+    assert isinstance(decoded, Chat) and decoded.ts == NOW
+
+
+def _raw(*fields: object) -> bytes:
+    return msgpack.packb(list(fields), use_bin_type=True)
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ((), "non-empty array"),
+    ((99,), "unknown message type 99"),
+    (("chat",), "unknown message type"),
+    ((True, b"", 0.0, "", None), "unknown message type True"),
+    ((1, b"\x01" * 16, NOW, "x"), "chat: expected 5 elements, got 4"),
+    ((1, b"\x01" * 15, NOW, "x", None), "'id' must be bin of 16"),
+    ((1, "x" * 16, NOW, "x", None), "'id' must be bin of 16"),
+    ((1, b"\x01" * 16, "now", "x", None), "'ts' must be a number"),
+    ((1, b"\x01" * 16, math.nan, "x", None), "'ts' must be a finite"),
+    ((1, b"\x01" * 16, NOW, "", None), "'text' must be non-empty"),
+    ((1, b"\x01" * 16, NOW, b"bytes", None), "'text' must be non-empty str"),
+    ((1, b"\x01" * 16, NOW, "\x1b[2J", None), "control characters"),
+    ((1, b"\x01" * 16, NOW, "a\rb", None), "control characters"),
+    ((1, b"\x01" * 16, NOW, "x", 0), "'ttl' must be nil or"),
+    ((1, b"\x01" * 16, NOW, "x", 1.5), "'ttl' must be nil or"),
+    ((2, [], 1), "'ids' must be an array of 1"),
+    ((2, [b"\x01" * 16], 3), "'status' must be 1"),
+    ((2, [b"\x01" * 16, 5], 1), r"'ids\[\]' must be bin"),
+    ((3, TID, "../etc/passwd", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+    ((3, TID, "..", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+    ((3, TID, "a\\b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+    ((3, TID, "a\x00b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+    ((3, TID, "ok", -1, b"\x00" * 32, 1), "'size' must be an integer"),
+    ((3, TID, "ok", 1 << 41, b"\x00" * 32, 1), "'size' must be an integer"),
+    ((3, TID, "ok", 1, b"\x00" * 31, 1), "'sha256' must be bin of 32"),
+    ((3, TID, "ok", 1, b"\x00" * 32, 0), "'chunk_size' must be"),
+    ((3, TID, "ok", 1, b"\x00" * 32, MAX_CHUNK_SIZE + 1), "'chunk_size' must be"),
+    ((4, TID, "0"), "'offset' must be an integer"),
+    ((5, TID, "line\nbreak"), "'reason' must be one line"),
+    ((6, TID, 0, b""), "'data' must be bin of 1"),
+    ((6, TID, (1 << 40) - 1, b"xx"), "ends beyond"),
+    ((7, TID, -5), "'offset' must be"),
+    ((8, TID, 1), "file_done: expected 2 elements"),
+    ((9, TID, 7), "'reason' must be one line"),
+    ((10, 1, None), "'public_key' must be bin of 32"),
+    ((10, 3, b"\x00" * 32), "'public_key' must be nil"),
+    ((10, 4, None), "'step' must be 1, 2 or 3"),
+    ((11, -1), "'nonce' must be"),
+    ((12, 2**32), "'nonce' must be"),
+    ((13, None), "'reason' must be"),
+])
+def test_defects_are_named(fields: tuple[object, ...], reason: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=reason):
+        decode_message(_raw(*fields), WINDOW)
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x81\xa1a\x01",                      # a map: not allowed at all
+    b"\xdd\x00\x01\x00\x00" + b"\xc0",     # array of 65536 declared
+    b"\x95\x01\xc6\x00\x01\x00\x01",        # bin of 65537 bytes declared (over the limit)
+    b"\x95\x01\xdb\x00\x01\x00\x00",        # str32 over the limit
+    b"\x91" * 3000 + b"\x01",               # nesting bomb
+    b"\xc7\x01\x05\x00",                    # ext8
+])
+def test_hostile_msgpack_in_a_plaintext(raw: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_message(raw, WINDOW)
+
+
+@pytest.mark.parametrize("ts", [NOW + 301, NOW - 30 * 86400 - 1])
+def test_timestamp_outside_the_window_is_a_replay_error(ts: float) -> None:
+    with pytest.raises(ReplayError, match="outside the accepted window"):
+        decode_message(_raw(1, b"\x01" * 16, ts, "x", None), WINDOW)
+
+
+def test_text_limit_is_in_utf8_bytes() -> None:
+    ok = "é" * (MAX_TEXT_BYTES // 2)
+    assert decode_message(_raw(1, b"\x01" * 16, NOW, ok, None), WINDOW).text == ok  # type: ignore[union-attr]
+    with pytest.raises(RemoteProtocolError):
+        decode_message(_raw(1, b"\x01" * 16, NOW, ok + "é", None), WINDOW)
+
+
+def test_new_chat_and_check_outgoing_refuse_our_own_bad_messages() -> None:
+    chat = new_chat(lambda n: b"\x07" * n, NOW, "hi", ttl=60)
+    assert chat.id == b"\x07" * 16 and chat.ts == NOW
+    with pytest.raises(LocalProtocolError, match="control"):
+        new_chat(lambda n: b"\x07" * n, NOW, "\x1b]0;pwned\x07")
+    with pytest.raises(LocalProtocolError):
+        check_outgoing(FileChunk(TID, 0, b""))
+    with pytest.raises(LocalProtocolError):
+        check_outgoing(Chat(b"short", NOW, "x"))
+    with pytest.raises(LocalProtocolError):
+        check_outgoing(Receipt((b"\x01" * 16,), "seen"))  # type: ignore[arg-type]
+    assert check_outgoing(EVERY_TYPE[0]) == encode_message(EVERY_TYPE[0])  # type: ignore[arg-type]
