@@ -88,3 +88,15 @@ class FakeLauncher:
             self.failures += 1
             raise WrongPasswordError()
         return self.node
+
+
+def screen_text(app: object) -> str:
+    """What the terminal would show, as plain text (from the compositor)."""
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return "\n".join(strip.text for strip in strips)
+
+
+async def settle(pilot: object, seconds: float = 0.12) -> None:
+    """Let workers, the event pump (one frame) and the refresh run."""
+    await pilot.pause(seconds)  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]

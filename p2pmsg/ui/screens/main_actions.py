@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import IdentityChanged, PeerView
@@ -37,8 +37,9 @@ class ConversationActions(_Base):
 
     # --- composer -------------------------------------------------------------------
 
-    @on(Composer.Sent)
-    def _composer_sent(self, event: Composer.Sent) -> None:
+    # Handlers here are found by name (on_<widget>_<message>): `@on` only registers
+    # on Textual classes, and this mixin is a plain class.
+    def on_composer_sent(self, event: Composer.Sent) -> None:
         text = event.text
         log = self.query_one(MessageLog)
         if slash.is_slash(text):
@@ -134,8 +135,7 @@ class ConversationActions(_Base):
 
         self.run_worker(run(), group="node-call")
 
-    @on(MessageLog.TransferDecision)
-    def _transfer_decision(self, event: MessageLog.TransferDecision) -> None:
+    def on_message_log_transfer_decision(self, event: MessageLog.TransferDecision) -> None:
         call = (self.node.accept_file(event.transfer_id) if event.accept
                 else self.node.decline_file(event.transfer_id))
         self._node_call(call, "accepting the file…" if event.accept else "declined the file")

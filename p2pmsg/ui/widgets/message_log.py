@@ -180,6 +180,10 @@ class MessageLog(ScrollView, can_focus=True):
     def entry_count(self) -> int:
         return len(self._entries)
 
+    def notes(self) -> list[str]:
+        """The local notes (command results, errors) as unwrapped text."""
+        return [str(e.payload) for e in self._entries if e.kind == "note"]
+
     def plain_lines(self) -> list[str]:
         """The rendered text, for tests and accessibility tools."""
         return [strip.text.rstrip() for entry in self._entries for strip in self._render(entry)]

@@ -39,6 +39,7 @@ class RotationPane(Static):
         self._clock = clock
         self._peer_name = ""
         self._offline_reason = "Select a peer to see its session."
+        self.plain = ""  # what is shown, as text (tests, screen readers)
         self.border_title = "Session keys"
 
     def on_mount(self) -> None:
@@ -63,6 +64,7 @@ class RotationPane(Static):
     def _render_session(self, session: SessionStatusView | None) -> RenderableType:
         if session is None:
             self.border_subtitle = ""
+            self.plain = self._offline_reason
             return Text(self._offline_reason, style="dim italic")
         now = self._clock.now()
         width = max(self.size.width, 12) if self.size.width else 24
@@ -85,6 +87,7 @@ class RotationPane(Static):
         hs.append(session.handshake_hash[:16], style="bold")
         parts.append(hs)
         self.border_subtitle = f"epoch {session.send.epoch}/{session.recv.epoch}"
+        self.plain = "\n".join(part.plain for part in parts if isinstance(part, Text))
         return Group(*parts)
 
     @staticmethod

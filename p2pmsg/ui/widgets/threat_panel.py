@@ -32,12 +32,16 @@ MAX_ALERTS = 100
 SEVERITY_TAG = {"low": "LOW ", "medium": "MED ", "high": "HIGH", "critical": "CRIT"}
 
 
+SHORT_KIND = {"integrity_violation": "integrity", "brute_force": "brute-force"}
+
+
 def alert_label(alert: AlertView, peer_name: str, now: float, width: int = 36) -> Text:
-    kind_width = 12 if width >= 34 else 8
-    peer_width = max(width - kind_width - 11, 4)
+    kind_width = 13 if width >= 34 else 9
+    kind = SHORT_KIND.get(alert.kind, alert.kind)
+    peer_width = max(width - kind_width - 10, 4)
     text = Text(SEVERITY_TAG.get(alert.severity, "????"),
                 style=SEVERITY_STYLE.get(alert.severity, ""))
-    text.append(f" {alert.kind:<{kind_width}.{kind_width}}", style="bold")
+    text.append(f" {kind:<{kind_width}.{kind_width}}", style="bold")
     text.append(" ")
     text.append_text(literal(clip(peer_name, peer_width)))
     text.append(f" {ago(now - alert.ts)}", style="dim")

@@ -1,0 +1,220 @@
+"""Main-screen flows: peers, sending and receiving, slash commands, files, live panes."""
+
+from __future__ import annotations
+
+from textual.widgets import OptionList
+
+from p2pmsg.node.api import MonitorStatus
+from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.main import MainScreen
+from p2pmsg.ui.widgets.composer import Composer
+from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.peer_list import PeerList
+from p2pmsg.ui.widgets.rotation_pane import RotationPane
+from p2pmsg.ui.widgets.threat_panel import ThreatPanel
+from tests.ui.conftest import FIXED_CLOCK, screen_text, settle
+from tests.ui.fake_node import FakeNode, fp_for
+
+BOB, CAROL, DAVE = fp_for("bob"), fp_for("carol"), fp_for("dave")
+
+
+def log_lines(app: P2PMsgApp) -> list[str]:
+    return app.screen.query_one(MessageLog).plain_lines()
+
+
+def notes(app: P2PMsgApp) -> str:
+    return "\n".join(app.screen.query_one(MessageLog).notes())
+
+
+def rotation_text(app: P2PMsgApp) -> str:
+    return app.screen.query_one(RotationPane).plain
+
+
+async def submit(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
+    """Type a composer line (set at once: pressing 150 keys one by one is slow)."""
+    composer = pilot.app.screen.query_one(Composer)
+    composer.focus()
+    composer.value = line
+    await pilot.press("enter")
+    await settle(pilot, 0.05)
+
+
+async def start(pilot) -> MainScreen:  # type: ignore[no-untyped-def]
+    await settle(pilot, 0.2)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+async def test_first_peer_opens_and_history_shows_with_day_separators(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        assert screen.selected == BOB
+        lines = log_lines(app)
+        assert any("Fri 21 Nov 2025" in line for line in lines)
+        assert any("Sat 22 Nov 2025" in line for line in lines)
+        assert any("08:22 alice │ send it over please ✓✓" in line for line in lines)
+        assert any("this one disappears ⏱5m" in line for line in lines)
+        assert ("mark_read", BOB) in node.calls
+
+
+async def test_selecting_a_peer_with_keys_and_mouse(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert screen.selected == DAVE  # online peers first, then by name
+        peers = screen.query_one(PeerList)
+        peers.focus()
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert screen.selected == CAROL
+        assert "No live session: the peer is offline." in rotation_text(app)
+        assert "offline" in screen_text(app)
+
+
+async def test_send_then_delivery_receipts_update_the_icon(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press(*"hello bob", "enter")
+        await settle(pilot)
+        assert ("send_text", BOB, "hello bob", None) in node.calls
+        assert any(line.endswith("hello bob ✓") for line in log_lines(app))
+        node.deliver(BOB, "read")
+        await settle(pilot)
+        assert any(line.endswith("hello bob ✓✓") for line in log_lines(app))
+
+
+async def test_receiving_in_open_and_other_conversations(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        node.receive(BOB, "ping from bob")
+        node.receive(DAVE, "psst, from dave")
+        node.receive(DAVE, "second from dave")
+        await settle(pilot, 0.7)  # past the read-receipt debounce
+        assert any("bob │ ping from bob" in line for line in log_lines(app))
+        assert not any("dave" in line for line in log_lines(app))
+        assert screen.query_one(PeerList).peers[DAVE].unread == 2
+        toasts = [n.message for n in app._notifications]
+        assert any("psst, from dave" in message for message in toasts)
+        assert sum("from dave" in message for message in toasts) == 1  # rate-limited
+        assert node.calls.count(("mark_read", BOB)) >= 2
+
+
+async def test_slash_commands(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        for line in ("/help", "/frobnicate", "/ttl 5m", "/add 127.0.0.1:47002",
+                     "/file /etc/hostname", "/file relative.txt", "/cipher rot13",
+                     "//not a command"):
+            await submit(pilot, line)
+        await settle(pilot)
+        text = notes(app)
+        assert "/file PATH" in text and "/ttl DURATION|off" in text  # /help
+        assert "Unknown command /frobnicate. Did you mean /file PATH?" in text
+        assert "disappearing messages: 5m" in text
+        assert ("set_conversation_ttl", BOB, 300.0) in node.calls
+        assert ("add_peer", "127.0.0.1", 47002) in node.calls
+        assert ("send_file", BOB, "/etc/hostname") in node.calls
+        assert "/file: no such file: relative.txt" in text
+        assert "Usage: /cipher NAME, one of: aes-256-gcm" in text
+        assert ("send_text", BOB, "/not a command", 300.0) in node.calls
+        assert "⏱ 5m" in screen_text(app)
+
+
+async def test_accepting_a_file_offer_shows_progress_and_result(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        offer = node.offer_file(BOB, "report[red].pdf")
+        await settle(pilot)
+        text = "\n".join(log_lines(app))
+        assert "⇣ incoming file  report[red].pdf  2.4 MiB" in text
+        assert "Accept (a)" in text and "Decline (x)" in text
+        app.screen.query_one(MessageLog).focus()
+        await pilot.press("a")
+        await settle(pilot)
+        assert ("accept_file", offer.id) in node.calls
+        text = "\n".join(log_lines(app))
+        assert "✓ completed →" in text and "/home/alice/Downloads/report[red].pdf" in text
+
+
+async def test_declining_a_file_by_clicking_the_card(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        offer = node.offer_file(BOB, "notes.txt", size=10)
+        await settle(pilot)
+        log = app.screen.query_one(MessageLog)
+        row = next(i for i, line in enumerate(screen_text(app).splitlines())
+                   if "Decline (x)" in line)
+        column = screen_text(app).splitlines()[row].index("Decline (x)")
+        await pilot.click(offset=(column + 2, row))
+        await settle(pilot)
+        assert ("decline_file", offer.id) in node.calls
+        assert any("✗ declined" in line for line in log.plain_lines())
+
+
+async def test_rotation_pane_follows_rotation_and_cipher_switch(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        before = rotation_text(app)
+        assert "chacha20-poly1305" in before and "epoch 3 · 412/1000" in before
+        assert "rotates in 40m" in before and "handshake 3f2a91bc0d4e77aa" in before
+        await pilot.press("f5")
+        await settle(pilot)
+        after = rotation_text(app)
+        assert "epoch 4 · 0/1000" in after and "rotates in 1h" in after
+        await submit(pilot, "/cipher twofish-cbc-hmac-sha256")
+        await settle(pilot)
+        switched = rotation_text(app)
+        assert "▲ twofish-cbc-hmac-sha256" in switched and "epoch 5" in switched
+        assert "keys rotated: send epoch 4" in notes(app)
+        assert "cipher now twofish-cbc-hmac-sha256 (send)" in notes(app)
+
+
+async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        panel = screen.query_one(ThreatPanel)
+        assert len(panel.alerts) == 2
+        node.raise_alert("impersonation", "critical", BOB, "bob's key changed mid-session")
+        node.raise_alert("flood", "low", DAVE, "slightly chatty")
+        node.set_monitor(MonitorStatus(mode="rules-only: models/manifest.json missing",
+                                       recent_scores=(0.2, 0.9)))
+        await settle(pilot)
+        assert len(panel.alerts) == 4
+        assert panel.query_one("#alerts", OptionList).option_count == 4
+        assert "Threats · rules only" in str(panel.border_title)
+        options = panel.query_one("#alerts", OptionList)
+        first = str(options.get_option_at_index(0).prompt)
+        assert first.startswith("CRIT impersonation bob")
+        assert "flood 2" in str(panel.query_one("#threat-counts").render())
+        toasts = [(n.title, n.message) for n in app._notifications]
+        assert ("CRITICAL alert: impersonation", "bob's key changed mid-session") in toasts
+        assert not any("slightly chatty" in m for _, m in toasts)
+        panel.query_one("#alerts", OptionList).focus()
+        await pilot.press("home", "enter")
+        await settle(pilot)
+        detail = screen_text(app)
+        assert "Security alert" in detail and "bob's key changed mid-session" in detail
+        assert "Compare safety numbers" in detail  # the advice for impersonation
+
+
+async def test_peer_events_update_the_list(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        node.make_peer("erin", emit=True)
+        node.connect(fp_for("carol"))
+        await settle(pilot)
+        peers = screen.query_one(PeerList).peers
+        assert fp_for("erin") in peers and peers[fp_for("carol")].online
+        assert "Peers 4/4" in str(screen.query_one(PeerList).border_title)
