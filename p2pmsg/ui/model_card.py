@@ -24,35 +24,31 @@ _CANDIDATES = (
 
 
 def load_model_card() -> tuple[dict[str, Any] | None, str]:
-    """(manifest, where it came from) or (None, why not)."""
-    for module_name in ("p2pmsg.monitor.manifest", "p2pmsg.monitor.models"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        loader = getattr(module, "load_manifest", None) or getattr(module, "read_manifest", None)
-        if callable(loader):
-            try:
-                data = loader()
-            except Exception as exc:
-                return None, f"manifest unreadable: {exc}"
-            if hasattr(data, "__dict__") and not isinstance(data, dict):
-                data = dict(vars(data))
-            if isinstance(data, dict):
-                return data, module_name
-    for path in _CANDIDATES:
+    """(manifest, path it came from) or (None, why not)."""
+    candidates = list(_CANDIDATES)
+    try:
+        # The monitor's own search order (P2PMSG_MODEL_DIR, packaged, checkout);
+        # this module does not import scikit-learn.
+        model = importlib.import_module("p2pmsg.monitor.model")
+        candidates = [d / model.MANIFEST_FILE for d in model.candidate_model_dirs()]
+    except (ImportError, AttributeError):
+        pass
+    for path in candidates:
         if path.is_file():
             try:
-                return json.loads(path.read_text(encoding="utf-8")), str(path)
+                data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 return None, f"{path}: {exc}"
+            if isinstance(data, dict):
+                return data, str(path)
+            return None, f"{path}: not a JSON object"
     return None, "no models/manifest.json found: the monitor runs on rules only"
 
 
 def render_model_card(manifest: dict[str, Any], source: str) -> Table:
     """Flatten the manifest (two levels) into a key/value table."""
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
-    table.add_column(style="bold cyan", no_wrap=True, ratio=1)
+    table.add_column(style="bold cyan", no_wrap=True, ratio=2)
     table.add_column(ratio=3)
     for key, value in manifest.items():
         if isinstance(value, dict):
@@ -68,6 +64,12 @@ def render_model_card(manifest: dict[str, Any], source: str) -> Table:
 def _value(value: Any) -> Text:
     if isinstance(value, float):
         return Text(f"{value:.4g}")
+    if isinstance(value, list) and len(value) > 8:
+        shown = ", ".join(printable(str(v)) for v in value[:4])
+        return Text(f"{len(value)} items: {shown}, …")
+    if isinstance(value, dict) and "sha256" in value:
+        return Text(printable(f"{value.get('bytes', '?')} bytes · sha256 "
+                              f"{str(value['sha256'])[:16]}…"))
     if isinstance(value, (dict, list)):
         return Text(clip(printable(json.dumps(value, sort_keys=True)), 400))
     return Text(clip(printable(str(value)), 400))

@@ -1,0 +1,177 @@
+"""Verify, key-changed, dashboard, settings, help and the command palette."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input
+
+from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.dashboard import DashboardScreen
+from p2pmsg.ui.screens.help import HelpScreen
+from p2pmsg.ui.screens.key_changed import KeyChangedScreen
+from p2pmsg.ui.screens.main import MainScreen
+from p2pmsg.ui.screens.settings import SettingsScreen
+from p2pmsg.ui.screens.verify import VerifyScreen
+from p2pmsg.ui.widgets.composer import Composer
+from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.peer_list import PeerList
+from tests.ui.conftest import FIXED_CLOCK, screen_text, settle
+from tests.ui.fake_node import FakeNode, fp_for
+
+BOB, DAVE = fp_for("bob"), fp_for("dave")
+
+
+async def test_verify_screen_shows_safety_number_and_marks_verified(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        await pilot.press("ctrl+n")  # dave: online, not verified
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, VerifyScreen)
+        expected = await node.safety_number(DAVE)
+        rows = str(app.screen.query_one("#safety-number").render()).splitlines()
+        assert len(rows) == 3 and all(len(row.split()) == 4 for row in rows)
+        assert "".join("".join(rows).split()) == expected
+        text = screen_text(app)
+        assert "Read the safety number aloud" in text
+        assert " ".join(DAVE[i:i + 4] for i in range(0, 32, 4)) in text
+        assert " ".join(node.fingerprint[i:i + 4] for i in range(0, 32, 4)) in text
+        await pilot.press("v")
+        await settle(pilot)
+        assert ("set_verified", DAVE, True) in node.calls
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one(PeerList).peers[DAVE].verified
+        assert "✔ verified" in screen_text(app)
+
+
+async def test_key_change_blocks_sending_until_accepted(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        node.change_identity(BOB)
+        await settle(pilot)
+        assert isinstance(app.screen, KeyChangedScreen)
+        assert "identity key has changed" in screen_text(app)
+        await pilot.press("escape")  # keep blocked
+        await settle(pilot)
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        assert "KEY CHANGED, sending blocked" in screen_text(app)
+        composer = main.query_one(Composer)
+        assert composer.has_class("-blocked")
+        composer.value = "are you really bob?"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not any(call[0] == "send_text" for call in node.calls)
+        assert "Not sent: this peer's key changed" in "\n".join(
+            main.query_one(MessageLog).notes())
+        assert isinstance(app.screen, KeyChangedScreen)  # asked again
+        await pilot.click("#accept")
+        await settle(pilot)
+        assert ("accept_new_key", BOB) in node.calls
+        assert isinstance(app.screen, MainScreen)
+        assert not composer.has_class("-blocked")
+        composer.value = "ok, welcome back"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("send_text", BOB, "ok, welcome back", None) in node.calls
+
+
+async def test_dashboard_tables_filters_trends_and_model_card(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        await pilot.press("f2")
+        await settle(pilot, 0.3)
+        dash = app.screen
+        assert isinstance(dash, DashboardScreen)
+        alerts = dash.query_one("#alert-table", DataTable)
+        assert alerts.row_count == 2
+        dash.query_one("#alert-filter", Input).value = "replay"
+        await settle(pilot)
+        assert alerts.row_count == 1
+        dash.query_one("#alert-severity").value = "high"  # type: ignore[attr-defined]
+        dash.query_one("#alert-filter", Input).value = ""
+        await settle(pilot)
+        assert alerts.row_count == 1  # only the high flood
+        node.raise_alert("brute_force", "critical", None, "42 failed unlocks")
+        node.log_event("unlock_fail")
+        await settle(pilot)
+        assert alerts.row_count == 2
+        await pilot.press("2")
+        await settle(pilot)
+        events = dash.query_one("#event-table", DataTable)
+        assert events.row_count == 3
+        dash.query_one("#event-filter", Input).value = "decrypt"
+        await settle(pilot)
+        assert events.row_count == 1
+        await pilot.press("3")
+        await settle(pilot)
+        trends = screen_text(app)
+        assert "Alerts per kind" in trends and "Alerts per peer" in trends
+        assert "monitor: models" in trends
+        await pilot.press("4")
+        await settle(pilot, 0.3)
+        card = str(dash.query_one("#model-card").render())
+        assert card != "loading…"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_settings_validate_then_save_through_the_node(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        await pilot.press("f4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        assert screen.query_one("#key_rotation_interval", Input).value == "1h"
+        assert screen.query_one("#max_messages_per_key", Input).value == "1000"
+        screen.query_one("#key_rotation_interval", Input).value = "soon"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "rotation interval: not a duration" in str(
+            screen.query_one("#settings-errors").render())
+        assert not any(call[0] == "update_settings" for call in node.calls)
+        screen.query_one("#key_rotation_interval", Input).value = "30m"
+        screen.query_one("#max_messages_per_key", Input).value = "500"
+        screen.query_one("#default_ttl", Input).value = "1d"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert node.settings["key_rotation_interval"] == 1800.0
+        assert node.settings["max_messages_per_key"] == 500
+        assert node.settings["default_ttl"] == 86400.0
+        assert isinstance(app.screen, MainScreen)
+        assert "⏱ 1d" in screen_text(app)
+
+
+async def test_help_and_command_palette(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert "/ttl DURATION|off" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"security dash")
+        await settle(pilot, 0.4)
+        await pilot.press("enter")
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"chat with dave")
+        await settle(pilot, 0.4)
+        await pilot.press("enter")
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.selected == DAVE
