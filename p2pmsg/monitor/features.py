@@ -186,7 +186,7 @@ class Windower:
         while history and history[0][0] < end - LONG_SPAN:
             history.popleft()
         slow_now = tuple(w.counts[i] for i in _SLOW)
-        recent = [h for h in history if h[0] > end - SHORT_SPAN - 1e-9]
+        recent = [h for h in history if h[0] >= end - SHORT_SPAN]
         slow_sums = [slow_now[j] + sum(h[1][j] for h in recent) for j in range(len(_SLOW))]
         hour_sums = [slow_now[j] + sum(h[1][j] for h in history) for j in range(len(_SLOW))]
         out_5m = w.bytes_out + sum(h[2] for h in recent)
@@ -196,7 +196,8 @@ class Windower:
         un_ok, un_fail = counts[_INDEX["unlock_ok"]], counts[_INDEX["unlock_fail"]]
         kind = "local" if key == LOCAL_KEY else ("peer" if w.peer is not None else "addr")
         log_out = _log(w.bytes_out)
-        baseline = state.baseline_log_out if state.baseline_windows else 0.0
+        # A key's first window is its own baseline: no history is not evidence of anything.
+        baseline = state.baseline_log_out if state.baseline_windows else log_out
         hour = ((w.start + self.utc_offset) % 86400.0) / 3600.0
         features = (
             *(_log(c) for c in counts),
@@ -214,7 +215,7 @@ class Windower:
             math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24),
         )
         history.append((w.start, slow_now, w.bytes_out))
-        state.baseline_log_out += BASELINE_ALPHA * (log_out - state.baseline_log_out)
+        state.baseline_log_out = baseline + BASELINE_ALPHA * (log_out - baseline)
         state.baseline_windows += 1
         label = top_label(w.labels) if w.labels else None
         return Window(key, w.start, features, w.peer, w.addr, label)
