@@ -222,7 +222,11 @@ class PeerConnection:
     def _on_other_frame(self, frame: HandshakeFrame | RecordFrame | AbortFrame,
                         now: float) -> None:
         if type(frame) is AbortFrame:
-            if self.state == "handshaking":
+            # The responder judges the initiator only after message 3, when the initiator
+            # already counts as established: its abort may arrive before any record.
+            refused_late = (self.role == "initiator" and self._records is not None
+                            and self._records.status().recv.counter == 0)
+            if self.state == "handshaking" or refused_late:
                 self._security(HANDSHAKE_FAIL, f"peer aborted the handshake: {frame.reason}")
                 self._close("handshake_failed", f"peer aborted: {frame.reason}",
                             notify_peer=False)
@@ -335,12 +339,20 @@ class PeerConnection:
         return self._flush()
 
     def switch_suite(self, suite: str) -> bytes:
-        records = self._established()
-        records.rotate_send(self._clock(), "switch", suite)
-        return self.ping()
+        return self._rotate("switch", suite)
 
     def rotate_keys(self) -> bytes:
-        self._established().rotate_send(self._clock(), "requested")
+        return self._rotate("requested", None)
+
+    def _rotate(self, reason: str, suite: str | None) -> bytes:
+        """Rotate now; a ping closes an empty epoch first (the receiver must see every
+        epoch) and another opens the new one, so the peer follows at once."""
+        records = self._established()
+        if suite is not None:
+            records.negotiated_suite(suite)  # refuse before sending anything
+        if not records.can_rotate:
+            self._send_internal(self._new_ping())
+        records.rotate_send(self._clock(), reason, suite)
         return self.ping()
 
     def request_rekey(self) -> bytes:

@@ -157,17 +157,32 @@ class RecordLayer:
     # -- sending ---------------------------------------------------------------------------
 
     def rotation_due(self, now: float) -> str | None:
+        """Why the send direction must rotate before its next record, if it must.
+
+        Never for an epoch with no record in it yet: the receiver follows one
+        epoch at a time, so every epoch must carry at least one record (and a key
+        that sealed nothing protects nothing)."""
         s = self._send
+        if s.in_epoch == 0:
+            return None
         if s.in_epoch >= self.config.max_messages_per_key:
             return "count"
         if now - s.started >= self.config.key_rotation_interval:
             return "time"
         return None
 
+    @property
+    def can_rotate(self) -> bool:
+        return self._send.in_epoch > 0
+
     def rotate_send(self, now: float, reason: str, suite: str | None = None) -> None:
-        """Move the send direction to its next epoch now (erasing the old keys)."""
+        """Move the send direction to its next epoch now (erasing the old keys).
+
+        Only after at least one record went out in the current epoch (`can_rotate`)."""
         s = self._send
-        new_suite = s.suite if suite is None else self._negotiated_suite(suite)
+        new_suite = s.suite if suite is None else self.negotiated_suite(suite)
+        if s.in_epoch == 0:
+            raise LocalProtocolError("no record was sent in this epoch yet; send one first")
         if s.epoch >= MAX_EPOCH:
             raise SessionExhaustedError("epoch space exhausted")
         secret, s.pending_secret = s.pending_secret, None
@@ -185,8 +200,8 @@ class RecordLayer:
     def seal(self, plaintext: bytes, now: float) -> bytes:
         """Seal one plaintext into a complete record frame, rotating first if due."""
         s = self._send
-        if s.in_epoch >= self.config.max_messages_per_key or (
-                now - s.started >= self.config.key_rotation_interval):
+        if s.in_epoch and (s.in_epoch >= self.config.max_messages_per_key
+                           or now - s.started >= self.config.key_rotation_interval):
             self.rotate_send(now, self.rotation_due(now) or "count")
         counter = s.counter
         if counter >= MAX_COUNTER:
@@ -199,7 +214,7 @@ class RecordLayer:
         return encode_frame(msgpack.packb(
             [FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, sealed]))
 
-    def _negotiated_suite(self, name: str) -> CipherSuite:
+    def negotiated_suite(self, name: str) -> CipherSuite:
         suite = get_suite(name)
         if suite.suite_id not in self._allowed:
             raise LocalProtocolError(
@@ -340,8 +355,10 @@ class RecordLayer:
 
     def next_deadline(self) -> float:
         """The earliest time a time-driven rotation or key agreement is due."""
-        return min(self._send.started + self.config.key_rotation_interval,
-                   self.last_key_agreement + self.config.rekey_interval)
+        rekey = self.last_key_agreement + self.config.rekey_interval
+        if self._send.in_epoch == 0:
+            return rekey
+        return min(self._send.started + self.config.key_rotation_interval, rekey)
 
     def status(self) -> SessionStatus:
         s, r, cfg = self._send, self._recv, self.config

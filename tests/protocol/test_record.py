@@ -155,8 +155,11 @@ def test_past_epoch_record_is_rejected() -> None:
 
 def test_skipped_epoch_is_rejected() -> None:
     a, b = _layers()
+    b.open(_frame(a.seal(b"epoch 0", NOW)), NOW)
     a.rotate_send(NOW, "requested")
+    a.seal(b"epoch 1, lost", NOW)
     a.rotate_send(NOW, "requested")
+    b._recv.counter += 1  # pretend the lost record's counter was consumed
     before = _recv_state(b)
     with pytest.raises(RemoteProtocolError, match="epochs advance one at a time"):
         b.open(_frame(a.seal(b"epoch 2", NOW)), NOW)
@@ -186,8 +189,12 @@ def test_suite_change_inside_an_epoch_is_a_downgrade() -> None:
 @pytest.mark.parametrize("suite", ALL)
 def test_switch_to_each_suite_at_an_epoch_boundary(suite: str) -> None:
     a, b = _layers()
+    with pytest.raises(LocalProtocolError, match="no record was sent in this epoch"):
+        a.rotate_send(NOW, "switch", suite)
+    b.open(_frame(a.seal(b"epoch 0", NOW)), NOW)
     a.rotate_send(NOW, "switch", suite)
-    assert b.open(_frame(a.seal(b"under " + suite.encode(), NOW)), NOW) == b"under " + suite.encode()
+    text = b"under " + suite.encode()
+    assert b.open(_frame(a.seal(text, NOW)), NOW) == text
     assert b.status().recv.suite == suite == a.status().send.suite
 
 
@@ -199,7 +206,7 @@ def test_unknown_record_version() -> None:
 
 
 def test_counter_exhaustion_ends_the_session() -> None:
-    a, b = _layers()
+    a, _ = _layers()
     a._send.counter = MAX_COUNTER - 1
     a.seal(b"last", NOW)
     with pytest.raises(SessionExhaustedError):
