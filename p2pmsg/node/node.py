@@ -1,0 +1,329 @@
+"""`Node`: the running messenger that the TUI and the headless commands share.
+
+A thin orchestrator. It owns the parts and wires their outputs to each other;
+each part has one job and lives in its own module:
+
+    listener.py   accept, admission limits          dialer.py     outbound, backoff
+    session.py    one PeerConnection per socket     trust.py      TOFU, impostors
+    outbox.py     store-first delivery, receipts    peers.py      merged peer view
+    security_log  batched event log                 monitor_link  events -> alerts
+    discovery.py  mDNS (the other engineer's)       bus.py        NodeEvent fan-out
+
+Clock and randomness are injected (`clock`, `rng`) so tests can drive them.
+The public methods are the `NodeAPI` contract (api.py); connection-level
+methods live in `NodeSessions` (sessions.py) to keep this file readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from p2pmsg.crypto.identity import Identity
+from p2pmsg.crypto.safety_number import format_safety_number, safety_number
+from p2pmsg.errors import (
+    ConfigError,
+    LocalProtocolError,
+    NotConnectedError,
+    P2PMsgError,
+    PeerBlockedError,
+    UnknownPeerError,
+)
+from p2pmsg.node.api import (
+    AlertView,
+    MessageStatus,
+    MessageStatusChanged,
+    MessageView,
+    MonitorStatus,
+    NodeEvent,
+    PeerUpdated,
+    PeerView,
+    SessionStatusView,
+    TransferView,
+)
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.config import NodeConfig
+from p2pmsg.node.expiry import ExpiryTimer
+from p2pmsg.node.outbox import Delivery, message_view
+from p2pmsg.node.sessions import NodeSessions
+from p2pmsg.protocol.messages import Chat, check_outgoing
+from p2pmsg.store import AsyncStore, PeerRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+class Node(NodeSessions):
+    """One identity's node. `async with Node.open(...)`, or `start()` / `stop()`."""
+
+    def __init__(self, identity: Identity, display_name: str, store: AsyncStore,
+                 config: NodeConfig | None = None, *, owns_store: bool = False,
+                 clock: Callable[[], float] = time.time,
+                 rng: Callable[[int], bytes] = os.urandom,
+                 uniform: Callable[[float, float], float] = random.uniform) -> None:
+        self.identity = identity
+        self._name = display_name
+        self._store = store
+        self._owns_store = owns_store
+        self.config = config or NodeConfig()
+        self._clock = clock
+        self._rng = rng
+        self._uniform = uniform
+        self.bus = EventBus()
+        self._fingerprint = identity.fingerprint.hex()
+        super().__init__()
+        self.delivery = Delivery(store, self.bus, self.security, clock)
+        self.expiry = ExpiryTimer(store, self.bus, clock)
+        self.delivery.on_deadlines_changed = self.expiry.wake
+        self._started = False
+
+    @classmethod
+    async def open(cls, identity: Identity, display_name: str, db_path: str | Path,
+                   data_key: bytes, config: NodeConfig | None = None,
+                   **kwargs: Any) -> Node:
+        """A node with its own store (opened here, closed by `stop`)."""
+        store = await AsyncStore.open(db_path, data_key)
+        return cls(identity, display_name, store, config, owns_store=True, **kwargs)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- identity ----------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def display_name(self) -> str:
+        return self._name
+
+    @property
+    def listen_port(self) -> int:
+        return self.listener.port
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.security.start()
+        self.delivery.start()
+        self.expiry.start()
+        await self.start_network()
+        await self.monitor_link.start()
+
+    async def stop(self) -> None:
+        """Orderly shutdown: bye to every peer, flush queued work, close the store."""
+        if not self._started:
+            return
+        self._started = False
+        await self.monitor_link.stop()
+        await self.stop_network()
+        await self.delivery.stop()
+        await self.expiry.stop()
+        await self.security.stop()
+        self.bus.close()
+        if self._owns_store:
+            await self._store.close()
+
+    def subscribe(self) -> AsyncIterator[NodeEvent]:
+        return self.bus.subscribe()
+
+    # --- peers ---------------------------------------------------------------------------
+
+    async def refresh_peers(self) -> list[PeerRecord]:
+        records = await self._store.run(Store.list_peers)
+        self.directory.set_records(records)
+        return records
+
+    async def peers(self) -> list[PeerView]:
+        await self.refresh_peers()
+        return self.directory.views()
+
+    async def resolve_peer(self, query: str) -> PeerView:
+        record = await self._resolve(query)
+        view = self.directory.view(record.fingerprint)
+        assert view is not None
+        return view
+
+    async def _resolve(self, query: str) -> PeerRecord:
+        record = await self._store.run(Store.resolve_peer, query)
+        self.directory.update_record(record)
+        return record
+
+    async def add_peer(self, host: str, port: int) -> None:
+        try:
+            await self._store.run(Store.add_manual_address, host, port, self._clock())
+        except ValueError as exc:
+            raise ConfigError(f"cannot add {host}:{port}: {exc}") from None
+        self.dial_manual(host, port)
+
+    # --- messages ------------------------------------------------------------------------
+
+    async def conversation(self, peer: str, limit: int = 200) -> list[MessageView]:
+        record = await self._resolve(peer)
+        messages = await self._store.run(Store.conversation, record.fingerprint, limit)
+        return [message_view(m) for m in messages]
+
+    async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView:
+        record = await self._resolve(peer)
+        if record.key_change_pending or record.fingerprint in self.directory.claimants():
+            raise PeerBlockedError(
+                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
+                f"key claims to be this peer; compare safety numbers, then accept it with "
+                f"`p2pmsg trust {record.fingerprint[:16]}`")
+        try:  # refuse what the peer would refuse, before it is stored
+            check_outgoing(Chat(b"\0" * 16, self._clock(), text,
+                                None if ttl is None else max(1, int(ttl))))
+        except LocalProtocolError as exc:
+            raise ConfigError(str(exc).replace("refusing to send an invalid message: ", "")) \
+                from None
+        stored = await self.delivery.submit(record.fingerprint, text, ttl)
+        self.want_connection(record.fingerprint)
+        return message_view(stored)
+
+    async def wait_delivered(self, message_id: str, timeout: float) -> MessageStatus:
+        try:
+            raw = bytes.fromhex(message_id)
+        except ValueError:
+            raise ConfigError(f"not a message id: {message_id!r}") from None
+        return await self.delivery.wait_status(raw, timeout)
+
+    async def mark_read(self, peer: str) -> None:
+        record = await self._resolve(peer)
+        ids = await self._store.run(Store.mark_conversation_read, record.fingerprint,
+                                    self._clock())
+        if not ids:
+            return
+        self.delivery.read_locally(record.fingerprint, ids)
+        self.bus.publish(MessageStatusChanged(record.fingerprint, tuple(i.hex() for i in ids),
+                                              "read"))
+        self.expiry.wake()
+        await self._publish_peer(record.fingerprint)
+
+    async def set_conversation_ttl(self, peer: str, ttl: float | None) -> None:
+        record = await self._resolve(peer)
+        try:
+            await self._store.run(Store.set_disappearing_ttl, record.fingerprint, ttl)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        await self._publish_peer(record.fingerprint)
+
+    # --- sessions and keys ---------------------------------------------------------------
+
+    def _live(self, fingerprint: str) -> Any:
+        session = self.directory.session(fingerprint)
+        if session is None:
+            raise NotConnectedError(f"not connected to {fingerprint[:16]}")
+        return session
+
+    async def session_status(self, peer: str) -> SessionStatusView | None:
+        record = await self._resolve(peer)
+        session = self.directory.session(record.fingerprint)
+        return None if session is None else session.status_view(record.verified)
+
+    async def set_suite(self, peer: str, suite: str) -> None:
+        record = await self._resolve(peer)
+        self._control(record.fingerprint, lambda conn: conn.switch_suite(suite))
+
+    async def rotate(self, peer: str) -> None:
+        record = await self._resolve(peer)
+        self._control(record.fingerprint, lambda conn: conn.rotate_keys())
+
+    async def rekey(self, peer: str) -> None:
+        record = await self._resolve(peer)
+        self._control(record.fingerprint, lambda conn: conn.request_rekey())
+
+    def _control(self, fingerprint: str, action: Callable[[Any], bytes]) -> None:
+        try:
+            self._live(fingerprint).control(action)
+        except LocalProtocolError as exc:
+            raise ConfigError(str(exc)) from None
+
+    async def safety_number(self, peer: str) -> str:
+        record = await self._resolve(peer)
+        if record.identity_key is None:
+            raise UnknownPeerError(f"no key is pinned for {record.name or record.fingerprint}"
+                                   " yet: connect to it first")
+        digits = await asyncio.to_thread(safety_number, self.identity.public_key,
+                                         record.identity_key)
+        return format_safety_number(digits)
+
+    async def set_verified(self, peer: str, verified: bool) -> None:
+        record = await self._resolve(peer)
+        try:
+            await self._store.run(Store.set_verified, record.fingerprint, verified)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        await self._publish_peer(record.fingerprint)
+
+    async def accept_new_key(self, peer: str) -> None:
+        await self.accept_key_change(peer)
+
+    # --- files (the file-transfer module plugs in here) ----------------------------------
+
+    async def send_file(self, peer: str, path: str) -> TransferView:
+        raise P2PMsgError("file transfer is not available in this build yet")
+
+    async def accept_file(self, transfer_id: str) -> None:
+        raise P2PMsgError("file transfer is not available in this build yet")
+
+    async def decline_file(self, transfer_id: str) -> None:
+        raise P2PMsgError("file transfer is not available in this build yet")
+
+    async def transfers(self, peer: str | None = None) -> list[TransferView]:
+        return []
+
+    # --- monitor, events, settings -------------------------------------------------------
+
+    async def alerts(self, limit: int = 100) -> list[AlertView]:
+        stored = await self._store.run(Store.list_alerts, limit)
+        return [AlertView(a.ts, a.kind, a.severity, a.peer, a.addr,  # type: ignore[arg-type]
+                          a.source, a.score, a.message, a.id) for a in stored]
+
+    async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
+        await self.security.flush()
+        events = await self._store.run(Store.recent_events, limit)
+        return [e.to_json_record() for e in events]
+
+    async def monitor_status(self) -> MonitorStatus:
+        return self.monitor_link.status()
+
+    async def get_settings(self) -> dict[str, Any]:
+        settings = await self._store.run(Store.load_settings)
+        return asdict(settings)
+
+    async def update_settings(self, **values: Any) -> None:
+        await self._store.run(lambda store: store.update_settings(**values))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _publish_peer(self, fingerprint: str) -> None:
+        record = await self._store.run(Store.get_peer, fingerprint)
+        if record is None:
+            return
+        self.directory.update_record(record)
+        view = self.directory.view(fingerprint)
+        if view is not None:
+            self.bus.publish(PeerUpdated(view))
+
+    async def flushed(self) -> None:
+        """Wait until queued deliveries and security events are written (tests, shutdown)."""
+        await self.delivery.flushed()
+        await self.security.flush()
+
+
+__all__ = ["Node", "NodeConfig"]
+

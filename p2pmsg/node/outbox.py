@@ -1,0 +1,410 @@
+"""Delivery: store first, send in order, acknowledge only what is stored, never show twice.
+
+The promises (issue 4, "Delivery") and where each is kept:
+
+* *A message is written to the store before it is sent.* `submit` resolves only
+  after `enqueue_outgoing_many` committed; bytes go to a session afterwards.
+* *The receipt marks it delivered.* Receipts arrive in batches
+  (`Receipt(ids=[...])`) and become one `mark_delivered_many` per batch.
+* *Queued messages go out in order when the peer appears.* When a session
+  becomes ready, the peer's outbox (queued and sent-but-unacknowledged) is read
+  back in `seq` order and sent before any newer message to that peer.
+* *The receiver de-duplicates by id, and acknowledges only what it stored.* A
+  delivery receipt is sent after `insert_incoming_many` committed, for new and
+  duplicate ids alike (a duplicate means our earlier receipt was lost). A kill -9
+  at any moment therefore causes at most a resend, which the id absorbs.
+
+Everything runs through one pipeline task. Work accumulates while the previous
+batch is on the store thread; the next batch takes all of it at once, so under
+load the store sees one transaction per step per batch and the event loop never
+waits on SQLite. At low load a batch is one message and adds no delay. Jobs in
+one batch are applied in a fixed order (backlogs, then incoming, receipts, new
+messages) so that a message is never both in a backlog and sent as new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from p2pmsg.errors import P2PMsgError
+from p2pmsg.node.api import MessageReceived, MessageStatus, MessageStatusChanged, MessageView
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.trust import is_blocked
+from p2pmsg.protocol.events import UserMessage
+from p2pmsg.protocol.limits import MAX_RECEIPT_IDS
+from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
+from p2pmsg.store import AsyncStore, IncomingMessage, MessageRecord, PeerRecord, Store
+
+log = logging.getLogger(__name__)
+
+#: Most new messages taken into one batch: big enough to amortise a transaction,
+#: small enough that the first messages are on the wire while later ones are stored.
+MAX_SUBMITS_PER_BATCH = 4096
+#: Incoming chats buffered (not yet stored) before sessions stop reading their sockets.
+INBOUND_HIGH_WATER = 16_384
+
+
+class Channel(Protocol):
+    """The slice of a live session that delivery needs."""
+
+    @property
+    def peer(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+    def send_messages(self, messages: Iterable[UserMessage]) -> None: ...
+    async def drained(self) -> None: ...
+
+
+def message_view(record: MessageRecord) -> MessageView:
+    return MessageView(id=record.id.hex(), peer=record.peer, direction=record.direction,
+                       text=record.text, created=record.created, status=record.status,
+                       ttl=record.ttl, deadline=record.deadline)
+
+
+def chat_for(record: MessageRecord) -> Chat:
+    ttl = None if record.ttl is None else max(1, int(-(-record.ttl // 1)))  # whole seconds, up
+    return Chat(record.id, record.created, record.text or "", ttl)
+
+
+def receipts_for(ids: Sequence[bytes], status: MessageStatus) -> list[Receipt]:
+    kind: ReceiptStatus = "read" if status == "read" else "delivered"
+    return [Receipt(tuple(ids[i:i + MAX_RECEIPT_IDS]), kind)
+            for i in range(0, len(ids), MAX_RECEIPT_IDS)]
+
+
+@dataclass
+class _Submit:
+    peer: str
+    text: str
+    ttl: float | None
+    future: asyncio.Future[MessageRecord]
+
+
+@dataclass
+class _Batch:
+    """Everything taken from the queues for one trip to the store thread."""
+
+    ready: dict[str, Channel] = field(default_factory=dict)
+    incoming: dict[str, list[tuple[Chat, Channel]]] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
+    submits: list[_Submit] = field(default_factory=list)
+    sent: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.ready or self.incoming or self.receipts or self.submits or self.sent)
+
+
+@dataclass
+class _Result:
+    backlogs: dict[str, tuple[PeerRecord | None, list[MessageRecord]]] = field(
+        default_factory=dict)
+    stored_incoming: dict[str, list[MessageRecord]] = field(default_factory=dict)
+    receipt_changes: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
+    enqueued: list[tuple[list[_Submit], list[MessageRecord] | BaseException]] = field(
+        default_factory=list)
+    sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def _apply(store: Store, batch: _Batch, now: float) -> _Result:
+    """Runs on the store thread: one transaction per step and peer, never one per message."""
+    result = _Result()
+
+    def guarded(what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (P2PMsgError, ValueError) as exc:
+            log.warning("delivery: %s failed: %s", what, exc)
+            result.errors.append(exc)
+
+    for peer in batch.ready:
+        def load(peer: str = peer) -> None:
+            result.backlogs[peer] = (store.get_peer(peer), store.outbox(peer))
+        guarded("reading the outbox", load)
+    for peer, items in batch.incoming.items():
+        def insert(peer: str = peer, items: list[tuple[Chat, Channel]] = items) -> None:
+            messages = [IncomingMessage(c.id, c.text, c.ts, None if c.ttl is None else float(c.ttl))
+                        for c, _ in items]
+            result.stored_incoming[peer] = store.insert_incoming_many(peer, messages, now)
+        guarded("storing incoming messages", insert)
+    for (peer, status), ids in batch.receipts.items():
+        def mark(peer: str = peer, status: str = status, ids: list[bytes] = ids) -> None:
+            method = store.mark_read_many if status == "read" else store.mark_delivered_many
+            result.receipt_changes[(peer, status)] = method(peer, ids, now)
+        guarded("applying receipts", mark)
+    for group in _groups(batch.submits):
+        try:
+            records = store.enqueue_outgoing_many(group[0].peer, [s.text for s in group], now,
+                                                  group[0].ttl)
+            result.enqueued.append((group, records))
+        except (P2PMsgError, ValueError) as exc:
+            result.enqueued.append((group, exc))
+    for peer, ids in batch.sent.items():
+        def sent(peer: str = peer, ids: list[bytes] = ids) -> None:
+            result.sent_changes[peer] = store.mark_sent_many(peer, ids, now)
+        guarded("marking messages sent", sent)
+    return result
+
+
+def _groups(submits: list[_Submit]) -> list[list[_Submit]]:
+    """Consecutive submits to the same peer with the same timer: one insert each, in order."""
+    groups: list[list[_Submit]] = []
+    for item in submits:
+        if groups and groups[-1][0].peer == item.peer and groups[-1][0].ttl == item.ttl:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+class Delivery:
+    """The outbox and inbox of one node (see the module docstring)."""
+
+    def __init__(self, store: AsyncStore, bus: EventBus, security: SecurityLog,
+                 clock: Callable[[], float]) -> None:
+        self._store = store
+        self._bus = bus
+        self._security = security
+        self._clock = clock
+        self._pending = _Batch()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ready: dict[str, Channel] = {}  # peer -> the channel its backlog went out on
+        self._waiters: dict[bytes, list[asyncio.Future[MessageStatus]]] = defaultdict(list)
+        self._inbound = 0
+        self._inbound_room = asyncio.Event()
+        self._inbound_room.set()
+        self._pending_read_receipts: dict[str, list[bytes]] = defaultdict(list)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.on_deadlines_changed: Callable[[], None] = lambda: None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="p2pmsg-delivery")
+
+    async def stop(self) -> None:
+        """Finish what is queued (so nothing accepted is lost), then stop."""
+        if self._task is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flushed(), timeout=5.0)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        for submit in self._pending.submits:
+            if not submit.future.done():
+                submit.future.set_exception(P2PMsgError("the node is stopping"))
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.cancel()
+
+    async def flushed(self) -> None:
+        """Wait until every queued job has been applied."""
+        while self._pending or not self._idle.is_set():
+            self._wakeup.set()
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    # --- inputs (all synchronous, from the event loop) ---------------------------------
+
+    async def submit(self, peer: str, text: str, ttl: float | None) -> MessageRecord:
+        """Commit a message for `peer`; it is sent as soon as a session is ready."""
+        future: asyncio.Future[MessageRecord] = asyncio.get_running_loop().create_future()
+        self._pending.submits.append(_Submit(peer, text, ttl, future))
+        self._kick()
+        return await future
+
+    def session_ready(self, channel: Channel) -> None:
+        """A session to this peer is authenticated and trusted: send its backlog."""
+        self._ready.pop(channel.peer, None)
+        self._pending.ready[channel.peer] = channel
+        self._kick()
+
+    def session_closed(self, channel: Channel) -> None:
+        if self._ready.get(channel.peer) is channel:
+            del self._ready[channel.peer]
+        if self._pending.ready.get(channel.peer) is channel:
+            del self._pending.ready[channel.peer]
+
+    def chats_received(self, channel: Channel, chats: list[Chat]) -> None:
+        self._pending.incoming.setdefault(channel.peer, []).extend((c, channel) for c in chats)
+        self._inbound += len(chats)
+        if self._inbound >= INBOUND_HIGH_WATER:
+            self._inbound_room.clear()
+        self._kick()
+
+    def receipt_received(self, peer: str, receipt: Receipt) -> None:
+        self._pending.receipts.setdefault((peer, receipt.status), []).extend(receipt.ids)
+        self._kick()
+
+    def read_locally(self, peer: str, ids: list[bytes]) -> None:
+        """The user read these incoming messages: tell the sender (now or when it returns)."""
+        if not ids:
+            return
+        channel = self._ready.get(peer)
+        if channel is not None and channel.is_open:
+            channel.send_messages(receipts_for(ids, "read"))
+        else:
+            self._pending_read_receipts[peer].extend(ids)
+
+    async def inbound_room(self) -> None:
+        """Sessions await this before reading more: stored-not-yet work stays bounded."""
+        await self._inbound_room.wait()
+
+    def ready_channel(self, peer: str) -> Channel | None:
+        channel = self._ready.get(peer)
+        return channel if channel is not None and channel.is_open else None
+
+    async def wait_status(self, message_id: bytes, timeout: float) -> MessageStatus:
+        """Wait until the message is delivered or read; on timeout, its status then."""
+        record = await self._store.run(Store.get_message, message_id)
+        if record is None:
+            raise P2PMsgError(f"no message with id {message_id.hex()}")
+        if record.status in ("delivered", "read", "failed"):
+            return record.status
+        waiter: asyncio.Future[MessageStatus] = asyncio.get_running_loop().create_future()
+        self._waiters[message_id].append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            record = await self._store.run(Store.get_message, message_id)
+            return record.status if record is not None else "failed"
+        finally:
+            waiters = self._waiters.get(message_id)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[message_id]
+
+    # --- the pipeline ------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self._wakeup.set()
+
+    def _take(self) -> _Batch:
+        batch, pending = self._pending, _Batch()
+        if len(batch.submits) > MAX_SUBMITS_PER_BATCH:
+            pending.submits = batch.submits[MAX_SUBMITS_PER_BATCH:]
+            batch.submits = batch.submits[:MAX_SUBMITS_PER_BATCH]
+        self._pending = pending
+        self._inbound -= sum(len(v) for v in batch.incoming.values())
+        if self._inbound < INBOUND_HIGH_WATER:
+            self._inbound_room.set()
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            self._idle.clear()
+            batch = self._take()
+            try:
+                result = await self._store.run(_apply, batch, self._clock())
+            except P2PMsgError as exc:  # the store itself failed (closed, disk gone)
+                log.error("delivery batch failed: %s", exc)
+                for submit in batch.submits:
+                    if not submit.future.done():
+                        submit.future.set_exception(exc)
+                continue
+            channels = self._deliver(batch, result)
+            for channel in channels:  # backpressure: let the socket catch up
+                if channel.is_open:
+                    await channel.drained()
+
+    def _deliver(self, batch: _Batch, result: _Result) -> set[Channel]:
+        """Back on the loop: send what the store has now committed, publish, wake waiters."""
+        touched: set[Channel] = set()
+        sent: dict[str, list[bytes]] = defaultdict(list)
+
+        for peer, (peer_record, backlog) in result.backlogs.items():
+            channel = batch.ready[peer]
+            if not channel.is_open:
+                continue
+            if peer_record is None or is_blocked(peer_record):
+                continue  # held until the user accepts the key; not ready
+            channel.send_messages(chat_for(m) for m in backlog)
+            sent[peer].extend(m.id for m in backlog)
+            reads = self._pending_read_receipts.pop(peer, None)
+            if reads:
+                channel.send_messages(receipts_for(reads, "read"))
+            self._ready[peer] = channel
+            touched.add(channel)
+            if backlog:
+                self._security.record("msg_sent", peer=peer,
+                                      nbytes=sum(len(m.text or "") for m in backlog),
+                                      detail={"count": len(backlog), "resent": True})
+
+        for peer, items in batch.incoming.items():
+            stored = result.stored_incoming.get(peer)
+            if stored is None:
+                continue  # not stored: no receipt, the sender will resend
+            for record in stored:
+                self._bus.publish(MessageReceived(message_view(record)))
+            by_channel: dict[int, tuple[Channel, list[bytes]]] = {}
+            for chat, channel in items:
+                by_channel.setdefault(id(channel), (channel, []))[1].append(chat.id)
+            for channel, ids in by_channel.values():
+                if channel.is_open:
+                    channel.send_messages(receipts_for(ids, "delivered"))
+                    touched.add(channel)
+            self._security.record("msg_recv", peer=peer,
+                                  nbytes=sum(len(c.text) for c, _ in items),
+                                  detail={"count": len(items), "new": len(stored)})
+
+        for (peer, status), changed in result.receipt_changes.items():
+            if changed:
+                self._status_changed(peer, changed, status)  # type: ignore[arg-type]
+                if status == "read":
+                    self.on_deadlines_changed()
+
+        for group, outcome in result.enqueued:
+            if isinstance(outcome, BaseException):
+                for submit in group:
+                    if not submit.future.done():
+                        submit.future.set_exception(outcome)
+                continue
+            for submit, record in zip(group, outcome, strict=True):
+                if not submit.future.done():
+                    submit.future.set_result(record)
+            peer = group[0].peer
+            live = self.ready_channel(peer)
+            if live is not None:
+                live.send_messages(chat_for(m) for m in outcome)
+                sent[peer].extend(m.id for m in outcome)
+                touched.add(live)
+                self._security.record("msg_sent", peer=peer,
+                                      nbytes=sum(len(m.text or "") for m in outcome),
+                                      detail={"count": len(outcome)})
+
+        for peer, changed in result.sent_changes.items():
+            if changed:
+                self._status_changed(peer, changed, "sent")
+        for peer, ids in sent.items():
+            self._pending.sent.setdefault(peer, []).extend(ids)
+        if sent:
+            self._kick()
+        return touched
+
+    def _status_changed(self, peer: str, ids: list[bytes], status: MessageStatus) -> None:
+        self._bus.publish(MessageStatusChanged(peer, tuple(i.hex() for i in ids), status))
+        if status not in ("delivered", "read"):
+            return
+        for message_id in ids:
+            for waiter in self._waiters.pop(message_id, ()):
+                if not waiter.done():
+                    waiter.set_result(status)

@@ -1,0 +1,304 @@
+"""One live connection: a `PeerConnection` pumped over asyncio streams.
+
+The protocol object is sans-I/O; this is its driver. One task per connection
+reads the socket, feeds the bytes in and hands out the resulting events; no
+task per message. Outgoing bytes are coalesced: everything produced during
+one turn of the event loop is written with a single `transport.write`, and
+callers that produce a lot (the outbox) await `drained()`, which only waits
+when the kernel buffer is really full (backpressure instead of an unbounded
+queue). The protocol's timer (handshake deadline, keepalive, idle timeout,
+time-driven rotation) is one `call_later` handle.
+
+Whatever the peer sends, the worst outcome is this connection closing: the
+protocol turns bad bytes into a `SecurityEvent` and `ConnectionClosed`, and
+anything unexpected here closes the session and is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+from p2pmsg.errors import LocalProtocolError
+from p2pmsg.node.api import DirectionStatus, SessionStatusView
+from p2pmsg.node.dialer import DialTarget
+from p2pmsg.node.limits import Admission
+from p2pmsg.node.trust import Expectation
+from p2pmsg.protocol.connection import PeerConnection
+from p2pmsg.protocol.events import (
+    CipherChanged,
+    ConnectionClosed,
+    Event,
+    HandshakeCompleted,
+    KeysRotated,
+    MessageReceived,
+    RekeyCompleted,
+    SecurityEvent,
+    UserMessage,
+)
+from p2pmsg.protocol.record import SessionStatus
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+#: Above this many bytes waiting in the kernel-side transport buffer, senders wait.
+WRITE_HIGH_WATER = 1024 * 1024
+
+
+class SessionHandler(Protocol):
+    async def authenticated(self, session: Session) -> bool:
+        """The handshake proved an identity; decide whether to keep the session."""
+        ...
+
+    def received(self, session: Session, messages: list[UserMessage]) -> None: ...
+    def protocol_event(self, session: Session, event: Event) -> None: ...
+    def closed(self, session: Session, reason: str, detail: str) -> None: ...
+    def read_allowed(self) -> Awaitable[None]: ...
+
+
+class Session:
+    def __init__(self, conn: PeerConnection, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, handler: SessionHandler, *,
+                 remote_address: str, admission: Admission | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.conn = conn
+        self._reader = reader
+        self._writer = writer
+        self._transport = writer.transport
+        self._handler = handler
+        self._admission = admission
+        self._wall_clock = wall_clock
+        self._loop = asyncio.get_running_loop()
+        self.remote_address = remote_address
+        self.initiator = conn.role == "initiator"
+        self.peer = ""  # fingerprint hex, once the handshake completed
+        self.peer_name = ""
+        self.trusted = False
+        self.started = wall_clock()
+        self.close_reason: str | None = None
+        self._wbuf: list[bytes] = []
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed_reported = False
+        self.bytes_in = 0
+        self.bytes_out = 0
+        # Set by the node: why we dialled (None for inbound) and what we expected there.
+        self.dial_target: DialTarget | None = None
+        self.expectation: Expectation | None = None
+
+    # --- the Channel / LiveSession surface ---------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return not self.conn.closed and not self._transport.is_closing()
+
+    def send_messages(self, messages: Iterable[UserMessage]) -> None:
+        """Seal and queue messages; written at the end of this loop turn."""
+        if not self.is_open:
+            return
+        batch = list(messages)
+        if not batch:
+            return
+        try:
+            self._write(self.conn.send_messages(batch))
+        except LocalProtocolError as exc:
+            # Our own bug or an exhausted session: this connection ends, the node goes on.
+            log.warning("session to %s: cannot send: %s", self.peer[:16], exc)
+        self._pump_events()
+        self._reschedule_timer()
+
+    async def drained(self) -> None:
+        """Wait while the socket has more than WRITE_HIGH_WATER bytes it could not send."""
+        self._flush_writes()
+        if self._transport.get_write_buffer_size() > WRITE_HIGH_WATER and self.is_open:
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
+    def control(self, action: Callable[[PeerConnection], bytes]) -> None:
+        """Run a connection-level action (rotate, switch suite, rekey) and write its bytes."""
+        if not self.is_open:
+            return
+        self._write(action(self.conn))
+        self._pump_events()
+        self._reschedule_timer()
+
+    def close(self, reason: str = "") -> None:
+        """Say bye and close once the bye is written (idempotent)."""
+        if not self.conn.closed:
+            self._write(self.conn.close(reason))
+        self._pump_events()
+        self._shutdown_transport()
+
+    def status(self) -> SessionStatus | None:
+        return self.conn.status()
+
+    def status_view(self, verified: bool) -> SessionStatusView | None:
+        status = self.conn.status()
+        if status is None:
+            return None
+        return status_view(self.peer, status, verified)
+
+    # --- driving -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Pump the connection until it closes. Never raises for anything the peer does."""
+        try:
+            self._write(self.conn.start())
+            self._reschedule_timer()
+            while not self.conn.closed:
+                await self._handler.read_allowed()
+                try:
+                    data = await self._reader.read(READ_SIZE)
+                except (ConnectionError, OSError):
+                    data = b""
+                self.bytes_in += len(data)
+                self.conn.receive_data(data)
+                self._write(self.conn.data_to_send())
+                await self._process_events()
+                self._reschedule_timer()
+                if not data:
+                    break
+        except asyncio.CancelledError:
+            self.close("shutdown")
+            raise
+        except Exception:
+            log.exception("session with %s failed", self.remote_address)
+            self.close("internal error")
+        finally:
+            self._finish("eof", "")
+
+    async def _process_events(self) -> None:
+        batch: list[UserMessage] = []
+        while True:
+            event = self.conn.next_event()
+            if event is None:
+                break
+            if type(event) is MessageReceived:
+                if self.trusted:
+                    batch.append(event.message)
+                continue
+            if batch:
+                self._handler.received(self, batch)
+                batch = []
+            if type(event) is HandshakeCompleted:
+                await self._on_handshake(event)
+            else:
+                self._dispatch(event)
+        if batch:
+            self._handler.received(self, batch)
+
+    async def _on_handshake(self, event: HandshakeCompleted) -> None:
+        if self._admission is not None:
+            self._admission.handshake_finished()
+        self.peer = event.peer.fingerprint.hex()
+        self.peer_name = event.peer.name
+        # Events after the handshake stay queued in the connection until trust is decided.
+        if await self._handler.authenticated(self):
+            self.trusted = True
+        elif not self.conn.closed:
+            self.close("refused")
+
+    def _pump_events(self) -> None:
+        """Handle events produced outside the read loop (timers, sends, close)."""
+        while True:
+            event = self.conn.next_event()
+            if event is None:
+                return
+            if type(event) is MessageReceived:  # only receive_data makes these
+                continue
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        if type(event) is ConnectionClosed:
+            self.close_reason = event.reason
+            self._write(self.conn.data_to_send())
+            self._shutdown_transport()
+            self._finish(event.reason, event.detail)
+        elif type(event) in (SecurityEvent, KeysRotated, CipherChanged, RekeyCompleted):
+            self._handler.protocol_event(self, event)
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def _reschedule_timer(self) -> None:
+        deadline = self.conn.get_timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - self._wall_clock())
+            self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            self.conn.handle_timer()
+            self._write(self.conn.data_to_send())
+            self._pump_events()
+        except Exception:
+            log.exception("session timer failed")
+            self.close("internal error")
+            return
+        self._reschedule_timer()
+
+    # --- bytes out -----------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if not data or self._transport.is_closing():
+            return
+        self._wbuf.append(data)
+        self.bytes_out += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_writes)
+
+    def _flush_writes(self) -> None:
+        self._flush_scheduled = False
+        if not self._wbuf:
+            return
+        data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
+        self._wbuf.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _shutdown_transport(self) -> None:
+        self._flush_writes()
+        if not self._transport.is_closing():
+            self._transport.close()  # closes after the buffered bytes (the bye) are sent
+
+    def _finish(self, reason: str, detail: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._shutdown_transport()
+        if self._admission is not None:
+            self._admission.release()
+        if not self._closed_reported:
+            self._closed_reported = True
+            self._handler.closed(self, self.close_reason or reason, detail)
+
+
+def status_view(peer: str, status: SessionStatus, verified: bool) -> SessionStatusView:
+    send, recv = status.send, status.recv
+    return SessionStatusView(
+        peer=peer,
+        send=DirectionStatus(send.suite, send.epoch, send.messages_under_key,
+                             send.max_messages_per_key, send.last_rotation,
+                             send.next_rotation if send.next_rotation is not None else 0.0),
+        recv=DirectionStatus(recv.suite, recv.epoch, recv.messages_under_key,
+                             recv.max_messages_per_key, recv.last_rotation,
+                             recv.next_rotation if recv.next_rotation is not None else 0.0),
+        negotiated_suites=status.negotiated_suites,
+        session_started=status.session_started,
+        last_key_agreement=status.last_key_agreement,
+        handshake_hash=status.handshake_hash.hex(),
+        verified=verified,
+    )

@@ -1,0 +1,488 @@
+"""The node's network half: listener, dialer, discovery, and the session callbacks.
+
+`NodeSessions` is the part of `Node` that reacts to the network. It decides,
+for each authenticated connection, whether to keep it (trust.py), which of two
+duplicates survives (peers.py), and when the outbox may use it (outbox.py);
+for each discovery event, whom to dial and when (dialer.py). Every decision
+that matters for security leaves a security event behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from p2pmsg.crypto.identity import Identity
+from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
+from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
+from p2pmsg.node.api import (
+    IdentityChanged,
+    PeerConnected,
+    PeerDisconnected,
+    PeerDiscovered,
+    PeerLost,
+    PeerUpdated,
+    SessionChanged,
+)
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.config import NodeConfig
+from p2pmsg.node.dialer import Dialer, DialTarget
+from p2pmsg.node.limits import Admission, AdmissionControl
+from p2pmsg.node.listener import Listener
+from p2pmsg.node.monitor_link import MonitorLink
+from p2pmsg.node.peers import PeerDirectory
+from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.session import Session
+from p2pmsg.node.trust import (
+    Expectation,
+    expectation_policy,
+    flagged_peer_for,
+    is_blocked,
+    key_change,
+)
+from p2pmsg.protocol.connection import PeerConnection, Role
+from p2pmsg.protocol.events import (
+    CipherChanged,
+    Event,
+    KeysRotated,
+    RekeyCompleted,
+    SecurityEvent,
+    UserMessage,
+)
+from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
+from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.messages import Chat, FileDecline, FileOffer, Receipt
+from p2pmsg.store import AsyncStore, PeerRecord, Store
+
+if TYPE_CHECKING:
+    from p2pmsg.node.outbox import Delivery
+
+log = logging.getLogger(__name__)
+
+#: After a session drops, the first reconnect waits this long (plus jitter).
+RECONNECT_DELAY = 0.2
+SHUTDOWN_GRACE = 2.0
+
+
+class NodeSessions:
+    # Provided by Node before NodeSessions.__init__ runs.
+    identity: Identity
+    config: NodeConfig
+    bus: EventBus
+    delivery: Delivery
+    _name: str
+    _fingerprint: str
+    _store: AsyncStore
+    _clock: Callable[[], float]
+    _rng: Callable[[int], bytes]
+    _uniform: Callable[[float, float], float]
+
+    def __init__(self) -> None:
+        self.security = SecurityLog(self._store, self.bus, self._clock)
+        self.monitor_link = MonitorLink(self._store, self.bus, self._clock,
+                                        enabled=self.config.monitor,
+                                        load_models=self.config.monitor_models,
+                                        interval=self.config.monitor_interval)
+        self.security.add_observer(self.monitor_link)
+        self.directory = PeerDirectory(self._fingerprint)
+        self.admission = AdmissionControl(self.config.limits)
+        self.listener = Listener(self.admission, self._on_accept, self._on_refuse, self._clock)
+        self.dialer = Dialer(self._dial, self._wanted, self._clock, self._uniform,
+                             policy=self.config.backoff)
+        self.discovery: Any = None
+        self.protocol_config = self.config.protocol or ProtocolConfig()
+        self._sessions: set[Session] = set()
+        self._session_tasks: set[asyncio.Task[None]] = set()
+        self._dial_waiters: dict[Session, asyncio.Future[bool]] = {}
+        self._want: set[str] = set()  # peers we must reach whatever auto_connect says
+        self._refuted: set[tuple[str, str, int]] = set()  # (advertised fp, host, port) that lied
+        self._discovery_queue: asyncio.Queue[DiscoveryEvent] = asyncio.Queue(maxsize=4096)
+        self._discovery_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    # --- start / stop --------------------------------------------------------------------
+
+    async def start_network(self) -> None:
+        if self.config.protocol is None:
+            self.protocol_config = await self._protocol_from_settings()
+        self._running = True
+        await self.listener.start(self.config.interfaces, self.config.port)
+        self.dialer.start()
+        self._discovery_task = asyncio.create_task(self._discovery_loop(),
+                                                   name="p2pmsg-discovery-events")
+        records = await self._store.run(Store.list_peers)
+        self.directory.set_records(records)
+        outbox_peers = set(await self._store.run(Store.peers_with_outbox))
+        self._want |= outbox_peers
+        for record in records:
+            for address in record.addresses:
+                if address.manual or record.fingerprint in outbox_peers:
+                    self.dialer.request(self._target_for(record.fingerprint, address.host,
+                                                         address.port, address.manual))
+        for fp, address in await self._store.run(Store.dial_candidates):
+            if fp is None and address.manual:
+                self.dialer.request(DialTarget(address.host, address.port, None, "manual"))
+        if self.config.discovery:
+            await self._start_discovery()
+
+    async def _protocol_from_settings(self) -> ProtocolConfig:
+        settings = await self._store.run(Store.load_settings)
+        base = ProtocolConfig()
+        suites = tuple(dict.fromkeys((settings.preferred_suite, *base.suites)))
+        try:
+            return ProtocolConfig(suites=tuple(s for s in suites if s in base.suites),
+                                  max_messages_per_key=settings.max_messages_per_key,
+                                  key_rotation_interval=settings.key_rotation_interval)
+        except ConfigError as exc:
+            log.warning("profile settings give an invalid session policy (%s); "
+                        "using the defaults", exc)
+            return base
+
+    async def _start_discovery(self) -> None:
+        from p2pmsg.node.discovery import Discovery
+
+        self.discovery = Discovery(fingerprint_hex=self._fingerprint, name=self._name,
+                                   port=self.listener.port, interfaces=self.config.interfaces,
+                                   on_event=self.on_discovery_event)
+        try:
+            await self.discovery.start()
+        except DiscoveryError:
+            self.discovery = None
+            raise
+
+    async def stop_network(self) -> None:
+        self._running = False
+        if self.discovery is not None:
+            with contextlib.suppress(Exception):
+                await self.discovery.stop()
+            self.discovery = None
+        await self.dialer.stop()
+        await self.listener.stop()
+        for session in list(self._sessions):
+            session.close("shutdown")
+        if self._session_tasks:
+            await asyncio.wait(list(self._session_tasks), timeout=SHUTDOWN_GRACE)
+        for task in list(self._session_tasks):
+            task.cancel()
+        if self._discovery_task is not None:
+            self._discovery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._discovery_task
+
+    # --- making sessions -----------------------------------------------------------------
+
+    def _new_session(self, role: Role, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter, address: str, admission: Admission | None,
+                     policy: HandshakePolicy | None) -> Session:
+        conn = PeerConnection(role, self.identity, self._name, self._rng, self._clock,
+                              config=self.protocol_config, policy=policy)
+        session = Session(conn, reader, writer, self, remote_address=address,
+                          admission=admission, wall_clock=self._clock)
+        self._sessions.add(session)
+        task = asyncio.create_task(session.run(), name=f"p2pmsg-session-{address}")
+        self._session_tasks.add(task)
+        task.add_done_callback(self._session_tasks.discard)
+        return session
+
+    def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   address: str, admission: Admission) -> None:
+        self.security.record("conn_open", addr=address, detail={"direction": "in"})
+        holder: list[Session] = []
+        session = self._new_session("responder", reader, writer, address, admission,
+                                    self._inbound_policy(address, holder))
+        holder.append(session)
+
+    def _inbound_policy(self, address: str, holder: list[Session]) -> HandshakePolicy:
+        """Refuse a caller that claims, by name, an identity advertised from its own address.
+
+        We cannot know who should be calling, but if the host at `address` advertises
+        fingerprint X under the name N, and a connection from there proves a different
+        key while calling itself N, it is an impostor (the honest peer's own connection
+        proves X). Someone else sharing the host under another name passes.
+        """
+
+        def policy(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
+            proved = peer.fingerprint.hex()
+            for fp in self.directory.advertised_at(address):
+                advert = self.directory.advert(fp)
+                if (advert is not None and fp != proved
+                        and advert.name.casefold() == peer.name.casefold()):
+                    if holder:
+                        holder[0].expectation = Expectation(fp, "advert", mismatch=proved)
+                    return "the peer did not prove the fingerprint advertised for its name"
+            return None
+
+        return policy
+
+    def _on_refuse(self, address: str, reason: str) -> None:
+        self.security.record("rate_limited", addr=address, detail={"reason": reason})
+
+    async def _dial(self, target: DialTarget) -> bool:
+        local = (self.config.outbound_address, 0) if self.config.outbound_address else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(target.host, target.port, local_addr=local),
+                self.config.connect_timeout)
+        except (TimeoutError, OSError):
+            return False
+        if not self._running:
+            writer.transport.abort()
+            return False
+        self.security.record("conn_open", addr=target.host,
+                             detail={"direction": "out", "port": target.port})
+        expectation = target.expectation()
+        session = self._new_session("initiator", reader, writer, target.host, None,
+                                    expectation_policy(expectation))
+        session.dial_target = target
+        session.expectation = expectation
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._dial_waiters[session] = waiter
+        try:
+            return await asyncio.wait_for(
+                waiter, self.protocol_config.handshake_timeout + self.config.connect_timeout)
+        except TimeoutError:
+            session.close("handshake timeout")
+            return False
+        finally:
+            self._dial_waiters.pop(session, None)
+
+    def _resolve_dial(self, session: Session, ok: bool) -> None:
+        waiter = self._dial_waiters.get(session)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ok)
+
+    # --- what to dial --------------------------------------------------------------------
+
+    def _target_for(self, fingerprint: str, host: str, port: int, manual: bool) -> DialTarget:
+        return DialTarget(host, port, fingerprint, "manual" if manual else "address")
+
+    def _wanted(self, target: DialTarget) -> bool:
+        if not self._running:
+            return False
+        fp = target.expected_fingerprint
+        if fp is not None and self.directory.session(fp) is not None:
+            return False
+        wanted_peer = self.config.auto_connect or fp is None or fp in self._want
+        if target.source == "advert":
+            advert = self.directory.advert(fp) if fp else None
+            return (advert is not None and target.host in advert.addresses
+                    and target.port == advert.port and wanted_peer
+                    and (fp, target.host, target.port) not in self._refuted)
+        if target.source == "manual":
+            return wanted_peer
+        return fp in self._want
+
+    def want_connection(self, fingerprint: str) -> None:
+        """Reach this peer now (a message is waiting for it), whatever auto_connect says."""
+        self._want.add(fingerprint)
+        if self.directory.session(fingerprint) is None:
+            self._request_dials(fingerprint, delay=0.0)
+
+    def dial_manual(self, host: str, port: int) -> None:
+        record = next((r for r in self.directory.records()
+                       if any((a.host, a.port) == (host, port) for a in r.addresses)), None)
+        self.dialer.request(DialTarget(host, port, record.fingerprint if record else None,
+                                       "manual"))
+
+    def _request_dials(self, fingerprint: str, delay: float) -> None:
+        advert = self.directory.advert(fingerprint)
+        if advert is not None:
+            for host in advert.addresses:
+                self.dialer.request(DialTarget(host, advert.port, fingerprint, "advert"),
+                                    delay=delay)
+        record = self.directory.record(fingerprint)
+        if record is not None:
+            for address in record.addresses:
+                self.dialer.request(self._target_for(fingerprint, address.host, address.port,
+                                                     address.manual), delay=delay)
+
+    # --- discovery -----------------------------------------------------------------------
+
+    def on_discovery_event(self, event: DiscoveryEvent) -> None:
+        """Discovery's callback (also how tests inject adverts). Never blocks."""
+        try:
+            self._discovery_queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("discovery events are arriving faster than they are handled")
+
+    async def _discovery_loop(self) -> None:
+        while True:
+            event = await self._discovery_queue.get()
+            try:
+                await self._handle_discovery(event)
+            except Exception:
+                log.exception("handling a discovery event failed")
+
+    async def _handle_discovery(self, event: DiscoveryEvent) -> None:
+        fp = event.fingerprint_hex
+        if fp == self._fingerprint:
+            return  # our own record (or someone advertising our identity: the handshake decides)
+        if not isinstance(event, PeerAdvertised):
+            if self.directory.withdrawn(fp):
+                self._refuted = {r for r in self._refuted if r[0] != fp}
+                self.security.record("peer_lost", peer=fp)
+                self.bus.publish(PeerLost(fp))
+            return
+        is_new = self.directory.advertised(event)
+        now = self._clock()
+        record: PeerRecord | None = None
+        for host in event.addresses:
+            try:
+                record = await self._store.run(Store.upsert_discovered, fp, event.name, host,
+                                               event.port, now)
+            except (P2PMsgError, ValueError) as exc:
+                log.debug("not remembering advertised address %s: %s", host, exc)
+        if record is not None:
+            self.directory.update_record(record)
+        view = self.directory.view(fp)
+        if is_new:
+            self.security.record("peer_discovered", peer=fp, addr=event.addresses[0],
+                                 detail={"port": event.port})
+        if view is not None:
+            self.bus.publish(PeerDiscovered(view) if is_new else PeerUpdated(view))
+        # The lower fingerprint dials at once; the other waits a moment for that call.
+        delay = 0.0 if (self._fingerprint < fp or fp in self._want) else self.config.dial_grace
+        for host in event.addresses:
+            self.dialer.request(DialTarget(host, event.port, fp, "advert"), delay=delay)
+            if not is_new:
+                self.dialer.reset(host, event.port)  # re-announced: worth trying again now
+
+    # --- SessionHandler ------------------------------------------------------------------
+
+    def read_allowed(self) -> Any:
+        return self.delivery.inbound_room()
+
+    async def authenticated(self, session: Session) -> bool:
+        peer = session.conn.peer
+        assert peer is not None
+        target = session.dial_target
+        address = (target.host, target.port) if target is not None else None
+        try:
+            outcome = await self._store.run(Store.record_handshake, peer.public_key, peer.name,
+                                            self._clock(), address)
+        except (P2PMsgError, ValueError) as exc:
+            log.warning("cannot record the handshake with %s: %s", session.peer[:16], exc)
+            self._resolve_dial(session, False)
+            return False
+        self.security.record("handshake_ok", peer=session.peer, addr=session.remote_address,
+                             detail={"initiator": session.initiator,
+                                     "suites": list(session.conn.negotiated_suites),
+                                     "trust": outcome.verdict})
+        self.directory.update_record(outcome.peer)
+        change = key_change(outcome)
+        if change is not None:
+            self.directory.update_record(change.previous)
+            self.security.record("identity_changed", peer=session.peer,
+                                 addr=session.remote_address,
+                                 detail={"reason": "key_changed",
+                                         "previous": change.previous.fingerprint})
+            self.bus.publish(IdentityChanged(session.peer, change.claimant.name,
+                                             change.previous.fingerprint, change.detail))
+        if not session.is_open:
+            self._resolve_dial(session, False)
+            return False
+        loser = self.directory.add_session(session)
+        if loser is session:
+            session.close("duplicate connection")
+            self._resolve_dial(session, True)  # the peer is connected, just not by this one
+            return False
+        if loser is not None:
+            loser.close("duplicate connection")
+        if not is_blocked(outcome.peer):
+            self.delivery.session_ready(session)
+        view = self.directory.view(session.peer)
+        status = session.status_view(outcome.peer.verified)
+        if view is not None and status is not None:
+            self.bus.publish(PeerConnected(view, status))
+        self._resolve_dial(session, True)
+        return True
+
+    def received(self, session: Session, messages: list[UserMessage]) -> None:
+        chats: list[Chat] = []
+        for message in messages:
+            kind = type(message)
+            if kind is Chat:
+                chats.append(message)  # type: ignore[arg-type]
+            elif kind is Receipt:
+                self.delivery.receipt_received(session.peer, message)  # type: ignore[arg-type]
+            else:
+                self.file_message(session, message)
+        if chats:
+            self.delivery.chats_received(session, chats)
+
+    def file_message(self, session: Session, message: UserMessage) -> None:
+        """File transfer hook; until it is plugged in, offers are declined politely."""
+        if type(message) is FileOffer:
+            session.send_messages([FileDecline(message.transfer_id,
+                                               "file transfer is not supported by this peer")])
+
+    def protocol_event(self, session: Session, event: Event) -> None:
+        peer = session.peer or None
+        if type(event) is SecurityEvent:
+            self.security.record(event.event, peer=peer, addr=session.remote_address,
+                                 detail=dict(event.detail))
+            return
+        what = None
+        if type(event) is KeysRotated:
+            what = "rotated"
+            self.security.record("key_rotated", peer=peer, addr=session.remote_address,
+                                 detail={"direction": event.direction, "epoch": event.epoch,
+                                         "suite": event.suite, "reason": event.reason})
+        elif type(event) is CipherChanged:
+            what = "cipher_changed"
+            self.security.record("cipher_changed", peer=peer, addr=session.remote_address,
+                                 detail={"direction": event.direction, "suite": event.suite,
+                                         "previous": event.previous})
+        elif type(event) is RekeyCompleted:
+            what = "rekeyed"
+        if what is not None and session.trusted and self.bus.has_subscribers:
+            record = self.directory.record(session.peer)
+            status = session.status_view(bool(record and record.verified))
+            if status is not None:
+                self.bus.publish(SessionChanged(status, what))  # type: ignore[arg-type]
+
+    def closed(self, session: Session, reason: str, detail: str) -> None:
+        self._sessions.discard(session)
+        was_current = self.directory.remove_session(session)
+        self.delivery.session_closed(session)
+        self.security.record("conn_close", peer=session.peer or None,
+                             addr=session.remote_address,
+                             nbytes=session.bytes_in + session.bytes_out,
+                             detail={"reason": reason})
+        expectation = session.expectation
+        if expectation is not None and expectation.mismatch is not None:
+            self.security.record("identity_changed", peer=expectation.mismatch,
+                                 addr=session.remote_address,
+                                 detail={"reason": "advertised_fingerprint_not_proven",
+                                         "claimed": expectation.fingerprint})
+            target = session.dial_target
+            if target is not None and expectation.fingerprint is not None:
+                self._refuted.add((expectation.fingerprint, target.host, target.port))
+        self._resolve_dial(session, False)
+        if was_current:
+            self.bus.publish(PeerDisconnected(session.peer, reason))
+            if self._running:
+                self._request_dials(session.peer,
+                                    delay=RECONNECT_DELAY + self._uniform(0.0, RECONNECT_DELAY))
+
+    # --- trust decisions by the user -----------------------------------------------------
+
+    async def accept_key_change(self, query: str) -> None:
+        record = await self._store.run(Store.resolve_peer, query)
+        flagged = record if record.key_change_pending else flagged_peer_for(
+            record.fingerprint, await self._store.run(Store.list_peers))
+        if flagged is None:
+            raise ConfigError(f"{record.name or record.fingerprint[:16]} has no key change "
+                              "waiting to be accepted")
+        accepted = await self._store.run(Store.accept_key_change, flagged.fingerprint,
+                                         self._clock())
+        self.directory.set_records(await self._store.run(Store.list_peers))
+        view = self.directory.view(accepted.fingerprint)
+        if view is not None:
+            self.bus.publish(PeerUpdated(view))
+        session = self.directory.session(accepted.fingerprint)
+        if isinstance(session, Session):
+            self.delivery.session_ready(session)
