@@ -13,7 +13,7 @@ from p2pmsg.ui.timefmt import ago, duration, format_bytes, parse_duration
 
 
 @pytest.mark.parametrize(("line", "expected"), [
-    ("/file /tmp/a b.txt", slash.Slash("file", arg="/tmp/a b.txt")),
+    ("/file /home/me/a b.txt", slash.Slash("file", arg="/home/me/a b.txt")),
     ("/cipher aes-256-gcm", slash.Slash("cipher", arg="aes-256-gcm")),
     ("/ttl 1h30m", slash.Slash("ttl", arg="1h30m", ttl=5400.0)),
     ("/ttl off", slash.Slash("ttl", arg="off", ttl=None)),
