@@ -21,4 +21,6 @@ from __future__ import annotations
 # Ordered: `p2pmsg bench` with no arguments runs them in this order.
 SCENARIOS: dict[str, str] = {
     "suites": "p2pmsg.bench.suites",
+    "handshake": "p2pmsg.bench.handshake",
+    "discovery": "p2pmsg.bench.discovery",
 }
