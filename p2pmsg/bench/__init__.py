@@ -23,4 +23,5 @@ SCENARIOS: dict[str, str] = {
     "suites": "p2pmsg.bench.suites",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
+    "monitor": "p2pmsg.bench.monitor",
 }
