@@ -21,6 +21,7 @@ from __future__ import annotations
 # Ordered: `p2pmsg bench` with no arguments runs them in this order.
 SCENARIOS: dict[str, str] = {
     "suites": "p2pmsg.bench.suites",
+    "records": "p2pmsg.bench.records",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
     "monitor": "p2pmsg.bench.monitor",

@@ -172,11 +172,12 @@ class PeerConnection:
             self._close("eof", "peer closed the stream", notify_peer=False)
             return
         self._last_recv = now
+        window = self._window(now)
         try:
             for body in self._decoder.feed(data):
                 frame = decode_frame(body)
                 if type(frame) is RecordFrame and self._records is not None:
-                    self._on_record(frame, now)
+                    self._on_record(frame, now, window)
                 else:
                     self._on_other_frame(frame, now)
                 if self.closed:
@@ -186,10 +187,10 @@ class PeerConnection:
         except Exception as exc:  # a bug of ours must still not take the process down
             self._close("internal_error", f"{type(exc).__name__}: {exc}", notify_peer=False)
 
-    def _on_record(self, frame: RecordFrame, now: float) -> None:
+    def _on_record(self, frame: RecordFrame, now: float, window: TimeWindow) -> None:
         records = self._records
         assert records is not None
-        message = decode_message(records.open(frame, now), self._window(now))
+        message = decode_message(records.open(frame, now), window)
         if records.notices:
             self._drain_notices()
         if type(message) in _USER_TYPES:

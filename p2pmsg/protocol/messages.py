@@ -46,10 +46,19 @@ SHA256_SIZE = 32
 X25519_PUBLIC_SIZE = 32
 MAX_PING_NONCE = (1 << 32) - 1
 
-# C0 controls except TAB and LF, DEL, and C1 controls: what a terminal may interpret.
-_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# For one-line fields (reasons) no line breaks or tabs either.
-_BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
+# What a terminal may interpret: C0 controls (but TAB and LF in chat text), DEL, and C1
+# controls. Checked on the UTF-8 bytes with bytes.translate, which is several times
+# faster than a regex over the str; C1 controls (U+0080..U+009F) are b"\xc2\x80".."\xc2\x9f"
+# in UTF-8, so only text containing a 0xC2 byte needs the slower second look.
+_C0_BUT_TAB_LF = bytes(range(0x00, 0x09)) + bytes(range(0x0B, 0x20)) + b"\x7f"
+_C0_ALL = bytes(range(0x00, 0x20)) + b"\x7f"
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _has_controls(data: bytes, text: str, allow_tab_lf: bool) -> bool:
+    if len(data.translate(None, _C0_BUT_TAB_LF if allow_tab_lf else _C0_ALL)) != len(data):
+        return True
+    return b"\xc2" in data and _C1.search(text) is not None
 
 ReceiptStatus = Literal["delivered", "read"]
 _RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
@@ -304,17 +313,20 @@ def _uint(where: str, field: str, value: object, maximum: int) -> int:
 
 
 def _line(where: str, field: str, value: object, max_bytes: int) -> str:
-    if type(value) is not str or len(value.encode("utf-8")) > max_bytes or _BAD_LINE.search(value):
-        _fail(where, field, value, f"one line of text, at most {max_bytes} bytes, no controls")
-    return value
+    if type(value) is str:
+        data = value.encode("utf-8", "surrogatepass")
+        if len(data) <= max_bytes and not _has_controls(data, value, allow_tab_lf=False):
+            return value
+    _fail(where, field, value, f"one line of text, at most {max_bytes} bytes, no controls")
 
 
 def _check_text(text: object) -> str:
     if type(text) is not str or not text:
         _fail("chat", "text", text, "non-empty str")
-    if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_TEXT_BYTES:
         _fail("chat", "text", text, f"at most {MAX_TEXT_BYTES} UTF-8 bytes")
-    if _BAD_TEXT.search(text):
+    if _has_controls(data, text, allow_tab_lf=True):
         raise RemoteProtocolError("chat: field 'text' contains terminal control characters")
     return text
 
@@ -361,8 +373,9 @@ def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
     _, transfer_id, name, size, sha256, chunk_size = obj
     _id("file_offer", "transfer_id", transfer_id)
     if (type(name) is not str or not name or name in (".", "..")
-            or len(name.encode("utf-8")) > MAX_FILE_NAME_BYTES
-            or _BAD_LINE.search(name) or "/" in name or "\\" in name):
+            or len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
+            or _has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
+            or "/" in name or "\\" in name):
         _fail("file_offer", "name", name,
               f"a file name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls")
     _uint("file_offer", "size", size, MAX_FILE_SIZE)

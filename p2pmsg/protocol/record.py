@@ -153,6 +153,9 @@ class RecordLayer:
         self._rekey_send_secret: bytes | None = None  # to mix in once our step 2/3 is out
         self._rekey_unmixed: set[Direction] = set()
         self.notices: list[Rotation | RekeyDone] = []
+        # One packer per session (msgpack.packb builds a new one per call; not shared
+        # between sessions, so sessions may live on different threads).
+        self._pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class RecordLayer:
         s.counter = counter + 1
         s.in_epoch += 1
         self._sent_since_agreement += 1
-        return encode_frame(msgpack.packb(
+        return encode_frame(self._pack(
             [FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, sealed]))
 
     def negotiated_suite(self, name: str) -> CipherSuite:

@@ -101,7 +101,7 @@ def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def test_recorded_session_replays_exactly() -> None:
-    ab, ba = _recorded_session()
+    ab, _ = _recorded_session()
     events = _feed(_connection("responder"), [ab], eof=False)
     assert sum(isinstance(e, MessageReceived) for e in events) == 8
     assert not any(isinstance(e, SecurityEvent) for e in events)

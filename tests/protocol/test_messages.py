@@ -154,3 +154,24 @@ def test_new_chat_and_check_outgoing_refuse_our_own_bad_messages() -> None:
     with pytest.raises(LocalProtocolError):
         check_outgoing(Receipt((b"\x01" * 16,), "seen"))  # type: ignore[arg-type]
     assert check_outgoing(EVERY_TYPE[0]) == encode_message(EVERY_TYPE[0])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("plain", True), ("tab\tand\nnewline", True), ("©«±° latin-1 symbols", True),
+    ("é" * 10, True), ("emoji 🎉", True), ("bell\x07", False), ("esc\x1b[0m", False),
+    ("del\x7f", False), ("c1 \x9b csi", False), ("c1 \x85 nel", False), ("cr\r", False),
+    ("\x00", False),
+])
+def test_terminal_controls_in_chat_text(text: str, ok: bool) -> None:
+    raw = _raw(1, b"\x01" * 16, NOW, text, None)
+    if ok:
+        assert decode_message(raw, WINDOW).text == text  # type: ignore[union-attr]
+    else:
+        with pytest.raises(RemoteProtocolError, match="control characters"):
+            decode_message(raw, WINDOW)
+
+
+@pytest.mark.parametrize("reason", ["tab\there", "nl\n", "c1\x9b", "esc\x1b"])
+def test_one_line_fields_refuse_all_controls(reason: str) -> None:
+    with pytest.raises(RemoteProtocolError, match="one line"):
+        decode_message(_raw(13, reason), WINDOW)
