@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from p2pmsg.node.dialer import BackoffPolicy
 from p2pmsg.node.limits import LimitSettings
+from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.protocol.limits import ProtocolConfig
 
 
@@ -35,3 +36,5 @@ class NodeConfig:
     monitor_interval: float = 2.0
     #: load the monitor's models (slow to import; off in most tests)
     monitor_models: bool = True
+    #: file transfers: downloads folder, auto-accept, limits (p2pmsg.node.transfers)
+    files: TransferSettings = field(default_factory=TransferSettings)

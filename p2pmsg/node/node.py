@@ -32,7 +32,6 @@ from p2pmsg.errors import (
     ConfigError,
     LocalProtocolError,
     NotConnectedError,
-    P2PMsgError,
     PeerBlockedError,
     UnknownPeerError,
 )
@@ -53,6 +52,7 @@ from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view
 from p2pmsg.node.sessions import NodeSessions
+from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.protocol.messages import Chat, check_outgoing
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
@@ -81,6 +81,9 @@ class Node(NodeSessions):
         self.delivery = Delivery(store, self.bus, self.security, clock)
         self.expiry = ExpiryTimer(store, self.bus, clock)
         self.delivery.on_deadlines_changed = self.expiry.wake
+        # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
+        self.files = TransferManager.from_settings(store, self.bus, self.security,
+                                                   self.config.files, rng=rng, clock=clock)
         self._started = False
 
     @classmethod
@@ -121,6 +124,7 @@ class Node(NodeSessions):
         self.security.start()
         self.delivery.start()
         self.expiry.start()
+        await self.files.start()
         await self.start_network()
         await self.monitor_link.start()
 
@@ -131,6 +135,7 @@ class Node(NodeSessions):
         self._started = False
         await self.monitor_link.stop()
         await self.stop_network()
+        await self.files.stop()
         await self.delivery.stop()
         await self.expiry.stop()
         await self.security.stop()
@@ -275,16 +280,27 @@ class Node(NodeSessions):
     # --- files (the file-transfer module plugs in here) ----------------------------------
 
     async def send_file(self, peer: str, path: str) -> TransferView:
-        raise P2PMsgError("file transfer is not available in this build yet")
+        record = await self._resolve(peer)
+        if record.key_change_pending or record.fingerprint in self.directory.claimants():
+            raise PeerBlockedError(
+                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
+                f"key claims to be this peer; compare safety numbers, then accept it")
+        view = await self.files.send_file(record.fingerprint, path)
+        self.want_connection(record.fingerprint)
+        return view
 
     async def accept_file(self, transfer_id: str) -> None:
-        raise P2PMsgError("file transfer is not available in this build yet")
+        await self.files.accept_file(transfer_id)
 
     async def decline_file(self, transfer_id: str) -> None:
-        raise P2PMsgError("file transfer is not available in this build yet")
+        await self.files.decline_file(transfer_id)
+
+    async def cancel_file(self, transfer_id: str) -> None:
+        await self.files.cancel_file(transfer_id)
 
     async def transfers(self, peer: str | None = None) -> list[TransferView]:
-        return []
+        fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
+        return await self.files.transfers(fingerprint)
 
     # --- monitor, events, settings -------------------------------------------------------
 

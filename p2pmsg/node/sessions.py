@@ -54,11 +54,12 @@ from p2pmsg.protocol.events import (
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
 from p2pmsg.protocol.limits import ProtocolConfig
-from p2pmsg.protocol.messages import Chat, FileDecline, FileOffer, Receipt
+from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
     from p2pmsg.node.outbox import Delivery
+    from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class NodeSessions:
     config: NodeConfig
     bus: EventBus
     delivery: Delivery
+    files: TransferManager
     _name: str
     _fingerprint: str
     _store: AsyncStore
@@ -393,6 +395,7 @@ class NodeSessions:
             loser.close("duplicate connection")
         if not is_blocked(outcome.peer):
             self.delivery.session_ready(session)
+            self.files.session_ready(session)
         view = self.directory.view(session.peer)
         status = session.status_view(outcome.peer.verified)
         if view is not None and status is not None:
@@ -414,10 +417,8 @@ class NodeSessions:
             self.delivery.chats_received(session, chats)
 
     def file_message(self, session: Session, message: UserMessage) -> None:
-        """File transfer hook; until it is plugged in, offers are declined politely."""
-        if type(message) is FileOffer:
-            session.send_messages([FileDecline(message.transfer_id,
-                                               "file transfer is not supported by this peer")])
+        """file_* messages belong to the transfer engine (p2pmsg.node.transfers)."""
+        self.files.messages_received(session, [message])
 
     def protocol_event(self, session: Session, event: Event) -> None:
         peer = session.peer or None
@@ -448,6 +449,7 @@ class NodeSessions:
         self._sessions.discard(session)
         was_current = self.directory.remove_session(session)
         self.delivery.session_closed(session)
+        self.files.session_closed(session)
         self.security.record("conn_close", peer=session.peer or None,
                              addr=session.remote_address,
                              nbytes=session.bytes_in + session.bytes_out,
@@ -486,3 +488,4 @@ class NodeSessions:
         session = self.directory.session(accepted.fingerprint)
         if isinstance(session, Session):
             self.delivery.session_ready(session)
+            self.files.session_ready(session)

@@ -46,6 +46,7 @@ def _run(sender: OutgoingTransfer, receiver: IncomingTransfer, policy: ReceivePo
         batch = sender.next_chunks(max_n=3)
         assert sender.in_flight <= sender.window  # memory stays bounded by the window
         chunks = [(m.offset, m.data) for m in batch if isinstance(m, FileChunk)]
+        assert all(data for _, data in chunks)  # the protocol forbids empty chunks
         if chunks:
             sender.on_ack(receiver.write(chunks))
         if stop_after is not None and sender.acked >= stop_after:

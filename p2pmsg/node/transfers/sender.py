@@ -126,8 +126,8 @@ class OutgoingTransfer:
         self.close()
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            raise TransferError(f"cannot read {self.path}: {exc.strerror}") from None
+        except OSError as exc:  # the peer may hear this message: the name, not the path
+            raise TransferError(f"the sender cannot read {self.name}: {exc.strerror}") from None
         self._fd = fd
         self._check_unchanged()
         self.start_offset = self.next_offset = self.acked = offset
@@ -165,6 +165,8 @@ class OutgoingTransfer:
         if n:
             self._check_unchanged()
         for _ in range(n):
+            if self.next_offset >= self.size:
+                break
             length = min(self.chunk_size, self.size - self.next_offset)
             try:
                 data = os.pread(fd, length, self.next_offset)

@@ -1,0 +1,162 @@
+"""The receiving actor: wait for the user's answer, write chunks, verify, move into place.
+
+Inbox items (handled in order):
+    ("session", channel | None)   a session to the peer became ready / went away
+    ("offer", channel)            the sender (re-)offered this transfer
+    ("accept_local",)             our user (or --accept-files) accepted
+    ("decline_local", reason)     our user declined
+    ("chunk", offset, data)       FileChunk (consecutive chunks are written as one batch)
+    ("done",)                     the sender's FileDone: verify now
+    ("cancel", reason)            the sender's FileCancel
+    ("local_cancel",)             our user cancelled
+    ("fail", reason)              the manager caught the sender breaking the rules
+    ("expire",)                   the offer was not answered in time
+
+Acks are sent after the bytes are written (the write is the durability point a
+resume relies on), one per written batch: under load a batch is everything
+that arrived while the previous one was on disk, so acks thin out exactly
+when the disk is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from p2pmsg.errors import DiskFullError, TransferError, TransferIntegrityError
+from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
+from p2pmsg.node.transfers.progress import Progress
+from p2pmsg.node.transfers.receiver import IncomingTransfer, ReceivePolicy, discard_partial
+from p2pmsg.protocol.messages import FileAccept, FileAck, FileCancel, FileDecline, FileDone
+
+log = logging.getLogger(__name__)
+
+#: Most chunk bytes handed to one write call.
+MAX_WRITE_BATCH = 4 * 1024 * 1024
+_RESUMABLE = ("accepted", "transferring", "paused", "verifying")
+
+
+class IncomingActor(TransferActor):
+    def __init__(self, services: Services, progress: Progress, rx: IncomingTransfer,
+                 policy: ReceivePolicy | None,
+                 on_finished: Callable[[TransferActor], None]) -> None:
+        super().__init__(services, progress, on_finished)
+        self.rx = rx
+        self.policy = policy  # None: no downloads folder yet, the offer can only wait
+        self.buffered = 0  # chunk bytes in the inbox (the manager caps it)
+        self.resumed_from = 0
+        self._opened = False
+
+    async def run(self) -> None:
+        while not self.progress.final:
+            if not self.inbox:
+                await self.wait()
+                continue
+            item = self.inbox.popleft()
+            if item[0] == "chunk":
+                await self._write_batch(item)
+            else:
+                await self._handle(item)
+
+    async def _write_batch(self, first: tuple[object, ...]) -> None:
+        batch = [(first[1], first[2])]
+        size = len(first[2])  # type: ignore[arg-type]
+        while self.inbox and self.inbox[0][0] == "chunk" and size < MAX_WRITE_BATCH:
+            item = self.inbox.popleft()
+            batch.append((item[1], item[2]))
+            size += len(item[2])
+        self.buffered -= size
+        if self.progress.state != "transferring" or not self._opened:
+            raise TransferError("the sender sent file data before the offer was accepted")
+        try:
+            done = await asyncio.to_thread(self.rx.write, batch)  # type: ignore[arg-type]
+        except DiskFullError as exc:
+            await self.fail(str(exc))
+            return
+        self.send(FileAck(self.transfer_id, done))
+        self.progress.advance(done)
+        self.publish()
+        await self.persist_progress()
+
+    async def _handle(self, item: tuple[object, ...]) -> None:
+        kind = item[0]
+        state = self.progress.state
+        if kind == "session":
+            self.channel = item[1]  # type: ignore[assignment]
+            if item[1] is None and state in ("accepted", "transferring"):
+                self.release()
+                await self.set_state("paused")
+        elif kind == "offer":
+            self.channel = item[1]  # type: ignore[assignment]
+            if state in _RESUMABLE:
+                await self._open_and_answer()
+        elif kind == "accept_local":
+            if state == "offered":
+                await self._open_and_answer()
+        elif kind == "decline_local":
+            if state == "offered":
+                reason = wire_reason(str(item[1]))
+                await self.end("declined", error=reason,
+                               tell=FileDecline(self.transfer_id, reason))
+        elif kind == "done":
+            await self._verify()
+        elif kind == "cancel":
+            if state == "offered":
+                await self.end("cancelled", error=f"the sender withdrew the offer: {item[1]}")
+            else:
+                await self.end("failed", error=f"the sender stopped the transfer: {item[1]}")
+        elif kind == "local_cancel":
+            await self.end("cancelled", error="cancelled by the receiver",
+                           tell=FileCancel(self.transfer_id, "cancelled by the receiver"))
+        elif kind == "fail":
+            await self.fail(str(item[1]))
+        elif kind == "expire" and state == "offered":
+            await self.end("expired", error="the offer was not answered in time",
+                           tell=FileDecline(self.transfer_id, "the offer was not answered in time"))
+
+    async def _open_and_answer(self) -> None:
+        """Accept or resume: open the partial file (re-hashing it) and name the offset."""
+        if self.policy is None:
+            raise TransferError("the receiver has no downloads folder configured")
+        self.release()
+        offset = await asyncio.to_thread(self.rx.open, self.policy)
+        self._opened = True
+        self.resumed_from = offset
+        self.progress.advance(offset)
+        self.progress.meter.reset(offset)
+        partial = str(self.rx.partial_path) if self.rx.partial_path else None
+        await self.set_state("transferring", bytes_done=offset, partial_path=partial)
+        self.send(FileAccept(self.transfer_id, offset))
+
+    async def _verify(self) -> None:
+        if self.progress.state not in ("transferring",) or not self._opened:
+            raise TransferError("the sender finished a transfer that was not running")
+        assert self.policy is not None
+        await self.set_state("verifying")
+        try:
+            final = await asyncio.to_thread(self.rx.finish, self.policy.downloads)
+        except TransferIntegrityError as exc:
+            self.log_event("file_integrity_fail", self.progress.size,
+                           received=self.rx.bytes_done)
+            await self.end("failed", error=str(exc),
+                           tell=FileCancel(self.transfer_id, wire_reason(str(exc))))
+            return
+        self.progress.name = final.name
+        self.log_event("file_recv", self.progress.size, resumed_from=self.resumed_from)
+        await self.end("completed", final_path=str(final), tell=FileDone(self.transfer_id))
+
+    def release(self) -> None:
+        self.rx.close()
+        self._opened = False
+
+    def discard(self) -> None:
+        self.rx.discard()
+        if self.policy is not None:  # a partial left by an earlier run of the node
+            discard_partial(self.policy.downloads, self.transfer_id)
+
+
+def downloads_of(partial_path: str | None) -> Path | None:
+    """The downloads folder a stored partial path lives in (<downloads>/.partial/<id>.part)."""
+    return Path(partial_path).parent.parent if partial_path else None

@@ -1,0 +1,377 @@
+"""TransferManager: the node's file-transfer engine, and the only thing the node talks to.
+
+The node wires it with four calls (the same shape as the outbox's `Delivery`):
+
+    manager.session_ready(channel)            an authenticated session to a peer is up
+    manager.session_closed(channel)           ... is gone
+    manager.messages_received(channel, msgs)  the file_* messages of one read batch
+    await manager.start() / await manager.stop()
+
+and NodeAPI's `send_file`, `accept_file`, `decline_file` and `transfers`
+delegate to the methods of the same names.
+
+The transfer sub-protocol (messages in p2pmsg.protocol.messages):
+
+- The sender offers (FileOffer: id, name, size, sha256, chunk size). It
+  re-sends the same offer on every new session until the transfer ends: that
+  is how both a new offer and a resume reach the receiver.
+- The receiver answers FileAccept(offset), FileDecline(reason), or nothing
+  (both sides expire the offer after `offer_timeout`). To a re-offer of a
+  transfer it accepted earlier it answers FileAccept(its partial file's length)
+  by itself; to one it already completed, FileDone; to one that ended
+  otherwise, FileCancel with the reason.
+- The sender streams FileChunk(offset, data) in order, never more than
+  `MAX_UNACKED_BYTES` beyond the receiver's last FileAck (cumulative offset of
+  bytes written), then FileDone.
+- The receiver verifies the whole-file SHA-256 and answers FileDone (verified
+  and saved) or FileCancel(reason). Either side may FileCancel at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from p2pmsg.errors import ConfigError, P2PMsgError, TransferError, TransferRejectedError
+from p2pmsg.node.api import TransferView
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.transfers.actor import Channel, Services, TransferActor, wire_reason
+from p2pmsg.node.transfers.incoming import IncomingActor, downloads_of
+from p2pmsg.node.transfers.outgoing import OutgoingActor, store_new_outgoing
+from p2pmsg.node.transfers.progress import Progress
+from p2pmsg.node.transfers.receiver import IncomingTransfer, ReceivePolicy
+from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
+from p2pmsg.node.transfers.settings import DEFAULT_OFFER_TIMEOUT, TransferSettings
+from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
+from p2pmsg.protocol.messages import (
+    AppMessage,
+    FileAccept,
+    FileAck,
+    FileCancel,
+    FileChunk,
+    FileDecline,
+    FileDone,
+    FileOffer,
+    new_id,
+)
+from p2pmsg.store import AsyncStore, Store, TransferRecord
+
+log = logging.getLogger(__name__)
+
+FILE_MESSAGES = (FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
+#: A sender may have at most this many bytes unacknowledged (a protocol rule: the
+#: receiver buffers no more than this per transfer and ends a transfer that exceeds it).
+MAX_UNACKED_BYTES = 64 * MAX_CHUNK_SIZE
+
+
+class TransferManager:
+    def __init__(self, store: AsyncStore, bus: EventBus, security: SecurityLog, *,
+                 rng: Callable[[int], bytes], clock: Callable[[], float] = time.time,
+                 policy: ReceivePolicy | None = None, auto_accept: bool = False,
+                 window: int = DEFAULT_WINDOW,
+                 offer_timeout: float = DEFAULT_OFFER_TIMEOUT) -> None:
+        if window * MAX_CHUNK_SIZE > MAX_UNACKED_BYTES:
+            raise ConfigError(f"a window of {window} chunks exceeds the protocol's limit")
+        self._services = Services(store, bus, security, clock)
+        self._rng = rng
+        self.policy = policy
+        self.auto_accept = auto_accept
+        self._window = window
+        self._offer_timeout = offer_timeout
+        self._actors: dict[bytes, TransferActor] = {}
+        self._channels: dict[str, Channel] = {}
+        self._answered_unknown: set[bytes] = set()
+        self._timers: dict[bytes, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, store: AsyncStore, bus: EventBus, security: SecurityLog,
+                      settings: TransferSettings, *, rng: Callable[[int], bytes],
+                      clock: Callable[[], float] = time.time) -> TransferManager:
+        return cls(store, bus, security, rng=rng, clock=clock, policy=settings.policy(),
+                   auto_accept=settings.accept_files, window=settings.window,
+                   offer_timeout=settings.offer_timeout)
+
+    # --- life -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load transfers a previous run left unfinished; they resume with the next session."""
+        records = await self._services.store.run(Store.incomplete_transfers)
+        for record in records:
+            if record.direction == "out":
+                if record.source_path is None:
+                    continue
+                actor: TransferActor = OutgoingActor(
+                    self._services, self._progress(record), Path(record.source_path),
+                    self._finished, window=self._window)
+            else:
+                rx = IncomingTransfer(record.id, record.peer, record.name, record.size,
+                                      record.sha256, record.chunk_size)
+                policy = self.policy
+                downloads = downloads_of(record.partial_path)
+                if policy is not None and downloads is not None:
+                    policy = ReceivePolicy(downloads, policy.max_size, policy.min_free_after,
+                                           policy.allowed_extensions)
+                actor = IncomingActor(self._services, self._progress(record), rx, policy,
+                                      self._finished)
+            if actor.progress.state != "offered":
+                actor.progress.state = "paused"
+            else:
+                self._schedule_expiry(record.id, record.created)
+            self._adopt(actor)
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*(a.stop() for a in list(self._actors.values())),
+                             *self._tasks, return_exceptions=True)
+        self._actors.clear()
+
+    def _progress(self, record: TransferRecord) -> Progress:
+        return Progress(record.id, record.peer, record.direction, record.name, record.size,
+                        record.sha256, time.monotonic, state=record.state,
+                        bytes_done=record.bytes_done, error=record.error,
+                        created=record.created,
+                        path=record.final_path or record.source_path)
+
+    def _adopt(self, actor: TransferActor) -> None:
+        self._actors[actor.transfer_id] = actor
+        channel = self._channels.get(actor.peer)
+        if channel is not None:
+            actor.push("session", channel)
+        actor.start()
+
+    def _finished(self, actor: TransferActor) -> None:
+        self._actors.pop(actor.transfer_id, None)
+        timer = self._timers.pop(actor.transfer_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _schedule_expiry(self, transfer_id: bytes, created: float) -> None:
+        delay = max(0.0, created + self._offer_timeout - self._services.clock())
+
+        def expire() -> None:
+            self._timers.pop(transfer_id, None)
+            actor = self._actors.get(transfer_id)
+            if actor is not None:
+                actor.push("expire")
+
+        self._timers[transfer_id] = asyncio.get_running_loop().call_later(delay, expire)
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def session_ready(self, channel: Channel) -> None:
+        self._channels[channel.peer] = channel
+        for actor in self._actors.values():
+            if actor.peer == channel.peer:
+                actor.push("session", channel)
+
+    def session_closed(self, channel: Channel) -> None:
+        if self._channels.get(channel.peer) is channel:
+            del self._channels[channel.peer]
+        for actor in self._actors.values():
+            if actor.peer == channel.peer and actor.channel in (channel, None):
+                actor.push("session", None)
+
+    def messages_received(self, channel: Channel, messages: Sequence[AppMessage]) -> None:
+        """Route file_* messages to their transfers. Never raises for what a peer sends."""
+        for message in messages:
+            if isinstance(message, FILE_MESSAGES):
+                self._route(channel, message)
+
+    def _route(self, channel: Channel, message: AppMessage) -> None:
+        tid: bytes = message.transfer_id  # type: ignore[union-attr]
+        actor = self._actors.get(tid)
+        if actor is not None and actor.peer != channel.peer:
+            # Another peer naming our transfer: it learns nothing and changes nothing.
+            self._services.security.record("frame_rejected", peer=channel.peer, detail={
+                "reason": "file message for another peer's transfer"})
+            return
+        if isinstance(message, FileOffer):
+            if actor is None:
+                task = asyncio.create_task(self._new_offer(channel, message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif isinstance(actor, IncomingActor) and _same_offer(actor.rx, message):
+                actor.push("offer", channel)
+            else:
+                channel.send_messages([FileCancel(tid, "transfer id already in use")])
+            return
+        if actor is None:
+            self._answer_unknown(channel, message)
+        elif isinstance(actor, OutgoingActor):
+            self._to_sender(actor, message)
+        elif isinstance(actor, IncomingActor):
+            self._to_receiver(actor, channel, message)
+
+    def _to_sender(self, actor: OutgoingActor, message: AppMessage) -> None:
+        if isinstance(message, FileAccept):
+            actor.push("accept", message.offset)
+        elif isinstance(message, FileAck):
+            actor.push("ack", message.offset)
+        elif isinstance(message, FileDone):
+            actor.push("done")
+        elif isinstance(message, FileDecline):
+            actor.push("decline", message.reason)
+        elif isinstance(message, FileCancel):
+            actor.push("cancel", message.reason)
+        # a FileChunk for a transfer we send is nonsense: ignored
+
+    def _to_receiver(self, actor: IncomingActor, channel: Channel,
+                     message: AppMessage) -> None:
+        if isinstance(message, FileChunk):
+            actor.buffered += len(message.data)
+            if actor.buffered > MAX_UNACKED_BYTES:
+                self._services.security.record("frame_rejected", peer=channel.peer, detail={
+                    "reason": "file sender ignored flow control",
+                    "transfer": message.transfer_id.hex()})
+                actor.inbox.clear()
+                actor.buffered = 0
+                actor.push("fail", "the sender ignored flow control (too much unacknowledged data)")
+                return
+            actor.push("chunk", message.offset, message.data)
+        elif isinstance(message, FileDone):
+            actor.push("done")
+        elif isinstance(message, FileCancel):
+            actor.push("cancel", message.reason)
+
+    def _answer_unknown(self, channel: Channel, message: AppMessage) -> None:
+        """Say once that we do not know a transfer, so a stale peer stops waiting."""
+        if isinstance(message, (FileCancel, FileDecline, FileAck)):
+            return  # never answer these: two confused peers must not ping-pong
+        tid: bytes = message.transfer_id  # type: ignore[union-attr]
+        if tid in self._answered_unknown:
+            return
+        if len(self._answered_unknown) > 4096:
+            self._answered_unknown.clear()
+        self._answered_unknown.add(tid)
+        channel.send_messages([FileCancel(tid, "unknown transfer")])
+
+    async def _new_offer(self, channel: Channel, offer: FileOffer) -> None:
+        try:
+            await self._record_offer(channel, offer)
+        except P2PMsgError as exc:
+            log.warning("could not record a file offer from %s: %s", channel.peer[:16], exc)
+            channel.send_messages([FileCancel(offer.transfer_id,
+                                              "the receiver could not record the offer")])
+
+    async def _record_offer(self, channel: Channel, offer: FileOffer) -> None:
+        services = self._services
+        record = await services.store.run(Store.get_transfer, offer.transfer_id)
+        if record is not None:
+            self._answer_finished(channel, record, offer)
+            return
+        if offer.transfer_id in self._actors:  # a duplicate offer raced us here
+            return
+        rx = IncomingTransfer(offer.transfer_id, channel.peer, offer.name, offer.size,
+                              offer.sha256, offer.chunk_size)
+        now = services.clock()
+        await services.store.run(
+            Store.create_transfer, channel.peer, transfer_id=offer.transfer_id,
+            direction="in", name=rx.name, size=rx.size, sha256=rx.sha256,
+            chunk_size=rx.chunk_size, now=now, state="offered")
+        progress = Progress(rx.transfer_id, channel.peer, "in", rx.name, rx.size, rx.sha256,
+                            time.monotonic, created=now)
+        actor = IncomingActor(services, progress, rx, self.policy, self._finished)
+        self._adopt(actor)
+        self._schedule_expiry(rx.transfer_id, now)
+        actor.publish(force=True)
+        if self.auto_accept:
+            await self._auto_answer(actor)
+
+    async def _auto_answer(self, actor: IncomingActor) -> None:
+        """Headless mode: accept what the policy allows, decline the rest with the reason."""
+        if actor.policy is None:
+            actor.push("decline_local", "the receiver has no downloads folder")
+            return
+        try:
+            await asyncio.to_thread(actor.rx.check, actor.policy)
+        except TransferRejectedError as exc:
+            actor.push("decline_local", str(exc))
+            return
+        actor.push("accept_local")
+
+    def _answer_finished(self, channel: Channel, record: TransferRecord,
+                         offer: FileOffer) -> None:
+        if record.peer != channel.peer or record.direction != "in" or record.size != offer.size \
+                or record.sha256 != offer.sha256:
+            channel.send_messages([FileCancel(offer.transfer_id, "transfer id already in use")])
+        elif record.state == "completed":
+            channel.send_messages([FileDone(offer.transfer_id)])  # our earlier FileDone was lost
+        elif record.state == "declined":
+            channel.send_messages([FileDecline(offer.transfer_id,
+                                               wire_reason(record.error or "declined"))])
+        else:
+            channel.send_messages([FileCancel(offer.transfer_id,
+                                              wire_reason(record.error or record.state))])
+
+    # --- the API ----------------------------------------------------------------------------
+
+    async def send_file(self, peer: str, path: str | Path) -> TransferView:
+        """Hash the file, record the offer and send it now or when the peer next connects."""
+        transfer_id = new_id(self._rng)
+        sender = await asyncio.to_thread(OutgoingTransfer.prepare, transfer_id, peer,
+                                         Path(path), window=self._window)
+        now = self._services.clock()
+        await self._services.store.run(store_new_outgoing, sender, now)
+        progress = Progress(transfer_id, peer, "out", sender.name, sender.size, sender.sha256,
+                            time.monotonic, created=now, path=str(sender.path))
+        actor = OutgoingActor(self._services, progress, sender.path, self._finished,
+                              sender=sender, window=self._window)
+        self._adopt(actor)
+        self._schedule_expiry(transfer_id, now)
+        actor.publish(force=True)
+        return progress.view()
+
+    def _actor(self, transfer_id: str) -> TransferActor:
+        try:
+            actor = self._actors.get(bytes.fromhex(transfer_id))
+        except ValueError:
+            actor = None
+        if actor is None:
+            raise TransferError(f"no transfer in progress with id {transfer_id}")
+        return actor
+
+    async def accept_file(self, transfer_id: str) -> None:
+        actor = self._actor(transfer_id)
+        if not isinstance(actor, IncomingActor) or actor.progress.state != "offered":
+            raise TransferError("only a pending incoming offer can be accepted")
+        if actor.policy is None:
+            raise ConfigError("no downloads folder is configured")
+        await asyncio.to_thread(actor.rx.check, actor.policy)  # refuse now, with the reason
+        actor.push("accept_local")
+
+    async def decline_file(self, transfer_id: str,
+                           reason: str = "declined by the receiver") -> None:
+        actor = self._actor(transfer_id)
+        if not isinstance(actor, IncomingActor) or actor.progress.state != "offered":
+            raise TransferError("only a pending incoming offer can be declined")
+        actor.push("decline_local", reason)
+
+    async def cancel_file(self, transfer_id: str) -> None:
+        actor = self._actor(transfer_id)
+        if isinstance(actor, OutgoingActor):
+            actor.push("local_cancel")
+        else:
+            actor.push("local_cancel")
+
+    async def transfers(self, peer: str | None = None, limit: int = 100) -> list[TransferView]:
+        """Newest first; live transfers show their in-memory progress and rate."""
+        records = await self._services.store.run(Store.list_transfers, peer, limit)
+        views = []
+        for record in records:
+            actor = self._actors.get(record.id)
+            views.append(actor.progress.view() if actor is not None
+                         else self._progress(record).view())
+        return views
+
+
+def _same_offer(rx: IncomingTransfer, offer: FileOffer) -> bool:
+    return (rx.size, rx.sha256, rx.chunk_size) == (offer.size, offer.sha256, offer.chunk_size)

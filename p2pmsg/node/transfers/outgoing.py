@@ -1,0 +1,143 @@
+"""The sending actor: offer, wait for an answer, pump chunks under the window, await verification.
+
+Inbox items (handled in order):
+    ("session", channel | None)   a session to the peer became ready / went away
+    ("accept", offset)            FileAccept from the receiver
+    ("ack", offset)               FileAck
+    ("done",)                     the receiver's FileDone: verified and saved
+    ("decline", reason)           FileDecline
+    ("cancel", reason)            the receiver's FileCancel
+    ("local_cancel",)             our user cancelled
+    ("expire",)                   the offer timed out unanswered
+
+Resume is the receiver's decision: every new session re-sends the offer with
+the same transfer id, and the receiver answers with the offset its partial
+file reached (or FileDone if it already has the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from p2pmsg.errors import TransferError
+from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
+from p2pmsg.node.transfers.progress import Progress
+from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
+from p2pmsg.protocol.messages import FileCancel, FileDone
+from p2pmsg.store import Store
+
+#: Chunks read from disk per worker-thread call (amortises the thread hop).
+CHUNKS_PER_READ = 8
+_ACTIVE = ("accepted", "transferring", "verifying")
+
+
+class OutgoingActor(TransferActor):
+    def __init__(self, services: Services, progress: Progress, source: Path,
+                 on_finished: Callable[[TransferActor], None], *,
+                 sender: OutgoingTransfer | None = None, window: int = DEFAULT_WINDOW) -> None:
+        super().__init__(services, progress, on_finished)
+        self.source = source
+        self.sender = sender  # None after a restart, until the file is hashed again
+        self.window = window
+        self.resumed_from = 0
+
+    async def run(self) -> None:
+        while not self.progress.final:
+            if self.inbox:
+                await self._handle(self.inbox.popleft())
+            elif self._can_pump():
+                await self._pump()
+            else:
+                await self.wait()
+
+    def _can_pump(self) -> bool:
+        sender, channel = self.sender, self.channel
+        if self.progress.state != "transferring" or sender is None or channel is None:
+            return False
+        if not channel.is_open:
+            return False
+        return sender.window_free > 0 or (sender.all_sent and not sender.done_sent)
+
+    async def _pump(self) -> None:
+        sender, channel = self.sender, self.channel
+        assert sender is not None and channel is not None
+        batch = await asyncio.to_thread(sender.next_chunks, CHUNKS_PER_READ)
+        if not channel.is_open:
+            return  # the session went away while we read; its "session" item is queued
+        channel.send_messages(batch)
+        if batch and isinstance(batch[-1], FileDone):
+            await self.set_state("verifying")
+        await channel.drained()
+
+    async def _handle(self, item: tuple[object, ...]) -> None:
+        kind = item[0]
+        state = self.progress.state
+        if kind == "session":
+            channel = item[1]
+            self.channel = channel  # type: ignore[assignment]
+            if channel is None:
+                if state in _ACTIVE:
+                    self.release()
+                    await self.set_state("paused")
+            elif state in ("offered", "paused", *_ACTIVE):
+                await self._ensure_sender()
+                assert self.sender is not None
+                self.send(self.sender.offer())
+        elif kind == "accept":
+            if state not in ("offered", "paused", *_ACTIVE) or self.sender is None:
+                return  # a late duplicate; the offer it answers is gone
+            offset = int(item[1])  # type: ignore[call-overload]
+            await asyncio.to_thread(self.sender.open_at, offset)
+            self.resumed_from = offset
+            self.progress.advance(offset)
+            self.progress.meter.reset(offset)
+            await self.set_state("transferring", bytes_done=offset)
+        elif kind == "ack":
+            if self.sender is None or state not in ("transferring", "verifying"):
+                return
+            if self.sender.on_ack(int(item[1])):  # type: ignore[call-overload]
+                self.progress.advance(self.sender.acked)
+                self.publish()
+                await self.persist_progress()
+        elif kind == "done":
+            if state in ("transferring", "verifying", "paused", "offered"):
+                self.log_event("file_sent", self.progress.size, resumed_from=self.resumed_from)
+                await self.end("completed", final_path=str(self.source))
+        elif kind == "decline":
+            await self.end("declined", error=f"declined by the receiver: {item[1]}")
+        elif kind == "cancel":
+            await self.end("failed", error=f"the receiver stopped the transfer: {item[1]}")
+        elif kind == "local_cancel":
+            await self.end("cancelled", error="cancelled by the sender",
+                           tell=FileCancel(self.transfer_id, "cancelled by the sender"))
+        elif kind == "expire" and state == "offered":
+            await self.end("expired", error="the receiver did not answer the offer in time",
+                           tell=FileCancel(self.transfer_id, "the offer expired"))
+
+    async def _ensure_sender(self) -> None:
+        """After a restart the file is hashed again: a changed file is not sent as the old one."""
+        if self.sender is not None:
+            return
+        try:
+            self.sender = await asyncio.to_thread(
+                OutgoingTransfer.prepare, self.transfer_id, self.peer, self.source,
+                name=self.progress.name, window=self.window,
+                expected_sha256=self.progress.sha256)
+        except TransferError as exc:
+            raise TransferError(wire_reason(
+                str(exc) if "changed" in str(exc) else
+                f"the sender can no longer read {self.progress.name}")) from None
+
+    def release(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+
+
+def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> None:
+    """Record a new offer (runs on the store thread)."""
+    store.create_transfer(sender.peer, transfer_id=sender.transfer_id, direction="out",
+                          name=sender.name, size=sender.size, sha256=sender.sha256,
+                          chunk_size=sender.chunk_size, now=now, state="offered",
+                          source_path=str(sender.path))
