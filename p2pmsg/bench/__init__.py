@@ -24,5 +24,6 @@ SCENARIOS: dict[str, str] = {
     "records": "p2pmsg.bench.records",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
+    "ui": "p2pmsg.bench.ui",
     "monitor": "p2pmsg.bench.monitor",
 }

@@ -1,0 +1,48 @@
+"""Snapshot tests (pytest-textual-snapshot): main screen, dashboard and verify screen,
+at 120x40 and 80x24, with the clock pinned (UTC) and the fake node's data fixed.
+
+Regenerate after a deliberate visual change with
+`pytest tests/ui/test_snapshots.py --snapshot-update` and review the SVG diff.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from p2pmsg.ui.app import P2PMsgApp
+from tests.ui.conftest import FIXED_CLOCK, populated_node
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+def _app() -> P2PMsgApp:
+    return P2PMsgApp(node=populated_node(), clock=FIXED_CLOCK)
+
+
+async def _loaded(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.pause(0.3)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_app(), terminal_size=size, run_before=_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_dashboard(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("f2")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_dashboard)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_verify_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_verify(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("f3")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_verify)
