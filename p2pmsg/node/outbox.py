@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 MAX_SUBMITS_PER_BATCH = 4096
 #: Incoming chats buffered (not yet stored) before sessions stop reading their sockets.
 INBOUND_HIGH_WATER = 16_384
+#: "sent" is only a display state between "queued" and "delivered" (both of which are
+#: resent after a reconnect), so it is recorded lazily: ids whose delivery receipt
+#: arrives within this delay never need the extra write at all.
+SENT_MARK_DELAY = 0.25
 
 
 class Channel(Protocol):
@@ -184,6 +188,8 @@ class Delivery:
         self._pending_read_receipts: dict[str, list[bytes]] = defaultdict(list)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._unmarked: dict[str, dict[bytes, None]] = defaultdict(dict)  # sent, not yet marked
+        self._sent_timer: asyncio.TimerHandle | None = None
         self.on_deadlines_changed: Callable[[], None] = lambda: None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -212,6 +218,9 @@ class Delivery:
 
     async def flushed(self) -> None:
         """Wait until every queued job has been applied."""
+        if self._sent_timer is not None:
+            self._sent_timer.cancel()
+            self._mark_sent_later()
         while self._pending or not self._idle.is_set():
             self._wakeup.set()
             await self._idle.wait()
@@ -225,6 +234,16 @@ class Delivery:
         self._pending.submits.append(_Submit(peer, text, ttl, future))
         self._kick()
         return await future
+
+    async def submit_many(self, peer: str, texts: list[str],
+                          ttl: float | None) -> list[MessageRecord]:
+        """Like `submit` for many texts at once, stored in order in as few batches as fit."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in texts]
+        self._pending.submits.extend(_Submit(peer, text, ttl, future)
+                                     for text, future in zip(texts, futures, strict=True))
+        self._kick()
+        return list(await asyncio.gather(*futures))
 
     def session_ready(self, channel: Channel) -> None:
         """A session to this peer is authenticated and trusted: send its backlog."""
@@ -353,8 +372,9 @@ class Delivery:
             stored = result.stored_incoming.get(peer)
             if stored is None:
                 continue  # not stored: no receipt, the sender will resend
-            for record in stored:
-                self._bus.publish(MessageReceived(message_view(record)))
+            if self._bus.has_subscribers:
+                for record in stored:
+                    self._bus.publish(MessageReceived(message_view(record)))
             by_channel: dict[int, tuple[Channel, list[bytes]]] = {}
             for chat, channel in items:
                 by_channel.setdefault(id(channel), (channel, []))[1].append(chat.id)
@@ -367,6 +387,10 @@ class Delivery:
                                   detail={"count": len(items), "new": len(stored)})
 
         for (peer, status), changed in result.receipt_changes.items():
+            unmarked = self._unmarked.get(peer)
+            if unmarked:
+                for message_id in changed:
+                    unmarked.pop(message_id, None)
             if changed:
                 self._status_changed(peer, changed, status)  # type: ignore[arg-type]
                 if status == "read":
@@ -395,10 +419,19 @@ class Delivery:
             if changed:
                 self._status_changed(peer, changed, "sent")
         for peer, ids in sent.items():
-            self._pending.sent.setdefault(peer, []).extend(ids)
-        if sent:
-            self._kick()
+            self._unmarked[peer].update(dict.fromkeys(ids))
+        if sent and self._sent_timer is None:
+            self._sent_timer = asyncio.get_running_loop().call_later(
+                SENT_MARK_DELAY, self._mark_sent_later)
         return touched
+
+    def _mark_sent_later(self) -> None:
+        self._sent_timer = None
+        for peer, ids in self._unmarked.items():
+            if ids:
+                self._pending.sent.setdefault(peer, []).extend(ids)
+        self._unmarked.clear()
+        self._kick()
 
     def _status_changed(self, peer: str, ids: list[bytes], status: MessageStatus) -> None:
         self._bus.publish(MessageStatusChanged(peer, tuple(i.hex() for i in ids), status))

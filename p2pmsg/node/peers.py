@@ -20,6 +20,7 @@ from p2pmsg.node.advert import PeerAdvertised
 from p2pmsg.node.api import PeerView
 from p2pmsg.node.session import Session
 from p2pmsg.store import PeerRecord
+from p2pmsg.store.peers import MIN_PREFIX_LEN
 
 
 def keep_first(mine: str, theirs: str, first: Session, second: Session) -> bool:
@@ -51,6 +52,21 @@ class PeerDirectory:
 
     def record(self, fingerprint: str) -> PeerRecord | None:
         return self._records.get(fingerprint)
+
+    def lookup(self, query: str) -> PeerRecord | None:
+        """The one cached record matching a name or fingerprint prefix (as the store
+        matches them), or None when there is not exactly one."""
+        record = self._records.get(query)
+        if record is not None:
+            return record
+        wanted = query.strip()
+        prefix = wanted.replace(" ", "").replace(":", "").lower()
+        is_prefix = len(prefix) >= MIN_PREFIX_LEN and all(c in "0123456789abcdef" for c in prefix)
+        folded = wanted.casefold()
+        matches = [r for r in self._records.values()
+                   if r.name.casefold() == folded
+                   or (is_prefix and r.fingerprint.startswith(prefix))]
+        return matches[0] if len(matches) == 1 else None
 
     def records(self) -> list[PeerRecord]:
         return list(self._records.values())
