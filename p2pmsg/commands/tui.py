@@ -30,9 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "port", 0):
         options["port"] = args.port
     if getattr(args, "interface", None):
-        options["interfaces"] = list(args.interface)
+        options["interfaces"] = tuple(args.interface)
     launcher = ProfileLauncher(profile_from_args(args), preset=preset_password(args),
                                node_options=options)
     app = P2PMsgApp(launcher)
-    app.run()
+    try:
+        app.run()
+    finally:
+        launcher.close()
     return int(app.return_code or 0)

@@ -2,7 +2,8 @@
 
 The app never constructs a Node itself: it is handed a `Launcher`, whose
 blocking `create`/`unlock` run in a worker thread (the KDF takes about half a
-second and must not freeze the UI). The real launcher (in
+second and must not freeze the UI); `open_node` then builds the node on the
+event loop (the store is asyncio-based). The real launcher (in
 `p2pmsg.ui.profile_launcher`) opens the on-disk profile and builds the Node;
 tests hand in one backed by an in-memory fake node.
 """
@@ -10,7 +11,7 @@ tests hand in one backed by an in-memory fake node.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from p2pmsg.node.api import NodeAPI
 
@@ -40,13 +41,21 @@ class Launcher(Protocol):
 
     def strength_hint(self, password: str) -> str: ...
 
-    def create(self, display_name: str, password: str) -> NodeAPI:
-        """Create the profile and return its (not yet started) node. Blocking."""
+    def create(self, display_name: str, password: str) -> Any:
+        """Create the profile; returns the unlocked profile for `open_node`. Blocking."""
         ...
 
-    def unlock(self, password: str) -> NodeAPI:
-        """Open the profile and return its (not yet started) node. Blocking.
+    def unlock(self, password: str) -> Any:
+        """Open the profile; returns the unlocked profile for `open_node`. Blocking.
 
         Raises `WrongPasswordError`, `UnlockThrottledError`, `ProfileLockedError`.
         """
+        ...
+
+    async def open_node(self, unlocked: Any) -> NodeAPI:
+        """The (not yet started) node of an unlocked profile; runs on the event loop."""
+        ...
+
+    def close(self) -> None:
+        """Release what the unlocked profile holds (its lock), after the node stopped."""
         ...

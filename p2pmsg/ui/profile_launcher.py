@@ -1,12 +1,13 @@
 """The real `Launcher`: the on-disk profile, the password policy, the Node.
 
 `create` and `unlock` run in a worker thread (PBKDF2 takes ~0.5 s). The Node
-module — and through it the monitor and scikit-learn — is imported there too,
-after the first frame is on screen, never at app start.
+module is imported in a thread too, after the first frame is on screen; the
+monitor loads scikit-learn later still, in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import math
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class ProfileLauncher:
     preset: str | None = None
     node_options: dict[str, Any] = field(default_factory=dict)
     command: str = "p2pmsg"
+    _unlocked: UnlockedProfile | None = field(default=None, repr=False)
 
     @property
     def profile_name(self) -> str:
@@ -55,31 +57,34 @@ class ProfileLauncher:
     def strength_hint(self, password: str) -> str:
         return password_policy.strength_hint(password)
 
-    def create(self, display_name: str, password: str) -> NodeAPI:
+    def create(self, display_name: str, password: str) -> UnlockedProfile:
         unlocked = self.profile.create(display_name, password, command=self.command)
         unlocked.lock = self.profile.acquire_lock(self.command)
-        return self._node(unlocked)
+        self._unlocked = unlocked
+        return unlocked
 
-    def unlock(self, password: str) -> NodeAPI:
+    def unlock(self, password: str) -> UnlockedProfile:
         try:
             unlocked = self.profile.open(password, command=self.command)
         except UnlockThrottledError as exc:
             raise UnlockThrottledError(float(math.ceil(exc.retry_after))) from None
-        return self._node(unlocked)
+        self._unlocked = unlocked
+        return unlocked
 
-    def _node(self, unlocked: UnlockedProfile) -> NodeAPI:
+    async def open_node(self, unlocked: UnlockedProfile) -> NodeAPI:
+        # Imported off the loop: the node pulls in the protocol stack and the monitor.
         try:
-            module = importlib.import_module("p2pmsg.node.node")
+            module = await asyncio.to_thread(importlib.import_module, "p2pmsg.node.node")
+            config_module = importlib.import_module("p2pmsg.node.config")
         except ModuleNotFoundError:
-            unlocked.close()
-            raise ConfigError("the network node is not available in this build yet") from None
-        try:
-            factory = getattr(module, "node_for_profile", None)
-            if callable(factory):
-                node: NodeAPI = factory(unlocked, **self.node_options)
-            else:
-                node = module.Node(unlocked, **self.node_options)
-        except BaseException:
-            unlocked.close()
-            raise
+            raise ConfigError("the network node is not available in this build") from None
+        config = config_module.NodeConfig(**self.node_options)
+        node: NodeAPI = await module.Node.open(
+            unlocked.identity, unlocked.display_name, unlocked.profile.db_path,
+            unlocked.data_key, config)
         return node
+
+    def close(self) -> None:
+        if self._unlocked is not None:
+            self._unlocked.close()
+            self._unlocked = None

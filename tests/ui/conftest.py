@@ -57,6 +57,7 @@ class FakeLauncher:
     failures: int = 0
     created: list[tuple[str, str]] = field(default_factory=list)
     profile_name: str = "default"
+    closed: bool = False
 
     @property
     def preset_password(self) -> str | None:
@@ -75,19 +76,26 @@ class FakeLauncher:
     def strength_hint(self, password: str) -> str:
         return "strong" if len(password) >= 20 else "fair" if len(password) >= 12 else "weak"
 
-    def create(self, display_name: str, password: str) -> NodeAPI:
+    def create(self, display_name: str, password: str) -> str:
         self.created.append((display_name, password))
         self.exists = True
+        return "unlocked"
+
+    async def open_node(self, unlocked: str) -> NodeAPI:
+        assert unlocked == "unlocked"
         return self.node
 
-    def unlock(self, password: str) -> NodeAPI:
+    def close(self) -> None:
+        self.closed = True
+
+    def unlock(self, password: str) -> str:
         if self.failures >= self.throttle_after:
             self.failures = 0
             raise UnlockThrottledError(self.retry_after)
         if password != self.password:
             self.failures += 1
             raise WrongPasswordError()
-        return self.node
+        return "unlocked"
 
 
 def screen_text(app: object) -> str:

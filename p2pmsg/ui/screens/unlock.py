@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -112,18 +112,18 @@ class UnlockScreen(Screen[None]):
     async def _create(self, name: str, password: str) -> None:
         self._set_busy(True, "Creating keys and deriving the storage key…")
         try:
-            node = await asyncio.to_thread(self._launcher.create, name, password)
+            unlocked = await asyncio.to_thread(self._launcher.create, name, password)
         except P2PMsgError as exc:
             self._set_busy(False)
             self._status(str(exc), error=True)
             return
-        await self._start(node)
+        await self._start(unlocked)
 
     @work(exclusive=True, group="unlock")
     async def _attempt(self, password: str, *, preset: bool = False) -> None:
         self._set_busy(True, "Unlocking…")
         try:
-            node = await asyncio.to_thread(self._launcher.unlock, password)
+            unlocked = await asyncio.to_thread(self._launcher.unlock, password)
         except UnlockThrottledError as exc:
             self._set_busy(False)
             self._retry_at = time.monotonic() + exc.retry_after
@@ -141,13 +141,18 @@ class UnlockScreen(Screen[None]):
             self._set_busy(False)
             self._status(str(exc), error=True)
             return
-        await self._start(node)
+        await self._start(unlocked)
 
-    async def _start(self, node: NodeAPI) -> None:
+    async def _start(self, unlocked: Any) -> None:
         self._status("Starting the node…")
+        node: NodeAPI | None = None
         try:
+            node = await self._launcher.open_node(unlocked)
             await node.start()
         except (P2PMsgError, OSError) as exc:
+            if node is not None:
+                await node.stop()
+            self._launcher.close()
             self._set_busy(False)
             self._status(f"Could not start: {exc}", error=True)
             return
