@@ -22,6 +22,7 @@ from __future__ import annotations
 SCENARIOS: dict[str, str] = {
     "suites": "p2pmsg.bench.suites",
     "records": "p2pmsg.bench.records",
+    "chat": "p2pmsg.bench.chat",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
     "ui": "p2pmsg.bench.ui",
