@@ -1,0 +1,228 @@
+"""Build the seed corpora in tests/fuzz/corpus/<target>/ from real captured sessions.
+
+Two `PeerConnection`s (deterministic keys, RNG and clock: session.py) run a
+scripted session in memory for each of the four setups (fresh responder,
+started initiator, established as initiator, established as responder):
+handshake, chat both ways, receipts, count-, request- and time-driven
+rotations, a switch to each other suite, a fresh key agreement started by
+each side, keepalives, a file offer/accept/chunk/done, and a bye. While it
+runs, every byte chunk each side received, every record plaintext opened and
+every handshake payload read is recorded. From that:
+
+  frames/      each side's received byte stream (and its handshake part), whole
+               and chunked, under both frame-size limits
+  messages/    every record plaintext, frame body and handshake payload, with the
+               selector byte fuzz_messages.py expects
+  connection/  the scripted programs, and each victim's transcript: what it
+               received as RAW ops plus its own actions, which replays the
+               session exactly because everything is deterministic (checked here)
+
+Usage: python -m tests.fuzz.make_corpus   (deterministic: rerunning gives the same files)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from p2pmsg.protocol.framing import FrameDecoder
+from p2pmsg.protocol.messages import Chat, encode_message
+from p2pmsg.protocol.noise import HandshakeState
+from p2pmsg.protocol.record import RecordLayer
+from tests.fuzz.launcher import CORPUS_ROOT
+from tests.fuzz.session import (
+    ACT_CHAT,
+    ACT_CLOSE,
+    ACT_FILE,
+    ACT_PING,
+    ACT_RECEIPT,
+    ACT_REKEY,
+    ACT_ROTATE,
+    ACT_SWITCH,
+    DELIVER,
+    FLUSH,
+    MODE_ESTABLISHED_INITIATOR,
+    MODE_ESTABLISHED_RESPONDER,
+    MODE_FRESH_RESPONDER,
+    MODE_STARTED_INITIATOR,
+    OP_DELIVER,
+    START_TIME,
+    Trace,
+    op_act,
+    op_seal,
+    op_time,
+    run_program,
+)
+
+MODE_NAMES = {
+    MODE_FRESH_RESPONDER: "fresh-responder",
+    MODE_STARTED_INITIATOR: "started-initiator",
+    MODE_ESTABLISHED_INITIATOR: "established-initiator",
+    MODE_ESTABLISHED_RESPONDER: "established-responder",
+}
+
+
+def chat(who: str, text: str) -> bytes:
+    raw = text.encode()
+    return op_act(who, ACT_CHAT, len(raw), raw)  # type: ignore[arg-type]
+
+
+def both_ways() -> bytes:
+    return DELIVER + FLUSH + DELIVER + FLUSH
+
+
+def scripted_session(mode: int) -> bytes:
+    """The whole product in one conversation; returns the fuzz program."""
+    p = bytearray([mode])
+    p += both_ways()  # the handshake, for the fresh setups
+    p += chat("partner", "hello from the partner") + DELIVER + FLUSH
+    p += chat("victim", "hi! \u00e9\u00e8 \u2603 \U0001f510") + FLUSH + DELIVER
+    p += op_act("victim", ACT_RECEIPT, 0) + FLUSH
+    p += op_act("partner", ACT_RECEIPT, 1) + DELIVER
+    for n in range(10):  # crosses the 8-records-per-key limit: count rotations
+        p += chat("partner", f"line {n}") + bytes([OP_DELIVER, 0, 7 + n])
+    p += FLUSH
+    for n in range(5):
+        p += chat("victim", f"reply {n}")
+    p += FLUSH + DELIVER
+    p += op_act("partner", ACT_ROTATE) + DELIVER + FLUSH
+    p += op_act("partner", ACT_SWITCH, 1) + DELIVER + FLUSH
+    p += op_act("victim", ACT_SWITCH, 2) + FLUSH + DELIVER
+    p += op_act("partner", ACT_REKEY) + both_ways() + both_ways()
+    p += chat("partner", "after the partner's rekey") + DELIVER + FLUSH
+    p += op_act("victim", ACT_REKEY) + FLUSH + DELIVER + both_ways()
+    p += chat("victim", "after the victim's rekey") + FLUSH + DELIVER
+    p += op_act("partner", ACT_ROTATE) + op_act("victim", ACT_ROTATE) + both_ways()
+    for _ in range(4):  # keepalive-sized steps: time-driven rotations, then a timed rekey
+        p += op_time(110) + both_ways() + both_ways()
+    p += op_act("partner", ACT_PING) + DELIVER + FLUSH
+    payload = b"a small file\n"
+    p += op_act("partner", ACT_FILE, 0, bytes([len(payload)]) + payload) + DELIVER
+    p += op_act("victim", ACT_FILE, 1, b"\x00") + FLUSH
+    p += op_act("partner", ACT_FILE, 2, bytes([len(payload)]) + payload) + DELIVER
+    p += op_act("partner", ACT_FILE, 3, b"\x00") + DELIVER + FLUSH
+    sealed_chat = encode_message(Chat(b"\x07" * 16, START_TIME + 450, "sealed by hand", 60))
+    p += op_seal(sealed_chat) + DELIVER
+    p += op_act("partner", ACT_CLOSE, 1) + DELIVER + FLUSH
+    return bytes(p)
+
+
+def short_session(mode: int) -> bytes:
+    """A handshake and one exchange: a small seed the fuzzer can mutate quickly."""
+    p = bytearray([mode]) + both_ways()
+    p += chat("partner", "hi") + DELIVER + op_act("victim", ACT_RECEIPT) + FLUSH
+    return bytes(p)
+
+
+@contextmanager
+def recording(cls: type, method: str, sink: list[Any]) -> Iterator[None]:
+    """Record what a real method returns (it still does all its work)."""
+    original: Callable[..., Any] = getattr(cls, method)
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        sink.append((self, result))
+        return result
+
+    setattr(cls, method, wrapper)
+    try:
+        yield
+    finally:
+        setattr(cls, method, original)
+
+
+def frame_bodies(stream: bytes) -> list[bytes]:
+    try:
+        return list(FrameDecoder().feed(stream))
+    except Exception:  # a truncated/odd capture still gives its good frames
+        return []
+
+
+class CorpusWriter:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.counts: dict[str, int] = {}
+        self._seen: set[bytes] = set()
+
+    def reset(self) -> None:
+        for target in ("frames", "messages", "connection"):
+            shutil.rmtree(self.root / target, ignore_errors=True)
+            (self.root / target).mkdir(parents=True)
+
+    def add(self, target: str, name: str, data: bytes) -> None:
+        if data in self._seen:
+            return
+        self._seen.add(data)
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        (self.root / target / f"{name}-{digest}").write_bytes(data)
+        self.counts[target] = self.counts.get(target, 0) + 1
+
+
+def capture(program: bytes) -> tuple[Trace, list[bytes], list[tuple[int, bytes]], list[str]]:
+    """Run a program; return its trace, the opened plaintexts, the handshake payloads
+    (with their message number) and the victim's event names."""
+    trace = Trace()
+    opened: list[tuple[Any, bytes]] = []
+    payloads: list[tuple[Any, bytes]] = []
+    with recording(RecordLayer, "open", opened), \
+            recording(HandshakeState, "read_message", payloads):
+        session = run_program(program, trace)
+    numbered = []
+    for state, payload in payloads:
+        # message 1 is read by a responder, 2 by an initiator, 3 by a responder again
+        number = 2 if state.initiator else (3 if state.finished else 1)
+        numbered.append((number, payload))
+    return trace, [p for _, p in opened], numbered, _event_names(session.victim.events)
+
+
+def _event_names(events: list[Any]) -> list[str]:
+    return [type(e).__name__ + (f":{e.event}" if hasattr(e, "event") else "") for e in events]
+
+
+def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
+    out = CorpusWriter(root)
+    out.reset()
+    for mode, mode_name in MODE_NAMES.items():
+        for kind, program in (("script", scripted_session(mode)),
+                              ("short", short_session(mode))):
+            trace, plaintexts, payloads, victim_events = capture(program)
+            if "HandshakeCompleted" not in victim_events:
+                raise RuntimeError(f"{mode_name} {kind}: no handshake in the capture")
+            out.add("connection", f"{mode_name}-{kind}", program)
+            transcript = bytes([mode]) + b"".join(trace.victim_ops)
+            replayed = Trace()
+            session = run_program(transcript, replayed)
+            if _event_names(session.victim.events) != victim_events:
+                raise RuntimeError(f"{mode_name} {kind}: the transcript does not replay")
+            out.add("connection", f"{mode_name}-{kind}-transcript", transcript)
+            for side, chunks in trace.received.items():
+                stream = b"".join(chunks)
+                handshake_part = b"".join(chunks[:2])
+                for selector in (0x01, 0x0B, 0x00, 0x40):
+                    out.add("frames", f"{mode_name}-{kind}-{side}-{selector:02x}",
+                            bytes([selector]) + stream)
+                out.add("frames", f"{mode_name}-{kind}-{side}-handshake",
+                        b"\x01" + handshake_part)
+                for body in frame_bodies(stream):
+                    out.add("messages", "frame", b"\x01" + body)
+            for plaintext in plaintexts:
+                out.add("messages", "plaintext", b"\x00" + plaintext)
+                out.add("messages", "unpack", b"\x03" + bytes([16, 16, 255, 255]) + plaintext)
+            for number, payload in payloads:
+                selector = 2 + 4 * (number - 1)
+                out.add("messages", f"handshake-payload-{number}", bytes([selector]) + payload)
+    return out.counts
+
+
+def main() -> None:
+    counts = build()
+    for target, count in sorted(counts.items()):
+        print(f"{target}: {count} seed files in {CORPUS_ROOT / target}")
+
+
+if __name__ == "__main__":
+    main()
