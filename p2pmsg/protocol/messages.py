@@ -1,10 +1,12 @@
-"""Application messages: the plaintext inside a record.
+"""Application messages: encoding and the one place they are validated.
+
+The types themselves are in message_types.py and re-exported here.
 
 Each message is a msgpack array `[type, field, ...]` with a fixed arity per
 type (docs/PROTOCOL.md, "Application messages", is the table). Arrays rather
 than maps keep the hot path small and make "exactly these fields" trivial to
 check. `decode_message` is the one place a plaintext is validated into one of
-the frozen classes below; any defect raises `RemoteProtocolError` (or its
+the frozen message classes; any defect raises `RemoteProtocolError` (or its
 `ReplayError` subclass for a timestamp outside the window) with a precise
 reason. It never lets a KeyError, TypeError or IndexError out.
 
@@ -18,8 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar, Literal, NoReturn
+from typing import NoReturn
 
 import msgpack
 
@@ -37,14 +38,39 @@ from p2pmsg.protocol.limits import (
     MESSAGE_MAX_MAP,
     MESSAGE_MAX_STR,
 )
+from p2pmsg.protocol.message_types import (
+    _RECEIPT_NAMES,
+    ID_SIZE,
+    MAX_PING_NONCE,
+    SHA256_SIZE,
+    USER_MESSAGES,
+    X25519_PUBLIC_SIZE,
+    AppMessage,
+    Bye,
+    Chat,
+    FileAccept,
+    FileAck,
+    FileCancel,
+    FileChunk,
+    FileDecline,
+    FileDone,
+    FileOffer,
+    Ping,
+    Pong,
+    Receipt,
+    ReceiptStatus,
+    Rekey,
+)
 from p2pmsg.protocol.wire import bad_field, describe, unpack_limited
 
-Rng = Callable[[int], bytes]
+__all__ = [
+    "ID_SIZE", "MAX_PING_NONCE", "SHA256_SIZE", "USER_MESSAGES", "X25519_PUBLIC_SIZE",
+    "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel", "FileChunk",
+    "FileDecline", "FileDone", "FileOffer", "Ping", "Pong", "Receipt", "ReceiptStatus", "Rekey",
+    "TimeWindow", "check_outgoing", "decode_message", "encode_message", "new_chat", "new_id",
+]
 
-ID_SIZE = 16
-SHA256_SIZE = 32
-X25519_PUBLIC_SIZE = 32
-MAX_PING_NONCE = (1 << 32) - 1
+Rng = Callable[[int], bytes]
 
 # What a terminal may interpret: C0 controls (but TAB and LF in chat text), DEL, and C1
 # controls. Checked on the UTF-8 bytes with bytes.translate, which is several times
@@ -59,182 +85,6 @@ def _has_controls(data: bytes, text: str, allow_tab_lf: bool) -> bool:
     if len(data.translate(None, _C0_BUT_TAB_LF if allow_tab_lf else _C0_ALL)) != len(data):
         return True
     return b"\xc2" in data and _C1.search(text) is not None
-
-ReceiptStatus = Literal["delivered", "read"]
-_RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
-_RECEIPT_NAMES: dict[int, ReceiptStatus] = {1: "delivered", 2: "read"}
-
-
-class _Message:
-    """Shared encoding: `TYPE` then the fields in declaration order."""
-
-    __slots__ = ()
-    TYPE: ClassVar[int]
-
-    def wire_fields(self) -> list[object]:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True, slots=True)
-class Chat(_Message):
-    """A chat line. `id` is 16 random bytes (also the store's de-duplication key);
-    `ts` the sender's clock when written; `ttl` a disappearing timer in seconds."""
-
-    TYPE: ClassVar[int] = 1
-    id: bytes
-    ts: float
-    text: str
-    ttl: int | None = None
-
-    def wire_fields(self) -> list[object]:
-        return [1, self.id, self.ts, self.text, self.ttl]
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt(_Message):
-    """Delivery or read confirmation for one or more chat ids."""
-
-    TYPE: ClassVar[int] = 2
-    ids: tuple[bytes, ...]
-    status: ReceiptStatus
-
-    def wire_fields(self) -> list[object]:
-        return [2, list(self.ids), _RECEIPT_CODES[self.status]]
-
-
-@dataclass(frozen=True, slots=True)
-class FileOffer(_Message):
-    """The sender proposes a file. `sha256` is of the whole file, so the receiver
-    can verify after the last chunk and a resumed transfer is checked end to end."""
-
-    TYPE: ClassVar[int] = 3
-    transfer_id: bytes
-    name: str
-    size: int
-    sha256: bytes
-    chunk_size: int
-
-    def wire_fields(self) -> list[object]:
-        return [3, self.transfer_id, self.name, self.size, self.sha256, self.chunk_size]
-
-
-@dataclass(frozen=True, slots=True)
-class FileAccept(_Message):
-    """The receiver accepts; chunks start at `offset` (non-zero to resume)."""
-
-    TYPE: ClassVar[int] = 4
-    transfer_id: bytes
-    offset: int
-
-    def wire_fields(self) -> list[object]:
-        return [4, self.transfer_id, self.offset]
-
-
-@dataclass(frozen=True, slots=True)
-class FileDecline(_Message):
-    TYPE: ClassVar[int] = 5
-    transfer_id: bytes
-    reason: str
-
-    def wire_fields(self) -> list[object]:
-        return [5, self.transfer_id, self.reason]
-
-
-@dataclass(frozen=True, slots=True)
-class FileChunk(_Message):
-    """`data` belongs at byte `offset` of the file (1..MAX_CHUNK_SIZE bytes)."""
-
-    TYPE: ClassVar[int] = 6
-    transfer_id: bytes
-    offset: int
-    data: bytes
-
-    def wire_fields(self) -> list[object]:
-        return [6, self.transfer_id, self.offset, self.data]
-
-
-@dataclass(frozen=True, slots=True)
-class FileAck(_Message):
-    """Cumulative: every byte before `offset` has been received and written."""
-
-    TYPE: ClassVar[int] = 7
-    transfer_id: bytes
-    offset: int
-
-    def wire_fields(self) -> list[object]:
-        return [7, self.transfer_id, self.offset]
-
-
-@dataclass(frozen=True, slots=True)
-class FileDone(_Message):
-    """The sender has sent the last chunk; the receiver now checks the sha256."""
-
-    TYPE: ClassVar[int] = 8
-    transfer_id: bytes
-
-    def wire_fields(self) -> list[object]:
-        return [8, self.transfer_id]
-
-
-@dataclass(frozen=True, slots=True)
-class FileCancel(_Message):
-    """Either side abandons the transfer (`reason` is shown to the user)."""
-
-    TYPE: ClassVar[int] = 9
-    transfer_id: bytes
-    reason: str
-
-    def wire_fields(self) -> list[object]:
-        return [9, self.transfer_id, self.reason]
-
-
-@dataclass(frozen=True, slots=True)
-class Rekey(_Message):
-    """In-band fresh key agreement (record.py): step 1 offers and step 2 answers
-    with a fresh X25519 public key; step 3 confirms and carries none."""
-
-    TYPE: ClassVar[int] = 10
-    step: int
-    public_key: bytes | None
-
-    def wire_fields(self) -> list[object]:
-        return [10, self.step, self.public_key]
-
-
-@dataclass(frozen=True, slots=True)
-class Ping(_Message):
-    TYPE: ClassVar[int] = 11
-    nonce: int
-
-    def wire_fields(self) -> list[object]:
-        return [11, self.nonce]
-
-
-@dataclass(frozen=True, slots=True)
-class Pong(_Message):
-    TYPE: ClassVar[int] = 12
-    nonce: int
-
-    def wire_fields(self) -> list[object]:
-        return [12, self.nonce]
-
-
-@dataclass(frozen=True, slots=True)
-class Bye(_Message):
-    """The sender is closing the session on purpose."""
-
-    TYPE: ClassVar[int] = 13
-    reason: str
-
-    def wire_fields(self) -> list[object]:
-        return [13, self.reason]
-
-
-AppMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
-              | FileDone | FileCancel | Rekey | Ping | Pong | Bye)
-#: Messages the application sends and receives; the rest are the connection's own.
-USER_MESSAGES: tuple[type[_Message], ...] = (
-    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
 
 def encode_message(message: AppMessage) -> bytes:
     """The msgpack plaintext of `message`. Not validated here: the connection runs

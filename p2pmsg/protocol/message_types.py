@@ -1,0 +1,192 @@
+"""The application message types: frozen dataclasses, one per wire type.
+
+Field meanings and limits are in docs/PROTOCOL.md section 7; encoding and
+validation live in messages.py (which re-exports everything here, so
+`from p2pmsg.protocol.messages import Chat` keeps working).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+ID_SIZE = 16
+SHA256_SIZE = 32
+X25519_PUBLIC_SIZE = 32
+MAX_PING_NONCE = (1 << 32) - 1
+
+ReceiptStatus = Literal["delivered", "read"]
+_RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
+_RECEIPT_NAMES: dict[int, ReceiptStatus] = {1: "delivered", 2: "read"}
+
+
+class _Message:
+    """Shared encoding: `TYPE` then the fields in declaration order."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+
+    def wire_fields(self) -> list[object]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Chat(_Message):
+    """A chat line. `id` is 16 random bytes (also the store's de-duplication key);
+    `ts` the sender's clock when written; `ttl` a disappearing timer in seconds."""
+
+    TYPE: ClassVar[int] = 1
+    id: bytes
+    ts: float
+    text: str
+    ttl: int | None = None
+
+    def wire_fields(self) -> list[object]:
+        return [1, self.id, self.ts, self.text, self.ttl]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(_Message):
+    """Delivery or read confirmation for one or more chat ids."""
+
+    TYPE: ClassVar[int] = 2
+    ids: tuple[bytes, ...]
+    status: ReceiptStatus
+
+    def wire_fields(self) -> list[object]:
+        return [2, list(self.ids), _RECEIPT_CODES[self.status]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffer(_Message):
+    """The sender proposes a file. `sha256` is of the whole file, so the receiver
+    can verify after the last chunk and a resumed transfer is checked end to end."""
+
+    TYPE: ClassVar[int] = 3
+    transfer_id: bytes
+    name: str
+    size: int
+    sha256: bytes
+    chunk_size: int
+
+    def wire_fields(self) -> list[object]:
+        return [3, self.transfer_id, self.name, self.size, self.sha256, self.chunk_size]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAccept(_Message):
+    """The receiver accepts; chunks start at `offset` (non-zero to resume)."""
+
+    TYPE: ClassVar[int] = 4
+    transfer_id: bytes
+    offset: int
+
+    def wire_fields(self) -> list[object]:
+        return [4, self.transfer_id, self.offset]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDecline(_Message):
+    TYPE: ClassVar[int] = 5
+    transfer_id: bytes
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [5, self.transfer_id, self.reason]
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk(_Message):
+    """`data` belongs at byte `offset` of the file (1..MAX_CHUNK_SIZE bytes)."""
+
+    TYPE: ClassVar[int] = 6
+    transfer_id: bytes
+    offset: int
+    data: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [6, self.transfer_id, self.offset, self.data]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck(_Message):
+    """Cumulative: every byte before `offset` has been received and written."""
+
+    TYPE: ClassVar[int] = 7
+    transfer_id: bytes
+    offset: int
+
+    def wire_fields(self) -> list[object]:
+        return [7, self.transfer_id, self.offset]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone(_Message):
+    """The sender has sent the last chunk; the receiver now checks the sha256."""
+
+    TYPE: ClassVar[int] = 8
+    transfer_id: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [8, self.transfer_id]
+
+
+@dataclass(frozen=True, slots=True)
+class FileCancel(_Message):
+    """Either side abandons the transfer (`reason` is shown to the user)."""
+
+    TYPE: ClassVar[int] = 9
+    transfer_id: bytes
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [9, self.transfer_id, self.reason]
+
+
+@dataclass(frozen=True, slots=True)
+class Rekey(_Message):
+    """In-band fresh key agreement (record.py): step 1 offers and step 2 answers
+    with a fresh X25519 public key; step 3 confirms and carries none."""
+
+    TYPE: ClassVar[int] = 10
+    step: int
+    public_key: bytes | None
+
+    def wire_fields(self) -> list[object]:
+        return [10, self.step, self.public_key]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(_Message):
+    TYPE: ClassVar[int] = 11
+    nonce: int
+
+    def wire_fields(self) -> list[object]:
+        return [11, self.nonce]
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(_Message):
+    TYPE: ClassVar[int] = 12
+    nonce: int
+
+    def wire_fields(self) -> list[object]:
+        return [12, self.nonce]
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(_Message):
+    """The sender is closing the session on purpose."""
+
+    TYPE: ClassVar[int] = 13
+    reason: str
+
+    def wire_fields(self) -> list[object]:
+        return [13, self.reason]
+
+
+AppMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
+              | FileDone | FileCancel | Rekey | Ping | Pong | Bye)
+#: Messages the application sends and receives; the rest are the connection's own.
+USER_MESSAGES: tuple[type[_Message], ...] = (
+    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
