@@ -26,6 +26,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "train",
     "evaluate",
+    "listen",
+    "send",
+    "peers",
+    "add_peer",
+    "trust",
+    "alerts",
+    "events",
 )
 
 

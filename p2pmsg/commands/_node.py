@@ -1,0 +1,151 @@
+"""What the headless network commands share: starting a node, and printing its events.
+
+`running_node` opens the profile (taking its lock, so a second process on the
+same profile fails with a message naming the holder), starts a `Node` with
+the common options (`--port`, `--interface`), and always stops it in order:
+bye to every peer, queued work flushed, store closed, lock released.
+`event_json` and `event_text` turn a `NodeEvent` into the one-line forms
+`listen` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from p2pmsg.commands._password import open_profile
+from p2pmsg.errors import ConfigError, DiscoveryError
+from p2pmsg.node import api
+from p2pmsg.node.config import NodeConfig
+from p2pmsg.node.node import Node
+
+EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-discovery", action="store_true",
+                        help="do not use mDNS; reach peers only by their added host:port")
+
+
+def node_config(args: argparse.Namespace, *, auto_connect: bool = True,
+                monitor: bool = True) -> NodeConfig:
+    port = int(getattr(args, "port", 0) or 0)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0-65535, got {port}")
+    return NodeConfig(interfaces=tuple(getattr(args, "interface", ()) or ()), port=port,
+                      discovery=not getattr(args, "no_discovery", False),
+                      auto_connect=auto_connect, monitor=monitor)
+
+
+@contextlib.asynccontextmanager
+async def running_node(args: argparse.Namespace, command: str, *, auto_connect: bool = True,
+                       monitor: bool = True) -> AsyncIterator[Node]:
+    unlocked = await asyncio.to_thread(open_profile, args, command=command)
+    try:
+        config = node_config(args, auto_connect=auto_connect, monitor=monitor)
+        node = await Node.open(unlocked.identity, unlocked.display_name,
+                               unlocked.profile.db_path, unlocked.data_key, config)
+        try:
+            try:
+                await node.start()
+            except DiscoveryError as exc:
+                # Host:port peers still work without multicast; say so and go on.
+                print(f"p2pmsg: warning: discovery is off: {exc}", file=sys.stderr)
+                await node.stop()
+                node = await Node.open(unlocked.identity, unlocked.display_name,
+                                       unlocked.profile.db_path, unlocked.data_key,
+                                       dataclasses.replace(config, discovery=False))
+                await node.start()
+            yield node
+        finally:
+            await node.stop()
+    finally:
+        unlocked.close()
+
+
+# --- printing events -----------------------------------------------------------------------
+
+
+def event_name(event: api.NodeEvent) -> str:
+    """`PeerDiscovered` -> `peer_discovered`; `SecurityEventLogged` -> `security_event`."""
+    if isinstance(event, api.SecurityEventLogged):
+        return "security_event"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def event_json(event: api.NodeEvent) -> str:
+    record: dict[str, Any] = {"event": event_name(event)}
+    record.update(dataclasses.asdict(event))
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+def _who(view: api.PeerView) -> str:
+    return f"{view.name} ({view.short_fingerprint})"
+
+
+def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
+    """A human line, or None for events not worth a line (status churn)."""
+    def name(fp: str) -> str:
+        return names.get(fp, fp[:16])
+
+    if isinstance(event, api.MessageReceived):
+        m = event.message
+        return f"[{_clock(m.created)}] {name(m.peer)}: {m.text}"
+    if isinstance(event, api.MessageStatusChanged):
+        return None
+    if isinstance(event, api.PeerDiscovered | api.PeerUpdated):
+        names[event.peer.fingerprint] = event.peer.name
+        return (f"-- discovered {_who(event.peer)}" if isinstance(event, api.PeerDiscovered)
+                else None)
+    if isinstance(event, api.PeerConnected):
+        names[event.peer.fingerprint] = event.peer.name
+        badge = "verified" if event.peer.verified else "not verified"
+        return (f"-- connected to {_who(event.peer)}, {badge}, "
+                f"suite {event.session.send.suite}")
+    if isinstance(event, api.PeerDisconnected):
+        return f"-- disconnected from {name(event.fingerprint)} ({event.reason})"
+    if isinstance(event, api.PeerLost):
+        return f"-- {name(event.fingerprint)} stopped advertising"
+    if isinstance(event, api.IdentityChanged):
+        return (f"!! WARNING: {event.detail} Compare safety numbers, then run "
+                f"`p2pmsg trust {event.fingerprint[:16]}` if it really is them.")
+    if isinstance(event, api.AlertRaised):
+        a = event.alert
+        return f"!! alert [{a.severity}] {a.kind}: {a.message}"
+    if isinstance(event, api.SecurityEventLogged):
+        record = event.record
+        if record["event"] in ("conn_open", "conn_close", "handshake_ok", "msg_sent",
+                               "msg_recv", "key_rotated", "peer_discovered", "peer_lost"):
+            return None
+        who = name(record["peer"]) if record.get("peer") else (record.get("addr") or "-")
+        reason = record.get("detail", {}).get("reason", "")
+        return f"!! security: {record['event']} from {who} {reason}".rstrip()
+    if isinstance(event, api.SessionChanged):
+        return None
+    if isinstance(event, api.MessagesExpired):
+        return f"-- {len(event.ids)} disappearing message(s) from {name(event.peer)} deleted"
+    return None
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port`."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", text.strip())
+    if match is None:
+        raise ConfigError(f"expected HOST:PORT (or [IPv6]:PORT), got {text!r}")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port must be 1-65535, got {port}")
+    return host, port

@@ -1,0 +1,84 @@
+"""`p2pmsg send --to PEER TEXT`: deliver one message and say whether it arrived.
+
+Starts a node (discovery on, dialling only the recipient), waits for the peer
+to be found, stores the message, sends it, and waits for the delivery
+receipt. Exit status: 0 delivered; 3 not delivered yet: the message stays
+queued in this profile and goes out the next time a node of this profile
+(`listen`, the app, another `send`) meets the peer; 1 an error (unknown or
+ambiguous peer, a blocked key change, bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, running_node
+from p2pmsg.errors import ConfigError, UnknownPeerError
+from p2pmsg.node.node import Node
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "send", parents=[common], help="send a message and wait for its delivery receipt",
+        description="Send one message to PEER (a display name or a fingerprint prefix) and "
+                    "wait for the delivery receipt. Exit status 0: delivered; 3: queued, "
+                    "it will be sent when this profile next meets the peer.")
+    p.add_argument("--to", required=True, metavar="PEER",
+                   help="display name or fingerprint prefix (at least 4 hex digits)")
+    p.add_argument("text", help="the message")
+    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                   help="how long to wait for the receipt (default: %(default)s s)")
+    p.add_argument("--wait", type=float, default=5.0, metavar="S",
+                   help="how long to look for a peer not known yet (default: %(default)s s)")
+    p.add_argument("--ttl", type=float, metavar="S",
+                   help="disappearing message: delete it S seconds after it is read")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_network_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.text:
+        raise ConfigError("the message is empty")
+    if args.timeout <= 0 or args.wait < 0:
+        raise ConfigError("--timeout must be positive and --wait not negative")
+    return asyncio.run(_send(args))
+
+
+async def _find(node: Node, query: str, wait: float) -> str:
+    """Resolve PEER, giving discovery up to `wait` seconds to find someone new."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return (await node.resolve_peer(query)).fingerprint
+        except UnknownPeerError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _send(args: argparse.Namespace) -> int:
+    async with running_node(args, "p2pmsg send", auto_connect=False, monitor=False) as node:
+        fingerprint = await _find(node, args.to, args.wait)
+        message = await node.send_text(fingerprint, args.text, ttl=args.ttl)
+        status = await node.wait_delivered(message.id, args.timeout)
+        connected = node.directory.session(fingerprint) is not None
+        name = node.directory.view(fingerprint)
+        label = name.name if name is not None and name.name else fingerprint[:16]
+    delivered = status in ("delivered", "read")
+    if args.json:
+        print(json.dumps({"id": message.id, "peer": fingerprint, "status": status,
+                          "delivered": delivered}))
+    elif delivered:
+        print(f"delivered to {label} ({message.id[:8]})")
+    elif connected:
+        print(f"sent to {label} but no receipt within {args.timeout:g} s; it stays queued "
+              "and is sent again when this profile next meets the peer")
+    else:
+        print(f"{label} is offline; the message is queued and will be sent when this "
+              "profile next meets the peer")
+    return 0 if delivered else EXIT_QUEUED
