@@ -37,8 +37,19 @@ strict.
                                             time-driven rotation and rekey
     status() -> SessionStatus | None        snapshot for the key-rotation pane
 
-    state: "handshaking" | "established" | "closed";  role; peer: PeerInfo | None;
-    handshake_hash: bytes | None;  negotiated_suites: tuple[str, ...]
+    state: "handshaking" | "established" | "closed";  closed: bool;  role;
+    peer: PeerInfo | None;  handshake_hash: bytes | None;  negotiated_suites: tuple[str, ...]
+
+A driver loop, in outline:
+
+    write(conn.start())
+    while not conn.closed:
+        data = read(timeout=conn.get_timer() - now())    # b"" at EOF
+        if data is TIMEOUT: conn.handle_timer()
+        else: conn.receive_data(data)
+        write(conn.data_to_send())
+        while (event := conn.next_event()) is not None: handle(event)
+    # and from the application side, at any time: write(conn.send_message(msg))
 
 Events (events.py): HandshakeCompleted, MessageReceived, KeysRotated,
 CipherChanged, RekeyCompleted, SecurityEvent(event, detail), ConnectionClosed.

@@ -421,3 +421,21 @@ def test_policy_refusal_through_connections() -> None:
     assert isinstance(events_a[1], SecurityEvent) and events_a[1].event == "handshake_fail"
     assert isinstance(events_a[2], ConnectionClosed)
     assert "not on the allow list" in events_a[2].detail
+
+
+def test_counter_exhaustion_ends_the_session_cleanly() -> None:
+    from p2pmsg.protocol.limits import MAX_COUNTER
+    from p2pmsg.protocol.record import SessionExhaustedError
+
+    pair = make_pair()
+    records = pair.a._records
+    assert records is not None
+    records._send.counter = MAX_COUNTER - 1
+    last = pair.a.send_message(_chat(pair, "the very last record"))
+    assert last
+    with pytest.raises(SessionExhaustedError):
+        pair.a.send_message(_chat(pair, "one too many"))
+    pair.drain()
+    assert pair.a.state == "closed"
+    assert _closed(pair, "a") == ["session_exhausted"]
+    assert pair.a.get_timer() is None
