@@ -23,6 +23,7 @@ SCENARIOS: dict[str, str] = {
     "suites": "p2pmsg.bench.suites",
     "records": "p2pmsg.bench.records",
     "chat": "p2pmsg.bench.chat",
+    "latency": "p2pmsg.bench.latency",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
     "ui": "p2pmsg.bench.ui",

@@ -20,6 +20,7 @@ import pytest
 
 from p2pmsg.bench.baselines import chat_like_frame
 from p2pmsg.bench.netutil import percentile
+from p2pmsg.crypto.suites import SUITE_NAMES
 from tests.conftest import REPO_ROOT
 
 
@@ -88,3 +89,30 @@ def test_percentile_is_a_measured_value_by_nearest_rank() -> None:
     assert percentile([3.0], 99) == 3.0
     with pytest.raises(ValueError):
         percentile([], 50)
+
+
+def test_chat_quick_reports_every_suite_beside_the_baseline_and_the_seed() -> None:
+    result = _bench("chat")["chat"]
+    assert _positive(result["baseline_msgs_per_s"])
+    assert result["messages"] > 0
+    for suite in SUITE_NAMES:
+        entry = result[suite]
+        assert _positive(entry["msgs_per_s"]) and _positive(entry["seed_msgs_per_s"])
+        assert entry["stored_by_receiver"] >= entry["count"] == result["messages"]
+        assert _positive(entry["vs_seed"]) and _positive(entry["vs_baseline"])
+        assert set(entry["targets"]) == {"vs_seed", "vs_baseline"}
+        assert all(isinstance(t["met"], bool) for t in entry["targets"].values())
+    assert isinstance(result["all_targets_met"], bool)
+
+
+def test_latency_quick_low_load_and_during_a_transfer() -> None:
+    result = _bench("latency")["latency"]
+    assert _positive(result["p50_ms"]) and _positive(result["p99_ms"])
+    assert result["p50_ms"] <= result["p99_ms"]
+    assert _positive(result["baseline"]["p50_ms"])
+    during = result["p99_during_transfer_ms"]
+    # The file engine is part of the product: a missing figure must say why.
+    if during is None:
+        assert result["reason"]
+    else:
+        assert _positive(during) and result["during_transfer"]["count"] > 0
