@@ -319,6 +319,11 @@ class TransferManager:
         transfer_id = new_id(self._rng)
         sender = await asyncio.to_thread(OutgoingTransfer.prepare, transfer_id, peer,
                                          Path(path), window=self._window)
+        return await self.launch(sender)
+
+    async def launch(self, sender: OutgoingTransfer) -> TransferView:
+        """Record and start a prepared transfer (tests use it to launch a lying sender)."""
+        transfer_id, peer = sender.transfer_id, sender.peer
         now = self._services.clock()
         await self._services.store.run(store_new_outgoing, sender, now)
         progress = Progress(transfer_id, peer, "out", sender.name, sender.size, sender.sha256,

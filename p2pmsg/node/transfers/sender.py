@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from p2pmsg.errors import TransferError
+from p2pmsg.node.transfers.safe_name import safe_name
 from p2pmsg.protocol.messages import FileChunk, FileDone, FileOffer
 
 CHUNK_SIZE = 64 * 1024
@@ -111,7 +112,10 @@ class OutgoingTransfer:
         digest, source = hash_file(path)
         if expected_sha256 is not None and digest != expected_sha256:
             raise TransferError(f"{path.name} changed since it was offered; offer it again")
-        return cls(transfer_id, peer, path, name or path.name, source.size, digest, source,
+        # The offered name is made safe here too: a file on our disk may be called
+        # "a\nb" or be 255 bytes of UTF-8 that the protocol would refuse to carry.
+        return cls(transfer_id, peer, path, safe_name(name or path.name), source.size, digest,
+                   source,
                    chunk_size=chunk_size, window=window)
 
     def offer(self) -> FileOffer:

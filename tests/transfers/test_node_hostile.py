@@ -1,0 +1,215 @@
+"""What a hostile or broken sender, or a full disk, does to a real receiving node: nothing bad."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from p2pmsg.node.api import MessageReceived, TransferUpdated
+from p2pmsg.node.transfers import receiver
+from p2pmsg.node.transfers.receiver import PARTIAL_DIR
+from p2pmsg.node.transfers.safe_name import MAX_NAME_BYTES
+from p2pmsg.node.transfers.sender import CHUNK_SIZE, OutgoingTransfer
+from p2pmsg.protocol.messages import FileChunk, FileDone, FileOffer
+from tests.node.conftest import NodeFactory, connect, loopback_config
+from tests.transfers.conftest import (
+    Pair,
+    file_settings,
+    sha256_of,
+    wait_final,
+    wait_incoming,
+    write_random,
+)
+
+
+class CorruptingSender(OutgoingTransfer):
+    """Flips one bit of the second chunk after reading it: the hash in the offer is honest."""
+
+    def next_chunks(self, max_n: int) -> list[FileChunk | FileDone]:
+        out = super().next_chunks(max_n)
+        return [FileChunk(m.transfer_id, m.offset, bytes([m.data[0] ^ 1]) + m.data[1:])
+                if isinstance(m, FileChunk) and m.offset == CHUNK_SIZE else m for m in out]
+
+
+@pytest.mark.parametrize("how", ["lying hash", "corrupted chunk"])
+async def test_a_bad_file_is_rejected_removed_and_reported(pair: Pair, tmp_path: Path,
+                                                            how: str) -> None:
+    src = tmp_path / "payload.bin"
+    write_random(src, 5 * CHUNK_SIZE)
+    cls = CorruptingSender if how == "corrupted chunk" else OutgoingTransfer
+    sender = await asyncio.to_thread(cls.prepare, os.urandom(16), pair.bob.fingerprint, src)
+    if how == "lying hash":
+        sender.sha256 = hashlib.sha256(b"not this file").digest()
+    offer = await pair.alice.files.launch(sender)
+
+    received = await wait_final(pair.bob, offer.id)
+    sent = await wait_final(pair.alice, offer.id)
+    assert received.state == "failed" and "integrity" in (received.error or "")
+    assert sent.state == "failed" and "integrity" in (sent.error or "")  # the sender was told
+    assert [p.name for p in pair.downloads.iterdir()] == [PARTIAL_DIR]
+    assert list((pair.downloads / PARTIAL_DIR).iterdir()) == []
+    await pair.bob.security.flush()
+    events = [e for e in await pair.bob.security_events() if e["event"] == "file_integrity_fail"]
+    assert len(events) == 1 and events[0]["peer"] == pair.alice.fingerprint
+    assert events[0]["detail"]["transfer"] == offer.id
+
+
+HOSTILE_DISK_NAMES = {
+    "con": "_con",
+    "nul.txt": "_nul.txt",
+    "a\x1b[31mb": "ab",
+    "line\nbreak.txt": "line_break.txt",
+    "..hidden": "hidden",
+    "-rf": "rf",
+    "invoice\u202efdp.exe": "invoicefdp.exe",
+    "x" * 251 + ".txt": "x" * 251 + ".txt",
+}
+
+
+async def test_hostile_names_from_disk_land_safely(pair: Pair, tmp_path: Path) -> None:
+    out = tmp_path / "hostile"
+    out.mkdir()
+    ids = {}
+    for disk_name, expected in HOSTILE_DISK_NAMES.items():
+        path = out / disk_name
+        path.write_bytes(disk_name.encode())
+        ids[(await pair.alice.send_file("bob", str(path))).id] = expected
+    for transfer_id, expected in ids.items():
+        view = await wait_final(pair.bob, transfer_id)
+        assert view.state == "completed", view.error
+        assert view.path is not None and Path(view.path).parent == pair.downloads
+        assert Path(view.path).name == expected
+
+
+@pytest.mark.parametrize(("offered", "expected"), [
+    ("../../x", "x"), ("/etc/passwd", "passwd"), ("a\x1b[31mb", "ab"), ("con", "_con"),
+    ("y" * 300, "y" * MAX_NAME_BYTES), ("two\nlines", "two_lines"), ("..", "file"),
+])
+async def test_names_the_protocol_forbids_are_still_made_safe_by_the_receiver(
+        pair: Pair, offered: str, expected: str) -> None:
+    """Defence in depth: the protocol layer refuses these names on the wire, so they are
+    handed straight to the receiving node's transfer engine, as if the check were gone."""
+    session = pair.bob.directory.session(pair.alice.fingerprint)
+    offer = FileOffer(os.urandom(16), offered, 3, hashlib.sha256(b"abc").digest(), CHUNK_SIZE)
+    pair.bob.files.messages_received(session, [offer])
+    view = await wait_incoming(pair.bob)
+    assert view.name == expected
+    assert "/" not in view.name and "\x1b" not in view.name and "\n" not in view.name
+
+
+async def test_offer_over_the_size_limit_is_declined_with_the_reason(
+        make_node: NodeFactory, tmp_path: Path) -> None:
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(
+        files=file_settings(tmp_path / "dl", max_file_size=1000)))
+    await connect(alice, bob)
+    src = tmp_path / "big.bin"
+    write_random(src, 1001)
+    offer = await alice.send_file("bob", str(src))
+    sent = await wait_final(alice, offer.id)
+    assert sent.state == "declined" and "over the receiver's limit" in (sent.error or "")
+    assert not (tmp_path / "dl" / PARTIAL_DIR).exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_offer_bigger_than_free_space_is_declined(make_node: NodeFactory, tmp_path: Path,
+                                                        small_tmpfs: Path) -> None:
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
+    await connect(alice, bob)
+    src = tmp_path / "big.bin"
+    write_random(src, 6 * 1024 * 1024)
+    offer = await alice.send_file("bob", str(src))
+    sent = await wait_final(alice, offer.id)
+    assert sent.state == "declined" and "not enough free space" in (sent.error or "")
+
+
+async def test_disk_filling_up_mid_transfer_ends_cleanly(
+        make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the first batch is written, something else fills the disk: ENOSPC follows."""
+    original = receiver.IncomingTransfer.write
+    filler = small_tmpfs / "filler"
+
+    def write_then_fill(self: receiver.IncomingTransfer, chunks: Any) -> int:
+        done = original(self, chunks)
+        if not filler.exists():
+            with filler.open("wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+        return done
+
+    monkeypatch.setattr(receiver.IncomingTransfer, "write", write_then_fill)
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
+    await connect(alice, bob)
+    src = tmp_path / "fits.bin"
+    write_random(src, 3 * 1024 * 1024)
+    offer = await alice.send_file("bob", str(src))
+    received = await wait_final(bob, offer.id)
+    sent = await wait_final(alice, offer.id)
+    assert received.state == "failed" and "disk is full" in (received.error or "")
+    assert sent.state == "failed" and "disk is full" in (sent.error or "")
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == [PARTIAL_DIR, "filler"]
+    assert list((small_tmpfs / PARTIAL_DIR).iterdir()) == []
+
+
+async def test_chat_is_not_stuck_behind_a_big_transfer(pair: Pair, tmp_path: Path) -> None:
+    size = 200 * 1000 * 1000
+    src = tmp_path / "big.bin"
+    digest = await asyncio.to_thread(write_random, src, size)
+    events = pair.bob.subscribe()
+    offer = await pair.alice.send_file("bob", str(src))
+    loop = asyncio.get_running_loop()
+
+    async def progressed() -> None:
+        while True:
+            views = [v for v in await pair.bob.transfers() if v.id == offer.id]
+            if views and views[0].bytes_done > size // 10:
+                return
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(progressed(), 20)
+    chat_sent = loop.time()
+    await pair.alice.send_text("bob", "still there?")
+    chat_at = transfer_done_at = None
+    async for event in events:
+        if isinstance(event, MessageReceived) and chat_at is None:
+            chat_at = loop.time()
+        elif isinstance(event, TransferUpdated) and event.transfer.id == offer.id \
+                and event.transfer.state in ("completed", "failed"):
+            transfer_done_at = loop.time()
+            assert event.transfer.state == "completed", event.transfer.error
+            break
+    assert chat_at is not None, "the chat arrived only after the transfer ended"
+    assert transfer_done_at is not None
+    latency, rest = chat_at - chat_sent, transfer_done_at - chat_at
+    assert latency < 0.5, f"chat took {latency:.3f} s"
+    assert rest > 5 * latency, f"chat after {latency:.3f} s, transfer {rest:.3f} s later"
+    assert sha256_of(pair.downloads / "big.bin") == digest

@@ -1,0 +1,80 @@
+"""Two nodes in two processes: a 200 MB file with flat memory; kill -9 of either side resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.transfers.conftest import sha256_of, write_random
+from tests.transfers.procs import NodeProc, free_port, start_node
+
+MiB = 1024 * 1024
+
+
+def _final(node: NodeProc, timeout: float) -> dict[str, object]:
+    return node.out.wait_for(lambda o: o.get("event") == "transfer"
+                             and o["state"] in ("completed", "failed", "declined"),
+                             timeout, "the transfer's end")
+
+
+def test_200_mb_between_processes_with_flat_memory(tmp_path: Path) -> None:
+    size = 200 * 1000 * 1000
+    src = tmp_path / "big.bin"
+    digest = write_random(src, size)
+    bob_port = free_port()
+    bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=tmp_path / "dl")
+    alice = start_node(tmp_path / "alice", "alice", free_port(), peer_port=bob_port, send=src)
+    try:
+        baseline = {"alice": alice.rss_kib(), "bob": bob.rss_kib()}
+        sent, received = _final(alice, 60), _final(bob, 10)
+        assert sent["state"] == "completed", sent
+        assert received["state"] == "completed", received
+        assert sha256_of(Path(str(received["path"]))) == digest
+        # Memory does not follow the file: 200 MB moved, at most 32 MiB more than at start.
+        for name, node in (("alice", alice), ("bob", bob)):
+            growth = node.peak_rss_kib() - baseline[name]
+            assert growth < 32 * 1024, f"{name}'s peak RSS grew by {growth} KiB"
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+def _progress(node: NodeProc, at_least: int, timeout: float = 30) -> dict[str, object]:
+    return node.out.wait_for(lambda o: o.get("event") == "transfer"
+                             and o["state"] == "transferring" and o["bytes_done"] >= at_least,
+                             timeout, f"{at_least} bytes")
+
+
+def test_kill_9_receiver_then_sender_resumes_without_starting_over(tmp_path: Path) -> None:
+    size = 24 * MiB
+    src = tmp_path / "resume.bin"
+    digest = write_random(src, size)
+    bob_port, alice_port = free_port(), free_port()
+    throttle = 8 * MiB  # bytes/s at the receiver's disk: slow enough to kill mid-way
+    dl = tmp_path / "dl"
+    bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
+    alice = start_node(tmp_path / "alice", "alice", alice_port, peer_port=bob_port, send=src)
+    procs = [alice, bob]
+    try:
+        _progress(bob, size // 4)
+        bob.kill9()
+        bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
+        procs.append(bob)
+        resumed = bob.out.wait_for(lambda o: o.get("event") == "transfer"
+                                   and o["state"] == "transferring", 30, "the resume")
+        assert int(resumed["bytes_done"]) >= size // 4  # not from zero
+
+        _progress(bob, size * 2 // 3)
+        alice.kill9()
+        alice = start_node(tmp_path / "alice", "alice", alice_port)  # no --send: the store resumes
+        procs.append(alice)
+        received = _final(bob, 60)
+        assert received["state"] == "completed", received
+        assert _final(alice, 20)["state"] == "completed"
+        assert sha256_of(Path(str(received["path"]))) == digest
+        recv_event = next(o for o in bob.out.seen if o.get("event") == "file_recv")
+        assert recv_event["bytes"] == size
+        assert recv_event["detail"]["resumed_from"] >= size * 2 // 3 - 2 * MiB
+        assert list((dl / ".partial").iterdir()) == []
+    finally:
+        for proc in procs:
+            proc.stop()
