@@ -97,6 +97,7 @@ async def test_names_the_protocol_forbids_are_still_made_safe_by_the_receiver(
     """Defence in depth: the protocol layer refuses these names on the wire, so they are
     handed straight to the receiving node's transfer engine, as if the check were gone."""
     session = pair.bob.directory.session(pair.alice.fingerprint)
+    assert session is not None
     offer = FileOffer(os.urandom(16), offered, 3, hashlib.sha256(b"abc").digest(), CHUNK_SIZE)
     pair.bob.files.messages_received(session, [offer])
     view = await wait_incoming(pair.bob)
@@ -124,14 +125,14 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],  # noqa: S603,S607
                           capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S603,S607
 
 
 async def test_offer_bigger_than_free_space_is_declined(make_node: NodeFactory, tmp_path: Path,
