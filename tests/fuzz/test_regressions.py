@@ -1,0 +1,137 @@
+"""Fuzzing findings as regression tests, plus checks that keep the campaign honest.
+
+Every crash the fuzzer finds is checked in as a small file under
+tests/fuzz/crashes/<target>/ (named after the bug) and replayed here through
+the harness's own `test_one_input`, which needs no atheris. Findings with a
+story also get a named test below.
+
+The other tests make sure the machinery works: every seed runs clean, the
+captured sessions still replay deep into an established session (a stale
+corpus would silently make the fuzzer shallow), the corpus builder reproduces
+the checked-in seeds, and the oracle really reports what it is meant to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from p2pmsg.crypto.suites import available_suite_names
+from p2pmsg.protocol.events import (
+    ConnectionClosed,
+    HandshakeCompleted,
+    KeysRotated,
+    MessageReceived,
+    RekeyCompleted,
+)
+from tests.fuzz import fuzz_connection, fuzz_frames, fuzz_messages
+from tests.fuzz.launcher import CORPUS_ROOT
+from tests.fuzz.session import (
+    ACT_CHAT,
+    DELIVER,
+    MODE_ESTABLISHED_INITIATOR,
+    ContractViolation,
+    Reader,
+    Session,
+    run_program,
+)
+
+HERE = Path(__file__).resolve().parent
+CRASH_ROOT = HERE / "crashes"
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "frames": fuzz_frames.test_one_input,
+    "messages": fuzz_messages.test_one_input,
+    "connection": fuzz_connection.test_one_input,
+}
+
+
+def _files(root: Path) -> list[object]:
+    return [pytest.param(target, path, id=f"{target}/{path.name}")
+            for target in TARGETS
+            for path in sorted((root / target).glob("*")) if path.is_file()]
+
+
+@pytest.mark.parametrize(("target", "path"), _files(CRASH_ROOT))
+def test_crash_input_no_longer_crashes(target: str, path: Path) -> None:
+    TARGETS[target](path.read_bytes())
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_seed_runs_clean(target: str) -> None:
+    seeds = sorted((CORPUS_ROOT / target).iterdir())
+    assert seeds, f"no seeds for {target}: run python -m tests.fuzz.make_corpus"
+    for seed in seeds:
+        TARGETS[target](seed.read_bytes())
+
+
+@pytest.mark.parametrize("seed", sorted(p.name for p in (CORPUS_ROOT / "connection").glob(
+    "*-script-transcript-*")))
+def test_captured_session_replays_deep(seed: str) -> None:
+    """The victim's transcript of the scripted session is only raw bytes and its own
+    actions; it must still get through the handshake, messages, rotations and both
+    rekeys to the partner's bye. If not, the corpus is stale."""
+    session = run_program((CORPUS_ROOT / "connection" / seed).read_bytes())
+    kinds = [type(e) for e in session.victim.events]
+    assert kinds.count(HandshakeCompleted) == 1
+    assert kinds.count(MessageReceived) >= 15
+    assert kinds.count(KeysRotated) >= 10
+    assert kinds.count(RekeyCompleted) >= 2
+    closed = session.victim.events[-1]
+    assert type(closed) is ConnectionClosed and closed.reason == "peer_closed", (
+        f"{closed!r}: regenerate with python -m tests.fuzz.make_corpus")
+
+
+@pytest.mark.skipif("twofish-cbc-hmac-sha256" not in available_suite_names(),
+                    reason="the checked-in seeds were captured with all three suites")
+def test_corpus_builder_reproduces_the_checked_in_seeds(tmp_path: Path) -> None:
+    from tests.fuzz.make_corpus import build
+
+    build(tmp_path)
+    for target in TARGETS:
+        built = sorted(p.name for p in (tmp_path / target).iterdir())
+        checked_in = sorted(p.name for p in (CORPUS_ROOT / target).iterdir())
+        assert built == checked_in, (
+            f"tests/fuzz/corpus/{target} is stale: run python -m tests.fuzz.make_corpus")
+
+
+# --- the oracle must be able to fail -------------------------------------------------------
+
+def _established() -> Session:
+    """An established session with one partner chat pending for the victim."""
+    session = Session(MODE_ESTABLISHED_INITIATOR)
+    session.act(session.partner, Reader(bytes([ACT_CHAT, 2]) + b"hi"))
+    assert session.to_victim
+    return session
+
+
+def test_oracle_reports_an_exception_swallowed_by_receive_data() -> None:
+    session = _established()
+
+    def broken(*args: object) -> None:
+        raise KeyError("a bug in a handler")
+
+    session.victim.conn._on_record = broken  # type: ignore[method-assign,assignment]
+    with pytest.raises(ContractViolation, match="swallowed KeyError"):
+        session.deliver_pending()
+
+
+def test_oracle_reports_events_after_connection_closed() -> None:
+    session = _established()
+    session.feed(session.victim, b"")  # EOF: closed
+    assert session.victim.closed
+    session.victim.conn._events.append(MessageReceived(None))  # type: ignore[arg-type]
+    with pytest.raises(ContractViolation, match="after ConnectionClosed"):
+        session.victim.check("a late event")
+
+
+def test_oracle_reports_a_connection_alive_past_the_idle_timeout() -> None:
+    session = _established()
+    session.victim.conn.handle_timer = lambda now=None: None  # type: ignore[method-assign]
+    with pytest.raises(ContractViolation, match="still established"):
+        session.run(Reader(DELIVER))
+
+
+# --- findings ------------------------------------------------------------------------------
+# (one named test per crash the campaign found; see README "Fuzzing" for the log)
