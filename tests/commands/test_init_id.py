@@ -7,10 +7,14 @@ real count, just without paying for interpreter start-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -230,3 +234,79 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("init", "id", "passwd"):
         assert f"    {command} " in result.stdout
+
+
+class _Terminal:
+    """The CLI on a real pseudo-terminal, so getpass prompts as it would for a person."""
+
+    def __init__(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("P2PMSG_PASSWORD", "P2PMSG_NEW_PASSWORD")}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.chdir(REPO_ROOT)
+            os.execve(sys.executable, [sys.executable, "-m", "p2pmsg", *args], env)
+        self.seen = b""
+        self._cursor = 0
+
+    def expect(self, token: bytes, timeout: float = 20.0) -> bytes:
+        """Wait for `token` after everything matched so far; return the text up to it."""
+        deadline = time.monotonic() + timeout
+        while self.seen.find(token, self._cursor) < 0:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out waiting for {token!r}; got {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                assert chunk, f"process ended before {token!r}; got {self.seen!r}"
+                self.seen += chunk
+        end = self.seen.find(token, self._cursor) + len(token)
+        before, self._cursor = self.seen[self._cursor:end], end
+        return before
+
+    def send(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\n")
+
+    def wait(self) -> int:
+        with contextlib.suppress(OSError):
+            while True:
+                ready, _, _ = select.select([self.fd], [], [], 20)
+                chunk = os.read(self.fd, 4096) if ready else b""
+                if not chunk:
+                    break
+                self.seen += chunk
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_init_reprompts_until_the_policy_is_met(tmp_path: Path) -> None:
+    term = _Terminal("init", "--name", "alice", "--data-dir", str(tmp_path))
+    term.expect(b"New password: ")
+    term.send("weak")
+    term.expect(b"Repeat: ")
+    term.send("weak")
+    refusal = term.expect(b"New password: ")
+    assert b"at least 8 characters" in refusal and b"an upper-case letter" in refusal
+    term.send(PASSWORD)
+    term.expect(b"Repeat: ")
+    term.send(PASSWORD)
+    term.expect(b"short:")
+    assert term.wait() == 0
+    assert b"created profile 'default'" in term.seen
+    assert PASSWORD.encode() not in term.seen  # never echoed
+    assert Profile(tmp_path).exists()
+
+
+def test_interactive_confirmation_mismatch(tmp_path: Path) -> None:
+    term = _Terminal("init", "--name", "alice", "--data-dir", str(tmp_path))
+    term.expect(b"New password: ")
+    term.send(PASSWORD)
+    term.expect(b"Repeat: ")
+    term.send(PASSWORD + "x")
+    assert term.wait() == 1
+    assert b"the two passwords do not match" in term.seen
+    assert not Profile(tmp_path).exists()

@@ -51,7 +51,8 @@ def test_event_lines_follow_the_design_schema(tmp_path: Path) -> None:
     {"ts": 1.0, "event": "unlock_ok", "peer": None, "addr": None, "bytes": 0, "detail": {},
      "label": "normal"},
 ])
-def test_append_refuses_records_outside_the_live_schema(tmp_path: Path, record: dict) -> None:
+def test_append_refuses_records_outside_the_live_schema(tmp_path: Path,
+                                                      record: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         append_event(tmp_path / "log.jsonl", record)
 
