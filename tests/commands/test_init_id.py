@@ -245,7 +245,7 @@ class _Terminal:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # pragma: no cover - the child
             os.chdir(REPO_ROOT)
-            os.execve(sys.executable, [sys.executable, "-m", "p2pmsg", *args], env)
+            os.execve(sys.executable, [sys.executable, "-m", "p2pmsg", *args], env)  # noqa: S606
         self.seen = b""
         self._cursor = 0
 
