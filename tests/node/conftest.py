@@ -42,11 +42,12 @@ class NodeFactory:
         self.keys: dict[str, tuple[Identity, bytes]] = {}
 
     async def __call__(self, name: str, *, config: NodeConfig | None = None,
-                       start: bool = True, **kwargs: Any) -> Node:
+                       start: bool = True, display_name: str | None = None,
+                       **kwargs: Any) -> Node:
         """A node for `name`; the same name reuses its identity and database (a restart)."""
         identity, data_key = self.keys.setdefault(
             name, (Identity.generate(os.urandom), os.urandom(32)))
-        node = await Node.open(identity, name, self.root / f"{name}.db", data_key,
+        node = await Node.open(identity, display_name or name, self.root / f"{name}.db", data_key,
                                config or loopback_config(), **kwargs)
         self.nodes.append(node)
         if start:

@@ -1,0 +1,123 @@
+"""Abuse: a connection flood, a connection that never speaks, garbage after the handshake.
+
+The node must keep serving an honest peer throughout, and each abuse must leave
+a security event. Every load loop here is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+import time
+
+from p2pmsg.crypto.identity import Identity
+from p2pmsg.node.limits import LimitSettings
+from p2pmsg.node.node import Node
+from p2pmsg.protocol.connection import PeerConnection
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+
+ABUSER = "127.0.0.66"
+FLOOD_CONNECTIONS = 150
+
+
+async def _events(node: Node, name: str) -> list[dict[str, object]]:
+    return [e for e in await node.security_events(limit=5000) if e["event"] == name]
+
+
+async def _chat_round(alice: Node, n: int) -> None:
+    views = [await alice.send_text("bob", f"still here {n}.{i}") for i in range(3)]
+    statuses = await asyncio.gather(*(alice.wait_delivered(v.id, 5) for v in views))
+    assert set(statuses) == {"delivered"}
+
+
+async def test_a_connection_flood_is_bounded_and_the_honest_peer_keeps_chatting(
+        make_node: NodeFactory) -> None:
+    limits = LimitSettings(max_connections=64, max_handshakes_per_address=4,
+                           connect_burst=8, connect_rate=2.0)
+    bob = await make_node("bob", config=loopback_config(limits=limits))
+    alice = await make_node("alice")
+    await connect(alice, bob)
+
+    writers: list[asyncio.StreamWriter] = []
+    peak = 0
+
+    async def flood() -> None:
+        nonlocal peak
+        for _ in range(FLOOD_CONNECTIONS):
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", bob.listen_port,
+                                                          local_addr=(ABUSER, 0))
+                writers.append(writer)
+            peak = max(peak, bob.admission.open_connections)
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(flood(), _chat_round(alice, 1)), 20)
+        await _chat_round(alice, 2)
+    finally:
+        for writer in writers:
+            writer.transport.abort()
+    assert peak <= limits.max_handshakes_per_address + 1  # the abuser's share, plus alice
+    refused = await _events(bob, "rate_limited")
+    assert len(refused) >= FLOOD_CONNECTIONS - limits.max_handshakes_per_address - limits.connect_burst
+    assert {e["addr"] for e in refused} == {ABUSER}
+    assert {e["detail"]["reason"] for e in refused} <= {  # type: ignore[index]
+        "connection_rate", "handshakes_in_flight", "connection_cap"}
+
+
+async def test_a_connection_that_never_speaks_is_dropped_at_the_handshake_deadline(
+        make_node: NodeFactory) -> None:
+    bob = await make_node("bob")
+    alice = await make_node("alice")
+    await connect(alice, bob)
+    reader, writer = await asyncio.open_connection("127.0.0.1", bob.listen_port,
+                                                   local_addr=(ABUSER, 0))
+    started = time.monotonic()
+    try:
+        await _chat_round(alice, 1)
+        data = await asyncio.wait_for(reader.read(), 10)  # bob aborts, then closes
+        elapsed = time.monotonic() - started
+    finally:
+        writer.transport.abort()
+    assert b"handshake" in data or data == b""
+    deadline = bob.protocol_config.handshake_timeout
+    assert deadline - 0.5 <= elapsed <= deadline + 2.0
+    failures = await _events(bob, "handshake_fail")
+    assert any(e["addr"] == ABUSER and "deadline" in str(e["detail"]) for e in failures)
+    assert bob.admission.handshakes_in_flight(ABUSER) == 0
+
+
+async def _handshake_as_stranger(port: int) -> tuple[PeerConnection, asyncio.StreamReader,
+                                                    asyncio.StreamWriter]:
+    conn = PeerConnection("initiator", Identity.generate(os.urandom), "stranger", os.urandom,
+                          time.time)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ABUSER, 0))
+    writer.write(conn.start())
+    while conn.state == "handshaking":
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        conn.receive_data(data)
+        writer.write(conn.data_to_send())
+    assert conn.state == "established"
+    return conn, reader, writer
+
+
+async def test_garbage_after_the_handshake_costs_only_that_connection(
+        make_node: NodeFactory) -> None:
+    bob = await make_node("bob")
+    alice = await make_node("alice")
+    await connect(alice, bob)
+    for garbage in (struct.pack(">I", 40) + os.urandom(40),  # a frame that is not msgpack
+                    struct.pack(">I", 1 << 30),  # a length far over the limit
+                    b"\x00" * 4):  # a zero-length frame
+        _, reader, writer = await _handshake_as_stranger(bob.listen_port)
+        try:
+            writer.write(garbage)
+            await asyncio.wait_for(reader.read(), 5)  # bob says bye and closes
+        finally:
+            writer.transport.abort()
+        await _chat_round(alice, len(garbage))
+    rejected = await _events(bob, "frame_rejected")
+    assert len([e for e in rejected if e["addr"] == ABUSER]) == 3
+    assert alice.fingerprint in bob.directory.connected()

@@ -1,0 +1,100 @@
+"""Delivery across restarts, duplicate connections and disappearing messages (loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from p2pmsg.node.api import MessagesExpired
+from p2pmsg.store import Store
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+
+
+async def test_messages_to_an_offline_peer_are_queued_then_delivered_once_in_order(
+        make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    port = bob.listen_port
+    await connect(alice, bob)
+    await bob.stop()
+
+    async def offline() -> bool:
+        return alice.directory.session(bob.fingerprint) is None
+
+    await eventually(offline)
+    texts = [f"while you were away {i}" for i in range(20)]
+    views = [await alice.send_text("bob", t) for t in texts]
+    assert {v.status for v in views} == {"queued"}
+
+    bob = await make_node("bob", config=loopback_config(port=port))  # same identity and db
+    statuses = await asyncio.gather(*(alice.wait_delivered(v.id, 10) for v in views))
+    assert set(statuses) == {"delivered"}
+    history = await bob.conversation("alice")
+    assert [m.text for m in history] == texts
+
+
+async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    # Each learns the other's address at the same moment and dials at once.
+    await asyncio.gather(alice.add_peer("127.0.0.1", bob.listen_port),
+                         bob.add_peer("127.0.0.1", alice.listen_port))
+
+    async def settled() -> bool:
+        a = alice.directory.session(bob.fingerprint)
+        b = bob.directory.session(alice.fingerprint)
+        return (a is not None and b is not None
+                and len([s for s in alice._sessions if s.is_open]) == 1
+                and len([s for s in bob._sessions if s.is_open]) == 1)
+
+    await eventually(settled)
+    a = alice.directory.session(bob.fingerprint)
+    b = bob.directory.session(alice.fingerprint)
+    assert a is not None and b is not None
+    # Both ends kept the same TCP connection: its initiator is the lower fingerprint.
+    assert a.initiator != b.initiator
+    assert a.initiator == (alice.fingerprint < bob.fingerprint)
+    sent = await alice.send_text("bob", "one session")
+    assert await alice.wait_delivered(sent.id, 5) == "delivered"
+    assert [m.text for m in await bob.conversation("alice")] == ["one session"]
+
+
+async def test_disappearing_message_is_deleted_on_both_sides_after_reading(
+        make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    alice_events = alice.subscribe()
+    sent = await alice.send_text("bob", "this will self-destruct", ttl=1)
+    await alice.wait_delivered(sent.id, 5)
+    keep = await alice.send_text("bob", "this stays")
+    await alice.wait_delivered(keep.id, 5)
+    assert (await bob.conversation("alice"))[0].deadline is None  # not read yet: no timer
+    await bob.mark_read("alice")
+
+    async def gone_on_both_sides() -> bool:
+        theirs = await bob.conversation("alice")
+        ours = await alice.conversation("bob")
+        return theirs[0].text is None and ours[0].text is None
+
+    await eventually(gone_on_both_sides, timeout=6)
+    assert [m.text for m in await bob.conversation("alice")] == [None, "this stays"]
+    assert [m.text for m in await alice.conversation("bob")] == [None, "this stays"]
+    expired = [e for e in alice_events.drain()  # type: ignore[attr-defined]
+               if isinstance(e, MessagesExpired)]
+    assert expired and sent.id in expired[0].ids
+    # The row stays, so a late resend of the same id is still recognised as a duplicate.
+    assert await bob._store.run(Store.get_message, bytes.fromhex(sent.id)) is not None
+
+
+async def test_stop_says_bye_and_the_peer_sees_an_orderly_close(make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    await bob.stop()
+
+    async def closed_by_peer() -> list[dict[str, object]]:
+        events = await alice.security_events()
+        return [e for e in events if e["event"] == "conn_close"
+                and e["detail"].get("reason") == "peer_closed"]  # type: ignore[union-attr]
+
+    await eventually(closed_by_peer)
