@@ -8,6 +8,7 @@ flaky link that breaks handshakes, a forgotten password, a new device. The
 models only learn the difference if the data holds both.
 """
 
+# ruff: noqa: S311  (a seeded simulation: reproducibility is the point, not secrecy)
 from __future__ import annotations
 
 import math

@@ -132,8 +132,10 @@ def parse_event(line: str, *, lineno: int | None = None) -> SecurityEvent:
     where = f"line {lineno}" if lineno is not None else "event"
     try:
         record = json.loads(line)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise EventFormatError(f"{where}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError):  # absurd numbers, absurd nesting
+        raise EventFormatError(f"{where}: not a usable JSON value") from None
     return event_from_dict(record, where=where)
 
 

@@ -221,7 +221,7 @@ class Windower:
         return Window(key, w.start, features, w.peer, w.addr, label)
 
     def _addr_known(self, kind: str, state: _KeyState, w: _Open, end: float) -> float:
-        """Has this source proved an identity lately (addresses) / is it on a usual address (peers)?"""
+        """Addresses: proved an identity lately? Peers: on an address they used before?"""
         if kind == "local":
             return 1.0
         if kind == "peer":

@@ -83,7 +83,8 @@ def pinned_hashes() -> dict[str, str]:
         text = resources.files("p2pmsg.monitor").joinpath(PINNED_HASHES).read_text("utf-8")
         pinned = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise ModelIntegrityError(f"the package's pinned model hashes are unreadable: {exc}") from None
+        raise ModelIntegrityError(
+            f"the package's pinned model hashes are unreadable: {exc}") from None
     if not isinstance(pinned, dict) or not all(isinstance(v, str) for v in pinned.values()):
         raise ModelIntegrityError("the package's pinned model hashes are malformed")
     return pinned
@@ -138,8 +139,9 @@ def _check_environment(manifest: Mapping[str, Any]) -> None:
             f"this is {sklearn.__version__}; retrain with `p2pmsg train`")
     written = str(manifest.get("numpy_version", "")).split(".")[0]
     if written != numpy.__version__.split(".")[0]:
-        raise ModelIntegrityError(f"models were written with numpy {manifest.get('numpy_version')}, "
-                                  f"this is {numpy.__version__}")
+        raise ModelIntegrityError(
+            f"models were written with numpy {manifest.get('numpy_version')}, "
+            f"this is {numpy.__version__}")
     if tuple(manifest.get("feature_names", ())) != FEATURE_NAMES:
         raise ModelIntegrityError("the models were trained on other features than this code makes")
 

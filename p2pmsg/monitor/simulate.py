@@ -13,6 +13,7 @@ from the config seed (string seeds hash with SHA-512, independent of
 PYTHONHASHSEED), and timestamps are rounded to milliseconds.
 """
 
+# ruff: noqa: S311  (a seeded simulation: reproducibility is the point, not secrecy)
 from __future__ import annotations
 
 import hashlib
@@ -102,7 +103,8 @@ def fingerprint_for(seed: int, name: str) -> str:
     return hashlib.sha256(f"p2pmsg-sim/{seed}/{name}".encode()).hexdigest()
 
 
-def poisson_times(rng: random.Random, rate_per_s: float, start: float, end: float) -> Iterator[float]:
+def poisson_times(rng: random.Random, rate_per_s: float, start: float,
+                  end: float) -> Iterator[float]:
     """Arrival times of a Poisson process on [start, end)."""
     if rate_per_s <= 0:
         return
@@ -178,9 +180,7 @@ def peer_session(sink: Sink, rng: random.Random, peer: Peer, start: float, end: 
     for when in poisson_times(rng, peer.files_per_hour / HOUR, t, end):
         size = int(rng.lognormvariate(peer.file_log_median, 1.2))
         file_transfer(sink, rng, peer, when, size=max(1, min(size, 150_000_000)))
-    epoch = 0
-    for when in poisson_times(rng, 1 / HOUR, session_start, end):
-        epoch += 1
+    for epoch, when in enumerate(poisson_times(rng, 1 / HOUR, session_start, end), start=1):
         sink.emit(when, "key_rotated", "normal", peer=peer.fp, addr=peer.addr,
                   detail={"epoch": epoch})
         if rng.random() < 0.05:

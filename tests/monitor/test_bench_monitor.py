@@ -16,6 +16,6 @@ def test_bench_monitor_quick_json() -> None:
     assert report["mode"] == "models"
     assert report["load_ms"]["best"] > 0
     score = report["score_100_keys_ms"]
-    assert 0 < score["best"] and score["target"] == 50.0
+    assert score["best"] > 0 and score["target"] == 50.0
     stall = report["loop_stall_ms"]
     assert stall["while_scoring"]["max_ms"] >= 0 and stall["ticks"] > 0

@@ -37,7 +37,8 @@ def test_evaluate_refuses_unlabeled_data(tmp_path: Path) -> None:
     data = tmp_path / "log.jsonl"
     data.write_text('{"ts":1,"event":"conn_open","peer":null,"addr":"10.0.0.1","bytes":0,'
                     '"detail":{}}\n')
-    result = subprocess.run([sys.executable, "-m", "p2pmsg", "evaluate", "--data", str(data)],
+    result = subprocess.run([sys.executable, "-m", "p2pmsg", "evaluate",  # noqa: S603
+                             "--data", str(data)],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 1
     assert "has no 'label'" in result.stderr and "Traceback" not in result.stderr

@@ -66,6 +66,8 @@ def test_missing_field_and_bad_json() -> None:
         parse_event("{nope")
     with pytest.raises(EventFormatError, match="expected a JSON object"):
         parse_event("[1, 2]")
+    with pytest.raises(EventFormatError, match="not a usable JSON value"):
+        parse_event("[" * 100_000 + "]" * 100_000)
 
 
 def test_iter_events_names_source_and_line_and_skips_blanks() -> None:
