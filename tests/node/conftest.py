@@ -9,6 +9,7 @@ one (the LAN tests in test_lan_*.py run real mDNS in network namespaces).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -56,10 +57,8 @@ class NodeFactory:
 
     async def close(self) -> None:
         for node in self.nodes:
-            try:
+            with contextlib.suppress(Exception):  # already stopped, or broken on purpose
                 await node.stop()
-            except Exception:  # noqa: S110 - already stopped or broken on purpose
-                pass
 
 
 @pytest.fixture
