@@ -68,7 +68,7 @@ class FakeNode:
         self.settings: dict[str, Any] = {
             "key_rotation_interval": 3600.0, "max_messages_per_key": 1000,
             "preferred_suite": "chacha20-poly1305", "downloads_dir": "/home/alice/Downloads",
-            "default_ttl": None,
+            "default_disappearing_ttl": None,
         }
         self._queues: list[asyncio.Queue[NodeEvent]] = []
         self._seq = 0

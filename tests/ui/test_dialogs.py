@@ -138,12 +138,12 @@ async def test_settings_validate_then_save_through_the_node(node: FakeNode) -> N
         assert not any(call[0] == "update_settings" for call in node.calls)
         screen.query_one("#key_rotation_interval", Input).value = "30m"
         screen.query_one("#max_messages_per_key", Input).value = "500"
-        screen.query_one("#default_ttl", Input).value = "1d"
+        screen.query_one("#default_disappearing_ttl", Input).value = "1d"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert node.settings["key_rotation_interval"] == 1800.0
         assert node.settings["max_messages_per_key"] == 500
-        assert node.settings["default_ttl"] == 86400.0
+        assert node.settings["default_disappearing_ttl"] == 86400.0
         assert isinstance(app.screen, MainScreen)
         assert "⏱ 1d" in screen_text(app)
 
@@ -160,7 +160,7 @@ async def test_help_and_command_palette(node: FakeNode) -> None:
         await settle(pilot)
         await pilot.press("ctrl+p")
         await settle(pilot)
-        await pilot.press(*"security dash")
+        app.screen.query_one(Input).value = "security dash"
         await settle(pilot, 0.4)
         await pilot.press("enter")
         await settle(pilot, 0.3)
@@ -169,7 +169,7 @@ async def test_help_and_command_palette(node: FakeNode) -> None:
         await settle(pilot)
         await pilot.press("ctrl+p")
         await settle(pilot)
-        await pilot.press(*"chat with dave")
+        app.screen.query_one(Input).value = "chat with dave"
         await settle(pilot, 0.4)
         await pilot.press("enter")
         await settle(pilot, 0.3)

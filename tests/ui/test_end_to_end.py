@@ -85,6 +85,14 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             # Bob read alice's message: her tick turns into a read receipt.
             await _until(lambda: any(line.endswith("[red]literally[/red] ✓✓")
                                      for line in log_a.plain_lines()), "alice's receipt")
+            # Settings go through the real node into the profile's store.
+            await pa.press("f4")
+            await _until(lambda: app_a.screen.query_one("#max_messages_per_key").value == "1000",
+                         "settings loaded")
+            app_a.screen.query_one("#max_messages_per_key").value = "250"
+            await pa.press("ctrl+s")
+            await _until(lambda: isinstance(app_a.screen, MainScreen), "settings saved")
+            assert (await alice.get_settings())["max_messages_per_key"] == 250
     finally:
         for node in nodes:
             await node.stop()

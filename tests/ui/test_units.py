@@ -68,16 +68,17 @@ def test_durations() -> None:
 
 def test_settings_parsing() -> None:
     raw = {"key_rotation_interval": "30m", "max_messages_per_key": "250",
-           "downloads_dir": "~/Downloads", "default_ttl": "off"}
+           "downloads_dir": "~/Downloads", "default_disappearing_ttl": "off"}
     values, errors = parse_settings(raw, "aes-256-gcm")
     assert errors == []
     assert values == {"key_rotation_interval": 1800.0, "max_messages_per_key": 250,
                       "preferred_suite": "aes-256-gcm", "downloads_dir": "~/Downloads",
-                      "default_ttl": None}
+                      "default_disappearing_ttl": None}
     bad = {"key_rotation_interval": "5s", "max_messages_per_key": "-1", "downloads_dir": " ",
-           "default_ttl": "soon"}
-    _, errors = parse_settings(bad, None)
-    assert len(errors) == 4
+           "default_disappearing_ttl": "soon"}
+    values, errors = parse_settings(bad, None)
+    assert len(errors) == 3
+    assert values["downloads_dir"] is None
 
 
 def test_safety_number_and_fingerprint_grouping() -> None:

@@ -64,7 +64,8 @@ async def test_unlock_wrong_then_right(node: FakeNode) -> None:
         await settle(pilot, 0.2)
         assert isinstance(app.screen, UnlockScreen)
         assert "Wrong password." in screen_text(app)
-        await pilot.press(*"correct horse battery staple", "enter")
+        app.screen.query_one("#password", Input).value = "correct horse battery staple"
+        await pilot.press("enter")
         await settle(pilot, 0.3)
         assert isinstance(app.screen, MainScreen)
 

@@ -73,7 +73,7 @@ class MainScreen(ConversationActions, Screen[None]):
         self.selected: str | None = None
         self.sessions: dict[str, SessionStatusView] = {}
         self.conversation_ttl: dict[str, float | None] = {}
-        self.default_ttl: float | None = None
+        self.default_disappearing_ttl: float | None = None
         self._last_toast: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._mark_read_timer: Timer | None = None
@@ -107,8 +107,8 @@ class MainScreen(ConversationActions, Screen[None]):
             peers = await self.node.peers()
             self.query_one(PeerList).set_peers(peers)
             settings = await self.node.get_settings()
-            ttl = settings.get("default_ttl")
-            self.default_ttl = float(ttl) if ttl else None
+            ttl = settings.get("default_disappearing_ttl")
+            self.default_disappearing_ttl = float(ttl) if ttl else None
             threats = self.query_one(ThreatPanel)
             threats.set_status(await self.node.monitor_status())
             threats.set_alerts(await self.node.alerts(100))
@@ -209,7 +209,7 @@ class MainScreen(ConversationActions, Screen[None]):
         text.append(" · ")
         text.append("online" if peer.online else "offline",
                     style="green" if peer.online else "dim")
-        ttl = self.conversation_ttl.get(peer.fingerprint, self.default_ttl)
+        ttl = self.conversation_ttl.get(peer.fingerprint, self.default_disappearing_ttl)
         if ttl:
             text.append(f" · ⏱ {duration(ttl)}", style="magenta")
         text.append(f" · {peer.short_fingerprint}", style="dim")

@@ -63,7 +63,7 @@ class ConversationActions(_Base):
 
     @work(group="send")
     async def _send_text(self, fingerprint: str, text: str) -> None:
-        ttl = self.conversation_ttl.get(fingerprint, self.default_ttl)
+        ttl = self.conversation_ttl.get(fingerprint, self.default_disappearing_ttl)
         try:
             message = await self.node.send_text(fingerprint, text, ttl=ttl)
         except P2PMsgError as exc:
@@ -170,9 +170,9 @@ class ConversationActions(_Base):
         from p2pmsg.ui.screens.settings import SettingsScreen
 
         def saved(values: dict[str, Any] | None) -> None:
-            if values and "default_ttl" in values:
-                ttl = values["default_ttl"]
-                self.default_ttl = float(ttl) if ttl else None
+            if values and "default_disappearing_ttl" in values:
+                ttl = values["default_disappearing_ttl"]
+                self.default_disappearing_ttl = float(ttl) if ttl else None
                 self._render_header()
 
         self.app.push_screen(SettingsScreen(self.node), saved)

@@ -44,16 +44,13 @@ def parse_settings(raw: dict[str, str], suite: str | None) -> tuple[dict[str, An
     if suite is not None:
         values["preferred_suite"] = suite
     folder = raw["downloads_dir"].strip()
-    if folder:
-        values["downloads_dir"] = folder
-    else:
-        errors.append("downloads folder: required")
-    ttl = raw["default_ttl"].strip().lower()
+    values["downloads_dir"] = folder or None  # None: the per-user downloads folder
+    ttl = raw["default_disappearing_ttl"].strip().lower()
     if ttl in ("", "off", "none"):
-        values["default_ttl"] = None
+        values["default_disappearing_ttl"] = None
     else:
         try:
-            values["default_ttl"] = parse_duration(ttl)
+            values["default_disappearing_ttl"] = parse_duration(ttl)
         except ValueError as exc:
             errors.append(f"disappearing timer: {exc}")
     return values, errors
@@ -84,10 +81,10 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             yield Input(id="max_messages_per_key", type="integer")
             yield Label("Preferred cipher suite")
             yield Select([(s, s) for s in SUITES], id="preferred_suite", allow_blank=True)
-            yield Label("Downloads folder")
+            yield Label("Downloads folder (empty: your usual downloads folder)")
             yield Input(id="downloads_dir")
             yield Label("Disappearing timer for new conversations (off, 5m, 1d)")
-            yield Input(id="default_ttl")
+            yield Input(id="default_disappearing_ttl")
             yield Static(id="settings-errors")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
@@ -111,8 +108,8 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
         if suite in SUITES:
             self.query_one("#preferred_suite", Select).value = suite
         self.query_one("#downloads_dir", Input).value = _shown(settings.get("downloads_dir"))
-        self.query_one("#default_ttl", Input).value = _shown(settings.get("default_ttl"),
-                                                             seconds=True)
+        self.query_one("#default_disappearing_ttl", Input).value = _shown(
+            settings.get("default_disappearing_ttl"), seconds=True)
         self.query_one("#key_rotation_interval", Input).focus()
 
     @on(Button.Pressed, "#cancel")
@@ -121,8 +118,9 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        raw = {name: self.query_one(f"#{name}", Input).value for name in (
-            "key_rotation_interval", "max_messages_per_key", "downloads_dir", "default_ttl")}
+        names = ("key_rotation_interval", "max_messages_per_key", "downloads_dir",
+                 "default_disappearing_ttl")
+        raw = {name: self.query_one(f"#{name}", Input).value for name in names}
         suite_value = self.query_one("#preferred_suite", Select).value
         suite = suite_value if isinstance(suite_value, str) else None
         values, errors = parse_settings(raw, suite)
