@@ -120,6 +120,10 @@ def open_profile(args: argparse.Namespace, *, lock: bool = True,
                 raise
             print("wrong password", file=sys.stderr)
         except UnlockThrottledError as exc:
-            # Whole seconds, rounded up, so "try again in N s" is never too early.
-            raise UnlockThrottledError(float(math.ceil(exc.retry_after))) from None
+            raise in_whole_seconds(exc) from None
     raise AssertionError("unreachable")
+
+
+def in_whole_seconds(exc: UnlockThrottledError) -> UnlockThrottledError:
+    """The same refusal with the wait rounded up, so "try again in N s" is never too early."""
+    return UnlockThrottledError(float(math.ceil(exc.retry_after)))

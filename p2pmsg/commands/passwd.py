@@ -7,11 +7,12 @@ import sys
 
 from p2pmsg.commands._password import (
     INTERACTIVE_TRIES,
+    in_whole_seconds,
     new_password_source,
     profile_from_args,
     read_password,
 )
-from p2pmsg.errors import PasswordPolicyError
+from p2pmsg.errors import PasswordPolicyError, UnlockThrottledError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                 if attempt == tries:
                     return 1
                 continue
+            except UnlockThrottledError as exc:
+                raise in_whole_seconds(exc) from None
             print(f"password changed for profile '{profile.name}'; the identity is unchanged")
             return 0
     return 1

@@ -1,8 +1,8 @@
 """`p2pmsg init`, `id` and `passwd`: the real CLI in a subprocess, and in-process for detail.
 
-The subprocess tests use the real default PBKDF2 count (600,000), as a user's
-run would; in-process tests go through `cli.main` too, so they also run the
-real count, just without paying for interpreter start-up.
+The subprocess (and pty) tests use the real default PBKDF2 count (600,000), as
+a user's run would. In-process tests go through `cli.main` with profiles built
+at a low count, so the many unlocks they do stay fast on a busy CI machine.
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ def _p2pmsg(*args: str, env: dict[str, str] | None = None,
     return subprocess.run([sys.executable, "-m", "p2pmsg", *args],  # noqa: S603 - fixed argv
                           capture_output=True, text=True, check=False, cwd=REPO_ROOT,
                           env=full_env, input=stdin if stdin is not None else "", timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process commands build their profiles with a low KDF count (subprocesses don't)."""
+    def fast_profile(data_dir: Path | None, name: str = "default") -> Profile:
+        return Profile(data_dir, name, kdf_iterations=1_000)
+
+    monkeypatch.setattr("p2pmsg.commands._password.Profile", fast_profile)
 
 
 @pytest.fixture
@@ -310,3 +319,21 @@ def test_interactive_confirmation_mismatch(tmp_path: Path) -> None:
     assert term.wait() == 1
     assert b"the two passwords do not match" in term.seen
     assert not Profile(tmp_path).exists()
+
+
+def test_open_profile_helper_holds_the_lock(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from p2pmsg.cli import build_parser
+    from p2pmsg.commands._password import open_profile
+    from p2pmsg.errors import ProfileLockedError
+
+    monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
+    assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 0
+    args = build_parser().parse_args(["id", "--data-dir", str(tmp_path)])
+    with open_profile(args, command="p2pmsg listen") as unlocked:
+        assert unlocked.display_name == "alice" and unlocked.lock is not None
+        with pytest.raises(ProfileLockedError, match=r"\(p2pmsg listen\)"):
+            open_profile(args)
+        assert open_profile(args, lock=False).identity.fingerprint == \
+            unlocked.identity.fingerprint
+    open_profile(args).close()
