@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "listen",
     "send",
+    "send_file",
     "peers",
     "add_peer",
     "trust",

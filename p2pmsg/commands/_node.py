@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from p2pmsg.commands._files import receive_settings
 from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError, DiscoveryError
 from p2pmsg.node import api
@@ -42,7 +43,8 @@ def node_config(args: argparse.Namespace, *, auto_connect: bool = True,
         raise ConfigError(f"--port must be 0-65535, got {port}")
     return NodeConfig(interfaces=tuple(getattr(args, "interface", ()) or ()), port=port,
                       discovery=not getattr(args, "no_discovery", False),
-                      auto_connect=auto_connect, monitor=monitor)
+                      auto_connect=auto_connect, monitor=monitor,
+                      files=receive_settings(args))
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 
+from p2pmsg.commands._files import add_receive_options
 from p2pmsg.commands._node import add_network_options, event_json, event_text, running_node
 
 
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--no-monitor", action="store_true",
                    help="do not run the live security monitor")
     add_network_options(p)
+    add_receive_options(p)
     p.set_defaults(func=run)
 
 

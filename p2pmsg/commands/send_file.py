@@ -1,0 +1,161 @@
+"""`p2pmsg send-file --to PEER PATH`: send one file and say whether it arrived verified.
+
+Starts a node (dialling only the recipient), offers the file, shows progress
+(bytes, rate, time left: one updating line on a terminal, a plain line per
+second otherwise, JSON lines with `--json`) and waits for the receiver's
+verdict. Exit status: 0 the receiver verified the SHA-256 and saved the file;
+1 it failed, was declined, expired or cancelled (the reason is printed);
+3 not finished yet (peer offline, no answer within --timeout, or interrupted):
+the transfer stays in this profile and resumes, from where it stopped, the
+next time a node of this profile meets the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, running_node
+from p2pmsg.errors import ConfigError, UnknownPeerError
+from p2pmsg.node.api import TransferUpdated, TransferView
+from p2pmsg.node.node import Node
+from p2pmsg.node.transfers.receiver import human_size
+
+_FAILED = ("failed", "declined", "expired", "cancelled")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "send-file", parents=[common], help="send a file and wait until it arrived verified",
+        description="Offer PATH to PEER (display name or fingerprint prefix), stream it and "
+                    "wait for the receiver to verify its SHA-256. Exit status 0: arrived "
+                    "verified; 1: failed or refused; 3: not finished, resumes later.")
+    p.add_argument("--to", required=True, metavar="PEER",
+                   help="display name or fingerprint prefix")
+    p.add_argument("path", metavar="PATH", help="the file to send")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                   help="give up waiting after S seconds without progress (default: "
+                        "%(default)s)")
+    p.add_argument("--wait", type=float, default=5.0, metavar="S",
+                   help="how long to look for a peer not known yet (default: %(default)s s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per progress line")
+    add_network_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{args.path} is not a readable file")
+    if args.timeout <= 0 or args.wait < 0:
+        raise ConfigError("--timeout must be positive and --wait not negative")
+    try:
+        return asyncio.run(_send_file(args, path))
+    except KeyboardInterrupt:
+        print("\ninterrupted; the transfer resumes when this profile next meets the peer",
+              file=sys.stderr)
+        return EXIT_QUEUED
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(view: TransferView) -> str:
+    """'  45%  90.0 MiB of 200.0 MiB  85.2 MiB/s  0:01 left'."""
+    share = 100.0 if view.size == 0 else 100.0 * view.bytes_done / view.size
+    parts = [f"{share:5.1f}%", f"{human_size(view.bytes_done)} of {human_size(view.size)}"]
+    if view.rate_bps > 0:
+        parts.append(f"{human_size(int(view.rate_bps))}/s")
+        parts.append(f"{format_duration((view.size - view.bytes_done) / view.rate_bps)} left")
+    parts.append(view.state)
+    return "  ".join(parts)
+
+
+class ProgressPrinter:
+    """One updating line on a terminal; a plain line at most once a second otherwise."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.tty = out.isatty() and not as_json
+        self._last = 0.0
+        self._width = 0
+
+    def show(self, view: TransferView, *, final: bool = False) -> None:
+        if self.as_json:
+            self.out.write(json.dumps({"event": "transfer", **dataclasses.asdict(view)}) + "\n")
+        elif self.tty:
+            line = progress_line(view)
+            self.out.write("\r" + line.ljust(self._width) + ("\n" if final else ""))
+            self._width = len(line)
+        else:
+            now = time.monotonic()
+            if not final and now - self._last < 1.0:
+                return
+            self._last = now
+            self.out.write(progress_line(view) + "\n")
+        self.out.flush()
+
+
+async def _find(node: Node, query: str, wait: float) -> str:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return (await node.resolve_peer(query)).fingerprint
+        except UnknownPeerError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _send_file(args: argparse.Namespace, path: Path) -> int:
+    printer = ProgressPrinter(sys.stdout, args.json)
+    async with running_node(args, "p2pmsg send-file", auto_connect=False, monitor=False) as node:
+        fingerprint = await _find(node, args.to, args.wait)
+        events = node.subscribe()
+        view = await node.send_file(fingerprint, str(path))
+        printer.show(view)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.timeout
+        final: TransferView | None = None
+        while final is None:
+            try:
+                event = await asyncio.wait_for(anext(events),
+                                               max(0.0, deadline - loop.time()))
+            except (TimeoutError, StopAsyncIteration):
+                break
+            if not isinstance(event, TransferUpdated) or event.transfer.id != view.id:
+                continue
+            current = event.transfer
+            if current.bytes_done > view.bytes_done or current.state != view.state:
+                deadline = loop.time() + args.timeout  # progress: the clock starts again
+            view = current
+            if view.state == "completed" or view.state in _FAILED:
+                final = view
+            printer.show(view, final=final is not None)
+    if final is None:
+        if not args.json:
+            print(f"\nnot finished ({view.state}, {human_size(view.bytes_done)} of "
+                  f"{human_size(view.size)}); it resumes when this profile next meets the peer",
+                  file=sys.stderr)
+        return EXIT_QUEUED
+    if final.state == "completed":
+        if not args.json:
+            print(f"{final.name}: {human_size(final.size)} arrived, SHA-256 verified "
+                  f"({final.sha256[:16]}...)")
+        return 0
+    print(f"p2pmsg: {final.name} was not delivered ({final.state}): {final.error}",
+          file=sys.stderr)
+    return 1

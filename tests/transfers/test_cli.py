@@ -1,0 +1,80 @@
+"""`p2pmsg listen --accept-files` and `p2pmsg send-file`: the real CLI, two profiles, loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness.procs import JsonLines
+from tests.transfers.conftest import sha256_of, write_random
+from tests.transfers.procs import REPO, free_port
+
+PASSWORD = "Vq7#mulberry-Kite"  # noqa: S105 - test fixture
+NET = ["--no-discovery", "--interface", "127.0.0.1"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "P2PMSG_PASSWORD": PASSWORD, "PYTHONPATH": str(REPO)}
+
+
+def _p2pmsg(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "p2pmsg", *args],  # noqa: S603 - fixed argv
+                          capture_output=True, text=True, check=False, cwd=REPO, env=_env(),
+                          timeout=timeout)
+
+
+def _listen(data: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], JsonLines]:
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "p2pmsg", "listen", "--json", "--data-dir", str(data),
+         "--port", str(port), *NET, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=_env())
+    out = JsonLines(proc)
+    out.wait_for(lambda o: o.get("event") == "ready", 30, "listen ready")
+    return proc, out
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_send_file_exits_0_once_the_receiver_verified_it(tmp_path: Path) -> None:
+    alice, bob, dl = tmp_path / "alice", tmp_path / "bob", tmp_path / "dl"
+    for data, name in ((alice, "alice"), (bob, "bob")):
+        assert _p2pmsg("init", "--name", name, "--data-dir", str(data)).returncode == 0
+    bob_port = free_port()
+    listener, out = _listen(bob, bob_port, "--accept-files", "--downloads", str(dl))
+    try:
+        # Alice meets bob once (a handshake pins his key and name), then sends by name.
+        added = _p2pmsg("add-peer", f"127.0.0.1:{bob_port}", "--data-dir", str(alice))
+        assert added.returncode == 0, added.stderr
+        meet, meet_out = _listen(alice, free_port())
+        meet_out.wait_for(lambda o: o.get("event") == "peer_connected", 20, "alice meets bob")
+        _stop(meet)
+
+        src = tmp_path / "report.pdf"
+        digest = write_random(src, 3 * 1024 * 1024 + 17)
+        sent = _p2pmsg("send-file", "--to", "bob", str(src), "--data-dir", str(alice),
+                       "--port", str(free_port()), *NET)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "SHA-256 verified" in sent.stdout
+        assert sha256_of(dl / "report.pdf") == digest
+        offered = out.wait_for(lambda o: o.get("event") == "transfer_updated"
+                               and o["transfer"]["state"] == "offered", 10, "the offer event")
+        done = out.wait_for(lambda o: o.get("event") == "transfer_updated"
+                            and o["transfer"]["state"] == "completed", 10, "the done event")
+        assert offered["transfer"]["id"] == done["transfer"]["id"]
+        assert done["transfer"]["path"] == str(dl / "report.pdf")
+    finally:
+        _stop(listener)
+
+
+def test_send_file_refuses_a_missing_file(tmp_path: Path) -> None:
+    result = _p2pmsg("send-file", "--to", "bob", str(tmp_path / "nope"),
+                     "--data-dir", str(tmp_path))
+    assert result.returncode != 0 and "not a readable file" in result.stderr
