@@ -1,1 +1,19 @@
-"""p2pmsg.monitor"""
+"""p2pmsg.monitor: security events -> windows -> rules + models -> alerts.
+
+- `events`: the event and alert records (DESIGN.md schema), strict parsing.
+- `features`: the incremental per-key 60 s windower shared by live and training.
+- `rules`: fail2ban/CrowdSec-style thresholds and leaky buckets.
+- `model`: verified loading (pinned SHA-256) and scoring; scikit-learn only here.
+- `detect`, `alerts`: merging verdicts; de-duplication and escalation.
+- `live`: `Monitor`, the engine the node drives.
+- `simulate`, `attacks`, `train`, `evaluate`: datasets, training, grading.
+
+Importing this package never imports scikit-learn.
+"""
+
+from __future__ import annotations
+
+from p2pmsg.monitor.events import Alert, SecurityEvent, event_from_dict, parse_event
+from p2pmsg.monitor.live import Monitor
+
+__all__ = ["Alert", "Monitor", "SecurityEvent", "event_from_dict", "parse_event"]
