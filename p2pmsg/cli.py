@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from p2pmsg import __version__
 from p2pmsg.errors import P2PMsgError
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _default_command():  # type: ignore[no-untyped-def]
+def _default_command() -> Callable[[argparse.Namespace], int]:
     """A bare `p2pmsg` starts the TUI."""
     try:
         module = importlib.import_module("p2pmsg.commands.tui")
@@ -94,4 +94,5 @@ def _default_command():  # type: ignore[no-untyped-def]
                   "see `p2pmsg --help` for the commands.", file=sys.stderr)
             return 2
         return not_yet
-    return module.run
+    run: Callable[[argparse.Namespace], int] = module.run
+    return run
