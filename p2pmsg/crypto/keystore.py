@@ -19,8 +19,9 @@ The ciphertext length in the header lets a truncated or extended file be
 named as such before any key is derived. The whole header (everything before
 the ciphertext) is the AES-GCM associated data, so an attacker who edits the
 iteration count, the salt or the version makes the file fail to open instead
-of silently weakening it. The parameters live in the file so a later release can raise the iteration count: old files
-keep opening with their own count, and `rewrap` moves them up.
+of silently weakening it. The parameters live in the file so a later release
+can raise the iteration count: old files keep opening with their own count,
+and `rewrap` moves them up.
 
 The payload is a msgpack map ``{"v": 1, "identity": <64 bytes>, "data_key":
 <32 bytes>, "name": <str>, "created": <float>}``. The data key encrypts the
