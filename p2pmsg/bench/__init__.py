@@ -24,6 +24,7 @@ SCENARIOS: dict[str, str] = {
     "records": "p2pmsg.bench.records",
     "chat": "p2pmsg.bench.chat",
     "latency": "p2pmsg.bench.latency",
+    "files": "p2pmsg.bench.files",
     "handshake": "p2pmsg.bench.handshake",
     "discovery": "p2pmsg.bench.discovery",
     "ui": "p2pmsg.bench.ui",

@@ -1,0 +1,285 @@
+"""Scenario `files`: a file between two nodes over loopback, per suite, beside two baselines.
+
+What is timed, for every figure: from the moment the sender is asked to send
+until the bytes are on the receiver's disk and acknowledged. Both ends are
+separate processes (the receiver is a child), disk to disk.
+
+- p2pmsg, per cipher suite: `send_file` (which hashes the file for the offer),
+  offer, accept, chunks under the flow-control window, the receiver writing
+  and hashing as it goes, fsync, whole-file SHA-256 check, the move into
+  place, and the receiver's "verified" reply. `stream_mb_per_s` leaves out
+  the sender's up-front hashing (from the first "transferring" event).
+- tcp: the same bytes read from the same file and written to a plain asyncio
+  TCP connection; the child writes them to a file, fsyncs and answers.
+  No encryption, no hashing, no framing: the cheapest possible copy.
+- tls: the same over asyncio TLS 1.3 (Python `ssl`, a self-signed P-256
+  certificate made here with `cryptography`; the negotiated cipher is
+  reported, normally TLS_AES_256_GCM_SHA384).
+
+Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. One run each
+(a 256 MiB copy is long enough that timer noise does not matter; the machine
+is shared, so figures vary run to run); the baselines run in between the
+suites so background load hits both.
+
+The baselines' receiving child is this module: `python -m p2pmsg.bench.files serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess
+from p2pmsg.bench.report import fmt_mb, fmt_ratio
+from p2pmsg.bench.twonodes import two_nodes
+from p2pmsg.crypto.suites import SUITE_NAMES, available_suite_names
+from p2pmsg.node.api import TransferUpdated
+
+TITLE = "file transfer, disk to disk over loopback, vs. plain TCP and TLS 1.3 copies"
+FULL_SIZE = 256 * 1024 * 1024
+QUICK_SIZE = 16 * 1024 * 1024
+BLOCK = 1024 * 1024
+TRANSFER_TIMEOUT = 300.0
+TARGET_VS_TLS = 1.2
+TARGET_VS_TCP = 0.6
+_HEADER = struct.Struct(">Q")
+_ENDED = ("completed", "failed", "declined", "expired", "cancelled")
+
+
+def _write_file(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(BLOCK, left))
+            f.write(block)
+            left -= len(block)
+
+
+# --- the baselines ---------------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None) -> dict[str, Any]:
+    """Send `source` to the baseline child; seconds until it says the bytes are on disk."""
+    size = source.stat().st_size
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(
+        LOOPBACK, port, ssl=tls, server_hostname="localhost" if tls else None)
+    cipher = None
+    if tls is not None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        cipher = f"{ssl_object.version()} {ssl_object.cipher()[0]}"
+    writer.write(_HEADER.pack(size))
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        while block := os.read(fd, BLOCK):
+            writer.write(block)
+            await writer.drain()
+    finally:
+        os.close(fd)
+    answer = await reader.readexactly(2)
+    seconds = time.perf_counter() - started
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+    if answer != b"ok":
+        raise BenchError("the baseline receiver did not confirm the copy")
+    return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
+            **({"cipher": cipher} if cipher else {})}
+
+
+def _baseline(source: Path, tmp: Path, tls: bool) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "p2pmsg.bench.files", "serve", "--dir", str(tmp)]
+    client: ssl.SSLContext | None = None
+    if tls:
+        cert, key = _self_signed(tmp)
+        argv += ["--cert", str(cert), "--key", str(key)]
+        client = ssl.create_default_context(cafile=str(cert))
+        client.minimum_version = ssl.TLSVersion.TLSv1_3
+    with ChildProcess(argv, ready_timeout=30.0) as child:
+        return asyncio.run(_copy_to(int(child.ready["port"]), source, client))
+
+
+async def _serve(directory: Path, cert: str | None, key: str | None) -> None:
+    context: ssl.SSLContext | None = None
+    if cert and key:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.load_cert_chain(cert, key)
+    finished = asyncio.Event()
+
+    async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+            fd = os.open(directory / "baseline-copy.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600)
+            try:
+                left = size
+                while left:
+                    block = await reader.read(min(BLOCK, left))
+                    if not block:
+                        raise BenchError("the baseline sender hung up early")
+                    os.write(fd, block)
+                    left -= len(block)
+                os.fsync(fd)  # as the product does before it moves a file into place
+            finally:
+                os.close(fd)
+            writer.write(b"ok")
+            await writer.drain()
+            writer.close()
+        finally:
+            finished.set()
+
+    server = await asyncio.start_server(receive, LOOPBACK, 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    print(json.dumps({"event": "ready", "port": port}), flush=True)
+    async with server:
+        await asyncio.wait_for(finished.wait(), TRANSFER_TIMEOUT)
+
+
+# --- the product -----------------------------------------------------------------------------
+
+
+async def _product(source: Path, suite: str) -> dict[str, Any]:
+    size = source.stat().st_size
+    async with two_nodes(suite=suite, models=False, downloads=True) as pair:
+        events = pair.sender.subscribe()
+        started = time.perf_counter()
+        view = await pair.sender.send_file(pair.peer, str(source))
+        streaming_from = None
+        state, error = view.state, None
+        deadline = time.monotonic() + TRANSFER_TIMEOUT
+        while state not in _ENDED:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchError(f"{suite}: the transfer did not finish in {TRANSFER_TIMEOUT:g} s")
+            event = await asyncio.wait_for(anext(events), remaining)
+            if isinstance(event, TransferUpdated) and event.transfer.id == view.id:
+                state, error = event.transfer.state, event.transfer.error
+                if state == "transferring" and streaming_from is None:
+                    streaming_from = time.perf_counter()
+        ended = time.perf_counter()
+    if state != "completed":
+        raise BenchError(f"{suite}: the transfer ended {state}: {error}")
+    seconds = ended - started
+    stream = ended - (streaming_from or started)
+    return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
+            "stream_mb_per_s": round(size / stream / 1e6, 1)}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    size = QUICK_SIZE if quick else FULL_SIZE
+    available = set(available_suite_names())
+    result: dict[str, Any] = {"file_bytes": size, "skipped": {}}
+    with tempfile.TemporaryDirectory(prefix="p2pmsg-bench-files-") as tmp_name:
+        tmp = Path(tmp_name)
+        source = tmp / "payload.bin"
+        _write_file(source, size)
+        result["tcp"] = _baseline(source, tmp, tls=False)
+        for suite in SUITE_NAMES:
+            if suite not in available:
+                result["skipped"][suite] = "cipher library not available"
+                continue
+            result[suite] = asyncio.run(_product(source, suite))
+            if suite == "aes-256-gcm":  # the baselines bracket the suite the targets are about
+                result["tls"] = _baseline(source, tmp, tls=True)
+    result["tcp_mb_per_s"] = result["tcp"]["mb_per_s"]
+    result["tls_mb_per_s"] = result["tls"]["mb_per_s"] if "tls" in result else None
+    aes = result.get("aes-256-gcm")
+    if aes is not None and result["tls_mb_per_s"]:
+        vs_tls = aes["mb_per_s"] / result["tls_mb_per_s"]
+        vs_tcp = aes["mb_per_s"] / result["tcp_mb_per_s"]
+        result["targets"] = {
+            "aes_vs_tls": {"ratio": round(vs_tls, 2), "limit": TARGET_VS_TLS,
+                           "met": vs_tls >= TARGET_VS_TLS},
+            "aes_vs_tcp": {"ratio": round(vs_tcp, 2), "limit": TARGET_VS_TCP,
+                           "met": vs_tcp >= TARGET_VS_TCP}}
+    return result
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
+    table: list[tuple[str, ...]] = [("transfer", "MB/s", "streaming MB/s", "seconds",
+                                     "vs TLS", "vs TCP")]
+    tcp, tls = result["tcp_mb_per_s"], result.get("tls_mb_per_s")
+    for suite in SUITE_NAMES:
+        figures = result.get(suite)
+        if figures is None:
+            continue
+        table.append((f"p2pmsg {suite}", fmt_mb(figures["mb_per_s"]),
+                      fmt_mb(figures["stream_mb_per_s"]), f"{figures['seconds']:.2f}",
+                      fmt_ratio(figures["mb_per_s"] / tls if tls else None),
+                      fmt_ratio(figures["mb_per_s"] / tcp)))
+    if "tls" in result:
+        table.append((f"baseline: asyncio {result['tls'].get('cipher', 'TLS 1.3')}",
+                      fmt_mb(result["tls"]["mb_per_s"]), "", f"{result['tls']['seconds']:.2f}",
+                      "", ""))
+    table.append(("baseline: plain asyncio TCP", fmt_mb(tcp), "",
+                  f"{result['tcp']['seconds']:.2f}", "", ""))
+    return table
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    lines = [f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
+             "p2pmsg figures include hashing the file for the offer and the final verification"]
+    for name, target in result.get("targets", {}).items():
+        lines.append(f"target {name}: {target['ratio']:.2f}x, needs >= {target['limit']}x: "
+                     f"{'met' if target['met'] else 'MISSED'}")
+    for suite, reason in result.get("skipped", {}).items():
+        lines.append(f"{suite}: skipped ({reason})")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="p2pmsg bench files: baseline receiver")
+    parser.add_argument("mode", choices=["serve"])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(_serve(Path(args.dir), args.cert, args.key))
+    except Exception as exc:
+        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}),
+              flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
