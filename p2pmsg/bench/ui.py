@@ -95,7 +95,7 @@ async def _key_latency(presses: int, seed: int = 7) -> dict[str, Any]:
     from p2pmsg.ui.widgets.message_log import MessageLog
 
     node = FloodNode()
-    app = P2PMsgApp(node=node)  # type: ignore[arg-type]
+    app = P2PMsgApp(node=node)
     rng = random.Random(seed)  # noqa: S311 - jitter between key presses, not crypto
     latencies: list[float] = []
     frames = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -21,6 +21,9 @@ from p2pmsg.ui.launcher import Launcher
 from p2pmsg.ui.messages import NodeEvents, NodeReady
 from p2pmsg.ui.timefmt import Clock
 
+if TYPE_CHECKING:
+    from p2pmsg.ui.screens.main import MainScreen
+
 FRAME_S = 1 / 30  # the pump posts at most one batch per frame
 
 
@@ -28,7 +31,7 @@ class P2PMsgApp(App[None]):
     CSS_PATH = "p2pmsg.tcss"
     TITLE = "p2pmsg"
     COMMANDS = App.COMMANDS | {PeerCommands}
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual's API
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -42,7 +45,7 @@ class P2PMsgApp(App[None]):
         self.node: NodeAPI | None = None
         self._preset_node = node
         self.clock = clock or Clock()
-        self.main_screen = None  # type: ignore[var-annotated]
+        self.main_screen: MainScreen | None = None
 
     def on_mount(self) -> None:
         if self._preset_node is not None:
@@ -58,11 +61,11 @@ class P2PMsgApp(App[None]):
     def _begin(self, node: NodeAPI) -> None:
         from p2pmsg.ui.screens.main import MainScreen
         self.node = node
-        self.main_screen = MainScreen(node, self.clock)
+        main = self.main_screen = MainScreen(node, self.clock)
         if len(self.screen_stack) > 1:
-            self.switch_screen(self.main_screen)
+            self.switch_screen(main)
         else:
-            self.push_screen(self.main_screen)
+            self.push_screen(main)
         self.run_worker(self._pump(node), group="event-pump", exclusive=True)
 
     async def _pump(self, node: NodeAPI) -> None:
@@ -98,7 +101,7 @@ class P2PMsgApp(App[None]):
             if apply is not None:
                 apply(message.events)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.main_screen is not None:
             yield from main_commands(self.main_screen)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from rich.style import Style
 from rich.text import Text
 
 # C0 controls except \n (handled per call), DEL, C1 controls, zero-width and
@@ -46,7 +47,7 @@ def printable(text: str, *, multiline: bool = False) -> str:
     return cleaned
 
 
-def literal(text: str, style: str = "", *, multiline: bool = False) -> Text:
+def literal(text: str, style: str | Style = "", *, multiline: bool = False) -> Text:
     """A `Text` that shows `text` exactly, with no markup and no control effects."""
     return Text(printable(text, multiline=multiline), style=style)
 

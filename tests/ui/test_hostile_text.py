@@ -64,7 +64,7 @@ async def test_hostile_peer_renders_literally_everywhere() -> None:
         assert "[bold red]root[/]␛[2J␛]0;pwned␇" in screen  # peer list and header
         assert "\x1b" not in screen and "\x07" not in screen
         # No span carries a link or a style the text asked for.
-        for strip_line in log._render(log._entries[-1]):
+        for strip_line in log._entry_strips(log._entries[-1]):
             for segment in strip_line:
                 assert segment.style is None or segment.style.link is None
         label = peer_label(app.screen.query_one(PeerList).peers[evil.fingerprint])

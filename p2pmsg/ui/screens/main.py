@@ -16,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
@@ -53,7 +52,7 @@ from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, ThreatPanel
 NOTIFY_INTERVAL = 3.0  # at most one new-message toast per peer per this many seconds
 
 
-class MainScreen(ConversationActions, Screen[None]):
+class MainScreen(ConversationActions):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "dashboard", "Security"),

@@ -9,36 +9,53 @@ command in the composer.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rich.text import Text
 from textual import work
+from textual.screen import Screen
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import IdentityChanged, PeerView
+from p2pmsg.node.api import IdentityChanged, NodeAPI, PeerView, SessionStatusView
 from p2pmsg.ui import slash
-from p2pmsg.ui.safe_text import printable
-from p2pmsg.ui.timefmt import duration
+from p2pmsg.ui.timefmt import Clock, duration
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
 from p2pmsg.ui.widgets.peer_list import PeerList
 from p2pmsg.ui.widgets.threat_panel import ThreatPanel
 
-if TYPE_CHECKING:
-    from p2pmsg.ui.screens.main import MainScreen
 
-    _Base = MainScreen
-else:
-    _Base = object
+class ConversationActions(Screen[None]):
+    """Base of `MainScreen`: user intents turned into node calls.
 
+    `MainScreen` owns the state and the rendering; the declarations below are
+    the part of it these actions use.
+    """
 
-class ConversationActions(_Base):
-    """Mixin for `MainScreen`: user intents turned into node calls."""
+    node: NodeAPI
+    clock: Clock
+    selected: str | None
+    sessions: dict[str, SessionStatusView]
+    conversation_ttl: dict[str, float | None]
+    default_disappearing_ttl: float | None
+    _key_prompted: set[str]
+
+    def peer(self, fingerprint: str | None) -> PeerView | None:
+        raise NotImplementedError
+
+    def peer_name(self, fingerprint: str | None) -> str:
+        raise NotImplementedError
+
+    def open_conversation(self, fingerprint: str) -> None:
+        raise NotImplementedError
+
+    def _render_header(self) -> None:
+        raise NotImplementedError
+
+    def _render_session(self) -> None:
+        raise NotImplementedError
 
     # --- composer -------------------------------------------------------------------
 
-    # Handlers here are found by name (on_<widget>_<message>): `@on` only registers
-    # on Textual classes, and this mixin is a plain class.
     def on_composer_sent(self, event: Composer.Sent) -> None:
         text = event.text
         log = self.query_one(MessageLog)
@@ -239,5 +256,3 @@ class ConversationActions(_Base):
     def accept_latest_offer(self) -> None:
         self.query_one(MessageLog).action_decide_latest(True)
 
-    def describe_peer(self, peer: PeerView) -> Text:
-        return Text(printable(peer.name))

@@ -88,7 +88,7 @@ class UnlockScreen(Screen[None]):
     # --- submit -----------------------------------------------------------------------
 
     @on(Input.Submitted)
-    def _on_enter(self, event: Input.Submitted) -> None:
+    def _input_submitted(self, event: Input.Submitted) -> None:
         if self._creating and event.input.id != "confirm":
             self.focus_next()
             return

@@ -186,7 +186,8 @@ class MessageLog(ScrollView, can_focus=True):
 
     def plain_lines(self) -> list[str]:
         """The rendered text, for tests and accessibility tools."""
-        return [strip.text.rstrip() for entry in self._entries for strip in self._render(entry)]
+        return [strip.text.rstrip() for entry in self._entries
+                for strip in self._entry_strips(entry)]
 
     # --- actions --------------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class MessageLog(ScrollView, can_focus=True):
         if index >= len(self._line_map):
             return Strip.blank(width, self.rich_style)
         entry_index, line = self._line_map[index]
-        strips = self._render(self._entries[entry_index])
+        strips = self._entry_strips(self._entries[entry_index])
         strip = strips[line] if line < len(strips) else Strip.blank(width)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
@@ -258,7 +259,7 @@ class MessageLog(ScrollView, can_focus=True):
             self._relayout()
             return
         for entry_index in range(start, len(self._entries)):
-            count = len(self._render(self._entries[entry_index]))
+            count = len(self._entry_strips(self._entries[entry_index]))
             self._line_map.extend((entry_index, line) for line in range(count))
         self.virtual_size = Size(self._wrap_width, len(self._line_map))
         self.refresh()
@@ -267,14 +268,14 @@ class MessageLog(ScrollView, can_focus=True):
         self._line_map = []
         if self._wrap_width > 0:
             for entry_index, entry in enumerate(self._entries):
-                count = len(self._render(entry))
+                count = len(self._entry_strips(entry))
                 self._line_map.extend((entry_index, line) for line in range(count))
         self.virtual_size = Size(self._wrap_width, len(self._line_map))
         if scroll_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
-    def _render(self, entry: _Entry) -> list[Strip]:
+    def _entry_strips(self, entry: _Entry) -> list[Strip]:
         width = max(self._wrap_width, 10)
         if entry.cache_width == width:
             return entry.strips
