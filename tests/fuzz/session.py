@@ -37,8 +37,14 @@ after every call: `receive_data` and `handle_timer` never raise; events are
 of the documented types and names; a `SecurityEvent` is followed by
 `ConnectionClosed` in the same batch; exactly one `ConnectionClosed`, with a
 documented reason other than `internal_error`; nothing (no event, no byte)
-after it; the state agrees with the events. Any breach raises
-`ContractViolation`, which atheris reports as a crash.
+after it; the state agrees with the events. Two more properties hold for
+any honest sender: what one side receives is exactly a prefix of what the
+other sent (nothing duplicated, reordered or invented; only the tail may be
+lost), unless the program injected bytes the partner never sent (RAW, SEAL);
+and a program with no hostile op at all (RAW, MUTATE, REPLAY, SEAL, EOF) makes
+no `SecurityEvent` in `receive_data` on either side: crossing rekeys,
+rotations and suite switches between two honest peers must just work. Any
+breach raises `ContractViolation`, which atheris reports as a crash.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from p2pmsg.protocol.events import (
     MessageReceived,
     RekeyCompleted,
     SecurityEvent,
+    UserMessage,
 )
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.messages import (
@@ -175,6 +182,8 @@ class Endpoint:
     handshook: bool = False
     closed: bool = False
     events: list[Event] = field(default_factory=list)
+    sent: list[UserMessage] = field(default_factory=list)  # what send_message accepted
+    received: list[UserMessage] = field(default_factory=list)
     chat_ids: list[bytes] = field(default_factory=list)  # chats received, for receipts
     id_rng: DeterministicRng = field(default_factory=lambda: DeterministicRng(b"ids"))
 
@@ -227,6 +236,7 @@ class Endpoint:
         elif type(event) is MessageReceived:
             if type(event.message) not in USER_MESSAGES:
                 raise ContractViolation(f"{where} carries {type(event.message).__name__}")
+            self.received.append(event.message)
             if type(event.message) is Chat:
                 self.chat_ids.append(event.message.id)
                 del self.chat_ids[:-8]
@@ -287,6 +297,11 @@ class Session:
         self.to_victim = b""
         self.to_partner = b""
         self.history: list[bytes] = []
+        #: the victim got bytes its partner never sent (RAW, SEAL): it may receive messages
+        #: the partner did not send, so only the partner's side is checked for integrity
+        self.injected = False
+        #: any hostile op ran: security events are expected from now on
+        self.hostile = False
         if victim_role == "initiator":
             self.to_partner = self.victim.conn.start()
         else:
@@ -319,6 +334,18 @@ class Session:
         if was_closed and (batch or out):
             raise ContractViolation(f"{endpoint.label}: receive_data after ConnectionClosed "
                                     f"produced {len(batch)} events and {len(out)} bytes")
+        if not self.hostile:
+            for event in batch:
+                if type(event) is SecurityEvent:
+                    raise ContractViolation(f"{endpoint.label}: honest peers, yet {event!r}")
+        if endpoint is self.partner or not self.injected:
+            sender = self.victim if endpoint is self.partner else self.partner
+            got = endpoint.received
+            if got != sender.sent[:len(got)]:
+                raise ContractViolation(
+                    f"{endpoint.label} received {len(got)} messages that are not a prefix of "
+                    f"the {len(sender.sent)} its peer sent: {got[-3:]!r} vs "
+                    f"{sender.sent[:len(got)][-3:]!r}")
         self._queue_from(endpoint, out)
 
     def _queue_from(self, endpoint: Endpoint, out: bytes) -> None:
@@ -357,6 +384,9 @@ class Session:
         self.finish()
 
     def step(self, op: int, reader: Reader) -> None:
+        if op in (OP_RAW, OP_MUTATE, OP_REPLAY, OP_SEAL, OP_EOF):
+            self.hostile = True
+            self.injected = self.injected or op in (OP_RAW, OP_SEAL)
         if op == OP_RAW:
             data = reader.take(reader.u16())
             if data:
@@ -401,6 +431,7 @@ class Session:
                 raise ContractViolation(f"{endpoint.label}: handle_timer after close produced "
                                         "output")
             self._queue_from(endpoint, out)
+            self._note_handshake_abort(endpoint)
 
     def seal_raw(self, plaintext: bytes) -> None:
         """An authenticated peer sending any plaintext: reaches the message validator
@@ -425,15 +456,33 @@ class Session:
         endpoint.check(f"action {action}")
         out += conn.data_to_send()
         self._queue_from(endpoint, out)
+        self._note_handshake_abort(endpoint)
+
+    def _note_handshake_abort(self, endpoint: Endpoint) -> None:
+        """A side that gives up during the handshake sends an (unauthenticated) abort,
+        which the other side reports as handshake_fail: expected, even between honest
+        peers."""
+        if endpoint.closed and not endpoint.handshook:
+            self.hostile = True
 
     def _action(self, endpoint: Endpoint, action: int, arg: int, reader: Reader) -> bytes:
         conn, now = endpoint.conn, self.clock.now
+        message: UserMessage
         if action == ACT_CHAT:
             text = reader.take(arg).decode("utf-8", "replace") or "hi"
-            return conn.send_message(new_chat(endpoint.id_rng, now, text))
-        if action == ACT_RECEIPT:
+            message = new_chat(endpoint.id_rng, now, text)
+        elif action == ACT_RECEIPT:
             ids = tuple(endpoint.chat_ids) or (endpoint.id_rng(16),)
-            return conn.send_message(Receipt(ids, "read" if arg & 1 else "delivered"))
+            message = Receipt(ids, "read" if arg & 1 else "delivered")
+        elif action == ACT_FILE:
+            message = _file_message(arg, reader.take(reader.u8()))
+        else:
+            return self._control(conn, action, arg)
+        out = conn.send_message(message)
+        endpoint.sent.append(message)
+        return out
+
+    def _control(self, conn: CheckedConnection, action: int, arg: int) -> bytes:
         if action == ACT_PING:
             return conn.ping()
         if action == ACT_ROTATE:
@@ -443,8 +492,6 @@ class Session:
             return conn.switch_suite(suites[arg % len(suites)])
         if action == ACT_REKEY:
             return conn.request_rekey()
-        if action == ACT_FILE:
-            return conn.send_message(_file_message(arg, reader.take(reader.u8())))
         return conn.close("fuzz close" if arg & 1 else "")
 
     def finish(self) -> None:
