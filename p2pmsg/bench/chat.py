@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from p2pmsg.bench.baselines import send_frames
-from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess
+from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess, cpu_seconds
 from p2pmsg.bench.report import fmt_rate, fmt_ratio
 from p2pmsg.bench.twonodes import DeliveryCounter, Pair, record_frame_size, two_nodes
 from p2pmsg.crypto.suites import SUITE_NAMES
@@ -51,8 +51,12 @@ FULL_TIMEOUT = 300.0
 QUICK_TIMEOUT = 60.0
 
 
-async def send_and_confirm(pair: Pair, count: int, timeout: float) -> float:
-    """Send `count` messages; seconds until the last delivery receipt was seen."""
+async def send_and_confirm(pair: Pair, count: int, timeout: float, bulk: bool = False) -> float:
+    """Send `count` messages; seconds until the last delivery receipt was seen.
+
+    `bulk` hands each window to `Node.send_texts` in one call instead of one
+    `send_text` call per message.
+    """
     node, peer = pair.sender, pair.peer
     counter = DeliveryCounter(node)
 
@@ -60,7 +64,10 @@ async def send_and_confirm(pair: Pair, count: int, timeout: float) -> float:
         sent = 0
         while sent < count:
             n = min(WINDOW, count - sent)
-            views = await asyncio.gather(*(node.send_text(peer, TEXT) for _ in range(n)))
+            if bulk:
+                views = await node.send_texts(peer, [TEXT] * n)
+            else:
+                views = await asyncio.gather(*(node.send_text(peer, TEXT) for _ in range(n)))
             for view in views:
                 counter.sent(view.id)
             sent += n
@@ -82,26 +89,59 @@ async def send_and_confirm(pair: Pair, count: int, timeout: float) -> float:
 async def _baseline(count: int, frame_size: int, timeout: float) -> dict[str, Any]:
     argv = [sys.executable, "-m", "p2pmsg.bench.baselines", "serve"]
     with ChildProcess(argv, ready_timeout=30.0) as child:
+        receiver_before = cpu_seconds(child.pid)
+        sender_before = time.process_time()
         result = await send_frames(LOOPBACK, int(child.ready["port"]), count, TEXT,
                                    frame_size, timeout)
-    return result.as_dict()
+        sender_cpu = time.process_time() - sender_before
+        receiver_after = cpu_seconds(child.pid)
+    out = result.as_dict()
+    out["sender_cpu_us_per_msg"] = round(sender_cpu / count * 1e6, 2)
+    if receiver_before is not None and receiver_after is not None:
+        out["receiver_cpu_us_per_msg"] = round((receiver_after - receiver_before) / count * 1e6,
+                                               2)
+    return out
+
+
+async def _measured(pair: Pair, count: int, timeout: float, bulk: bool) -> dict[str, Any]:
+    """One timed run, with the CPU each process spent on it.
+
+    CPU per message does not depend on what else this (shared) machine runs,
+    so it shows what bounds the pipeline even when the wall-clock rate is noisy.
+    """
+    receiver_before = cpu_seconds(pair.receiver.pid)
+    sender_before = time.process_time()
+    seconds = await send_and_confirm(pair, count, timeout, bulk=bulk)
+    sender_cpu = time.process_time() - sender_before
+    receiver_after = cpu_seconds(pair.receiver.pid)
+    out: dict[str, Any] = {"msgs_per_s": round(count / seconds, 1), "seconds": round(seconds, 3),
+                           "sender_cpu_us_per_msg": round(sender_cpu / count * 1e6, 1)}
+    if receiver_before is not None and receiver_after is not None:
+        receiver_us = (receiver_after - receiver_before) / count * 1e6
+        out["receiver_cpu_us_per_msg"] = round(receiver_us, 1)
+        busiest = max(out["sender_cpu_us_per_msg"], receiver_us)
+        # The rate if each node had a core to itself: the busier process sets the pace.
+        out["cpu_bound_msgs_per_s"] = round(1e6 / busiest, 1) if busiest > 0 else None
+    return out
 
 
 async def _suite(suite: str, count: int, models: bool, timeout: float) -> dict[str, Any]:
     async with two_nodes(suite=suite, models=models) as pair:
         await send_and_confirm(pair, WARMUP, timeout)
-        seconds = await send_and_confirm(pair, count, timeout)
+        entry = await _measured(pair, count, timeout, bulk=False)
+        total = WARMUP + count
+        if hasattr(pair.sender, "send_texts"):
+            entry["bulk"] = await _measured(pair, count, timeout, bulk=True)
+            total += count
         status = await pair.sender.session_status(pair.peer)
         stored = await pair.stored()
-        if stored != WARMUP + count:
-            raise BenchError(f"{suite}: the receiver stored {stored} messages, expected "
-                             f"{WARMUP + count}")
+        if stored != total:
+            raise BenchError(f"{suite}: the receiver stored {stored} messages, expected {total}")
         monitor = pair.monitor
     if status is None or status.send.suite != suite:
         raise BenchError(f"{suite}: the session did not use the suite under test ({status})")
-    return {"msgs_per_s": round(count / seconds, 1), "seconds": round(seconds, 3),
-            "count": count, "stored_by_receiver": stored, "send_epoch": status.send.epoch,
-            "monitor": monitor}
+    return {**entry, "count": count, "stored_by_receiver": stored,
+            "send_epoch": status.send.epoch, "monitor": monitor}
 
 
 async def _run(quick: bool) -> dict[str, Any]:
@@ -146,23 +186,37 @@ def run(quick: bool) -> dict[str, Any]:
     return asyncio.run(_run(quick))
 
 
+def _cpu_cell(entry: dict[str, Any]) -> str:
+    receiver = entry.get("receiver_cpu_us_per_msg")
+    return f"{entry['sender_cpu_us_per_msg']:.0f} / " + ("-" if receiver is None
+                                                         else f"{receiver:.0f}")
+
+
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     table: list[tuple[str, ...]] = [
-        ("suite", "msgs/s", "seed", "vs seed", "vs baseline", "targets >=20x seed, >=0.25x base")]
+        ("suite", "msgs/s", "bulk msgs/s", "CPU us/msg snd/rcv", "seed", "vs seed",
+         "vs base", "targets >=20x seed, >=0.25x base")]
     for suite in SUITE_NAMES:
         e = result[suite]
         verdicts = ["met" if t["met"] else "MISSED" for t in e["targets"].values()]
-        table.append((suite, fmt_rate(e["msgs_per_s"]), fmt_rate(e["seed_msgs_per_s"]),
+        table.append((suite, fmt_rate(e["msgs_per_s"]),
+                      fmt_rate(e["bulk"]["msgs_per_s"]) if "bulk" in e else "-",
+                      _cpu_cell(e), fmt_rate(e["seed_msgs_per_s"]),
                       fmt_ratio(e["vs_seed"]), fmt_ratio(e["vs_baseline"]),
                       " / ".join(verdicts)))
+    best = max(result["baseline"]["runs"], key=lambda r: r["msgs_per_s"])
     table.append(("baseline: plain msgpack frames", fmt_rate(result["baseline_msgs_per_s"]),
+                  "", _cpu_cell(best) if "sender_cpu_us_per_msg" in best else "-",
                   "", "", "1.00x", ""))
     return table
 
 
 def notes(result: dict[str, Any]) -> list[str]:
     return [f"{result['messages']} messages of {result['text_bytes']} B per suite, up to "
-            f"{result['window']} send_text calls in flight; receiver node in a child process",
+            f"{result['window']} send_text calls in flight (bulk: one send_texts call per "
+            f"{result['window']}); receiver node in a child process",
+            "CPU us/msg: CPU time each process spent per message during the run (all "
+            "threads); unlike msgs/s it does not depend on other load on this machine",
             f"baseline: {result['baseline']['name']}; frames of "
             f"{result['baseline']['frame_size']} B (best of {len(result['baseline']['runs'])})",
             f"monitor during the run: {result[SUITE_NAMES[0]]['monitor']}"]
