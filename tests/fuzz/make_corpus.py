@@ -29,10 +29,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgpack
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from p2pmsg.protocol.framing import FrameDecoder
-from p2pmsg.protocol.messages import Chat, encode_message
+from p2pmsg.protocol.messages import Bye, Chat, Ping, Rekey, encode_message
 from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.record import RecordLayer
+from p2pmsg.protocol.wire import encode_abort, encode_handshake
 from tests.fuzz.launcher import CORPUS_ROOT
 from tests.fuzz.session import (
     ACT_CHAT,
@@ -53,6 +57,7 @@ from tests.fuzz.session import (
     START_TIME,
     Trace,
     op_act,
+    op_raw,
     op_seal,
     op_time,
     run_program,
@@ -109,6 +114,36 @@ def scripted_session(mode: int) -> bytes:
     p += op_seal(sealed_chat) + DELIVER
     p += op_act("partner", ACT_CLOSE, 1) + DELIVER + FLUSH
     return bytes(p)
+
+
+def hostile_sessions() -> dict[str, bytes]:
+    """A peer that holds the real keys but breaks the rules: seeds for the paths an
+    honest partner never takes (rekey steps out of order, a low-order rekey key,
+    a rekey step without the rotation that must follow it, frames out of place)."""
+    public = X25519PrivateKey.from_private_bytes(b"\x42" * 32).public_key().public_bytes_raw()
+    offer, answer = encode_message(Rekey(1, public)), encode_message(Rekey(2, public))
+    confirm = encode_message(Rekey(3, None))
+    ping = encode_message(Ping(7))
+    unknown_type = msgpack.packb([99, b"x"])
+    late_chat = encode_message(Chat(b"\x01" * 16, START_TIME + 86_400, "from the future"))
+    programs = {
+        "rekey-confirm-without-rotation": op_seal(offer) + DELIVER + op_seal(confirm)
+        + DELIVER + op_seal(ping) + DELIVER,
+        "rekey-answer-without-offer": op_seal(answer) + DELIVER,
+        "rekey-low-order-key": op_seal(encode_message(Rekey(1, bytes(32)))) + DELIVER,
+        "rekey-offers-cross": op_act("victim", ACT_REKEY) + op_seal(offer) + DELIVER + FLUSH,
+        "rekey-offer-twice": op_seal(offer) + op_seal(offer) + DELIVER,
+        "sealed-bye": op_seal(encode_message(Bye("sealed bye"))) + DELIVER,
+        "sealed-unknown-type": op_seal(unknown_type) + DELIVER,
+        "sealed-chat-from-the-future": op_seal(late_chat) + DELIVER,
+        "abort-after-handshake": op_raw(encode_abort("too late")),
+        "handshake-after-handshake": op_raw(encode_handshake(b"\x00" * 32)),
+    }
+    out = {}
+    for index, (name, body) in enumerate(programs.items()):
+        mode = MODE_ESTABLISHED_INITIATOR if index % 2 else MODE_ESTABLISHED_RESPONDER
+        out[f"{MODE_NAMES[mode]}-hostile-{name}"] = bytes([mode]) + body
+    return out
 
 
 def short_session(mode: int) -> bytes:
@@ -215,6 +250,9 @@ def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
             for number, payload in payloads:
                 selector = 2 + 4 * (number - 1)
                 out.add("messages", f"handshake-payload-{number}", bytes([selector]) + payload)
+    for name, program in hostile_sessions().items():
+        run_program(program)  # must itself run clean
+        out.add("connection", name, program)
     return out.counts
 
 
