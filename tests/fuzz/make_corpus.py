@@ -33,6 +33,7 @@ import msgpack
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from p2pmsg.protocol.framing import FrameDecoder
+from p2pmsg.protocol.handshake import static_binding
 from p2pmsg.protocol.messages import Bye, Chat, Ping, Rekey, encode_message
 from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.record import RecordLayer
@@ -54,7 +55,9 @@ from tests.fuzz.session import (
     MODE_FRESH_RESPONDER,
     MODE_STARTED_INITIATOR,
     OP_DELIVER,
+    PARTNER_IDENTITY,
     START_TIME,
+    VICTIM_IDENTITY,
     Trace,
     op_act,
     op_raw,
@@ -143,7 +146,38 @@ def hostile_sessions() -> dict[str, bytes]:
     for index, (name, body) in enumerate(programs.items()):
         mode = MODE_ESTABLISHED_INITIATOR if index % 2 else MODE_ESTABLISHED_RESPONDER
         out[f"{MODE_NAMES[mode]}-hostile-{name}"] = bytes([mode]) + body
+    # Forged handshake payloads under correct Noise: message 2 to a fresh initiator,
+    # message 3 to a responder that has answered message 1.
+    for name, fields in forged_payloads().items():
+        response = msgpack.packb(fields, use_bin_type=True)
+        out[f"started-initiator-forged-message-2-{name}"] = (
+            bytes([MODE_STARTED_INITIATOR]) + op_seal(response) + DELIVER + FLUSH)
+        final = msgpack.packb({k: v for k, v in fields.items() if k != "suites"},
+                              use_bin_type=True)
+        out[f"fresh-responder-forged-message-3-{name}"] = (
+            bytes([MODE_FRESH_RESPONDER]) + DELIVER + op_seal(final) + DELIVER)
     return out
+
+
+def forged_payloads() -> dict[str, dict[str, object]]:
+    """The partner's real identity fields, then one lie each."""
+    partner = PARTNER_IDENTITY
+    honest: dict[str, object] = {
+        "v": 1, "name": "partner", "id": partner.public_key,
+        "sig": partner.sign(static_binding(partner.noise_static_public)), "suites": [1, 2, 3]}
+    lies: dict[str, dict[str, object]] = {
+        "honest": {},
+        "suites-reordered": {"suites": [3, 1]},
+        "suites-empty": {"suites": []},
+        "suites-twice": {"suites": [1, 1]},
+        "signature-zero": {"sig": bytes(64)},
+        "identity-of-the-victim": {"id": VICTIM_IDENTITY.public_key},
+        "identity-short": {"id": partner.public_key[:31]},
+        "version-2": {"v": 2},
+        "name-escape": {"name": "\x1b[2Jroot"},
+        "extra-field": {"x": 1},
+    }
+    return {name: {**honest, **lie} for name, lie in lies.items()}
 
 
 def short_session(mode: int) -> bytes:

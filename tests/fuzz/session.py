@@ -22,7 +22,9 @@ lets the input decide what reaches the victim:
                                      suite switch, rekey, file message, close); the
                                      file action reads u8 n, n bytes of data
       5 SEAL     u16 n, n bytes      the partner seals arbitrary plaintext under its real
-                                     record keys: an authenticated but hostile peer
+                                     record keys: an authenticated but hostile peer; during
+                                     the handshake, its next Noise message (2 or 3) carries
+                                     these bytes as its payload (correct Noise, lying payload)
       6 FLUSH    -                   victim -> partner pending bytes, delivered honestly
       7 TIME     u16 sixteenths      advance the clock; handle_timer() on both sides
       8 VICTIM   u8 action, args     the victim acts (same actions as PARTNER)
@@ -69,7 +71,8 @@ from p2pmsg.protocol.events import (
     SecurityEvent,
     UserMessage,
 )
-from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.framing import FrameDecoder
+from p2pmsg.protocol.limits import PROLOGUE, ProtocolConfig
 from p2pmsg.protocol.messages import (
     USER_MESSAGES,
     Chat,
@@ -80,7 +83,9 @@ from p2pmsg.protocol.messages import (
     Receipt,
     new_chat,
 )
+from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.record import SessionExhaustedError
+from p2pmsg.protocol.wire import HandshakeFrame, decode_frame, encode_handshake
 
 START_TIME = 1_750_000_000.0
 MAX_OPS = 256
@@ -143,6 +148,12 @@ class Clock:
 
 def fixed_identity(name: str) -> Identity:
     return Identity.from_bytes(hashlib.sha512(b"p2pmsg-fuzz-identity:" + name.encode()).digest())
+
+
+VICTIM_IDENTITY = fixed_identity("victim")
+PARTNER_IDENTITY = fixed_identity("partner")
+#: The partner's Noise ephemeral: the first bytes its RNG gives (checked before use).
+PARTNER_EPHEMERAL = DeterministicRng(b"partner")(32)
 
 
 # The oracle hooks two private methods; if they are renamed the oracle would go blind
@@ -289,23 +300,25 @@ class Session:
         partner_role: Literal["initiator", "responder"] = (
             "responder" if victim_role == "initiator" else "initiator")
         self.victim = Endpoint("victim", CheckedConnection(
-            victim_role, fixed_identity("victim"), "victim", DeterministicRng(b"victim"),
+            victim_role, VICTIM_IDENTITY, "victim", DeterministicRng(b"victim"),
             self.clock, FUZZ_CONFIG))
         self.partner = Endpoint("partner", CheckedConnection(
-            partner_role, fixed_identity("partner"), "partner", DeterministicRng(b"partner"),
+            partner_role, PARTNER_IDENTITY, "partner", DeterministicRng(b"partner"),
             self.clock, FUZZ_CONFIG))
         self.to_victim = b""
         self.to_partner = b""
         self.history: list[bytes] = []
+        #: the Noise messages each side sent, for forging the partner's next one
+        self.noise_sent: dict[str, list[bytes]] = {"victim": [], "partner": []}
         #: the victim got bytes its partner never sent (RAW, SEAL): it may receive messages
         #: the partner did not send, so only the partner's side is checked for integrity
         self.injected = False
         #: any hostile op ran: security events are expected from now on
         self.hostile = False
         if victim_role == "initiator":
-            self.to_partner = self.victim.conn.start()
+            self._queue_from(self.victim, self.victim.conn.start())
         else:
-            self.to_victim = self.partner.conn.start()
+            self._queue_from(self.partner, self.partner.conn.start())
         if self.mode in (MODE_ESTABLISHED_INITIATOR, MODE_ESTABLISHED_RESPONDER):
             for _ in range(4):
                 self.deliver_pending()
@@ -349,6 +362,8 @@ class Session:
         self._queue_from(endpoint, out)
 
     def _queue_from(self, endpoint: Endpoint, out: bytes) -> None:
+        if out:  # our own output must always be whole, decodable frames
+            self.noise_sent[endpoint.label].extend(_noise_messages(out))
         if endpoint is self.victim:
             self.to_partner = (self.to_partner + out)[-MAX_PENDING:]
         else:
@@ -437,13 +452,43 @@ class Session:
         """An authenticated peer sending any plaintext: reaches the message validator
         through the real record layer (the partner's private `_records`: test-only)."""
         records = getattr(self.partner.conn, "_records", None)
-        if records is None or self.partner.closed or not plaintext:
+        if records is None:
+            self.forge_handshake(plaintext)
+            return
+        if self.partner.closed or not plaintext:
             return
         try:
             self.to_victim += records.seal(plaintext, self.clock.now)
         except LocalProtocolError:
             return  # the partner's own session ran out: nothing to send
         records.notices.clear()
+
+    def forge_handshake(self, payload: bytes) -> None:
+        """Queue for the victim the handshake message the partner would send next, with
+        `payload` in place of the real one: Noise done right, the p2pmsg payload a lie
+        (identity, signature, suites, version, name). Uses only the Noise contract."""
+        sent = self.noise_sent
+        static = PARTNER_IDENTITY.noise_static
+        try:
+            if self.victim.conn.role == "initiator":  # forge message 2
+                if not sent["victim"]:
+                    return
+                noise = HandshakeState(initiator=False, s=static, prologue=PROLOGUE,
+                                       rng=DeterministicRng(b"forged"))
+                noise.read_message(sent["victim"][0])
+            else:  # forge message 3 on the partner's own message 1
+                if not sent["partner"] or not sent["victim"]:
+                    return
+                first = sent["partner"][0]
+                noise = HandshakeState(initiator=True, s=static, prologue=PROLOGUE,
+                                       e=PARTNER_EPHEMERAL)
+                if noise.write_message(first[32:]) != first:
+                    raise ContractViolation("cannot reproduce the partner's message 1")
+                noise.read_message(sent["victim"][0])
+            message = noise.write_message(payload)
+        except P2PMsgError:
+            return  # e.g. a payload too large for one Noise message
+        self.to_victim += encode_handshake(message)
 
     def act(self, endpoint: Endpoint, reader: Reader) -> None:
         action = reader.u8() % N_ACTIONS
@@ -505,6 +550,23 @@ class Session:
 
 
 _TRANSFER_ID = bytes(range(16))
+
+
+def _noise_messages(out: bytes) -> list[bytes]:
+    """The Noise messages among the frames a connection wrote; checks on the way that
+    everything it writes is whole frames a peer can decode."""
+    found = []
+    decoder = FrameDecoder()
+    try:
+        for body in decoder.feed(out):
+            frame = decode_frame(body)
+            if type(frame) is HandshakeFrame:
+                found.append(frame.noise)
+    except P2PMsgError as exc:
+        raise ContractViolation(f"a connection wrote an undecodable frame: {exc}") from exc
+    if decoder.buffered:
+        raise ContractViolation(f"a connection wrote {decoder.buffered} bytes of a partial frame")
+    return found
 
 
 def _file_message(kind: int, data: bytes) -> FileOffer | FileAccept | FileChunk | FileDone:
