@@ -249,6 +249,11 @@ class Node(NodeSessions):
             raise ConfigError(str(exc)) from None
         await self._publish_peer(record.fingerprint)
 
+    async def conversation_ttl(self, peer: str) -> float | None:
+        record = await self._resolve(peer)
+        stored = await self._store.run(Store.get_peer, record.fingerprint)  # not the cache
+        return None if stored is None else stored.disappearing_ttl
+
     # --- sessions and keys ---------------------------------------------------------------
 
     def _live(self, fingerprint: str) -> Any:
