@@ -1,17 +1,22 @@
 """Scenario `handshake`: connect + Noise XX + identity check, per second and mean latency.
 
-One handshake = a fresh TCP connection to 127.0.0.1, the full three-message
-Noise XX exchange through the real sans-I/O `PeerConnection` (framing,
-handshake payloads with the Ed25519 binding of the static key, suite
-negotiation), and on both ends an identity check against the key we expect
-(a pinned fingerprint: anything else refuses the peer inside the handshake).
-It counts as done when BOTH ends have reported `HandshakeCompleted`, which is
-when the responder could first accept a record.
+One handshake = a fresh TCP connection to 127.0.0.1, driven on both ends by
+the node's own session driver (`p2pmsg.node.session.Session` around the
+sans-I/O `PeerConnection`: framing, the three Noise XX messages with the
+Ed25519 binding of the static key, suite negotiation), with the node's
+identity check on both ends (`p2pmsg.node.trust.expectation_policy`: the
+peer must prove the fingerprint we expect, or it is refused inside the
+handshake). It counts as done when BOTH ends have called the handler's
+`authenticated`, the moment a node would start using the session.
+
+Not through `Node.add_peer`: a node's admission control allows an address
+16 connections at once and 4 per second after that (p2pmsg.node.limits), so
+a loop of node-to-node connects would measure the rate limiter.
 
 Handshakes run one after another in one event loop, so `mean_ms` is the
 latency of one handshake with nothing else going on, and `per_s` is how many
 a single core completes back to back (closing included). The baseline is a
-bare TCP connect + one small request/reply on the same loop, the cost of the
+bare TCP connect + one small request/reply on the same loop: the cost of the
 round trips alone.
 """
 
@@ -28,12 +33,13 @@ from typing import Any
 from p2pmsg.bench.netutil import LOOPBACK, BenchError, percentile
 from p2pmsg.bench.report import fmt_rate, fmt_ratio
 from p2pmsg.crypto.identity import Identity
-from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import ConnectionClosed, HandshakeCompleted, SecurityEvent
-from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
+from p2pmsg.node.session import Session
+from p2pmsg.node.trust import Expectation, expectation_policy
+from p2pmsg.protocol.connection import PeerConnection, Role
+from p2pmsg.protocol.events import Event, UserMessage
+from p2pmsg.protocol.limits import ProtocolConfig
 
 TITLE = "TCP connect + Noise XX + identity check, loopback"
-READ_SIZE = 64 * 1024
 #: (most handshakes, seconds) per run; whichever comes first ends the loop.
 QUICK_BOUNDS = (40, 2.0)
 FULL_BOUNDS = (1000, 20.0)
@@ -42,42 +48,49 @@ WARMUP = 3
 HANDSHAKE_TIMEOUT = 10.0
 
 
-def _expect(fingerprint: bytes) -> HandshakePolicy:
-    """Refuse any identity but the pinned one (what a node does for a known peer)."""
+class _Handler:
+    """The node's side of a session, reduced to what a handshake needs."""
 
-    def policy(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
-        return None if peer.fingerprint == fingerprint else "not the pinned identity"
+    def __init__(self) -> None:
+        self.authenticated_fp: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.security: list[Event] = []
 
-    return policy
+    async def authenticated(self, session: Session) -> bool:
+        if not self.authenticated_fp.done():
+            self.authenticated_fp.set_result(session.peer)
+        return True
+
+    def received(self, session: Session, messages: list[UserMessage]) -> None:
+        pass
+
+    def file_message(self, session: Session, message: UserMessage) -> None:
+        pass
+
+    def protocol_event(self, session: Session, event: Event) -> None:
+        self.security.append(event)
+
+    def closed(self, session: Session, reason: str, detail: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result(reason)
+        if not self.authenticated_fp.done():
+            self.authenticated_fp.set_exception(
+                BenchError(f"session closed before authentication: {reason} {detail} "
+                           f"{self.security}"))
+
+    def read_allowed(self) -> Awaitable[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
 
-async def _pump_until_handshake(conn: PeerConnection, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> HandshakeCompleted:
-    """Drive `conn` over the stream until its handshake completes; anything else raises."""
-    first = conn.start()
-    if first:
-        writer.write(first)
-    while True:
-        data = await reader.read(READ_SIZE)
-        conn.receive_data(data)
-        out = conn.data_to_send()
-        if out:
-            writer.write(out)
-        while (event := conn.next_event()) is not None:
-            if type(event) is HandshakeCompleted:
-                return event
-            if type(event) in (SecurityEvent, ConnectionClosed):
-                raise BenchError(f"{conn.role} handshake failed: {event}")
-        if not data:
-            raise BenchError(f"{conn.role}: connection closed during the handshake")
-
-
-async def _close(conn: PeerConnection, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(Exception):
-        writer.write(conn.close("bench done"))
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
+def _session(role: Role, identity: Identity, expected_fp: bytes, reader: asyncio.StreamReader,
+             writer: asyncio.StreamWriter, handler: _Handler) -> Session:
+    # The check a node makes when it dials an advertised fingerprint, on both ends here.
+    policy = expectation_policy(Expectation(expected_fp.hex(), "advert"))
+    conn = PeerConnection(role, identity, f"bench-{role}", os.urandom, time.time,
+                          config=ProtocolConfig(), policy=policy)
+    return Session(conn, reader, writer, handler, remote_address=LOOPBACK)
 
 
 class _Responder:
@@ -86,45 +99,37 @@ class _Responder:
     def __init__(self, identity: Identity, client_fp: bytes) -> None:
         self.identity = identity
         self.client_fp = client_fp
-        self.completed: asyncio.Queue[HandshakeCompleted | BaseException] = asyncio.Queue()
+        self.handlers: asyncio.Queue[_Handler] = asyncio.Queue()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.create_task(self._serve(reader, writer))
+        handler = _Handler()
+        session = _session("responder", self.identity, self.client_fp, reader, writer, handler)
+        task = asyncio.create_task(session.run())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = PeerConnection("responder", self.identity, "bench-responder", os.urandom,
-                              time.time, policy=_expect(self.client_fp))
-        try:
-            self.completed.put_nowait(await _pump_until_handshake(conn, reader, writer))
-            # Stay until the initiator hangs up, as a real listener would.
-            while await reader.read(READ_SIZE):
-                pass
-        except (BenchError, ConnectionError) as exc:
-            self.completed.put_nowait(exc)
-        finally:
-            await _close(conn, writer)
+        self.handlers.put_nowait(handler)
 
 
 async def _one_handshake(port: int, identity: Identity, server_fp: bytes,
                          responder: _Responder) -> float:
     start = time.perf_counter()
     reader, writer = await asyncio.open_connection(LOOPBACK, port)
-    conn = PeerConnection("initiator", identity, "bench-initiator", os.urandom, time.time,
-                          policy=_expect(server_fp))
+    handler = _Handler()
+    session = _session("initiator", identity, server_fp, reader, writer, handler)
+    task = asyncio.create_task(session.run())
     try:
-        done = await _pump_until_handshake(conn, reader, writer)
-        other = await responder.completed.get()
+        server_side = await responder.handlers.get()
+        proved = await handler.authenticated_fp
+        client_proved = await server_side.authenticated_fp
         elapsed = time.perf_counter() - start
-        if isinstance(other, BaseException):
-            raise other
-        if done.peer.fingerprint != server_fp or other.peer.fingerprint != identity.fingerprint:
+        if proved != server_fp.hex() or client_proved != identity.fingerprint.hex():
             raise BenchError("a handshake completed with the wrong identity")
         return elapsed
     finally:
-        await _close(conn, writer)
+        session.close("bench done")
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _bare_round_trip(port: int) -> float:
@@ -198,10 +203,9 @@ async def _run(quick: bool) -> dict[str, Any]:
     baseline = _summary(base_latencies, base_wall)
     return {
         **result,
-        "path": "asyncio streams + p2pmsg.protocol.connection.PeerConnection, both ends "
-                "pinned to the expected identity",
-        "suites_offered": list(PeerConnection("initiator", client_id, "x", os.urandom,
-                                              time.time).config.suites),
+        "path": "p2pmsg.node.session.Session (PeerConnection over asyncio streams), "
+                "trust.expectation_policy on both ends",
+        "suites_offered": list(ProtocolConfig().suites),
         "baseline": {"name": "TCP connect + 64 B request/reply", **baseline},
         "slowdown_vs_baseline": round(result["mean_ms"] / baseline["mean_ms"], 2),
     }
