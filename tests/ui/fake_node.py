@@ -62,6 +62,7 @@ class FakeNode:
         self.messages: dict[str, list[MessageView]] = {}
         self.transfer_views: dict[str, TransferView] = {}
         self.sessions: dict[str, SessionStatusView] = {}
+        self.ttls: dict[str, float | None] = {}  # each conversation's stored timer
         self.alert_views: list[AlertView] = []
         self.event_records: list[dict[str, Any]] = []
         self.status = MonitorStatus(mode="models", recent_scores=(0.1, 0.2, 0.15, 0.7, 0.3))
@@ -234,6 +235,14 @@ class FakeNode:
 
     async def set_conversation_ttl(self, peer: str, ttl: float | None) -> None:
         self.calls.append(("set_conversation_ttl", peer, ttl))
+        self._peer(peer)
+        if ttl is not None and ttl <= 0:
+            raise ConfigError("a disappearing timer must be positive")
+        self.ttls[peer] = ttl
+
+    async def conversation_ttl(self, peer: str) -> float | None:
+        self._peer(peer)
+        return self.ttls.get(peer)
 
     async def session_status(self, peer: str) -> SessionStatusView | None:
         return self.sessions.get(peer)

@@ -85,6 +85,11 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             # Bob read alice's message: her tick turns into a read receipt.
             await _until(lambda: any(line.endswith("[red]literally[/red] ✓✓")
                                      for line in log_a.plain_lines()), "alice's receipt")
+            # The conversation's timer is stored by the real node and read back.
+            await _submit(app_a, pa, "/ttl 5m")
+            await _until(lambda: "disappearing messages: 5m" in log_a.notes(), "ttl note")
+            assert await alice.conversation_ttl(bob.fingerprint) == 300.0
+            assert "⏱ 5m" in str(main_a.query_one("#conv-header").render())
             # Settings go through the real node into the profile's store.
             await pa.press("f4")
             await _until(lambda: app_a.screen.query_one("#max_messages_per_key").value == "1000",

@@ -218,3 +218,33 @@ async def test_peer_events_update_the_list(node: FakeNode) -> None:
         peers = screen.query_one(PeerList).peers
         assert fp_for("erin") in peers and peers[fp_for("carol")].online
         assert "Peers 4/4" in str(screen.query_one(PeerList).border_title)
+
+
+def header_text(app: P2PMsgApp) -> str:
+    return str(app.screen.query_one("#conv-header").render())
+
+
+async def test_conversation_timer_comes_from_the_node_and_persists(node: FakeNode) -> None:
+    node.ttls[BOB] = 600.0  # set in an earlier session
+    node.settings["default_disappearing_ttl"] = 3600.0
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        assert "⏱ 10m" in header_text(app) and "(default)" not in header_text(app)
+        await submit(pilot, "still here?")
+        assert ("send_text", BOB, "still here?", 600.0) in node.calls
+        await submit(pilot, "/ttl off")
+        await settle(pilot)
+        assert node.ttls[BOB] is None
+        assert "⏱ 1h (default)" in header_text(app)
+        assert "the default from Settings (1h) still applies" in notes(app)
+        await submit(pilot, "/ttl 2h")
+        await settle(pilot)
+        assert node.ttls[BOB] == 7200.0 and "⏱ 2h" in header_text(app)
+        screen.open_conversation(DAVE)
+        await settle(pilot)
+        assert "⏱ 1h (default)" in header_text(app)
+    again = P2PMsgApp(node=node, clock=FIXED_CLOCK)  # a restart: only the node remembers
+    async with again.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        assert "⏱ 2h" in header_text(again)

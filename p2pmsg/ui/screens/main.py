@@ -71,7 +71,7 @@ class MainScreen(ConversationActions):
         self.clock = clock
         self.selected: str | None = None
         self.sessions: dict[str, SessionStatusView] = {}
-        self.conversation_ttl: dict[str, float | None] = {}
+        self.conversation_ttl: dict[str, float | None] = {}  # each one's own, as stored
         self.default_disappearing_ttl: float | None = None
         self._last_toast: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -157,6 +157,7 @@ class MainScreen(ConversationActions):
             messages = await self.node.conversation(fingerprint, 200)
             transfers = await self.node.transfers(fingerprint)
             session = await self.node.session_status(fingerprint)
+            self.conversation_ttl[fingerprint] = await self.node.conversation_ttl(fingerprint)
         except P2PMsgError as exc:
             self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
             return
@@ -167,6 +168,7 @@ class MainScreen(ConversationActions):
         else:
             self.sessions.pop(fingerprint, None)
         self.query_one(MessageLog).load(messages, transfers)
+        self._render_header()
         self._render_session()
         await self._mark_read(fingerprint)
 
@@ -208,9 +210,10 @@ class MainScreen(ConversationActions):
         text.append(" · ")
         text.append("online" if peer.online else "offline",
                     style="green" if peer.online else "dim")
-        ttl = self.conversation_ttl.get(peer.fingerprint, self.default_disappearing_ttl)
-        if ttl:
-            text.append(f" · ⏱ {duration(ttl)}", style="magenta")
+        ttl, is_default = self.effective_ttl(peer.fingerprint)
+        if ttl is not None:
+            text.append(f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""),
+                        style="magenta")
         text.append(f" · {peer.short_fingerprint}", style="dim")
         header.update(text)
         if peer.key_change_pending:

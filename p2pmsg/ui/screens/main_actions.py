@@ -78,9 +78,21 @@ class ConversationActions(Screen[None]):
             return
         self._send_text(peer.fingerprint, slash.unescape(text))
 
+    def effective_ttl(self, fingerprint: str) -> tuple[float | None, bool]:
+        """The timer new messages get, and whether it is the Settings default.
+
+        The conversation's own timer (stored by the node) wins; without one, the
+        profile's default applies. The store has no "explicitly off" for a
+        conversation, so `/ttl off` cannot undercut a default (the note says so).
+        """
+        own = self.conversation_ttl.get(fingerprint)
+        if own is not None:
+            return own, False
+        return self.default_disappearing_ttl, self.default_disappearing_ttl is not None
+
     @work(group="send")
     async def _send_text(self, fingerprint: str, text: str) -> None:
-        ttl = self.conversation_ttl.get(fingerprint, self.default_disappearing_ttl)
+        ttl, _ = self.effective_ttl(fingerprint)
         try:
             message = await self.node.send_text(fingerprint, text, ttl=ttl)
         except P2PMsgError as exc:
@@ -123,10 +135,28 @@ class ConversationActions(Screen[None]):
         elif command.name == "verify":
             self.action_verify()
         elif command.name == "ttl":
-            self.conversation_ttl[fp] = command.ttl
-            label = "off" if command.ttl is None else duration(command.ttl)
-            self._node_call(self.node.set_conversation_ttl(fp, command.ttl),
-                            f"disappearing messages: {label}")
+            self._set_ttl(fp, command.ttl)
+
+    @work(group="ttl")
+    async def _set_ttl(self, fingerprint: str, ttl: float | None) -> None:
+        """Store the timer, then show what the node now holds (not what we asked for)."""
+        log = self.query_one(MessageLog)
+        try:
+            await self.node.set_conversation_ttl(fingerprint, ttl)
+            stored = await self.node.conversation_ttl(fingerprint)
+        except P2PMsgError as exc:
+            log.add_note(f"/ttl: {exc}", error=True)
+            return
+        self.conversation_ttl[fingerprint] = stored
+        if stored is not None:
+            log.add_note(f"disappearing messages: {duration(stored)}")
+        elif self.default_disappearing_ttl is not None:
+            log.add_note("disappearing messages: this conversation's own timer is off; the "
+                         f"default from Settings ({duration(self.default_disappearing_ttl)}) "
+                         "still applies (F4 to change it)")
+        else:
+            log.add_note("disappearing messages: off")
+        if fingerprint == self.selected:
             self._render_header()
 
     @work(group="send")
