@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -34,25 +35,38 @@ EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
 def add_network_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-discovery", action="store_true",
                         help="do not use mDNS; reach peers only by their added host:port")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what the node does (dials, sessions) to stderr")
 
 
 def node_config(args: argparse.Namespace, *, auto_connect: bool = True,
-                monitor: bool = True) -> NodeConfig:
+                monitor: bool = True, monitor_models: bool = True) -> NodeConfig:
     port = int(getattr(args, "port", 0) or 0)
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0-65535, got {port}")
     return NodeConfig(interfaces=tuple(getattr(args, "interface", ()) or ()), port=port,
                       discovery=not getattr(args, "no_discovery", False),
                       auto_connect=auto_connect, monitor=monitor,
-                      files=receive_settings(args))
+                      monitor_models=monitor_models, files=receive_settings(args))
 
 
 @contextlib.asynccontextmanager
 async def running_node(args: argparse.Namespace, command: str, *, auto_connect: bool = True,
-                       monitor: bool = True) -> AsyncIterator[Node]:
+                       monitor: bool = True, monitor_models: bool = True
+                       ) -> AsyncIterator[Node]:
+    """`monitor_models=False`: the monitor runs on its rules alone (short-lived commands,
+    which should not pay for loading scikit-learn but must not go unwatched either)."""
+    if getattr(args, "verbose", False):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s: %(message)s")
+        for noisy in ("asyncio", "zeroconf"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     unlocked = await asyncio.to_thread(open_profile, args, command=command)
     try:
-        config = node_config(args, auto_connect=auto_connect, monitor=monitor)
+        config = dataclasses.replace(
+            node_config(args, auto_connect=auto_connect, monitor=monitor,
+                        monitor_models=monitor_models),
+            profile_events=unlocked.profile.events_path)
         node = await Node.open(unlocked.identity, unlocked.display_name,
                                unlocked.profile.db_path, unlocked.data_key, config)
         try:

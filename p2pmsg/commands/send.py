@@ -62,7 +62,7 @@ async def _find(node: Node, query: str, wait: float) -> str:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    async with running_node(args, "p2pmsg send", auto_connect=False, monitor=False) as node:
+    async with running_node(args, "p2pmsg send", auto_connect=False, monitor_models=False) as node:
         fingerprint = await _find(node, args.to, args.wait)
         message = await node.send_text(fingerprint, args.text, ttl=args.ttl)
         status = await node.wait_delivered(message.id, args.timeout)

@@ -122,7 +122,8 @@ async def _find(node: Node, query: str, wait: float) -> str:
 
 async def _send_file(args: argparse.Namespace, path: Path) -> int:
     printer = ProgressPrinter(sys.stdout, args.json)
-    async with running_node(args, "p2pmsg send-file", auto_connect=False, monitor=False) as node:
+    async with running_node(args, "p2pmsg send-file", auto_connect=False,
+                            monitor_models=False) as node:
         fingerprint = await _find(node, args.to, args.wait)
         events = node.subscribe()
         view = await node.send_file(fingerprint, str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from p2pmsg.node.dialer import BackoffPolicy
 from p2pmsg.node.limits import LimitSettings
@@ -38,3 +39,7 @@ class NodeConfig:
     monitor_models: bool = True
     #: file transfers: downloads folder, auto-accept, limits (p2pmsg.node.transfers)
     files: TransferSettings = field(default_factory=TransferSettings)
+    #: the profile's unlock event log (security_events.jsonl): imported on start and
+    #: followed while running, so unlock attempts by any process reach the store and the
+    #: monitor (p2pmsg.node.unlock_events); None: unlock events stay in the file
+    profile_events: Path | None = None

@@ -53,6 +53,7 @@ from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view
 from p2pmsg.node.sessions import NodeSessions
 from p2pmsg.node.transfers.manager import TransferManager
+from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import new_chat
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
@@ -88,6 +89,9 @@ class Node(NodeSessions):
         # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
         self.files = TransferManager.from_settings(store, self.bus, self.security,
                                                    self.config.files, rng=rng, clock=clock)
+        self.unlock_events = (None if self.config.profile_events is None else
+                              UnlockEventFollower(self.config.profile_events, self.security,
+                                                  store))
         self._started = False
 
     @classmethod
@@ -126,17 +130,22 @@ class Node(NodeSessions):
             return
         self._started = True
         self.security.start()
+        # The monitor first, so it sees the first connections and the imported unlocks.
+        await self.monitor_link.start()
+        if self.unlock_events is not None:
+            await self.unlock_events.start()
         self.delivery.start()
         self.expiry.start()
         await self.files.start()
         await self.start_network()
-        await self.monitor_link.start()
 
     async def stop(self) -> None:
         """Orderly shutdown: bye to every peer, flush queued work, close the store."""
         if not self._started:
             return
         self._started = False
+        if self.unlock_events is not None:
+            await self.unlock_events.stop()
         await self.monitor_link.stop()
         await self.stop_network()
         await self.files.stop()

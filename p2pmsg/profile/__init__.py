@@ -8,8 +8,8 @@ says otherwise and ``name`` defaults to ``default``::
     lock                   flock'ed by the process that has the profile open; pid + command
     unlock.lock            serialises unlock attempts across processes
     unlock_state.json      consecutive failed unlocks, for the backoff (survives restarts)
-    security_events.jsonl  unlock_ok / unlock_fail events (DESIGN.md schema) until the
-                           store takes the log over
+    security_events.jsonl  unlock_ok / unlock_fail events (DESIGN.md schema); a running
+                           node imports and follows it (p2pmsg.node.unlock_events)
     p2pmsg.db              the store (created by p2pmsg.store, path from `db_path`)
 
 Usage::

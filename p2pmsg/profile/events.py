@@ -1,4 +1,9 @@
-"""The profile's security event log (JSONL), until the store takes it over.
+"""The profile's unlock event log (JSONL), written before any store can be opened.
+
+Unlocking is what yields the store's key, so unlock events cannot go to the
+store directly; a running node imports and follows this file
+(p2pmsg.node.unlock_events), which puts them in the store's event log and in
+the live monitor.
 
 One JSON object per line in the schema of DESIGN.md, without the `label` key
 (labels only exist in datasets)::

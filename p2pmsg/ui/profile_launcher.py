@@ -78,7 +78,9 @@ class ProfileLauncher:
             config_module = importlib.import_module("p2pmsg.node.config")
         except ModuleNotFoundError:
             raise ConfigError("the network node is not available in this build") from None
-        config = config_module.NodeConfig(**self.node_options)
+        # The node follows the profile's unlock log, so guesses at it reach the monitor.
+        options = {"profile_events": unlocked.profile.events_path, **self.node_options}
+        config = config_module.NodeConfig(**options)
         node: NodeAPI = await module.Node.open(
             unlocked.identity, unlocked.display_name, unlocked.profile.db_path,
             unlocked.data_key, config)
