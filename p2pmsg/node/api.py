@@ -90,6 +90,7 @@ class TransferView:
     rate_bps: float = 0.0
     path: str | None = None  # final path once completed (receiver) or source (sender)
     error: str | None = None
+    created: float = 0.0  # when it was offered (wall clock): orders cards among messages
 
 
 @dataclass(frozen=True)

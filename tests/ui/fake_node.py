@@ -145,6 +145,15 @@ class FakeNode:
         self.messages.setdefault(peer, []).append(message)
         return message
 
+    def past_transfer(self, peer: str, name: str, *, created: float,
+                      state: str = "completed") -> TransferView:
+        """A finished transfer already in the history (no event)."""
+        transfer = TransferView(id=self._id(), peer=peer, direction="in", name=name, size=4096,
+                                sha256="ef" * 32, state=state, bytes_done=4096,  # type: ignore[arg-type]
+                                path=f"/home/alice/Downloads/{name}", created=created)
+        self.transfer_views[transfer.id] = transfer
+        return transfer
+
     def receive(self, peer: str, text: str, *, ttl: float | None = None) -> MessageView:
         message = MessageView(id=self._id(), peer=peer, direction="in", text=text,
                               created=self.clock(), status="delivered", ttl=ttl)
@@ -154,7 +163,8 @@ class FakeNode:
 
     def offer_file(self, peer: str, name: str, size: int = 2_500_000) -> TransferView:
         transfer = TransferView(id=self._id(), peer=peer, direction="in", name=name, size=size,
-                                sha256="ab" * 32, state="offered", bytes_done=0)
+                                sha256="ab" * 32, state="offered", bytes_done=0,
+                                created=self.clock())
         self.transfer_views[transfer.id] = transfer
         self.emit(TransferUpdated(transfer))
         return transfer
@@ -295,7 +305,8 @@ class FakeNode:
             raise ConfigError(f"no such file: {path}")
         transfer = TransferView(id=self._id(), peer=peer, direction="out",
                                 name=path.rsplit("/", 1)[-1], size=1000, sha256="cd" * 32,
-                                state="offered", bytes_done=0, path=path)
+                                state="offered", bytes_done=0, path=path,
+                                created=self.clock())
         self.transfer_views[transfer.id] = transfer
         return transfer
 

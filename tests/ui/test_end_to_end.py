@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,6 +86,16 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             # Bob read alice's message: her tick turns into a read receipt.
             await _until(lambda: any(line.endswith("[red]literally[/red] ✓✓")
                                      for line in log_a.plain_lines()), "alice's receipt")
+            # A file offer's card carries the transfer manager's timestamp on both sides.
+            offered = tmp_path / "notes.txt"
+            offered.write_bytes(b"minutes of the meeting\n")
+            before = time.time()
+            await _submit(app_a, pa, f"/file {offered}")
+            await _until(lambda: any("⇣ incoming file  notes.txt" in line
+                                     for line in log_b.plain_lines()), "bob's file card")
+            for node, peer in ((alice, bob), (bob, alice)):
+                (transfer,) = await node.transfers(peer.fingerprint)
+                assert before - 1 <= transfer.created <= time.time()
             # The conversation's timer is stored by the real node and read back.
             await _submit(app_a, pa, "/ttl 5m")
             await _until(lambda: "disappearing messages: 5m" in log_a.notes(), "ttl note")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.widgets import OptionList
 
 from p2pmsg.node.api import MonitorStatus
@@ -13,7 +15,7 @@ from p2pmsg.ui.widgets.peer_list import PeerList
 from p2pmsg.ui.widgets.rotation_pane import RotationPane
 from p2pmsg.ui.widgets.threat_panel import ThreatPanel
 from tests.ui.conftest import FIXED_CLOCK, screen_text, settle
-from tests.ui.fake_node import FakeNode, fp_for
+from tests.ui.fake_node import T0, FakeNode, fp_for
 
 BOB, CAROL, DAVE = fp_for("bob"), fp_for("carol"), fp_for("dave")
 
@@ -248,3 +250,22 @@ async def test_conversation_timer_comes_from_the_node_and_persists(node: FakeNod
     async with again.run_test(size=(120, 40)) as pilot:
         await start(pilot)
         assert "⏱ 2h" in header_text(again)
+
+
+async def test_history_interleaves_transfer_cards_with_messages_in_time(
+        node: FakeNode) -> None:
+    day = 86400.0
+    node.past_transfer(BOB, "train-tickets.pdf", created=T0 - day - 500)
+    legacy = node.past_transfer(BOB, "undated.bin", created=T0 - 60)
+    node.transfer_views[legacy.id] = replace(legacy, created=0.0)  # an older node's view
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        lines = log_lines(app)
+
+        def at(fragment: str) -> int:
+            return next(i for i, line in enumerate(lines) if fragment in line)
+
+        assert at("yes, on the train") < at("train-tickets.pdf") < at("Sat 22 Nov 2025") \
+            < at("the report is ready")
+        assert at("this one disappears") < at("undated.bin")

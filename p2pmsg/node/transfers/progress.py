@@ -102,4 +102,4 @@ class Progress:
             name=self.name, size=self.size, sha256=self.sha256.hex(), state=self.state,
             bytes_done=self.bytes_done,
             rate_bps=self.meter.rate if self.state == "transferring" else 0.0,
-            path=self.path, error=self.error)
+            path=self.path, error=self.error, created=self.created)

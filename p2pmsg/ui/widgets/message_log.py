@@ -97,11 +97,21 @@ class MessageLog(ScrollView, can_focus=True):
         self.refresh()
 
     def load(self, messages: list[MessageView], transfers: list[TransferView]) -> None:
+        """Show history: messages and transfer cards interleaved in time order.
+
+        A transfer without a timestamp (`created` 0, from an older node) goes last,
+        where it would have been shown before transfers had one.
+        """
         self.clear_conversation()
-        for message in sorted(messages, key=lambda m: m.created):
-            self._append_message(message)
-        for transfer in transfers:
-            self._append(_Entry(f"t:{transfer.id}", "transfer", transfer))
+        timeline: list[tuple[float, int, MessageView | TransferView]] = [
+            (m.created, 0, m) for m in messages]
+        timeline += [(t.created if t.created > 0 else float("inf"), 1, t) for t in transfers]
+        timeline.sort(key=lambda item: (item[0], item[1]))
+        for _, _, item in timeline:
+            if isinstance(item, MessageView):
+                self._append_message(item)
+            else:
+                self._append_transfer(item)
         self._relayout(scroll_end=True)
 
     def add_messages(self, messages: list[MessageView]) -> None:
@@ -153,7 +163,7 @@ class MessageLog(ScrollView, can_focus=True):
         else:
             at_end = self.is_vertical_scroll_end
             start = len(self._entries)
-            self._append(_Entry(key, "transfer", transfer))
+            self._append_transfer(transfer)
             self._extend_lines(start)
             if at_end:
                 self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -237,11 +247,19 @@ class MessageLog(ScrollView, can_focus=True):
         entry.cache_width = -1
 
     def _append_message(self, message: MessageView) -> None:
-        day = self._clock.day_key(message.created)
+        self._day_separator(message.created)
+        self._append(_Entry(f"m:{message.id}", "message", message))
+
+    def _append_transfer(self, transfer: TransferView) -> None:
+        if transfer.created > 0:
+            self._day_separator(transfer.created)
+        self._append(_Entry(f"t:{transfer.id}", "transfer", transfer))
+
+    def _day_separator(self, when: float) -> None:
+        day = self._clock.day_key(when)
         if day != self._last_day:
             self._last_day = day
-            self._append(_Entry(f"d:{day}", "day", self._clock.day(message.created)))
-        self._append(_Entry(f"m:{message.id}", "message", message))
+            self._append(_Entry(f"d:{day}", "day", self._clock.day(when)))
 
     def _append(self, entry: _Entry) -> None:
         self._index[entry.key] = len(self._entries)
