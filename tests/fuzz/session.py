@@ -242,6 +242,14 @@ class Endpoint:
             if self.handshook:
                 raise ContractViolation(f"{where} twice")
             self.handshook = True
+            # Only two private keys exist in this world: whatever the input, the only
+            # identity a side may ever authenticate is the other one's.
+            expected = (PARTNER_IDENTITY if self.label == "victim" else VICTIM_IDENTITY)
+            if event.peer.public_key != expected.public_key:
+                raise ContractViolation(f"{where} authenticated {event.peer.public_key.hex()}")
+            if (not event.suites or event.suite != event.suites[0]
+                    or not set(event.suites) <= set(FUZZ_CONFIG.suites)):
+                raise ContractViolation(f"{where} negotiated {event.suites} / {event.suite}")
         elif not self.handshook:
             raise ContractViolation(f"{where} before HandshakeCompleted")
         elif type(event) is MessageReceived:
@@ -494,12 +502,16 @@ class Session:
         action = reader.u8() % N_ACTIONS
         arg = reader.u8()
         conn = endpoint.conn
+        was_closed = endpoint.closed
         try:
             out = self._action(endpoint, action, arg, reader)
         except LocalProtocolError:
             out = b""  # documented misuse (closed, not yet established, invalid message)
-        endpoint.check(f"action {action}")
+        batch = endpoint.check(f"action {action}")
         out += conn.data_to_send()
+        if was_closed and (batch or out):
+            raise ContractViolation(f"{endpoint.label}: action {action} after ConnectionClosed "
+                                    f"produced {len(batch)} events and {len(out)} bytes")
         self._queue_from(endpoint, out)
         self._note_handshake_abort(endpoint)
 
