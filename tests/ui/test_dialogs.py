@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input
 
 from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
 from p2pmsg.ui.screens.dashboard import DashboardScreen
 from p2pmsg.ui.screens.help import HelpScreen
 from p2pmsg.ui.screens.key_changed import KeyChangedScreen
@@ -175,3 +176,35 @@ async def test_help_and_command_palette(node: FakeNode) -> None:
         await settle(pilot, 0.3)
         assert isinstance(app.screen, MainScreen)
         assert app.screen.selected == DAVE
+
+
+async def test_dashboard_alert_row_opens_its_details(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        await pilot.press("f2")
+        await settle(pilot, 0.3)
+        dash = app.screen
+        table = dash.query_one("#alert-table", DataTable)
+        table.focus()
+        await pilot.press("down")  # the older replay alert
+        node.raise_alert("brute_force", "critical", None, "42 failed unlocks")
+        await settle(pilot)
+        assert table.row_count == 3 and table.cursor_row == 2  # still on the replay alert
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertDetailScreen)
+        detail = screen_text(app)
+        assert "replayed record counter 17" in detail and "dave" in detail
+        assert "An attacker on the network may be replaying" in detail
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is dash
+        # The mouse: a click highlights a row (DataTable's way), a second click opens it.
+        await pilot.click(table, offset=(4, 1))  # the first data row: the newest alert
+        await settle(pilot)
+        assert app.screen is dash and table.cursor_row == 0
+        await pilot.click(table, offset=(4, 1))
+        await settle(pilot)
+        assert isinstance(app.screen, AlertDetailScreen)
+        assert "42 failed unlocks" in screen_text(app)

@@ -93,6 +93,7 @@ class DashboardScreen(Screen[None]):
         self.clock = clock
         self.peer_name = peer_name
         self.alerts: list[AlertView] = []
+        self._alert_rows: dict[str, AlertView] = {}  # table row key -> the alert it shows
         self.events: list[dict[str, Any]] = []
         self.status = MonitorStatus(mode="rules-only: loading")
 
@@ -177,12 +178,24 @@ class DashboardScreen(Screen[None]):
         self._fill_events()
         self._fill_trends()
 
+    @on(DataTable.RowSelected, "#alert-table")
+    def _alert_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter or a click on an alert row: the same details view as the threat panel."""
+        from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
+        alert = self._alert_rows.get(str(event.row_key.value))
+        if alert is not None:
+            self.app.push_screen(AlertDetailScreen(alert, self.peer_name(alert.peer),
+                                                   self.clock))
+
     def _fill_alerts(self) -> None:
         table = self.query_one("#alert-table", DataTable)
         needle = self.query_one("#alert-filter", Input).value.casefold()
         minimum = self.query_one("#alert-severity", Select).value
         floor = SEVERITY_RANK.get(minimum, 0) if isinstance(minimum, str) else 0
+        # Live alerts refill the table; keep the cursor on the alert the user was on.
+        current = self._current_alert(table)
         table.clear()
+        self._alert_rows = {}
         for alert in sorted(self.alerts, key=lambda a: a.ts, reverse=True):
             if SEVERITY_RANK.get(alert.severity, 0) < floor:
                 continue
@@ -190,13 +203,23 @@ class DashboardScreen(Screen[None]):
             haystack = f"{alert.kind} {peer} {alert.source} {alert.message}".casefold()
             if needle and needle not in haystack:
                 continue
+            key = str(len(self._alert_rows))
+            self._alert_rows[key] = alert
             table.add_row(
                 Text(self.clock.stamp(alert.ts)),
                 Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
                 Text(alert.kind), literal(clip(peer, 16)), literal(alert.source),
-                Text(f"{alert.score:.2f}"), literal(clip(alert.message, 80)),
+                Text(f"{alert.score:.2f}"), literal(clip(alert.message, 80)), key=key,
             )
+            if alert is current:
+                table.move_cursor(row=table.row_count - 1, animate=False)
         self.query_one(TabbedContent).get_tab("alerts").label = f"Alerts ({table.row_count})"
+
+    def _current_alert(self, table: DataTable[Any]) -> AlertView | None:
+        if not table.row_count or not table.is_valid_row_index(table.cursor_row):
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return self._alert_rows.get(str(key.value))
 
     def _fill_events(self) -> None:
         table = self.query_one("#event-table", DataTable)
