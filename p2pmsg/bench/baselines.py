@@ -17,9 +17,9 @@ The baseline is deliberately strong, so the ratio is conservative:
 It lives here, in the bench package, and nowhere else: the product has no
 switch that turns encryption off (issue 9).
 
-The receiving side can run in this process or in a child process
-(`python -m p2pmsg.bench.baselines serve`), so the baseline can mirror the
-topology of the scenario it is compared with.
+The receiving side runs in a child process (`python -m
+p2pmsg.bench.baselines serve`), like the receiving node of `chat`, so both
+sides of the comparison have the same topology.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-from p2pmsg.bench.netutil import LOOPBACK, ChildProcess
+from p2pmsg.bench.netutil import LOOPBACK
 
 _LENGTH = struct.Struct(">I")
 #: Frames per `write`: enough to amortise the syscall, small enough to interleave with acks.
@@ -169,37 +169,8 @@ async def send_frames(host: str, port: int, count: int, text: str, frame_size: i
     return BaselineResult(count, frame_size, elapsed)
 
 
-async def plain_frames_in_process(count: int, text: str, frame_size: int,
-                                  timeout: float) -> BaselineResult:
-    """Both ends in this event loop (the topology of an in-process scenario)."""
-    served: list[asyncio.Task[int]] = []
-
-    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        served.append(asyncio.create_task(serve_one(reader, writer)))
-
-    server = await asyncio.start_server(on_connect, LOOPBACK, 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        return await send_frames(LOOPBACK, port, count, text, frame_size, timeout)
-    finally:
-        server.close()
-        # The receiver ends at the sender's EOF; give it a moment, then stop waiting.
-        with contextlib.suppress(TimeoutError, ConnectionError):
-            await asyncio.wait_for(asyncio.gather(*served), 5.0)
-        await server.wait_closed()
-
-
-def plain_frames_with_child(count: int, text: str, frame_size: int,
-                            timeout: float) -> BaselineResult:
-    """Receiver in a child process (the topology of a two-process scenario)."""
-    argv = [sys.executable, "-m", "p2pmsg.bench.baselines", "serve"]
-    with ChildProcess(argv, ready_timeout=30.0) as child:
-        port = int(child.ready["port"])
-        return asyncio.run(send_frames(LOOPBACK, port, count, text, frame_size, timeout))
-
-
 async def _serve_forever_once() -> None:
-    """Child side: listen, print the port, serve one connection, exit."""
+    """Child side: listen, print the port, serve one connection (or see stdin close), exit."""
     finished = asyncio.get_running_loop().create_future()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -209,12 +180,24 @@ async def _serve_forever_once() -> None:
             if not finished.done():
                 finished.set_result(None)
 
+    async def parent_gone() -> None:
+        """EOF on stdin: the parent closed it or died; either way, stop."""
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while await reader.readline():
+            pass
+        if not finished.done():
+            finished.set_result(None)
+
+    loop = asyncio.get_running_loop()
     server = await asyncio.start_server(on_connect, LOOPBACK, 0)
     port = server.sockets[0].getsockname()[1]
+    watcher = asyncio.create_task(parent_gone())
     print(json.dumps({"event": "ready", "port": port, "pid": os.getpid()}), flush=True)
     try:
         await asyncio.wait_for(finished, timeout=600)
     finally:
+        watcher.cancel()
         server.close()
         await server.wait_closed()
 
@@ -231,5 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["BaselineResult", "chat_like_frame", "plain_frames_in_process",
-           "plain_frames_with_child", "send_frames", "serve_one"]
+__all__ = ["BaselineResult", "chat_like_frame", "send_frames", "serve_one"]
