@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,10 +52,13 @@ def node_config(args: argparse.Namespace, *, auto_connect: bool = True,
 
 @contextlib.asynccontextmanager
 async def running_node(args: argparse.Namespace, command: str, *, auto_connect: bool = True,
-                       monitor: bool = True, monitor_models: bool = True
+                       monitor: bool = True, monitor_models: bool = True,
+                       prepare: Callable[[Node], None] | None = None
                        ) -> AsyncIterator[Node]:
     """`monitor_models=False`: the monitor runs on its rules alone (short-lived commands,
-    which should not pay for loading scikit-learn but must not go unwatched either)."""
+    which should not pay for loading scikit-learn but must not go unwatched either).
+    `prepare(node)` runs before the node starts (e.g. to subscribe to its events, so
+    nothing that happens during start-up is missed)."""
     if getattr(args, "verbose", False):
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s: %(message)s")
@@ -69,6 +72,8 @@ async def running_node(args: argparse.Namespace, command: str, *, auto_connect: 
             profile_events=unlocked.profile.events_path)
         node = await Node.open(unlocked.identity, unlocked.display_name,
                                unlocked.profile.db_path, unlocked.data_key, config)
+        if prepare is not None:
+            prepare(node)
         try:
             try:
                 await node.start()
@@ -79,6 +84,8 @@ async def running_node(args: argparse.Namespace, command: str, *, auto_connect: 
                 node = await Node.open(unlocked.identity, unlocked.display_name,
                                        unlocked.profile.db_path, unlocked.data_key,
                                        dataclasses.replace(config, discovery=False))
+                if prepare is not None:
+                    prepare(node)
                 await node.start()
             yield node
         finally:

@@ -14,9 +14,11 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import AsyncIterator
 
 from p2pmsg.commands._files import add_receive_options
 from p2pmsg.commands._node import add_network_options, event_json, event_text, running_node
+from p2pmsg.node.api import NodeEvent
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -51,8 +53,10 @@ async def _listen(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_node(args, "p2pmsg listen", monitor=not args.no_monitor) as node:
-        events = node.subscribe()
+    subscriptions: list[AsyncIterator[NodeEvent]] = []
+    async with running_node(args, "p2pmsg listen", monitor=not args.no_monitor,
+                            prepare=lambda n: subscriptions.append(n.subscribe())) as node:
+        events = subscriptions[-1]  # subscribed before start: nothing is missed
         discovery = node.discovery
         ready = {"event": "ready", "fingerprint": node.fingerprint, "name": node.display_name,
                  "port": node.listen_port,
@@ -73,8 +77,9 @@ async def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _print_events(events: object, as_json: bool, names: dict[str, str]) -> None:
-    async for event in events:  # type: ignore[attr-defined]
+async def _print_events(events: AsyncIterator[NodeEvent], as_json: bool,
+                        names: dict[str, str]) -> None:
+    async for event in events:
         line = event_json(event) if as_json else event_text(event, names)
         if line is not None:
             _emit(line)

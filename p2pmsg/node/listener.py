@@ -37,22 +37,31 @@ class Listener:
         self.port = 0
 
     async def start(self, hosts: Sequence[str], port: int) -> int:
-        """Bind and start accepting; returns the port (useful with port 0)."""
-        bind_hosts: list[str | None] = list(hosts) or [None]
+        """Bind and start accepting; returns the port (useful with port 0).
+
+        Every socket gets the same port: with port 0 the first bind picks it and the
+        others reuse it (binding all families at once would give each its own
+        ephemeral port, and we could advertise only one of them).
+        """
+        bind_hosts = list(hosts) or ["0.0.0.0"]  # noqa: S104 - a LAN messenger listens
         try:
             for host in bind_hosts:
-                server = await asyncio.start_server(self._accepted, host=host,
-                                                    port=port or self.port, backlog=128,
-                                                    reuse_address=True)
-                self._servers.append(server)
-                if not self.port:
-                    self.port = server.sockets[0].getsockname()[1]
+                await self._bind(host, port or self.port)
         except OSError as exc:
             await self.stop()
-            where = ", ".join(h or "*" for h in bind_hosts)
-            raise ConfigError(f"cannot listen on {where} port {port or self.port}: "
-                              f"{exc.strerror or exc}") from None
+            raise ConfigError(f"cannot listen on {', '.join(bind_hosts)} port "
+                              f"{port or self.port}: {exc.strerror or exc}") from None
+        if not hosts:
+            with contextlib.suppress(OSError):  # IPv6 as well where the host has it
+                await self._bind("::", self.port)
         return self.port
+
+    async def _bind(self, host: str, port: int) -> None:
+        server = await asyncio.start_server(self._accepted, host=host, port=port, backlog=128,
+                                            reuse_address=True)
+        self._servers.append(server)
+        if not self.port:
+            self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         for server in self._servers:

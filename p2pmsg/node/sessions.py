@@ -224,11 +224,14 @@ class NodeSessions:
 
     async def _dial(self, target: DialTarget) -> bool:
         local = (self.config.outbound_address, 0) if self.config.outbound_address else None
+        log.debug("dialling %s:%s (%s, expecting %s)", target.host, target.port, target.source,
+                  (target.expected_fingerprint or "anyone")[:16])
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(target.host, target.port, local_addr=local),
                 self.config.connect_timeout)
-        except (TimeoutError, OSError):
+        except (TimeoutError, OSError) as exc:
+            log.debug("dial %s:%s failed: %r", target.host, target.port, exc)
             return False
         if not self._running:
             writer.transport.abort()
@@ -387,6 +390,9 @@ class NodeSessions:
             self._resolve_dial(session, False)
             return False
         loser = self.directory.add_session(session)
+        log.debug("authenticated %s at %s (initiator=%s); duplicate closed: %s",
+                  session.peer[:16], session.remote_address, session.initiator,
+                  "the new one" if loser is session else ("the old one" if loser else "none"))
         if loser is session:
             session.close("duplicate connection")
             self._resolve_dial(session, True)  # the peer is connected, just not by this one
@@ -446,6 +452,8 @@ class NodeSessions:
                 self.bus.publish(SessionChanged(status, what))  # type: ignore[arg-type]
 
     def closed(self, session: Session, reason: str, detail: str) -> None:
+        log.debug("session with %s (%s) closed: %s %s", session.peer[:16] or "?",
+                  session.remote_address, reason, detail)
         self._sessions.discard(session)
         was_current = self.directory.remove_session(session)
         self.delivery.session_closed(session)
