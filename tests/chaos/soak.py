@@ -352,6 +352,20 @@ class Soak:
     # --- the run -------------------------------------------------------------------------
 
     def run(self) -> Summary:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Whatever happened: no node left running, the relay gone, the tmpfs unmounted."""
+        for n in self.nodes:
+            n.kill9()
+        if self.relay is not None:
+            self.relay.close()
+        unmount(self.disk_mount)
+
+    def _run(self) -> Summary:
         opt = self.opt
         duration = opt.minutes * 60.0
         schedule = make_schedule(opt.seed, duration, self.cast, mean_gap=opt.mean_fault_gap)
@@ -430,9 +444,11 @@ class Soak:
         for n in self.nodes:
             n.stop()
         self.relay.close()
-        unmount(self.disk_mount)
-        downloads = {n.index: n.downloads for n in self.nodes
-                     if n.index != self.cast.disk_node}
+        downloads = {n.index: n.downloads for n in self.nodes}
+        try:
+            with self.lock:
+                verdict = verify(self.ledger, dumps, downloads, self.verified_early)
+        finally:
+            unmount(self.disk_mount)
         with self.lock:
-            verdict = verify(self.ledger, dumps, downloads, self.verified_early)
             return Summary.build(self, verdict, traffic_seconds, settled_after)
