@@ -26,7 +26,7 @@ from tests.harness.fixtures import MakeLan
 
 pytestmark = pytest.mark.timeout(90)
 
-PASSWORD = "Lan-Test-Passw0rd!"
+PASSWORD = "Lan-Test-Passw0rd!"  # noqa: S105 - a throwaway test profile
 ENV = {"P2PMSG_PASSWORD": PASSWORD, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 SEE_TIMEOUT = 15.0
 

@@ -1,0 +1,135 @@
+"""The headless commands as a user runs them: real processes on 127.0.0.1, no mDNS.
+
+`--no-discovery` keeps zeroconf off (these run in the host namespace); peers are
+reached by `add-peer HOST:PORT`, as on a routed network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from p2pmsg.profile import Profile
+from tests.harness import JsonLines
+
+pytestmark = pytest.mark.timeout(60)
+
+PASSWORD = "Cmd-Test-Passw0rd!"  # noqa: S105 - a throwaway test profile
+ENV = {"P2PMSG_PASSWORD": PASSWORD}
+
+
+def make_profile(data_dir: Path, profile: str, name: str | None = None) -> str:
+    return Profile(data_dir, profile, kdf_iterations=20_000).create(
+        name or profile, PASSWORD).identity.fingerprint.hex()
+
+
+def run(data_dir: Path, profile: str, *args: str,
+        timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    command, *rest = args
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "p2pmsg", command, "--data-dir", str(data_dir), "--profile",
+         profile, *rest], env={**os.environ, **ENV}, capture_output=True, text=True,
+        timeout=timeout, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_listen(data_dir: Path, profile: str, port: int) -> JsonLines:
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "p2pmsg", "listen", "--json", "--no-discovery", "--no-monitor",
+         "--data-dir", str(data_dir), "--profile", profile, "--interface", "127.0.0.1",
+         "--port", str(port)],
+        env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = JsonLines(proc)
+    lines.wait_for(lambda o: o.get("event") == "ready", 15, "the ready line")
+    return lines
+
+
+def stop(lines: JsonLines) -> None:
+    lines.proc.send_signal(signal.SIGTERM)
+    lines.wait_for(lambda o: o.get("event") == "stopped", 10)
+    assert lines.proc.wait(5) == 0
+
+
+def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
+    alice_fp = make_profile(tmp_path, "alice")
+    make_profile(tmp_path, "bob")
+    port = free_port()
+
+    # A peer never met cannot be named yet (nothing answers at the added address).
+    assert run(tmp_path, "bob", "add-peer", f"127.0.0.1:{port}").returncode == 0
+    unknown = run(tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "x",
+                  "--wait", "1")
+    assert unknown.returncode == 1 and "no known peer" in unknown.stderr
+
+    alice = start_listen(tmp_path, "alice", port)
+    first = run(tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "hi alice",
+                "--json", "--wait", "5")
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["delivered"] and result["peer"] == alice_fp
+    got = alice.wait_for(lambda o: o.get("event") == "message_received", 10)
+    assert got["message"]["text"] == "hi alice" and got["message"]["id"] == result["id"]
+
+    # Two processes cannot open one profile; the second names the holder.
+    clash = run(tmp_path, "alice", "send", "--no-discovery", "--to", "bob", "from alice")
+    assert clash.returncode == 1 and "listen" in clash.stderr
+    stop(alice)
+
+    # Offline: stored and queued, a distinct exit status, and a message that says so.
+    queued = run(tmp_path, "bob", "send", "--no-discovery", "--to", alice_fp[:8],
+                 "while you were out", "--timeout", "2")
+    assert queued.returncode == 3, queued.stdout + queued.stderr
+    assert "queued" in queued.stdout
+
+    alice = start_listen(tmp_path, "alice", port)
+    # The next node of bob's profile delivers what is queued: here `peers --wait`.
+    listing = run(tmp_path, "bob", "peers", "--no-discovery", "--wait", "2", "--json")
+    assert listing.returncode == 0, listing.stderr
+    peers = json.loads(listing.stdout)
+    assert [(p["name"], p["fingerprint"]) for p in peers] == [("alice", alice_fp)]
+    alice.wait_for(lambda o: o.get("event") == "message_received"
+                   and o["message"]["text"] == "while you were out", 10)
+    stop(alice)
+
+    # Events and alerts are readable beside a running node (no lock needed).
+    events = run(tmp_path, "bob", "events", "--json", "--limit", "1000")
+    names = {json.loads(line)["event"] for line in events.stdout.splitlines()}
+    assert {"conn_open", "handshake_ok", "msg_sent", "conn_close"} <= names
+    alerts = run(tmp_path, "bob", "alerts", "--json")
+    assert alerts.returncode == 0 and isinstance(json.loads(alerts.stdout), list)
+
+    verified = run(tmp_path, "bob", "trust", "alice", "--verified")
+    assert verified.returncode == 0, verified.stderr
+    assert "marked verified" in verified.stdout and "safety number:" in verified.stdout
+    nothing = run(tmp_path, "bob", "trust", "alice")
+    assert nothing.returncode == 1 and "no key change" in nothing.stderr
+
+
+def test_an_ambiguous_peer_name_is_an_error_listing_the_candidates(tmp_path: Path) -> None:
+    make_profile(tmp_path, "me")
+    twins = [make_profile(tmp_path, f"twin{i}", "sam") for i in (1, 2)]
+    ports = [free_port(), free_port()]
+    listeners = [start_listen(tmp_path, f"twin{i + 1}", ports[i]) for i in range(2)]
+    for port in ports:
+        assert run(tmp_path, "me", "add-peer", f"127.0.0.1:{port}").returncode == 0
+    run(tmp_path, "me", "peers", "--no-discovery", "--wait", "2")  # meet them both
+    for lines in listeners:
+        stop(lines)
+    result = run(tmp_path, "me", "send", "--no-discovery", "--to", "sam", "which one?")
+    assert result.returncode == 1
+    assert "ambiguous" in result.stderr
+    assert all(fp[:16] in result.stderr for fp in twins)
+    bad = run(tmp_path, "me", "add-peer", "not-an-address")
+    assert bad.returncode == 1 and "HOST:PORT" in bad.stderr
