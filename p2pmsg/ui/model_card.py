@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -45,10 +46,13 @@ def load_model_card() -> tuple[dict[str, Any] | None, str]:
     return None, "no models/manifest.json found: the monitor runs on rules only"
 
 
-def render_model_card(manifest: dict[str, Any], source: str) -> Table:
-    """Flatten the manifest (two levels) into a key/value table."""
+def render_model_card(manifest: dict[str, Any], source: str,
+                      key_style: str | Style = "bold") -> Table:
+    """Flatten the manifest (two levels) into a key/value table.
+
+    `key_style` is resolved from the theme by the caller (`palette.rich_style`)."""
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
-    table.add_column(style="bold cyan", no_wrap=True, ratio=2)
+    table.add_column(style=key_style, no_wrap=True, ratio=2)
     table.add_column(ratio=3)
     for key, value in manifest.items():
         if isinstance(value, dict):

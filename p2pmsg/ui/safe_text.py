@@ -14,6 +14,7 @@ import re
 
 from rich.style import Style
 from rich.text import Text
+from textual.content import Content
 
 # C0 controls except \n (handled per call), DEL, C1 controls, zero-width and
 # bidi formatting characters (the "Trojan Source" set), line/paragraph separators,
@@ -50,6 +51,12 @@ def printable(text: str, *, multiline: bool = False) -> str:
 def literal(text: str, style: str | Style = "", *, multiline: bool = False) -> Text:
     """A `Text` that shows `text` exactly, with no markup and no control effects."""
     return Text(printable(text, multiline=multiline), style=style)
+
+
+def literal_content(text: str, style: str = "", *, multiline: bool = False) -> Content:
+    """`literal` for Textual's `Content`: plain text (never markup) with a theme-aware
+    style such as "bold $text-accent"."""
+    return Content.styled(printable(text, multiline=multiline), style)
 
 
 def clip(text: str, limit: int) -> str:

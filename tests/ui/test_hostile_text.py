@@ -69,7 +69,7 @@ async def test_hostile_peer_renders_literally_everywhere() -> None:
                 assert segment.style is None or segment.style.link is None
         label = peer_label(app.screen.query_one(PeerList).peers[evil.fingerprint])
         assert label.plain.startswith("● [bold red]root[/]")
-        assert {span.style for span in label.spans} == {"green", "bold", "dim"}
+        assert {span.style for span in label.spans} == {"$text-success", "bold", "dim"}
         # The toast for a message in another conversation is literal too.
         app.screen.open_conversation(node.make_peer("bob", emit=False).fingerprint)
         await settle(pilot)

@@ -13,9 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from p2pmsg.node.api import AlertView
+from p2pmsg.ui.palette import SEVERITY_STYLE, rich_style
 from p2pmsg.ui.safe_text import literal
 from p2pmsg.ui.timefmt import Clock, ago
-from p2pmsg.ui.widgets.threat_panel import SEVERITY_STYLE
 
 ADVICE = {
     "brute_force": "Repeated failed unlocks or handshakes. If it was not you, someone is "
@@ -46,8 +46,8 @@ class AlertDetailScreen(ModalScreen[None]):
         table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
         table.add_column(style="dim", no_wrap=True)
         table.add_column()
-        table.add_row("severity", Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity,
-                                                                                "")))
+        table.add_row("severity", Text(f" {alert.severity} ", style=rich_style(
+            self.app, SEVERITY_STYLE.get(alert.severity, ""))))
         table.add_row("kind", Text(alert.kind, style="bold"))
         table.add_row("when", Text(f"{self.clock.stamp(alert.ts)} "
                                    f"({ago(self.clock.now() - alert.ts)} ago)"))

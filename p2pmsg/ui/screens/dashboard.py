@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.style import Style as RichStyle
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -40,9 +42,10 @@ from p2pmsg.node.api import (
     SecurityEventLogged,
 )
 from p2pmsg.ui.model_card import load_model_card, render_model_card
+from p2pmsg.ui.palette import OK, SEVERITY_STYLE, WARN, rich_style
 from p2pmsg.ui.safe_text import clip, literal, printable
 from p2pmsg.ui.timefmt import Clock, ago
-from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, SEVERITY_STYLE
+from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK
 
 BUCKETS = 6
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -148,11 +151,15 @@ class DashboardScreen(Screen[None]):
         self.query_one("#event-kind", Select).set_options([(k, k) for k in kinds])
         self._refresh_all()
 
-    @work(thread=True, exclusive=True, group="model-card")
     def _load_model_card(self) -> None:
+        self._build_model_card(rich_style(self.app, f"bold {WARN}"),
+                               rich_style(self.app, "bold $text-accent"))
+
+    @work(thread=True, exclusive=True, group="model-card")
+    def _build_model_card(self, warn: RichStyle, key: RichStyle) -> None:
         manifest, source = load_model_card()
-        renderable = (render_model_card(manifest, source) if manifest is not None
-                      else Text(printable(source), style="yellow"))
+        renderable = (render_model_card(manifest, source, key) if manifest is not None
+                      else Text(printable(source), style=warn))
         self.app.call_from_thread(self.query_one("#model-card", Static).update, renderable)
 
     def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
@@ -207,7 +214,7 @@ class DashboardScreen(Screen[None]):
             self._alert_rows[key] = alert
             table.add_row(
                 Text(self.clock.stamp(alert.ts)),
-                Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
+                Content.styled(alert.severity, SEVERITY_STYLE.get(alert.severity, "")),
                 Text(alert.kind), literal(clip(peer, 16)), literal(alert.source),
                 Text(f"{alert.score:.2f}"), literal(clip(alert.message, 80)), key=key,
             )
@@ -246,9 +253,8 @@ class DashboardScreen(Screen[None]):
 
     def _fill_trends(self) -> None:
         now = self.clock.now()
-        mode = Text("monitor: ", style="dim")
-        mode.append(printable(self.status.mode),
-                    style="bold green" if self.status.mode == "models" else "bold yellow")
+        mode = Content.assemble(("monitor: ", "dim"), (
+            printable(self.status.mode), f"bold {OK if self.status.mode == 'models' else WARN}"))
         self.query_one("#monitor-mode", Static).update(mode)
         scores = list(self.status.recent_scores) or [0.0]
         self.query_one("#dash-scores", Sparkline).data = scores

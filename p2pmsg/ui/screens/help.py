@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from p2pmsg.ui import slash
+from p2pmsg.ui.palette import ACCENT, rich_style
 
 KEYS = (
     ("F1", "this help"), ("F2", "security dashboard"), ("F3", "verify the selected peer"),
@@ -25,14 +27,15 @@ KEYS = (
 MARKS = (
     ("● / ○", "peer online / offline"), ("✔", "verified: you compared safety numbers"),
     ("⚠", "the peer's key changed: sending is blocked until you decide"),
-    ("◷ ✓ ✓✓", "queued, sent, delivered (green ✓✓: read)"), ("⏱", "disappearing message"),
+    ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"), ("⏱", "disappearing message"),
 )
 
 
-def _table(title: str, rows: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> Table:
+def _table(title: str, rows: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+           key_style: Style) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None,
                   padding=(0, 2, 0, 0))
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style=key_style, no_wrap=True)
     table.add_column()
     for key, text in rows:
         table.add_row(key, text)
@@ -47,10 +50,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box", classes="dialog"):
             yield Static(Text("p2pmsg: end-to-end encrypted chat on your LAN", style="bold"))
-            yield Static(_table("Keys", KEYS))
+            key = rich_style(self.app, f"bold {ACCENT}")
+            yield Static(_table("Keys", KEYS, key))
             yield Static(_table("Composer commands (start a message with // to send a "
-                                "leading /)", slash.help_lines()))
-            yield Static(_table("Marks", MARKS))
+                                "leading /)", slash.help_lines(), key))
+            yield Static(_table("Marks", MARKS, key))
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -14,12 +14,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import IdentityChanged, NodeAPI, PeerView
-from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.palette import DANGER
+from p2pmsg.ui.safe_text import clip, literal, literal_content
 
 
 class KeyChangedScreen(ModalScreen[bool | None]):
@@ -39,9 +41,8 @@ class KeyChangedScreen(ModalScreen[bool | None]):
     def compose(self) -> ComposeResult:
         name = clip(self.peer.name, 40)
         with Vertical(id="key-changed-box", classes="dialog -danger"):
-            title = Text("⚠ ", style="bold red")
-            title.append_text(literal(name, style="bold"))
-            title.append("'s identity key has changed", style="bold red")
+            title = Content.assemble(("⚠ ", f"bold {DANGER}"), literal_content(name, "bold"),
+                                     ("'s identity key has changed", f"bold {DANGER}"))
             yield Static(title, id="key-changed-title")
             body = Text("A peer using this name presented a different long-term key than the "
                         "one pinned on first contact. Either ")

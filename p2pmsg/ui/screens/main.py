@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
@@ -40,7 +40,8 @@ from p2pmsg.node.api import (
     SessionStatusView,
     TransferUpdated,
 )
-from p2pmsg.ui.safe_text import clip, literal, printable
+from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
+from p2pmsg.ui.safe_text import clip, literal_content, printable
 from p2pmsg.ui.screens.main_actions import ConversationActions
 from p2pmsg.ui.timefmt import Clock, duration
 from p2pmsg.ui.widgets.composer import Composer
@@ -195,27 +196,25 @@ class MainScreen(ConversationActions):
         peer = self.peer(self.selected)
         composer = self.query_one(Composer)
         if peer is None:
-            header.update(Text("No conversation selected: pick a peer on the left "
-                               "(or /add HOST:PORT)", style="dim"))
+            header.update(Content.styled("No conversation selected: pick a peer on the left "
+                                         "(or /add HOST:PORT)", MUTED))
             composer.set_target(None)
             return
-        text = literal(clip(peer.name, 32), style="bold")
-        text.append("  ")
+        parts: list[str | Content | tuple[str, str]] = [
+            literal_content(clip(peer.name, 32), "bold"), "  "]
         if peer.key_change_pending:
-            text.append("⚠ KEY CHANGED, sending blocked", style="bold red")
+            parts.append(("⚠ KEY CHANGED, sending blocked", f"bold {DANGER}"))
         elif peer.verified:
-            text.append("✔ verified", style="bold green")
+            parts.append(("✔ verified", f"bold {OK}"))
         else:
-            text.append("unverified (F3)", style="yellow")
-        text.append(" · ")
-        text.append("online" if peer.online else "offline",
-                    style="green" if peer.online else "dim")
+            parts.append(("unverified (F3)", WARN))
+        parts += [" · ", ("online", OK) if peer.online else ("offline", MUTED)]
         ttl, is_default = self.effective_ttl(peer.fingerprint)
         if ttl is not None:
-            text.append(f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""),
-                        style="magenta")
-        text.append(f" · {peer.short_fingerprint}", style="dim")
-        header.update(text)
+            parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""),
+                          WARN))
+        parts.append((f" · {peer.short_fingerprint}", MUTED))
+        header.update(Content.assemble(*parts))
         if peer.key_change_pending:
             composer.set_target(peer.name, blocked_reason=(
                 f"Sending blocked: {printable(peer.name)}'s key changed. Review it (F3)."))

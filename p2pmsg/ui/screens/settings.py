@@ -13,11 +13,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import NodeAPI
+from p2pmsg.ui.palette import DANGER
 from p2pmsg.ui.slash import SUITES
 from p2pmsg.ui.timefmt import duration, parse_duration
 
@@ -141,4 +143,4 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
 
     def _errors(self, errors: list[str]) -> None:
         self.query_one("#settings-errors", Static).update(
-            Text("\n".join(errors), style="bold red"))
+            Content.styled("\n".join(errors), f"bold {DANGER}"))

@@ -14,12 +14,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import NodeAPI, PeerView
-from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.palette import DANGER, OK, WARN
+from p2pmsg.ui.safe_text import clip, literal, literal_content, printable
 
 
 def group_fingerprint(hex_fp: str) -> str:
@@ -52,12 +54,11 @@ class VerifyScreen(ModalScreen[bool | None]):
     def compose(self) -> ComposeResult:
         name = clip(self.peer.name, 40)
         with Vertical(id="verify-box", classes="dialog"):
-            title = Text("Verify ", style="bold")
-            title.append_text(literal(name, style="bold"))
-            title.append("  (currently ", style="dim")
-            title.append("verified" if self.peer.verified else "not verified",
-                         style="bold green" if self.peer.verified else "bold yellow")
-            title.append(")", style="dim")
+            title = Content.assemble(
+                ("Verify ", "bold"), literal_content(name, "bold"), ("  (currently ", "dim"),
+                ("verified", f"bold {OK}") if self.peer.verified
+                else ("not verified", f"bold {WARN}"),
+                (")", "dim"))
             yield Static(title, id="verify-title")
             yield Static(Text("Your fingerprint", style="dim"))
             yield Static(Text(group_fingerprint(self.node.fingerprint)), classes="fingerprint",
@@ -89,7 +90,7 @@ class VerifyScreen(ModalScreen[bool | None]):
         try:
             number = await self.node.safety_number(self.peer.fingerprint)
         except P2PMsgError as exc:
-            widget.update(Text(f"unavailable: {exc}", style="red"))
+            widget.update(Content.styled(printable(f"unavailable: {exc}"), DANGER))
             return
         widget.update(Text("\n".join(group_safety_number(number)), style="bold"))
 

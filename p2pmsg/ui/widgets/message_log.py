@@ -316,6 +316,10 @@ class MessageLog(ScrollView, can_focus=True):
             text.append_text(literal(str(entry.payload),
                                      style=self.get_component_rich_style(component)))
             strips = _wrap(console, text, width)
+        # Unstyled text (message bodies) takes the widget's theme colours, not the
+        # terminal's defaults (which would show as a dark bar in a light theme).
+        base = self.rich_style
+        strips = [strip.apply_style(base) for strip in strips]
         entry.cache_width = width
         entry.strips = strips
         return strips
@@ -326,14 +330,18 @@ class MessageLog(ScrollView, can_focus=True):
         mine = message.direction == "out"
         name = self.me_name if mine else self.peer_name
         style = self.get_component_rich_style
-        head = Text(self._clock.hhmm(message.created) + " ", style=style("message-log--time"))
+        # Styles as spans, not a row's base style: the time's muted colour must not
+        # bleed into the body, which is read in the theme's normal foreground.
+        head = Text()
+        head.append(self._clock.hhmm(message.created) + " ", style=style("message-log--time"))
         nick = literal(name[:nick_width].rjust(nick_width),
                        style=style("message-log--me" if mine else "message-log--peer"))
         head.append_text(nick)
         head.append(" │ ", style=style("message-log--time"))
         indent = head.cell_len
         if message.text is None:
-            body = Text("message disappeared", style=style("message-log--gone"))
+            body = Text()
+            body.append("message disappeared", style=style("message-log--gone"))
         else:
             body = literal(message.text, multiline=True)
         if message.ttl is not None:
@@ -347,7 +355,8 @@ class MessageLog(ScrollView, can_focus=True):
         body_width = max(width - indent, 8)
         lines = body.wrap(console, body_width, overflow="fold")
         strips: list[Strip] = []
-        pad = Text(" " * (indent - 2) + "│ ", style=style("message-log--time"))
+        pad = Text()
+        pad.append(" " * (indent - 2) + "│ ", style=style("message-log--time"))
         for number, line in enumerate(lines):
             row = head.copy() if number == 0 else pad.copy()
             row.append_text(line)
@@ -418,5 +427,8 @@ class MessageLog(ScrollView, can_focus=True):
 
 
 def _wrap(console: Console, text: Text, width: int) -> list[Strip]:
+    if text.style:  # wrap() drops a base style on lines without spans: make it a span
+        text.stylize_before(text.style)
+        text.style = ""
     return [Strip(list(line.render(console)), line.cell_len)
             for line in text.wrap(console, width, overflow="fold")]

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from p2pmsg.ui.launcher import Rule
+from p2pmsg.ui.palette import DANGER, OK, rich_style
 
 
 class PasswordRules(Static):
@@ -17,10 +18,10 @@ class PasswordRules(Static):
             if text:
                 text.append("\n")
             if rule.met:
-                text.append("✓ ", style="bold green")
+                text.append("✓ ", style=rich_style(self.app, f"bold {OK}"))
                 text.append(rule.text, style="dim")
             else:
-                text.append("✗ ", style="bold red")
+                text.append("✗ ", style=rich_style(self.app, f"bold {DANGER}"))
                 text.append(rule.text)
         if hint:
             text.append("\n")

@@ -1,39 +1,43 @@
 """The peers column: who is there, whether they are verified, and what is waiting.
 
-Each row is built from `rich.text.Text` (peer names are untrusted and must
-never be parsed as markup) and shows, at a glance: the online dot, the name,
+Each row is built as `Content` from plain strings (peer names are untrusted
+and must never be parsed as markup) and shows, at a glance: the online dot, the name,
 a verified badge or a key-change warning, the unread count, and the short
 fingerprint that tells two "alice"s apart.
 """
 
 from __future__ import annotations
 
-from rich.text import Text
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from p2pmsg.node.api import PeerView
-from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.palette import DANGER, MUTED, OK
+from p2pmsg.ui.safe_text import clip, literal_content
 
 
-def peer_label(peer: PeerView, width: int = 18) -> Text:
-    """Two lines: status, name, badges; then the short fingerprint."""
-    text = Text()
-    text.append("● " if peer.online else "○ ", style="green" if peer.online else "dim")
-    text.append_text(literal(clip(peer.name, width), style="bold"))
+def peer_label(peer: PeerView, width: int = 18) -> Content:
+    """Two lines: status, name, badges; then the short fingerprint.
+
+    Colours are theme variables (`p2pmsg.ui.palette`); the name is literal text.
+    """
+    parts: list[str | Content | tuple[str, str]] = [
+        ("● ", OK) if peer.online else ("○ ", MUTED),
+        literal_content(clip(peer.name, width), "bold"),
+    ]
     if peer.key_change_pending:
-        text.append(" ⚠", style="bold red")
+        parts.append((" ⚠", f"bold {DANGER}"))
     elif peer.verified:
-        text.append(" ✔", style="bold green")
+        parts.append((" ✔", f"bold {OK}"))
     if peer.unread:
-        text.append(f" ({peer.unread})" if peer.unread < 1000 else " (999+)",
-                    style="bold reverse")
-    text.append("\n")
-    text.append(peer.short_fingerprint, style="dim")
+        parts.append((f" ({peer.unread})" if peer.unread < 1000 else " (999+)",
+                      "bold reverse"))
+    parts += ["\n", (peer.short_fingerprint, MUTED)]
     if peer.key_change_pending:
-        text.append("\nkey changed!", style="bold red")
-    return text
+        parts.append(("\nkey changed!", f"bold {DANGER}"))
+    return Content.assemble(*parts)
 
 
 class PeerList(OptionList):

@@ -9,24 +9,22 @@ Re-rendered on `SessionChanged` and once a second for the countdowns.
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
-from rich.text import Text
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from p2pmsg.node.api import DirectionStatus, SessionStatusView
-from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.palette import ACCENT, MUTED, OK, WARN
+from p2pmsg.ui.safe_text import clip, literal_content
 from p2pmsg.ui.timefmt import Clock, ago, duration
 
 
-def usage_bar(used: int, limit: int, width: int) -> Text:
-    """A text bar for messages-under-key; turns yellow then red near the limit."""
+def usage_bar(used: int, limit: int, width: int) -> Content:
+    """A text bar for messages-under-key; turns to warning then error near the limit."""
     fraction = min(used / limit, 1.0) if limit > 0 else 0.0
     filled = round(fraction * width)
-    colour = "green" if fraction < 0.75 else "yellow" if fraction < 0.95 else "red"
-    bar = Text("█" * filled, style=colour)
-    bar.append("░" * (width - filled), style="dim")
-    return bar
+    colour = "$success" if fraction < 0.75 else "$warning" if fraction < 0.95 else "$error"
+    return Content.assemble(("█" * filled, colour), ("░" * (width - filled), MUTED))
 
 
 class RotationPane(Static):
@@ -61,50 +59,45 @@ class RotationPane(Static):
         if self.session is not None:
             self.update(self._render_session(self.session))
 
-    def _render_session(self, session: SessionStatusView | None) -> RenderableType:
+    def _render_session(self, session: SessionStatusView | None) -> Content:
         if session is None:
             self.border_subtitle = ""
             self.plain = self._offline_reason
-            return Text(self._offline_reason, style="dim italic")
+            return Content.styled(self._offline_reason, f"{MUTED} italic")
         now = self._clock.now()
         width = max(self.size.width, 12) if self.size.width else 24
         bar_width = max(min(width - 2, 30), 8)
-        head = literal(clip(self._peer_name, width - 12), style="bold")
-        if session.verified:
-            head.append("  ✔ verified", style="bold green")
-        else:
-            head.append("  ✘ unverified", style="bold yellow")
-        parts: list[RenderableType] = [head]
-        parts += self._direction("▲", session.send, now, bar_width, width)
-        parts += self._direction("▼", session.recv, now, bar_width, width)
-        tail = Text("age ", style="dim")
-        tail.append(duration(now - session.session_started))
-        tail.append(" · fresh DH ", style="dim")
-        tail.append(ago(now - session.last_key_agreement))
-        tail.append(" ago" if now - session.last_key_agreement >= 5 else "", style="dim")
-        parts.append(tail)
-        hs = Text("handshake ", style="dim")
-        hs.append(session.handshake_hash[:16], style="bold")
-        parts.append(hs)
+        head = Content.assemble(
+            literal_content(clip(self._peer_name, width - 12), "bold"),
+            ("  ✔ verified", f"bold {OK}") if session.verified
+            else ("  ✘ unverified", f"bold {WARN}"))
+        lines = [head]
+        lines += self._direction("▲", session.send, now, bar_width, width)
+        lines += self._direction("▼", session.recv, now, bar_width, width)
+        fresh = now - session.last_key_agreement
+        lines.append(Content.assemble(
+            ("age ", MUTED), duration(now - session.session_started),
+            (" · fresh DH ", MUTED), ago(fresh), (" ago" if fresh >= 5 else "", MUTED)))
+        lines.append(Content.assemble(("handshake ", MUTED),
+                                      (session.handshake_hash[:16], "bold")))
         self.border_subtitle = f"epoch {session.send.epoch}/{session.recv.epoch}"
-        self.plain = "\n".join(part.plain for part in parts if isinstance(part, Text))
-        return Group(*parts)
+        self.plain = "\n".join(line.plain for line in lines)
+        return Content("\n").join(lines)
 
     @staticmethod
     def _direction(label: str, status: DirectionStatus, now: float, bar_width: int,
-                   width: int) -> list[Text]:
-        title = Text(label + " ", style="bold")
-        title.append(status.suite, style="cyan")
-        title.append(" send" if label == "▲" else " recv", style="dim")
-        counts = Text(f"  epoch {status.epoch} · ", style="dim")
-        counts.append(f"{status.messages_under_key}/{status.max_messages_per_key}")
-        if width >= 26:
-            counts.append(" msgs", style="dim")
-        bar = Text("  ")
-        bar.append_text(usage_bar(status.messages_under_key, status.max_messages_per_key,
-                                  bar_width))
+                   width: int) -> list[Content]:
+        title = Content.assemble((label + " ", "bold"), (status.suite, ACCENT),
+                                 (" send" if label == "▲" else " recv", MUTED))
+        counts = Content.assemble(
+            (f"  epoch {status.epoch} · ", MUTED),
+            f"{status.messages_under_key}/{status.max_messages_per_key}",
+            (" msgs" if width >= 26 else "", MUTED))
+        bar = Content.assemble("  ", usage_bar(status.messages_under_key,
+                                               status.max_messages_per_key, bar_width))
         left = status.next_rotation - now
-        countdown = Text("  rotates in ", style="dim")
-        countdown.append(duration(left) if left > 0 else "due now",
-                         style="bold" if left > 60 else "bold yellow")
+        countdown = Content.assemble(
+            ("  rotates in ", MUTED),
+            (duration(left) if left > 0 else "due now",
+             "bold" if left > 60 else f"bold {WARN}"))
         return [title, counts, bar, countdown]

@@ -11,41 +11,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
 from p2pmsg.node.api import AlertView, MonitorStatus
-from p2pmsg.ui.safe_text import clip, literal
+from p2pmsg.ui.palette import MUTED, SEVERITY_STYLE
+from p2pmsg.ui.safe_text import clip, literal_content
 from p2pmsg.ui.timefmt import Clock, ago
 
-SEVERITY_STYLE = {
-    "low": "dim", "medium": "yellow", "high": "bold red", "critical": "bold white on red",
-}
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-MAX_ALERTS = 100
-
-
 SEVERITY_TAG = {"low": "LOW ", "medium": "MED ", "high": "HIGH", "critical": "CRIT"}
-
-
+MAX_ALERTS = 100
 SHORT_KIND = {"integrity_violation": "integrity", "brute_force": "brute-force"}
 
 
-def alert_label(alert: AlertView, peer_name: str, now: float, width: int = 36) -> Text:
+def alert_label(alert: AlertView, peer_name: str, now: float, width: int = 36) -> Content:
     kind_width = 13 if width >= 34 else 9
     kind = SHORT_KIND.get(alert.kind, alert.kind)
     peer_width = max(width - kind_width - 10, 4)
-    text = Text(SEVERITY_TAG.get(alert.severity, "????"),
-                style=SEVERITY_STYLE.get(alert.severity, ""))
-    text.append(f" {kind:<{kind_width}.{kind_width}}", style="bold")
-    text.append(" ")
-    text.append_text(literal(clip(peer_name, peer_width)))
-    text.append(f" {ago(now - alert.ts)}", style="dim")
-    return text
+    return Content.assemble(
+        (SEVERITY_TAG.get(alert.severity, "????"), SEVERITY_STYLE.get(alert.severity, "")),
+        (f" {kind:<{kind_width}.{kind_width}}", "bold"), " ",
+        literal_content(clip(peer_name, peer_width)),
+        (f" {ago(now - alert.ts)}", MUTED),
+    )
 
 
 def mode_label(status: MonitorStatus) -> str:
@@ -103,14 +96,12 @@ class ThreatPanel(Vertical):
 
     def _render_all(self) -> None:
         counts = Counter(alert.kind for alert in self._alerts)
-        summary = Text()
+        parts: list[str | tuple[str, str]] = []
         for kind, count in counts.most_common():
-            if summary:
-                summary.append(" · ", style="dim")
-            summary.append(kind)
-            summary.append(f" {count}", style="bold")
-        if not summary:
-            summary = Text("no alerts", style="dim")
+            if parts:
+                parts.append((" · ", MUTED))
+            parts += [kind, (f" {count}", "bold")]
+        summary = Content.assemble(*parts) if parts else Content.styled("no alerts", MUTED)
         self.query_one("#threat-counts", Static).update(summary)
         self._refresh_ages()
 
