@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -53,6 +53,7 @@ INBOUND_HIGH_WATER = 16_384
 #: resent after a reconnect), so it is recorded lazily: ids whose delivery receipt
 #: arrives within this delay never need the extra write at all.
 SENT_MARK_DELAY = 0.25
+RECENT_STATUSES = 100_000
 
 
 class Channel(Protocol):
@@ -189,6 +190,15 @@ class Delivery:
         self._idle = asyncio.Event()
         self._idle.set()
         self._unmarked: dict[str, dict[bytes, None]] = defaultdict(dict)  # sent, not yet marked
+        # Ids on the wire to a peer and not yet acknowledged: a delivery receipt for one of
+        # these is announced at once (the peer has stored it; writing that down is only
+        # bookkeeping, and a crash before it means a resend the peer de-duplicates).
+        # Receipts for anything else wait for the store, which scopes them to the peer.
+        self._inflight: dict[bytes, str] = {}
+        self._announced: set[bytes] = set()
+        # Final statuses announced lately, so a waiter that read the store just before
+        # an announcement does not miss it (bounded: oldest forgotten first).
+        self._recent: OrderedDict[bytes, MessageStatus] = OrderedDict()
         self._sent_timer: asyncio.TimerHandle | None = None
         self.on_deadlines_changed: Callable[[], None] = lambda: None
 
@@ -254,6 +264,9 @@ class Delivery:
     def session_closed(self, channel: Channel) -> None:
         if self._ready.get(channel.peer) is channel:
             del self._ready[channel.peer]
+            # Unacknowledged ids are sent again with the backlog of the next session.
+            peer = channel.peer
+            self._inflight = {i: p for i, p in self._inflight.items() if p != peer}
         if self._pending.ready.get(channel.peer) is channel:
             del self._pending.ready[channel.peer]
 
@@ -266,6 +279,14 @@ class Delivery:
 
     def receipt_received(self, peer: str, receipt: Receipt) -> None:
         self._pending.receipts.setdefault((peer, receipt.status), []).extend(receipt.ids)
+        if receipt.status == "delivered":
+            inflight = self._inflight
+            early = [i for i in receipt.ids if inflight.get(i) == peer]
+            if early:
+                for message_id in early:
+                    del inflight[message_id]
+                self._announced.update(early)
+                self._status_changed(peer, early, "delivered")
         self._kick()
 
     def read_locally(self, peer: str, ids: list[bytes]) -> None:
@@ -293,6 +314,9 @@ class Delivery:
             raise P2PMsgError(f"no message with id {message_id.hex()}")
         if record.status in ("delivered", "read", "failed"):
             return record.status
+        recent = self._recent.get(message_id)
+        if recent is not None:
+            return recent
         waiter: asyncio.Future[MessageStatus] = asyncio.get_running_loop().create_future()
         self._waiters[message_id].append(waiter)
         try:
@@ -358,6 +382,7 @@ class Delivery:
                 continue  # held until the user accepts the key; not ready
             channel.send_messages(chat_for(m) for m in backlog)
             sent[peer].extend(m.id for m in backlog)
+            self._inflight.update(dict.fromkeys((m.id for m in backlog), peer))
             reads = self._pending_read_receipts.pop(peer, None)
             if reads:
                 channel.send_messages(receipts_for(reads, "read"))
@@ -391,6 +416,11 @@ class Delivery:
             if unmarked:
                 for message_id in changed:
                     unmarked.pop(message_id, None)
+            if status == "delivered" and self._announced:
+                announced = self._announced
+                late = [i for i in changed if i not in announced]
+                announced.difference_update(batch.receipts.get((peer, status), ()))
+                changed = late
             if changed:
                 self._status_changed(peer, changed, status)  # type: ignore[arg-type]
                 if status == "read":
@@ -410,6 +440,7 @@ class Delivery:
             if live is not None:
                 live.send_messages(chat_for(m) for m in outcome)
                 sent[peer].extend(m.id for m in outcome)
+                self._inflight.update(dict.fromkeys((m.id for m in outcome), peer))
                 touched.add(live)
                 self._security.record("msg_sent", peer=peer,
                                       nbytes=sum(len(m.text or "") for m in outcome),
@@ -437,6 +468,11 @@ class Delivery:
         self._bus.publish(MessageStatusChanged(peer, tuple(i.hex() for i in ids), status))
         if status not in ("delivered", "read"):
             return
+        recent = self._recent
+        for message_id in ids:
+            recent[message_id] = status
+        while len(recent) > RECENT_STATUSES:
+            recent.popitem(last=False)
         for message_id in ids:
             for waiter in self._waiters.pop(message_id, ()):
                 if not waiter.done():
