@@ -63,7 +63,20 @@ def load_identity(directory: Path) -> tuple[Identity, bytes]:
     return Identity.from_bytes(id_file.read_bytes()), key_file.read_bytes()
 
 
+#: However a test ends, this helper never outlives it by more than this.
+MAX_LIFETIME = 300.0
+
+
+async def exit_when_orphaned(parent: int) -> None:
+    """A test killed mid-way (a timeout, Ctrl-C) must not leave its nodes behind."""
+    deadline = time.monotonic() + MAX_LIFETIME
+    while os.getppid() == parent and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    os._exit(2)
+
+
 async def main(args: argparse.Namespace) -> None:
+    watchdog = asyncio.create_task(exit_when_orphaned(os.getppid()))
     if args.throttle:
         throttle_writes(args.throttle)
     identity, data_key = load_identity(Path(args.dir))
@@ -97,6 +110,7 @@ async def main(args: argparse.Namespace) -> None:
             elif isinstance(event, MessageReceived):
                 emit({"event": "chat", "text": event.message.text, "at": time.time()})
     finally:
+        watchdog.cancel()
         await node.stop()
 
 

@@ -69,8 +69,8 @@ def start_node(directory: Path, name: str, port: int, *, peer_port: int | None =
     if throttle:
         cmd += ["--throttle", str(throttle)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO,  # noqa: S603 - our own test program stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env)
+    proc = subprocess.Popen(  # noqa: S603 - our own test program
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     out = JsonLines(proc)
     ready = out.wait_for(lambda o: o.get("event") == "ready", 20, f"{name} ready")
     return NodeProc(proc, out, ready["fingerprint"])
