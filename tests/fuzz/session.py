@@ -9,6 +9,10 @@ lets the input decide what reaches the victim:
                      1 initiator after start(), its message 1 pending to the partner
                      2 established, victim is the initiator (real handshake done)
                      3 established, victim is the responder
+    setup byte // 4 % 4, the partner:  0 as configured  1 uses the victim's own identity
+                     (a reflected connection; fresh setups only)  2 refused by the victim's
+                     policy once authenticated (fresh setups only)  3 offers or allows only
+                     ChaCha20 and AES-GCM, in that order
 
     op byte % 10, then its arguments (u16 are big-endian; a short input reads zeros):
       0 RAW      u16 n, n bytes      victim.receive_data(bytes)
@@ -26,7 +30,8 @@ lets the input decide what reaches the victim:
                                      the handshake, its next Noise message (2 or 3) carries
                                      these bytes as its payload (correct Noise, lying payload)
       6 FLUSH    -                   victim -> partner pending bytes, delivered honestly
-      7 TIME     u16 sixteenths      advance the clock; handle_timer() on both sides
+      7 TIME     u16 sixteenths      advance the clock (0: to the earliest get_timer());
+                                     handle_timer() on both sides
       8 VICTIM   u8 action, args     the victim acts (same actions as PARTNER)
       9 EOF      -                   victim.receive_data(b"")
 
@@ -45,7 +50,10 @@ other sent (nothing duplicated, reordered or invented; only the tail may be
 lost), unless the program injected bytes the partner never sent (RAW, SEAL);
 and a program with no hostile op at all (RAW, MUTATE, REPLAY, SEAL, EOF) makes
 no `SecurityEvent` in `receive_data` on either side: crossing rekeys,
-rotations and suite switches between two honest peers must just work. Any
+rotations and suite switches between two honest peers must just work. A side
+only ever authenticates the other's identity (never its own, never anyone
+else). Right after `handle_timer(now)`, `get_timer()` is later than `now`, or
+a driver that sleeps until the timer would spin. Any
 breach raises `ContractViolation`, which atheris reports as a crash.
 """
 
@@ -53,7 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from p2pmsg.crypto.identity import Identity
@@ -117,6 +125,15 @@ FUZZ_CONFIG = ProtocolConfig(
     suites=available_suite_names(), max_messages_per_key=8, key_rotation_interval=200.0,
     rekey_interval=400.0, rekey_after_messages=40, handshake_timeout=10.0,
     keepalive_interval=30.0, idle_timeout=120.0)
+
+
+VARIANT_PLAIN, VARIANT_REFLECTED, VARIANT_REFUSED, VARIANT_NARROW = range(4)
+#: variant 3's partner: a subset of the suites, in a different order
+NARROW_CONFIG = replace(FUZZ_CONFIG, suites=("chacha20-poly1305", "aes-256-gcm"))
+
+
+def _refuse_everyone(peer: object, suites: tuple[str, ...]) -> str:
+    return "the fuzz policy refuses every peer"
 
 
 class ContractViolation(AssertionError):
@@ -190,6 +207,8 @@ class CheckedConnection(PeerConnection):
 class Endpoint:
     label: str
     conn: CheckedConnection
+    identity: Identity
+    expected_peer: Identity  # the only identity this side can legitimately authenticate
     handshook: bool = False
     closed: bool = False
     events: list[Event] = field(default_factory=list)
@@ -244,9 +263,9 @@ class Endpoint:
             self.handshook = True
             # Only two private keys exist in this world: whatever the input, the only
             # identity a side may ever authenticate is the other one's.
-            expected = (PARTNER_IDENTITY if self.label == "victim" else VICTIM_IDENTITY)
-            if event.peer.public_key != expected.public_key:
-                raise ContractViolation(f"{where} authenticated {event.peer.public_key.hex()}")
+            key = event.peer.public_key
+            if key != self.expected_peer.public_key or key == self.identity.public_key:
+                raise ContractViolation(f"{where} authenticated {key.hex()}")
             if (not event.suites or event.suite != event.suites[0]
                     or not set(event.suites) <= set(FUZZ_CONFIG.suites)):
                 raise ContractViolation(f"{where} negotiated {event.suites} / {event.suite}")
@@ -300,6 +319,10 @@ class Trace:
 class Session:
     def __init__(self, mode: int, trace: Trace | None = None) -> None:
         self.mode = mode % 4
+        established = self.mode in (MODE_ESTABLISHED_INITIATOR, MODE_ESTABLISHED_RESPONDER)
+        variant = (mode // 4) % 4
+        if established and variant in (VARIANT_REFLECTED, VARIANT_REFUSED):
+            variant = VARIANT_PLAIN  # those never get established
         self.clock = Clock()
         self.trace = trace
         victim_role: Literal["initiator", "responder"] = (
@@ -307,12 +330,16 @@ class Session:
             else "responder")
         partner_role: Literal["initiator", "responder"] = (
             "responder" if victim_role == "initiator" else "initiator")
+        partner_identity = VICTIM_IDENTITY if variant == VARIANT_REFLECTED else PARTNER_IDENTITY
         self.victim = Endpoint("victim", CheckedConnection(
             victim_role, VICTIM_IDENTITY, "victim", DeterministicRng(b"victim"),
-            self.clock, FUZZ_CONFIG))
+            self.clock, FUZZ_CONFIG,
+            policy=_refuse_everyone if variant == VARIANT_REFUSED else None),
+            VICTIM_IDENTITY, PARTNER_IDENTITY)
         self.partner = Endpoint("partner", CheckedConnection(
-            partner_role, PARTNER_IDENTITY, "partner", DeterministicRng(b"partner"),
-            self.clock, FUZZ_CONFIG))
+            partner_role, partner_identity, "partner", DeterministicRng(b"partner"),
+            self.clock, NARROW_CONFIG if variant == VARIANT_NARROW else FUZZ_CONFIG),
+            partner_identity, VICTIM_IDENTITY)
         self.to_victim = b""
         self.to_partner = b""
         self.history: list[bytes] = []
@@ -321,13 +348,14 @@ class Session:
         #: the victim got bytes its partner never sent (RAW, SEAL): it may receive messages
         #: the partner did not send, so only the partner's side is checked for integrity
         self.injected = False
-        #: any hostile op ran: security events are expected from now on
-        self.hostile = False
+        #: any hostile op ran (or the setup makes the handshake fail): security events
+        #: are expected from now on
+        self.hostile = variant in (VARIANT_REFLECTED, VARIANT_REFUSED)
         if victim_role == "initiator":
             self._queue_from(self.victim, self.victim.conn.start())
         else:
             self._queue_from(self.partner, self.partner.conn.start())
-        if self.mode in (MODE_ESTABLISHED_INITIATOR, MODE_ESTABLISHED_RESPONDER):
+        if established:
             for _ in range(4):
                 self.deliver_pending()
                 self.flush()
@@ -433,13 +461,19 @@ class Session:
         elif op == OP_FLUSH:
             self.flush()
         elif op == OP_TIME:
-            self.advance(reader.u16() / 16)
+            sixteenths = reader.u16()
+            self.advance(sixteenths / 16 if sixteenths else self._until_next_timer())
         elif op == OP_VICTIM:
             start = reader.pos
             self.act(self.victim, reader)
             self._trace_victim_op(bytes([OP_VICTIM]) + reader.data[start:reader.pos])
         elif op == OP_EOF:
             self.feed(self.victim, b"")
+
+    def _until_next_timer(self) -> float:
+        timers = [t for t in (self.victim.conn.get_timer(), self.partner.conn.get_timer())
+                  if t is not None]
+        return max(0.0, min(timers) - self.clock.now) if timers else 0.0
 
     def advance(self, seconds: float) -> None:
         self.clock.now += seconds
@@ -449,6 +483,11 @@ class Session:
             was_closed = endpoint.closed
             endpoint.conn.handle_timer()
             batch = endpoint.check("handle_timer")
+            timer = endpoint.conn.get_timer()
+            if timer is not None and timer <= self.clock.now:
+                raise ContractViolation(
+                    f"{endpoint.label}: right after handle_timer(now), get_timer() is "
+                    f"{self.clock.now - timer:g} s in the past: a driver loop would spin")
             out = endpoint.conn.data_to_send()
             if was_closed and (batch or out):
                 raise ContractViolation(f"{endpoint.label}: handle_timer after close produced "

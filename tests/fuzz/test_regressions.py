@@ -129,6 +129,7 @@ def test_oracle_reports_events_after_connection_closed() -> None:
 def test_oracle_reports_a_connection_alive_past_the_idle_timeout() -> None:
     session = _established()
     session.victim.conn.handle_timer = lambda now=None: None  # type: ignore[method-assign]
+    session.victim.conn.get_timer = lambda: None  # type: ignore[method-assign]
     with pytest.raises(ContractViolation, match="still established"):
         session.run(Reader(DELIVER))
 
