@@ -14,8 +14,8 @@ The attacks (tests/monitor/attack_tools): a wrong-password loop against the
 victim's profile while it runs, handshakes whose identity signature was made
 by another key, a replayed record, a record with one flipped bit, a
 connection flood, a fresh key under bob's name, a record relabelled with a
-suite outside the negotiated set, an offer of unknown suites only, and a
-bulk file send.
+suite outside the negotiated set, an offer of unknown suites only, an mDNS
+advert of bob's fingerprint answered with another key, and a bulk file send.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class Victim:
     lines: JsonLines
     fps: dict[str, str]
     cli: ProfileCli
+    bob: JsonLines
 
     def new_source(self) -> str:
         """A fresh address on the attacker's host: this attack's events carry it alone."""
@@ -78,6 +79,12 @@ class Victim:
         assert result.returncode == 0, result.stdout + result.stderr
         report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
         return report
+
+    def stop_bob(self) -> None:
+        """Bob leaves (idempotent): alice dials an advert of bob only while he is away."""
+        if self.bob.proc.poll() is None:
+            self.bob.proc.send_signal(signal.SIGTERM)
+            self.bob.proc.wait(15)
 
     def still_running(self) -> None:
         assert self.lines.proc.poll() is None, "the victim's node died"
@@ -100,11 +107,12 @@ def victim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victim]:
         # Alice meets bob (mDNS, then a handshake): bob is a peer she knows from now on.
         alice.wait_for(lambda o: o.get("event") == "peer_connected"
                        and o["peer"]["fingerprint"] == fps["bob"], 30, "alice meeting bob")
-        yield Victim(lan, alice_host, attacker, data_dir, int(ready["port"]), alice, fps,
-                     ProfileCli(alice_host, data_dir, "alice"))
-        for lines in (alice, bob):
-            lines.proc.send_signal(signal.SIGTERM)
-            lines.proc.wait(15)
+        victim = Victim(lan, alice_host, attacker, data_dir, int(ready["port"]), alice, fps,
+                        ProfileCli(alice_host, data_dir, "alice"), bob)
+        yield victim
+        victim.stop_bob()
+        alice.proc.send_signal(signal.SIGTERM)
+        alice.proc.wait(15)
     finally:
         lan.teardown()
 
@@ -239,6 +247,37 @@ def test_an_offer_of_unknown_suites_only_fails_the_handshake(victim: Victim) -> 
     (failed,) = [e for e in events if e["addr"] == source and e["event"] == "handshake_fail"]
     assert "no cipher suite in common" in failed["detail"]["reason"]
     victim.still_running()
+
+
+def test_an_advert_of_a_known_fingerprint_answered_by_another_key_is_impersonation(
+        victim: Victim) -> None:
+    victim.stop_bob()
+    started = time.time()
+    impostor = victim.attacker.run(
+        [sys.executable, "-m", "tests.monitor.attack_tools.attacker", "advert-impostor",
+         "--target", f"{victim.host.ip}:{victim.port}", "--claim-fp", victim.fps["bob"],
+         "--claim-name", "bob", "--seconds", "8"], env=ENV, stdout=-1, stderr=-1, text=True)
+    try:
+        alert, seen = victim.cli.wait_for_alert(
+            lambda a: (a["kind"] == "impersonation" and a["ts"] >= started
+                       and a["addr"] in victim.attacker.addresses), "the advert impostor")
+        out, err = impostor.communicate(timeout=30)
+        assert impostor.returncode == 0, out + err
+    finally:
+        if impostor.poll() is None:
+            impostor.kill()
+            impostor.wait(5)
+    fp = json.loads(out.splitlines()[-1])["fingerprint"]
+    assert alert["peer"] == fp and alert["source"] == "rule:identity_changed"
+    events = [e for e in victim.cli.events() if e["ts"] >= started]
+    refused = [e for e in events if e["event"] == "identity_changed" and e["peer"] == fp]
+    assert refused and refused[0]["detail"] == {"reason": "advertised_fingerprint_not_proven",
+                                                "claimed": victim.fps["bob"]}
+    # The attack's first trace: bob's fingerprint "discovered" at the impostor's address.
+    first = first_event(events, lambda e: e["addr"] in victim.attacker.addresses
+                        or (e["event"] == "peer_discovered" and e["peer"] == victim.fps["bob"]))
+    check_in_time(victim, "advert of bob's fingerprint, another key -> impersonation", alert,
+                  seen, first["ts"])
 
 
 def test_a_bulk_file_send_is_exfiltration(victim: Victim) -> None:

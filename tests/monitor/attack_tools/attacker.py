@@ -14,6 +14,9 @@ Modes (each bounded in count and time; see raw_peer.py for the wire work):
                                a fresh identity key presented under a known peer's name
     flood --count N --seconds S
                                N TCP connections as fast as possible, held until S passed
+    advert-impostor --claim-fp FP --claim-name NAME --seconds S
+                               advertise a known peer's fingerprint and name over mDNS
+                               for S seconds, and answer the victim's call with our own key
 
 `--source` binds every connection to one of the host's addresses, so the
 victim's events for this attack carry their own address. The program prints
@@ -25,12 +28,15 @@ one JSON line: {"attack", "source", "fingerprint", "started", "finished",
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import socket
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from p2pmsg.crypto.identity import Identity
@@ -120,9 +126,38 @@ def flood(args: argparse.Namespace) -> dict[str, Any]:
     return {"result": {"opened": len(held), "failed": refused}}
 
 
+def advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
+    """A real node with its own key behind an advertisement of someone else's fingerprint."""
+    if not (args.claim_fp and args.claim_name):
+        raise AttackError("advert-impostor needs --claim-fp and --claim-name")
+    return asyncio.run(_advert_impostor(args))
+
+
+async def _advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
+    from p2pmsg.node.config import NodeConfig
+    from p2pmsg.node.discovery import Discovery
+    from p2pmsg.node.node import Node
+
+    identity = Identity.generate(os.urandom)
+    with tempfile.TemporaryDirectory() as scratch:
+        node = await Node.open(identity, args.claim_name, Path(scratch) / "impostor.db",
+                               os.urandom(32),
+                               NodeConfig(discovery=False, auto_connect=False, monitor=False))
+        await node.start()
+        advert = Discovery(fingerprint_hex=args.claim_fp, name=args.claim_name,
+                           port=node.listen_port)
+        try:
+            await advert.start()
+            await asyncio.sleep(min(args.seconds, MAX_SECONDS))
+        finally:
+            await advert.stop()
+            await node.stop()
+    return {"fingerprint": identity.fingerprint.hex(), "result": "advertised"}
+
+
 MODES = {"bad-signature": bad_signature, "replay": replay, "bitflip": bitflip,
          "downgrade": downgrade, "weak-offer": weak, "identity-swap": identity_swap,
-         "flood": flood}
+         "flood": flood, "advert-impostor": advert_impostor}
 
 
 def main() -> int:
@@ -133,6 +168,7 @@ def main() -> int:
     parser.add_argument("--name", help="display name (default: a fresh mallory-XXXXXX, so no "
                         "attack looks like a key change of an earlier one)")
     parser.add_argument("--claim-name")
+    parser.add_argument("--claim-fp")
     parser.add_argument("--count", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
