@@ -224,6 +224,12 @@ class PeerConnection:
         if reply is None:
             return
         self._out.append(records.seal_rekey(reply, now))
+        if reply.step == 2 and self._rekey_started is None:
+            # We answered the peer's offer: the agreement is in flight for us too. Give it
+            # the same deadline as our own offers (rekey_timeout), and keep get_timer() off
+            # the periodic-rekey deadline meanwhile: while the agreement is pending that
+            # deadline cannot be acted on, and a driver sleeping until it would spin.
+            self._rekey_started = now
         if reply.step == 3:
             # A ping under our new epoch draws a pong under the peer's, so both sides
             # finish the agreement now rather than at the next chat message.
