@@ -55,6 +55,8 @@ from tests.fuzz.session import (
     MODE_FRESH_RESPONDER,
     MODE_STARTED_INITIATOR,
     OP_DELIVER,
+    OP_MUTATE,
+    OP_TIME,
     PARTNER_IDENTITY,
     START_TIME,
     VICTIM_IDENTITY,
@@ -141,6 +143,9 @@ def hostile_sessions() -> dict[str, bytes]:
         "sealed-chat-from-the-future": op_seal(late_chat) + DELIVER,
         "abort-after-handshake": op_raw(encode_abort("too late")),
         "handshake-after-handshake": op_raw(encode_handshake(b"\x00" * 32)),
+        # epoch 2 lowered to 1 in the clear header, counter still right: a past epoch
+        "past-epoch": op_act("partner", ACT_ROTATE) + DELIVER + op_act("partner", ACT_ROTATE)
+        + DELIVER + chat("partner", "x") + bytes([OP_MUTATE, 0, 0, 7, 3]),
     }
     out = {}
     for index, (name, body) in enumerate(programs.items()):
@@ -184,7 +189,20 @@ def short_session(mode: int) -> bytes:
     """A handshake and one exchange: a small seed the fuzzer can mutate quickly."""
     p = bytearray([mode]) + both_ways()
     p += chat("partner", "hi") + DELIVER + op_act("victim", ACT_RECEIPT) + FLUSH
+    p += bytes([OP_TIME, 0, 0]) + both_ways()  # to the next timer: a keepalive
     return bytes(p)
+
+
+def variant_sessions() -> dict[str, bytes]:
+    """The short session against each partner variant (setup byte // 4)."""
+    out = {}
+    for variant, name in ((1, "reflected"), (2, "refused"), (3, "narrow")):
+        for mode in MODE_NAMES:
+            if variant != 3 and mode in (MODE_ESTABLISHED_INITIATOR, MODE_ESTABLISHED_RESPONDER):
+                continue  # those variants never get established
+            program = short_session(mode + 4 * variant)
+            out[f"{MODE_NAMES[mode]}-{name}-short"] = program
+    return out
 
 
 @contextmanager
@@ -284,7 +302,7 @@ def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
             for number, payload in payloads:
                 selector = 2 + 4 * (number - 1)
                 out.add("messages", f"handshake-payload-{number}", bytes([selector]) + payload)
-    for name, program in hostile_sessions().items():
+    for name, program in {**hostile_sessions(), **variant_sessions()}.items():
         run_program(program)  # must itself run clean
         out.add("connection", name, program)
     return out.counts

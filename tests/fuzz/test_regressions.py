@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.crypto.suites import available_suite_names
+from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
     ConnectionClosed,
     HandshakeCompleted,
@@ -26,13 +27,18 @@ from p2pmsg.protocol.events import (
     MessageReceived,
     RekeyCompleted,
 )
+from p2pmsg.protocol.limits import ProtocolConfig
 from tests.fuzz import fuzz_connection, fuzz_frames, fuzz_messages
 from tests.fuzz.launcher import CORPUS_ROOT
 from tests.fuzz.session import (
     ACT_CHAT,
     DELIVER,
     MODE_ESTABLISHED_INITIATOR,
+    PARTNER_IDENTITY,
+    VICTIM_IDENTITY,
+    Clock,
     ContractViolation,
+    DeterministicRng,
     Reader,
     Session,
     run_program,
@@ -136,3 +142,56 @@ def test_oracle_reports_a_connection_alive_past_the_idle_timeout() -> None:
 
 # --- findings ------------------------------------------------------------------------------
 # (one named test per crash the campaign found; see README "Fuzzing" for the log)
+
+def _established_pair(config: ProtocolConfig) -> tuple[Clock, PeerConnection, PeerConnection]:
+    clock = Clock()
+    a = PeerConnection("initiator", VICTIM_IDENTITY, "a", DeterministicRng(b"a"), clock, config)
+    b = PeerConnection("responder", PARTNER_IDENTITY, "b", DeterministicRng(b"b"), clock, config)
+    b.receive_data(a.start())
+    a.receive_data(b.data_to_send())
+    b.receive_data(a.data_to_send())
+    assert a.state == b.state == "established"
+    return clock, a, b
+
+
+SHORT_REKEY = ProtocolConfig(rekey_interval=100.0, keepalive_interval=30.0, idle_timeout=120.0)
+
+
+def test_finding_1_timer_in_the_past_while_an_answered_rekey_is_pending() -> None:
+    """Finding 1 (fuzz_connection, timer oracle; input crashes/connection/timer-spin-*).
+
+    `a` answered `b`'s key-agreement offer, its answer is still on the wire, and the
+    periodic rekey deadline passes. `handle_timer` cannot start a rekey (one is in
+    progress), yet `get_timer()` kept returning the passed deadline: the node's timer
+    (`call_later(max(0, deadline - now))`) then fired in a loop, 100% CPU, until the
+    peer's confirmation arrived; forever if the peer never sends it.
+    """
+    clock, a, b = _established_pair(SHORT_REKEY)
+    clock.now += 95
+    a.receive_data(b.request_rekey())  # a answers (step 2), which b does not get yet
+    assert a.data_to_send()
+    clock.now += 10  # past the rekey deadline (100 s after the handshake)
+    a.handle_timer()
+    timer = a.get_timer()
+    assert timer is not None and timer > clock.now
+
+
+def test_finding_1b_a_peer_that_never_confirms_its_rekey_ends_the_session() -> None:
+    """Finding 1, second face: the answering side had no deadline for the agreement, so
+    a peer that offered a rekey and never confirmed it, while pinging to stay alive,
+    kept the session open with fresh key agreement disabled for good."""
+    clock, a, b = _established_pair(SHORT_REKEY)
+    a.receive_data(b.request_rekey())
+    a.data_to_send()  # a's answer never reaches b: b will not confirm
+    for _ in range(20):
+        if a.state == "closed":
+            break
+        clock.now += 25
+        a.receive_data(b.ping())  # b keeps the connection alive
+        a.handle_timer()
+        a.data_to_send()
+    events = []
+    while (event := a.next_event()) is not None:
+        events.append(event)
+    closed = [e for e in events if type(e) is ConnectionClosed]
+    assert closed and closed[0].reason == "rekey_timeout", events[-3:]
