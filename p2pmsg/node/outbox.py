@@ -115,7 +115,22 @@ class _Result:
     enqueued: list[tuple[list[_Submit], list[MessageRecord] | BaseException]] = field(
         default_factory=list)
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
+    foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
     errors: list[BaseException] = field(default_factory=list)
+
+
+def _foreign_ids(store: Store, peer: str, ids: list[bytes], changed: list[bytes]) -> int:
+    """How many receipt ids name no message we sent to `peer`. An id acknowledged twice
+    is fine (a resent message is acknowledged again); one we never sent it is not."""
+    done = set(changed)
+    count = 0
+    for message_id in ids:
+        if message_id in done:
+            continue
+        record = store.get_message(message_id)
+        if record is None or record.peer != peer or record.direction != "out":
+            count += 1
+    return count
 
 
 def _apply(store: Store, batch: _Batch, now: float) -> _Result:
@@ -142,7 +157,11 @@ def _apply(store: Store, batch: _Batch, now: float) -> _Result:
     for (peer, status), ids in batch.receipts.items():
         def mark(peer: str = peer, status: str = status, ids: list[bytes] = ids) -> None:
             method = store.mark_read_many if status == "read" else store.mark_delivered_many
-            result.receipt_changes[(peer, status)] = method(peer, ids, now)
+            changed = result.receipt_changes[(peer, status)] = method(peer, ids, now)
+            if len(changed) < len(ids):
+                foreign = _foreign_ids(store, peer, ids, changed)
+                if foreign:
+                    result.foreign_receipts[peer] = result.foreign_receipts.get(peer, 0) + foreign
         guarded("applying receipts", mark)
     for group in _groups(batch.submits):
         try:
@@ -179,6 +198,7 @@ class Delivery:
         self._security = security
         self._clock = clock
         self._pending = _Batch()
+        self._current = _Batch()  # the batch on the store thread right now
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready: dict[str, Channel] = {}  # peer -> the channel its backlog went out on
@@ -218,7 +238,7 @@ class Delivery:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        for submit in self._pending.submits:
+        for submit in self._pending.submits + self._current.submits:
             if not submit.future.done():
                 submit.future.set_exception(P2PMsgError("the node is stopping"))
         for waiters in self._waiters.values():
@@ -355,9 +375,11 @@ class Delivery:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             self._idle.clear()
-            batch = self._take()
+            batch = self._current = self._take()
             try:
-                result = await self._store.run(_apply, batch, self._clock())
+                # Shielded: a stop that cancels this task must not cancel a batch still
+                # queued on the store thread (its futures and receipts depend on it).
+                result = await asyncio.shield(self._store.run(_apply, batch, self._clock()))
             except P2PMsgError as exc:  # the store itself failed (closed, disk gone)
                 log.error("delivery batch failed: %s", exc)
                 for submit in batch.submits:
@@ -411,6 +433,9 @@ class Delivery:
                                   nbytes=sum(len(c.text) for c, _ in items),
                                   detail={"count": len(items), "new": len(stored)})
 
+        for peer, count in result.foreign_receipts.items():
+            self._security.record("frame_rejected", peer=peer, detail={
+                "reason": "receipt for message ids never sent to this peer", "count": count})
         for (peer, status), changed in result.receipt_changes.items():
             unmarked = self._unmarked.get(peer)
             if unmarked:

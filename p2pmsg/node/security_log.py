@@ -104,7 +104,9 @@ class SecurityLog:
                                                    "dropped": self._dropped}))
                 self._dropped = 0
             try:
-                await self._store.run(Store.append_events, batch)
+                # Shielded: cancelling the flusher (at stop) must not cancel a write that
+                # is still queued on the store thread; the batch is already out of the queue.
+                await asyncio.shield(self._store.run(Store.append_events, batch))
                 self.written += len(batch)
             except P2PMsgError as exc:
                 # The store is gone (disk full, closing): the events are lost, the node is not.
