@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,6 +67,10 @@ FILE_MESSAGES = (FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDon
 #: A sender may have at most this many bytes unacknowledged (a protocol rule: the
 #: receiver buffers no more than this per transfer and ends a transfer that exceeds it).
 MAX_UNACKED_BYTES = 64 * MAX_CHUNK_SIZE
+#: Incoming transfers one peer may have open (offered, running or paused) at once. Each
+#: holds a store record and, once accepted, a partial file's descriptor: an endless stream
+#: of offers must cost the peer declines, not cost us records and descriptors.
+MAX_INCOMING_PER_PEER = 32
 
 
 class TransferManager:
@@ -87,6 +92,8 @@ class TransferManager:
         self._answered_unknown: set[bytes] = set()
         self._timers: dict[bytes, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._offers_in_flight: Counter[str] = Counter()  # offers being recorded, per peer
+        self._refused_offers: Counter[str] = Counter()
 
     @classmethod
     def from_settings(cls, store: AsyncStore, bus: EventBus, security: SecurityLog,
@@ -196,9 +203,14 @@ class TransferManager:
             return
         if isinstance(message, FileOffer):
             if actor is None:
+                if self._incoming_open(channel.peer) >= MAX_INCOMING_PER_PEER:
+                    self._refuse_offer(channel, tid)
+                    return
+                self._offers_in_flight[channel.peer] += 1
                 task = asyncio.create_task(self._new_offer(channel, message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(self._offer_recorded_for(channel.peer))
             elif isinstance(actor, IncomingActor) and _same_offer(actor.rx, message):
                 actor.push("offer", channel)
             else:
@@ -210,6 +222,27 @@ class TransferManager:
             self._to_sender(actor, message)
         elif isinstance(actor, IncomingActor):
             self._to_receiver(actor, channel, message)
+
+    def _incoming_open(self, peer: str) -> int:
+        return self._offers_in_flight[peer] + sum(
+            1 for a in self._actors.values() if a.peer == peer and isinstance(a, IncomingActor))
+
+    def _offer_recorded_for(self, peer: str) -> Callable[[asyncio.Task[None]], None]:
+        def recorded(_: asyncio.Task[None]) -> None:
+            self._offers_in_flight[peer] -= 1
+            if self._offers_in_flight[peer] <= 0:
+                del self._offers_in_flight[peer]
+        return recorded
+
+    def _refuse_offer(self, channel: Channel, transfer_id: bytes) -> None:
+        """Decline past the limit; one security event per burst, not one per offer."""
+        channel.send_messages([FileDecline(transfer_id, "too many transfers at once from "
+                                                        "this peer; offer it again later")])
+        refused = self._refused_offers[channel.peer] = self._refused_offers[channel.peer] + 1
+        if refused == 1 or refused % 256 == 0:
+            self._services.security.record("rate_limited", peer=channel.peer, detail={
+                "reason": "too many incoming file transfers at once",
+                "limit": MAX_INCOMING_PER_PEER, "refused": refused})
 
     def _to_sender(self, actor: OutgoingActor, message: AppMessage) -> None:
         if isinstance(message, FileAccept):
@@ -227,6 +260,16 @@ class TransferManager:
     def _to_receiver(self, actor: IncomingActor, channel: Channel,
                      message: AppMessage) -> None:
         if isinstance(message, FileChunk):
+            try:
+                actor.rx.expect(message.offset, len(message.data))
+            except TransferError as exc:
+                self._services.security.record("frame_rejected", peer=channel.peer, detail={
+                    "reason": "file data past the offered size",
+                    "transfer": message.transfer_id.hex()})
+                actor.inbox.clear()
+                actor.buffered = 0
+                actor.push("fail", str(exc))
+                return
             actor.buffered += len(message.data)
             if actor.buffered > MAX_UNACKED_BYTES:
                 self._services.security.record("frame_rejected", peer=channel.peer, detail={
