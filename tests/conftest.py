@@ -62,6 +62,10 @@ _guard_zeroconf()
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-full-vectors", action="store_true", default=False,
                      help="run the full Twofish Monte Carlo files (slow)")
+    # tests/chaos: the soak's length and seed (the default run is a short, fixed-seed form).
+    parser.addoption("--chaos-minutes", type=float, default=None,
+                     help="minutes of traffic for the chaos soak (default: a short CI run)")
+    parser.addoption("--chaos-seed", type=int, default=None, help="seed of the chaos soak")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
