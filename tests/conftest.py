@@ -82,14 +82,15 @@ def require_vectors(*relative: str) -> Path:
     path = VECTORS_DIR.joinpath(*relative)
     if path.exists():
         return path
-    reason = f"conformance vectors not found at {path} (expected ../shared/vectors beside the checkout)"
+    reason = (f"conformance vectors not found at {path} "
+              "(expected ../shared/vectors beside the checkout)")
     if os.environ.get("P2PMSG_REQUIRE_VECTORS") == "1":
         pytest.fail(reason + "; P2PMSG_REQUIRE_VECTORS=1 makes this an error")
     pytest.skip(reason)
 
 
 @pytest.fixture
-def vectors() -> "type[_Vectors]":
+def vectors() -> type[_Vectors]:
     return _Vectors
 
 
