@@ -141,12 +141,15 @@ def check_in_time(victim: Victim, what: str, alert: Alert, seen: float, first_ts
 def test_wrong_password_loop_against_the_running_profile_is_brute_force(
         victim: Victim) -> None:
     started = time.time()
-    outcomes = []
-    for i in range(6):  # bounded: five are the rule's threshold, the sixth is throttled
-        result = victim.cli.run("id", password=f"not-the-password-{i}")
-        outcomes.append(result.stderr.strip())
-        assert result.returncode != 0
-    assert "wrong password" in outcomes[0]
+    # A script trying passwords in parallel (bounded: five are the rule's threshold, the
+    # sixth is throttled); the profile's unlock guard takes them one at a time.
+    guesses = [victim.host.run(p2pmsg("id", "--data-dir", str(victim.data_dir), "--profile",
+                                      "alice"),
+                               env={**ENV, "P2PMSG_PASSWORD": f"not-the-password-{i}"},
+                               stdout=-1, stderr=-1, text=True) for i in range(6)]
+    outcomes = [guess.communicate(timeout=30)[1] for guess in guesses]
+    assert all(guess.returncode != 0 for guess in guesses)
+    assert sum("wrong password" in text for text in outcomes) == 5, outcomes
     alert, seen = victim.cli.wait_for_alert(
         about(kind="brute_force", source="rule:unlock_failures"), "the unlock loop")
     assert alert["peer"] is None and alert["addr"] is None  # this device, not a peer
