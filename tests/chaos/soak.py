@@ -186,6 +186,8 @@ class Soak:
         kind, detail = what
         if not obj.get("ok"):
             self.rejected[f"{kind}: {str(obj.get('error'))[:60]}"] += 1
+            if kind == "send" and detail[2] is not None:
+                detail[2].posted -= 1  # a probe that never went out is not waited for
             return
         if kind == "send":
             receiver, seq, probe = detail
@@ -223,6 +225,8 @@ class Soak:
                 self.seq[(sender.index, receiver)] -= 1  # never offered: no gap to explain
                 return
             self.pending[(sender.index, req)] = ("send", (receiver, seq, probe))
+            if probe is not None:
+                probe.posted += 1
 
     def _chat_tick(self) -> None:
         alive = self._alive()
@@ -277,9 +281,11 @@ class Soak:
                 arrived = {i for i in r.waiting if i in self.shown_at}
                 r.waiting -= arrived
                 r.arrived += len(arrived)
-                if not r.waiting and r.arrived:
-                    r.seconds = max(self.shown_at[i] for i in arrived) - r.started \
-                        if arrived else now - r.started
+                if arrived:
+                    r.last_arrival = max(r.last_arrival,
+                                         max(self.shown_at[i] for i in arrived))
+                if r.posted > 0 and r.arrived >= r.posted:
+                    r.seconds = r.last_arrival - r.started
                 elif now - r.started > self.opt.recovery_cap:
                     r.gave_up = True
 
@@ -296,6 +302,7 @@ class Soak:
                 self.skipped[kind] += 1
                 return
             node.kill9()
+            self._forget_requests(node)
             later(d, lambda: self._restart(node))
         elif kind == "link":
             box.link_down(host)
@@ -337,6 +344,15 @@ class Soak:
                     self.skipped[kind] += 1
                 else:
                     self.pending[(node.index, req)] = (kind, None)
+
+    def _forget_requests(self, node: NodeHandle) -> None:
+        """Replies a killed node owed will never come (its store still knows what it took)."""
+        with self.lock:
+            for key in [k for k in self.pending if k[0] == node.index]:
+                kind, detail = self.pending.pop(key)
+                self.rejected[f"{kind}: no reply, killed"] += 1
+                if kind == "send" and detail[2] is not None:
+                    detail[2].posted -= 1
 
     def _restart(self, node: NodeHandle) -> None:
         def run() -> None:

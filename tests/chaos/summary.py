@@ -32,8 +32,10 @@ class Recovery:
     kind: str
     node: int
     started: float
-    waiting: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)  # accepted probes not shown yet
+    posted: int = 0  # probes handed to a live node (less those it refused)
     arrived: int = 0
+    last_arrival: float = 0.0
     seconds: float | None = None
     gave_up: bool = False
 
