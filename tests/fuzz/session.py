@@ -215,6 +215,12 @@ class Endpoint:
     sent: list[UserMessage] = field(default_factory=list)  # what send_message accepted
     received: list[UserMessage] = field(default_factory=list)
     chat_ids: list[bytes] = field(default_factory=list)  # chats received, for receipts
+    # what the rotation pane would show, rebuilt from the events alone
+    epoch: dict[str, int] = field(default_factory=lambda: {"send": 0, "recv": 0})
+    suite: dict[str, str] = field(default_factory=dict)
+    negotiated: tuple[str, ...] = ()
+    fresh: set[str] = field(default_factory=set)  # directions mixed since the last rekey
+    cipher_change_due: bool = False
     id_rng: DeterministicRng = field(default_factory=lambda: DeterministicRng(b"ids"))
 
     def check(self, what: str) -> list[Event]:
@@ -269,6 +275,8 @@ class Endpoint:
             if (not event.suites or event.suite != event.suites[0]
                     or not set(event.suites) <= set(FUZZ_CONFIG.suites)):
                 raise ContractViolation(f"{where} negotiated {event.suites} / {event.suite}")
+            self.negotiated = event.suites
+            self.suite = {"send": event.suite, "recv": event.suite}
         elif not self.handshook:
             raise ContractViolation(f"{where} before HandshakeCompleted")
         elif type(event) is MessageReceived:
@@ -278,6 +286,36 @@ class Endpoint:
             if type(event.message) is Chat:
                 self.chat_ids.append(event.message.id)
                 del self.chat_ids[:-8]
+        elif type(event) is KeysRotated:
+            self._check_rotation(where, event, rest)
+        elif type(event) is CipherChanged:
+            if not self.cipher_change_due:
+                raise ContractViolation(f"{where} without a rotation that changed the suite")
+            self.cipher_change_due = False
+        elif type(event) is RekeyCompleted:
+            if self.fresh != {"send", "recv"}:
+                raise ContractViolation(f"{where} but only {sorted(self.fresh)} got a fresh "
+                                        "secret since the last one")
+            self.fresh.clear()
+
+    def _check_rotation(self, where: str, event: KeysRotated, rest: list[Event]) -> None:
+        """Epochs advance one at a time per direction, only to negotiated suites, and a
+        suite change is announced by the CipherChanged right after."""
+        direction = event.direction
+        if direction not in ("send", "recv") or event.epoch != self.epoch[direction] + 1:
+            raise ContractViolation(f"{where} {direction} to epoch {event.epoch} after "
+                                    f"{self.epoch.get(direction)}")
+        if event.suite not in self.negotiated:
+            raise ContractViolation(f"{where} to {event.suite}, not in {self.negotiated}")
+        previous, self.suite[direction] = self.suite[direction], event.suite
+        self.epoch[direction] = event.epoch
+        if event.fresh_secret:
+            self.fresh.add(direction)
+        if event.suite != previous:
+            expected = CipherChanged(direction, event.suite, previous)
+            if not rest or rest[0] != expected:
+                raise ContractViolation(f"{where} changed suite without {expected!r} next")
+            self.cipher_change_due = True
 
 
 class Reader:
