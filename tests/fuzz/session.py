@@ -221,6 +221,7 @@ class Endpoint:
     negotiated: tuple[str, ...] = ()
     fresh: set[str] = field(default_factory=set)  # directions mixed since the last rekey
     cipher_change_due: bool = False
+    completed: HandshakeCompleted | None = None
     id_rng: DeterministicRng = field(default_factory=lambda: DeterministicRng(b"ids"))
 
     def check(self, what: str) -> list[Event]:
@@ -277,6 +278,7 @@ class Endpoint:
                 raise ContractViolation(f"{where} negotiated {event.suites} / {event.suite}")
             self.negotiated = event.suites
             self.suite = {"send": event.suite, "recv": event.suite}
+            self.completed = event
         elif not self.handshook:
             raise ContractViolation(f"{where} before HandshakeCompleted")
         elif type(event) is MessageReceived:
@@ -425,6 +427,10 @@ class Session:
             for event in batch:
                 if type(event) is SecurityEvent:
                     raise ContractViolation(f"{endpoint.label}: honest peers, yet {event!r}")
+        if (not self.injected and self.victim.completed and self.partner.completed
+                and (self.victim.completed.handshake_hash, self.victim.completed.suites)
+                != (self.partner.completed.handshake_hash, self.partner.completed.suites)):
+            raise ContractViolation("one handshake, two views: hashes or suites differ")
         if endpoint is self.partner or not self.injected:
             sender = self.victim if endpoint is self.partner else self.partner
             got = endpoint.received
