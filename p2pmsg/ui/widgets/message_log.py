@@ -2,18 +2,22 @@
 
 A line-API widget (like Textual's `Log`), not one widget per message: a busy
 peer can send hundreds of messages a second, and mounting a widget for each
-would stall the UI. Entries are rendered to strips once per width and cached;
-only the visible lines are painted. File-transfer cards carry clickable
-"Accept"/"Decline" spans (click meta), and `a`/`x` act on the newest offer.
+would stall the UI. An entry is rendered to strips only when one of its lines
+is painted (then cached per width, for the last few hundred entries); appending
+needs only its height, which `MessageRows` measures without rendering (for the
+usual one-line message, from its length alone). So a flood costs a string
+length or a plain wrap per message, plus one screenful of rendering per frame.
+Messages are laid out by `message_row`, transfer cards by `transfer_card`
+(clickable "Accept"/"Decline" spans); `a`/`x` act on the newest offer.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -24,15 +28,13 @@ from textual.strip import Strip
 
 from p2pmsg.node.api import MessageStatus, MessageView, TransferView
 from p2pmsg.ui.safe_text import literal
-from p2pmsg.ui.timefmt import Clock, duration, format_bytes
+from p2pmsg.ui.timefmt import Clock
+from p2pmsg.ui.widgets.message_row import MessageRows
+from p2pmsg.ui.widgets.transfer_card import card_rows
 
 EntryKind = Literal["message", "transfer", "day", "note"]
-_HEX_ID = re.compile(r"[0-9a-f]{1,64}")
 MAX_ENTRIES = 2000  # older entries are dropped from the view (history stays in the store)
-
-STATUS_ICON: dict[str, str] = {
-    "queued": "◷", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "✗",
-}
+MAX_RENDERED = 400  # entries whose rendered strips are kept (a few screens' worth)
 
 
 @dataclass
@@ -41,8 +43,14 @@ class _Entry:
     kind: EntryKind
     payload: MessageView | TransferView | str
     style: str = ""  # notes: "info" or "error"
-    cache_width: int = -1
+    cache_width: int = -1  # the width `strips` were rendered at (-1: stale)
     strips: list[Strip] = field(default_factory=list)
+    height_width: int = -1  # the width `height` was measured at, without rendering
+    height: int = 0
+
+    def invalidate(self) -> None:
+        self.cache_width = self.height_width = -1
+        self.strips = []
 
 
 class MessageLog(ScrollView, can_focus=True):
@@ -82,8 +90,25 @@ class MessageLog(ScrollView, can_focus=True):
         self._wrap_width = 0
         self._last_day: tuple[int, int] | None = None
         self._note_seq = 0
-        self.me_name = "me"
-        self.peer_name = ""
+        self.message_rows = MessageRows(clock)
+        self._base_style: Style | None = None
+        self._rendered: dict[str, _Entry] = {}  # insertion order = render order (FIFO)
+
+    @property
+    def me_name(self) -> str:
+        return self.message_rows.me_name
+
+    @me_name.setter
+    def me_name(self, name: str) -> None:
+        self.message_rows.me_name = name
+
+    @property
+    def peer_name(self) -> str:
+        return self.message_rows.peer_name
+
+    @peer_name.setter
+    def peer_name(self, name: str) -> None:
+        self.message_rows.peer_name = name
 
     # --- content --------------------------------------------------------------------
 
@@ -91,6 +116,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._entries.clear()
         self._index.clear()
         self._line_map.clear()
+        self._rendered.clear()
         self._last_day = None
         self.virtual_size = Size(self._wrap_width, 0)
         self.scroll_to(0, 0, animate=False)
@@ -126,11 +152,12 @@ class MessageLog(ScrollView, can_focus=True):
                 touched = True
             else:
                 self._append_message(message)
-        self._extend_lines(start)
-        if touched:
+        if touched or self._trim():
             self._relayout(scroll_end=at_end)
-        elif at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            return
+        self._extend_lines(start)
+        if at_end:
+            self._follow_end()
 
     def set_status(self, ids: tuple[str, ...], status: MessageStatus) -> None:
         changed = False
@@ -139,7 +166,7 @@ class MessageLog(ScrollView, can_focus=True):
             if entry is not None and isinstance(entry.payload, MessageView):
                 payload = entry.payload
                 entry.payload = MessageView(**{**payload.__dict__, "status": status})
-                entry.cache_width = -1
+                entry.invalidate()
                 changed = True
         if changed:
             self._relayout()
@@ -150,7 +177,7 @@ class MessageLog(ScrollView, can_focus=True):
             entry = self._get(f"m:{message_id}")
             if entry is not None and isinstance(entry.payload, MessageView):
                 entry.payload = MessageView(**{**entry.payload.__dict__, "text": None})
-                entry.cache_width = -1
+                entry.invalidate()
                 changed = True
         if changed:
             self._relayout()
@@ -164,9 +191,12 @@ class MessageLog(ScrollView, can_focus=True):
             at_end = self.is_vertical_scroll_end
             start = len(self._entries)
             self._append_transfer(transfer)
+            if self._trim():
+                self._relayout(scroll_end=at_end)
+                return
             self._extend_lines(start)
             if at_end:
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
+                self._follow_end()
 
     def add_note(self, text: str | Text, *, error: bool = False) -> None:
         """A local, non-message line: command results, errors, session changes."""
@@ -175,8 +205,11 @@ class MessageLog(ScrollView, can_focus=True):
         self._append(_Entry(f"n:{self._note_seq}", "note",
                             text.plain if isinstance(text, Text) else text,
                             style="error" if error else "info"))
-        self._extend_lines(start)
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if self._trim():
+            self._relayout()
+        else:
+            self._extend_lines(start)
+        self._follow_end()
 
     def latest_offer(self) -> TransferView | None:
         for entry in reversed(self._entries):
@@ -223,17 +256,27 @@ class MessageLog(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         index = scroll_y + y
+        base = self._base
         if index >= len(self._line_map):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         entry_index, line = self._line_map[index]
-        strips = self._entry_strips(self._entries[entry_index])
+        strips = self._entry_strips(self._entries[entry_index])  # rendered on first paint
         strip = strips[line] if line < len(strips) else Strip.blank(width)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._base_style = None
         for entry in self._entries:
-            entry.cache_width = -1
+            entry.invalidate()
+
+    @property
+    def _base(self) -> Style:
+        """The widget's own style (theme colours), looked up once per style change:
+        `rich_style` walks the ancestors, too slow to ask for every painted line."""
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
 
     # --- internals ------------------------------------------------------------------
 
@@ -244,7 +287,7 @@ class MessageLog(ScrollView, can_focus=True):
     def _replace(self, key: str, payload: MessageView | TransferView) -> None:
         entry = self._entries[self._index[key]]
         entry.payload = payload
-        entry.cache_width = -1
+        entry.invalidate()
 
     def _append_message(self, message: MessageView) -> None:
         self._day_separator(message.created)
@@ -264,11 +307,18 @@ class MessageLog(ScrollView, can_focus=True):
     def _append(self, entry: _Entry) -> None:
         self._index[entry.key] = len(self._entries)
         self._entries.append(entry)
-        if len(self._entries) > MAX_ENTRIES + MAX_ENTRIES // 4:
-            self._entries = self._entries[-MAX_ENTRIES:]
-            self._index = {e.key: i for i, e in enumerate(self._entries)}
-            self._line_map = []  # forces a full relayout below
-            self._relayout()
+
+    def _trim(self) -> bool:
+        """Drop the oldest entries past the cap (in steps, so the rebuild is rare).
+
+        The caller relayouts when this returns True: every index has moved.
+        """
+        if len(self._entries) <= MAX_ENTRIES + MAX_ENTRIES // 4:
+            return False
+        self._entries = self._entries[-MAX_ENTRIES:]
+        self._index = {e.key: i for i, e in enumerate(self._entries)}
+        self._rendered = {k: e for k, e in self._rendered.items() if k in self._index}
+        return True
 
     def _extend_lines(self, start: int) -> None:
         if self._wrap_width <= 0:
@@ -277,158 +327,113 @@ class MessageLog(ScrollView, can_focus=True):
             self._relayout()
             return
         for entry_index in range(start, len(self._entries)):
-            count = len(self._entry_strips(self._entries[entry_index]))
+            count = self._entry_height(self._entries[entry_index])
             self._line_map.extend((entry_index, line) for line in range(count))
         self.virtual_size = Size(self._wrap_width, len(self._line_map))
         self.refresh()
+
+    def _follow_end(self) -> None:
+        """Show the newest line now. `force`: the scrollbar that permits scrolling
+        appears only at the next layout, and without it the scroll was refused, so
+        a conversation that had just outgrown the view stopped following it."""
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def _relayout(self, scroll_end: bool = False) -> None:
         self._line_map = []
         if self._wrap_width > 0:
             for entry_index, entry in enumerate(self._entries):
-                count = len(self._entry_strips(entry))
+                count = self._entry_height(entry)
                 self._line_map.extend((entry_index, line) for line in range(count))
         self.virtual_size = Size(self._wrap_width, len(self._line_map))
         if scroll_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._follow_end()
         self.refresh()
+
+    def _entry_height(self, entry: _Entry) -> int:
+        """How many lines `entry` takes, rendering it only when that is the only way."""
+        width = max(self._wrap_width, 10)
+        if entry.cache_width == width:
+            return len(entry.strips)
+        if entry.height_width != width:
+            if entry.kind == "message" and isinstance(entry.payload, MessageView):
+                entry.height = self.message_rows.height(self.app.console, entry.payload, width)
+            else:  # cards, notes, day lines: rare, rendered now
+                entry.height = len(self._entry_strips(entry))
+            entry.height_width = width
+        return entry.height
+
+    def _remember_rendered(self, entry: _Entry) -> None:
+        """Keep strips for the most recently rendered entries only.
+
+        A flood scrolls thousands of entries past; holding their strips (each
+        with its own caches) would grow the heap and make every full garbage
+        collection slower, which the user feels as stalls. Evicted entries keep
+        their height and are rendered again if they come back into view.
+        """
+        self._rendered[entry.key] = entry
+        if len(self._rendered) > MAX_RENDERED:
+            oldest = next(iter(self._rendered))
+            evicted = self._rendered.pop(oldest)
+            if evicted is not entry:
+                evicted.cache_width = -1
+                evicted.strips = []
 
     def _entry_strips(self, entry: _Entry) -> list[Strip]:
         width = max(self._wrap_width, 10)
         if entry.cache_width == width:
             return entry.strips
         console = self.app.console
+        # Unstyled text (message bodies) takes the widget's theme colours, not the
+        # terminal's defaults (which would show as a dark bar in a light theme).
+        base = self._base
         if entry.kind == "message":
             assert isinstance(entry.payload, MessageView)
-            strips = self._render_message(console, entry.payload, width)
+            strips = self._render_message(console, entry.payload, width, base)
         elif entry.kind == "transfer":
             assert isinstance(entry.payload, TransferView)
-            strips = self._render_transfer(console, entry.payload, width)
+            strips = self._render_transfer(console, entry.payload, width, base)
         elif entry.kind == "day":
             label = f" {entry.payload} "
             side = max((width - len(label)) // 2, 1)
             text = Text("─" * side + label + "─" * side,
                         style=self.get_component_rich_style("message-log--day"))
-            strips = _wrap(console, text, width)
+            strips = _wrap(console, text, width, base)
         else:
             component = "message-log--error" if entry.style == "error" else "message-log--note"
             text = Text("· ", style=self.get_component_rich_style(component))
             text.append_text(literal(str(entry.payload),
                                      style=self.get_component_rich_style(component)))
-            strips = _wrap(console, text, width)
-        # Unstyled text (message bodies) takes the widget's theme colours, not the
-        # terminal's defaults (which would show as a dark bar in a light theme).
-        base = self.rich_style
-        strips = [strip.apply_style(base) for strip in strips]
+            strips = _wrap(console, text, width, base)
         entry.cache_width = width
         entry.strips = strips
+        self._remember_rendered(entry)
+        if entry.height_width == width and entry.height != len(strips):
+            # the measured height disagrees with the render (it must not): fix the layout
+            entry.height = len(strips)
+            self.call_later(self._relayout)
         return strips
 
-    def _render_message(self, console: Console, message: MessageView, width: int) -> list[Strip]:
-        longest = max(len(self.me_name), len(self.peer_name), 3)
-        nick_width = min(longest, 8 if width < 60 else 12)
-        mine = message.direction == "out"
-        name = self.me_name if mine else self.peer_name
-        style = self.get_component_rich_style
-        # Styles as spans, not a row's base style: the time's muted colour must not
-        # bleed into the body, which is read in the theme's normal foreground.
-        head = Text()
-        head.append(self._clock.hhmm(message.created) + " ", style=style("message-log--time"))
-        nick = literal(name[:nick_width].rjust(nick_width),
-                       style=style("message-log--me" if mine else "message-log--peer"))
-        head.append_text(nick)
-        head.append(" │ ", style=style("message-log--time"))
-        indent = head.cell_len
-        if message.text is None:
-            body = Text()
-            body.append("message disappeared", style=style("message-log--gone"))
-        else:
-            body = literal(message.text, multiline=True)
-        if message.ttl is not None:
-            left = (f" ⏱{duration(message.deadline - self._clock.now())}"
-                    if message.deadline is not None else f" ⏱{duration(message.ttl)}")
-            body.append(left, style=style("message-log--ttl"))
-        if mine:
-            component = {"read": "message-log--read", "failed": "message-log--failed"}.get(
-                message.status, "message-log--status")
-            body.append(" " + STATUS_ICON.get(message.status, "?"), style=style(component))
-        body_width = max(width - indent, 8)
-        lines = body.wrap(console, body_width, overflow="fold")
+    def _render_message(self, console: Console, message: MessageView, width: int,
+                        base: Style) -> list[Strip]:
+        rows = self.message_rows.rows(console, message, width, self.get_component_rich_style)
+        return [_strip(console, row, base) for row in rows]
+
+    def _render_transfer(self, console: Console, transfer: TransferView, width: int,
+                         base: Style) -> list[Strip]:
         strips: list[Strip] = []
-        pad = Text()
-        pad.append(" " * (indent - 2) + "│ ", style=style("message-log--time"))
-        for number, line in enumerate(lines):
-            row = head.copy() if number == 0 else pad.copy()
-            row.append_text(line)
-            strips.append(Strip(list(row.render(console)), row.cell_len))
+        for row in card_rows(transfer, width, self.get_component_rich_style):
+            strips.extend(_wrap(console, row, width, base))
         return strips
 
-    def _render_transfer(self, console: Console, transfer: TransferView, width: int) -> list[Strip]:
-        style = self.get_component_rich_style
-        card = style("message-log--card")
-        arrow = "⇣ incoming" if transfer.direction == "in" else "⇡ outgoing"
-        top = Text(f"┌ {arrow} file  ", style=card)
-        top.append_text(literal(transfer.name, style=card + Style(bold=True)))
-        top.append(f"  {format_bytes(transfer.size)}", style=card)
-        rows = [top]
-        if transfer.state in ("transferring", "paused", "verifying"):
-            fraction = transfer.bytes_done / transfer.size if transfer.size else 1.0
-            bar_width = max(min(width - 24, 30), 6)
-            filled = round(fraction * bar_width)
-            bar = Text("│ ", style=card)
-            bar.append("█" * filled, style=style("message-log--bar"))
-            bar.append("░" * (bar_width - filled), style=style("message-log--bar-empty"))
-            bar.append(f" {fraction:4.0%}", style=card)
-            if transfer.state == "transferring":
-                bar.append(f" {format_bytes(transfer.rate_bps)}/s", style=card)
-            else:
-                bar.append(f" {transfer.state}", style=card)
-            rows.append(bar)
-        elif transfer.state == "offered" and transfer.direction == "in":
-            line = Text("│ ", style=card)
-            if _HEX_ID.fullmatch(transfer.id):
-                button = style("message-log--button")
-                line.append(" Accept (a) ", style=button + Style.from_meta(
-                    {"@click": f"transfer('{transfer.id}', True)"}))
-                line.append("  ")
-                line.append(" Decline (x) ", style=button + Style.from_meta(
-                    {"@click": f"transfer('{transfer.id}', False)"}))
-            else:
-                line.append("offer with a malformed id: ignored", style=style("message-log--error"))
-            rows.append(line)
-        else:
-            rows.append(self._transfer_result(transfer, card))
-        bottom = Text("└ sha256 " + transfer.sha256[:16], style=card)
-        rows.append(bottom)
-        strips: list[Strip] = []
-        for row in rows:
-            strips.extend(_wrap(console, row, width))
-        return strips
 
-    def _transfer_result(self, transfer: TransferView, card: Style) -> Text:
-        style = self.get_component_rich_style
-        line = Text("│ ", style=card)
-        state = transfer.state
-        if state == "completed":
-            line.append("✓ completed", style=style("message-log--read"))
-            if transfer.path:
-                line.append(" → ", style=card)
-                line.append_text(literal(transfer.path, style=card))
-        elif state in ("failed", "cancelled", "expired", "declined"):
-            line.append(f"✗ {state}", style=style("message-log--failed"))
-            if transfer.error:
-                line.append(": ", style=card)
-                line.append_text(literal(transfer.error, style=card))
-        elif state == "offered":
-            line.append("waiting for the peer to accept…", style=card)
-        else:
-            line.append(state, style=card)
-        return line
+def _strip(console: Console, line: Text, base: Style) -> Strip:
+    """One rendered line, on the widget's base style."""
+    return Strip(Segment.apply_style(line.render(console), base), line.cell_len)
 
 
-def _wrap(console: Console, text: Text, width: int) -> list[Strip]:
+def _wrap(console: Console, text: Text, width: int, base: Style) -> list[Strip]:
     if text.style:  # wrap() drops a base style on lines without spans: make it a span
         text.stylize_before(text.style)
         text.style = ""
-    return [Strip(list(line.render(console)), line.cell_len)
+    return [_strip(console, line, base)
             for line in text.wrap(console, width, overflow="fold")]

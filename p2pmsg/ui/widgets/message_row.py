@@ -1,0 +1,94 @@
+"""How one chat message is laid out: time, nick, body; and how many lines it takes.
+
+`height` must equal `len(rows(...))` for every message and width: the log lays
+out thousands of messages by height alone and renders only what is painted.
+Both come from `_body_parts`, and the wrap depends only on the body's text,
+so `height` wraps the plain text (or, for the usual short message, just
+measures it) without building styled rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+
+from p2pmsg.node.api import MessageView
+from p2pmsg.ui.safe_text import printable
+from p2pmsg.ui.timefmt import Clock, duration
+
+STATUS_ICON: dict[str, str] = {
+    "queued": "◷", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "✗",
+}
+_SEPARATOR = " │ "
+
+
+class MessageRows:
+    """Lays out messages of one conversation (the two names set the nick column)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.me_name = "me"
+        self.peer_name = ""
+
+    def height(self, console: Console, message: MessageView, width: int) -> int:
+        plain = "".join(text for text, _ in self._body_parts(message))
+        body_width = self._body_width(message, width)
+        if "\n" not in plain and cell_len(plain) <= body_width:
+            return 1  # the usual short message: no wrapping needed to know
+        return len(Text(plain).wrap(console, body_width, overflow="fold"))
+
+    def rows(self, console: Console, message: MessageView, width: int,
+             style: Callable[[str], Style]) -> list[Text]:
+        """The message's lines; `style` maps the log's component classes to styles."""
+        mine = message.direction == "out"
+        time_style = style("message-log--time")
+        # Styles as spans, not a row's base style: the time's muted colour must not
+        # bleed into the body, which is read in the theme's normal foreground.
+        head = Text()
+        head.append(self.clock.hhmm(message.created) + " ", style=time_style)
+        head.append(self._nick(message, width),
+                    style=style("message-log--me" if mine else "message-log--peer"))
+        head.append(_SEPARATOR, style=time_style)
+        pad = Text()
+        pad.append(" " * (head.cell_len - 2) + "│ ", style=time_style)
+        body = Text()
+        for text, component in self._body_parts(message):
+            body.append(text, style=style(component) if component else "")
+        lines = body.wrap(console, self._body_width(message, width), overflow="fold")
+        rows = []
+        for number, line in enumerate(lines):
+            row = head.copy() if number == 0 else pad.copy()
+            row.append_text(line)
+            rows.append(row)
+        return rows
+
+    def _nick(self, message: MessageView, width: int) -> str:
+        longest = max(len(self.me_name), len(self.peer_name), 3)
+        nick_width = min(longest, 8 if width < 60 else 12)
+        name = self.me_name if message.direction == "out" else self.peer_name
+        return printable(name[:nick_width].rjust(nick_width))
+
+    def _body_width(self, message: MessageView, width: int) -> int:
+        indent = cell_len(self.clock.hhmm(message.created)) + 1 \
+            + cell_len(self._nick(message, width)) + cell_len(_SEPARATOR)
+        return max(width - indent, 8)
+
+    def _body_parts(self, message: MessageView) -> list[tuple[str, str | None]]:
+        """The body as (text, component class) pieces."""
+        if message.text is None:
+            parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
+        else:
+            parts = [(printable(message.text, multiline=True), None)]
+        if message.ttl is not None:
+            left = (f" ⏱{duration(message.deadline - self.clock.now())}"
+                    if message.deadline is not None else f" ⏱{duration(message.ttl)}")
+            parts.append((left, "message-log--ttl"))
+        if message.direction == "out":
+            component = {"read": "message-log--read", "failed": "message-log--failed"}.get(
+                message.status, "message-log--status")
+            parts.append((" " + STATUS_ICON.get(message.status, "?"), component))
+        return parts

@@ -1,0 +1,82 @@
+"""A file transfer as a card in the conversation: name, size, progress or result.
+
+Rows of `rich.text.Text` for `MessageLog` to wrap and paint. Names, paths and
+errors come from peers or the filesystem and are shown literally. An incoming
+offer carries clickable "Accept"/"Decline" spans (click meta naming the
+log's `transfer` action), only for a well-formed id: the id ends up in that
+action string, so anything but hex is refused rather than quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from rich.style import Style
+from rich.text import Text
+
+from p2pmsg.node.api import TransferView
+from p2pmsg.ui.safe_text import literal
+from p2pmsg.ui.timefmt import format_bytes
+
+_HEX_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
+def card_rows(transfer: TransferView, width: int,
+              style: Callable[[str], Style]) -> list[Text]:
+    """The card's rows; `style` maps the log's component classes to styles."""
+    card = style("message-log--card")
+    arrow = "⇣ incoming" if transfer.direction == "in" else "⇡ outgoing"
+    top = Text(f"┌ {arrow} file  ", style=card)
+    top.append_text(literal(transfer.name, style=card + Style(bold=True)))
+    top.append(f"  {format_bytes(transfer.size)}", style=card)
+    rows = [top]
+    if transfer.state in ("transferring", "paused", "verifying"):
+        fraction = transfer.bytes_done / transfer.size if transfer.size else 1.0
+        bar_width = max(min(width - 24, 30), 6)
+        filled = round(fraction * bar_width)
+        bar = Text("│ ", style=card)
+        bar.append("█" * filled, style=style("message-log--bar"))
+        bar.append("░" * (bar_width - filled), style=style("message-log--bar-empty"))
+        bar.append(f" {fraction:4.0%}", style=card)
+        if transfer.state == "transferring":
+            bar.append(f" {format_bytes(transfer.rate_bps)}/s", style=card)
+        else:
+            bar.append(f" {transfer.state}", style=card)
+        rows.append(bar)
+    elif transfer.state == "offered" and transfer.direction == "in":
+        line = Text("│ ", style=card)
+        if _HEX_ID.fullmatch(transfer.id):
+            button = style("message-log--button")
+            line.append(" Accept (a) ", style=button + Style.from_meta(
+                {"@click": f"transfer('{transfer.id}', True)"}))
+            line.append("  ")
+            line.append(" Decline (x) ", style=button + Style.from_meta(
+                {"@click": f"transfer('{transfer.id}', False)"}))
+        else:
+            line.append("offer with a malformed id: ignored", style=style("message-log--error"))
+        rows.append(line)
+    else:
+        rows.append(_result(transfer, card, style))
+    rows.append(Text("└ sha256 " + transfer.sha256[:16], style=card))
+    return rows
+
+
+def _result(transfer: TransferView, card: Style, style: Callable[[str], Style]) -> Text:
+    line = Text("│ ", style=card)
+    state = transfer.state
+    if state == "completed":
+        line.append("✓ completed", style=style("message-log--read"))
+        if transfer.path:
+            line.append(" → ", style=card)
+            line.append_text(literal(transfer.path, style=card))
+    elif state in ("failed", "cancelled", "expired", "declined"):
+        line.append(f"✗ {state}", style=style("message-log--failed"))
+        if transfer.error:
+            line.append(": ", style=card)
+            line.append_text(literal(transfer.error, style=card))
+    elif state == "offered":
+        line.append("waiting for the peer to accept…", style=card)
+    else:
+        line.append(state, style=card)
+    return line
