@@ -34,7 +34,7 @@ from p2pmsg.ui.widgets.transfer_card import card_rows
 
 EntryKind = Literal["message", "transfer", "day", "note"]
 MAX_ENTRIES = 2000  # older entries are dropped from the view (history stays in the store)
-MAX_RENDERED = 400  # entries whose rendered strips are kept (a few screens' worth)
+MAX_RENDERED = 200  # entries whose rendered strips are kept (a few screens' worth)
 
 
 @dataclass
@@ -262,6 +262,8 @@ class MessageLog(ScrollView, can_focus=True):
         entry_index, line = self._line_map[index]
         strips = self._entry_strips(self._entries[entry_index])  # rendered on first paint
         strip = strips[line] if line < len(strips) else Strip.blank(width)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip  # rendered at this width already: no per-frame copy to cache
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def notify_style_update(self) -> None:
@@ -416,7 +418,7 @@ class MessageLog(ScrollView, can_focus=True):
     def _render_message(self, console: Console, message: MessageView, width: int,
                         base: Style) -> list[Strip]:
         rows = self.message_rows.rows(console, message, width, self.get_component_rich_style)
-        return [_strip(console, row, base) for row in rows]
+        return [_strip(console, row, base, width) for row in rows]
 
     def _render_transfer(self, console: Console, transfer: TransferView, width: int,
                          base: Style) -> list[Strip]:
@@ -426,14 +428,18 @@ class MessageLog(ScrollView, can_focus=True):
         return strips
 
 
-def _strip(console: Console, line: Text, base: Style) -> Strip:
-    """One rendered line, on the widget's base style."""
-    return Strip(Segment.apply_style(line.render(console), base), line.cell_len)
+def _strip(console: Console, line: Text, base: Style, width: int) -> Strip:
+    """One rendered line on the widget's base style, padded to the full width."""
+    segments = list(Segment.apply_style(line.render(console), base))
+    length = line.cell_len
+    if length < width:
+        segments.append(Segment(" " * (width - length), base))
+    return Strip(segments, max(length, width))
 
 
 def _wrap(console: Console, text: Text, width: int, base: Style) -> list[Strip]:
     if text.style:  # wrap() drops a base style on lines without spans: make it a span
         text.stylize_before(text.style)
         text.style = ""
-    return [_strip(console, line, base)
+    return [_strip(console, line, base, width)
             for line in text.wrap(console, width, overflow="fold")]

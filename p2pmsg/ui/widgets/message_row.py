@@ -58,8 +58,13 @@ class MessageRows:
         body = Text()
         for text, component in self._body_parts(message):
             body.append(text, style=style(component) if component else "")
-        lines = body.wrap(console, self._body_width(message, width), overflow="fold")
-        rows = []
+        body_width = self._body_width(message, width)
+        lines: list[Text]
+        if "\n" in body.plain or body.cell_len > body_width:
+            lines = list(body.wrap(console, body_width, overflow="fold"))
+        else:
+            lines = [body]  # fits: no wrap (half the cost of a short message)
+        rows: list[Text] = []
         for number, line in enumerate(lines):
             row = head.copy() if number == 0 else pad.copy()
             row.append_text(line)
