@@ -552,7 +552,6 @@ class Session:
             self.to_victim += records.seal(plaintext, self.clock.now)
         except LocalProtocolError:
             return  # the partner's own session ran out: nothing to send
-        records.notices.clear()
 
     def forge_handshake(self, payload: bytes) -> None:
         """Queue for the victim the handshake message the partner would send next, with
