@@ -342,10 +342,10 @@ class PeerConnection:
             plaintexts.append(check_outgoing(message))
         now = self._clock()
         out = self._out
-        seal = records.seal
+        seal = records.seal_parts  # joined with the rest in _flush: one copy per record
         try:
             for plaintext in plaintexts:
-                out.append(seal(plaintext, now))
+                out.extend(seal(plaintext, now))
         except SessionExhaustedError as exc:
             self._close("session_exhausted", str(exc), notify_peer=False)
             raise

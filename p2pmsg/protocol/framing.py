@@ -27,6 +27,11 @@ def encode_frame(body: bytes, max_frame_size: int = MAX_FRAME_SIZE) -> bytes:
     return _pack_length(size) + body
 
 
+def encode_frame_length(size: int) -> bytes:
+    """The 4-byte prefix of a frame whose `size`-byte body the caller writes after it."""
+    return _pack_length(size)
+
+
 class FrameDecoder:
     """Cuts a byte stream into frame bodies.
 
@@ -78,7 +83,8 @@ class FrameDecoder:
             end = FRAME_HEADER_SIZE + size
             if len(buffer) < end:
                 return
-            frame = bytes(buffer[FRAME_HEADER_SIZE:end])
+            with memoryview(buffer) as view:  # one copy (a bytearray slice is one more)
+                frame = bytes(view[FRAME_HEADER_SIZE:end])
             # Deleting from the front of a bytearray is amortised O(1) in CPython.
             del buffer[:end]
             yield frame

@@ -42,7 +42,7 @@ from p2pmsg.errors import (
     RemoteProtocolError,
     ReplayError,
 )
-from p2pmsg.protocol.framing import encode_frame
+from p2pmsg.protocol.framing import encode_frame_length
 from p2pmsg.protocol.handshake import HandshakeResult
 from p2pmsg.protocol.keyschedule import (
     keyed_for_epoch,
@@ -55,6 +55,7 @@ from p2pmsg.protocol.limits import (
     HARD_MAX_MESSAGES_PER_KEY,
     MAX_COUNTER,
     MAX_EPOCH,
+    MAX_FRAME_SIZE,
     WIRE_VERSION,
     ProtocolConfig,
 )
@@ -202,6 +203,14 @@ class RecordLayer:
 
     def seal(self, plaintext: bytes, now: float) -> bytes:
         """Seal one plaintext into a complete record frame, rotating first if due."""
+        return b"".join(self.seal_parts(plaintext, now))
+
+    def seal_parts(self, plaintext: bytes, now: float) -> tuple[bytes, bytes]:
+        """`seal`, as two pieces to be written one after the other: the frame up to
+        the ciphertext (length prefix, msgpack array and bin headers), then the
+        ciphertext. A caller that joins many records into one write anyway (the
+        connection does) copies each ciphertext once instead of three times, which
+        for 64 KiB file chunks was a quarter of the sender's CPU time."""
         s = self._send
         if s.in_epoch and (s.in_epoch >= self.config.max_messages_per_key
                            or now - s.started >= self.config.key_rotation_interval):
@@ -214,8 +223,15 @@ class RecordLayer:
         s.counter = counter + 1
         s.in_epoch += 1
         self._sent_since_agreement += 1
-        return encode_frame(self._pack(
-            [FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, sealed]))
+        # The array's encoding is its elements' encodings in a row, so packing it with
+        # an empty bin last and dropping that bin's two bytes (c4 00) leaves the header
+        # the real bin's header and bytes follow.
+        head = self._pack([FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, b""])[:-2]
+        head += _bin_header(len(sealed))
+        body_size = len(head) + len(sealed)
+        if body_size > MAX_FRAME_SIZE:
+            raise LocalProtocolError(f"record of {body_size} bytes exceeds the frame limit")
+        return encode_frame_length(body_size) + head, sealed
 
     def negotiated_suite(self, name: str) -> CipherSuite:
         suite = get_suite(name)
@@ -378,6 +394,15 @@ class RecordLayer:
             messages_since_key_agreement=self._sent_since_agreement,
             rekey_in_progress=self.rekey_in_progress,
             handshake_hash=self.handshake_hash)
+
+
+def _bin_header(size: int) -> bytes:
+    """The msgpack header of a bin of `size` bytes (bin 8, 16 or 32, as msgpack picks)."""
+    if size < 0x100:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def _exchange(ours: KeyPair, public_key: bytes) -> bytes:
