@@ -193,33 +193,44 @@ class IncomingTransfer:
         Chunks must continue exactly where the file ends: TCP keeps order and the
         sender resumes from our offset, so a gap or an overlap is a broken peer.
         A full disk removes the partial file and raises `DiskFullError`.
+
+        The whole batch is checked first, then written and hashed as one buffer:
+        one `write` and one `update` per batch rather than per chunk. Each of them
+        releases the GIL, and getting it back from the busy event loop can take up
+        to the interpreter's switch interval (5 ms), so per-chunk calls made a
+        1 MiB batch cost 5 ms instead of 1.5 (profiled on a 256 MiB transfer).
         """
         fd = self._fd
         if fd is None:
             raise TransferError("the transfer is not open for writing")
+        end = self.bytes_done
         for offset, data in chunks:
-            if offset != self.bytes_done:
+            if offset != end:
                 self.discard()
                 raise TransferError(
-                    f"the sender sent bytes at offset {offset}, expected {self.bytes_done}")
-            if offset + len(data) > self.size:
-                self.discard()
-                raise TransferError(f"the sender sent data past the end of {self.name}")
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-            except OSError as exc:
-                self.discard()
-                if exc.errno in _NO_SPACE:
-                    raise DiskFullError(
-                        f"the receiver's disk is full; {self.name} was not saved") from None
-                raise TransferError(
-                    f"the receiver could not write {self.name}: {exc.strerror}") from None
-            self._hash.update(data)
-            self.bytes_done += len(data)
-        return self.bytes_done
+                    f"the sender sent bytes at offset {offset}, expected {end}")
+            end += len(data)
+        if end > self.size:
+            self.discard()
+            raise TransferError(f"the sender sent data past the end of {self.name}")
+        if not chunks:
+            return self.bytes_done
+        data = chunks[0][1] if len(chunks) == 1 else b"".join(chunk for _, chunk in chunks)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.discard()
+            if exc.errno in _NO_SPACE:
+                raise DiskFullError(
+                    f"the receiver's disk is full; {self.name} was not saved") from None
+            raise TransferError(
+                f"the receiver could not write {self.name}: {exc.strerror}") from None
+        self._hash.update(data)
+        self.bytes_done = end
+        return end
 
     # --- the end ----------------------------------------------------------------------------
 
