@@ -28,7 +28,9 @@ from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
 from p2pmsg.protocol.messages import FileCancel, FileDone
 from p2pmsg.store import Store
 
-#: Chunks read from disk per worker-thread call (amortises the thread hop).
+#: Chunks read from disk per worker-thread call (amortises the thread hop). Not more:
+#: each read batch is sealed into one write, and 1 MiB batches (16) cost the sender
+#: 0.35 s more CPU per 256 MiB than 512 KiB ones (fresh large buffers fault in anew).
 CHUNKS_PER_READ = 8
 _ACTIVE = ("accepted", "transferring", "verifying")
 
