@@ -215,7 +215,6 @@ def test_an_impostor_advertising_anothers_identity_gets_nothing(
         make_lan: MakeLan, tmp_path: Path) -> None:
     a, b, m = make_lan(3).hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob", "mallory")}
-    alice = listen(a, tmp_path, "alice")
     impostor = JsonLines(m.run([sys.executable, "-m", "tests.node.lan_peer", "impostor",
                                 "--data-dir", str(tmp_path), "--profile", "mallory",
                                 "--claim-fp", fps["alice"], "--claim-name", "alice",
@@ -232,6 +231,10 @@ def test_an_impostor_advertising_anothers_identity_gets_nothing(
     event = bob.wait_for(caught, SEE_TIMEOUT, "the impostor to be caught")["record"]
     assert event["peer"] == fps["mallory"] and event["addr"] == m.ip
     stop(bob)
+    # The real alice comes online only now: had she connected to bob first, bob would
+    # have had no reason to dial the impostor's advertised address, and the check above
+    # would depend on which connection won the race.
+    alice = listen(a, tmp_path, "alice")
     result = send(b, tmp_path, "bob", "alice", "for the real alice")
     assert result.returncode == 0, result.stdout + result.stderr
     assert alice.wait_for(received("for the real alice"), 10)["message"]["peer"] == fps["bob"]
