@@ -16,6 +16,11 @@ separate processes (the receiver is a child), disk to disk.
   certificate made here with `cryptography`; the negotiated cipher is
   reported, normally TLS_AES_256_GCM_SHA384).
 
+Every figure also carries the CPU seconds each side spent on it (`cpu_sender`,
+`cpu_receiver`: user + system, all threads; the sender is this process, the
+receiver the child, read from /proc on Linux). On a shared machine they are
+steadier than the wall clock and say where the time goes.
+
 Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. One run each
 (a 256 MiB copy is long enough that timer noise does not matter; the machine
 is shared, so figures vary run to run); the baselines run in between the
@@ -58,6 +63,34 @@ _HEADER = struct.Struct(">Q")
 _ENDED = ("completed", "failed", "declined", "expired", "cancelled")
 
 
+def _cpu_of(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid`, all threads (Linux /proc; else None)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from its end.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _CpuMeter:
+    """CPU seconds spent by this process and by a child between `start` and `stop`."""
+
+    def __init__(self, child_pid: int) -> None:
+        self.child_pid = child_pid
+        self._self = time.process_time()
+        self._child = _cpu_of(child_pid)
+        self.figures: dict[str, float] = {}
+
+    def stop(self) -> dict[str, float]:
+        self.figures["cpu_sender"] = round(time.process_time() - self._self, 2)
+        child = _cpu_of(self.child_pid)
+        if child is not None and self._child is not None:
+            self.figures["cpu_receiver"] = round(child - self._child, 2)
+        return self.figures
+
+
 def _write_file(path: Path, size: int) -> None:
     with path.open("wb") as f:
         left = size
@@ -95,9 +128,11 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None) -> dict[str, Any]:
+async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None,
+                   child_pid: int) -> dict[str, Any]:
     """Send `source` to the baseline child; seconds until it says the bytes are on disk."""
     size = source.stat().st_size
+    cpu = _CpuMeter(child_pid)
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection(
         LOOPBACK, port, ssl=tls, server_hostname="localhost" if tls else None)
@@ -115,13 +150,14 @@ async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None) -> dict[
         os.close(fd)
     answer = await reader.readexactly(2)
     seconds = time.perf_counter() - started
+    cpu.stop()
     writer.close()
     with contextlib.suppress(ConnectionError, ssl.SSLError):
         await writer.wait_closed()
     if answer != b"ok":
         raise BenchError("the baseline receiver did not confirm the copy")
     return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
-            **({"cipher": cipher} if cipher else {})}
+            **cpu.figures, **({"cipher": cipher} if cipher else {})}
 
 
 def _baseline(source: Path, tmp: Path, tls: bool) -> dict[str, Any]:
@@ -133,7 +169,7 @@ def _baseline(source: Path, tmp: Path, tls: bool) -> dict[str, Any]:
         client = ssl.create_default_context(cafile=str(cert))
         client.minimum_version = ssl.TLSVersion.TLSv1_3
     with ChildProcess(argv, ready_timeout=30.0) as child:
-        return asyncio.run(_copy_to(int(child.ready["port"]), source, client))
+        return asyncio.run(_copy_to(int(child.ready["port"]), source, client, child.pid))
 
 
 async def _serve(directory: Path, cert: str | None, key: str | None) -> None:
@@ -180,6 +216,7 @@ async def _product(source: Path, suite: str) -> dict[str, Any]:
     size = source.stat().st_size
     async with two_nodes(suite=suite, models=False, downloads=True) as pair:
         events = pair.sender.subscribe()
+        cpu = _CpuMeter(pair.receiver.pid)
         started = time.perf_counter()
         view = await pair.sender.send_file(pair.peer, str(source))
         streaming_from = None
@@ -195,12 +232,13 @@ async def _product(source: Path, suite: str) -> dict[str, Any]:
                 if state == "transferring" and streaming_from is None:
                     streaming_from = time.perf_counter()
         ended = time.perf_counter()
+        cpu.stop()
     if state != "completed":
         raise BenchError(f"{suite}: the transfer ended {state}: {error}")
     seconds = ended - started
     stream = ended - (streaming_from or started)
     return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
-            "stream_mb_per_s": round(size / stream / 1e6, 1)}
+            "stream_mb_per_s": round(size / stream / 1e6, 1), **cpu.figures}
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -233,9 +271,16 @@ def run(quick: bool) -> dict[str, Any]:
     return result
 
 
+def _cpu_cell(figures: dict[str, Any]) -> str:
+    sender, receiver = figures.get("cpu_sender"), figures.get("cpu_receiver")
+    if sender is None:
+        return ""
+    return f"{sender:.2f}/{receiver:.2f}" if receiver is not None else f"{sender:.2f}/-"
+
+
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     table: list[tuple[str, ...]] = [("transfer", "MB/s", "streaming MB/s", "seconds",
-                                     "vs TLS", "vs TCP")]
+                                     "CPU s send/recv", "vs TLS", "vs TCP")]
     tcp, tls = result["tcp_mb_per_s"], result.get("tls_mb_per_s")
     for suite in SUITE_NAMES:
         figures = result.get(suite)
@@ -243,14 +288,15 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
             continue
         table.append((f"p2pmsg {suite}", fmt_mb(figures["mb_per_s"]),
                       fmt_mb(figures["stream_mb_per_s"]), f"{figures['seconds']:.2f}",
+                      _cpu_cell(figures),
                       fmt_ratio(figures["mb_per_s"] / tls if tls else None),
                       fmt_ratio(figures["mb_per_s"] / tcp)))
     if "tls" in result:
         table.append((f"baseline: asyncio {result['tls'].get('cipher', 'TLS 1.3')}",
                       fmt_mb(result["tls"]["mb_per_s"]), "", f"{result['tls']['seconds']:.2f}",
-                      "", ""))
+                      _cpu_cell(result["tls"]), "", ""))
     table.append(("baseline: plain asyncio TCP", fmt_mb(tcp), "",
-                  f"{result['tcp']['seconds']:.2f}", "", ""))
+                  f"{result['tcp']['seconds']:.2f}", _cpu_cell(result["tcp"]), "", ""))
     return table
 
 
