@@ -89,7 +89,8 @@ async def dump(node: Node, downloads: Path | None) -> dict[str, Any]:
         for m in await node.conversation(peer.fingerprint, limit=10**7):
             messages.append({"id": m.id, "peer": m.peer, "dir": m.direction, "text": m.text,
                              "status": m.status})
-    transfers = [dataclasses.asdict(t) for t in await node.transfers()]
+    # Every transfer, not the newest 100 that NodeAPI.transfers() shows a user.
+    transfers = [dataclasses.asdict(t) for t in await node.files.transfers(None, limit=10**7)]
     partial: list[str] = []
     if downloads is not None and (downloads / PARTIAL_DIR).is_dir():
         partial = sorted(p.name for p in (downloads / PARTIAL_DIR).iterdir())
@@ -121,7 +122,8 @@ async def execute(node: Node, cmd: dict[str, Any], downloads: Path | None) -> di
         return await dump(node, downloads)
     if kind == "status":  # cheap enough to poll while the LAN settles
         waiting = await node._store.run(Store.peers_with_outbox)
-        busy = [t.id for t in await node.transfers() if t.state not in FINAL]
+        busy = [t.id for t in await node.files.transfers(None, limit=10**7)
+                if t.state not in FINAL]
         return {"outbox_peers": waiting, "busy_transfers": busy,
                 "connected": node.directory.connected()}
     raise P2PMsgError(f"unknown command {kind!r}")

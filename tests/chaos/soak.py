@@ -250,6 +250,7 @@ class Soak:
 
     def _sample(self) -> None:
         now = time.monotonic() - self.t0
+        line = []
         for n in self.nodes:
             pid = n.pid
             if pid is None or not n.alive:
@@ -257,6 +258,9 @@ class Soak:
             got = rss_and_fds(pid)
             if got is not None:
                 self.samples[n.index].append((now, n.incarnation, got[0], got[1]))
+                line.append(f"{n.name} {got[0] / 1024:.1f} MiB {got[1]} fds")
+        if len(self.samples[self.cast.witness]) % 6 == 1:  # once a minute, for the log
+            self.log("resources: " + ", ".join(line))
 
     # --- recovery ------------------------------------------------------------------------
 

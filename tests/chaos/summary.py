@@ -113,7 +113,12 @@ class Summary:
             done = [r.seconds for r in rs if r.seconds is not None]
             recovery[kind] = {"n": len(rs), "median": round(_pct(done, 0.5), 2),
                               "max": round(max(done, default=0.0), 2),
-                              "unrecovered": sum(1 for r in rs if r.seconds is None)}
+                              # waited past the cap: a real failure to recover
+                              "unrecovered": sum(1 for r in rs if r.gave_up),
+                              # still open when the run ended (e.g. a probe's receiver was
+                              # killed between storing it and saying so): no time known
+                              "unmeasured": sum(1 for r in rs
+                                                if r.seconds is None and not r.gave_up)}
         res = resources(soak.samples, soak.cast.witness)
         passed = (not v.problems and v.lost == 0 and v.duplicates == 0 and v.sent > 0
                   and settled_after is not None)
