@@ -100,6 +100,27 @@ class MainScreen(ConversationActions):
         self._render_header()
         self.query_one(Composer).focus()
         self._load_initial()
+        # Message counts under the current key change with every message, but the node
+        # only publishes SessionChanged on rotations and cipher switches: poll the
+        # selected session's (in-memory) status once a second so the bar stays true.
+        self.set_interval(1.0, self._refresh_session)
+
+    @work(exclusive=True, group="session-refresh")
+    async def _refresh_session(self) -> None:
+        fingerprint = self.selected
+        if fingerprint is None:
+            return
+        try:
+            session = await self.node.session_status(fingerprint)
+        except P2PMsgError:
+            return
+        if fingerprint != self.selected:
+            return
+        if session is None:
+            self.sessions.pop(fingerprint, None)
+        else:
+            self.sessions[fingerprint] = session
+        self._render_session()
 
     @work(group="initial")
     async def _load_initial(self) -> None:

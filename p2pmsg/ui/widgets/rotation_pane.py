@@ -87,8 +87,20 @@ class RotationPane(Static):
     @staticmethod
     def _direction(label: str, status: DirectionStatus, now: float, bar_width: int,
                    width: int) -> list[Content]:
+        sending = label == "▲"
         title = Content.assemble((label + " ", "bold"), (status.suite, ACCENT),
-                                 (" send" if label == "▲" else " recv", MUTED))
+                                 (" send" if sending else " recv", MUTED))
+        if not sending:
+            # The peer decides when its sending keys rotate; we only see it happen.
+            # Its limit is the peer's setting, not ours, so no bar and no countdown.
+            since = now - status.last_rotation
+            return [title,
+                    Content.assemble((f"  epoch {status.epoch} · ", MUTED),
+                                     f"{status.messages_under_key}",
+                                     (" msgs" if width >= 26 else "", MUTED)),
+                    Content.assemble(("  keyed ", MUTED), ago(since),
+                                     (" ago" if since >= 5 else "", MUTED),
+                                     (" · peer rotates" if width >= 34 else "", MUTED))]
         counts = Content.assemble(
             (f"  epoch {status.epoch} · ", MUTED),
             f"{status.messages_under_key}/{status.max_messages_per_key}",

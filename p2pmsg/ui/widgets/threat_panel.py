@@ -80,7 +80,12 @@ class ThreatPanel(Vertical):
 
     def set_status(self, status: MonitorStatus) -> None:
         self._status = status
-        self.query_one("#scores", Sparkline).data = list(status.recent_scores[-60:]) or [0.0]
+        scores = list(status.recent_scores[-60:])
+        spark = self.query_one("#scores", Sparkline)
+        spark.data = scores
+        # A sparkline scales to its own min..max, so fewer than two scores would draw
+        # as a solid bar that reads as "maximum anomaly": show nothing until there are two.
+        spark.display = len(scores) >= 2
         self.border_title = f"Threats · {mode_label(status)}"
         self.border_subtitle = ""
         self.tooltip = status.mode
