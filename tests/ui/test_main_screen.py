@@ -181,6 +181,19 @@ async def test_rotation_pane_follows_rotation_and_cipher_switch(node: FakeNode) 
         assert "cipher now twofish-cbc-hmac-sha256 (send)" in notes(app)
 
 
+async def test_rotation_pane_counts_follow_plain_sends(node: FakeNode) -> None:
+    """Messages under the key change without any SessionChanged: the pane polls."""
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        assert "epoch 3 · 412/1000" in rotation_text(app)
+        session = node.sessions[BOB]
+        node.sessions[BOB] = replace(session, send=replace(session.send, messages_under_key=415))
+        await pilot.pause(1.3)
+        await settle(pilot)
+        assert "epoch 3 · 415/1000" in rotation_text(app)
+
+
 async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode) -> None:
     app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
