@@ -17,6 +17,7 @@ methods live in `NodeSessions` (sessions.py) to keep this file readable.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -199,13 +200,21 @@ class Node(NodeSessions):
     async def conversation(self, peer: str, limit: int = 200) -> list[MessageView]:
         record = await self._resolve(peer)
         messages = await self._store.run(Store.conversation, record.fingerprint, limit)
-        return [message_view(m) for m in messages]
+        views = [message_view(m) for m in messages]
+        # A receipt announced on the loop may not be written yet (it rides with the next
+        # store batch): show what the node already announced, not the older row.
+        for i, m in enumerate(messages):
+            if m.status in ("queued", "sent"):
+                recent = self.delivery.recent_status(m.id)
+                if recent is not None:
+                    views[i] = dataclasses.replace(views[i], status=recent)
+        return views
 
     async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView:
         record = await self._sendable(peer, [text], ttl)
         stored = await self.delivery.submit(record.fingerprint, text, ttl)
         self.want_connection(record.fingerprint)
-        return message_view(stored)
+        return stored
 
     async def send_texts(self, peer: str, texts: list[str],
                          ttl: float | None = None) -> list[MessageView]:
@@ -213,7 +222,7 @@ class Node(NodeSessions):
         record = await self._sendable(peer, texts, ttl)
         stored = await self.delivery.submit_many(record.fingerprint, texts, ttl)
         self.want_connection(record.fingerprint)
-        return [message_view(m) for m in stored]
+        return stored
 
     async def _sendable(self, peer: str, texts: list[str], ttl: float | None) -> PeerRecord:
         record = await self._resolve(peer)

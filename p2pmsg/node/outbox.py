@@ -20,6 +20,19 @@ load the store sees one transaction per step per batch and the event loop never
 waits on SQLite. At low load a batch is one message and adds no delay. Jobs in
 one batch are applied in a fixed order (backlogs, then incoming, receipts, new
 messages) so that a message is never both in a backlog and sent as new.
+
+Two writes are bookkeeping, not promises, and wait to ride along with other
+work: the "sent" mark (a display state between "queued" and "delivered", both
+of which are resent after a restart) and a delivery receipt for ids in flight
+on the live session (announced at once; a crash before the write means a
+resend that the peer de-duplicates and acknowledges again). A "sent" mark is
+only written for ids still unacknowledged one tick after they went out, and a
+receipt waits up to `LAZY_WRITE_DELAY` for the next batch: at low load the
+round trip then costs one transaction on each side, not three.
+
+The hot path builds no record per message on the store thread: the store
+answers with ids and sequence numbers, and views are made here for the callers
+that asked (a `send_text` caller, bus subscribers).
 """
 
 from __future__ import annotations
@@ -40,7 +53,14 @@ from p2pmsg.node.trust import is_blocked
 from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.limits import MAX_RECEIPT_IDS
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
-from p2pmsg.store import AsyncStore, IncomingMessage, MessageRecord, PeerRecord, Store
+from p2pmsg.store import (
+    AsyncStore,
+    EnqueuedBatch,
+    IncomingMessage,
+    MessageRecord,
+    PeerRecord,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +70,11 @@ MAX_SUBMITS_PER_BATCH = 4096
 #: Incoming chats buffered (not yet stored) before sessions stop reading their sockets.
 INBOUND_HIGH_WATER = 16_384
 #: "sent" is only a display state between "queued" and "delivered" (both of which are
-#: resent after a reconnect), so it is recorded lazily: ids whose delivery receipt
-#: arrives within this delay never need the extra write at all.
+#: resent after a reconnect), so it is recorded lazily: only ids still unacknowledged
+#: one to two ticks after they went out are written; the others never need the write.
 SENT_MARK_DELAY = 0.25
+#: Longest a receipt for ids in flight (already announced) waits for a batch to ride on.
+LAZY_WRITE_DELAY = 0.05
 RECENT_STATUSES = 100_000
 
 
@@ -73,9 +95,12 @@ def message_view(record: MessageRecord) -> MessageView:
                        ttl=record.ttl, deadline=record.deadline)
 
 
+def wire_ttl(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, int(-(-ttl // 1)))  # whole seconds, rounded up
+
+
 def chat_for(record: MessageRecord) -> Chat:
-    ttl = None if record.ttl is None else max(1, int(-(-record.ttl // 1)))  # whole seconds, up
-    return Chat(record.id, record.created, record.text or "", ttl)
+    return Chat(record.id, record.created, record.text or "", wire_ttl(record.ttl))
 
 
 def receipts_for(ids: Sequence[bytes], status: MessageStatus) -> list[Receipt]:
@@ -84,12 +109,12 @@ def receipts_for(ids: Sequence[bytes], status: MessageStatus) -> list[Receipt]:
             for i in range(0, len(ids), MAX_RECEIPT_IDS)]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Submit:
     peer: str
     text: str
     ttl: float | None
-    future: asyncio.Future[MessageRecord]
+    future: asyncio.Future[MessageView]
 
 
 @dataclass
@@ -97,7 +122,7 @@ class _Batch:
     """Everything taken from the queues for one trip to the store thread."""
 
     ready: dict[str, Channel] = field(default_factory=dict)
-    incoming: dict[str, list[tuple[Chat, Channel]]] = field(default_factory=dict)
+    incoming: dict[str, list[tuple[Channel, list[Chat]]]] = field(default_factory=dict)
     receipts: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
     submits: list[_Submit] = field(default_factory=list)
     sent: dict[str, list[bytes]] = field(default_factory=dict)
@@ -110,9 +135,9 @@ class _Batch:
 class _Result:
     backlogs: dict[str, tuple[PeerRecord | None, list[MessageRecord]]] = field(
         default_factory=dict)
-    stored_incoming: dict[str, list[MessageRecord]] = field(default_factory=dict)
+    stored_incoming: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # pos, seq
     receipt_changes: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
-    enqueued: list[tuple[list[_Submit], list[MessageRecord] | BaseException]] = field(
+    enqueued: list[tuple[list[_Submit], EnqueuedBatch | BaseException]] = field(
         default_factory=list)
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
@@ -149,10 +174,10 @@ def _apply(store: Store, batch: _Batch, now: float) -> _Result:
             result.backlogs[peer] = (store.get_peer(peer), store.outbox(peer))
         guarded("reading the outbox", load)
     for peer, items in batch.incoming.items():
-        def insert(peer: str = peer, items: list[tuple[Chat, Channel]] = items) -> None:
+        def insert(peer: str = peer, items: list[tuple[Channel, list[Chat]]] = items) -> None:
             messages = [IncomingMessage(c.id, c.text, c.ts, None if c.ttl is None else float(c.ttl))
-                        for c, _ in items]
-            result.stored_incoming[peer] = store.insert_incoming_many(peer, messages, now)
+                        for _, chats in items for c in chats]
+            result.stored_incoming[peer] = store.insert_incoming_positions(peer, messages, now)
         guarded("storing incoming messages", insert)
     for (peer, status), ids in batch.receipts.items():
         def mark(peer: str = peer, status: str = status, ids: list[bytes] = ids) -> None:
@@ -165,9 +190,9 @@ def _apply(store: Store, batch: _Batch, now: float) -> _Result:
         guarded("applying receipts", mark)
     for group in _groups(batch.submits):
         try:
-            records = store.enqueue_outgoing_many(group[0].peer, [s.text for s in group], now,
+            stored = store.enqueue_outgoing_batch(group[0].peer, [s.text for s in group], now,
                                                   group[0].ttl)
-            result.enqueued.append((group, records))
+            result.enqueued.append((group, stored))
         except (P2PMsgError, ValueError) as exc:
             result.enqueued.append((group, exc))
     for peer, ids in batch.sent.items():
@@ -209,7 +234,9 @@ class Delivery:
         self._pending_read_receipts: dict[str, list[bytes]] = defaultdict(list)
         self._idle = asyncio.Event()
         self._idle.set()
-        self._unmarked: dict[str, dict[bytes, None]] = defaultdict(dict)  # sent, not yet marked
+        # Sent and not yet marked "sent" nor acknowledged: this tick's ids, last tick's ids.
+        self._unmarked: dict[str, dict[bytes, None]] = defaultdict(dict)
+        self._unmarked_old: dict[str, dict[bytes, None]] = {}
         # Ids on the wire to a peer and not yet acknowledged: a delivery receipt for one of
         # these is announced at once (the peer has stored it; writing that down is only
         # bookkeeping, and a crash before it means a resend the peer de-duplicates).
@@ -220,6 +247,8 @@ class Delivery:
         # an announcement does not miss it (bounded: oldest forgotten first).
         self._recent: OrderedDict[bytes, MessageStatus] = OrderedDict()
         self._sent_timer: asyncio.TimerHandle | None = None
+        self._urgent = False  # pending work that should not wait for company
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self.on_deadlines_changed: Callable[[], None] = lambda: None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -238,6 +267,10 @@ class Delivery:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        for timer in (self._sent_timer, self._lazy_timer):
+            if timer is not None:
+                timer.cancel()
+        self._sent_timer = self._lazy_timer = None
         for submit in self._pending.submits + self._current.submits:
             if not submit.future.done():
                 submit.future.set_exception(P2PMsgError("the node is stopping"))
@@ -247,29 +280,33 @@ class Delivery:
                     waiter.cancel()
 
     async def flushed(self) -> None:
-        """Wait until every queued job has been applied."""
+        """Wait until every queued job has been applied, lazy marks included."""
         if self._sent_timer is not None:
             self._sent_timer.cancel()
-            self._mark_sent_later()
+            self._sent_timer = None
+        self._queue_sent_marks(self._unmarked_old)
+        self._queue_sent_marks(self._unmarked)
+        self._unmarked_old = {}
+        self._unmarked = defaultdict(dict)
         while self._pending or not self._idle.is_set():
-            self._wakeup.set()
+            self._kick()
             await self._idle.wait()
             await asyncio.sleep(0)
 
     # --- inputs (all synchronous, from the event loop) ---------------------------------
 
-    async def submit(self, peer: str, text: str, ttl: float | None) -> MessageRecord:
+    async def submit(self, peer: str, text: str, ttl: float | None) -> MessageView:
         """Commit a message for `peer`; it is sent as soon as a session is ready."""
-        future: asyncio.Future[MessageRecord] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[MessageView] = asyncio.get_running_loop().create_future()
         self._pending.submits.append(_Submit(peer, text, ttl, future))
         self._kick()
         return await future
 
     async def submit_many(self, peer: str, texts: list[str],
-                          ttl: float | None) -> list[MessageRecord]:
+                          ttl: float | None) -> list[MessageView]:
         """Like `submit` for many texts at once, stored in order in as few batches as fit."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in texts]
+        futures: list[asyncio.Future[MessageView]] = [loop.create_future() for _ in texts]
         self._pending.submits.extend(_Submit(peer, text, ttl, future)
                                      for text, future in zip(texts, futures, strict=True))
         self._kick()
@@ -291,7 +328,7 @@ class Delivery:
             del self._pending.ready[channel.peer]
 
     def chats_received(self, channel: Channel, chats: list[Chat]) -> None:
-        self._pending.incoming.setdefault(channel.peer, []).extend((c, channel) for c in chats)
+        self._pending.incoming.setdefault(channel.peer, []).append((channel, chats))
         self._inbound += len(chats)
         if self._inbound >= INBOUND_HIGH_WATER:
             self._inbound_room.clear()
@@ -306,7 +343,11 @@ class Delivery:
                 for message_id in early:
                     del inflight[message_id]
                 self._announced.update(early)
+                self._forget_unmarked(peer, early)
                 self._status_changed(peer, early, "delivered")
+                if len(early) == len(receipt.ids):
+                    self._kick_later()  # bookkeeping only: ride along with the next batch
+                    return
         self._kick()
 
     def read_locally(self, peer: str, ids: list[bytes]) -> None:
@@ -327,16 +368,27 @@ class Delivery:
         channel = self._ready.get(peer)
         return channel if channel is not None and channel.is_open else None
 
+    def recent_status(self, message_id: bytes) -> MessageStatus | None:
+        """A final status announced lately (the store write may still be pending)."""
+        return self._recent.get(message_id)
+
     async def wait_status(self, message_id: bytes, timeout: float) -> MessageStatus:
         """Wait until the message is delivered or read; on timeout, its status then."""
-        record = await self._store.run(Store.get_message, message_id)
-        if record is None:
-            raise P2PMsgError(f"no message with id {message_id.hex()}")
-        if record.status in ("delivered", "read", "failed"):
-            return record.status
         recent = self._recent.get(message_id)
         if recent is not None:
             return recent
+        # An id in flight on a live session is stored and not acknowledged yet: its receipt
+        # is announced on this loop, so the waiter below cannot miss it. Anything else
+        # asks the store (which also says whether the id exists).
+        if message_id not in self._inflight:
+            record = await self._store.run(Store.get_message, message_id)
+            if record is None:
+                raise P2PMsgError(f"no message with id {message_id.hex()}")
+            if record.status in ("delivered", "read", "failed"):
+                return record.status
+            recent = self._recent.get(message_id)
+            if recent is not None:
+                return recent
         waiter: asyncio.Future[MessageStatus] = asyncio.get_running_loop().create_future()
         self._waiters[message_id].append(waiter)
         try:
@@ -355,26 +407,47 @@ class Delivery:
     # --- the pipeline ------------------------------------------------------------------
 
     def _kick(self) -> None:
+        self._urgent = True
         self._wakeup.set()
+
+    def _kick_later(self) -> None:
+        """Apply the pending work with the next batch, or after LAZY_WRITE_DELAY."""
+        if self._lazy_timer is None:
+            self._lazy_timer = asyncio.get_running_loop().call_later(LAZY_WRITE_DELAY,
+                                                                     self._lazy_due)
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        self._kick()
 
     def _take(self) -> _Batch:
         batch, pending = self._pending, _Batch()
         if len(batch.submits) > MAX_SUBMITS_PER_BATCH:
             pending.submits = batch.submits[MAX_SUBMITS_PER_BATCH:]
             batch.submits = batch.submits[:MAX_SUBMITS_PER_BATCH]
+            self._urgent = True  # the rest goes in the next batch, without waiting
         self._pending = pending
-        self._inbound -= sum(len(v) for v in batch.incoming.values())
+        self._inbound -= sum(len(chats) for items in batch.incoming.values()
+                             for _, chats in items)
         if self._inbound < INBOUND_HIGH_WATER:
             self._inbound_room.set()
         return batch
 
     async def _run(self) -> None:
         while True:
-            if not self._pending:
-                self._idle.set()
+            # Wait unless there is work that should not wait for company (lazy work alone
+            # waits for a kick: new work, its timer, or flushed()).
+            while not (self._urgent and self._pending):
+                self._urgent = False
+                if not self._pending:
+                    self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            self._urgent = False
             self._idle.clear()
+            if self._lazy_timer is not None:
+                self._lazy_timer.cancel()
+                self._lazy_timer = None
             batch = self._current = self._take()
             try:
                 # Shielded: a stop that cancels this task must not cancel a batch still
@@ -419,28 +492,31 @@ class Delivery:
             stored = result.stored_incoming.get(peer)
             if stored is None:
                 continue  # not stored: no receipt, the sender will resend
-            if self._bus.has_subscribers:
-                for record in stored:
-                    self._bus.publish(MessageReceived(message_view(record)))
+            if stored and self._bus.has_subscribers:
+                chats = [c for _, part in items for c in part]
+                for position, _seq in stored:
+                    c = chats[position]
+                    self._bus.publish(MessageReceived(MessageView(
+                        id=c.id.hex(), peer=peer, direction="in", text=c.text, created=c.ts,
+                        status="delivered", ttl=None if c.ttl is None else float(c.ttl))))
             by_channel: dict[int, tuple[Channel, list[bytes]]] = {}
-            for chat, channel in items:
-                by_channel.setdefault(id(channel), (channel, []))[1].append(chat.id)
+            count = nbytes = 0
+            for channel, part in items:
+                by_channel.setdefault(id(channel), (channel, []))[1].extend(c.id for c in part)
+                count += len(part)
+                nbytes += sum(len(c.text) for c in part)
             for channel, ids in by_channel.values():
                 if channel.is_open:
                     channel.send_messages(receipts_for(ids, "delivered"))
                     touched.add(channel)
-            self._security.record("msg_recv", peer=peer,
-                                  nbytes=sum(len(c.text) for c, _ in items),
-                                  detail={"count": len(items), "new": len(stored)})
+            self._security.record("msg_recv", peer=peer, nbytes=nbytes,
+                                  detail={"count": count, "new": len(stored)})
 
         for peer, count in result.foreign_receipts.items():
             self._security.record("frame_rejected", peer=peer, detail={
                 "reason": "receipt for message ids never sent to this peer", "count": count})
         for (peer, status), changed in result.receipt_changes.items():
-            unmarked = self._unmarked.get(peer)
-            if unmarked:
-                for message_id in changed:
-                    unmarked.pop(message_id, None)
+            self._forget_unmarked(peer, changed)
             if status == "delivered" and self._announced:
                 announced = self._announced
                 late = [i for i in changed if i not in announced]
@@ -457,19 +533,24 @@ class Delivery:
                     if not submit.future.done():
                         submit.future.set_exception(outcome)
                 continue
-            for submit, record in zip(group, outcome, strict=True):
+            peer, created, ttl = outcome.peer, outcome.created, outcome.ttl
+            new_ids = outcome.ids
+            for submit, message_id in zip(group, new_ids, strict=True):
                 if not submit.future.done():
-                    submit.future.set_result(record)
-            peer = group[0].peer
+                    submit.future.set_result(MessageView(
+                        id=message_id.hex(), peer=peer, direction="out", text=submit.text,
+                        created=created, status="queued", ttl=ttl))
             live = self.ready_channel(peer)
             if live is not None:
-                live.send_messages(chat_for(m) for m in outcome)
-                sent[peer].extend(m.id for m in outcome)
-                self._inflight.update(dict.fromkeys((m.id for m in outcome), peer))
+                seconds = wire_ttl(ttl)
+                live.send_messages([Chat(message_id, created, submit.text, seconds)
+                                    for submit, message_id in zip(group, new_ids, strict=True)])
+                sent[peer].extend(new_ids)
+                self._inflight.update(dict.fromkeys(new_ids, peer))
                 touched.add(live)
                 self._security.record("msg_sent", peer=peer,
-                                      nbytes=sum(len(m.text or "") for m in outcome),
-                                      detail={"count": len(outcome)})
+                                      nbytes=sum(len(s.text) for s in group),
+                                      detail={"count": len(group)})
 
         for peer, changed in result.sent_changes.items():
             if changed:
@@ -482,12 +563,33 @@ class Delivery:
         return touched
 
     def _mark_sent_later(self) -> None:
+        """Each tick, mark the ids that went out a tick ago and are still unacknowledged."""
         self._sent_timer = None
-        for peer, ids in self._unmarked.items():
+        self._queue_sent_marks(self._unmarked_old)
+        self._unmarked_old = {peer: ids for peer, ids in self._unmarked.items() if ids}
+        self._unmarked = defaultdict(dict)
+        if self._unmarked_old:
+            self._sent_timer = asyncio.get_running_loop().call_later(
+                SENT_MARK_DELAY, self._mark_sent_later)
+
+    def _queue_sent_marks(self, unmarked: dict[str, dict[bytes, None]]) -> None:
+        queued = False
+        for peer, ids in unmarked.items():
             if ids:
                 self._pending.sent.setdefault(peer, []).extend(ids)
-        self._unmarked.clear()
-        self._kick()
+                queued = True
+        if queued:
+            self._kick()
+
+    def _forget_unmarked(self, peer: str, ids: Iterable[bytes]) -> None:
+        """Acknowledged ids need no "sent" mark any more."""
+        current, old = self._unmarked.get(peer), self._unmarked_old.get(peer)
+        if current or old:
+            for message_id in ids:
+                if current:
+                    current.pop(message_id, None)
+                if old:
+                    old.pop(message_id, None)
 
     def _status_changed(self, peer: str, ids: list[bytes], status: MessageStatus) -> None:
         self._bus.publish(MessageStatusChanged(peer, tuple(i.hex() for i in ids), status))

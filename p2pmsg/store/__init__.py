@@ -48,6 +48,7 @@ Messages (messages.py)
   enqueue_outgoing(fp, text, now, ttl=None) -> MessageRecord        status "queued"
   enqueue_outgoing_many(fp, texts, now, ttl=None) -> list[MessageRecord]   one transaction;
       ttl None = the conversation's timer
+  enqueue_outgoing_batch(...) -> EnqueuedBatch   the same, ids and seqs only (hot path)
   mark_sent_many(fp, ids, now) -> changed ids                        queued -> sent
   mark_delivered_many(fp, ids, now) -> changed ids                   delivery receipt
   mark_read_many(fp, ids, now) -> changed ids    read receipt; starts disappearing deadline
@@ -57,6 +58,8 @@ Messages (messages.py)
   peers_with_outbox() -> list[fp]        whom to dial first
   insert_incoming_many(fp, [IncomingMessage], now) -> list[MessageRecord]   only the new
       ones (dedup by id across reconnects); acknowledge every id anyway
+  insert_incoming_positions(fp, [IncomingMessage], now) -> [(position, seq)]   the same,
+      without records (hot path)
   insert_incoming(fp, IncomingMessage, now) -> MessageRecord | None
   mark_conversation_read(fp, now) -> ids  unread incoming -> read; send read receipts for these
   conversation(fp, limit=200, before_seq=None) -> list[MessageRecord]  a page, oldest first
@@ -93,6 +96,7 @@ from p2pmsg.store.async_store import AsyncStore
 from p2pmsg.store.records import (
     Address,
     Alert,
+    EnqueuedBatch,
     HandshakeOutcome,
     IncomingMessage,
     MessageRecord,
@@ -104,6 +108,7 @@ from p2pmsg.store.settings import Settings
 from p2pmsg.store.store import DB_FILENAME, Store
 
 __all__ = [
-    "DB_FILENAME", "Address", "Alert", "AsyncStore", "HandshakeOutcome", "IncomingMessage",
+    "DB_FILENAME", "Address", "Alert", "AsyncStore", "EnqueuedBatch", "HandshakeOutcome",
+    "IncomingMessage",
     "MessageRecord", "PeerRecord", "SecurityEvent", "Settings", "Store", "TransferRecord",
 ]

@@ -35,7 +35,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from p2pmsg.store.base import StoreBase, normalize_fingerprint
-from p2pmsg.store.records import MESSAGE_ID_LEN, IncomingMessage, MessageRecord
+from p2pmsg.store.records import (
+    MESSAGE_ID_LEN,
+    EnqueuedBatch,
+    IncomingMessage,
+    MessageRecord,
+)
 
 _COLUMNS = ("m.seq, m.id, p.fingerprint, m.direction, m.created, m.status, m.sent_at, "
             "m.delivered_at, m.read_at, m.ttl, m.deadline, m.body")
@@ -115,6 +120,11 @@ class MessagesMixin(StoreBase):
 
         `ttl` None means the conversation's disappearing timer (if any).
         """
+        return self.enqueue_outgoing_batch(peer, texts, now, ttl).records(texts)
+
+    def enqueue_outgoing_batch(self, peer: str | bytes, texts: Sequence[str], now: float,
+                               ttl: float | None = None) -> EnqueuedBatch:
+        """`enqueue_outgoing_many` that returns ids and order only (the chat hot path)."""
         if ttl is not None and ttl <= 0:
             raise ValueError("a disappearing timer must be positive")
         fp = normalize_fingerprint(peer)
@@ -129,10 +139,7 @@ class MessagesMixin(StoreBase):
                 for i in range(start, start + size):
                     params += (ids[i], peer_id, now, effective_ttl, bodies[i])
                 seqs.update((mid, seq) for seq, mid in conn.execute(_enqueue_sql(size), params))
-        return [MessageRecord(id=mid, peer=fp, direction="out", text=text, created=now,
-                              status="queued", seq=seqs[mid], sent_at=None,
-                              delivered_at=None, read_at=None, ttl=effective_ttl, deadline=None)
-                for mid, text in zip(ids, texts, strict=True)]
+        return EnqueuedBatch(fp, tuple(ids), tuple(seqs[mid] for mid in ids), now, effective_ttl)
 
     def _update_outgoing(self, peer: str | bytes, ids: Iterable[bytes],
                          transition: tuple[str, str], args: tuple[Any, ...]) -> list[bytes]:
@@ -200,6 +207,20 @@ class MessagesMixin(StoreBase):
         duplicate means our earlier receipt was lost.
         """
         fp = normalize_fingerprint(peer)
+        new: list[MessageRecord] = []
+        for position, seq in self.insert_incoming_positions(fp, messages, now):
+            m = messages[position]
+            new.append(MessageRecord(
+                id=m.id, peer=fp, direction="in", text=m.text, created=m.created,
+                status="delivered", seq=seq, sent_at=None, delivered_at=now, read_at=None,
+                ttl=None if m.ttl is None else float(m.ttl), deadline=None))
+        return new
+
+    def insert_incoming_positions(self, peer: str | bytes, messages: Sequence[IncomingMessage],
+                                  now: float) -> list[tuple[int, int]]:
+        """`insert_incoming_many` without a record per message (the chat hot path):
+        (position in `messages`, seq) of each new one, in order."""
+        fp = normalize_fingerprint(peer)
         ids = _check_ids(m.id for m in messages)
         ttls: list[float | None] = []
         for m in messages:
@@ -217,14 +238,11 @@ class MessagesMixin(StoreBase):
                 # ON CONFLICT(id) skips only a known id (RETURNING leaves it out, so what
                 # comes back is exactly the new rows); any other violation raises.
                 seqs.update((mid, seq) for seq, mid in conn.execute(_incoming_sql(size), params))
-        new: list[MessageRecord] = []
-        for m, ttl in zip(messages, ttls, strict=True):
-            seq = seqs.pop(m.id, None)  # pop: an id twice in one batch is new only once
+        new: list[tuple[int, int]] = []
+        for position, message_id in enumerate(ids):
+            seq = seqs.pop(message_id, None)  # pop: an id twice in one batch is new only once
             if seq is not None:
-                new.append(MessageRecord(
-                    id=m.id, peer=fp, direction="in", text=m.text, created=m.created,
-                    status="delivered", seq=seq, sent_at=None, delivered_at=now,
-                    read_at=None, ttl=ttl, deadline=None))
+                new.append((position, seq))
         return new
 
     def mark_conversation_read(self, peer: str | bytes, now: float) -> list[bytes]:

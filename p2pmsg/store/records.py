@@ -9,6 +9,7 @@ their fingerprint as lowercase hex (64 chars); message and transfer ids are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -103,6 +104,27 @@ class MessageRecord:
     read_at: float | None
     ttl: float | None
     deadline: float | None  # set once read: the body is deleted at this time
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueuedBatch:
+    """What `enqueue_outgoing_batch` committed: one object for the whole batch.
+
+    The chat hot path needs only the ids and the order; a `MessageRecord` per
+    message (use `records`) cost more than the database write itself.
+    """
+
+    peer: str
+    ids: tuple[bytes, ...]
+    seqs: tuple[int, ...]
+    created: float
+    ttl: float | None
+
+    def records(self, texts: Sequence[str]) -> list[MessageRecord]:
+        return [MessageRecord(id=mid, peer=self.peer, direction="out", text=text,
+                              created=self.created, status="queued", seq=seq, sent_at=None,
+                              delivered_at=None, read_at=None, ttl=self.ttl, deadline=None)
+                for mid, seq, text in zip(self.ids, self.seqs, texts, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
