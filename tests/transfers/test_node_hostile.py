@@ -17,7 +17,7 @@ from p2pmsg.node.transfers import receiver
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.node.transfers.safe_name import MAX_NAME_BYTES
 from p2pmsg.node.transfers.sender import CHUNK_SIZE, OutgoingTransfer
-from p2pmsg.protocol.messages import FileChunk, FileDone, FileOffer
+from p2pmsg.protocol.messages import FileChunk, FileOffer
 from tests.node.conftest import NodeFactory, connect, loopback_config
 from tests.transfers.conftest import (
     Pair,
@@ -32,10 +32,10 @@ from tests.transfers.conftest import (
 class CorruptingSender(OutgoingTransfer):
     """Flips one bit of the second chunk after reading it: the hash in the offer is honest."""
 
-    def next_chunks(self, max_n: int) -> list[FileChunk | FileDone]:
-        out = super().next_chunks(max_n)
-        return [FileChunk(m.transfer_id, m.offset, bytes([m.data[0] ^ 1]) + m.data[1:])
-                if isinstance(m, FileChunk) and m.offset == CHUNK_SIZE else m for m in out]
+    def _chunk(self, offset: int, data: bytes) -> FileChunk:
+        if offset == CHUNK_SIZE:
+            data = bytes([data[0] ^ 1]) + data[1:]
+        return super()._chunk(offset, data)
 
 
 @pytest.mark.parametrize("how", ["lying hash", "corrupted chunk"])

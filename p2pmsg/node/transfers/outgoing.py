@@ -65,13 +65,20 @@ class OutgoingActor(TransferActor):
     async def _pump(self) -> None:
         sender, channel = self.sender, self.channel
         assert sender is not None and channel is not None
-        batch = await asyncio.to_thread(sender.next_chunks, CHUNKS_PER_READ)
-        if not channel.is_open:
-            return  # the session went away while we read; its "session" item is queued
+        # From the page cache on the loop when it can (no thread hop), else from the disk
+        # in a worker thread.
+        batch = sender.next_chunks_cached(CHUNKS_PER_READ)
+        if batch is None:
+            batch = await asyncio.to_thread(sender.next_chunks, CHUNKS_PER_READ)
+            if not channel.is_open:
+                return  # the session went away while we read; its "session" item is queued
         channel.send_messages(batch)
         if batch and isinstance(batch[-1], FileDone):
             await self.set_state("verifying")
         await channel.drained()
+        # drained() returns at once while the socket keeps up: give acks, chat and other
+        # transfers their turn between batches all the same.
+        await asyncio.sleep(0)
 
     async def _handle(self, item: tuple[object, ...]) -> None:
         kind = item[0]
