@@ -173,3 +173,28 @@ def test_directories_and_missing_files_are_not_sendable(tmp_path: Path) -> None:
         OutgoingTransfer.prepare(os.urandom(16), PEER, tmp_path)
     with pytest.raises(TransferError, match="cannot read"):
         OutgoingTransfer.prepare(os.urandom(16), PEER, tmp_path / "missing")
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="preadv2 RWF_NOWAIT is Linux-only")
+def test_cached_reads_match_blocking_reads_and_never_wait_for_the_disk(tmp_path: Path) -> None:
+    """The event loop's read takes only what the page cache holds; None changes nothing."""
+    src = _source(tmp_path, 3 * CHUNK_SIZE + 5)
+    cached, _, _ = _pair(tmp_path, src, window=8)
+    blocking = OutgoingTransfer.prepare(cached.transfer_id, PEER, src, window=8)
+    cached.open_at(0)
+    blocking.open_at(0)
+    first = cached.next_chunks_cached(2)  # just hashed: in the cache
+    assert first is not None and first == blocking.next_chunks(2)
+    fd = os.open(src, os.O_RDONLY)
+    try:  # push the clean pages out of the cache; the next read would have to wait
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    before = (cached.next_offset, cached.done_sent)
+    rest = cached.next_chunks_cached(8)
+    if rest is None:  # the usual case; a filesystem may keep the pages all the same
+        assert (cached.next_offset, cached.done_sent) == before
+        rest = cached.next_chunks(8)
+    assert rest == blocking.next_chunks(8)
+    assert isinstance(rest[-1], FileDone) and cached.all_sent
