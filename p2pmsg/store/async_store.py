@@ -7,6 +7,9 @@ owns the connection for its whole life, so calls run one after another in
 submission order (a message is enqueued before its "sent" mark, always)
 and no lock is needed. One writer is also what SQLite prefers.
 
+WAL checkpoints run on a second thread with a connection of its own
+(checkpointer.py), so no call here waits for a checkpoint's fsyncs.
+
 Calls are typed: `await astore.run(Store.enqueue_outgoing, fp, "hi", now)`
 is checked by mypy against `Store.enqueue_outgoing`'s signature, with no
 hand-written mirror of each method to keep in sync.
@@ -23,6 +26,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from p2pmsg.errors import StoreError
+from p2pmsg.store.checkpointer import Checkpointer
 from p2pmsg.store.store import Store
 
 P = ParamSpec("P")
@@ -32,9 +36,11 @@ T = TypeVar("T")
 class AsyncStore:
     """Open with `await AsyncStore.open(path, data_key)`; close with `await close()`."""
 
-    def __init__(self, store: Store, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, store: Store, executor: ThreadPoolExecutor,
+                 checkpointer: Checkpointer | None = None) -> None:
         self._store = store
         self._executor = executor
+        self._checkpointer = checkpointer
         self._closed = False
 
     @classmethod
@@ -48,7 +54,15 @@ class AsyncStore:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(store, executor)
+        checkpointer = Checkpointer(store.path)
+        try:
+            await loop.run_in_executor(executor, store.set_automatic_checkpoints, False)
+        except BaseException:
+            await loop.run_in_executor(executor, store.close)
+            executor.shutdown(wait=False)
+            raise
+        checkpointer.start()
+        return cls(store, executor, checkpointer)
 
     async def run(self, method: Callable[Concatenate[Store, P], T], *args: P.args,
                   **kwargs: P.kwargs) -> T:
@@ -70,6 +84,9 @@ class AsyncStore:
         self._closed = True
         loop = asyncio.get_running_loop()
         try:
+            if self._checkpointer is not None:
+                # First: the writer's connection, closed last, folds the WAL and removes it.
+                await asyncio.to_thread(self._checkpointer.stop)
             await loop.run_in_executor(self._executor, self._store.close)
         finally:
             self._executor.shutdown(wait=True)

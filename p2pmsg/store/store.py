@@ -24,6 +24,8 @@ from p2pmsg.store.settings import SettingsMixin
 from p2pmsg.store.transfers import TransfersMixin
 
 DB_FILENAME = "p2pmsg.db"
+#: SQLite's default `wal_autocheckpoint`, in pages.
+DEFAULT_AUTOCHECKPOINT_PAGES = 1000
 _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 
 
@@ -94,6 +96,14 @@ class Store(PeersMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             raise StoreError(f"checkpoint failed: {exc}") from exc
+
+    def set_automatic_checkpoints(self, enabled: bool) -> None:
+        """Off when a `Checkpointer` folds the WAL from another thread (see checkpointer.py)."""
+        pages = DEFAULT_AUTOCHECKPOINT_PAGES if enabled else 0
+        try:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot configure checkpoints: {exc}") from exc
 
     def close(self) -> None:
         """Close the connection (idempotent). Committed data is already safe."""
