@@ -33,8 +33,15 @@ def _detail_json(detail: dict[str, Any] | None) -> str:
     return text
 
 
+def _bounds_sql(table: str) -> str:
+    # Two scalar subqueries, not `SELECT min(id), max(id)`: SQLite answers a lone min()
+    # or max() from the end of the rowid b-tree, but both in one SELECT scan the table
+    # (11 ms at 100,000 events, on every append, on the thread that stores messages).
+    return f"SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})"  # noqa: S608
+
+
 def _prune_oldest(conn: sqlite3.Connection, table: str, keep: int, batch: int) -> int:
-    low, high = conn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()  # noqa: S608
+    low, high = conn.execute(_bounds_sql(table)).fetchone()
     if low is None or high - low + 1 <= keep + batch:
         return 0
     return conn.execute(f"DELETE FROM {table} WHERE id <= ?", (high - keep,)).rowcount  # noqa: S608

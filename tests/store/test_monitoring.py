@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.store import Alert, SecurityEvent, Store
-from p2pmsg.store.monitoring import MAX_DETAIL_CHARS
+from p2pmsg.store.monitoring import MAX_DETAIL_CHARS, _bounds_sql
 
 
 def test_events_round_trip_in_the_design_record_shape(store: Store) -> None:
@@ -65,3 +65,10 @@ def test_alerts_add_list_acknowledge(store: Store) -> None:
     assert all(a.acknowledged for a in store.list_alerts())
     with pytest.raises(ValueError, match="severity"):
         store.add_alert(Alert(1.0, "flood", "apocalyptic", None, None, "model", 1.0, "x"))
+
+
+def test_pruning_finds_the_bounds_without_scanning_the_table(store: Store) -> None:
+    """The bounds check runs on every append, on the thread that stores messages."""
+    for table in ("events", "alerts"):
+        plan = store._conn.execute("EXPLAIN QUERY PLAN " + _bounds_sql(table)).fetchall()
+        assert not any(step[3].startswith("SCAN") and table in step[3] for step in plan), plan
