@@ -159,7 +159,13 @@ def _foreign_ids(store: Store, peer: str, ids: list[bytes], changed: list[bytes]
 
 
 def _apply(store: Store, batch: _Batch, now: float) -> _Result:
-    """Runs on the store thread: one transaction per step and peer, never one per message."""
+    """Runs on the store thread: one transaction for the batch, one savepoint per step
+    and peer (a failed step is undone alone), never one statement per message."""
+    with store.transaction():
+        return _apply_steps(store, batch, now)
+
+
+def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
     result = _Result()
 
     def guarded(what: str, step: Callable[[], None]) -> None:

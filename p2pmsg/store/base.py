@@ -78,15 +78,60 @@ class StoreBase:
 
     _conn: sqlite3.Connection
     _sealer: FieldSealer
+    _in_transaction: bool = False  # inside `transaction()`
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around several operations: one commit (one WAL write) for all.
+
+        Each operation inside keeps its own all-or-nothing behaviour as a savepoint,
+        so one that fails (an unknown peer, a bad value) is undone alone and the
+        others still commit. Nothing inside is durable before this block ends.
+        """
+        if self._in_transaction:
+            raise StoreError("store transactions do not nest")
+        with self._transaction():
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction per logical operation.
+        """One write transaction per logical operation (a savepoint inside `transaction()`).
 
         `BEGIN IMMEDIATE` takes the write lock up front, so a transaction never
         fails half-way with SQLITE_BUSY on lock upgrade. Database failures (a
         full disk, a locked file) become `StoreError`.
         """
+        if self._in_transaction:
+            with self._savepoint() as conn:
+                yield conn
+            return
+        with self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("SAVEPOINT step")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a database savepoint: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("RELEASE step")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO step")
+                conn.execute("RELEASE step")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"database write failed: {exc}") from exc
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -106,6 +151,9 @@ class StoreBase:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for reads made of several statements."""
         conn = self._conn
+        if self._in_transaction:  # already consistent, and sees this transaction's writes
+            yield conn
+            return
         try:
             conn.execute("BEGIN")
         except sqlite3.Error as exc:
