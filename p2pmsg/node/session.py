@@ -12,6 +12,14 @@ time-driven rotation) is one `call_later` handle.
 Whatever the peer sends, the worst outcome is this connection closing: the
 protocol turns bad bytes into a `SecurityEvent` and `ConnectionClosed`, and
 anything unexpected here closes the session and is logged, never raised.
+
+Reading: the connection arrives as asyncio streams, but once the first bytes
+are read (and the StreamReader provably holds nothing more) the transport is
+switched to `_Inbound`, a BufferedProtocol that receives straight into one
+reused buffer. The StreamReader copied every byte twice into fresh objects and
+paused and resumed the socket every 128 KiB; for a 256 MiB file that was a
+fifth of the receiver's CPU (measured with a plain loopback stream: 0.10-0.12
+s against 0.02-0.04 s).
 """
 
 from __future__ import annotations
@@ -47,6 +55,107 @@ log = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 #: Above this many bytes waiting in the kernel-side transport buffer, senders wait.
 WRITE_HIGH_WATER = 1024 * 1024
+#: The reused receive buffer: small for a chat session, grown while reads fill it (a
+#: bulk transfer), up to the most one read takes in.
+INBOUND_INITIAL = 64 * 1024
+INBOUND_MAX = 1024 * 1024
+#: Stop reading the socket when less than this is free (the kernel buffers the rest).
+INBOUND_MIN_FREE = 16 * 1024
+
+
+class _Inbound(asyncio.BufferedProtocol):
+    """The transport's protocol once a session reads without its StreamReader.
+
+    Bytes land in `buffer[:end]`; `Session.run` hands them to the connection
+    (which copies what it keeps) and calls `consumed`. Reading pauses when the
+    buffer is nearly full, so an application that stops reading (`read_allowed`)
+    backs up into the kernel and TCP as before. It also takes over write flow
+    control from the StreamWriter: `writable` waits for the transport's
+    `resume_writing`.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._buffer = bytearray(INBOUND_INITIAL)
+        self._view = memoryview(self._buffer)
+        self._end = 0
+        self._grow = False  # a read filled the buffer: double it once it is empty
+        self._eof = False
+        self._reading_paused = False
+        self._readable: asyncio.Future[None] | None = None
+        self._writable: list[asyncio.Future[None]] = []
+
+    # --- called by the transport ------------------------------------------------------------
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view[self._end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._end + nbytes == len(self._buffer) and len(self._buffer) < INBOUND_MAX:
+            self._grow = True
+        self._end += nbytes
+        if len(self._buffer) - self._end < INBOUND_MIN_FREE and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake_reader()
+        return True  # keep the transport for writing; the session closes it (as streams do)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake_reader()
+        for waiter in self._writable:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._writable.clear()
+
+    def pause_writing(self) -> None:
+        pass  # `writable` is only awaited while the buffer is over its high-water mark
+
+    def resume_writing(self) -> None:
+        for waiter in self._writable:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._writable.clear()
+
+    # --- called by the session --------------------------------------------------------------
+
+    async def read(self) -> memoryview:
+        """Everything received since the last `consumed` (empty: the peer closed)."""
+        while not self._end and not self._eof:
+            self._readable = asyncio.get_running_loop().create_future()
+            try:
+                await self._readable
+            finally:
+                self._readable = None
+        return self._view[:self._end]
+
+    def consumed(self) -> None:
+        """The bytes `read` returned are used up; their room may be read into again."""
+        self._end = 0
+        if self._grow:
+            self._grow = False
+            self._view.release()
+            self._buffer = bytearray(min(INBOUND_MAX, 2 * len(self._buffer)))
+            self._view = memoryview(self._buffer)
+        if self._reading_paused and not self._eof:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    async def writable(self) -> None:
+        """Wait until the transport has sent enough of its buffer (or is gone)."""
+        if self._transport.is_closing():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._writable.append(waiter)
+        await waiter
+
+    def _wake_reader(self) -> None:
+        if self._readable is not None and not self._readable.done():
+            self._readable.set_result(None)
 
 
 class SessionHandler(Protocol):
@@ -85,6 +194,7 @@ class Session:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed_reported = False
+        self._inbound: _Inbound | None = None  # set once reading moved off the StreamReader
         self.bytes_in = 0
         self.bytes_out = 0
         # Set by the node: why we dialled (None for inbound) and what we expected there.
@@ -116,8 +226,11 @@ class Session:
         """Wait while the socket has more than WRITE_HIGH_WATER bytes it could not send."""
         self._flush_writes()
         if self._transport.get_write_buffer_size() > WRITE_HIGH_WATER and self.is_open:
-            with contextlib.suppress(ConnectionError):
-                await self._writer.drain()
+            if self._inbound is not None:
+                await self._inbound.writable()
+            else:
+                with contextlib.suppress(ConnectionError):
+                    await self._writer.drain()
 
     def control(self, action: Callable[[PeerConnection], bytes]) -> None:
         """Run a connection-level action (rotate, switch suite, rekey) and write its bytes."""
@@ -152,12 +265,20 @@ class Session:
             self._reschedule_timer()
             while not self.conn.closed:
                 await self._handler.read_allowed()
-                try:
-                    data = await self._reader.read(READ_SIZE)
-                except (ConnectionError, OSError):
-                    data = b""
+                inbound = self._inbound
+                if inbound is not None:
+                    data: bytes | memoryview = await inbound.read()
+                else:
+                    try:
+                        data = await self._reader.read(READ_SIZE)
+                    except (ConnectionError, OSError):
+                        data = b""
                 self.bytes_in += len(data)
-                self.conn.receive_data(data)
+                self.conn.receive_data(data)  # copies what it keeps
+                if inbound is not None:
+                    inbound.consumed()
+                elif 0 < len(data) < READ_SIZE:
+                    self._take_over_reading()
                 self._write(self.conn.data_to_send())
                 await self._process_events()
                 self._reschedule_timer()
@@ -171,6 +292,19 @@ class Session:
             self.close("internal error")
         finally:
             self._finish("eof", "")
+
+    def _take_over_reading(self) -> None:
+        """Read with `_Inbound` from now on. Only right after the StreamReader returned
+        less than it was asked for (so it holds nothing more), and not once it saw the
+        end of the stream or an error: those it alone knows about."""
+        reader, transport = self._reader, self._transport
+        if (reader.at_eof() or reader.exception() is not None or transport.is_closing()
+                or not isinstance(transport, asyncio.Transport)):
+            return
+        inbound = _Inbound(transport)
+        transport.set_protocol(inbound)
+        self._inbound = inbound
+        transport.resume_reading()  # the StreamReader may have paused it; a no-op otherwise
 
     async def _process_events(self) -> None:
         batch: list[UserMessage] = []

@@ -22,7 +22,8 @@ in order. Never reorder or drop what you are given: record counters are
 strict.
 
     start() -> bytes                        initiator: handshake message 1 (responder: b"")
-    receive_data(data: bytes) -> None       feed what the socket read; b"" means EOF
+    receive_data(data: bytes) -> None       feed what the socket read; b"" means EOF (a
+                                            memoryview is fine: copied, never kept)
     next_event() -> Event | None            drain after each receive_data / handle_timer / send
     data_to_send() -> bytes                 replies queued by receive_data / handle_timer
     send_message(message) -> bytes          one Chat, Receipt or File* message as a record
@@ -172,7 +173,7 @@ class PeerConnection:
         self._last_sent = self._clock()
         return self._flush()
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | memoryview) -> None:
         if self.state == "closed":
             return
         now = self._clock()

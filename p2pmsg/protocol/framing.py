@@ -63,7 +63,8 @@ class FrameDecoder:
     def failed(self) -> bool:
         return self._error is not None
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def feed(self, data: bytes | memoryview) -> Iterator[bytes]:
+        # `data` is copied in, never kept: a driver may pass a view of a buffer it reuses.
         if self._error is not None:
             raise RemoteProtocolError(self._error)
         self._buffer += data
