@@ -47,6 +47,15 @@ def _reject_ext(code: int, data: bytes) -> NoReturn:
     raise RemoteProtocolError(f"msgpack ext type {code} is not allowed")
 
 
+def _str_keyed(pairs: list[tuple[object, object]]) -> dict[object, object]:
+    # strict_map_key=True still admits bytes keys; the spec allows str only.
+    for key, _ in pairs:
+        if type(key) is not str:
+            raise RemoteProtocolError(f"msgpack map key of type {type(key).__name__}; "
+                                      "keys must be str")
+    return dict(pairs)
+
+
 def unpack_limited(data: bytes, *, what: str, max_array: int, max_map: int, max_str: int,
                    max_bin: int) -> object:
     """Decode one msgpack object under hard limits; any failure is `RemoteProtocolError`.
@@ -57,7 +66,8 @@ def unpack_limited(data: bytes, *, what: str, max_array: int, max_map: int, max_
     try:
         return msgpack.unpackb(
             data, use_list=True, raw=False, strict_map_key=True, timestamp=0,
-            ext_hook=_reject_ext, max_ext_len=0, max_array_len=max_array,
+            ext_hook=_reject_ext, object_pairs_hook=_str_keyed, max_ext_len=0,
+            max_array_len=max_array,
             max_map_len=max_map, max_str_len=max_str, max_bin_len=max_bin)
     except RemoteProtocolError:
         raise
