@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.crypto.suites import available_suite_names
+from p2pmsg.errors import RemoteProtocolError
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
     ConnectionClosed,
@@ -28,6 +29,7 @@ from p2pmsg.protocol.events import (
     RekeyCompleted,
 )
 from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.wire import unpack_limited
 from tests.fuzz import fuzz_connection, fuzz_frames, fuzz_messages
 from tests.fuzz.launcher import CORPUS_ROOT
 from tests.fuzz.session import (
@@ -197,3 +199,22 @@ def test_finding_1b_a_peer_that_never_confirms_its_rekey_ends_the_session() -> N
         events.append(event)
     closed = [e for e in events if type(e) is ConnectionClosed]
     assert closed and closed[0].reason == "rekey_timeout", events[-3:]
+
+
+def test_finding_2_msgpack_map_keys_must_be_str() -> None:
+    """Finding 2 (fuzz_messages, unpack target; inputs crashes/messages/bytes-map-key-*).
+
+    docs/PROTOCOL.md says map keys must be `str`, but msgpack's `strict_map_key=True`
+    admits `bytes` keys as well, so `unpack_limited` returned maps keyed by bytes.
+    Only handshake payloads allow maps, and their key-set check refused such a map
+    anyway, so this was a spec deviation rather than an exploitable one.
+    """
+    bytes_keyed = bytes.fromhex("81c40021")  # {b"": 33}
+    with pytest.raises(RemoteProtocolError, match="key"):
+        unpack_limited(bytes_keyed, what="test", max_array=4, max_map=4, max_str=16,
+                       max_bin=16)
+    nested = bytes.fromhex("9281c401019201c4015501")  # [{b"\x01": [1, b"U"]}, 1]
+    with pytest.raises(RemoteProtocolError, match="key"):
+        unpack_limited(nested, what="test", max_array=4, max_map=4, max_str=16, max_bin=16)
+    assert unpack_limited(bytes.fromhex("81a17601"), what="test", max_array=4, max_map=4,
+                          max_str=16, max_bin=16) == {"v": 1}
