@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from p2pmsg.node.transfers import incoming
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.node.transfers.sender import CHUNK_SIZE
 from tests.transfers.conftest import Pair, sha256_of, wait_final, write_random
@@ -27,3 +30,31 @@ async def test_files_arrive_verified(pair: Pair, tmp_path: Path, size: int) -> N
     assert sha256_of(landed) == digest
     assert stat.S_IMODE(landed.stat().st_mode) & 0o177 == 0  # 0600: private, never executable
     assert list((pair.downloads / PARTIAL_DIR).iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "POSIX_FADV_DONTNEED"), reason="no posix_fadvise")
+async def test_received_bytes_go_to_writeback_in_steps_while_the_file_arrives(
+        pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every WRITEBACK_EVERY bytes the receiver starts the writeback of the new step (and
+    drops the step before from the cache), beside its writes; the file still verifies."""
+    step = 4 * CHUNK_SIZE
+    monkeypatch.setattr(incoming, "WRITEBACK_EVERY", step)
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, how: int) -> None:
+        if how == os.POSIX_FADV_DONTNEED:
+            advised.append((offset, offset + length))
+        real(fd, offset, length, how)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    src = tmp_path / "stepped.bin"
+    digest = write_random(src, 40 * CHUNK_SIZE + 3)
+    offer = await pair.alice.send_file("bob", str(src))
+    received = await wait_final(pair.bob, offer.id)
+    assert received.state == "completed" and received.path is not None
+    assert sha256_of(Path(received.path)) == digest
+    assert advised and advised[0][0] == 0
+    for (start, end), (next_start, next_end) in itertools.pairwise(advised):
+        assert start < end <= next_end and next_start <= end  # in order, each reaching back
+        assert next_end - end >= step

@@ -54,6 +54,9 @@ MAX_QUEUED_WRITES = 2
 #: up to a few ms); the last written byte is always acked once nothing else is
 #: pending, so a sender with any window makes progress.
 ACK_EVERY = 1024 * 1024
+#: Written bytes after which their writeback is started (`IncomingTransfer.start_writeback`),
+#: each time covering the step before too (clean by then: dropped from the cache).
+WRITEBACK_EVERY = 8 * 1024 * 1024
 _RESUMABLE = ("accepted", "transferring", "paused", "verifying")
 
 
@@ -73,6 +76,8 @@ class IncomingActor(TransferActor):
         self._writer: ThreadPoolExecutor | None = None
         self._writes: deque[tuple[asyncio.Future[int], int]] = deque()
         self._acked = 0  # the offset of our last FileAck
+        self._writeback: asyncio.Future[None] | None = None  # at most one at a time
+        self._writeback_from = self._writeback_previous = 0
 
     async def run(self) -> None:
         try:
@@ -84,6 +89,8 @@ class IncomingActor(TransferActor):
                 elif self.inbox[0][0] != "chunk":
                     if self._writes:
                         await self._wait_write()  # nothing overtakes the writes before it
+                    elif self._writeback is not None and not self._writeback.done():
+                        await asyncio.wait([self._writeback])
                     else:
                         await self._handle(self.inbox.popleft())
                 elif len(self._writes) < MAX_QUEUED_WRITES:
@@ -132,6 +139,11 @@ class IncomingActor(TransferActor):
                 self._writes or (self.inbox and self.inbox[0][0] == "chunk")):
             self._acked = done
             self.send(FileAck(self.transfer_id, done))
+        if done - self._writeback_from >= WRITEBACK_EVERY and (
+                self._writeback is None or self._writeback.done()):
+            self._writeback = asyncio.get_running_loop().run_in_executor(
+                None, self.rx.start_writeback, self._writeback_previous, done)
+            self._writeback_previous, self._writeback_from = self._writeback_from, done
         self.progress.advance(done)
         self.publish()
         await self.persist_progress()
@@ -141,6 +153,9 @@ class IncomingActor(TransferActor):
 
         Their outcome no longer matters (after a failure they fail too: the file is
         closed), but a write must never run against a descriptor being closed."""
+        if self._writeback is not None:
+            await asyncio.wait([self._writeback])
+            self._writeback = None
         if self._writes:
             await asyncio.wait([future for future, _ in self._writes])
             for future, _ in self._writes:
@@ -192,6 +207,7 @@ class IncomingActor(TransferActor):
         offset = await asyncio.to_thread(self.rx.open, self.policy)
         self._opened = True
         self.resumed_from = self._acked = offset
+        self._writeback_from = self._writeback_previous = offset
         self.progress.advance(offset)
         self.progress.meter.reset(offset)
         partial = str(self.rx.partial_path) if self.rx.partial_path else None

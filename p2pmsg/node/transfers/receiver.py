@@ -49,6 +49,7 @@ DEFAULT_MAX_SIZE = 4 * 1024**3
 DEFAULT_MIN_FREE_AFTER = 32 * 1024**2
 HASH_READ_SIZE = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,20 @@ class IncomingTransfer:
         self._hash.update(data)
         self.bytes_done = end
         return end
+
+    def start_writeback(self, start: int, end: int) -> None:
+        """Have the kernel start writing [start, end) to disk, and drop what of it is
+        already clean from the page cache (blocking only for the I/O submission).
+
+        Called from a thread beside the writer's, for ranges written a while ago
+        (incoming.py): by the end the file is mostly on disk, so the fsync before
+        the final rename, ~0.08 s per 256 MiB with the whole transfer waiting on
+        it, has little left to do, and the file's cached footprint stays small (on
+        a VM fresh page-cache pages fault in the host on first touch)."""
+        fd = self._fd
+        if fd is not None and _FADV_DONTNEED is not None:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, start, end - start, _FADV_DONTNEED)
 
     # --- the end ----------------------------------------------------------------------------
 
