@@ -49,11 +49,13 @@ MAX_WRITE_BATCH = 1024 * 1024
 #: waiting, so the thread never idles while chunks arrive; the rest gather in the
 #: inbox into the next (larger) batch.
 MAX_QUEUED_WRITES = 2
-#: Written bytes worth an ack of their own. Fewer acks, fewer wake-ups of both sides
-#: (each cost ~0.1 ms of CPU per side, and on a loaded machine the sender's wake-up
+#: Written bytes worth an ack of their own: a quarter of the default window (2 MiB),
+#: so the sender has room while the ack travels. Fewer acks, fewer wake-ups of both
+#: sides (each ~0.1 ms of CPU per side, and on a loaded machine the sender's wake-up
 #: up to a few ms); the last written byte is always acked once nothing else is
-#: pending, so a sender with any window makes progress.
-ACK_EVERY = 1024 * 1024
+#: pending, so a sender with any window makes progress. Per write batch (~430 KiB on
+#: average) was slower, and so was 1 MiB (the sender then idled for half its window).
+ACK_EVERY = 512 * 1024
 #: Written bytes after which their writeback is started (`IncomingTransfer.start_writeback`),
 #: each time covering the step before too (clean by then: dropped from the cache).
 WRITEBACK_EVERY = 8 * 1024 * 1024
