@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 #: Most new messages taken into one batch: big enough to amortise a transaction,
 #: small enough that the first messages are on the wire while later ones are stored.
+#: (A `submit_many` call is cut into parts of at most this many.)
 MAX_SUBMITS_PER_BATCH = 4096
 #: Incoming chats buffered (not yet stored) before sessions stop reading their sockets.
 INBOUND_HIGH_WATER = 16_384
@@ -111,10 +112,22 @@ def receipts_for(ids: Sequence[bytes], status: MessageStatus) -> list[Receipt]:
 
 @dataclass(slots=True)
 class _Submit:
+    """One `submit` call: one text, one future."""
+
     peer: str
     text: str
     ttl: float | None
     future: asyncio.Future[MessageView]
+
+
+@dataclass(slots=True)
+class _BulkSubmit:
+    """A part of one `submit_many` call: many texts, one future (not one per text)."""
+
+    peer: str
+    texts: list[str]
+    ttl: float | None
+    future: asyncio.Future[list[MessageView]]
 
 
 @dataclass
@@ -124,7 +137,7 @@ class _Batch:
     ready: dict[str, Channel] = field(default_factory=dict)
     incoming: dict[str, list[tuple[Channel, list[Chat]]]] = field(default_factory=dict)
     receipts: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
-    submits: list[_Submit] = field(default_factory=list)
+    submits: list[_Submit | _BulkSubmit] = field(default_factory=list)
     sent: dict[str, list[bytes]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -137,7 +150,7 @@ class _Result:
         default_factory=dict)
     stored_incoming: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # pos, seq
     receipt_changes: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
-    enqueued: list[tuple[list[_Submit], EnqueuedBatch | BaseException]] = field(
+    enqueued: list[tuple[list[_Submit | _BulkSubmit], EnqueuedBatch | BaseException]] = field(
         default_factory=list)
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
@@ -196,7 +209,7 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
         guarded("applying receipts", mark)
     for group in _groups(batch.submits):
         try:
-            stored = store.enqueue_outgoing_batch(group[0].peer, [s.text for s in group], now,
+            stored = store.enqueue_outgoing_batch(group[0].peer, _group_texts(group), now,
                                                   group[0].ttl)
             result.enqueued.append((group, stored))
         except (P2PMsgError, ValueError) as exc:
@@ -208,9 +221,19 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
     return result
 
 
-def _groups(submits: list[_Submit]) -> list[list[_Submit]]:
+def _group_texts(group: list[_Submit | _BulkSubmit]) -> list[str]:
+    texts: list[str] = []
+    for submit in group:
+        if isinstance(submit, _Submit):
+            texts.append(submit.text)
+        else:
+            texts += submit.texts
+    return texts
+
+
+def _groups(submits: list[_Submit | _BulkSubmit]) -> list[list[_Submit | _BulkSubmit]]:
     """Consecutive submits to the same peer with the same timer: one insert each, in order."""
-    groups: list[list[_Submit]] = []
+    groups: list[list[_Submit | _BulkSubmit]] = []
     for item in submits:
         if groups and groups[-1][0].peer == item.peer and groups[-1][0].ttl == item.ttl:
             groups[-1].append(item)
@@ -310,13 +333,20 @@ class Delivery:
 
     async def submit_many(self, peer: str, texts: list[str],
                           ttl: float | None) -> list[MessageView]:
-        """Like `submit` for many texts at once, stored in order in as few batches as fit."""
+        """Like `submit` for many texts at once, stored in order in as few batches as fit
+        (one future per part, not per text)."""
+        if not texts:
+            return []
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[MessageView]] = [loop.create_future() for _ in texts]
-        self._pending.submits.extend(_Submit(peer, text, ttl, future)
-                                     for text, future in zip(texts, futures, strict=True))
+        futures: list[asyncio.Future[list[MessageView]]] = []
+        for start in range(0, len(texts), MAX_SUBMITS_PER_BATCH):
+            futures.append(loop.create_future())
+            self._pending.submits.append(_BulkSubmit(
+                peer, texts[start:start + MAX_SUBMITS_PER_BATCH], ttl, futures[-1]))
         self._kick()
-        return list(await asyncio.gather(*futures))
+        if len(futures) == 1:
+            return await futures[0]
+        return [view for part in await asyncio.gather(*futures) for view in part]
 
     def session_ready(self, channel: Channel) -> None:
         """A session to this peer is authenticated and trusted: send its backlog."""
@@ -428,9 +458,16 @@ class Delivery:
 
     def _take(self) -> _Batch:
         batch, pending = self._pending, _Batch()
-        if len(batch.submits) > MAX_SUBMITS_PER_BATCH:
-            pending.submits = batch.submits[MAX_SUBMITS_PER_BATCH:]
-            batch.submits = batch.submits[:MAX_SUBMITS_PER_BATCH]
+        taken = texts = 0
+        for submit in batch.submits:  # whole submits, at least one, up to the limit
+            size = 1 if isinstance(submit, _Submit) else len(submit.texts)
+            if taken and texts + size > MAX_SUBMITS_PER_BATCH:
+                break
+            taken += 1
+            texts += size
+        if taken < len(batch.submits):
+            pending.submits = batch.submits[taken:]
+            batch.submits = batch.submits[:taken]
             self._urgent = True  # the rest goes in the next batch, without waiting
         self._pending = pending
         self._inbound -= sum(len(chats) for items in batch.incoming.values()
@@ -541,22 +578,35 @@ class Delivery:
                 continue
             peer, created, ttl = outcome.peer, outcome.created, outcome.ttl
             new_ids = outcome.ids
-            for submit, message_id in zip(group, new_ids, strict=True):
+            texts = _group_texts(group)
+            position = 0
+            for submit in group:
+                if isinstance(submit, _Submit):
+                    if not submit.future.done():
+                        submit.future.set_result(MessageView(
+                            id=new_ids[position].hex(), peer=peer, direction="out",
+                            text=submit.text, created=created, status="queued", ttl=ttl))
+                    position += 1
+                    continue
+                end = position + len(submit.texts)
+                views = [MessageView(id=message_id.hex(), peer=peer, direction="out", text=text,
+                                     created=created, status="queued", ttl=ttl)
+                         for message_id, text in zip(new_ids[position:end], submit.texts,
+                                                     strict=True)]
+                position = end
                 if not submit.future.done():
-                    submit.future.set_result(MessageView(
-                        id=message_id.hex(), peer=peer, direction="out", text=submit.text,
-                        created=created, status="queued", ttl=ttl))
+                    submit.future.set_result(views)
             live = self.ready_channel(peer)
             if live is not None:
                 seconds = wire_ttl(ttl)
-                live.send_messages([Chat(message_id, created, submit.text, seconds)
-                                    for submit, message_id in zip(group, new_ids, strict=True)])
+                live.send_messages([Chat(message_id, created, text, seconds)
+                                    for message_id, text in zip(new_ids, texts, strict=True)])
                 sent[peer].extend(new_ids)
                 self._inflight.update(dict.fromkeys(new_ids, peer))
                 touched.add(live)
                 self._security.record("msg_sent", peer=peer,
-                                      nbytes=sum(len(s.text) for s in group),
-                                      detail={"count": len(group)})
+                                      nbytes=sum(len(t) for t in texts),
+                                      detail={"count": len(texts)})
 
         for peer, changed in result.sent_changes.items():
             if changed:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from p2pmsg.node.api import MessageStatusChanged
-from p2pmsg.node.outbox import LAZY_WRITE_DELAY, SENT_MARK_DELAY
+from p2pmsg.node.outbox import LAZY_WRITE_DELAY, MAX_SUBMITS_PER_BATCH, SENT_MARK_DELAY
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually
 
@@ -50,3 +52,18 @@ async def test_an_unacknowledged_message_is_marked_sent_within_two_ticks(
     await eventually(marked_sent, timeout=2 * SENT_MARK_DELAY + 2.0)
     assert any(isinstance(e, MessageStatusChanged) and e.status == "sent" and sent.id in e.ids
                for e in events.drain())
+
+
+async def test_send_texts_beyond_one_batch_keeps_order_with_single_sends_between(
+        make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    many = [f"bulk {i}" for i in range(MAX_SUBMITS_PER_BATCH + 10)]  # two parts
+    bulk, single = await asyncio.gather(alice.send_texts("bob", many),
+                                        alice.send_text("bob", "single"))
+    assert [v.text for v in bulk] == many and len({v.id for v in bulk}) == len(many)
+    assert await alice.wait_delivered(single.id, 10) == "delivered"
+    assert await alice.wait_delivered(bulk[-1].id, 10) == "delivered"
+    stored = [m.text for m in await bob.conversation("alice", limit=10_000)]
+    assert stored == [*many, "single"]
