@@ -21,10 +21,19 @@ Every figure also carries the CPU seconds each side spent on it (`cpu_sender`,
 receiver the child, read from /proc on Linux). On a shared machine they are
 steadier than the wall clock and say where the time goes.
 
-Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. One run each
-(a 256 MiB copy is long enough that timer noise does not matter; the machine
-is shared, so figures vary run to run); the baselines run in between the
-suites so background load hits both.
+Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. The three run in
+turn, three rounds (`ROUNDS`), and each figure is that one's median run
+(`runs_mb_per_s` lists them all): on a shared 2-core machine one TLS copy of
+256 MiB measured anywhere from 140 to 315 MB/s from one run to the next,
+mostly with the process waiting for a core, so a single run of each said more
+about the load than about the code. The other suites run once, afterwards.
+
+What each side does that the other does not, so the ratios read right: the
+product's figure includes hashing the file before the offer and the
+offer/accept round trip (the protocol requires both), and its session is
+already up (a node keeps one per peer); the baselines' figures include
+connecting and, for TLS, the handshake (a few milliseconds). Both receivers
+fsync before they answer.
 
 The baselines' receiving child is this module: `python -m p2pmsg.bench.files serve`.
 """
@@ -58,6 +67,8 @@ QUICK_SIZE = 16 * 1024 * 1024
 BLOCK = 1024 * 1024
 TRANSFER_TIMEOUT = 300.0
 TARGET_VS_TLS = 1.2
+#: Interleaved rounds of tcp, aes-256-gcm and tls (the figures are each one's median).
+ROUNDS = 3
 TARGET_VS_TCP = 0.6
 _HEADER = struct.Struct(">Q")
 _ENDED = ("completed", "failed", "declined", "expired", "cancelled")
@@ -241,22 +252,38 @@ async def _product(source: Path, suite: str) -> dict[str, Any]:
             "stream_mb_per_s": round(size / stream / 1e6, 1), **cpu.figures}
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (of an even number, the lower middle one)."""
+    ordered = sorted(runs, key=lambda figures: figures["mb_per_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "runs_mb_per_s": [r["mb_per_s"] for r in runs]}
+
+
 def run(quick: bool) -> dict[str, Any]:
     size = QUICK_SIZE if quick else FULL_SIZE
+    rounds = 1 if quick else ROUNDS
     available = set(available_suite_names())
-    result: dict[str, Any] = {"file_bytes": size, "skipped": {}}
+    result: dict[str, Any] = {"file_bytes": size, "rounds": rounds, "skipped": {}}
     with tempfile.TemporaryDirectory(prefix="p2pmsg-bench-files-") as tmp_name:
         tmp = Path(tmp_name)
         source = tmp / "payload.bin"
         _write_file(source, size)
-        result["tcp"] = _baseline(source, tmp, tls=False)
+        # The targets compare aes-256-gcm with the baselines: those three run in turn,
+        # `rounds` times, and each reports its median run, so a burst of load from
+        # elsewhere on the machine hits all three alike rather than one of them.
+        runs: dict[str, list[dict[str, Any]]] = {"tcp": [], "aes-256-gcm": [], "tls": []}
+        for _ in range(rounds):
+            runs["tcp"].append(_baseline(source, tmp, tls=False))
+            if "aes-256-gcm" in available:
+                runs["aes-256-gcm"].append(asyncio.run(_product(source, "aes-256-gcm")))
+            runs["tls"].append(_baseline(source, tmp, tls=True))
+        for name, measured in runs.items():
+            if measured:
+                result[name] = _median_run(measured)
         for suite in SUITE_NAMES:
             if suite not in available:
                 result["skipped"][suite] = "cipher library not available"
-                continue
-            result[suite] = asyncio.run(_product(source, suite))
-            if suite == "aes-256-gcm":  # the baselines bracket the suite the targets are about
-                result["tls"] = _baseline(source, tmp, tls=True)
+            elif suite != "aes-256-gcm":
+                result[suite] = asyncio.run(_product(source, suite))
     result["tcp_mb_per_s"] = result["tcp"]["mb_per_s"]
     result["tls_mb_per_s"] = result["tls"]["mb_per_s"] if "tls" in result else None
     aes = result.get("aes-256-gcm")
@@ -303,6 +330,11 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
 def notes(result: dict[str, Any]) -> list[str]:
     lines = [f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
              "p2pmsg figures include hashing the file for the offer and the final verification"]
+    if result.get("rounds", 1) > 1:
+        each = ", ".join(f"{name} {'/'.join(f'{r:.0f}' for r in result[name]['runs_mb_per_s'])}"
+                         for name in ("aes-256-gcm", "tls", "tcp") if name in result)
+        lines.append(f"aes-256-gcm, tls and tcp: median of {result['rounds']} interleaved "
+                     f"runs (MB/s: {each})")
     for name, target in result.get("targets", {}).items():
         lines.append(f"target {name}: {target['ratio']:.2f}x, needs >= {target['limit']}x: "
                      f"{'met' if target['met'] else 'MISSED'}")
