@@ -157,6 +157,11 @@ class _Result:
     errors: list[BaseException] = field(default_factory=list)
 
 
+def _expire(waiter: asyncio.Future[MessageStatus | None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)  # timed out: the caller reads the status from the store
+
+
 def _foreign_ids(store: Store, peer: str, ids: list[bytes], changed: list[bytes]) -> int:
     """How many receipt ids name no message we sent to `peer`. An id acknowledged twice
     is fine (a resent message is acknowledged again); one we never sent it is not."""
@@ -256,7 +261,7 @@ class Delivery:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready: dict[str, Channel] = {}  # peer -> the channel its backlog went out on
-        self._waiters: dict[bytes, list[asyncio.Future[MessageStatus]]] = defaultdict(list)
+        self._waiters: dict[bytes, list[asyncio.Future[MessageStatus | None]]] = defaultdict(list)
         self._inbound = 0
         self._inbound_room = asyncio.Event()
         self._inbound_room.set()
@@ -425,14 +430,19 @@ class Delivery:
             recent = self._recent.get(message_id)
             if recent is not None:
                 return recent
-        waiter: asyncio.Future[MessageStatus] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[MessageStatus | None] = loop.create_future()
         self._waiters[message_id].append(waiter)
+        # A timer that answers None, not wait_for: that costs two more loop turns per wait.
+        expiry = loop.call_later(timeout, _expire, waiter)
         try:
-            return await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
+            status = await waiter
+            if status is not None:
+                return status
             record = await self._store.run(Store.get_message, message_id)
             return record.status if record is not None else "failed"
         finally:
+            expiry.cancel()
             waiters = self._waiters.get(message_id)
             if waiters is not None:
                 with contextlib.suppress(ValueError):
@@ -493,9 +503,9 @@ class Delivery:
                 self._lazy_timer = None
             batch = self._current = self._take()
             try:
-                # Shielded: a stop that cancels this task must not cancel a batch still
+                # To completion: a stop that cancels this task must not drop a batch still
                 # queued on the store thread (its futures and receipts depend on it).
-                result = await asyncio.shield(self._store.run(_apply, batch, self._clock()))
+                result = await self._store.run_to_completion(_apply, batch, self._clock())
             except P2PMsgError as exc:  # the store itself failed (closed, disk gone)
                 log.error("delivery batch failed: %s", exc)
                 for submit in batch.submits:

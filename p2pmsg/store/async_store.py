@@ -39,7 +39,7 @@ from p2pmsg.store.store import Store
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any], bool]
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -60,10 +60,13 @@ class StoreThread:
         self._thread = threading.Thread(target=self._serve, name="p2pmsg-store", daemon=True)
         self._thread.start()
 
-    def submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
+    def submit(self, call: Callable[[], T], *, even_if_cancelled: bool = False
+               ) -> asyncio.Future[T]:
+        """Queue `call`; the future has its outcome. Cancelling the future before the call
+        started skips it, unless `even_if_cancelled`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._calls.put((loop, future, call))
+        self._calls.put((loop, future, call, even_if_cancelled))
         return future
 
     def stop(self) -> None:
@@ -73,8 +76,8 @@ class StoreThread:
 
     def _serve(self) -> None:
         while (item := self._calls.get()) is not None:
-            loop, future, call = item
-            if future.cancelled():  # given up before it started: like an executor, skip it
+            loop, future, call, even_if_cancelled = item
+            if future.cancelled() and not even_if_cancelled:  # given up before it started
                 continue
             result: Any = None
             error: BaseException | None = None
@@ -126,6 +129,15 @@ class AsyncStore:
         if self._closed:
             raise StoreError("the store is closed")
         return await self._thread.submit(functools.partial(method, self._store, *args, **kwargs))
+
+    async def run_to_completion(self, method: Callable[Concatenate[Store, P], T],
+                                *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run`, except that the call happens even if the awaiting task is cancelled
+        before it started: what `asyncio.shield(run(...))` gives, one loop turn sooner."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await self._thread.submit(functools.partial(method, self._store, *args, **kwargs),
+                                         even_if_cancelled=True)
 
     async def close(self) -> None:
         """Finish the queued calls, close the connection, stop the threads (idempotent)."""

@@ -44,3 +44,22 @@ async def test_open_errors_surface_to_the_caller(db_path: Path, data_key: bytes)
     await first.close()
     with pytest.raises(StoreKeyError):
         await AsyncStore.open(db_path, os.urandom(32))
+
+
+async def test_a_cancelled_call_is_skipped_unless_run_to_completion(db_path: Path,
+                                                                    data_key: bytes) -> None:
+    async with await AsyncStore.open(db_path, data_key) as astore:
+        outcome = await astore.run(Store.record_handshake, os.urandom(32), "alice", 1.0)
+        fp = outcome.peer.fingerprint
+        gate = threading.Event()
+        blocker = asyncio.ensure_future(astore.run(lambda store: gate.wait(5)))  # holds the thread
+        skipped = asyncio.ensure_future(astore.run(Store.enqueue_outgoing, fp, "skipped", 2.0))
+        kept = asyncio.ensure_future(
+            astore.run_to_completion(Store.enqueue_outgoing, fp, "kept", 2.0))
+        await asyncio.sleep(0.01)  # both queued behind the blocker
+        skipped.cancel()
+        kept.cancel()
+        gate.set()
+        assert await blocker is True
+        assert [m.text for m in await astore.run(Store.outbox, fp)] == ["kept"]
+        assert skipped.cancelled() and kept.cancelled()
