@@ -25,6 +25,10 @@ The transfer sub-protocol (messages in p2pmsg.protocol.messages):
   bytes written), then FileDone.
 - The receiver verifies the whole-file SHA-256 and answers FileDone (verified
   and saved) or FileCancel(reason). Either side may FileCancel at any time.
+- A sender repeats the FileCancel of an outgoing transfer it ended (failed,
+  cancelled, expired) on each new session with the peer for `RETELL_ENDED_FOR`:
+  the first may have been lost while the peer was away, and the peer would wait
+  for a re-offer forever. A cancel for a transfer we do not hold is ignored.
 """
 
 from __future__ import annotations
@@ -71,6 +75,15 @@ MAX_UNACKED_BYTES = 64 * MAX_CHUNK_SIZE
 #: holds a store record and, once accepted, a partial file's descriptor: an endless stream
 #: of offers must cost the peer declines, not cost us records and descriptors.
 MAX_INCOMING_PER_PEER = 32
+#: How long after we ended an outgoing transfer we repeat its FileCancel on every new
+#: session with its peer, and how many of the peer's latest transfers we look through.
+#: The first cancel may never have arrived (the peer was away, or the session died with
+#: it in flight), and a receiver resumes only when we re-offer, which an ended transfer
+#: never does: without the repeat it would keep its partial file paused forever. A
+#: receiver that already knows ignores a cancel for a transfer it has ended.
+RETELL_ENDED_FOR = 7 * 24 * 3600.0
+RETELL_SCAN = 256
+_UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
 
 
 class TransferManager:
@@ -179,6 +192,24 @@ class TransferManager:
         for actor in self._actors.values():
             if actor.peer == channel.peer:
                 actor.push("session", channel)
+        task = asyncio.create_task(self._retell_ended(channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retell_ended(self, channel: Channel) -> None:
+        """Cancel again, to a peer back in touch, what we sent it and ended since."""
+        try:
+            records = await self._services.store.run(Store.list_transfers, channel.peer,
+                                                     RETELL_SCAN)
+        except P2PMsgError as exc:
+            log.warning("could not list the transfers to %s: %s", channel.peer[:16], exc)
+            return
+        since = self._services.clock() - RETELL_ENDED_FOR
+        cancels = [FileCancel(r.id, wire_reason(r.error or r.state)) for r in records
+                   if r.direction == "out" and r.state in _UNTOLD_ENDINGS
+                   and (r.finished or r.updated) >= since and r.id not in self._actors]
+        if cancels and channel.is_open and self._channels.get(channel.peer) is channel:
+            channel.send_messages(cancels)
 
     def session_closed(self, channel: Channel) -> None:
         if self._channels.get(channel.peer) is channel:

@@ -1,0 +1,61 @@
+"""A transfer the sender ended while the receiver was away must end at the receiver too.
+
+Found by the 30-minute chaos soak (seed 8008): the sender's transfer ended
+"failed" while the receiver was unreachable, so its FileCancel never arrived;
+the receiver kept the transfer "paused" with its partial file, waiting for a
+re-offer that a finished transfer never sends. The sender now repeats the
+cancel when the next session with that peer is up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from p2pmsg.node.transfers.receiver import PARTIAL_DIR
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+from tests.transfers.conftest import file_settings, wait_final, wait_incoming, write_random
+
+
+async def test_a_transfer_the_sender_cancelled_while_the_receiver_was_away_ends_at_both(
+        make_node: NodeFactory, tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
+    alice = await make_node("alice", config=alice_config)
+    bob = await make_node("bob", config=bob_config)
+    await connect(alice, bob)
+    source = tmp_path / "report.bin"
+    write_random(source, 256 * 1024)
+    sent = await alice.send_file(bob.fingerprint, str(source))
+    offered = await wait_incoming(bob)
+    assert offered.id == sent.id
+
+    # The sender goes away; the receiver accepts meanwhile (its answer cannot leave),
+    # then restarts: it holds the transfer paused, with its partial file.
+    await alice.stop()
+    await bob.accept_file(sent.id)
+    partial = downloads / PARTIAL_DIR / f"{sent.id}.part"
+    await eventually(lambda: _exists(partial))
+    await bob.stop()
+    bob = await make_node("bob", config=bob_config)
+    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["paused"]
+
+    # The sender comes back without the network, cancels, and only then reconnects:
+    # the cancel it sent to nobody must still reach the receiver.
+    alice = await make_node("alice", config=alice_config, start=False)
+    await alice.files.start()
+    await alice.cancel_file(sent.id)
+    assert (await wait_final(alice, sent.id)).state == "cancelled"
+    await alice.files.stop()
+    await alice.start()
+    await connect(alice, bob)
+
+    ended = await wait_final(bob, sent.id, timeout=10.0)
+    assert ended.state == "failed"
+    assert ended.error is not None and "cancelled by the sender" in ended.error
+    assert not partial.exists()
+    assert list((downloads / PARTIAL_DIR).glob("*.part")) == []
+
+
+async def _exists(path: Path) -> bool:
+    return path.exists()
