@@ -24,7 +24,7 @@ from typing import Any
 
 from p2pmsg.commands._files import receive_settings
 from p2pmsg.commands._password import open_profile
-from p2pmsg.errors import ConfigError, DiscoveryError
+from p2pmsg.errors import ConfigError, DiscoveryError, UnknownPeerError
 from p2pmsg.node import api
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
@@ -92,6 +92,20 @@ async def running_node(args: argparse.Namespace, command: str, *, auto_connect: 
             await node.stop()
     finally:
         unlocked.close()
+
+
+async def find_peer(node: Node, query: str, wait: float) -> str:
+    """Resolve PEER to a fingerprint, giving discovery up to `wait` seconds to find a
+    peer this profile has not met yet (a one-shot command starts with an empty view)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            return (await node.resolve_peer(query)).fingerprint
+        except UnknownPeerError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 # --- printing events -----------------------------------------------------------------------

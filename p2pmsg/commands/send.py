@@ -14,9 +14,8 @@ import argparse
 import asyncio
 import json
 
-from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, running_node
-from p2pmsg.errors import ConfigError, UnknownPeerError
-from p2pmsg.node.node import Node
+from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, running_node
+from p2pmsg.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -48,22 +47,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_send(args))
 
 
-async def _find(node: Node, query: str, wait: float) -> str:
-    """Resolve PEER, giving discovery up to `wait` seconds to find someone new."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        try:
-            return (await node.resolve_peer(query)).fingerprint
-        except UnknownPeerError:
-            if loop.time() >= deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 async def _send(args: argparse.Namespace) -> int:
     async with running_node(args, "p2pmsg send", auto_connect=False, monitor_models=False) as node:
-        fingerprint = await _find(node, args.to, args.wait)
+        fingerprint = await find_peer(node, args.to, args.wait)
         message = await node.send_text(fingerprint, args.text, ttl=args.ttl)
         status = await node.wait_delivered(message.id, args.timeout)
         connected = node.directory.session(fingerprint) is not None

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, running_node
-from p2pmsg.errors import ConfigError, UnknownPeerError
+from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, running_node
+from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import TransferUpdated, TransferView
-from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.receiver import human_size
 
 _FAILED = ("failed", "declined", "expired", "cancelled")
@@ -108,23 +107,11 @@ class ProgressPrinter:
         self.out.flush()
 
 
-async def _find(node: Node, query: str, wait: float) -> str:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        try:
-            return (await node.resolve_peer(query)).fingerprint
-        except UnknownPeerError:
-            if loop.time() >= deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 async def _send_file(args: argparse.Namespace, path: Path) -> int:
     printer = ProgressPrinter(sys.stdout, args.json)
     async with running_node(args, "p2pmsg send-file", auto_connect=False,
                             monitor_models=False) as node:
-        fingerprint = await _find(node, args.to, args.wait)
+        fingerprint = await find_peer(node, args.to, args.wait)
         events = node.subscribe()
         view = await node.send_file(fingerprint, str(path))
         printer.show(view)
