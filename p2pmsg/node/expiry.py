@@ -16,6 +16,7 @@ from collections.abc import Callable
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessagesExpired
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,8 @@ class ExpiryTimer:
         self._wakeup.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def purge_now(self) -> dict[str, list[bytes]]:
         expired = await self._store.run(Store.purge_expired, self._clock())

@@ -10,7 +10,6 @@ a node is usable at once and the monitor says "rules-only" until then.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import AlertRaised, AlertView, MonitorChanged, MonitorStatus
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.store import Alert, AsyncStore, Store
 
 if TYPE_CHECKING:
@@ -72,11 +72,8 @@ class MonitorLink:
         self._task = asyncio.create_task(self._run(), name="p2pmsg-monitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.tick()  # alerts for what happened right before the stop
 
     async def _run(self) -> None:

@@ -17,7 +17,6 @@ synthetic `rate_limited` event with `{"reason": "event_log_overflow",
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import SecurityEventLogged
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.store import AsyncStore, SecurityEvent, Store
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,6 @@ class SecurityLog:
                 log.warning("could not write %d security events: %s", len(batch), exc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,8 @@ class UnlockEventFollower:
         self._task = asyncio.create_task(self._follow(), name="p2pmsg-unlock-events")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.poll_once()  # a last attempt right before the stop still counts
 
