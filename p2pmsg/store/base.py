@@ -132,20 +132,8 @@ class StoreBase:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot start a database transaction: {exc}") from exc
-        try:
+        with self._bracket("BEGIN IMMEDIATE", "transaction", "write") as conn:
             yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback_quietly()
-            raise StoreError(f"database write failed: {exc}") from exc
-        except BaseException:
-            self._rollback_quietly()
-            raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -154,16 +142,23 @@ class StoreBase:
         if self._in_transaction:  # already consistent, and sees this transaction's writes
             yield conn
             return
+        with self._bracket("BEGIN", "read", "read") as conn:
+            yield conn
+
+    @contextmanager
+    def _bracket(self, begin: str, kind: str, verb: str) -> Iterator[sqlite3.Connection]:
+        """BEGIN ... COMMIT, rolled back on any error; SQLite errors become StoreError."""
+        conn = self._conn
         try:
-            conn.execute("BEGIN")
+            conn.execute(begin)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot start a database read: {exc}") from exc
+            raise StoreError(f"cannot start a database {kind}: {exc}") from exc
         try:
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback_quietly()
-            raise StoreError(f"database read failed: {exc}") from exc
+            raise StoreError(f"database {verb} failed: {exc}") from exc
         except BaseException:
             self._rollback_quietly()
             raise
