@@ -57,5 +57,25 @@ async def test_a_transfer_the_sender_cancelled_while_the_receiver_was_away_ends_
     assert list((downloads / PARTIAL_DIR).glob("*.part")) == []
 
 
+async def test_a_cancel_right_before_quitting_is_not_undone_by_the_next_start(
+        make_node: NodeFactory, tmp_path: Path) -> None:
+    """The cancel is still in the actor's inbox (or its ending is being written) when the
+    node stops: the next start must find the transfer cancelled, not offered again."""
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    alice = await make_node("alice", config=alice_config)
+    bob = await make_node("bob", config=loopback_config(files=file_settings(tmp_path / "b")))
+    await connect(alice, bob)
+    source = tmp_path / "report.bin"
+    write_random(source, 64 * 1024)
+    sent = await alice.send_file(bob.fingerprint, str(source))
+
+    await alice.cancel_file(sent.id)
+    await alice.stop()  # at once: nothing has handled the cancel yet
+    alice = await make_node("alice", config=alice_config)
+
+    assert [(v.state, v.error) for v in await alice.transfers() if v.id == sent.id] == [
+        ("cancelled", "cancelled by the sender")]
+
+
 async def _exists(path: Path) -> bool:
     return path.exists()

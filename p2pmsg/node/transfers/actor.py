@@ -59,6 +59,8 @@ class Services:
 
 
 Item = tuple[Any, ...]
+#: Inbox items that are the user's decision to end a transfer.
+_USER_ENDINGS = ("local_cancel", "decline_local")
 
 
 class TransferActor:
@@ -73,6 +75,7 @@ class TransferActor:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_finished = on_finished
+        self._ending = False  # end() has begun: stop() lets it finish
 
     @property
     def transfer_id(self) -> bytes:
@@ -89,11 +92,21 @@ class TransferActor:
         self._task = asyncio.create_task(self._main(), name=name)
 
     async def stop(self) -> None:
-        """Stop the task; the transfer stays resumable (its state is in the store)."""
+        """Stop the task; the transfer stays resumable (its state is in the store).
+
+        What the user already decided is not dropped on the way out: an ending being
+        written is let finish (its disk and store work is short and bounded), and a
+        cancel or decline still waiting in the inbox is carried out here, so a transfer
+        cancelled just before quitting does not come back on the next start.
+        """
         if self._task is not None:
-            self._task.cancel()
+            if not self._ending:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        decision = next((item for item in self.inbox if item[0] in _USER_ENDINGS), None)
+        if decision is not None and not self.progress.final:
+            await self._handle(decision)
         self.release()
 
     def push(self, *item: Any) -> None:
@@ -123,6 +136,10 @@ class TransferActor:
     async def run(self) -> None:
         raise NotImplementedError
 
+    async def _handle(self, item: Item) -> None:
+        """Carry out one inbox item (each direction has its own)."""
+        raise NotImplementedError
+
     def release(self) -> None:
         """Close files (keep partial data): the session or the node is going away."""
 
@@ -143,9 +160,14 @@ class TransferActor:
             self.services.bus.publish(TransferUpdated(self.progress.view()))
 
     async def store_call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """A store write whose failure must not kill the transfer (it is a record, a hint)."""
+        """A store write whose failure must not kill the transfer (it is a record, a hint).
+
+        The write happens even if the node stops this transfer's task while it is queued:
+        a transfer the user cancelled just before quitting must not come back as "offered"
+        on the next start (and be re-offered, and completed) because its ending was skipped.
+        """
         try:
-            await self.services.store.run(method, *args, **kwargs)
+            await self.services.store.run_to_completion(method, *args, **kwargs)
         except P2PMsgError as exc:
             log.warning("transfer %s: could not update the store: %s",
                         self.transfer_id.hex(), exc)
@@ -166,6 +188,7 @@ class TransferActor:
         """Finish for good: tell the peer, keep only the record, publish, forget."""
         if self.progress.final:
             return
+        self._ending = True
         if tell is not None:
             self.send(tell)
         self.release()

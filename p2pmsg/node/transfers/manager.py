@@ -435,11 +435,7 @@ class TransferManager:
         actor.push("decline_local", reason)
 
     async def cancel_file(self, transfer_id: str) -> None:
-        actor = self._actor(transfer_id)
-        if isinstance(actor, OutgoingActor):
-            actor.push("local_cancel")
-        else:
-            actor.push("local_cancel")
+        self._actor(transfer_id).push("local_cancel")
 
     async def transfers(self, peer: str | None = None, limit: int = 100) -> list[TransferView]:
         """Newest first; live transfers show their in-memory progress and rate."""
