@@ -24,6 +24,7 @@ from p2pmsg.protocol.messages import (
     Receipt,
     Rekey,
     TimeWindow,
+    check_chat_body,
     check_outgoing,
     decode_message,
     encode_message,
@@ -154,6 +155,48 @@ def test_new_chat_and_check_outgoing_refuse_our_own_bad_messages() -> None:
     with pytest.raises(LocalProtocolError):
         check_outgoing(Receipt((b"\x01" * 16,), "seen"))  # type: ignore[arg-type]
     assert check_outgoing(EVERY_TYPE[0]) == encode_message(EVERY_TYPE[0])  # type: ignore[arg-type]
+
+
+def _round_trip_verdict(chat: Chat) -> bytes | None:
+    """What the general check (encode, decode, compare) says: the bytes, or None."""
+    try:
+        data = encode_message(chat)
+        ok = decode_message(data, TimeWindow(0.0, math.inf, math.inf)) == chat
+    except (RemoteProtocolError, ValueError, TypeError, OverflowError):
+        return None
+    return data if ok else None
+
+
+@pytest.mark.parametrize("chat", [
+    Chat(b"\x01" * 16, NOW, "hello\n\tworld ✓"), Chat(b"\x01" * 16, NOW, "timer", 1),
+    Chat(b"\x01" * 16, NOW, "x" * MAX_TEXT_BYTES), Chat(b"\x01" * 16, 0.0, "epoch zero"),
+    Chat(b"\x01" * 16, NOW, "x" * (MAX_TEXT_BYTES + 1)), Chat(b"\x01" * 16, NOW, ""),
+    Chat(b"\x01" * 16, NOW, "esc\x1b[0m"), Chat(b"\x01" * 16, NOW, "c1 \x9b"),
+    Chat(b"\x01" * 16, NOW, "lone \ud800 surrogate"), Chat(b"\x01" * 15, NOW, "short id"),
+    Chat(b"\x01" * 16, math.nan, "nan"), Chat(b"\x01" * 16, math.inf, "inf"),
+    Chat(b"\x01" * 16, NOW, "ttl 0", 0), Chat(b"\x01" * 16, NOW, "bool ttl", True),
+    Chat(b"\x01" * 16, 1_763_800_000, "int ts"),  # type: ignore[arg-type]
+    Chat(bytearray(16), NOW, "bytearray id"),  # type: ignore[arg-type]
+    Chat(b"\x01" * 16, NOW, "float ttl", 5.0),  # type: ignore[arg-type]
+], ids=lambda c: c.text[:16])
+def test_check_outgoing_chat_agrees_with_the_round_trip(chat: Chat) -> None:
+    # check_outgoing checks typed chats field by field (no decode): it must accept
+    # exactly what the peer's decoder accepts, and send the same bytes.
+    expected = _round_trip_verdict(chat)
+    if expected is None:
+        with pytest.raises(LocalProtocolError):
+            check_outgoing(chat)
+    else:
+        assert check_outgoing(chat) == expected
+
+
+def test_check_chat_body_applies_the_receivers_text_and_timer_rules() -> None:
+    check_chat_body("fine", None)
+    check_chat_body("fine", 60)
+    for text, ttl in [("", None), ("bell\x07", None), ("x" * (MAX_TEXT_BYTES + 1), None),
+                      ("fine", 0)]:
+        with pytest.raises(LocalProtocolError):
+            check_chat_body(text, ttl)
 
 
 @pytest.mark.parametrize(("text", "ok"), [
