@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def test_batches_across_chunk_sizes_keep_order_dedup_and_scope(
 
 def test_receipts_use_the_id_index(store: Store, make_peer: PeerFactory) -> None:
     """A receipt for a few ids must not walk the peer's history or whole outbox."""
-    for transition in (_MARK_SENT, _MARK_DELIVERED, _MARK_READ, _MARK_FAILED):
-        sql = _update_sql(*transition, size=4)
+    for transition, returning in itertools.product(
+            (_MARK_SENT, _MARK_DELIVERED, _MARK_READ, _MARK_FAILED), (False, True)):
+        sql = _update_sql(*transition, size=4, returning=returning)
         params = [0.0] * sql.split(" WHERE ")[0].count("?") + [b"x" * 16] * 4 + [1]
         plan = store._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         assert "(id=?)" in plan[0][3], (transition, plan)
@@ -71,3 +73,19 @@ def test_message_ids_grow_with_time_and_stay_unguessable() -> None:
     assert max(early) < min(late)  # index inserts append instead of scattering
     assert {i[:6] for i in early} == {(1_000_000).to_bytes(6, "big")}
     assert len({i[6:] for i in early}) == 500  # 80 random bits behind the clock
+
+
+def test_seqs_and_changes_without_returning_match_the_rows(
+        store: Store, make_peer: PeerFactory) -> None:
+    """The common case (every id new, every receipt id changes) is answered without
+    reading rows back: the seqs and ids it reports must be the stored ones."""
+    alice = make_peer("alice")
+    out = store.enqueue_outgoing_batch(alice, [f"m{i}" for i in range(300)], 100.0)
+    assert [store.get_message(i).seq for i in out.ids] == list(out.seqs)  # type: ignore[union-attr]
+    assert store.mark_delivered_many(alice, list(out.ids), 101.0) == list(out.ids)
+    assert all(store.get_message(i).status == "delivered" for i in out.ids)  # type: ignore[union-attr]
+    assert store.mark_delivered_many(alice, list(out.ids[:3]), 102.0) == []  # none changes
+    incoming = [IncomingMessage(os.urandom(16), f"in{i}", 100.0) for i in range(300)]
+    positions = store.insert_incoming_positions(alice, incoming, 103.0)
+    assert [p for p, _ in positions] == list(range(300))
+    assert [store.get_message(m.id).seq for m in incoming] == [s for _, s in positions]  # type: ignore[union-attr]
