@@ -72,10 +72,8 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             assert "chacha20-poly1305" in main_a.query_one(RotationPane).plain \
                 or "aes-256-gcm" in main_a.query_one(RotationPane).plain
             await _submit(app_a, pa, "hello bob, [red]literally[/red]")
-            await _until(lambda: peers_b.peers[alice.fingerprint].unread >= 1,
-                         "bob's unread count")
-
-            main_b.open_conversation(alice.fingerprint)
+            # Bob had no conversation open: the first peer to show up opened by itself.
+            await _until(lambda: main_b.selected == alice.fingerprint, "bob's conversation")
             log_b = main_b.query_one(MessageLog)
             await _until(lambda: any("hello bob, [red]literally[/red]" in line
                                      for line in log_b.plain_lines()), "bob's log")

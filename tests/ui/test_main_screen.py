@@ -48,6 +48,21 @@ async def start(pilot) -> MainScreen:  # type: ignore[no-untyped-def]
     return screen
 
 
+async def test_a_peer_discovered_after_start_opens_when_none_is_selected() -> None:
+    node = FakeNode()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        assert screen.selected is None
+        node.make_peer("bob", emit=True)
+        await settle(pilot, 0.2)
+        assert screen.selected == BOB
+        assert screen.query_one(Composer).has_focus
+        node.make_peer("carol", emit=True)  # a second one does not steal the conversation
+        await settle(pilot, 0.2)
+        assert screen.selected == BOB
+
+
 async def test_first_peer_opens_and_history_shows_with_day_separators(node: FakeNode) -> None:
     app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:

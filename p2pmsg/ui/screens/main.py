@@ -297,6 +297,12 @@ class MainScreen(ConversationActions):
                 new_alerts.append(event.alert)
             elif isinstance(event, MonitorChanged):
                 self.query_one(ThreatPanel).set_status(event.status)
+        if self.selected is None and peers.option_count:
+            # As at start-up: the first peer to show up opens, so what the user types next
+            # goes to someone instead of needing a trip to the peer list first.
+            first = peers.get_option_at_index(0).id
+            if first is not None:
+                self.open_conversation(first)
         if incoming:
             log.add_messages(incoming)
             self._schedule_mark_read()
