@@ -80,10 +80,12 @@ async def test_selecting_a_peer_with_keys_and_mouse(node: FakeNode) -> None:
     app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await start(pilot)
+        peers = screen.query_one(PeerList)
+        peers.focus()
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert screen.selected == DAVE  # online peers first, then by name
-        peers = screen.query_one(PeerList)
+        assert screen.query_one(Composer).has_focus  # from anywhere: next comes typing
         peers.focus()
         await pilot.press("down", "enter")
         await settle(pilot)

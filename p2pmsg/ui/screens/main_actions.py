@@ -201,6 +201,7 @@ class ConversationActions(Screen[None]):
         target = ids[(index + step) % len(ids)]
         if target is not None:
             self.open_conversation(target)
+            self.query_one(Composer).focus()  # a keyboard jump is followed by typing
 
     def action_toggle_side(self) -> None:
         self.toggle_class("-side-hidden")
