@@ -154,7 +154,7 @@ async def test_accepting_a_file_offer_shows_progress_and_result(node: FakeNode) 
         await settle(pilot)
         text = "\n".join(log_lines(app))
         assert "⇣ incoming file  report[red].pdf  2.4 MiB" in text
-        assert "Accept (a)" in text and "Decline (x)" in text
+        assert "Accept (a)" in text and "Decline (x)" in text and "/accept /decline" in text
         app.screen.query_one(MessageLog).focus()
         await pilot.press("a")
         await settle(pilot)

@@ -53,6 +53,8 @@ def card_rows(transfer: TransferView, width: int,
             line.append("  ")
             line.append(" Decline (x) ", style=button + Style.from_meta(
                 {"@click": f"transfer('{transfer.id}', False)"}))
+            # a/x act in the conversation log; from the composer it takes the commands.
+            line.append("  or /accept /decline", style=style("message-log--status"))
         else:
             line.append("offer with a malformed id: ignored", style=style("message-log--error"))
         rows.append(line)
