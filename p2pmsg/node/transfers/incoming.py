@@ -11,6 +11,7 @@ Inbox items (handled in order):
     ("local_cancel",)             our user cancelled
     ("fail", reason)              the manager caught the sender breaking the rules
     ("expire",)                   the offer was not answered in time
+    ("abandon",)                  paused for longer than the sender would still tell us
 
 Acks are sent after the bytes are written (the write is the durability point a
 resume relies on), at most one per written batch and fewer when batches are
@@ -200,6 +201,9 @@ class IncomingActor(TransferActor):
         elif kind == "expire" and state == "offered":
             await self.end("expired", error="the offer was not answered in time",
                            tell=FileDecline(self.transfer_id, "the offer was not answered in time"))
+        elif kind == "abandon" and state == "paused":
+            await self.end("failed", error="given up: the sender did not resume it for a week",
+                           tell=FileCancel(self.transfer_id, "the receiver gave it up"))
 
     async def _open_and_answer(self) -> None:
         """Accept or resume: open the partial file (re-hashing it) and name the offset."""

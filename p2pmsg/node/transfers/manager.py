@@ -29,6 +29,7 @@ The transfer sub-protocol (messages in p2pmsg.protocol.messages):
   cancelled, expired) on each new session with the peer for `RETELL_ENDED_FOR`:
   the first may have been lost while the peer was away, and the peer would wait
   for a re-offer forever. A cancel for a transfer we do not hold is ignored.
+  A receiver gives up a transfer paused for longer than that when it starts.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ MAX_INCOMING_PER_PEER = 32
 RETELL_ENDED_FOR = 7 * 24 * 3600.0
 RETELL_SCAN = 256
 _UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
+#: A paused incoming transfer not resumed for this long is given up when the node starts
+#: (record kept as failed, partial file removed). Past `RETELL_ENDED_FOR` a sender that
+#: ended it no longer says so, and one that lost its record (a wiped profile) never will:
+#: without this the partial file would wait for a re-offer forever.
+ABANDON_PAUSED_AFTER = RETELL_ENDED_FOR
 
 
 class TransferManager:
@@ -140,6 +146,9 @@ class TransferManager:
                                       self._finished)
             if actor.progress.state != "offered":
                 actor.progress.state = "paused"
+                if (record.direction == "in" and record.updated
+                        < self._services.clock() - ABANDON_PAUSED_AFTER):
+                    actor.push("abandon")
             else:
                 self._schedule_expiry(record.id, record.created)
             self._adopt(actor)
