@@ -34,7 +34,8 @@ Peers and trust (peers.py)
       verified reset), or with as_new_contact is pinned as a separate peer
   reject_key_change(old_fp)              drop the pending key
   set_verified(fp, verified)             safety number compared (pinned peers only)
-  set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds
+  set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds; math.inf =
+      never (off here, whatever a default says), None = no timer of its own
   mark_seen(fp, now)                     bump last_seen
   add_manual_address(host, port, now) -> Address   host:port to dial, owner unknown yet
   remove_address(host, port) -> bool

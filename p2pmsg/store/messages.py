@@ -28,6 +28,7 @@ send. Peers treat ids as opaque 16 bytes; fully random ones work as before.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 from collections import defaultdict
@@ -105,7 +106,8 @@ class MessagesMixin(StoreBase):
     def _conversation_ttl(self, conn: sqlite3.Connection, peer_id: int) -> float | None:
         ttl = conn.execute("SELECT disappearing_ttl FROM peers WHERE id = ?",
                            (peer_id,)).fetchone()[0]
-        return None if ttl is None else float(ttl)
+        # None: no timer of its own; inf: explicitly never. No timer on the message either way.
+        return None if ttl is None or math.isinf(ttl) else float(ttl)
 
     # --- outgoing ----------------------------------------------------------------------
 

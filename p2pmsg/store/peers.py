@@ -261,8 +261,13 @@ class PeersMixin(StoreBase):
             conn.execute("UPDATE peers SET verified = ? WHERE id = ?", (int(verified), peer_id))
 
     def set_disappearing_ttl(self, fingerprint: str | bytes, ttl: float | None) -> None:
-        """This conversation's disappearing timer in seconds (None: off)."""
-        if ttl is not None and ttl <= 0:
+        """This conversation's disappearing timer in seconds.
+
+        `math.inf` (messages disappear never) is how "off in this conversation" is
+        kept apart from None, "no timer of its own", to which a profile-wide
+        default in a user interface applies. Either way a message gets no timer
+        unless its sender names one."""
+        if ttl is not None and not ttl > 0:  # `not >`: NaN is refused too
             raise ValueError("a disappearing timer must be positive")
         fp = normalize_fingerprint(fingerprint)
         with self._write() as conn:

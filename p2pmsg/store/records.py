@@ -56,7 +56,7 @@ class PeerRecord:
     pending_identity_key: bytes | None  # a new key claiming to be this peer, not accepted yet
     pending_fingerprint: str | None
     pending_since: float | None
-    disappearing_ttl: float | None  # this conversation's timer in seconds, None = off
+    disappearing_ttl: float | None  # seconds; math.inf: never (explicitly off); None: unset
     first_seen: float
     last_seen: float
     addresses: tuple[Address, ...]

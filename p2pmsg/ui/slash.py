@@ -7,6 +7,7 @@ to type instead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from p2pmsg.ui.timefmt import parse_duration
@@ -27,7 +28,8 @@ COMMANDS: tuple[SlashSpec, ...] = (
     SlashSpec("rotate", "/rotate", "move to a fresh key now (forward secrecy)"),
     SlashSpec("rekey", "/rekey", "run a fresh key agreement now"),
     SlashSpec("verify", "/verify", "compare safety numbers with this peer"),
-    SlashSpec("ttl", "/ttl DURATION|off", "disappearing messages in this conversation"),
+    SlashSpec("ttl", "/ttl DURATION|off|default",
+              "disappearing messages in this conversation (default: as in Settings)"),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
     SlashSpec("help", "/help", "list these commands"),
 )
@@ -78,9 +80,12 @@ def parse(text: str) -> Slash:
         return Slash(name, arg=arg)
     if name == "ttl":
         if not arg:
-            raise SlashError("Usage: /ttl DURATION|off, e.g. /ttl 5m, /ttl 1h, /ttl off")
-        if arg.lower() == "off":
-            return Slash(name, arg="off", ttl=None)
+            raise SlashError("Usage: /ttl DURATION|off|default, e.g. /ttl 5m, /ttl 1h, "
+                             "/ttl off, /ttl default")
+        if arg.lower() == "off":  # never, here: even when Settings has a default timer
+            return Slash(name, arg="off", ttl=math.inf)
+        if arg.lower() == "default":  # no timer of its own: the Settings default applies
+            return Slash(name, arg="default", ttl=None)
         try:
             return Slash(name, arg=arg, ttl=parse_duration(arg))
         except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from p2pmsg.node.api import MessagesExpired
 from p2pmsg.store import Store
@@ -98,3 +99,21 @@ async def test_stop_says_bye_and_the_peer_sees_an_orderly_close(make_node: NodeF
                 and e["detail"].get("reason") == "peer_closed"]  # type: ignore[union-attr]
 
     await eventually(closed_by_peer)
+
+
+async def test_a_conversation_timer_set_off_or_unset_reaches_the_store_and_messages(
+        make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    await alice.set_conversation_ttl("bob", 30.0)
+    timed = await alice.send_text("bob", "gone 30 s after reading")
+    await alice.set_conversation_ttl("bob", math.inf)  # off here, whatever a UI default says
+    assert await alice.conversation_ttl("bob") == math.inf
+    kept = await alice.send_text("bob", "kept")
+    await alice.set_conversation_ttl("bob", None)
+    assert await alice.conversation_ttl("bob") is None
+    for sent in (timed, kept):
+        assert await alice.wait_delivered(sent.id, 5) == "delivered"
+    got = {m.text: m.ttl for m in await bob.conversation("alice")}
+    assert got == {"gone 30 s after reading": 30.0, "kept": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -101,6 +102,19 @@ def test_unread_counts_and_marking_a_conversation_read(
     assert store.mark_conversation_read(alice, 2.0) == [m.id for m in got]
     assert store.mark_conversation_read(alice, 3.0) == []  # receipts are sent once
     assert store.unread_counts() == {bob: 1}
+
+
+def test_a_conversation_timer_explicitly_off_is_kept_apart_from_none(
+        store: Store, make_peer: PeerFactory) -> None:
+    fp = make_peer()
+    store.set_disappearing_ttl(fp, math.inf)  # "/ttl off": a UI's default must not apply
+    assert store.get_peer(fp).disappearing_ttl == math.inf  # type: ignore[union-attr]
+    assert store.enqueue_outgoing(fp, "no timer", 1.0).ttl is None
+    store.set_disappearing_ttl(fp, None)
+    assert store.get_peer(fp).disappearing_ttl is None  # type: ignore[union-attr]
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="positive"):
+            store.set_disappearing_ttl(fp, bad)
 
 
 def test_disappearing_messages_lose_their_bodies_after_reading(

@@ -246,7 +246,7 @@ class FakeNode:
     async def set_conversation_ttl(self, peer: str, ttl: float | None) -> None:
         self.calls.append(("set_conversation_ttl", peer, ttl))
         self._peer(peer)
-        if ttl is not None and ttl <= 0:
+        if ttl is not None and not ttl > 0:  # the node's rule (math.inf: explicitly off)
             raise ConfigError("a disappearing timer must be positive")
         self.ttls[peer] = ttl
 

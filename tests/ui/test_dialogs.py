@@ -156,7 +156,7 @@ async def test_help_and_command_palette(node: FakeNode) -> None:
         await pilot.press("f1")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
-        assert "/ttl DURATION|off" in screen_text(app)
+        assert "/ttl DURATION|off|default" in screen_text(app)
         await pilot.press("escape")
         await settle(pilot)
         await pilot.press("ctrl+p")

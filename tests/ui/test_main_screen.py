@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from textual.widgets import OptionList
@@ -134,7 +135,7 @@ async def test_slash_commands(node: FakeNode) -> None:
             await submit(pilot, line)
         await settle(pilot)
         text = notes(app)
-        assert "/file PATH" in text and "/ttl DURATION|off" in text  # /help
+        assert "/file PATH" in text and "/ttl DURATION|off|default" in text  # /help
         assert "Unknown command /frobnicate. Did you mean /file PATH?" in text
         assert "disappearing messages: 5m" in text
         assert ("set_conversation_ttl", BOB, 300.0) in node.calls
@@ -265,11 +266,17 @@ async def test_conversation_timer_comes_from_the_node_and_persists(node: FakeNod
         assert "⏱ 10m" in header_text(app) and "(default)" not in header_text(app)
         await submit(pilot, "still here?")
         assert ("send_text", BOB, "still here?", 600.0) in node.calls
-        await submit(pilot, "/ttl off")
+        await submit(pilot, "/ttl default")
         await settle(pilot)
         assert node.ttls[BOB] is None
         assert "⏱ 1h (default)" in header_text(app)
-        assert "the default from Settings (1h) still applies" in notes(app)
+        assert "disappearing messages: the default from Settings, 1h" in notes(app)
+        await submit(pilot, "/ttl off")  # off here, although Settings has a default
+        await settle(pilot)
+        assert node.ttls[BOB] == math.inf and "⏱" not in header_text(app)
+        assert "off in this conversation (the Settings default of 1h does not apply" in notes(app)
+        await submit(pilot, "no timer on this one")
+        assert ("send_text", BOB, "no timer on this one", None) in node.calls
         await submit(pilot, "/ttl 2h")
         await settle(pilot)
         assert node.ttls[BOB] == 7200.0 and "⏱ 2h" in header_text(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from p2pmsg.ui import slash
@@ -16,7 +18,8 @@ from p2pmsg.ui.timefmt import ago, duration, format_bytes, parse_duration
     ("/file /home/me/a b.txt", slash.Slash("file", arg="/home/me/a b.txt")),
     ("/cipher aes-256-gcm", slash.Slash("cipher", arg="aes-256-gcm")),
     ("/ttl 1h30m", slash.Slash("ttl", arg="1h30m", ttl=5400.0)),
-    ("/ttl off", slash.Slash("ttl", arg="off", ttl=None)),
+    ("/ttl off", slash.Slash("ttl", arg="off", ttl=math.inf)),
+    ("/ttl default", slash.Slash("ttl", arg="default", ttl=None)),
     ("/add 10.0.0.5:47000", slash.Slash("add", arg="10.0.0.5:47000", host="10.0.0.5",
                                         port=47000)),
     ("/add [fe80::1]:9", slash.Slash("add", arg="[fe80::1]:9", host="fe80::1", port=9)),
@@ -32,7 +35,7 @@ def test_slash_parse(line: str, expected: slash.Slash) -> None:
     ("/", "Unknown command /."),
     ("/file", "Usage: /file PATH"),
     ("/cipher des", "Usage: /cipher NAME, one of: aes-256-gcm, chacha20-poly1305"),
-    ("/ttl", "Usage: /ttl DURATION|off"),
+    ("/ttl", "Usage: /ttl DURATION|off|default"),
     ("/ttl 5 parsecs", "/ttl: not a duration"),
     ("/ttl 0s", "/ttl: a duration must be positive"),
     ("/add host", "Usage: /add HOST:PORT"),

@@ -8,6 +8,7 @@ command in the composer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable
 from typing import Any
 
@@ -81,13 +82,13 @@ class ConversationActions(Screen[None]):
     def effective_ttl(self, fingerprint: str) -> tuple[float | None, bool]:
         """The timer new messages get, and whether it is the Settings default.
 
-        The conversation's own timer (stored by the node) wins; without one, the
-        profile's default applies. The store has no "explicitly off" for a
-        conversation, so `/ttl off` cannot undercut a default (the note says so).
+        The conversation's own setting (stored by the node) wins: a timer, or
+        `math.inf` for `/ttl off` (never, whatever the default); without one
+        (`/ttl default`, or never set) the profile's default applies.
         """
         own = self.conversation_ttl.get(fingerprint)
         if own is not None:
-            return own, False
+            return (None if math.isinf(own) else own), False
         return self.default_disappearing_ttl, self.default_disappearing_ttl is not None
 
     @work(group="send")
@@ -148,12 +149,16 @@ class ConversationActions(Screen[None]):
             log.add_note(f"/ttl: {exc}", error=True)
             return
         self.conversation_ttl[fingerprint] = stored
-        if stored is not None:
+        default = self.default_disappearing_ttl
+        if stored is not None and math.isinf(stored):
+            log.add_note("disappearing messages: off in this conversation"
+                         + (f" (the Settings default of {duration(default)} does not apply "
+                            "here; /ttl default to follow it)" if default else ""))
+        elif stored is not None:
             log.add_note(f"disappearing messages: {duration(stored)}")
-        elif self.default_disappearing_ttl is not None:
-            log.add_note("disappearing messages: this conversation's own timer is off; the "
-                         f"default from Settings ({duration(self.default_disappearing_ttl)}) "
-                         "still applies (F4 to change it)")
+        elif default is not None:
+            log.add_note(f"disappearing messages: the default from Settings, {duration(default)}"
+                         " (F4 to change it)")
         else:
             log.add_note("disappearing messages: off")
         if fingerprint == self.selected:
