@@ -21,14 +21,15 @@ async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
         make_node: NodeFactory, tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
     bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
-    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    alice = await make_node("alice", config=alice_config)
     bob = await make_node("bob", config=bob_config)
     await connect(alice, bob)
     source = tmp_path / "report.bin"
     write_random(source, 256 * 1024)
     sent = await alice.send_file(bob.fingerprint, str(source))
     await wait_incoming(bob)
-    await alice.stop()  # gone for good: it never offers again
+    await alice.stop()  # away (for over a week, as far as bob can tell)
     await bob.accept_file(sent.id)
     partial = downloads / PARTIAL_DIR / f"{sent.id}.part"
 
@@ -53,3 +54,10 @@ async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
     assert ended.error is not None and "did not resume it for a week" in ended.error
     assert not partial.exists()
     assert list((downloads / PARTIAL_DIR).glob("*.part")) == []
+
+    # Should the sender come back after all, its re-offer is answered with a cancel.
+    alice = await make_node("alice", config=alice_config)
+    await connect(alice, bob)
+    theirs = await wait_final(alice, sent.id, timeout=10.0)
+    assert theirs.state == "failed"
+    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["failed"]
