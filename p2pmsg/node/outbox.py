@@ -139,9 +139,12 @@ class _Batch:
     receipts: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
     submits: list[_Submit | _BulkSubmit] = field(default_factory=list)
     sent: dict[str, list[bytes]] = field(default_factory=dict)
+    reads_due: set[str] = field(default_factory=set)  # peers owed read receipts, now live
+    reads_told: dict[str, list[bytes]] = field(default_factory=dict)  # handed to a session
 
     def __bool__(self) -> bool:
-        return bool(self.ready or self.incoming or self.receipts or self.submits or self.sent)
+        return bool(self.ready or self.incoming or self.receipts or self.submits or self.sent
+                    or self.reads_due or self.reads_told)
 
 
 @dataclass
@@ -153,6 +156,7 @@ class _Result:
     enqueued: list[tuple[list[_Submit | _BulkSubmit], EnqueuedBatch | BaseException]] = field(
         default_factory=list)
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
+    reads_due: dict[str, list[bytes]] = field(default_factory=dict)  # read receipts owed
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
     errors: list[BaseException] = field(default_factory=list)
 
@@ -195,8 +199,19 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
 
     for peer in batch.ready:
         def load(peer: str = peer) -> None:
-            result.backlogs[peer] = (store.get_peer(peer), store.outbox(peer))
+            record = store.get_peer(peer)
+            result.backlogs[peer] = (record, store.outbox(peer))
+            if record is not None:
+                result.reads_due[peer] = store.read_receipts_due(peer)
         guarded("reading the outbox", load)
+    for peer in batch.reads_due - batch.ready.keys():
+        def owed(peer: str = peer) -> None:
+            result.reads_due[peer] = store.read_receipts_due(peer)
+        guarded("reading the read receipts owed", owed)
+    for peer, ids in batch.reads_told.items():
+        def told(peer: str = peer, ids: list[bytes] = ids) -> None:
+            store.read_receipts_told(peer, ids)
+        guarded("marking read receipts told", told)
     for peer, items in batch.incoming.items():
         def insert(peer: str = peer, items: list[tuple[Channel, list[Chat]]] = items) -> None:
             messages = [IncomingMessage(c.id, c.text, c.ts, None if c.ttl is None else float(c.ttl))
@@ -265,7 +280,6 @@ class Delivery:
         self._inbound = 0
         self._inbound_room = asyncio.Event()
         self._inbound_room.set()
-        self._pending_read_receipts: dict[str, list[bytes]] = defaultdict(list)
         self._idle = asyncio.Event()
         self._idle.set()
         # Sent and not yet marked "sent" nor acknowledged: this tick's ids, last tick's ids.
@@ -396,14 +410,14 @@ class Delivery:
         self._kick()
 
     def read_locally(self, peer: str, ids: list[bytes]) -> None:
-        """The user read these incoming messages: tell the sender (now or when it returns)."""
+        """The user read these incoming messages (the store marked their receipts owed):
+        tell the sender now if it is here; else the next session with it does, also
+        after a restart."""
         if not ids:
             return
-        channel = self._ready.get(peer)
-        if channel is not None and channel.is_open:
-            channel.send_messages(receipts_for(ids, "read"))
-        else:
-            self._pending_read_receipts[peer].extend(ids)
+        if self.ready_channel(peer) is not None:
+            self._pending.reads_due.add(peer)
+            self._kick()
 
     async def inbound_room(self) -> None:
         """Sessions await this before reading more: stored-not-yet work stays bounded."""
@@ -535,15 +549,25 @@ class Delivery:
             channel.send_messages(chat_for(m) for m in backlog)
             sent[peer].extend(m.id for m in backlog)
             self._inflight.update(dict.fromkeys((m.id for m in backlog), peer))
-            reads = self._pending_read_receipts.pop(peer, None)
-            if reads:
-                channel.send_messages(receipts_for(reads, "read"))
             self._ready[peer] = channel
             touched.add(channel)
             if backlog:
                 self._security.record("msg_sent", peer=peer,
                                       nbytes=sum(len(m.text or "") for m in backlog),
                                       detail={"count": len(backlog), "resent": True})
+
+        told = False
+        for peer, reads in result.reads_due.items():
+            live = self.ready_channel(peer)
+            if reads and live is not None:
+                live.send_messages(receipts_for(reads, "read"))
+                touched.add(live)
+                # Owed until handed to a live session; written down with the next batch
+                # (a crash before that sends them again: a repeated receipt changes nothing).
+                self._pending.reads_told.setdefault(peer, []).extend(reads)
+                told = True
+        if told:
+            self._kick_later()
 
         for peer, items in batch.incoming.items():
             stored = result.stored_incoming.get(peer)

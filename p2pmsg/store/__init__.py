@@ -62,7 +62,10 @@ Messages (messages.py)
   insert_incoming_positions(fp, [IncomingMessage], now) -> [(position, seq)]   the same,
       without records (hot path)
   insert_incoming(fp, IncomingMessage, now) -> MessageRecord | None
-  mark_conversation_read(fp, now) -> ids  unread incoming -> read; send read receipts for these
+  mark_conversation_read(fp, now) -> ids  unread incoming -> read; their read receipts
+      are owed from now on (kept across restarts)
+  read_receipts_due(fp) -> ids           owed read receipts, oldest first
+  read_receipts_told(fp, ids)            handed to a live session: no longer owed
   conversation(fp, limit=200, before_seq=None) -> list[MessageRecord]  a page, oldest first
   get_message(id) -> MessageRecord | None;  unread_counts() -> {fp: n}
   purge_expired(now) -> {fp: [ids]}      delete bodies past their deadline (rows stay for dedup)

@@ -276,10 +276,32 @@ class MessagesMixin(StoreBase):
                 "SELECT id FROM messages WHERE peer_id = ? AND direction = 'in' "
                 "AND read_at IS NULL ORDER BY seq", (peer_id,))]
             conn.execute("UPDATE messages SET status = 'read', read_at = ?, "
-                         "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+                         "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                         "read_receipt_due = 1 "
                          "WHERE peer_id = ? AND direction = 'in' AND read_at IS NULL",
                          (now, now, peer_id))
         return ids
+
+    def read_receipts_due(self, peer: str | bytes, limit: int = 4096) -> list[bytes]:
+        """Incoming messages read here whose read receipt no session has taken yet,
+        oldest first (what `mark_conversation_read` marked, until `read_receipts_told`)."""
+        fp = normalize_fingerprint(peer)
+        with self._read() as conn:
+            peer_id = self._peer_id(conn, fp)
+            return [row[0] for row in conn.execute(
+                "SELECT id FROM messages WHERE peer_id = ? AND read_receipt_due = 1 "
+                "ORDER BY seq LIMIT ?", (peer_id, limit))]
+
+    def read_receipts_told(self, peer: str | bytes, ids: Iterable[bytes]) -> None:
+        """These read receipts were handed to a live session: no longer owed."""
+        fp = normalize_fingerprint(peer)
+        checked = _check_ids(ids)
+        with self._write() as conn:
+            peer_id = self._peer_id(conn, fp)
+            for start, size in _chunks(len(checked)):
+                conn.execute(f"UPDATE messages SET read_receipt_due = 0 "  # noqa: S608
+                             f"WHERE id IN ({_placeholders(size, '?')}) AND +peer_id = ?",
+                             (*checked[start:start + size], peer_id))
 
     # --- reading -----------------------------------------------------------------------
 

@@ -144,7 +144,17 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID""")
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial,)
+def _v2_read_receipts_due(conn: sqlite3.Connection) -> None:
+    """Read receipts owed to a peer survive a restart: the user read the messages while
+    the peer was away, and the receipts go out when it is back (they were held in
+    memory before, and lost with it)."""
+    conn.execute("ALTER TABLE messages ADD COLUMN read_receipt_due INTEGER NOT NULL DEFAULT 0 "
+                 "CHECK (read_receipt_due IN (0, 1))")
+    conn.execute("""CREATE INDEX messages_read_receipt_due ON messages(peer_id, seq)
+                    WHERE read_receipt_due = 1""")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -117,3 +117,28 @@ async def test_a_conversation_timer_set_off_or_unset_reaches_the_store_and_messa
         assert await alice.wait_delivered(sent.id, 5) == "delivered"
     got = {m.text: m.ttl for m in await bob.conversation("alice")}
     assert got == {"gone 30 s after reading": 30.0, "kept": None}
+
+
+async def test_a_read_receipt_owed_to_an_absent_peer_survives_a_restart(
+        make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    sent = await alice.send_text("bob", "read this while I am away")
+    assert await alice.wait_delivered(sent.id, 5) == "delivered"
+    await alice.stop()
+    await bob.mark_read("alice")  # alice is gone: the receipt cannot leave now
+    await bob.stop()
+    bob = await make_node("bob")
+    alice = await make_node("alice")
+    await connect(alice, bob)
+
+    async def read_at_alice() -> bool:
+        return [m.status for m in await alice.conversation("bob")] == ["read"]
+
+    await eventually(read_at_alice)
+
+    async def nothing_owed() -> bool:
+        return await bob._store.run(Store.read_receipts_due, alice.fingerprint) == []
+
+    await eventually(nothing_owed)

@@ -162,3 +162,25 @@ def test_unknown_peer_and_bad_arguments(store: Store, make_peer: PeerFactory) ->
     spaced = " ".join(fp[i:i + 4] for i in range(0, 64, 4)).upper()
     store.enqueue_outgoing(bytes.fromhex(fp), "bytes", 1.0)
     assert [m.text for m in store.outbox(spaced)] == ["bytes"]
+
+
+def test_read_receipts_stay_owed_until_a_session_takes_them(
+        store: Store, make_peer: PeerFactory, db_path: Path, data_key: bytes) -> None:
+    alice, bob = make_peer("alice"), make_peer("bob")
+    first = store.insert_incoming(alice, incoming("one"), 1.0)
+    second = store.insert_incoming(alice, incoming("two"), 1.0)
+    store.insert_incoming(bob, incoming("bob's"), 1.0)
+    assert first is not None and second is not None
+    assert store.read_receipts_due(alice) == []  # nothing read yet
+    store.mark_conversation_read(alice, 2.0)
+    assert store.read_receipts_due(alice) == [first.id, second.id]  # oldest first
+    assert store.read_receipts_due(bob) == []  # another conversation, not read
+    store.close()
+    with Store.open(db_path, data_key) as again:  # a restart keeps what is owed
+        assert again.read_receipts_due(alice) == [first.id, second.id]
+        again.read_receipts_told(alice, [first.id])
+        assert again.read_receipts_due(alice) == [second.id]
+        again.read_receipts_told(bob, [second.id])  # another peer's id: changes nothing
+        assert again.read_receipts_due(alice) == [second.id]
+        again.read_receipts_told(alice, [second.id, second.id])
+        assert again.read_receipts_due(alice) == []

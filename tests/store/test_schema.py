@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.errors import StoreSchemaError
-from p2pmsg.store import Store
+from p2pmsg.store import IncomingMessage, Store
 from p2pmsg.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 
 
@@ -93,3 +94,24 @@ def test_a_file_that_is_not_a_database_is_a_store_error(db_path: Path, data_key:
     db_path.write_bytes(b"definitely not sqlite " * 100)
     with pytest.raises(StoreError):
         Store.open(db_path, data_key)
+
+
+
+def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
+        db_path: Path, data_key: bytes) -> None:
+    """A profile made before read receipts were kept across restarts opens with its
+    history intact and no receipt owed for what was read back then."""
+    with Store.open(db_path, data_key) as store:
+        fp = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+        store.insert_incoming(fp, IncomingMessage(bytes(16), "read long ago", 1.0, None), 1.0)
+        assert store.mark_conversation_read(fp, 2.0) == [bytes(16)]
+    # Turn the file back into version 1: the column and its index did not exist.
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP INDEX messages_read_receipt_due")
+    conn.execute("ALTER TABLE messages DROP COLUMN read_receipt_due")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.read_receipts_due(fp) == []
+        assert [m.text for m in store.conversation(fp)] == ["read long ago"]
