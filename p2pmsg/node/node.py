@@ -54,11 +54,15 @@ from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
 from p2pmsg.node.sessions import NodeSessions
 from p2pmsg.node.transfers.manager import TransferManager
+from p2pmsg.node.transfers.settings import profile_policy
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 log = logging.getLogger(__name__)
+
+#: Saved settings that change how files are received (`TransferSettings.from_profile`).
+_RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_extensions"})
 
 
 class Node(NodeSessions):
@@ -133,6 +137,8 @@ class Node(NodeSessions):
             await self.unlock_events.start()
         self.delivery.start()
         self.expiry.start()
+        if self.config.files.from_profile:
+            await self._apply_receive_settings()
         await self.files.start()
         await self.start_network()
 
@@ -372,6 +378,14 @@ class Node(NodeSessions):
 
     async def update_settings(self, **values: Any) -> None:
         await self._store.run(lambda store: store.update_settings(**values))
+        if self.config.files.from_profile and _RECEIVE_SETTINGS & values.keys():
+            await self._apply_receive_settings()
+
+    async def _apply_receive_settings(self) -> None:
+        """Downloads folder and limits from the profile's saved settings (the app's F4)."""
+        settings = await self._store.run(Store.load_settings)
+        self.files.set_policy(profile_policy(settings.downloads_dir, settings.max_file_size,
+                                             settings.accepted_extensions))
 
     # --- helpers -------------------------------------------------------------------------
 

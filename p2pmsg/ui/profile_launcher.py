@@ -76,10 +76,14 @@ class ProfileLauncher:
         try:
             module = await asyncio.to_thread(importlib.import_module, "p2pmsg.node.node")
             config_module = importlib.import_module("p2pmsg.node.config")
+            files_module = importlib.import_module("p2pmsg.node.transfers.settings")
         except ModuleNotFoundError:
             raise ConfigError("the network node is not available in this build") from None
-        # The node follows the profile's unlock log, so guesses at it reach the monitor.
-        options = {"profile_events": unlocked.profile.events_path, **self.node_options}
+        # The node follows the profile's unlock log, so guesses at it reach the monitor;
+        # files land where the Settings screen says (by default the usual downloads folder).
+        options = {"profile_events": unlocked.profile.events_path,
+                   "files": files_module.TransferSettings(from_profile=True),
+                   **self.node_options}
         config = config_module.NodeConfig(**options)
         node: NodeAPI = await module.Node.open(
             unlocked.identity, unlocked.display_name, unlocked.profile.db_path,

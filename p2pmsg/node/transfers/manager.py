@@ -418,6 +418,14 @@ class TransferManager:
         actor.publish(force=True)
         return progress.view()
 
+    def set_policy(self, policy: ReceivePolicy | None) -> None:
+        """A new downloads folder or limits (the user saved Settings): for new offers and
+        for those still waiting for an answer; accepted ones keep their partial's folder."""
+        self.policy = policy
+        for actor in self._actors.values():
+            if isinstance(actor, IncomingActor) and actor.progress.state == "offered":
+                actor.policy = policy
+
     def _actor(self, transfer_id: str) -> TransferActor:
         try:
             actor = self._actors.get(bytes.fromhex(transfer_id))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from p2pmsg.node.transfers.receiver import (
     DEFAULT_MAX_SIZE,
     DEFAULT_MIN_FREE_AFTER,
@@ -30,9 +32,26 @@ class TransferSettings:
     #: chunks in flight per outgoing transfer (flow-control window)
     window: int = DEFAULT_WINDOW
     offer_timeout: float = DEFAULT_OFFER_TIMEOUT
+    #: take the downloads folder and the limits from the profile's saved settings
+    #: (`profile_policy`), live as they change: the terminal app, whose Settings
+    #: screen edits them. Headless commands name them on the command line instead.
+    from_profile: bool = False
 
     def policy(self) -> ReceivePolicy | None:
         if self.downloads is None:
             return None
         return ReceivePolicy(self.downloads, self.max_file_size, self.min_free_after,
                              self.allowed_extensions)
+
+
+def default_downloads() -> Path:
+    """The user's usual downloads folder (XDG's, else ~/Downloads); made on first use."""
+    return Path(platformdirs.user_downloads_dir())
+
+
+def profile_policy(downloads_dir: str | None, max_file_size: int,
+                   accepted_extensions: tuple[str, ...] | None) -> ReceivePolicy:
+    """The receive policy the profile's saved settings describe (`from_profile`)."""
+    folder = Path(downloads_dir).expanduser() if downloads_dir else default_downloads()
+    return ReceivePolicy(folder, max_file_size, DEFAULT_MIN_FREE_AFTER,
+                         frozenset(accepted_extensions) if accepted_extensions else None)
