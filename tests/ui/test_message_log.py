@@ -7,6 +7,7 @@ import random
 
 from p2pmsg.node.api import MessageView
 from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.timefmt import Clock
 from p2pmsg.ui.widgets.message_log import MAX_ENTRIES, MAX_RENDERED, MessageLog
 from tests.ui.conftest import FIXED_CLOCK, settle
 from tests.ui.fake_node import T0, FakeNode, fp_for
@@ -103,3 +104,24 @@ async def test_the_view_follows_new_messages_unless_scrolled_away() -> None:
         log.add_messages([_message(101, "back at the end")])
         await settle(pilot)
         assert any("back at the end" in line for line in _screen(app))
+
+
+async def test_a_read_disappearing_message_counts_down_and_its_mark_goes_with_it() -> None:
+    now = [T0 + 100.0]
+    clock = Clock(now=lambda: now[0], utc=True)
+    app = P2PMsgApp(node=FakeNode("alice"), clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.2)
+        log = app.screen.query_one(MessageLog)
+        read = MessageView(id=f"{1:032x}", peer=BOB, direction="in", text="burn after reading",
+                           created=T0, status="read", ttl=300.0, deadline=T0 + 190.0)
+        log.add_messages([read])
+        await settle(pilot, 0.1)
+        assert any("burn after reading ⏱1m 30s" in line for line in log.plain_lines())
+        now[0] += 31.0
+        await pilot.pause(1.3)  # one tick of the countdown
+        assert any("burn after reading ⏱59s" in line for line in log.plain_lines())
+        log.expire((read.id,))
+        await settle(pilot, 0.1)
+        lines = [line for line in log.plain_lines() if "message disappeared" in line]
+        assert lines and "⏱" not in lines[0]

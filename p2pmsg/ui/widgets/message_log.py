@@ -110,6 +110,21 @@ class MessageLog(ScrollView, can_focus=True):
     def peer_name(self, name: str) -> None:
         self.message_rows.peer_name = name
 
+    def on_mount(self) -> None:
+        # A read disappearing message shows the time it has left: count it down.
+        self.set_interval(1.0, self._tick_countdowns)
+
+    def _tick_countdowns(self) -> None:
+        """Re-render the counting-down messages that have been rendered (the visible
+        ones, and a few screens around them); the rest show the right time when drawn."""
+        ticking = [entry for entry in self._rendered.values()
+                   if isinstance(entry.payload, MessageView) and entry.payload.deadline is not None
+                   and entry.payload.text is not None]
+        for entry in ticking:
+            entry.invalidate()
+        if ticking:
+            self._relayout()
+
     # --- content --------------------------------------------------------------------
 
     def clear_conversation(self) -> None:

@@ -88,7 +88,7 @@ class MessageRows:
             parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
         else:
             parts = [(printable(message.text, multiline=True), None)]
-        if message.ttl is not None:
+        if message.ttl is not None and message.text is not None:  # gone: no timer left
             left = (f" ⏱{duration(message.deadline - self.clock.now())}"
                     if message.deadline is not None else f" ⏱{duration(message.ttl)}")
             parts.append((left, "message-log--ttl"))
