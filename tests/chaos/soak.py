@@ -74,6 +74,7 @@ class Soak:
         self.rng = random.Random(options.seed ^ 0x5EED)  # noqa: S311 - replayable traffic
         self.lock = threading.Lock()
         self.inbox: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.restarts: list[threading.Thread] = []  # restarts of killed nodes, in flight
         self.ledger = Ledger()
         self.nodes: list[NodeHandle] = []
         self.relay: RelayHandle | None = None
@@ -367,7 +368,9 @@ class Soak:
                 self.inbox.put(lambda: self.log(message))
                 return
             self.inbox.put(lambda: self.open_recovery("kill", node.index))
-        threading.Thread(target=run, daemon=True).start()
+        thread = threading.Thread(target=run, daemon=True)
+        self.restarts = [t for t in self.restarts if t.is_alive()] + [thread]
+        thread.start()
 
     # --- the run -------------------------------------------------------------------------
 
@@ -441,6 +444,11 @@ class Soak:
         self.box.restore_all(self.lan.hosts)
         self.relay.command({"cmd": "clear"})
         self.box.free_disk(self.disk_mount / "filler")
+        # A node killed just before the end may be restarting on its own thread right now
+        # (its restart was due after the last fault): starting it here as well would run
+        # two processes on one profile, and the node would look lost to the check.
+        for thread in self.restarts:
+            thread.join(timeout=60.0)
         for n in self.nodes:
             if not n.alive:
                 n.start()
