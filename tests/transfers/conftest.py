@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from p2pmsg.node.api import TransferUpdated, TransferView
+from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
+from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.node.transfers.settings import TransferSettings
-from tests.node.conftest import NodeFactory, connect, loopback_config
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 from tests.node.conftest import make_node as make_node  # the fixture, re-exported
 
 FINAL = ("completed", "failed", "declined", "expired", "cancelled")
@@ -94,3 +96,45 @@ async def pair(make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Pair]:
 
 
 
+
+
+@dataclass
+class PausedAtReceiver:
+    """A transfer the receiver accepted while its sender was away, then restarted with:
+    bob holds it paused with its partial file; alice is stopped."""
+
+    alice_config: NodeConfig
+    bob_config: NodeConfig
+    bob: Node
+    transfer_id: str
+    downloads: Path
+    partial: Path
+
+
+async def paused_at_receiver(make_node: NodeFactory, tmp_path: Path) -> PausedAtReceiver:
+    downloads = tmp_path / "downloads"
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
+    alice = await make_node("alice", config=alice_config)
+    bob = await make_node("bob", config=bob_config)
+    await connect(alice, bob)
+    source = tmp_path / "report.bin"
+    write_random(source, 256 * 1024)
+    sent = await alice.send_file(bob.fingerprint, str(source))
+    offered = await wait_incoming(bob)
+    assert offered.id == sent.id
+    # The sender goes away; the receiver accepts meanwhile (its answer cannot leave),
+    # then restarts: it holds the transfer paused, with its partial file.
+    await alice.stop()
+    await bob.accept_file(sent.id)
+    partial = downloads / PARTIAL_DIR / f"{sent.id}.part"
+
+    async def partial_exists() -> bool:
+        return partial.exists()
+
+    await eventually(partial_exists)
+    await bob.stop()
+    bob = await make_node("bob", config=bob_config)
+    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["paused"]
+    assert partial.exists()
+    return PausedAtReceiver(alice_config, bob_config, bob, sent.id, downloads, partial)

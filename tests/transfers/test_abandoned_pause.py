@@ -13,51 +13,29 @@ from pathlib import Path
 from p2pmsg.node.transfers.manager import ABANDON_PAUSED_AFTER
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.store import Store
-from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
-from tests.transfers.conftest import file_settings, wait_final, wait_incoming, write_random
+from tests.node.conftest import NodeFactory, connect
+from tests.transfers.conftest import paused_at_receiver, wait_final
 
 
 async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
         make_node: NodeFactory, tmp_path: Path) -> None:
-    downloads = tmp_path / "downloads"
-    bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
-    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
-    alice = await make_node("alice", config=alice_config)
-    bob = await make_node("bob", config=bob_config)
-    await connect(alice, bob)
-    source = tmp_path / "report.bin"
-    write_random(source, 256 * 1024)
-    sent = await alice.send_file(bob.fingerprint, str(source))
-    await wait_incoming(bob)
-    await alice.stop()  # away (for over a week, as far as bob can tell)
-    await bob.accept_file(sent.id)
-    partial = downloads / PARTIAL_DIR / f"{sent.id}.part"
-
-    async def partial_exists() -> bool:
-        return partial.exists()
-
-    await eventually(partial_exists)
-
-    # A restart within the week keeps it paused, ready to resume.
-    await bob.stop()
-    bob = await make_node("bob", config=bob_config)
-    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["paused"]
-    assert partial.exists()
+    paused = await paused_at_receiver(make_node, tmp_path)  # a restart within the week
+    bob, partial, sent_id = paused.bob, paused.partial, paused.transfer_id
 
     # Its last activity moves past the week; the next start gives it up.
     long_ago = time.time() - ABANDON_PAUSED_AFTER - 3600
-    await bob._store.run(Store.update_transfer, bytes.fromhex(sent.id), long_ago)
+    await bob._store.run(Store.update_transfer, bytes.fromhex(sent_id), long_ago)
     await bob.stop()
-    bob = await make_node("bob", config=bob_config)
-    ended = await wait_final(bob, sent.id, timeout=10.0)
+    bob = await make_node("bob", config=paused.bob_config)
+    ended = await wait_final(bob, sent_id, timeout=10.0)
     assert ended.state == "failed"
     assert ended.error is not None and "did not resume it for a week" in ended.error
     assert not partial.exists()
-    assert list((downloads / PARTIAL_DIR).glob("*.part")) == []
+    assert list((paused.downloads / PARTIAL_DIR).glob("*.part")) == []
 
     # Should the sender come back after all, its re-offer is answered with a cancel.
-    alice = await make_node("alice", config=alice_config)
+    alice = await make_node("alice", config=paused.alice_config)
     await connect(alice, bob)
-    theirs = await wait_final(alice, sent.id, timeout=10.0)
+    theirs = await wait_final(alice, sent_id, timeout=10.0)
     assert theirs.state == "failed"
-    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["failed"]
+    assert [v.state for v in await bob.transfers() if v.id == sent_id] == ["failed"]

@@ -12,49 +12,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
-from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
-from tests.transfers.conftest import file_settings, wait_final, wait_incoming, write_random
+from tests.node.conftest import NodeFactory, connect, loopback_config
+from tests.transfers.conftest import (
+    file_settings,
+    paused_at_receiver,
+    wait_final,
+    write_random,
+)
 
 
 async def test_a_transfer_the_sender_cancelled_while_the_receiver_was_away_ends_at_both(
         make_node: NodeFactory, tmp_path: Path) -> None:
-    downloads = tmp_path / "downloads"
-    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
-    bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
-    alice = await make_node("alice", config=alice_config)
-    bob = await make_node("bob", config=bob_config)
-    await connect(alice, bob)
-    source = tmp_path / "report.bin"
-    write_random(source, 256 * 1024)
-    sent = await alice.send_file(bob.fingerprint, str(source))
-    offered = await wait_incoming(bob)
-    assert offered.id == sent.id
-
-    # The sender goes away; the receiver accepts meanwhile (its answer cannot leave),
-    # then restarts: it holds the transfer paused, with its partial file.
-    await alice.stop()
-    await bob.accept_file(sent.id)
-    partial = downloads / PARTIAL_DIR / f"{sent.id}.part"
-    await eventually(lambda: _exists(partial))
-    await bob.stop()
-    bob = await make_node("bob", config=bob_config)
-    assert [v.state for v in await bob.transfers() if v.id == sent.id] == ["paused"]
+    paused = await paused_at_receiver(make_node, tmp_path)
+    bob, partial, sent_id = paused.bob, paused.partial, paused.transfer_id
 
     # The sender comes back without the network, cancels, and only then reconnects:
     # the cancel it sent to nobody must still reach the receiver.
-    alice = await make_node("alice", config=alice_config, start=False)
+    alice = await make_node("alice", config=paused.alice_config, start=False)
     await alice.files.start()
-    await alice.cancel_file(sent.id)
-    assert (await wait_final(alice, sent.id)).state == "cancelled"
+    await alice.cancel_file(sent_id)
+    assert (await wait_final(alice, sent_id)).state == "cancelled"
     await alice.files.stop()
     await alice.start()
     await connect(alice, bob)
 
-    ended = await wait_final(bob, sent.id, timeout=10.0)
+    ended = await wait_final(bob, sent_id, timeout=10.0)
     assert ended.state == "failed"
     assert ended.error is not None and "cancelled by the sender" in ended.error
     assert not partial.exists()
-    assert list((downloads / PARTIAL_DIR).glob("*.part")) == []
+    assert list((paused.downloads / PARTIAL_DIR).glob("*.part")) == []
 
 
 async def test_a_cancel_right_before_quitting_is_not_undone_by_the_next_start(
@@ -75,7 +61,3 @@ async def test_a_cancel_right_before_quitting_is_not_undone_by_the_next_start(
 
     assert [(v.state, v.error) for v in await alice.transfers() if v.id == sent.id] == [
         ("cancelled", "cancelled by the sender")]
-
-
-async def _exists(path: Path) -> bool:
-    return path.exists()
