@@ -61,7 +61,13 @@ from p2pmsg.protocol.message_types import (
     ReceiptStatus,
     Rekey,
 )
-from p2pmsg.protocol.wire import bad_field, describe, unpack_limited
+from p2pmsg.protocol.wire import (
+    bad_field,
+    describe,
+    msgpack_bin_header,
+    msgpack_uint,
+    unpack_limited,
+)
 
 __all__ = [
     "ID_SIZE", "MAX_PING_NONCE", "SHA256_SIZE", "USER_MESSAGES", "X25519_PUBLIC_SIZE",
@@ -95,27 +101,6 @@ def encode_message(message: AppMessage) -> bytes:
     return msgpack.packb(message.wire_fields(), use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def _msgpack_uint(value: int) -> bytes:
-    """A non-negative int as msgpack encodes it: the shortest of fixint, uint 8/16/32/64."""
-    if value < 0x80:
-        return bytes((value,))
-    if value < 0x100:
-        return b"\xcc" + value.to_bytes(1, "big")
-    if value < 0x10000:
-        return b"\xcd" + value.to_bytes(2, "big")
-    if value < 0x100000000:
-        return b"\xce" + value.to_bytes(4, "big")
-    return b"\xcf" + value.to_bytes(8, "big")
-
-
-def _msgpack_bin_header(size: int) -> bytes:
-    if size < 0x100:
-        return b"\xc4" + size.to_bytes(1, "big")
-    if size < 0x10000:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
-
-
 #: fixarray of 4, type 6, then the 16-byte transfer id's bin 8 header
 _FILE_CHUNK_HEAD = b"\x94\x06\xc4" + bytes((ID_SIZE,))
 
@@ -130,8 +115,8 @@ def _encode_file_chunk(chunk: FileChunk) -> bytes:
             or type(offset) is not int or offset < 0 or type(data) is not bytes):
         # Not ours to encode by hand; msgpack encodes it (or refuses) as before.
         return msgpack.packb(chunk.wire_fields(), use_bin_type=True)  # type: ignore[no-any-return]
-    return b"".join((_FILE_CHUNK_HEAD, transfer_id, _msgpack_uint(offset),
-                     _msgpack_bin_header(len(data)), data))
+    return b"".join((_FILE_CHUNK_HEAD, transfer_id, msgpack_uint(offset),
+                     msgpack_bin_header(len(data)), data))
 
 
 

@@ -61,7 +61,7 @@ from p2pmsg.protocol.limits import (
 )
 from p2pmsg.protocol.messages import Rekey, encode_message
 from p2pmsg.protocol.noise import KeyPair, Rng
-from p2pmsg.protocol.wire import FRAME_RECORD, RecordFrame
+from p2pmsg.protocol.wire import FRAME_RECORD, RecordFrame, msgpack_bin_header
 
 Direction = Literal["send", "recv"]
 
@@ -227,7 +227,7 @@ class RecordLayer:
         # an empty bin last and dropping that bin's two bytes (c4 00) leaves the header
         # the real bin's header and bytes follow.
         head = self._pack([FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, b""])[:-2]
-        head += _bin_header(len(sealed))
+        head += msgpack_bin_header(len(sealed))
         body_size = len(head) + len(sealed)
         if body_size > MAX_FRAME_SIZE:
             raise LocalProtocolError(f"record of {body_size} bytes exceeds the frame limit")
@@ -394,15 +394,6 @@ class RecordLayer:
             messages_since_key_agreement=self._sent_since_agreement,
             rekey_in_progress=self.rekey_in_progress,
             handshake_hash=self.handshake_hash)
-
-
-def _bin_header(size: int) -> bytes:
-    """The msgpack header of a bin of `size` bytes (bin 8, 16 or 32, as msgpack picks)."""
-    if size < 0x100:
-        return b"\xc4" + size.to_bytes(1, "big")
-    if size < 0x10000:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def _exchange(ours: KeyPair, public_key: bytes) -> bytes:

@@ -109,6 +109,30 @@ def _pack(obj: object) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+def msgpack_uint(value: int) -> bytes:
+    """A non-negative int as msgpack encodes it: the shortest of fixint, uint 8/16/32/64.
+    With `msgpack_bin_header`, for hot paths that write an encoding around a large bin
+    themselves instead of copying it through `packb`."""
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x100:
+        return b"\xcc" + value.to_bytes(1, "big")
+    if value < 0x10000:
+        return b"\xcd" + value.to_bytes(2, "big")
+    if value < 0x100000000:
+        return b"\xce" + value.to_bytes(4, "big")
+    return b"\xcf" + value.to_bytes(8, "big")
+
+
+def msgpack_bin_header(size: int) -> bytes:
+    """The msgpack header of a bin of `size` bytes (bin 8, 16 or 32, as msgpack picks)."""
+    if size < 0x100:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
 def encode_handshake(noise_message: bytes) -> bytes:
     """A complete HANDSHAKE frame (length prefix included)."""
     return encode_frame(_pack([FRAME_HANDSHAKE, noise_message]))
