@@ -22,32 +22,18 @@ import pytest
 from p2pmsg.profile import Profile
 from p2pmsg.store import Store
 from tests.harness import Host, JsonLines
+from tests.harness.cli import ENV, PASSWORD, make_profile, p2pmsg
+from tests.harness.cli import listen as harness_listen
 from tests.harness.fixtures import MakeLan
 
 pytestmark = pytest.mark.timeout(90)
 
-PASSWORD = "Lan-Test-Passw0rd!"  # noqa: S105 - a throwaway test profile
-ENV = {"P2PMSG_PASSWORD": PASSWORD, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 SEE_TIMEOUT = 15.0
 
 
-def make_profile(data_dir: Path, name: str) -> str:
-    """A profile with a cheap KDF (test speed); returns its fingerprint."""
-    unlocked = Profile(data_dir, name, kdf_iterations=20_000).create(name, PASSWORD)
-    return unlocked.identity.fingerprint.hex()
-
-
-def p2pmsg(*args: str) -> list[str]:
-    return [sys.executable, "-m", "p2pmsg", *args]
-
-
 def listen(host: Host, data_dir: Path, name: str, *extra: str) -> JsonLines:
-    proc = host.run(p2pmsg("listen", "--json", "--no-monitor", "--data-dir", str(data_dir),
-                           "--profile", name, *extra),
-                    env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = JsonLines(proc)
-    lines.wait_for(lambda o: o.get("event") == "ready", 15, "the ready line")
-    return lines
+    """`p2pmsg listen` without the monitor: these tests are about delivery."""
+    return harness_listen(host, data_dir, name, "--no-monitor", *extra, ready_timeout=15.0)
 
 
 def send(host: Host, data_dir: Path, name: str, to: str, text: str,

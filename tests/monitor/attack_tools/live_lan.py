@@ -9,42 +9,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from p2pmsg.profile import Profile
-from tests.harness import Host, JsonLines
+from tests.harness import Host
+from tests.harness.cli import ENV, PASSWORD, listen, make_profile, p2pmsg
 
-PASSWORD = "Live-Monitor-Passw0rd!"  # noqa: S105 - the test profiles' password
-REPO = Path(__file__).resolve().parents[2]
-ENV = {"P2PMSG_PASSWORD": PASSWORD, "PYTHONPATH": str(REPO)}
+__all__ = ["ALERT_DEADLINE", "ENV", "PASSWORD", "Alert", "Event", "ProfileCli", "first_event",
+           "listen", "make_profile", "measure", "p2pmsg"]
+
 #: The issue's promise: a rule-backed attack is in `p2pmsg alerts` within 10 seconds.
 ALERT_DEADLINE = 10.0
 
 Alert = dict[str, Any]
 Event = dict[str, Any]
-
-
-def make_profile(data_dir: Path, name: str) -> str:
-    """A profile with a cheap KDF (test speed); returns its fingerprint."""
-    unlocked = Profile(data_dir, name, kdf_iterations=20_000).create(name, PASSWORD)
-    return unlocked.identity.fingerprint.hex()
-
-
-def p2pmsg(*args: str) -> list[str]:
-    return [sys.executable, "-m", "p2pmsg", *args]
-
-
-def listen(host: Host, data_dir: Path, name: str, *extra: str) -> JsonLines:
-    proc = host.run(p2pmsg("listen", "--json", "--data-dir", str(data_dir), "--profile", name,
-                           *extra),
-                    env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = JsonLines(proc)
-    lines.wait_for(lambda o: o.get("event") == "ready", 20, f"{name}'s ready line")
-    return lines
 
 
 class ProfileCli:
