@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import random
 import time
@@ -242,6 +243,9 @@ class Node(NodeSessions):
                 f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
                 f"key claims to be this peer; compare safety numbers, then accept it with "
                 f"`p2pmsg trust {record.fingerprint[:16]}`")
+        if ttl is not None and not math.isfinite(ttl):  # inf means "off" only for a conversation
+            raise ConfigError(f"a message's disappearing timer must be a number of seconds, "
+                              f"not {ttl!r}")
         seconds = wire_ttl(ttl)
         try:
             for text in texts:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
+
+from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import MessagesExpired
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
@@ -111,6 +114,8 @@ async def test_a_conversation_timer_set_off_or_unset_reaches_the_store_and_messa
     await alice.set_conversation_ttl("bob", math.inf)  # off here, whatever a UI default says
     assert await alice.conversation_ttl("bob") == math.inf
     kept = await alice.send_text("bob", "kept")
+    with pytest.raises(ConfigError, match="number of seconds"):  # "never" is not a message's
+        await alice.send_text("bob", "infinite", ttl=math.inf)
     await alice.set_conversation_ttl("bob", None)
     assert await alice.conversation_ttl("bob") is None
     for sent in (timed, kept):
