@@ -12,11 +12,11 @@ This module does no I/O, so the rules can be tested exhaustively.
 from __future__ import annotations
 
 import ipaddress
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from p2pmsg.errors import ConfigError
+from p2pmsg.protocol.names import MAX_NAME_CHARS, name_problem
 
 SERVICE_TYPE = "_p2pmsg._tcp.local."
 INSTANCE_PREFIX = "p2pmsg-"
@@ -25,8 +25,6 @@ INSTANCE_PREFIX = "p2pmsg-"
 INSTANCE_FP_DIGITS = 48
 
 FINGERPRINT_HEX_LEN = 64
-MAX_NAME_CHARS = 64
-MAX_NAME_BYTES = 192
 MAX_TXT_BYTES = 1024
 MAX_ADDRESSES = 16
 MAX_VERSION = 65535
@@ -64,18 +62,13 @@ class InvalidAdvertisement(ValueError):
 def validate_display_name(name: str) -> str:
     """Return `name` if it is a safe display name, else raise `InvalidAdvertisement`.
 
-    Control and format characters (including bidi overrides) are refused, not
-    stripped: a name that could repaint a terminal or hide a look-alike is an
-    attack, and a silently "cleaned" version would hide that.
+    The one name rule (`p2pmsg.protocol.names`), as the handshake applies it:
+    control and format characters are refused, not stripped, since a name that
+    could repaint a terminal or hide a look-alike is an attack, and a silently
+    "cleaned" version would hide that.
     """
-    if not name or name != name.strip():
+    if name_problem(name) is not None:
         raise InvalidAdvertisement("bad_name")
-    if len(name) > MAX_NAME_CHARS or len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise InvalidAdvertisement("bad_name")
-    for char in name:
-        category = unicodedata.category(char)
-        if category[0] == "C" or category in ("Zl", "Zp"):
-            raise InvalidAdvertisement("bad_name")
     return name
 
 

@@ -34,6 +34,7 @@ from p2pmsg.profile.files import (
     read_limited,
 )
 from p2pmsg.profile.lock import ProfileLock
+from p2pmsg.protocol.names import MAX_NAME_CHARS, name_problem
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -45,7 +46,7 @@ UNLOCK_GUARD_FILE = "unlock.lock"
 UNLOCK_STATE_FILE = "unlock_state.json"
 EVENTS_FILE = "security_events.jsonl"
 DB_FILE = "p2pmsg.db"
-MAX_DISPLAY_NAME = 64
+MAX_DISPLAY_NAME = MAX_NAME_CHARS
 _MAX_KEYSTORE_BYTES = 128 * 1024
 _PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -65,13 +66,12 @@ def validate_profile_name(name: str) -> str:
 
 
 def validate_display_name(name: str) -> str:
+    """Our own display name (typed by the user: surrounding spaces are trimmed), held
+    to the rule every peer applies to it (`p2pmsg.protocol.names`)."""
     cleaned = name.strip()
-    if not cleaned:
-        raise ConfigError("the display name must not be empty")
-    if len(cleaned) > MAX_DISPLAY_NAME:
-        raise ConfigError(f"the display name is longer than {MAX_DISPLAY_NAME} characters")
-    if any(not ch.isprintable() for ch in cleaned):
-        raise ConfigError("the display name must not contain control characters")
+    problem = name_problem(cleaned)
+    if problem is not None:
+        raise ConfigError(f"the display name {problem}")
     return cleaned
 
 

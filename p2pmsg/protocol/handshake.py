@@ -20,7 +20,6 @@ a bad signature or a policy refusal is a `HandshakeError` naming the reason.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -35,11 +34,11 @@ from p2pmsg.protocol.limits import (
     HANDSHAKE_MAX_BIN,
     HANDSHAKE_MAX_MAP,
     HANDSHAKE_MAX_STR,
-    MAX_NAME_BYTES,
     MAX_OFFERED_SUITES,
     PROLOGUE,
     WIRE_VERSION,
 )
+from p2pmsg.protocol.names import name_problem
 from p2pmsg.protocol.noise import HandshakeState, Rng
 from p2pmsg.protocol.wire import describe, unpack_limited
 
@@ -82,12 +81,15 @@ def static_binding(noise_static_public: bytes) -> bytes:
 
 
 def check_display_name(name: object) -> str:
-    """1..128 UTF-8 bytes, no control or format characters (no ANSI, no bidi tricks)."""
-    if type(name) is not str or not name or len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise HandshakeError(f"display name must be 1..{MAX_NAME_BYTES} bytes of text, "
-                             f"got {describe(name)}")
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
-        raise HandshakeError("display name contains control or format characters")
+    """The peer's claimed name, held to the one name rule (`p2pmsg.protocol.names`).
+
+    The same rule as for mDNS adverts: no control, format or separator
+    characters, no leading or trailing whitespace, at most 64 characters.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise HandshakeError(f"display name {problem}: {describe(name)}")
+    assert isinstance(name, str)
     return name
 
 
