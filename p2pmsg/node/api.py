@@ -26,19 +26,44 @@ TransferState = Literal[
 # --- views: snapshots of state ------------------------------------------------------------
 
 
+PeerState = Literal["discovered", "pinned", "flagged", "retired", "blocked"]
+
+
 @dataclass(frozen=True)
 class PeerView:
+    """One identity key, as lists and conversations show it.
+
+    `name` is what to call it: the user's `local_name` (petname) if set, else
+    the `claimed_name` the peer gave itself. `state`: "discovered" (seen in an
+    advert, never met), "pinned" (met; trust on first use, `verified` once the
+    user compared safety numbers or paired by code), "flagged" (it claims a
+    name that reads like `clash_with`'s, a different key: kept apart, nothing
+    is sent to it until the user decides), "retired" (replaced by `successor`
+    in the user's key change) or "blocked".
+    """
+
     fingerprint: str
     name: str
     short_fingerprint: str
     online: bool
     verified: bool
     unread: int
-    key_change_pending: bool  # a new, unaccepted key: sending is blocked
+    state: PeerState = "pinned"
+    local_name: str = ""
+    claimed_name: str = ""
+    clash_with: str | None = None  # fingerprint of the contact whose name it claims
+    clash_with_name: str = ""  # that contact's name, for "claims to be Carol"
+    successor: str | None = None  # retired: the contact now on the new key
     addresses: tuple[str, ...] = ()  # "host:port"
     manual: bool = False  # added by host:port rather than discovered
     first_seen: float | None = None
     last_seen: float | None = None
+
+    @property
+    def sendable(self) -> bool:
+        """Messages may be sent: a pinned key with nothing held against it (a key only
+        seen in an advert is sendable too: the first handshake pins it)."""
+        return self.state in ("pinned", "discovered")
 
 
 @dataclass(frozen=True)
@@ -145,12 +170,14 @@ class PeerUpdated:
 
 
 @dataclass(frozen=True)
-class IdentityChanged:
-    """A known peer showed a different key; sending to it is blocked until accepted."""
+class NameClashed:
+    """A key claims a name that reads like a contact's (at first contact or by renaming
+    itself). It is kept apart and flagged; the contact is untouched and keeps working."""
 
-    fingerprint: str
-    name: str
-    old_fingerprint: str | None
+    fingerprint: str  # the flagged key
+    claimed_name: str
+    contact: str  # the fingerprint of the contact whose name it claims
+    contact_name: str
     detail: str
 
 
@@ -204,7 +231,7 @@ class MonitorChanged:
 
 NodeEvent = (
     PeerDiscovered | PeerLost | PeerConnected | PeerDisconnected | PeerUpdated
-    | IdentityChanged | MessageReceived | MessageStatusChanged | MessagesExpired
+    | NameClashed | MessageReceived | MessageStatusChanged | MessagesExpired
     | SessionChanged | TransferUpdated | SecurityEventLogged | AlertRaised | MonitorChanged
 )
 
@@ -252,7 +279,21 @@ class NodeAPI(Protocol):
     async def rekey(self, peer: str) -> None: ...
     async def safety_number(self, peer: str) -> str: ...
     async def set_verified(self, peer: str, verified: bool) -> None: ...
-    async def accept_new_key(self, peer: str) -> None: ...
+    # Trust decisions: each is the user's explicit act, takes effect at once on live
+    # sessions, and raises `ConfigError` with a message fit to show when it cannot apply.
+    async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
+        """The user's own name for a peer (None or "" removes it)."""
+        ...
+    async def change_key(self, contact: str, new_key: str) -> PeerView:
+        """"This new key is the contact's": the contact, with its history, moves to the
+        key `new_key` (a fingerprint or prefix of a key we have met); the old key is
+        retired and refused from then on."""
+        ...
+    async def keep_apart(self, peer: str, local_name: str) -> PeerView:
+        """"Someone else": a flagged key becomes a contact of its own, named `local_name`."""
+        ...
+    async def block_peer(self, peer: str) -> PeerView: ...
+    async def unblock_peer(self, peer: str) -> PeerView: ...
     async def add_peer(self, host: str, port: int) -> None: ...
 
     async def send_file(self, peer: str, path: str) -> TransferView: ...

@@ -54,14 +54,18 @@ from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
 from p2pmsg.node.sessions import NodeSessions
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import profile_policy
+from p2pmsg.node.trust import unsendable_reason
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 log = logging.getLogger(__name__)
 
+#: How often the node looks for trust decisions written by another process (seconds).
+STORE_WATCH_INTERVAL = 1.0
 #: Saved settings that change how files are received (`TransferSettings.from_profile`).
 _RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_extensions"})
 
@@ -95,6 +99,7 @@ class Node(NodeSessions):
                               UnlockEventFollower(self.config.profile_events, self.security,
                                                   store))
         self._started = False
+        self._store_watch: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, identity: Identity, display_name: str, db_path: str | Path,
@@ -142,12 +147,14 @@ class Node(NodeSessions):
             await self._apply_receive_settings()
         await self.files.start()
         await self.start_network()
+        self._store_watch = asyncio.create_task(self._watch_store())
 
     async def stop(self) -> None:
         """Orderly shutdown: bye to every peer, flush queued work, close the store."""
         if not self._started:
             return
         self._started = False
+        await cancel_and_wait(self._store_watch)
         if self.unlock_events is not None:
             await self.unlock_events.stop()
         await self.monitor_link.stop()
@@ -238,11 +245,9 @@ class Node(NodeSessions):
                         ttl: float | None) -> None:
         """Refuse what must not be stored for sending: a blocked peer, or a message the
         peer would refuse (its text and timer; the id and time are ours to get right)."""
-        if record.key_change_pending or record.fingerprint in self.directory.claimants():
-            raise PeerBlockedError(
-                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
-                f"key claims to be this peer; compare safety numbers, then accept it with "
-                f"`p2pmsg trust {record.fingerprint[:16]}`")
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
         if ttl is not None and not math.isfinite(ttl):  # inf means "off" only for a conversation
             raise ConfigError(f"a message's disappearing timer must be a number of seconds, "
                               f"not {ttl!r}")
@@ -333,17 +338,65 @@ class Node(NodeSessions):
             raise ConfigError(str(exc)) from None
         await self._publish_peer(record.fingerprint)
 
-    async def accept_new_key(self, peer: str) -> None:
-        await self.accept_key_change(peer)
+    # --- trust decisions by the user (each applies to live sessions at once) -------------
+
+    async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
+        record = await self._resolve(peer)
+        if record.trust == "flagged" and local_name:
+            return await self.keep_apart(record.fingerprint, local_name)
+        return await self._decide(Store.set_local_name, record.fingerprint, local_name)
+
+    async def change_key(self, contact: str, new_key: str) -> PeerView:
+        old = await self._resolve(contact)
+        new = await self._resolve(new_key)
+        view = await self._decide(Store.change_key, old.fingerprint, new.fingerprint,
+                                  self._clock())
+        log.warning("key change by the user: %s moved from key %s to %s",
+                    view.name, old.fingerprint[:16], new.fingerprint[:16])
+        return view
+
+    async def keep_apart(self, peer: str, local_name: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.keep_apart, record.fingerprint, local_name)
+
+    async def block_peer(self, peer: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.block, record.fingerprint, self._clock())
+
+    async def unblock_peer(self, peer: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.unblock, record.fingerprint)
+
+    async def _watch_store(self) -> None:
+        """Pick up trust decisions another process wrote (`p2pmsg trust`, `rename`,
+        `block` on this profile while the node runs): SQLite's data_version moves when
+        another connection commits, so a poll costs one PRAGMA on the store thread."""
+        seen = await self._store.run(Store.data_version)
+        while True:
+            await asyncio.sleep(STORE_WATCH_INTERVAL)
+            now = await self._store.run(Store.data_version)
+            if now != seen:
+                seen = now
+                await self.trust_changed()
+
+    async def _decide(self, method: Callable[..., PeerRecord], *args: Any) -> PeerView:
+        """Run one trust decision in the store, then make the live node agree with it."""
+        try:
+            record = await self._store.run(method, *args)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        await self.trust_changed()
+        view = self.directory.view(record.fingerprint)
+        assert view is not None
+        return view
 
     # --- files (the file-transfer module plugs in here) ----------------------------------
 
     async def send_file(self, peer: str, path: str) -> TransferView:
         record = await self._resolve(peer)
-        if record.key_change_pending or record.fingerprint in self.directory.claimants():
-            raise PeerBlockedError(
-                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
-                f"key claims to be this peer; compare safety numbers, then accept it")
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
         view = await self.files.send_file(record.fingerprint, path)
         self.want_connection(record.fingerprint)
         return view

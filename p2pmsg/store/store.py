@@ -17,11 +17,11 @@ from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
 from p2pmsg.store.messages import MessagesMixin
 from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, MonitoringMixin
-from p2pmsg.store.peers import PeersMixin
 from p2pmsg.store.schema import migrate, schema_version
 from p2pmsg.store.sealing import FieldSealer
 from p2pmsg.store.settings import SettingsMixin
 from p2pmsg.store.transfers import TransfersMixin
+from p2pmsg.store.trust import TrustMixin
 
 DB_FILENAME = "p2pmsg.db"
 #: SQLite's default `wal_autocheckpoint`, in pages.
@@ -29,7 +29,7 @@ DEFAULT_AUTOCHECKPOINT_PAGES = 1000
 _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 
 
-class Store(PeersMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
+class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 
     def __init__(self, conn: sqlite3.Connection, sealer: FieldSealer, path: Path, *,
@@ -89,6 +89,15 @@ class Store(PeersMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
     @property
     def schema_version(self) -> int:
         return schema_version(self._conn)
+
+    def data_version(self) -> int:
+        """Changes whenever *another* connection (another process) commits to this
+        database; the running node polls it to pick up trust decisions made by
+        `p2pmsg trust`/`rename`/`block` while it runs."""
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the data version: {exc}") from exc
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (e.g. before a backup or at a clean exit)."""
