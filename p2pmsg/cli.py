@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "peers",
     "add_peer",
     "trust",
+    "rename",
+    "block",
     "alerts",
     "events",
 )

@@ -155,9 +155,8 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"-- disconnected from {name(event.fingerprint)} ({event.reason})"
     if isinstance(event, api.PeerLost):
         return f"-- {name(event.fingerprint)} stopped advertising"
-    if isinstance(event, api.IdentityChanged):
-        return (f"!! WARNING: {event.detail} Compare safety numbers, then run "
-                f"`p2pmsg trust {event.fingerprint[:16]}` if it really is them.")
+    if isinstance(event, api.NameClashed):
+        return f"!! WARNING: {event.detail} See `p2pmsg trust {event.fingerprint[:16]}`."
     if isinstance(event, api.AlertRaised):
         a = event.alert
         return f"!! alert [{a.severity}] {a.kind}: {a.message}"

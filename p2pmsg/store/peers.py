@@ -38,8 +38,8 @@ def resolve_among(query: str, peers: Iterable[PeerRecord]) -> PeerRecord:
     kind that matches anything:
 
     1. the user's own names for contacts (petnames);
-    2. names that keys proved in a handshake (pinned, not flagged, blocked or
-       retired, and without a petname, which replaces the claim);
+    2. names that keys proved in a handshake (pinned keys that are neither
+       flagged nor retired, and have no petname, which replaces the claim);
     3. fingerprint prefixes (at least 4 hex digits; spaces and colons ignored);
     4. names from mDNS adverts of keys not met yet (so a first `send --to bob`
        works), which never make a name of the earlier kinds ambiguous.
@@ -54,8 +54,8 @@ def resolve_among(query: str, peers: Iterable[PeerRecord]) -> PeerRecord:
     tiers = (
         [p for p in candidates if p.local_name and p.trust != "retired"
          and name_key(p.local_name) == wanted],
-        [p for p in candidates if not p.local_name and p.sendable
-         and name_key(p.claimed_name) == wanted],
+        [p for p in candidates if not p.local_name and p.pinned
+         and p.trust in ("ok", "blocked") and name_key(p.claimed_name) == wanted],
         [p for p in candidates if is_prefix and p.fingerprint.startswith(prefix)],
         [p for p in candidates if not p.local_name and p.trust == "ok" and not p.pinned
          and name_key(p.claimed_name) == wanted],
