@@ -3,13 +3,14 @@ blocking, and an advert the handshake does not prove."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
 
 from p2pmsg.errors import ConfigError, PeerBlockedError
 from p2pmsg.node.advert import PeerAdvertised
-from p2pmsg.node.api import NameClashed
+from p2pmsg.node.api import NameClashed, PeerUpdated
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 
@@ -202,3 +203,30 @@ async def test_an_advert_the_handshake_does_not_prove_is_refused(make_node: Node
     assert queued.status == "queued"
     # The refuted address is not hammered: one attempt per advertisement.
     assert len(await caught()) == 1
+
+
+async def test_a_decision_written_by_another_process_reaches_the_running_node(
+        make_node: NodeFactory) -> None:
+    """`p2pmsg block/rename/trust` write to the store without the profile lock while the
+    node runs; the node notices the other connection's commit and applies it live."""
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await connect(alice, bob)
+    updates = bob.subscribe()
+    _, data_key = make_node.keys["bob"]
+
+    def another_process() -> None:  # one thread: a sqlite3 connection stays on its own
+        with Store.open(make_node.root / "bob.db", data_key) as other:
+            other.set_local_name(alice.fingerprint, "Alice (desk)")
+            other.block(alice.fingerprint, 1.0)
+
+    await asyncio.to_thread(another_process)
+
+    async def dropped() -> bool:
+        return bob.directory.session(alice.fingerprint) is None
+    assert await eventually(dropped, timeout=5.0)
+    seen = [e.peer for e in updates.drain()  # type: ignore[attr-defined]
+            if isinstance(e, PeerUpdated) and e.peer.fingerprint == alice.fingerprint]
+    assert seen and seen[-1].state == "blocked" and seen[-1].name == "Alice (desk)"
+    with pytest.raises(PeerBlockedError):
+        await bob.send_text("Alice (desk)", "no")
