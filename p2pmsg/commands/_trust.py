@@ -3,7 +3,7 @@
 These commands write the user's decision straight into the profile's store
 without taking the profile lock, so they work while the app or `listen` runs
 on the same profile: the running node notices the commit (SQLite's
-data_version) within a second and applies it to its live sessions. A trust
+trust generation) within a second and applies it to its live sessions. A trust
 decision never dead-ends on "profile in use".
 """
 

@@ -32,6 +32,7 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.safety_number import format_safety_number, safety_number
 from p2pmsg.errors import (
     ConfigError,
+    P2PMsgError,
     LocalProtocolError,
     NotConnectedError,
     PeerBlockedError,
@@ -369,15 +370,18 @@ class Node(NodeSessions):
 
     async def _watch_store(self) -> None:
         """Pick up trust decisions another process wrote (`p2pmsg trust`, `rename`,
-        `block` on this profile while the node runs): SQLite's data_version moves when
-        another connection commits, so a poll costs one PRAGMA on the store thread."""
-        seen = await self._store.run(Store.data_version)
+        `block` on this profile while the node runs): every decision moves the store's
+        trust generation, so a poll costs one small read on the store thread."""
+        seen = await self._store.run(Store.trust_generation)
         while True:
             await asyncio.sleep(STORE_WATCH_INTERVAL)
-            now = await self._store.run(Store.data_version)
-            if now != seen:
-                seen = now
-                await self.trust_changed()
+            try:
+                now = await self._store.run(Store.trust_generation)
+                if now != seen:
+                    seen = now
+                    await self.trust_changed()
+            except P2PMsgError as exc:  # a busy or broken store: say so, try again later
+                log.warning("cannot pick up changes made by another process: %s", exc)
 
     async def _decide(self, method: Callable[..., PeerRecord], *args: Any) -> PeerView:
         """Run one trust decision in the store, then make the live node agree with it."""

@@ -175,7 +175,7 @@ class NodeSessions:
                      writer: asyncio.StreamWriter, address: str, admission: Admission | None,
                      policy: HandshakePolicy | None) -> Session:
         conn = PeerConnection(role, self.identity, self._name, self._rng, self._clock,
-                              config=self.protocol_config, policy=policy)
+                              config=self.protocol_config, policy=self._refusing(policy))
         session = Session(conn, reader, writer, self, remote_address=address,
                           admission=admission, wall_clock=self._clock)
         self._sessions.add(session)
@@ -183,6 +183,19 @@ class NodeSessions:
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
         return session
+
+    def _refusing(self, policy: HandshakePolicy | None) -> HandshakePolicy:
+        """`policy`, after refusing keys the user blocked or retired *inside* the
+        handshake: the other side sees a failed handshake (and backs off, as after
+        any failure), not a session that closes the moment it opens and is redialled
+        at once."""
+
+        def refuse(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
+            if self._refused(peer.fingerprint.hex()):
+                return "this key is not accepted here"
+            return policy(peer, suites) if policy is not None else None
+
+        return refuse
 
     def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                    address: str, admission: Admission) -> None:
@@ -504,6 +517,9 @@ class NodeSessions:
             old = before.get(record.fingerprint)
             if old == record:
                 continue
+            view = self.directory.view(record.fingerprint)
+            if view is not None:
+                self.bus.publish(PeerUpdated(view))
             session = self.directory.session(record.fingerprint)
             if session is not None and record.trust in ("blocked", "retired"):
                 session.close(f"key {record.trust}")
@@ -511,6 +527,3 @@ class NodeSessions:
                   and (old is None or not old.sendable)):
                 self.delivery.session_ready(session)
                 self.files.session_ready(session)
-            view = self.directory.view(record.fingerprint)
-            if view is not None:
-                self.bus.publish(PeerUpdated(view))

@@ -39,8 +39,8 @@ Peers (peers.py) and trust decisions (trust.py)
       contact under its own petname
   block(fp, now) / unblock(fp) -> PeerRecord
   set_verified(fp, verified)             safety number compared or paired (pinned keys)
-  data_version() -> int                  moves when another process commits (the node
-      polls it to apply `p2pmsg trust/rename/block` made while it runs)
+  trust_generation() -> int              moves with every decision above (the node polls
+      it to apply `p2pmsg trust/rename/block` made while it runs)
   set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds; math.inf =
       never (off here, whatever a default says), None = no timer of its own
   mark_seen(fp, now)                     bump last_seen

@@ -90,15 +90,6 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
     def schema_version(self) -> int:
         return schema_version(self._conn)
 
-    def data_version(self) -> int:
-        """Changes whenever *another* connection (another process) commits to this
-        database; the running node polls it to pick up trust decisions made by
-        `p2pmsg trust`/`rename`/`block` while it runs."""
-        try:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the data version: {exc}") from exc
-
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (e.g. before a backup or at a clean exit)."""
         try:

@@ -89,6 +89,22 @@ class TrustMixin(PeersMixin):
 
     # --- the user's decisions ---------------------------------------------------------
 
+    def trust_generation(self) -> int:
+        """A counter every decision below moves, in the same transaction as the decision.
+
+        The running node polls it to apply decisions another process made
+        (`p2pmsg trust/rename/block` while the app or `listen` runs). An explicit
+        counter, not SQLite's data_version: that moves for any commit (every
+        security event) and only when this connection next takes a read lock.
+        """
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'trust_generation'").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _decided(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('trust_generation', 1) "
+                     "ON CONFLICT(key) DO UPDATE SET value = value + 1")
+
     def set_local_name(self, fingerprint: str | bytes, name: str | None) -> PeerRecord:
         """The user's own name for a peer (None or "" removes it).
 
@@ -116,6 +132,7 @@ class TrustMixin(PeersMixin):
             else:
                 sealed = None
             conn.execute("UPDATE peers SET local_name = ? WHERE id = ?", (sealed, peer_id))
+            self._decided(conn)
             record = self._peer_by_fp(conn, fp)
         assert record is not None
         return record
@@ -132,6 +149,7 @@ class TrustMixin(PeersMixin):
                                  "verified")
             conn.execute("UPDATE peers SET verified = ? WHERE fingerprint = ?",
                          (int(verified), fp))
+            self._decided(conn)
 
     def change_key(self, contact: str | bytes, new_key_fp: str | bytes,
                    now: float) -> PeerRecord:
@@ -176,6 +194,7 @@ class TrustMixin(PeersMixin):
             retired_id = self._peer_id(conn, old_fp)
             if old_name:
                 self._set_name(conn, retired_id, old_name)
+            self._decided(conn)
             record = self._peer_by_fp(conn, new_fp)
         assert record is not None
         return record
@@ -195,6 +214,7 @@ class TrustMixin(PeersMixin):
         with self._write() as conn:
             conn.execute("UPDATE peers SET trust = 'ok', clash_with = NULL, trust_since = NULL "
                          "WHERE fingerprint = ?", (fp,))
+            self._decided(conn)
             record = self._peer_by_fp(conn, fp)
         assert record is not None
         return record
@@ -209,6 +229,7 @@ class TrustMixin(PeersMixin):
                                  "already")
             conn.execute("UPDATE peers SET trust = 'blocked', trust_since = ? "
                          "WHERE fingerprint = ?", (now, fp))
+            self._decided(conn)
             record = self._peer_by_fp(conn, fp)
         assert record is not None
         return record
@@ -222,6 +243,7 @@ class TrustMixin(PeersMixin):
                 raise ValueError(f"{describe_peer(peer)} is not blocked")
             conn.execute("UPDATE peers SET trust = CASE WHEN clash_with IS NULL THEN 'ok' "
                          "ELSE 'flagged' END, trust_since = NULL WHERE fingerprint = ?", (fp,))
+            self._decided(conn)
             record = self._peer_by_fp(conn, fp)
         assert record is not None
         return record
