@@ -32,9 +32,9 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.safety_number import format_safety_number, safety_number
 from p2pmsg.errors import (
     ConfigError,
-    P2PMsgError,
     LocalProtocolError,
     NotConnectedError,
+    P2PMsgError,
     PeerBlockedError,
     UnknownPeerError,
 )

@@ -170,7 +170,7 @@ async def test_a_blocked_key_is_refused_and_can_be_unblocked(make_node: NodeFact
                                      "\u0391lice"])  # Greek capital alpha
 async def test_look_alikes_at_first_contact_are_flagged(make_node: NodeFactory,
                                                         claimed: str) -> None:
-    alice, bob, impostor, clash = await _flagged_impostor(make_node, claimed)
+    alice, bob, _, clash = await _flagged_impostor(make_node, claimed)
     assert clash.contact == alice.fingerprint and clash.claimed_name == claimed
     assert (await bob.resolve_peer("alice")).fingerprint == alice.fingerprint
     sent = await bob.send_text("alice", "only the real one")

@@ -19,8 +19,8 @@ with Store.open(sys.argv[1], bytes.fromhex(sys.argv[2])) as store:
 
 
 def _other_process(db: Path, key: bytes, action: str, fingerprint: str) -> None:
-    subprocess.run([sys.executable, "-c", _WRITER, str(db), key.hex(), action, fingerprint],
-                   check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", _WRITER, str(db), key.hex(), action,  # noqa: S603
+                    fingerprint], check=True, timeout=60)
 
 
 async def test_commits_of_another_process_stay_visible(tmp_path: Path) -> None:
@@ -31,7 +31,8 @@ async def test_commits_of_another_process_stay_visible(tmp_path: Path) -> None:
     db, key = tmp_path / "p2pmsg.db", os.urandom(32)
     store = await AsyncStore.open(db, key)
     try:
-        fp = (await store.run(Store.record_handshake, os.urandom(32), "alice", 1.0)).peer.fingerprint
+        pinned = await store.run(Store.record_handshake, os.urandom(32), "alice", 1.0)
+        fp = pinned.peer.fingerprint
         wal = os.stat(f"{db}-wal").st_ino
         for round_ in range(4):
             action = "block" if round_ % 2 == 0 else "unblock"

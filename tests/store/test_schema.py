@@ -121,7 +121,7 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
 def _undo_v3(conn: sqlite3.Connection) -> None:
     """The peers table as versions 1 and 2 had it (no petnames, no key states)."""
     for column in ("trust_since", "successor", "clash_with", "trust", "local_name"):
-        conn.execute(f"ALTER TABLE peers DROP COLUMN {column}")  # noqa: S608 - our literals
+        conn.execute(f"ALTER TABLE peers DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 2")
 
 
