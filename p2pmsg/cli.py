@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "peers",
     "add_peer",
     "trust",
+    "pair",
     "alerts",
     "events",
 )
