@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trust",
     "rename",
     "block",
+    "pair",
     "alerts",
     "events",
 )

@@ -229,10 +229,45 @@ class MonitorChanged:
     status: MonitorStatus
 
 
+# --- pairing by a short code (node/pairing.py, docs/PROTOCOL.md 7.1) ----------------------
+
+
+@dataclass(frozen=True)
+class PairingCode:
+    """A one-time code this node shows for `peer`; the other person types it."""
+
+    peer: str
+    code: str  # "123-456"
+    expires_at: float  # wall clock
+
+
+@dataclass(frozen=True)
+class PairingOutcome:
+    """How one pairing attempt ended. `ok`: both sides matched and `peer` is now
+    marked verified here. `reason`: verified | wrong_code (a mistyped code, or a man
+    in the middle) | expired | no_code (the other side had no live code) | busy |
+    unexpected (a message out of order) | cancelled | disconnected | timeout (the wait
+    ended first) | not_recorded (matched, but the store refused the mark)."""
+
+    peer: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PairingFinished:
+    """A pairing attempt with `peer` ended (either role); see `PairingOutcome`."""
+
+    peer: str
+    ok: bool
+    reason: str
+
+
 NodeEvent = (
     PeerDiscovered | PeerLost | PeerConnected | PeerDisconnected | PeerUpdated
     | NameClashed | MessageReceived | MessageStatusChanged | MessagesExpired
     | SessionChanged | TransferUpdated | SecurityEventLogged | AlertRaised | MonitorChanged
+    | PairingFinished
 )
 
 
@@ -306,3 +341,19 @@ class NodeAPI(Protocol):
     async def monitor_status(self) -> MonitorStatus: ...
     async def get_settings(self) -> dict[str, Any]: ...
     async def update_settings(self, **values: Any) -> None: ...
+
+    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+    async def pairing_code(self, peer: str) -> PairingCode:
+        """A fresh one-time code to show (valid 120 s, one attempt). Replaces a code
+        still shown for that peer; refused while an attempt with it is under way. The
+        peer need not be connected yet: its node connects when its user types the code."""
+        ...
+    async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
+        """For the shower: how the attempt on the code last shown for `peer` ended
+        (reason `timeout` if it has not within `timeout` s; the code stays valid)."""
+        ...
+    async def enter_pairing_code(self, peer: str, code: str,
+                                 timeout: float) -> PairingOutcome:
+        """For the typer: run the exchange with the code `peer` shows. Connects first
+        (`NotConnectedError` if the peer cannot be reached within `timeout`)."""
+        ...

@@ -45,6 +45,8 @@ from p2pmsg.node.api import (
     MessageView,
     MonitorStatus,
     NodeEvent,
+    PairingCode,
+    PairingOutcome,
     PeerUpdated,
     PeerView,
     SessionStatusView,
@@ -54,6 +56,7 @@ from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
+from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.sessions import NodeSessions
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
@@ -96,6 +99,10 @@ class Node(NodeSessions):
         # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
         self.files = TransferManager.from_settings(store, self.bus, self.security,
                                                    self.config.files, rng=rng, clock=clock)
+        # pairing by a short code (node/pairing.py): pair_* messages are routed there
+        self.pairing = Pairing(self._fingerprint, store, self.bus, self.security,
+                               self.directory, self.want_connection, self._publish_peer,
+                               clock, rng)
         self.unlock_events = (None if self.config.profile_events is None else
                               UnlockEventFollower(self.config.profile_events, self.security,
                                                   store))
@@ -159,6 +166,7 @@ class Node(NodeSessions):
         if self.unlock_events is not None:
             await self.unlock_events.stop()
         await self.monitor_link.stop()
+        await self.pairing.stop()  # before the sessions close: a pairing in flight says so
         await self.stop_network()
         await self.files.stop()
         await self.delivery.stop()
@@ -417,6 +425,23 @@ class Node(NodeSessions):
     async def transfers(self, peer: str | None = None) -> list[TransferView]:
         fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
         return await self.files.transfers(fingerprint)
+
+    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+
+    async def pairing_code(self, peer: str) -> PairingCode:
+        record = await self._resolve(peer)
+        code = self.pairing.show_code(record.fingerprint)
+        self.want_connection(record.fingerprint)  # the typer's node may be reachable first
+        return code
+
+    async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
+        record = await self._resolve(peer)
+        return await self.pairing.wait(record.fingerprint, timeout)
+
+    async def enter_pairing_code(self, peer: str, code: str,
+                                 timeout: float) -> PairingOutcome:
+        record = await self._resolve(peer)
+        return await self.pairing.enter_code(record.fingerprint, code, timeout)
 
     # --- monitor, events, settings -------------------------------------------------------
 

@@ -48,12 +48,13 @@ from p2pmsg.protocol.events import (
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
 from p2pmsg.protocol.limits import ProtocolConfig
-from p2pmsg.protocol.messages import Chat, Receipt
+from p2pmsg.protocol.messages import PAIR_MESSAGES, Chat, Receipt
 from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
     from p2pmsg.node.outbox import Delivery
+    from p2pmsg.node.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class NodeSessions:
     bus: EventBus
     delivery: Delivery
     files: TransferManager
+    pairing: Pairing
     _name: str
     _fingerprint: str
     _store: AsyncStore
@@ -439,6 +441,8 @@ class NodeSessions:
                 chats.append(message)  # type: ignore[arg-type]
             elif kind is Receipt:
                 self.delivery.receipt_received(session.peer, message)  # type: ignore[arg-type]
+            elif kind in PAIR_MESSAGES:
+                self.pairing.received(session, message)  # type: ignore[arg-type]
             else:
                 self.file_message(session, message)
         if chats:
@@ -480,6 +484,7 @@ class NodeSessions:
         was_current = self.directory.remove_session(session)
         self.delivery.session_closed(session)
         self.files.session_closed(session)
+        self.pairing.session_closed(session)
         self.security.record("conn_close", peer=session.peer or None,
                              addr=session.remote_address,
                              nbytes=session.bytes_in + session.bytes_out,

@@ -26,7 +26,7 @@ strict.
                                             memoryview is fine: copied, never kept)
     next_event() -> Event | None            drain after each receive_data / handle_timer / send
     data_to_send() -> bytes                 replies queued by receive_data / handle_timer
-    send_message(message) -> bytes          one Chat, Receipt or File* message as a record
+    send_message(message) -> bytes          one Chat, Receipt, File* or Pair* message as a record
     send_messages(messages) -> bytes        a batch, all-or-nothing validation, one bytes object
     switch_suite(name) -> bytes             new epoch under another negotiated suite (+ ping)
     rotate_keys() -> bytes                  new epoch now (+ ping, so the peer follows at once)

@@ -42,6 +42,10 @@ from p2pmsg.protocol.message_types import (
     _RECEIPT_NAMES,
     ID_SIZE,
     MAX_PING_NONCE,
+    PAIR_ABORT_NAMES,
+    PAIR_CONFIRM_SIZE,
+    PAIR_MESSAGES,
+    PAKE_MESSAGE_SIZE,
     SHA256_SIZE,
     USER_MESSAGES,
     X25519_PUBLIC_SIZE,
@@ -55,6 +59,12 @@ from p2pmsg.protocol.message_types import (
     FileDecline,
     FileDone,
     FileOffer,
+    PairAbort,
+    PairAbortReason,
+    PairFinish,
+    PairMessage,
+    PairReply,
+    PairStart,
     Ping,
     Pong,
     Receipt,
@@ -70,11 +80,12 @@ from p2pmsg.protocol.wire import (
 )
 
 __all__ = [
-    "ID_SIZE", "MAX_PING_NONCE", "SHA256_SIZE", "USER_MESSAGES", "X25519_PUBLIC_SIZE",
-    "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel", "FileChunk",
-    "FileDecline", "FileDone", "FileOffer", "Ping", "Pong", "Receipt", "ReceiptStatus", "Rekey",
-    "TimeWindow", "check_chat_body", "check_outgoing", "decode_message", "encode_message",
-    "new_chat", "new_id",
+    "ID_SIZE", "MAX_PING_NONCE", "PAIR_MESSAGES", "SHA256_SIZE", "USER_MESSAGES",
+    "X25519_PUBLIC_SIZE", "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel",
+    "FileChunk", "FileDecline", "FileDone", "FileOffer", "PairAbort", "PairAbortReason",
+    "PairFinish", "PairMessage", "PairReply", "PairStart", "Ping", "Pong", "Receipt",
+    "ReceiptStatus", "Rekey", "TimeWindow", "check_chat_body", "check_outgoing",
+    "decode_message", "encode_message", "new_chat", "new_id",
 ]
 
 Rng = Callable[[int], bytes]
@@ -335,6 +346,40 @@ def _parse_bye(obj: list[object], window: TimeWindow) -> Bye:
     return Bye(_line("bye", "reason", obj[1], MAX_REASON_BYTES))
 
 
+def _bin(where: str, field: str, value: object, size: int) -> bytes:
+    if type(value) is not bytes or len(value) != size:
+        _fail(where, field, value, f"bin of {size} bytes")
+    return value
+
+
+def _parse_pair_start(obj: list[object], window: TimeWindow) -> PairStart:
+    _, attempt, pake = obj
+    return PairStart(_id("pair_start", "attempt", attempt),
+                     _bin("pair_start", "pake", pake, PAKE_MESSAGE_SIZE))
+
+
+def _parse_pair_reply(obj: list[object], window: TimeWindow) -> PairReply:
+    _, attempt, pake, confirm = obj
+    return PairReply(_id("pair_reply", "attempt", attempt),
+                     _bin("pair_reply", "pake", pake, PAKE_MESSAGE_SIZE),
+                     _bin("pair_reply", "confirm", confirm, PAIR_CONFIRM_SIZE))
+
+
+def _parse_pair_finish(obj: list[object], window: TimeWindow) -> PairFinish:
+    _, attempt, confirm = obj
+    return PairFinish(_id("pair_finish", "attempt", attempt),
+                      _bin("pair_finish", "confirm", confirm, PAIR_CONFIRM_SIZE))
+
+
+def _parse_pair_abort(obj: list[object], window: TimeWindow) -> PairAbort:
+    _, attempt, reason = obj
+    _id("pair_abort", "attempt", attempt)
+    name = PAIR_ABORT_NAMES.get(reason) if type(reason) is int else None
+    if name is None:
+        _fail("pair_abort", "reason", reason, f"an integer 1..{len(PAIR_ABORT_NAMES)}")
+    return PairAbort(attempt, name)  # type: ignore[arg-type]
+
+
 _Parser = Callable[[list[object], TimeWindow], AppMessage]
 _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     1: ("chat", 5, _parse_chat),
@@ -350,6 +395,10 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     11: ("ping", 2, _parse_ping),
     12: ("pong", 2, _parse_pong),
     13: ("bye", 2, _parse_bye),
+    14: ("pair_start", 3, _parse_pair_start),
+    15: ("pair_reply", 4, _parse_pair_reply),
+    16: ("pair_finish", 3, _parse_pair_finish),
+    17: ("pair_abort", 3, _parse_pair_abort),
 }
 
 
