@@ -230,3 +230,32 @@ async def test_a_decision_written_by_another_process_reaches_the_running_node(
     assert seen and seen[-1].state == "blocked" and seen[-1].name == "Alice (desk)"
     with pytest.raises(PeerBlockedError):
         await bob.send_text("Alice (desk)", "no")
+
+
+async def test_every_decision_from_either_entry_is_safe(make_node: NodeFactory) -> None:
+    """The crash this replaces: an impostor with a known name, then the user acting on
+    either entry. Every decision either applies or is refused with a clear ConfigError,
+    and alice's history never moves to the impostor's key by mistake."""
+    alice, bob, impostor, _ = await _flagged_impostor(make_node)
+    sent = await bob.send_text("alice", "for alice")
+    assert await bob.wait_delivered(sent.id, 5) == "delivered"
+    a, m = alice.fingerprint, impostor.fingerprint
+
+    with pytest.raises(ConfigError, match="flagged"):
+        await bob.change_key(m, a)  # "the impostor's new key is alice's": backwards
+    with pytest.raises(ConfigError, match="not flagged"):
+        await bob.keep_apart(a, "alice two")  # alice is not the flagged one
+    with pytest.raises(ConfigError, match="already"):
+        await bob.change_key(a, a)
+    assert [x.text for x in await bob.conversation(a)] == ["for alice"]
+    assert await bob.conversation(m) == []
+
+    assert (await bob.block_peer(m)).state == "blocked"
+    assert (await bob.unblock_peer(m)).state == "flagged"
+    assert (await bob.block_peer(a)).state == "blocked"
+    assert (await bob.unblock_peer(a)).state == "pinned"
+    with pytest.raises(ConfigError, match="not blocked"):
+        await bob.unblock_peer(a)
+    views = {v.fingerprint: v for v in await bob.peers()}
+    assert views[a].state == "pinned" and views[m].state == "flagged"
+    assert [x.text for x in await bob.conversation(a)] == ["for alice"]
