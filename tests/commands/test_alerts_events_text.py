@@ -79,3 +79,14 @@ def test_an_error_quoting_peer_names_prints_inert(monkeypatch, capsys) -> None: 
     assert capsys.readouterr().err == (
         "p2pmsg: error: peer 'sam' is ambiguous: sam␛[2J (6666666666666666), "
         "sam␊[12:00:00] alice: hi (7777777777777777)\n")
+
+
+def test_add_peer_names_the_known_peer_inert(tmp_path: Path) -> None:
+    unlocked = Profile(tmp_path, "me", kdf_iterations=20_000).create("me", PASSWORD)
+    with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+        outcome = store.record_handshake(b"\x07" * 32, "eve\x1b[2J\n[12:00:00] x\u2028", TS,
+                                         ("127.0.0.1", 4000))
+    fingerprint = outcome.peer.fingerprint
+    assert _run(tmp_path, "add-peer", "127.0.0.1:4000") == (
+        f"added 127.0.0.1:4000 (known as eve␛[2J␊[12:00:00] x<U+2028>, {fingerprint[:16]}); "
+        "nodes of this profile will dial it\n").encode()
