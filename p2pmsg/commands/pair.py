@@ -24,6 +24,7 @@ from p2pmsg.errors import ConfigError, ProfileLockedError
 from p2pmsg.node.api import PairingOutcome
 from p2pmsg.node.node import Node
 from p2pmsg.protocol.pairing import CODE_LIFETIME, CONFIRM_TIMEOUT, parse_code
+from p2pmsg.sanitize import clip, printable
 
 #: What each outcome means to the person at the keyboard.
 _REASONS = {
@@ -111,11 +112,11 @@ async def _show(node: Node, peer: str, label: str, args: argparse.Namespace) -> 
 
 def _label(node: Node, peer: str) -> str:
     view = node.directory.view(peer)
-    # The name is the peer's own claim: printable characters only, and the key beside it.
-    name = "".join(ch for ch in (view.name if view is not None else "") if ch.isprintable())
-    return f"{name[:64]} ({peer[:16]})" if name else peer[:16]
+    # The name is the peer's own claim (or the user's petname): inert, the key beside it.
+    name = printable(clip(view.name, 64)) if view is not None else ""
+    return f"{name} ({peer[:16]})" if name else peer[:16]
 
 
 def _quote(text: str) -> str:
-    safe = "".join(ch for ch in text if ch.isprintable())
+    safe = printable(text)
     return safe if safe.replace("-", "").replace("_", "").isalnum() else json.dumps(safe)
