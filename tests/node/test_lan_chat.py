@@ -250,8 +250,14 @@ def test_unproven_adverts_under_a_contacts_name_never_make_it_ambiguous(
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     fake_fps = fakes.wait_for(lambda o: o.get("ready") is True, 15, "the fake adverts")
     bob = listen(b, tmp_path, "bob")
-    for fp in fake_fps["fingerprints"]:
-        bob.wait_for(discovered(fp), SEE_TIMEOUT, "a fake advert")
+    unseen = set(fake_fps["fingerprints"])
+
+    def all_fakes_seen(o: dict[str, Any]) -> bool:
+        if o.get("event") == "peer_discovered":
+            unseen.discard(o["peer"]["fingerprint"])
+        return not unseen
+
+    bob.wait_for(all_fakes_seen, SEE_TIMEOUT, "every fake advert")
     stop(bob)
     result = send(b, tmp_path, "bob", "alice", "still only you")
     assert result.returncode == 0, result.stdout + result.stderr
