@@ -23,23 +23,9 @@ from p2pmsg.commands._node import add_network_options, find_peer, running_node
 from p2pmsg.errors import ConfigError, ProfileLockedError
 from p2pmsg.node.api import PairingOutcome
 from p2pmsg.node.node import Node
+from p2pmsg.node.pairing import OUTCOME_TEXT
 from p2pmsg.protocol.pairing import CODE_LIFETIME, CONFIRM_TIMEOUT, parse_code
 from p2pmsg.sanitize import clip, printable
-
-#: What each outcome means to the person at the keyboard.
-_REASONS = {
-    "wrong_code": "the code did not match (a typo, or someone in the middle); nothing was "
-                  "marked and the code is used up: show a new one to try again",
-    "expired": "the code expired before it was used; show a new one",
-    "no_code": "the other side has no live code (expired, already used, or never shown); "
-               "ask for a new one",
-    "busy": "the other side is itself entering a code for you; only one of you types",
-    "unexpected": "the other side sent something out of order; try again with a new code",
-    "cancelled": "the other side cancelled",
-    "disconnected": "the connection dropped during pairing; try again with a new code",
-    "timeout": "no answer in time",
-    "not_recorded": "the codes matched but the profile could not record it",
-}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -92,7 +78,7 @@ async def _pair(args: argparse.Namespace) -> int:
     elif outcome.ok:
         print(f"paired: {label} is now verified")
     else:
-        print(f"pairing with {label} failed: {_REASONS.get(outcome.reason, outcome.reason)}")
+        print(f"pairing with {label} failed: {OUTCOME_TEXT.get(outcome.reason, outcome.reason)}")
     return 0 if outcome.ok else 1
 
 
