@@ -33,7 +33,7 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import NodeAPI, PeerView
 from p2pmsg.ui.palette import DANGER
 from p2pmsg.ui.safe_text import clip, literal, literal_content, printable
-from p2pmsg.ui.screens.verify import group_fingerprint, group_safety_number
+from p2pmsg.ui.screens.verify import group_fingerprint, show_safety_number
 
 
 class KeyDecisionScreen(ModalScreen[str | None]):
@@ -110,13 +110,8 @@ class KeyDecisionScreen(ModalScreen[str | None]):
 
     @work(exclusive=True, group="safety")
     async def _load(self) -> None:
-        widget = self.query_one("#safety-number", Static)
-        try:
-            number = await self.node.safety_number(self.peer.fingerprint)
-        except P2PMsgError as exc:
-            widget.update(Content.styled(printable(f"unavailable: {exc}"), DANGER))
-            return
-        widget.update(Text("\n".join(group_safety_number(number)), style="bold"))
+        await show_safety_number(self.node, self.peer.fingerprint,
+                                 self.query_one("#safety-number", Static))
 
     def _show_step(self, step_id: str) -> None:
         for step in self.query(".decision-step"):

@@ -38,6 +38,16 @@ def group_safety_number(number: str) -> list[str]:
     return [" ".join(groups[i:i + 4]) for i in range(0, len(groups), 4)]
 
 
+async def show_safety_number(node: NodeAPI, fingerprint: str, widget: Static) -> None:
+    """Fill `widget` with the pair's safety number in its 12 groups, or say why not."""
+    try:
+        number = await node.safety_number(fingerprint)
+    except P2PMsgError as exc:
+        widget.update(Content.styled(printable(f"unavailable: {exc}"), DANGER))
+        return
+    widget.update(Text("\n".join(group_safety_number(number)), style="bold"))
+
+
 class VerifyScreen(ModalScreen[bool | None]):
     """Returns True (marked verified), False (marked not verified) or None (closed).
 
@@ -100,13 +110,8 @@ class VerifyScreen(ModalScreen[bool | None]):
 
     @work(exclusive=True)
     async def _load(self) -> None:
-        widget = self.query_one("#safety-number", Static)
-        try:
-            number = await self.node.safety_number(self.peer.fingerprint)
-        except P2PMsgError as exc:
-            widget.update(Content.styled(printable(f"unavailable: {exc}"), DANGER))
-            return
-        widget.update(Text("\n".join(group_safety_number(number)), style="bold"))
+        await show_safety_number(self.node, self.peer.fingerprint,
+                                 self.query_one("#safety-number", Static))
 
     @on(Button.Pressed, "#mark-verified")
     def _verified(self) -> None:
