@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from p2pmsg import __version__
 from p2pmsg.errors import P2PMsgError
+from p2pmsg.sanitize import printable
 
 # Order here is the order in `p2pmsg --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -32,6 +33,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "peers",
     "add_peer",
     "trust",
+    "rename",
+    "block",
+    "pair",
     "alerts",
     "events",
 )
@@ -78,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except P2PMsgError as exc:
-        print(f"p2pmsg: error: {exc}", file=sys.stderr)
+        # Errors can quote peers (an ambiguous name lists every claimant's name): one
+        # inert line, whatever they claimed.
+        print(f"p2pmsg: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

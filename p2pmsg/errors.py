@@ -157,7 +157,8 @@ class DiskFullError(TransferError):
 
 
 class PeerBlockedError(P2PMsgError):
-    """Sending to this peer is blocked: a different key claims to be it, not yet accepted."""
+    """Nothing may be sent to this key now: it is flagged (claims a contact's name), blocked
+    or retired; the message says which and what the user can do."""
 
 
 class NotConnectedError(P2PMsgError):

@@ -36,7 +36,7 @@ class FloodNode:
         self._peer = PeerView(fingerprint=PEER_FP, name="flood", online=True, verified=True,
                               short_fingerprint=" ".join(PEER_FP[i:i + 4]
                                                          for i in range(0, 16, 4)),
-                              unread=0, key_change_pending=False)
+                              unread=0)
 
     fingerprint = hashlib.sha256(b"bench-me").hexdigest()
     display_name = "me"

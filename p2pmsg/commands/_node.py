@@ -4,8 +4,10 @@
 same profile fails with a message naming the holder), starts a `Node` with
 the common options (`--port`, `--interface`), and always stops it in order:
 bye to every peer, queued work flushed, store closed, lock released.
-`event_json` and `event_text` turn a `NodeEvent` into the one-line forms
-`listen` prints.
+`event_json` and `event_text` turn a `NodeEvent` into the forms `listen`
+prints: JSON (ensure_ascii, so any character a peer sends is an escape) or a
+human line in which every peer-controlled string (names, chat text, reasons,
+alert and event details) went through `p2pmsg.sanitize` first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from p2pmsg.errors import ConfigError, DiscoveryError, UnknownPeerError
 from p2pmsg.node import api
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
+from p2pmsg.sanitize import continuation, printable
 
 EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
 
@@ -129,17 +132,26 @@ def _clock(ts: float) -> str:
 
 
 def _who(view: api.PeerView) -> str:
-    return f"{view.name} ({view.short_fingerprint})"
+    return f"{printable(view.name)} ({printable(view.short_fingerprint)})"
+
+
+#: The continuation lines of a multi-line message start under its first line's text
+#: column of "[12:00:00] ", never at column 0: every other line `listen` prints starts
+#: at column 0, so a peer's "\n[12:00:00] alice: pay bob" cannot pass for one of them.
+MESSAGE_INDENT = " " * len("[00:00:00] ")
 
 
 def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
-    """A human line, or None for events not worth a line (status churn)."""
+    """A human line (a message may continue on indented lines), or None for events not
+    worth a line (status churn). `names` (fingerprint -> display name) holds what
+    peers claimed, raw; it is sanitised here, where it is printed."""
     def name(fp: str) -> str:
-        return names.get(fp, fp[:16])
+        return printable(names.get(fp, fp[:16]))
 
     if isinstance(event, api.MessageReceived):
         m = event.message
-        return f"[{_clock(m.created)}] {name(m.peer)}: {m.text}"
+        text = "(disappeared)" if m.text is None else continuation(m.text, MESSAGE_INDENT)
+        return f"[{_clock(m.created)}] {name(m.peer)}: {text}"
     if isinstance(event, api.MessageStatusChanged):
         return None
     if isinstance(event, api.PeerDiscovered | api.PeerUpdated):
@@ -152,23 +164,28 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return (f"-- connected to {_who(event.peer)}, {badge}, "
                 f"suite {event.session.send.suite}")
     if isinstance(event, api.PeerDisconnected):
-        return f"-- disconnected from {name(event.fingerprint)} ({event.reason})"
+        return f"-- disconnected from {name(event.fingerprint)} ({printable(event.reason)})"
     if isinstance(event, api.PeerLost):
         return f"-- {name(event.fingerprint)} stopped advertising"
-    if isinstance(event, api.IdentityChanged):
-        return (f"!! WARNING: {event.detail} Compare safety numbers, then run "
-                f"`p2pmsg trust {event.fingerprint[:16]}` if it really is them.")
+    if isinstance(event, api.NameClashed):
+        return f"!! WARNING: {printable(event.detail)} See `p2pmsg trust {event.fingerprint[:16]}`."
+    if isinstance(event, api.PairingFinished):
+        outcome = "verified each other" if event.ok else f"failed ({printable(event.reason)})"
+        return f"-- pairing with {name(event.peer)}: {outcome}"
     if isinstance(event, api.AlertRaised):
         a = event.alert
-        return f"!! alert [{a.severity}] {a.kind}: {a.message}"
+        return (f"!! alert [{printable(a.severity)}] {printable(a.kind)}: "
+                f"{printable(a.message)}")
     if isinstance(event, api.SecurityEventLogged):
         record = event.record
         if record["event"] in ("conn_open", "conn_close", "handshake_ok", "msg_sent",
                                "msg_recv", "key_rotated", "peer_discovered", "peer_lost"):
             return None
-        who = name(record["peer"]) if record.get("peer") else (record.get("addr") or "-")
-        reason = record.get("detail", {}).get("reason", "")
-        return f"!! security: {record['event']} from {who} {reason}".rstrip()
+        who = (name(str(record["peer"])) if record.get("peer")
+               else printable(str(record.get("addr") or "-")))
+        detail = record.get("detail")
+        reason = printable(str(detail.get("reason", ""))) if isinstance(detail, dict) else ""
+        return f"!! security: {printable(str(record['event']))} from {who} {reason}".rstrip()
     if isinstance(event, api.SessionChanged):
         return None
     if isinstance(event, api.MessagesExpired):

@@ -14,6 +14,7 @@ import time
 from p2pmsg.commands._node import parse_host_port
 from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError
+from p2pmsg.sanitize import printable
 from p2pmsg.store import Store
 
 
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(f"cannot add {args.address}: {exc}") from None
         known = store.peer_at_address(host, port)
-    who = f" (known as {known.name}, {known.fingerprint[:16]})" if known else ""
-    print(f"added {host}:{port}{who}; nodes of this profile will dial it")
+    # The known name is what that peer claimed in a handshake: printed inert.
+    who = f" (known as {printable(known.name or '?')}, {known.fingerprint[:16]})" if known else ""
+    print(f"added {printable(host)}:{port}{who}; nodes of this profile will dial it")
     return 0

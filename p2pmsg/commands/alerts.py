@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from p2pmsg.commands._password import open_profile
+from p2pmsg.sanitize import printable
 from p2pmsg.store import Store
 
 
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print("no alerts")
     for a in alerts:
         when = datetime.fromtimestamp(a.ts).strftime("%Y-%m-%d %H:%M:%S")
-        who = (a.peer or "")[:16] or a.addr or "-"
-        print(f"{when}  {a.severity:<8} {a.kind:<20} {who:<16}  {a.message}")
+        who = printable((a.peer or "")[:16] or a.addr or "-")
+        # An alert's message quotes what peers sent (names, reasons): one inert line.
+        print(f"{when}  {printable(a.severity):<8} {printable(a.kind):<20} {who:<16}  "
+              f"{printable(a.message)}")
     return 0

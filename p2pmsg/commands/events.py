@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from p2pmsg.commands._password import open_profile
+from p2pmsg.sanitize import printable
 from p2pmsg.store import Store
 
 
@@ -29,12 +30,15 @@ def run(args: argparse.Namespace) -> int:
     for e in events:
         record = e.to_json_record()
         if args.json:
-            print(json.dumps(record, separators=(",", ":")))
+            print(json.dumps(record, separators=(",", ":"), ensure_ascii=True))
             continue
         when = datetime.fromtimestamp(e.ts).strftime("%Y-%m-%d %H:%M:%S")
-        who = (e.peer or "")[:16] or e.addr or "-"
-        detail = json.dumps(record["detail"], separators=(",", ":")) if record["detail"] else ""
-        print(f"{when}  {e.event:<18} {who:<16} {e.bytes:>8}  {detail}")
+        who = printable((e.peer or "")[:16] or e.addr or "-")
+        # The detail holds peer text (abort and bye reasons, claimed names). JSON with
+        # ensure_ascii already escapes every control; the sanitiser is the rule anyway.
+        detail = (json.dumps(record["detail"], separators=(",", ":"), ensure_ascii=True)
+                  if record["detail"] else "")
+        print(f"{when}  {printable(e.event):<18} {who:<16} {e.bytes:>8}  {printable(detail)}")
     if not events and not args.json:
         print("no events")
     return 0

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from p2pmsg.commands._files import add_receive_options
 from p2pmsg.commands._node import add_network_options, event_json, event_text, running_node
 from p2pmsg.node.api import NodeEvent
+from p2pmsg.sanitize import printable
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -65,7 +66,7 @@ async def _listen(args: argparse.Namespace) -> int:
         if args.json:
             _emit(json.dumps(ready))
         else:
-            _emit(f"listening as {node.display_name} on port {node.listen_port} "
+            _emit(f"listening as {printable(node.display_name)} on port {node.listen_port} "
                   f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop")
         names: dict[str, str] = {r.fingerprint: r.name for r in node.directory.records()}
         pump = asyncio.create_task(_print_events(events, args.json, names))

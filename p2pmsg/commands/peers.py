@@ -17,6 +17,8 @@ from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import PeerView
 from p2pmsg.node.peers import PeerDirectory
+from p2pmsg.protocol.names import name_key
+from p2pmsg.sanitize import clip, printable
 from p2pmsg.store import Store
 
 
@@ -36,24 +38,41 @@ def run(args: argparse.Namespace) -> int:
     if args.wait < 0:
         raise ConfigError("--wait must not be negative")
     views = asyncio.run(_discover(args)) if args.wait > 0 else _known(args)
-    views.sort(key=lambda v: (not v.online, v.name.casefold(), v.fingerprint))
+    order = {"pinned": 0, "discovered": 1, "flagged": 2, "blocked": 3, "retired": 4}
+    views.sort(key=lambda v: (order[v.state], not v.online, name_key(v.name), v.fingerprint))
     if args.json:
-        print(json.dumps([dataclasses.asdict(v) for v in views]))
+        print(json.dumps([{**dataclasses.asdict(v), "sendable": v.sendable} for v in views]))
         return 0
     if not views:
         print("no peers yet" + ("" if args.wait else " (try --wait 3 to look around)"))
         return 0
     for v in views:
-        flags = ["online" if v.online else "offline"]
-        if v.verified:
-            flags.append("verified")
-        if v.key_change_pending:
-            flags.append("KEY CHANGED: sending blocked")
-        if v.unread:
-            flags.append(f"{v.unread} unread")
-        where = ", ".join(v.addresses[:3])
-        print(f"{v.name or '?':<20} {v.short_fingerprint}  {' '.join(flags)}  {where}")
+        print(peer_line(v))
     return 0
+
+
+def peer_line(v: PeerView) -> str:
+    """One peer on one line; every name is the peer's (or the user's) text, made inert."""
+    name = printable(clip(v.name, 24)) or "?"
+    flags = ["online" if v.online else "offline"]
+    if v.state == "pinned":
+        flags.append("verified" if v.verified else "first seen")
+    elif v.state == "discovered":
+        flags.append("not met yet")
+    elif v.state == "flagged":
+        contact = printable(clip(v.clash_with_name, 24)) or "a contact"
+        flags.append(f"FLAGGED: claims to be {contact}, not {contact}'s key; sending held "
+                     f"(p2pmsg trust {v.fingerprint[:16]})")
+    elif v.state == "blocked":
+        flags.append("BLOCKED")
+    elif v.state == "retired":
+        flags.append(f"retired key, replaced by {(v.successor or '?')[:16]}")
+    if v.local_name and v.claimed_name and v.claimed_name != v.local_name:
+        flags.append(f"calls itself {printable(clip(v.claimed_name, 24))}")
+    if v.unread:
+        flags.append(f"{v.unread} unread")
+    where = ", ".join(v.addresses[:3])
+    return f"{name:<24} {v.short_fingerprint}  {'  '.join(flags)}  {where}".rstrip()
 
 
 def _known(args: argparse.Namespace) -> list[PeerView]:

@@ -16,6 +16,7 @@ import json
 
 from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, running_node
 from p2pmsg.errors import ConfigError
+from p2pmsg.sanitize import printable
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -54,7 +55,8 @@ async def _send(args: argparse.Namespace) -> int:
         status = await node.wait_delivered(message.id, args.timeout)
         connected = node.directory.session(fingerprint) is not None
         name = node.directory.view(fingerprint)
-        label = name.name if name is not None and name.name else fingerprint[:16]
+        # The name is the peer's claim: printed only through the sanitiser.
+        label = printable(name.name if name is not None and name.name else fingerprint[:16])
     delivered = status in ("delivered", "read")
     if args.json:
         print(json.dumps({"id": message.id, "peer": fingerprint, "status": status,

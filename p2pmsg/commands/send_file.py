@@ -25,6 +25,7 @@ from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, r
 from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import TransferUpdated, TransferView
 from p2pmsg.node.transfers.receiver import human_size
+from p2pmsg.sanitize import printable
 
 _FAILED = ("failed", "declined", "expired", "cancelled")
 
@@ -141,9 +142,10 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
         return EXIT_QUEUED
     if final.state == "completed":
         if not args.json:
-            print(f"{final.name}: {human_size(final.size)} arrived, SHA-256 verified "
+            print(f"{printable(final.name)}: {human_size(final.size)} arrived, SHA-256 verified "
                   f"({final.sha256[:16]}...)")
         return 0
-    print(f"p2pmsg: {final.name} was not delivered ({final.state}): {final.error}",
-          file=sys.stderr)
+    # The error may be the receiver's decline or cancel reason: peer text.
+    print(f"p2pmsg: {printable(final.name)} was not delivered ({final.state}): "
+          f"{printable(final.error or '')}", file=sys.stderr)
     return 1

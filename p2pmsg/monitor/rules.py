@@ -59,6 +59,18 @@ SINGLE_TRIGGERS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# What an `identity_changed` event means, by its detail's reason: the alert says which.
+# A name clash is a warning (the contact is untouched, the clashing key kept apart and
+# flagged); a key that did not prove the fingerprint its advert named is an impostor
+# caught in the act.
+IDENTITY_REASONS: dict[str, tuple[str, str]] = {
+    "name_clash": ("high", "a new key claims a name that reads like one of your contacts; "
+                           "it is kept apart and flagged (check it: p2pmsg trust)"),
+    "advertised_fingerprint_not_proven": (
+        "critical", "a peer advertised a contact's fingerprint but could not prove it"),
+}
+
+
 class _Counts:
     """Sliding "N events in T seconds" per key, bounded in keys and in memory per key."""
 
@@ -147,6 +159,9 @@ class RuleEngine:
 
         if name in SINGLE_TRIGGERS:
             kind, severity, message = SINGLE_TRIGGERS[name]
+            reason = event.detail.get("reason")
+            if name == "identity_changed" and reason in IDENTITY_REASONS:
+                severity, message = IDENTITY_REASONS[reason]
             hit(name, kind, severity, 1.0, message)
         elif name == "unlock_fail":
             count = self._unlock.add(key, ts)

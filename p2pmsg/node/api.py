@@ -26,19 +26,44 @@ TransferState = Literal[
 # --- views: snapshots of state ------------------------------------------------------------
 
 
+PeerState = Literal["discovered", "pinned", "flagged", "retired", "blocked"]
+
+
 @dataclass(frozen=True)
 class PeerView:
+    """One identity key, as lists and conversations show it.
+
+    `name` is what to call it: the user's `local_name` (petname) if set, else
+    the `claimed_name` the peer gave itself. `state`: "discovered" (seen in an
+    advert, never met), "pinned" (met; trust on first use, `verified` once the
+    user compared safety numbers or paired by code), "flagged" (it claims a
+    name that reads like `clash_with`'s, a different key: kept apart, nothing
+    is sent to it until the user decides), "retired" (replaced by `successor`
+    in the user's key change) or "blocked".
+    """
+
     fingerprint: str
     name: str
     short_fingerprint: str
     online: bool
     verified: bool
     unread: int
-    key_change_pending: bool  # a new, unaccepted key: sending is blocked
+    state: PeerState = "pinned"
+    local_name: str = ""
+    claimed_name: str = ""
+    clash_with: str | None = None  # fingerprint of the contact whose name it claims
+    clash_with_name: str = ""  # that contact's name, for "claims to be Carol"
+    successor: str | None = None  # retired: the contact now on the new key
     addresses: tuple[str, ...] = ()  # "host:port"
     manual: bool = False  # added by host:port rather than discovered
     first_seen: float | None = None
     last_seen: float | None = None
+
+    @property
+    def sendable(self) -> bool:
+        """Messages may be sent: a pinned key with nothing held against it (a key only
+        seen in an advert is sendable too: the first handshake pins it)."""
+        return self.state in ("pinned", "discovered")
 
 
 @dataclass(frozen=True)
@@ -145,12 +170,14 @@ class PeerUpdated:
 
 
 @dataclass(frozen=True)
-class IdentityChanged:
-    """A known peer showed a different key; sending to it is blocked until accepted."""
+class NameClashed:
+    """A key claims a name that reads like a contact's (at first contact or by renaming
+    itself). It is kept apart and flagged; the contact is untouched and keeps working."""
 
-    fingerprint: str
-    name: str
-    old_fingerprint: str | None
+    fingerprint: str  # the flagged key
+    claimed_name: str
+    contact: str  # the fingerprint of the contact whose name it claims
+    contact_name: str
     detail: str
 
 
@@ -202,10 +229,45 @@ class MonitorChanged:
     status: MonitorStatus
 
 
+# --- pairing by a short code (node/pairing.py, docs/PROTOCOL.md 7.1) ----------------------
+
+
+@dataclass(frozen=True)
+class PairingCode:
+    """A one-time code this node shows for `peer`; the other person types it."""
+
+    peer: str
+    code: str  # "123-456"
+    expires_at: float  # wall clock
+
+
+@dataclass(frozen=True)
+class PairingOutcome:
+    """How one pairing attempt ended. `ok`: both sides matched and `peer` is now
+    marked verified here. `reason`: verified | wrong_code (a mistyped code, or a man
+    in the middle) | expired | no_code (the other side had no live code) | busy |
+    unexpected (a message out of order) | cancelled | disconnected | timeout (the wait
+    ended first) | not_recorded (matched, but the store refused the mark)."""
+
+    peer: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PairingFinished:
+    """A pairing attempt with `peer` ended (either role); see `PairingOutcome`."""
+
+    peer: str
+    ok: bool
+    reason: str
+
+
 NodeEvent = (
     PeerDiscovered | PeerLost | PeerConnected | PeerDisconnected | PeerUpdated
-    | IdentityChanged | MessageReceived | MessageStatusChanged | MessagesExpired
+    | NameClashed | MessageReceived | MessageStatusChanged | MessagesExpired
     | SessionChanged | TransferUpdated | SecurityEventLogged | AlertRaised | MonitorChanged
+    | PairingFinished
 )
 
 
@@ -252,7 +314,21 @@ class NodeAPI(Protocol):
     async def rekey(self, peer: str) -> None: ...
     async def safety_number(self, peer: str) -> str: ...
     async def set_verified(self, peer: str, verified: bool) -> None: ...
-    async def accept_new_key(self, peer: str) -> None: ...
+    # Trust decisions: each is the user's explicit act, takes effect at once on live
+    # sessions, and raises `ConfigError` with a message fit to show when it cannot apply.
+    async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
+        """The user's own name for a peer (None or "" removes it)."""
+        ...
+    async def change_key(self, contact: str, new_key: str) -> PeerView:
+        """"This new key is the contact's": the contact, with its history, moves to the
+        key `new_key` (a fingerprint or prefix of a key we have met); the old key is
+        retired and refused from then on."""
+        ...
+    async def keep_apart(self, peer: str, local_name: str) -> PeerView:
+        """"Someone else": a flagged key becomes a contact of its own, named `local_name`."""
+        ...
+    async def block_peer(self, peer: str) -> PeerView: ...
+    async def unblock_peer(self, peer: str) -> PeerView: ...
     async def add_peer(self, host: str, port: int) -> None: ...
 
     async def send_file(self, peer: str, path: str) -> TransferView: ...
@@ -265,3 +341,19 @@ class NodeAPI(Protocol):
     async def monitor_status(self) -> MonitorStatus: ...
     async def get_settings(self) -> dict[str, Any]: ...
     async def update_settings(self, **values: Any) -> None: ...
+
+    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+    async def pairing_code(self, peer: str) -> PairingCode:
+        """A fresh one-time code to show (valid 120 s, one attempt). Replaces a code
+        still shown for that peer; refused while an attempt with it is under way. The
+        peer need not be connected yet: its node connects when its user types the code."""
+        ...
+    async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
+        """For the shower: how the attempt on the code last shown for `peer` ended
+        (reason `timeout` if it has not within `timeout` s; the code stays valid)."""
+        ...
+    async def enter_pairing_code(self, peer: str, code: str,
+                                 timeout: float) -> PairingOutcome:
+        """For the typer: run the exchange with the code `peer` shows. Connects first
+        (`NotConnectedError` if the peer cannot be reached within `timeout`)."""
+        ...

@@ -34,6 +34,7 @@ from p2pmsg.errors import (
     ConfigError,
     LocalProtocolError,
     NotConnectedError,
+    P2PMsgError,
     PeerBlockedError,
     UnknownPeerError,
 )
@@ -44,6 +45,8 @@ from p2pmsg.node.api import (
     MessageView,
     MonitorStatus,
     NodeEvent,
+    PairingCode,
+    PairingOutcome,
     PeerUpdated,
     PeerView,
     SessionStatusView,
@@ -53,15 +56,20 @@ from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
+from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.sessions import NodeSessions
+from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import profile_policy
+from p2pmsg.node.trust import unsendable_reason
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 log = logging.getLogger(__name__)
 
+#: How often the node looks for trust decisions written by another process (seconds).
+STORE_WATCH_INTERVAL = 1.0
 #: Saved settings that change how files are received (`TransferSettings.from_profile`).
 _RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_extensions"})
 
@@ -91,10 +99,15 @@ class Node(NodeSessions):
         # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
         self.files = TransferManager.from_settings(store, self.bus, self.security,
                                                    self.config.files, rng=rng, clock=clock)
+        # pairing by a short code (node/pairing.py): pair_* messages are routed there
+        self.pairing = Pairing(self._fingerprint, store, self.bus, self.security,
+                               self.directory, self.want_connection, self._publish_peer,
+                               clock, rng)
         self.unlock_events = (None if self.config.profile_events is None else
                               UnlockEventFollower(self.config.profile_events, self.security,
                                                   store))
         self._started = False
+        self._store_watch: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, identity: Identity, display_name: str, db_path: str | Path,
@@ -142,15 +155,18 @@ class Node(NodeSessions):
             await self._apply_receive_settings()
         await self.files.start()
         await self.start_network()
+        self._store_watch = asyncio.create_task(self._watch_store())
 
     async def stop(self) -> None:
         """Orderly shutdown: bye to every peer, flush queued work, close the store."""
         if not self._started:
             return
         self._started = False
+        await cancel_and_wait(self._store_watch)
         if self.unlock_events is not None:
             await self.unlock_events.stop()
         await self.monitor_link.stop()
+        await self.pairing.stop()  # before the sessions close: a pairing in flight says so
         await self.stop_network()
         await self.files.stop()
         await self.delivery.stop()
@@ -238,11 +254,9 @@ class Node(NodeSessions):
                         ttl: float | None) -> None:
         """Refuse what must not be stored for sending: a blocked peer, or a message the
         peer would refuse (its text and timer; the id and time are ours to get right)."""
-        if record.key_change_pending or record.fingerprint in self.directory.claimants():
-            raise PeerBlockedError(
-                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
-                f"key claims to be this peer; compare safety numbers, then accept it with "
-                f"`p2pmsg trust {record.fingerprint[:16]}`")
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
         if ttl is not None and not math.isfinite(ttl):  # inf means "off" only for a conversation
             raise ConfigError(f"a message's disappearing timer must be a number of seconds, "
                               f"not {ttl!r}")
@@ -333,17 +347,68 @@ class Node(NodeSessions):
             raise ConfigError(str(exc)) from None
         await self._publish_peer(record.fingerprint)
 
-    async def accept_new_key(self, peer: str) -> None:
-        await self.accept_key_change(peer)
+    # --- trust decisions by the user (each applies to live sessions at once) -------------
+
+    async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
+        record = await self._resolve(peer)
+        if record.trust == "flagged" and local_name:
+            return await self.keep_apart(record.fingerprint, local_name)
+        return await self._decide(Store.set_local_name, record.fingerprint, local_name)
+
+    async def change_key(self, contact: str, new_key: str) -> PeerView:
+        old = await self._resolve(contact)
+        new = await self._resolve(new_key)
+        view = await self._decide(Store.change_key, old.fingerprint, new.fingerprint,
+                                  self._clock())
+        log.warning("key change by the user: %s moved from key %s to %s",
+                    view.name, old.fingerprint[:16], new.fingerprint[:16])
+        return view
+
+    async def keep_apart(self, peer: str, local_name: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.keep_apart, record.fingerprint, local_name)
+
+    async def block_peer(self, peer: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.block, record.fingerprint, self._clock())
+
+    async def unblock_peer(self, peer: str) -> PeerView:
+        record = await self._resolve(peer)
+        return await self._decide(Store.unblock, record.fingerprint)
+
+    async def _watch_store(self) -> None:
+        """Pick up trust decisions another process wrote (`p2pmsg trust`, `rename`,
+        `block` on this profile while the node runs): every decision moves the store's
+        trust generation, so a poll costs one small read on the store thread."""
+        seen = await self._store.run(Store.trust_generation)
+        while True:
+            await asyncio.sleep(STORE_WATCH_INTERVAL)
+            try:
+                now = await self._store.run(Store.trust_generation)
+                if now != seen:
+                    seen = now
+                    await self.trust_changed()
+            except P2PMsgError as exc:  # a busy or broken store: say so, try again later
+                log.warning("cannot pick up changes made by another process: %s", exc)
+
+    async def _decide(self, method: Callable[..., PeerRecord], *args: Any) -> PeerView:
+        """Run one trust decision in the store, then make the live node agree with it."""
+        try:
+            record = await self._store.run(method, *args)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        await self.trust_changed()
+        view = self.directory.view(record.fingerprint)
+        assert view is not None
+        return view
 
     # --- files (the file-transfer module plugs in here) ----------------------------------
 
     async def send_file(self, peer: str, path: str) -> TransferView:
         record = await self._resolve(peer)
-        if record.key_change_pending or record.fingerprint in self.directory.claimants():
-            raise PeerBlockedError(
-                f"sending to {record.name or record.fingerprint[:16]} is blocked: a different "
-                f"key claims to be this peer; compare safety numbers, then accept it")
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
         view = await self.files.send_file(record.fingerprint, path)
         self.want_connection(record.fingerprint)
         return view
@@ -360,6 +425,23 @@ class Node(NodeSessions):
     async def transfers(self, peer: str | None = None) -> list[TransferView]:
         fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
         return await self.files.transfers(fingerprint)
+
+    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+
+    async def pairing_code(self, peer: str) -> PairingCode:
+        record = await self._resolve(peer)
+        code = self.pairing.show_code(record.fingerprint)
+        self.want_connection(record.fingerprint)  # the typer's node may be reachable first
+        return code
+
+    async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
+        record = await self._resolve(peer)
+        return await self.pairing.wait(record.fingerprint, timeout)
+
+    async def enter_pairing_code(self, peer: str, code: str,
+                                 timeout: float) -> PairingOutcome:
+        record = await self._resolve(peer)
+        return await self.pairing.enter_code(record.fingerprint, code, timeout)
 
     # --- monitor, events, settings -------------------------------------------------------
 

@@ -49,7 +49,6 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageStatusChanged, MessageView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.node.trust import is_blocked
 from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.limits import MAX_RECEIPT_IDS
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
@@ -544,8 +543,8 @@ class Delivery:
             channel = batch.ready[peer]
             if not channel.is_open:
                 continue
-            if peer_record is None or is_blocked(peer_record):
-                continue  # held until the user accepts the key; not ready
+            if peer_record is None or not peer_record.sendable:
+                continue  # flagged, blocked or retired: held until the user decides
             channel.send_messages(chat_for(m) for m in backlog)
             sent[peer].extend(m.id for m in backlog)
             self._inflight.update(dict.fromkeys((m.id for m in backlog), peer))

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from p2pmsg.crypto.identity import short_fingerprint
+from p2pmsg.errors import PeerLookupError
 from p2pmsg.node.advert import PeerAdvertised
 from p2pmsg.node.api import PeerView
 from p2pmsg.node.session import Session
 from p2pmsg.store import PeerRecord
-from p2pmsg.store.peers import MIN_PREFIX_LEN
+from p2pmsg.store.peers import resolve_among
 
 
 def keep_first(mine: str, theirs: str, first: Session, second: Session) -> bool:
@@ -54,19 +55,15 @@ class PeerDirectory:
         return self._records.get(fingerprint)
 
     def lookup(self, query: str) -> PeerRecord | None:
-        """The one cached record matching a name or fingerprint prefix (as the store
-        matches them), or None when there is not exactly one."""
+        """The one cached record `query` names (as the store resolves names), or None
+        when there is not exactly one."""
         record = self._records.get(query)
         if record is not None:
             return record
-        wanted = query.strip()
-        prefix = wanted.replace(" ", "").replace(":", "").lower()
-        is_prefix = len(prefix) >= MIN_PREFIX_LEN and all(c in "0123456789abcdef" for c in prefix)
-        folded = wanted.casefold()
-        matches = [r for r in self._records.values()
-                   if r.name.casefold() == folded
-                   or (is_prefix and r.fingerprint.startswith(prefix))]
-        return matches[0] if len(matches) == 1 else None
+        try:
+            return resolve_among(query, self._records.values())
+        except PeerLookupError:
+            return None
 
     def records(self) -> list[PeerRecord]:
         return list(self._records.values())
@@ -123,9 +120,6 @@ class PeerDirectory:
 
     # --- views ---------------------------------------------------------------------------
 
-    def claimants(self) -> set[str]:
-        return {r.pending_fingerprint for r in self._records.values() if r.pending_fingerprint}
-
     def view(self, fingerprint: str) -> PeerView | None:
         record = self._records.get(fingerprint)
         advert = self._adverts.get(fingerprint)
@@ -138,22 +132,31 @@ class PeerDirectory:
         if advert is not None:
             addresses.extend(f"{h}:{advert.port}" for h in advert.addresses
                              if f"{h}:{advert.port}" not in addresses)
-        name = record.name if record is not None and record.name else (
-            advert.name if advert is not None else "")
-        blocked = record is not None and (record.key_change_pending
-                                          or fingerprint in self.claimants())
+        if record is None:
+            assert advert is not None
+            return PeerView(fingerprint=fingerprint, name=advert.name,
+                            short_fingerprint=short_fingerprint(bytes.fromhex(fingerprint)),
+                            online=online, verified=False, unread=0, state="discovered",
+                            claimed_name=advert.name, addresses=tuple(addresses))
+        claimed = record.claimed_name or (advert.name if advert is not None else "")
+        contact = self._records.get(record.clash_with) if record.clash_with else None
         return PeerView(
             fingerprint=fingerprint,
-            name=name,
+            name=record.local_name or claimed,
             short_fingerprint=short_fingerprint(bytes.fromhex(fingerprint)),
-            online=online,
-            verified=bool(record and record.verified),
-            unread=record.unread if record is not None else 0,
-            key_change_pending=blocked,
+            online=online and record.trust in ("ok", "flagged"),
+            verified=record.verified,
+            unread=record.unread,
+            state=record.state,
+            local_name=record.local_name,
+            claimed_name=claimed,
+            clash_with=record.clash_with,
+            clash_with_name=contact.name if contact is not None else "",
+            successor=record.successor,
             addresses=tuple(addresses),
-            manual=bool(record and record.manual),
-            first_seen=record.first_seen if record is not None else None,
-            last_seen=record.last_seen if record is not None else None,
+            manual=record.manual,
+            first_seen=record.first_seen,
+            last_seen=record.last_seen,
         )
 
     def views(self) -> list[PeerView]:

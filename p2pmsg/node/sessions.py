@@ -19,7 +19,7 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
 from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
 from p2pmsg.node.api import (
-    IdentityChanged,
+    NameClashed,
     PeerConnected,
     PeerDisconnected,
     PeerDiscovered,
@@ -36,13 +36,7 @@ from p2pmsg.node.monitor_link import MonitorLink
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
 from p2pmsg.node.session import Session
-from p2pmsg.node.trust import (
-    Expectation,
-    expectation_policy,
-    flagged_peer_for,
-    is_blocked,
-    key_change,
-)
+from p2pmsg.node.trust import Expectation, clash_detail, expectation_policy
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -54,11 +48,13 @@ from p2pmsg.protocol.events import (
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
 from p2pmsg.protocol.limits import ProtocolConfig
-from p2pmsg.protocol.messages import Chat, Receipt
+from p2pmsg.protocol.messages import PAIR_MESSAGES, Chat, Receipt
+from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
     from p2pmsg.node.outbox import Delivery
+    from p2pmsg.node.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)
@@ -75,6 +71,7 @@ class NodeSessions:
     bus: EventBus
     delivery: Delivery
     files: TransferManager
+    pairing: Pairing
     _name: str
     _fingerprint: str
     _store: AsyncStore
@@ -180,7 +177,7 @@ class NodeSessions:
                      writer: asyncio.StreamWriter, address: str, admission: Admission | None,
                      policy: HandshakePolicy | None) -> Session:
         conn = PeerConnection(role, self.identity, self._name, self._rng, self._clock,
-                              config=self.protocol_config, policy=policy)
+                              config=self.protocol_config, policy=self._refusing(policy))
         session = Session(conn, reader, writer, self, remote_address=address,
                           admission=admission, wall_clock=self._clock)
         self._sessions.add(session)
@@ -188,6 +185,19 @@ class NodeSessions:
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
         return session
+
+    def _refusing(self, policy: HandshakePolicy | None) -> HandshakePolicy:
+        """`policy`, after refusing keys the user blocked or retired *inside* the
+        handshake: the other side sees a failed handshake (and backs off, as after
+        any failure), not a session that closes the moment it opens and is redialled
+        at once."""
+
+        def refuse(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
+            if self._refused(peer.fingerprint.hex()):
+                return "this key is not accepted here"
+            return policy(peer, suites) if policy is not None else None
+
+        return refuse
 
     def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                    address: str, admission: Admission) -> None:
@@ -211,7 +221,7 @@ class NodeSessions:
             for fp in self.directory.advertised_at(address):
                 advert = self.directory.advert(fp)
                 if (advert is not None and fp != proved
-                        and advert.name.casefold() == peer.name.casefold()):
+                        and name_key(advert.name) == name_key(peer.name)):
                     if holder:
                         holder[0].expectation = Expectation(fp, "advert", mismatch=proved)
                     return "the peer did not prove the fingerprint advertised for its name"
@@ -292,7 +302,14 @@ class NodeSessions:
         self.dialer.request(DialTarget(host, port, record.fingerprint if record else None,
                                        "manual"))
 
+    def _refused(self, fingerprint: str) -> bool:
+        """A key the user blocked or retired: never dialled (it would be refused anyway)."""
+        record = self.directory.record(fingerprint)
+        return record is not None and record.trust in ("blocked", "retired")
+
     def _request_dials(self, fingerprint: str, delay: float) -> None:
+        if self._refused(fingerprint):
+            return
         advert = self.directory.advert(fingerprint)
         if advert is not None:
             for host in advert.addresses:
@@ -349,6 +366,8 @@ class NodeSessions:
         if view is not None:
             self.bus.publish(PeerDiscovered(view) if is_new else PeerUpdated(view))
         # The lower fingerprint dials at once; the other waits a moment for that call.
+        if self._refused(fp):
+            return
         delay = 0.0 if (self._fingerprint < fp or fp in self._want) else self.config.dial_grace
         for host in event.addresses:
             self.dialer.request(DialTarget(host, event.port, fp, "advert"), delay=delay)
@@ -377,15 +396,20 @@ class NodeSessions:
                                      "suites": list(session.conn.negotiated_suites),
                                      "trust": outcome.verdict})
         self.directory.update_record(outcome.peer)
-        change = key_change(outcome)
-        if change is not None:
-            self.directory.update_record(change.previous)
+        if outcome.verdict == "refused":
+            # A blocked or retired key: the user said no. It costs that connection only.
+            log.info("refusing %s key %s", outcome.peer.trust, session.peer[:16])
+            session.close(f"key {outcome.peer.trust}")
+            self._resolve_dial(session, False)
+            return False
+        clash = outcome.clash_with
+        if clash is not None:
             self.security.record("identity_changed", peer=session.peer,
                                  addr=session.remote_address,
-                                 detail={"reason": "key_changed",
-                                         "previous": change.previous.fingerprint})
-            self.bus.publish(IdentityChanged(session.peer, change.claimant.name,
-                                             change.previous.fingerprint, change.detail))
+                                 detail={"reason": "name_clash", "claims": clash.fingerprint})
+            self.bus.publish(NameClashed(session.peer, outcome.peer.claimed_name,
+                                         clash.fingerprint, clash.name,
+                                         clash_detail(outcome.peer, clash)))
         if not session.is_open:
             self._resolve_dial(session, False)
             return False
@@ -399,7 +423,7 @@ class NodeSessions:
             return False
         if loser is not None:
             loser.close("duplicate connection")
-        if not is_blocked(outcome.peer):
+        if outcome.peer.sendable:
             self.delivery.session_ready(session)
             self.files.session_ready(session)
         view = self.directory.view(session.peer)
@@ -417,6 +441,8 @@ class NodeSessions:
                 chats.append(message)  # type: ignore[arg-type]
             elif kind is Receipt:
                 self.delivery.receipt_received(session.peer, message)  # type: ignore[arg-type]
+            elif kind in PAIR_MESSAGES:
+                self.pairing.received(session, message)  # type: ignore[arg-type]
             else:
                 self.file_message(session, message)
         if chats:
@@ -458,6 +484,7 @@ class NodeSessions:
         was_current = self.directory.remove_session(session)
         self.delivery.session_closed(session)
         self.files.session_closed(session)
+        self.pairing.session_closed(session)
         self.security.record("conn_close", peer=session.peer or None,
                              addr=session.remote_address,
                              nbytes=session.bytes_in + session.bytes_out,
@@ -478,22 +505,30 @@ class NodeSessions:
                 self._request_dials(session.peer,
                                     delay=RECONNECT_DELAY + self._uniform(0.0, RECONNECT_DELAY))
 
-    # --- trust decisions by the user -----------------------------------------------------
+    # --- trust decisions -----------------------------------------------------------------
 
-    async def accept_key_change(self, query: str) -> None:
-        record = await self._store.run(Store.resolve_peer, query)
-        flagged = record if record.key_change_pending else flagged_peer_for(
-            record.fingerprint, await self._store.run(Store.list_peers))
-        if flagged is None:
-            raise ConfigError(f"{record.name or record.fingerprint[:16]} has no key change "
-                              "waiting to be accepted")
-        accepted = await self._store.run(Store.accept_key_change, flagged.fingerprint,
-                                         self._clock())
-        self.directory.set_records(await self._store.run(Store.list_peers))
-        view = self.directory.view(accepted.fingerprint)
-        if view is not None:
-            self.bus.publish(PeerUpdated(view))
-        session = self.directory.session(accepted.fingerprint)
-        if isinstance(session, Session):
-            self.delivery.session_ready(session)
-            self.files.session_ready(session)
+    async def trust_changed(self) -> None:
+        """Make the live node agree with the store's trust decisions: the user's, made
+        here or by another process (`p2pmsg trust/rename/block` while this node runs).
+
+        A blocked or retired key loses its session at once; a key that became
+        sendable (kept apart under a name, unblocked, or the contact's new key) gets
+        its held messages; every changed peer is published.
+        """
+        before = {r.fingerprint: r for r in self.directory.records()}
+        records = await self._store.run(Store.list_peers)
+        self.directory.set_records(records)
+        for record in records:
+            old = before.get(record.fingerprint)
+            if old == record:
+                continue
+            view = self.directory.view(record.fingerprint)
+            if view is not None:
+                self.bus.publish(PeerUpdated(view))
+            session = self.directory.session(record.fingerprint)
+            if session is not None and record.trust in ("blocked", "retired"):
+                session.close(f"key {record.trust}")
+            elif (session is not None and record.sendable
+                  and (old is None or not old.sendable)):
+                self.delivery.session_ready(session)
+                self.files.session_ready(session)

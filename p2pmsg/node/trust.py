@@ -1,6 +1,6 @@
-"""Who a peer is: trust on first use, key changes, and advertisements that lie.
+"""Who a peer is: advertisements that lie, name clashes, and what may be sent where.
 
-Three questions are answered here, in this order, for every handshake:
+Three questions are answered for every handshake:
 
 1. *Did the handshake prove what the advertisement claimed?* When we dial an
    address because an mDNS record said "fingerprint X lives here", the Noise
@@ -9,12 +9,14 @@ Three questions are answered here, in this order, for every handshake:
    impostor is refused before we have even told it who we are). A mismatch is
    the impostor case: an `identity_changed` security event, and the connection
    ends; nothing is ever sent to it.
-2. *Have we seen this identity before?* The first successful handshake pins
-   the key (`Store.record_handshake`, TOFU).
-3. *Does a new identity claim a known peer's name or address?* Then it is a
-   key change: `identity_changed`, a loud `IdentityChanged` event, and the
-   outbox holds every message for both identities until the user accepts the
-   new key (`accept_new_key`, `p2pmsg trust`).
+2. *What do we know of this key?* `Store.record_handshake` pins a new key
+   (trust on first use), recognises a known one, and refuses a blocked or
+   retired one (the session ends).
+3. *Does the key claim a name that reads like a contact's?* Then it is a
+   separate, flagged entry (`NameClashed`, an `identity_changed` security
+   event with reason `name_clash`); the contact is untouched. Nothing is sent
+   to a flagged key until the user decides: "this is Carol's new key"
+   (`change_key`), "someone else" (`keep_apart`) or `block`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
-from p2pmsg.store import HandshakeOutcome, PeerRecord
-
-TrustVerdict = Literal["new", "known", "key_changed"]
+from p2pmsg.store import PeerRecord
 
 
 @dataclass
@@ -41,8 +41,8 @@ def expectation_policy(expected: Expectation) -> HandshakePolicy:
     """A handshake policy that refuses any identity other than the advertised one.
 
     Only advertisements are enforced here: a stored address that now answers
-    with a different key is a key change (question 3), decided by the store
-    with the user in the loop, not a refusal.
+    with a different key is simply another key (addresses change hands on a
+    LAN); whether it claims a contact's name is question 3, not a refusal.
     """
 
     def policy(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
@@ -57,39 +57,27 @@ def expectation_policy(expected: Expectation) -> HandshakePolicy:
     return policy
 
 
-def is_blocked(peer: PeerRecord) -> bool:
-    """Nothing may be sent to this peer now.
-
-    A peer is blocked while a different key claims to be it (the user must decide
-    which key is the real one), and an identity that is not pinned (a claimant of
-    someone else's name or address) stays blocked until accepted.
-    """
-    return peer.key_change_pending or not peer.pinned
-
-
-@dataclass(frozen=True)
-class KeyChange:
-    """A key change worth telling the user about loudly."""
-
-    claimant: PeerRecord
-    previous: PeerRecord
-
-    @property
-    def detail(self) -> str:
-        return (f"{self.claimant.name!r} ({self.claimant.fingerprint[:16]}) claims the name or "
-                f"address of {self.previous.name!r} ({self.previous.fingerprint[:16]}), "
-                "a peer you know by another key. Nothing is sent until you accept the new key.")
+def clash_detail(claimant: PeerRecord, contact: PeerRecord) -> str:
+    """The warning for a name clash, in words a person can act on. Names are the
+    peers' claims: whoever shows this passes it through `p2pmsg.sanitize`."""
+    return (f"a new key ({claimant.fingerprint[:16]}) claims to be {claimant.claimed_name!r}, "
+            f"which reads like your contact {contact.name!r} ({contact.fingerprint[:16]}); "
+            "it is not that contact's key. It is kept apart and nothing is sent to it until "
+            "you decide: someone else (give it a name), the contact's new key (compare "
+            "safety numbers or pair by code first), or block.")
 
 
-def key_change(outcome: HandshakeOutcome) -> KeyChange | None:
-    if outcome.verdict != "key_changed" or outcome.previous is None:
-        return None
-    return KeyChange(outcome.peer, outcome.previous)
-
-
-def flagged_peer_for(claimant_fp: str, peers: list[PeerRecord]) -> PeerRecord | None:
-    """The known peer whose pending key is `claimant_fp` (accepting works from either side)."""
-    for peer in peers:
-        if peer.pending_fingerprint == claimant_fp:
-            return peer
+def unsendable_reason(peer: PeerRecord) -> str | None:
+    """Why nothing may be sent to this key now, or None when it may."""
+    who = f"{peer.name or '?'} ({peer.fingerprint[:16]})"
+    if peer.trust == "flagged":
+        return (f"{who} claims a name that reads like another contact's and is held apart: "
+                f"decide who it is first (`p2pmsg rename {peer.fingerprint[:16]} NAME` if it "
+                f"is someone else, `p2pmsg trust CONTACT --new-key {peer.fingerprint[:16]}` "
+                "if it is that contact's new key, or `p2pmsg block`)")
+    if peer.trust == "blocked":
+        return f"{who} is blocked (`p2pmsg block --undo {peer.fingerprint[:16]}` to unblock)"
+    if peer.trust == "retired":
+        return (f"{who} is a retired key, replaced by {(peer.successor or '?')[:16]}: "
+                "send to that contact instead")
     return None

@@ -26,7 +26,7 @@ strict.
                                             memoryview is fine: copied, never kept)
     next_event() -> Event | None            drain after each receive_data / handle_timer / send
     data_to_send() -> bytes                 replies queued by receive_data / handle_timer
-    send_message(message) -> bytes          one Chat, Receipt or File* message as a record
+    send_message(message) -> bytes          one Chat, Receipt, File* or Pair* message as a record
     send_messages(messages) -> bytes        a batch, all-or-nothing validation, one bytes object
     switch_suite(name) -> bytes             new epoch under another negotiated suite (+ ping)
     rotate_keys() -> bytes                  new epoch now (+ ping, so the peer follows at once)
@@ -101,7 +101,7 @@ from p2pmsg.protocol.events import (
 )
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import Handshake, HandshakePolicy, PeerInfo
-from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.limits import MAX_REASON_BYTES, ProtocolConfig
 from p2pmsg.protocol.messages import (
     USER_MESSAGES,
     Bye,
@@ -246,6 +246,9 @@ class PeerConnection:
             refused_late = (self.role == "initiator" and self._records is not None
                             and self._records.status().recv.counter == 0)
             if self.state == "handshaking" or refused_late:
+                # frame.reason is one line without controls (decode_frame refuses any
+                # other ABORT as a malformed frame); it is still the unauthenticated
+                # peer's text, which every human-readable output sanitises.
                 self._security(HANDSHAKE_FAIL, f"peer aborted the handshake: {frame.reason}")
                 self._close("handshake_failed", f"peer aborted: {frame.reason}",
                             notify_peer=False)
@@ -494,6 +497,12 @@ class PeerConnection:
 
 
 def _printable(text: str) -> str:
-    """One short line without control characters, fit for a bye or abort reason."""
+    """One short line without control characters, fit for a bye or abort reason (the
+    peer refuses a reason of more than MAX_REASON_BYTES bytes as a malformed frame)."""
     line = "".join(ch if ch.isprintable() else " " for ch in text)
-    return line if len(line) <= 200 else line[:197] + "..."
+    if len(line) > 200:
+        line = line[:197] + "..."
+    data = line.encode("utf-8")
+    if len(data) > MAX_REASON_BYTES:
+        line = data[:MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+    return line

@@ -23,6 +23,10 @@ from p2pmsg.protocol.messages import (
     FileDecline,
     FileDone,
     FileOffer,
+    PairAbort,
+    PairFinish,
+    PairReply,
+    PairStart,
     Receipt,
 )
 
@@ -37,7 +41,7 @@ SecurityEventName = Literal["handshake_fail", "decrypt_fail", "replay_rejected",
 
 #: The messages an application sends with `send_message` and gets in `MessageReceived`.
 UserMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
-               | FileDone | FileCancel)
+               | FileDone | FileCancel | PairStart | PairReply | PairFinish | PairAbort)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,17 @@ ID_SIZE = 16
 SHA256_SIZE = 32
 X25519_PUBLIC_SIZE = 32
 MAX_PING_NONCE = (1 << 32) - 1
+#: A SPAKE2 message of the `spake2` package (Ed25519 group): a side byte and a point.
+PAKE_MESSAGE_SIZE = 33
+#: A pairing key confirmation: HMAC-SHA256.
+PAIR_CONFIRM_SIZE = 32
+
+#: Why a pairing attempt was abandoned, as sent in `PairAbort` (docs/PROTOCOL.md 7.1).
+PairAbortReason = Literal["wrong_code", "no_code", "busy", "unexpected", "cancelled"]
+PAIR_ABORT_CODES: dict[str, int] = {"wrong_code": 1, "no_code": 2, "busy": 3, "unexpected": 4,
+                                    "cancelled": 5}
+PAIR_ABORT_NAMES: dict[int, PairAbortReason] = {
+    1: "wrong_code", 2: "no_code", 3: "busy", 4: "unexpected", 5: "cancelled"}
 
 ReceiptStatus = Literal["delivered", "read"]
 _RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
@@ -185,8 +196,67 @@ class Bye(_Message):
         return [13, self.reason]
 
 
+# --- pairing by a short code (p2pmsg/protocol/pairing.py; docs/PROTOCOL.md 7.1) ---------
+# Every pairing message carries the `attempt` id the typer chose in `PairStart`, so a
+# message of an earlier attempt never counts towards a later one.
+
+
+@dataclass(frozen=True, slots=True)
+class PairStart(_Message):
+    """The person who typed the code starts (SPAKE2 side A): its SPAKE2 message."""
+
+    TYPE: ClassVar[int] = 14
+    attempt: bytes
+    pake: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [14, self.attempt, self.pake]
+
+
+@dataclass(frozen=True, slots=True)
+class PairReply(_Message):
+    """The code's shower (SPAKE2 side B): its SPAKE2 message and its key confirmation."""
+
+    TYPE: ClassVar[int] = 15
+    attempt: bytes
+    pake: bytes
+    confirm: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [15, self.attempt, self.pake, self.confirm]
+
+
+@dataclass(frozen=True, slots=True)
+class PairFinish(_Message):
+    """Side A's key confirmation, sent only once B's has checked out."""
+
+    TYPE: ClassVar[int] = 16
+    attempt: bytes
+    confirm: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [16, self.attempt, self.confirm]
+
+
+@dataclass(frozen=True, slots=True)
+class PairAbort(_Message):
+    """Either side ends the attempt (a reason code, never free text)."""
+
+    TYPE: ClassVar[int] = 17
+    attempt: bytes
+    reason: PairAbortReason
+
+    def wire_fields(self) -> list[object]:
+        return [17, self.attempt, PAIR_ABORT_CODES[self.reason]]
+
+
+PairMessage = PairStart | PairReply | PairFinish | PairAbort
+PAIR_MESSAGES: tuple[type[_Message], ...] = (PairStart, PairReply, PairFinish, PairAbort)
+
 AppMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
-              | FileDone | FileCancel | Rekey | Ping | Pong | Bye)
+              | FileDone | FileCancel | Rekey | Ping | Pong | Bye
+              | PairStart | PairReply | PairFinish | PairAbort)
 #: Messages the application sends and receives; the rest are the connection's own.
 USER_MESSAGES: tuple[type[_Message], ...] = (
-    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
+    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel,
+    *PAIR_MESSAGES)

@@ -18,7 +18,6 @@ names), before any other layer sees them.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -42,6 +41,10 @@ from p2pmsg.protocol.message_types import (
     _RECEIPT_NAMES,
     ID_SIZE,
     MAX_PING_NONCE,
+    PAIR_ABORT_NAMES,
+    PAIR_CONFIRM_SIZE,
+    PAIR_MESSAGES,
+    PAKE_MESSAGE_SIZE,
     SHA256_SIZE,
     USER_MESSAGES,
     X25519_PUBLIC_SIZE,
@@ -55,6 +58,12 @@ from p2pmsg.protocol.message_types import (
     FileDecline,
     FileDone,
     FileOffer,
+    PairAbort,
+    PairAbortReason,
+    PairFinish,
+    PairMessage,
+    PairReply,
+    PairStart,
     Ping,
     Pong,
     Receipt,
@@ -63,35 +72,25 @@ from p2pmsg.protocol.message_types import (
 )
 from p2pmsg.protocol.wire import (
     bad_field,
+    check_line,
     describe,
+    has_controls,
     msgpack_bin_header,
     msgpack_uint,
     unpack_limited,
 )
 
 __all__ = [
-    "ID_SIZE", "MAX_PING_NONCE", "SHA256_SIZE", "USER_MESSAGES", "X25519_PUBLIC_SIZE",
-    "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel", "FileChunk",
-    "FileDecline", "FileDone", "FileOffer", "Ping", "Pong", "Receipt", "ReceiptStatus", "Rekey",
-    "TimeWindow", "check_chat_body", "check_outgoing", "decode_message", "encode_message",
-    "new_chat", "new_id",
+    "ID_SIZE", "MAX_PING_NONCE", "PAIR_MESSAGES", "SHA256_SIZE", "USER_MESSAGES",
+    "X25519_PUBLIC_SIZE", "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel",
+    "FileChunk", "FileDecline", "FileDone", "FileOffer", "PairAbort", "PairAbortReason",
+    "PairFinish", "PairMessage", "PairReply", "PairStart", "Ping", "Pong", "Receipt",
+    "ReceiptStatus", "Rekey", "TimeWindow", "check_chat_body", "check_outgoing",
+    "decode_message", "encode_message", "new_chat", "new_id",
 ]
 
 Rng = Callable[[int], bytes]
 
-# What a terminal may interpret: C0 controls (but TAB and LF in chat text), DEL, and C1
-# controls. Checked on the UTF-8 bytes with bytes.translate, which is several times
-# faster than a regex over the str; C1 controls (U+0080..U+009F) are b"\xc2\x80".."\xc2\x9f"
-# in UTF-8, so only text containing a 0xC2 byte needs the slower second look.
-_C0_BUT_TAB_LF = bytes(range(0x00, 0x09)) + bytes(range(0x0B, 0x20)) + b"\x7f"
-_C0_ALL = bytes(range(0x00, 0x20)) + b"\x7f"
-_C1 = re.compile("[\x80-\x9f]")
-
-
-def _has_controls(data: bytes, text: str, allow_tab_lf: bool) -> bool:
-    if len(data.translate(None, _C0_BUT_TAB_LF if allow_tab_lf else _C0_ALL)) != len(data):
-        return True
-    return b"\xc2" in data and _C1.search(text) is not None
 
 def encode_message(message: AppMessage) -> bytes:
     """The msgpack plaintext of `message`. Not validated here: the connection runs
@@ -197,21 +196,13 @@ def _uint(where: str, field: str, value: object, maximum: int) -> int:
     return value
 
 
-def _line(where: str, field: str, value: object, max_bytes: int) -> str:
-    if type(value) is str:
-        data = value.encode("utf-8", "surrogatepass")
-        if len(data) <= max_bytes and not _has_controls(data, value, allow_tab_lf=False):
-            return value
-    _fail(where, field, value, f"one line of text, at most {max_bytes} bytes, no controls")
-
-
 def _check_text(text: object) -> str:
     if type(text) is not str or not text:
         _fail("chat", "text", text, "non-empty str")
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > MAX_TEXT_BYTES:
         _fail("chat", "text", text, f"at most {MAX_TEXT_BYTES} UTF-8 bytes")
-    if _has_controls(data, text, allow_tab_lf=True):
+    if has_controls(data, text, allow_tab_lf=True):
         raise RemoteProtocolError("chat: field 'text' contains terminal control characters")
     return text
 
@@ -259,7 +250,7 @@ def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
     _id("file_offer", "transfer_id", transfer_id)
     if (type(name) is not str or not name or name in (".", "..")
             or len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
-            or _has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
+            or has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
             or "/" in name or "\\" in name):
         _fail("file_offer", "name", name,
               f"a file name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls")
@@ -280,7 +271,7 @@ def _parse_file_accept(obj: list[object], window: TimeWindow) -> FileAccept:
 def _parse_file_decline(obj: list[object], window: TimeWindow) -> FileDecline:
     _, transfer_id, reason = obj
     return FileDecline(_id("file_decline", "transfer_id", transfer_id),
-                       _line("file_decline", "reason", reason, MAX_REASON_BYTES))
+                       check_line("file_decline", "reason", reason, MAX_REASON_BYTES))
 
 
 def _parse_file_chunk(obj: list[object], window: TimeWindow) -> FileChunk:
@@ -307,7 +298,7 @@ def _parse_file_done(obj: list[object], window: TimeWindow) -> FileDone:
 def _parse_file_cancel(obj: list[object], window: TimeWindow) -> FileCancel:
     _, transfer_id, reason = obj
     return FileCancel(_id("file_cancel", "transfer_id", transfer_id),
-                      _line("file_cancel", "reason", reason, MAX_REASON_BYTES))
+                      check_line("file_cancel", "reason", reason, MAX_REASON_BYTES))
 
 
 def _parse_rekey(obj: list[object], window: TimeWindow) -> Rekey:
@@ -332,7 +323,41 @@ def _parse_pong(obj: list[object], window: TimeWindow) -> Pong:
 
 
 def _parse_bye(obj: list[object], window: TimeWindow) -> Bye:
-    return Bye(_line("bye", "reason", obj[1], MAX_REASON_BYTES))
+    return Bye(check_line("bye", "reason", obj[1], MAX_REASON_BYTES))
+
+
+def _bin(where: str, field: str, value: object, size: int) -> bytes:
+    if type(value) is not bytes or len(value) != size:
+        _fail(where, field, value, f"bin of {size} bytes")
+    return value
+
+
+def _parse_pair_start(obj: list[object], window: TimeWindow) -> PairStart:
+    _, attempt, pake = obj
+    return PairStart(_id("pair_start", "attempt", attempt),
+                     _bin("pair_start", "pake", pake, PAKE_MESSAGE_SIZE))
+
+
+def _parse_pair_reply(obj: list[object], window: TimeWindow) -> PairReply:
+    _, attempt, pake, confirm = obj
+    return PairReply(_id("pair_reply", "attempt", attempt),
+                     _bin("pair_reply", "pake", pake, PAKE_MESSAGE_SIZE),
+                     _bin("pair_reply", "confirm", confirm, PAIR_CONFIRM_SIZE))
+
+
+def _parse_pair_finish(obj: list[object], window: TimeWindow) -> PairFinish:
+    _, attempt, confirm = obj
+    return PairFinish(_id("pair_finish", "attempt", attempt),
+                      _bin("pair_finish", "confirm", confirm, PAIR_CONFIRM_SIZE))
+
+
+def _parse_pair_abort(obj: list[object], window: TimeWindow) -> PairAbort:
+    _, attempt, reason = obj
+    _id("pair_abort", "attempt", attempt)
+    name = PAIR_ABORT_NAMES.get(reason) if type(reason) is int else None
+    if name is None:
+        _fail("pair_abort", "reason", reason, f"an integer 1..{len(PAIR_ABORT_NAMES)}")
+    return PairAbort(attempt, name)  # type: ignore[arg-type]
 
 
 _Parser = Callable[[list[object], TimeWindow], AppMessage]
@@ -350,6 +375,10 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     11: ("ping", 2, _parse_ping),
     12: ("pong", 2, _parse_pong),
     13: ("bye", 2, _parse_bye),
+    14: ("pair_start", 3, _parse_pair_start),
+    15: ("pair_reply", 4, _parse_pair_reply),
+    16: ("pair_finish", 3, _parse_pair_finish),
+    17: ("pair_abort", 3, _parse_pair_abort),
 }
 
 

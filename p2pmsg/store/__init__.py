@@ -22,25 +22,33 @@ Opening and housekeeping (`Store`)
   open(path, data_key, *, durable=False, max_events=200_000, max_alerts=10_000) -> Store
   close() / context manager; checkpoint() folds the WAL in; schema_version
 
-Peers and trust (peers.py)
+Peers (peers.py) and trust decisions (trust.py)
   record_handshake(identity_key, name, now, address=None) -> HandshakeOutcome
-      TOFU after an authenticated handshake: verdict "new" (pinned now), "known",
-      or "key_changed" (claims a pinned peer's name/address: previous is flagged
-      key_change_pending, the claimant stays unpinned; send nothing to it)
+      after an authenticated handshake: verdict "new" (pinned now, trust on first
+      use), "known", "name_clash" (its claimed name reads like the contact
+      `clash_with`'s: the key is flagged, the contact untouched) or "refused"
+      (blocked or retired: end the session)
   upsert_discovered(fp, name, host, port, now) -> PeerRecord   an mDNS hint: never
       renames a named peer or takes an address another peer proved
-  accept_key_change(old_fp, now, *, as_new_contact=False) -> PeerRecord
-      the new key takes over the conversation (fingerprint changes, history kept,
-      verified reset), or with as_new_contact is pinned as a separate peer
-  reject_key_change(old_fp)              drop the pending key
-  set_verified(fp, verified)             safety number compared (pinned peers only)
+  set_local_name(fp, name | None) -> PeerRecord   the user's petname (refused when it
+      reads like another contact's name)
+  change_key(contact_fp, new_fp, now) -> PeerRecord   the user's explicit key change:
+      the contact (history, petname, settings) moves to the new key, unverified; the
+      old key stays as a retired row, refused from then on
+  keep_apart(fp, local_name) -> PeerRecord   "someone else": a flagged key becomes a
+      contact under its own petname
+  block(fp, now) / unblock(fp) -> PeerRecord
+  set_verified(fp, verified)             safety number compared or paired (pinned keys)
+  trust_generation() -> int              moves with every decision above (the node polls
+      it to apply `p2pmsg trust/rename/block` made while it runs)
   set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds; math.inf =
       never (off here, whatever a default says), None = no timer of its own
   mark_seen(fp, now)                     bump last_seen
   add_manual_address(host, port, now) -> Address   host:port to dial, owner unknown yet
   remove_address(host, port) -> bool
   get_peer(fp) -> PeerRecord | None;  list_peers() -> list[PeerRecord] (addresses, unread)
-  resolve_peer(query) -> PeerRecord      name (case-insensitive) or >= 4-hex-digit prefix;
+  resolve_peer(query) -> PeerRecord      petnames, then proven names, then >= 4-hex-digit
+      fingerprint prefixes, then unproven advert names (see peers.resolve_among);
       raises UnknownPeerError / AmbiguousPeerError(candidates)
   peer_at_address(host, port) -> PeerRecord | None
   dial_candidates() -> list[(fp | None, Address)]

@@ -34,8 +34,14 @@ def open_connection(path: Path, *, durable: bool) -> sqlite3.Connection:
     try:
         # Create the file ourselves so it is private from the first byte: SQLite
         # gives the -wal and -shm files the same permissions as the database.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Only when it does not exist yet: closing *any* descriptor of the file drops
+        # every POSIX lock this process holds on it, including the shared lock of a
+        # connection already open here (the node's, when the checkpoint thread opens
+        # its own). Without that lock another process closing its connection thinks
+        # it is the last one, folds and deletes the WAL, and this process goes on
+        # reading (and writing) a deleted WAL: it never sees that process's commits.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         # isolation_level=None: no implicit transactions; we BEGIN/COMMIT explicitly.
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     except (OSError, sqlite3.Error) as exc:

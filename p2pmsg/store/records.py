@@ -19,7 +19,9 @@ TransferState = Literal[
     "offered", "accepted", "declined", "expired", "transferring", "paused",
     "verifying", "completed", "failed", "cancelled",
 ]
-HandshakeVerdict = Literal["new", "known", "key_changed"]
+HandshakeVerdict = Literal["new", "known", "name_clash", "refused"]
+KeyTrust = Literal["ok", "flagged", "retired", "blocked"]
+PeerState = Literal["discovered", "pinned", "flagged", "retired", "blocked"]
 
 MESSAGE_STATUSES: tuple[str, ...] = get_args(MessageStatus)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -49,26 +51,51 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class PeerRecord:
+    """One identity key and what we know of it.
+
+    `claimed_name` is what the peer calls itself (handshake or advert: a claim,
+    never proof); `local_name` is what the user calls it (a petname, "" if
+    none). `trust` is the key's state: "ok" (pinned on first use; `verified`
+    once the user compared safety numbers or paired by code), "flagged" (it
+    claims a name that reads like the contact `clash_with`; kept apart, sending
+    held until the user decides), "retired" (replaced by `successor` through the
+    user's explicit key change) or "blocked".
+    """
+
     fingerprint: str
-    name: str
+    claimed_name: str
     identity_key: bytes | None  # the pinned Ed25519 key; None until a handshake pinned it
     verified: bool
-    pending_identity_key: bytes | None  # a new key claiming to be this peer, not accepted yet
-    pending_fingerprint: str | None
-    pending_since: float | None
     disappearing_ttl: float | None  # seconds; math.inf: never (explicitly off); None: unset
     first_seen: float
     last_seen: float
     addresses: tuple[Address, ...]
     unread: int
+    local_name: str = ""
+    trust: KeyTrust = "ok"
+    clash_with: str | None = None  # fingerprint of the contact whose name this key claims
+    successor: str | None = None  # fingerprint of the contact that took over (retired keys)
+    trust_since: float | None = None  # when the key was flagged, retired or blocked
+
+    @property
+    def name(self) -> str:
+        """What to call this peer: the user's name for it first, else its claim."""
+        return self.local_name or self.claimed_name
 
     @property
     def pinned(self) -> bool:
         return self.identity_key is not None
 
     @property
-    def key_change_pending(self) -> bool:
-        return self.pending_identity_key is not None
+    def state(self) -> PeerState:
+        if self.trust != "ok":
+            return self.trust
+        return "pinned" if self.identity_key is not None else "discovered"
+
+    @property
+    def sendable(self) -> bool:
+        """Messages and files may go to this key (pinned, and nothing held against it)."""
+        return self.trust == "ok" and self.identity_key is not None
 
     @property
     def manual(self) -> bool:
@@ -80,14 +107,15 @@ class HandshakeOutcome:
     """What `Store.record_handshake` concluded about an authenticated identity.
 
     `new`: first sight, key pinned now (trust on first use). `known`: the
-    pinned key matched. `key_changed`: the identity claims the name or address
-    of `previous`, a different pinned peer; it stays unpinned, `previous` is
-    flagged, and nothing may be sent to it until the user decides.
+    pinned key matched. `name_clash`: the key (new, or known and renamed)
+    claims a name that reads like `clash_with`'s; it is kept as a separate,
+    flagged entry and `clash_with` is untouched. `refused`: the key is blocked
+    or retired; the session must end.
     """
 
     verdict: HandshakeVerdict
     peer: PeerRecord
-    previous: PeerRecord | None = None
+    clash_with: PeerRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

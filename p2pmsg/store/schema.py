@@ -154,7 +154,40 @@ def _v2_read_receipts_due(conn: sqlite3.Connection) -> None:
                     WHERE read_receipt_due = 1""")
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due)
+def _v3_names_and_key_states(conn: sqlite3.Connection) -> None:
+    """A peer is its key; names are labels; a key change is the user's act.
+
+    `local_name` is the user's own name for a contact (a petname, sealed).
+    `trust` is the state of the key: 'ok' (pinned on first use, or verified),
+    'flagged' (it claims a name that reads like another contact's:
+    `clash_with`), 'retired' (replaced by the user's explicit key change:
+    `successor` is the contact that moved to the new key) or 'blocked'.
+    The v1 "pending key" columns are no longer written: a pending key change
+    becomes what it always was, a separate key flagged for claiming a known
+    peer's name or address, and the contact it claimed keeps working.
+    """
+    conn.execute("ALTER TABLE peers ADD COLUMN local_name BLOB")
+    conn.execute("ALTER TABLE peers ADD COLUMN trust TEXT NOT NULL DEFAULT 'ok' "
+                 "CHECK (trust IN ('ok', 'flagged', 'retired', 'blocked'))")
+    conn.execute("ALTER TABLE peers ADD COLUMN clash_with INTEGER "
+                 "REFERENCES peers(id) ON DELETE SET NULL")
+    conn.execute("ALTER TABLE peers ADD COLUMN successor INTEGER "
+                 "REFERENCES peers(id) ON DELETE SET NULL")
+    conn.execute("ALTER TABLE peers ADD COLUMN trust_since REAL")
+    pending = conn.execute("SELECT id, pending_key, pending_fingerprint, pending_since, "
+                           "last_seen FROM peers WHERE pending_key IS NOT NULL").fetchall()
+    for contact_id, key, fp, since, seen in pending:
+        conn.execute("INSERT INTO peers (fingerprint, first_seen, last_seen) VALUES (?, ?, ?) "
+                     "ON CONFLICT(fingerprint) DO NOTHING", (fp, since or seen, since or seen))
+        conn.execute("UPDATE peers SET identity_key = coalesce(identity_key, ?), "
+                     "trust = 'flagged', clash_with = ?, trust_since = ? "
+                     "WHERE fingerprint = ? AND trust = 'ok'", (key, contact_id, since, fp))
+    conn.execute("UPDATE peers SET pending_key = NULL, pending_fingerprint = NULL, "
+                 "pending_since = NULL")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due,
+                                   _v3_names_and_key_states)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

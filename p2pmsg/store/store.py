@@ -17,11 +17,11 @@ from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
 from p2pmsg.store.messages import MessagesMixin
 from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, MonitoringMixin
-from p2pmsg.store.peers import PeersMixin
 from p2pmsg.store.schema import migrate, schema_version
 from p2pmsg.store.sealing import FieldSealer
 from p2pmsg.store.settings import SettingsMixin
 from p2pmsg.store.transfers import TransfersMixin
+from p2pmsg.store.trust import TrustMixin
 
 DB_FILENAME = "p2pmsg.db"
 #: SQLite's default `wal_autocheckpoint`, in pages.
@@ -29,7 +29,7 @@ DEFAULT_AUTOCHECKPOINT_PAGES = 1000
 _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 
 
-class Store(PeersMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
+class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 
     def __init__(self, conn: sqlite3.Connection, sealer: FieldSealer, path: Path, *,

@@ -28,7 +28,16 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
     entries: list[tuple[str, str, Callable[[], object]]] = [
         ("Security dashboard", "Alerts, security events, trends, model card (F2)",
          main.action_dashboard),
-        ("Verify peer", "Compare safety numbers with the selected peer (F3)", main.action_verify),
+        ("Verify peer", "Compare safety numbers with the selected peer, or decide about a "
+         "flagged key (F3)", main.action_verify),
+        ("Pair by code", "Verify the selected peer with a short code, shown or typed (/pair)",
+         main.action_pair),
+        ("Rename peer", "Your own name for the selected peer (ctrl+r, /name)",
+         main.action_rename),
+        ("Block peer", "Refuse the selected peer's key from now on (/block)",
+         partial(main.run_slash, _slash("block"))),
+        ("Unblock peer", "Allow a blocked key again (/unblock)",
+         partial(main.run_slash, _slash("unblock"))),
         ("Settings", "Rotation, messages per key, cipher, downloads, disappearing timer (F4)",
          main.action_settings),
         ("Rotate keys now", "Move the selected session to a fresh key (F5)", main.action_rotate),

@@ -28,6 +28,12 @@ COMMANDS: tuple[SlashSpec, ...] = (
     SlashSpec("rotate", "/rotate", "move to a fresh key now (forward secrecy)"),
     SlashSpec("rekey", "/rekey", "run a fresh key agreement now"),
     SlashSpec("verify", "/verify", "compare safety numbers with this peer"),
+    SlashSpec("pair", "/pair [CODE]", "verify each other by a short code: show one, or "
+                                      "enter the one they show"),
+    SlashSpec("name", "/name [NAME]", "your own name for this peer (/name alone removes it)"),
+    SlashSpec("trust", "/trust", "this key's state, and decide about a flagged key"),
+    SlashSpec("block", "/block", "refuse this key from now on"),
+    SlashSpec("unblock", "/unblock", "allow a blocked key again"),
     SlashSpec("ttl", "/ttl DURATION|off|default",
               "disappearing messages in this conversation (default: as in Settings)"),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
@@ -92,6 +98,13 @@ def parse(text: str) -> Slash:
             raise SlashError(f"/ttl: {exc}") from None
     if name == "add":
         return _parse_add(arg)
+    if name == "name":  # free text (the store checks it); empty removes the petname
+        return Slash(name, arg=arg)
+    if name == "pair":
+        if arg and not all(ch.isdigit() or ch in "- " for ch in arg):
+            raise SlashError("Usage: /pair to show a code, or /pair 123-456 to enter the "
+                             "code the other person shows")
+        return Slash(name, arg=arg)
     if arg:
         raise SlashError(f"{spec.usage} takes no arguments")
     return Slash(name)

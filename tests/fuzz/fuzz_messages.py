@@ -26,6 +26,7 @@ with instrumented(__name__ == "__main__"):
     from p2pmsg.errors import HandshakeError, RemoteProtocolError
     from p2pmsg.protocol import handshake
     from p2pmsg.protocol.messages import (
+        PAIR_MESSAGES,
         USER_MESSAGES,
         AppMessage,
         Bye,
@@ -51,7 +52,7 @@ with instrumented(__name__ == "__main__"):
     from tests.fuzz.session import FUZZ_CONFIG, START_TIME
 
 APP_TYPES = (Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone,
-             FileCancel, Rekey, Ping, Pong, Bye)
+             FileCancel, Rekey, Ping, Pong, Bye, *PAIR_MESSAGES)
 WINDOW = TimeWindow(START_TIME, FUZZ_CONFIG.max_clock_skew, FUZZ_CONFIG.max_message_age)
 #: The handshake's private payload validator: the one place a payload's shape is
 #: checked (test-only use; the connection target reaches it through Noise as well).

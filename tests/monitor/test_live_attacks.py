@@ -218,10 +218,13 @@ def test_a_new_key_under_a_known_peers_name_is_impersonation(victim: Victim) -> 
     fp = victim.attack("identity-swap", source, "--claim-name", "bob")["fingerprint"]
     alert, seen = victim.cli.wait_for_alert(about(peer=fp, kind="impersonation"),
                                             "the identity swap")
-    assert alert["source"] == "rule:identity_changed" and alert["severity"] == "critical"
+    # A name clash: the new key is kept apart and flagged, bob is untouched (high, not
+    # critical: nothing was taken over), and the alert says what happened.
+    assert alert["source"] == "rule:identity_changed" and alert["severity"] == "high"
+    assert "reads like one of your contacts" in alert["message"]
     events = victim.cli.events()
     (changed,) = [e for e in events if e["peer"] == fp and e["event"] == "identity_changed"]
-    assert changed["detail"]["previous"] == victim.fps["bob"]
+    assert changed["detail"] == {"reason": "name_clash", "claims": victim.fps["bob"]}
     check_in_time(victim, "fresh key under bob's name -> impersonation", alert, seen,
                   first_event(events, about(addr=source))["ts"])
 

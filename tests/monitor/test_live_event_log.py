@@ -167,7 +167,7 @@ async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> N
     assert {r["peer"] for r in by_name["decrypt_fail"]} == {fps["flipper"]}
     assert {r["peer"] for r in by_name["downgrade_rejected"]} == {fps["relabeller"]}
     changed = [r for r in by_name["identity_changed"] if r["peer"] == fps["impostor"]]
-    assert changed and changed[0]["detail"]["previous"] == bob.fingerprint
+    assert changed and changed[0]["detail"] == {"reason": "name_clash", "claims": bob.fingerprint}
     assert {r["addr"] for r in by_name["frame_rejected"]} == {"127.0.0.202"}
     assert {r["addr"] for r in by_name["rate_limited"]} == {"127.0.0.207"}
     assert {r["addr"] for r in by_name["handshake_fail"]} == {"127.0.0.201"}

@@ -109,3 +109,17 @@ def test_exfiltration_threshold_follows_the_peers_own_baseline() -> None:
     assert [h for e in routine for h in engine.observe(e)] == []
     assert [h for e in burst for h in engine.observe(e)] == []  # above the floor, not the baseline
     assert rules_fired(burst) == {"exfiltration_volume"}        # a new peer: the floor applies
+
+
+def test_identity_changed_alerts_say_what_happened() -> None:
+    from p2pmsg.monitor.events import SecurityEvent as Event
+    from p2pmsg.monitor.rules import RuleEngine
+
+    engine = RuleEngine()
+    clash = engine.observe(Event(ts=1.0, event="identity_changed", peer="ab" * 32,
+                                 detail={"reason": "name_clash", "claims": "cd" * 32}))
+    assert [(h.kind, h.severity) for h in clash] == [("impersonation", "high")]
+    assert "reads like one of your contacts" in clash[0].message
+    liar = engine.observe(Event(ts=2.0, event="identity_changed", peer="ef" * 32,
+                                detail={"reason": "advertised_fingerprint_not_proven"}))
+    assert [(h.kind, h.severity) for h in liar] == [("impersonation", "critical")]

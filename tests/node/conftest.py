@@ -82,7 +82,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0,
     raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
 
 
-async def connect(a: Node, b: Node) -> None:
+async def connect(a: Node, b: Node, timeout: float = 5.0) -> None:
     """`a` adds `b` by host:port and both see an authenticated session."""
     await a.add_peer("127.0.0.1", b.listen_port)
 
@@ -90,4 +90,4 @@ async def connect(a: Node, b: Node) -> None:
         return (a.directory.session(b.fingerprint) is not None
                 and b.directory.session(a.fingerprint) is not None)
 
-    await eventually(both_connected)
+    await eventually(both_connected, timeout=timeout)

@@ -3,13 +3,15 @@
     python -m tests.node.lan_peer send-many --data-dir D --profile P --to NAME --count N
     python -m tests.node.lan_peer drain --data-dir D --profile P
     python -m tests.node.lan_peer impostor --data-dir D --profile P --claim-fp FP --claim-name N
+    python -m tests.node.lan_peer fake-adverts --data-dir D --profile P --claim-name N --count K
 
 `send-many` stores and sends N numbered messages at a steady pace, printing
 `{"stored": i, "id": ...}` as each is committed, then waits until its outbox
 is empty (`{"drained": true}`). `drain` sends nothing new: it only runs the
 node until the outbox left by an earlier (killed) run is delivered.
 `impostor` advertises someone else's fingerprint and name over mDNS while
-listening with its own key, and prints what reaches it. The password comes
+listening with its own key, and prints what reaches it. `fake-adverts` advertises K
+random fingerprints that nobody can prove, all under the name N. The password comes
 from P2PMSG_PASSWORD. Every mode has a hard lifetime (`--lifetime`).
 """
 
@@ -122,9 +124,44 @@ async def impostor(args: argparse.Namespace, unlocked: UnlockedProfile) -> None:
         await node.stop()
 
 
+async def fake_adverts(args: argparse.Namespace, unlocked: UnlockedProfile) -> None:
+    """Adverts anyone on the LAN can send: made-up fingerprints under someone's name,
+    with no key behind them (the port is closed)."""
+    import hashlib
+    import socket
+
+    from zeroconf import IPVersion
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+    from p2pmsg.node.advert import SERVICE_TYPE
+    from p2pmsg.node.discovery import local_addresses
+    from p2pmsg.node.netguard import assert_mdns_allowed
+
+    assert_mdns_allowed()
+    zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
+    fingerprints = []
+    for i in range(args.count):
+        fp = hashlib.sha256(os.urandom(32)).hexdigest()
+        fingerprints.append(fp)
+        info = AsyncServiceInfo(
+            SERVICE_TYPE, f"fake{i}-{fp[:12]}.{SERVICE_TYPE}",
+            addresses=[socket.inet_aton(a) for a in local_addresses()], port=9,
+            properties={"v": "1", "fp": fp, "name": args.claim_name},
+            server=f"fake{i}-{fp[:12]}.local.")
+        await (await zc.async_register_service(info))
+    emit({"ready": True, "fingerprints": fingerprints})
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await zc.async_unregister_all_services()
+        await zc.async_close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("send-many", "drain", "impostor"))
+    parser.add_argument("mode", choices=("send-many", "drain", "impostor", "fake-adverts"))
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--to")
@@ -137,7 +174,8 @@ def main() -> int:
     args = parser.parse_args()
     unlocked = Profile(args.data_dir, args.profile).open(os.environ["P2PMSG_PASSWORD"],
                                                          command=f"lan_peer {args.mode}")
-    mode = {"send-many": send_many, "drain": drain, "impostor": impostor}[args.mode]
+    mode = {"send-many": send_many, "drain": drain, "impostor": impostor,
+            "fake-adverts": fake_adverts}[args.mode]
 
     async def bounded() -> None:
         await asyncio.wait_for(mode(args, unlocked), args.lifetime)

@@ -110,26 +110,111 @@ def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
     alerts = run(tmp_path, "bob", "alerts", "--json")
     assert alerts.returncode == 0 and isinstance(json.loads(alerts.stdout), list)
 
+    shown = run(tmp_path, "bob", "trust", "alice")
+    assert shown.returncode == 0, shown.stderr
+    assert "first seen" in shown.stdout and alice_fp in shown.stdout
     verified = run(tmp_path, "bob", "trust", "alice", "--verified")
     assert verified.returncode == 0, verified.stderr
-    assert "marked verified" in verified.stdout and "safety number:" in verified.stdout
-    nothing = run(tmp_path, "bob", "trust", "alice")
-    assert nothing.returncode == 1 and "no key change" in nothing.stderr
+    assert "marked verified" in verified.stdout and "safety number" in verified.stdout
+    assert "state         verified" in verified.stdout
 
 
-def test_an_ambiguous_peer_name_is_an_error_listing_the_candidates(tmp_path: Path) -> None:
+def test_a_second_key_under_a_known_name_is_flagged_and_named_apart(tmp_path: Path) -> None:
     make_profile(tmp_path, "me")
     twins = [make_profile(tmp_path, f"twin{i}", "sam") for i in (1, 2)]
     ports = [free_port(), free_port()]
     listeners = [start_listen(tmp_path, f"twin{i + 1}", ports[i]) for i in range(2)]
-    for port in ports:
-        assert run(tmp_path, "me", "add-peer", f"127.0.0.1:{port}").returncode == 0
-    run(tmp_path, "me", "peers", "--no-discovery", "--wait", "2")  # meet them both
-    for lines in listeners:
-        stop(lines)
+    assert run(tmp_path, "me", "add-peer", f"127.0.0.1:{ports[0]}").returncode == 0
+    run(tmp_path, "me", "peers", "--no-discovery", "--wait", "2")  # meet the first sam
+    assert run(tmp_path, "me", "add-peer", f"127.0.0.1:{ports[1]}").returncode == 0
+    run(tmp_path, "me", "peers", "--no-discovery", "--wait", "2")  # then the second
+
+    listing = json.loads(run(tmp_path, "me", "peers", "--json").stdout)
+    by_fp = {p["fingerprint"]: p for p in listing}
+    assert by_fp[twins[0]]["state"] == "pinned" and by_fp[twins[0]]["sendable"]
+    assert by_fp[twins[1]]["state"] == "flagged" and not by_fp[twins[1]]["sendable"]
+    assert by_fp[twins[1]]["clash_with"] == twins[0]
+    assert {"local_name", "claimed_name", "verified"} <= by_fp[twins[1]].keys()
+    plain = run(tmp_path, "me", "peers").stdout
+    assert "FLAGGED: claims to be sam, not sam's key" in plain
+
+    # "sam" is the first sam: the second's claim makes nothing ambiguous.
+    first = run(tmp_path, "me", "send", "--no-discovery", "--to", "sam", "hi first sam",
+                "--json", "--wait", "5")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["peer"] == twins[0]
+    held = run(tmp_path, "me", "send", "--no-discovery", "--to", twins[1][:12], "no")
+    assert held.returncode == 1 and "claims a name" in held.stderr
+
+    # Someone else: a name of its own, and it is a contact like any other.
+    too_close = run(tmp_path, "me", "rename", twins[1][:12], "SAM")
+    assert too_close.returncode == 1 and "reads like" in too_close.stderr
+    named = run(tmp_path, "me", "rename", twins[1][:12], "sam from football")
+    assert named.returncode == 0 and "kept apart" in named.stdout, named.stderr
+    second = run(tmp_path, "me", "send", "--no-discovery", "--to", "Sam from Football",
+                 "hi second sam", "--json", "--wait", "5")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["peer"] == twins[1]
+
+    # Without the petname two proven keys claim "sam": now that is ambiguous.
+    assert run(tmp_path, "me", "rename", twins[1][:12], "--clear").returncode == 0
     result = run(tmp_path, "me", "send", "--no-discovery", "--to", "sam", "which one?")
     assert result.returncode == 1
     assert "ambiguous" in result.stderr
     assert all(fp[:16] in result.stderr for fp in twins)
+    for lines in listeners:
+        stop(lines)
     bad = run(tmp_path, "me", "add-peer", "not-an-address")
     assert bad.returncode == 1 and "HOST:PORT" in bad.stderr
+
+
+def test_trust_decisions_reach_a_running_listen(tmp_path: Path) -> None:
+    """`block`, `rename` and `trust --new-key` while `listen` holds the profile: no
+    "profile in use", and the running node applies each decision to its sessions."""
+    alice_fp = make_profile(tmp_path, "alice")
+    make_profile(tmp_path, "bob")
+    new_alice_fp = make_profile(tmp_path, "alice-reinstalled", "alice")
+    bob_port, alice_port, new_port = free_port(), free_port(), free_port()
+    for who in ("alice", "alice-reinstalled"):  # both dial bob's listen
+        assert run(tmp_path, who, "add-peer", f"127.0.0.1:{bob_port}").returncode == 0
+    bob = start_listen(tmp_path, "bob", bob_port)
+    alice = start_listen(tmp_path, "alice", alice_port)
+    bob.wait_for(lambda o: o.get("event") == "peer_connected"
+                 and o["peer"]["fingerprint"] == alice_fp, 10, "alice to connect")
+
+    blocked = run(tmp_path, "bob", "block", "alice")
+    assert blocked.returncode == 0, blocked.stderr
+    bob.wait_for(lambda o: o.get("event") == "peer_updated"
+                 and o["peer"]["fingerprint"] == alice_fp and o["peer"]["state"] == "blocked",
+                 10, "the running node to apply the block")
+    bob.wait_for(lambda o: o.get("event") == "peer_disconnected"
+                 and o["fingerprint"] == alice_fp, 10, "the blocked session to end")
+    assert run(tmp_path, "bob", "block", "alice", "--undo").returncode == 0
+    renamed = run(tmp_path, "bob", "rename", "alice", "Alice (old laptop)")
+    assert renamed.returncode == 0, renamed.stderr
+    bob.wait_for(lambda o: o.get("event") == "peer_updated"
+                 and o["peer"]["name"] == "Alice (old laptop)", 10, "the petname")
+    stop(alice)
+
+    # Alice reinstalled: her new key calls bob and is flagged, not taken for her.
+    new_alice = start_listen(tmp_path, "alice-reinstalled", new_port)
+    bob.wait_for(lambda o: o.get("event") == "name_clashed"
+                 and o["fingerprint"] == new_alice_fp and o["contact"] == alice_fp,
+                 10, "the new key to be flagged")
+    changed = run(tmp_path, "bob", "trust", "Alice (old laptop)", "--new-key", new_alice_fp[:12])
+    assert changed.returncode == 0, changed.stderr
+    assert f"the old key {alice_fp} is retired" in changed.stdout
+    bob.wait_for(lambda o: o.get("event") == "peer_updated"
+                 and o["peer"]["fingerprint"] == new_alice_fp
+                 and o["peer"]["state"] == "pinned", 10, "the key change to apply")
+    sent = run(tmp_path, "bob", "send", "--no-discovery", "--to", "Alice (old laptop)", "x")
+    assert sent.returncode == 1 and "listen" in sent.stderr  # the lock: listen still runs
+    stop(bob)
+    assert run(tmp_path, "bob", "add-peer", f"127.0.0.1:{new_port}").returncode == 0
+    sent = run(tmp_path, "bob", "send", "--no-discovery", "--to", "Alice (old laptop)",
+               "welcome back", "--json", "--wait", "5")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["peer"] == new_alice_fp
+    new_alice.wait_for(lambda o: o.get("event") == "message_received"
+                       and o["message"]["text"] == "welcome back", 10)
+    stop(new_alice)

@@ -9,6 +9,7 @@ wait has a deadline and every process a bounded lifetime.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -232,3 +233,41 @@ def test_an_impostor_advertising_anothers_identity_gets_nothing(
     unlocked = Profile(tmp_path, "mallory").unlock(PASSWORD)
     with Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
         assert all(store.conversation(p.fingerprint) == [] for p in store.list_peers())
+
+
+def test_unproven_adverts_under_a_contacts_name_never_make_it_ambiguous(
+        make_lan: MakeLan, tmp_path: Path) -> None:
+    """Anyone can advertise made-up fingerprints named "alice"; only one alice ever
+    proved her key, so `send --to alice` still reaches her."""
+    a, b, m = make_lan(3).hosts
+    fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob", "mallory")}
+    alice = listen(a, tmp_path, "alice")
+    first = send(b, tmp_path, "bob", "alice", "hello alice")
+    assert first.returncode == 0, first.stdout + first.stderr
+    fakes = JsonLines(m.run([sys.executable, "-m", "tests.node.lan_peer", "fake-adverts",
+                             "--data-dir", str(tmp_path), "--profile", "mallory",
+                             "--claim-name", "alice", "--count", "3", "--lifetime", "60"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    fake_fps = fakes.wait_for(lambda o: o.get("ready") is True, 15, "the fake adverts")
+    bob = listen(b, tmp_path, "bob")
+    unseen = set(fake_fps["fingerprints"])
+
+    def all_fakes_seen(o: dict[str, Any]) -> bool:
+        if o.get("event") == "peer_discovered":
+            unseen.discard(o["peer"]["fingerprint"])
+        return not unseen
+
+    bob.wait_for(all_fakes_seen, SEE_TIMEOUT, "every fake advert")
+    stop(bob)
+    result = send(b, tmp_path, "bob", "alice", "still only you")
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = alice.wait_for(received("still only you"), 10)
+    assert got["message"]["peer"] == fps["bob"]
+    peers = json.loads(b.exec(p2pmsg("peers", "--json", "--data-dir", str(tmp_path),
+                                     "--profile", "bob"), env=ENV).stdout)
+    states = {p["fingerprint"]: p["state"] for p in peers}
+    assert states[fps["alice"]] == "pinned"
+    assert all(states[fp] == "discovered" for fp in fake_fps["fingerprints"])
+    fakes.proc.send_signal(signal.SIGTERM)
+    fakes.proc.wait(10)
+    stop(alice)

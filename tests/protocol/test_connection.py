@@ -19,10 +19,10 @@ from p2pmsg.protocol.events import (
     RekeyCompleted,
     SecurityEvent,
 )
-from p2pmsg.protocol.framing import FrameDecoder
+from p2pmsg.protocol.framing import FrameDecoder, encode_frame
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.messages import Chat, FileOffer, Ping, Receipt, new_chat
-from p2pmsg.protocol.wire import RecordFrame, decode_frame, encode_record
+from p2pmsg.protocol.wire import RecordFrame, decode_frame, encode_abort, encode_record
 from tests.protocol.pair import Clock, Pair, identity, make_pair
 
 ALL = ("aes-256-gcm", "chacha20-poly1305", "twofish-cbc-hmac-sha256")
@@ -439,3 +439,31 @@ def test_counter_exhaustion_ends_the_session_cleanly() -> None:
     assert pair.a.state == "closed"
     assert _closed(pair, "a") == ["session_exhausted"]
     assert pair.a.get_timer() is None
+
+
+def test_an_abort_with_a_hostile_reason_is_a_malformed_frame() -> None:
+    """Anyone can send an ABORT before a handshake. A reason with terminal controls is
+    refused where it is decoded: frame_rejected, the connection ends with the code
+    only, and the reason text reaches no event."""
+    hostile = "\x1b]0;pwned\x07\nfake line"
+    responder = PeerConnection("responder", identity(2), "b", os.urandom, Clock())
+    responder.receive_data(encode_frame(msgpack.packb([3, hostile])))
+    events = [responder.next_event(), responder.next_event(), responder.next_event()]
+    assert isinstance(events[0], SecurityEvent) and events[0].event == "frame_rejected"
+    assert events[0].detail["reason"] == ("abort frame: field 'reason' must be one line of "
+                                          "text, at most 256 bytes, no controls, got str of "
+                                          "length 20")
+    assert isinstance(events[1], ConnectionClosed) and events[1].reason == "protocol_error"
+    assert events[2] is None and responder.closed
+    assert "pwned" not in repr(events)
+    # The peer is told the code, as after any other protocol error.
+    [answer] = list(FrameDecoder().feed(responder.data_to_send()))
+    assert msgpack.unpackb(answer) == [3, "protocol_error"]
+
+
+def test_an_abort_with_a_clean_reason_still_ends_the_handshake() -> None:
+    responder = PeerConnection("responder", identity(2), "b", os.urandom, Clock())
+    responder.receive_data(encode_abort("no cipher suite in common \u202e"))
+    first = responder.next_event()
+    assert isinstance(first, SecurityEvent) and first.event == "handshake_fail"
+    assert first.detail["reason"] == "peer aborted the handshake: no cipher suite in common \u202e"

@@ -81,6 +81,18 @@ def test_round_trip_of_every_frame_type() -> None:
     assert decode_frame(_body(encode_abort("no common suite"))) == AbortFrame("no common suite")
 
 
+def test_abort_reason_keeps_printable_unicode() -> None:
+    # Bidi and zero-width characters are valid text on the wire (they are made visible
+    # at output by p2pmsg.sanitize); only terminal controls make a frame malformed.
+    reason = "pas de suite commune \u202eexe\u200b"
+    assert decode_frame(_packed([3, reason])) == AbortFrame(reason)
+    with pytest.raises(RemoteProtocolError) as raised:
+        decode_frame(_packed([3, "\x1b]0;pwned\x07\nfake line"]))
+    # The error names the field, never the peer's text.
+    assert str(raised.value) == ("abort frame: field 'reason' must be one line of text, at "
+                                 "most 256 bytes, no controls, got str of length 20")
+
+
 def _packed(obj: object) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
@@ -103,7 +115,13 @@ def _packed(obj: object) -> bytes:
     ([1, b""], "'noise' must be bin of 1.."),
     ([1, "e"], "'noise' must be bin"),
     ([1, b"x", b"y"], "expected 2 elements"),
-    ([3, 7], "'reason' must be str"),
+    ([3, 7], "'reason' must be one line of text"),
+    # An ABORT reason is checked like a bye reason: one line, no controls at all.
+    ([3, "\x1b]0;pwned\x07\nfake line"], "'reason' must be one line of text"),
+    ([3, "ok\rforged"], "'reason' must be one line of text"),
+    ([3, "ok\nforged"], "'reason' must be one line of text"),
+    ([3, "csi \x9b2J"], "'reason' must be one line of text"),
+    ([3, "del \x7f"], "'reason' must be one line of text"),
     ([1] * 9, "exceeds max_array_len"),
     ([3, "x" * 300], "exceeds max_str_len"),
 ])

@@ -162,10 +162,32 @@ def test_unknown_offered_suites_are_ignored() -> None:
     resp.receive(init.start())  # answers with [2] only
 
 
-@pytest.mark.parametrize("name", ["", "a" * 129, "evil\x1b[31m", "rtl\u202eoverride", "nul\x00"])
+BAD_NAMES = ["", "a" * 129, "evil\x1b[31m", "rtl\u202eoverride", "nul\x00",
+             # the mDNS rule, now also the handshake's: padding and separators are refused
+             "alice ", " alice", "Alice\u00a0", "alice\u2028", "ali\u200bce"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_display_names(name: str) -> None:
     with pytest.raises(LocalProtocolError):
         _hs(True, identity(1), name=name)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize("liar_is_initiator", [True, False])
+def test_a_peer_claiming_a_bad_name_fails_the_handshake(name: str,
+                                                         liar_is_initiator: bool) -> None:
+    class Liar(Handshake):
+        def _identity_fields(self) -> dict[str, object]:
+            return {**super()._identity_fields(), "name": name}
+
+    liar = Liar(initiator=liar_is_initiator, identity=identity(3), display_name="ok",
+                suites=ALL, rng=os.urandom)
+    honest = _hs(not liar_is_initiator, identity(4))
+    init, resp = (liar, honest) if liar_is_initiator else (honest, liar)
+    with pytest.raises(HandshakeError, match="display name"):
+        _run(init, resp)
+    assert honest.result is None
 
 
 # --- through PeerConnection: a man in the middle edits the offer -------------------------

@@ -19,6 +19,10 @@ from p2pmsg.protocol.messages import (
     FileDecline,
     FileDone,
     FileOffer,
+    PairAbort,
+    PairFinish,
+    PairReply,
+    PairStart,
     Ping,
     Pong,
     Receipt,
@@ -53,6 +57,11 @@ EVERY_TYPE = [
     Ping(0),
     Pong(2**32 - 1),
     Bye("see you"),
+    PairStart(TID, b"A" + b"\x07" * 32),
+    PairReply(TID, b"B" + b"\x06" * 32, b"\x05" * 32),
+    PairFinish(TID, b"\x04" * 32),
+    PairAbort(TID, "wrong_code"),
+    PairAbort(TID, "cancelled"),
 ]
 
 
@@ -111,6 +120,15 @@ def _raw(*fields: object) -> bytes:
     ((11, -1), "'nonce' must be"),
     ((12, 2**32), "'nonce' must be"),
     ((13, None), "'reason' must be"),
+    ((14, TID, b"A" + b"\x00" * 31), "'pake' must be bin of 33"),
+    ((14, TID[:8], b"A" + b"\x00" * 32), "'attempt' must be bin of 16"),
+    ((14, TID, b"A" + b"\x00" * 32, b""), "pair_start: expected 3 elements"),
+    ((15, TID, b"B" + b"\x00" * 32, b"\x00" * 33), "'confirm' must be bin of 32"),
+    ((15, TID, "B" * 33, b"\x00" * 32), "'pake' must be bin of 33"),
+    ((16, TID, None), "'confirm' must be bin of 32"),
+    ((17, TID, 0), "'reason' must be an integer 1..5"),
+    ((17, TID, 6), "'reason' must be an integer 1..5"),
+    ((17, TID, "wrong_code"), "'reason' must be an integer 1..5"),
 ])
 def test_defects_are_named(fields: tuple[object, ...], reason: str) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):

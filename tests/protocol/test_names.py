@@ -12,7 +12,6 @@ from p2pmsg.profile.profile import validate_display_name as own_name
 from p2pmsg.protocol.handshake import check_display_name
 from p2pmsg.protocol.names import (
     MAX_NAME_CHARS,
-    confusable_key,
     name_key,
     name_problem,
     names_clash,

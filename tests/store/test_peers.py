@@ -27,65 +27,148 @@ def test_first_handshake_pins_and_later_ones_recognise(store: Store) -> None:
         store.record_handshake(b"short", "x", 1.0)
 
 
-def test_a_new_key_under_a_known_name_is_held_back(store: Store, make_peer: PeerFactory) -> None:
+def test_a_new_key_under_a_known_name_is_flagged_not_the_contact(
+        store: Store, make_peer: PeerFactory) -> None:
     alice = make_peer("Alice")
     impostor_key = os.urandom(32)
     outcome = store.record_handshake(impostor_key, "alice", 50.0)  # same name, other case
-    assert outcome.verdict == "key_changed"
-    assert outcome.previous is not None and outcome.previous.fingerprint == alice
-    assert outcome.previous.key_change_pending
-    assert outcome.previous.pending_fingerprint == hashlib.sha256(impostor_key).hexdigest()
-    assert not outcome.peer.pinned  # nothing may be sent to the claimant
-    # It stays held back on every later handshake until the user decides.
+    assert outcome.verdict == "name_clash"
+    assert outcome.clash_with is not None and outcome.clash_with.fingerprint == alice
+    assert outcome.peer.state == "flagged" and not outcome.peer.sendable
+    assert outcome.peer.clash_with == alice and outcome.peer.trust_since == 50.0
+    contact = store.get_peer(alice)
+    assert contact is not None and contact.state == "pinned" and contact.sendable
+    # Flagged once: later handshakes recognise it (no new event), and it stays flagged.
     again = store.record_handshake(impostor_key, "alice", 60.0)
-    assert again.verdict == "key_changed"
-    assert again.previous is not None and again.previous.pending_since == 50.0
+    assert again.verdict == "known" and again.peer.state == "flagged"
+    assert again.peer.trust_since == 50.0
 
 
-def test_a_new_key_at_a_known_address_is_held_back(store: Store, make_peer: PeerFactory) -> None:
+def test_a_new_key_at_a_known_address_is_just_another_key(
+        store: Store, make_peer: PeerFactory) -> None:
     bob = make_peer("bob", ("192.168.1.7", 5000))
-    outcome = store.record_handshake(os.urandom(32), "totally-not-bob", 5.0,
-                                     ("192.168.1.7", 5000))
-    assert outcome.verdict == "key_changed" and outcome.previous is not None
-    assert outcome.previous.fingerprint == bob
-    # The address still belongs to the peer that proved itself there.
-    assert store.peer_at_address("192.168.1.7", 5000).fingerprint == bob  # type: ignore[union-attr]
+    outcome = store.record_handshake(os.urandom(32), "carol", 5.0, ("192.168.1.7", 5000))
+    assert outcome.verdict == "new" and outcome.peer.sendable  # addresses change hands
+    assert store.get_peer(bob).state == "pinned"  # type: ignore[union-attr]
+    # The address belongs to the key that proved itself there last.
+    assert store.peer_at_address("192.168.1.7", 5000).fingerprint == outcome.peer.fingerprint  # type: ignore[union-attr]
 
 
-def test_accepting_a_key_change_keeps_the_conversation(
+def test_a_known_key_renaming_to_a_contacts_name_is_flagged(
+        store: Store, make_peer: PeerFactory) -> None:
+    alice = make_peer("alice")
+    key = os.urandom(32)
+    mallory = store.record_handshake(key, "mallory", 1.0).peer.fingerprint
+    outcome = store.record_handshake(key, "\u0430lice", 2.0)  # Cyrillic a
+    assert outcome.verdict == "name_clash" and outcome.peer.fingerprint == mallory
+    assert outcome.peer.clash_with == alice and outcome.peer.claimed_name == "\u0430lice"
+    assert store.resolve_peer("alice").fingerprint == alice
+    # A key the user has named is known by that name: its claims do not flag it.
+    other = os.urandom(32)
+    store.record_handshake(other, "dave", 3.0)
+    store.set_local_name(hashlib.sha256(other).hexdigest(), "Dave (work)")
+    assert store.record_handshake(other, "alice", 4.0).verdict == "known"
+
+
+def test_the_users_key_change_keeps_the_conversation_and_retires_the_old_key(
         store: Store, make_peer: PeerFactory) -> None:
     old = make_peer("alice")
     store.set_verified(old, True)
+    store.set_local_name(old, "Alice L.")
     store.enqueue_outgoing(old, "before the change", 1.0)
     new_key = os.urandom(32)
     claim = store.record_handshake(new_key, "alice", 2.0)
     new_fp = claim.peer.fingerprint
-    accepted = store.accept_key_change(old, 3.0)
-    assert accepted.fingerprint == new_fp and accepted.identity_key == new_key
-    assert not accepted.verified and not accepted.key_change_pending  # verify again
-    assert store.get_peer(old) is None
-    assert [m.text for m in store.conversation(new_fp)] == ["before the change"]
+    store.insert_incoming(new_fp, IncomingMessage(os.urandom(16), "it's me, new laptop", 2.5),
+                          2.5)
+    moved = store.change_key(old, new_fp, 3.0)
+    assert moved.fingerprint == new_fp and moved.identity_key == new_key
+    assert moved.state == "pinned" and not moved.verified  # verify the new key again
+    assert moved.local_name == "Alice L." and moved.clash_with is None
+    assert [m.text for m in store.conversation(new_fp)] == ["before the change",
+                                                            "it's me, new laptop"]
+    retired = store.get_peer(old)
+    assert retired is not None and retired.state == "retired" and retired.successor == new_fp
+    assert retired.claimed_name == "alice" and retired.trust_since == 3.0
     assert store.record_handshake(new_key, "alice", 4.0).verdict == "known"
-    with pytest.raises(ValueError, match="no pending key change"):
-        store.accept_key_change(new_fp, 5.0)
+    assert store.record_handshake(retired.identity_key, "alice", 5.0).verdict == "refused"  # type: ignore[arg-type]
+    assert store.resolve_peer("Alice L.").fingerprint == new_fp
+    with pytest.raises(ValueError, match="retired"):
+        store.change_key(old, new_fp, 6.0)
 
 
-def test_accepting_as_a_new_contact_keeps_both(store: Store, make_peer: PeerFactory) -> None:
+def test_a_key_change_needs_a_key_we_have_met(store: Store, make_peer: PeerFactory) -> None:
+    alice = make_peer("alice")
+    unknown = hashlib.sha256(os.urandom(32)).hexdigest()
+    store.upsert_discovered(unknown, "alice", "10.0.0.5", 7000, 1.0)
+    with pytest.raises(ValueError, match="connect to it first"):
+        store.change_key(alice, unknown, 2.0)
+    with pytest.raises(UnknownPeerError):
+        store.change_key(alice, "ab" * 32, 2.0)
+    assert store.get_peer(alice).state == "pinned"  # type: ignore[union-attr]
+
+
+def test_someone_else_keeps_both_under_names_that_tell_them_apart(
+        store: Store, make_peer: PeerFactory) -> None:
     first = make_peer("alex")
     second_key = os.urandom(32)
-    store.record_handshake(second_key, "alex", 2.0)
-    second = store.accept_key_change(first, 3.0, as_new_contact=True)
-    assert second.identity_key == second_key and second.fingerprint != first
-    assert store.get_peer(first).pinned  # type: ignore[union-attr]
+    second = store.record_handshake(second_key, "alex", 2.0).peer.fingerprint
+    with pytest.raises(ValueError, match="name of its own"):
+        store.keep_apart(second, "  ")
+    with pytest.raises(ValueError, match="reads like"):
+        store.keep_apart(second, "ALEX")
+    kept = store.keep_apart(second, "alex from the lab")
+    assert kept.state == "pinned" and kept.sendable and kept.name == "alex from the lab"
+    assert store.get_peer(first).state == "pinned"  # type: ignore[union-attr]
     assert store.record_handshake(second_key, "alex", 4.0).verdict == "known"
+    assert store.resolve_peer("alex").fingerprint == first
+    with pytest.raises(ValueError, match="not flagged"):
+        store.keep_apart(first, "x")
 
 
-def test_rejecting_a_key_change(store: Store, make_peer: PeerFactory) -> None:
+def test_block_refuses_a_key_and_unblock_restores_its_state(
+        store: Store, make_peer: PeerFactory) -> None:
+    alice = make_peer("alice", ("10.0.0.2", 4000))
+    key = store.get_peer(alice).identity_key  # type: ignore[union-attr]
+    impostor = store.record_handshake(os.urandom(32), "alice", 2.0).peer.fingerprint
+    assert store.block(alice, 3.0).state == "blocked"
+    assert store.record_handshake(key, "alice", 4.0).verdict == "refused"  # type: ignore[arg-type]
+    assert store.dial_candidates() == []  # nobody dials a blocked key
+    assert store.resolve_peer("alice").fingerprint == alice  # still found, to unblock it
+    assert store.unblock(alice).state == "pinned"
+    store.block(impostor, 5.0)
+    assert store.unblock(impostor).state == "flagged"  # blocking forgot nothing
+    with pytest.raises(ValueError, match="not blocked"):
+        store.unblock(alice)
+
+
+def test_petnames_are_checked_and_come_first(store: Store, make_peer: PeerFactory) -> None:
     alice = make_peer("alice")
-    store.record_handshake(os.urandom(32), "alice", 2.0)
-    store.reject_key_change(alice)
-    peer = store.get_peer(alice)
-    assert peer is not None and not peer.key_change_pending and peer.pinned
+    bob = make_peer("bob")
+    with pytest.raises(ValueError, match="reads like"):
+        store.set_local_name(bob, "\u0410lice")  # Cyrillic capital A
+    with pytest.raises(ValueError, match="U\\+202E"):
+        store.set_local_name(bob, "b\u202eob")
+    assert store.set_local_name(bob, "  Robert  ").name == "Robert"
+    assert store.resolve_peer("robert").fingerprint == bob
+    with pytest.raises(UnknownPeerError):
+        store.resolve_peer("bob")  # the petname replaces the claim in lookups
+    assert store.set_local_name(bob, None).name == "bob"
+    assert store.resolve_peer("bob").fingerprint == bob
+    assert store.resolve_peer("alice").fingerprint == alice
+
+
+def test_unproven_adverts_never_make_a_name_ambiguous(
+        store: Store, make_peer: PeerFactory) -> None:
+    alice = make_peer("alice")
+    for i in range(3):
+        fake = hashlib.sha256(os.urandom(32)).hexdigest()
+        store.upsert_discovered(fake, "alice", f"10.0.0.{i + 10}", 7000, 1.0)
+    assert store.resolve_peer("alice").fingerprint == alice
+    # A name only adverts carry still works for a first contact, while it is unique.
+    newcomer = hashlib.sha256(os.urandom(32)).hexdigest()
+    store.upsert_discovered(newcomer, "zoe", "10.0.0.20", 7000, 1.0)
+    assert store.resolve_peer("Zoe").fingerprint == newcomer
 
 
 def test_discovery_is_only_a_hint(store: Store, make_peer: PeerFactory) -> None:
@@ -129,26 +212,14 @@ def test_resolve_by_name_or_fingerprint_prefix(store: Store, make_peer: PeerFact
     assert store.resolve_peer("bob").fingerprint == bob
 
 
-def test_ambiguous_lookup_lists_the_candidates(store: Store) -> None:
-    # Two different identities with one display name: met as separate contacts.
-    first = store.record_handshake(os.urandom(32), "sam", 1.0).peer.fingerprint
-    store.record_handshake(os.urandom(32), "sam", 2.0)
-    second = store.accept_key_change(first, 3.0, as_new_contact=True).fingerprint
+def test_ambiguous_lookup_lists_the_candidates(store: Store, make_peer: PeerFactory) -> None:
+    # Two people called kim: the second was kept apart under a petname, which the
+    # user then removed again, so two proven keys claim "kim" and neither is flagged.
+    first = make_peer("kim")
+    second = store.record_handshake(os.urandom(32), "kim", 2.0).peer.fingerprint
+    store.keep_apart(second, "kim park")
+    store.set_local_name(second, None)
     with pytest.raises(AmbiguousPeerError) as caught:
-        store.resolve_peer("Sam")
-    assert sorted(caught.value.candidates) == sorted([f"sam ({first[:16]})",
-                                                      f"sam ({second[:16]})"])
-    assert "ambiguous" in str(caught.value)
-    assert store.resolve_peer(second[:10]).fingerprint == second
-
-
-def test_verification_and_listing(store: Store, make_peer: PeerFactory) -> None:
-    alice = make_peer("alice")
-    unpinned = store.upsert_discovered(os.urandom(32), "dave", "10.0.0.4", 1, 1.0)
-    with pytest.raises(ValueError, match="no pinned key"):
-        store.set_verified(unpinned.fingerprint, True)
-    store.set_verified(alice, True)
-    store.insert_incoming(alice, IncomingMessage(os.urandom(16), "hi", 1.0), 1.0)
-    listed = {p.fingerprint: p for p in store.list_peers()}
-    assert listed[alice].verified and listed[alice].unread == 1
-    assert not listed[unpinned.fingerprint].pinned
+        store.resolve_peer("KIM")
+    assert sorted(caught.value.candidates) == sorted([f"kim ({first[:16]})",
+                                                      f"kim ({second[:16]})"])

@@ -107,6 +107,7 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
         assert store.mark_conversation_read(fp, 2.0) == [bytes(16)]
     # Turn the file back into version 1: the column and its index did not exist.
     conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v3(conn)
     conn.execute("DROP INDEX messages_read_receipt_due")
     conn.execute("ALTER TABLE messages DROP COLUMN read_receipt_due")
     conn.execute("PRAGMA user_version = 1")
@@ -115,3 +116,40 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
         assert store.schema_version == SCHEMA_VERSION
         assert store.read_receipts_due(fp) == []
         assert [m.text for m in store.conversation(fp)] == ["read long ago"]
+
+
+def _undo_v3(conn: sqlite3.Connection) -> None:
+    """The peers table as versions 1 and 2 had it (no petnames, no key states)."""
+    for column in ("trust_since", "successor", "clash_with", "trust", "local_name"):
+        conn.execute(f"ALTER TABLE peers DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 2")
+
+
+def test_a_version_2_pending_key_change_becomes_a_flagged_key(
+        db_path: Path, data_key: bytes) -> None:
+    """Version 2 blocked a contact while a new key claimed its name ("pending key").
+    Version 3 keeps them apart: the claimant is a flagged key of its own, the
+    contact is untouched and sendable again, and nothing of either's history moves."""
+    claimant_key = os.urandom(32)
+    with Store.open(db_path, data_key) as store:
+        alice = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+        store.enqueue_outgoing(alice, "held while blocked", 2.0)
+        claimant = store.record_handshake(claimant_key, "alice", 3.0).peer.fingerprint
+        store.set_local_name(claimant, None)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v3(conn)
+    # What version 2 wrote for that handshake: the claimant unpinned, the contact pending.
+    conn.execute("UPDATE peers SET identity_key = NULL WHERE fingerprint = ?", (claimant,))
+    conn.execute("UPDATE peers SET pending_key = ?, pending_fingerprint = ?, pending_since = 3.0 "
+                 "WHERE fingerprint = ?", (claimant_key, claimant, alice))
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        contact = store.get_peer(alice)
+        flagged = store.get_peer(claimant)
+        assert contact is not None and contact.state == "pinned" and contact.sendable
+        assert [m.text for m in store.conversation(alice)] == ["held while blocked"]
+        assert flagged is not None and flagged.state == "flagged"
+        assert flagged.identity_key == claimant_key and flagged.clash_with == alice
+        assert flagged.trust_since == 3.0
+        assert store.resolve_peer("alice").fingerprint == alice

@@ -2,7 +2,7 @@
 
 It behaves like the contract says (events on `subscribe()`, errors from
 `p2pmsg.errors`) so the UI can be tested one layer at a time. Test helpers
-(`receive`, `raise_alert`, `change_identity`, ...) play the remote side.
+(`receive`, `raise_alert`, `impostor`, ...) play the remote side.
 The two-real-nodes test covers the real thing end to end.
 """
 
@@ -19,13 +19,16 @@ from p2pmsg.node.api import (
     AlertRaised,
     AlertView,
     DirectionStatus,
-    IdentityChanged,
     MessageReceived,
     MessageStatusChanged,
     MessageView,
     MonitorChanged,
     MonitorStatus,
+    NameClashed,
     NodeEvent,
+    PairingCode,
+    PairingFinished,
+    PairingOutcome,
     PeerConnected,
     PeerDiscovered,
     PeerUpdated,
@@ -116,7 +119,7 @@ class FakeNode:
                  session: bool = True, emit: bool = False) -> PeerView:
         fp = fp_for(name)
         peer = PeerView(fingerprint=fp, name=name, short_fingerprint=short(fp), online=online,
-                        verified=verified, unread=0, key_change_pending=False,
+                        verified=verified, unread=0, state="pinned", claimed_name=name,
                         addresses=("127.0.0.1:47002",), first_seen=self.clock() - 86400,
                         last_seen=self.clock())
         self.peer_views[fp] = peer
@@ -185,12 +188,24 @@ class FakeNode:
         self.event_records.append(record)
         self.emit(SecurityEventLogged(record))
 
-    def change_identity(self, peer: str) -> None:
-        view = replace(self.peer_views[peer], key_change_pending=True, verified=False)
-        self.peer_views[peer] = view
-        self.emit(IdentityChanged(fingerprint=peer, name=view.name, old_fingerprint=peer,
-                                  detail="static key signature from a different identity"))
-        self.emit(PeerUpdated(view))
+    def impostor(self, contact: str, claimed: str | None = None,
+                 key_name: str = "impostor") -> PeerView:
+        """A new key claiming the contact's name shows up: a flagged entry of its own, and
+        the contact untouched (what the real node does; see Store.record_handshake)."""
+        known = self.peer_views[contact]
+        fp = fp_for(key_name)
+        name = known.claimed_name if claimed is None else claimed
+        view = PeerView(fingerprint=fp, name=name, short_fingerprint=short(fp), online=True,
+                        verified=False, unread=0, state="flagged", claimed_name=name,
+                        clash_with=contact, clash_with_name=known.name,
+                        first_seen=self.clock(), last_seen=self.clock())
+        self.peer_views[fp] = view
+        self.messages.setdefault(fp, [])
+        self.emit(PeerDiscovered(view))
+        self.emit(NameClashed(fingerprint=fp, claimed_name=name, contact=contact,
+                              contact_name=known.name,
+                              detail=f"a new key claims to be {name!r}"))
+        return view
 
     def connect(self, peer: str) -> None:
         self.sessions[peer] = self._session(peer, self.peer_views[peer].verified)
@@ -224,8 +239,8 @@ class FakeNode:
     async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView:
         self.calls.append(("send_text", peer, text, ttl))
         view = self._peer(peer)
-        if view.key_change_pending:
-            raise P2PMsgError("sending blocked: the peer's key changed")
+        if not view.sendable:
+            raise P2PMsgError(f"sending blocked: the key is {view.state}")
         message = MessageView(id=self._id(), peer=peer, direction="out", text=text,
                               created=self.clock(), status="sent", ttl=ttl)
         self.messages[peer].append(message)
@@ -291,10 +306,85 @@ class FakeNode:
             self.sessions[peer] = replace(self.sessions[peer], verified=verified)
         self.emit(PeerUpdated(self.peer_views[peer]))
 
-    async def accept_new_key(self, peer: str) -> None:
-        self.calls.append(("accept_new_key", peer))
-        self.peer_views[peer] = replace(self.peer_views[peer], key_change_pending=False)
-        self.emit(PeerUpdated(self.peer_views[peer]))
+    # --- trust decisions (the store's rules, in miniature) ----------------------------------
+    def _update(self, peer: str, **changes: Any) -> PeerView:
+        view = replace(self._peer(peer), **changes)
+        self.peer_views[peer] = view
+        self.emit(PeerUpdated(view))
+        return view
+
+    def _check_name(self, peer: str, name: str) -> None:
+        for other in self.peer_views.values():
+            if other.fingerprint != peer and other.name.casefold() == name.casefold():
+                raise ConfigError(f"{name!r} reads like the name of {other.name}; choose a "
+                                  "name that tells them apart")
+
+    async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
+        self.calls.append(("rename_peer", peer, local_name))
+        view = self._peer(peer)
+        if view.state == "flagged" and local_name:
+            return await self.keep_apart(peer, local_name)
+        if local_name:
+            self._check_name(peer, local_name)
+        return self._update(peer, local_name=local_name or "",
+                            name=local_name or view.claimed_name)
+
+    async def keep_apart(self, peer: str, local_name: str) -> PeerView:
+        self.calls.append(("keep_apart", peer, local_name))
+        if self._peer(peer).state != "flagged":
+            raise ConfigError("this key is not flagged")
+        if not local_name.strip():
+            raise ConfigError("give this contact a name of its own")
+        self._check_name(peer, local_name)
+        return self._update(peer, state="pinned", local_name=local_name, name=local_name,
+                            clash_with=None, clash_with_name="")
+
+    async def change_key(self, contact: str, new_key: str) -> PeerView:
+        self.calls.append(("change_key", contact, new_key))
+        old = self._peer(contact)
+        self._peer(new_key)  # must exist, as in the node
+        if old.state != "pinned":
+            raise ConfigError(f"{old.name} is not a contact whose key can change")
+        self.messages[new_key] = self.messages.pop(contact, []) + self.messages.get(new_key, [])
+        self._update(contact, state="retired", successor=new_key)
+        return self._update(new_key, state="pinned", verified=False, name=old.name,
+                            local_name=old.local_name, clash_with=None, clash_with_name="")
+
+    async def block_peer(self, peer: str) -> PeerView:
+        self.calls.append(("block_peer", peer))
+        return self._update(peer, state="blocked")
+
+    async def unblock_peer(self, peer: str) -> PeerView:
+        self.calls.append(("unblock_peer", peer))
+        view = self._peer(peer)
+        if view.state != "blocked":
+            raise ConfigError("this key is not blocked")
+        return self._update(peer, state="flagged" if view.clash_with else "pinned")
+
+    # --- pairing: the other side answers with `pairing_answer` -----------------------------
+    pairing_answer: str = "123-456"  # the code "they" show; typing anything else is wrong
+
+    async def pairing_code(self, peer: str) -> PairingCode:
+        self.calls.append(("pairing_code", peer))
+        return PairingCode(peer=peer, code="654-321", expires_at=self.clock() + 120)
+
+    async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
+        await asyncio.sleep(0)
+        return await self._paired(peer, self.pairing_shown_ok)
+
+    pairing_shown_ok: bool = True  # whether "they" type our shown code right
+
+    async def enter_pairing_code(self, peer: str, code: str, timeout: float) -> PairingOutcome:
+        self.calls.append(("enter_pairing_code", peer, code))
+        digits = "".join(ch for ch in code if ch.isdigit())
+        return await self._paired(peer, digits == self.pairing_answer.replace("-", ""))
+
+    async def _paired(self, peer: str, ok: bool) -> PairingOutcome:
+        if ok:
+            await self.set_verified(peer, True)
+        outcome = PairingOutcome(peer=peer, ok=ok, reason="verified" if ok else "wrong_code")
+        self.emit(PairingFinished(peer, ok, outcome.reason))
+        return outcome
 
     async def add_peer(self, host: str, port: int) -> None:
         self.calls.append(("add_peer", host, port))

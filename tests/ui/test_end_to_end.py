@@ -110,3 +110,63 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def test_an_impostor_is_flagged_and_kept_apart_in_the_app(tmp_path: Path) -> None:
+    """The crash this replaces, through real nodes: a new key takes a known name; the
+    app shows it as a flagged entry beside the real contact, and deciding "someone else"
+    from the decision screen works, with nothing thrown and the contact untouched."""
+    from textual.widgets import Input
+
+    from p2pmsg.ui.screens.key_decision import KeyDecisionScreen
+    from tests.node.conftest import connect
+
+    made = {}
+    for name, shown in (("alice", "alice"), ("carol", "carol"), ("mallory", "carol")):
+        made[name] = await node_module.Node.open(Identity.generate(os.urandom), shown,
+                                                 tmp_path / f"{name}.db", os.urandom(32),
+                                                 loopback_config())
+        await made[name].start()
+    alice, carol, mallory = made["alice"], made["carol"], made["mallory"]
+    app = P2PMsgApp(node=alice)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.2)
+            await connect(carol, alice)
+            main = app.screen
+            assert isinstance(main, MainScreen)
+            peers = main.query_one(PeerList)
+            await _until(lambda: carol.fingerprint in peers.peers, "alice sees carol")
+            await connect(mallory, alice)
+            await _until(lambda: isinstance(app.screen, KeyDecisionScreen), "the decision")
+            await _until(lambda: mallory.fingerprint in peers.peers
+                         and peers.peers[mallory.fingerprint].state == "flagged", "the flag")
+            assert peers.peers[carol.fingerprint].state == "pinned"
+            await pilot.click("#apart")
+            await pilot.pause(0.1)
+            entry = app.screen.query_one("#apart-name", Input)
+            entry.value = "carol from the bus"
+            entry.focus()
+            await pilot.press("enter")
+            await _until(lambda: isinstance(app.screen, MainScreen),
+                         f"back to the chat {[n.message for n in app._notifications]}")
+            await _until(lambda: peers.peers[mallory.fingerprint].state == "pinned",
+                         "kept apart")
+            assert peers.peers[mallory.fingerprint].name == "carol from the bus"
+            main.open_conversation(carol.fingerprint)
+            await _submit(app, pilot, "only for the real carol")
+            got = []
+
+            async def carol_got() -> bool:
+                got[:] = [m.text for m in await carol.conversation(alice.fingerprint)]
+                return "only for the real carol" in got
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 8
+            while not await carol_got():
+                assert loop.time() < deadline, got
+                await asyncio.sleep(0.05)
+            assert await mallory.conversation(alice.fingerprint) == []
+    finally:
+        for node in made.values():
+            await node.stop()

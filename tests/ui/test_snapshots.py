@@ -11,6 +11,7 @@ import pytest
 
 from p2pmsg.ui.app import P2PMsgApp
 from tests.ui.conftest import FIXED_CLOCK, populated_node
+from tests.ui.fake_node import fp_for
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 
@@ -46,3 +47,14 @@ def test_verify_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ig
         await pilot.pause(0.3)
 
     assert snap_compare(_app(), terminal_size=size, run_before=open_verify)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_key_decision_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """A new key claiming bob's name, with a hostile claimed name shown inert."""
+    async def flag(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        pilot.app.node.impostor(fp_for("bob"), claimed="b\x1b[31mob[b]x[/b]")
+        await pilot.pause(0.4)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=flag)

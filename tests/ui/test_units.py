@@ -31,7 +31,7 @@ def test_slash_parse(line: str, expected: slash.Slash) -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("/nope", "Unknown command /nope. Type /help"),
+    ("/qq", "Unknown command /qq. Type /help"),
     ("/", "Unknown command /."),
     ("/file", "Usage: /file PATH"),
     ("/cipher des", "Usage: /cipher NAME, one of: aes-256-gcm, chacha20-poly1305"),

@@ -17,16 +17,20 @@ from p2pmsg.ui import slash
 from p2pmsg.ui.palette import ACCENT, rich_style
 
 KEYS = (
-    ("F1", "this help"), ("F2", "security dashboard"), ("F3", "verify the selected peer"),
+    ("F1", "this help"), ("F2", "security dashboard"),
+    ("F3", "verify the selected peer / decide about a flagged key"),
     ("F4", "settings"), ("F5", "rotate to a fresh key now"), ("F6", "show/hide side panels"),
     ("ctrl+p", "command palette: every action, peers, themes"),
-    ("ctrl+n / ctrl+b", "next / previous peer"), ("tab", "move between panels"),
+    ("ctrl+n / ctrl+b", "next / previous peer"), ("ctrl+r", "rename the peer (your own name)"),
+    ("tab", "move between panels"),
     ("a / x", "accept / decline the newest file offer (in the conversation)"),
     ("esc", "back to the composer / close a dialog"), ("ctrl+q", "quit"),
 )
 MARKS = (
-    ("● / ○", "peer online / offline"), ("✔", "verified: you compared safety numbers"),
-    ("⚠", "the peer's key changed: sending is blocked until you decide"),
+    ("● / ○", "peer online / offline"),
+    ("✔", "verified: you compared safety numbers or paired by code"),
+    ("⚠", "flagged: a new key claims a contact's name; nothing is sent until you decide"),
+    ("⛔", "blocked: this key is refused"),
     ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"), ("⏱", "disappearing message"),
 )
 

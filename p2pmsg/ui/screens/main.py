@@ -22,12 +22,12 @@ from textual.widgets import Footer, Header, Static
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import (
     AlertRaised,
-    IdentityChanged,
     MessageReceived,
     MessagesExpired,
     MessageStatusChanged,
     MessageView,
     MonitorChanged,
+    NameClashed,
     NodeAPI,
     NodeEvent,
     PeerConnected,
@@ -61,6 +61,7 @@ class MainScreen(ConversationActions):
         Binding("f4", "settings", "Settings"),
         Binding("f5", "rotate", "Rotate"),
         Binding("f6", "toggle_side", "Panels", show=False),
+        Binding("ctrl+r", "rename", "Rename", show=False),
         Binding("ctrl+n", "next_peer(1)", "Next peer", show=False),
         Binding("ctrl+b", "next_peer(-1)", "Prev peer", show=False),
         Binding("escape", "focus_composer", "Compose", show=False),
@@ -78,6 +79,7 @@ class MainScreen(ConversationActions):
         self._suppressed: dict[str, int] = {}
         self._mark_read_timer: Timer | None = None
         self._key_prompted: set[str] = set()
+        self._clash_pending: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⛨")
@@ -170,8 +172,8 @@ class MainScreen(ConversationActions):
         self._render_header()
         self._load_conversation(fingerprint)
         peer = self.peer(fingerprint)
-        if peer is not None and peer.key_change_pending:
-            self.prompt_key_change(fingerprint)
+        if peer is not None and peer.state == "flagged":
+            self.prompt_key_decision(fingerprint)
 
     @work(exclusive=True, group="conversation")
     async def _load_conversation(self, fingerprint: str) -> None:
@@ -222,13 +224,23 @@ class MainScreen(ConversationActions):
             composer.set_target(None)
             return
         parts: list[str | Content | tuple[str, str]] = [
-            literal_content(clip(peer.name, 32), "bold"), "  "]
-        if peer.key_change_pending:
-            parts.append(("⚠ KEY CHANGED, sending blocked", f"bold {DANGER}"))
+            literal_content(clip(peer.name, 32), "bold")]
+        if peer.local_name and peer.claimed_name and peer.claimed_name != peer.local_name:
+            parts += [(" · says ", MUTED), literal_content(clip(peer.claimed_name, 24), MUTED)]
+        parts.append("  ")
+        if peer.state == "flagged":
+            parts += [("⚠ claims to be ", f"bold {DANGER}"),
+                      literal_content(clip(peer.clash_with_name or "a contact", 24),
+                                      f"bold {DANGER}"),
+                      (", not their key (F3 to decide)", f"bold {DANGER}")]
+        elif peer.state == "blocked":
+            parts.append(("⛔ blocked (/unblock)", f"bold {DANGER}"))
         elif peer.verified:
             parts.append(("✔ verified", f"bold {OK}"))
+        elif peer.state == "discovered":
+            parts.append(("not met yet", WARN))
         else:
-            parts.append(("unverified (F3)", WARN))
+            parts.append(("first seen, not verified (F3)", WARN))
         parts += [" · ", ("online", OK) if peer.online else ("offline", MUTED)]
         ttl, is_default = self.effective_ttl(peer.fingerprint)
         if ttl is not None:
@@ -236,11 +248,7 @@ class MainScreen(ConversationActions):
                           WARN))
         parts.append((f" · {peer.short_fingerprint}", MUTED))
         header.update(Content.assemble(*parts))
-        if peer.key_change_pending:
-            composer.set_target(peer.name, blocked_reason=(
-                f"Sending blocked: {printable(peer.name)}'s key changed. Review it (F3)."))
-        else:
-            composer.set_target(peer.name)
+        composer.set_target(peer.name, blocked_reason=blocked_reason(peer))
 
     def _render_session(self) -> None:
         pane = self.query_one(RotationPane)
@@ -290,8 +298,8 @@ class MainScreen(ConversationActions):
                 session_dirty = session_dirty or event.session.peer == self.selected
             elif isinstance(event, TransferUpdated):
                 self._transfer_updated(event)
-            elif isinstance(event, IdentityChanged):
-                self._identity_changed(event)
+            elif isinstance(event, NameClashed):
+                self._name_clashed(event)
                 header_dirty = True
             elif isinstance(event, AlertRaised):
                 new_alerts.append(event.alert)
@@ -303,6 +311,10 @@ class MainScreen(ConversationActions):
             first = peers.get_option_at_index(0).id
             if first is not None:
                 self.open_conversation(first)
+        for fingerprint in list(self._clash_pending):
+            if self.peer(fingerprint) is not None:
+                self._clash_pending.discard(fingerprint)
+                self.prompt_key_decision(fingerprint)
         if incoming:
             log.add_messages(incoming)
             self._schedule_mark_read()
@@ -350,16 +362,17 @@ class MainScreen(ConversationActions):
             self.notify(f"{printable(self.peer_name(transfer.peer))} offers "
                         f"{printable(transfer.name)}", title="File offered", markup=False)
 
-    def _identity_changed(self, event: IdentityChanged) -> None:
-        peer = self.peer(event.fingerprint)
-        if peer is not None and not peer.key_change_pending:
-            self.query_one(PeerList).upsert(
-                PeerView(**{**peer.__dict__, "key_change_pending": True}))
+    def _name_clashed(self, event: NameClashed) -> None:
+        """A new key claims a contact's name: it is its own, flagged entry (the node sends
+        its view too); say so where the user is looking, and ask once what it is."""
         if event.fingerprint == self.selected:
             self.query_one(MessageLog).add_note(
-                "this peer presented a different identity key: sending is blocked", error=True)
+                f"this key claims to be {printable(clip(event.contact_name, 32))} but is not "
+                "that contact's key: nothing is sent to it until you decide (F3)", error=True)
         self._key_prompted.discard(event.fingerprint)
-        self.prompt_key_change(event.fingerprint, event)
+        # The flagged key's own view may arrive later in this batch or the next one
+        # (the node announces the clash before the connection): ask once it is here.
+        self._clash_pending.add(event.fingerprint)
 
     def _alerts_raised(self, alerts: list) -> None:  # type: ignore[type-arg]
         self.query_one(ThreatPanel).add_alerts(alerts)
@@ -368,6 +381,16 @@ class MainScreen(ConversationActions):
                 self.notify(printable(clip(alert.message, 120)),
                             title=f"{alert.severity.upper()} alert: {alert.kind}",
                             severity="error", markup=False, timeout=8)
+
+
+def blocked_reason(peer: PeerView) -> str | None:
+    """Why the composer cannot send to this key, in words that say what to do."""
+    if peer.state == "flagged":
+        return (f"Not sending: this key claims to be {printable(clip(peer.clash_with_name, 24))}"
+                " but is not their key. F3 to decide who it is.")
+    if peer.state == "blocked":
+        return "Not sending: you blocked this key. /unblock to allow it again."
+    return None
 
 
 def _short(fingerprint: str) -> str:

@@ -16,13 +16,23 @@ from textual import work
 from textual.screen import Screen
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import IdentityChanged, NodeAPI, PeerView, SessionStatusView
+from p2pmsg.node.api import NodeAPI, PeerView, SessionStatusView
 from p2pmsg.ui import slash
+from p2pmsg.ui.safe_text import clip, printable
 from p2pmsg.ui.timefmt import Clock, duration
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
 from p2pmsg.ui.widgets.peer_list import PeerList
 from p2pmsg.ui.widgets.threat_panel import ThreatPanel
+
+
+def describe_unsendable(peer: PeerView) -> str:
+    if peer.state == "flagged":
+        return (f"this key claims to be {printable(clip(peer.clash_with_name, 24))} but is "
+                "not their key; decide who it is first (F3)")
+    if peer.state == "blocked":
+        return "you blocked this key (/unblock to allow it again)"
+    return f"this key is {peer.state}"
 
 
 class ConversationActions(Screen[None]):
@@ -72,10 +82,11 @@ class ConversationActions(Screen[None]):
         if peer is None:
             log.add_note("Pick a peer first (left column, or ctrl+n).", error=True)
             return
-        if peer.key_change_pending:
-            log.add_note("Not sent: this peer's key changed. Review it first.", error=True)
-            self._key_prompted.discard(peer.fingerprint)
-            self.prompt_key_change(peer.fingerprint)
+        if not peer.sendable:
+            log.add_note(f"Not sent: {describe_unsendable(peer)}", error=True)
+            if peer.state == "flagged":
+                self._key_prompted.discard(peer.fingerprint)
+                self.prompt_key_decision(peer.fingerprint)
             return
         self._send_text(peer.fingerprint, slash.unescape(text))
 
@@ -120,8 +131,8 @@ class ConversationActions(Screen[None]):
             return
         fp = peer.fingerprint
         if command.name == "file":
-            if peer.key_change_pending:
-                self.prompt_key_change(fp)
+            if not peer.sendable:
+                log.add_note(f"/file: {describe_unsendable(peer)}", error=True)
                 return
             self._send_file(fp, command.arg)
         elif command.name in ("accept", "decline"):
@@ -137,6 +148,34 @@ class ConversationActions(Screen[None]):
             self.action_verify()
         elif command.name == "ttl":
             self._set_ttl(fp, command.ttl)
+        elif command.name == "pair":
+            self.action_pair(command.arg)
+        elif command.name == "name":
+            self._decide(self.node.rename_peer(fp, command.arg or None),
+                         f"named it {printable(command.arg)}" if command.arg
+                         else "your name for it removed")
+        elif command.name == "trust":
+            self.action_verify()
+        elif command.name == "block":
+            self._decide(self.node.block_peer(fp), "blocked: this key is refused from now on")
+        elif command.name == "unblock":
+            self._decide(self.node.unblock_peer(fp), "unblocked")
+
+    def _decide(self, call: Awaitable[PeerView], done: str) -> None:
+        """A trust decision: apply it, show the peer as the node now has it, or say why not."""
+        log = self.query_one(MessageLog)
+
+        async def run() -> None:
+            try:
+                view = await call
+            except P2PMsgError as exc:
+                log.add_note(printable(str(exc)), error=True)
+                return
+            self.query_one(PeerList).upsert(view)
+            log.add_note(done)
+            self._render_header()
+
+        self.run_worker(run(), group="trust-decision")
 
     @work(group="ttl")
     async def _set_ttl(self, fingerprint: str, ttl: float | None) -> None:
@@ -242,12 +281,33 @@ class ConversationActions(Screen[None]):
             self.run_slash(slash.Slash("cipher", arg=suite))
 
     def action_verify(self) -> None:
+        """F3: a flagged key gets the decision screen, any other key the verify screen."""
         from p2pmsg.ui.screens.verify import VerifyScreen
         peer = self.peer(self.selected)
         if peer is None:
             self.notify("Pick a peer to verify first.", severity="warning")
             return
+        if peer.state == "flagged":
+            self._key_prompted.discard(peer.fingerprint)
+            self.prompt_key_decision(peer.fingerprint)
+            return
         self.app.push_screen(VerifyScreen(self.node, peer), self._after_verify)
+
+    def action_pair(self, code: str = "") -> None:
+        """Pair by a short code with the selected peer: show one, or enter theirs."""
+        from p2pmsg.ui.screens.pairing import PairingScreen
+        peer = self.peer(self.selected)
+        if peer is None:
+            self.notify("Pick a peer to pair with first.", severity="warning")
+            return
+        self.app.push_screen(PairingScreen(self.node, peer, code), self._after_verify)
+
+    def action_rename(self) -> None:
+        """Put `/name ` in the composer: the user types the name there."""
+        composer = self.query_one(Composer)
+        composer.value = "/name "
+        composer.cursor_position = len(composer.value)
+        composer.focus()
 
     def _after_verify(self, verified: bool | None) -> None:
         self.run_worker(self._refresh_peer(), group="refresh-peer")
@@ -267,22 +327,26 @@ class ConversationActions(Screen[None]):
                 self.sessions[self.selected] = session
             self._render_session()
 
-    def prompt_key_change(self, fingerprint: str, event: IdentityChanged | None = None) -> None:
-        """Show the key-changed modal once per change (again if the user tries to send)."""
-        from p2pmsg.ui.screens.key_changed import KeyChangedScreen
+    def prompt_key_decision(self, fingerprint: str) -> None:
+        """The decision screen for a flagged key, once per flag (again on F3, or when the
+        user tries to send to it)."""
+        from p2pmsg.ui.screens.key_decision import KeyDecisionScreen
         if fingerprint in self._key_prompted:
             return
         peer = self.peer(fingerprint)
-        if peer is None:
+        if peer is None or peer.state != "flagged":
             return
         self._key_prompted.add(fingerprint)
+        contact = self.peer(peer.clash_with)
 
-        def decided(accepted: bool | None) -> None:
-            if accepted:
-                self._key_prompted.discard(fingerprint)
+        def decided(outcome: str | None) -> None:
+            if outcome == "changed" and peer.clash_with is not None:
+                # The contact (and its conversation) is now on this key.
+                self.query_one(PeerList).discard(peer.clash_with)
+                self.open_conversation(fingerprint)
             self.run_worker(self._refresh_peer(), group="refresh-peer")
 
-        self.app.push_screen(KeyChangedScreen(self.node, peer, event), decided)
+        self.app.push_screen(KeyDecisionScreen(self.node, peer, contact), decided)
 
     def on_threat_panel_alert_chosen(self, event: ThreatPanel.AlertChosen) -> None:
         from p2pmsg.ui.screens.alert_detail import AlertDetailScreen

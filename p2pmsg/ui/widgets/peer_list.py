@@ -2,8 +2,9 @@
 
 Each row is built as `Content` from plain strings (peer names are untrusted
 and must never be parsed as markup) and shows, at a glance: the online dot, the name,
-a verified badge or a key-change warning, the unread count, and the short
-fingerprint that tells two "alice"s apart.
+a verified badge, a flagged (name clash) or blocked warning, the unread count,
+and the short fingerprint that tells two "alice"s apart. Retired keys (replaced
+in a key change the user made) are not listed.
 """
 
 from __future__ import annotations
@@ -19,24 +20,35 @@ from p2pmsg.ui.safe_text import clip, literal_content
 
 
 def peer_label(peer: PeerView, width: int = 18) -> Content:
-    """Two lines: status, name, badges; then the short fingerprint.
+    """Two lines: status, name, badges; then the short fingerprint (and, for a flagged
+    key, whose name it claims).
 
-    Colours are theme variables (`p2pmsg.ui.palette`); the name is literal text.
+    The name is the user's petname when there is one; the peer's own claim follows
+    it when the two differ. Colours are theme variables (`p2pmsg.ui.palette`);
+    every name is literal text.
     """
     parts: list[str | Content | tuple[str, str]] = [
         ("● ", OK) if peer.online else ("○ ", MUTED),
         literal_content(clip(peer.name, width), "bold"),
     ]
-    if peer.key_change_pending:
+    if peer.state == "flagged":
         parts.append((" ⚠", f"bold {DANGER}"))
+    elif peer.state == "blocked":
+        parts.append((" ⛔", f"bold {DANGER}"))
     elif peer.verified:
         parts.append((" ✔", f"bold {OK}"))
     if peer.unread:
         parts.append((f" ({peer.unread})" if peer.unread < 1000 else " (999+)",
                       "bold reverse"))
     parts += ["\n", (peer.short_fingerprint, MUTED)]
-    if peer.key_change_pending:
-        parts.append(("\nkey changed!", f"bold {DANGER}"))
+    if peer.local_name and peer.claimed_name and peer.claimed_name != peer.local_name:
+        parts += ["\n", ("says ", MUTED), literal_content(clip(peer.claimed_name, width), MUTED)]
+    if peer.state == "flagged":
+        parts += ["\n", ("claims to be ", f"bold {DANGER}"),
+                  literal_content(clip(peer.clash_with_name or "a contact", width),
+                                  f"bold {DANGER}")]
+    elif peer.state == "blocked":
+        parts.append(("\nblocked", f"bold {DANGER}"))
     return Content.assemble(*parts)
 
 
@@ -64,6 +76,9 @@ class PeerList(OptionList):
             self.upsert(peer)
 
     def upsert(self, peer: PeerView) -> None:
+        if peer.state == "retired":  # an old key of a contact: refused, nothing to open
+            self.discard(peer.fingerprint)
+            return
         known = peer.fingerprint in self._peers
         self._peers[peer.fingerprint] = peer
         if known:
@@ -71,6 +86,11 @@ class PeerList(OptionList):
         else:
             self.add_option(Option(peer_label(peer), id=peer.fingerprint))
         self._update_title()
+
+    def discard(self, fingerprint: str) -> None:
+        if self._peers.pop(fingerprint, None) is not None:
+            self.remove_option(fingerprint)
+            self._update_title()
 
     def set_online(self, fingerprint: str, online: bool) -> None:
         peer = self._peers.get(fingerprint)
