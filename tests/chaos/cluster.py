@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.harness.lan import Host
+from p2pmsg.bench.netns import Host
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Chaos-Soak-Passw0rd!"  # noqa: S105 - a throwaway test profile

@@ -15,7 +15,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.harness.lan import HOST_IFACE, SUBNET, Host, Lan, ip_cmd
+from p2pmsg.bench.netns import HOST_IFACE, SUBNET, Host, Lan, ip_cmd
 
 
 def _tc(netns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from p2pmsg.bench.netns import Lan, netns_unavailable_reason, sweep_stale_namespaces
 from tests.chaos.soak import Soak, SoakOptions
-from tests.harness.lan import Lan, netns_unavailable_reason, sweep_stale_namespaces
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pmsg.bench.netns import Lan
 from p2pmsg.profile import Profile
 from tests.chaos.cluster import NODE_PORT, PASSWORD, NodeHandle, RelayHandle, rss_and_fds
 from tests.chaos.faults import FaultBox, mount_tmpfs, netem_available, unmount
 from tests.chaos.schedule import Cast, Fault, make_schedule
 from tests.chaos.summary import Recovery, Summary
 from tests.chaos.verify import Ledger, chat_text, sha256_file, verify
-from tests.harness.lan import Lan
 
 RELAY_PORT = 7801  # the relayed node, for everyone else
 RELAY_BACK = 7810  # + k: node k, for the relayed node

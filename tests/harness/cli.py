@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from p2pmsg.bench.netns import Host
 from p2pmsg.profile import Profile
-from tests.harness.lan import Host
 from tests.harness.procs import JsonLines
 
 PASSWORD = "Lan-Test-Passw0rd!"  # noqa: S105 - the throwaway test profiles' password

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
+from p2pmsg.bench.netns import Lan
 from tests.harness import Host, JsonLines
 from tests.harness.fixtures import require_netns
-from tests.harness.lan import Lan
 from tests.monitor.attack_tools.live_lan import (
     ALERT_DEADLINE,
     ENV,

@@ -1,6 +1,6 @@
 """Discovery through real zeroconf between namespace hosts on the harness LAN.
 
-Each host runs tests/harness/discovery_probe.py, which prints one JSON line
+Each host runs p2pmsg/bench/discovery_probe.py, which prints one JSON line
 per discovery event. Every wait has a deadline and every probe a maximum
 lifetime, so a broken network makes a test fail quickly, never hang.
 """
@@ -30,7 +30,7 @@ def fp(n: int) -> str:
 
 def probe(host: Host, fingerprint: str, name: str, *extra: str, port: int = 41000,
           duration: float = 25.0) -> JsonLines:
-    proc = host.run([sys.executable, str(DISCOVERY_PROBE), "--fp", fingerprint, "--name", name,
+    proc = host.run([sys.executable, "-m", DISCOVERY_PROBE, "--fp", fingerprint, "--name", name,
                      "--port", str(port), "--duration", str(duration), *extra],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return JsonLines(proc)

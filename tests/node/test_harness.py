@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from p2pmsg.bench.netns import NETNS_PREFIX, ip_cmd, list_namespaces, sweep_stale_namespaces
 from tests.harness import HarnessError, Host, Lan, fixtures
 from tests.harness.fixtures import MakeLan, require_netns
-from tests.harness.lan import NETNS_PREFIX, ip_cmd, list_namespaces, sweep_stale_namespaces
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,7 +127,7 @@ def test_the_sweep_removes_namespaces_of_dead_runs_only() -> None:
 
 
 def test_only_harness_namespaces_can_be_removed() -> None:
-    from tests.harness.lan import remove_namespace
+    from p2pmsg.bench.netns import remove_namespace
 
     with pytest.raises(HarnessError, match="not a harness namespace"):
         remove_namespace("somebody-elses")

@@ -1,6 +1,6 @@
 """Run p2pmsg discovery in a LAN-harness host and print what it sees.
 
-    python tests/harness/discovery_probe.py --fp HEX --name NAME --port N [--duration S]
+    python -m p2pmsg.bench.discovery_probe --fp HEX --name NAME --port N [--duration S]
 
 One JSON object per line on stdout: `ready` (with the announced addresses),
 then `advertised` / `withdrawn` for each discovery event, `ignored` (the
