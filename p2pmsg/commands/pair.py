@@ -21,9 +21,8 @@ import sys
 
 from p2pmsg.commands._node import add_network_options, find_peer, running_node
 from p2pmsg.errors import ConfigError, ProfileLockedError
-from p2pmsg.node.api import PairingOutcome
+from p2pmsg.node.api import OUTCOME_TEXT, PairingOutcome
 from p2pmsg.node.node import Node
-from p2pmsg.node.pairing import OUTCOME_TEXT
 from p2pmsg.protocol.pairing import CODE_LIFETIME, CONFIRM_TIMEOUT, parse_code
 from p2pmsg.sanitize import clip, printable
 

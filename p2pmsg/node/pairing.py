@@ -292,19 +292,3 @@ class Pairing:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         self._attempts.clear()
-
-
-#: What each outcome means to the person at the keyboard.
-OUTCOME_TEXT: dict[str, str] = {
-    "wrong_code": "the code did not match (a typo, or someone in the middle); nothing was "
-                  "marked and the code is used up: show a new one to try again",
-    "expired": "the code expired before it was used; show a new one",
-    "no_code": "the other side has no live code (expired, already used, or never shown); "
-               "ask for a new one",
-    "busy": "the other side is itself entering a code for you; only one of you types",
-    "unexpected": "the other side sent something out of order; try again with a new code",
-    "cancelled": "the other side cancelled",
-    "disconnected": "the connection dropped during pairing; try again with a new code",
-    "timeout": "no answer in time",
-    "not_recorded": "the codes matched but the profile could not record it",
-}

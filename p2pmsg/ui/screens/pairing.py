@@ -23,8 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Static
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import NodeAPI, PairingOutcome, PeerView
-from p2pmsg.node.pairing import OUTCOME_TEXT
+from p2pmsg.node.api import OUTCOME_TEXT, NodeAPI, PairingOutcome, PeerView
 from p2pmsg.ui.palette import DANGER, OK
 from p2pmsg.ui.safe_text import clip, literal_content, printable
 
