@@ -37,8 +37,12 @@ def test_core_module_imports_no_io(module: str) -> None:
         f"bad = sorted(m for m in {FORBIDDEN!r} if m in sys.modules)\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe],  # noqa: S603 - our own interpreter
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"{module} pulls in I/O modules: {result.stdout.strip()}"
 
@@ -47,10 +51,18 @@ def test_import_contracts_hold() -> None:
     """`lint-imports` in a fresh interpreter, from the repository root (where the
     contracts live), with no cache so that a stale one cannot pass a broken tree."""
     root = Path(__file__).resolve().parent.parent
-    probe = ("import sys\n"
-             "from importlinter.cli import lint_imports\n"
-             "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True,"
-             " no_logo=True))\n")
-    result = subprocess.run([sys.executable, "-c", probe],  # noqa: S603 - our own interpreter
-                            cwd=root, capture_output=True, text=True, check=False, timeout=300)
+    probe = (
+        "import sys\n"
+        "from importlinter.cli import lint_imports\n"
+        "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True,"
+        " no_logo=True))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -82,11 +82,25 @@ def _measure(n_hosts: int) -> dict[str, Any]:
         launched = time.monotonic()
         for i, ns_host in enumerate(lan.hosts):
             fp = os.urandom(32).hex()
-            proc = ns_host.run([sys.executable, "-m", PROBE_MODULE, "--fp", fp,
-                                "--name", f"bench{i}", "--port", str(BASE_PORT + i),
-                                "--duration", str(READY_TIMEOUT + MESH_TIMEOUT + 10)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
+            proc = ns_host.run(
+                [
+                    sys.executable,
+                    "-m",
+                    PROBE_MODULE,
+                    "--fp",
+                    fp,
+                    "--name",
+                    f"bench{i}",
+                    "--port",
+                    str(BASE_PORT + i),
+                    "--duration",
+                    str(READY_TIMEOUT + MESH_TIMEOUT + 10),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
             assert proc.stdout is not None
             threading.Thread(target=_pump, args=(i, proc.stdout, lines), daemon=True).start()
             hosts.append(_Host(i, fp, proc))
@@ -129,17 +143,21 @@ def _measure(n_hosts: int) -> dict[str, Any]:
     rss_mib = [round(k / 1024, 1) for k in rss if k is not None]
     result: dict[str, Any] = {
         "hosts": n_hosts,
-        "seconds": None if complete_at is None or last_start is None
+        "seconds": None
+        if complete_at is None or last_start is None
         else round(complete_at - last_start, 3),
-        "after_last_announced_s": None if complete_at is None or all_ready is None
+        "after_last_announced_s": None
+        if complete_at is None or all_ready is None
         else round(max(0.0, complete_at - all_ready), 3),
         "from_launch_s": None if complete_at is None else round(complete_at - launched, 3),
         "rss_mib": rss_mib,
     }
     if complete_at is None:
-        result["incomplete"] = (f"{sightings} of {n_hosts * (n_hosts - 1)} sightings, "
-                                f"{len(readies)} of {n_hosts} hosts ready"
-                                + (f"; {'; '.join(problems)}" if problems else ""))
+        result["incomplete"] = (
+            f"{sightings} of {n_hosts * (n_hosts - 1)} sightings, "
+            f"{len(readies)} of {n_hosts} hosts ready"
+            + (f"; {'; '.join(problems)}" if problems else "")
+        )
     return result
 
 
@@ -159,14 +177,16 @@ def run(quick: bool) -> dict[str, Any]:
         "hosts": large,
         "all_20_s": mesh["seconds"] if large == 20 else None,
         "target_all_20_s": TARGET_ALL_S,
-        "target_met": (None if large != 20 or mesh["seconds"] is None
-                       else mesh["seconds"] < TARGET_ALL_S),
-        "rss_mib_per_node": {"min": min(rss), "median": statistics.median(rss),
-                             "max": max(rss)} if rss else None,
+        "target_met": (
+            None if large != 20 or mesh["seconds"] is None else mesh["seconds"] < TARGET_ALL_S
+        ),
+        "rss_mib_per_node": {"min": min(rss), "median": statistics.median(rss), "max": max(rss)}
+        if rss
+        else None,
         "pair": pair,
         "mesh": mesh,
         "node": "p2pmsg/bench/discovery_probe.py: p2pmsg.node.discovery.Discovery alone, "
-                "one process per host",
+        "one process per host",
     }
 
 
@@ -174,17 +194,31 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     if "skipped" in result:
         return [("discovery",), (f"skipped: {result['skipped']}",)]
     table: list[tuple[str, ...]] = [
-        ("hosts", "all see all s", "after announced s", "from launch s",
-         "RSS MiB/node (min-max)", "target")]
+        (
+            "hosts",
+            "all see all s",
+            "after announced s",
+            "from launch s",
+            "RSS MiB/node (min-max)",
+            "target",
+        )
+    ]
     for key in ("pair", "mesh"):
         m = result[key]
         rss = m["rss_mib"]
         target = ""
         if key == "mesh" and result["target_met"] is not None:
             target = f"< {TARGET_ALL_S:g} s: {'met' if result['target_met'] else 'MISSED'}"
-        table.append((str(m["hosts"]), _secs(m["seconds"]), _secs(m["after_last_announced_s"]),
-                      _secs(m["from_launch_s"]),
-                      f"{min(rss):.1f}-{max(rss):.1f}" if rss else "-", target))
+        table.append(
+            (
+                str(m["hosts"]),
+                _secs(m["seconds"]),
+                _secs(m["after_last_announced_s"]),
+                _secs(m["from_launch_s"]),
+                f"{min(rss):.1f}-{max(rss):.1f}" if rss else "-",
+                target,
+            )
+        )
     return table
 
 
@@ -195,10 +229,12 @@ def _secs(value: float | None) -> str:
 def notes(result: dict[str, Any]) -> list[str]:
     if "skipped" in result:
         return []
-    lines = ["'all see all': from the moment the last host began starting discovery (its "
-             "mDNS probing and announcement included) until every host saw every other",
-             "'after announced': the part after the last host's record was registered; "
-             "'from launch' adds Python start-up of all probes on this machine's cores"]
+    lines = [
+        "'all see all': from the moment the last host began starting discovery (its "
+        "mDNS probing and announcement included) until every host saw every other",
+        "'after announced': the part after the last host's record was registered; "
+        "'from launch' adds Python start-up of all probes on this machine's cores",
+    ]
     for key in ("pair", "mesh"):
         if "incomplete" in result[key]:
             lines.append(f"{result[key]['hosts']} hosts incomplete: {result[key]['incomplete']}")

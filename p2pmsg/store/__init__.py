@@ -120,7 +120,17 @@ from p2pmsg.store.settings import Settings
 from p2pmsg.store.store import DB_FILENAME, Store
 
 __all__ = [
-    "DB_FILENAME", "Address", "Alert", "AsyncStore", "EnqueuedBatch", "HandshakeOutcome",
+    "DB_FILENAME",
+    "Address",
+    "Alert",
+    "AsyncStore",
+    "EnqueuedBatch",
+    "HandshakeOutcome",
     "IncomingMessage",
-    "MessageRecord", "PeerRecord", "SecurityEvent", "Settings", "Store", "TransferRecord",
+    "MessageRecord",
+    "PeerRecord",
+    "SecurityEvent",
+    "Settings",
+    "Store",
+    "TransferRecord",
 ]
