@@ -120,11 +120,6 @@ class Dialer:
             state.target = target  # the newest expectation wins (a fresh advert)
         self._wakeup.set()
 
-    def forget(self, host: str, port: int) -> None:
-        state = self._states.pop((host, port), None)
-        if state is not None and state.task is not None:
-            state.task.cancel()
-
     def reset(self, host: str, port: int) -> None:
         """The next attempt may happen at once (e.g. the peer just re-announced itself)."""
         state = self._states.get((host, port))

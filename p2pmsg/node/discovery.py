@@ -206,13 +206,6 @@ class Discovery:
         """Withdraw our record (goodbye packets) and close every socket."""
         await self._shutdown()
 
-    async def reannounce(self) -> None:
-        """Announce again now: with new addresses if they changed, else the same record."""
-        if not await self.refresh_addresses():
-            async with self._announce_lock:
-                if self._aiozc is not None and self._info is not None:
-                    await (await self._aiozc.async_update_service(self._info))
-
     async def refresh_addresses(self) -> bool:
         """Re-read the local addresses; on a change, rebind and re-announce. True if changed."""
         async with self._announce_lock:

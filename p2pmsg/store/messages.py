@@ -121,9 +121,6 @@ class MessagesMixin(StoreBase):
             deadline=deadline,
         )
 
-    def _seal_body(self, message_id: bytes, text: str) -> bytes:
-        return self._sealer.seal_text(text, table="messages", column="body", row=message_id)
-
     def _seal_bodies(self, ids: Sequence[bytes], texts: Sequence[str]) -> list[bytes]:
         return self._sealer.seal_many(
             [t.encode("utf-8") for t in texts], table="messages", column="body", rows=ids

@@ -285,14 +285,6 @@ class PeersMixin(StoreBase):
                 "UPDATE peers SET disappearing_ttl = ? WHERE id = ?", (ttl, self._peer_id(conn, fp))
             )
 
-    def mark_seen(self, fingerprint: str | bytes, now: float) -> None:
-        fp = normalize_fingerprint(fingerprint)
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE peers SET last_seen = max(last_seen, ?) WHERE id = ?",
-                (now, self._peer_id(conn, fp)),
-            )
-
     def add_manual_address(self, host: str, port: int, now: float) -> Address:
         """Persist a host:port to dial (routed networks, VPNs) before we know who is there."""
         with self._write() as conn:
