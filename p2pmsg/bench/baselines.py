@@ -15,7 +15,7 @@ The baseline is deliberately strong, so the ratio is conservative:
   decoded), not once per frame.
 
 It lives here, in the bench package, and nowhere else: the product has no
-switch that turns encryption off (issue 9).
+switch that turns encryption off.
 
 The receiving side runs in a child process (`python -m
 p2pmsg.bench.baselines serve`), like the receiving node of `chat`, so both

@@ -18,7 +18,7 @@ Beside each figure:
   TCP connection to a child process, decoded and acknowledged; measured
   before each suite, the best run is the one reported (conservative ratio);
 - the seed system's stated figures (1,000 / 1,200 / 800 msgs/s).
-Targets (issue 9): at least 20x the seed per suite, at least 0.25x the baseline.
+Targets: at least 20x the seed per suite, at least 0.25x the baseline.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Every figure also carries the CPU seconds each side spent on it (`cpu_sender`,
 receiver the child, read from /proc on Linux). On a shared machine they are
 steadier than the wall clock and say where the time goes.
 
-Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. The three run in
+Targets: aes-256-gcm >= 1.2x tls and >= 0.6x tcp. The three run in
 turn, three rounds (`ROUNDS`), and each figure is that one's median run
 (`runs_mb_per_s` lists them all): on a shared 2-core machine one TLS copy of
 256 MiB measured anywhere from 140 to 315 MB/s from one run to the next,

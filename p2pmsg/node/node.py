@@ -7,7 +7,7 @@ each part has one job and lives in its own module:
     session.py    one PeerConnection per socket     trust.py      TOFU, impostors
     outbox.py     store-first delivery, receipts    peers.py      merged peer view
     security_log  batched event log                 monitor_link  events -> alerts
-    discovery.py  mDNS (the other engineer's)       bus.py        NodeEvent fan-out
+    discovery.py  mDNS browse and announce          bus.py        NodeEvent fan-out
 
 Clock and randomness are injected (`clock`, `rng`) so tests can drive them.
 The public methods are the `NodeAPI` contract (api.py); connection-level

@@ -1,6 +1,6 @@
 """Delivery: store first, send in order, acknowledge only what is stored, never show twice.
 
-The promises (issue 4, "Delivery") and where each is kept:
+The delivery promises (README, "Chatting from scripts") and where each is kept:
 
 * *A message is written to the store before it is sent.* `submit` resolves only
   after `enqueue_outgoing_many` committed; bytes go to a session afterwards.
