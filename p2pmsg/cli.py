@@ -45,16 +45,31 @@ def common_options() -> argparse.ArgumentParser:
     """Options every command accepts (the contract in DESIGN.md)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("profile and network")
-    group.add_argument("--profile", default="default", metavar="NAME",
-                       help="profile to use (default: %(default)s)")
-    group.add_argument("--data-dir", metavar="DIR",
-                       help="directory holding the profiles (default: the per-user data dir)")
-    group.add_argument("--password-file", metavar="FILE",
-                       help="read the profile password from FILE (first line)")
-    group.add_argument("--port", type=int, default=0, metavar="N",
-                       help="TCP port to listen on (default: any free port)")
-    group.add_argument("--interface", action="append", default=[], metavar="IP",
-                       help="only use the interface with this address (repeatable)")
+    group.add_argument(
+        "--profile", default="default", metavar="NAME", help="profile to use (default: %(default)s)"
+    )
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="directory holding the profiles (default: the per-user data dir)",
+    )
+    group.add_argument(
+        "--password-file", metavar="FILE", help="read the profile password from FILE (first line)"
+    )
+    group.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="TCP port to listen on (default: any free port)",
+    )
+    group.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="only use the interface with this address (repeatable)",
+    )
     return common
 
 
@@ -95,10 +110,15 @@ def _default_command() -> Callable[[argparse.Namespace], int]:
     try:
         module = importlib.import_module("p2pmsg.commands.tui")
     except ModuleNotFoundError:
+
         def not_yet(_args: argparse.Namespace) -> int:
-            print("p2pmsg: the terminal UI is not available in this build yet; "
-                  "see `p2pmsg --help` for the commands.", file=sys.stderr)
+            print(
+                "p2pmsg: the terminal UI is not available in this build yet; "
+                "see `p2pmsg --help` for the commands.",
+                file=sys.stderr,
+            )
             return 2
+
         return not_yet
     run: Callable[[argparse.Namespace], int] = module.run
     return run

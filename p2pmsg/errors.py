@@ -70,9 +70,7 @@ class UnlockThrottledError(KeystoreError):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            f"too many failed attempts: try again in {retry_after:.0f} s"
-        )
+        super().__init__(f"too many failed attempts: try again in {retry_after:.0f} s")
 
 
 class PasswordPolicyError(KeystoreError):

@@ -41,22 +41,22 @@ __all__ = ["clip", "continuation", "printable"]
 # table built from unicodedata at import would cost a scan of all of Unicode;
 # tests/test_sanitize.py holds it to the running Python's unicodedata.
 _HOSTILE = re.compile(
-    "[\x00-\x09\x0b-\x1f"      # C0 controls but LF: ESC, BEL, BS, CR, VT, FF, FS..US
-    "\x7f-\x9f"                # DEL and C1 controls (U+009B is CSI, U+009D OSC, U+0085 NEL)
-    "\xad"                     # SOFT HYPHEN (invisible)
+    "[\x00-\x09\x0b-\x1f"  # C0 controls but LF: ESC, BEL, BS, CR, VT, FF, FS..US
+    "\x7f-\x9f"  # DEL and C1 controls (U+009B is CSI, U+009D OSC, U+0085 NEL)
+    "\xad"  # SOFT HYPHEN (invisible)
     "\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"  # Arabic/Syriac format, ALM
-    "\u180e"                   # MONGOLIAN VOWEL SEPARATOR (zero width)
-    "\u200b-\u200f"            # zero-width space, non-joiner, joiner; LRM, RLM
-    "\u2028-\u202e"            # line/paragraph separators, bidi embeddings and overrides
-    "\u2060-\u206f"            # word joiner, invisible operators, bidi isolates
-    "\ud800-\udfff"            # lone surrogates
-    "\ufeff"                   # BOM / zero-width no-break space
-    "\ufff9-\ufffb"            # interlinear annotation characters
-    "\U000110bd\U000110cd"     # Kaithi number signs
-    "\U00013430-\U0001343f"    # Egyptian hieroglyph format controls
-    "\U0001bca0-\U0001bca3"    # shorthand format controls
-    "\U0001d173-\U0001d17a"    # musical symbol beam/tie/slur/phrase formatting
-    "\U000e0000-\U000e007f]"   # language tag and tag characters: invisible ASCII copies
+    "\u180e"  # MONGOLIAN VOWEL SEPARATOR (zero width)
+    "\u200b-\u200f"  # zero-width space, non-joiner, joiner; LRM, RLM
+    "\u2028-\u202e"  # line/paragraph separators, bidi embeddings and overrides
+    "\u2060-\u206f"  # word joiner, invisible operators, bidi isolates
+    "\ud800-\udfff"  # lone surrogates
+    "\ufeff"  # BOM / zero-width no-break space
+    "\ufff9-\ufffb"  # interlinear annotation characters
+    "\U000110bd\U000110cd"  # Kaithi number signs
+    "\U00013430-\U0001343f"  # Egyptian hieroglyph format controls
+    "\U0001bca0-\U0001bca3"  # shorthand format controls
+    "\U0001d173-\U0001d17a"  # musical symbol beam/tie/slur/phrase formatting
+    "\U000e0000-\U000e007f]"  # language tag and tag characters: invisible ASCII copies
 )
 _CONTROL_PICTURES = 0x2400  # U+2400..U+241F: visible symbols for the C0 controls
 

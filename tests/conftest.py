@@ -60,11 +60,19 @@ _guard_zeroconf()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--run-full-vectors", action="store_true", default=False,
-                     help="run the full Twofish Monte Carlo files (slow)")
+    parser.addoption(
+        "--run-full-vectors",
+        action="store_true",
+        default=False,
+        help="run the full Twofish Monte Carlo files (slow)",
+    )
     # tests/chaos: the soak's length and seed (the default run is a short, fixed-seed form).
-    parser.addoption("--chaos-minutes", type=float, default=None,
-                     help="minutes of traffic for the chaos soak (default: a short CI run)")
+    parser.addoption(
+        "--chaos-minutes",
+        type=float,
+        default=None,
+        help="minutes of traffic for the chaos soak (default: a short CI run)",
+    )
     parser.addoption("--chaos-seed", type=int, default=None, help="seed of the chaos soak")
 
 
@@ -82,8 +90,9 @@ def require_vectors(*relative: str) -> Path:
     path = VECTORS_DIR.joinpath(*relative)
     if path.exists():
         return path
-    reason = (f"conformance vectors not found at {path} "
-              "(expected ../shared/vectors beside the checkout)")
+    reason = (
+        f"conformance vectors not found at {path} (expected ../shared/vectors beside the checkout)"
+    )
     if os.environ.get("P2PMSG_REQUIRE_VECTORS") == "1":
         pytest.fail(reason + "; P2PMSG_REQUIRE_VECTORS=1 makes this an error")
     pytest.skip(reason)

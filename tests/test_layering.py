@@ -1,7 +1,11 @@
-"""The sans-I/O core must not import I/O machinery (DESIGN.md, rules of the house).
+"""The layering of DESIGN.md, checked two ways.
 
-Each check runs in a fresh interpreter so modules imported by other tests
-cannot hide a forbidden import.
+The import-linter contracts in pyproject.toml read every import statement:
+the layer order, the sans-I/O core, SQLite only in the store, sockets and
+zeroconf only in the node, the UI only through `node.api`, no import of the
+test tree. The runtime check below imports each core module in a fresh
+interpreter, so an import hidden in a function or a plugin cannot slip past
+either.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +37,32 @@ def test_core_module_imports_no_io(module: str) -> None:
         f"bad = sorted(m for m in {FORBIDDEN!r} if m in sys.modules)\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe],  # noqa: S603 - our own interpreter
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"{module} pulls in I/O modules: {result.stdout.strip()}"
+
+
+def test_import_contracts_hold() -> None:
+    """`lint-imports` in a fresh interpreter, from the repository root (where the
+    contracts live), with no cache so that a stale one cannot pass a broken tree."""
+    root = Path(__file__).resolve().parent.parent
+    probe = (
+        "import sys\n"
+        "from importlinter.cli import lint_imports\n"
+        "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True,"
+        " no_logo=True))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -15,7 +15,7 @@ The baseline is deliberately strong, so the ratio is conservative:
   decoded), not once per frame.
 
 It lives here, in the bench package, and nowhere else: the product has no
-switch that turns encryption off (issue 9).
+switch that turns encryption off.
 
 The receiving side runs in a child process (`python -m
 p2pmsg.bench.baselines serve`), like the receiving node of `chat`, so both
@@ -57,8 +57,12 @@ class BaselineResult:
         return self.count / self.seconds
 
     def as_dict(self) -> dict[str, float | int | str]:
-        return {"msgs_per_s": round(self.msgs_per_s, 1), "count": self.count,
-                "frame_size": self.frame_size, "seconds": round(self.seconds, 4)}
+        return {
+            "msgs_per_s": round(self.msgs_per_s, 1),
+            "count": self.count,
+            "frame_size": self.frame_size,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 def chat_like_frame(text: str, frame_size: int, index: int) -> bytes:
@@ -91,7 +95,7 @@ def _frames(buffer: bytearray) -> list[bytes]:
         end = pos + 4 + length
         if end > size:
             break
-        out.append(bytes(buffer[pos + 4:end]))
+        out.append(bytes(buffer[pos + 4 : end]))
         pos = end
     del buffer[:pos]
     return out
@@ -124,8 +128,9 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     return total
 
 
-async def send_frames(host: str, port: int, count: int, text: str, frame_size: int,
-                      timeout: float) -> BaselineResult:
+async def send_frames(
+    host: str, port: int, count: int, text: str, frame_size: int, timeout: float
+) -> BaselineResult:
     """Send `count` frames to a `serve_one` peer and wait until all are acknowledged."""
     reader, writer = await asyncio.open_connection(host, port)
     transport = writer.transport
@@ -148,8 +153,9 @@ async def send_frames(host: str, port: int, count: int, text: str, frame_size: i
         index = 0
         while index < count:
             n = min(BATCH, count - index)
-            transport.write(b"".join(chat_like_frame(text, frame_size, index + i)
-                                     for i in range(n)))
+            transport.write(
+                b"".join(chat_like_frame(text, frame_size, index + i) for i in range(n))
+            )
             index += n
             if transport.get_write_buffer_size() > HIGH_WATER:
                 await writer.drain()

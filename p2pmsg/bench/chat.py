@@ -18,7 +18,7 @@ Beside each figure:
   TCP connection to a child process, decoded and acknowledged; measured
   before each suite, the best run is the one reported (conservative ratio);
 - the seed system's stated figures (1,000 / 1,200 / 800 msgs/s).
-Targets (issue 9): at least 20x the seed per suite, at least 0.25x the baseline.
+Targets: at least 20x the seed per suite, at least 0.25x the baseline.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ from p2pmsg.crypto.suites import SUITE_NAMES
 
 TITLE = "chat messages end to end (stored, sent, received, stored, receipt), two nodes"
 #: What the seed system claimed "on modern hardware", messages per second.
-SEED_MSGS_PER_S = {"aes-256-gcm": 1000.0, "chacha20-poly1305": 1200.0,
-                   "twofish-cbc-hmac-sha256": 800.0}
+SEED_MSGS_PER_S = {
+    "aes-256-gcm": 1000.0,
+    "chacha20-poly1305": 1200.0,
+    "twofish-cbc-hmac-sha256": 800.0,
+}
 TARGET_VS_SEED = 20.0
 TARGET_VS_BASELINE = 0.25
 FULL_COUNT = 50_000
@@ -79,8 +82,10 @@ async def send_and_confirm(pair: Pair, count: int, timeout: float, bulk: bool = 
         try:
             await asyncio.wait_for(body(), timeout)
         except TimeoutError:
-            raise BenchError(f"only {counter.delivered} of {count} messages were acknowledged "
-                             f"within {timeout:g} s") from None
+            raise BenchError(
+                f"only {counter.delivered} of {count} messages were acknowledged "
+                f"within {timeout:g} s"
+            ) from None
         return time.perf_counter() - start
     finally:
         await counter.close()
@@ -91,15 +96,15 @@ async def _baseline(count: int, frame_size: int, timeout: float) -> dict[str, An
     with ChildProcess(argv, ready_timeout=30.0) as child:
         receiver_before = cpu_seconds(child.pid)
         sender_before = time.process_time()
-        result = await send_frames(LOOPBACK, int(child.ready["port"]), count, TEXT,
-                                   frame_size, timeout)
+        result = await send_frames(
+            LOOPBACK, int(child.ready["port"]), count, TEXT, frame_size, timeout
+        )
         sender_cpu = time.process_time() - sender_before
         receiver_after = cpu_seconds(child.pid)
     out = result.as_dict()
     out["sender_cpu_us_per_msg"] = round(sender_cpu / count * 1e6, 2)
     if receiver_before is not None and receiver_after is not None:
-        out["receiver_cpu_us_per_msg"] = round((receiver_after - receiver_before) / count * 1e6,
-                                               2)
+        out["receiver_cpu_us_per_msg"] = round((receiver_after - receiver_before) / count * 1e6, 2)
     return out
 
 
@@ -114,8 +119,11 @@ async def _measured(pair: Pair, count: int, timeout: float, bulk: bool) -> dict[
     seconds = await send_and_confirm(pair, count, timeout, bulk=bulk)
     sender_cpu = time.process_time() - sender_before
     receiver_after = cpu_seconds(pair.receiver.pid)
-    out: dict[str, Any] = {"msgs_per_s": round(count / seconds, 1), "seconds": round(seconds, 3),
-                           "sender_cpu_us_per_msg": round(sender_cpu / count * 1e6, 1)}
+    out: dict[str, Any] = {
+        "msgs_per_s": round(count / seconds, 1),
+        "seconds": round(seconds, 3),
+        "sender_cpu_us_per_msg": round(sender_cpu / count * 1e6, 1),
+    }
     if receiver_before is not None and receiver_after is not None:
         receiver_us = (receiver_after - receiver_before) / count * 1e6
         out["receiver_cpu_us_per_msg"] = round(receiver_us, 1)
@@ -140,8 +148,13 @@ async def _suite(suite: str, count: int, models: bool, timeout: float) -> dict[s
         monitor = pair.monitor
     if status is None or status.send.suite != suite:
         raise BenchError(f"{suite}: the session did not use the suite under test ({status})")
-    return {**entry, "count": count, "stored_by_receiver": stored,
-            "send_epoch": status.send.epoch, "monitor": monitor}
+    return {
+        **entry,
+        "count": count,
+        "stored_by_receiver": stored,
+        "send_epoch": status.send.epoch,
+        "monitor": monitor,
+    }
 
 
 async def _run(quick: bool) -> dict[str, Any]:
@@ -168,10 +181,15 @@ async def _run(quick: bool) -> dict[str, Any]:
             met_bulk += _judge(entry["bulk"], SEED_MSGS_PER_S[suite], best)
     return {
         "baseline_msgs_per_s": best,
-        "baseline": {"name": "plain asyncio TCP, msgpack frames of the same size, decoded and "
-                             "acknowledged per read, receiver in a child process",
-                     "frame_size": frame_size, "runs": baselines},
-        "messages": count, "text_bytes": len(TEXT.encode()), "window": WINDOW,
+        "baseline": {
+            "name": "plain asyncio TCP, msgpack frames of the same size, decoded and "
+            "acknowledged per read, receiver in a child process",
+            "frame_size": frame_size,
+            "runs": baselines,
+        },
+        "messages": count,
+        "text_bytes": len(TEXT.encode()),
+        "window": WINDOW,
         **out,
         "all_targets_met": all(met),
         "all_targets_met_bulk": all(met_bulk) if met_bulk else None,
@@ -184,8 +202,10 @@ def _judge(entry: dict[str, Any], seed: float, baseline: float) -> list[bool]:
     entry["vs_baseline"] = round(entry["msgs_per_s"] / baseline, 3)
     entry["targets"] = {
         "vs_seed": {"limit": TARGET_VS_SEED, "met": entry["vs_seed"] >= TARGET_VS_SEED},
-        "vs_baseline": {"limit": TARGET_VS_BASELINE,
-                        "met": entry["vs_baseline"] >= TARGET_VS_BASELINE},
+        "vs_baseline": {
+            "limit": TARGET_VS_BASELINE,
+            "met": entry["vs_baseline"] >= TARGET_VS_BASELINE,
+        },
     }
     return [t["met"] for t in entry["targets"].values()]
 
@@ -196,8 +216,9 @@ def run(quick: bool) -> dict[str, Any]:
 
 def _cpu_cell(entry: dict[str, Any]) -> str:
     receiver = entry.get("receiver_cpu_us_per_msg")
-    return f"{entry['sender_cpu_us_per_msg']:.0f} / " + ("-" if receiver is None
-                                                         else f"{receiver:.0f}")
+    return f"{entry['sender_cpu_us_per_msg']:.0f} / " + (
+        "-" if receiver is None else f"{receiver:.0f}"
+    )
 
 
 def _verdicts(entry: dict[str, Any]) -> str:
@@ -206,30 +227,58 @@ def _verdicts(entry: dict[str, Any]) -> str:
 
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     table: list[tuple[str, ...]] = [
-        ("suite", "msgs/s", "bulk msgs/s", "CPU us/msg snd/rcv", "seed", "vs seed",
-         "vs base", "targets >=20x seed, >=0.25x base")]
+        (
+            "suite",
+            "msgs/s",
+            "bulk msgs/s",
+            "CPU us/msg snd/rcv",
+            "seed",
+            "vs seed",
+            "vs base",
+            "targets >=20x seed, >=0.25x base",
+        )
+    ]
     for suite in SUITE_NAMES:
         e = result[suite]
         verdicts = _verdicts(e)
         if "bulk" in e and "targets" in e["bulk"]:
             verdicts += f" (bulk {fmt_ratio(e['bulk']['vs_seed'])}: {_verdicts(e['bulk'])})"
-        table.append((suite, fmt_rate(e["msgs_per_s"]),
-                      fmt_rate(e["bulk"]["msgs_per_s"]) if "bulk" in e else "-",
-                      _cpu_cell(e), fmt_rate(e["seed_msgs_per_s"]),
-                      fmt_ratio(e["vs_seed"]), fmt_ratio(e["vs_baseline"]), verdicts))
+        table.append(
+            (
+                suite,
+                fmt_rate(e["msgs_per_s"]),
+                fmt_rate(e["bulk"]["msgs_per_s"]) if "bulk" in e else "-",
+                _cpu_cell(e),
+                fmt_rate(e["seed_msgs_per_s"]),
+                fmt_ratio(e["vs_seed"]),
+                fmt_ratio(e["vs_baseline"]),
+                verdicts,
+            )
+        )
     best = max(result["baseline"]["runs"], key=lambda r: r["msgs_per_s"])
-    table.append(("baseline: plain msgpack frames", fmt_rate(result["baseline_msgs_per_s"]),
-                  "", _cpu_cell(best) if "sender_cpu_us_per_msg" in best else "-",
-                  "", "", "1.00x", ""))
+    table.append(
+        (
+            "baseline: plain msgpack frames",
+            fmt_rate(result["baseline_msgs_per_s"]),
+            "",
+            _cpu_cell(best) if "sender_cpu_us_per_msg" in best else "-",
+            "",
+            "",
+            "1.00x",
+            "",
+        )
+    )
     return table
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    return [f"{result['messages']} messages of {result['text_bytes']} B per suite, up to "
-            f"{result['window']} send_text calls in flight (bulk: one send_texts call per "
-            f"{result['window']}); receiver node in a child process",
-            "CPU us/msg: CPU time each process spent per message during the run (all "
-            "threads); unlike msgs/s it does not depend on other load on this machine",
-            f"baseline: {result['baseline']['name']}; frames of "
-            f"{result['baseline']['frame_size']} B (best of {len(result['baseline']['runs'])})",
-            f"monitor during the run: {result[SUITE_NAMES[0]]['monitor']}"]
+    return [
+        f"{result['messages']} messages of {result['text_bytes']} B per suite, up to "
+        f"{result['window']} send_text calls in flight (bulk: one send_texts call per "
+        f"{result['window']}); receiver node in a child process",
+        "CPU us/msg: CPU time each process spent per message during the run (all "
+        "threads); unlike msgs/s it does not depend on other load on this machine",
+        f"baseline: {result['baseline']['name']}; frames of "
+        f"{result['baseline']['frame_size']} B (best of {len(result['baseline']['runs'])})",
+        f"monitor during the run: {result[SUITE_NAMES[0]]['monitor']}",
+    ]

@@ -6,7 +6,7 @@ so this scenario runs only inside the repository's LAN harness
 root, `ip`, or the harness, it reports `{"skipped": "<reason>"}`.
 
 Each host runs the real `p2pmsg.node.discovery.Discovery` in its own process
-(tests/harness/discovery_probe.py, which prints one JSON line per event). We
+(p2pmsg/bench/discovery_probe.py, which prints one JSON line per event). We
 measure, with this process's monotonic clock at the moment each line
 arrives:
 
@@ -26,7 +26,6 @@ is null and `incomplete` says how far it got.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import queue
 import statistics
@@ -35,11 +34,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import IO, Any
 
-import p2pmsg
+from p2pmsg.bench import netns
 from p2pmsg.bench.netutil import rss_kib
 from p2pmsg.node.netguard import FORBID_MDNS_NETNS_ENV, current_netns
 
@@ -50,26 +47,9 @@ FULL_HOSTS = (2, 20)
 #: Longest wait for start-up and for the complete mesh, per measurement.
 READY_TIMEOUT = 90.0
 MESH_TIMEOUT = 60.0
+#: Discovery alone, one process per namespace host (run with `python -m`).
+PROBE_MODULE = "p2pmsg.bench.discovery_probe"
 BASE_PORT = 41000
-
-
-def _import_harness() -> tuple[ModuleType, Path] | str:
-    """(tests.harness.lan, the discovery probe script), or the reason we cannot have them."""
-    try:
-        lan = importlib.import_module("tests.harness.lan")
-    except ImportError:
-        root = Path(p2pmsg.__file__).resolve().parent.parent
-        if not (root / "tests" / "harness" / "lan.py").is_file():
-            return "the LAN harness (tests/harness) is not available: run from a source checkout"
-        sys.path.insert(0, str(root))
-        try:
-            lan = importlib.import_module("tests.harness.lan")
-        except ImportError as exc:
-            return f"cannot import the LAN harness: {exc}"
-    probe = Path(str(lan.__file__)).resolve().parent / "discovery_probe.py"
-    if not probe.is_file():
-        return f"the discovery probe is missing: {probe}"
-    return lan, probe
 
 
 @dataclass
@@ -88,10 +68,10 @@ def _pump(index: int, stream: IO[str], out: queue.Queue[tuple[int, float, str | 
     out.put((index, time.monotonic(), None))
 
 
-def _measure(lan_module: ModuleType, probe: Path, n_hosts: int) -> dict[str, Any]:
+def _measure(n_hosts: int) -> dict[str, Any]:
     import json
 
-    lan = lan_module.Lan()
+    lan = netns.Lan()
     hosts: list[_Host] = []
     lines: queue.Queue[tuple[int, float, str | None]] = queue.Queue()
     # Belt and braces: a probe that somehow ran in our namespace refuses to start mDNS.
@@ -100,13 +80,27 @@ def _measure(lan_module: ModuleType, probe: Path, n_hosts: int) -> dict[str, Any
         for _ in range(n_hosts):
             lan.add_host()
         launched = time.monotonic()
-        for i, host in enumerate(lan.hosts):
+        for i, ns_host in enumerate(lan.hosts):
             fp = os.urandom(32).hex()
-            proc = host.run([sys.executable, str(probe), "--fp", fp, "--name", f"bench{i}",
-                             "--port", str(BASE_PORT + i), "--duration",
-                             str(READY_TIMEOUT + MESH_TIMEOUT + 10)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+            proc = ns_host.run(
+                [
+                    sys.executable,
+                    "-m",
+                    PROBE_MODULE,
+                    "--fp",
+                    fp,
+                    "--name",
+                    f"bench{i}",
+                    "--port",
+                    str(BASE_PORT + i),
+                    "--duration",
+                    str(READY_TIMEOUT + MESH_TIMEOUT + 10),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
             assert proc.stdout is not None
             threading.Thread(target=_pump, args=(i, proc.stdout, lines), daemon=True).start()
             hosts.append(_Host(i, fp, proc))
@@ -149,33 +143,33 @@ def _measure(lan_module: ModuleType, probe: Path, n_hosts: int) -> dict[str, Any
     rss_mib = [round(k / 1024, 1) for k in rss if k is not None]
     result: dict[str, Any] = {
         "hosts": n_hosts,
-        "seconds": None if complete_at is None or last_start is None
+        "seconds": None
+        if complete_at is None or last_start is None
         else round(complete_at - last_start, 3),
-        "after_last_announced_s": None if complete_at is None or all_ready is None
+        "after_last_announced_s": None
+        if complete_at is None or all_ready is None
         else round(max(0.0, complete_at - all_ready), 3),
         "from_launch_s": None if complete_at is None else round(complete_at - launched, 3),
         "rss_mib": rss_mib,
     }
     if complete_at is None:
-        result["incomplete"] = (f"{sightings} of {n_hosts * (n_hosts - 1)} sightings, "
-                                f"{len(readies)} of {n_hosts} hosts ready"
-                                + (f"; {'; '.join(problems)}" if problems else ""))
+        result["incomplete"] = (
+            f"{sightings} of {n_hosts * (n_hosts - 1)} sightings, "
+            f"{len(readies)} of {n_hosts} hosts ready"
+            + (f"; {'; '.join(problems)}" if problems else "")
+        )
     return result
 
 
 def run(quick: bool) -> dict[str, Any]:
     if os.geteuid() != 0:
         return {"skipped": "needs root to create network namespaces (the LAN harness)"}
-    harness = _import_harness()
-    if isinstance(harness, str):
-        return {"skipped": harness}
-    lan_module, probe = harness
-    reason = lan_module.netns_unavailable_reason()
+    reason = netns.netns_unavailable_reason()
     if reason is not None:
         return {"skipped": reason}
     small, large = QUICK_HOSTS if quick else FULL_HOSTS
-    pair = _measure(lan_module, probe, small)
-    mesh = _measure(lan_module, probe, large)
+    pair = _measure(small)
+    mesh = _measure(large)
     rss = mesh["rss_mib"]
     return {
         "pair_s": pair["seconds"],
@@ -183,14 +177,16 @@ def run(quick: bool) -> dict[str, Any]:
         "hosts": large,
         "all_20_s": mesh["seconds"] if large == 20 else None,
         "target_all_20_s": TARGET_ALL_S,
-        "target_met": (None if large != 20 or mesh["seconds"] is None
-                       else mesh["seconds"] < TARGET_ALL_S),
-        "rss_mib_per_node": {"min": min(rss), "median": statistics.median(rss),
-                             "max": max(rss)} if rss else None,
+        "target_met": (
+            None if large != 20 or mesh["seconds"] is None else mesh["seconds"] < TARGET_ALL_S
+        ),
+        "rss_mib_per_node": {"min": min(rss), "median": statistics.median(rss), "max": max(rss)}
+        if rss
+        else None,
         "pair": pair,
         "mesh": mesh,
-        "node": "tests/harness/discovery_probe.py: p2pmsg.node.discovery.Discovery alone, "
-                "one process per host",
+        "node": "p2pmsg/bench/discovery_probe.py: p2pmsg.node.discovery.Discovery alone, "
+        "one process per host",
     }
 
 
@@ -198,17 +194,31 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     if "skipped" in result:
         return [("discovery",), (f"skipped: {result['skipped']}",)]
     table: list[tuple[str, ...]] = [
-        ("hosts", "all see all s", "after announced s", "from launch s",
-         "RSS MiB/node (min-max)", "target")]
+        (
+            "hosts",
+            "all see all s",
+            "after announced s",
+            "from launch s",
+            "RSS MiB/node (min-max)",
+            "target",
+        )
+    ]
     for key in ("pair", "mesh"):
         m = result[key]
         rss = m["rss_mib"]
         target = ""
         if key == "mesh" and result["target_met"] is not None:
             target = f"< {TARGET_ALL_S:g} s: {'met' if result['target_met'] else 'MISSED'}"
-        table.append((str(m["hosts"]), _secs(m["seconds"]), _secs(m["after_last_announced_s"]),
-                      _secs(m["from_launch_s"]),
-                      f"{min(rss):.1f}-{max(rss):.1f}" if rss else "-", target))
+        table.append(
+            (
+                str(m["hosts"]),
+                _secs(m["seconds"]),
+                _secs(m["after_last_announced_s"]),
+                _secs(m["from_launch_s"]),
+                f"{min(rss):.1f}-{max(rss):.1f}" if rss else "-",
+                target,
+            )
+        )
     return table
 
 
@@ -219,10 +229,12 @@ def _secs(value: float | None) -> str:
 def notes(result: dict[str, Any]) -> list[str]:
     if "skipped" in result:
         return []
-    lines = ["'all see all': from the moment the last host began starting discovery (its "
-             "mDNS probing and announcement included) until every host saw every other",
-             "'after announced': the part after the last host's record was registered; "
-             "'from launch' adds Python start-up of all probes on this machine's cores"]
+    lines = [
+        "'all see all': from the moment the last host began starting discovery (its "
+        "mDNS probing and announcement included) until every host saw every other",
+        "'after announced': the part after the last host's record was registered; "
+        "'from launch' adds Python start-up of all probes on this machine's cores",
+    ]
     for key in ("pair", "mesh"):
         if "incomplete" in result[key]:
             lines.append(f"{result[key]['hosts']} hosts incomplete: {result[key]['incomplete']}")

@@ -21,7 +21,7 @@ Every figure also carries the CPU seconds each side spent on it (`cpu_sender`,
 receiver the child, read from /proc on Linux). On a shared machine they are
 steadier than the wall clock and say where the time goes.
 
-Targets (issue 5): aes-256-gcm >= 1.2x tls and >= 0.6x tcp. The three run in
+Targets: aes-256-gcm >= 1.2x tls and >= 0.6x tcp. The three run in
 turn, three rounds (`ROUNDS`), and each figure is that one's median run
 (`runs_mb_per_s` lists them all): on a shared 2-core machine one TLS copy of
 256 MiB measured anywhere from 140 to 315 MB/s from one run to the next,
@@ -81,7 +81,7 @@ def _cpu_of(pid: int) -> float | None:
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from its end.
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -123,30 +123,44 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
-                critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
-async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None,
-                   child_pid: int) -> dict[str, Any]:
+async def _copy_to(
+    port: int, source: Path, tls: ssl.SSLContext | None, child_pid: int
+) -> dict[str, Any]:
     """Send `source` to the baseline child; seconds until it says the bytes are on disk."""
     size = source.stat().st_size
     cpu = _CpuMeter(child_pid)
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection(
-        LOOPBACK, port, ssl=tls, server_hostname="localhost" if tls else None)
+        LOOPBACK, port, ssl=tls, server_hostname="localhost" if tls else None
+    )
     cipher = None
     if tls is not None:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -167,8 +181,12 @@ async def _copy_to(port: int, source: Path, tls: ssl.SSLContext | None,
         await writer.wait_closed()
     if answer != b"ok":
         raise BenchError("the baseline receiver did not confirm the copy")
-    return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
-            **cpu.figures, **({"cipher": cipher} if cipher else {})}
+    return {
+        "mb_per_s": round(size / seconds / 1e6, 1),
+        "seconds": round(seconds, 3),
+        **cpu.figures,
+        **({"cipher": cipher} if cipher else {}),
+    }
 
 
 def _baseline(source: Path, tmp: Path, tls: bool) -> dict[str, Any]:
@@ -194,8 +212,9 @@ async def _serve(directory: Path, cert: str | None, key: str | None) -> None:
     async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-            fd = os.open(directory / "baseline-copy.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                         0o600)
+            fd = os.open(
+                directory / "baseline-copy.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+            )
             try:
                 left = size
                 while left:
@@ -248,8 +267,12 @@ async def _product(source: Path, suite: str) -> dict[str, Any]:
         raise BenchError(f"{suite}: the transfer ended {state}: {error}")
     seconds = ended - started
     stream = ended - (streaming_from or started)
-    return {"mb_per_s": round(size / seconds / 1e6, 1), "seconds": round(seconds, 3),
-            "stream_mb_per_s": round(size / stream / 1e6, 1), **cpu.figures}
+    return {
+        "mb_per_s": round(size / seconds / 1e6, 1),
+        "seconds": round(seconds, 3),
+        "stream_mb_per_s": round(size / stream / 1e6, 1),
+        **cpu.figures,
+    }
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -291,10 +314,17 @@ def run(quick: bool) -> dict[str, Any]:
         vs_tls = aes["mb_per_s"] / result["tls_mb_per_s"]
         vs_tcp = aes["mb_per_s"] / result["tcp_mb_per_s"]
         result["targets"] = {
-            "aes_vs_tls": {"ratio": round(vs_tls, 2), "limit": TARGET_VS_TLS,
-                           "met": vs_tls >= TARGET_VS_TLS},
-            "aes_vs_tcp": {"ratio": round(vs_tcp, 2), "limit": TARGET_VS_TCP,
-                           "met": vs_tcp >= TARGET_VS_TCP}}
+            "aes_vs_tls": {
+                "ratio": round(vs_tls, 2),
+                "limit": TARGET_VS_TLS,
+                "met": vs_tls >= TARGET_VS_TLS,
+            },
+            "aes_vs_tcp": {
+                "ratio": round(vs_tcp, 2),
+                "limit": TARGET_VS_TCP,
+                "met": vs_tcp >= TARGET_VS_TCP,
+            },
+        }
     return result
 
 
@@ -306,38 +336,71 @@ def _cpu_cell(figures: dict[str, Any]) -> str:
 
 
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
-    table: list[tuple[str, ...]] = [("transfer", "MB/s", "streaming MB/s", "seconds",
-                                     "CPU s send/recv", "vs TLS", "vs TCP")]
+    table: list[tuple[str, ...]] = [
+        ("transfer", "MB/s", "streaming MB/s", "seconds", "CPU s send/recv", "vs TLS", "vs TCP")
+    ]
     tcp, tls = result["tcp_mb_per_s"], result.get("tls_mb_per_s")
     for suite in SUITE_NAMES:
         figures = result.get(suite)
         if figures is None:
             continue
-        table.append((f"p2pmsg {suite}", fmt_mb(figures["mb_per_s"]),
-                      fmt_mb(figures["stream_mb_per_s"]), f"{figures['seconds']:.2f}",
-                      _cpu_cell(figures),
-                      fmt_ratio(figures["mb_per_s"] / tls if tls else None),
-                      fmt_ratio(figures["mb_per_s"] / tcp)))
+        table.append(
+            (
+                f"p2pmsg {suite}",
+                fmt_mb(figures["mb_per_s"]),
+                fmt_mb(figures["stream_mb_per_s"]),
+                f"{figures['seconds']:.2f}",
+                _cpu_cell(figures),
+                fmt_ratio(figures["mb_per_s"] / tls if tls else None),
+                fmt_ratio(figures["mb_per_s"] / tcp),
+            )
+        )
     if "tls" in result:
-        table.append((f"baseline: asyncio {result['tls'].get('cipher', 'TLS 1.3')}",
-                      fmt_mb(result["tls"]["mb_per_s"]), "", f"{result['tls']['seconds']:.2f}",
-                      _cpu_cell(result["tls"]), "", ""))
-    table.append(("baseline: plain asyncio TCP", fmt_mb(tcp), "",
-                  f"{result['tcp']['seconds']:.2f}", _cpu_cell(result["tcp"]), "", ""))
+        table.append(
+            (
+                f"baseline: asyncio {result['tls'].get('cipher', 'TLS 1.3')}",
+                fmt_mb(result["tls"]["mb_per_s"]),
+                "",
+                f"{result['tls']['seconds']:.2f}",
+                _cpu_cell(result["tls"]),
+                "",
+                "",
+            )
+        )
+    table.append(
+        (
+            "baseline: plain asyncio TCP",
+            fmt_mb(tcp),
+            "",
+            f"{result['tcp']['seconds']:.2f}",
+            _cpu_cell(result["tcp"]),
+            "",
+            "",
+        )
+    )
     return table
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    lines = [f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
-             "p2pmsg figures include hashing the file for the offer and the final verification"]
+    lines = [
+        f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
+        "p2pmsg figures include hashing the file for the offer and the final verification"
+    ]
     if result.get("rounds", 1) > 1:
-        each = ", ".join(f"{name} {'/'.join(f'{r:.0f}' for r in result[name]['runs_mb_per_s'])}"
-                         for name in ("aes-256-gcm", "tls", "tcp") if name in result)
-        lines.append(f"aes-256-gcm, tls and tcp: median of {result['rounds']} interleaved "
-                     f"runs (MB/s: {each})")
+        each = ", ".join(
+            f"{name} {'/'.join(f'{r:.0f}' for r in result[name]['runs_mb_per_s'])}"
+            for name in ("aes-256-gcm", "tls", "tcp")
+            if name in result
+        )
+        lines.append(
+            f"aes-256-gcm, tls and tcp: median of {result['rounds']} interleaved "
+            f"runs (MB/s: {each})"
+        )
     for name, target in result.get("targets", {}).items():
-        lines.append(f"target {name}: {target['ratio']:.2f}x, needs >= {target['limit']}x: "
-                     f"{'met' if target['met'] else 'MISSED'}")
+        lines.append(
+            f"target {name}: {target['ratio']:.2f}x, needs >= {target['limit']}x: "
+            f"{'met' if target['met'] else 'MISSED'}"
+        )
     for suite, reason in result.get("skipped", {}).items():
         lines.append(f"{suite}: skipped ({reason})")
     return lines
@@ -353,8 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_serve(Path(args.dir), args.cert, args.key))
     except Exception as exc:
-        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}),
-              flush=True)
+        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1
     return 0
 

@@ -75,8 +75,10 @@ class _Handler:
             self.ended.set_result(reason)
         if not self.authenticated_fp.done():
             self.authenticated_fp.set_exception(
-                BenchError(f"session closed before authentication: {reason} {detail} "
-                           f"{self.security}"))
+                BenchError(
+                    f"session closed before authentication: {reason} {detail} {self.security}"
+                )
+            )
 
     def read_allowed(self) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -84,12 +86,25 @@ class _Handler:
         return done
 
 
-def _session(role: Role, identity: Identity, expected_fp: bytes, reader: asyncio.StreamReader,
-             writer: asyncio.StreamWriter, handler: _Handler) -> Session:
+def _session(
+    role: Role,
+    identity: Identity,
+    expected_fp: bytes,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    handler: _Handler,
+) -> Session:
     # The check a node makes when it dials an advertised fingerprint, on both ends here.
     policy = expectation_policy(Expectation(expected_fp.hex(), "advert"))
-    conn = PeerConnection(role, identity, f"bench-{role}", os.urandom, time.time,
-                          config=ProtocolConfig(), policy=policy)
+    conn = PeerConnection(
+        role,
+        identity,
+        f"bench-{role}",
+        os.urandom,
+        time.time,
+        config=ProtocolConfig(),
+        policy=policy,
+    )
     return Session(conn, reader, writer, handler, remote_address=LOOPBACK)
 
 
@@ -111,8 +126,9 @@ class _Responder:
         self.handlers.put_nowait(handler)
 
 
-async def _one_handshake(port: int, identity: Identity, server_fp: bytes,
-                         responder: _Responder) -> float:
+async def _one_handshake(
+    port: int, identity: Identity, server_fp: bytes, responder: _Responder
+) -> float:
     start = time.perf_counter()
     reader, writer = await asyncio.open_connection(LOOPBACK, port)
     handler = _Handler()
@@ -153,8 +169,9 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
-async def _loop(step: Callable[[], Awaitable[float]], count: int,
-                seconds: float) -> tuple[list[float], float]:
+async def _loop(
+    step: Callable[[], Awaitable[float]], count: int, seconds: float
+) -> tuple[list[float], float]:
     """Run `step` up to `count` times or until `seconds` pass; (latencies, wall time)."""
     for _ in range(WARMUP):
         await asyncio.wait_for(step(), HANDSHAKE_TIMEOUT)
@@ -187,9 +204,12 @@ async def _run(quick: bool) -> dict[str, Any]:
     try:
         latencies, wall = await _loop(
             lambda: _one_handshake(port, client_id, server_id.fingerprint, responder),
-            count, seconds)
-        base_latencies, base_wall = await _loop(lambda: _bare_round_trip(echo_port),
-                                                count, seconds / 4)
+            count,
+            seconds,
+        )
+        base_latencies, base_wall = await _loop(
+            lambda: _bare_round_trip(echo_port), count, seconds / 4
+        )
     finally:
         for srv in (server, echo):
             srv.close()
@@ -204,7 +224,7 @@ async def _run(quick: bool) -> dict[str, Any]:
     return {
         **result,
         "path": "p2pmsg.node.session.Session (PeerConnection over asyncio streams), "
-                "trust.expectation_policy on both ends",
+        "trust.expectation_policy on both ends",
         "suites_offered": list(ProtocolConfig().suites),
         "baseline": {"name": "TCP connect + 64 B request/reply", **baseline},
         "slowdown_vs_baseline": round(result["mean_ms"] / baseline["mean_ms"], 2),
@@ -219,15 +239,30 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     base = result["baseline"]
     return [
         ("what", "per s", "mean ms", "p50 ms", "p99 ms", "count", "vs base"),
-        ("connect + Noise XX + identity", fmt_rate(result["per_s"]), f"{result['mean_ms']:.2f}",
-         f"{result['p50_ms']:.2f}", f"{result['p99_ms']:.2f}", str(result["count"]),
-         fmt_ratio(result["slowdown_vs_baseline"])),
-        ("baseline: " + base["name"], fmt_rate(base["per_s"]), f"{base['mean_ms']:.2f}",
-         f"{base['p50_ms']:.2f}", f"{base['p99_ms']:.2f}", str(base["count"]), "1.00x"),
+        (
+            "connect + Noise XX + identity",
+            fmt_rate(result["per_s"]),
+            f"{result['mean_ms']:.2f}",
+            f"{result['p50_ms']:.2f}",
+            f"{result['p99_ms']:.2f}",
+            str(result["count"]),
+            fmt_ratio(result["slowdown_vs_baseline"]),
+        ),
+        (
+            "baseline: " + base["name"],
+            fmt_rate(base["per_s"]),
+            f"{base['mean_ms']:.2f}",
+            f"{base['p50_ms']:.2f}",
+            f"{base['p99_ms']:.2f}",
+            str(base["count"]),
+            "1.00x",
+        ),
     ]
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    return [f"path: {result['path']}",
-            "one at a time on one event loop: per s = completed handshakes / wall time "
-            "(closing included); 'vs base' = mean latency / baseline mean latency"]
+    return [
+        f"path: {result['path']}",
+        "one at a time on one event loop: per s = completed handshakes / wall time "
+        "(closing included); 'vs base' = mean latency / baseline mean latency",
+    ]

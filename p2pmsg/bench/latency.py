@@ -58,16 +58,20 @@ async def round_trip(pair: Pair) -> float:
     status = await pair.sender.wait_delivered(view.id, ROUND_TRIP_TIMEOUT)
     elapsed = time.perf_counter() - start
     if status not in ("delivered", "read"):
-        raise BenchError(f"a message was not acknowledged within {ROUND_TRIP_TIMEOUT:g} s "
-                         f"(status {status})")
+        raise BenchError(
+            f"a message was not acknowledged within {ROUND_TRIP_TIMEOUT:g} s (status {status})"
+        )
     return elapsed
 
 
 def _stats(samples: list[float]) -> dict[str, Any]:
-    return {"p50_ms": round(percentile(samples, 50) * 1e3, 3),
-            "p99_ms": round(percentile(samples, 99) * 1e3, 3),
-            "mean_ms": round(statistics.fmean(samples) * 1e3, 3),
-            "max_ms": round(max(samples) * 1e3, 3), "count": len(samples)}
+    return {
+        "p50_ms": round(percentile(samples, 50) * 1e3, 3),
+        "p99_ms": round(percentile(samples, 99) * 1e3, 3),
+        "mean_ms": round(statistics.fmean(samples) * 1e3, 3),
+        "max_ms": round(max(samples) * 1e3, 3),
+        "count": len(samples),
+    }
 
 
 def _write_file(path: Path, size: int) -> None:
@@ -131,24 +135,35 @@ async def _during_transfer(pair: Pair, size: int, most: int) -> dict[str, Any]:
             except Exception as exc:  # the engine's own error, reported, not raised
                 return {"reason": f"send_file failed: {type(exc).__name__}: {exc}"}
             watch.transfer_id = view.id
-            if not await watch.wait(lambda s: s == "transferring" or s in _ENDED,
-                                    TRANSFER_START_TIMEOUT):
-                return {"reason": f"the transfer did not start within "
-                                  f"{TRANSFER_START_TIMEOUT:g} s (state {watch.state})"}
+            if not await watch.wait(
+                lambda s: s == "transferring" or s in _ENDED, TRANSFER_START_TIMEOUT
+            ):
+                return {
+                    "reason": f"the transfer did not start within "
+                    f"{TRANSFER_START_TIMEOUT:g} s (state {watch.state})"
+                }
             samples: list[float] = []
             deadline = time.monotonic() + TRANSFER_TIMEOUT
-            while watch.state == "transferring" and len(samples) < most \
-                    and time.monotonic() < deadline:
+            while (
+                watch.state == "transferring"
+                and len(samples) < most
+                and time.monotonic() < deadline
+            ):
                 samples.append(await round_trip(pair))
             await watch.wait(lambda s: s in _ENDED, max(0.0, deadline - time.monotonic()))
             if watch.state != "completed":
-                return {"reason": f"the transfer ended {watch.state}: {watch.error}",
-                        "samples": len(samples)}
+                return {
+                    "reason": f"the transfer ended {watch.state}: {watch.error}",
+                    "samples": len(samples),
+                }
             if not samples:
                 return {"reason": "the transfer finished before a round trip could be timed"}
             seconds = (watch.ended_at or 0.0) - (watch.started_at or 0.0)
-            return {**_stats(samples), "file_bytes": size,
-                    "transfer_mb_per_s": round(size / seconds / 1e6, 1) if seconds > 0 else None}
+            return {
+                **_stats(samples),
+                "file_bytes": size,
+                "transfer_mb_per_s": round(size / seconds / 1e6, 1) if seconds > 0 else None,
+            }
     finally:
         await watch.close()
 
@@ -171,8 +186,10 @@ async def _baseline(count: int, frame_size: int) -> dict[str, Any]:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-    return {"name": "plain asyncio TCP: one msgpack frame of the same size, one ack back",
-            **_stats(samples)}
+    return {
+        "name": "plain asyncio TCP: one msgpack frame of the same size, one ack back",
+        **_stats(samples),
+    }
 
 
 async def _run(quick: bool) -> dict[str, Any]:
@@ -185,21 +202,27 @@ async def _run(quick: bool) -> dict[str, Any]:
         suite = status.send.suite if status is not None else "unknown"
         during = await _during_transfer(pair, file_size, most)
         monitor = pair.monitor
-    baseline = await _baseline(count, record_frame_size(suite, TEXT)
-                               if suite != "unknown" else 160)
+    baseline = await _baseline(count, record_frame_size(suite, TEXT) if suite != "unknown" else 160)
     low_stats = _stats(low)
     result: dict[str, Any] = {
-        "p50_ms": low_stats["p50_ms"], "p99_ms": low_stats["p99_ms"],
+        "p50_ms": low_stats["p50_ms"],
+        "p99_ms": low_stats["p99_ms"],
         "p99_during_transfer_ms": during.get("p99_ms"),
-        "low_load": low_stats, "during_transfer": during, "baseline": baseline,
-        "suite": suite, "monitor": monitor, "file_bytes": file_size,
+        "low_load": low_stats,
+        "during_transfer": during,
+        "baseline": baseline,
+        "suite": suite,
+        "monitor": monitor,
+        "file_bytes": file_size,
         "targets": {
             "p50_ms": {"limit": TARGET_P50_MS, "met": low_stats["p50_ms"] < TARGET_P50_MS},
             "p99_ms": {"limit": TARGET_P99_MS, "met": low_stats["p99_ms"] < TARGET_P99_MS},
             "p99_during_transfer_ms": {
                 "limit": TARGET_P99_TRANSFER_MS,
-                "met": None if "p99_ms" not in during
-                else during["p99_ms"] < TARGET_P99_TRANSFER_MS},
+                "met": None
+                if "p99_ms" not in during
+                else during["p99_ms"] < TARGET_P99_TRANSFER_MS,
+            },
         },
     }
     if "reason" in during:
@@ -222,17 +245,41 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     t = result["targets"]
     table: list[tuple[str, ...]] = [
         ("what", "p50 ms", "p99 ms", "max ms", "count", "p50 target", "p99 target"),
-        ("low load", f"{low['p50_ms']:.3f}", f"{low['p99_ms']:.3f}", f"{low['max_ms']:.1f}",
-         str(low["count"]), _verdict(t["p50_ms"]), _verdict(t["p99_ms"]))]
+        (
+            "low load",
+            f"{low['p50_ms']:.3f}",
+            f"{low['p99_ms']:.3f}",
+            f"{low['max_ms']:.1f}",
+            str(low["count"]),
+            _verdict(t["p50_ms"]),
+            _verdict(t["p99_ms"]),
+        ),
+    ]
     if "p99_ms" in during:
-        table.append((f"during a {result['file_bytes'] >> 20} MiB transfer",
-                      f"{during['p50_ms']:.3f}", f"{during['p99_ms']:.3f}",
-                      f"{during['max_ms']:.1f}", str(during["count"]), "",
-                      _verdict(t["p99_during_transfer_ms"])))
+        table.append(
+            (
+                f"during a {result['file_bytes'] >> 20} MiB transfer",
+                f"{during['p50_ms']:.3f}",
+                f"{during['p99_ms']:.3f}",
+                f"{during['max_ms']:.1f}",
+                str(during["count"]),
+                "",
+                _verdict(t["p99_during_transfer_ms"]),
+            )
+        )
     else:
         table.append(("during a transfer", "-", "-", "-", "0", "", "not measured"))
-    table.append(("baseline: plain frames", f"{base['p50_ms']:.3f}", f"{base['p99_ms']:.3f}",
-                  f"{base['max_ms']:.1f}", str(base["count"]), "", ""))
+    table.append(
+        (
+            "baseline: plain frames",
+            f"{base['p50_ms']:.3f}",
+            f"{base['p99_ms']:.3f}",
+            f"{base['max_ms']:.1f}",
+            str(base["count"]),
+            "",
+            "",
+        )
+    )
     return table
 
 

@@ -83,9 +83,11 @@ def _stall(monitor: Monitor | None, ticks: int) -> dict[str, float]:
 
     asyncio.run(main())
     ordered = sorted(lateness)
-    return {"max_ms": round(ordered[-1] * 1e3, 2),
-            "p99_ms": round(ordered[int(len(ordered) * 0.99)] * 1e3, 2),
-            "median_ms": round(statistics.median(ordered) * 1e3, 3)}
+    return {
+        "max_ms": round(ordered[-1] * 1e3, 2),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99)] * 1e3, 2),
+        "median_ms": round(statistics.median(ordered) * 1e3, 3),
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -116,16 +118,26 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "mode": monitor.mode,
         # The first load also imports scikit-learn; later ones show the verify+unpickle cost.
-        "load_ms": {"first": round(loads[0] * 1e3, 1), "best": round(min(loads[1:]) * 1e3, 1),
-                    "median": round(statistics.median(loads[1:]) * 1e3, 1)},
-        "score_100_keys_ms": {"best": round(scoring.best * 1e3, 2),
-                              "median": round(scoring.median * 1e3, 2),
-                              "target": SCORE_TARGET_MS,
-                              "meets_target": scoring.best * 1e3 <= SCORE_TARGET_MS},
-        "tick_100_keys_ms": {"best": round(ticking.best * 1e3, 2),
-                             "median": round(ticking.median * 1e3, 2)},
-        "loop_stall_ms": {"idle": _stall(None, ticks), "while_scoring": _stall(monitor, ticks),
-                          "ticks": ticks},
+        "load_ms": {
+            "first": round(loads[0] * 1e3, 1),
+            "best": round(min(loads[1:]) * 1e3, 1),
+            "median": round(statistics.median(loads[1:]) * 1e3, 1),
+        },
+        "score_100_keys_ms": {
+            "best": round(scoring.best * 1e3, 2),
+            "median": round(scoring.median * 1e3, 2),
+            "target": SCORE_TARGET_MS,
+            "meets_target": scoring.best * 1e3 <= SCORE_TARGET_MS,
+        },
+        "tick_100_keys_ms": {
+            "best": round(ticking.best * 1e3, 2),
+            "median": round(ticking.median * 1e3, 2),
+        },
+        "loop_stall_ms": {
+            "idle": _stall(None, ticks),
+            "while_scoring": _stall(monitor, ticks),
+            "ticks": ticks,
+        },
     }
 
 
@@ -136,16 +148,34 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     stall = result["loop_stall_ms"]
     return [
         ("measure", "best ms", "median ms", "note"),
-        ("load + verify models", f"{result['load_ms']['best']:.1f}",
-         f"{result['load_ms']['median']:.1f}",
-         f"{result['mode']}; first load {result['load_ms']['first']:.0f} ms incl. import"),
-        (f"score {KEYS} keys (both models)", f"{score['best']:.2f}", f"{score['median']:.2f}",
-         f"target <= {score['target']:.0f} ms: {'ok' if score['meets_target'] else 'MISSED'}"),
-        (f"tick with {KEYS} keys", f"{result['tick_100_keys_ms']['best']:.2f}",
-         f"{result['tick_100_keys_ms']['median']:.2f}", "rules + windows + scoring"),
-        ("loop stall, idle (max)", f"{stall['idle']['max_ms']:.2f}",
-         f"{stall['idle']['median_ms']:.3f}", f"p99 {stall['idle']['p99_ms']:.2f} ms"),
-        ("loop stall, scoring (max)", f"{stall['while_scoring']['max_ms']:.2f}",
-         f"{stall['while_scoring']['median_ms']:.3f}",
-         f"p99 {stall['while_scoring']['p99_ms']:.2f} ms over {stall['ticks']} ticks"),
+        (
+            "load + verify models",
+            f"{result['load_ms']['best']:.1f}",
+            f"{result['load_ms']['median']:.1f}",
+            f"{result['mode']}; first load {result['load_ms']['first']:.0f} ms incl. import",
+        ),
+        (
+            f"score {KEYS} keys (both models)",
+            f"{score['best']:.2f}",
+            f"{score['median']:.2f}",
+            f"target <= {score['target']:.0f} ms: {'ok' if score['meets_target'] else 'MISSED'}",
+        ),
+        (
+            f"tick with {KEYS} keys",
+            f"{result['tick_100_keys_ms']['best']:.2f}",
+            f"{result['tick_100_keys_ms']['median']:.2f}",
+            "rules + windows + scoring",
+        ),
+        (
+            "loop stall, idle (max)",
+            f"{stall['idle']['max_ms']:.2f}",
+            f"{stall['idle']['median_ms']:.3f}",
+            f"p99 {stall['idle']['p99_ms']:.2f} ms",
+        ),
+        (
+            "loop stall, scoring (max)",
+            f"{stall['while_scoring']['max_ms']:.2f}",
+            f"{stall['while_scoring']['median_ms']:.3f}",
+            f"p99 {stall['while_scoring']['p99_ms']:.2f} ms over {stall['ticks']} ticks",
+        ),
     ]

@@ -67,8 +67,14 @@ class ChildProcess:
     can never block the parent.
     """
 
-    def __init__(self, argv: Sequence[str], *, ready_timeout: float,
-                 env: Mapping[str, str] | None = None, cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        ready_timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.ready_timeout = ready_timeout
         self.env = None if env is None else {**os.environ, **env}
@@ -81,8 +87,14 @@ class ChildProcess:
     def __enter__(self) -> ChildProcess:
         # The argv is built by the bench module itself (this interpreter, a module of ours).
         self.proc = subprocess.Popen(  # noqa: S603
-            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=self.env, cwd=self.cwd)
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+        )
         assert self.proc.stdout is not None and self.proc.stderr is not None
         threading.Thread(target=self._pump_stdout, args=(self.proc.stdout,), daemon=True).start()
         threading.Thread(target=self._pump_stderr, args=(self.proc.stderr,), daemon=True).start()
@@ -93,8 +105,12 @@ class ChildProcess:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -127,8 +143,9 @@ class ChildProcess:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise BenchError(f"{self._name()}: no {event!r} within {timeout:g} s"
-                                 f"{self._stderr_tail()}")
+                raise BenchError(
+                    f"{self._name()}: no {event!r} within {timeout:g} s{self._stderr_tail()}"
+                )
             try:
                 obj = self._lines.get(timeout=remaining)
             except queue.Empty:

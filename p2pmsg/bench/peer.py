@@ -45,13 +45,19 @@ MAX_LIFETIME = 900.0
 MAX_COUNT = 1_000_000
 
 
-def bench_config(*, suites: tuple[str, ...] = SUITE_NAMES, models: bool,
-                 downloads: Path | None = None) -> NodeConfig:
+def bench_config(
+    *, suites: tuple[str, ...] = SUITE_NAMES, models: bool, downloads: Path | None = None
+) -> NodeConfig:
     """The product's defaults, except: loopback only, no mDNS, and the suites under test."""
     files = TransferSettings(downloads=downloads, accept_files=downloads is not None)
-    return NodeConfig(interfaces=(LOOPBACK,), discovery=False, monitor=True,
-                      monitor_models=models, protocol=ProtocolConfig(suites=suites),
-                      files=files)
+    return NodeConfig(
+        interfaces=(LOOPBACK,),
+        discovery=False,
+        monitor=True,
+        monitor_models=models,
+        protocol=ProtocolConfig(suites=suites),
+        files=files,
+    )
 
 
 async def wait_monitor_ready(node: Node, models: bool, timeout: float = 60.0) -> str:
@@ -93,15 +99,26 @@ async def _main(args: argparse.Namespace) -> None:
         downloads = Path(tmp) / "downloads" if args.downloads else None
         if downloads is not None:
             downloads.mkdir()
-        config = bench_config(suites=tuple(args.suite) or SUITE_NAMES, models=args.models,
-                              downloads=downloads)
-        node = await Node.open(Identity.generate(os.urandom), "bench-receiver",
-                               Path(tmp) / "receiver.db", os.urandom(32), config)
+        config = bench_config(
+            suites=tuple(args.suite) or SUITE_NAMES, models=args.models, downloads=downloads
+        )
+        node = await Node.open(
+            Identity.generate(os.urandom),
+            "bench-receiver",
+            Path(tmp) / "receiver.db",
+            os.urandom(32),
+            config,
+        )
         await node.start()
         try:
             mode = await wait_monitor_ready(node, args.models)
-            _emit("ready", port=node.listen_port, fingerprint=node.fingerprint,
-                  pid=os.getpid(), monitor=mode)
+            _emit(
+                "ready",
+                port=node.listen_port,
+                fingerprint=node.fingerprint,
+                pid=os.getpid(),
+                monitor=mode,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_commands(node), MAX_LIFETIME)
         finally:
@@ -112,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="p2pmsg bench: receiving node")
     parser.add_argument("--suite", action="append", default=[], choices=SUITE_NAMES)
     parser.add_argument("--models", action="store_true", help="load the monitor's models")
-    parser.add_argument("--downloads", action="store_true",
-                        help="accept incoming files into a temporary folder")
+    parser.add_argument(
+        "--downloads", action="store_true", help="accept incoming files into a temporary folder"
+    )
     args = parser.parse_args(argv)
     try:
         asyncio.run(_main(args))

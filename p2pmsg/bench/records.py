@@ -44,10 +44,12 @@ class BenchError(RuntimeError):
 
 def _pair(suite: str) -> tuple[PeerConnection, PeerConnection]:
     config = ProtocolConfig(suites=(suite,))
-    a = PeerConnection("initiator", Identity.generate(os.urandom), "bench-a", os.urandom,
-                       time.time, config)
-    b = PeerConnection("responder", Identity.generate(os.urandom), "bench-b", os.urandom,
-                       time.time, config)
+    a = PeerConnection(
+        "initiator", Identity.generate(os.urandom), "bench-a", os.urandom, time.time, config
+    )
+    b = PeerConnection(
+        "responder", Identity.generate(os.urandom), "bench-b", os.urandom, time.time, config
+    )
     b.receive_data(a.start())
     a.receive_data(b.data_to_send())
     b.receive_data(a.data_to_send())
@@ -85,8 +87,11 @@ def _record_path(suite: str, text: str) -> tuple[Callable[[], object], Callable[
         return got
 
     check = one()
-    if not isinstance(check, MessageReceived) or not isinstance(check.message, Chat) or (
-            check.message.text != text):
+    if (
+        not isinstance(check, MessageReceived)
+        or not isinstance(check.message, Chat)
+        or (check.message.text != text)
+    ):
         raise BenchError(f"record round trip under {suite} is wrong")
     return one, batch
 
@@ -105,15 +110,20 @@ def _bare(suite: str, size: int) -> Callable[[], bytes]:
 
 def _measure_one(suite: str, size: int, budget: Budget) -> dict[str, Any]:
     one, batch = _record_path(suite, "x" * size)
-    measured = measure_interleaved({"record": one, "batch": batch, "bare": _bare(suite, size)},
-                                   budget)
+    measured = measure_interleaved(
+        {"record": one, "batch": batch, "bare": _bare(suite, size)}, budget
+    )
     record, batched, bare = measured["record"], measured["batch"], measured["bare"]
     batch_rate = batched.ops_per_s * BATCH
     return {
-        "suite": suite, "size": size,
+        "suite": suite,
+        "size": size,
         "record": record.as_dict(size),
-        "batch": {"records_per_s": round(batch_rate, 1),
-                  "mb_per_s": round(batch_rate * size / 1e6, 2), "batch_size": BATCH},
+        "batch": {
+            "records_per_s": round(batch_rate, 1),
+            "mb_per_s": round(batch_rate * size / 1e6, 2),
+            "batch_size": BATCH,
+        },
         "bare": bare.as_dict(size),
         "record_vs_bare": round(record.ops_per_s / bare.ops_per_s, 3),
     }
@@ -130,15 +140,33 @@ def run(quick: bool) -> dict[str, Any]:
 
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     table: list[tuple[str, ...]] = [
-        ("suite", "size", "records/s", "MB/s", f"batch({result['batch']})/s", "bare seal+open/s",
-         "record/bare")]
+        (
+            "suite",
+            "size",
+            "records/s",
+            "MB/s",
+            f"batch({result['batch']})/s",
+            "bare seal+open/s",
+            "record/bare",
+        )
+    ]
     for e in result["results"]:
-        table.append((e["suite"], fmt_size(e["size"]), fmt_rate(e["record"]["ops_per_s"]),
-                      fmt_mb(e["record"]["mb_per_s"]), fmt_rate(e["batch"]["records_per_s"]),
-                      fmt_rate(e["bare"]["ops_per_s"]), fmt_ratio(e["record_vs_bare"])))
+        table.append(
+            (
+                e["suite"],
+                fmt_size(e["size"]),
+                fmt_rate(e["record"]["ops_per_s"]),
+                fmt_mb(e["record"]["mb_per_s"]),
+                fmt_rate(e["batch"]["records_per_s"]),
+                fmt_rate(e["bare"]["ops_per_s"]),
+                fmt_ratio(e["record_vs_bare"]),
+            )
+        )
     return table
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    return [f"one record = {result['op']} (default rotation every 1000 records included)",
-            "bare = the suite's seal+open alone, 14 B header as associated data, same run"]
+    return [
+        f"one record = {result['op']} (default rotation every 1000 records included)",
+        "bare = the suite's seal+open alone, 14 B header as associated data, same run",
+    ]

@@ -39,8 +39,10 @@ def render_table(rows: Sequence[Sequence[str]]) -> str:
     numeric = [all(_looks_numeric(row[i]) for row in cells[1:]) for i in range(width)]
 
     def line(row: list[str]) -> str:
-        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric,
-                                                                         strict=True)]
+        parts = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

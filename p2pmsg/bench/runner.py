@@ -23,7 +23,8 @@ def resolve(names: Sequence[str]) -> list[str]:
     if unknown:
         raise ConfigError(
             f"unknown benchmark scenario{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))}; known: {', '.join(SCENARIOS)}")
+            f"{', '.join(map(repr, unknown))}; known: {', '.join(SCENARIOS)}"
+        )
     if not names:
         return list(SCENARIOS)
     wanted = set(names)
@@ -61,9 +62,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def run(names: Sequence[str], quick: bool,
-        on_result: Callable[[str, ModuleType, dict[str, Any]], None] | None = None,
-        ) -> dict[str, Any]:
+def run(
+    names: Sequence[str],
+    quick: bool,
+    on_result: Callable[[str, ModuleType, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the selected scenarios; the report maps each name to its result.
 
     `on_result` is called as each scenario finishes, so a long run can print

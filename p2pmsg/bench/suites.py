@@ -45,8 +45,9 @@ class _Baseline:
         self.name, self.fn, self.skipped = name, fn, skipped
 
 
-def _aead_baseline(cls: type[AESGCM] | type[ChaCha20Poly1305], key: bytes, nonce: bytes,
-                   message: bytes) -> _Baseline:
+def _aead_baseline(
+    cls: type[AESGCM] | type[ChaCha20Poly1305], key: bytes, nonce: bytes, message: bytes
+) -> _Baseline:
     aead = cls(key)
 
     def round_trip() -> bytes:
@@ -71,7 +72,7 @@ def _stock_twofish_baseline(key: bytes, nonce: bytes, message: bytes) -> _Baseli
         padded = message + bytes((pad,)) * pad
         blocks, chain = [], iv
         for i in range(0, len(padded), 16):
-            x = int.from_bytes(padded[i:i + 16], "big") ^ int.from_bytes(chain, "big")
+            x = int.from_bytes(padded[i : i + 16], "big") ^ int.from_bytes(chain, "big")
             chain = cipher.encrypt(x.to_bytes(16, "big"))
             blocks.append(chain)
         out, chain = [], iv
@@ -80,7 +81,7 @@ def _stock_twofish_baseline(key: bytes, nonce: bytes, message: bytes) -> _Baseli
             out.append(x.to_bytes(16, "big"))
             chain = block
         plain = b"".join(out)
-        return plain[:-plain[-1]]
+        return plain[: -plain[-1]]
 
     return _Baseline(name, round_trip)
 
@@ -108,8 +109,7 @@ def _measure_one(suite_name: str, size: int, budget: Budget) -> dict[str, Any]:
         if fn() != message:
             raise AssertionError(f"{suite_name} {label} round trip is wrong at {size} B")
     measured = measure_interleaved(fns, budget)
-    entry: dict[str, Any] = {"suite": suite_name, "size": size,
-                             **measured["suite"].as_dict(size)}
+    entry: dict[str, Any] = {"suite": suite_name, "size": size, **measured["suite"].as_dict(size)}
     if "baseline" in measured:
         base = measured["baseline"]
         entry["baseline"] = {"name": baseline.name, **base.as_dict(size)}
@@ -125,14 +125,18 @@ def _target(entry: dict[str, Any]) -> dict[str, Any]:
     if entry["suite"] == "twofish-cbc-hmac-sha256":
         target: dict[str, Any] = {
             "description": f"at least {TWOFISH_MIN_SPEEDUP:g}x faster than the stock-wrapper loop",
-            "measure": "speedup", "limit": TWOFISH_MIN_SPEEDUP, "value": speedup,
+            "measure": "speedup",
+            "limit": TWOFISH_MIN_SPEEDUP,
+            "value": speedup,
             "met": None if speedup is None else speedup >= TWOFISH_MIN_SPEEDUP,
         }
     else:
         slowdown = None if speedup is None else round(1 / speedup, 3)
         target = {
             "description": f"within {AEAD_MAX_SLOWDOWN:g}x of the raw primitive",
-            "measure": "slowdown", "limit": AEAD_MAX_SLOWDOWN, "value": slowdown,
+            "measure": "slowdown",
+            "limit": AEAD_MAX_SLOWDOWN,
+            "value": slowdown,
             "met": None if slowdown is None else slowdown <= AEAD_MAX_SLOWDOWN,
         }
     if speedup is None:
@@ -156,17 +160,23 @@ def run(quick: bool) -> dict[str, Any]:
 def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     targets = {(t["suite"], t["size"]): t for t in result["targets"]}
     table: list[tuple[str, ...]] = [
-        ("suite", "size", "ops/s", "MB/s", "baseline ops/s", "MB/s", "vs base", "target")]
+        ("suite", "size", "ops/s", "MB/s", "baseline ops/s", "MB/s", "vs base", "target")
+    ]
     for e in result["results"]:
         base = e["baseline"]
         skipped = "skipped" in base
-        table.append((
-            e["suite"], fmt_size(e["size"]), fmt_rate(e["ops_per_s"]), fmt_mb(e["mb_per_s"]),
-            "skipped" if skipped else fmt_rate(base["ops_per_s"]),
-            "-" if skipped else fmt_mb(base["mb_per_s"]),
-            fmt_ratio(e["speedup"]),
-            _target_cell(targets.get((e["suite"], e["size"]))),
-        ))
+        table.append(
+            (
+                e["suite"],
+                fmt_size(e["size"]),
+                fmt_rate(e["ops_per_s"]),
+                fmt_mb(e["mb_per_s"]),
+                "skipped" if skipped else fmt_rate(base["ops_per_s"]),
+                "-" if skipped else fmt_mb(base["mb_per_s"]),
+                fmt_ratio(e["speedup"]),
+                _target_cell(targets.get((e["suite"], e["size"]))),
+            )
+        )
     return table
 
 
@@ -184,6 +194,8 @@ def notes(result: dict[str, Any]) -> list[str]:
     lines = [f"one op = {result['op']}; 'vs base' = suite ops/s / baseline ops/s"]
     baselines = {e["suite"]: e["baseline"] for e in result["results"]}
     for suite, base in baselines.items():
-        lines.append(f"baseline for {suite}: {base['name']}"
-                     + (f" ({base['skipped']})" if "skipped" in base else ""))
+        lines.append(
+            f"baseline for {suite}: {base['name']}"
+            + (f" ({base['skipped']})" if "skipped" in base else "")
+        )
     return lines

@@ -105,8 +105,9 @@ def calibrate(fn: Callable[[], object], batch_seconds: float, max_number: int = 
         number *= 4
 
 
-def measure_interleaved(fns: Mapping[str, Callable[[], object]],
-                        budget: Budget) -> dict[str, Measurement]:
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], object]], budget: Budget
+) -> dict[str, Measurement]:
     """Measure several functions round-robin; see the module docstring for why."""
     numbers = {name: calibrate(fn, budget.batch_seconds) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}

@@ -56,8 +56,9 @@ class Pair:
 
 
 @contextlib.asynccontextmanager
-async def two_nodes(*, suite: str | None, models: bool,
-                    downloads: bool = False) -> AsyncIterator[Pair]:
+async def two_nodes(
+    *, suite: str | None, models: bool, downloads: bool = False
+) -> AsyncIterator[Pair]:
     """A connected sender/receiver pair; `suite` None offers every suite (product order)."""
     suites = ProtocolConfig().suites if suite is None else (suite,)
     argv = [sys.executable, "-m", "p2pmsg.bench.peer", *(f"--suite={s}" for s in suites)]
@@ -65,11 +66,17 @@ async def two_nodes(*, suite: str | None, models: bool,
         argv.append("--models")
     if downloads:
         argv.append("--downloads")
-    with ChildProcess(argv, ready_timeout=CHILD_READY_TIMEOUT) as child, \
-            tempfile.TemporaryDirectory(prefix="p2pmsg-bench-sender-") as tmp:
-        node = await Node.open(Identity.generate(os.urandom), "bench-sender",
-                               Path(tmp) / "sender.db", os.urandom(32),
-                               bench_config(suites=suites, models=models))
+    with (
+        ChildProcess(argv, ready_timeout=CHILD_READY_TIMEOUT) as child,
+        tempfile.TemporaryDirectory(prefix="p2pmsg-bench-sender-") as tmp,
+    ):
+        node = await Node.open(
+            Identity.generate(os.urandom),
+            "bench-sender",
+            Path(tmp) / "sender.db",
+            os.urandom(32),
+            bench_config(suites=suites, models=models),
+        )
         await node.start()
         try:
             mode = await wait_monitor_ready(node, models)
@@ -120,8 +127,7 @@ class DeliveryCounter:
 
     async def _consume(self) -> None:
         async for event in self._events:
-            if type(event) is not MessageStatusChanged or event.status not in ("delivered",
-                                                                               "read"):
+            if type(event) is not MessageStatusChanged or event.status not in ("delivered", "read"):
                 continue
             for message_id in event.ids:
                 if message_id in self._waiting:
@@ -147,10 +153,12 @@ class DeliveryCounter:
 def record_frame_size(suite: str, text: str) -> int:
     """Bytes on the wire for one chat record under `suite` (sans-I/O, in memory)."""
     config = ProtocolConfig(suites=(suite,))
-    a = PeerConnection("initiator", Identity.generate(os.urandom), "a", os.urandom, time.time,
-                       config=config)
-    b = PeerConnection("responder", Identity.generate(os.urandom), "b", os.urandom, time.time,
-                       config=config)
+    a = PeerConnection(
+        "initiator", Identity.generate(os.urandom), "a", os.urandom, time.time, config=config
+    )
+    b = PeerConnection(
+        "responder", Identity.generate(os.urandom), "b", os.urandom, time.time, config=config
+    )
     b.receive_data(a.start())
     a.receive_data(b.data_to_send())
     b.receive_data(a.data_to_send())

@@ -55,8 +55,13 @@ def first_paint_once(timeout: float = 15.0) -> float:
     start = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "p2pmsg", "--data-dir", data_dir],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-        start_new_session=True)
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+        start_new_session=True,
+    )
     os.close(slave)
     seen = b""
     elapsed = float("nan")
@@ -85,8 +90,10 @@ def first_paint_once(timeout: float = 15.0) -> float:
         os.close(master)
         shutil.rmtree(data_dir, ignore_errors=True)
     if elapsed != elapsed:  # NaN: never painted
-        raise RuntimeError("the UI did not paint within the timeout; output: "
-                           + seen[-400:].decode("utf-8", "replace"))
+        raise RuntimeError(
+            "the UI did not paint within the timeout; output: "
+            + seen[-400:].decode("utf-8", "replace")
+        )
     return elapsed
 
 
@@ -129,8 +136,7 @@ async def _key_latency(presses: int, seed: int = 7) -> dict[str, Any]:
         await asyncio.sleep(0.3)  # let the flood reach a steady state
         done = asyncio.Event()
         for n in range(presses):
-            key, char, expected = (("x", "x", "x") if n % 2 == 0
-                                   else ("backspace", None, ""))
+            key, char, expected = ("x", "x", "x") if n % 2 == 0 else ("backspace", None, "")
             done.clear()
             waiting.update(value=expected, t0=time.perf_counter())
             app.post_message(events.Key(key, char))
@@ -148,11 +154,15 @@ async def _key_latency(presses: int, seed: int = 7) -> dict[str, Any]:
         rendered = log.entry_count
         emitted = node.emitted
         newest = f"message {emitted} of the flood"
-        followed = any(newest in strip.text
-                       for strip in app.screen._compositor.render_strips())
+        followed = any(newest in strip.text for strip in app.screen._compositor.render_strips())
     app._display = original_display  # type: ignore[method-assign]
-    return {"latencies": latencies, "frames": frames, "emitted": emitted,
-            "rendered_entries": rendered, "followed": followed}
+    return {
+        "latencies": latencies,
+        "frames": frames,
+        "emitted": emitted,
+        "rendered_entries": rendered,
+        "followed": followed,
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -161,18 +171,30 @@ def run(quick: bool) -> dict[str, Any]:
     ms = sorted(v * 1000 for v in result["latencies"])
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
     return {
-        "first_paint_s": {"best": round(min(paints), 3),
-                          "median": round(statistics.median(paints), 3),
-                          "runs": len(paints), "target": FIRST_PAINT_TARGET_S,
-                          "ok": statistics.median(paints) < FIRST_PAINT_TARGET_S},
-        "key_latency_ms": {"p50": round(statistics.median(ms), 1), "p99": round(p99, 1),
-                           "max": round(ms[-1], 1), "presses": len(ms),
-                           "target_p99": KEY_P99_TARGET_MS, "ok": p99 < KEY_P99_TARGET_MS},
-        "load": {"rate_msgs_per_s": RATE, "messages_emitted": result["emitted"],
-                 "log_entries_at_end": result["rendered_entries"],
-                 "frames": result["frames"], "newest_on_screen": result["followed"],
-                 "node": "synthetic FloodNode (in-process)",
-                 "driver": "headless (compositor renders; no terminal write)"},
+        "first_paint_s": {
+            "best": round(min(paints), 3),
+            "median": round(statistics.median(paints), 3),
+            "runs": len(paints),
+            "target": FIRST_PAINT_TARGET_S,
+            "ok": statistics.median(paints) < FIRST_PAINT_TARGET_S,
+        },
+        "key_latency_ms": {
+            "p50": round(statistics.median(ms), 1),
+            "p99": round(p99, 1),
+            "max": round(ms[-1], 1),
+            "presses": len(ms),
+            "target_p99": KEY_P99_TARGET_MS,
+            "ok": p99 < KEY_P99_TARGET_MS,
+        },
+        "load": {
+            "rate_msgs_per_s": RATE,
+            "messages_emitted": result["emitted"],
+            "log_entries_at_end": result["rendered_entries"],
+            "frames": result["frames"],
+            "newest_on_screen": result["followed"],
+            "node": "synthetic FloodNode (in-process)",
+            "driver": "headless (compositor renders; no terminal write)",
+        },
     }
 
 
@@ -180,12 +202,20 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     paint, keys = result["first_paint_s"], result["key_latency_ms"]
     return [
         ("measure", "value", "target", "ok"),
-        ("first paint, median of runs (s)", f"{paint['median']:.3f}", f"< {paint['target']}",
-         "yes" if paint["ok"] else "NO"),
+        (
+            "first paint, median of runs (s)",
+            f"{paint['median']:.3f}",
+            f"< {paint['target']}",
+            "yes" if paint["ok"] else "NO",
+        ),
         ("first paint, best (s)", f"{paint['best']:.3f}", "", ""),
         ("key to screen p50 (ms)", f"{keys['p50']:.1f}", "", ""),
-        ("key to screen p99 (ms)", f"{keys['p99']:.1f}", f"< {keys['target_p99']:.0f}",
-         "yes" if keys["ok"] else "NO"),
+        (
+            "key to screen p99 (ms)",
+            f"{keys['p99']:.1f}",
+            f"< {keys['target_p99']:.0f}",
+            "yes" if keys["ok"] else "NO",
+        ),
         ("key to screen max (ms)", f"{keys['max']:.1f}", "", ""),
     ]
 

@@ -33,10 +33,14 @@ class FloodNode:
     def __init__(self) -> None:
         self._queues: list[asyncio.Queue[NodeEvent]] = []
         self.emitted = 0
-        self._peer = PeerView(fingerprint=PEER_FP, name="flood", online=True, verified=True,
-                              short_fingerprint=" ".join(PEER_FP[i:i + 4]
-                                                         for i in range(0, 16, 4)),
-                              unread=0)
+        self._peer = PeerView(
+            fingerprint=PEER_FP,
+            name="flood",
+            online=True,
+            verified=True,
+            short_fingerprint=" ".join(PEER_FP[i : i + 4] for i in range(0, 16, 4)),
+            unread=0,
+        )
 
     fingerprint = hashlib.sha256(b"bench-me").hexdigest()
     display_name = "me"
@@ -52,10 +56,14 @@ class FloodNode:
             now = time.time()
             for _ in range(per_tick):
                 self.emitted += 1
-                message = MessageView(id=f"{self.emitted:032x}", peer=PEER_FP, direction="in",
-                                      text=f"message {self.emitted} of the flood, "
-                                           "with a few words to wrap",
-                                      created=now, status="delivered")
+                message = MessageView(
+                    id=f"{self.emitted:032x}",
+                    peer=PEER_FP,
+                    direction="in",
+                    text=f"message {self.emitted} of the flood, with a few words to wrap",
+                    created=now,
+                    status="delivered",
+                )
                 for queue in self._queues:
                     queue.put_nowait(MessageReceived(message))
             delay = start + (n + 1) * tick - time.perf_counter()
@@ -83,8 +91,9 @@ class FloodNode:
     async def session_status(self, peer: str) -> SessionStatusView | None:
         now = time.time()
         direction = DirectionStatus("chacha20-poly1305", 1, 0, 1000, now, now + 3600)
-        return SessionStatusView(peer, direction, direction, ("chacha20-poly1305",), now, now,
-                                 "00" * 32, True)
+        return SessionStatusView(
+            peer, direction, direction, ("chacha20-poly1305",), now, now, "00" * 32, True
+        )
 
     async def monitor_status(self) -> MonitorStatus:
         return MonitorStatus(mode="rules-only: benchmark")

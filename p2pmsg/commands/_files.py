@@ -27,14 +27,27 @@ def parse_size(text: str) -> int:
 
 
 def add_receive_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--downloads", metavar="DIR",
-                        help="folder for received files (needed to accept any)")
-    parser.add_argument("--accept-files", action="store_true",
-                        help="accept file offers automatically (within the limits)")
-    parser.add_argument("--max-file-size", default=None, metavar="SIZE",
-                        help="largest file to accept, e.g. 500M (default: 4G)")
-    parser.add_argument("--allow-ext", action="append", metavar="EXT", default=None,
-                        help="accept only these extensions (repeatable), e.g. --allow-ext txt")
+    parser.add_argument(
+        "--downloads", metavar="DIR", help="folder for received files (needed to accept any)"
+    )
+    parser.add_argument(
+        "--accept-files",
+        action="store_true",
+        help="accept file offers automatically (within the limits)",
+    )
+    parser.add_argument(
+        "--max-file-size",
+        default=None,
+        metavar="SIZE",
+        help="largest file to accept, e.g. 500M (default: 4G)",
+    )
+    parser.add_argument(
+        "--allow-ext",
+        action="append",
+        metavar="EXT",
+        default=None,
+        help="accept only these extensions (repeatable), e.g. --allow-ext txt",
+    )
 
 
 def receive_settings(args: argparse.Namespace) -> TransferSettings:
@@ -47,5 +60,7 @@ def receive_settings(args: argparse.Namespace) -> TransferSettings:
     allowed = getattr(args, "allow_ext", None)
     return TransferSettings(
         downloads=Path(downloads).expanduser().resolve() if downloads else None,
-        accept_files=accept, max_file_size=max_size,
-        allowed_extensions=frozenset(e.lower().lstrip(".") for e in allowed) if allowed else None)
+        accept_files=accept,
+        max_file_size=max_size,
+        allowed_extensions=frozenset(e.lower().lstrip(".") for e in allowed) if allowed else None,
+    )

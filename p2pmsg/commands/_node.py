@@ -36,45 +36,75 @@ EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
 
 
 def add_network_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-discovery", action="store_true",
-                        help="do not use mDNS; reach peers only by their added host:port")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log what the node does (dials, sessions) to stderr")
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="do not use mDNS; reach peers only by their added host:port",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log what the node does (dials, sessions) to stderr",
+    )
 
 
-def node_config(args: argparse.Namespace, *, auto_connect: bool = True,
-                monitor: bool = True, monitor_models: bool = True) -> NodeConfig:
+def node_config(
+    args: argparse.Namespace,
+    *,
+    auto_connect: bool = True,
+    monitor: bool = True,
+    monitor_models: bool = True,
+) -> NodeConfig:
     port = int(getattr(args, "port", 0) or 0)
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0-65535, got {port}")
-    return NodeConfig(interfaces=tuple(getattr(args, "interface", ()) or ()), port=port,
-                      discovery=not getattr(args, "no_discovery", False),
-                      auto_connect=auto_connect, monitor=monitor,
-                      monitor_models=monitor_models, files=receive_settings(args))
+    return NodeConfig(
+        interfaces=tuple(getattr(args, "interface", ()) or ()),
+        port=port,
+        discovery=not getattr(args, "no_discovery", False),
+        auto_connect=auto_connect,
+        monitor=monitor,
+        monitor_models=monitor_models,
+        files=receive_settings(args),
+    )
 
 
 @contextlib.asynccontextmanager
-async def running_node(args: argparse.Namespace, command: str, *, auto_connect: bool = True,
-                       monitor: bool = True, monitor_models: bool = True,
-                       prepare: Callable[[Node], None] | None = None
-                       ) -> AsyncIterator[Node]:
+async def running_node(
+    args: argparse.Namespace,
+    command: str,
+    *,
+    auto_connect: bool = True,
+    monitor: bool = True,
+    monitor_models: bool = True,
+    prepare: Callable[[Node], None] | None = None,
+) -> AsyncIterator[Node]:
     """`monitor_models=False`: the monitor runs on its rules alone (short-lived commands,
     which should not pay for loading scikit-learn but must not go unwatched either).
     `prepare(node)` runs before the node starts (e.g. to subscribe to its events, so
     nothing that happens during start-up is missed)."""
     if getattr(args, "verbose", False):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(asctime)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+        )
         for noisy in ("asyncio", "zeroconf"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     unlocked = await asyncio.to_thread(open_profile, args, command=command)
     try:
         config = dataclasses.replace(
-            node_config(args, auto_connect=auto_connect, monitor=monitor,
-                        monitor_models=monitor_models),
-            profile_events=unlocked.profile.events_path)
-        node = await Node.open(unlocked.identity, unlocked.display_name,
-                               unlocked.profile.db_path, unlocked.data_key, config)
+            node_config(
+                args, auto_connect=auto_connect, monitor=monitor, monitor_models=monitor_models
+            ),
+            profile_events=unlocked.profile.events_path,
+        )
+        node = await Node.open(
+            unlocked.identity,
+            unlocked.display_name,
+            unlocked.profile.db_path,
+            unlocked.data_key,
+            config,
+        )
         if prepare is not None:
             prepare(node)
         try:
@@ -84,9 +114,13 @@ async def running_node(args: argparse.Namespace, command: str, *, auto_connect: 
                 # Host:port peers still work without multicast; say so and go on.
                 print(f"p2pmsg: warning: discovery is off: {exc}", file=sys.stderr)
                 await node.stop()
-                node = await Node.open(unlocked.identity, unlocked.display_name,
-                                       unlocked.profile.db_path, unlocked.data_key,
-                                       dataclasses.replace(config, discovery=False))
+                node = await Node.open(
+                    unlocked.identity,
+                    unlocked.display_name,
+                    unlocked.profile.db_path,
+                    unlocked.data_key,
+                    dataclasses.replace(config, discovery=False),
+                )
                 if prepare is not None:
                     prepare(node)
                 await node.start()
@@ -145,6 +179,7 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
     """A human line (a message may continue on indented lines), or None for events not
     worth a line (status churn). `names` (fingerprint -> display name) holds what
     peers claimed, raw; it is sanitised here, where it is printed."""
+
     def name(fp: str) -> str:
         return printable(names.get(fp, fp[:16]))
 
@@ -156,13 +191,13 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return None
     if isinstance(event, api.PeerDiscovered | api.PeerUpdated):
         names[event.peer.fingerprint] = event.peer.name
-        return (f"-- discovered {_who(event.peer)}" if isinstance(event, api.PeerDiscovered)
-                else None)
+        return (
+            f"-- discovered {_who(event.peer)}" if isinstance(event, api.PeerDiscovered) else None
+        )
     if isinstance(event, api.PeerConnected):
         names[event.peer.fingerprint] = event.peer.name
         badge = "verified" if event.peer.verified else "not verified"
-        return (f"-- connected to {_who(event.peer)}, {badge}, "
-                f"suite {event.session.send.suite}")
+        return f"-- connected to {_who(event.peer)}, {badge}, suite {event.session.send.suite}"
     if isinstance(event, api.PeerDisconnected):
         return f"-- disconnected from {name(event.fingerprint)} ({printable(event.reason)})"
     if isinstance(event, api.PeerLost):
@@ -174,15 +209,25 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"-- pairing with {name(event.peer)}: {outcome}"
     if isinstance(event, api.AlertRaised):
         a = event.alert
-        return (f"!! alert [{printable(a.severity)}] {printable(a.kind)}: "
-                f"{printable(a.message)}")
+        return f"!! alert [{printable(a.severity)}] {printable(a.kind)}: {printable(a.message)}"
     if isinstance(event, api.SecurityEventLogged):
         record = event.record
-        if record["event"] in ("conn_open", "conn_close", "handshake_ok", "msg_sent",
-                               "msg_recv", "key_rotated", "peer_discovered", "peer_lost"):
+        if record["event"] in (
+            "conn_open",
+            "conn_close",
+            "handshake_ok",
+            "msg_sent",
+            "msg_recv",
+            "key_rotated",
+            "peer_discovered",
+            "peer_lost",
+        ):
             return None
-        who = (name(str(record["peer"])) if record.get("peer")
-               else printable(str(record.get("addr") or "-")))
+        who = (
+            name(str(record["peer"]))
+            if record.get("peer")
+            else printable(str(record.get("addr") or "-"))
+        )
         detail = record.get("detail")
         reason = printable(str(detail.get("reason", ""))) if isinstance(detail, dict) else ""
         return f"!! security: {printable(str(record['event']))} from {who} {reason}".rstrip()

@@ -62,12 +62,14 @@ def password_source(args: argparse.Namespace) -> PasswordSource:
 
 
 def new_password_source(args: argparse.Namespace) -> PasswordSource:
-    return PasswordSource(getattr(args, "new_password_file", None), NEW_PASSWORD_ENV,
-                          "new password")
+    return PasswordSource(
+        getattr(args, "new_password_file", None), NEW_PASSWORD_ENV, "new password"
+    )
 
 
-def read_password(args: argparse.Namespace, *, confirm: bool = False,
-                  prompt: str = "Password: ") -> str:
+def read_password(
+    args: argparse.Namespace, *, confirm: bool = False, prompt: str = "Password: "
+) -> str:
     """The profile password: --password-file, then P2PMSG_PASSWORD, then a prompt."""
     return password_source(args).read(confirm=confirm, prompt=prompt)
 
@@ -81,8 +83,10 @@ def read_password_file(path: str) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot read password file {path}: {exc.strerror}") from None
     if stat.S_IMODE(st.st_mode) & 0o077:
-        print(f"p2pmsg: warning: password file {path} is readable by other users "
-              f"(chmod 600 {path})", file=sys.stderr)
+        print(
+            f"p2pmsg: warning: password file {path} is readable by other users (chmod 600 {path})",
+            file=sys.stderr,
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,8 +102,9 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
     return Profile(Path(data_dir) if data_dir else None, getattr(args, "profile", "default"))
 
 
-def open_profile(args: argparse.Namespace, *, lock: bool = True,
-                 command: str | None = None) -> UnlockedProfile:
+def open_profile(
+    args: argparse.Namespace, *, lock: bool = True, command: str | None = None
+) -> UnlockedProfile:
     """Unlock the profile named by the common options, taking its lock unless `lock=False`.
 
     On a terminal a wrong password may be typed again (up to three tries, each

@@ -39,8 +39,10 @@ class TrustContext:
 @contextlib.contextmanager
 def trust_store(args: argparse.Namespace) -> Iterator[TrustContext]:
     """The unlocked profile's store, without the profile lock (see the module doc)."""
-    with open_profile(args, lock=False) as unlocked, \
-            Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+    with (
+        open_profile(args, lock=False) as unlocked,
+        Store.open(unlocked.profile.db_path, unlocked.data_key) as store,
+    ):
         yield TrustContext(store, unlocked.identity)
 
 
@@ -59,14 +61,17 @@ def describe_key(ctx: TrustContext, peer: PeerRecord) -> list[str]:
     lines = [f"{who(peer)}", f"  fingerprint   {peer.fingerprint}"]
     if peer.local_name and peer.claimed_name != peer.local_name:
         lines.append(f"  calls itself  {printable(peer.claimed_name)}")
-    state = {"discovered": "seen in an advert, never met (nothing is pinned yet)",
-             "pinned": "verified" if peer.verified else "first seen (trusted on first use, "
-                                                        "not verified)",
-             "flagged": f"FLAGGED: claims a name that reads like your contact "
-                        f"{(peer.clash_with or '?')[:16]}; it is not that contact's key",
-             "retired": f"retired: replaced by {(peer.successor or '?')[:16]} in a key change "
-                        "you made; refused from now on",
-             "blocked": "blocked: refused from now on"}[peer.state]
+    state = {
+        "discovered": "seen in an advert, never met (nothing is pinned yet)",
+        "pinned": "verified"
+        if peer.verified
+        else "first seen (trusted on first use, not verified)",
+        "flagged": f"FLAGGED: claims a name that reads like your contact "
+        f"{(peer.clash_with or '?')[:16]}; it is not that contact's key",
+        "retired": f"retired: replaced by {(peer.successor or '?')[:16]} in a key change "
+        "you made; refused from now on",
+        "blocked": "blocked: refused from now on",
+    }[peer.state]
     lines.append(f"  state         {state}")
     number = ctx.safety_number(peer)
     if number is not None:

@@ -18,20 +18,25 @@ from p2pmsg.sanitize import printable
 from p2pmsg.store import Store
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("add-peer", parents=[common],
-                              help="remember a peer's HOST:PORT (no mDNS needed)",
-                              description="Remember a peer's address; nodes of this profile "
-                                          "dial it from then on.")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "add-peer",
+        parents=[common],
+        help="remember a peer's HOST:PORT (no mDNS needed)",
+        description="Remember a peer's address; nodes of this profile dial it from then on.",
+    )
     p.add_argument("address", metavar="HOST:PORT")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     host, port = parse_host_port(args.address)
-    with open_profile(args, command="p2pmsg add-peer") as unlocked, \
-            Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+    with (
+        open_profile(args, command="p2pmsg add-peer") as unlocked,
+        Store.open(unlocked.profile.db_path, unlocked.data_key) as store,
+    ):
         try:
             store.add_manual_address(host, port, time.time())
         except ValueError as exc:

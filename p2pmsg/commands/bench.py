@@ -11,18 +11,29 @@ from typing import Any
 from p2pmsg.bench import SCENARIOS
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "bench", parents=[common], help="measure performance (cipher suites, ...)",
+        "bench",
+        parents=[common],
+        help="measure performance (cipher suites, ...)",
         description="Run benchmark scenarios and print a table, or one JSON object with "
-                    "--json. Figures are best-of-N batches, with baselines measured "
-                    "interleaved in the same run.")
-    p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                   help=f"scenarios to run (default: all): {', '.join(SCENARIOS)}")
+        "--json. Figures are best-of-N batches, with baselines measured "
+        "interleaved in the same run.",
+    )
+    p.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"scenarios to run (default: all): {', '.join(SCENARIOS)}",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quick", action="store_true",
-                   help="short measurements (seconds): a smoke test, not figures to quote")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short measurements (seconds): a smoke test, not figures to quote",
+    )
     p.set_defaults(func=run)
 
 
@@ -39,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     machine = runner.machine_info()
-    print(f"p2pmsg bench on {machine['cpu']} ({machine['cores']} cores), "
-          f"{machine['python']}{' [quick]' if args.quick else ''}", flush=True)
+    print(
+        f"p2pmsg bench on {machine['cpu']} ({machine['cores']} cores), "
+        f"{machine['python']}{' [quick]' if args.quick else ''}",
+        flush=True,
+    )
 
     def show(name: str, module: ModuleType, result: dict[str, Any]) -> None:
         print("\n" + runner.render(name, module, result), flush=True)

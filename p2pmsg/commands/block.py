@@ -15,10 +15,15 @@ import time
 from p2pmsg.commands._trust import decided, trust_store, who
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("block", parents=[common], help="refuse a peer's key",
-                              description="Refuse PEER's key from now on (--undo: unblock).")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "block",
+        parents=[common],
+        help="refuse a peer's key",
+        description="Refuse PEER's key from now on (--undo: unblock).",
+    )
     p.add_argument("peer", metavar="PEER", help="name, petname or fingerprint prefix")
     p.add_argument("--undo", action="store_true", help="unblock PEER")
     p.set_defaults(func=run)

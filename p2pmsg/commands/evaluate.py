@@ -10,10 +10,16 @@ from p2pmsg.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("evaluate", parents=[common],
-                              help="measure the security monitor on a labeled log")
-    p.add_argument("--data", type=Path, default=None, metavar="FILE",
-                   help="labeled JSON-lines log (default: datasets/test_logs.jsonl)")
+    p = subparsers.add_parser(
+        "evaluate", parents=[common], help="measure the security monitor on a labeled log"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="labeled JSON-lines log (default: datasets/test_logs.jsonl)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -26,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if not data.is_file():
         raise ConfigError(f"labeled data not found: {data}")
     report = evaluate_file(data)
-    print(json.dumps(report, indent=None if args.json else 2) if args.json
-          else format_report(report))
+    print(
+        json.dumps(report, indent=None if args.json else 2) if args.json else format_report(report)
+    )
     return 0

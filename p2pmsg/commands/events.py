@@ -11,12 +11,17 @@ from p2pmsg.sanitize import printable
 from p2pmsg.store import Store
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("events", parents=[common], help="show the security event log",
-                              description="Show the newest security events of this profile, "
-                                          "oldest first; --json prints one JSON object per "
-                                          "line in the DESIGN.md schema.")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "events",
+        parents=[common],
+        help="show the security event log",
+        description="Show the newest security events of this profile, "
+        "oldest first; --json prints one JSON object per "
+        "line in the DESIGN.md schema.",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines")
     p.add_argument("--limit", type=int, default=200, metavar="N")
     p.add_argument("--event", metavar="NAME", help="only this event type")
@@ -36,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
         who = printable((e.peer or "")[:16] or e.addr or "-")
         # The detail holds peer text (abort and bye reasons, claimed names). JSON with
         # ensure_ascii already escapes every control; the sanitiser is the rule anyway.
-        detail = (json.dumps(record["detail"], separators=(",", ":"), ensure_ascii=True)
-                  if record["detail"] else "")
+        detail = (
+            json.dumps(record["detail"], separators=(",", ":"), ensure_ascii=True)
+            if record["detail"]
+            else ""
+        )
         print(f"{when}  {printable(e.event):<18} {who:<16} {e.bytes:>8}  {printable(detail)}")
     if not events and not args.json:
         print("no events")

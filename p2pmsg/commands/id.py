@@ -9,10 +9,15 @@ from p2pmsg.commands._password import open_profile
 from p2pmsg.crypto.identity import format_fingerprint, short_fingerprint
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("id", parents=[common], help="show your fingerprint",
-                              description="Show this profile's identity fingerprint.")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "id",
+        parents=[common],
+        help="show your fingerprint",
+        description="Show this profile's identity fingerprint.",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.set_defaults(func=run)
 

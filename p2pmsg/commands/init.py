@@ -11,12 +11,15 @@ from p2pmsg.crypto.password_policy import strength_hint
 from p2pmsg.errors import KeystoreError, PasswordPolicyError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "init", parents=[common], help="create a profile: a new identity and its password",
+        "init",
+        parents=[common],
+        help="create a profile: a new identity and its password",
         description="Create a profile: a new identity sealed under a password. The password "
-                    "comes from --password-file, P2PMSG_PASSWORD or a prompt.",
+        "comes from --password-file, P2PMSG_PASSWORD or a prompt.",
     )
     p.add_argument("--name", required=True, help="your display name, shown to peers")
     p.set_defaults(func=run)
@@ -25,8 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 def run(args: argparse.Namespace) -> int:
     profile = profile_from_args(args)
     if profile.exists():
-        raise KeystoreError(f"profile '{profile.name}' already exists ({profile.keystore_path}); "
-                            "it was left untouched")
+        raise KeystoreError(
+            f"profile '{profile.name}' already exists ({profile.keystore_path}); "
+            "it was left untouched"
+        )
     source = password_source(args)
     tries = INTERACTIVE_TRIES if source.interactive() else 1
     for attempt in range(1, tries + 1):

@@ -22,16 +22,19 @@ from p2pmsg.node.api import NodeEvent
 from p2pmsg.sanitize import printable
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "listen", parents=[common], help="run headless, printing one line per event",
+        "listen",
+        parents=[common],
+        help="run headless, printing one line per event",
         description="Run the node without the terminal app: discover peers, accept "
-                    "connections, receive and acknowledge messages, and print one line per "
-                    "event until interrupted (SIGINT/SIGTERM).")
+        "connections, receive and acknowledge messages, and print one line per "
+        "event until interrupted (SIGINT/SIGTERM).",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--no-monitor", action="store_true",
-                   help="do not run the live security monitor")
+    p.add_argument("--no-monitor", action="store_true", help="do not run the live security monitor")
     add_network_options(p)
     add_receive_options(p)
     p.set_defaults(func=run)
@@ -55,19 +58,29 @@ async def _listen(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     subscriptions: list[AsyncIterator[NodeEvent]] = []
-    async with running_node(args, "p2pmsg listen", monitor=not args.no_monitor,
-                            prepare=lambda n: subscriptions.append(n.subscribe())) as node:
+    async with running_node(
+        args,
+        "p2pmsg listen",
+        monitor=not args.no_monitor,
+        prepare=lambda n: subscriptions.append(n.subscribe()),
+    ) as node:
         events = subscriptions[-1]  # subscribed before start: nothing is missed
         discovery = node.discovery
-        ready = {"event": "ready", "fingerprint": node.fingerprint, "name": node.display_name,
-                 "port": node.listen_port,
-                 "addresses": list(discovery.announced_addresses) if discovery else [],
-                 "discovery": discovery is not None}
+        ready = {
+            "event": "ready",
+            "fingerprint": node.fingerprint,
+            "name": node.display_name,
+            "port": node.listen_port,
+            "addresses": list(discovery.announced_addresses) if discovery else [],
+            "discovery": discovery is not None,
+        }
         if args.json:
             _emit(json.dumps(ready))
         else:
-            _emit(f"listening as {printable(node.display_name)} on port {node.listen_port} "
-                  f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop")
+            _emit(
+                f"listening as {printable(node.display_name)} on port {node.listen_port} "
+                f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop"
+            )
         names: dict[str, str] = {r.fingerprint: r.name for r in node.directory.records()}
         pump = asyncio.create_task(_print_events(events, args.json, names))
         await stop.wait()
@@ -78,8 +91,9 @@ async def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _print_events(events: AsyncIterator[NodeEvent], as_json: bool,
-                        names: dict[str, str]) -> None:
+async def _print_events(
+    events: AsyncIterator[NodeEvent], as_json: bool, names: dict[str, str]
+) -> None:
     async for event in events:
         line = event_json(event) if as_json else event_text(event, names)
         if line is not None:

@@ -21,29 +21,46 @@ import sys
 
 from p2pmsg.commands._node import add_network_options, find_peer, running_node
 from p2pmsg.errors import ConfigError, ProfileLockedError
-from p2pmsg.node.api import PairingOutcome
+from p2pmsg.node.api import OUTCOME_TEXT, PairingOutcome
 from p2pmsg.node.node import Node
-from p2pmsg.node.pairing import OUTCOME_TEXT
 from p2pmsg.protocol.pairing import CODE_LIFETIME, CONFIRM_TIMEOUT, parse_code
 from p2pmsg.sanitize import clip, printable
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "pair", parents=[common], help="verify a peer with a short one-time code",
+        "pair",
+        parents=[common],
+        help="verify a peer with a short one-time code",
         description="Without --code: show a one-time code for PEER and wait while they type "
-                    "it. With --code: enter the code PEER shows you. When the codes match, "
-                    "both sides mark each other verified. Exit status 0: verified; 1: not.")
-    p.add_argument("--to", required=True, metavar="PEER",
-                   help="display name or fingerprint prefix (at least 4 hex digits)")
-    p.add_argument("--code", metavar="CODE",
-                   help="the code PEER shows (e.g. 123-456); without it, show a code")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="with --code: how long to try to reach PEER and pair "
-                        "(default: %(default)s s)")
-    p.add_argument("--wait", type=float, default=5.0, metavar="S",
-                   help="how long to look for a peer not known yet (default: %(default)s s)")
+        "it. With --code: enter the code PEER shows you. When the codes match, "
+        "both sides mark each other verified. Exit status 0: verified; 1: not.",
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="PEER",
+        help="display name or fingerprint prefix (at least 4 hex digits)",
+    )
+    p.add_argument(
+        "--code", metavar="CODE", help="the code PEER shows (e.g. 123-456); without it, show a code"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="with --code: how long to try to reach PEER and pair (default: %(default)s s)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long to look for a peer not known yet (default: %(default)s s)",
+    )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     add_network_options(p)
     p.set_defaults(func=run)
@@ -59,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     except ProfileLockedError as exc:
         raise ProfileLockedError(
             f"{exc}. Pair from there instead: in the app, /pair in the conversation with "
-            f"{args.to}; if it is `p2pmsg listen`, stop it and run this command again") from None
+            f"{args.to}; if it is `p2pmsg listen`, stop it and run this command again"
+        ) from None
 
 
 async def _pair(args: argparse.Namespace) -> int:
-    async with running_node(args, "p2pmsg pair", auto_connect=False,
-                            monitor_models=False) as node:
+    async with running_node(args, "p2pmsg pair", auto_connect=False, monitor_models=False) as node:
         peer = await find_peer(node, args.to, args.wait)
         label = _label(node, peer)
         if args.code is None:
@@ -72,9 +89,17 @@ async def _pair(args: argparse.Namespace) -> int:
         else:
             outcome = await node.enter_pairing_code(peer, args.code, args.timeout)
     if args.json:
-        print(json.dumps({"peer": outcome.peer, "ok": outcome.ok, "reason": outcome.reason,
-                          "role": "shower" if args.code is None else "typer",
-                          "verified": outcome.ok}))
+        print(
+            json.dumps(
+                {
+                    "peer": outcome.peer,
+                    "ok": outcome.ok,
+                    "reason": outcome.reason,
+                    "role": "shower" if args.code is None else "typer",
+                    "verified": outcome.ok,
+                }
+            )
+        )
     elif outcome.ok:
         print(f"paired: {label} is now verified")
     else:
@@ -88,10 +113,12 @@ async def _show(node: Node, peer: str, label: str, args: argparse.Namespace) -> 
         print(json.dumps({"peer": peer, "code": shown.code, "expires_at": shown.expires_at}))
     else:
         me = node.display_name or node.fingerprint[:16]
-        print(f"pairing code for {label}: {shown.code}\n"
-              f"On their side they enter it: `p2pmsg pair --to {_quote(me)} --code "
-              f"{shown.code}` (or /pair in the app). It is good for one try, for "
-              f"{CODE_LIFETIME / 60:g} minutes. Waiting...")
+        print(
+            f"pairing code for {label}: {shown.code}\n"
+            f"On their side they enter it: `p2pmsg pair --to {_quote(me)} --code "
+            f"{shown.code}` (or /pair in the app). It is good for one try, for "
+            f"{CODE_LIFETIME / 60:g} minutes. Waiting..."
+        )
     sys.stdout.flush()
     return await node.wait_pairing(peer, CODE_LIFETIME + CONFIRM_TIMEOUT + 5.0)
 

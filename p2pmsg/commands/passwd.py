@@ -15,16 +15,20 @@ from p2pmsg.commands._password import (
 from p2pmsg.errors import PasswordPolicyError, UnlockThrottledError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "passwd", parents=[common], help="change the profile password",
+        "passwd",
+        parents=[common],
+        help="change the profile password",
         description="Change the profile password. The current one comes from --password-file, "
-                    "P2PMSG_PASSWORD or a prompt; the new one from --new-password-file, "
-                    "P2PMSG_NEW_PASSWORD or a prompt.",
+        "P2PMSG_PASSWORD or a prompt; the new one from --new-password-file, "
+        "P2PMSG_NEW_PASSWORD or a prompt.",
     )
-    p.add_argument("--new-password-file", metavar="FILE",
-                   help="read the new password from FILE (first line)")
+    p.add_argument(
+        "--new-password-file", metavar="FILE", help="read the new password from FILE (first line)"
+    )
     p.set_defaults(func=run)
 
 

@@ -22,14 +22,24 @@ from p2pmsg.sanitize import clip, printable
 from p2pmsg.store import Store
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("peers", parents=[common], help="list discovered and known peers",
-                              description="List the peers this profile knows; with --wait, "
-                                          "discover the LAN for a while first.")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = subparsers.add_parser(
+        "peers",
+        parents=[common],
+        help="list discovered and known peers",
+        description="List the peers this profile knows; with --wait, "
+        "discover the LAN for a while first.",
+    )
     p.add_argument("--json", action="store_true", help="one JSON array")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="run discovery for S seconds before listing")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="run discovery for S seconds before listing",
+    )
     add_network_options(p)
     p.set_defaults(func=run)
 
@@ -61,8 +71,10 @@ def peer_line(v: PeerView) -> str:
         flags.append("not met yet")
     elif v.state == "flagged":
         contact = printable(clip(v.clash_with_name, 24)) or "a contact"
-        flags.append(f"FLAGGED: claims to be {contact}, not {contact}'s key; sending held "
-                     f"(p2pmsg trust {v.fingerprint[:16]})")
+        flags.append(
+            f"FLAGGED: claims to be {contact}, not {contact}'s key; sending held "
+            f"(p2pmsg trust {v.fingerprint[:16]})"
+        )
     elif v.state == "blocked":
         flags.append("BLOCKED")
     elif v.state == "retired":

@@ -17,12 +17,16 @@ from p2pmsg.commands._trust import decided, trust_store, who
 from p2pmsg.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "rename", parents=[common], help="give a peer your own name (a petname)",
+        "rename",
+        parents=[common],
+        help="give a peer your own name (a petname)",
         description="Give PEER a name of your own; naming a flagged key keeps it apart "
-                    "as someone else.")
+        "as someone else.",
+    )
     p.add_argument("peer", metavar="PEER", help="name, petname or fingerprint prefix")
     p.add_argument("name", metavar="NAME", nargs="?", help="the new name")
     p.add_argument("--clear", action="store_true", help="remove your name for PEER")

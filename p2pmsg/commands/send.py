@@ -19,22 +19,44 @@ from p2pmsg.errors import ConfigError
 from p2pmsg.sanitize import printable
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "send", parents=[common], help="send a message and wait for its delivery receipt",
+        "send",
+        parents=[common],
+        help="send a message and wait for its delivery receipt",
         description="Send one message to PEER (a display name or a fingerprint prefix) and "
-                    "wait for the delivery receipt. Exit status 0: delivered; 3: queued, "
-                    "it will be sent when this profile next meets the peer.")
-    p.add_argument("--to", required=True, metavar="PEER",
-                   help="display name or fingerprint prefix (at least 4 hex digits)")
+        "wait for the delivery receipt. Exit status 0: delivered; 3: queued, "
+        "it will be sent when this profile next meets the peer.",
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="PEER",
+        help="display name or fingerprint prefix (at least 4 hex digits)",
+    )
     p.add_argument("text", help="the message")
-    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
-                   help="how long to wait for the receipt (default: %(default)s s)")
-    p.add_argument("--wait", type=float, default=5.0, metavar="S",
-                   help="how long to look for a peer not known yet (default: %(default)s s)")
-    p.add_argument("--ttl", type=float, metavar="S",
-                   help="disappearing message: delete it S seconds after it is read")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="how long to wait for the receipt (default: %(default)s s)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long to look for a peer not known yet (default: %(default)s s)",
+    )
+    p.add_argument(
+        "--ttl",
+        type=float,
+        metavar="S",
+        help="disappearing message: delete it S seconds after it is read",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_network_options(p)
     p.set_defaults(func=run)
@@ -59,14 +81,21 @@ async def _send(args: argparse.Namespace) -> int:
         label = printable(name.name if name is not None and name.name else fingerprint[:16])
     delivered = status in ("delivered", "read")
     if args.json:
-        print(json.dumps({"id": message.id, "peer": fingerprint, "status": status,
-                          "delivered": delivered}))
+        print(
+            json.dumps(
+                {"id": message.id, "peer": fingerprint, "status": status, "delivered": delivered}
+            )
+        )
     elif delivered:
         print(f"delivered to {label} ({message.id[:8]})")
     elif connected:
-        print(f"sent to {label} but no receipt within {args.timeout:g} s; it stays queued "
-              "and is sent again when this profile next meets the peer")
+        print(
+            f"sent to {label} but no receipt within {args.timeout:g} s; it stays queued "
+            "and is sent again when this profile next meets the peer"
+        )
     else:
-        print(f"{label} is offline; the message is queued and will be sent when this "
-              "profile next meets the peer")
+        print(
+            f"{label} is offline; the message is queued and will be sent when this "
+            "profile next meets the peer"
+        )
     return 0 if delivered else EXIT_QUEUED

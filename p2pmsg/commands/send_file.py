@@ -30,21 +30,33 @@ from p2pmsg.sanitize import printable
 _FAILED = ("failed", "declined", "expired", "cancelled")
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "send-file", parents=[common], help="send a file and wait until it arrived verified",
+        "send-file",
+        parents=[common],
+        help="send a file and wait until it arrived verified",
         description="Offer PATH to PEER (display name or fingerprint prefix), stream it and "
-                    "wait for the receiver to verify its SHA-256. Exit status 0: arrived "
-                    "verified; 1: failed or refused; 3: not finished, resumes later.")
-    p.add_argument("--to", required=True, metavar="PEER",
-                   help="display name or fingerprint prefix")
+        "wait for the receiver to verify its SHA-256. Exit status 0: arrived "
+        "verified; 1: failed or refused; 3: not finished, resumes later.",
+    )
+    p.add_argument("--to", required=True, metavar="PEER", help="display name or fingerprint prefix")
     p.add_argument("path", metavar="PATH", help="the file to send")
-    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
-                   help="give up waiting after S seconds without progress (default: "
-                        "%(default)s)")
-    p.add_argument("--wait", type=float, default=5.0, metavar="S",
-                   help="how long to look for a peer not known yet (default: %(default)s s)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="give up waiting after S seconds without progress (default: %(default)s)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long to look for a peer not known yet (default: %(default)s s)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per progress line")
     add_network_options(p)
     p.set_defaults(func=run)
@@ -59,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_send_file(args, path))
     except KeyboardInterrupt:
-        print("\ninterrupted; the transfer resumes when this profile next meets the peer",
-              file=sys.stderr)
+        print(
+            "\ninterrupted; the transfer resumes when this profile next meets the peer",
+            file=sys.stderr,
+        )
         return EXIT_QUEUED
 
 
@@ -110,8 +124,9 @@ class ProgressPrinter:
 
 async def _send_file(args: argparse.Namespace, path: Path) -> int:
     printer = ProgressPrinter(sys.stdout, args.json)
-    async with running_node(args, "p2pmsg send-file", auto_connect=False,
-                            monitor_models=False) as node:
+    async with running_node(
+        args, "p2pmsg send-file", auto_connect=False, monitor_models=False
+    ) as node:
         fingerprint = await find_peer(node, args.to, args.wait)
         events = node.subscribe()
         view = await node.send_file(fingerprint, str(path))
@@ -121,8 +136,7 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
         final: TransferView | None = None
         while final is None:
             try:
-                event = await asyncio.wait_for(anext(events),
-                                               max(0.0, deadline - loop.time()))
+                event = await asyncio.wait_for(anext(events), max(0.0, deadline - loop.time()))
             except (TimeoutError, StopAsyncIteration):
                 break
             if not isinstance(event, TransferUpdated) or event.transfer.id != view.id:
@@ -136,16 +150,23 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
             printer.show(view, final=final is not None)
     if final is None:
         if not args.json:
-            print(f"\nnot finished ({view.state}, {human_size(view.bytes_done)} of "
-                  f"{human_size(view.size)}); it resumes when this profile next meets the peer",
-                  file=sys.stderr)
+            print(
+                f"\nnot finished ({view.state}, {human_size(view.bytes_done)} of "
+                f"{human_size(view.size)}); it resumes when this profile next meets the peer",
+                file=sys.stderr,
+            )
         return EXIT_QUEUED
     if final.state == "completed":
         if not args.json:
-            print(f"{printable(final.name)}: {human_size(final.size)} arrived, SHA-256 verified "
-                  f"({final.sha256[:16]}...)")
+            print(
+                f"{printable(final.name)}: {human_size(final.size)} arrived, SHA-256 verified "
+                f"({final.sha256[:16]}...)"
+            )
         return 0
     # The error may be the receiver's decline or cancel reason: peer text.
-    print(f"p2pmsg: {printable(final.name)} was not delivered ({final.state}): "
-          f"{printable(final.error or '')}", file=sys.stderr)
+    print(
+        f"p2pmsg: {printable(final.name)} was not delivered ({final.state}): "
+        f"{printable(final.error or '')}",
+        file=sys.stderr,
+    )
     return 1

@@ -21,20 +21,30 @@ import time
 from p2pmsg.commands._trust import decided, describe_key, trust_store, who
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-             common: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = subparsers.add_parser(
-        "trust", parents=[common], help="show a peer's key; mark it verified; change its key",
+        "trust",
+        parents=[common],
+        help="show a peer's key; mark it verified; change its key",
         description="Show what p2pmsg knows of PEER's key and its safety number; with "
-                    "--verified record that you compared the safety number; with --new-key "
-                    "move the contact PEER to a new key (a reinstall), retiring the old one.")
+        "--verified record that you compared the safety number; with --new-key "
+        "move the contact PEER to a new key (a reinstall), retiring the old one.",
+    )
     p.add_argument("peer", metavar="PEER", help="name, petname or fingerprint prefix")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--verified", action="store_true",
-                      help="mark PEER verified (you compared the safety number)")
-    what.add_argument("--new-key", metavar="FINGERPRINT",
-                      help="PEER's key is now FINGERPRINT (a key p2pmsg has met): move the "
-                           "contact and its history to it and retire the old key")
+    what.add_argument(
+        "--verified",
+        action="store_true",
+        help="mark PEER verified (you compared the safety number)",
+    )
+    what.add_argument(
+        "--new-key",
+        metavar="FINGERPRINT",
+        help="PEER's key is now FINGERPRINT (a key p2pmsg has met): move the "
+        "contact and its history to it and retire the old key",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
                 raise decided(str(exc)) from None
             print(f"key changed: {who(moved)} is now the key {moved.fingerprint}")
             print(f"the old key {peer.fingerprint} is retired and refused from now on")
-            print("the new key is not verified yet: compare the safety number below, or run "
-                  f"`p2pmsg pair --to {moved.fingerprint[:16]}`")
+            print(
+                "the new key is not verified yet: compare the safety number below, or run "
+                f"`p2pmsg pair --to {moved.fingerprint[:16]}`"
+            )
             peer = moved
         elif args.verified:
             try:

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         options["port"] = args.port
     if getattr(args, "interface", None):
         options["interfaces"] = tuple(args.interface)
-    launcher = ProfileLauncher(profile_from_args(args), preset=preset_password(args),
-                               node_options=options)
+    launcher = ProfileLauncher(
+        profile_from_args(args), preset=preset_password(args), node_options=options
+    )
     app = P2PMsgApp(launcher)
     try:
         app.run()

@@ -104,8 +104,9 @@ def normalize_password(password: str) -> bytes:
 
 def derive_file_key(password: str, salt: bytes, iterations: int) -> bytes:
     """PBKDF2-HMAC-SHA256 -> 32-byte AES key."""
-    return hashlib.pbkdf2_hmac("sha256", normalize_password(password), salt, iterations,
-                               dklen=AES_KEY_LEN)
+    return hashlib.pbkdf2_hmac(
+        "sha256", normalize_password(password), salt, iterations, dklen=AES_KEY_LEN
+    )
 
 
 def seal_keystore(
@@ -126,14 +127,20 @@ def seal_keystore(
     salt = rng(SALT_LEN)
     nonce = rng(NONCE_LEN)
     payload = msgpack.packb(
-        {"v": PAYLOAD_VERSION, "identity": identity.to_bytes(), "data_key": data_key,
-         "name": name, "created": float(created)},
+        {
+            "v": PAYLOAD_VERSION,
+            "identity": identity.to_bytes(),
+            "data_key": data_key,
+            "name": name,
+            "created": float(created),
+        },
         use_bin_type=True,
     )
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError("the display name is too long for an identity file")
-    header = _FIXED.pack(MAGIC, FORMAT_VERSION, KDF_PBKDF2_SHA256, iterations, len(salt),
-                         len(payload) + TAG_LEN)
+    header = _FIXED.pack(
+        MAGIC, FORMAT_VERSION, KDF_PBKDF2_SHA256, iterations, len(salt), len(payload) + TAG_LEN
+    )
     header += salt + nonce
     key = derive_file_key(password, salt, iterations)
     return header + AESGCM(key).encrypt(nonce, payload, header)
@@ -154,7 +161,7 @@ def open_keystore(blob: bytes, password: str) -> KeystoreContents:
     # the salt, nonce or ciphertext also reads as "wrong password": the only
     # answer AES-GCM allows.
     header = _parse_header(blob)
-    ciphertext = blob[len(header.raw):]
+    ciphertext = blob[len(header.raw) :]
     key = derive_file_key(password, header.salt, header.iterations)
     try:
         payload = AESGCM(key).decrypt(header.nonce, ciphertext, header.raw)
@@ -196,8 +203,13 @@ def reseal(
     if iterations is None:
         iterations = max(DEFAULT_ITERATIONS, contents.iterations)
     return seal_keystore(
-        contents.identity, contents.data_key, contents.name, new_password,
-        rng=rng, created=contents.created, iterations=iterations,
+        contents.identity,
+        contents.data_key,
+        contents.name,
+        new_password,
+        rng=rng,
+        created=contents.created,
+        iterations=iterations,
     )
 
 

@@ -34,10 +34,34 @@ RULE_NAME = "not containing your display name"
 # Undo the substitutions people use to dress up a dictionary word. "1" stands
 # for both "i" and "l", so both readings are tried.
 _LEET_VARIANTS: tuple[dict[str, str], ...] = (
-    {"@": "a", "4": "a", "3": "e", "0": "o", "$": "s", "5": "s", "7": "t", "1": "i",
-     "!": "i", "8": "b", "9": "g", "+": "t"},
-    {"@": "a", "4": "a", "3": "e", "0": "o", "$": "s", "5": "s", "7": "t", "1": "l",
-     "!": "l", "8": "b", "9": "g", "+": "t"},
+    {
+        "@": "a",
+        "4": "a",
+        "3": "e",
+        "0": "o",
+        "$": "s",
+        "5": "s",
+        "7": "t",
+        "1": "i",
+        "!": "i",
+        "8": "b",
+        "9": "g",
+        "+": "t",
+    },
+    {
+        "@": "a",
+        "4": "a",
+        "3": "e",
+        "0": "o",
+        "$": "s",
+        "5": "s",
+        "7": "t",
+        "1": "l",
+        "!": "l",
+        "8": "b",
+        "9": "g",
+        "+": "t",
+    },
 )
 
 
@@ -48,7 +72,8 @@ def common_passwords() -> frozenset[str]:
         encoding="utf-8"
     )
     return frozenset(
-        line.strip().lower() for line in text.splitlines()
+        line.strip().lower()
+        for line in text.splitlines()
         if line.strip() and not line.startswith("#")
     )
 

@@ -51,8 +51,9 @@ def safety_number(
     local_public_key: bytes, remote_public_key: bytes, *, iterations: int = ITERATIONS
 ) -> str:
     """The 60 digits (no spaces) for a pair of Ed25519 identity keys; order-independent."""
-    halves = sorted((_side_digits(local_public_key, iterations),
-                     _side_digits(remote_public_key, iterations)))
+    halves = sorted(
+        (_side_digits(local_public_key, iterations), _side_digits(remote_public_key, iterations))
+    )
     return halves[0] + halves[1]
 
 

@@ -71,7 +71,8 @@ class CipherSuite(ABC):
     def keyed(self, key: bytes) -> KeyedAead:
         if len(key) != self.key_size:
             raise LocalProtocolError(
-                f"{self.name} needs a {self.key_size}-byte key, got {len(key)} bytes")
+                f"{self.name} needs a {self.key_size}-byte key, got {len(key)} bytes"
+            )
         return self._keyed(bytes(key))
 
     def seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
@@ -91,10 +92,12 @@ class CipherSuite(ABC):
 def _check_seal_nonce(suite: CipherSuite, nonce: bytes) -> None:
     if len(nonce) != suite.nonce_size:
         raise LocalProtocolError(
-            f"{suite.name} needs a {suite.nonce_size}-byte nonce, got {len(nonce)} bytes")
+            f"{suite.name} needs a {suite.nonce_size}-byte nonce, got {len(nonce)} bytes"
+        )
 
 
 # --- AES-256-GCM and ChaCha20-Poly1305: thin wrappers over `cryptography` ---------------
+
 
 class _KeyedCryptographyAead(KeyedAead):
     """Holds one `cryptography` AEAD context; adds only the nonce-size rule."""
@@ -257,7 +260,8 @@ def get_suite(name: str) -> CipherSuite:
         return _BY_NAME[name]
     except (KeyError, TypeError):
         raise LocalProtocolError(
-            f"unknown cipher suite {name!r}; known: {', '.join(SUITE_NAMES)}") from None
+            f"unknown cipher suite {name!r}; known: {', '.join(SUITE_NAMES)}"
+        ) from None
 
 
 def get_suite_by_id(suite_id: int) -> CipherSuite:
@@ -267,4 +271,5 @@ def get_suite_by_id(suite_id: int) -> CipherSuite:
     except (KeyError, TypeError):
         raise LocalProtocolError(
             f"unknown cipher suite id {suite_id!r}; known: "
-            + ", ".join(f"{s.suite_id}={s.name}" for s in _SUITES)) from None
+            + ", ".join(f"{s.suite_id}={s.name}" for s in _SUITES)
+        ) from None

@@ -197,8 +197,15 @@ class Twofish:
         s = ctypes.addressof(src)
         d = ctypes.addressof(out)
         # Blocks decrypt independently, so the C calls are driven from C by map().
-        deque(map(_lib().decrypt, repeat(self._addr, n >> 4),
-                  range(s, s + n, BLOCK_SIZE), range(d, d + n, BLOCK_SIZE)), maxlen=0)
+        deque(
+            map(
+                _lib().decrypt,
+                repeat(self._addr, n >> 4),
+                range(s, s + n, BLOCK_SIZE),
+                range(d, d + n, BLOCK_SIZE),
+            ),
+            maxlen=0,
+        )
         chain = int.from_bytes(bytes(iv) + bytes(data[:-BLOCK_SIZE]), "little")
         return (int.from_bytes(out.raw, "little") ^ chain).to_bytes(n, "little")
 

@@ -18,8 +18,14 @@ from p2pmsg.monitor.events import SEVERITIES, Alert
 
 
 class AlertDeduper:
-    def __init__(self, *, cooldown: float = 900.0, repeat_window: float = 86400.0,
-                 repeat_threshold: int = 3, max_keys: int = 10000) -> None:
+    def __init__(
+        self,
+        *,
+        cooldown: float = 900.0,
+        repeat_window: float = 86400.0,
+        repeat_threshold: int = 3,
+        max_keys: int = 10000,
+    ) -> None:
         self.cooldown = cooldown
         self.repeat_window = repeat_window
         self.repeat_threshold = repeat_threshold
@@ -44,9 +50,12 @@ class AlertDeduper:
         if len(history) >= self.repeat_threshold:
             steps = 2 if len(history) >= 3 * self.repeat_threshold else 1
             rank = min(rank + steps, len(SEVERITIES) - 1)
-            alert = replace(alert, severity=SEVERITIES[rank],
-                            message=f"{alert.message} (repeat offender: {len(history)} alerts "
-                                    f"in {self.repeat_window / 3600:.0f} h)")
+            alert = replace(
+                alert,
+                severity=SEVERITIES[rank],
+                message=f"{alert.message} (repeat offender: {len(history)} alerts "
+                f"in {self.repeat_window / 3600:.0f} h)",
+            )
         self._last.pop(pair, None)
         self._last[pair] = (alert.ts, rank)
         for table in (self._last, self._history):

@@ -46,8 +46,10 @@ def _off_hours(rng: random.Random, day0: float) -> float:
 
 # --- attacks ---------------------------------------------------------------------------------
 
-def brute_force(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-                t: float, quiet: bool) -> None:
+
+def brute_force(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """Password guessing at the unlock prompt, or handshakes with keys that are not pinned."""
     label = "brute_force"
     if rng.random() < 0.4:
@@ -63,14 +65,20 @@ def brute_force(sink: Sink, rng: random.Random, config: SimConfig, peers: list[P
     while t < end:
         sink.emit(t, "conn_open", label, addr=addr)
         t += rng.uniform(0.05, 0.5)
-        sink.emit(t, "handshake_fail", label, addr=addr,
-                  detail={"reason": rng.choice(("bad_signature", "unknown_key", "bad_payload"))})
+        sink.emit(
+            t,
+            "handshake_fail",
+            label,
+            addr=addr,
+            detail={"reason": rng.choice(("bad_signature", "unknown_key", "bad_payload"))},
+        )
         sink.emit(t + 0.005, "conn_close", label, addr=addr)
         t += _gap(rng, 40, 240, config, quiet) if quiet else rng.uniform(0.3, 4.0)
 
 
-def exfiltration(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-                 t: float, quiet: bool) -> None:
+def exfiltration(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """A compromised peer pulling files at night: many, or big, or a steady trickle."""
     label = "exfiltration"
     peer = rng.choice(peers)
@@ -87,8 +95,9 @@ def exfiltration(sink: Sink, rng: random.Random, config: SimConfig, peers: list[
     sink.emit(t, "conn_close", label, peer=peer.fp, addr=peer.addr)
 
 
-def integrity_violation(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-                        t: float, quiet: bool) -> None:
+def integrity_violation(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """Someone on the path flips bits: records fail authentication, files fail their hash."""
     label = "integrity_violation"
     peer = rng.choice(peers)
@@ -96,34 +105,60 @@ def integrity_violation(sink: Sink, rng: random.Random, config: SimConfig, peers
     while t < end:
         if rng.random() < 0.75:
             sink.emit(t, "decrypt_fail", label, peer=peer.fp, addr=peer.addr)
-            sink.emit(t + 0.002, "conn_close", label, peer=peer.fp, addr=peer.addr,
-                      detail={"reason": "decrypt_fail"})
-            sink.emit(t + rng.uniform(1, 5), "handshake_ok", label, peer=peer.fp, addr=peer.addr,
-                      detail={"suite": rng.choice(SUITES)})
+            sink.emit(
+                t + 0.002,
+                "conn_close",
+                label,
+                peer=peer.fp,
+                addr=peer.addr,
+                detail={"reason": "decrypt_fail"},
+            )
+            sink.emit(
+                t + rng.uniform(1, 5),
+                "handshake_ok",
+                label,
+                peer=peer.fp,
+                addr=peer.addr,
+                detail={"suite": rng.choice(SUITES)},
+            )
         else:
-            sink.emit(t, "file_integrity_fail", label, peer=peer.fp, addr=peer.addr,
-                      size=int(rng.lognormvariate(13, 1.5)), detail={"reason": "sha256"})
+            sink.emit(
+                t,
+                "file_integrity_fail",
+                label,
+                peer=peer.fp,
+                addr=peer.addr,
+                size=int(rng.lognormvariate(13, 1.5)),
+                detail={"reason": "sha256"},
+            )
         t += _gap(rng, 120, 600, config, quiet) if quiet else rng.uniform(3, 25)
 
 
-def replay(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-           t: float, quiet: bool) -> None:
+def replay(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """Captured records injected again into a peer's connection."""
     label = "replay"
     peer = rng.choice(peers)
     end = t + (rng.uniform(1800, 7200) if quiet else rng.uniform(60, 480))
     while t < end:
         for _ in range(1 if quiet else rng.randrange(1, 6)):
-            sink.emit(t, "replay_rejected", label, peer=peer.fp, addr=peer.addr,
-                      detail={"reason": rng.choice(("counter", "message_id"))})
+            sink.emit(
+                t,
+                "replay_rejected",
+                label,
+                peer=peer.fp,
+                addr=peer.addr,
+                detail={"reason": rng.choice(("counter", "message_id"))},
+            )
             t += rng.uniform(0.01, 0.5)
-        sink.emit(t, "conn_close", label, peer=peer.fp, addr=peer.addr,
-                  detail={"reason": "replay"})
+        sink.emit(t, "conn_close", label, peer=peer.fp, addr=peer.addr, detail={"reason": "replay"})
         t += _gap(rng, 180, 900, config, quiet) if quiet else rng.uniform(5, 40)
 
 
-def flood(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-          t: float, quiet: bool) -> None:
+def flood(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """Connection floods (one or several sources), some with malformed frames."""
     label = "flood"
     sources = [_attacker_addr(rng) for _ in range(rng.choice((1, 1, 1, 3)))]
@@ -142,17 +177,24 @@ def flood(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
                     continue
                 sink.emit(when, "conn_open", label, addr=addr)
                 if malformed and rng.random() < 0.6:
-                    sink.emit(when + 0.01, "frame_rejected", label, addr=addr,
-                              detail={"reason": rng.choice(("oversize", "bad_msgpack"))})
+                    sink.emit(
+                        when + 0.01,
+                        "frame_rejected",
+                        label,
+                        addr=addr,
+                        detail={"reason": rng.choice(("oversize", "bad_msgpack"))},
+                    )
                 sink.emit(when + 0.02, "conn_close", label, addr=addr)
             if dropped:
-                sink.emit(second + 0.999, "rate_limited", label, addr=addr,
-                          detail={"dropped": dropped})
+                sink.emit(
+                    second + 0.999, "rate_limited", label, addr=addr, detail={"dropped": dropped}
+                )
         second += 1
 
 
-def impersonation(sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer],
-                  t: float, quiet: bool) -> None:
+def impersonation(
+    sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
+) -> None:
     """Someone claims a known peer's name with another key, or offers weaker suites."""
     label = "impersonation"
     victim = rng.choice(peers)
@@ -163,19 +205,33 @@ def impersonation(sink: Sink, rng: random.Random, config: SimConfig, peers: list
         sink.emit(t, "conn_open", label, addr=addr)
         t += rng.uniform(0.05, 0.4)
         if rng.random() < 0.6:
-            sink.emit(t, "identity_changed", label, peer=forged, addr=addr,
-                      detail={"pinned": victim.fp[:16]})
+            sink.emit(
+                t,
+                "identity_changed",
+                label,
+                peer=forged,
+                addr=addr,
+                detail={"pinned": victim.fp[:16]},
+            )
             sink.emit(t + 0.01, "conn_close", label, peer=forged, addr=addr)
         else:
-            sink.emit(t, "downgrade_rejected", label, addr=addr,
-                      detail={"offered": ["none"] if rng.random() < 0.5 else ["aes-128-cbc"]})
+            sink.emit(
+                t,
+                "downgrade_rejected",
+                label,
+                addr=addr,
+                detail={"offered": ["none"] if rng.random() < 0.5 else ["aes-128-cbc"]},
+            )
             sink.emit(t + 0.01, "conn_close", label, addr=addr)
         t += _gap(rng, 300, 1800, config, quiet) if quiet else rng.uniform(5, 60)
 
 
 ATTACKS: dict[str, Episode] = {
-    "brute_force": brute_force, "exfiltration": exfiltration,
-    "integrity_violation": integrity_violation, "replay": replay, "flood": flood,
+    "brute_force": brute_force,
+    "exfiltration": exfiltration,
+    "integrity_violation": integrity_violation,
+    "replay": replay,
+    "flood": flood,
     "impersonation": impersonation,
 }
 
@@ -191,11 +247,13 @@ def attacks(sink: Sink, config: SimConfig, peers: list[Peer]) -> None:
 
 # --- benign look-alikes ------------------------------------------------------------------------
 
+
 def big_transfer(sink: Sink, rng: random.Random, peer: Peer, day0: float) -> None:
     """A video, a disk image: one huge file in working hours (now and then in the evening)."""
     when = day0 + rng.uniform(9.0, 23.0 if rng.random() < 0.25 else 18.5) * HOUR
-    file_transfer(sink, rng, peer, when, size=int(math.exp(rng.uniform(math.log(2e8),
-                                                                        math.log(4e9)))))
+    file_transfer(
+        sink, rng, peer, when, size=int(math.exp(rng.uniform(math.log(2e8), math.log(4e9))))
+    )
 
 
 def photo_backup(sink: Sink, rng: random.Random, peer: Peer, day0: float) -> None:
@@ -210,8 +268,9 @@ def flaky_link(sink: Sink, rng: random.Random, peer: Peer, day0: float) -> None:
     """A bad access point: the link keeps dying and handshakes time out for a while."""
     t = day0 + rng.uniform(8.0, 22.0) * HOUR
     for _ in range(rng.randrange(3, 9)):
-        sink.emit(t, "conn_close", "normal", peer=peer.fp, addr=peer.addr,
-                  detail={"reason": "reset"})
+        sink.emit(
+            t, "conn_close", "normal", peer=peer.fp, addr=peer.addr, detail={"reason": "reset"}
+        )
         t = connect(sink, rng, peer, t + rng.uniform(3, 40), flakiness=0.6, max_failures=4)
         t += rng.uniform(20, 240)
 
@@ -227,14 +286,30 @@ def forgotten_password(sink: Sink, rng: random.Random, peer: Peer, day0: float) 
 
 def new_device(sink: Sink, rng: random.Random, peer: Peer, day0: float) -> None:
     """Someone's new laptop joins: unknown address, fresh key, a shaky first handshake."""
-    newcomer = Peer(fingerprint_for(rng.randrange(1 << 30), "newcomer"),
-                    f"192.168.1.{rng.randrange(100, 150)}", 0, 0, 0, 0, 0, 0, 0.5, 0)
+    newcomer = Peer(
+        fingerprint_for(rng.randrange(1 << 30), "newcomer"),
+        f"192.168.1.{rng.randrange(100, 150)}",
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0.5,
+        0,
+    )
     t = day0 + rng.uniform(9.0, 19.0) * HOUR
     sink.emit(t, "peer_discovered", "normal", peer=newcomer.fp, addr=newcomer.addr)
     t = connect(sink, rng, newcomer, t + 1.0, flakiness=0.5, max_failures=2)
     for k in range(rng.randrange(2, 12)):
-        sink.emit(t + 5 + 20 * k, "msg_sent" if k % 2 else "msg_recv", "normal",
-                  peer=newcomer.fp, addr=newcomer.addr, size=int(rng.uniform(60, 400)))
+        sink.emit(
+            t + 5 + 20 * k,
+            "msg_sent" if k % 2 else "msg_recv",
+            "normal",
+            peer=newcomer.fp,
+            addr=newcomer.addr,
+            size=int(rng.uniform(60, 400)),
+        )
 
 
 LOOKALIKES: dict[str, tuple[float, Callable[[Sink, random.Random, Peer, float], None]]] = {

@@ -28,8 +28,12 @@ from p2pmsg.monitor.features import WINDOW, Window
 
 # Base severity of a model verdict, by kind.
 MODEL_SEVERITY: dict[str, str] = {
-    "brute_force": "medium", "exfiltration": "medium", "flood": "medium",
-    "replay": "high", "integrity_violation": "high", "impersonation": "high",
+    "brute_force": "medium",
+    "exfiltration": "medium",
+    "flood": "medium",
+    "replay": "high",
+    "integrity_violation": "high",
+    "impersonation": "high",
 }
 
 
@@ -56,8 +60,11 @@ def model_verdicts(bundle: Any, windows: Sequence[Window]) -> list[ModelVerdict]
     verdicts = []
     for row, value in zip(proba, anomaly, strict=True):
         best = int(row.argmax())
-        verdicts.append(ModelVerdict(classes[best], float(row[best]), float(value),
-                                     bool(value > bundle.threshold)))
+        verdicts.append(
+            ModelVerdict(
+                classes[best], float(row[best]), float(value), bool(value > bundle.threshold)
+            )
+        )
     return verdicts
 
 

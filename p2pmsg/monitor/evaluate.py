@@ -20,8 +20,9 @@ from p2pmsg.monitor.features import Window, featurize
 from p2pmsg.monitor.rules import RuleConfig, RuleEngine
 
 
-def classification_report(truth: Sequence[str], predicted: Sequence[str],
-                          labels: Sequence[str] = LABELS) -> dict[str, Any]:
+def classification_report(
+    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str] = LABELS
+) -> dict[str, Any]:
     """Per-class precision/recall/F1/support, macro-F1 and the confusion matrix.
 
     Macro-F1 averages over the labels that occur in the truth or the
@@ -41,8 +42,12 @@ def classification_report(truth: Sequence[str], predicted: Sequence[str],
         precision = tp / predicted_n if predicted_n else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"precision": round(precision, 4), "recall": round(recall, 4),
-                            "f1": round(f1, 4), "support": support}
+        per_class[label] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": support,
+        }
         if support or predicted_n:
             f1s.append(f1)
     correct = sum(matrix[i][i] for i in range(len(labels)))
@@ -69,7 +74,8 @@ def binary_report(truth: Sequence[str], flagged: Sequence[bool]) -> dict[str, An
         rates[label] = round(sum(rows) / len(rows), 4) if rows else None
     return {
         "kind": "binary (anomalous vs normal)",
-        "precision": round(precision, 4), "recall": round(recall, 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
         "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
         "false_alarm_rate": round(fp / normals, 4) if normals else 0.0,
         "flagged_share_by_label": rates,
@@ -77,8 +83,9 @@ def binary_report(truth: Sequence[str], flagged: Sequence[bool]) -> dict[str, An
     }
 
 
-def rule_kinds_by_window(events: Iterable[SecurityEvent],
-                         config: RuleConfig | None = None) -> dict[tuple[str, float], set[str]]:
+def rule_kinds_by_window(
+    events: Iterable[SecurityEvent], config: RuleConfig | None = None
+) -> dict[tuple[str, float], set[str]]:
     """Replay the rules; which kinds fired for each (key, window start)."""
     engine = RuleEngine(config)
     fired: dict[tuple[str, float], set[str]] = defaultdict(set)
@@ -88,8 +95,9 @@ def rule_kinds_by_window(events: Iterable[SecurityEvent],
     return fired
 
 
-def evaluate_events(events: Sequence[SecurityEvent], bundle: Any | None,
-                    *, unavailable: str = "") -> dict[str, Any]:
+def evaluate_events(
+    events: Sequence[SecurityEvent], bundle: Any | None, *, unavailable: str = ""
+) -> dict[str, Any]:
     """Grade all detectors; `bundle` None means the models could not be used."""
     windows: list[Window] = featurize(events)
     truth = [w.label or "normal" for w in windows]
@@ -110,11 +118,12 @@ def evaluate_events(events: Sequence[SecurityEvent], bundle: Any | None,
         mode = f"rules-only: {unavailable}"
     detectors["combined"] = classification_report(truth, combined)
     report = dict(detectors["combined"])
-    report.update({"mode": mode, "events": len(events), "detectors": detectors,
-                   "warnings": []})
+    report.update({"mode": mode, "events": len(events), "detectors": detectors, "warnings": []})
     if report["macro_f1"] >= 0.9999 and len(truth) > 100:
-        report["warnings"].append("a perfect macro-F1 usually means leakage between training "
-                                  "and test data; investigate before trusting it")
+        report["warnings"].append(
+            "a perfect macro-F1 usually means leakage between training "
+            "and test data; investigate before trusting it"
+        )
     return report
 
 
@@ -134,28 +143,39 @@ def evaluate_file(path: Path, *, model_dir: Path | None = None) -> dict[str, Any
 
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable form of `evaluate_file`'s result."""
-    lines = [f"data: {report.get('data', '-')}  events: {report['events']}  "
-             f"windows: {report['windows']}  mode: {report['mode']}", ""]
-    for name, title in (("rules", "rules alone"), ("isolation_forest", "IsolationForest alone"),
-                        ("random_forest", "RandomForest alone"),
-                        ("combined", "combined (rules + models)")):
+    lines = [
+        f"data: {report.get('data', '-')}  events: {report['events']}  "
+        f"windows: {report['windows']}  mode: {report['mode']}",
+        "",
+    ]
+    for name, title in (
+        ("rules", "rules alone"),
+        ("isolation_forest", "IsolationForest alone"),
+        ("random_forest", "RandomForest alone"),
+        ("combined", "combined (rules + models)"),
+    ):
         result = report["detectors"].get(name)
         if result is None:
             lines += [f"{title}: unavailable", ""]
             continue
         if "per_class" not in result:
-            lines.append(f"{title}: {result['kind']}; precision {result['precision']:.3f} "
-                         f"recall {result['recall']:.3f} F1 {result['f1']:.3f} "
-                         f"false alarms {result['false_alarm_rate']:.2%}")
-            flagged = ", ".join(f"{k} {v:.0%}" for k, v in
-                                result["flagged_share_by_label"].items() if v is not None)
+            lines.append(
+                f"{title}: {result['kind']}; precision {result['precision']:.3f} "
+                f"recall {result['recall']:.3f} F1 {result['f1']:.3f} "
+                f"false alarms {result['false_alarm_rate']:.2%}"
+            )
+            flagged = ", ".join(
+                f"{k} {v:.0%}" for k, v in result["flagged_share_by_label"].items() if v is not None
+            )
             lines += [f"  flagged: {flagged}", ""]
             continue
         lines.append(f"{title}: macro-F1 {result['macro_f1']:.3f}")
         lines.append(f"  {'label':<20} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
         for label, row in result["per_class"].items():
-            lines.append(f"  {label:<20} {row['precision']:>9.3f} {row['recall']:>7.3f} "
-                         f"{row['f1']:>6.3f} {row['support']:>8}")
+            lines.append(
+                f"  {label:<20} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                f"{row['f1']:>6.3f} {row['support']:>8}"
+            )
         lines.append("")
     confusion = report["confusion"]
     short = [label[:6] for label in confusion["labels"]]

@@ -24,21 +24,48 @@ from typing import Any
 from p2pmsg.errors import EventFormatError
 
 EVENT_NAMES: tuple[str, ...] = (
-    "unlock_ok", "unlock_fail", "conn_open", "conn_close", "handshake_ok", "handshake_fail",
-    "identity_changed", "downgrade_rejected", "decrypt_fail", "replay_rejected",
-    "frame_rejected", "rate_limited", "msg_sent", "msg_recv", "file_sent", "file_recv",
-    "file_integrity_fail", "key_rotated", "cipher_changed", "peer_discovered", "peer_lost",
+    "unlock_ok",
+    "unlock_fail",
+    "conn_open",
+    "conn_close",
+    "handshake_ok",
+    "handshake_fail",
+    "identity_changed",
+    "downgrade_rejected",
+    "decrypt_fail",
+    "replay_rejected",
+    "frame_rejected",
+    "rate_limited",
+    "msg_sent",
+    "msg_recv",
+    "file_sent",
+    "file_recv",
+    "file_integrity_fail",
+    "key_rotated",
+    "cipher_changed",
+    "peer_discovered",
+    "peer_lost",
 )
 EVENT_SET = frozenset(EVENT_NAMES)
 
 # Highest priority first: a window holding events of several labels takes the first.
 LABEL_PRIORITY: tuple[str, ...] = (
-    "impersonation", "integrity_violation", "replay", "brute_force", "flood", "exfiltration",
+    "impersonation",
+    "integrity_violation",
+    "replay",
+    "brute_force",
+    "flood",
+    "exfiltration",
     "normal",
 )
 # A stable, readable order for reports and model classes.
 LABELS: tuple[str, ...] = (
-    "normal", "brute_force", "exfiltration", "integrity_violation", "replay", "flood",
+    "normal",
+    "brute_force",
+    "exfiltration",
+    "integrity_violation",
+    "replay",
+    "flood",
     "impersonation",
 )
 LABEL_SET = frozenset(LABELS)
@@ -75,8 +102,12 @@ class SecurityEvent:
 
     def to_dict(self, *, with_label: bool = True) -> dict[str, Any]:
         record: dict[str, Any] = {
-            "ts": self.ts, "event": self.event, "peer": self.peer, "addr": self.addr,
-            "bytes": self.bytes, "detail": dict(self.detail),
+            "ts": self.ts,
+            "event": self.event,
+            "peer": self.peer,
+            "addr": self.addr,
+            "bytes": self.bytes,
+            "detail": dict(self.detail),
         }
         if with_label and self.label is not None:
             record["label"] = self.label
@@ -84,8 +115,12 @@ class SecurityEvent:
 
     def to_json(self, *, with_label: bool = True) -> str:
         """Compact, key-ordered JSON: byte-for-byte reproducible datasets depend on it."""
-        return json.dumps(self.to_dict(with_label=with_label), separators=(",", ":"),
-                          ensure_ascii=True, allow_nan=False)
+        return json.dumps(
+            self.to_dict(with_label=with_label),
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
 
 
 def event_from_dict(record: Any, *, where: str = "event") -> SecurityEvent:
@@ -164,8 +199,9 @@ def require_labels(events: Iterable[SecurityEvent], *, source: str = "data") -> 
     """Evaluation and training need ground truth on every line."""
     for index, event in enumerate(events, start=1):
         if event.label is None:
-            raise EventFormatError(f"{source}: event {index} has no 'label'; "
-                                   "training and evaluation need labeled data")
+            raise EventFormatError(
+                f"{source}: event {index} has no 'label'; training and evaluation need labeled data"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +226,26 @@ class Alert:
             raise ValueError(f"alert source must be 'model' or 'rule:<name>', not {self.source!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ts": self.ts, "kind": self.kind, "severity": self.severity, "peer": self.peer,
-                "addr": self.addr, "source": self.source, "score": self.score,
-                "message": self.message}
+        return {
+            "ts": self.ts,
+            "kind": self.kind,
+            "severity": self.severity,
+            "peer": self.peer,
+            "addr": self.addr,
+            "source": self.source,
+            "score": self.score,
+            "message": self.message,
+        }
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Alert:
-        return cls(float(record["ts"]), str(record["kind"]), str(record["severity"]),
-                   record.get("peer"), record.get("addr"), str(record["source"]),
-                   float(record["score"]), str(record["message"]))
+        return cls(
+            float(record["ts"]),
+            str(record["kind"]),
+            str(record["severity"]),
+            record.get("peer"),
+            record.get("addr"),
+            str(record["source"]),
+            float(record["score"]),
+            str(record["message"]),
+        )

@@ -25,9 +25,19 @@ _OUT = (_INDEX["msg_sent"], _INDEX["file_sent"])
 _IN = (_INDEX["msg_recv"], _INDEX["file_recv"])
 # Counts summed over the last five minutes: slow attacks stay under per-minute
 # thresholds but not under these.
-SLOW_EVENTS = ("unlock_fail", "handshake_fail", "conn_open", "frame_rejected", "rate_limited",
-               "decrypt_fail", "replay_rejected", "file_integrity_fail", "identity_changed",
-               "downgrade_rejected", "file_sent")
+SLOW_EVENTS = (
+    "unlock_fail",
+    "handshake_fail",
+    "conn_open",
+    "frame_rejected",
+    "rate_limited",
+    "decrypt_fail",
+    "replay_rejected",
+    "file_integrity_fail",
+    "identity_changed",
+    "downgrade_rejected",
+    "file_sent",
+)
 _SLOW = tuple(_INDEX[name] for name in SLOW_EVENTS)
 SHORT_SPAN = 300.0  # the "5-minute sums"
 LONG_SPAN = 3600.0
@@ -37,14 +47,27 @@ IDLE_EVICT = 86400.0
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"n_{name}" for name in EVENT_NAMES),
-    "log_bytes_out", "log_bytes_in", "log_max_event_bytes",
-    "handshake_fail_ratio", "unlock_fail_ratio", "distinct_addrs",
+    "log_bytes_out",
+    "log_bytes_in",
+    "log_max_event_bytes",
+    "handshake_fail_ratio",
+    "unlock_fail_ratio",
+    "distinct_addrs",
     *(f"n5m_{name}" for name in SLOW_EVENTS),
     *(f"n1h_{name}" for name in SLOW_EVENTS),
-    "log_bytes_out_5m", "log_bytes_out_1h", "active_minutes_1h",
-    "addr_auth_ok", "addr_auth_changed",
-    "volume_vs_baseline", "log_key_age_min", "addr_known",
-    "key_is_local", "key_is_addr", "key_is_peer", "hour_sin", "hour_cos",
+    "log_bytes_out_5m",
+    "log_bytes_out_1h",
+    "active_minutes_1h",
+    "addr_auth_ok",
+    "addr_auth_changed",
+    "volume_vs_baseline",
+    "log_key_age_min",
+    "addr_known",
+    "key_is_local",
+    "key_is_addr",
+    "key_is_peer",
+    "hour_sin",
+    "hour_cos",
 )
 
 
@@ -149,8 +172,11 @@ class Windower:
             self._addr_ok.setdefault(event.addr, deque(maxlen=8)).append(event.ts)
             if event.peer is not None:
                 state.handshake_addrs.add(event.addr)
-        if event.peer is not None and event.addr is not None and event.event in (
-                "handshake_ok", "identity_changed"):
+        if (
+            event.peer is not None
+            and event.addr is not None
+            and event.event in ("handshake_ok", "identity_changed")
+        ):
             source = self._keys.get(event.addr)
             if source is not None and source.open is not None and source.open.start == start:
                 if event.event == "handshake_ok":
@@ -201,18 +227,27 @@ class Windower:
         hour = ((w.start + self.utc_offset) % 86400.0) / 3600.0
         features = (
             *(_log(c) for c in counts),
-            log_out, _log(w.bytes_in), _log(w.max_bytes),
+            log_out,
+            _log(w.bytes_in),
+            _log(w.max_bytes),
             hs_fail / (hs_fail + hs_ok) if hs_fail + hs_ok else 0.0,
             un_fail / (un_fail + un_ok) if un_fail + un_ok else 0.0,
             float(len(w.addrs)),
             *(_log(s) for s in slow_sums),
             *(_log(s) for s in hour_sums),
-            _log(out_5m), _log(out_1h), (len(history) + 1) / 60.0,
-            _log(w.auth_ok), _log(w.auth_changed),
-            log_out - baseline, _log(min(end - state.first_seen, 7 * 86400.0) / 60.0),
+            _log(out_5m),
+            _log(out_1h),
+            (len(history) + 1) / 60.0,
+            _log(w.auth_ok),
+            _log(w.auth_changed),
+            log_out - baseline,
+            _log(min(end - state.first_seen, 7 * 86400.0) / 60.0),
             self._addr_known(kind, state, w, end),
-            float(kind == "local"), float(kind == "addr"), float(kind == "peer"),
-            math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24),
+            float(kind == "local"),
+            float(kind == "addr"),
+            float(kind == "peer"),
+            math.sin(2 * math.pi * hour / 24),
+            math.cos(2 * math.pi * hour / 24),
         )
         history.append((w.start, slow_now, w.bytes_out))
         state.baseline_log_out = baseline + BASELINE_ALPHA * (log_out - baseline)
@@ -232,8 +267,9 @@ class Windower:
     def _sweep(self, now: float) -> None:
         """Forget keys idle for a day so memory stays bounded on a long-running node."""
         self._next_sweep = now + 3600.0
-        stale = [k for k, s in self._keys.items()
-                 if s.open is None and s.last_seen < now - IDLE_EVICT]
+        stale = [
+            k for k, s in self._keys.items() if s.open is None and s.last_seen < now - IDLE_EVICT
+        ]
         for key in stale:
             del self._keys[key]
         for addr in [a for a, t in self._addr_ok.items() if t[-1] < now - ADDR_MEMORY]:

@@ -32,9 +32,16 @@ NOT_LOADED = "rules-only: models not loaded yet"
 
 
 class Monitor:
-    def __init__(self, *, rules: RuleConfig | None = None, model_dir: Path | None = None,
-                 utc_offset: float = 0.0, cooldown: float = 900.0,
-                 max_pending: int = 100_000, score_history: int = 120) -> None:
+    def __init__(
+        self,
+        *,
+        rules: RuleConfig | None = None,
+        model_dir: Path | None = None,
+        utc_offset: float = 0.0,
+        cooldown: float = 900.0,
+        max_pending: int = 100_000,
+        score_history: int = 120,
+    ) -> None:
         self.model_dir = model_dir
         self._rules = RuleEngine(rules)
         self._windower = Windower(utc_offset=utc_offset)
@@ -53,7 +60,7 @@ class Monitor:
 
     @property
     def mode(self) -> str:
-        """"models", or "rules-only: <reason>" (not loaded yet, or refused and why)."""
+        """ "models", or "rules-only: <reason>" (not loaded yet, or refused and why)."""
         return self._mode
 
     @property
@@ -66,11 +73,16 @@ class Monitor:
         return tuple(self._scores)
 
     def status(self) -> dict[str, Any]:
-        return {"mode": self._mode, "recent_scores": self.recent_scores(),
-                "anomaly_threshold": self.anomaly_threshold,
-                "active_keys": self._windower.active_keys, "pending": len(self._pending),
-                "dropped_events": self.dropped_events, "windows_scored": self.windows_scored,
-                "suppressed_alerts": self._dedup.suppressed}
+        return {
+            "mode": self._mode,
+            "recent_scores": self.recent_scores(),
+            "anomaly_threshold": self.anomaly_threshold,
+            "active_keys": self._windower.active_keys,
+            "pending": len(self._pending),
+            "dropped_events": self.dropped_events,
+            "windows_scored": self.windows_scored,
+            "suppressed_alerts": self._dedup.suppressed,
+        }
 
     # --- input ------------------------------------------------------------------------------
 
@@ -96,10 +108,19 @@ class Monitor:
         except ModelIntegrityError as exc:
             self._bundle = None
             self._mode = f"rules-only: {exc}"
-            self._outbox.append(Alert(
-                now, "integrity_violation", "critical", None, None, "rule:model_integrity", 1.0,
-                f"the monitor's model files were refused ({exc}); monitoring continues on "
-                "rules alone"))
+            self._outbox.append(
+                Alert(
+                    now,
+                    "integrity_violation",
+                    "critical",
+                    None,
+                    None,
+                    "rule:model_integrity",
+                    1.0,
+                    f"the monitor's model files were refused ({exc}); monitoring continues on "
+                    "rules alone",
+                )
+            )
             return False
         self._bundle = bundle
         self._mode = MODELS
@@ -126,11 +147,21 @@ class Monitor:
                     if verdict.kind == "normal":
                         continue
                     who = window.peer or window.addr or "this device"
-                    self._emit(alerts, window.key, Alert(
-                        window.end, verdict.kind, model_severity(verdict), window.peer,
-                        window.addr, "model", round(verdict.probability, 3),
-                        f"model: {verdict.kind.replace('_', ' ')} by {who[:16]} "
-                        f"(p={verdict.probability:.2f}, anomaly {verdict.anomaly:.2f})"))
+                    self._emit(
+                        alerts,
+                        window.key,
+                        Alert(
+                            window.end,
+                            verdict.kind,
+                            model_severity(verdict),
+                            window.peer,
+                            window.addr,
+                            "model",
+                            round(verdict.probability, 3),
+                            f"model: {verdict.kind.replace('_', ' ')} by {who[:16]} "
+                            f"(p={verdict.probability:.2f}, anomaly {verdict.anomaly:.2f})",
+                        ),
+                    )
             return alerts
 
     def _emit(self, alerts: list[Alert], key: str, alert: Alert) -> None:
@@ -140,5 +171,13 @@ class Monitor:
 
 
 def _rule_alert(hit: RuleHit) -> Alert:
-    return Alert(hit.ts, hit.kind, hit.severity, hit.peer, hit.addr, f"rule:{hit.rule}",
-                 hit.score, hit.message)
+    return Alert(
+        hit.ts,
+        hit.kind,
+        hit.severity,
+        hit.peer,
+        hit.addr,
+        f"rule:{hit.rule}",
+        hit.score,
+        hit.message,
+    )

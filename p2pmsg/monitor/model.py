@@ -73,8 +73,11 @@ def default_model_dir() -> Path:
     for directory in candidate_model_dirs():
         if (directory / MANIFEST_FILE).is_file():
             return directory
-    raise ModelIntegrityError("no trained models found (looked in "
-                              + ", ".join(str(d) for d in candidate_model_dirs()) + ")")
+    raise ModelIntegrityError(
+        "no trained models found (looked in "
+        + ", ".join(str(d) for d in candidate_model_dirs())
+        + ")"
+    )
 
 
 def pinned_hashes() -> dict[str, str]:
@@ -84,7 +87,8 @@ def pinned_hashes() -> dict[str, str]:
         pinned = json.loads(text)
     except (OSError, ValueError) as exc:
         raise ModelIntegrityError(
-            f"the package's pinned model hashes are unreadable: {exc}") from None
+            f"the package's pinned model hashes are unreadable: {exc}"
+        ) from None
     if not isinstance(pinned, dict) or not all(isinstance(v, str) for v in pinned.values()):
         raise ModelIntegrityError("the package's pinned model hashes are malformed")
     return pinned
@@ -107,8 +111,9 @@ def _checked(directory: Path, name: str, pinned: Mapping[str, str]) -> bytes:
     return data
 
 
-def load_models(directory: Path | None = None, *,
-                pinned: Mapping[str, str] | None = None) -> ModelBundle:
+def load_models(
+    directory: Path | None = None, *, pinned: Mapping[str, str] | None = None
+) -> ModelBundle:
     """Verify, then load. Raises `ModelIntegrityError` with the reason on any doubt."""
     directory = directory if directory is not None else default_model_dir()
     pinned = pinned if pinned is not None else pinned_hashes()
@@ -136,12 +141,14 @@ def _check_environment(manifest: Mapping[str, Any]) -> None:
     if manifest.get("sklearn_version") != sklearn.__version__:
         raise ModelIntegrityError(
             f"models were written by scikit-learn {manifest.get('sklearn_version')}, "
-            f"this is {sklearn.__version__}; retrain with `p2pmsg train`")
+            f"this is {sklearn.__version__}; retrain with `p2pmsg train`"
+        )
     written = str(manifest.get("numpy_version", "")).split(".")[0]
     if written != numpy.__version__.split(".")[0]:
         raise ModelIntegrityError(
             f"models were written with numpy {manifest.get('numpy_version')}, "
-            f"this is {numpy.__version__}")
+            f"this is {numpy.__version__}"
+        )
     if tuple(manifest.get("feature_names", ())) != FEATURE_NAMES:
         raise ModelIntegrityError("the models were trained on other features than this code makes")
 
@@ -160,8 +167,9 @@ def _unpickle(data: bytes, name: str) -> Any:
             raise ModelIntegrityError(f"{name} could not be loaded: {type(exc).__name__}") from None
 
 
-def _validated(anomaly_blob: Any, classifier_blob: Any, manifest: Mapping[str, Any],
-               directory: Path) -> ModelBundle:
+def _validated(
+    anomaly_blob: Any, classifier_blob: Any, manifest: Mapping[str, Any], directory: Path
+) -> ModelBundle:
     from sklearn.ensemble import IsolationForest, RandomForestClassifier
 
     try:
@@ -169,8 +177,9 @@ def _validated(anomaly_blob: Any, classifier_blob: Any, manifest: Mapping[str, A
         classifier = classifier_blob["model"]
     except (TypeError, KeyError, ValueError):
         raise ModelIntegrityError("a model file does not hold the expected structure") from None
-    if not isinstance(anomaly, IsolationForest) or not isinstance(classifier,
-                                                                  RandomForestClassifier):
+    if not isinstance(anomaly, IsolationForest) or not isinstance(
+        classifier, RandomForestClassifier
+    ):
         raise ModelIntegrityError("a model file holds an unexpected kind of estimator")
     n = len(FEATURE_NAMES)
     if anomaly.n_features_in_ != n or classifier.n_features_in_ != n:

@@ -51,8 +51,11 @@ class RuleConfig:
 
 SINGLE_TRIGGERS: dict[str, tuple[str, str, str]] = {
     # event: (kind, severity, message)
-    "identity_changed": ("impersonation", "critical",
-                         "a known peer presented a different identity key"),
+    "identity_changed": (
+        "impersonation",
+        "critical",
+        "a known peer presented a different identity key",
+    ),
     "downgrade_rejected": ("impersonation", "high", "a peer offered only weaker cipher suites"),
     "replay_rejected": ("replay", "high", "a replayed record was rejected"),
     "decrypt_fail": ("integrity_violation", "high", "a record failed authentication"),
@@ -64,10 +67,15 @@ SINGLE_TRIGGERS: dict[str, tuple[str, str, str]] = {
 # flagged); a key that did not prove the fingerprint its advert named is an impostor
 # caught in the act.
 IDENTITY_REASONS: dict[str, tuple[str, str]] = {
-    "name_clash": ("high", "a new key claims a name that reads like one of your contacts; "
-                           "it is kept apart and flagged (check it: p2pmsg trust)"),
+    "name_clash": (
+        "high",
+        "a new key claims a name that reads like one of your contacts; "
+        "it is kept apart and flagged (check it: p2pmsg trust)",
+    ),
     "advertised_fingerprint_not_proven": (
-        "critical", "a peer advertised a contact's fingerprint but could not prove it"),
+        "critical",
+        "a peer advertised a contact's fingerprint but could not prove it",
+    ),
 }
 
 
@@ -154,8 +162,11 @@ class RuleEngine:
         hits: list[RuleHit] = []
 
         def hit(rule: str, kind: str, severity: str, score: float, message: str) -> None:
-            hits.append(RuleHit(ts, rule, kind, severity, key, event.peer, event.addr,
-                                round(score, 3), message))
+            hits.append(
+                RuleHit(
+                    ts, rule, kind, severity, key, event.peer, event.addr, round(score, 3), message
+                )
+            )
 
         if name in SINGLE_TRIGGERS:
             kind, severity, message = SINGLE_TRIGGERS[name]
@@ -167,42 +178,74 @@ class RuleEngine:
             count = self._unlock.add(key, ts)
             if count is not None:
                 n, span = c.unlock_failures
-                hit("unlock_failures", "brute_force", "high", count / n,
-                    f"{count} failed unlocks within {span / 60:.0f} min")
+                hit(
+                    "unlock_failures",
+                    "brute_force",
+                    "high",
+                    count / n,
+                    f"{count} failed unlocks within {span / 60:.0f} min",
+                )
         elif name == "handshake_fail":
             fast = self._hs_fast.add(key, ts)
             slow = self._hs_slow.add(key, ts)
             if fast is not None:
-                hit("handshake_failures_fast", "brute_force", "high", fast / c.handshake_fast[0],
-                    f"{fast} failed handshakes within {c.handshake_fast[1]:.0f} s")
+                hit(
+                    "handshake_failures_fast",
+                    "brute_force",
+                    "high",
+                    fast / c.handshake_fast[0],
+                    f"{fast} failed handshakes within {c.handshake_fast[1]:.0f} s",
+                )
             elif slow is not None:
-                hit("handshake_failures_slow", "brute_force", "medium",
+                hit(
+                    "handshake_failures_slow",
+                    "brute_force",
+                    "medium",
                     slow / c.handshake_slow[0],
-                    f"{slow} failed handshakes within {c.handshake_slow[1] / 60:.0f} min")
+                    f"{slow} failed handshakes within {c.handshake_slow[1] / 60:.0f} min",
+                )
         elif name in ("conn_open", "rate_limited"):
             amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)
             level = self._conns.pour(key, ts, min(amount, 1000.0))
             if level is not None:
-                hit("connection_rate", "flood", "high", level / c.conn_bucket[0],
-                    "connection attempts faster than the listener allows")
+                hit(
+                    "connection_rate",
+                    "flood",
+                    "high",
+                    level / c.conn_bucket[0],
+                    "connection attempts faster than the listener allows",
+                )
         elif name == "frame_rejected":
             count = self._frames.add(key, ts)
             if count is not None:
-                hit("malformed_frames", "flood", "medium", count / c.malformed_frames[0],
-                    f"{count} malformed frames within {c.malformed_frames[1] / 60:.0f} min")
+                hit(
+                    "malformed_frames",
+                    "flood",
+                    "medium",
+                    count / c.malformed_frames[0],
+                    f"{count} malformed frames within {c.malformed_frames[1] / 60:.0f} min",
+                )
         elif name == "file_integrity_fail":
             count = self._files.add(key, ts)
             if count is not None:
-                hit("file_integrity", "integrity_violation", "medium",
+                hit(
+                    "file_integrity",
+                    "integrity_violation",
+                    "medium",
                     count / c.file_integrity[0],
                     f"{count} received files failed their hash within "
-                    f"{c.file_integrity[1] / 60:.0f} min")
+                    f"{c.file_integrity[1] / 60:.0f} min",
+                )
         elif name in ("file_sent", "msg_sent") and event.peer is not None:
             found = self._volume.add(key, ts, event.bytes)
             if found is not None:
                 total, usual = found
-                hit("exfiltration_volume", "exfiltration", "medium",
+                hit(
+                    "exfiltration_volume",
+                    "exfiltration",
+                    "medium",
                     total / max(float(c.exfil_floor_bytes), c.exfil_factor * usual),
                     f"{total / MIB:.0f} MiB sent to this peer within {c.exfil_span / 60:.0f} min "
-                    f"(usually {usual / MIB:.1f} MiB)")
+                    f"(usually {usual / MIB:.1f} MiB)",
+                )
         return hits

@@ -86,9 +86,17 @@ class Sink:
     end: float
     rows: list[tuple[float, int, SecurityEvent]] = field(default_factory=list)
 
-    def emit(self, ts: float, event: str, label: str, *, peer: str | None = None,
-             addr: str | None = None, size: int = 0,
-             detail: dict[str, Any] | None = None) -> None:
+    def emit(
+        self,
+        ts: float,
+        event: str,
+        label: str,
+        *,
+        peer: str | None = None,
+        addr: str | None = None,
+        size: int = 0,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         if not (self.start <= ts < self.end):
             return
         ts = round(ts, 3)
@@ -103,8 +111,9 @@ def fingerprint_for(seed: int, name: str) -> str:
     return hashlib.sha256(f"p2pmsg-sim/{seed}/{name}".encode()).hexdigest()
 
 
-def poisson_times(rng: random.Random, rate_per_s: float, start: float,
-                  end: float) -> Iterator[float]:
+def poisson_times(
+    rng: random.Random, rate_per_s: float, start: float, end: float
+) -> Iterator[float]:
     """Arrival times of a Poisson process on [start, end)."""
     if rate_per_s <= 0:
         return
@@ -121,41 +130,57 @@ def make_peers(config: SimConfig) -> list[Peer]:
         night_owl = rng.random() < 0.2
         start_hour = rng.uniform(7.0, 10.5) + (3.0 if night_owl else 0.0)
         end_hour = rng.uniform(17.0, 22.5) + (3.5 if night_owl else 0.0)
-        peers.append(Peer(
-            fp=fingerprint_for(config.seed, f"peer{index}"),
-            addr=f"192.168.1.{10 + index}",
-            start_hour=start_hour, end_hour=end_hour,
-            weekend_presence=rng.uniform(0.2, 0.8),
-            bursts_per_hour=rng.uniform(1.5, 8.0),
-            files_per_hour=rng.uniform(0.05, 0.8),
-            file_log_median=rng.uniform(math.log(40e3), math.log(15e6)),
-            flakiness=rng.uniform(0.0, 0.12),
-            drops_per_hour=rng.uniform(0.02, 0.4),
-        ))
+        peers.append(
+            Peer(
+                fp=fingerprint_for(config.seed, f"peer{index}"),
+                addr=f"192.168.1.{10 + index}",
+                start_hour=start_hour,
+                end_hour=end_hour,
+                weekend_presence=rng.uniform(0.2, 0.8),
+                bursts_per_hour=rng.uniform(1.5, 8.0),
+                files_per_hour=rng.uniform(0.05, 0.8),
+                file_log_median=rng.uniform(math.log(40e3), math.log(15e6)),
+                flakiness=rng.uniform(0.0, 0.12),
+                drops_per_hour=rng.uniform(0.02, 0.4),
+            )
+        )
     return peers
 
 
-def connect(sink: Sink, rng: random.Random, peer: Peer, t: float, *, flakiness: float,
-            max_failures: int = 3) -> float:
+def connect(
+    sink: Sink, rng: random.Random, peer: Peer, t: float, *, flakiness: float, max_failures: int = 3
+) -> float:
     """A dial that may die on a bad link a few times before the handshake succeeds."""
     failures = 0
     while failures < max_failures and rng.random() < flakiness:
         sink.emit(t, "conn_open", "normal", addr=peer.addr)
         t += rng.uniform(0.5, 10.0)
-        sink.emit(t, "handshake_fail", "normal", addr=peer.addr,
-                  detail={"reason": rng.choice(("timeout", "reset"))})
+        sink.emit(
+            t,
+            "handshake_fail",
+            "normal",
+            addr=peer.addr,
+            detail={"reason": rng.choice(("timeout", "reset"))},
+        )
         sink.emit(t + 0.01, "conn_close", "normal", addr=peer.addr)
         t += rng.uniform(2.0, 30.0)
         failures += 1
     sink.emit(t, "conn_open", "normal", addr=peer.addr)
     t += rng.uniform(0.02, 0.4)
-    sink.emit(t, "handshake_ok", "normal", peer=peer.fp, addr=peer.addr,
-              detail={"suite": rng.choice(SUITES)})
+    sink.emit(
+        t,
+        "handshake_ok",
+        "normal",
+        peer=peer.fp,
+        addr=peer.addr,
+        detail={"suite": rng.choice(SUITES)},
+    )
     return t
 
 
-def chat_burst(sink: Sink, rng: random.Random, peer: Peer, t: float, end: float,
-               *, messages: int) -> None:
+def chat_burst(
+    sink: Sink, rng: random.Random, peer: Peer, t: float, end: float, *, messages: int
+) -> None:
     for _ in range(messages):
         if t >= end:
             return
@@ -181,19 +206,28 @@ def peer_session(sink: Sink, rng: random.Random, peer: Peer, start: float, end: 
         size = int(rng.lognormvariate(peer.file_log_median, 1.2))
         file_transfer(sink, rng, peer, when, size=max(1, min(size, 150_000_000)))
     for epoch, when in enumerate(poisson_times(rng, 1 / HOUR, session_start, end), start=1):
-        sink.emit(when, "key_rotated", "normal", peer=peer.fp, addr=peer.addr,
-                  detail={"epoch": epoch})
+        sink.emit(
+            when, "key_rotated", "normal", peer=peer.fp, addr=peer.addr, detail={"epoch": epoch}
+        )
         if rng.random() < 0.05:
-            sink.emit(when + 0.001, "cipher_changed", "normal", peer=peer.fp, addr=peer.addr,
-                      detail={"suite": rng.choice(SUITES)})
+            sink.emit(
+                when + 0.001,
+                "cipher_changed",
+                "normal",
+                peer=peer.fp,
+                addr=peer.addr,
+                detail={"suite": rng.choice(SUITES)},
+            )
     for when in poisson_times(rng, peer.drops_per_hour / HOUR, t, end):
         # A Wi-Fi drop or a restart of the peer's app: the link dies, then comes back.
-        sink.emit(when, "conn_close", "normal", peer=peer.fp, addr=peer.addr,
-                  detail={"reason": "reset"})
+        sink.emit(
+            when, "conn_close", "normal", peer=peer.fp, addr=peer.addr, detail={"reason": "reset"}
+        )
         if rng.random() < 0.3:
             sink.emit(when + 0.5, "peer_lost", "normal", peer=peer.fp, addr=peer.addr)
-            sink.emit(when + rng.uniform(5, 60), "peer_discovered", "normal",
-                      peer=peer.fp, addr=peer.addr)
+            sink.emit(
+                when + rng.uniform(5, 60), "peer_discovered", "normal", peer=peer.fp, addr=peer.addr
+            )
         connect(sink, rng, peer, when + rng.uniform(2.0, 45.0), flakiness=peer.flakiness * 2)
     sink.emit(end, "conn_close", "normal", peer=peer.fp, addr=peer.addr)
     sink.emit(end + 0.2, "peer_lost", "normal", peer=peer.fp, addr=peer.addr)

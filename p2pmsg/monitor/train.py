@@ -48,8 +48,13 @@ class Split:
     validation: list[Window]
 
 
-def split_by_time(windows: Sequence[Window], *, block: float = BLOCK,
-                  embargo: float = EMBARGO, every: int = VALIDATION_EVERY) -> Split:
+def split_by_time(
+    windows: Sequence[Window],
+    *,
+    block: float = BLOCK,
+    embargo: float = EMBARGO,
+    every: int = VALIDATION_EVERY,
+) -> Split:
     """Whole time blocks to each side, with an embargo at the start of every block."""
     if not windows:
         return Split([], [])
@@ -68,11 +73,13 @@ def matrix(windows: Sequence[Window]) -> Any:
     import numpy
 
     return numpy.asarray([w.features for w in windows], dtype=numpy.float64).reshape(
-        len(windows), len(FEATURE_NAMES))
+        len(windows), len(FEATURE_NAMES)
+    )
 
 
-def fit(windows: Sequence[Window], *, seed: int = SEED) -> tuple[dict[str, Any], dict[str, Any],
-                                                                  dict[str, Any]]:
+def fit(
+    windows: Sequence[Window], *, seed: int = SEED
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Fit both models; returns (anomaly blob, classifier blob, validation metrics)."""
     import numpy
     from sklearn.ensemble import IsolationForest, RandomForestClassifier
@@ -87,27 +94,35 @@ def fit(windows: Sequence[Window], *, seed: int = SEED) -> tuple[dict[str, Any],
     val_scores = -anomaly.score_samples(matrix(val_normal))
     threshold = float(numpy.quantile(val_scores, 1.0 - FALSE_ALARM_BUDGET))
 
-    classifier = RandomForestClassifier(n_estimators=200, max_depth=15, class_weight="balanced",
-                                        random_state=seed, n_jobs=1)
+    classifier = RandomForestClassifier(
+        n_estimators=200, max_depth=15, class_weight="balanced", random_state=seed, n_jobs=1
+    )
     classifier.fit(matrix(split.train), [w.label for w in split.train])
 
     from p2pmsg.monitor.evaluate import classification_report
 
     val_pred = classifier.predict(matrix(split.validation))
-    report = classification_report([w.label or "normal" for w in split.validation],
-                                   [str(p) for p in val_pred])
+    report = classification_report(
+        [w.label or "normal" for w in split.validation], [str(p) for p in val_pred]
+    )
     metrics = {
-        "train_windows": len(split.train), "validation_windows": len(split.validation),
+        "train_windows": len(split.train),
+        "validation_windows": len(split.validation),
         "validation_macro_f1_classifier": round(report["macro_f1"], 4),
         "anomaly_threshold": round(threshold, 6),
         "false_alarm_budget": FALSE_ALARM_BUDGET,
     }
-    return ({"model": anomaly, "threshold": threshold},
-            {"model": classifier}, metrics)
+    return ({"model": anomaly, "threshold": threshold}, {"model": classifier}, metrics)
 
 
-def train(data: Path = DEFAULT_DATA, out_dir: Path = DEFAULT_OUT, *, seed: int = SEED,
-          pin: Path | None = PINNED_PATH, log: Any = None) -> dict[str, Any]:
+def train(
+    data: Path = DEFAULT_DATA,
+    out_dir: Path = DEFAULT_OUT,
+    *,
+    seed: int = SEED,
+    pin: Path | None = PINNED_PATH,
+    log: Any = None,
+) -> dict[str, Any]:
     """Train from a labeled log and write models, manifest and pinned hashes."""
     import joblib
     import numpy
@@ -124,8 +139,10 @@ def train(data: Path = DEFAULT_DATA, out_dir: Path = DEFAULT_OUT, *, seed: int =
     out_dir.mkdir(parents=True, exist_ok=True)
     hashes: dict[str, str] = {}
     files: dict[str, dict[str, Any]] = {}
-    for name, blob in ((model_files.ANOMALY_FILE, anomaly_blob),
-                       (model_files.CLASSIFIER_FILE, classifier_blob)):
+    for name, blob in (
+        (model_files.ANOMALY_FILE, anomaly_blob),
+        (model_files.CLASSIFIER_FILE, classifier_blob),
+    ):
         path = out_dir / name
         joblib.dump(blob, path, compress=("zlib", 6))
         content = path.read_bytes()
@@ -140,16 +157,22 @@ def train(data: Path = DEFAULT_DATA, out_dir: Path = DEFAULT_OUT, *, seed: int =
         "feature_names": list(FEATURE_NAMES),
         "classes": [str(c) for c in classifier_blob["model"].classes_],
         "anomaly_threshold": anomaly_blob["threshold"],
-        "dataset": {"path": data.name, "sha256": model_files.sha256_hex(raw),
-                    "events": len(events), "windows": len(windows)},
+        "dataset": {
+            "path": data.name,
+            "sha256": model_files.sha256_hex(raw),
+            "events": len(events),
+            "windows": len(windows),
+        },
         "seeds": {"isolation_forest": seed, "random_forest": seed},
         "estimators": {
             "isolation_forest": {"n_estimators": 200, "fitted_on": "normal windows"},
-            "random_forest": {"n_estimators": 200, "max_depth": 15,
-                              "class_weight": "balanced"},
+            "random_forest": {"n_estimators": 200, "max_depth": 15, "class_weight": "balanced"},
         },
-        "split": {"block_hours": BLOCK / 3600, "embargo_minutes": EMBARGO / 60,
-                  "validation_every": VALIDATION_EVERY},
+        "split": {
+            "block_hours": BLOCK / 3600,
+            "embargo_minutes": EMBARGO / 60,
+            "validation_every": VALIDATION_EVERY,
+        },
         "metrics": metrics,
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
@@ -157,19 +180,26 @@ def train(data: Path = DEFAULT_DATA, out_dir: Path = DEFAULT_OUT, *, seed: int =
     hashes[model_files.MANIFEST_FILE] = model_files.sha256_hex(manifest_bytes)
     if pin is not None:
         pin.write_text(json.dumps(hashes, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    say(f"wrote {out_dir}; validation macro-F1 (classifier) "
-        f"{metrics['validation_macro_f1_classifier']:.3f}")
+    say(
+        f"wrote {out_dir}; validation macro-F1 (classifier) "
+        f"{metrics['validation_macro_f1_classifier']:.3f}"
+    )
     return manifest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m p2pmsg.monitor.train",
-                                     description="Retrain the security monitor's models.")
+    parser = argparse.ArgumentParser(
+        prog="python -m p2pmsg.monitor.train", description="Retrain the security monitor's models."
+    )
     parser.add_argument("--train", action="store_true", help="retrain now (required)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--pin", type=Path, default=PINNED_PATH,
-                        help="where to write the pinned hashes (default: inside the package)")
+    parser.add_argument(
+        "--pin",
+        type=Path,
+        default=PINNED_PATH,
+        help="where to write the pinned hashes (default: inside the package)",
+    )
     args = parser.parse_args(argv)
     if not args.train:
         parser.print_help()

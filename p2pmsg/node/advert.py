@@ -176,8 +176,9 @@ def usable_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def parse_advertisement(raw_txt: bytes, port: int | None, addresses: Iterable[str]
-                        ) -> PeerAdvertised:
+def parse_advertisement(
+    raw_txt: bytes, port: int | None, addresses: Iterable[str]
+) -> PeerAdvertised:
     """Turn a resolved service into a `PeerAdvertised`, or raise `InvalidAdvertisement`."""
     items = parse_txt(raw_txt)
     version = parse_version(_text_field(items, b"v", "bad_version"))
@@ -205,5 +206,10 @@ def merge(adverts: Iterable[PeerAdvertised]) -> PeerAdvertised | None:
         addresses.extend(a for a in advert.addresses if a not in addresses)
     if latest is None:
         return None
-    return PeerAdvertised(latest.fingerprint_hex, latest.name,
-                          tuple(addresses[:MAX_ADDRESSES]), latest.port, latest.version)
+    return PeerAdvertised(
+        latest.fingerprint_hex,
+        latest.name,
+        tuple(addresses[:MAX_ADDRESSES]),
+        latest.port,
+        latest.version,
+    )

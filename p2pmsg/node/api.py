@@ -18,8 +18,16 @@ from typing import Any, Literal, Protocol
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 Direction = Literal["in", "out"]
 TransferState = Literal[
-    "offered", "accepted", "declined", "expired", "transferring", "paused",
-    "verifying", "completed", "failed", "cancelled",
+    "offered",
+    "accepted",
+    "declined",
+    "expired",
+    "transferring",
+    "paused",
+    "verifying",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 
 
@@ -254,6 +262,22 @@ class PairingOutcome:
     reason: str
 
 
+#: What each outcome means to the person at the keyboard.
+OUTCOME_TEXT: dict[str, str] = {
+    "wrong_code": "the code did not match (a typo, or someone in the middle); nothing was "
+    "marked and the code is used up: show a new one to try again",
+    "expired": "the code expired before it was used; show a new one",
+    "no_code": "the other side has no live code (expired, already used, or never shown); "
+    "ask for a new one",
+    "busy": "the other side is itself entering a code for you; only one of you types",
+    "unexpected": "the other side sent something out of order; try again with a new code",
+    "cancelled": "the other side cancelled",
+    "disconnected": "the connection dropped during pairing; try again with a new code",
+    "timeout": "no answer in time",
+    "not_recorded": "the codes matched but the profile could not record it",
+}
+
+
 @dataclass(frozen=True)
 class PairingFinished:
     """A pairing attempt with `peer` ended (either role); see `PairingOutcome`."""
@@ -264,9 +288,20 @@ class PairingFinished:
 
 
 NodeEvent = (
-    PeerDiscovered | PeerLost | PeerConnected | PeerDisconnected | PeerUpdated
-    | NameClashed | MessageReceived | MessageStatusChanged | MessagesExpired
-    | SessionChanged | TransferUpdated | SecurityEventLogged | AlertRaised | MonitorChanged
+    PeerDiscovered
+    | PeerLost
+    | PeerConnected
+    | PeerDisconnected
+    | PeerUpdated
+    | NameClashed
+    | MessageReceived
+    | MessageStatusChanged
+    | MessagesExpired
+    | SessionChanged
+    | TransferUpdated
+    | SecurityEventLogged
+    | AlertRaised
+    | MonitorChanged
     | PairingFinished
 )
 
@@ -296,6 +331,7 @@ class NodeAPI(Protocol):
     async def resolve_peer(self, query: str) -> PeerView:
         """A display name or fingerprint prefix; ambiguity is an error listing candidates."""
         ...
+
     async def conversation(self, peer: str, limit: int = 200) -> list[MessageView]: ...
     async def send_text(self, peer: str, text: str, ttl: float | None = None) -> MessageView: ...
     async def wait_delivered(self, message_id: str, timeout: float) -> MessageStatus: ...
@@ -304,10 +340,12 @@ class NodeAPI(Protocol):
         """Seconds; `math.inf`: off in this conversation even where a default exists;
         None: no timer of its own."""
         ...
+
     async def conversation_ttl(self, peer: str) -> float | None:
         """The conversation's own disappearing timer as stored: seconds, `math.inf`
         (explicitly off) or None (none of its own: a profile default, if any, applies)."""
         ...
+
     async def session_status(self, peer: str) -> SessionStatusView | None: ...
     async def set_suite(self, peer: str, suite: str) -> None: ...
     async def rotate(self, peer: str) -> None: ...
@@ -319,14 +357,17 @@ class NodeAPI(Protocol):
     async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
         """The user's own name for a peer (None or "" removes it)."""
         ...
+
     async def change_key(self, contact: str, new_key: str) -> PeerView:
-        """"This new key is the contact's": the contact, with its history, moves to the
+        """ "This new key is the contact's": the contact, with its history, moves to the
         key `new_key` (a fingerprint or prefix of a key we have met); the old key is
         retired and refused from then on."""
         ...
+
     async def keep_apart(self, peer: str, local_name: str) -> PeerView:
-        """"Someone else": a flagged key becomes a contact of its own, named `local_name`."""
+        """ "Someone else": a flagged key becomes a contact of its own, named `local_name`."""
         ...
+
     async def block_peer(self, peer: str) -> PeerView: ...
     async def unblock_peer(self, peer: str) -> PeerView: ...
     async def add_peer(self, host: str, port: int) -> None: ...
@@ -348,12 +389,13 @@ class NodeAPI(Protocol):
         still shown for that peer; refused while an attempt with it is under way. The
         peer need not be connected yet: its node connects when its user types the code."""
         ...
+
     async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
         """For the shower: how the attempt on the code last shown for `peer` ended
         (reason `timeout` if it has not within `timeout` s; the code stays valid)."""
         ...
-    async def enter_pairing_code(self, peer: str, code: str,
-                                 timeout: float) -> PairingOutcome:
+
+    async def enter_pairing_code(self, peer: str, code: str, timeout: float) -> PairingOutcome:
         """For the typer: run the exchange with the code `peer` shows. Connects first
         (`NotConnectedError` if the peer cannot be reached within `timeout`)."""
         ...

@@ -28,8 +28,15 @@ from p2pmsg.node.api import (
 
 DEFAULT_BUFFER = 10_000
 
-_PROGRESS = (TransferUpdated, SessionChanged, SecurityEventLogged, PeerUpdated, PeerDiscovered,
-             PeerLost, MonitorChanged)
+_PROGRESS = (
+    TransferUpdated,
+    SessionChanged,
+    SecurityEventLogged,
+    PeerUpdated,
+    PeerDiscovered,
+    PeerLost,
+    MonitorChanged,
+)
 
 
 def is_progress(event: NodeEvent) -> bool:

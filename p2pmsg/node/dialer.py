@@ -54,8 +54,11 @@ class DialTarget:
         return (self.host, self.port)
 
     def expectation(self) -> Expectation:
-        kind = "advert" if self.source == "advert" else (
-            "address" if self.expected_fingerprint else "none")
+        kind = (
+            "advert"
+            if self.source == "advert"
+            else ("address" if self.expected_fingerprint else "none")
+        )
         return Expectation(self.expected_fingerprint, kind)  # type: ignore[arg-type]
 
 
@@ -73,9 +76,16 @@ Wanted = Callable[[DialTarget], bool]
 
 
 class Dialer:
-    def __init__(self, connect: Connect, wanted: Wanted, clock: Callable[[], float],
-                 uniform: Uniform, *, policy: BackoffPolicy | None = None,
-                 max_concurrent: int = 8) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        wanted: Wanted,
+        clock: Callable[[], float],
+        uniform: Uniform,
+        *,
+        policy: BackoffPolicy | None = None,
+        max_concurrent: int = 8,
+    ) -> None:
         self._connect = connect
         self._wanted = wanted
         self._clock = clock
@@ -110,11 +120,6 @@ class Dialer:
             state.target = target  # the newest expectation wins (a fresh advert)
         self._wakeup.set()
 
-    def forget(self, host: str, port: int) -> None:
-        state = self._states.pop((host, port), None)
-        if state is not None and state.task is not None:
-            state.task.cancel()
-
     def reset(self, host: str, port: int) -> None:
         """The next attempt may happen at once (e.g. the peer just re-announced itself)."""
         state = self._states.get((host, port))
@@ -137,8 +142,11 @@ class Dialer:
             next_due: float | None = None
             # One attempt per identity at a time: a peer on two addresses is dialled on
             # one, and only if that fails on the other.
-            busy = {s.target.expected_fingerprint for s in self._states.values()
-                    if s.task is not None and s.target.expected_fingerprint}
+            busy = {
+                s.target.expected_fingerprint
+                for s in self._states.values()
+                if s.task is not None and s.target.expected_fingerprint
+            }
             for key, state in list(self._states.items()):
                 if state.task is not None:
                     continue
@@ -153,8 +161,9 @@ class Dialer:
                         busy.add(fp)
                     state.task = asyncio.create_task(self._attempt(state))
                 else:
-                    next_due = state.not_before if next_due is None else min(next_due,
-                                                                             state.not_before)
+                    next_due = (
+                        state.not_before if next_due is None else min(next_due, state.not_before)
+                    )
             self._wakeup.clear()
             timeout = None if next_due is None else max(0.0, next_due - self._clock())
             with contextlib.suppress(asyncio.TimeoutError):
@@ -175,6 +184,5 @@ class Dialer:
                 self._states.pop(state.target.key, None)
             else:
                 state.failures += 1
-                state.not_before = self._clock() + self.policy.delay(state.failures,
-                                                                     self._uniform)
+                state.not_before = self._clock() + self.policy.delay(state.failures, self._uniform)
             self._wakeup.set()

@@ -55,8 +55,14 @@ from p2pmsg.node.advert import (
 )
 from p2pmsg.node.netguard import assert_mdns_allowed
 
-__all__ = ["SERVICE_TYPE", "Discovery", "DiscoveryEvent", "PeerAdvertised", "PeerWithdrawn",
-           "local_addresses"]
+__all__ = [
+    "SERVICE_TYPE",
+    "Discovery",
+    "DiscoveryEvent",
+    "PeerAdvertised",
+    "PeerWithdrawn",
+    "local_addresses",
+]
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +175,11 @@ class Discovery:
         if self._interfaces and not addresses:
             raise DiscoveryError(
                 "none of the --interface addresses exists on this host: "
-                + ", ".join(self._interfaces))
+                + ", ".join(self._interfaces)
+            )
         choice: list[str] | InterfaceChoice = (
-            list(self._interfaces) if self._interfaces else InterfaceChoice.All)
+            list(self._interfaces) if self._interfaces else InterfaceChoice.All
+        )
         try:
             self._aiozc = AsyncZeroconf(interfaces=choice, ip_version=self._ip_version)
         except OSError as exc:
@@ -184,9 +192,11 @@ class Discovery:
             except NonUniqueNameException:
                 raise DiscoveryError(
                     "another host on this network already advertises this identity "
-                    "(the same profile running twice?)") from None
+                    "(the same profile running twice?)"
+                ) from None
             self._browser = AsyncServiceBrowser(
-                self._aiozc.zeroconf, [SERVICE_TYPE], handlers=[self._on_state_change])
+                self._aiozc.zeroconf, [SERVICE_TYPE], handlers=[self._on_state_change]
+            )
             self._watch_task = asyncio.create_task(self._watch_addresses())
         except BaseException:
             await self._shutdown()
@@ -196,13 +206,6 @@ class Discovery:
         """Withdraw our record (goodbye packets) and close every socket."""
         await self._shutdown()
 
-    async def reannounce(self) -> None:
-        """Announce again now: with new addresses if they changed, else the same record."""
-        if not await self.refresh_addresses():
-            async with self._announce_lock:
-                if self._aiozc is not None and self._info is not None:
-                    await (await self._aiozc.async_update_service(self._info))
-
     async def refresh_addresses(self) -> bool:
         """Re-read the local addresses; on a change, rebind and re-announce. True if changed."""
         async with self._announce_lock:
@@ -211,8 +214,7 @@ class Discovery:
             current = local_addresses(self._interfaces, self._include_v6)
             if current == self._announced:
                 return False
-            log.info("local addresses changed %s -> %s; announcing again",
-                     self._announced, current)
+            log.info("local addresses changed %s -> %s; announcing again", self._announced, current)
             self._announced = current
             # New interfaces need sockets joined to the group before we announce on them.
             await self._aiozc.async_update_interfaces()
@@ -260,8 +262,9 @@ class Discovery:
                 log.warning("address check failed; will retry", exc_info=True)
 
     # Called by zeroconf on the event loop; the keyword names are its API.
-    def _on_state_change(self, zeroconf: Zeroconf, service_type: str, name: str,
-                         state_change: ServiceStateChange) -> None:
+    def _on_state_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
         if name == self._own_instance:
             return
         if state_change is ServiceStateChange.Removed:
@@ -275,7 +278,8 @@ class Discovery:
             self._resolve_again.add(name)  # resolve once more when the current one ends
             return
         if name not in self._instances and (
-                len(self._instances) + len(self._resolving) >= self._max_instances):
+            len(self._instances) + len(self._resolving) >= self._max_instances
+        ):
             self.ignored["too_many_instances"] += 1
             return
         self._start_resolve(name)
@@ -303,7 +307,8 @@ class Discovery:
             return
         try:
             advert = parse_advertisement(
-                info.text or b"", info.port, info.parsed_scoped_addresses(self._ip_version))
+                info.text or b"", info.port, info.parsed_scoped_addresses(self._ip_version)
+            )
         except InvalidAdvertisement as exc:
             self.ignored[exc.reason] += 1
             self._forget_instance(name)  # a record that turned invalid no longer counts
@@ -325,8 +330,7 @@ class Discovery:
 
     def _publish(self, fingerprint_hex: str) -> None:
         """Report the merged state of one fingerprint if it changed."""
-        merged = merge(a for a in self._instances.values()
-                       if a.fingerprint_hex == fingerprint_hex)
+        merged = merge(a for a in self._instances.values() if a.fingerprint_hex == fingerprint_hex)
         previous = self._peers.get(fingerprint_hex)
         if merged is None:
             if previous is not None:

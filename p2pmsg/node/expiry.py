@@ -58,8 +58,11 @@ class ExpiryTimer:
             except P2PMsgError as exc:
                 log.warning("disappearing-message purge failed: %s", exc)
                 deadline = None
-            delay = MAX_SLEEP if deadline is None else min(MAX_SLEEP,
-                                                           max(0.0, deadline - self._clock()))
+            delay = (
+                MAX_SLEEP
+                if deadline is None
+                else min(MAX_SLEEP, max(0.0, deadline - self._clock()))
+            )
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), delay)

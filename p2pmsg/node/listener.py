@@ -27,8 +27,13 @@ OnRefuse = Callable[[str, str], None]
 
 
 class Listener:
-    def __init__(self, admission: AdmissionControl, on_accept: OnAccept, on_refuse: OnRefuse,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        admission: AdmissionControl,
+        on_accept: OnAccept,
+        on_refuse: OnRefuse,
+        clock: Callable[[], float],
+    ) -> None:
         self._admission = admission
         self._on_accept = on_accept
         self._on_refuse = on_refuse
@@ -49,16 +54,19 @@ class Listener:
                 await self._bind(host, port or self.port)
         except OSError as exc:
             await self.stop()
-            raise ConfigError(f"cannot listen on {', '.join(bind_hosts)} port "
-                              f"{port or self.port}: {exc.strerror or exc}") from None
+            raise ConfigError(
+                f"cannot listen on {', '.join(bind_hosts)} port "
+                f"{port or self.port}: {exc.strerror or exc}"
+            ) from None
         if not hosts:
             with contextlib.suppress(OSError):  # IPv6 as well where the host has it
                 await self._bind("::", self.port)
         return self.port
 
     async def _bind(self, host: str, port: int) -> None:
-        server = await asyncio.start_server(self._accepted, host=host, port=port, backlog=128,
-                                            reuse_address=True)
+        server = await asyncio.start_server(
+            self._accepted, host=host, port=port, backlog=128, reuse_address=True
+        )
         self._servers.append(server)
         if not self.port:
             self.port = server.sockets[0].getsockname()[1]
@@ -81,8 +89,9 @@ class Listener:
             if sock is not None:
                 # RST instead of FIN: no TIME_WAIT on our side for a refused connection.
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
             writer.transport.abort()
             return
         try:

@@ -37,8 +37,16 @@ def _freeze_startup_heap() -> None:
 
 
 class MonitorLink:
-    def __init__(self, store: AsyncStore, bus: EventBus, clock: Callable[[], float], *,
-                 enabled: bool, load_models: bool, interval: float) -> None:
+    def __init__(
+        self,
+        store: AsyncStore,
+        bus: EventBus,
+        clock: Callable[[], float],
+        *,
+        enabled: bool,
+        load_models: bool,
+        interval: float,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -51,15 +59,24 @@ class MonitorLink:
 
     def status(self) -> MonitorStatus:
         if self._monitor is None:
-            return MonitorStatus("rules-only: the monitor is off" if not self._enabled
-                                 else "rules-only: starting")
+            return MonitorStatus(
+                "rules-only: the monitor is off" if not self._enabled else "rules-only: starting"
+            )
         return MonitorStatus(self._monitor.mode, self._monitor.recent_scores())
 
     def observe(self, record: dict[str, Any]) -> None:
         if self._monitor is None:
             return
-        self._monitor.observe(self._event_type(record["ts"], record["event"], record["peer"],
-                                               record["addr"], record["bytes"], record["detail"]))
+        self._monitor.observe(
+            self._event_type(
+                record["ts"],
+                record["event"],
+                record["peer"],
+                record["addr"],
+                record["bytes"],
+                record["detail"],
+            )
+        )
 
     async def start(self) -> None:
         if not self._enabled or self._task is not None:
@@ -102,15 +119,33 @@ class MonitorLink:
         raised: list[AlertView] = []
         for alert in alerts:
             try:
-                stored = await self._store.run(Store.add_alert, Alert(
-                    alert.ts, alert.kind, alert.severity, alert.peer, alert.addr, alert.source,
-                    alert.score, alert.message))
+                stored = await self._store.run(
+                    Store.add_alert,
+                    Alert(
+                        alert.ts,
+                        alert.kind,
+                        alert.severity,
+                        alert.peer,
+                        alert.addr,
+                        alert.source,
+                        alert.score,
+                        alert.message,
+                    ),
+                )
             except (P2PMsgError, ValueError) as exc:
                 log.warning("could not store an alert: %s", exc)
                 continue
-            view = AlertView(stored.ts, stored.kind, stored.severity,  # type: ignore[arg-type]
-                             stored.peer, stored.addr, stored.source, stored.score,
-                             stored.message, stored.id)
+            view = AlertView(
+                stored.ts,
+                stored.kind,
+                stored.severity,  # type: ignore[arg-type]
+                stored.peer,
+                stored.addr,
+                stored.source,
+                stored.score,
+                stored.message,
+                stored.id,
+            )
             self._bus.publish(AlertRaised(view))
             raised.append(view)
         return raised

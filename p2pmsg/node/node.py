@@ -7,7 +7,7 @@ each part has one job and lives in its own module:
     session.py    one PeerConnection per socket     trust.py      TOFU, impostors
     outbox.py     store-first delivery, receipts    peers.py      merged peer view
     security_log  batched event log                 monitor_link  events -> alerts
-    discovery.py  mDNS (the other engineer's)       bus.py        NodeEvent fan-out
+    discovery.py  mDNS browse and announce          bus.py        NodeEvent fan-out
 
 Clock and randomness are injected (`clock`, `rng`) so tests can drive them.
 The public methods are the `NodeAPI` contract (api.py); connection-level
@@ -77,11 +77,18 @@ _RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_exten
 class Node(NodeSessions):
     """One identity's node. `async with Node.open(...)`, or `start()` / `stop()`."""
 
-    def __init__(self, identity: Identity, display_name: str, store: AsyncStore,
-                 config: NodeConfig | None = None, *, owns_store: bool = False,
-                 clock: Callable[[], float] = time.time,
-                 rng: Callable[[int], bytes] = os.urandom,
-                 uniform: Callable[[float, float], float] = random.uniform) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        display_name: str,
+        store: AsyncStore,
+        config: NodeConfig | None = None,
+        *,
+        owns_store: bool = False,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> None:
         self.identity = identity
         self._name = display_name
         self._store = store
@@ -97,22 +104,39 @@ class Node(NodeSessions):
         self.expiry = ExpiryTimer(store, self.bus, clock)
         self.delivery.on_deadlines_changed = self.expiry.wake
         # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
-        self.files = TransferManager.from_settings(store, self.bus, self.security,
-                                                   self.config.files, rng=rng, clock=clock)
+        self.files = TransferManager.from_settings(
+            store, self.bus, self.security, self.config.files, rng=rng, clock=clock
+        )
         # pairing by a short code (node/pairing.py): pair_* messages are routed there
-        self.pairing = Pairing(self._fingerprint, store, self.bus, self.security,
-                               self.directory, self.want_connection, self._publish_peer,
-                               clock, rng)
-        self.unlock_events = (None if self.config.profile_events is None else
-                              UnlockEventFollower(self.config.profile_events, self.security,
-                                                  store))
+        self.pairing = Pairing(
+            self._fingerprint,
+            store,
+            self.bus,
+            self.security,
+            self.directory,
+            self.want_connection,
+            self._publish_peer,
+            clock,
+            rng,
+        )
+        self.unlock_events = (
+            None
+            if self.config.profile_events is None
+            else UnlockEventFollower(self.config.profile_events, self.security, store)
+        )
         self._started = False
         self._store_watch: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, identity: Identity, display_name: str, db_path: str | Path,
-                   data_key: bytes, config: NodeConfig | None = None,
-                   **kwargs: Any) -> Node:
+    async def open(
+        cls,
+        identity: Identity,
+        display_name: str,
+        db_path: str | Path,
+        data_key: bytes,
+        config: NodeConfig | None = None,
+        **kwargs: Any,
+    ) -> Node:
         """A node with its own store (opened here, closed by `stop`)."""
         store = await AsyncStore.open(db_path, data_key)
         return cls(identity, display_name, store, config, owns_store=True, **kwargs)
@@ -241,8 +265,9 @@ class Node(NodeSessions):
         self.want_connection(record.fingerprint)
         return stored
 
-    async def send_texts(self, peer: str, texts: list[str],
-                         ttl: float | None = None) -> list[MessageView]:
+    async def send_texts(
+        self, peer: str, texts: list[str], ttl: float | None = None
+    ) -> list[MessageView]:
         """Many messages to one peer, in order (bulk form of `send_text`; additive API)."""
         record = await self._resolve(peer)
         self._check_sendable(record, texts, ttl)
@@ -250,16 +275,16 @@ class Node(NodeSessions):
         self.want_connection(record.fingerprint)
         return stored
 
-    def _check_sendable(self, record: PeerRecord, texts: Iterable[str],
-                        ttl: float | None) -> None:
+    def _check_sendable(self, record: PeerRecord, texts: Iterable[str], ttl: float | None) -> None:
         """Refuse what must not be stored for sending: a blocked peer, or a message the
         peer would refuse (its text and timer; the id and time are ours to get right)."""
         reason = unsendable_reason(record)
         if reason is not None:
             raise PeerBlockedError(reason)
         if ttl is not None and not math.isfinite(ttl):  # inf means "off" only for a conversation
-            raise ConfigError(f"a message's disappearing timer must be a number of seconds, "
-                              f"not {ttl!r}")
+            raise ConfigError(
+                f"a message's disappearing timer must be a number of seconds, not {ttl!r}"
+            )
         seconds = wire_ttl(ttl)
         try:
             for text in texts:
@@ -276,13 +301,13 @@ class Node(NodeSessions):
 
     async def mark_read(self, peer: str) -> None:
         record = await self._resolve(peer)
-        ids = await self._store.run(Store.mark_conversation_read, record.fingerprint,
-                                    self._clock())
+        ids = await self._store.run(Store.mark_conversation_read, record.fingerprint, self._clock())
         if not ids:
             return
         self.delivery.read_locally(record.fingerprint, ids)
-        self.bus.publish(MessageStatusChanged(record.fingerprint, tuple(i.hex() for i in ids),
-                                              "read"))
+        self.bus.publish(
+            MessageStatusChanged(record.fingerprint, tuple(i.hex() for i in ids), "read")
+        )
         self.expiry.wake()
         await self._publish_peer(record.fingerprint)
 
@@ -333,10 +358,12 @@ class Node(NodeSessions):
     async def safety_number(self, peer: str) -> str:
         record = await self._resolve(peer)
         if record.identity_key is None:
-            raise UnknownPeerError(f"no key is pinned for {record.name or record.fingerprint}"
-                                   " yet: connect to it first")
-        digits = await asyncio.to_thread(safety_number, self.identity.public_key,
-                                         record.identity_key)
+            raise UnknownPeerError(
+                f"no key is pinned for {record.name or record.fingerprint} yet: connect to it first"
+            )
+        digits = await asyncio.to_thread(
+            safety_number, self.identity.public_key, record.identity_key
+        )
         return format_safety_number(digits)
 
     async def set_verified(self, peer: str, verified: bool) -> None:
@@ -358,10 +385,13 @@ class Node(NodeSessions):
     async def change_key(self, contact: str, new_key: str) -> PeerView:
         old = await self._resolve(contact)
         new = await self._resolve(new_key)
-        view = await self._decide(Store.change_key, old.fingerprint, new.fingerprint,
-                                  self._clock())
-        log.warning("key change by the user: %s moved from key %s to %s",
-                    view.name, old.fingerprint[:16], new.fingerprint[:16])
+        view = await self._decide(Store.change_key, old.fingerprint, new.fingerprint, self._clock())
+        log.warning(
+            "key change by the user: %s moved from key %s to %s",
+            view.name,
+            old.fingerprint[:16],
+            new.fingerprint[:16],
+        )
         return view
 
     async def keep_apart(self, peer: str, local_name: str) -> PeerView:
@@ -438,8 +468,7 @@ class Node(NodeSessions):
         record = await self._resolve(peer)
         return await self.pairing.wait(record.fingerprint, timeout)
 
-    async def enter_pairing_code(self, peer: str, code: str,
-                                 timeout: float) -> PairingOutcome:
+    async def enter_pairing_code(self, peer: str, code: str, timeout: float) -> PairingOutcome:
         record = await self._resolve(peer)
         return await self.pairing.enter_code(record.fingerprint, code, timeout)
 
@@ -447,8 +476,20 @@ class Node(NodeSessions):
 
     async def alerts(self, limit: int = 100) -> list[AlertView]:
         stored = await self._store.run(Store.list_alerts, limit)
-        return [AlertView(a.ts, a.kind, a.severity, a.peer, a.addr,  # type: ignore[arg-type]
-                          a.source, a.score, a.message, a.id) for a in stored]
+        return [
+            AlertView(
+                a.ts,
+                a.kind,
+                a.severity,  # type: ignore[arg-type]
+                a.peer,
+                a.addr,
+                a.source,
+                a.score,
+                a.message,
+                a.id,
+            )
+            for a in stored
+        ]
 
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
         await self.security.flush()
@@ -470,8 +511,11 @@ class Node(NodeSessions):
     async def _apply_receive_settings(self) -> None:
         """Downloads folder and limits from the profile's saved settings (the app's F4)."""
         settings = await self._store.run(Store.load_settings)
-        self.files.set_policy(profile_policy(settings.downloads_dir, settings.max_file_size,
-                                             settings.accepted_extensions))
+        self.files.set_policy(
+            profile_policy(
+                settings.downloads_dir, settings.max_file_size, settings.accepted_extensions
+            )
+        )
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -491,4 +535,3 @@ class Node(NodeSessions):
 
 
 __all__ = ["Node", "NodeConfig"]
-

@@ -1,6 +1,6 @@
 """Delivery: store first, send in order, acknowledge only what is stored, never show twice.
 
-The promises (issue 4, "Delivery") and where each is kept:
+The delivery promises (README, "Chatting from scripts") and where each is kept:
 
 * *A message is written to the store before it is sent.* `submit` resolves only
   after `enqueue_outgoing_many` committed; bytes go to a session afterwards.
@@ -90,9 +90,16 @@ class Channel(Protocol):
 
 
 def message_view(record: MessageRecord) -> MessageView:
-    return MessageView(id=record.id.hex(), peer=record.peer, direction=record.direction,
-                       text=record.text, created=record.created, status=record.status,
-                       ttl=record.ttl, deadline=record.deadline)
+    return MessageView(
+        id=record.id.hex(),
+        peer=record.peer,
+        direction=record.direction,
+        text=record.text,
+        created=record.created,
+        status=record.status,
+        ttl=record.ttl,
+        deadline=record.deadline,
+    )
 
 
 def wire_ttl(ttl: float | None) -> int | None:
@@ -105,8 +112,10 @@ def chat_for(record: MessageRecord) -> Chat:
 
 def receipts_for(ids: Sequence[bytes], status: MessageStatus) -> list[Receipt]:
     kind: ReceiptStatus = "read" if status == "read" else "delivered"
-    return [Receipt(tuple(ids[i:i + MAX_RECEIPT_IDS]), kind)
-            for i in range(0, len(ids), MAX_RECEIPT_IDS)]
+    return [
+        Receipt(tuple(ids[i : i + MAX_RECEIPT_IDS]), kind)
+        for i in range(0, len(ids), MAX_RECEIPT_IDS)
+    ]
 
 
 @dataclass(slots=True)
@@ -142,18 +151,25 @@ class _Batch:
     reads_told: dict[str, list[bytes]] = field(default_factory=dict)  # handed to a session
 
     def __bool__(self) -> bool:
-        return bool(self.ready or self.incoming or self.receipts or self.submits or self.sent
-                    or self.reads_due or self.reads_told)
+        return bool(
+            self.ready
+            or self.incoming
+            or self.receipts
+            or self.submits
+            or self.sent
+            or self.reads_due
+            or self.reads_told
+        )
 
 
 @dataclass
 class _Result:
-    backlogs: dict[str, tuple[PeerRecord | None, list[MessageRecord]]] = field(
-        default_factory=dict)
+    backlogs: dict[str, tuple[PeerRecord | None, list[MessageRecord]]] = field(default_factory=dict)
     stored_incoming: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # pos, seq
     receipt_changes: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
     enqueued: list[tuple[list[_Submit | _BulkSubmit], EnqueuedBatch | BaseException]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
     reads_due: dict[str, list[bytes]] = field(default_factory=dict)  # read receipts owed
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
@@ -197,27 +213,39 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
             result.errors.append(exc)
 
     for peer in batch.ready:
+
         def load(peer: str = peer) -> None:
             record = store.get_peer(peer)
             result.backlogs[peer] = (record, store.outbox(peer))
             if record is not None:
                 result.reads_due[peer] = store.read_receipts_due(peer)
+
         guarded("reading the outbox", load)
     for peer in batch.reads_due - batch.ready.keys():
+
         def owed(peer: str = peer) -> None:
             result.reads_due[peer] = store.read_receipts_due(peer)
+
         guarded("reading the read receipts owed", owed)
     for peer, ids in batch.reads_told.items():
+
         def told(peer: str = peer, ids: list[bytes] = ids) -> None:
             store.read_receipts_told(peer, ids)
+
         guarded("marking read receipts told", told)
     for peer, items in batch.incoming.items():
+
         def insert(peer: str = peer, items: list[tuple[Channel, list[Chat]]] = items) -> None:
-            messages = [IncomingMessage(c.id, c.text, c.ts, None if c.ttl is None else float(c.ttl))
-                        for _, chats in items for c in chats]
+            messages = [
+                IncomingMessage(c.id, c.text, c.ts, None if c.ttl is None else float(c.ttl))
+                for _, chats in items
+                for c in chats
+            ]
             result.stored_incoming[peer] = store.insert_incoming_positions(peer, messages, now)
+
         guarded("storing incoming messages", insert)
     for (peer, status), ids in batch.receipts.items():
+
         def mark(peer: str = peer, status: str = status, ids: list[bytes] = ids) -> None:
             method = store.mark_read_many if status == "read" else store.mark_delivered_many
             changed = result.receipt_changes[(peer, status)] = method(peer, ids, now)
@@ -225,17 +253,21 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
                 foreign = _foreign_ids(store, peer, ids, changed)
                 if foreign:
                     result.foreign_receipts[peer] = result.foreign_receipts.get(peer, 0) + foreign
+
         guarded("applying receipts", mark)
     for group in _groups(batch.submits):
         try:
-            stored = store.enqueue_outgoing_batch(group[0].peer, _group_texts(group), now,
-                                                  group[0].ttl)
+            stored = store.enqueue_outgoing_batch(
+                group[0].peer, _group_texts(group), now, group[0].ttl
+            )
             result.enqueued.append((group, stored))
         except (P2PMsgError, ValueError) as exc:
             result.enqueued.append((group, exc))
     for peer, ids in batch.sent.items():
+
         def sent(peer: str = peer, ids: list[bytes] = ids) -> None:
             result.sent_changes[peer] = store.mark_sent_many(peer, ids, now)
+
         guarded("marking messages sent", sent)
     return result
 
@@ -264,8 +296,9 @@ def _groups(submits: list[_Submit | _BulkSubmit]) -> list[list[_Submit | _BulkSu
 class Delivery:
     """The outbox and inbox of one node (see the module docstring)."""
 
-    def __init__(self, store: AsyncStore, bus: EventBus, security: SecurityLog,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: AsyncStore, bus: EventBus, security: SecurityLog, clock: Callable[[], float]
+    ) -> None:
         self._store = store
         self._bus = bus
         self._security = security
@@ -353,8 +386,9 @@ class Delivery:
         self._kick()
         return future
 
-    async def submit_many(self, peer: str, texts: list[str],
-                          ttl: float | None) -> list[MessageView]:
+    async def submit_many(
+        self, peer: str, texts: list[str], ttl: float | None
+    ) -> list[MessageView]:
         """Like `submit` for many texts at once, stored in order in as few batches as fit
         (one future per part, not per text)."""
         if not texts:
@@ -363,8 +397,9 @@ class Delivery:
         futures: list[asyncio.Future[list[MessageView]]] = []
         for start in range(0, len(texts), MAX_SUBMITS_PER_BATCH):
             futures.append(loop.create_future())
-            self._pending.submits.append(_BulkSubmit(
-                peer, texts[start:start + MAX_SUBMITS_PER_BATCH], ttl, futures[-1]))
+            self._pending.submits.append(
+                _BulkSubmit(peer, texts[start : start + MAX_SUBMITS_PER_BATCH], ttl, futures[-1])
+            )
         self._kick()
         if len(futures) == 1:
             return await futures[0]
@@ -476,8 +511,9 @@ class Delivery:
     def _kick_later(self) -> None:
         """Apply the pending work with the next batch, or after LAZY_WRITE_DELAY."""
         if self._lazy_timer is None:
-            self._lazy_timer = asyncio.get_running_loop().call_later(LAZY_WRITE_DELAY,
-                                                                     self._lazy_due)
+            self._lazy_timer = asyncio.get_running_loop().call_later(
+                LAZY_WRITE_DELAY, self._lazy_due
+            )
 
     def _lazy_due(self) -> None:
         self._lazy_timer = None
@@ -497,8 +533,7 @@ class Delivery:
             batch.submits = batch.submits[:taken]
             self._urgent = True  # the rest goes in the next batch, without waiting
         self._pending = pending
-        self._inbound -= sum(len(chats) for items in batch.incoming.values()
-                             for _, chats in items)
+        self._inbound -= sum(len(chats) for items in batch.incoming.values() for _, chats in items)
         if self._inbound < INBOUND_HIGH_WATER:
             self._inbound_room.set()
         return batch
@@ -551,9 +586,12 @@ class Delivery:
             self._ready[peer] = channel
             touched.add(channel)
             if backlog:
-                self._security.record("msg_sent", peer=peer,
-                                      nbytes=sum(len(m.text or "") for m in backlog),
-                                      detail={"count": len(backlog), "resent": True})
+                self._security.record(
+                    "msg_sent",
+                    peer=peer,
+                    nbytes=sum(len(m.text or "") for m in backlog),
+                    detail={"count": len(backlog), "resent": True},
+                )
 
         told = False
         for peer, reads in result.reads_due.items():
@@ -576,9 +614,19 @@ class Delivery:
                 chats = [c for _, part in items for c in part]
                 for position, _seq in stored:
                     c = chats[position]
-                    self._bus.publish(MessageReceived(MessageView(
-                        id=c.id.hex(), peer=peer, direction="in", text=c.text, created=c.ts,
-                        status="delivered", ttl=None if c.ttl is None else float(c.ttl))))
+                    self._bus.publish(
+                        MessageReceived(
+                            MessageView(
+                                id=c.id.hex(),
+                                peer=peer,
+                                direction="in",
+                                text=c.text,
+                                created=c.ts,
+                                status="delivered",
+                                ttl=None if c.ttl is None else float(c.ttl),
+                            )
+                        )
+                    )
             by_channel: dict[int, tuple[Channel, list[bytes]]] = {}
             count = nbytes = 0
             for channel, part in items:
@@ -589,12 +637,19 @@ class Delivery:
                 if channel.is_open:
                     channel.send_messages(receipts_for(ids, "delivered"))
                     touched.add(channel)
-            self._security.record("msg_recv", peer=peer, nbytes=nbytes,
-                                  detail={"count": count, "new": len(stored)})
+            self._security.record(
+                "msg_recv", peer=peer, nbytes=nbytes, detail={"count": count, "new": len(stored)}
+            )
 
         for peer, count in result.foreign_receipts.items():
-            self._security.record("frame_rejected", peer=peer, detail={
-                "reason": "receipt for message ids never sent to this peer", "count": count})
+            self._security.record(
+                "frame_rejected",
+                peer=peer,
+                detail={
+                    "reason": "receipt for message ids never sent to this peer",
+                    "count": count,
+                },
+            )
         for (peer, status), changed in result.receipt_changes.items():
             self._forget_unmarked(peer, changed)
             if status == "delivered" and self._announced:
@@ -620,30 +675,53 @@ class Delivery:
             for submit in group:
                 if isinstance(submit, _Submit):
                     if not submit.future.done():
-                        submit.future.set_result(MessageView(
-                            id=new_ids[position].hex(), peer=peer, direction="out",
-                            text=submit.text, created=created, status="queued", ttl=ttl))
+                        submit.future.set_result(
+                            MessageView(
+                                id=new_ids[position].hex(),
+                                peer=peer,
+                                direction="out",
+                                text=submit.text,
+                                created=created,
+                                status="queued",
+                                ttl=ttl,
+                            )
+                        )
                     position += 1
                     continue
                 end = position + len(submit.texts)
-                views = [MessageView(id=message_id.hex(), peer=peer, direction="out", text=text,
-                                     created=created, status="queued", ttl=ttl)
-                         for message_id, text in zip(new_ids[position:end], submit.texts,
-                                                     strict=True)]
+                views = [
+                    MessageView(
+                        id=message_id.hex(),
+                        peer=peer,
+                        direction="out",
+                        text=text,
+                        created=created,
+                        status="queued",
+                        ttl=ttl,
+                    )
+                    for message_id, text in zip(new_ids[position:end], submit.texts, strict=True)
+                ]
                 position = end
                 if not submit.future.done():
                     submit.future.set_result(views)
             live = self.ready_channel(peer)
             if live is not None:
                 seconds = wire_ttl(ttl)
-                live.send_messages([Chat(message_id, created, text, seconds)
-                                    for message_id, text in zip(new_ids, texts, strict=True)])
+                live.send_messages(
+                    [
+                        Chat(message_id, created, text, seconds)
+                        for message_id, text in zip(new_ids, texts, strict=True)
+                    ]
+                )
                 sent[peer].extend(new_ids)
                 self._inflight.update(dict.fromkeys(new_ids, peer))
                 touched.add(live)
-                self._security.record("msg_sent", peer=peer,
-                                      nbytes=sum(len(t) for t in texts),
-                                      detail={"count": len(texts)})
+                self._security.record(
+                    "msg_sent",
+                    peer=peer,
+                    nbytes=sum(len(t) for t in texts),
+                    detail={"count": len(texts)},
+                )
 
         for peer, changed in result.sent_changes.items():
             if changed:
@@ -652,7 +730,8 @@ class Delivery:
             self._unmarked[peer].update(dict.fromkeys(ids))
         if sent and self._sent_timer is None:
             self._sent_timer = asyncio.get_running_loop().call_later(
-                SENT_MARK_DELAY, self._mark_sent_later)
+                SENT_MARK_DELAY, self._mark_sent_later
+            )
         return touched
 
     def _mark_sent_later(self) -> None:
@@ -663,7 +742,8 @@ class Delivery:
         self._unmarked = defaultdict(dict)
         if self._unmarked_old:
             self._sent_timer = asyncio.get_running_loop().call_later(
-                SENT_MARK_DELAY, self._mark_sent_later)
+                SENT_MARK_DELAY, self._mark_sent_later
+            )
 
     def _queue_sent_marks(self, unmarked: dict[str, dict[bytes, None]]) -> None:
         queued = False

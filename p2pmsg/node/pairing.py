@@ -62,11 +62,18 @@ class _Attempt:
 
 
 class Pairing:
-    def __init__(self, fingerprint: str, store: AsyncStore, bus: EventBus,
-                 security: SecurityLog, directory: PeerDirectory,
-                 want_connection: Callable[[str], None],
-                 publish_peer: Callable[[str], Awaitable[None]],
-                 clock: Callable[[], float], rng: Callable[[int], bytes]) -> None:
+    def __init__(
+        self,
+        fingerprint: str,
+        store: AsyncStore,
+        bus: EventBus,
+        security: SecurityLog,
+        directory: PeerDirectory,
+        want_connection: Callable[[str], None],
+        publish_peer: Callable[[str], Awaitable[None]],
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes],
+    ) -> None:
         self._own = bytes.fromhex(fingerprint)
         self._store = store
         self._bus = bus
@@ -88,8 +95,9 @@ class Pairing:
             if isinstance(current.machine, PairingShower) and not current.machine.in_flight:
                 self._end(current, "cancelled", current.machine.cancel())  # replaced
             else:
-                raise ConfigError(f"a pairing with {peer[:16]} is already under way; "
-                                  "wait for it to end")
+                raise ConfigError(
+                    f"a pairing with {peer[:16]} is already under way; wait for it to end"
+                )
         now = self.clock()
         code = new_code(self._rng)
         self._new(peer, PairingShower(code, now + CODE_LIFETIME, self._rng, now))
@@ -108,23 +116,27 @@ class Pairing:
         digits = parse_code(code)
         current = self._attempts.get(peer)
         if current is not None and not current.outcome.done():
-            what = ("this node shows a code for that peer: the other person types it"
-                    if isinstance(current.machine, PairingShower) and
-                    not current.machine.in_flight else "a pairing with it is under way")
+            what = (
+                "this node shows a code for that peer: the other person types it"
+                if isinstance(current.machine, PairingShower) and not current.machine.in_flight
+                else "a pairing with it is under way"
+            )
             raise ConfigError(f"cannot enter a code for {peer[:16]}: {what}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         session = await self._connected(peer, deadline, timeout)
         hh = session.conn.handshake_hash
         assert hh is not None
-        typer = PairingTyper(digits, Binding(self._own, bytes.fromhex(peer), hh), self._rng,
-                             self.clock())
+        typer = PairingTyper(
+            digits, Binding(self._own, bytes.fromhex(peer), hh), self._rng, self.clock()
+        )
         attempt = self._new(peer, typer)
         attempt.session = session
         session.send_messages([typer.start()])
         try:
-            return await asyncio.wait_for(asyncio.shield(attempt.outcome),
-                                          max(0.0, deadline - loop.time()))
+            return await asyncio.wait_for(
+                asyncio.shield(attempt.outcome), max(0.0, deadline - loop.time())
+            )
         except TimeoutError:
             if not attempt.ending:
                 self._end(attempt, "timeout", typer.cancel())
@@ -141,8 +153,9 @@ class Pairing:
             self._want_connection(peer)
         while session is None or not session.trusted:
             if loop.time() >= deadline:
-                raise NotConnectedError(f"could not connect to {peer[:16]} within "
-                                        f"{timeout:g} s; nothing was sent")
+                raise NotConnectedError(
+                    f"could not connect to {peer[:16]} within {timeout:g} s; nothing was sent"
+                )
             await asyncio.sleep(SESSION_POLL)
             session = self._directory.session(peer)
         return session
@@ -156,11 +169,17 @@ class Pairing:
             self._stray(session, message)
             return
         machine = attempt.machine
-        if (isinstance(machine, PairingShower) and machine.attempt is None
-                and type(message) is PairAbort):
+        if (
+            isinstance(machine, PairingShower)
+            and machine.attempt is None
+            and type(message) is PairAbort
+        ):
             return  # the end of an earlier attempt, arriving late: not a try at this code
-        if (isinstance(machine, PairingTyper) and type(message) is PairStart
-                and message.attempt != machine.attempt):
+        if (
+            isinstance(machine, PairingTyper)
+            and type(message) is PairStart
+            and message.attempt != machine.attempt
+        ):
             # Both typed at once: ours goes on, theirs is told we are busy.
             session.send_messages([PairAbort(message.attempt, "busy")])
             return
@@ -181,10 +200,12 @@ class Pairing:
         elif type(message) is PairAbort:
             log.debug("pair_abort from %s for no attempt of ours", session.peer[:16])
         else:
-            self._security.record("frame_rejected", peer=session.peer,
-                                  addr=session.remote_address,
-                                  detail={"reason": "unexpected_pairing_message",
-                                          "message": type(message).__name__})
+            self._security.record(
+                "frame_rejected",
+                peer=session.peer,
+                addr=session.remote_address,
+                detail={"reason": "unexpected_pairing_message", "message": type(message).__name__},
+            )
 
     def session_closed(self, session: Session) -> None:
         """An attempt whose session went away ends (a code not yet used stays valid)."""
@@ -208,7 +229,8 @@ class Pairing:
         deadline = attempt.machine.get_timer()
         if deadline is not None:
             attempt.timer = asyncio.get_running_loop().call_later(
-                max(0.0, deadline - self.clock()), self._on_timer, attempt)
+                max(0.0, deadline - self.clock()), self._on_timer, attempt
+            )
 
     def _on_timer(self, attempt: _Attempt) -> None:
         attempt.timer = None
@@ -253,16 +275,20 @@ class Pairing:
         # typo raises nothing. `identity_changed` would be wrong: its rule alerts
         # "impersonation, critical" on every occurrence, and a mistyped code is no proof
         # of one.
-        self._security.record("handshake_fail", peer=peer, addr=addr,
-                              detail={"reason": "pairing_failed", "outcome": reason,
-                                      "role": role})
+        self._security.record(
+            "handshake_fail",
+            peer=peer,
+            addr=addr,
+            detail={"reason": "pairing_failed", "outcome": reason, "role": role},
+        )
 
     async def _verified(self, attempt: _Attempt) -> None:
         try:
             await self._store.run(Store.set_verified, attempt.peer, True)
         except (P2PMsgError, ValueError) as exc:
-            log.warning("pairing with %s matched but could not be recorded: %s",
-                        attempt.peer[:16], exc)
+            log.warning(
+                "pairing with %s matched but could not be recorded: %s", attempt.peer[:16], exc
+            )
             self._resolve(attempt, False, "not_recorded")
             return
         with contextlib.suppress(P2PMsgError):
@@ -292,19 +318,3 @@ class Pairing:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         self._attempts.clear()
-
-
-#: What each outcome means to the person at the keyboard.
-OUTCOME_TEXT: dict[str, str] = {
-    "wrong_code": "the code did not match (a typo, or someone in the middle); nothing was "
-                  "marked and the code is used up: show a new one to try again",
-    "expired": "the code expired before it was used; show a new one",
-    "no_code": "the other side has no live code (expired, already used, or never shown); "
-               "ask for a new one",
-    "busy": "the other side is itself entering a code for you; only one of you types",
-    "unexpected": "the other side sent something out of order; try again with a new code",
-    "cancelled": "the other side cancelled",
-    "disconnected": "the connection dropped during pairing; try again with a new code",
-    "timeout": "no answer in time",
-    "not_recorded": "the codes matched but the profile could not record it",
-}

@@ -130,14 +130,24 @@ class PeerDirectory:
         if record is not None:
             addresses.extend(str(a) for a in record.addresses)
         if advert is not None:
-            addresses.extend(f"{h}:{advert.port}" for h in advert.addresses
-                             if f"{h}:{advert.port}" not in addresses)
+            addresses.extend(
+                f"{h}:{advert.port}"
+                for h in advert.addresses
+                if f"{h}:{advert.port}" not in addresses
+            )
         if record is None:
             assert advert is not None
-            return PeerView(fingerprint=fingerprint, name=advert.name,
-                            short_fingerprint=short_fingerprint(bytes.fromhex(fingerprint)),
-                            online=online, verified=False, unread=0, state="discovered",
-                            claimed_name=advert.name, addresses=tuple(addresses))
+            return PeerView(
+                fingerprint=fingerprint,
+                name=advert.name,
+                short_fingerprint=short_fingerprint(bytes.fromhex(fingerprint)),
+                online=online,
+                verified=False,
+                unread=0,
+                state="discovered",
+                claimed_name=advert.name,
+                addresses=tuple(addresses),
+            )
         claimed = record.claimed_name or (advert.name if advert is not None else "")
         contact = self._records.get(record.clash_with) if record.clash_with else None
         return PeerView(

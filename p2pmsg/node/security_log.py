@@ -41,8 +41,14 @@ class EventObserver(Protocol):
 
 
 class SecurityLog:
-    def __init__(self, store: AsyncStore, bus: EventBus, clock: Callable[[], float], *,
-                 queue_limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        store: AsyncStore,
+        bus: EventBus,
+        clock: Callable[[], float],
+        *,
+        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -61,11 +67,24 @@ class SecurityLog:
         if self._task is None:
             self._task = asyncio.create_task(self._flush_loop(), name="p2pmsg-security-log")
 
-    def record(self, event: str, *, peer: str | None = None, addr: str | None = None,
-               nbytes: int = 0, detail: dict[str, Any] | None = None,
-               ts: float | None = None) -> None:
-        entry = SecurityEvent(ts=self._clock() if ts is None else ts, event=event, peer=peer,
-                              addr=addr, bytes=int(nbytes), detail=detail or {})
+    def record(
+        self,
+        event: str,
+        *,
+        peer: str | None = None,
+        addr: str | None = None,
+        nbytes: int = 0,
+        detail: dict[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> None:
+        entry = SecurityEvent(
+            ts=self._clock() if ts is None else ts,
+            event=event,
+            peer=peer,
+            addr=addr,
+            bytes=int(nbytes),
+            detail=detail or {},
+        )
         if len(self._queue) >= self._queue_limit:
             self._dropped += 1  # the store misses it; the monitor and the live view do not
         else:
@@ -99,9 +118,13 @@ class SecurityLog:
         while self._queue or self._dropped:
             batch = [self._queue.popleft() for _ in range(min(BATCH_LIMIT, len(self._queue)))]
             if self._dropped:
-                batch.append(SecurityEvent(ts=self._clock(), event="rate_limited",
-                                           detail={"reason": "event_log_overflow",
-                                                   "dropped": self._dropped}))
+                batch.append(
+                    SecurityEvent(
+                        ts=self._clock(),
+                        event="rate_limited",
+                        detail={"reason": "event_log_overflow", "dropped": self._dropped},
+                    )
+                )
                 self._dropped = 0
             try:
                 # Shielded: cancelling the flusher (at stop) must not cancel a write that

@@ -88,7 +88,7 @@ class _Inbound(asyncio.BufferedProtocol):
     # --- called by the transport ------------------------------------------------------------
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view[self._end:]
+        return self._view[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._end + nbytes == len(self._buffer) and len(self._buffer) < INBOUND_MAX:
@@ -131,7 +131,7 @@ class _Inbound(asyncio.BufferedProtocol):
                 await self._readable
             finally:
                 self._readable = None
-        return self._view[:self._end]
+        return self._view[: self._end]
 
     def consumed(self) -> None:
         """The bytes `read` returned are used up; their room may be read into again."""
@@ -170,10 +170,17 @@ class SessionHandler(Protocol):
 
 
 class Session:
-    def __init__(self, conn: PeerConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, handler: SessionHandler, *,
-                 remote_address: str, admission: Admission | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        conn: PeerConnection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handler: SessionHandler,
+        *,
+        remote_address: str,
+        admission: Admission | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.conn = conn
         self._reader = reader
         self._writer = writer
@@ -298,8 +305,12 @@ class Session:
         less than it was asked for (so it holds nothing more), and not once it saw the
         end of the stream or an error: those it alone knows about."""
         reader, transport = self._reader, self._transport
-        if (reader.at_eof() or reader.exception() is not None or transport.is_closing()
-                or not isinstance(transport, asyncio.Transport)):
+        if (
+            reader.at_eof()
+            or reader.exception() is not None
+            or transport.is_closing()
+            or not isinstance(transport, asyncio.Transport)
+        ):
             return
         inbound = _Inbound(transport)
         transport.set_protocol(inbound)
@@ -424,12 +435,22 @@ def status_view(peer: str, status: SessionStatus, verified: bool) -> SessionStat
     send, recv = status.send, status.recv
     return SessionStatusView(
         peer=peer,
-        send=DirectionStatus(send.suite, send.epoch, send.messages_under_key,
-                             send.max_messages_per_key, send.last_rotation,
-                             send.next_rotation if send.next_rotation is not None else 0.0),
-        recv=DirectionStatus(recv.suite, recv.epoch, recv.messages_under_key,
-                             recv.max_messages_per_key, recv.last_rotation,
-                             recv.next_rotation if recv.next_rotation is not None else 0.0),
+        send=DirectionStatus(
+            send.suite,
+            send.epoch,
+            send.messages_under_key,
+            send.max_messages_per_key,
+            send.last_rotation,
+            send.next_rotation if send.next_rotation is not None else 0.0,
+        ),
+        recv=DirectionStatus(
+            recv.suite,
+            recv.epoch,
+            recv.messages_under_key,
+            recv.max_messages_per_key,
+            recv.last_rotation,
+            recv.next_rotation if recv.next_rotation is not None else 0.0,
+        ),
         negotiated_suites=status.negotiated_suites,
         session_started=status.session_started,
         last_key_agreement=status.last_key_agreement,

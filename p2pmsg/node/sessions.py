@@ -81,16 +81,21 @@ class NodeSessions:
 
     def __init__(self) -> None:
         self.security = SecurityLog(self._store, self.bus, self._clock)
-        self.monitor_link = MonitorLink(self._store, self.bus, self._clock,
-                                        enabled=self.config.monitor,
-                                        load_models=self.config.monitor_models,
-                                        interval=self.config.monitor_interval)
+        self.monitor_link = MonitorLink(
+            self._store,
+            self.bus,
+            self._clock,
+            enabled=self.config.monitor,
+            load_models=self.config.monitor_models,
+            interval=self.config.monitor_interval,
+        )
         self.security.add_observer(self.monitor_link)
         self.directory = PeerDirectory(self._fingerprint)
         self.admission = AdmissionControl(self.config.limits)
         self.listener = Listener(self.admission, self._on_accept, self._on_refuse, self._clock)
-        self.dialer = Dialer(self._dial, self._wanted, self._clock, self._uniform,
-                             policy=self.config.backoff)
+        self.dialer = Dialer(
+            self._dial, self._wanted, self._clock, self._uniform, policy=self.config.backoff
+        )
         self.discovery: Any = None
         self.protocol_config = self.config.protocol or ProtocolConfig()
         self._sessions: set[Session] = set()
@@ -110,8 +115,9 @@ class NodeSessions:
         self._running = True
         await self.listener.start(self.config.interfaces, self.config.port)
         self.dialer.start()
-        self._discovery_task = asyncio.create_task(self._discovery_loop(),
-                                                   name="p2pmsg-discovery-events")
+        self._discovery_task = asyncio.create_task(
+            self._discovery_loop(), name="p2pmsg-discovery-events"
+        )
         records = await self._store.run(Store.list_peers)
         self.directory.set_records(records)
         outbox_peers = set(await self._store.run(Store.peers_with_outbox))
@@ -119,8 +125,11 @@ class NodeSessions:
         for record in records:
             for address in record.addresses:
                 if address.manual or record.fingerprint in outbox_peers:
-                    self.dialer.request(self._target_for(record.fingerprint, address.host,
-                                                         address.port, address.manual))
+                    self.dialer.request(
+                        self._target_for(
+                            record.fingerprint, address.host, address.port, address.manual
+                        )
+                    )
         for fp, address in await self._store.run(Store.dial_candidates):
             if fp is None and address.manual:
                 self.dialer.request(DialTarget(address.host, address.port, None, "manual"))
@@ -132,20 +141,27 @@ class NodeSessions:
         base = ProtocolConfig()
         suites = tuple(dict.fromkeys((settings.preferred_suite, *base.suites)))
         try:
-            return ProtocolConfig(suites=tuple(s for s in suites if s in base.suites),
-                                  max_messages_per_key=settings.max_messages_per_key,
-                                  key_rotation_interval=settings.key_rotation_interval)
+            return ProtocolConfig(
+                suites=tuple(s for s in suites if s in base.suites),
+                max_messages_per_key=settings.max_messages_per_key,
+                key_rotation_interval=settings.key_rotation_interval,
+            )
         except ConfigError as exc:
-            log.warning("profile settings give an invalid session policy (%s); "
-                        "using the defaults", exc)
+            log.warning(
+                "profile settings give an invalid session policy (%s); using the defaults", exc
+            )
             return base
 
     async def _start_discovery(self) -> None:
         from p2pmsg.node.discovery import Discovery
 
-        self.discovery = Discovery(fingerprint_hex=self._fingerprint, name=self._name,
-                                   port=self.listener.port, interfaces=self.config.interfaces,
-                                   on_event=self.on_discovery_event)
+        self.discovery = Discovery(
+            fingerprint_hex=self._fingerprint,
+            name=self._name,
+            port=self.listener.port,
+            interfaces=self.config.interfaces,
+            on_event=self.on_discovery_event,
+        )
         try:
             await self.discovery.start()
         except DiscoveryError:
@@ -173,13 +189,33 @@ class NodeSessions:
 
     # --- making sessions -----------------------------------------------------------------
 
-    def _new_session(self, role: Role, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, address: str, admission: Admission | None,
-                     policy: HandshakePolicy | None) -> Session:
-        conn = PeerConnection(role, self.identity, self._name, self._rng, self._clock,
-                              config=self.protocol_config, policy=self._refusing(policy))
-        session = Session(conn, reader, writer, self, remote_address=address,
-                          admission=admission, wall_clock=self._clock)
+    def _new_session(
+        self,
+        role: Role,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: str,
+        admission: Admission | None,
+        policy: HandshakePolicy | None,
+    ) -> Session:
+        conn = PeerConnection(
+            role,
+            self.identity,
+            self._name,
+            self._rng,
+            self._clock,
+            config=self.protocol_config,
+            policy=self._refusing(policy),
+        )
+        session = Session(
+            conn,
+            reader,
+            writer,
+            self,
+            remote_address=address,
+            admission=admission,
+            wall_clock=self._clock,
+        )
         self._sessions.add(session)
         task = asyncio.create_task(session.run(), name=f"p2pmsg-session-{address}")
         self._session_tasks.add(task)
@@ -199,12 +235,18 @@ class NodeSessions:
 
         return refuse
 
-    def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                   address: str, admission: Admission) -> None:
+    def _on_accept(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: str,
+        admission: Admission,
+    ) -> None:
         self.security.record("conn_open", addr=address, detail={"direction": "in"})
         holder: list[Session] = []
-        session = self._new_session("responder", reader, writer, address, admission,
-                                    self._inbound_policy(address, holder))
+        session = self._new_session(
+            "responder", reader, writer, address, admission, self._inbound_policy(address, holder)
+        )
         holder.append(session)
 
     def _inbound_policy(self, address: str, holder: list[Session]) -> HandshakePolicy:
@@ -220,8 +262,11 @@ class NodeSessions:
             proved = peer.fingerprint.hex()
             for fp in self.directory.advertised_at(address):
                 advert = self.directory.advert(fp)
-                if (advert is not None and fp != proved
-                        and name_key(advert.name) == name_key(peer.name)):
+                if (
+                    advert is not None
+                    and fp != proved
+                    and name_key(advert.name) == name_key(peer.name)
+                ):
                     if holder:
                         holder[0].expectation = Expectation(fp, "advert", mismatch=proved)
                     return "the peer did not prove the fingerprint advertised for its name"
@@ -234,30 +279,39 @@ class NodeSessions:
 
     async def _dial(self, target: DialTarget) -> bool:
         local = (self.config.outbound_address, 0) if self.config.outbound_address else None
-        log.debug("dialling %s:%s (%s, expecting %s)", target.host, target.port, target.source,
-                  (target.expected_fingerprint or "anyone")[:16])
+        log.debug(
+            "dialling %s:%s (%s, expecting %s)",
+            target.host,
+            target.port,
+            target.source,
+            (target.expected_fingerprint or "anyone")[:16],
+        )
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(target.host, target.port, local_addr=local),
-                self.config.connect_timeout)
+                self.config.connect_timeout,
+            )
         except (TimeoutError, OSError) as exc:
             log.debug("dial %s:%s failed: %r", target.host, target.port, exc)
             return False
         if not self._running:
             writer.transport.abort()
             return False
-        self.security.record("conn_open", addr=target.host,
-                             detail={"direction": "out", "port": target.port})
+        self.security.record(
+            "conn_open", addr=target.host, detail={"direction": "out", "port": target.port}
+        )
         expectation = target.expectation()
-        session = self._new_session("initiator", reader, writer, target.host, None,
-                                    expectation_policy(expectation))
+        session = self._new_session(
+            "initiator", reader, writer, target.host, None, expectation_policy(expectation)
+        )
         session.dial_target = target
         session.expectation = expectation
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._dial_waiters[session] = waiter
         try:
             return await asyncio.wait_for(
-                waiter, self.protocol_config.handshake_timeout + self.config.connect_timeout)
+                waiter, self.protocol_config.handshake_timeout + self.config.connect_timeout
+            )
         except TimeoutError:
             session.close("handshake timeout")
             return False
@@ -283,9 +337,13 @@ class NodeSessions:
         wanted_peer = self.config.auto_connect or fp is None or fp in self._want
         if target.source == "advert":
             advert = self.directory.advert(fp) if fp else None
-            return (advert is not None and target.host in advert.addresses
-                    and target.port == advert.port and wanted_peer
-                    and (fp, target.host, target.port) not in self._refuted)
+            return (
+                advert is not None
+                and target.host in advert.addresses
+                and target.port == advert.port
+                and wanted_peer
+                and (fp, target.host, target.port) not in self._refuted
+            )
         if target.source == "manual":
             return wanted_peer
         return fp in self._want
@@ -297,10 +355,17 @@ class NodeSessions:
             self._request_dials(fingerprint, delay=0.0)
 
     def dial_manual(self, host: str, port: int) -> None:
-        record = next((r for r in self.directory.records()
-                       if any((a.host, a.port) == (host, port) for a in r.addresses)), None)
-        self.dialer.request(DialTarget(host, port, record.fingerprint if record else None,
-                                       "manual"))
+        record = next(
+            (
+                r
+                for r in self.directory.records()
+                if any((a.host, a.port) == (host, port) for a in r.addresses)
+            ),
+            None,
+        )
+        self.dialer.request(
+            DialTarget(host, port, record.fingerprint if record else None, "manual")
+        )
 
     def _refused(self, fingerprint: str) -> bool:
         """A key the user blocked or retired: never dialled (it would be refused anyway)."""
@@ -313,13 +378,16 @@ class NodeSessions:
         advert = self.directory.advert(fingerprint)
         if advert is not None:
             for host in advert.addresses:
-                self.dialer.request(DialTarget(host, advert.port, fingerprint, "advert"),
-                                    delay=delay)
+                self.dialer.request(
+                    DialTarget(host, advert.port, fingerprint, "advert"), delay=delay
+                )
         record = self.directory.record(fingerprint)
         if record is not None:
             for address in record.addresses:
-                self.dialer.request(self._target_for(fingerprint, address.host, address.port,
-                                                     address.manual), delay=delay)
+                self.dialer.request(
+                    self._target_for(fingerprint, address.host, address.port, address.manual),
+                    delay=delay,
+                )
 
     # --- discovery -----------------------------------------------------------------------
 
@@ -353,16 +421,18 @@ class NodeSessions:
         record: PeerRecord | None = None
         for host in event.addresses:
             try:
-                record = await self._store.run(Store.upsert_discovered, fp, event.name, host,
-                                               event.port, now)
+                record = await self._store.run(
+                    Store.upsert_discovered, fp, event.name, host, event.port, now
+                )
             except (P2PMsgError, ValueError) as exc:
                 log.debug("not remembering advertised address %s: %s", host, exc)
         if record is not None:
             self.directory.update_record(record)
         view = self.directory.view(fp)
         if is_new:
-            self.security.record("peer_discovered", peer=fp, addr=event.addresses[0],
-                                 detail={"port": event.port})
+            self.security.record(
+                "peer_discovered", peer=fp, addr=event.addresses[0], detail={"port": event.port}
+            )
         if view is not None:
             self.bus.publish(PeerDiscovered(view) if is_new else PeerUpdated(view))
         # The lower fingerprint dials at once; the other waits a moment for that call.
@@ -385,16 +455,23 @@ class NodeSessions:
         target = session.dial_target
         address = (target.host, target.port) if target is not None else None
         try:
-            outcome = await self._store.run(Store.record_handshake, peer.public_key, peer.name,
-                                            self._clock(), address)
+            outcome = await self._store.run(
+                Store.record_handshake, peer.public_key, peer.name, self._clock(), address
+            )
         except (P2PMsgError, ValueError) as exc:
             log.warning("cannot record the handshake with %s: %s", session.peer[:16], exc)
             self._resolve_dial(session, False)
             return False
-        self.security.record("handshake_ok", peer=session.peer, addr=session.remote_address,
-                             detail={"initiator": session.initiator,
-                                     "suites": list(session.conn.negotiated_suites),
-                                     "trust": outcome.verdict})
+        self.security.record(
+            "handshake_ok",
+            peer=session.peer,
+            addr=session.remote_address,
+            detail={
+                "initiator": session.initiator,
+                "suites": list(session.conn.negotiated_suites),
+                "trust": outcome.verdict,
+            },
+        )
         self.directory.update_record(outcome.peer)
         if outcome.verdict == "refused":
             # A blocked or retired key: the user said no. It costs that connection only.
@@ -404,19 +481,32 @@ class NodeSessions:
             return False
         clash = outcome.clash_with
         if clash is not None:
-            self.security.record("identity_changed", peer=session.peer,
-                                 addr=session.remote_address,
-                                 detail={"reason": "name_clash", "claims": clash.fingerprint})
-            self.bus.publish(NameClashed(session.peer, outcome.peer.claimed_name,
-                                         clash.fingerprint, clash.name,
-                                         clash_detail(outcome.peer, clash)))
+            self.security.record(
+                "identity_changed",
+                peer=session.peer,
+                addr=session.remote_address,
+                detail={"reason": "name_clash", "claims": clash.fingerprint},
+            )
+            self.bus.publish(
+                NameClashed(
+                    session.peer,
+                    outcome.peer.claimed_name,
+                    clash.fingerprint,
+                    clash.name,
+                    clash_detail(outcome.peer, clash),
+                )
+            )
         if not session.is_open:
             self._resolve_dial(session, False)
             return False
         loser = self.directory.add_session(session)
-        log.debug("authenticated %s at %s (initiator=%s); duplicate closed: %s",
-                  session.peer[:16], session.remote_address, session.initiator,
-                  "the new one" if loser is session else ("the old one" if loser else "none"))
+        log.debug(
+            "authenticated %s at %s (initiator=%s); duplicate closed: %s",
+            session.peer[:16],
+            session.remote_address,
+            session.initiator,
+            "the new one" if loser is session else ("the old one" if loser else "none"),
+        )
         if loser is session:
             session.close("duplicate connection")
             self._resolve_dial(session, True)  # the peer is connected, just not by this one
@@ -455,20 +545,36 @@ class NodeSessions:
     def protocol_event(self, session: Session, event: Event) -> None:
         peer = session.peer or None
         if type(event) is SecurityEvent:
-            self.security.record(event.event, peer=peer, addr=session.remote_address,
-                                 detail=dict(event.detail))
+            self.security.record(
+                event.event, peer=peer, addr=session.remote_address, detail=dict(event.detail)
+            )
             return
         what = None
         if type(event) is KeysRotated:
             what = "rotated"
-            self.security.record("key_rotated", peer=peer, addr=session.remote_address,
-                                 detail={"direction": event.direction, "epoch": event.epoch,
-                                         "suite": event.suite, "reason": event.reason})
+            self.security.record(
+                "key_rotated",
+                peer=peer,
+                addr=session.remote_address,
+                detail={
+                    "direction": event.direction,
+                    "epoch": event.epoch,
+                    "suite": event.suite,
+                    "reason": event.reason,
+                },
+            )
         elif type(event) is CipherChanged:
             what = "cipher_changed"
-            self.security.record("cipher_changed", peer=peer, addr=session.remote_address,
-                                 detail={"direction": event.direction, "suite": event.suite,
-                                         "previous": event.previous})
+            self.security.record(
+                "cipher_changed",
+                peer=peer,
+                addr=session.remote_address,
+                detail={
+                    "direction": event.direction,
+                    "suite": event.suite,
+                    "previous": event.previous,
+                },
+            )
         elif type(event) is RekeyCompleted:
             what = "rekeyed"
         if what is not None and session.trusted and self.bus.has_subscribers:
@@ -478,23 +584,36 @@ class NodeSessions:
                 self.bus.publish(SessionChanged(status, what))  # type: ignore[arg-type]
 
     def closed(self, session: Session, reason: str, detail: str) -> None:
-        log.debug("session with %s (%s) closed: %s %s", session.peer[:16] or "?",
-                  session.remote_address, reason, detail)
+        log.debug(
+            "session with %s (%s) closed: %s %s",
+            session.peer[:16] or "?",
+            session.remote_address,
+            reason,
+            detail,
+        )
         self._sessions.discard(session)
         was_current = self.directory.remove_session(session)
         self.delivery.session_closed(session)
         self.files.session_closed(session)
         self.pairing.session_closed(session)
-        self.security.record("conn_close", peer=session.peer or None,
-                             addr=session.remote_address,
-                             nbytes=session.bytes_in + session.bytes_out,
-                             detail={"reason": reason})
+        self.security.record(
+            "conn_close",
+            peer=session.peer or None,
+            addr=session.remote_address,
+            nbytes=session.bytes_in + session.bytes_out,
+            detail={"reason": reason},
+        )
         expectation = session.expectation
         if expectation is not None and expectation.mismatch is not None:
-            self.security.record("identity_changed", peer=expectation.mismatch,
-                                 addr=session.remote_address,
-                                 detail={"reason": "advertised_fingerprint_not_proven",
-                                         "claimed": expectation.fingerprint})
+            self.security.record(
+                "identity_changed",
+                peer=expectation.mismatch,
+                addr=session.remote_address,
+                detail={
+                    "reason": "advertised_fingerprint_not_proven",
+                    "claimed": expectation.fingerprint,
+                },
+            )
             target = session.dial_target
             if target is not None and expectation.fingerprint is not None:
                 self._refuted.add((expectation.fingerprint, target.host, target.port))
@@ -502,8 +621,9 @@ class NodeSessions:
         if was_current:
             self.bus.publish(PeerDisconnected(session.peer, reason))
             if self._running:
-                self._request_dials(session.peer,
-                                    delay=RECONNECT_DELAY + self._uniform(0.0, RECONNECT_DELAY))
+                self._request_dials(
+                    session.peer, delay=RECONNECT_DELAY + self._uniform(0.0, RECONNECT_DELAY)
+                )
 
     # --- trust decisions -----------------------------------------------------------------
 
@@ -528,7 +648,6 @@ class NodeSessions:
             session = self.directory.session(record.fingerprint)
             if session is not None and record.trust in ("blocked", "retired"):
                 session.close(f"key {record.trust}")
-            elif (session is not None and record.sendable
-                  and (old is None or not old.sendable)):
+            elif session is not None and record.sendable and (old is None or not old.sendable):
                 self.delivery.session_ready(session)
                 self.files.session_ready(session)

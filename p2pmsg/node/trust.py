@@ -60,24 +60,30 @@ def expectation_policy(expected: Expectation) -> HandshakePolicy:
 def clash_detail(claimant: PeerRecord, contact: PeerRecord) -> str:
     """The warning for a name clash, in words a person can act on. Names are the
     peers' claims: whoever shows this passes it through `p2pmsg.sanitize`."""
-    return (f"a new key ({claimant.fingerprint[:16]}) claims to be {claimant.claimed_name!r}, "
-            f"which reads like your contact {contact.name!r} ({contact.fingerprint[:16]}); "
-            "it is not that contact's key. It is kept apart and nothing is sent to it until "
-            "you decide: someone else (give it a name), the contact's new key (compare "
-            "safety numbers or pair by code first), or block.")
+    return (
+        f"a new key ({claimant.fingerprint[:16]}) claims to be {claimant.claimed_name!r}, "
+        f"which reads like your contact {contact.name!r} ({contact.fingerprint[:16]}); "
+        "it is not that contact's key. It is kept apart and nothing is sent to it until "
+        "you decide: someone else (give it a name), the contact's new key (compare "
+        "safety numbers or pair by code first), or block."
+    )
 
 
 def unsendable_reason(peer: PeerRecord) -> str | None:
     """Why nothing may be sent to this key now, or None when it may."""
     who = f"{peer.name or '?'} ({peer.fingerprint[:16]})"
     if peer.trust == "flagged":
-        return (f"{who} claims a name that reads like another contact's and is held apart: "
-                f"decide who it is first (`p2pmsg rename {peer.fingerprint[:16]} NAME` if it "
-                f"is someone else, `p2pmsg trust CONTACT --new-key {peer.fingerprint[:16]}` "
-                "if it is that contact's new key, or `p2pmsg block`)")
+        return (
+            f"{who} claims a name that reads like another contact's and is held apart: "
+            f"decide who it is first (`p2pmsg rename {peer.fingerprint[:16]} NAME` if it "
+            f"is someone else, `p2pmsg trust CONTACT --new-key {peer.fingerprint[:16]}` "
+            "if it is that contact's new key, or `p2pmsg block`)"
+        )
     if peer.trust == "blocked":
         return f"{who} is blocked (`p2pmsg block --undo {peer.fingerprint[:16]}` to unblock)"
     if peer.trust == "retired":
-        return (f"{who} is a retired key, replaced by {(peer.successor or '?')[:16]}: "
-                "send to that contact instead")
+        return (
+            f"{who} is a retired key, replaced by {(peer.successor or '?')[:16]}: "
+            "send to that contact instead"
+        )
     return None

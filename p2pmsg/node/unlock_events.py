@@ -57,8 +57,9 @@ MAX_LINE = 4096
 
 
 class UnlockEventFollower:
-    def __init__(self, path: Path, security: SecurityLog, store: AsyncStore, *,
-                 poll: float = DEFAULT_POLL) -> None:
+    def __init__(
+        self, path: Path, security: SecurityLog, store: AsyncStore, *, poll: float = DEFAULT_POLL
+    ) -> None:
         self.path = path
         self._security = security
         self._store = store
@@ -121,8 +122,9 @@ class UnlockEventFollower:
             if record["ts"] <= self._newest:
                 continue  # imported by an earlier run (or a clock that went back)
             self._newest = record["ts"]
-            self._security.record(record["event"], nbytes=0, detail=record["detail"],
-                                  ts=record["ts"])
+            self._security.record(
+                record["event"], nbytes=0, detail=record["detail"], ts=record["ts"]
+            )
             count += 1
         self.imported += count
         return count

@@ -28,20 +28,34 @@ from p2pmsg.profile.files import PRIVATE_FILE_MODE
 SCHEMA_KEYS = ("ts", "event", "peer", "addr", "bytes", "detail")
 
 
-def security_event(ts: float, event: str, *, peer: str | None = None,
-                   addr: str | None = None, nbytes: int = 0,
-                   detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def security_event(
+    ts: float,
+    event: str,
+    *,
+    peer: str | None = None,
+    addr: str | None = None,
+    nbytes: int = 0,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A record in the DESIGN.md schema, keys in schema order."""
-    return {"ts": float(ts), "event": event, "peer": peer, "addr": addr,
-            "bytes": int(nbytes), "detail": dict(detail or {})}
+    return {
+        "ts": float(ts),
+        "event": event,
+        "peer": peer,
+        "addr": addr,
+        "bytes": int(nbytes),
+        "detail": dict(detail or {}),
+    }
 
 
 def append_event(path: Path, record: Mapping[str, Any]) -> None:
     """Append one record as one line. Refuses records outside the live-log schema."""
     if tuple(record) != SCHEMA_KEYS:
         raise ValueError(f"a live security event has exactly the keys {SCHEMA_KEYS}")
-    line = json.dumps(record, separators=(",", ":"), sort_keys=False,
-                      allow_nan=False).encode("utf-8") + b"\n"
+    line = (
+        json.dumps(record, separators=(",", ":"), sort_keys=False, allow_nan=False).encode("utf-8")
+        + b"\n"
+    )
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     try:
         os.write(fd, line)

@@ -38,8 +38,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, exclusive: bool = False,
-                 mode: int = PRIVATE_FILE_MODE) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, exclusive: bool = False, mode: int = PRIVATE_FILE_MODE
+) -> None:
     """Replace `path` with `data` atomically and durably.
 
     With `exclusive=True` the target must not exist: the new file is linked

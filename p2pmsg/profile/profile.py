@@ -97,17 +97,26 @@ class UnlockedProfile:
     def __enter__(self) -> UnlockedProfile:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
 class Profile:
     """One named profile under a data directory. Constructing it does no I/O."""
 
-    def __init__(self, data_dir: Path | str | None = None, name: str = DEFAULT_PROFILE, *,
-                 kdf_iterations: int = keystore.DEFAULT_ITERATIONS,
-                 rng: Rng = os.urandom) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str | None = None,
+        name: str = DEFAULT_PROFILE,
+        *,
+        kdf_iterations: int = keystore.DEFAULT_ITERATIONS,
+        rng: Rng = os.urandom,
+    ) -> None:
         self.name = validate_profile_name(name)
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.kdf_iterations = kdf_iterations
@@ -160,8 +169,14 @@ class Profile:
 
     # -- create / unlock / change password -----------------------------------------
 
-    def create(self, display_name: str, password: str, *, now: Clock = time.time,
-               command: str | None = None) -> UnlockedProfile:
+    def create(
+        self,
+        display_name: str,
+        password: str,
+        *,
+        now: Clock = time.time,
+        command: str | None = None,
+    ) -> UnlockedProfile:
         """Make a new identity and seal it under `password`.
 
         Checks the password policy first (`PasswordPolicyError` lists every
@@ -183,8 +198,15 @@ class Profile:
             identity = Identity.generate(self._rng)
             data_key = self._rng(keystore.DATA_KEY_LEN)
             created = now()
-            blob = keystore.seal_keystore(identity, data_key, name, password, rng=self._rng,
-                                          created=created, iterations=self.kdf_iterations)
+            blob = keystore.seal_keystore(
+                identity,
+                data_key,
+                name,
+                password,
+                rng=self._rng,
+                created=created,
+                iterations=self.kdf_iterations,
+            )
             try:
                 atomic_write(self.keystore_path, blob, exclusive=True)
             except FileExistsError:
@@ -199,11 +221,13 @@ class Profile:
         `WrongPasswordError`. Does not take the profile lock.
         """
         contents = self._attempt(password, now)
-        return UnlockedProfile(contents.identity, contents.data_key, contents.name, self,
-                               contents.created)
+        return UnlockedProfile(
+            contents.identity, contents.data_key, contents.name, self, contents.created
+        )
 
-    def open(self, password: str, *, command: str | None = None,
-             now: Clock = time.time) -> UnlockedProfile:
+    def open(
+        self, password: str, *, command: str | None = None, now: Clock = time.time
+    ) -> UnlockedProfile:
         """Take the profile lock, then unlock; the lock is released again if unlocking fails."""
         lock = self.acquire_lock(command)
         try:
@@ -214,8 +238,9 @@ class Profile:
         unlocked.lock = lock
         return unlocked
 
-    def change_password(self, old_password: str, new_password: str, *,
-                        now: Clock = time.time) -> None:
+    def change_password(
+        self, old_password: str, new_password: str, *, now: Clock = time.time
+    ) -> None:
         """Re-wrap identity and data key under a new password; neither key changes.
 
         The old password is checked like an unlock (throttled and logged), so
@@ -245,16 +270,24 @@ class Profile:
             state = throttle.load_state(self.unlock_state_path)
             wait = throttle.retry_after(state, ts)
             if wait > 0:
-                self._log(ts, "unlock_fail", {"reason": "throttled", "failures": state.failures,
-                                              "retry_after": round(wait, 3)})
+                self._log(
+                    ts,
+                    "unlock_fail",
+                    {
+                        "reason": "throttled",
+                        "failures": state.failures,
+                        "retry_after": round(wait, 3),
+                    },
+                )
                 raise UnlockThrottledError(wait)
             counted = state.after_failure(ts)
             throttle.save_state(self.unlock_state_path, counted)
             try:
                 contents = keystore.open_keystore(blob, password)
             except WrongPasswordError:
-                self._log(ts, "unlock_fail", {"reason": "wrong_password",
-                                              "failures": counted.failures})
+                self._log(
+                    ts, "unlock_fail", {"reason": "wrong_password", "failures": counted.failures}
+                )
                 raise
             except KeystoreError as exc:
                 throttle.save_state(self.unlock_state_path, state)  # not a guess: undo
@@ -268,8 +301,9 @@ class Profile:
         """Serialise attempts across processes, so parallel guesses all see the count."""
         if not self.path.is_dir():
             raise self._not_found()
-        fd = os.open(self.path / UNLOCK_GUARD_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     PRIVATE_FILE_MODE)
+        fd = os.open(
+            self.path / UNLOCK_GUARD_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -288,8 +322,9 @@ class Profile:
         return blob
 
     def _log(self, ts: float, event: str, detail: dict[str, object]) -> None:
-        append_event(self.events_path,
-                     security_event(ts, event, detail={"profile": self.name, **detail}))
+        append_event(
+            self.events_path, security_event(ts, event, detail={"profile": self.name, **detail})
+        )
 
     def _not_found(self) -> ProfileNotFoundError:
         return ProfileNotFoundError(
@@ -302,6 +337,5 @@ class Profile:
 
     def _already_exists(self) -> KeystoreError:
         return KeystoreError(
-            f"profile '{self.name}' already exists ({self.keystore_path}); "
-            "it was left untouched"
+            f"profile '{self.name}' already exists ({self.keystore_path}); it was left untouched"
         )

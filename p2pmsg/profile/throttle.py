@@ -81,7 +81,9 @@ def load_state(path: Path) -> UnlockState:
         failures = data["failures"]
         last = data["last_failure"]
         if (
-            not isinstance(failures, int) or isinstance(failures, bool) or failures < 0
+            not isinstance(failures, int)
+            or isinstance(failures, bool)
+            or failures < 0
             or not (last is None or (isinstance(last, int | float) and math.isfinite(last)))
         ):
             raise ValueError("bad field")
@@ -91,6 +93,9 @@ def load_state(path: Path) -> UnlockState:
 
 
 def save_state(path: Path, state: UnlockState) -> None:
-    record = {"version": STATE_VERSION, "failures": state.failures,
-              "last_failure": state.last_failure}
+    record = {
+        "version": STATE_VERSION,
+        "failures": state.failures,
+        "last_failure": state.last_failure,
+    }
     atomic_write(path, (json.dumps(record) + "\n").encode("utf-8"))

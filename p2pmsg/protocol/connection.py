@@ -129,10 +129,16 @@ _USER_TYPES = frozenset(USER_MESSAGES)
 
 
 class PeerConnection:
-    def __init__(self, role: Role, identity: Identity, display_name: str,
-                 rng: Callable[[int], bytes], now: Callable[[], float],
-                 config: ProtocolConfig | None = None, policy: HandshakePolicy | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        role: Role,
+        identity: Identity,
+        display_name: str,
+        rng: Callable[[int], bytes],
+        now: Callable[[], float],
+        config: ProtocolConfig | None = None,
+        policy: HandshakePolicy | None = None,
+    ) -> None:
         if role not in ("initiator", "responder"):
             raise LocalProtocolError(f"role must be 'initiator' or 'responder', not {role!r}")
         self.role: Role = role
@@ -140,8 +146,13 @@ class PeerConnection:
         self._rng = rng
         self._clock = now
         self._handshake: Handshake | None = Handshake(
-            initiator=role == "initiator", identity=identity, display_name=display_name,
-            suites=self.config.suites, rng=rng, policy=policy)
+            initiator=role == "initiator",
+            identity=identity,
+            display_name=display_name,
+            suites=self.config.suites,
+            rng=rng,
+            policy=policy,
+        )
         self._records: RecordLayer | None = None
         self._decoder = FrameDecoder()
         self._events: deque[Event] = deque()
@@ -179,8 +190,10 @@ class PeerConnection:
         now = self._clock()
         if not data:
             if self._decoder.buffered:
-                self._security(FRAME_REJECTED, f"stream ended inside a frame "
-                               f"({self._decoder.buffered} bytes pending)")
+                self._security(
+                    FRAME_REJECTED,
+                    f"stream ended inside a frame ({self._decoder.buffered} bytes pending)",
+                )
             self._close("eof", "peer closed the stream", notify_peer=False)
             return
         self._last_recv = now
@@ -238,25 +251,27 @@ class PeerConnection:
         self._last_sent = now
         self._drain_notices()
 
-    def _on_other_frame(self, frame: HandshakeFrame | RecordFrame | AbortFrame,
-                        now: float) -> None:
+    def _on_other_frame(self, frame: HandshakeFrame | RecordFrame | AbortFrame, now: float) -> None:
         if type(frame) is AbortFrame:
             # The responder judges the initiator only after message 3, when the initiator
             # already counts as established: its abort may arrive before any record.
-            refused_late = (self.role == "initiator" and self._records is not None
-                            and self._records.status().recv.counter == 0)
+            refused_late = (
+                self.role == "initiator"
+                and self._records is not None
+                and self._records.status().recv.counter == 0
+            )
             if self.state == "handshaking" or refused_late:
                 # frame.reason is one line without controls (decode_frame refuses any
                 # other ABORT as a malformed frame); it is still the unauthenticated
                 # peer's text, which every human-readable output sanitises.
                 self._security(HANDSHAKE_FAIL, f"peer aborted the handshake: {frame.reason}")
-                self._close("handshake_failed", f"peer aborted: {frame.reason}",
-                            notify_peer=False)
+                self._close("handshake_failed", f"peer aborted: {frame.reason}", notify_peer=False)
                 return
             raise RemoteProtocolError("unauthenticated abort frame after the handshake")
         if type(frame) is RecordFrame or self._handshake is None:
             raise RemoteProtocolError(
-                f"{type(frame).__name__} is not allowed in state {self.state}")
+                f"{type(frame).__name__} is not allowed in state {self.state}"
+            )
         assert type(frame) is HandshakeFrame
         handshake = self._handshake
         if handshake.initiator and not self._started:
@@ -273,8 +288,11 @@ class PeerConnection:
             self.peer = result.peer
             self.handshake_hash = result.handshake_hash
             self.negotiated_suites = result.suites
-            self._events.append(HandshakeCompleted(result.peer, result.suites,
-                                                   result.initial_suite, result.handshake_hash))
+            self._events.append(
+                HandshakeCompleted(
+                    result.peer, result.suites, result.initial_suite, result.handshake_hash
+                )
+            )
 
     # -- errors and closing ----------------------------------------------------------------
 
@@ -304,8 +322,9 @@ class PeerConnection:
         detail: dict[str, object] = {"reason": reason, "state": self.state}
         if self._records is not None:
             status = self._records.status()
-            detail.update(epoch=status.recv.epoch, counter=status.recv.counter,
-                          suite=status.recv.suite)
+            detail.update(
+                epoch=status.recv.epoch, counter=status.recv.counter, suite=status.recv.suite
+            )
         self._events.append(SecurityEvent(name, detail))
 
     def _close(self, reason: str, detail: str = "", notify_peer: bool = True) -> None:
@@ -317,8 +336,9 @@ class PeerConnection:
             told = _printable(detail) if reason in ("local_close", "handshake_failed") else reason
             try:
                 if self._records is not None:
-                    self._out.append(self._records.seal(
-                        encode_message(Bye(told or reason)), self._clock()))
+                    self._out.append(
+                        self._records.seal(encode_message(Bye(told or reason)), self._clock())
+                    )
                 else:
                     self._out.append(encode_abort(told or reason))
             except P2PMsgError:
@@ -341,8 +361,10 @@ class PeerConnection:
         plaintexts = []
         for message in messages:
             if type(message) not in _USER_TYPES:
-                raise LocalProtocolError(f"{type(message).__name__} is not an application "
-                                         "message; use ping(), request_rekey() or close()")
+                raise LocalProtocolError(
+                    f"{type(message).__name__} is not an application "
+                    "message; use ping(), request_rekey() or close()"
+                )
             plaintexts.append(check_outgoing(message))
         now = self._clock()
         out = self._out
@@ -437,11 +459,15 @@ class PeerConnection:
                 self._events.append(RekeyCompleted(notice.at))
                 continue
             assert not isinstance(notice, RekeyDone)
-            self._events.append(KeysRotated(notice.direction, notice.epoch, notice.suite,
-                                            notice.reason, notice.fresh_secret))
+            self._events.append(
+                KeysRotated(
+                    notice.direction, notice.epoch, notice.suite, notice.reason, notice.fresh_secret
+                )
+            )
             if notice.suite != notice.previous_suite:
-                self._events.append(CipherChanged(notice.direction, notice.suite,
-                                                  notice.previous_suite))
+                self._events.append(
+                    CipherChanged(notice.direction, notice.suite, notice.previous_suite)
+                )
         records.notices.clear()
 
     def _window(self, now: float) -> TimeWindow:
@@ -453,8 +479,7 @@ class PeerConnection:
         if self._records is None:
             return self._deadline
         cfg = self.config
-        deadlines = [self._last_sent + cfg.keepalive_interval,
-                     self._last_recv + cfg.idle_timeout]
+        deadlines = [self._last_sent + cfg.keepalive_interval, self._last_recv + cfg.idle_timeout]
         if self._rekey_started is not None:
             deadlines.append(self._rekey_started + cfg.idle_timeout)
         else:
@@ -470,8 +495,10 @@ class PeerConnection:
             if records is None:
                 if now >= self._deadline:
                     self._security(HANDSHAKE_FAIL, "handshake deadline passed")
-                    self._close("handshake_timeout", "no complete handshake in "
-                                f"{self.config.handshake_timeout:g} s")
+                    self._close(
+                        "handshake_timeout",
+                        f"no complete handshake in {self.config.handshake_timeout:g} s",
+                    )
                 return
             cfg = self.config
             if now - self._last_recv >= cfg.idle_timeout:
@@ -504,5 +531,5 @@ def _printable(text: str) -> str:
         line = line[:197] + "..."
     data = line.encode("utf-8")
     if len(data) > MAX_REASON_BYTES:
-        line = data[:MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+        line = data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
     return line

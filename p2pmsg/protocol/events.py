@@ -36,12 +36,26 @@ REPLAY_REJECTED: Final = "replay_rejected"
 DOWNGRADE_REJECTED: Final = "downgrade_rejected"
 FRAME_REJECTED: Final = "frame_rejected"
 
-SecurityEventName = Literal["handshake_fail", "decrypt_fail", "replay_rejected",
-                            "downgrade_rejected", "frame_rejected"]
+SecurityEventName = Literal[
+    "handshake_fail", "decrypt_fail", "replay_rejected", "downgrade_rejected", "frame_rejected"
+]
 
 #: The messages an application sends with `send_message` and gets in `MessageReceived`.
-UserMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
-               | FileDone | FileCancel | PairStart | PairReply | PairFinish | PairAbort)
+UserMessage = (
+    Chat
+    | Receipt
+    | FileOffer
+    | FileAccept
+    | FileDecline
+    | FileChunk
+    | FileAck
+    | FileDone
+    | FileCancel
+    | PairStart
+    | PairReply
+    | PairFinish
+    | PairAbort
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,5 +113,12 @@ class ConnectionClosed:
     detail: str = ""
 
 
-Event = (HandshakeCompleted | MessageReceived | KeysRotated | CipherChanged | RekeyCompleted
-         | SecurityEvent | ConnectionClosed)
+Event = (
+    HandshakeCompleted
+    | MessageReceived
+    | KeysRotated
+    | CipherChanged
+    | RekeyCompleted
+    | SecurityEvent
+    | ConnectionClosed
+)

@@ -77,8 +77,10 @@ class FrameDecoder:
             (size,) = _unpack_length(buffer, 0)
             if size == 0 or size > limit:
                 self._error = (
-                    "zero-length frame" if size == 0
-                    else f"frame length {size} exceeds the limit of {limit} bytes")
+                    "zero-length frame"
+                    if size == 0
+                    else f"frame length {size} exceeds the limit of {limit} bytes"
+                )
                 self._buffer = bytearray()  # drop what can no longer be parsed
                 raise RemoteProtocolError(self._error)
             end = FRAME_HEADER_SIZE + size

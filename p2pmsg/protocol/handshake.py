@@ -102,9 +102,17 @@ class Handshake:
     complete. Any failure raises `HandshakeError` and the object stays failed.
     """
 
-    def __init__(self, *, initiator: bool, identity: Identity, display_name: str,
-                 suites: tuple[str, ...], rng: Rng, policy: HandshakePolicy | None = None,
-                 e: bytes | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        initiator: bool,
+        identity: Identity,
+        display_name: str,
+        suites: tuple[str, ...],
+        rng: Rng,
+        policy: HandshakePolicy | None = None,
+        e: bytes | None = None,
+    ) -> None:
         try:
             check_display_name(display_name)
         except HandshakeError as exc:
@@ -114,8 +122,9 @@ class Handshake:
         self._name = display_name
         self._suite_ids = [get_suite(name).suite_id for name in suites]
         self._policy = policy
-        self._noise = HandshakeState(initiator=initiator, s=identity.noise_static,
-                                     prologue=PROLOGUE, e=e, rng=rng)
+        self._noise = HandshakeState(
+            initiator=initiator, s=identity.noise_static, prologue=PROLOGUE, e=e, rng=rng
+        )
         self._negotiated: tuple[str, ...] = ()
         self._peer: PeerInfo | None = None
         self._failed = False
@@ -155,8 +164,13 @@ class Handshake:
             return None
         self._on_offer(_decode(payload, _OFFER_KEYS, "message 1"))
         return self._noise.write_message(
-            _pack({**self._identity_fields(), "suites": [get_suite(n).suite_id
-                                                         for n in self._negotiated]}))
+            _pack(
+                {
+                    **self._identity_fields(),
+                    "suites": [get_suite(n).suite_id for n in self._negotiated],
+                }
+            )
+        )
 
     def _on_offer(self, fields: dict[str, object]) -> None:
         offer = _suite_list(fields["suites"], "offered")
@@ -178,8 +192,12 @@ class Handshake:
 
     def _identity_fields(self) -> dict[str, object]:
         ident = self._identity
-        return {"v": WIRE_VERSION, "name": self._name, "id": ident.public_key,
-                "sig": ident.sign(static_binding(ident.noise_static_public))}
+        return {
+            "v": WIRE_VERSION,
+            "name": self._name,
+            "id": ident.public_key,
+            "sig": ident.sign(static_binding(ident.noise_static_public)),
+        }
 
     def _verify_identity(self, fields: dict[str, object]) -> PeerInfo:
         name = check_display_name(fields["name"])
@@ -209,12 +227,18 @@ class Handshake:
         assert c1.k is not None and c2.k is not None and self._peer is not None
         send, recv = (c1.k, c2.k) if self.initiator else (c2.k, c1.k)
         self.result = HandshakeResult(
-            peer=self._peer, suites=self._negotiated, initial_suite=self._negotiated[0],
-            handshake_hash=self._noise.handshake_hash, send_key=send, recv_key=recv,
-            initiator=self.initiator)
+            peer=self._peer,
+            suites=self._negotiated,
+            initial_suite=self._negotiated[0],
+            handshake_hash=self._noise.handshake_hash,
+            send_key=send,
+            recv_key=recv,
+            initiator=self.initiator,
+        )
 
 
 # --- payload encoding ------------------------------------------------------------------------
+
 
 def _pack(fields: dict[str, object]) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)  # type: ignore[no-any-return]
@@ -227,9 +251,14 @@ def _fail(reason: str) -> NoReturn:
 def _decode(payload: bytes, keys: frozenset[str], what: str) -> dict[str, object]:
     """One place for payload shape: a map with exactly `keys` and a known version."""
     try:
-        obj = unpack_limited(payload, what=f"handshake {what}", max_array=HANDSHAKE_MAX_ARRAY,
-                             max_map=HANDSHAKE_MAX_MAP, max_str=HANDSHAKE_MAX_STR,
-                             max_bin=HANDSHAKE_MAX_BIN)
+        obj = unpack_limited(
+            payload,
+            what=f"handshake {what}",
+            max_array=HANDSHAKE_MAX_ARRAY,
+            max_map=HANDSHAKE_MAX_MAP,
+            max_str=HANDSHAKE_MAX_STR,
+            max_bin=HANDSHAKE_MAX_BIN,
+        )
     except RemoteProtocolError as exc:
         raise HandshakeError(str(exc)) from None
     if type(obj) is not dict:

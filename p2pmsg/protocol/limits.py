@@ -104,18 +104,25 @@ class ProtocolConfig:
             if name not in SUITE_NAMES:
                 raise ConfigError(f"unknown cipher suite {name!r}; known: {', '.join(SUITE_NAMES)}")
         if not 1 <= self.max_messages_per_key <= HARD_MAX_MESSAGES_PER_KEY:
-            raise ConfigError(
-                f"max_messages_per_key must be 1..{HARD_MAX_MESSAGES_PER_KEY}")
+            raise ConfigError(f"max_messages_per_key must be 1..{HARD_MAX_MESSAGES_PER_KEY}")
         if self.rekey_after_messages < 1:
             raise ConfigError("rekey_after_messages must be positive")
-        for name in ("key_rotation_interval", "rekey_interval", "handshake_timeout",
-                     "keepalive_interval", "idle_timeout", "max_clock_skew",
-                     "max_message_age"):
+        for name in (
+            "key_rotation_interval",
+            "rekey_interval",
+            "handshake_timeout",
+            "keepalive_interval",
+            "idle_timeout",
+            "max_clock_skew",
+            "max_message_age",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
         if self.idle_timeout <= self.keepalive_interval:
-            raise ConfigError("idle_timeout must exceed keepalive_interval, "
-                              "or an idle but healthy peer would be dropped")
+            raise ConfigError(
+                "idle_timeout must exceed keepalive_interval, "
+                "or an idle but healthy peer would be dropped"
+            )
 
     @property
     def suite_ids(self) -> tuple[int, ...]:

@@ -21,10 +21,20 @@ PAIR_CONFIRM_SIZE = 32
 
 #: Why a pairing attempt was abandoned, as sent in `PairAbort` (docs/PROTOCOL.md 7.1).
 PairAbortReason = Literal["wrong_code", "no_code", "busy", "unexpected", "cancelled"]
-PAIR_ABORT_CODES: dict[str, int] = {"wrong_code": 1, "no_code": 2, "busy": 3, "unexpected": 4,
-                                    "cancelled": 5}
+PAIR_ABORT_CODES: dict[str, int] = {
+    "wrong_code": 1,
+    "no_code": 2,
+    "busy": 3,
+    "unexpected": 4,
+    "cancelled": 5,
+}
 PAIR_ABORT_NAMES: dict[int, PairAbortReason] = {
-    1: "wrong_code", 2: "no_code", 3: "busy", 4: "unexpected", 5: "cancelled"}
+    1: "wrong_code",
+    2: "no_code",
+    3: "busy",
+    4: "unexpected",
+    5: "cancelled",
+}
 
 ReceiptStatus = Literal["delivered", "read"]
 _RECEIPT_CODES: dict[str, int] = {"delivered": 1, "read": 2}
@@ -253,10 +263,35 @@ class PairAbort(_Message):
 PairMessage = PairStart | PairReply | PairFinish | PairAbort
 PAIR_MESSAGES: tuple[type[_Message], ...] = (PairStart, PairReply, PairFinish, PairAbort)
 
-AppMessage = (Chat | Receipt | FileOffer | FileAccept | FileDecline | FileChunk | FileAck
-              | FileDone | FileCancel | Rekey | Ping | Pong | Bye
-              | PairStart | PairReply | PairFinish | PairAbort)
+AppMessage = (
+    Chat
+    | Receipt
+    | FileOffer
+    | FileAccept
+    | FileDecline
+    | FileChunk
+    | FileAck
+    | FileDone
+    | FileCancel
+    | Rekey
+    | Ping
+    | Pong
+    | Bye
+    | PairStart
+    | PairReply
+    | PairFinish
+    | PairAbort
+)
 #: Messages the application sends and receives; the rest are the connection's own.
 USER_MESSAGES: tuple[type[_Message], ...] = (
-    Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel,
-    *PAIR_MESSAGES)
+    Chat,
+    Receipt,
+    FileOffer,
+    FileAccept,
+    FileDecline,
+    FileChunk,
+    FileAck,
+    FileDone,
+    FileCancel,
+    *PAIR_MESSAGES,
+)

@@ -81,12 +81,40 @@ from p2pmsg.protocol.wire import (
 )
 
 __all__ = [
-    "ID_SIZE", "MAX_PING_NONCE", "PAIR_MESSAGES", "SHA256_SIZE", "USER_MESSAGES",
-    "X25519_PUBLIC_SIZE", "AppMessage", "Bye", "Chat", "FileAccept", "FileAck", "FileCancel",
-    "FileChunk", "FileDecline", "FileDone", "FileOffer", "PairAbort", "PairAbortReason",
-    "PairFinish", "PairMessage", "PairReply", "PairStart", "Ping", "Pong", "Receipt",
-    "ReceiptStatus", "Rekey", "TimeWindow", "check_chat_body", "check_outgoing",
-    "decode_message", "encode_message", "new_chat", "new_id",
+    "ID_SIZE",
+    "MAX_PING_NONCE",
+    "PAIR_MESSAGES",
+    "SHA256_SIZE",
+    "USER_MESSAGES",
+    "X25519_PUBLIC_SIZE",
+    "AppMessage",
+    "Bye",
+    "Chat",
+    "FileAccept",
+    "FileAck",
+    "FileCancel",
+    "FileChunk",
+    "FileDecline",
+    "FileDone",
+    "FileOffer",
+    "PairAbort",
+    "PairAbortReason",
+    "PairFinish",
+    "PairMessage",
+    "PairReply",
+    "PairStart",
+    "Ping",
+    "Pong",
+    "Receipt",
+    "ReceiptStatus",
+    "Rekey",
+    "TimeWindow",
+    "check_chat_body",
+    "check_outgoing",
+    "decode_message",
+    "encode_message",
+    "new_chat",
+    "new_id",
 ]
 
 Rng = Callable[[int], bytes]
@@ -110,14 +138,18 @@ def _encode_file_chunk(chunk: FileChunk) -> bytes:
     the bulk of all traffic, and this copies it once, where packing a list
     copies it into msgpack's buffer and out again."""
     transfer_id, offset, data = chunk.transfer_id, chunk.offset, chunk.data
-    if (type(transfer_id) is not bytes or len(transfer_id) != ID_SIZE
-            or type(offset) is not int or offset < 0 or type(data) is not bytes):
+    if (
+        type(transfer_id) is not bytes
+        or len(transfer_id) != ID_SIZE
+        or type(offset) is not int
+        or offset < 0
+        or type(data) is not bytes
+    ):
         # Not ours to encode by hand; msgpack encodes it (or refuses) as before.
         return msgpack.packb(chunk.wire_fields(), use_bin_type=True)  # type: ignore[no-any-return]
-    return b"".join((_FILE_CHUNK_HEAD, transfer_id, msgpack_uint(offset),
-                     msgpack_bin_header(len(data)), data))
-
-
+    return b"".join(
+        (_FILE_CHUNK_HEAD, transfer_id, msgpack_uint(offset), msgpack_bin_header(len(data)), data)
+    )
 
 
 def new_id(rng: Rng) -> bytes:
@@ -166,8 +198,14 @@ _ANY_TIME = TimeWindow(0.0, math.inf, math.inf)
 
 def decode_message(data: bytes, window: TimeWindow) -> AppMessage:
     """Validate one record plaintext into a typed message, or raise `RemoteProtocolError`."""
-    obj = unpack_limited(data, what="message", max_array=MESSAGE_MAX_ARRAY,
-                         max_map=MESSAGE_MAX_MAP, max_str=MESSAGE_MAX_STR, max_bin=MESSAGE_MAX_BIN)
+    obj = unpack_limited(
+        data,
+        what="message",
+        max_array=MESSAGE_MAX_ARRAY,
+        max_map=MESSAGE_MAX_MAP,
+        max_str=MESSAGE_MAX_STR,
+        max_bin=MESSAGE_MAX_BIN,
+    )
     if type(obj) is not list or not obj:
         raise RemoteProtocolError(f"message: expected a non-empty array, got {describe(obj)}")
     kind = obj[0]
@@ -226,7 +264,8 @@ def _parse_chat(obj: list[object], window: TimeWindow) -> Chat:
     if not window.earliest <= ts <= window.latest:
         raise ReplayError(
             f"chat: timestamp {ts:.3f} is outside the accepted window "
-            f"[{window.earliest:.0f}, {window.latest:.0f}]")
+            f"[{window.earliest:.0f}, {window.latest:.0f}]"
+        )
     _check_text(text)
     if ttl is not None:
         _check_ttl(ttl)
@@ -248,12 +287,21 @@ def _parse_receipt(obj: list[object], window: TimeWindow) -> Receipt:
 def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
     _, transfer_id, name, size, sha256, chunk_size = obj
     _id("file_offer", "transfer_id", transfer_id)
-    if (type(name) is not str or not name or name in (".", "..")
-            or len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
-            or has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
-            or "/" in name or "\\" in name):
-        _fail("file_offer", "name", name,
-              f"a file name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls")
+    if (
+        type(name) is not str
+        or not name
+        or name in (".", "..")
+        or len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
+        or has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
+        or "/" in name
+        or "\\" in name
+    ):
+        _fail(
+            "file_offer",
+            "name",
+            name,
+            f"a file name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls",
+        )
     _uint("file_offer", "size", size, MAX_FILE_SIZE)
     if type(sha256) is not bytes or len(sha256) != SHA256_SIZE:
         _fail("file_offer", "sha256", sha256, f"bin of {SHA256_SIZE} bytes")
@@ -264,14 +312,18 @@ def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
 
 def _parse_file_accept(obj: list[object], window: TimeWindow) -> FileAccept:
     _, transfer_id, offset = obj
-    return FileAccept(_id("file_accept", "transfer_id", transfer_id),
-                      _uint("file_accept", "offset", offset, MAX_FILE_SIZE))
+    return FileAccept(
+        _id("file_accept", "transfer_id", transfer_id),
+        _uint("file_accept", "offset", offset, MAX_FILE_SIZE),
+    )
 
 
 def _parse_file_decline(obj: list[object], window: TimeWindow) -> FileDecline:
     _, transfer_id, reason = obj
-    return FileDecline(_id("file_decline", "transfer_id", transfer_id),
-                       check_line("file_decline", "reason", reason, MAX_REASON_BYTES))
+    return FileDecline(
+        _id("file_decline", "transfer_id", transfer_id),
+        check_line("file_decline", "reason", reason, MAX_REASON_BYTES),
+    )
 
 
 def _parse_file_chunk(obj: list[object], window: TimeWindow) -> FileChunk:
@@ -287,8 +339,10 @@ def _parse_file_chunk(obj: list[object], window: TimeWindow) -> FileChunk:
 
 def _parse_file_ack(obj: list[object], window: TimeWindow) -> FileAck:
     _, transfer_id, offset = obj
-    return FileAck(_id("file_ack", "transfer_id", transfer_id),
-                   _uint("file_ack", "offset", offset, MAX_FILE_SIZE))
+    return FileAck(
+        _id("file_ack", "transfer_id", transfer_id),
+        _uint("file_ack", "offset", offset, MAX_FILE_SIZE),
+    )
 
 
 def _parse_file_done(obj: list[object], window: TimeWindow) -> FileDone:
@@ -297,8 +351,10 @@ def _parse_file_done(obj: list[object], window: TimeWindow) -> FileDone:
 
 def _parse_file_cancel(obj: list[object], window: TimeWindow) -> FileCancel:
     _, transfer_id, reason = obj
-    return FileCancel(_id("file_cancel", "transfer_id", transfer_id),
-                      check_line("file_cancel", "reason", reason, MAX_REASON_BYTES))
+    return FileCancel(
+        _id("file_cancel", "transfer_id", transfer_id),
+        check_line("file_cancel", "reason", reason, MAX_REASON_BYTES),
+    )
 
 
 def _parse_rekey(obj: list[object], window: TimeWindow) -> Rekey:
@@ -334,21 +390,26 @@ def _bin(where: str, field: str, value: object, size: int) -> bytes:
 
 def _parse_pair_start(obj: list[object], window: TimeWindow) -> PairStart:
     _, attempt, pake = obj
-    return PairStart(_id("pair_start", "attempt", attempt),
-                     _bin("pair_start", "pake", pake, PAKE_MESSAGE_SIZE))
+    return PairStart(
+        _id("pair_start", "attempt", attempt), _bin("pair_start", "pake", pake, PAKE_MESSAGE_SIZE)
+    )
 
 
 def _parse_pair_reply(obj: list[object], window: TimeWindow) -> PairReply:
     _, attempt, pake, confirm = obj
-    return PairReply(_id("pair_reply", "attempt", attempt),
-                     _bin("pair_reply", "pake", pake, PAKE_MESSAGE_SIZE),
-                     _bin("pair_reply", "confirm", confirm, PAIR_CONFIRM_SIZE))
+    return PairReply(
+        _id("pair_reply", "attempt", attempt),
+        _bin("pair_reply", "pake", pake, PAKE_MESSAGE_SIZE),
+        _bin("pair_reply", "confirm", confirm, PAIR_CONFIRM_SIZE),
+    )
 
 
 def _parse_pair_finish(obj: list[object], window: TimeWindow) -> PairFinish:
     _, attempt, confirm = obj
-    return PairFinish(_id("pair_finish", "attempt", attempt),
-                      _bin("pair_finish", "confirm", confirm, PAIR_CONFIRM_SIZE))
+    return PairFinish(
+        _id("pair_finish", "attempt", attempt),
+        _bin("pair_finish", "confirm", confirm, PAIR_CONFIRM_SIZE),
+    )
 
 
 def _parse_pair_abort(obj: list[object], window: TimeWindow) -> PairAbort:
@@ -411,8 +472,12 @@ def _check_chat(chat: Chat) -> bytes | None:
     field of any other type (a subclass, an int timestamp) returns None, and the
     caller takes the general round trip, which decides as before."""
     message_id, ts, text, ttl = chat.id, chat.ts, chat.text, chat.ttl
-    if (type(message_id) is not bytes or type(ts) is not float or type(text) is not str
-            or (ttl is not None and type(ttl) is not int)):
+    if (
+        type(message_id) is not bytes
+        or type(ts) is not float
+        or type(text) is not str
+        or (ttl is not None and type(ttl) is not int)
+    ):
         return None
     try:
         _id("chat", "id", message_id)
@@ -423,8 +488,8 @@ def _check_chat(chat: Chat) -> bytes | None:
             _check_ttl(ttl)
         # msgpack writes these four types exactly (a float as float 64), so the peer
         # decodes the same fields; a lone surrogate in the text still fails here.
-        return msgpack.packb([1, message_id, ts, text, ttl],  # type: ignore[no-any-return]
-                             use_bin_type=True)
+        packed: bytes = msgpack.packb([1, message_id, ts, text, ttl], use_bin_type=True)
+        return packed
     except RemoteProtocolError as exc:
         raise LocalProtocolError(f"refusing to send an invalid message: {exc}") from None
     except ValueError as exc:

@@ -60,7 +60,7 @@ def name_problem(name: object) -> str | None:
         return "has leading or trailing whitespace"
     for char in name:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            return (f"contains the control or format character U+{ord(char):04X}")
+            return f"contains the control or format character U+{ord(char):04X}"
     return None
 
 
@@ -144,8 +144,9 @@ def _confusable_table() -> dict[str, str]:
     table: dict[str, str] = {}
     for group in members.values():
         ascii_members = sorted((c for c in group if c.isascii()), key=_prototype_rank)
-        spelled = sorted((s for c in group for s in sequences.get(c, ())),
-                         key=lambda s: (len(s), s))
+        spelled = sorted(
+            (s for c in group for s in sequences.get(c, ())), key=lambda s: (len(s), s)
+        )
         if ascii_members:
             prototype = ascii_members[0]
         elif spelled:

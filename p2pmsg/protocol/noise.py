@@ -76,8 +76,7 @@ def HMAC_HASH(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
-def HKDF(chaining_key: bytes, input_key_material: bytes,
-         num_outputs: int) -> tuple[bytes, ...]:
+def HKDF(chaining_key: bytes, input_key_material: bytes, num_outputs: int) -> tuple[bytes, ...]:
     """Spec section 4.3: HKDF with the chaining key as salt, 2 or 3 outputs."""
     temp_key = HMAC_HASH(chaining_key, input_key_material)
     output1 = HMAC_HASH(temp_key, b"\x01")
@@ -228,8 +227,16 @@ class HandshakeState:
     shared, so nothing further can succeed.
     """
 
-    def __init__(self, *, initiator: bool, s: bytes, prologue: bytes, e: bytes | None = None,
-                 cipher: str = "ChaChaPoly", rng: Rng | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        initiator: bool,
+        s: bytes,
+        prologue: bytes,
+        e: bytes | None = None,
+        cipher: str = "ChaChaPoly",
+        rng: Rng | None = None,
+    ) -> None:
         if cipher not in CIPHER_FUNCTIONS:
             raise LocalProtocolError(f"unknown Noise cipher {cipher!r}")
         self.protocol_name = f"Noise_XX_25519_{cipher}_SHA256".encode("ascii")
@@ -278,7 +285,8 @@ class HandshakeState:
         if writing != self.writes_next:
             raise LocalProtocolError(
                 f"not our turn to {'write' if writing else 'read'} handshake message "
-                f"{self._next + 1}")
+                f"{self._next + 1}"
+            )
 
     def _advance(self) -> None:
         self._next += 1
@@ -336,14 +344,14 @@ class HandshakeState:
             if symbol == "e":
                 if len(message) - pos < DHLEN:
                     raise HandshakeError("Noise message too short for an ephemeral key")
-                self.re = bytes(message[pos:pos + DHLEN])
+                self.re = bytes(message[pos : pos + DHLEN])
                 pos += DHLEN
                 ss.mix_hash(self.re)
             elif symbol == "s":
                 size = DHLEN + TAGLEN if ss.cipher_state.has_key() else DHLEN
                 if len(message) - pos < size:
                     raise HandshakeError("Noise message too short for a static key")
-                self.rs = ss.decrypt_and_hash(bytes(message[pos:pos + size]))
+                self.rs = ss.decrypt_and_hash(bytes(message[pos : pos + size]))
                 pos += size
             else:
                 ss.mix_key(self._dh(symbol))

@@ -63,8 +63,9 @@ CONFIRM_B_LABEL = label("pair", "confirm-b")
 #: no live code (expired, already used, or never shown). `busy`: the other side is in
 #: another attempt. `unexpected`: a message out of order or of another attempt.
 #: `cancelled`: either side gave up. `timeout`: the other side stopped answering.
-PairingReason = Literal["verified", "wrong_code", "expired", "no_code", "busy", "unexpected",
-                        "cancelled", "timeout"]
+PairingReason = Literal[
+    "verified", "wrong_code", "expired", "no_code", "busy", "unexpected", "cancelled", "timeout"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class Binding:
 
 def new_code(rng: Rng) -> str:
     """Six uniformly random digits (rejection sampling: no modulo bias)."""
-    limit = 10 ** CODE_DIGITS
+    limit = 10**CODE_DIGITS
     bound = (1 << 32) - (1 << 32) % limit
     for _ in range(64):
         raw = rng(4)
@@ -117,8 +118,9 @@ def _password(code: str) -> bytes:
     return PASSWORD_LABEL + b":" + parse_code(code).encode("ascii")
 
 
-def _transcript(tag: bytes, attempt: bytes, fp_a: bytes, fp_b: bytes,
-                handshake_hash: bytes) -> bytes:
+def _transcript(
+    tag: bytes, attempt: bytes, fp_a: bytes, fp_b: bytes, handshake_hash: bytes
+) -> bytes:
     return tag + attempt + fp_a + fp_b + handshake_hash
 
 
@@ -168,8 +170,12 @@ class _Side:
 
     def _abort_received(self, message: PairAbort) -> list[PairMessage]:
         theirs: dict[PairAbortReason, PairingReason] = {
-            "wrong_code": "wrong_code", "no_code": "no_code", "busy": "busy",
-            "unexpected": "unexpected", "cancelled": "cancelled"}
+            "wrong_code": "wrong_code",
+            "no_code": "no_code",
+            "busy": "busy",
+            "unexpected": "unexpected",
+            "cancelled": "cancelled",
+        }
         return self._end(theirs[message.reason], None)
 
 
@@ -182,8 +188,9 @@ class PairingTyper(_Side):
         if len(self.attempt) != ID_SIZE:
             raise LocalProtocolError("rng returned the wrong number of bytes")
         self.binding = binding
-        self._spake: Any = SPAKE2_A(_password(code), idA=binding.local, idB=binding.peer,
-                                    entropy_f=rng)
+        self._spake: Any = SPAKE2_A(
+            _password(code), idA=binding.local, idB=binding.peer, entropy_f=rng
+        )
         self._started = False
 
     def start(self) -> PairStart:
@@ -265,21 +272,32 @@ class PairingShower(_Side):
             return self._refuse(message)
         if now >= self.expires_at:
             return self._end("expired", "no_code")
-        spake: Any = SPAKE2_B(_password(self._code), idA=binding.peer, idB=binding.local,
-                              entropy_f=self._rng)
+        spake: Any = SPAKE2_B(
+            _password(self._code), idA=binding.peer, idB=binding.local, entropy_f=self._rng
+        )
         pake = spake.start()
         try:
             key = spake.finish(message.pake)
         except Exception:  # a bad point, a reflected message: a broken or hostile peer
             return self._end("unexpected", "unexpected")
         self._confirm_key = _confirm_key(key, binding.handshake_hash)
-        ours = _transcript(CONFIRM_B_LABEL, message.attempt, binding.peer, binding.local,
-                           binding.handshake_hash)
+        ours = _transcript(
+            CONFIRM_B_LABEL, message.attempt, binding.peer, binding.local, binding.handshake_hash
+        )
         self.deadline = now + CONFIRM_TIMEOUT
         return [PairReply(message.attempt, pake, hmac_sha256(self._confirm_key, ours))]
 
 
 __all__ = [
-    "CODE_DIGITS", "CODE_LIFETIME", "CONFIRM_TIMEOUT", "Binding", "PairingReason",
-    "PairingResult", "PairingShower", "PairingTyper", "format_code", "new_code", "parse_code",
+    "CODE_DIGITS",
+    "CODE_LIFETIME",
+    "CONFIRM_TIMEOUT",
+    "Binding",
+    "PairingReason",
+    "PairingResult",
+    "PairingShower",
+    "PairingTyper",
+    "format_code",
+    "new_code",
+    "parse_code",
 ]

@@ -120,8 +120,17 @@ class SessionStatus:
 class _Chain:
     """One direction's moving state."""
 
-    __slots__ = ("chain", "counter", "epoch", "in_epoch", "keyed", "pending_secret",
-                 "started", "suite", "suite_id")
+    __slots__ = (
+        "chain",
+        "counter",
+        "epoch",
+        "in_epoch",
+        "keyed",
+        "pending_secret",
+        "started",
+        "suite",
+        "suite_id",
+    )
 
     def __init__(self, chain: bytes, suite: CipherSuite, now: float) -> None:
         self.chain = chain
@@ -196,8 +205,9 @@ class RecordLayer:
         s.epoch += 1
         s.in_epoch = 0
         s.started = now
-        self.notices.append(Rotation("send", s.epoch, new_suite.name, previous.name, reason,
-                                     secret is not None))
+        self.notices.append(
+            Rotation("send", s.epoch, new_suite.name, previous.name, reason, secret is not None)
+        )
         if secret is not None:
             self._mixed("send", now)
 
@@ -212,14 +222,17 @@ class RecordLayer:
         connection does) copies each ciphertext once instead of three times, which
         for 64 KiB file chunks was a quarter of the sender's CPU time."""
         s = self._send
-        if s.in_epoch and (s.in_epoch >= self.config.max_messages_per_key
-                           or now - s.started >= self.config.key_rotation_interval):
+        if s.in_epoch and (
+            s.in_epoch >= self.config.max_messages_per_key
+            or now - s.started >= self.config.key_rotation_interval
+        ):
             self.rotate_send(now, self.rotation_due(now) or "count")
         counter = s.counter
         if counter >= MAX_COUNTER:
             raise SessionExhaustedError("record counter exhausted")
-        sealed = s.keyed.seal(record_nonce(counter),
-                              plaintext, record_ad(WIRE_VERSION, s.epoch, counter, s.suite_id))
+        sealed = s.keyed.seal(
+            record_nonce(counter), plaintext, record_ad(WIRE_VERSION, s.epoch, counter, s.suite_id)
+        )
         s.counter = counter + 1
         s.in_epoch += 1
         self._sent_since_agreement += 1
@@ -237,8 +250,8 @@ class RecordLayer:
         suite = get_suite(name)
         if suite.suite_id not in self._allowed:
             raise LocalProtocolError(
-                f"{name} was not negotiated for this session; "
-                f"allowed: {', '.join(self.negotiated)}")
+                f"{name} was not negotiated for this session; allowed: {', '.join(self.negotiated)}"
+            )
         return suite
 
     # -- receiving -------------------------------------------------------------------------
@@ -253,18 +266,23 @@ class RecordLayer:
             raise DowngradeError(f"record uses suite id {frame.suite_id}, which was not negotiated")
         if frame.counter != r.counter:
             if frame.counter < r.counter:
-                raise ReplayError(f"record counter {frame.counter} was already used "
-                                  f"(expected {r.counter})")
-            raise ReplayError(f"record counter {frame.counter} skips ahead of {r.counter}: "
-                              "records were dropped or reordered")
+                raise ReplayError(
+                    f"record counter {frame.counter} was already used (expected {r.counter})"
+                )
+            raise ReplayError(
+                f"record counter {frame.counter} skips ahead of {r.counter}: "
+                "records were dropped or reordered"
+            )
         ad = record_ad(WIRE_VERSION, frame.epoch, frame.counter, frame.suite_id)
         if frame.epoch == r.epoch:
             if self._recv_must_rotate:
                 raise RemoteProtocolError(
-                    f"peer stayed in epoch {r.epoch} after a rekey step; it must rotate")
+                    f"peer stayed in epoch {r.epoch} after a rekey step; it must rotate"
+                )
             if frame.suite_id != r.suite_id:
                 raise DowngradeError(
-                    f"suite changed from {r.suite.name} to {suite.name} inside epoch {r.epoch}")
+                    f"suite changed from {r.suite.name} to {suite.name} inside epoch {r.epoch}"
+                )
             if r.in_epoch >= HARD_MAX_MESSAGES_PER_KEY:
                 raise RemoteProtocolError("peer exceeded the hard limit of records per key")
             plaintext = r.keyed.open(record_nonce(frame.counter), frame.sealed, ad)
@@ -278,8 +296,11 @@ class RecordLayer:
             r.chain, r.keyed, r.suite, r.suite_id = chain, keyed, suite, suite.suite_id
             r.epoch, r.in_epoch, r.started, r.pending_secret = frame.epoch, 0, now, None
             self._recv_must_rotate = False
-            self.notices.append(Rotation("recv", r.epoch, suite.name, previous.name,
-                                         "rekey" if mixed else "peer", mixed))
+            self.notices.append(
+                Rotation(
+                    "recv", r.epoch, suite.name, previous.name, "rekey" if mixed else "peer", mixed
+                )
+            )
             if mixed:
                 self._mixed("recv", now)
         elif frame.epoch < r.epoch:
@@ -287,7 +308,8 @@ class RecordLayer:
         else:
             raise RemoteProtocolError(
                 f"record for epoch {frame.epoch} skips ahead of {r.epoch}: "
-                "epochs advance one at a time")
+                "epochs advance one at a time"
+            )
         r.counter += 1
         r.in_epoch += 1
         return plaintext
@@ -296,13 +318,18 @@ class RecordLayer:
 
     @property
     def rekey_in_progress(self) -> bool:
-        return (self._rekey_private is not None or self._rekey_answered is not None
-                or self._rekey_send_secret is not None or bool(self._rekey_unmixed))
+        return (
+            self._rekey_private is not None
+            or self._rekey_answered is not None
+            or self._rekey_send_secret is not None
+            or bool(self._rekey_unmixed)
+        )
 
     def rekey_due(self, now: float) -> bool:
         return not self.rekey_in_progress and (
             self._sent_since_agreement >= self.config.rekey_after_messages
-            or now - self.last_key_agreement >= self.config.rekey_interval)
+            or now - self.last_key_agreement >= self.config.rekey_interval
+        )
 
     def begin_rekey(self, rng: Rng) -> Rekey:
         """Step 1: offer a fresh X25519 public key."""
@@ -382,18 +409,32 @@ class RecordLayer:
     def status(self) -> SessionStatus:
         s, r, cfg = self._send, self._recv, self.config
         return SessionStatus(
-            send=DirectionStatus(s.suite.name, s.epoch, s.counter, s.in_epoch,
-                                 cfg.max_messages_per_key, s.started,
-                                 s.started + cfg.key_rotation_interval),
-            recv=DirectionStatus(r.suite.name, r.epoch, r.counter, r.in_epoch,
-                                 HARD_MAX_MESSAGES_PER_KEY, r.started, None),
+            send=DirectionStatus(
+                s.suite.name,
+                s.epoch,
+                s.counter,
+                s.in_epoch,
+                cfg.max_messages_per_key,
+                s.started,
+                s.started + cfg.key_rotation_interval,
+            ),
+            recv=DirectionStatus(
+                r.suite.name,
+                r.epoch,
+                r.counter,
+                r.in_epoch,
+                HARD_MAX_MESSAGES_PER_KEY,
+                r.started,
+                None,
+            ),
             negotiated_suites=self.negotiated,
             session_started=self.session_started,
             last_key_agreement=self.last_key_agreement,
             next_key_agreement=self.last_key_agreement + cfg.rekey_interval,
             messages_since_key_agreement=self._sent_since_agreement,
             rekey_in_progress=self.rekey_in_progress,
-            handshake_hash=self.handshake_hash)
+            handshake_hash=self.handshake_hash,
+        )
 
 
 def _exchange(ours: KeyPair, public_key: bytes) -> bytes:

@@ -70,13 +70,15 @@ def _str_keyed(pairs: list[tuple[object, object]]) -> dict[object, object]:
     # strict_map_key=True still admits bytes keys; the spec allows str only.
     for key, _ in pairs:
         if type(key) is not str:
-            raise RemoteProtocolError(f"msgpack map key of type {type(key).__name__}; "
-                                      "keys must be str")
+            raise RemoteProtocolError(
+                f"msgpack map key of type {type(key).__name__}; keys must be str"
+            )
     return dict(pairs)
 
 
-def unpack_limited(data: bytes, *, what: str, max_array: int, max_map: int, max_str: int,
-                   max_bin: int) -> object:
+def unpack_limited(
+    data: bytes, *, what: str, max_array: int, max_map: int, max_str: int, max_bin: int
+) -> object:
     """Decode one msgpack object under hard limits; any failure is `RemoteProtocolError`.
 
     `what` names the context in the error ("frame", "handshake payload", ...).
@@ -84,10 +86,19 @@ def unpack_limited(data: bytes, *, what: str, max_array: int, max_map: int, max_
     """
     try:
         return msgpack.unpackb(
-            data, use_list=True, raw=False, strict_map_key=True, timestamp=0,
-            ext_hook=_reject_ext, object_pairs_hook=_str_keyed, max_ext_len=0,
+            data,
+            use_list=True,
+            raw=False,
+            strict_map_key=True,
+            timestamp=0,
+            ext_hook=_reject_ext,
+            object_pairs_hook=_str_keyed,
+            max_ext_len=0,
             max_array_len=max_array,
-            max_map_len=max_map, max_str_len=max_str, max_bin_len=max_bin)
+            max_map_len=max_map,
+            max_str_len=max_str,
+            max_bin_len=max_bin,
+        )
     except RemoteProtocolError:
         raise
     except msgpack.ExtraData:
@@ -170,8 +181,14 @@ def encode_abort(reason: str) -> bytes:
 
 def decode_frame(body: bytes) -> Frame:
     """Validate one frame body into a typed frame, or raise `RemoteProtocolError`."""
-    obj = unpack_limited(body, what="frame", max_array=FRAME_MAX_ARRAY, max_map=FRAME_MAX_MAP,
-                         max_str=FRAME_MAX_STR, max_bin=MAX_FRAME_SIZE)
+    obj = unpack_limited(
+        body,
+        what="frame",
+        max_array=FRAME_MAX_ARRAY,
+        max_map=FRAME_MAX_MAP,
+        max_str=FRAME_MAX_STR,
+        max_bin=MAX_FRAME_SIZE,
+    )
     if type(obj) is not list or not obj:
         raise RemoteProtocolError(f"frame: expected a non-empty array, got {type(obj).__name__}")
     kind = obj[0]

@@ -43,7 +43,6 @@ Peers (peers.py) and trust decisions (trust.py)
       it to apply `p2pmsg trust/rename/block` made while it runs)
   set_disappearing_ttl(fp, ttl | None)   the conversation's timer, seconds; math.inf =
       never (off here, whatever a default says), None = no timer of its own
-  mark_seen(fp, now)                     bump last_seen
   add_manual_address(host, port, now) -> Address   host:port to dial, owner unknown yet
   remove_address(host, port) -> bool
   get_peer(fp) -> PeerRecord | None;  list_peers() -> list[PeerRecord] (addresses, unread)
@@ -120,7 +119,17 @@ from p2pmsg.store.settings import Settings
 from p2pmsg.store.store import DB_FILENAME, Store
 
 __all__ = [
-    "DB_FILENAME", "Address", "Alert", "AsyncStore", "EnqueuedBatch", "HandshakeOutcome",
+    "DB_FILENAME",
+    "Address",
+    "Alert",
+    "AsyncStore",
+    "EnqueuedBatch",
+    "HandshakeOutcome",
     "IncomingMessage",
-    "MessageRecord", "PeerRecord", "SecurityEvent", "Settings", "Store", "TransferRecord",
+    "MessageRecord",
+    "PeerRecord",
+    "SecurityEvent",
+    "Settings",
+    "Store",
+    "TransferRecord",
 ]

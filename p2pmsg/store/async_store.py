@@ -60,8 +60,9 @@ class StoreThread:
         self._thread = threading.Thread(target=self._serve, name="p2pmsg-store", daemon=True)
         self._thread.start()
 
-    def submit(self, call: Callable[[], T], *, even_if_cancelled: bool = False
-               ) -> asyncio.Future[T]:
+    def submit(
+        self, call: Callable[[], T], *, even_if_cancelled: bool = False
+    ) -> asyncio.Future[T]:
         """Queue `call`; the future has its outcome. Cancelling the future before the call
         started skips it, unless `even_if_cancelled`."""
         loop = asyncio.get_running_loop()
@@ -93,8 +94,9 @@ class StoreThread:
 class AsyncStore:
     """Open with `await AsyncStore.open(path, data_key)`; close with `await close()`."""
 
-    def __init__(self, store: Store, thread: StoreThread,
-                 checkpointer: Checkpointer | None = None) -> None:
+    def __init__(
+        self, store: Store, thread: StoreThread, checkpointer: Checkpointer | None = None
+    ) -> None:
         self._store = store
         self._thread = thread
         self._checkpointer = checkpointer
@@ -119,8 +121,9 @@ class AsyncStore:
         checkpointer.start()
         return cls(store, thread, checkpointer)
 
-    async def run(self, method: Callable[Concatenate[Store, P], T], *args: P.args,
-                  **kwargs: P.kwargs) -> T:
+    async def run(
+        self, method: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run `method(store, *args, **kwargs)` on the store's thread and await the result.
 
         Cancelling the awaiting task does not cancel the call once it started:
@@ -130,14 +133,16 @@ class AsyncStore:
             raise StoreError("the store is closed")
         return await self._thread.submit(functools.partial(method, self._store, *args, **kwargs))
 
-    async def run_to_completion(self, method: Callable[Concatenate[Store, P], T],
-                                *args: P.args, **kwargs: P.kwargs) -> T:
+    async def run_to_completion(
+        self, method: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """`run`, except that the call happens even if the awaiting task is cancelled
         before it started: what `asyncio.shield(run(...))` gives, one loop turn sooner."""
         if self._closed:
             raise StoreError("the store is closed")
-        return await self._thread.submit(functools.partial(method, self._store, *args, **kwargs),
-                                         even_if_cancelled=True)
+        return await self._thread.submit(
+            functools.partial(method, self._store, *args, **kwargs), even_if_cancelled=True
+        )
 
     async def close(self) -> None:
         """Finish the queued calls, close the connection, stop the threads (idempotent)."""
@@ -155,6 +160,10 @@ class AsyncStore:
     async def __aenter__(self) -> AsyncStore:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()

@@ -36,8 +36,9 @@ class HotPathFigures:
         return asdict(self)
 
 
-def measure_hot_path(directory: Path, *, messages: int = 50_000, batch: int = 500,
-                     body_bytes: int = 100) -> HotPathFigures:
+def measure_hot_path(
+    directory: Path, *, messages: int = 50_000, batch: int = 500, body_bytes: int = 100
+) -> HotPathFigures:
     """Run the four hot-path writes for `messages` messages in batches of `batch`."""
     if messages < 1 or batch < 1:
         raise ValueError("messages and batch must be positive")
@@ -62,7 +63,8 @@ def measure_hot_path(directory: Path, *, messages: int = 50_000, batch: int = 50
             sender.mark_sent_many(to_receiver, ids, now)
             t2 = time.perf_counter()
             stored = receiver.insert_incoming_many(
-                from_sender, [IncomingMessage(r.id, body, r.created) for r in records], now)
+                from_sender, [IncomingMessage(r.id, body, r.created) for r in records], now
+            )
             t3 = time.perf_counter()
             acknowledged = sender.mark_delivered_many(to_receiver, ids, now)
             t4 = time.perf_counter()
@@ -78,10 +80,15 @@ def measure_hot_path(directory: Path, *, messages: int = 50_000, batch: int = 50
         receiver.close()
     total = sum(spent.values())
     return HotPathFigures(
-        messages=messages, batch=batch, body_bytes=body_bytes,
-        enqueue_per_s=messages / spent["enqueue"], mark_sent_per_s=messages / spent["sent"],
+        messages=messages,
+        batch=batch,
+        body_bytes=body_bytes,
+        enqueue_per_s=messages / spent["enqueue"],
+        mark_sent_per_s=messages / spent["sent"],
         insert_incoming_per_s=messages / spent["insert"],
-        mark_delivered_per_s=messages / spent["delivered"], end_to_end_per_s=messages / total)
+        mark_delivered_per_s=messages / spent["delivered"],
+        end_to_end_per_s=messages / total,
+    )
 
 
 if __name__ == "__main__":  # python -m p2pmsg.store.bench [DIR]
@@ -93,5 +100,8 @@ if __name__ == "__main__":  # python -m p2pmsg.store.bench [DIR]
         target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(scratch)
         for size in (500, 64, 1):
             count = 50_000 if size > 1 else 5_000
-            print(json.dumps(measure_hot_path(target / f"b{size}", messages=count,
-                                              batch=size).as_dict()))
+            print(
+                json.dumps(
+                    measure_hot_path(target / f"b{size}", messages=count, batch=size).as_dict()
+                )
+            )

@@ -48,8 +48,13 @@ PASSIVE_PASSES = 3
 class Checkpointer:
     """Runs `checkpoint_round` every `interval` seconds on a daemon thread until `stop`."""
 
-    def __init__(self, path: Path, *, interval: float = DEFAULT_INTERVAL,
-                 max_wal_frames: int = DEFAULT_MAX_WAL_FRAMES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        max_wal_frames: int = DEFAULT_MAX_WAL_FRAMES,
+    ) -> None:
         if interval <= 0 or max_wal_frames < 1:
             raise ValueError("interval and max_wal_frames must be positive")
         self._path = path
@@ -62,8 +67,7 @@ class Checkpointer:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="p2pmsg-checkpoint",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="p2pmsg-checkpoint", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

@@ -43,8 +43,10 @@ from p2pmsg.store.records import (
     MessageRecord,
 )
 
-_COLUMNS = ("m.seq, m.id, p.fingerprint, m.direction, m.created, m.status, m.sent_at, "
-            "m.delivered_at, m.read_at, m.ttl, m.deadline, m.body")
+_COLUMNS = (
+    "m.seq, m.id, p.fingerprint, m.direction, m.created, m.status, m.sent_at, "
+    "m.delivered_at, m.read_at, m.ttl, m.deadline, m.body"
+)
 _FROM = "FROM messages m JOIN peers p ON p.id = m.peer_id"
 _TIME_PREFIX_LEN = 6
 _RANDOM_LEN = MESSAGE_ID_LEN - _TIME_PREFIX_LEN
@@ -58,7 +60,7 @@ def new_message_ids(count: int, now: float) -> list[bytes]:
     millis = min(max(int(now * 1000), 0), (1 << 48) - 1)
     prefix = millis.to_bytes(_TIME_PREFIX_LEN, "big")
     noise = os.urandom(_RANDOM_LEN * count)
-    return [prefix + noise[i:i + _RANDOM_LEN] for i in range(0, len(noise), _RANDOM_LEN)]
+    return [prefix + noise[i : i + _RANDOM_LEN] for i in range(0, len(noise), _RANDOM_LEN)]
 
 
 def _chunks(count: int) -> Iterator[tuple[int, int]]:
@@ -87,45 +89,70 @@ def _check_ids(ids: Iterable[bytes]) -> list[bytes]:
 
 class MessagesMixin(StoreBase):
     def _message_from_row(self, row: tuple[Any, ...]) -> MessageRecord:
-        (seq, message_id, fp, direction, created, status, sent_at, delivered_at, read_at, ttl,
-         deadline, body) = row
-        text = self._sealer.open_optional_text(body, table="messages", column="body",
-                                               row=message_id)
-        return MessageRecord(id=message_id, peer=fp, direction=direction, text=text,
-                             created=created, status=status, seq=seq, sent_at=sent_at,
-                             delivered_at=delivered_at, read_at=read_at, ttl=ttl,
-                             deadline=deadline)
-
-    def _seal_body(self, message_id: bytes, text: str) -> bytes:
-        return self._sealer.seal_text(text, table="messages", column="body", row=message_id)
+        (
+            seq,
+            message_id,
+            fp,
+            direction,
+            created,
+            status,
+            sent_at,
+            delivered_at,
+            read_at,
+            ttl,
+            deadline,
+            body,
+        ) = row
+        text = self._sealer.open_optional_text(
+            body, table="messages", column="body", row=message_id
+        )
+        return MessageRecord(
+            id=message_id,
+            peer=fp,
+            direction=direction,
+            text=text,
+            created=created,
+            status=status,
+            seq=seq,
+            sent_at=sent_at,
+            delivered_at=delivered_at,
+            read_at=read_at,
+            ttl=ttl,
+            deadline=deadline,
+        )
 
     def _seal_bodies(self, ids: Sequence[bytes], texts: Sequence[str]) -> list[bytes]:
-        return self._sealer.seal_many([t.encode("utf-8") for t in texts], table="messages",
-                                      column="body", rows=ids)
+        return self._sealer.seal_many(
+            [t.encode("utf-8") for t in texts], table="messages", column="body", rows=ids
+        )
 
     def _conversation_ttl(self, conn: sqlite3.Connection, peer_id: int) -> float | None:
-        ttl = conn.execute("SELECT disappearing_ttl FROM peers WHERE id = ?",
-                           (peer_id,)).fetchone()[0]
+        ttl = conn.execute(
+            "SELECT disappearing_ttl FROM peers WHERE id = ?", (peer_id,)
+        ).fetchone()[0]
         # None: no timer of its own; inf: explicitly never. No timer on the message either way.
         return None if ttl is None or math.isinf(ttl) else float(ttl)
 
     # --- outgoing ----------------------------------------------------------------------
 
-    def enqueue_outgoing(self, peer: str | bytes, text: str, now: float,
-                         ttl: float | None = None) -> MessageRecord:
+    def enqueue_outgoing(
+        self, peer: str | bytes, text: str, now: float, ttl: float | None = None
+    ) -> MessageRecord:
         """Commit one message for sending (status `queued`) and return it."""
         return self.enqueue_outgoing_many(peer, [text], now, ttl)[0]
 
-    def enqueue_outgoing_many(self, peer: str | bytes, texts: Sequence[str], now: float,
-                              ttl: float | None = None) -> list[MessageRecord]:
+    def enqueue_outgoing_many(
+        self, peer: str | bytes, texts: Sequence[str], now: float, ttl: float | None = None
+    ) -> list[MessageRecord]:
         """Commit several messages, in this order, in one transaction.
 
         `ttl` None means the conversation's disappearing timer (if any).
         """
         return self.enqueue_outgoing_batch(peer, texts, now, ttl).records(texts)
 
-    def enqueue_outgoing_batch(self, peer: str | bytes, texts: Sequence[str], now: float,
-                               ttl: float | None = None) -> EnqueuedBatch:
+    def enqueue_outgoing_batch(
+        self, peer: str | bytes, texts: Sequence[str], now: float, ttl: float | None = None
+    ) -> EnqueuedBatch:
         """`enqueue_outgoing_many` that returns ids and order only (the chat hot path)."""
         if ttl is not None and ttl <= 0:
             raise ValueError("a disappearing timer must be positive")
@@ -144,8 +171,13 @@ class MessagesMixin(StoreBase):
             new = _new_seqs(conn, before, ids)
         return EnqueuedBatch(fp, tuple(ids), tuple(new[mid] for mid in ids), now, effective_ttl)
 
-    def _update_outgoing(self, peer: str | bytes, ids: Iterable[bytes],
-                         transition: tuple[str, str], args: tuple[Any, ...]) -> list[bytes]:
+    def _update_outgoing(
+        self,
+        peer: str | bytes,
+        ids: Iterable[bytes],
+        transition: tuple[str, str],
+        args: tuple[Any, ...],
+    ) -> list[bytes]:
         set_clause, allowed_from = transition
         fp = normalize_fingerprint(peer)
         # In the caller's order, each id once (a repeated id changes only the first time).
@@ -160,8 +192,10 @@ class MessagesMixin(StoreBase):
             conn.execute("SAVEPOINT every_id")
             count = 0
             for start, size in _chunks(len(unique)):
-                count += conn.execute(_update_sql(set_clause, allowed_from, size, returning=False),
-                                      (*args, *unique[start:start + size], peer_id)).rowcount
+                count += conn.execute(
+                    _update_sql(set_clause, allowed_from, size, returning=False),
+                    (*args, *unique[start : start + size], peer_id),
+                ).rowcount
             if count == len(unique):
                 conn.execute("RELEASE every_id")
                 return unique
@@ -169,17 +203,22 @@ class MessagesMixin(StoreBase):
             conn.execute("RELEASE every_id")
             changed: set[bytes] = set()
             for start, size in _chunks(len(unique)):
-                changed.update(row[0] for row in conn.execute(
-                    _update_sql(set_clause, allowed_from, size, returning=True),
-                    (*args, *unique[start:start + size], peer_id)))
+                changed.update(
+                    row[0]
+                    for row in conn.execute(
+                        _update_sql(set_clause, allowed_from, size, returning=True),
+                        (*args, *unique[start : start + size], peer_id),
+                    )
+                )
         return [i for i in unique if i in changed]
 
     def mark_sent_many(self, peer: str | bytes, ids: Iterable[bytes], now: float) -> list[bytes]:
         """queued -> sent (handed to the session). Returns the ids that changed."""
         return self._update_outgoing(peer, ids, _MARK_SENT, (now,))
 
-    def mark_delivered_many(self, peer: str | bytes, ids: Iterable[bytes],
-                            now: float) -> list[bytes]:
+    def mark_delivered_many(
+        self, peer: str | bytes, ids: Iterable[bytes], now: float
+    ) -> list[bytes]:
         """The peer's delivery receipt: queued/sent -> delivered. Returns the ids that changed."""
         return self._update_outgoing(peer, ids, _MARK_DELIVERED, (now, now))
 
@@ -196,29 +235,36 @@ class MessagesMixin(StoreBase):
         fp = normalize_fingerprint(peer)
         with self._read() as conn:
             peer_id = self._peer_id(conn, fp)
-            rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND "
-                                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
-                                "ORDER BY m.seq", (peer_id,)).fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND "
+                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
+                "ORDER BY m.seq",
+                (peer_id,),
+            ).fetchall()
         return [self._message_from_row(row) for row in rows]
 
     def peers_with_outbox(self) -> list[str]:
         """Fingerprints that have messages waiting: whom to dial first."""
         with self._read() as conn:
-            rows = conn.execute("SELECT DISTINCT p.fingerprint " + _FROM + " WHERE "
-                                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
-                                "ORDER BY p.fingerprint").fetchall()
+            rows = conn.execute(
+                "SELECT DISTINCT p.fingerprint " + _FROM + " WHERE "
+                "m.direction = 'out' AND m.status IN ('queued', 'sent') "
+                "ORDER BY p.fingerprint"
+            ).fetchall()
         return [row[0] for row in rows]
 
     # --- incoming ----------------------------------------------------------------------
 
-    def insert_incoming(self, peer: str | bytes, message: IncomingMessage,
-                        now: float) -> MessageRecord | None:
+    def insert_incoming(
+        self, peer: str | bytes, message: IncomingMessage, now: float
+    ) -> MessageRecord | None:
         """Store one received message; None if its id was already known (a resend)."""
         stored = self.insert_incoming_many(peer, [message], now)
         return stored[0] if stored else None
 
-    def insert_incoming_many(self, peer: str | bytes, messages: Sequence[IncomingMessage],
-                             now: float) -> list[MessageRecord]:
+    def insert_incoming_many(
+        self, peer: str | bytes, messages: Sequence[IncomingMessage], now: float
+    ) -> list[MessageRecord]:
         """Store received messages in one transaction; returns only the new ones, in order.
 
         Every id, new or not, should still be acknowledged to the sender: a
@@ -228,14 +274,27 @@ class MessagesMixin(StoreBase):
         new: list[MessageRecord] = []
         for position, seq in self.insert_incoming_positions(fp, messages, now):
             m = messages[position]
-            new.append(MessageRecord(
-                id=m.id, peer=fp, direction="in", text=m.text, created=m.created,
-                status="delivered", seq=seq, sent_at=None, delivered_at=now, read_at=None,
-                ttl=None if m.ttl is None else float(m.ttl), deadline=None))
+            new.append(
+                MessageRecord(
+                    id=m.id,
+                    peer=fp,
+                    direction="in",
+                    text=m.text,
+                    created=m.created,
+                    status="delivered",
+                    seq=seq,
+                    sent_at=None,
+                    delivered_at=now,
+                    read_at=None,
+                    ttl=None if m.ttl is None else float(m.ttl),
+                    deadline=None,
+                )
+            )
         return new
 
-    def insert_incoming_positions(self, peer: str | bytes, messages: Sequence[IncomingMessage],
-                                  now: float) -> list[tuple[int, int]]:
+    def insert_incoming_positions(
+        self, peer: str | bytes, messages: Sequence[IncomingMessage], now: float
+    ) -> list[tuple[int, int]]:
         """`insert_incoming_many` without a record per message (the chat hot path):
         (position in `messages`, seq) of each new one, in order."""
         fp = normalize_fingerprint(peer)
@@ -272,14 +331,21 @@ class MessagesMixin(StoreBase):
         fp = normalize_fingerprint(peer)
         with self._write() as conn:
             peer_id = self._peer_id(conn, fp)
-            ids = [row[0] for row in conn.execute(
-                "SELECT id FROM messages WHERE peer_id = ? AND direction = 'in' "
-                "AND read_at IS NULL ORDER BY seq", (peer_id,))]
-            conn.execute("UPDATE messages SET status = 'read', read_at = ?, "
-                         "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
-                         "read_receipt_due = 1 "
-                         "WHERE peer_id = ? AND direction = 'in' AND read_at IS NULL",
-                         (now, now, peer_id))
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM messages WHERE peer_id = ? AND direction = 'in' "
+                    "AND read_at IS NULL ORDER BY seq",
+                    (peer_id,),
+                )
+            ]
+            conn.execute(
+                "UPDATE messages SET status = 'read', read_at = ?, "
+                "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                "read_receipt_due = 1 "
+                "WHERE peer_id = ? AND direction = 'in' AND read_at IS NULL",
+                (now, now, peer_id),
+            )
         return ids
 
     def read_receipts_due(self, peer: str | bytes, limit: int = 4096) -> list[bytes]:
@@ -288,9 +354,14 @@ class MessagesMixin(StoreBase):
         fp = normalize_fingerprint(peer)
         with self._read() as conn:
             peer_id = self._peer_id(conn, fp)
-            return [row[0] for row in conn.execute(
-                "SELECT id FROM messages WHERE peer_id = ? AND read_receipt_due = 1 "
-                "ORDER BY seq LIMIT ?", (peer_id, limit))]
+            return [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM messages WHERE peer_id = ? AND read_receipt_due = 1 "
+                    "ORDER BY seq LIMIT ?",
+                    (peer_id, limit),
+                )
+            ]
 
     def read_receipts_told(self, peer: str | bytes, ids: Iterable[bytes]) -> None:
         """These read receipts were handed to a live session: no longer owed."""
@@ -299,37 +370,44 @@ class MessagesMixin(StoreBase):
         with self._write() as conn:
             peer_id = self._peer_id(conn, fp)
             for start, size in _chunks(len(checked)):
-                conn.execute(f"UPDATE messages SET read_receipt_due = 0 "  # noqa: S608
-                             f"WHERE id IN ({_placeholders(size, '?')}) AND +peer_id = ?",
-                             (*checked[start:start + size], peer_id))
+                conn.execute(
+                    f"UPDATE messages SET read_receipt_due = 0 "  # noqa: S608
+                    f"WHERE id IN ({_placeholders(size, '?')}) AND +peer_id = ?",
+                    (*checked[start : start + size], peer_id),
+                )
 
     # --- reading -----------------------------------------------------------------------
 
     def get_message(self, message_id: bytes) -> MessageRecord | None:
         with self._read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?",
-                               (message_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (message_id,)
+            ).fetchone()
         return self._message_from_row(row) if row else None
 
-    def conversation(self, peer: str | bytes, limit: int = 200,
-                     before_seq: int | None = None) -> list[MessageRecord]:
+    def conversation(
+        self, peer: str | bytes, limit: int = 200, before_seq: int | None = None
+    ) -> list[MessageRecord]:
         """A page of history, oldest first: the `limit` messages before `before_seq`
         (None: the newest). Pass the first record's `seq` to page further back."""
         fp = normalize_fingerprint(peer)
         with self._read() as conn:
             peer_id = self._peer_id(conn, fp)
-            rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND m.seq < ? "
-                                "ORDER BY m.seq DESC LIMIT ?",
-                                (peer_id, before_seq if before_seq is not None else 2**63 - 1,
-                                 limit)).fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} {_FROM} WHERE m.peer_id = ? AND m.seq < ? "
+                "ORDER BY m.seq DESC LIMIT ?",
+                (peer_id, before_seq if before_seq is not None else 2**63 - 1, limit),
+            ).fetchall()
         return [self._message_from_row(row) for row in reversed(rows)]
 
     def unread_counts(self) -> dict[str, int]:
         """Unread incoming messages per peer fingerprint (peers with none are absent)."""
         with self._read() as conn:
-            rows = conn.execute("SELECT p.fingerprint, count(*) " + _FROM + " WHERE "
-                                "m.direction = 'in' AND m.read_at IS NULL "
-                                "GROUP BY p.fingerprint").fetchall()
+            rows = conn.execute(
+                "SELECT p.fingerprint, count(*) " + _FROM + " WHERE "
+                "m.direction = 'in' AND m.read_at IS NULL "
+                "GROUP BY p.fingerprint"
+            ).fetchall()
         return {fp: int(n) for fp, n in rows}
 
     # --- disappearing messages ---------------------------------------------------------
@@ -341,11 +419,15 @@ class MessagesMixin(StoreBase):
         recognised as a duplicate instead of bringing the message back.
         """
         with self._write() as conn:
-            rows = conn.execute("SELECT m.id, p.fingerprint " + _FROM + " WHERE "
-                                "m.deadline IS NOT NULL AND m.body IS NOT NULL AND "
-                                "m.deadline <= ? ORDER BY m.seq", (now,)).fetchall()
-            conn.executemany("UPDATE messages SET body = NULL WHERE id = ?",
-                             [(row[0],) for row in rows])
+            rows = conn.execute(
+                "SELECT m.id, p.fingerprint " + _FROM + " WHERE "
+                "m.deadline IS NOT NULL AND m.body IS NOT NULL AND "
+                "m.deadline <= ? ORDER BY m.seq",
+                (now,),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE messages SET body = NULL WHERE id = ?", [(row[0],) for row in rows]
+            )
         if rows:
             # Push the overwritten pages out of the WAL too (secure_delete covers the
             # main file); best effort, a busy checkpoint simply happens later.
@@ -359,8 +441,9 @@ class MessagesMixin(StoreBase):
     def next_expiry(self) -> float | None:
         """The earliest pending deadline, so the node can sleep until then."""
         with self._read() as conn:
-            row = conn.execute("SELECT min(deadline) FROM messages WHERE deadline IS NOT NULL "
-                               "AND body IS NOT NULL").fetchone()
+            row = conn.execute(
+                "SELECT min(deadline) FROM messages WHERE deadline IS NOT NULL AND body IS NOT NULL"
+            ).fetchone()
         return None if row[0] is None else float(row[0])
 
 
@@ -381,38 +464,51 @@ def _new_seqs(conn: sqlite3.Connection, before: int, ids: Sequence[bytes]) -> di
     last = _last_seq(conn)
     if last - before == len(ids) and len(set(ids)) == len(ids):
         return {mid: before + 1 + i for i, mid in enumerate(ids)}
-    return {mid: seq for seq, mid in conn.execute(
-        "SELECT seq, id FROM messages WHERE seq > ?", (before,))}
+    return {
+        mid: seq
+        for seq, mid in conn.execute("SELECT seq, id FROM messages WHERE seq > ?", (before,))
+    }
 
 
 def _update_sql(set_clause: str, allowed_from: str, size: int, *, returning: bool) -> str:
     # Both clauses are module constants; the values go through parameters. The unary
     # `+` keeps the planner on the unique id index: without statistics it would rather
     # walk the peer's history (or whole outbox) for every receipt.
-    return (f"UPDATE messages SET {set_clause} "  # noqa: S608
-            f"WHERE id IN ({_placeholders(size, '?')}) AND +peer_id = ? "
-            f"AND direction = 'out' AND status IN ({allowed_from})"
-            + (" RETURNING id" if returning else ""))
+    return (
+        f"UPDATE messages SET {set_clause} "  # noqa: S608
+        f"WHERE id IN ({_placeholders(size, '?')}) AND +peer_id = ? "
+        f"AND direction = 'out' AND status IN ({allowed_from})"
+        + (" RETURNING id" if returning else "")
+    )
 
 
 def _enqueue_sql(size: int) -> str:
     rows = _placeholders(size, "(?, ?, 'out', ?, 'queued', ?, ?)")
-    return ("INSERT INTO messages (id, peer_id, direction, created, status, ttl, body) "  # noqa: S608
-            f"VALUES {rows}")
+    return (
+        "INSERT INTO messages (id, peer_id, direction, created, status, ttl, body) "  # noqa: S608
+        f"VALUES {rows}"
+    )
 
 
 def _incoming_sql(size: int) -> str:
     rows = _placeholders(size, "(?, ?, 'in', ?, 'delivered', ?, ?, ?)")
-    return ("INSERT INTO messages (id, peer_id, direction, created, status, delivered_at, "  # noqa: S608
-            f"ttl, body) VALUES {rows} ON CONFLICT(id) DO NOTHING")
+    return (
+        "INSERT INTO messages (id, peer_id, direction, created, status, delivered_at, "  # noqa: S608
+        f"ttl, body) VALUES {rows} ON CONFLICT(id) DO NOTHING"
+    )
+
 
 # Status transitions (SET clause, statuses allowed before) only move forward:
 # a late "sent" never undoes "delivered", a receipt never revives "failed".
 _MARK_SENT = ("status = 'sent', sent_at = ?", "'queued'")
-_MARK_DELIVERED = ("status = 'delivered', delivered_at = ?, sent_at = coalesce(sent_at, ?)",
-                   "'queued', 'sent'")
-_MARK_READ = ("status = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?), "
-              "sent_at = coalesce(sent_at, ?), "
-              "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END",
-              "'queued', 'sent', 'delivered'")
+_MARK_DELIVERED = (
+    "status = 'delivered', delivered_at = ?, sent_at = coalesce(sent_at, ?)",
+    "'queued', 'sent'",
+)
+_MARK_READ = (
+    "status = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?), "
+    "sent_at = coalesce(sent_at, ?), "
+    "deadline = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END",
+    "'queued', 'sent', 'delivered'",
+)
 _MARK_FAILED = ("status = 'failed'", "'queued', 'sent'")

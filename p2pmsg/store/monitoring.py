@@ -62,16 +62,26 @@ class MonitoringMixin(StoreBase):
             conn.executemany(
                 "INSERT INTO events (ts, event, peer, addr, bytes, detail) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.ts, e.event, e.peer, e.addr, int(e.bytes), _detail_json(e.detail))
-                 for e in events])
-            return _prune_oldest(conn, "events", self._max_events,
-                                 self._prune_batch(self._max_events))
+                [
+                    (e.ts, e.event, e.peer, e.addr, int(e.bytes), _detail_json(e.detail))
+                    for e in events
+                ],
+            )
+            return _prune_oldest(
+                conn, "events", self._max_events, self._prune_batch(self._max_events)
+            )
 
     def append_event(self, event: SecurityEvent) -> None:
         self.append_events([event])
 
-    def recent_events(self, limit: int = 500, *, event: str | None = None,
-                      peer: str | None = None, since: float | None = None) -> list[SecurityEvent]:
+    def recent_events(
+        self,
+        limit: int = 500,
+        *,
+        event: str | None = None,
+        peer: str | None = None,
+        since: float | None = None,
+    ) -> list[SecurityEvent]:
         """The newest `limit` events matching the filters, oldest first."""
         clauses, params = [], []
         for clause, value in (("event = ?", event), ("peer = ?", peer), ("ts >= ?", since)):
@@ -80,10 +90,15 @@ class MonitoringMixin(StoreBase):
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events {where} "  # noqa: S608
-                                "ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [SecurityEvent(id=i, ts=ts, event=ev, peer=p, addr=a, bytes=b,
-                              detail=json.loads(d)) for i, ts, ev, p, a, b, d in reversed(rows)]
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events {where} "  # noqa: S608
+                "ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [
+            SecurityEvent(id=i, ts=ts, event=ev, peer=p, addr=a, bytes=b, detail=json.loads(d))
+            for i, ts, ev, p, a, b, d in reversed(rows)
+        ]
 
     def count_events(self, event: str | None = None, since: float | None = None) -> int:
         clauses, params = [], []
@@ -93,8 +108,12 @@ class MonitoringMixin(StoreBase):
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._read() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM events {where}",  # noqa: S608
-                                    params).fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT count(*) FROM events {where}",  # noqa: S608
+                    params,
+                ).fetchone()[0]
+            )
 
     # --- alerts ------------------------------------------------------------------------
 
@@ -106,29 +125,68 @@ class MonitoringMixin(StoreBase):
             cur = conn.execute(
                 "INSERT INTO alerts (ts, kind, severity, peer, addr, source, score, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (alert.ts, alert.kind, alert.severity, alert.peer, alert.addr, alert.source,
-                 float(alert.score), alert.message))
+                (
+                    alert.ts,
+                    alert.kind,
+                    alert.severity,
+                    alert.peer,
+                    alert.addr,
+                    alert.source,
+                    float(alert.score),
+                    alert.message,
+                ),
+            )
             alert_id = cur.lastrowid
             _prune_oldest(conn, "alerts", self._max_alerts, self._prune_batch(self._max_alerts))
-        return Alert(ts=alert.ts, kind=alert.kind, severity=alert.severity, peer=alert.peer,
-                     addr=alert.addr, source=alert.source, score=float(alert.score),
-                     message=alert.message, id=alert_id)
+        return Alert(
+            ts=alert.ts,
+            kind=alert.kind,
+            severity=alert.severity,
+            peer=alert.peer,
+            addr=alert.addr,
+            source=alert.source,
+            score=float(alert.score),
+            message=alert.message,
+            id=alert_id,
+        )
 
     def list_alerts(self, limit: int = 100, *, unacknowledged_only: bool = False) -> list[Alert]:
         """Newest first."""
         where = "WHERE acknowledged_at IS NULL" if unacknowledged_only else ""
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts {where} "  # noqa: S608
-                                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [Alert(id=i, ts=ts, kind=k, severity=sev, peer=p, addr=a, source=src, score=sc,
-                      message=msg, acknowledged_at=ack)
-                for i, ts, k, sev, p, a, src, sc, msg, ack in rows]
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts {where} "  # noqa: S608
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            Alert(
+                id=i,
+                ts=ts,
+                kind=k,
+                severity=sev,
+                peer=p,
+                addr=a,
+                source=src,
+                score=sc,
+                message=msg,
+                acknowledged_at=ack,
+            )
+            for i, ts, k, sev, p, a, src, sc, msg, ack in rows
+        ]
 
     def acknowledge_alerts(self, ids: Sequence[int] | None, now: float) -> int:
         """Acknowledge these alerts (None: all); returns how many changed."""
         with self._write() as conn:
             if ids is None:
-                return conn.execute("UPDATE alerts SET acknowledged_at = ? "
-                                    "WHERE acknowledged_at IS NULL", (now,)).rowcount
-            return sum(conn.execute("UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND "
-                                    "acknowledged_at IS NULL", (now, i)).rowcount for i in ids)
+                return conn.execute(
+                    "UPDATE alerts SET acknowledged_at = ? WHERE acknowledged_at IS NULL", (now,)
+                ).rowcount
+            return sum(
+                conn.execute(
+                    "UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND "
+                    "acknowledged_at IS NULL",
+                    (now, i),
+                ).rowcount
+                for i in ids
+            )

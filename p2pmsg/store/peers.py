@@ -18,11 +18,14 @@ from p2pmsg.protocol.names import name_key
 from p2pmsg.store.base import StoreBase, normalize_fingerprint
 from p2pmsg.store.records import Address, PeerRecord
 
-_PEER_COLUMNS = ("p.id, p.fingerprint, p.name, p.identity_key, p.verified, p.disappearing_ttl, "
-                 "p.first_seen, p.last_seen, p.local_name, p.trust, c.fingerprint, "
-                 "s.fingerprint, p.trust_since")
-_PEER_JOINS = ("FROM peers p LEFT JOIN peers c ON c.id = p.clash_with "
-               "LEFT JOIN peers s ON s.id = p.successor")
+_PEER_COLUMNS = (
+    "p.id, p.fingerprint, p.name, p.identity_key, p.verified, p.disappearing_ttl, "
+    "p.first_seen, p.last_seen, p.local_name, p.trust, c.fingerprint, "
+    "s.fingerprint, p.trust_since"
+)
+_PEER_JOINS = (
+    "FROM peers p LEFT JOIN peers c ON c.id = p.clash_with LEFT JOIN peers s ON s.id = p.successor"
+)
 MIN_PREFIX_LEN = 4  # a shorter fingerprint prefix matches too much to mean anything
 
 
@@ -52,13 +55,28 @@ def resolve_among(query: str, peers: Iterable[PeerRecord]) -> PeerRecord:
     is_prefix = len(prefix) >= MIN_PREFIX_LEN and all(c in "0123456789abcdef" for c in prefix)
     candidates = list(peers)
     tiers = (
-        [p for p in candidates if p.local_name and p.trust != "retired"
-         and name_key(p.local_name) == wanted],
-        [p for p in candidates if not p.local_name and p.pinned
-         and p.trust in ("ok", "blocked") and name_key(p.claimed_name) == wanted],
+        [
+            p
+            for p in candidates
+            if p.local_name and p.trust != "retired" and name_key(p.local_name) == wanted
+        ],
+        [
+            p
+            for p in candidates
+            if not p.local_name
+            and p.pinned
+            and p.trust in ("ok", "blocked")
+            and name_key(p.claimed_name) == wanted
+        ],
         [p for p in candidates if is_prefix and p.fingerprint.startswith(prefix)],
-        [p for p in candidates if not p.local_name and p.trust == "ok" and not p.pinned
-         and name_key(p.claimed_name) == wanted],
+        [
+            p
+            for p in candidates
+            if not p.local_name
+            and p.trust == "ok"
+            and not p.pinned
+            and name_key(p.claimed_name) == wanted
+        ],
     )
     for matches in tiers:
         if len(matches) == 1:
@@ -77,37 +95,72 @@ def describe_peer(peer: PeerRecord) -> str:
 class PeersMixin(StoreBase):
     # --- reading -----------------------------------------------------------------------
 
-    def _load_peers(self, conn: sqlite3.Connection, where: str = "",
-                    params: tuple[Any, ...] = ()) -> list[PeerRecord]:
+    def _load_peers(
+        self, conn: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()
+    ) -> list[PeerRecord]:
         # `where` is always a literal from this module; values go through `params`.
-        rows = conn.execute(f"SELECT {_PEER_COLUMNS} {_PEER_JOINS} {where} ORDER BY p.id",
-                            params).fetchall()
+        rows = conn.execute(
+            f"SELECT {_PEER_COLUMNS} {_PEER_JOINS} {where} ORDER BY p.id", params
+        ).fetchall()
         if not rows:
             return []
         addresses: dict[int, list[Address]] = defaultdict(list)
         for peer_id, host, port, manual, seen in conn.execute(
-                "SELECT peer_id, host, port, manual, last_seen FROM addresses "
-                "WHERE peer_id IS NOT NULL ORDER BY last_seen DESC, id"):
+            "SELECT peer_id, host, port, manual, last_seen FROM addresses "
+            "WHERE peer_id IS NOT NULL ORDER BY last_seen DESC, id"
+        ):
             addresses[peer_id].append(Address(host, port, bool(manual), seen))
-        unread = dict(conn.execute(
-            "SELECT peer_id, count(*) FROM messages "
-            "WHERE direction = 'in' AND read_at IS NULL GROUP BY peer_id").fetchall())
-        return [self._peer_from_row(row, tuple(addresses[row[0]]), unread.get(row[0], 0))
-                for row in rows]
+        unread = dict(
+            conn.execute(
+                "SELECT peer_id, count(*) FROM messages "
+                "WHERE direction = 'in' AND read_at IS NULL GROUP BY peer_id"
+            ).fetchall()
+        )
+        return [
+            self._peer_from_row(row, tuple(addresses[row[0]]), unread.get(row[0], 0))
+            for row in rows
+        ]
 
-    def _peer_from_row(self, row: tuple[Any, ...], addresses: tuple[Address, ...],
-                       unread: int) -> PeerRecord:
-        (peer_id, fp, name, key, verified, ttl, first_seen, last_seen, local_name, trust,
-         clash_fp, successor_fp, trust_since) = row
+    def _peer_from_row(
+        self, row: tuple[Any, ...], addresses: tuple[Address, ...], unread: int
+    ) -> PeerRecord:
+        (
+            peer_id,
+            fp,
+            name,
+            key,
+            verified,
+            ttl,
+            first_seen,
+            last_seen,
+            local_name,
+            trust,
+            clash_fp,
+            successor_fp,
+            trust_since,
+        ) = row
         return PeerRecord(
             fingerprint=fp,
-            claimed_name=self._sealer.open_optional_text(name, table="peers", column="name",
-                                                         row=peer_id) or "",
-            local_name=self._sealer.open_optional_text(local_name, table="peers",
-                                                       column="local_name", row=peer_id) or "",
-            identity_key=key, verified=bool(verified), disappearing_ttl=ttl,
-            first_seen=first_seen, last_seen=last_seen, addresses=addresses, unread=unread,
-            trust=trust, clash_with=clash_fp, successor=successor_fp, trust_since=trust_since)
+            claimed_name=self._sealer.open_optional_text(
+                name, table="peers", column="name", row=peer_id
+            )
+            or "",
+            local_name=self._sealer.open_optional_text(
+                local_name, table="peers", column="local_name", row=peer_id
+            )
+            or "",
+            identity_key=key,
+            verified=bool(verified),
+            disappearing_ttl=ttl,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            addresses=addresses,
+            unread=unread,
+            trust=trust,
+            clash_with=clash_fp,
+            successor=successor_fp,
+            trust_since=trust_since,
+        )
 
     def _peer_by_fp(self, conn: sqlite3.Connection, fp: str) -> PeerRecord | None:
         found = self._load_peers(conn, "WHERE p.fingerprint = ?", (fp,))
@@ -131,45 +184,63 @@ class PeersMixin(StoreBase):
     def peer_at_address(self, host: str, port: int) -> PeerRecord | None:
         """The peer last proven to listen at host:port, if any."""
         with self._read() as conn:
-            row = conn.execute("SELECT p.fingerprint FROM addresses a JOIN peers p "
-                               "ON p.id = a.peer_id WHERE a.host = ? AND a.port = ?",
-                               (host, port)).fetchone()
+            row = conn.execute(
+                "SELECT p.fingerprint FROM addresses a JOIN peers p "
+                "ON p.id = a.peer_id WHERE a.host = ? AND a.port = ?",
+                (host, port),
+            ).fetchone()
             return self._peer_by_fp(conn, row[0]) if row else None
 
     def dial_candidates(self) -> list[tuple[str | None, Address]]:
         """Every stored address with the fingerprint expected there (None: not met yet);
         addresses of blocked and retired keys are not dialled."""
         with self._read() as conn:
-            rows = conn.execute("SELECT p.fingerprint, a.host, a.port, a.manual, a.last_seen "
-                                "FROM addresses a LEFT JOIN peers p ON p.id = a.peer_id "
-                                "WHERE p.id IS NULL OR p.trust IN ('ok', 'flagged') "
-                                "ORDER BY a.id").fetchall()
-        return [(fp, Address(host, port, bool(manual), seen))
-                for fp, host, port, manual, seen in rows]
+            rows = conn.execute(
+                "SELECT p.fingerprint, a.host, a.port, a.manual, a.last_seen "
+                "FROM addresses a LEFT JOIN peers p ON p.id = a.peer_id "
+                "WHERE p.id IS NULL OR p.trust IN ('ok', 'flagged') "
+                "ORDER BY a.id"
+            ).fetchall()
+        return [
+            (fp, Address(host, port, bool(manual), seen)) for fp, host, port, manual, seen in rows
+        ]
 
     # --- writing -----------------------------------------------------------------------
 
     def _ensure_peer(self, conn: sqlite3.Connection, fp: str, now: float) -> int:
-        conn.execute("INSERT INTO peers (fingerprint, first_seen, last_seen) VALUES (?, ?, ?) "
-                     "ON CONFLICT(fingerprint) DO UPDATE SET last_seen = max(last_seen, "
-                     "excluded.last_seen)", (fp, now, now))
+        conn.execute(
+            "INSERT INTO peers (fingerprint, first_seen, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(fingerprint) DO UPDATE SET last_seen = max(last_seen, "
+            "excluded.last_seen)",
+            (fp, now, now),
+        )
         return self._peer_id(conn, fp)
 
     def _set_name(self, conn: sqlite3.Connection, peer_id: int, name: str) -> None:
         sealed = self._sealer.seal_text(name, table="peers", column="name", row=peer_id)
         conn.execute("UPDATE peers SET name = ? WHERE id = ?", (sealed, peer_id))
 
-    def _bind_address(self, conn: sqlite3.Connection, peer_id: int | None, host: str, port: int,
-                      now: float, *, manual: bool = False) -> None:
+    def _bind_address(
+        self,
+        conn: sqlite3.Connection,
+        peer_id: int | None,
+        host: str,
+        port: int,
+        now: float,
+        *,
+        manual: bool = False,
+    ) -> None:
         _check_address(host, port)
         conn.execute(
             "INSERT INTO addresses (host, port, peer_id, manual, last_seen) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(host, port) DO UPDATE SET peer_id = coalesce(excluded.peer_id, peer_id), "
             "manual = max(manual, excluded.manual), last_seen = excluded.last_seen",
-            (host, port, peer_id, int(manual), now))
+            (host, port, peer_id, int(manual), now),
+        )
 
-    def upsert_discovered(self, fingerprint: str | bytes, name: str, host: str, port: int,
-                          now: float) -> PeerRecord:
+    def upsert_discovered(
+        self, fingerprint: str | bytes, name: str, host: str, port: int, now: float
+    ) -> PeerRecord:
         """Remember a peer seen in discovery (an untrusted hint).
 
         The advertised name is kept only while we have no name for the peer, and
@@ -180,13 +251,19 @@ class PeersMixin(StoreBase):
         fp = normalize_fingerprint(fingerprint)
         with self._write() as conn:
             peer_id = self._ensure_peer(conn, fp, now)
-            if name and conn.execute("SELECT name IS NULL FROM peers WHERE id = ?",
-                                     (peer_id,)).fetchone()[0]:
+            if (
+                name
+                and conn.execute(
+                    "SELECT name IS NULL FROM peers WHERE id = ?", (peer_id,)
+                ).fetchone()[0]
+            ):
                 self._set_name(conn, peer_id, name)
-            owner = conn.execute("SELECT peer_id FROM addresses WHERE host = ? AND port = ?",
-                                 (host, port)).fetchone()
-            usable = conn.execute("SELECT trust IN ('ok', 'flagged') FROM peers WHERE id = ?",
-                                  (peer_id,)).fetchone()[0]
+            owner = conn.execute(
+                "SELECT peer_id FROM addresses WHERE host = ? AND port = ?", (host, port)
+            ).fetchone()
+            usable = conn.execute(
+                "SELECT trust IN ('ok', 'flagged') FROM peers WHERE id = ?", (peer_id,)
+            ).fetchone()[0]
             if usable and (owner is None or owner[0] in (None, peer_id)):
                 self._bind_address(conn, peer_id, host, port, now)
             record = self._peer_by_fp(conn, fp)
@@ -204,14 +281,9 @@ class PeersMixin(StoreBase):
             raise ValueError("a disappearing timer must be positive")
         fp = normalize_fingerprint(fingerprint)
         with self._write() as conn:
-            conn.execute("UPDATE peers SET disappearing_ttl = ? WHERE id = ?",
-                         (ttl, self._peer_id(conn, fp)))
-
-    def mark_seen(self, fingerprint: str | bytes, now: float) -> None:
-        fp = normalize_fingerprint(fingerprint)
-        with self._write() as conn:
-            conn.execute("UPDATE peers SET last_seen = max(last_seen, ?) WHERE id = ?",
-                         (now, self._peer_id(conn, fp)))
+            conn.execute(
+                "UPDATE peers SET disappearing_ttl = ? WHERE id = ?", (ttl, self._peer_id(conn, fp))
+            )
 
     def add_manual_address(self, host: str, port: int, now: float) -> Address:
         """Persist a host:port to dial (routed networks, VPNs) before we know who is there."""

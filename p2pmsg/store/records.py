@@ -16,8 +16,16 @@ from typing import Any, Literal, get_args
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 Direction = Literal["in", "out"]
 TransferState = Literal[
-    "offered", "accepted", "declined", "expired", "transferring", "paused",
-    "verifying", "completed", "failed", "cancelled",
+    "offered",
+    "accepted",
+    "declined",
+    "expired",
+    "transferring",
+    "paused",
+    "verifying",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 HandshakeVerdict = Literal["new", "known", "name_clash", "refused"]
 KeyTrust = Literal["ok", "flagged", "retired", "blocked"]
@@ -28,7 +36,11 @@ DIRECTIONS: tuple[str, ...] = get_args(Direction)
 TRANSFER_STATES: tuple[str, ...] = get_args(TransferState)
 # A transfer in one of these states may still move bytes: resume it after a restart.
 INCOMPLETE_TRANSFER_STATES: tuple[TransferState, ...] = (
-    "offered", "accepted", "transferring", "paused", "verifying",
+    "offered",
+    "accepted",
+    "transferring",
+    "paused",
+    "verifying",
 )
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -149,10 +161,23 @@ class EnqueuedBatch:
     ttl: float | None
 
     def records(self, texts: Sequence[str]) -> list[MessageRecord]:
-        return [MessageRecord(id=mid, peer=self.peer, direction="out", text=text,
-                              created=self.created, status="queued", seq=seq, sent_at=None,
-                              delivered_at=None, read_at=None, ttl=self.ttl, deadline=None)
-                for mid, seq, text in zip(self.ids, self.seqs, texts, strict=True)]
+        return [
+            MessageRecord(
+                id=mid,
+                peer=self.peer,
+                direction="out",
+                text=text,
+                created=self.created,
+                status="queued",
+                seq=seq,
+                sent_at=None,
+                delivered_at=None,
+                read_at=None,
+                ttl=self.ttl,
+                deadline=None,
+            )
+            for mid, seq, text in zip(self.ids, self.seqs, texts, strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +203,14 @@ class SecurityEvent:
     id: int | None = None
 
     def to_json_record(self) -> dict[str, Any]:
-        return {"ts": self.ts, "event": self.event, "peer": self.peer, "addr": self.addr,
-                "bytes": self.bytes, "detail": dict(self.detail or {})}
+        return {
+            "ts": self.ts,
+            "event": self.event,
+            "peer": self.peer,
+            "addr": self.addr,
+            "bytes": self.bytes,
+            "detail": dict(self.detail or {}),
+        }
 
 
 @dataclass(frozen=True, slots=True)

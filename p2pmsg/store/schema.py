@@ -148,8 +148,10 @@ def _v2_read_receipts_due(conn: sqlite3.Connection) -> None:
     """Read receipts owed to a peer survive a restart: the user read the messages while
     the peer was away, and the receipts go out when it is back (they were held in
     memory before, and lost with it)."""
-    conn.execute("ALTER TABLE messages ADD COLUMN read_receipt_due INTEGER NOT NULL DEFAULT 0 "
-                 "CHECK (read_receipt_due IN (0, 1))")
+    conn.execute(
+        "ALTER TABLE messages ADD COLUMN read_receipt_due INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (read_receipt_due IN (0, 1))"
+    )
     conn.execute("""CREATE INDEX messages_read_receipt_due ON messages(peer_id, seq)
                     WHERE read_receipt_due = 1""")
 
@@ -167,27 +169,39 @@ def _v3_names_and_key_states(conn: sqlite3.Connection) -> None:
     peer's name or address, and the contact it claimed keeps working.
     """
     conn.execute("ALTER TABLE peers ADD COLUMN local_name BLOB")
-    conn.execute("ALTER TABLE peers ADD COLUMN trust TEXT NOT NULL DEFAULT 'ok' "
-                 "CHECK (trust IN ('ok', 'flagged', 'retired', 'blocked'))")
-    conn.execute("ALTER TABLE peers ADD COLUMN clash_with INTEGER "
-                 "REFERENCES peers(id) ON DELETE SET NULL")
-    conn.execute("ALTER TABLE peers ADD COLUMN successor INTEGER "
-                 "REFERENCES peers(id) ON DELETE SET NULL")
+    conn.execute(
+        "ALTER TABLE peers ADD COLUMN trust TEXT NOT NULL DEFAULT 'ok' "
+        "CHECK (trust IN ('ok', 'flagged', 'retired', 'blocked'))"
+    )
+    conn.execute(
+        "ALTER TABLE peers ADD COLUMN clash_with INTEGER REFERENCES peers(id) ON DELETE SET NULL"
+    )
+    conn.execute(
+        "ALTER TABLE peers ADD COLUMN successor INTEGER REFERENCES peers(id) ON DELETE SET NULL"
+    )
     conn.execute("ALTER TABLE peers ADD COLUMN trust_since REAL")
-    pending = conn.execute("SELECT id, pending_key, pending_fingerprint, pending_since, "
-                           "last_seen FROM peers WHERE pending_key IS NOT NULL").fetchall()
+    pending = conn.execute(
+        "SELECT id, pending_key, pending_fingerprint, pending_since, "
+        "last_seen FROM peers WHERE pending_key IS NOT NULL"
+    ).fetchall()
     for contact_id, key, fp, since, seen in pending:
-        conn.execute("INSERT INTO peers (fingerprint, first_seen, last_seen) VALUES (?, ?, ?) "
-                     "ON CONFLICT(fingerprint) DO NOTHING", (fp, since or seen, since or seen))
-        conn.execute("UPDATE peers SET identity_key = coalesce(identity_key, ?), "
-                     "trust = 'flagged', clash_with = ?, trust_since = ? "
-                     "WHERE fingerprint = ? AND trust = 'ok'", (key, contact_id, since, fp))
-    conn.execute("UPDATE peers SET pending_key = NULL, pending_fingerprint = NULL, "
-                 "pending_since = NULL")
+        conn.execute(
+            "INSERT INTO peers (fingerprint, first_seen, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(fingerprint) DO NOTHING",
+            (fp, since or seen, since or seen),
+        )
+        conn.execute(
+            "UPDATE peers SET identity_key = coalesce(identity_key, ?), "
+            "trust = 'flagged', clash_with = ?, trust_since = ? "
+            "WHERE fingerprint = ? AND trust = 'ok'",
+            (key, contact_id, since, fp),
+        )
+    conn.execute(
+        "UPDATE peers SET pending_key = NULL, pending_fingerprint = NULL, pending_since = NULL"
+    )
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due,
-                                   _v3_names_and_key_states)
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due, _v3_names_and_key_states)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -67,15 +67,21 @@ class FieldSealer:
         ad = self.associated_data(table, column, row)
         return _HEADER + nonce + self._aead.encrypt(nonce, plaintext, ad)
 
-    def seal_many(self, plaintexts: Sequence[bytes], *, table: str, column: str,
-                  rows: Sequence[bytes | str | int]) -> list[bytes]:
+    def seal_many(
+        self,
+        plaintexts: Sequence[bytes],
+        *,
+        table: str,
+        column: str,
+        rows: Sequence[bytes | str | int],
+    ) -> list[bytes]:
         """`seal` for a batch: the same format, one random draw for all the nonces."""
         nonces = os.urandom(NONCE_LEN * len(plaintexts))
         label_ad = _column_label(table, column)
         encrypt = self._aead.encrypt
         sealed = []
         for i, (plaintext, row) in enumerate(zip(plaintexts, rows, strict=True)):
-            nonce = nonces[i * NONCE_LEN:(i + 1) * NONCE_LEN]
+            nonce = nonces[i * NONCE_LEN : (i + 1) * NONCE_LEN]
             ad = label_ad + row if type(row) is bytes else self.associated_data(table, column, row)
             sealed.append(_HEADER + nonce + encrypt(nonce, plaintext, ad))
         return sealed

@@ -101,8 +101,11 @@ class SettingsMixin(StoreBase):
         with self._write() as conn:
             for name, value in checked.items():
                 stored = list(value) if isinstance(value, tuple) else value
-                conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) "
-                             "DO UPDATE SET value = excluded.value", (name, json.dumps(stored)))
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                    "DO UPDATE SET value = excluded.value",
+                    (name, json.dumps(stored)),
+                )
         return self.load_settings()
 
     def reset_setting(self, name: str) -> Settings:

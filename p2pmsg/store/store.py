@@ -32,8 +32,15 @@ _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 
-    def __init__(self, conn: sqlite3.Connection, sealer: FieldSealer, path: Path, *,
-                 max_events: int, max_alerts: int) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        sealer: FieldSealer,
+        path: Path,
+        *,
+        max_events: int,
+        max_alerts: int,
+    ) -> None:
         self._conn = conn
         self._sealer = sealer
         self._max_events = max_events
@@ -41,9 +48,15 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path, data_key: bytes, *, durable: bool = False,
-             max_events: int = DEFAULT_MAX_EVENTS,
-             max_alerts: int = DEFAULT_MAX_ALERTS) -> Store:
+    def open(
+        cls,
+        path: str | Path,
+        data_key: bytes,
+        *,
+        durable: bool = False,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_alerts: int = DEFAULT_MAX_ALERTS,
+    ) -> Store:
         """Open or create the database at `path`, migrate it, and check the data key.
 
         Raises `StoreSchemaError` for a database from a newer p2pmsg and
@@ -73,18 +86,23 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
         with self._write() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
             if row is None:
-                sealed = self._sealer.seal(_KEY_CHECK_PLAINTEXT, table="meta", column="value",
-                                           row="key_check")
+                sealed = self._sealer.seal(
+                    _KEY_CHECK_PLAINTEXT, table="meta", column="value", row="key_check"
+                )
                 conn.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (sealed,))
                 return
         try:
-            ok = self._sealer.open(row[0], table="meta", column="value",
-                                   row="key_check") == _KEY_CHECK_PLAINTEXT
+            ok = (
+                self._sealer.open(row[0], table="meta", column="value", row="key_check")
+                == _KEY_CHECK_PLAINTEXT
+            )
         except StoreError:
             ok = False
         if not ok:
-            raise StoreKeyError(f"the data key does not open {self.path} "
-                                "(a different profile's database, or the key is wrong)")
+            raise StoreKeyError(
+                f"the data key does not open {self.path} "
+                "(a different profile's database, or the key is wrong)"
+            )
 
     @property
     def schema_version(self) -> int:
@@ -115,6 +133,10 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -20,9 +20,11 @@ from p2pmsg.store.records import (
     TransferState,
 )
 
-_COLUMNS = ("t.id, p.fingerprint, t.direction, t.name, t.size, t.sha256, t.chunk_size, t.state, "
-            "t.bytes_done, t.source_path, t.partial_path, t.final_path, t.error, t.created, "
-            "t.updated, t.finished")
+_COLUMNS = (
+    "t.id, p.fingerprint, t.direction, t.name, t.size, t.sha256, t.chunk_size, t.state, "
+    "t.bytes_done, t.source_path, t.partial_path, t.final_path, t.error, t.created, "
+    "t.updated, t.finished"
+)
 _FROM = "FROM transfers t JOIN peers p ON p.id = t.peer_id"
 _FINAL_STATES = tuple(s for s in TRANSFER_STATES if s not in INCOMPLETE_TRANSFER_STATES)
 
@@ -41,29 +43,66 @@ class TransfersMixin(StoreBase):
         return self._sealer.seal_text(value, table="transfers", column=column, row=transfer_id)
 
     def _transfer_from_row(self, row: tuple[Any, ...]) -> TransferRecord:
-        (tid, fp, direction, name, size, sha256, chunk_size, state, done, source, partial,
-         final, error, created, updated, finished) = row
+        (
+            tid,
+            fp,
+            direction,
+            name,
+            size,
+            sha256,
+            chunk_size,
+            state,
+            done,
+            source,
+            partial,
+            final,
+            error,
+            created,
+            updated,
+            finished,
+        ) = row
 
         def open_(column: str, value: bytes | None) -> str | None:
-            return self._sealer.open_optional_text(value, table="transfers", column=column,
-                                                   row=tid)
+            return self._sealer.open_optional_text(value, table="transfers", column=column, row=tid)
 
         return TransferRecord(
-            id=tid, peer=fp, direction=direction, name=open_("name", name) or "", size=size,
-            sha256=sha256, chunk_size=chunk_size, state=state, bytes_done=done,
-            source_path=open_("source_path", source), partial_path=open_("partial_path", partial),
-            final_path=open_("final_path", final), error=error, created=created, updated=updated,
-            finished=finished)
+            id=tid,
+            peer=fp,
+            direction=direction,
+            name=open_("name", name) or "",
+            size=size,
+            sha256=sha256,
+            chunk_size=chunk_size,
+            state=state,
+            bytes_done=done,
+            source_path=open_("source_path", source),
+            partial_path=open_("partial_path", partial),
+            final_path=open_("final_path", final),
+            error=error,
+            created=created,
+            updated=updated,
+            finished=finished,
+        )
 
     def _select_transfers(self, where: str, params: tuple[Any, ...]) -> list[TransferRecord]:
         with self._read() as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} {where}", params).fetchall()
         return [self._transfer_from_row(row) for row in rows]
 
-    def create_transfer(self, peer: str | bytes, *, transfer_id: bytes, direction: Direction,
-                        name: str, size: int, sha256: bytes, chunk_size: int, now: float,
-                        state: TransferState = "offered",
-                        source_path: str | None = None) -> TransferRecord:
+    def create_transfer(
+        self,
+        peer: str | bytes,
+        *,
+        transfer_id: bytes,
+        direction: Direction,
+        name: str,
+        size: int,
+        sha256: bytes,
+        chunk_size: int,
+        now: float,
+        state: TransferState = "offered",
+        source_path: str | None = None,
+    ) -> TransferRecord:
         """Record an offer we made (`out`, with the source path) or received (`in`)."""
         if len(transfer_id) != TRANSFER_ID_LEN:
             raise ValueError(f"a transfer id is {TRANSFER_ID_LEN} bytes")
@@ -72,17 +111,34 @@ class TransfersMixin(StoreBase):
             conn.execute(
                 "INSERT INTO transfers (id, peer_id, direction, name, size, sha256, chunk_size, "
                 "state, source_path, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (transfer_id, self._peer_id(conn, fp), direction,
-                 self._seal_path(transfer_id, "name", name), size, sha256, chunk_size, state,
-                 self._seal_path(transfer_id, "source_path", source_path), now, now))
+                (
+                    transfer_id,
+                    self._peer_id(conn, fp),
+                    direction,
+                    self._seal_path(transfer_id, "name", name),
+                    size,
+                    sha256,
+                    chunk_size,
+                    state,
+                    self._seal_path(transfer_id, "source_path", source_path),
+                    now,
+                    now,
+                ),
+            )
         record = self.get_transfer(transfer_id)
         assert record is not None
         return record
 
-    def update_transfer(self, transfer_id: bytes, now: float, *,
-                        state: TransferState | None = None, bytes_done: int | None = None,
-                        partial_path: str | _Unchanged | None = UNCHANGED,
-                        error: str | _Unchanged | None = UNCHANGED) -> None:
+    def update_transfer(
+        self,
+        transfer_id: bytes,
+        now: float,
+        *,
+        state: TransferState | None = None,
+        bytes_done: int | None = None,
+        partial_path: str | _Unchanged | None = UNCHANGED,
+        error: str | _Unchanged | None = UNCHANGED,
+    ) -> None:
         """Progress and state changes (acknowledged/written bytes, the partial file)."""
         sets: list[str] = ["updated = ?"]
         params: list[Any] = [now]
@@ -99,13 +155,22 @@ class TransfersMixin(StoreBase):
             sets.append("error = ?")
             params.append(error)
         with self._write() as conn:
-            cur = conn.execute(f"UPDATE transfers SET {', '.join(sets)} WHERE id = ?",  # noqa: S608
-                               (*params, transfer_id))
+            cur = conn.execute(
+                f"UPDATE transfers SET {', '.join(sets)} WHERE id = ?",  # noqa: S608
+                (*params, transfer_id),
+            )
             if cur.rowcount == 0:
                 raise ValueError(f"unknown transfer {transfer_id.hex()}")
 
-    def finish_transfer(self, transfer_id: bytes, state: TransferState, now: float, *,
-                        final_path: str | None = None, error: str | None = None) -> None:
+    def finish_transfer(
+        self,
+        transfer_id: bytes,
+        state: TransferState,
+        now: float,
+        *,
+        final_path: str | None = None,
+        error: str | None = None,
+    ) -> None:
         """End a transfer: keep its record, erase the working state (source and partial paths)."""
         if state not in _FINAL_STATES:
             raise ValueError(f"{state!r} is not a final transfer state")
@@ -115,8 +180,16 @@ class TransfersMixin(StoreBase):
                 "final_path = ?, source_path = NULL, partial_path = NULL, "
                 "bytes_done = CASE WHEN ? = 'completed' THEN size ELSE bytes_done END "
                 "WHERE id = ?",
-                (state, now, now, error, self._seal_path(transfer_id, "final_path", final_path),
-                 state, transfer_id))
+                (
+                    state,
+                    now,
+                    now,
+                    error,
+                    self._seal_path(transfer_id, "final_path", final_path),
+                    state,
+                    transfer_id,
+                ),
+            )
             if cur.rowcount == 0:
                 raise ValueError(f"unknown transfer {transfer_id.hex()}")
 
@@ -124,21 +197,24 @@ class TransfersMixin(StoreBase):
         found = self._select_transfers("WHERE t.id = ?", (transfer_id,))
         return found[0] if found else None
 
-    def list_transfers(self, peer: str | bytes | None = None,
-                       limit: int = 100) -> list[TransferRecord]:
+    def list_transfers(
+        self, peer: str | bytes | None = None, limit: int = 100
+    ) -> list[TransferRecord]:
         """Newest first, optionally for one peer."""
         if peer is None:
             return self._select_transfers("ORDER BY t.created DESC LIMIT ?", (limit,))
-        return self._select_transfers("WHERE p.fingerprint = ? ORDER BY t.created DESC LIMIT ?",
-                                      (normalize_fingerprint(peer), limit))
+        return self._select_transfers(
+            "WHERE p.fingerprint = ? ORDER BY t.created DESC LIMIT ?",
+            (normalize_fingerprint(peer), limit),
+        )
 
     def incomplete_transfers(self) -> list[TransferRecord]:
         """Transfers that may still move bytes: what to resume after a restart."""
         marks = ", ".join("?" * len(INCOMPLETE_TRANSFER_STATES))
-        return self._select_transfers(f"WHERE t.state IN ({marks}) ORDER BY t.created",
-                                      INCOMPLETE_TRANSFER_STATES)
+        return self._select_transfers(
+            f"WHERE t.state IN ({marks}) ORDER BY t.created", INCOMPLETE_TRANSFER_STATES
+        )
 
     def remove_transfer(self, transfer_id: bytes) -> bool:
         with self._write() as conn:
-            return conn.execute("DELETE FROM transfers WHERE id = ?",
-                                (transfer_id,)).rowcount > 0
+            return conn.execute("DELETE FROM transfers WHERE id = ?", (transfer_id,)).rowcount > 0

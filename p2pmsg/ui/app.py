@@ -51,8 +51,13 @@ class P2PMsgApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, launcher: Launcher | None = None, *, node: NodeAPI | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        launcher: Launcher | None = None,
+        *,
+        node: NodeAPI | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         super().__init__()
         if launcher is None and node is None:
             raise ValueError("P2PMsgApp needs a launcher or a started node")
@@ -68,6 +73,7 @@ class P2PMsgApp(App[None]):
             self._begin(self._preset_node)
         else:
             from p2pmsg.ui.screens.unlock import UnlockScreen
+
             assert self.launcher is not None
             self.push_screen(UnlockScreen(self.launcher))
 
@@ -76,6 +82,7 @@ class P2PMsgApp(App[None]):
 
     def _begin(self, node: NodeAPI) -> None:
         from p2pmsg.ui.screens.main import MainScreen
+
         self.node = node
         main = self.main_screen = MainScreen(node, self.clock)
         if len(self.screen_stack) > 1:
@@ -114,8 +121,8 @@ class P2PMsgApp(App[None]):
 
     def on_node_events(self, message: NodeEvents) -> None:
         if not self._models_frozen and any(
-                isinstance(e, MonitorChanged) and e.status.mode == "models"
-                for e in message.events):
+            isinstance(e, MonitorChanged) and e.status.mode == "models" for e in message.events
+        ):
             self._models_frozen = True
             freeze_long_lived()  # scikit-learn and the models are here for good
         for screen in self.screen_stack:

@@ -26,50 +26,89 @@ if TYPE_CHECKING:
 def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
     """The main screen's actions, for `App.get_system_commands`."""
     entries: list[tuple[str, str, Callable[[], object]]] = [
-        ("Security dashboard", "Alerts, security events, trends, model card (F2)",
-         main.action_dashboard),
-        ("Verify peer", "Compare safety numbers with the selected peer, or decide about a "
-         "flagged key (F3)", main.action_verify),
-        ("Pair by code", "Verify the selected peer with a short code, shown or typed (/pair)",
-         main.action_pair),
-        ("Rename peer", "Your own name for the selected peer (ctrl+r, /name)",
-         main.action_rename),
-        ("Block peer", "Refuse the selected peer's key from now on (/block)",
-         partial(main.run_slash, _slash("block"))),
-        ("Unblock peer", "Allow a blocked key again (/unblock)",
-         partial(main.run_slash, _slash("unblock"))),
-        ("Settings", "Rotation, messages per key, cipher, downloads, disappearing timer (F4)",
-         main.action_settings),
+        (
+            "Security dashboard",
+            "Alerts, security events, trends, model card (F2)",
+            main.action_dashboard,
+        ),
+        (
+            "Verify peer",
+            "Compare safety numbers with the selected peer, or decide about a flagged key (F3)",
+            main.action_verify,
+        ),
+        (
+            "Pair by code",
+            "Verify the selected peer with a short code, shown or typed (/pair)",
+            main.action_pair,
+        ),
+        ("Rename peer", "Your own name for the selected peer (ctrl+r, /name)", main.action_rename),
+        (
+            "Block peer",
+            "Refuse the selected peer's key from now on (/block)",
+            partial(main.run_slash, _slash("block")),
+        ),
+        (
+            "Unblock peer",
+            "Allow a blocked key again (/unblock)",
+            partial(main.run_slash, _slash("unblock")),
+        ),
+        (
+            "Settings",
+            "Rotation, messages per key, cipher, downloads, disappearing timer (F4)",
+            main.action_settings,
+        ),
         ("Rotate keys now", "Move the selected session to a fresh key (F5)", main.action_rotate),
-        ("Fresh key agreement", "Run a new X25519 exchange with the selected peer",
-         partial(main.run_slash, _slash("rekey"))),
-        ("Accept file offer", "Accept the newest file offer in this conversation",
-         main.accept_latest_offer),
+        (
+            "Fresh key agreement",
+            "Run a new X25519 exchange with the selected peer",
+            partial(main.run_slash, _slash("rekey")),
+        ),
+        (
+            "Accept file offer",
+            "Accept the newest file offer in this conversation",
+            main.accept_latest_offer,
+        ),
         ("Help", "Keys, slash commands and marks (F1)", main.action_help),
-        ("Toggle side panels", "Show or hide the session and threat panels (F6)",
-         main.action_toggle_side),
+        (
+            "Toggle side panels",
+            "Show or hide the session and threat panels (F6)",
+            main.action_toggle_side,
+        ),
         ("Next peer", "Open the next conversation (ctrl+n)", partial(main.action_next_peer, 1)),
-        ("Disappearing messages off", "No timer in this conversation",
-         partial(main.run_slash, _slash("ttl", arg="off"))),
+        (
+            "Disappearing messages off",
+            "No timer in this conversation",
+            partial(main.run_slash, _slash("ttl", arg="off")),
+        ),
     ]
     for suite in SUITES:
-        entries.append((f"Cipher: {suite}", f"Send with {suite} from the next epoch",
-                        partial(main.action_set_suite, suite)))
+        entries.append(
+            (
+                f"Cipher: {suite}",
+                f"Send with {suite} from the next epoch",
+                partial(main.action_set_suite, suite),
+            )
+        )
     for ttl_label, seconds in (("5 minutes", 300.0), ("1 hour", 3600.0), ("1 day", 86400.0)):
-        entries.append((f"Disappearing messages: {ttl_label}",
-                        "Messages in this conversation are deleted after being read",
-                        partial(main.run_slash, _slash("ttl", arg=ttl_label, ttl=seconds))))
+        entries.append(
+            (
+                f"Disappearing messages: {ttl_label}",
+                "Messages in this conversation are deleted after being read",
+                partial(main.run_slash, _slash("ttl", arg=ttl_label, ttl=seconds)),
+            )
+        )
     for title, help_text, callback in entries:
         yield SystemCommand(title, help_text, callback)
 
 
 def _slash(name: str, arg: str = "", ttl: float | None = None):  # type: ignore[no-untyped-def]
     from p2pmsg.ui.slash import Slash
+
     return Slash(name, arg=arg, ttl=ttl)
 
 
 class PeerCommands(Provider):
-    """"Chat with <peer>" for every known peer."""
+    """ "Chat with <peer>" for every known peer."""
 
     def _main(self) -> MainScreen | None:
         return getattr(self.app, "main_screen", None)
@@ -79,16 +118,22 @@ class PeerCommands(Provider):
         if main is None:
             return []
         from p2pmsg.ui.widgets.peer_list import PeerList
+
         peers = main.query_one(PeerList).peers.values()
-        return [(f"Chat with {printable(p.name)} ({p.short_fingerprint})", p.fingerprint)
-                for p in peers]
+        return [
+            (f"Chat with {printable(p.name)} ({p.short_fingerprint})", p.fingerprint) for p in peers
+        ]
 
     async def discover(self) -> Hits:
         main = self._main()
         for title, fingerprint in self._entries():
             if main is not None:
-                yield DiscoveryHit(Content(title), partial(main.open_conversation, fingerprint),
-                                   text=title, help="Open the conversation")
+                yield DiscoveryHit(
+                    Content(title),
+                    partial(main.open_conversation, fingerprint),
+                    text=title,
+                    help="Open the conversation",
+                )
 
     async def search(self, query: str) -> Hits:
         main = self._main()
@@ -100,5 +145,10 @@ class PeerCommands(Provider):
                 _, offsets = matcher.fuzzy_search.match(query, title)
                 for offset in offsets:
                     content = content.stylize("bold underline", offset, offset + 1)
-                yield Hit(score, content, partial(main.open_conversation, fingerprint),
-                          text=title, help="Open the conversation")
+                yield Hit(
+                    score,
+                    content,
+                    partial(main.open_conversation, fingerprint),
+                    text=title,
+                    help="Open the conversation",
+                )

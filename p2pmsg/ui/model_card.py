@@ -46,8 +46,9 @@ def load_model_card() -> tuple[dict[str, Any] | None, str]:
     return None, "no models/manifest.json found: the monitor runs on rules only"
 
 
-def render_model_card(manifest: dict[str, Any], source: str,
-                      key_style: str | Style = "bold") -> Table:
+def render_model_card(
+    manifest: dict[str, Any], source: str, key_style: str | Style = "bold"
+) -> Table:
     """Flatten the manifest (two levels) into a key/value table.
 
     `key_style` is resolved from the theme by the caller (`palette.rich_style`)."""
@@ -72,8 +73,9 @@ def _value(value: Any) -> Text:
         shown = ", ".join(printable(str(v)) for v in value[:4])
         return Text(f"{len(value)} items: {shown}, …")
     if isinstance(value, dict) and "sha256" in value:
-        return Text(printable(f"{value.get('bytes', '?')} bytes · sha256 "
-                              f"{str(value['sha256'])[:16]}…"))
+        return Text(
+            printable(f"{value.get('bytes', '?')} bytes · sha256 {str(value['sha256'])[:16]}…")
+        )
     if isinstance(value, (dict, list)):
         return Text(clip(printable(json.dumps(value, sort_keys=True)), 400))
     return Text(clip(printable(str(value)), 400))

@@ -22,10 +22,17 @@ from p2pmsg.ui.launcher import Rule
 # Every rule of the policy in the order `check_password` reports them, so the
 # form can show all of them and tick each off as it is met.
 POLICY_RULES: tuple[str, ...] = tuple(
-    getattr(password_policy, name) for name in (
-        "RULE_LENGTH", "RULE_UPPER", "RULE_LOWER", "RULE_DIGIT", "RULE_SYMBOL",
-        "RULE_COMMON", "RULE_NAME",
-    ) if hasattr(password_policy, name)
+    getattr(password_policy, name)
+    for name in (
+        "RULE_LENGTH",
+        "RULE_UPPER",
+        "RULE_LOWER",
+        "RULE_DIGIT",
+        "RULE_SYMBOL",
+        "RULE_COMMON",
+        "RULE_NAME",
+    )
+    if hasattr(password_policy, name)
 )
 
 
@@ -81,13 +88,19 @@ class ProfileLauncher:
             raise ConfigError("the network node is not available in this build") from None
         # The node follows the profile's unlock log, so guesses at it reach the monitor;
         # files land where the Settings screen says (by default the usual downloads folder).
-        options = {"profile_events": unlocked.profile.events_path,
-                   "files": files_module.TransferSettings(from_profile=True),
-                   **self.node_options}
+        options = {
+            "profile_events": unlocked.profile.events_path,
+            "files": files_module.TransferSettings(from_profile=True),
+            **self.node_options,
+        }
         config = config_module.NodeConfig(**options)
         node: NodeAPI = await module.Node.open(
-            unlocked.identity, unlocked.display_name, unlocked.profile.db_path,
-            unlocked.data_key, config)
+            unlocked.identity,
+            unlocked.display_name,
+            unlocked.profile.db_path,
+            unlocked.data_key,
+            config,
+        )
         return node
 
     def close(self) -> None:

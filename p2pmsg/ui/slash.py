@@ -28,14 +28,20 @@ COMMANDS: tuple[SlashSpec, ...] = (
     SlashSpec("rotate", "/rotate", "move to a fresh key now (forward secrecy)"),
     SlashSpec("rekey", "/rekey", "run a fresh key agreement now"),
     SlashSpec("verify", "/verify", "compare safety numbers with this peer"),
-    SlashSpec("pair", "/pair [CODE]", "verify each other by a short code: show one, or "
-                                      "enter the one they show"),
+    SlashSpec(
+        "pair",
+        "/pair [CODE]",
+        "verify each other by a short code: show one, or enter the one they show",
+    ),
     SlashSpec("name", "/name [NAME]", "your own name for this peer (/name alone removes it)"),
     SlashSpec("trust", "/trust", "this key's state, and decide about a flagged key"),
     SlashSpec("block", "/block", "refuse this key from now on"),
     SlashSpec("unblock", "/unblock", "allow a blocked key again"),
-    SlashSpec("ttl", "/ttl DURATION|off|default",
-              "disappearing messages in this conversation (default: as in Settings)"),
+    SlashSpec(
+        "ttl",
+        "/ttl DURATION|off|default",
+        "disappearing messages in this conversation (default: as in Settings)",
+    ),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
     SlashSpec("help", "/help", "list these commands"),
 )
@@ -74,8 +80,10 @@ def parse(text: str) -> Slash:
     if spec is None:
         close = [s.usage for s in COMMANDS if s.name.startswith(name[:1])] if name else []
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise SlashError(f"Unknown command /{name}.{hint} Type /help for the list "
-                         "(start with // to send a message beginning with /).")
+        raise SlashError(
+            f"Unknown command /{name}.{hint} Type /help for the list "
+            "(start with // to send a message beginning with /)."
+        )
     if name == "file":
         if not arg:
             raise SlashError("Usage: /file PATH (the file to offer)")
@@ -86,8 +94,9 @@ def parse(text: str) -> Slash:
         return Slash(name, arg=arg)
     if name == "ttl":
         if not arg:
-            raise SlashError("Usage: /ttl DURATION|off|default, e.g. /ttl 5m, /ttl 1h, "
-                             "/ttl off, /ttl default")
+            raise SlashError(
+                "Usage: /ttl DURATION|off|default, e.g. /ttl 5m, /ttl 1h, /ttl off, /ttl default"
+            )
         if arg.lower() == "off":  # never, here: even when Settings has a default timer
             return Slash(name, arg="off", ttl=math.inf)
         if arg.lower() == "default":  # no timer of its own: the Settings default applies
@@ -102,8 +111,10 @@ def parse(text: str) -> Slash:
         return Slash(name, arg=arg)
     if name == "pair":
         if arg and not all(ch.isdigit() or ch in "- " for ch in arg):
-            raise SlashError("Usage: /pair to show a code, or /pair 123-456 to enter the "
-                             "code the other person shows")
+            raise SlashError(
+                "Usage: /pair to show a code, or /pair 123-456 to enter the "
+                "code the other person shows"
+            )
         return Slash(name, arg=arg)
     if arg:
         raise SlashError(f"{spec.usage} takes no arguments")

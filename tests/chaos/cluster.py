@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.harness.lan import Host
+from p2pmsg.bench.netns import Host
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Chaos-Soak-Passw0rd!"  # noqa: S105 - a throwaway test profile
@@ -36,9 +36,18 @@ OnEvent = Callable[["NodeHandle", dict[str, Any], float], None]
 class NodeHandle:
     """One node of the soak; `index` is its place in the cast, `name` its profile name."""
 
-    def __init__(self, index: int, host: Host, data_dir: Path, *, downloads: Path,
-                 discovery: bool, fast_timeouts: bool, max_per_key: int,
-                 on_event: OnEvent) -> None:
+    def __init__(
+        self,
+        index: int,
+        host: Host,
+        data_dir: Path,
+        *,
+        downloads: Path,
+        discovery: bool,
+        fast_timeouts: bool,
+        max_per_key: int,
+        on_event: OnEvent,
+    ) -> None:
         self.index = index
         self.name = f"node{index}"
         self.host = host
@@ -69,9 +78,21 @@ class NodeHandle:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     def start(self, timeout: float = 30.0) -> None:
-        argv = [sys.executable, "-m", "tests.chaos.driver", "--data-dir", str(self.data_dir),
-                "--profile", self.name, "--port", str(NODE_PORT),
-                "--downloads", str(self.downloads), "--max-per-key", str(self.max_per_key)]
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.chaos.driver",
+            "--data-dir",
+            str(self.data_dir),
+            "--profile",
+            self.name,
+            "--port",
+            str(NODE_PORT),
+            "--downloads",
+            str(self.downloads),
+            "--max-per-key",
+            str(self.max_per_key),
+        ]
         if not self.discovery:
             argv.append("--no-discovery")
         if self.fast_timeouts:
@@ -79,10 +100,20 @@ class NodeHandle:
         self._ready.clear()
         self.incarnation += 1
         # ip netns exec execs the program, so this pid is the node's own process.
-        self.proc = self.host.run(argv, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, cwd=REPO, bufsize=1)
-        for target, stream in ((self._read_stdout, self.proc.stdout),
-                               (self._read_stderr, self.proc.stderr)):
+        self.proc = self.host.run(
+            argv,
+            env=ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            bufsize=1,
+        )
+        for target, stream in (
+            (self._read_stdout, self.proc.stdout),
+            (self._read_stderr, self.proc.stderr),
+        ):
             threading.Thread(target=target, args=(self.proc, stream), daemon=True).start()
         if not self._ready.wait(timeout):
             raise RuntimeError(f"{self.name} did not start: {self.stderr_tail[-20:]}")
@@ -174,8 +205,16 @@ class RelayHandle:
         argv = [sys.executable, "-m", "tests.chaos.relay", "--seed", str(seed)]
         for route in routes:
             argv += ["--route", route]
-        self.proc = host.run(argv, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, cwd=REPO, bufsize=1)
+        self.proc = host.run(
+            argv,
+            env=ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+            bufsize=1,
+        )
         self._lock = threading.Lock()
         assert self.proc.stdout is not None
         first = json.loads(self.proc.stdout.readline() or "{}")

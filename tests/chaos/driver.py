@@ -55,9 +55,21 @@ from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.store import Store
 
-ROUTINE = frozenset({"conn_open", "conn_close", "handshake_ok", "msg_sent", "msg_recv",
-                     "key_rotated", "cipher_changed", "peer_discovered", "peer_lost",
-                     "file_sent", "file_recv"})
+ROUTINE = frozenset(
+    {
+        "conn_open",
+        "conn_close",
+        "handshake_ok",
+        "msg_sent",
+        "msg_recv",
+        "key_rotated",
+        "cipher_changed",
+        "peer_discovered",
+        "peer_lost",
+        "file_sent",
+        "file_recv",
+    }
+)
 FINAL = frozenset({"completed", "failed", "declined", "expired", "cancelled"})
 
 
@@ -75,8 +87,9 @@ def _config(args: argparse.Namespace) -> Any:
     # killed peer or a pulled cable is noticed in seconds rather than the product's minutes.
     protocol = ProtocolConfig(max_messages_per_key=args.max_per_key)
     if args.fast_timeouts:
-        protocol = dataclasses.replace(protocol, keepalive_interval=3.0, idle_timeout=10.0,
-                                       handshake_timeout=5.0)
+        protocol = dataclasses.replace(
+            protocol, keepalive_interval=3.0, idle_timeout=10.0, handshake_timeout=5.0
+        )
     # Rules-only monitor (no scikit-learn on two shared cores); a small reserve of free
     # space so a few-MiB tmpfs can still receive, until the soak fills it on purpose.
     files = dataclasses.replace(config.files, min_free_after=256 * 1024)
@@ -87,15 +100,20 @@ async def dump(node: Node, downloads: Path | None) -> dict[str, Any]:
     messages = []
     for peer in await node.peers():
         for m in await node.conversation(peer.fingerprint, limit=10**7):
-            messages.append({"id": m.id, "peer": m.peer, "dir": m.direction, "text": m.text,
-                             "status": m.status})
+            messages.append(
+                {"id": m.id, "peer": m.peer, "dir": m.direction, "text": m.text, "status": m.status}
+            )
     # Every transfer, not the newest 100 that NodeAPI.transfers() shows a user.
     transfers = [dataclasses.asdict(t) for t in await node.files.transfers(None, limit=10**7)]
     partial: list[str] = []
     if downloads is not None and (downloads / PARTIAL_DIR).is_dir():
         partial = sorted(p.name for p in (downloads / PARTIAL_DIR).iterdir())
-    return {"messages": messages, "transfers": transfers, "partial": partial,
-            "connected": node.directory.connected()}
+    return {
+        "messages": messages,
+        "transfers": transfers,
+        "partial": partial,
+        "connected": node.directory.connected(),
+    }
 
 
 async def execute(node: Node, cmd: dict[str, Any], downloads: Path | None) -> dict[str, Any]:
@@ -122,15 +140,16 @@ async def execute(node: Node, cmd: dict[str, Any], downloads: Path | None) -> di
         return await dump(node, downloads)
     if kind == "status":  # cheap enough to poll while the LAN settles
         waiting = await node._store.run(Store.peers_with_outbox)
-        busy = [t.id for t in await node.files.transfers(None, limit=10**7)
-                if t.state not in FINAL]
-        return {"outbox_peers": waiting, "busy_transfers": busy,
-                "connected": node.directory.connected()}
+        busy = [t.id for t in await node.files.transfers(None, limit=10**7) if t.state not in FINAL]
+        return {
+            "outbox_peers": waiting,
+            "busy_transfers": busy,
+            "connected": node.directory.connected(),
+        }
     raise P2PMsgError(f"unknown command {kind!r}")
 
 
-async def steer(node: Node, commands: asyncio.Queue[str | None],
-                downloads: Path | None) -> None:
+async def steer(node: Node, commands: asyncio.Queue[str | None], downloads: Path | None) -> None:
     while (line := await commands.get()) is not None:
         cmd = json.loads(line)
         reply: dict[str, Any] = {"event": "reply", "req": cmd.get("req"), "cmd": cmd.get("cmd")}
@@ -148,8 +167,13 @@ async def report(node: Node) -> None:
             m = event.message
             emit({"event": "recv", "id": m.id, "peer": m.peer, "text": m.text})
         elif isinstance(event, PeerConnected):
-            emit({"event": "connected", "peer": event.peer.fingerprint,
-                  "suite": event.session.send.suite})
+            emit(
+                {
+                    "event": "connected",
+                    "peer": event.peer.fingerprint,
+                    "suite": event.session.send.suite,
+                }
+            )
         elif isinstance(event, PeerDisconnected):
             emit({"event": "disconnected", "peer": event.fingerprint, "reason": event.reason})
         elif isinstance(event, TransferUpdated) and event.transfer.state in FINAL:
@@ -169,8 +193,13 @@ async def main(args: argparse.Namespace) -> None:
     unlocked = await asyncio.to_thread(open_profile, args, command="chaos driver")
     downloads = Path(args.downloads) if args.downloads else None
     try:
-        node = await Node.open(unlocked.identity, unlocked.display_name,
-                               unlocked.profile.db_path, unlocked.data_key, _config(args))
+        node = await Node.open(
+            unlocked.identity,
+            unlocked.display_name,
+            unlocked.profile.db_path,
+            unlocked.data_key,
+            _config(args),
+        )
         await node.start()
         try:
             loop = asyncio.get_running_loop()
@@ -181,11 +210,18 @@ async def main(args: argparse.Namespace) -> None:
             threading.Thread(target=_stdin_lines, args=(loop, commands), daemon=True).start()
             reporter = asyncio.create_task(report(node))
             steering = asyncio.create_task(steer(node, commands, downloads))
-            emit({"event": "ready", "fingerprint": node.fingerprint, "port": node.listen_port,
-                  "pid": os.getpid()})
+            emit(
+                {
+                    "event": "ready",
+                    "fingerprint": node.fingerprint,
+                    "port": node.listen_port,
+                    "pid": os.getpid(),
+                }
+            )
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({steering, stopper}, timeout=args.lifetime,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {steering, stopper}, timeout=args.lifetime, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in (reporter, steering, stopper):
                 task.cancel()
             if steering.done() and not steering.cancelled() and steering.exception():

@@ -15,13 +15,18 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.harness.lan import HOST_IFACE, SUBNET, Host, Lan, ip_cmd
+from p2pmsg.bench.netns import HOST_IFACE, SUBNET, Host, Lan, ip_cmd
 
 
 def _tc(netns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     tc = shutil.which("tc") or "tc"
-    result = subprocess.run([shutil.which("ip") or "ip", "netns", "exec", netns, tc, *args],  # noqa: S603
-                            capture_output=True, text=True, timeout=10, check=False)
+    result = subprocess.run(
+        [shutil.which("ip") or "ip", "netns", "exec", netns, tc, *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
     if check and result.returncode != 0:
         raise RuntimeError(f"tc {' '.join(args)} in {netns}: {result.stderr.strip()}")
     return result
@@ -29,8 +34,21 @@ def _tc(netns: str, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 def netem_available(host: Host) -> bool:
     """Whether this kernel has sch_netem (checked once, on a harness host)."""
-    ok = _tc(host.name, "qdisc", "add", "dev", HOST_IFACE, "root", "netem", "delay", "1ms",
-             check=False).returncode == 0
+    ok = (
+        _tc(
+            host.name,
+            "qdisc",
+            "add",
+            "dev",
+            HOST_IFACE,
+            "root",
+            "netem",
+            "delay",
+            "1ms",
+            check=False,
+        ).returncode
+        == 0
+    )
     if ok:
         _tc(host.name, "qdisc", "del", "dev", HOST_IFACE, "root", check=False)
     return ok
@@ -125,9 +143,13 @@ class FaultBox:
 
 def mount_tmpfs(path: Path, mib: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(path)],  # noqa: S603,S607
-                   check=True, capture_output=True, timeout=10)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(path)],  # noqa: S607
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
 
 
 def unmount(path: Path) -> None:
-    subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True, timeout=10)  # noqa: S603,S607
+    subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True, timeout=10)  # noqa: S607

@@ -33,8 +33,13 @@ READ_SIZE = 1 << 16
 
 
 class HostilePeer:
-    def __init__(self, conn: PeerConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, fingerprint: str) -> None:
+    def __init__(
+        self,
+        conn: PeerConnection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        fingerprint: str,
+    ) -> None:
         self.conn = conn
         self.reader = reader
         self.writer = writer
@@ -43,14 +48,19 @@ class HostilePeer:
         self.fingerprint = fingerprint  # ours, as the victim will name us
 
     @classmethod
-    async def dial(cls, port: int, *, suites: tuple[str, ...] | None = None,
-                   name: str = "mallory", source: str = ABUSER) -> HostilePeer:
+    async def dial(
+        cls,
+        port: int,
+        *,
+        suites: tuple[str, ...] | None = None,
+        name: str = "mallory",
+        source: str = ABUSER,
+    ) -> HostilePeer:
         """Dial the victim and send handshake message 1 (a fresh identity)."""
         config = ProtocolConfig() if suites is None else ProtocolConfig(suites=suites)
         identity = Identity.generate(os.urandom)
         conn = PeerConnection("initiator", identity, name, os.urandom, time.time, config=config)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port,
-                                                       local_addr=(source, 0))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         writer.write(conn.start())
         return cls(conn, reader, writer, identity.fingerprint.hex())
 
@@ -134,14 +144,24 @@ class HostilePeer:
         assert isinstance(frame, RecordFrame)
         return frame
 
-    def record(self, plaintext: bytes, *, epoch: int | None = None, counter: int | None = None,
-               suite_id: int | None = None) -> bytes:
+    def record(
+        self,
+        plaintext: bytes,
+        *,
+        epoch: int | None = None,
+        counter: int | None = None,
+        suite_id: int | None = None,
+    ) -> bytes:
         """A sealed record with its clear header rewritten (the AEAD still covers the
         original header, but the receiver must refuse before it ever opens it)."""
         f = self.sealed(plaintext)
-        return encode_record(f.version, f.epoch if epoch is None else epoch,
-                             f.counter if counter is None else counter,
-                             f.suite_id if suite_id is None else suite_id, f.sealed)
+        return encode_record(
+            f.version,
+            f.epoch if epoch is None else epoch,
+            f.counter if counter is None else counter,
+            f.suite_id if suite_id is None else suite_id,
+            f.sealed,
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

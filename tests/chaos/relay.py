@@ -66,18 +66,22 @@ class Relay:
             servers.append(await asyncio.start_server(self._acceptor(port), self.listen_ip, port))
         return servers
 
-    def _acceptor(self, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                               Awaitable[None]]:
+    def _acceptor(
+        self, port: int
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await self._accept(reader, writer, port)
+
         return accept
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      port: int) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
+    ) -> None:
         host, target_port = self.routes[port]
         try:
             up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(host, target_port), 5)
+                asyncio.open_connection(host, target_port), 5
+            )
         except (OSError, TimeoutError):
             writer.transport.abort()
             return
@@ -108,8 +112,9 @@ class Relay:
             try:
                 while (item := await queue.get()) is not None:
                     release, data = item
-                    while (wait := max(release, self.impairment.stalled_until)
-                           - time.monotonic()) > 0:
+                    while (
+                        wait := max(release, self.impairment.stalled_until) - time.monotonic()
+                    ) > 0:
                         await asyncio.sleep(min(wait, 0.25))
                     writer.write(data)
                     self.stats["bytes"] += len(data)
@@ -137,7 +142,7 @@ class Relay:
         self.stats["corrupted"] += 1
         # Past the first 4 bytes of the chunk: a body byte, usually ciphertext or its tag.
         at = self.rng.randrange(4, len(data))
-        return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1:]
+        return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1 :]
 
     def command(self, cmd: dict[str, Any]) -> dict[str, Any]:
         kind = cmd.get("cmd")

@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from p2pmsg.bench.netns import Lan, netns_unavailable_reason, sweep_stale_namespaces
 from tests.chaos.soak import Soak, SoakOptions
-from tests.harness.lan import Lan, netns_unavailable_reason, sweep_stale_namespaces
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--nodes", type=int, default=5, choices=(3, 4, 5))
     p.add_argument("--msg-rate", type=float, default=4.0)
-    p.add_argument("--product-timeouts", action="store_true",
-                   help="keepalive 30 s / idle 120 s as shipped, instead of 3 s / 10 s")
+    p.add_argument(
+        "--product-timeouts",
+        action="store_true",
+        help="keepalive 30 s / idle 120 s as shipped, instead of 3 s / 10 s",
+    )
     p.add_argument("--json-out", type=Path)
     args = p.parse_args(argv)
     reason = netns_unavailable_reason()
@@ -34,16 +37,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     sweep_stale_namespaces()
-    options = SoakOptions(seed=args.seed, minutes=args.minutes, nodes=args.nodes,
-                          msg_rate=args.msg_rate, fast_timeouts=not args.product_timeouts,
-                          settle_timeout=300.0 if args.product_timeouts else 120.0)
+    options = SoakOptions(
+        seed=args.seed,
+        minutes=args.minutes,
+        nodes=args.nodes,
+        msg_rate=args.msg_rate,
+        fast_timeouts=not args.product_timeouts,
+        settle_timeout=300.0 if args.product_timeouts else 120.0,
+    )
     lan = Lan()
     try:
         for _ in range(args.nodes + 1):
             lan.add_host()
         with tempfile.TemporaryDirectory(prefix="p2pmsg-chaos-") as tmp:
-            summary = Soak(lan, Path(tmp), options,
-                           out=lambda line: print(line, flush=True)).run()
+            summary = Soak(lan, Path(tmp), options, out=lambda line: print(line, flush=True)).run()
     finally:
         lan.teardown()
     print(summary.text(), flush=True)

@@ -21,9 +21,18 @@ SUITES = ("aes-256-gcm", "chacha20-poly1305", "twofish-cbc-hmac-sha256")
 
 #: kind -> relative weight. Node faults, then network faults, then session faults.
 WEIGHTS: dict[str, int] = {
-    "kill": 5, "link": 4, "addr": 2, "disk_full": 2, "shape": 2,
-    "relay_slow": 3, "relay_lossy": 3, "relay_stall": 2, "relay_cut": 2, "relay_corrupt": 2,
-    "suite": 3, "rotate": 3,
+    "kill": 5,
+    "link": 4,
+    "addr": 2,
+    "disk_full": 2,
+    "shape": 2,
+    "relay_slow": 3,
+    "relay_lossy": 3,
+    "relay_stall": 2,
+    "relay_cut": 2,
+    "relay_corrupt": 2,
+    "suite": 3,
+    "rotate": 3,
 }
 
 
@@ -56,8 +65,9 @@ class Cast:
         return list(range(self.nodes - 1))
 
 
-def make_schedule(seed: int, duration: float, cast: Cast, *, mean_gap: float = 6.0,
-                  quiet_tail: float = 0.0) -> list[Fault]:
+def make_schedule(
+    seed: int, duration: float, cast: Cast, *, mean_gap: float = 6.0, quiet_tail: float = 0.0
+) -> list[Fault]:
     """Faults over [5 s, duration - quiet_tail), gaps drawn around `mean_gap` seconds.
 
     Every kind comes once, in a seeded order, before the weighted draw starts, so
@@ -77,8 +87,9 @@ def make_schedule(seed: int, duration: float, cast: Cast, *, mean_gap: float = 6
         kind = first_round.pop() if first_round else rng.choices(kinds, weights)[0]
         fault = _fault(rng, kind, round(at, 2), cast)
         if fault.at + fault.duration > end:
-            fault = Fault(fault.at, fault.kind, fault.node, round(max(0.0, end - fault.at), 2),
-                          fault.params)
+            fault = Fault(
+                fault.at, fault.kind, fault.node, round(max(0.0, end - fault.at), 2), fault.params
+            )
         faults.append(fault)
     return faults
 
@@ -95,16 +106,35 @@ def _fault(rng: random.Random, kind: str, at: float, cast: Cast) -> Fault:
     if kind == "disk_full":
         return Fault(at, kind, cast.disk_node, round(rng.uniform(3.0, 10.0), 2))
     if kind == "shape":  # kernel rate limit (tc tbf) on a host's interface
-        return Fault(at, kind, rng.choice(everyone), round(rng.uniform(3.0, 10.0), 2),
-                     {"rate_kbit": rng.choice([256, 512, 1024])})
+        return Fault(
+            at,
+            kind,
+            rng.choice(everyone),
+            round(rng.uniform(3.0, 10.0), 2),
+            {"rate_kbit": rng.choice([256, 512, 1024])},
+        )
     if kind == "relay_slow":
-        return Fault(at, kind, cast.relayed, round(rng.uniform(3.0, 12.0), 2),
-                     {"latency": round(rng.uniform(0.02, 0.3), 3),
-                      "jitter": round(rng.uniform(0.0, 0.1), 3)})
+        return Fault(
+            at,
+            kind,
+            cast.relayed,
+            round(rng.uniform(3.0, 12.0), 2),
+            {
+                "latency": round(rng.uniform(0.02, 0.3), 3),
+                "jitter": round(rng.uniform(0.0, 0.1), 3),
+            },
+        )
     if kind == "relay_lossy":
-        return Fault(at, kind, cast.relayed, round(rng.uniform(3.0, 12.0), 2),
-                     {"loss": round(rng.uniform(0.02, 0.2), 3),
-                      "loss_pause": round(rng.uniform(0.2, 1.0), 2)})
+        return Fault(
+            at,
+            kind,
+            cast.relayed,
+            round(rng.uniform(3.0, 12.0), 2),
+            {
+                "loss": round(rng.uniform(0.02, 0.2), 3),
+                "loss_pause": round(rng.uniform(0.2, 1.0), 2),
+            },
+        )
     if kind == "relay_stall":
         return Fault(at, kind, cast.relayed, round(rng.uniform(1.0, 6.0), 2))
     if kind in ("relay_cut", "relay_corrupt"):

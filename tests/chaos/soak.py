@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pmsg.bench.netns import Lan
 from p2pmsg.profile import Profile
 from tests.chaos.cluster import NODE_PORT, PASSWORD, NodeHandle, RelayHandle, rss_and_fds
 from tests.chaos.faults import FaultBox, mount_tmpfs, netem_available, unmount
 from tests.chaos.schedule import Cast, Fault, make_schedule
 from tests.chaos.summary import Recovery, Summary
 from tests.chaos.verify import Ledger, chat_text, sha256_file, verify
-from tests.harness.lan import Lan
 
 RELAY_PORT = 7801  # the relayed node, for everyone else
 RELAY_BACK = 7810  # + k: node k, for the relayed node
@@ -58,15 +58,18 @@ class SoakOptions:
 
 def chain(*actions: Callable[[], object]) -> Callable[[], None]:
     """One scheduled action that does several things in order."""
+
     def run() -> None:
         for action in actions:
             action()
+
     return run
 
 
 class Soak:
-    def __init__(self, lan: Lan, root: Path, options: SoakOptions,
-                 out: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, lan: Lan, root: Path, options: SoakOptions, out: Callable[[str], None] = print
+    ) -> None:
         if len(lan.hosts) != options.nodes + 1:
             raise ValueError("the LAN needs one host per node plus one for the relay")
         self.lan, self.root, self.opt, self._out = lan, root, options, out
@@ -119,14 +122,24 @@ class Soak:
             else:
                 downloads = data_dir / "downloads"
             downloads.mkdir(parents=True, exist_ok=True)
-            self.nodes.append(NodeHandle(
-                k, hosts[k], data_dir, downloads=downloads,
-                discovery=k != self.cast.relayed, fast_timeouts=opt.fast_timeouts,
-                max_per_key=opt.max_per_key, on_event=self._on_event))
+            self.nodes.append(
+                NodeHandle(
+                    k,
+                    hosts[k],
+                    data_dir,
+                    downloads=downloads,
+                    discovery=k != self.cast.relayed,
+                    fast_timeouts=opt.fast_timeouts,
+                    max_per_key=opt.max_per_key,
+                    on_event=self._on_event,
+                )
+            )
         relay_host = hosts[opt.nodes]
         routes = [f"{relay_host.ip}:{RELAY_PORT}={hosts[self.cast.relayed].ip}:{NODE_PORT}"]
-        routes += [f"{relay_host.ip}:{RELAY_BACK + k}={hosts[k].ip}:{NODE_PORT}"
-                   for k in self.cast.mdns_nodes]
+        routes += [
+            f"{relay_host.ip}:{RELAY_BACK + k}={hosts[k].ip}:{NODE_PORT}"
+            for k in self.cast.mdns_nodes
+        ]
         self.relay = RelayHandle(relay_host, routes, opt.seed)
         starters = [threading.Thread(target=n.start) for n in self.nodes]
         for t in starters:
@@ -155,12 +168,14 @@ class Soak:
                 if lack:
                     missing[n.name] = lack
             if not missing:
-                self.log(f"full mesh of {len(self.nodes)} nodes after "
-                         f"{time.monotonic() - self.t0:.1f} s")
+                self.log(
+                    f"full mesh of {len(self.nodes)} nodes after {time.monotonic() - self.t0:.1f} s"
+                )
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"the nodes did not all meet within {self.opt.mesh_timeout} s: "
-                           f"{missing}")
+        raise RuntimeError(
+            f"the nodes did not all meet within {self.opt.mesh_timeout} s: {missing}"
+        )
 
     # --- events from the nodes (reader threads) ------------------------------------------
 
@@ -178,12 +193,17 @@ class Soak:
                 self.security[obj["record"]["event"]] += 1
             elif kind == "transfer":
                 self.transfer_events[f"{obj['direction']}:{obj['state']}"] += 1
-        if kind == "transfer" and obj["direction"] == "in" and obj["state"] == "completed" \
-                and node.index == self.cast.disk_node:
+        if (
+            kind == "transfer"
+            and obj["direction"] == "in"
+            and obj["state"] == "completed"
+            and node.index == self.cast.disk_node
+        ):
             self._verify_and_clear(obj)
 
-    def _replied(self, node: NodeHandle, what: tuple[str, Any], obj: dict[str, Any],
-                 at: float) -> None:
+    def _replied(
+        self, node: NodeHandle, what: tuple[str, Any], obj: dict[str, Any], at: float
+    ) -> None:
         kind, detail = what
         if not obj.get("ok"):
             self.rejected[f"{kind}: {str(obj.get('error'))[:60]}"] += 1
@@ -213,15 +233,14 @@ class Soak:
     def _alive(self) -> list[NodeHandle]:
         return [n for n in self.nodes if n.alive]
 
-    def send_chat(self, sender: NodeHandle, receiver: int, probe: Recovery | None = None
-                  ) -> None:
+    def send_chat(self, sender: NodeHandle, receiver: int, probe: Recovery | None = None) -> None:
         with self.lock:
             self.seq[(sender.index, receiver)] += 1
             seq = self.seq[(sender.index, receiver)]
-            text = chat_text(sender.index, receiver, seq,
-                             "x" * self.rng.choice((0, 8, 40, 200, 1000)))
-            req = sender.post({"cmd": "send", "to": self.nodes[receiver].fingerprint,
-                               "text": text})
+            text = chat_text(
+                sender.index, receiver, seq, "x" * self.rng.choice((0, 8, 40, 200, 1000))
+            )
+            req = sender.post({"cmd": "send", "to": self.nodes[receiver].fingerprint, "text": text})
             if req is None:
                 self.seq[(sender.index, receiver)] -= 1  # never offered: no gap to explain
                 return
@@ -244,8 +263,7 @@ class Soak:
         receiver = self.rng.choice([k for k in range(self.opt.nodes) if k != sender.index])
         path = self.rng.choice(sorted(self.ledger.pool))
         with self.lock:
-            req = sender.post({"cmd": "file", "to": self.nodes[receiver].fingerprint,
-                               "path": path})
+            req = sender.post({"cmd": "file", "to": self.nodes[receiver].fingerprint, "path": path})
             if req is not None:
                 self.pending[(sender.index, req)] = ("file", (receiver, path))
 
@@ -287,8 +305,7 @@ class Soak:
                 r.waiting -= arrived
                 r.arrived += len(arrived)
                 if arrived:
-                    r.last_arrival = max(r.last_arrival,
-                                         max(self.shown_at[i] for i in arrived))
+                    r.last_arrival = max(r.last_arrival, max(self.shown_at[i] for i in arrived))
                 if r.posted > 0 and r.arrived >= r.posted:
                     r.seconds = r.last_arrival - r.started
                 elif now - r.started > self.opt.recovery_cap:
@@ -315,8 +332,13 @@ class Soak:
         elif kind == "addr":
             old, new = box.change_address(host)
             if fault.node in self.cast.mdns_nodes:
-                relay.command({"cmd": "retarget", "listen_port": RELAY_BACK + fault.node,
-                               "target": f"{new}:{NODE_PORT}"})
+                relay.command(
+                    {
+                        "cmd": "retarget",
+                        "listen_port": RELAY_BACK + fault.node,
+                        "target": f"{new}:{NODE_PORT}",
+                    }
+                )
             self.log(f"  node{fault.node}: {old} -> {new}")
             self.open_recovery(kind, node.index)
         elif kind == "disk_full":
@@ -325,13 +347,17 @@ class Soak:
             later(d, lambda: box.free_disk(filler))
         elif kind == "shape":
             self.log(f"  shaping: {box.shape(host, int(fault.params['rate_kbit']))}")
-            later(d, chain(lambda: box.unshape(host),
-                           lambda: self.open_recovery(kind, node.index)))
+            later(d, chain(lambda: box.unshape(host), lambda: self.open_recovery(kind, node.index)))
         elif kind in ("relay_slow", "relay_lossy"):
             relay.command({"cmd": "impair", **fault.params})
-            undo = ({"latency": 0.0, "jitter": 0.0} if kind == "relay_slow" else {"loss": 0.0})
-            later(d, chain(lambda: relay.command({"cmd": "impair", **undo}),
-                           lambda: self.open_recovery(kind, node.index)))
+            undo = {"latency": 0.0, "jitter": 0.0} if kind == "relay_slow" else {"loss": 0.0}
+            later(
+                d,
+                chain(
+                    lambda: relay.command({"cmd": "impair", **undo}),
+                    lambda: self.open_recovery(kind, node.index),
+                ),
+            )
         elif kind == "relay_stall":
             relay.command({"cmd": "stall", "seconds": d})
             later(d, lambda: self.open_recovery(kind, node.index))
@@ -340,9 +366,11 @@ class Soak:
             later(0.5, lambda: self.open_recovery(kind, node.index))
         elif kind in ("suite", "rotate"):
             peer = self.nodes[int(fault.params["peer"])].fingerprint
-            cmd = ({"cmd": "suite", "to": peer, "suite": fault.params["suite"]}
-                   if kind == "suite" else
-                   {"cmd": "rekey" if fault.params.get("rekey") else "rotate", "to": peer})
+            cmd = (
+                {"cmd": "suite", "to": peer, "suite": fault.params["suite"]}
+                if kind == "suite"
+                else {"cmd": "rekey" if fault.params.get("rekey") else "rotate", "to": peer}
+            )
             with self.lock:
                 req = node.post(cmd)
                 if req is None:
@@ -368,6 +396,7 @@ class Soak:
                 self.inbox.put(lambda: self.log(message))
                 return
             self.inbox.put(lambda: self.open_recovery("kill", node.index))
+
         thread = threading.Thread(target=run, daemon=True)
         self.restarts = [t for t in self.restarts if t.is_alive()] + [thread]
         thread.start()
@@ -392,16 +421,20 @@ class Soak:
         opt = self.opt
         duration = opt.minutes * 60.0
         schedule = make_schedule(opt.seed, duration, self.cast, mean_gap=opt.mean_fault_gap)
-        self.log(f"seed {opt.seed}: {len(schedule)} faults over {duration:.0f} s, "
-                 f"{opt.nodes} nodes (node{self.cast.witness} never killed, "
-                 f"node{self.cast.relayed} behind the relay, node{self.cast.disk_node} "
-                 f"on a {opt.disk_mib} MiB tmpfs)")
+        self.log(
+            f"seed {opt.seed}: {len(schedule)} faults over {duration:.0f} s, "
+            f"{opt.nodes} nodes (node{self.cast.witness} never killed, "
+            f"node{self.cast.relayed} behind the relay, node{self.cast.disk_node} "
+            f"on a {opt.disk_mib} MiB tmpfs)"
+        )
         for fault in schedule:
             self._out("  fault " + fault.to_json())
         self.setup()
         assert self.box is not None
-        self.log("kernel shaping: " + ("netem" if self.box.netem else
-                                       "tc netem unavailable here; tbf token bucket + relay"))
+        self.log(
+            "kernel shaping: "
+            + ("netem" if self.box.netem else "tc netem unavailable here; tbf token bucket + relay")
+        )
         counter = itertools.count()
         heap: list[tuple[float, int, Callable[[], None]]] = []
         start = time.monotonic()
@@ -416,6 +449,7 @@ class Soak:
             def go() -> None:
                 self.log(f"fault {f.kind} node{f.node} {f.duration:g}s {f.params or ''}")
                 self.apply(f, later)
+
             return go
 
         for fault in schedule:
@@ -466,9 +500,11 @@ class Soak:
         time.sleep(2.0)  # the last recv lines are printed just after the store commit
         self._check_recoveries()
         self._sample()
-        dumps = {n.index: n.request({"cmd": "dump"}, timeout=120) or
-                 {"messages": [], "transfers": [], "partial": ["<no dump: node down>"]}
-                 for n in self.nodes}
+        dumps = {
+            n.index: n.request({"cmd": "dump"}, timeout=120)
+            or {"messages": [], "transfers": [], "partial": ["<no dump: node down>"]}
+            for n in self.nodes
+        }
         for n in self.nodes:
             n.stop()
         self.relay.close()

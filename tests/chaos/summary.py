@@ -55,27 +55,38 @@ def _slope_per_min(points: list[tuple[float, int]]) -> float:
     ys = [float(p[1]) for p in points]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     den = sum((x - mx) ** 2 for x in xs)
-    return 0.0 if den == 0 else 60.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys,
-                                                                          strict=True)) / den
+    return (
+        0.0
+        if den == 0
+        else 60.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
+    )
 
 
-def resources(samples: dict[int, list[tuple[float, int, int, int]]],
-              witness: int) -> dict[str, Any]:
+def resources(
+    samples: dict[int, list[tuple[float, int, int, int]]], witness: int
+) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for node, series in sorted(samples.items()):
         last_life = max(s[1] for s in series)
         life = [s for s in series if s[1] == last_life]
         settled = [s for s in life if s[0] - life[0][0] >= WARMUP] or life
         first, last = settled[0], settled[-1]
-        entry = {"incarnations": last_life, "samples": len(life),
-                 "rss_mib_first": round(first[2] / 1024, 1),
-                 "rss_mib_last": round(last[2] / 1024, 1),
-                 "rss_mib_max": round(max(s[2] for s in life) / 1024, 1),
-                 "fds_first": first[3], "fds_last": last[3], "fds_max": max(s[3] for s in life),
-                 "rss_kib_per_min": round(_slope_per_min([(s[0], s[2]) for s in settled]), 1)}
+        entry = {
+            "incarnations": last_life,
+            "samples": len(life),
+            "rss_mib_first": round(first[2] / 1024, 1),
+            "rss_mib_last": round(last[2] / 1024, 1),
+            "rss_mib_max": round(max(s[2] for s in life) / 1024, 1),
+            "fds_first": first[3],
+            "fds_last": last[3],
+            "fds_max": max(s[3] for s in life),
+            "rss_kib_per_min": round(_slope_per_min([(s[0], s[2]) for s in settled]), 1),
+        }
         if node == witness:
-            entry["flat"] = (last[2] - first[2] <= max(FLAT_RSS_KIB, first[2] // 10)
-                             and last[3] - first[3] <= FLAT_FDS)
+            entry["flat"] = (
+                last[2] - first[2] <= max(FLAT_RSS_KIB, first[2] // 10)
+                and last[3] - first[3] <= FLAT_FDS
+            )
         report[f"node{node}"] = entry
     return report
 
@@ -101,48 +112,75 @@ class Summary:
     passed: bool
 
     @classmethod
-    def build(cls, soak: Soak, v: Verdict, traffic_seconds: float,
-              settled_after: float | None) -> Summary:
-        latencies = [soak.shown_at[i] - t for i, t in soak.accept_at.items()
-                     if i in soak.shown_at]
+    def build(
+        cls, soak: Soak, v: Verdict, traffic_seconds: float, settled_after: float | None
+    ) -> Summary:
+        latencies = [soak.shown_at[i] - t for i, t in soak.accept_at.items() if i in soak.shown_at]
         by_kind: dict[str, list[Recovery]] = {}
         for r in soak.recoveries:
             by_kind.setdefault(r.kind, []).append(r)
         recovery = {}
         for kind, rs in sorted(by_kind.items()):
             done = [r.seconds for r in rs if r.seconds is not None]
-            recovery[kind] = {"n": len(rs), "median": round(_pct(done, 0.5), 2),
-                              "max": round(max(done, default=0.0), 2),
-                              # waited past the cap: a real failure to recover
-                              "unrecovered": sum(1 for r in rs if r.gave_up),
-                              # still open when the run ended (e.g. a probe's receiver was
-                              # killed between storing it and saying so): no time known
-                              "unmeasured": sum(1 for r in rs
-                                                if r.seconds is None and not r.gave_up)}
+            recovery[kind] = {
+                "n": len(rs),
+                "median": round(_pct(done, 0.5), 2),
+                "max": round(max(done, default=0.0), 2),
+                # waited past the cap: a real failure to recover
+                "unrecovered": sum(1 for r in rs if r.gave_up),
+                # still open when the run ended (e.g. a probe's receiver was
+                # killed between storing it and saying so): no time known
+                "unmeasured": sum(1 for r in rs if r.seconds is None and not r.gave_up),
+            }
         res = resources(soak.samples, soak.cast.witness)
-        passed = (not v.problems and v.lost == 0 and v.duplicates == 0 and v.sent > 0
-                  and settled_after is not None)
+        passed = (
+            not v.problems
+            and v.lost == 0
+            and v.duplicates == 0
+            and v.sent > 0
+            and settled_after is not None
+        )
         assert soak.box is not None
         return cls(
-            seed=soak.opt.seed, minutes=soak.opt.minutes, nodes=soak.opt.nodes,
+            seed=soak.opt.seed,
+            minutes=soak.opt.minutes,
+            nodes=soak.opt.nodes,
             traffic_seconds=round(traffic_seconds, 1),
             settled_after=None if settled_after is None else round(settled_after, 1),
             shaping="netem" if soak.box.netem else "tbf (no netem in this kernel) + TCP relay",
-            faults=dict(soak.fault_log), faults_skipped=dict(soak.skipped),
-            messages={"sent": v.sent, "confirmed": v.confirmed, "delivered": v.delivered,
-                      "duplicates": v.duplicates, "lost": v.lost,
-                      "out_of_order": v.out_of_order, "stuck_outbox": v.stuck_outbox},
+            faults=dict(soak.fault_log),
+            faults_skipped=dict(soak.skipped),
+            messages={
+                "sent": v.sent,
+                "confirmed": v.confirmed,
+                "delivered": v.delivered,
+                "duplicates": v.duplicates,
+                "lost": v.lost,
+                "out_of_order": v.out_of_order,
+                "stuck_outbox": v.stuck_outbox,
+            },
             rejected_commands=dict(soak.rejected),
-            latency_s={"p50": round(_pct(latencies, 0.5), 3),
-                       "p95": round(_pct(latencies, 0.95), 3),
-                       "p99": round(_pct(latencies, 0.99), 3),
-                       "max": round(max(latencies, default=0.0), 3)},
-            files={"offered": v.files_offered, "by_sender_state": dict(v.files_by_state),
-                   "hash_mismatch": v.file_hash_mismatch, "partial_left": v.partial_files,
-                   "unverified_saved": v.unverified_files, "stuck": v.stuck_transfers,
-                   "events": dict(soak.transfer_events)},
-            security_events=dict(soak.security), recovery_s=recovery, resources=res,
-            problems=v.problems[:40], passed=passed)
+            latency_s={
+                "p50": round(_pct(latencies, 0.5), 3),
+                "p95": round(_pct(latencies, 0.95), 3),
+                "p99": round(_pct(latencies, 0.99), 3),
+                "max": round(max(latencies, default=0.0), 3),
+            },
+            files={
+                "offered": v.files_offered,
+                "by_sender_state": dict(v.files_by_state),
+                "hash_mismatch": v.file_hash_mismatch,
+                "partial_left": v.partial_files,
+                "unverified_saved": v.unverified_files,
+                "stuck": v.stuck_transfers,
+                "events": dict(soak.transfer_events),
+            },
+            security_events=dict(soak.security),
+            recovery_s=recovery,
+            resources=res,
+            problems=v.problems[:40],
+            passed=passed,
+        )
 
     def text(self) -> str:
         m, f = self.messages, self.files
@@ -165,11 +203,13 @@ class Summary:
             f"  rejected commands: {self.rejected_commands}",
         ]
         for node, r in self.resources.items():
-            lines.append(f"  {node}: rss {r['rss_mib_first']} -> {r['rss_mib_last']} MiB "
-                         f"(max {r['rss_mib_max']}, {r['rss_kib_per_min']} KiB/min), fds "
-                         f"{r['fds_first']} -> {r['fds_last']} (max {r['fds_max']}), "
-                         f"{r['incarnations']} incarnation(s)"
-                         + (f", flat: {r['flat']}" if "flat" in r else ""))
+            lines.append(
+                f"  {node}: rss {r['rss_mib_first']} -> {r['rss_mib_last']} MiB "
+                f"(max {r['rss_mib_max']}, {r['rss_kib_per_min']} KiB/min), fds "
+                f"{r['fds_first']} -> {r['fds_last']} (max {r['fds_max']}), "
+                f"{r['incarnations']} incarnation(s)"
+                + (f", flat: {r['flat']}" if "flat" in r else "")
+            )
         for problem in self.problems[:20]:
             lines.append(f"  PROBLEM: {problem}")
         lines.append("  RESULT: " + ("PASS" if self.passed else "FAIL"))

@@ -22,12 +22,16 @@ NODES = 5
 
 
 def test_nothing_is_lost_duplicated_or_left_behind_under_chaos(
-        make_lan: MakeLan, tmp_path: Path, request: pytest.FixtureRequest,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    make_lan: MakeLan,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     minutes = chaos_minutes(request.config)
     lan = make_lan(NODES + 1)
-    summary = Soak(lan, tmp_path, SoakOptions(seed=chaos_seed(request.config),
-                                              minutes=minutes, nodes=NODES)).run()
+    summary = Soak(
+        lan, tmp_path, SoakOptions(seed=chaos_seed(request.config), minutes=minutes, nodes=NODES)
+    ).run()
     report = summary.text()
     with capsys.disabled():  # the figures belong in the CI log, pass or fail
         print("\n" + report)

@@ -75,8 +75,9 @@ async def honest_traffic(scene: Scene) -> AsyncIterator[list[str]]:
         await asyncio.wait_for(task, 10)
     assert len(results) >= 3, "the honest peer hardly got to talk"
     assert set(results) == {"delivered"}, f"honest messages not delivered: {results}"
-    assert not [d for d in scene.disconnects if d.fingerprint == scene.alice.fingerprint], \
+    assert not [d for d in scene.disconnects if d.fingerprint == scene.alice.fingerprint], (
         "the honest peer's session was disturbed"
+    )
 
 
 @pytest.fixture
@@ -98,15 +99,20 @@ async def scene(make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Scene]:
     watcher.cancel()
 
 
-async def expect_event(victim: Node, name: str, reason: str,
-                       peer: HostilePeer | None = None) -> dict[str, object]:
+async def expect_event(
+    victim: Node, name: str, reason: str, peer: HostilePeer | None = None
+) -> dict[str, object]:
     """The victim's security event `name` whose reason mentions `reason`, naming the
     hostile peer by its address (connection-level events) or its fingerprint."""
+
     async def found() -> list[dict[str, object]]:
-        return [e for e in await victim.security_events(limit=5000)
-                if e["event"] == name
-                and (e["addr"] == ABUSER or (peer is not None and e["peer"] == peer.fingerprint))
-                and reason in str(e["detail"].get("reason", ""))]
+        return [
+            e
+            for e in await victim.security_events(limit=5000)
+            if e["event"] == name
+            and (e["addr"] == ABUSER or (peer is not None and e["peer"] == peer.fingerprint))
+            and reason in str(e["detail"].get("reason", ""))
+        ]
 
     events = await eventually(found, timeout=5.0)
     return events[0]  # type: ignore[no-any-return]
@@ -118,8 +124,7 @@ async def expect_event(victim: Node, name: str, reason: str,
 async def test_a_record_counter_that_skips_ahead_is_a_replay_event(scene: Scene) -> None:
     async with honest_traffic(scene):
         peer = await HostilePeer.connect(scene.victim.listen_port)
-        peer.send_raw(peer.record(ping_plaintext(), counter=peer.records.status().send.counter
-                                  + 1))
+        peer.send_raw(peer.record(ping_plaintext(), counter=peer.records.status().send.counter + 1))
         assert await peer.closed_by_victim()
         await expect_event(scene.victim, "replay_rejected", "skips ahead")
 
@@ -167,8 +172,7 @@ async def test_a_suite_change_inside_an_epoch_is_a_downgrade_event(scene: Scene)
 # --- the handshake ---------------------------------------------------------------------------
 
 
-async def test_a_handshake_stalled_after_the_second_message_hits_the_deadline(
-        scene: Scene) -> None:
+async def test_a_handshake_stalled_after_the_second_message_hits_the_deadline(scene: Scene) -> None:
     """The caller sends message 1, gets message 2, and never sends message 3."""
     async with honest_traffic(scene):
         peer = await HostilePeer.dial(scene.victim.listen_port, name="staller")
@@ -183,8 +187,7 @@ async def test_a_handshake_stalled_after_the_second_message_hits_the_deadline(
         peer.close()
 
 
-async def test_a_responder_that_stalls_after_the_first_message_is_given_up(
-        scene: Scene) -> None:
+async def test_a_responder_that_stalls_after_the_first_message_is_given_up(scene: Scene) -> None:
     """The victim dials a listener that takes message 1 and never answers."""
     heard = asyncio.Event()
     server, port = await stalling_responder(heard)
@@ -194,8 +197,11 @@ async def test_a_responder_that_stalls_after_the_first_message_is_given_up(
             await asyncio.wait_for(heard.wait(), 5)
 
             async def failed() -> list[dict[str, object]]:
-                return [e for e in await scene.victim.security_events(limit=5000)
-                        if e["event"] == "handshake_fail" and e["addr"] == "127.0.0.1"]
+                return [
+                    e
+                    for e in await scene.victim.security_events(limit=5000)
+                    if e["event"] == "handshake_fail" and e["addr"] == "127.0.0.1"
+                ]
 
             await eventually(failed, timeout=scene.victim.protocol_config.handshake_timeout + 8)
     finally:
@@ -216,19 +222,26 @@ async def test_a_file_chunk_over_the_wire_limit_is_a_frame_event(scene: Scene) -
 
 async def _offer(peer: HostilePeer, content: bytes, size: int | None = None) -> bytes:
     tid = os.urandom(16)
-    peer.send(FileOffer(tid, "notes.txt", len(content) if size is None else size,
-                        hashlib.sha256(content).digest(), 16 * 1024))
+    peer.send(
+        FileOffer(
+            tid,
+            "notes.txt",
+            len(content) if size is None else size,
+            hashlib.sha256(content).digest(),
+            16 * 1024,
+        )
+    )
     return tid
 
 
 async def test_a_file_chunk_beyond_the_offered_size_fails_the_transfer_and_is_reported(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     async with honest_traffic(scene):
         peer = await HostilePeer.connect(scene.victim.listen_port)
         content = b"ten bytes!"
         tid = await _offer(peer, content)
-        accept = await peer.wait_for(lambda m: isinstance(m, FileAccept)
-                                     and m.transfer_id == tid)
+        accept = await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == tid)
         assert accept.offset == 0
         peer.send(FileChunk(tid, 0, content + b" and then some more"))
 
@@ -243,19 +256,23 @@ async def test_a_file_chunk_beyond_the_offered_size_fails_the_transfer_and_is_re
         assert not [p for p in scene.downloads.iterdir() if p.name != ".partial"]
 
 
-async def test_receipts_for_ids_never_sent_change_nothing_and_are_reported(
-        scene: Scene) -> None:
+async def test_receipts_for_ids_never_sent_change_nothing_and_are_reported(scene: Scene) -> None:
     async with honest_traffic(scene):
         peer = await HostilePeer.connect(scene.victim.listen_port)
         # Ids the victim never sent to this peer: random ones, and alice's real ones.
-        alices = [bytes.fromhex(m.id) for m in
-                  await scene.victim.conversation(scene.alice.fingerprint, limit=50)]
+        alices = [
+            bytes.fromhex(m.id)
+            for m in await scene.victim.conversation(scene.alice.fingerprint, limit=50)
+        ]
         bogus = tuple(os.urandom(16) for _ in range(20)) + tuple(alices[:5])
         peer.send(Receipt(bogus, "delivered"), Receipt(bogus[:3], "read"))
         await expect_event(scene.victim, "frame_rejected", "never sent", peer)
         assert not await peer.closed_by_victim(timeout=0.5)  # a receipt is not worth a session
-    statuses = {m.status for m in await scene.victim.conversation(scene.alice.fingerprint)
-                if m.direction == "in"}
+    statuses = {
+        m.status
+        for m in await scene.victim.conversation(scene.alice.fingerprint)
+        if m.direction == "in"
+    }
     assert "read" not in statuses  # alice's messages were not touched by mallory's receipts
 
 
@@ -271,15 +288,21 @@ async def test_an_endless_stream_of_offers_is_bounded(scene: Scene) -> None:
             await peer.pump(0.05)
 
         async def all_answered() -> int:
-            declines = sum(1 for e in peer.events
-                           if isinstance(getattr(e, "message", None), (FileAccept, FileDecline)))
+            declines = sum(
+                1
+                for e in peer.events
+                if isinstance(getattr(e, "message", None), (FileAccept, FileDecline))
+            )
             await peer.pump(0.1)
             return declines >= offers
 
         await eventually(all_answered, timeout=20)
         await expect_event(scene.victim, "rate_limited", "transfers", peer)
-    live = [v for v in await scene.victim.transfers() if v.state in
-            ("offered", "accepted", "transferring", "paused")]
+    live = [
+        v
+        for v in await scene.victim.transfers()
+        if v.state in ("offered", "accepted", "transferring", "paused")
+    ]
     cap = manager.MAX_INCOMING_PER_PEER
     assert len(live) <= cap
     assert len(os.listdir("/proc/self/fd")) - fds_before <= cap + 16

@@ -11,8 +11,9 @@ from tests.chaos.verify import Ledger, chat_text, verify
 A, B = "a" * 64, "b" * 64
 
 
-def _message(i: str, peer: str, direction: str, text: str, status: str = "delivered"
-             ) -> dict[str, Any]:
+def _message(
+    i: str, peer: str, direction: str, text: str, status: str = "delivered"
+) -> dict[str, Any]:
     return {"id": i, "peer": peer, "dir": direction, "text": text, "status": status}
 
 
@@ -80,9 +81,10 @@ def test_file_damage_partials_and_stray_files_are_reported(tmp_path: Path) -> No
     ledger.files["t1"] = (0, 1, sha)
     view = {"id": "t1", "peer": B, "sha256": sha, "path": None}
     dumps[0]["transfers"] = [{**view, "direction": "out", "state": "completed"}]
-    dumps[1]["transfers"] = [{**view, "peer": A, "direction": "in", "state": "completed",
-                              "path": str(saved)},
-                             {**view, "id": "t2", "direction": "in", "state": "transferring"}]
+    dumps[1]["transfers"] = [
+        {**view, "peer": A, "direction": "in", "state": "completed", "path": str(saved)},
+        {**view, "id": "t2", "direction": "in", "state": "transferring"},
+    ]
     dumps[1]["partial"] = ["t2.part"]
     v = verify(ledger, dumps, {1: downloads})
     assert v.file_hash_mismatch == 1

@@ -75,8 +75,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(ledger: Ledger, dumps: dict[int, dict[str, Any]], downloads: dict[int, Path],
-           verified_early: dict[str, bool] | None = None) -> Verdict:
+def verify(
+    ledger: Ledger,
+    dumps: dict[int, dict[str, Any]],
+    downloads: dict[int, Path],
+    verified_early: dict[str, bool] | None = None,
+) -> Verdict:
     """`verified_early`: transfers hashed (and removed) as they completed, to keep a
     small disk from filling up with good files."""
     v = Verdict()
@@ -86,8 +90,9 @@ def verify(ledger: Ledger, dumps: dict[int, dict[str, Any]], downloads: dict[int
     return v
 
 
-def _check_messages(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]],
-                    index_of: dict[str, int]) -> None:
+def _check_messages(
+    v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]], index_of: dict[str, int]
+) -> None:
     outgoing: dict[str, tuple[int, int, dict[str, Any]]] = {}
     incoming: dict[str, list[tuple[int, int]]] = defaultdict(list)  # id -> [(receiver, sender)]
     for node, dump in dumps.items():
@@ -101,8 +106,9 @@ def _check_messages(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]]
             incoming[m["id"]].append((node, peer))
             parsed = parse_text(m["text"])
             if parsed is None or parsed[0] != peer or parsed[1] != node:
-                v.fail(f"node{node} holds a message from node{peer} it never sent: "
-                       f"{m['text']!r:.60}")
+                v.fail(
+                    f"node{node} holds a message from node{peer} it never sent: {m['text']!r:.60}"
+                )
                 continue
             arrivals[peer].append(parsed[2])
             seen_seq[(peer, parsed[2])] += 1
@@ -114,8 +120,9 @@ def _check_messages(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]]
             bad = sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
             if bad:
                 v.out_of_order += bad
-                v.fail(f"node{node}: messages from node{peer} stored out of order "
-                       f"({bad} inversions)")
+                v.fail(
+                    f"node{node}: messages from node{peer} stored out of order ({bad} inversions)"
+                )
     v.sent = len(outgoing)
     for message_id, (sender, receiver, m) in outgoing.items():
         if m["status"] not in ("delivered", "read"):
@@ -136,8 +143,10 @@ def _check_messages(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]]
         v.confirmed += 1
         if message_id not in outgoing:
             v.lost += 1
-            v.fail(f"node{sender} accepted #{seq} for node{receiver} ({message_id}) "
-                   "but its store has no such message")
+            v.fail(
+                f"node{sender} accepted #{seq} for node{receiver} ({message_id}) "
+                "but its store has no such message"
+            )
     shown = Counter(message_id for _, message_id, _ in ledger.shown)
     for message_id, count in shown.items():
         if count > 1:
@@ -155,9 +164,14 @@ def _check_messages(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]]
         last[key] = parsed[2]
 
 
-def _check_files(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]],
-                 downloads: dict[int, Path], index_of: dict[str, int],
-                 verified_early: dict[str, bool]) -> None:
+def _check_files(
+    v: Verdict,
+    ledger: Ledger,
+    dumps: dict[int, dict[str, Any]],
+    downloads: dict[int, Path],
+    index_of: dict[str, int],
+    verified_early: dict[str, bool],
+) -> None:
     views: dict[tuple[int, str], dict[str, Any]] = {}
     for node, dump in dumps.items():
         for t in dump["transfers"]:
@@ -172,8 +186,11 @@ def _check_files(v: Verdict, ledger: Ledger, dumps: dict[int, dict[str, Any]],
     for (node, transfer_id), t in views.items():
         # Offered, then killed before it could tell us: the store still knows.
         if t["direction"] == "out" and transfer_id not in files:
-            files[transfer_id] = (node, index_of.get(t["peer"], -1),
-                                  ledger.pool.get(t["path"] or "", "unknown source"))
+            files[transfer_id] = (
+                node,
+                index_of.get(t["peer"], -1),
+                ledger.pool.get(t["path"] or "", "unknown source"),
+            )
     v.files_offered = len(files)
     saved: dict[int, set[Path]] = defaultdict(set)
     for transfer_id, (sender, receiver, sha) in files.items():

@@ -25,10 +25,24 @@ MESSAGE = "'alice\x1b[2J' (6666) claims the name of 'alice'\n2026-01-05 12:00:00
 
 def _run(data_dir: Path, *args: str) -> bytes:
     command, *rest = args
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "p2pmsg", command, "--data-dir", str(data_dir), "--profile",
-         "me", *rest], env={**os.environ, "P2PMSG_PASSWORD": PASSWORD}, cwd=REPO_ROOT,
-        capture_output=True, timeout=60, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            command,
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            "me",
+            *rest,
+        ],
+        env={**os.environ, "P2PMSG_PASSWORD": PASSWORD},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -36,28 +50,51 @@ def _run(data_dir: Path, *args: str) -> bytes:
 def _profile_with_hostile_records(data_dir: Path) -> None:
     unlocked = Profile(data_dir, "me", kdf_iterations=20_000).create("me", PASSWORD)
     with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
-        store.append_event(SecurityEvent(ts=TS, event="handshake_fail", peer=None,
-                                         addr="127.0.0.66", detail={"reason": REASON}))
-        store.add_alert(Alert(ts=TS, kind="impersonation", severity="high", peer=MALLORY,
-                              addr=None, source="rule:identity_changed", score=1.0,
-                              message=MESSAGE))
+        store.append_event(
+            SecurityEvent(
+                ts=TS,
+                event="handshake_fail",
+                peer=None,
+                addr="127.0.0.66",
+                detail={"reason": REASON},
+            )
+        )
+        store.add_alert(
+            Alert(
+                ts=TS,
+                kind="impersonation",
+                severity="high",
+                peer=MALLORY,
+                addr=None,
+                source="rule:identity_changed",
+                score=1.0,
+                message=MESSAGE,
+            )
+        )
 
 
 def test_alerts_and_events_print_peer_text_inert(tmp_path: Path) -> None:
     _profile_with_hostile_records(tmp_path)
 
     alerts = _run(tmp_path, "alerts")
-    assert alerts == (
-        f"{WHEN}  high     impersonation        {MALLORY[:16]}  'alice␛[2J' (6666) claims "
-        "the name of 'alice'␊2026-01-05 12:00:00  low  ok␍\n").encode()
+    assert (
+        alerts
+        == (
+            f"{WHEN}  high     impersonation        {MALLORY[:16]}  'alice␛[2J' (6666) claims "
+            "the name of 'alice'␊2026-01-05 12:00:00  low  ok␍\n"
+        ).encode()
+    )
     as_json = _run(tmp_path, "alerts", "--json")
     assert as_json.isascii() and json.loads(as_json)[0]["message"] == MESSAGE
 
     events = _run(tmp_path, "events", "--event", "handshake_fail")
-    assert events == (
-        f"{WHEN}  handshake_fail     127.0.0.66              0  "
-        '{"reason":"peer aborted the handshake: \\u001b]0;pwned\\u0007\\nfake line\\u202e"}\n'
-    ).encode()
+    assert (
+        events
+        == (
+            f"{WHEN}  handshake_fail     127.0.0.66              0  "
+            '{"reason":"peer aborted the handshake: \\u001b]0;pwned\\u0007\\nfake line\\u202e"}\n'
+        ).encode()
+    )
     lines = _run(tmp_path, "events", "--json", "--event", "handshake_fail")
     assert lines.isascii() and lines.count(b"\n") == 1
     assert json.loads(lines)["detail"] == {"reason": REASON}
@@ -71,22 +108,29 @@ def test_an_error_quoting_peer_names_prints_inert(monkeypatch, capsys) -> None: 
     from p2pmsg.errors import AmbiguousPeerError
 
     def ambiguous(_args: object) -> int:
-        raise AmbiguousPeerError("sam", ["sam\x1b[2J (6666666666666666)",
-                                         "sam\n[12:00:00] alice: hi (7777777777777777)"])
+        raise AmbiguousPeerError(
+            "sam", ["sam\x1b[2J (6666666666666666)", "sam\n[12:00:00] alice: hi (7777777777777777)"]
+        )
 
     monkeypatch.setattr(alerts, "run", ambiguous)
     assert cli.main(["alerts"]) == 1
     assert capsys.readouterr().err == (
         "p2pmsg: error: peer 'sam' is ambiguous: sam␛[2J (6666666666666666), "
-        "sam␊[12:00:00] alice: hi (7777777777777777)\n")
+        "sam␊[12:00:00] alice: hi (7777777777777777)\n"
+    )
 
 
 def test_add_peer_names_the_known_peer_inert(tmp_path: Path) -> None:
     unlocked = Profile(tmp_path, "me", kdf_iterations=20_000).create("me", PASSWORD)
     with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
-        outcome = store.record_handshake(b"\x07" * 32, "eve\x1b[2J\n[12:00:00] x\u2028", TS,
-                                         ("127.0.0.1", 4000))
+        outcome = store.record_handshake(
+            b"\x07" * 32, "eve\x1b[2J\n[12:00:00] x\u2028", TS, ("127.0.0.1", 4000)
+        )
     fingerprint = outcome.peer.fingerprint
-    assert _run(tmp_path, "add-peer", "127.0.0.1:4000") == (
-        f"added 127.0.0.1:4000 (known as eve␛[2J␊[12:00:00] x<U+2028>, {fingerprint[:16]}); "
-        "nodes of this profile will dial it\n").encode()
+    assert (
+        _run(tmp_path, "add-peer", "127.0.0.1:4000")
+        == (
+            f"added 127.0.0.1:4000 (known as eve␛[2J␊[12:00:00] x<U+2028>, {fingerprint[:16]}); "
+            "nodes of this profile will dial it\n"
+        ).encode()
+    )

@@ -23,9 +23,14 @@ from tests.conftest import REPO_ROOT
 
 
 def _p2pmsg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "p2pmsg", *args],  # noqa: S603 - fixed argv
-                          capture_output=True, text=True, check=False, cwd=REPO_ROOT,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "p2pmsg", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
 
 
 def test_bench_suites_quick_json() -> None:
@@ -99,16 +104,18 @@ def tiny_scenario(monkeypatch: pytest.MonkeyPatch) -> str:
     return "tiny"
 
 
-def test_table_output_through_the_cli(tiny_scenario: str,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_output_through_the_cli(
+    tiny_scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["bench", tiny_scenario, "--quick"]) == 0
     out = capsys.readouterr().out
     assert "== tiny: a scenario defined by the test module ==" in out
     assert "sum(range(50))" in out and "quick=True" in out
 
 
-def test_json_output_through_the_cli(tiny_scenario: str,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_through_the_cli(
+    tiny_scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["bench", tiny_scenario, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["quick"] is False and report["tiny"]["quick"] is False
@@ -124,6 +131,7 @@ def test_resolve_keeps_registry_order_and_defaults_to_all(tiny_scenario: str) ->
 def test_a_module_without_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(SCENARIOS, "broken", "p2pmsg.bench.report")
     from p2pmsg.errors import ConfigError
+
     with pytest.raises(ConfigError, match="lacks run"):
         runner.run(["broken"], quick=True)
 

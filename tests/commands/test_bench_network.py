@@ -25,9 +25,14 @@ from tests.conftest import REPO_ROOT
 
 
 def _bench(name: str, timeout: float = 90) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         [sys.executable, "-m", "p2pmsg", "bench", name, "--quick", "--json"],
-        capture_output=True, text=True, check=False, cwd=REPO_ROOT, timeout=timeout)
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
     assert report["quick"] is True and report["machine"]["cores"] >= 1 and report["date"]

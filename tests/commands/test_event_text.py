@@ -15,31 +15,39 @@ FORGED = "hi\n[12:00:00] alice: pay bob\x1b[2J"
 
 
 def _message(text: str | None, peer: str = MALLORY) -> api.MessageReceived:
-    return api.MessageReceived(api.MessageView(
-        id="00" * 16, peer=peer, direction="in", text=text, created=NOON, status="delivered"))
+    return api.MessageReceived(
+        api.MessageView(
+            id="00" * 16, peer=peer, direction="in", text=text, created=NOON, status="delivered"
+        )
+    )
 
 
 def _peer(name: str, fingerprint: str = MALLORY) -> api.PeerView:
-    return api.PeerView(fingerprint=fingerprint, name=name, short_fingerprint=fingerprint[:8],
-                        online=True, verified=False, unread=0)
+    return api.PeerView(
+        fingerprint=fingerprint,
+        name=name,
+        short_fingerprint=fingerprint[:8],
+        online=True,
+        verified=False,
+        unread=0,
+    )
 
 
 def test_a_forged_line_in_chat_text_is_indented_and_inert() -> None:
     names = {MALLORY: "mallory"}
     assert event_text(_message(FORGED), names) == (
-        "[12:00:00] mallory: hi\n"
-        "           [12:00:00] alice: pay bob␛[2J")
+        "[12:00:00] mallory: hi\n           [12:00:00] alice: pay bob␛[2J"
+    )
     assert event_text(_message("a\rb\u2028c\n\nd\n"), names) == (
-        "[12:00:00] mallory: a␍b<U+2028>c\n"
-        "           \n"
-        "           d\n"
-        "           ")
+        "[12:00:00] mallory: a␍b<U+2028>c\n           \n           d\n           "
+    )
     assert event_text(_message(None), names) == "[12:00:00] mallory: (disappeared)"
 
 
 def test_every_line_but_the_first_of_a_message_starts_indented() -> None:
-    out = event_text(_message(FORGED + "\n\x1b]0;pwned\x07x\r\n[12:00:01] bob: ok"),
-                     {MALLORY: "mallory"})
+    out = event_text(
+        _message(FORGED + "\n\x1b]0;pwned\x07x\r\n[12:00:01] bob: ok"), {MALLORY: "mallory"}
+    )
     assert out is not None
     first, *rest = out.split("\n")
     assert first.startswith("[12:00:00] mallory: ")
@@ -55,50 +63,92 @@ def test_a_hostile_sender_name_is_one_inert_token() -> None:
 
 
 def test_a_security_event_with_a_hostile_reason() -> None:
-    record = {"ts": NOON, "event": "handshake_fail", "peer": None, "addr": "127.0.0.66",
-              "bytes": 0, "detail": {"reason": "peer aborted the handshake: \x1b]0;pwned\x07"
-                                               "\nfake line\u202e", "state": "handshaking"}}
+    record = {
+        "ts": NOON,
+        "event": "handshake_fail",
+        "peer": None,
+        "addr": "127.0.0.66",
+        "bytes": 0,
+        "detail": {
+            "reason": "peer aborted the handshake: \x1b]0;pwned\x07\nfake line\u202e",
+            "state": "handshaking",
+        },
+    }
     assert event_text(api.SecurityEventLogged(record), {}) == (
         "!! security: handshake_fail from 127.0.0.66 peer aborted the handshake: "
-        "␛]0;pwned␇␊fake line<U+202E>")
+        "␛]0;pwned␇␊fake line<U+202E>"
+    )
     record = {**record, "peer": MALLORY, "detail": {"reason": "x\ry"}}
     assert event_text(api.SecurityEventLogged(record), {MALLORY: "m\nallory"}) == (
-        "!! security: handshake_fail from m␊allory x␍y")
+        "!! security: handshake_fail from m␊allory x␍y"
+    )
 
 
 def test_name_clash_pairing_and_alerts_with_hostile_names() -> None:
     clash = api.NameClashed(
-        fingerprint=MALLORY, claimed_name="alice\u202e", contact=ALICE, contact_name="alice",
+        fingerprint=MALLORY,
+        claimed_name="alice\u202e",
+        contact=ALICE,
+        contact_name="alice",
         detail="a new key (6666666666666666) claims to be 'alice\u202e'\n"
-               "[12:00:00] alice: ok\x1b[2J")
+        "[12:00:00] alice: ok\x1b[2J",
+    )
     assert event_text(clash, {}) == (
         "!! WARNING: a new key (6666666666666666) claims to be 'alice<U+202E>'␊"
-        "[12:00:00] alice: ok␛[2J See `p2pmsg trust 6666666666666666`.")
+        "[12:00:00] alice: ok␛[2J See `p2pmsg trust 6666666666666666`."
+    )
     paired = api.PairingFinished(MALLORY, False, "wrong_code")
     assert event_text(paired, {MALLORY: "m\x1b[2Jallory"}) == (
-        "-- pairing with m␛[2Jallory: failed (wrong_code)")
-    alert = api.AlertRaised(api.AlertView(
-        ts=NOON, kind="impersonation", severity="high", peer=MALLORY, addr=None,
-        source="rule:identity_changed", score=1.0, message="bob\x1b[2J\nis\u200b alice"))
+        "-- pairing with m␛[2Jallory: failed (wrong_code)"
+    )
+    alert = api.AlertRaised(
+        api.AlertView(
+            ts=NOON,
+            kind="impersonation",
+            severity="high",
+            peer=MALLORY,
+            addr=None,
+            source="rule:identity_changed",
+            score=1.0,
+            message="bob\x1b[2J\nis\u200b alice",
+        )
+    )
     assert event_text(alert, {}) == "!! alert [high] impersonation: bob␛[2J␊is<U+200B> alice"
 
 
 def test_connected_and_disconnected_lines_sanitise_the_name() -> None:
     names: dict[str, str] = {}
-    connected = api.PeerConnected(_peer("eve\x1b[1A"), api.SessionStatusView(
-        peer=MALLORY, send=_direction(), recv=_direction(), negotiated_suites=("aes-256-gcm",),
-        session_started=NOON, last_key_agreement=NOON, handshake_hash="00", verified=False))
+    connected = api.PeerConnected(
+        _peer("eve\x1b[1A"),
+        api.SessionStatusView(
+            peer=MALLORY,
+            send=_direction(),
+            recv=_direction(),
+            negotiated_suites=("aes-256-gcm",),
+            session_started=NOON,
+            last_key_agreement=NOON,
+            handshake_hash="00",
+            verified=False,
+        ),
+    )
     assert event_text(connected, names) == (
-        "-- connected to eve␛[1A (66666666), not verified, suite aes-256-gcm")
+        "-- connected to eve␛[1A (66666666), not verified, suite aes-256-gcm"
+    )
     assert names == {MALLORY: "eve\x1b[1A"}  # kept raw, sanitised where printed
     assert event_text(api.PeerDisconnected(MALLORY, "peer_closed"), names) == (
-        "-- disconnected from eve␛[1A (peer_closed)")
+        "-- disconnected from eve␛[1A (peer_closed)"
+    )
 
 
 def _direction() -> api.DirectionStatus:
-    return api.DirectionStatus(suite="aes-256-gcm", epoch=0, messages_under_key=0,
-                               max_messages_per_key=1000, last_rotation=NOON,
-                               next_rotation=NOON + 3600)
+    return api.DirectionStatus(
+        suite="aes-256-gcm",
+        epoch=0,
+        messages_under_key=0,
+        max_messages_per_key=1000,
+        last_rotation=NOON,
+        next_rotation=NOON + 3600,
+    )
 
 
 def test_json_keeps_the_exact_text_and_escapes_every_control() -> None:

@@ -28,19 +28,29 @@ PASSWORD = "Vq7#mulberry-Kite"  # noqa: S105 - test fixture
 NEW_PASSWORD = "Otter#Lamp-2077"  # noqa: S105 - test fixture
 
 
-def _p2pmsg(*args: str, env: dict[str, str] | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("P2PMSG_PASSWORD", "P2PMSG_NEW_PASSWORD")}
+def _p2pmsg(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("P2PMSG_PASSWORD", "P2PMSG_NEW_PASSWORD")
+    }
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "p2pmsg", *args],  # noqa: S603 - fixed argv
-                          capture_output=True, text=True, check=False, cwd=REPO_ROOT,
-                          env=full_env, input=stdin if stdin is not None else "", timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "p2pmsg", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        env=full_env,
+        input=stdin if stdin is not None else "",
+        timeout=120,
+    )
 
 
 @pytest.fixture(autouse=True)
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process commands build their profiles with a low KDF count (subprocesses don't)."""
+
     def fast_profile(data_dir: Path | None, name: str = "default") -> Profile:
         return Profile(data_dir, name, kdf_iterations=1_000)
 
@@ -62,8 +72,13 @@ def test_init_then_id_json_in_a_subprocess(tmp_path: Path) -> None:
     ident = _p2pmsg("id", "--json", "--data-dir", str(tmp_path), env=env)
     assert ident.returncode == 0, ident.stderr
     info = json.loads(ident.stdout)
-    assert set(info) == {"fingerprint", "fingerprint_display", "short_fingerprint", "name",
-                         "profile"}
+    assert set(info) == {
+        "fingerprint",
+        "fingerprint_display",
+        "short_fingerprint",
+        "name",
+        "profile",
+    }
     assert info["name"] == "alice"
     assert info["profile"] == str(tmp_path / "default")
     fp = bytes.fromhex(info["fingerprint"])
@@ -80,8 +95,9 @@ def test_init_then_id_json_in_a_subprocess(tmp_path: Path) -> None:
 
 
 def test_wrong_password_in_a_subprocess(tmp_path: Path) -> None:
-    _p2pmsg("init", "--name", "alice", "--data-dir", str(tmp_path),
-            env={"P2PMSG_PASSWORD": PASSWORD})
+    _p2pmsg(
+        "init", "--name", "alice", "--data-dir", str(tmp_path), env={"P2PMSG_PASSWORD": PASSWORD}
+    )
     result = _p2pmsg("id", "--data-dir", str(tmp_path), env={"P2PMSG_PASSWORD": "guess"})
     assert result.returncode == 1
     assert result.stderr.strip() == "p2pmsg: error: wrong password"
@@ -102,44 +118,76 @@ def test_weak_password_lists_every_rule_one_per_line(
     assert not Profile(tmp_path).exists()
 
 
-def test_password_file_first_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  no_password_env: None) -> None:
+def test_password_file_first_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_password_env: None
+) -> None:
     secret = tmp_path / "pw"
     secret.write_text(PASSWORD + "\nignored second line\n")
     secret.chmod(0o600)
     data = str(tmp_path / "data")
-    assert main(["init", "--name", "bob", "--data-dir", data, "--password-file",
-                 str(secret)]) == 0
+    assert main(["init", "--name", "bob", "--data-dir", data, "--password-file", str(secret)]) == 0
     assert main(["id", "--json", "--data-dir", data, "--password-file", str(secret)]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out.splitlines()[-1])["name"] == "bob"
     assert "warning" not in out.err
 
 
-def test_a_readable_password_file_is_warned_about(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  no_password_env: None) -> None:
+def test_a_readable_password_file_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_password_env: None
+) -> None:
     secret = tmp_path / "pw"
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o644)
-    assert main(["init", "--name", "bob", "--data-dir", str(tmp_path / "d"),
-                 "--password-file", str(secret)]) == 0
+    assert (
+        main(
+            [
+                "init",
+                "--name",
+                "bob",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--password-file",
+                str(secret),
+            ]
+        )
+        == 0
+    )
     assert "readable by other users" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "cannot read password file"),
-    ("", "is empty"),
-    ("\nsecond", "is empty"),
-])
-def test_bad_password_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            no_password_env: None, content: str | None, message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read password file"),
+        ("", "is empty"),
+        ("\nsecond", "is empty"),
+    ],
+)
+def test_bad_password_files(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_password_env: None,
+    content: str | None,
+    message: str,
+) -> None:
     secret = tmp_path / "pw"
     if content is not None:
         secret.write_text(content)
         secret.chmod(0o600)
-    assert main(["init", "--name", "bob", "--data-dir", str(tmp_path / "d"),
-                 "--password-file", str(secret)]) == 1
+    assert (
+        main(
+            [
+                "init",
+                "--name",
+                "bob",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--password-file",
+                str(secret),
+            ]
+        )
+        == 1
+    )
     assert message in capsys.readouterr().err
 
 
@@ -151,16 +199,18 @@ def test_no_password_and_no_terminal(tmp_path: Path) -> None:
     )
 
 
-def test_id_without_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_id_without_a_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     assert main(["id", "--data-dir", str(tmp_path), "--profile", "work"]) == 1
     err = capsys.readouterr().err
     assert "no profile 'work'" in err and "p2pmsg init" in err
 
 
-def test_init_refuses_an_existing_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_refuses_an_existing_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 0
     before = (tmp_path / "default" / "identity.key").read_bytes()
@@ -169,8 +219,9 @@ def test_init_refuses_an_existing_profile(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "default" / "identity.key").read_bytes() == before
 
 
-def test_passwd_keeps_the_fingerprint(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passwd_keeps_the_fingerprint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = str(tmp_path)
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     assert main(["init", "--name", "alice", "--data-dir", data]) == 0
@@ -192,8 +243,9 @@ def test_passwd_keeps_the_fingerprint(tmp_path: Path, capsys: pytest.CaptureFixt
     assert json.loads(capsys.readouterr().out)["fingerprint"] == before
 
 
-def test_passwd_new_password_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passwd_new_password_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     monkeypatch.delenv("P2PMSG_NEW_PASSWORD", raising=False)
     assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 0
@@ -205,12 +257,15 @@ def test_passwd_new_password_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["passwd", "--data-dir", str(tmp_path)]) == 1  # old is now wrong
     monkeypatch.setenv("P2PMSG_PASSWORD", NEW_PASSWORD)
     assert main(["passwd", "--data-dir", str(tmp_path)]) == 1
-    assert "no new password: use --new-password-file, P2PMSG_NEW_PASSWORD or a terminal" in \
-        capsys.readouterr().err
+    assert (
+        "no new password: use --new-password-file, P2PMSG_NEW_PASSWORD or a terminal"
+        in capsys.readouterr().err
+    )
 
 
-def test_throttle_message_names_the_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_throttle_message_names_the_wait(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 0
     monkeypatch.setenv("P2PMSG_PASSWORD", "guess-guess")
@@ -226,9 +281,9 @@ def test_throttle_message_names_the_wait(tmp_path: Path, capsys: pytest.CaptureF
     assert [e["event"] for e in events] == ["unlock_fail"] * 6
 
 
-def test_passwd_refused_while_the_profile_is_open(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passwd_refused_while_the_profile_is_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PMSG_PASSWORD", PASSWORD)
     monkeypatch.setenv("P2PMSG_NEW_PASSWORD", NEW_PASSWORD)
     assert main(["init", "--name", "alice", "--data-dir", str(tmp_path)]) == 0
@@ -249,8 +304,11 @@ class _Terminal:
     """The CLI on a real pseudo-terminal, so getpass prompts as it would for a person."""
 
     def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("P2PMSG_PASSWORD", "P2PMSG_NEW_PASSWORD")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("P2PMSG_PASSWORD", "P2PMSG_NEW_PASSWORD")
+        }
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # pragma: no cover - the child
             os.chdir(REPO_ROOT)
@@ -273,7 +331,7 @@ class _Terminal:
                 assert chunk, f"process ended before {token!r}; got {self.seen!r}"
                 self.seen += chunk
         end = self.seen.find(token, self._cursor) + len(token)
-        before, self._cursor = self.seen[self._cursor:end], end
+        before, self._cursor = self.seen[self._cursor : end], end
         return before
 
     def send(self, line: str) -> None:
@@ -321,8 +379,9 @@ def test_interactive_confirmation_mismatch(tmp_path: Path) -> None:
     assert not Profile(tmp_path).exists()
 
 
-def test_open_profile_helper_holds_the_lock(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_profile_helper_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from p2pmsg.cli import build_parser
     from p2pmsg.commands._password import open_profile
     from p2pmsg.errors import ProfileLockedError
@@ -334,6 +393,5 @@ def test_open_profile_helper_holds_the_lock(tmp_path: Path,
         assert unlocked.display_name == "alice" and unlocked.lock is not None
         with pytest.raises(ProfileLockedError, match=r"\(p2pmsg listen\)"):
             open_profile(args)
-        assert open_profile(args, lock=False).identity.fingerprint == \
-            unlocked.identity.fingerprint
+        assert open_profile(args, lock=False).identity.fingerprint == unlocked.identity.fingerprint
     open_profile(args).close()

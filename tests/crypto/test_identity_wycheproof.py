@@ -36,8 +36,9 @@ def test_ed25519_vectors() -> None:
     for group in data["testGroups"]:
         public_key = bytes.fromhex(group["publicKey"]["pk"])
         for case in group["tests"]:
-            ok = verify_signature(public_key, bytes.fromhex(case["sig"]),
-                                  bytes.fromhex(case["msg"]))
+            ok = verify_signature(
+                public_key, bytes.fromhex(case["sig"]), bytes.fromhex(case["msg"])
+            )
             result = case["result"]
             assert result in checked, f"tcId {case['tcId']}: unexpected result {result}"
             assert ok == (result == "valid"), f"tcId {case['tcId']} ({case['comment']})"

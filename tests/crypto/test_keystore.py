@@ -19,12 +19,23 @@ PASSWORD = "Correct-Horse-9"  # noqa: S105 - test fixture
 ITER_OFFSET, SALT_LEN_OFFSET, CT_LEN_OFFSET, SALT_OFFSET = 10, 14, 15, 19
 
 
-def _seal(identity: Identity | None = None, *, password: str = PASSWORD,
-          data_key: bytes | None = None, name: str = "alice", created: float = 1700000000.5,
-          iterations: int = FAST) -> bytes:
+def _seal(
+    identity: Identity | None = None,
+    *,
+    password: str = PASSWORD,
+    data_key: bytes | None = None,
+    name: str = "alice",
+    created: float = 1700000000.5,
+    iterations: int = FAST,
+) -> bytes:
     return keystore.seal_keystore(
-        identity or Identity.generate(os.urandom), data_key or os.urandom(32), name, password,
-        rng=os.urandom, created=created, iterations=iterations,
+        identity or Identity.generate(os.urandom),
+        data_key or os.urandom(32),
+        name,
+        password,
+        rng=os.urandom,
+        created=created,
+        iterations=iterations,
     )
 
 
@@ -59,7 +70,7 @@ def test_secrets_are_not_in_the_clear_nor_in_repr() -> None:
 def test_fresh_salt_and_nonce_every_time() -> None:
     identity = Identity.generate(os.urandom)
     a, b = _seal(identity), _seal(identity)
-    assert a[SALT_OFFSET:SALT_OFFSET + 28] != b[SALT_OFFSET:SALT_OFFSET + 28]
+    assert a[SALT_OFFSET : SALT_OFFSET + 28] != b[SALT_OFFSET : SALT_OFFSET + 28]
 
 
 def test_wrong_password_says_only_that() -> None:
@@ -122,8 +133,10 @@ def test_appended_bytes_are_named() -> None:
         keystore.open_keystore(_seal() + b"\0", PASSWORD)
 
 
-@pytest.mark.parametrize("junk", [b"hello world, this is not a key", b"\x00" * 300,
-                                  b"-----BEGIN OPENSSH PRIVATE KEY-----\n"])
+@pytest.mark.parametrize(
+    "junk",
+    [b"hello world, this is not a key", b"\x00" * 300, b"-----BEGIN OPENSSH PRIVATE KEY-----\n"],
+)
 def test_other_files_are_not_identity_files(junk: bytes) -> None:
     with pytest.raises(KeystoreError, match="not a p2pmsg identity file"):
         keystore.open_keystore(junk, PASSWORD)
@@ -172,8 +185,13 @@ def test_every_single_bit_flip_is_rejected() -> None:
 
 def test_header_damage_gets_a_specific_message() -> None:
     blob = _seal()
-    cases = {0: "not a p2pmsg identity file", 8: "format version", 9: "key derivation",
-             SALT_LEN_OFFSET: "salt length", CT_LEN_OFFSET: "ciphertext length"}
+    cases = {
+        0: "not a p2pmsg identity file",
+        8: "format version",
+        9: "key derivation",
+        SALT_LEN_OFFSET: "salt length",
+        CT_LEN_OFFSET: "ciphertext length",
+    }
     for offset, message in cases.items():
         damaged = bytearray(blob)
         damaged[offset] ^= 0x80
@@ -190,17 +208,23 @@ def _seal_raw_payload(payload: bytes, password: str = PASSWORD) -> bytes:
     return header + AESGCM(key).encrypt(nonce, payload, header)
 
 
-@pytest.mark.parametrize("payload", [
-    b"\xc1",  # never-used msgpack byte
-    msgpack.packb([1, 2, 3]),
-    msgpack.packb({"v": 9}),
-    msgpack.packb({"v": 1, "identity": b"short", "data_key": bytes(32), "name": "a",
-                   "created": 0.0}),
-    msgpack.packb({"v": 1, "identity": bytes(64), "data_key": bytes(31), "name": "a",
-                   "created": 0.0}),
-    msgpack.packb({"v": 1, "identity": bytes(64), "data_key": bytes(32), "name": 5,
-                   "created": 0.0}),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xc1",  # never-used msgpack byte
+        msgpack.packb([1, 2, 3]),
+        msgpack.packb({"v": 9}),
+        msgpack.packb(
+            {"v": 1, "identity": b"short", "data_key": bytes(32), "name": "a", "created": 0.0}
+        ),
+        msgpack.packb(
+            {"v": 1, "identity": bytes(64), "data_key": bytes(31), "name": "a", "created": 0.0}
+        ),
+        msgpack.packb(
+            {"v": 1, "identity": bytes(64), "data_key": bytes(32), "name": 5, "created": 0.0}
+        ),
+    ],
+)
 def test_authenticated_but_malformed_payloads_are_named(payload: bytes) -> None:
     with pytest.raises(KeystoreError) as info:
         keystore.open_keystore(_seal_raw_payload(payload), PASSWORD)
@@ -213,5 +237,6 @@ def test_seal_refuses_bad_arguments() -> None:
     with pytest.raises(ValueError):
         keystore.seal_keystore(identity, bytes(16), "a", PASSWORD, rng=os.urandom, created=0)
     with pytest.raises(ValueError):
-        keystore.seal_keystore(identity, bytes(32), "a", PASSWORD, rng=os.urandom, created=0,
-                               iterations=0)
+        keystore.seal_keystore(
+            identity, bytes(32), "a", PASSWORD, rng=os.urandom, created=0, iterations=0
+        )

@@ -31,7 +31,7 @@ def _reference_half(public_key: bytes) -> str:
     digits = ""
     for offset in range(0, 30, 5):
         value = 0
-        for byte in h[offset:offset + 5]:
+        for byte in h[offset : offset + 5]:
             value = value * 256 + byte
         digits += str(value % 100000).zfill(5)
     return digits

@@ -44,7 +44,11 @@ def test_names_and_wire_ids_are_stable() -> None:
         suite = get_suite(name)
         assert get_suite_by_id(suite_id) is suite
         assert (suite.name, suite.suite_id, suite.key_size, suite.nonce_size) == (
-            name, suite_id, 32, 12)
+            name,
+            suite_id,
+            32,
+            12,
+        )
 
 
 def test_unknown_suites_name_the_known_ones() -> None:
@@ -151,10 +155,15 @@ def test_garbage_types_on_open_are_opaque_failures(suite: CipherSuite) -> None:
 
 @suite_param
 @settings(max_examples=60, deadline=None)
-@given(key=st.binary(min_size=32, max_size=32), nonce=st.binary(min_size=12, max_size=12),
-       plaintext=st.binary(max_size=300), aad=st.binary(max_size=64))
-def test_round_trip_property(suite: CipherSuite, key: bytes, nonce: bytes, plaintext: bytes,
-                             aad: bytes) -> None:
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    nonce=st.binary(min_size=12, max_size=12),
+    plaintext=st.binary(max_size=300),
+    aad=st.binary(max_size=64),
+)
+def test_round_trip_property(
+    suite: CipherSuite, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes
+) -> None:
     sealed = suite.seal(key, nonce, plaintext, aad)
     assert suite.open(key, nonce, sealed, aad) == plaintext
 
@@ -162,8 +171,9 @@ def test_round_trip_property(suite: CipherSuite, key: bytes, nonce: bytes, plain
 @suite_param
 @settings(max_examples=40, deadline=None)
 @given(plaintext=st.binary(max_size=100), position=st.integers(min_value=0), bit=st.integers(0, 7))
-def test_any_flip_is_rejected_property(suite: CipherSuite, plaintext: bytes, position: int,
-                                       bit: int) -> None:
+def test_any_flip_is_rejected_property(
+    suite: CipherSuite, plaintext: bytes, position: int, bit: int
+) -> None:
     keyed = suite.keyed(KEY)
     sealed = bytearray(keyed.seal(NONCE, plaintext, AAD))
     sealed[position % len(sealed)] ^= 1 << bit
@@ -200,12 +210,15 @@ def test_twofish_suite_matches_its_specification(length: int) -> None:
     assert len(expected) == (length // 16 + 1) * 16 + 32
 
 
-@pytest.mark.parametrize("bad_padding", [
-    bytes(16),                      # pad byte 0
-    bytes(15) + b"\x11",            # pad longer than a block
-    bytes(14) + b"\x01\x02",        # pad bytes disagree
-    bytes(12) + b"\x03\x04\x04\x04",
-])
+@pytest.mark.parametrize(
+    "bad_padding",
+    [
+        bytes(16),  # pad byte 0
+        bytes(15) + b"\x11",  # pad longer than a block
+        bytes(14) + b"\x01\x02",  # pad bytes disagree
+        bytes(12) + b"\x03\x04\x04\x04",
+    ],
+)
 def test_twofish_authentic_but_badly_padded_is_the_same_opaque_error(bad_padding: bytes) -> None:
     """A correctly tagged message with broken padding (a buggy sender) fails like a forgery."""
     cipher, mac_key, iv = _twofish_parts(KEY, NONCE)

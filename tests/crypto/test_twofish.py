@@ -66,7 +66,7 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 
 def _next_key(key: bytes, second_last: bytes, last: bytes) -> bytes:
-    return _xor(key, (second_last + last)[-len(key):])
+    return _xor(key, (second_last + last)[-len(key) :])
 
 
 def _mc_encrypt(key: bytes, iv: bytes, pt: bytes) -> tuple[bytes, bytes]:
@@ -144,20 +144,24 @@ def test_cbc_monte_carlo_full(file: str) -> None:
 
 # --- the binding's contract ------------------------------------------------------------
 
+
 def _cbc_reference(cipher: Twofish, iv: bytes, data: bytes) -> bytes:
     """CBC spelled out block by block on the single-block API."""
     out, chain = [], iv
     for i in range(0, len(data), 16):
-        chain = cipher.encrypt_block(_xor(data[i:i + 16], chain))
+        chain = cipher.encrypt_block(_xor(data[i : i + 16], chain))
         out.append(chain)
     return b"".join(out)
 
 
 @settings(max_examples=40, deadline=None)
-@given(key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       iv=st.binary(min_size=16, max_size=16),
-       blocks=st.integers(min_value=0, max_value=40).flatmap(
-           lambda n: st.binary(min_size=16 * n, max_size=16 * n)))
+@given(
+    key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    iv=st.binary(min_size=16, max_size=16),
+    blocks=st.integers(min_value=0, max_value=40).flatmap(
+        lambda n: st.binary(min_size=16 * n, max_size=16 * n)
+    ),
+)
 def test_cbc_matches_blockwise_reference_and_inverts(key: bytes, iv: bytes, blocks: bytes) -> None:
     cipher = Twofish(key)
     sealed = cipher.cbc_encrypt(iv, blocks)
@@ -222,7 +226,11 @@ def test_missing_library_gives_a_clear_error() -> None:
         "    print(exc)\n"
     )
     # -I ignores PYTHON* variables and the user site, -S drops site-packages.
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe],  # noqa: S603 - our probe
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "twofish" in result.stdout and "not found" in result.stdout

@@ -38,8 +38,9 @@ with instrumented(__name__ == "__main__"):
 SMALL_LIMIT = 64
 
 
-def decode_stream(stream: bytes, chunks: list[int], limit: int
-                  ) -> tuple[list[bytes], str | None, int]:
+def decode_stream(
+    stream: bytes, chunks: list[int], limit: int
+) -> tuple[list[bytes], str | None, int]:
     """Feed `stream` cut at the given chunk sizes (cycled); the frames, the error, the rest."""
     decoder = FrameDecoder(limit)
     frames: list[bytes] = []
@@ -48,7 +49,7 @@ def decode_stream(stream: bytes, chunks: list[int], limit: int
     while pos < len(stream) or not chunks:
         size = len(stream) - pos if not chunks else chunks[index % len(chunks)]
         index += 1
-        piece = stream[pos:pos + size]
+        piece = stream[pos : pos + size]
         pos += len(piece)
         try:
             frames.extend(decoder.feed(piece))
@@ -81,8 +82,9 @@ def reencode(frame: Frame) -> bytes:
     if type(frame) is HandshakeFrame:
         wire = encode_handshake(frame.noise)
     elif type(frame) is RecordFrame:
-        wire = encode_record(frame.version, frame.epoch, frame.counter, frame.suite_id,
-                             frame.sealed)
+        wire = encode_record(
+            frame.version, frame.epoch, frame.counter, frame.suite_id, frame.sealed
+        )
     else:
         assert type(frame) is AbortFrame
         wire = encode_abort(frame.reason)

@@ -51,8 +51,22 @@ with instrumented(__name__ == "__main__"):
     from tests.fuzz.fuzz_frames import reencode
     from tests.fuzz.session import FUZZ_CONFIG, START_TIME
 
-APP_TYPES = (Chat, Receipt, FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone,
-             FileCancel, Rekey, Ping, Pong, Bye, *PAIR_MESSAGES)
+APP_TYPES = (
+    Chat,
+    Receipt,
+    FileOffer,
+    FileAccept,
+    FileDecline,
+    FileChunk,
+    FileAck,
+    FileDone,
+    FileCancel,
+    Rekey,
+    Ping,
+    Pong,
+    Bye,
+    *PAIR_MESSAGES,
+)
 WINDOW = TimeWindow(START_TIME, FUZZ_CONFIG.max_clock_skew, FUZZ_CONFIG.max_message_age)
 #: The handshake's private payload validator: the one place a payload's shape is
 #: checked (test-only use; the connection target reaches it through Noise as well).
@@ -100,8 +114,14 @@ def check_payload(body: bytes, which: int) -> None:
 def check_unpack(body: bytes) -> None:
     limits, body = body[:4].ljust(4, b"\x00"), body[4:]
     try:
-        obj = unpack_limited(body, what="fuzz", max_array=limits[0], max_map=limits[1],
-                             max_str=limits[2] * 4, max_bin=limits[3] * 4)
+        obj = unpack_limited(
+            body,
+            what="fuzz",
+            max_array=limits[0],
+            max_map=limits[1],
+            max_str=limits[2] * 4,
+            max_bin=limits[3] * 4,
+        )
     except RemoteProtocolError:
         return
     stack = [obj]

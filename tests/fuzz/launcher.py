@@ -43,7 +43,8 @@ def work_dir(target: str) -> Path:
     """Where a campaign keeps the corpus it grows and the crashes it finds: outside
     the repository, so the checked-in seeds stay the seeds."""
     root = os.environ.get("P2PMSG_FUZZ_WORKDIR") or os.path.join(
-        tempfile.gettempdir(), "p2pmsg-fuzz")
+        tempfile.gettempdir(), "p2pmsg-fuzz"
+    )
     return Path(root) / target
 
 

@@ -132,8 +132,12 @@ def hostile_sessions() -> dict[str, bytes]:
     unknown_type = msgpack.packb([99, b"x"])
     late_chat = encode_message(Chat(b"\x01" * 16, START_TIME + 86_400, "from the future"))
     programs = {
-        "rekey-confirm-without-rotation": op_seal(offer) + DELIVER + op_seal(confirm)
-        + DELIVER + op_seal(ping) + DELIVER,
+        "rekey-confirm-without-rotation": op_seal(offer)
+        + DELIVER
+        + op_seal(confirm)
+        + DELIVER
+        + op_seal(ping)
+        + DELIVER,
         "rekey-answer-without-offer": op_seal(answer) + DELIVER,
         "rekey-low-order-key": op_seal(encode_message(Rekey(1, bytes(32)))) + DELIVER,
         "rekey-offers-cross": op_act("victim", ACT_REKEY) + op_seal(offer) + DELIVER + FLUSH,
@@ -144,8 +148,12 @@ def hostile_sessions() -> dict[str, bytes]:
         "abort-after-handshake": op_raw(encode_abort("too late")),
         "handshake-after-handshake": op_raw(encode_handshake(b"\x00" * 32)),
         # epoch 2 lowered to 1 in the clear header, counter still right: a past epoch
-        "past-epoch": op_act("partner", ACT_ROTATE) + DELIVER + op_act("partner", ACT_ROTATE)
-        + DELIVER + chat("partner", "x") + bytes([OP_MUTATE, 0, 0, 7, 3]),
+        "past-epoch": op_act("partner", ACT_ROTATE)
+        + DELIVER
+        + op_act("partner", ACT_ROTATE)
+        + DELIVER
+        + chat("partner", "x")
+        + bytes([OP_MUTATE, 0, 0, 7, 3]),
     }
     out = {}
     for index, (name, body) in enumerate(programs.items()):
@@ -156,11 +164,12 @@ def hostile_sessions() -> dict[str, bytes]:
     for name, fields in forged_payloads().items():
         response = msgpack.packb(fields, use_bin_type=True)
         out[f"started-initiator-forged-message-2-{name}"] = (
-            bytes([MODE_STARTED_INITIATOR]) + op_seal(response) + DELIVER + FLUSH)
-        final = msgpack.packb({k: v for k, v in fields.items() if k != "suites"},
-                              use_bin_type=True)
+            bytes([MODE_STARTED_INITIATOR]) + op_seal(response) + DELIVER + FLUSH
+        )
+        final = msgpack.packb({k: v for k, v in fields.items() if k != "suites"}, use_bin_type=True)
         out[f"fresh-responder-forged-message-3-{name}"] = (
-            bytes([MODE_FRESH_RESPONDER]) + DELIVER + op_seal(final) + DELIVER)
+            bytes([MODE_FRESH_RESPONDER]) + DELIVER + op_seal(final) + DELIVER
+        )
     return out
 
 
@@ -168,8 +177,12 @@ def forged_payloads() -> dict[str, dict[str, object]]:
     """The partner's real identity fields, then one lie each."""
     partner = PARTNER_IDENTITY
     honest: dict[str, object] = {
-        "v": 1, "name": "partner", "id": partner.public_key,
-        "sig": partner.sign(static_binding(partner.noise_static_public)), "suites": [1, 2, 3]}
+        "v": 1,
+        "name": "partner",
+        "id": partner.public_key,
+        "sig": partner.sign(static_binding(partner.noise_static_public)),
+        "suites": [1, 2, 3],
+    }
     lies: dict[str, dict[str, object]] = {
         "honest": {},
         "suites-reordered": {"suites": [3, 1]},
@@ -255,8 +268,10 @@ def capture(program: bytes) -> tuple[Trace, list[bytes], list[tuple[int, bytes]]
     trace = Trace()
     opened: list[tuple[Any, bytes]] = []
     payloads: list[tuple[Any, bytes]] = []
-    with recording(RecordLayer, "open", opened), \
-            recording(HandshakeState, "read_message", payloads):
+    with (
+        recording(RecordLayer, "open", opened),
+        recording(HandshakeState, "read_message", payloads),
+    ):
         session = run_program(program, trace)
     numbered = []
     for state, payload in payloads:
@@ -274,8 +289,7 @@ def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
     out = CorpusWriter(root)
     out.reset()
     for mode, mode_name in MODE_NAMES.items():
-        for kind, program in (("script", scripted_session(mode)),
-                              ("short", short_session(mode))):
+        for kind, program in (("script", scripted_session(mode)), ("short", short_session(mode))):
             trace, plaintexts, payloads, victim_events = capture(program)
             if "HandshakeCompleted" not in victim_events:
                 raise RuntimeError(f"{mode_name} {kind}: no handshake in the capture")
@@ -290,10 +304,12 @@ def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
                 stream = b"".join(chunks)
                 handshake_part = b"".join(chunks[:2])
                 for selector in (0x01, 0x0B, 0x00, 0x40):
-                    out.add("frames", f"{mode_name}-{kind}-{side}-{selector:02x}",
-                            bytes([selector]) + stream)
-                out.add("frames", f"{mode_name}-{kind}-{side}-handshake",
-                        b"\x01" + handshake_part)
+                    out.add(
+                        "frames",
+                        f"{mode_name}-{kind}-{side}-{selector:02x}",
+                        bytes([selector]) + stream,
+                    )
+                out.add("frames", f"{mode_name}-{kind}-{side}-handshake", b"\x01" + handshake_part)
                 for body in frame_bodies(stream):
                     out.add("messages", "frame", b"\x01" + body)
             for plaintext in plaintexts:

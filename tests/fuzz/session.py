@@ -100,31 +100,69 @@ MAX_OPS = 256
 HISTORY = 32
 MAX_PENDING = 1 << 20
 
-OP_RAW, OP_DELIVER, OP_MUTATE, OP_REPLAY, OP_PARTNER, OP_SEAL, OP_FLUSH, OP_TIME, OP_VICTIM, \
-    OP_EOF = range(10)
+(
+    OP_RAW,
+    OP_DELIVER,
+    OP_MUTATE,
+    OP_REPLAY,
+    OP_PARTNER,
+    OP_SEAL,
+    OP_FLUSH,
+    OP_TIME,
+    OP_VICTIM,
+    OP_EOF,
+) = range(10)
 N_OPS = 10
 
 ACT_CHAT, ACT_RECEIPT, ACT_PING, ACT_ROTATE, ACT_SWITCH, ACT_REKEY, ACT_FILE, ACT_CLOSE = range(8)
 N_ACTIONS = 8
 
-MODE_FRESH_RESPONDER, MODE_STARTED_INITIATOR, MODE_ESTABLISHED_INITIATOR, \
-    MODE_ESTABLISHED_RESPONDER = range(4)
+(
+    MODE_FRESH_RESPONDER,
+    MODE_STARTED_INITIATOR,
+    MODE_ESTABLISHED_INITIATOR,
+    MODE_ESTABLISHED_RESPONDER,
+) = range(4)
 
-EVENT_TYPES = (HandshakeCompleted, MessageReceived, KeysRotated, CipherChanged, RekeyCompleted,
-               SecurityEvent, ConnectionClosed)
-SECURITY_EVENT_NAMES = frozenset({"handshake_fail", "decrypt_fail", "replay_rejected",
-                                  "downgrade_rejected", "frame_rejected"})
+EVENT_TYPES = (
+    HandshakeCompleted,
+    MessageReceived,
+    KeysRotated,
+    CipherChanged,
+    RekeyCompleted,
+    SecurityEvent,
+    ConnectionClosed,
+)
+SECURITY_EVENT_NAMES = frozenset(
+    {"handshake_fail", "decrypt_fail", "replay_rejected", "downgrade_rejected", "frame_rejected"}
+)
 #: ConnectionClosed reasons documented in events.py, minus internal_error: that one
 #: means an exception of ours was caught by the last-resort handler, i.e. a bug.
-CLOSE_REASONS = frozenset({"local_close", "peer_closed", "eof", "protocol_error",
-                           "handshake_failed", "handshake_timeout", "idle_timeout",
-                           "rekey_timeout", "session_exhausted"})
+CLOSE_REASONS = frozenset(
+    {
+        "local_close",
+        "peer_closed",
+        "eof",
+        "protocol_error",
+        "handshake_failed",
+        "handshake_timeout",
+        "idle_timeout",
+        "rekey_timeout",
+        "session_exhausted",
+    }
+)
 
 #: Small limits so a short fuzz program crosses count rotations and fresh key agreements.
 FUZZ_CONFIG = ProtocolConfig(
-    suites=available_suite_names(), max_messages_per_key=8, key_rotation_interval=200.0,
-    rekey_interval=400.0, rekey_after_messages=40, handshake_timeout=10.0,
-    keepalive_interval=30.0, idle_timeout=120.0)
+    suites=available_suite_names(),
+    max_messages_per_key=8,
+    key_rotation_interval=200.0,
+    rekey_interval=400.0,
+    rekey_after_messages=40,
+    handshake_timeout=10.0,
+    keepalive_interval=30.0,
+    idle_timeout=120.0,
+)
 
 
 VARIANT_PLAIN, VARIANT_REFLECTED, VARIANT_REFUSED, VARIANT_NARROW = range(4)
@@ -197,8 +235,11 @@ class CheckedConnection(PeerConnection):
         super()._close(reason, detail, notify_peer)
 
     def _on_error(self, exc: P2PMsgError) -> None:
-        if (isinstance(exc, LocalProtocolError) and not isinstance(exc, SessionExhaustedError)
-                and self.swallowed is None):
+        if (
+            isinstance(exc, LocalProtocolError)
+            and not isinstance(exc, SessionExhaustedError)
+            and self.swallowed is None
+        ):
             self.swallowed = exc
         super()._on_error(exc)
 
@@ -230,20 +271,22 @@ class Endpoint:
         if conn.swallowed is not None:
             exc, conn.swallowed = conn.swallowed, None
             raise ContractViolation(
-                f"{self.label}: {what}: swallowed {type(exc).__name__}: {exc}") from exc
+                f"{self.label}: {what}: swallowed {type(exc).__name__}: {exc}"
+            ) from exc
         batch: list[Event] = []
         while (event := conn.next_event()) is not None:
             batch.append(event)
         for index, event in enumerate(batch):
-            self._check_event(what, event, batch[index + 1:])
+            self._check_event(what, event, batch[index + 1 :])
         self.events.extend(batch)
         state = conn.state
         if (state == "closed") != self.closed:
-            raise ContractViolation(f"{self.label}: {what}: state {state!r} but "
-                                    f"ConnectionClosed {'seen' if self.closed else 'not seen'}")
+            raise ContractViolation(
+                f"{self.label}: {what}: state {state!r} but "
+                f"ConnectionClosed {'seen' if self.closed else 'not seen'}"
+            )
         if state == "established" and not self.handshook:
-            raise ContractViolation(f"{self.label}: {what}: established without "
-                                    "HandshakeCompleted")
+            raise ContractViolation(f"{self.label}: {what}: established without HandshakeCompleted")
         if self.closed and conn.get_timer() is not None:
             raise ContractViolation(f"{self.label}: {what}: closed but get_timer() is not None")
         conn.status()  # must not raise in any state
@@ -273,8 +316,11 @@ class Endpoint:
             key = event.peer.public_key
             if key != self.expected_peer.public_key or key == self.identity.public_key:
                 raise ContractViolation(f"{where} authenticated {key.hex()}")
-            if (not event.suites or event.suite != event.suites[0]
-                    or not set(event.suites) <= set(FUZZ_CONFIG.suites)):
+            if (
+                not event.suites
+                or event.suite != event.suites[0]
+                or not set(event.suites) <= set(FUZZ_CONFIG.suites)
+            ):
                 raise ContractViolation(f"{where} negotiated {event.suites} / {event.suite}")
             self.negotiated = event.suites
             self.suite = {"send": event.suite, "recv": event.suite}
@@ -296,8 +342,9 @@ class Endpoint:
             self.cipher_change_due = False
         elif type(event) is RekeyCompleted:
             if self.fresh != {"send", "recv"}:
-                raise ContractViolation(f"{where} but only {sorted(self.fresh)} got a fresh "
-                                        "secret since the last one")
+                raise ContractViolation(
+                    f"{where} but only {sorted(self.fresh)} got a fresh secret since the last one"
+                )
             self.fresh.clear()
 
     def _check_rotation(self, where: str, event: KeysRotated, rest: list[Event]) -> None:
@@ -305,8 +352,9 @@ class Endpoint:
         suite change is announced by the CipherChanged right after."""
         direction = event.direction
         if direction not in ("send", "recv") or event.epoch != self.epoch[direction] + 1:
-            raise ContractViolation(f"{where} {direction} to epoch {event.epoch} after "
-                                    f"{self.epoch.get(direction)}")
+            raise ContractViolation(
+                f"{where} {direction} to epoch {event.epoch} after {self.epoch.get(direction)}"
+            )
         if event.suite not in self.negotiated:
             raise ContractViolation(f"{where} to {event.suite}, not in {self.negotiated}")
         previous, self.suite[direction] = self.suite[direction], event.suite
@@ -341,7 +389,7 @@ class Reader:
         return (self.u8() << 8) | self.u8()
 
     def take(self, n: int) -> bytes:
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += len(chunk)
         return chunk
 
@@ -351,8 +399,7 @@ class Trace:
     """What make_corpus.py records: each side's received byte chunks, and the victim's
     view of the program as replayable ops (RAW for what it received, its own actions)."""
 
-    received: dict[str, list[bytes]] = field(default_factory=lambda: {"victim": [],
-                                                                       "partner": []})
+    received: dict[str, list[bytes]] = field(default_factory=lambda: {"victim": [], "partner": []})
     victim_ops: list[bytes] = field(default_factory=list)
 
 
@@ -366,20 +413,41 @@ class Session:
         self.clock = Clock()
         self.trace = trace
         victim_role: Literal["initiator", "responder"] = (
-            "initiator" if self.mode in (MODE_STARTED_INITIATOR, MODE_ESTABLISHED_INITIATOR)
-            else "responder")
+            "initiator"
+            if self.mode in (MODE_STARTED_INITIATOR, MODE_ESTABLISHED_INITIATOR)
+            else "responder"
+        )
         partner_role: Literal["initiator", "responder"] = (
-            "responder" if victim_role == "initiator" else "initiator")
+            "responder" if victim_role == "initiator" else "initiator"
+        )
         partner_identity = VICTIM_IDENTITY if variant == VARIANT_REFLECTED else PARTNER_IDENTITY
-        self.victim = Endpoint("victim", CheckedConnection(
-            victim_role, VICTIM_IDENTITY, "victim", DeterministicRng(b"victim"),
-            self.clock, FUZZ_CONFIG,
-            policy=_refuse_everyone if variant == VARIANT_REFUSED else None),
-            VICTIM_IDENTITY, PARTNER_IDENTITY)
-        self.partner = Endpoint("partner", CheckedConnection(
-            partner_role, partner_identity, "partner", DeterministicRng(b"partner"),
-            self.clock, NARROW_CONFIG if variant == VARIANT_NARROW else FUZZ_CONFIG),
-            partner_identity, VICTIM_IDENTITY)
+        self.victim = Endpoint(
+            "victim",
+            CheckedConnection(
+                victim_role,
+                VICTIM_IDENTITY,
+                "victim",
+                DeterministicRng(b"victim"),
+                self.clock,
+                FUZZ_CONFIG,
+                policy=_refuse_everyone if variant == VARIANT_REFUSED else None,
+            ),
+            VICTIM_IDENTITY,
+            PARTNER_IDENTITY,
+        )
+        self.partner = Endpoint(
+            "partner",
+            CheckedConnection(
+                partner_role,
+                partner_identity,
+                "partner",
+                DeterministicRng(b"partner"),
+                self.clock,
+                NARROW_CONFIG if variant == VARIANT_NARROW else FUZZ_CONFIG,
+            ),
+            partner_identity,
+            VICTIM_IDENTITY,
+        )
         self.to_victim = b""
         self.to_partner = b""
         self.history: list[bytes] = []
@@ -421,24 +489,31 @@ class Session:
         batch = endpoint.check("receive_data")
         out = endpoint.conn.data_to_send()
         if was_closed and (batch or out):
-            raise ContractViolation(f"{endpoint.label}: receive_data after ConnectionClosed "
-                                    f"produced {len(batch)} events and {len(out)} bytes")
+            raise ContractViolation(
+                f"{endpoint.label}: receive_data after ConnectionClosed "
+                f"produced {len(batch)} events and {len(out)} bytes"
+            )
         if not self.hostile:
             for event in batch:
                 if type(event) is SecurityEvent:
                     raise ContractViolation(f"{endpoint.label}: honest peers, yet {event!r}")
-        if (not self.injected and self.victim.completed and self.partner.completed
-                and (self.victim.completed.handshake_hash, self.victim.completed.suites)
-                != (self.partner.completed.handshake_hash, self.partner.completed.suites)):
+        if (
+            not self.injected
+            and self.victim.completed
+            and self.partner.completed
+            and (self.victim.completed.handshake_hash, self.victim.completed.suites)
+            != (self.partner.completed.handshake_hash, self.partner.completed.suites)
+        ):
             raise ContractViolation("one handshake, two views: hashes or suites differ")
         if endpoint is self.partner or not self.injected:
             sender = self.victim if endpoint is self.partner else self.partner
             got = endpoint.received
-            if got != sender.sent[:len(got)]:
+            if got != sender.sent[: len(got)]:
                 raise ContractViolation(
                     f"{endpoint.label} received {len(got)} messages that are not a prefix of "
                     f"the {len(sender.sent)} its peer sent: {got[-3:]!r} vs "
-                    f"{sender.sent[:len(got)][-3:]!r}")
+                    f"{sender.sent[: len(got)][-3:]!r}"
+                )
         self._queue_from(endpoint, out)
 
     def _queue_from(self, endpoint: Endpoint, out: bytes) -> None:
@@ -510,13 +585,16 @@ class Session:
         elif op == OP_VICTIM:
             start = reader.pos
             self.act(self.victim, reader)
-            self._trace_victim_op(bytes([OP_VICTIM]) + reader.data[start:reader.pos])
+            self._trace_victim_op(bytes([OP_VICTIM]) + reader.data[start : reader.pos])
         elif op == OP_EOF:
             self.feed(self.victim, b"")
 
     def _until_next_timer(self) -> float:
-        timers = [t for t in (self.victim.conn.get_timer(), self.partner.conn.get_timer())
-                  if t is not None]
+        timers = [
+            t
+            for t in (self.victim.conn.get_timer(), self.partner.conn.get_timer())
+            if t is not None
+        ]
         return max(0.0, min(timers) - self.clock.now) if timers else 0.0
 
     def advance(self, seconds: float) -> None:
@@ -531,11 +609,13 @@ class Session:
             if timer is not None and timer <= self.clock.now:
                 raise ContractViolation(
                     f"{endpoint.label}: right after handle_timer(now), get_timer() is "
-                    f"{self.clock.now - timer:g} s in the past: a driver loop would spin")
+                    f"{self.clock.now - timer:g} s in the past: a driver loop would spin"
+                )
             out = endpoint.conn.data_to_send()
             if was_closed and (batch or out):
-                raise ContractViolation(f"{endpoint.label}: handle_timer after close produced "
-                                        "output")
+                raise ContractViolation(
+                    f"{endpoint.label}: handle_timer after close produced output"
+                )
             self._queue_from(endpoint, out)
             self._note_handshake_abort(endpoint)
 
@@ -563,15 +643,17 @@ class Session:
             if self.victim.conn.role == "initiator":  # forge message 2
                 if not sent["victim"]:
                     return
-                noise = HandshakeState(initiator=False, s=static, prologue=PROLOGUE,
-                                       rng=DeterministicRng(b"forged"))
+                noise = HandshakeState(
+                    initiator=False, s=static, prologue=PROLOGUE, rng=DeterministicRng(b"forged")
+                )
                 noise.read_message(sent["victim"][0])
             else:  # forge message 3 on the partner's own message 1
                 if not sent["partner"] or not sent["victim"]:
                     return
                 first = sent["partner"][0]
-                noise = HandshakeState(initiator=True, s=static, prologue=PROLOGUE,
-                                       e=PARTNER_EPHEMERAL)
+                noise = HandshakeState(
+                    initiator=True, s=static, prologue=PROLOGUE, e=PARTNER_EPHEMERAL
+                )
                 if noise.write_message(first[32:]) != first:
                     raise ContractViolation("cannot reproduce the partner's message 1")
                 noise.read_message(sent["victim"][0])
@@ -592,8 +674,10 @@ class Session:
         batch = endpoint.check(f"action {action}")
         out += conn.data_to_send()
         if was_closed and (batch or out):
-            raise ContractViolation(f"{endpoint.label}: action {action} after ConnectionClosed "
-                                    f"produced {len(batch)} events and {len(out)} bytes")
+            raise ContractViolation(
+                f"{endpoint.label}: action {action} after ConnectionClosed "
+                f"produced {len(batch)} events and {len(out)} bytes"
+            )
         self._queue_from(endpoint, out)
         self._note_handshake_abort(endpoint)
 
@@ -639,8 +723,9 @@ class Session:
         self.advance(max(FUZZ_CONFIG.idle_timeout, FUZZ_CONFIG.handshake_timeout) + 1)
         for endpoint in (self.victim, self.partner):
             if not endpoint.closed:
-                raise ContractViolation(f"{endpoint.label}: still {endpoint.conn.state} after "
-                                        "the idle timeout")
+                raise ContractViolation(
+                    f"{endpoint.label}: still {endpoint.conn.state} after the idle timeout"
+                )
 
 
 _TRANSFER_ID = bytes(range(16))
@@ -679,23 +764,24 @@ def mutate(data: bytes, kind: int, pos: int, value: int) -> bytes:
     at = pos % len(data)
     kind %= 5
     if kind == 0:
-        return data[:at] + bytes([data[at] ^ (value or 1)]) + data[at + 1:]
+        return data[:at] + bytes([data[at] ^ (value or 1)]) + data[at + 1 :]
     if kind == 1:
         return data[:at]
     if kind == 2:
         return data[:at] + bytes([value]) + data[at:]
     if kind == 3:
-        return data[:at] + data[at + 1:]
+        return data[:at] + data[at + 1 :]
     return data + data
 
 
 # --- program builders (make_corpus.py, regression tests) ----------------------------------
 
+
 def op_raw(data: bytes) -> bytes:
     """RAW ops for `data` (several if it is longer than one u16 length)."""
     out = bytearray()
     for start in range(0, len(data), 0xFFFF):
-        chunk = data[start:start + 0xFFFF]
+        chunk = data[start : start + 0xFFFF]
         out += bytes([OP_RAW]) + len(chunk).to_bytes(2, "big") + chunk
     return bytes(out)
 
@@ -704,8 +790,9 @@ def op_time(seconds: float) -> bytes:
     return bytes([OP_TIME]) + min(int(seconds * 16), 0xFFFF).to_bytes(2, "big")
 
 
-def op_act(who: Literal["partner", "victim"], action: int, arg: int = 0,
-           extra: bytes = b"") -> bytes:
+def op_act(
+    who: Literal["partner", "victim"], action: int, arg: int = 0, extra: bytes = b""
+) -> bytes:
     return bytes([OP_PARTNER if who == "partner" else OP_VICTIM, action, arg]) + extra
 
 
@@ -723,4 +810,3 @@ def run_program(data: bytes, trace: Trace | None = None) -> Session:
     session = Session(reader.u8(), trace)
     session.run(reader)
     return session
-

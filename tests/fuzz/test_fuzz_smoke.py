@@ -28,18 +28,25 @@ MIN_COVERAGE = {"frames": 25, "messages": 60, "connection": 250}
 MIN_RUNS = 100
 
 #: Where pyproject's marker installs atheris (its PyPI wheels).
-SUPPORTED = (sys.platform == "linux" and platform.machine() == "x86_64"
-             and (3, 11) <= sys.version_info[:2] < (3, 14))
+SUPPORTED = (
+    sys.platform == "linux"
+    and platform.machine() == "x86_64"
+    and (3, 11) <= sys.version_info[:2] < (3, 14)
+)
 
 
 def _require_atheris() -> None:
     if importlib.util.find_spec("atheris") is not None:
         return
     if SUPPORTED:
-        pytest.fail("atheris is missing although this platform has wheels: "
-                    "pip install -e '.[test]' (pyproject's test extra pins it)")
-    pytest.skip(f"atheris has no wheel for Python {platform.python_version()} on "
-                f"{sys.platform}/{platform.machine()} (only Linux x86_64, CPython 3.11-3.13)")
+        pytest.fail(
+            "atheris is missing although this platform has wheels: "
+            "pip install -e '.[test]' (pyproject's test extra pins it)"
+        )
+    pytest.skip(
+        f"atheris has no wheel for Python {platform.python_version()} on "
+        f"{sys.platform}/{platform.machine()} (only Linux x86_64, CPython 3.11-3.13)"
+    )
 
 
 @pytest.mark.slow
@@ -48,18 +55,34 @@ def test_fuzz_target_runs_clean(target: str, tmp_path: Path) -> None:
     _require_atheris()
     work = tmp_path / "corpus"
     work.mkdir()
-    command = [sys.executable, "-m", f"tests.fuzz.fuzz_{target}",
-               f"-max_total_time={SECONDS_PER_TARGET}", "-rss_limit_mb=1024", "-timeout=10",
-               f"-artifact_prefix={tmp_path}/", str(work), str(CORPUS_ROOT / target)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False,  # noqa: S603
-                            timeout=SECONDS_PER_TARGET + 90)
+    command = [
+        sys.executable,
+        "-m",
+        f"tests.fuzz.fuzz_{target}",
+        f"-max_total_time={SECONDS_PER_TARGET}",
+        "-rss_limit_mb=1024",
+        "-timeout=10",
+        f"-artifact_prefix={tmp_path}/",
+        str(work),
+        str(CORPUS_ROOT / target),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=SECONDS_PER_TARGET + 90,
+    )
     output = result.stdout + result.stderr
     artifacts = sorted(p.name for p in tmp_path.iterdir() if p.name != "corpus")
     assert result.returncode == 0 and not artifacts, (
         f"fuzz_{target} found a problem (exit {result.returncode}, artifacts {artifacts}); "
-        f"reproduce with: python -m tests.fuzz.fuzz_{target} <artifact>\n{output[-4000:]}")
+        f"reproduce with: python -m tests.fuzz.fuzz_{target} <artifact>\n{output[-4000:]}"
+    )
     done = re.search(r"Done (\d+) runs", output)
     assert done and int(done.group(1)) >= MIN_RUNS, f"too few runs:\n{output[-2000:]}"
     inited = re.search(r"INITED cov: (\d+)", output)
     assert inited and int(inited.group(1)) >= MIN_COVERAGE[target], (
-        f"coverage after the seeds is too low (instrumentation off?):\n{output[-2000:]}")
+        f"coverage after the seeds is too low (instrumentation off?):\n{output[-2000:]}"
+    )

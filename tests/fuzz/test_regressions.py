@@ -56,9 +56,12 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 
 
 def _files(root: Path) -> list[object]:
-    return [pytest.param(target, path, id=f"{target}/{path.name}")
-            for target in TARGETS
-            for path in sorted((root / target).glob("*")) if path.is_file()]
+    return [
+        pytest.param(target, path, id=f"{target}/{path.name}")
+        for target in TARGETS
+        for path in sorted((root / target).glob("*"))
+        if path.is_file()
+    ]
 
 
 @pytest.mark.parametrize(("target", "path"), _files(CRASH_ROOT))
@@ -74,8 +77,9 @@ def test_every_seed_runs_clean(target: str) -> None:
         TARGETS[target](seed.read_bytes())
 
 
-@pytest.mark.parametrize("seed", sorted(p.name for p in (CORPUS_ROOT / "connection").glob(
-    "*-script-transcript-*")))
+@pytest.mark.parametrize(
+    "seed", sorted(p.name for p in (CORPUS_ROOT / "connection").glob("*-script-transcript-*"))
+)
 def test_captured_session_replays_deep(seed: str) -> None:
     """The victim's transcript of the scripted session is only raw bytes and its own
     actions; it must still get through the handshake, messages, rotations and both
@@ -88,11 +92,14 @@ def test_captured_session_replays_deep(seed: str) -> None:
     assert kinds.count(RekeyCompleted) >= 2
     closed = session.victim.events[-1]
     assert type(closed) is ConnectionClosed and closed.reason == "peer_closed", (
-        f"{closed!r}: regenerate with python -m tests.fuzz.make_corpus")
+        f"{closed!r}: regenerate with python -m tests.fuzz.make_corpus"
+    )
 
 
-@pytest.mark.skipif("twofish-cbc-hmac-sha256" not in available_suite_names(),
-                    reason="the checked-in seeds were captured with all three suites")
+@pytest.mark.skipif(
+    "twofish-cbc-hmac-sha256" not in available_suite_names(),
+    reason="the checked-in seeds were captured with all three suites",
+)
 def test_corpus_builder_reproduces_the_checked_in_seeds(tmp_path: Path) -> None:
     from tests.fuzz.make_corpus import build
 
@@ -101,10 +108,12 @@ def test_corpus_builder_reproduces_the_checked_in_seeds(tmp_path: Path) -> None:
         built = sorted(p.name for p in (tmp_path / target).iterdir())
         checked_in = sorted(p.name for p in (CORPUS_ROOT / target).iterdir())
         assert built == checked_in, (
-            f"tests/fuzz/corpus/{target} is stale: run python -m tests.fuzz.make_corpus")
+            f"tests/fuzz/corpus/{target} is stale: run python -m tests.fuzz.make_corpus"
+        )
 
 
 # --- the oracle must be able to fail -------------------------------------------------------
+
 
 def _established() -> Session:
     """An established session with one partner chat pending for the victim."""
@@ -144,6 +153,7 @@ def test_oracle_reports_a_connection_alive_past_the_idle_timeout() -> None:
 
 # --- findings ------------------------------------------------------------------------------
 # (one named test per crash the campaign found; see README "Fuzzing" for the log)
+
 
 def _established_pair(config: ProtocolConfig) -> tuple[Clock, PeerConnection, PeerConnection]:
     clock = Clock()
@@ -211,10 +221,10 @@ def test_finding_2_msgpack_map_keys_must_be_str() -> None:
     """
     bytes_keyed = bytes.fromhex("81c40021")  # {b"": 33}
     with pytest.raises(RemoteProtocolError, match="key"):
-        unpack_limited(bytes_keyed, what="test", max_array=4, max_map=4, max_str=16,
-                       max_bin=16)
+        unpack_limited(bytes_keyed, what="test", max_array=4, max_map=4, max_str=16, max_bin=16)
     nested = bytes.fromhex("9281c401019201c4015501")  # [{b"\x01": [1, b"U"]}, 1]
     with pytest.raises(RemoteProtocolError, match="key"):
         unpack_limited(nested, what="test", max_array=4, max_map=4, max_str=16, max_bin=16)
-    assert unpack_limited(bytes.fromhex("81a17601"), what="test", max_array=4, max_map=4,
-                          max_str=16, max_bin=16) == {"v": 1}
+    assert unpack_limited(
+        bytes.fromhex("81a17601"), what="test", max_array=4, max_map=4, max_str=16, max_bin=16
+    ) == {"v": 1}

@@ -22,7 +22,7 @@ suite by `pytest_plugins` in tests/conftest.py)::
         ready = lines.wait_for(lambda o: o.get("event") == "ready", timeout=10)
         result = b.exec([sys.executable, "-m", "p2pmsg", "send", ...])  # runs to completion
 
-API (tests/harness/lan.py):
+API (p2pmsg/bench/netns.py: shipped, since `p2pmsg bench discovery` builds the same LAN):
 
 - `make_lan(n_hosts=2) -> Lan`; `lan.hosts: list[Host]`; `lan.add_host()` adds one later.
 - `Host.name` (the namespace), `Host.ip` (first address), `Host.addresses`.
@@ -54,17 +54,17 @@ mDNS safety: tests/conftest.py puts the host namespace in
 (p2pmsg/node/netguard.py), so a process accidentally started outside a
 harness host fails instead of announcing itself on the real LAN.
 
-`tests/harness/discovery_probe.py` runs discovery alone and prints one JSON
+`p2pmsg/bench/discovery_probe.py` (shipped: `p2pmsg bench discovery` uses it too)
+runs discovery alone and prints one JSON
 line per event; see its docstring.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.harness.lan import SUBNET, HarnessError, Host, Lan
+from p2pmsg.bench.netns import SUBNET, HarnessError, Host, Lan
 from tests.harness.procs import JsonLines
 
-DISCOVERY_PROBE = Path(__file__).resolve().parent / "discovery_probe.py"
+#: Run with `[sys.executable, "-m", DISCOVERY_PROBE, ...]` inside a host.
+DISCOVERY_PROBE = "p2pmsg.bench.discovery_probe"
 
 __all__ = ["DISCOVERY_PROBE", "SUBNET", "HarnessError", "Host", "JsonLines", "Lan"]

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from p2pmsg.bench.netns import Host
 from p2pmsg.profile import Profile
-from tests.harness.lan import Host
 from tests.harness.procs import JsonLines
 
 PASSWORD = "Lan-Test-Passw0rd!"  # noqa: S105 - the throwaway test profiles' password
@@ -30,12 +30,17 @@ def p2pmsg(*args: str) -> list[str]:
     return [sys.executable, "-m", "p2pmsg", *args]
 
 
-def listen(host: Host, data_dir: Path, name: str, *extra: str,
-           ready_timeout: float = 20.0) -> JsonLines:
+def listen(
+    host: Host, data_dir: Path, name: str, *extra: str, ready_timeout: float = 20.0
+) -> JsonLines:
     """`p2pmsg listen --json` for a profile, once it printed its ready line."""
-    proc = host.run(p2pmsg("listen", "--json", "--data-dir", str(data_dir), "--profile", name,
-                           *extra),
-                    env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = host.run(
+        p2pmsg("listen", "--json", "--data-dir", str(data_dir), "--profile", name, *extra),
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = JsonLines(proc)
     lines.wait_for(lambda o: o.get("event") == "ready", ready_timeout, f"{name}'s ready line")
     return lines

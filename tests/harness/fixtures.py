@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.harness.lan import Lan, netns_unavailable_reason, sweep_stale_namespaces
+from p2pmsg.bench.netns import Lan, netns_unavailable_reason, sweep_stale_namespaces
 
 REQUIRE_NETNS_ENV = "P2PMSG_REQUIRE_NETNS"
 

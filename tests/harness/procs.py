@@ -46,8 +46,9 @@ class JsonLines:
                 self.garbage.append(line.rstrip("\n"))
         self._queue.put(None)  # end of output
 
-    def wait_for(self, predicate: Callable[[JsonObject], bool], timeout: float,
-                 what: str = "a matching line") -> JsonObject:
+    def wait_for(
+        self, predicate: Callable[[JsonObject], bool], timeout: float, what: str = "a matching line"
+    ) -> JsonObject:
         """The next unread line satisfying `predicate` (earlier lines are not rescanned).
 
         Raises AssertionError with everything the process said on timeout or EOF.
@@ -56,8 +57,9 @@ class JsonLines:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(self._context(f"timed out after {timeout:.1f} s waiting "
-                                                   f"for {what}"))
+                raise AssertionError(
+                    self._context(f"timed out after {timeout:.1f} s waiting for {what}")
+                )
             try:
                 obj = self._queue.get(timeout=remaining)
             except queue.Empty:
@@ -69,8 +71,9 @@ class JsonLines:
             if predicate(obj):
                 return obj
 
-    def wait_for_all(self, predicates: dict[str, Callable[[JsonObject], bool]], timeout: float
-                     ) -> dict[str, JsonObject]:
+    def wait_for_all(
+        self, predicates: dict[str, Callable[[JsonObject], bool]], timeout: float
+    ) -> dict[str, JsonObject]:
         """One line per predicate, in any order, counting lines already read."""
         found: dict[str, JsonObject] = {}
         for key, predicate in predicates.items():
@@ -80,9 +83,11 @@ class JsonLines:
         deadline = time.monotonic() + timeout
         while len(found) < len(predicates):
             missing = {k: p for k, p in predicates.items() if k not in found}
-            obj = self.wait_for(_any_of(list(missing.values())),
-                                max(0.0, deadline - time.monotonic()),
-                                "all of: " + ", ".join(missing))
+            obj = self.wait_for(
+                _any_of(list(missing.values())),
+                max(0.0, deadline - time.monotonic()),
+                "all of: " + ", ".join(missing),
+            )
             found.update({k: obj for k, p in missing.items() if p(obj)})
         return found
 
@@ -90,8 +95,10 @@ class JsonLines:
         stderr = ""
         if self.proc.poll() is not None and self.proc.stderr is not None:
             stderr = self.proc.stderr.read() or ""
-        return (f"{message}\nexit status: {self.proc.poll()}\nlines: {self.seen}\n"
-                f"non-JSON: {self.garbage}\nstderr: {stderr[-4000:]}")
+        return (
+            f"{message}\nexit status: {self.proc.poll()}\nlines: {self.seen}\n"
+            f"non-JSON: {self.garbage}\nstderr: {stderr[-4000:]}"
+        )
 
 
 def _any_of(predicates: list[Callable[[JsonObject], bool]]) -> Callable[[JsonObject], bool]:

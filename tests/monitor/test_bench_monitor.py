@@ -9,9 +9,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bench_monitor_quick_json() -> None:
-    result = subprocess.run([sys.executable, "-m", "p2pmsg", "bench", "monitor", "--quick",
-                             "--json"], capture_output=True, text=True, check=True, cwd=REPO,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "p2pmsg", "bench", "monitor", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        timeout=120,
+    )
     report = json.loads(result.stdout)["monitor"]
     assert report["mode"] == "models"
     assert report["load_ms"]["best"] > 0

@@ -16,8 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_evaluate_json_via_cli_meets_the_target_without_a_perfect_score() -> None:
-    result = subprocess.run([sys.executable, "-m", "p2pmsg", "evaluate", "--json"],
-                            capture_output=True, text=True, check=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "p2pmsg", "evaluate", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        timeout=120,
+    )
     report = json.loads(result.stdout)
     assert isinstance(report["macro_f1"], float) and isinstance(report["windows"], int)
     assert set(report["per_class"]) == set(LABELS)
@@ -35,19 +41,38 @@ def test_evaluate_json_via_cli_meets_the_target_without_a_perfect_score() -> Non
 
 def test_evaluate_refuses_unlabeled_data(tmp_path: Path) -> None:
     data = tmp_path / "log.jsonl"
-    data.write_text('{"ts":1,"event":"conn_open","peer":null,"addr":"10.0.0.1","bytes":0,'
-                    '"detail":{}}\n')
-    result = subprocess.run([sys.executable, "-m", "p2pmsg", "evaluate",  # noqa: S603
-                             "--data", str(data)],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    data.write_text(
+        '{"ts":1,"event":"conn_open","peer":null,"addr":"10.0.0.1","bytes":0,"detail":{}}\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            "evaluate",
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "has no 'label'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_generalises_to_a_differently_parameterised_run() -> None:
     """More peers, slower attacks, more look-alikes, another seed: never seen in training."""
-    config = SimConfig(hours=36, seed=4242, peers=10, slowness=2.5, lookalike_rate=3.0,
-                       quiet_fraction=0.6, attack_rate=4.0)
+    config = SimConfig(
+        hours=36,
+        seed=4242,
+        peers=10,
+        slowness=2.5,
+        lookalike_rate=3.0,
+        quiet_fraction=0.6,
+        attack_rate=4.0,
+    )
     report = evaluate_events(generate(config), load_models())
     assert report["windows"] > 2000
     assert min(row["support"] for row in report["per_class"].values()) >= 10
@@ -58,8 +83,12 @@ def test_classification_report_by_hand() -> None:
     truth = ["normal", "normal", "flood", "flood", "replay"]
     pred = ["normal", "flood", "flood", "normal", "replay"]
     report = classification_report(truth, pred)
-    assert report["per_class"]["flood"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5,
-                                            "support": 2}
+    assert report["per_class"]["flood"] == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "support": 2,
+    }
     assert report["per_class"]["replay"]["f1"] == 1.0
     assert report["macro_f1"] == round((0.5 + 0.5 + 1.0) / 3, 4)  # absent classes ignored
     assert report["confusion"]["matrix"][0][:2] == [1, 0]

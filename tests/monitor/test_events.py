@@ -13,8 +13,15 @@ from p2pmsg.monitor.events import (
     top_label,
 )
 
-GOOD = {"ts": 1763800000.25, "event": "handshake_fail", "peer": None, "addr": "192.168.1.20",
-        "bytes": 0, "detail": {}, "label": "normal"}
+GOOD = {
+    "ts": 1763800000.25,
+    "event": "handshake_fail",
+    "peer": None,
+    "addr": "192.168.1.20",
+    "bytes": 0,
+    "detail": {},
+    "label": "normal",
+}
 
 
 def line(**changes: object) -> str:
@@ -25,8 +32,9 @@ def line(**changes: object) -> str:
 
 def test_round_trip_is_exact_and_compact() -> None:
     event = parse_event(line())
-    assert event == SecurityEvent(1763800000.25, "handshake_fail", None, "192.168.1.20", 0, {},
-                                  "normal")
+    assert event == SecurityEvent(
+        1763800000.25, "handshake_fail", None, "192.168.1.20", 0, {}, "normal"
+    )
     assert json.loads(event.to_json()) == GOOD
     assert " " not in event.to_json()
     assert "label" not in event.to_json(with_label=False)
@@ -38,18 +46,21 @@ def test_key_is_peer_then_address_then_local() -> None:
     assert parse_event(line(event="unlock_fail", addr=None)).key == "local"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"event": "hack"}, "unknown event 'hack'"),
-    ({"ts": -1}, "'ts'"),
-    ({"ts": True}, "'ts'"),
-    ({"peer": "ABCD"}, "'peer'"),
-    ({"addr": "not-an-ip"}, "not an IP address"),
-    ({"bytes": -5}, "'bytes'"),
-    ({"bytes": 1.5}, "'bytes'"),
-    ({"detail": []}, "'detail'"),
-    ({"label": "evil"}, "unknown label 'evil'"),
-    ({"extra": 1}, "unknown field(s) extra"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"event": "hack"}, "unknown event 'hack'"),
+        ({"ts": -1}, "'ts'"),
+        ({"ts": True}, "'ts'"),
+        ({"peer": "ABCD"}, "'peer'"),
+        ({"addr": "not-an-ip"}, "not an IP address"),
+        ({"bytes": -5}, "'bytes'"),
+        ({"bytes": 1.5}, "'bytes'"),
+        ({"detail": []}, "'detail'"),
+        ({"label": "evil"}, "unknown label 'evil'"),
+        ({"extra": 1}, "unknown field(s) extra"),
+    ],
+)
 def test_bad_fields_are_named(changes: dict[str, object], message: str) -> None:
     with pytest.raises(EventFormatError, match=None) as info:
         parse_event(line(**changes), lineno=7)
@@ -85,8 +96,16 @@ def test_label_priority_follows_design() -> None:
 
 def test_alert_schema_is_enforced() -> None:
     alert = Alert(1.0, "flood", "high", None, "10.0.0.1", "rule:connection_rate", 1.5, "m")
-    assert set(alert.to_dict()) == {"ts", "kind", "severity", "peer", "addr", "source",
-                                    "score", "message"}
+    assert set(alert.to_dict()) == {
+        "ts",
+        "kind",
+        "severity",
+        "peer",
+        "addr",
+        "source",
+        "score",
+        "message",
+    }
     assert Alert.from_dict(alert.to_dict()) == alert
     with pytest.raises(ValueError):
         Alert(1.0, "normal", "high", None, None, "model", 0.0, "m")

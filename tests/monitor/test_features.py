@@ -72,8 +72,10 @@ def test_address_becomes_known_after_a_successful_handshake() -> None:
 
 
 def test_identity_change_is_credited_to_the_source_address_window() -> None:
-    events = [ev(5, "conn_open", addr="10.0.0.66"),
-              ev(5.1, "identity_changed", peer=OTHER, addr="10.0.0.66")]
+    events = [
+        ev(5, "conn_open", addr="10.0.0.66"),
+        ev(5.1, "identity_changed", peer=OTHER, addr="10.0.0.66"),
+    ]
     source = by_key(featurize(events), "10.0.0.66")[0]
     assert feature(source, "addr_auth_changed") > 0
 

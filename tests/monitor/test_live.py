@@ -24,19 +24,30 @@ def test_before_loading_the_monitor_runs_on_rules_and_says_so() -> None:
     for i in range(5):
         monitor.observe(ev(i * 2, "unlock_fail"))
     (alert,) = monitor.tick(T0 + 10)
-    assert (alert.kind, alert.source, alert.severity) == ("brute_force", "rule:unlock_failures",
-                                                         "high")
+    assert (alert.kind, alert.source, alert.severity) == (
+        "brute_force",
+        "rule:unlock_failures",
+        "high",
+    )
 
 
-@pytest.mark.parametrize(("events", "kind"), [
-    ([ev(i * 0.5, "handshake_fail", addr="10.6.6.6") for i in range(6)], "brute_force"),
-    ([ev(i * 0.05, "conn_open", addr="10.7.7.7") for i in range(40)], "flood"),
-    ([ev(1, "identity_changed", peer=PEER, addr="10.0.0.2")], "impersonation"),
-    ([ev(1, "replay_rejected", peer=PEER, addr="10.0.0.2")], "replay"),
-    ([ev(1, "decrypt_fail", peer=PEER, addr="10.0.0.2")], "integrity_violation"),
-    ([ev(1 + i, "file_sent", peer=PEER, addr="10.0.0.2", size=120_000_000) for i in range(2)],
-     "exfiltration"),
-])
+@pytest.mark.parametrize(
+    ("events", "kind"),
+    [
+        ([ev(i * 0.5, "handshake_fail", addr="10.6.6.6") for i in range(6)], "brute_force"),
+        ([ev(i * 0.05, "conn_open", addr="10.7.7.7") for i in range(40)], "flood"),
+        ([ev(1, "identity_changed", peer=PEER, addr="10.0.0.2")], "impersonation"),
+        ([ev(1, "replay_rejected", peer=PEER, addr="10.0.0.2")], "replay"),
+        ([ev(1, "decrypt_fail", peer=PEER, addr="10.0.0.2")], "integrity_violation"),
+        (
+            [
+                ev(1 + i, "file_sent", peer=PEER, addr="10.0.0.2", size=120_000_000)
+                for i in range(2)
+            ],
+            "exfiltration",
+        ),
+    ],
+)
 def test_rule_backed_attacks_alert_on_the_next_tick(events: list, kind: str) -> None:
     monitor = Monitor()
     for event in events:
@@ -69,8 +80,14 @@ def test_models_score_closed_windows_in_one_batch(loaded: Monitor) -> None:
     alerts += loaded.tick(tick + 120)
     assert loaded.windows_scored > before
     assert any(a.source == "model" for a in alerts)
-    assert {a.kind for a in alerts} <= {"brute_force", "exfiltration", "integrity_violation",
-                                        "replay", "flood", "impersonation"}
+    assert {a.kind for a in alerts} <= {
+        "brute_force",
+        "exfiltration",
+        "integrity_violation",
+        "replay",
+        "flood",
+        "impersonation",
+    }
     scores = loaded.recent_scores()
     assert scores and all(0.0 < s < 1.0 for s in scores)
     status = loaded.status()
@@ -101,8 +118,10 @@ def test_dedup_cooldown_and_more_severe_alerts_get_through() -> None:
 
 def test_repeat_offenders_are_escalated() -> None:
     dedup = AlertDeduper(cooldown=60, repeat_threshold=3)
-    severities = [dedup.offer("k", alert(i * 100.0, "low")).severity  # type: ignore[union-attr]
-                  for i in range(10)]
+    severities = [
+        dedup.offer("k", alert(i * 100.0, "low")).severity  # type: ignore[union-attr]
+        for i in range(10)
+    ]
     assert severities[:2] == ["low", "low"]
     assert severities[2] == "medium"
     assert severities[-1] == "high"

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
+from p2pmsg.bench.netns import Lan
 from tests.harness import Host, JsonLines
 from tests.harness.fixtures import require_netns
-from tests.harness.lan import Lan
 from tests.monitor.attack_tools.live_lan import (
     ALERT_DEADLINE,
     ENV,
@@ -73,9 +73,21 @@ class Victim:
 
     def attack(self, mode: str, source: str, *extra: str) -> dict[str, Any]:
         result = self.attacker.exec(
-            [sys.executable, "-m", "tests.monitor.attack_tools.attacker", mode, "--target",
-             f"{self.host.ip}:{self.port}", "--source", source, *extra],
-            env=ENV, timeout=40, check=False)
+            [
+                sys.executable,
+                "-m",
+                "tests.monitor.attack_tools.attacker",
+                mode,
+                "--target",
+                f"{self.host.ip}:{self.port}",
+                "--source",
+                source,
+                *extra,
+            ],
+            env=ENV,
+            timeout=40,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
         return report
@@ -100,15 +112,28 @@ def victim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victim]:
     lan = Lan()
     try:
         alice_host, bob_host, attacker = (lan.add_host() for _ in range(3))
-        alice = listen(alice_host, data_dir, "alice", "--accept-files", "--downloads",
-                       str(downloads))
+        alice = listen(
+            alice_host, data_dir, "alice", "--accept-files", "--downloads", str(downloads)
+        )
         ready = alice.seen[0]
         bob = listen(bob_host, data_dir, "bob", "--no-monitor")
         # Alice meets bob (mDNS, then a handshake): bob is a peer she knows from now on.
-        alice.wait_for(lambda o: o.get("event") == "peer_connected"
-                       and o["peer"]["fingerprint"] == fps["bob"], 30, "alice meeting bob")
-        victim = Victim(lan, alice_host, attacker, data_dir, int(ready["port"]), alice, fps,
-                        ProfileCli(alice_host, data_dir, "alice"), bob)
+        alice.wait_for(
+            lambda o: o.get("event") == "peer_connected" and o["peer"]["fingerprint"] == fps["bob"],
+            30,
+            "alice meeting bob",
+        )
+        victim = Victim(
+            lan,
+            alice_host,
+            attacker,
+            data_dir,
+            int(ready["port"]),
+            alice,
+            fps,
+            ProfileCli(alice_host, data_dir, "alice"),
+            bob,
+        )
         yield victim
         victim.stop_bob()
         alice.proc.send_signal(signal.SIGTERM)
@@ -117,18 +142,27 @@ def victim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victim]:
         lan.teardown()
 
 
-def about(*, addr: str | None = None, peer: str | None = None, kind: str | None = None,
-          source: str | None = None) -> Any:
+def about(
+    *,
+    addr: str | None = None,
+    peer: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+) -> Any:
     def match(record: dict[str, Any]) -> bool:
-        return ((addr is None or record.get("addr") == addr)
-                and (peer is None or record.get("peer") == peer)
-                and (kind is None or record.get("kind") == kind)
-                and (source is None or record.get("source") == source))
+        return (
+            (addr is None or record.get("addr") == addr)
+            and (peer is None or record.get("peer") == peer)
+            and (kind is None or record.get("kind") == kind)
+            and (source is None or record.get("source") == source)
+        )
+
     return match
 
 
-def check_in_time(victim: Victim, what: str, alert: Alert, seen: float, first_ts: float,
-                  detail: str = "") -> None:
+def check_in_time(
+    victim: Victim, what: str, alert: Alert, seen: float, first_ts: float, detail: str = ""
+) -> None:
     elapsed = seen - first_ts
     measure(what, elapsed, detail or f"{alert['source']}, {alert['severity']}")
     assert 0 <= elapsed < ALERT_DEADLINE, (what, elapsed, alert)
@@ -138,42 +172,58 @@ def check_in_time(victim: Victim, what: str, alert: Alert, seen: float, first_ts
 # --- the attacks ------------------------------------------------------------------------------
 
 
-def test_wrong_password_loop_against_the_running_profile_is_brute_force(
-        victim: Victim) -> None:
+def test_wrong_password_loop_against_the_running_profile_is_brute_force(victim: Victim) -> None:
     started = time.time()
     # A script trying passwords in parallel (bounded: five are the rule's threshold, the
     # sixth is throttled); the profile's unlock guard takes them one at a time.
-    guesses = [victim.host.run(p2pmsg("id", "--data-dir", str(victim.data_dir), "--profile",
-                                      "alice"),
-                               env={**ENV, "P2PMSG_PASSWORD": f"not-the-password-{i}"},
-                               stdout=-1, stderr=-1, text=True) for i in range(6)]
+    guesses = [
+        victim.host.run(
+            p2pmsg("id", "--data-dir", str(victim.data_dir), "--profile", "alice"),
+            env={**ENV, "P2PMSG_PASSWORD": f"not-the-password-{i}"},
+            stdout=-1,
+            stderr=-1,
+            text=True,
+        )
+        for i in range(6)
+    ]
     outcomes = [guess.communicate(timeout=30)[1] for guess in guesses]
     assert all(guess.returncode != 0 for guess in guesses)
     assert sum("wrong password" in text for text in outcomes) == 5, outcomes
     alert, seen = victim.cli.wait_for_alert(
-        about(kind="brute_force", source="rule:unlock_failures"), "the unlock loop")
+        about(kind="brute_force", source="rule:unlock_failures"), "the unlock loop"
+    )
     assert alert["peer"] is None and alert["addr"] is None  # this device, not a peer
-    fails = [e for e in victim.cli.events()
-             if e["event"] == "unlock_fail" and e["ts"] >= started]
+    fails = [e for e in victim.cli.events() if e["event"] == "unlock_fail" and e["ts"] >= started]
     # Every guess reached the node's event log: five tried, then refused without trying
     # (the sixth, and any poll of ours that came during the two-second backoff).
     reasons = [e["detail"]["reason"] for e in fails]
     assert reasons[:5] == ["wrong_password"] * 5 and reasons[5] == "throttled"
-    check_in_time(victim, "wrong-password loop -> brute_force", alert, seen,
-                  first_event(fails, lambda e: True)["ts"])
+    check_in_time(
+        victim,
+        "wrong-password loop -> brute_force",
+        alert,
+        seen,
+        first_event(fails, lambda e: True)["ts"],
+    )
 
 
 def test_handshakes_with_bad_signatures_are_brute_force(victim: Victim) -> None:
     source = victim.new_source()
     report = victim.attack("bad-signature", source, "--count", "6")
     assert all("signature" in answer for answer in report["result"]), report
-    alert, seen = victim.cli.wait_for_alert(about(addr=source, kind="brute_force"),
-                                            "bad signatures")
+    alert, seen = victim.cli.wait_for_alert(
+        about(addr=source, kind="brute_force"), "bad signatures"
+    )
     events = victim.cli.events()
     fails = [e for e in events if e["addr"] == source and e["event"] == "handshake_fail"]
     assert len(fails) == 6 and all("signature" in e["detail"]["reason"] for e in fails)
-    check_in_time(victim, "bad-signature handshakes -> brute_force", alert, seen,
-                  first_event(events, about(addr=source))["ts"])
+    check_in_time(
+        victim,
+        "bad-signature handshakes -> brute_force",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+    )
 
 
 def test_a_replayed_record_is_replay(victim: Victim) -> None:
@@ -182,22 +232,36 @@ def test_a_replayed_record_is_replay(victim: Victim) -> None:
     fp = report["fingerprint"]
     alert, seen = victim.cli.wait_for_alert(about(peer=fp, kind="replay"), "the replay")
     events = victim.cli.events()
-    assert [e["event"] for e in events if e["peer"] == fp and e["event"] in (
-        "msg_recv", "replay_rejected")] == ["msg_recv", "replay_rejected"]
-    check_in_time(victim, "replayed record -> replay", alert, seen,
-                  first_event(events, about(addr=source))["ts"])
+    assert [
+        e["event"]
+        for e in events
+        if e["peer"] == fp and e["event"] in ("msg_recv", "replay_rejected")
+    ] == ["msg_recv", "replay_rejected"]
+    check_in_time(
+        victim,
+        "replayed record -> replay",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+    )
 
 
 def test_a_flipped_bit_is_an_integrity_violation(victim: Victim) -> None:
     source = victim.new_source()
     fp = victim.attack("bitflip", source)["fingerprint"]
-    alert, seen = victim.cli.wait_for_alert(about(peer=fp, kind="integrity_violation"),
-                                            "the flipped bit")
+    alert, seen = victim.cli.wait_for_alert(
+        about(peer=fp, kind="integrity_violation"), "the flipped bit"
+    )
     events = victim.cli.events()
     assert any(e["peer"] == fp and e["event"] == "decrypt_fail" for e in events)
     assert not any(e["peer"] == fp and e["event"] == "msg_recv" for e in events)
-    check_in_time(victim, "bit-flipped record -> integrity_violation", alert, seen,
-                  first_event(events, about(addr=source))["ts"])
+    check_in_time(
+        victim,
+        "bit-flipped record -> integrity_violation",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+    )
 
 
 def test_a_connection_flood_is_flood(victim: Victim) -> None:
@@ -208,16 +272,22 @@ def test_a_connection_flood_is_flood(victim: Victim) -> None:
     events = victim.cli.events()
     refused = [e for e in events if e["addr"] == source and e["event"] == "rate_limited"]
     assert refused, "the listener refused nothing"
-    check_in_time(victim, "connection flood (60 connections) -> flood", alert, seen,
-                  first_event(events, about(addr=source))["ts"],
-                  f"{alert['source']}; {len(refused)} connections refused")
+    check_in_time(
+        victim,
+        "connection flood (60 connections) -> flood",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+        f"{alert['source']}; {len(refused)} connections refused",
+    )
 
 
 def test_a_new_key_under_a_known_peers_name_is_impersonation(victim: Victim) -> None:
     source = victim.new_source()
     fp = victim.attack("identity-swap", source, "--claim-name", "bob")["fingerprint"]
-    alert, seen = victim.cli.wait_for_alert(about(peer=fp, kind="impersonation"),
-                                            "the identity swap")
+    alert, seen = victim.cli.wait_for_alert(
+        about(peer=fp, kind="impersonation"), "the identity swap"
+    )
     # A name clash: the new key is kept apart and flagged, bob is untouched (high, not
     # critical: nothing was taken over), and the alert says what happened.
     assert alert["source"] == "rule:identity_changed" and alert["severity"] == "high"
@@ -225,21 +295,31 @@ def test_a_new_key_under_a_known_peers_name_is_impersonation(victim: Victim) -> 
     events = victim.cli.events()
     (changed,) = [e for e in events if e["peer"] == fp and e["event"] == "identity_changed"]
     assert changed["detail"] == {"reason": "name_clash", "claims": victim.fps["bob"]}
-    check_in_time(victim, "fresh key under bob's name -> impersonation", alert, seen,
-                  first_event(events, about(addr=source))["ts"])
+    check_in_time(
+        victim,
+        "fresh key under bob's name -> impersonation",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+    )
 
 
 def test_a_suite_outside_the_negotiated_set_is_impersonation(victim: Victim) -> None:
     source = victim.new_source()
     fp = victim.attack("downgrade", source)["fingerprint"]
     alert, seen = victim.cli.wait_for_alert(
-        about(peer=fp, kind="impersonation", source="rule:downgrade_rejected"),
-        "the downgrade")
+        about(peer=fp, kind="impersonation", source="rule:downgrade_rejected"), "the downgrade"
+    )
     events = victim.cli.events()
     (rejected,) = [e for e in events if e["peer"] == fp and e["event"] == "downgrade_rejected"]
     assert "not negotiated" in rejected["detail"]["reason"]
-    check_in_time(victim, "record relabelled to an unnegotiated suite -> impersonation", alert,
-                  seen, first_event(events, about(addr=source))["ts"])
+    check_in_time(
+        victim,
+        "record relabelled to an unnegotiated suite -> impersonation",
+        alert,
+        seen,
+        first_event(events, about(addr=source))["ts"],
+    )
 
 
 def test_an_offer_of_unknown_suites_only_fails_the_handshake(victim: Victim) -> None:
@@ -256,17 +336,39 @@ def test_an_offer_of_unknown_suites_only_fails_the_handshake(victim: Victim) -> 
 
 
 def test_an_advert_of_a_known_fingerprint_answered_by_another_key_is_impersonation(
-        victim: Victim) -> None:
+    victim: Victim,
+) -> None:
     victim.stop_bob()
     started = time.time()
     impostor = victim.attacker.run(
-        [sys.executable, "-m", "tests.monitor.attack_tools.attacker", "advert-impostor",
-         "--target", f"{victim.host.ip}:{victim.port}", "--claim-fp", victim.fps["bob"],
-         "--claim-name", "bob", "--seconds", "8"], env=ENV, stdout=-1, stderr=-1, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.monitor.attack_tools.attacker",
+            "advert-impostor",
+            "--target",
+            f"{victim.host.ip}:{victim.port}",
+            "--claim-fp",
+            victim.fps["bob"],
+            "--claim-name",
+            "bob",
+            "--seconds",
+            "8",
+        ],
+        env=ENV,
+        stdout=-1,
+        stderr=-1,
+        text=True,
+    )
     try:
         alert, seen = victim.cli.wait_for_alert(
-            lambda a: (a["kind"] == "impersonation" and a["ts"] >= started
-                       and a["addr"] in victim.attacker.addresses), "the advert impostor")
+            lambda a: (
+                a["kind"] == "impersonation"
+                and a["ts"] >= started
+                and a["addr"] in victim.attacker.addresses
+            ),
+            "the advert impostor",
+        )
         out, err = impostor.communicate(timeout=30)
         assert impostor.returncode == 0, out + err
     finally:
@@ -277,13 +379,25 @@ def test_an_advert_of_a_known_fingerprint_answered_by_another_key_is_impersonati
     assert alert["peer"] == fp and alert["source"] == "rule:identity_changed"
     events = [e for e in victim.cli.events() if e["ts"] >= started]
     refused = [e for e in events if e["event"] == "identity_changed" and e["peer"] == fp]
-    assert refused and refused[0]["detail"] == {"reason": "advertised_fingerprint_not_proven",
-                                                "claimed": victim.fps["bob"]}
+    assert refused and refused[0]["detail"] == {
+        "reason": "advertised_fingerprint_not_proven",
+        "claimed": victim.fps["bob"],
+    }
     # The attack's first trace: bob's fingerprint "discovered" at the impostor's address.
-    first = first_event(events, lambda e: e["addr"] in victim.attacker.addresses
-                        or (e["event"] == "peer_discovered" and e["peer"] == victim.fps["bob"]))
-    check_in_time(victim, "advert of bob's fingerprint, another key -> impersonation", alert,
-                  seen, first["ts"])
+    first = first_event(
+        events,
+        lambda e: (
+            e["addr"] in victim.attacker.addresses
+            or (e["event"] == "peer_discovered" and e["peer"] == victim.fps["bob"])
+        ),
+    )
+    check_in_time(
+        victim,
+        "advert of bob's fingerprint, another key -> impersonation",
+        alert,
+        seen,
+        first["ts"],
+    )
 
 
 def test_a_bulk_file_send_is_exfiltration(victim: Victim) -> None:
@@ -295,12 +409,30 @@ def test_a_bulk_file_send_is_exfiltration(victim: Victim) -> None:
     dave = ProfileCli(victim.attacker, victim.data_dir, "dave")
     started = time.time()
     sender = victim.attacker.run(
-        p2pmsg("send-file", "--to", "alice", str(source_file), "--data-dir",
-               str(victim.data_dir), "--profile", "dave", "--wait", "20", "--timeout", "60",
-               "--json"), env=ENV, stdout=-1, stderr=-1, text=True)
+        p2pmsg(
+            "send-file",
+            "--to",
+            "alice",
+            str(source_file),
+            "--data-dir",
+            str(victim.data_dir),
+            "--profile",
+            "dave",
+            "--wait",
+            "20",
+            "--timeout",
+            "60",
+            "--json",
+        ),
+        env=ENV,
+        stdout=-1,
+        stderr=-1,
+        text=True,
+    )
     try:
-        alert, seen = dave.wait_for_alert(about(peer=victim.fps["alice"], kind="exfiltration"),
-                                          "the bulk send", timeout=90)
+        alert, seen = dave.wait_for_alert(
+            about(peer=victim.fps["alice"], kind="exfiltration"), "the bulk send", timeout=90
+        )
         out, err = sender.communicate(timeout=60)
         assert sender.returncode == 0, out + err
     finally:
@@ -311,6 +443,12 @@ def test_a_bulk_file_send_is_exfiltration(victim: Victim) -> None:
         shutil.rmtree(victim.data_dir / "downloads")  # 210 MiB we no longer need
     (sent,) = [e for e in dave.events() if e["event"] == "file_sent"]
     assert sent["bytes"] == BULK_BYTES and sent["peer"] == victim.fps["alice"]
-    check_in_time(victim, "bulk file send (210 MiB) -> exfiltration", alert, seen, sent["ts"],
-                  f"{alert['source']}; the rule judges completed transfers, so the clock "
-                  f"starts at file_sent; the send took {sent['ts'] - started:.1f} s")
+    check_in_time(
+        victim,
+        "bulk file send (210 MiB) -> exfiltration",
+        alert,
+        seen,
+        sent["ts"],
+        f"{alert['source']}; the rule judges completed transfers, so the clock "
+        f"starts at file_sent; the send took {sent['ts'] - started:.1f} s",
+    )

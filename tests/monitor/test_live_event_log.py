@@ -61,10 +61,13 @@ def receiving(folder: Path) -> TransferSettings:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     profile = Profile(tmp_path, "alice", kdf_iterations=1_000)
     unlocked = profile.create("alice", PASSWORD)
-    config = replace(loopback_config(files=receiving(tmp_path / "alice-dl")), monitor=True,
-                     monitor_interval=0.2, profile_events=profile.events_path)
-    alice = await Node.open(unlocked.identity, "alice", profile.db_path, unlocked.data_key,
-                            config)
+    config = replace(
+        loopback_config(files=receiving(tmp_path / "alice-dl")),
+        monitor=True,
+        monitor_interval=0.2,
+        profile_events=profile.events_path,
+    )
+    alice = await Node.open(unlocked.identity, "alice", profile.db_path, unlocked.data_key, config)
     factory = NodeFactory(tmp_path)
     await alice.start()
     try:
@@ -78,6 +81,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 async def wait_for_events(node: Node, *names: str, timeout: float = 5.0) -> None:
     async def logged() -> bool:
         return set(names) <= {e["event"] for e in await node.security_events(20_000)}
+
     await eventually(logged, timeout=timeout)
 
 
@@ -90,8 +94,9 @@ def hostile(port: int) -> dict[str, str]:
     """The raw-socket attacks, each from its own loopback address; returns fingerprints."""
     host = "127.0.0.1"
     with contextlib.closing(raw_peer.connect(host, port, "127.0.0.201")) as sock:
-        raw_peer.forged_handshake(sock, Identity.generate(os.urandom),
-                                  Identity.generate(os.urandom), "forger")
+        raw_peer.forged_handshake(
+            sock, Identity.generate(os.urandom), Identity.generate(os.urandom), "forger"
+        )
     with contextlib.closing(raw_peer.connect(host, port, "127.0.0.202")) as sock:
         sock.sendall(b"\x00\x00\x00\x00")  # a zero-length frame: no frame type is empty
         raw_peer.wait_closed(sock)
@@ -104,8 +109,9 @@ def hostile(port: int) -> dict[str, str]:
     flipper = raw_peer.open_session(host, port, "127.0.0.204", name="flipper")
     flipper.send(raw_peer.flip_last_bit(flipper.chat_record("flip")))
     raw_peer.wait_closed(flipper.sock)
-    relabeller = raw_peer.open_session(host, port, "127.0.0.205", name="relabeller",
-                                       suites=("chacha20-poly1305",))
+    relabeller = raw_peer.open_session(
+        host, port, "127.0.0.205", name="relabeller", suites=("chacha20-poly1305",)
+    )
     relabeller.send(raw_peer.relabel_suite(relabeller.chat_record("x"), "aes-256-gcm"))
     raw_peer.wait_closed(relabeller.sock)
     impostor = raw_peer.open_session(host, port, "127.0.0.206", name="bob")
@@ -118,8 +124,12 @@ def hostile(port: int) -> dict[str, str]:
     finally:
         for sock in flood:
             sock.close()
-    return {"replayer": replayer.fingerprint, "flipper": flipper.fingerprint,
-            "relabeller": relabeller.fingerprint, "impostor": impostor.fingerprint}
+    return {
+        "replayer": replayer.fingerprint,
+        "flipper": flipper.fingerprint,
+        "relabeller": relabeller.fingerprint,
+        "impostor": impostor.fingerprint,
+    }
 
 
 async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> None:
@@ -145,8 +155,9 @@ async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> N
     await alice.set_suite(bob.fingerprint, "chacha20-poly1305")
     await transfer(alice, bob, world.files / "out.bin", os.urandom(100_000))
     await transfer(bob, alice, world.files / "in.bin", os.urandom(100_000))
-    liar = await asyncio.to_thread(OutgoingTransfer.prepare, os.urandom(16),
-                                   alice.fingerprint, world.files / "in.bin")
+    liar = await asyncio.to_thread(
+        OutgoingTransfer.prepare, os.urandom(16), alice.fingerprint, world.files / "in.bin"
+    )
     liar.sha256 = hashlib.sha256(b"not this file").digest()
     await bob.files.launch(liar)
     fps = await asyncio.to_thread(hostile, alice.listen_port)
@@ -183,4 +194,5 @@ async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> N
     async def single_event_rules_fired() -> bool:
         kinds = {a.kind for a in await alice.alerts()}
         return {"replay", "integrity_violation", "impersonation", "flood"} <= kinds
+
     await eventually(single_event_rules_fired, timeout=5.0)

@@ -33,8 +33,16 @@ DURATION = float(os.environ.get("P2PMSG_QUIET_CHAT_SECONDS", "120"))
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(DURATION + 180)]
 
 #: What a stretch of ordinary chat must leave in each profile's event log.
-EXPECTED_EVENTS = {"unlock_ok", "peer_discovered", "conn_open", "handshake_ok", "msg_sent",
-                   "msg_recv", "file_sent", "file_recv"}
+EXPECTED_EVENTS = {
+    "unlock_ok",
+    "peer_discovered",
+    "conn_open",
+    "handshake_ok",
+    "msg_sent",
+    "msg_recv",
+    "file_sent",
+    "file_recv",
+}
 
 
 def chatter(host: Host, data_dir: Path, name: str, to: str, seed: int) -> JsonLines:
@@ -42,30 +50,58 @@ def chatter(host: Host, data_dir: Path, name: str, to: str, seed: int) -> JsonLi
     downloads.mkdir()
     attachment = data_dir / f"{name}-notes.bin"
     attachment.write_bytes(os.urandom(300 * 1024))
-    proc = host.run([sys.executable, "-m", "tests.monitor.attack_tools.chatter",
-                     "--data-dir", str(data_dir), "--profile", name, "--to", to,
-                     "--seconds", str(DURATION), "--seed", str(seed),
-                     "--downloads", str(downloads), "--file", str(attachment)],
-                    env=ENV, stdout=-1, stderr=-1, text=True)
+    proc = host.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.monitor.attack_tools.chatter",
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            name,
+            "--to",
+            to,
+            "--seconds",
+            str(DURATION),
+            "--seed",
+            str(seed),
+            "--downloads",
+            str(downloads),
+            "--file",
+            str(attachment),
+        ],
+        env=ENV,
+        stdout=-1,
+        stderr=-1,
+        text=True,
+    )
     return JsonLines(proc)
 
 
-def test_steady_chat_between_honest_peers_raises_no_alert(make_lan: MakeLan,
-                                                          tmp_path: Path) -> None:
+def test_steady_chat_between_honest_peers_raises_no_alert(
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     a, b = make_lan(2).hosts
     for name in ("alice", "bob"):
         make_profile(tmp_path, name)
-    peers = {"alice": chatter(a, tmp_path, "alice", "bob", seed=1),
-             "bob": chatter(b, tmp_path, "bob", "alice", seed=2)}
+    peers = {
+        "alice": chatter(a, tmp_path, "alice", "bob", seed=1),
+        "bob": chatter(b, tmp_path, "bob", "alice", seed=2),
+    }
     for name, lines in peers.items():
         lines.wait_for(lambda o: "connected" in o, 45, f"{name} connecting")
-    finished = {name: lines.wait_for(lambda o: o.get("finished") is True, DURATION + 45,
-                                     f"{name} finishing")
-                for name, lines in peers.items()}
+    finished = {
+        name: lines.wait_for(
+            lambda o: o.get("finished") is True, DURATION + 45, f"{name} finishing"
+        )
+        for name, lines in peers.items()
+    }
     for lines in peers.values():
         lines.proc.send_signal(signal.SIGTERM)
-    done = {name: lines.wait_for(lambda o: o.get("done") is True, 30, f"{name}'s report")
-            for name, lines in peers.items()}
+    done = {
+        name: lines.wait_for(lambda o: o.get("done") is True, 30, f"{name}'s report")
+        for name, lines in peers.items()
+    }
     for lines in peers.values():
         assert lines.proc.wait(30) == 0, lines.proc.stderr.read() if lines.proc.stderr else ""
 
@@ -84,7 +120,9 @@ def test_steady_chat_between_honest_peers_raises_no_alert(make_lan: MakeLan,
         assert cli.alerts() == []
         logged = {e["event"] for e in cli.events()}
         assert logged >= EXPECTED_EVENTS, EXPECTED_EVENTS - logged
-        print(f"\n[measure] quiet chat {DURATION:.0f} s, {name}: {sent} messages sent, "
-              f"{report['received']} received, one 300 KiB file each way, "
-              f"{len(report['recent_scores'])} model batches, highest anomaly score per batch "
-              f"{report['recent_scores']}, alerts: 0")
+        print(
+            f"\n[measure] quiet chat {DURATION:.0f} s, {name}: {sent} messages sent, "
+            f"{report['received']} received, one 300 KiB file each way, "
+            f"{len(report['recent_scores'])} model batches, highest anomaly score per batch "
+            f"{report['recent_scores']}, alerts: 0"
+        )

@@ -38,10 +38,10 @@ async def node_for(profile: tuple[Profile, UnlockedProfile]) -> AsyncIterator[St
     nodes: list[Node] = []
 
     async def start() -> Node:
-        config = replace(loopback_config(), monitor=True, monitor_interval=0.2,
-                         profile_events=prof.events_path)
-        node = await Node.open(unlocked.identity, "alice", prof.db_path, unlocked.data_key,
-                               config)
+        config = replace(
+            loopback_config(), monitor=True, monitor_interval=0.2, profile_events=prof.events_path
+        )
+        node = await Node.open(unlocked.identity, "alice", prof.db_path, unlocked.data_key, config)
         nodes.append(node)
         await node.start()
         return node
@@ -65,12 +65,14 @@ def guess(prof: Profile, attempts: int) -> list[str]:
 
 
 async def unlock_events(node: Node) -> list[dict[str, Any]]:
-    return [e for e in await node.security_events(2000)
-            if e["event"] in ("unlock_ok", "unlock_fail")]
+    return [
+        e for e in await node.security_events(2000) if e["event"] in ("unlock_ok", "unlock_fail")
+    ]
 
 
 async def test_guesses_while_the_node_runs_raise_a_brute_force_alert(
-        profile: tuple[Profile, UnlockedProfile], node_for: StartNode) -> None:
+    profile: tuple[Profile, UnlockedProfile], node_for: StartNode
+) -> None:
     prof, _ = profile
     node = await node_for()
     outcomes = await asyncio.to_thread(guess, prof, 6)
@@ -80,8 +82,12 @@ async def test_guesses_while_the_node_runs_raise_a_brute_force_alert(
         return [a for a in await node.alerts() if a.source == "rule:unlock_failures"]
 
     (alert,) = await eventually(brute_force, timeout=5.0)
-    assert (alert.kind, alert.severity, alert.peer, alert.addr) == ("brute_force", "high",
-                                                                    None, None)
+    assert (alert.kind, alert.severity, alert.peer, alert.addr) == (
+        "brute_force",
+        "high",
+        None,
+        None,
+    )
     events = await unlock_events(node)
     # Six failures, in order (creating the profile logs no unlock).
     fails = [e for e in events if e["event"] == "unlock_fail"]
@@ -91,7 +97,8 @@ async def test_guesses_while_the_node_runs_raise_a_brute_force_alert(
 
 
 async def test_attempts_made_while_no_node_ran_are_imported_once(
-        profile: tuple[Profile, UnlockedProfile], node_for: StartNode) -> None:
+    profile: tuple[Profile, UnlockedProfile], node_for: StartNode
+) -> None:
     prof, _ = profile
     await asyncio.to_thread(guess, prof, 2)
     await asyncio.to_thread(prof.unlock, PASSWORD)
@@ -105,25 +112,41 @@ async def test_attempts_made_while_no_node_ran_are_imported_once(
     await asyncio.to_thread(guess, prof, 1)  # between the two runs
     second = await node_for()
     events = await unlock_events(second)
-    assert [e["event"] for e in events] == ["unlock_fail", "unlock_fail", "unlock_ok",
-                                            "unlock_fail"]
-    assert [e["ts"] for e in events] == [json.loads(line)["ts"]
-                                         for line in prof.events_path.read_text().splitlines()]
+    assert [e["event"] for e in events] == [
+        "unlock_fail",
+        "unlock_fail",
+        "unlock_ok",
+        "unlock_fail",
+    ]
+    assert [e["ts"] for e in events] == [
+        json.loads(line)["ts"] for line in prof.events_path.read_text().splitlines()
+    ]
 
 
 async def test_lines_that_are_not_unlock_events_are_skipped_and_a_torn_line_waits(
-        profile: tuple[Profile, UnlockedProfile], node_for: StartNode) -> None:
+    profile: tuple[Profile, UnlockedProfile], node_for: StartNode
+) -> None:
     prof, _ = profile
     node = await node_for()
     follower = node.unlock_events
     assert follower is not None
-    good = json.dumps({"ts": 1763800000.5, "event": "unlock_fail", "peer": None, "addr": None,
-                       "bytes": 0, "detail": {"reason": "wrong_password"}})
+    good = json.dumps(
+        {
+            "ts": 1763800000.5,
+            "event": "unlock_fail",
+            "peer": None,
+            "addr": None,
+            "bytes": 0,
+            "detail": {"reason": "wrong_password"},
+        }
+    )
     with prof.events_path.open("a", encoding="utf-8") as fh:
         fh.write("not json at all\n")
         fh.write(json.dumps({"ts": 1763800000.0, "event": "conn_open"}) + "\n")  # not ours
-        fh.write(json.dumps({"ts": float("inf"), "event": "unlock_ok"}).replace(
-            "Infinity", "1e999") + "\n")
+        fh.write(
+            json.dumps({"ts": float("inf"), "event": "unlock_ok"}).replace("Infinity", "1e999")
+            + "\n"
+        )
         fh.write("x" * 10_000 + "\n")
         fh.write(good[:40])  # a writer caught mid-line
     await eventually(lambda: _ready(follower.skipped >= 4), timeout=3.0)

@@ -85,8 +85,10 @@ def test_missing_file_is_refused(model_copy: Path) -> None:
 
 
 def repin(directory: Path) -> dict[str, str]:
-    return {name: models.sha256_hex((directory / name).read_bytes())
-            for name in (*models.MODEL_FILES, models.MANIFEST_FILE)}
+    return {
+        name: models.sha256_hex((directory / name).read_bytes())
+        for name in (*models.MODEL_FILES, models.MANIFEST_FILE)
+    }
 
 
 def test_other_scikit_learn_version_is_refused(model_copy: Path) -> None:
@@ -119,8 +121,9 @@ def test_inconsistent_version_warning_becomes_an_error(model_copy: Path) -> None
 
 def test_wrong_estimator_type_is_refused(model_copy: Path) -> None:
     path = model_copy / models.ANOMALY_FILE
-    joblib.dump({"model": joblib.load(model_copy / models.CLASSIFIER_FILE)["model"],
-                 "threshold": 0.5}, path)
+    joblib.dump(
+        {"model": joblib.load(model_copy / models.CLASSIFIER_FILE)["model"], "threshold": 0.5}, path
+    )
     manifest_path = model_copy / models.MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][models.ANOMALY_FILE]["sha256"] = models.sha256_hex(path.read_bytes())
@@ -140,7 +143,10 @@ def test_monitor_falls_back_to_rules_and_raises_a_critical_alert(model_copy: Pat
     assert len(alerts) == 1
     alert = alerts[0]
     assert (alert.severity, alert.source, alert.kind) == (
-        "critical", "rule:model_integrity", "integrity_violation")
+        "critical",
+        "rule:model_integrity",
+        "integrity_violation",
+    )
     assert "rules alone" in alert.message
     assert monitor.tick(1002.0) == []  # said once
     from tests.monitor.helpers import PEER, ev
@@ -151,11 +157,17 @@ def test_monitor_falls_back_to_rules_and_raises_a_critical_alert(model_copy: Pat
 
 
 def test_importing_the_monitor_does_not_import_scikit_learn() -> None:
-    probe = ("import sys\n"
-             "import p2pmsg.monitor.live, p2pmsg.monitor.model, p2pmsg.monitor.evaluate\n"
-             "import p2pmsg.monitor.train, p2pmsg.cli\n"
-             "p2pmsg.cli.build_parser()\n"
-             "print('sklearn' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True,  # noqa: S603
-                            text=True, check=True)
+    probe = (
+        "import sys\n"
+        "import p2pmsg.monitor.live, p2pmsg.monitor.model, p2pmsg.monitor.evaluate\n"
+        "import p2pmsg.monitor.train, p2pmsg.cli\n"
+        "p2pmsg.cli.build_parser()\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == "False"

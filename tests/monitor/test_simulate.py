@@ -47,8 +47,9 @@ def test_generator_parameters_change_the_world() -> None:
     assert {e.label for e in no_attacks} == {"normal"}
 
 
-@pytest.mark.parametrize("bad", [{"hours": 0}, {"peers": 0}, {"slowness": 0},
-                                 {"quiet_fraction": 2}, {"attack_rate": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"hours": 0}, {"peers": 0}, {"slowness": 0}, {"quiet_fraction": 2}, {"attack_rate": -1}]
+)
 def test_bad_parameters_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         SimConfig(**bad)  # type: ignore[arg-type]
@@ -57,8 +58,9 @@ def test_bad_parameters_are_refused(bad: dict[str, float]) -> None:
 def readme_recipes() -> dict[str, tuple[str, str]]:
     """file -> (command, sha256) from the table in datasets/README.md."""
     text = (DATASETS / "README.md").read_text()
-    rows = re.findall(r"\| `([\w.]+)` \|[^|]*\| `p2pmsg (simulate [^`]+)` \| `([0-9a-f]{64})` \|",
-                      text)
+    rows = re.findall(
+        r"\| `([\w.]+)` \|[^|]*\| `p2pmsg (simulate [^`]+)` \| `([0-9a-f]{64})` \|", text
+    )
     return {name: (command, digest) for name, command, digest in rows}
 
 

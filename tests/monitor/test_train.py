@@ -35,7 +35,8 @@ def test_training_on_tiny_data_writes_verifiable_models(tmp_path: Path) -> None:
     assert on_disk == manifest
     assert manifest["feature_names"] == list(FEATURE_NAMES)
     assert manifest["seeds"] and manifest["dataset"]["sha256"] == models.sha256_hex(
-        data.read_bytes())
+        data.read_bytes()
+    )
     assert set(manifest["metrics"]) >= {"validation_macro_f1_classifier", "anomaly_threshold"}
     pinned = json.loads(pin.read_text())
     bundle = models.load_models(tmp_path / "out", pinned=pinned)
@@ -51,8 +52,24 @@ def test_retraining_reproduces_the_shipped_models(tmp_path: Path) -> None:
     In a fresh process, as users run it: see p2pmsg.monitor.train on why.
     """
     pins = tmp_path / "pins.json"
-    subprocess.run([sys.executable, "-m", "p2pmsg", "train", "--out", str(tmp_path),  # noqa: S603
-                    "--pin", str(pins)], check=True, capture_output=True, cwd=REPO, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            "train",
+            "--out",
+            str(tmp_path),
+            "--pin",
+            str(pins),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert json.loads(pins.read_text()) == models.pinned_hashes()
-    assert json.loads((tmp_path / "manifest.json").read_text())["files"] == json.loads(
-        (REPO / "models" / "manifest.json").read_text())["files"]
+    assert (
+        json.loads((tmp_path / "manifest.json").read_text())["files"]
+        == json.loads((REPO / "models" / "manifest.json").read_text())["files"]
+    )

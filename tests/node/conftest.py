@@ -30,9 +30,14 @@ FAST_PROTOCOL = ProtocolConfig(handshake_timeout=2.0, keepalive_interval=5.0, id
 
 
 def loopback_config(**changes: Any) -> NodeConfig:
-    base = NodeConfig(interfaces=("127.0.0.1",), discovery=False, monitor=False,
-                      monitor_models=False, protocol=FAST_PROTOCOL,
-                      outbound_address=f"127.0.0.{next(_addresses) % 250 + 2}")
+    base = NodeConfig(
+        interfaces=("127.0.0.1",),
+        discovery=False,
+        monitor=False,
+        monitor_models=False,
+        protocol=FAST_PROTOCOL,
+        outbound_address=f"127.0.0.{next(_addresses) % 250 + 2}",
+    )
     return replace(base, **changes)
 
 
@@ -42,14 +47,27 @@ class NodeFactory:
         self.nodes: list[Node] = []
         self.keys: dict[str, tuple[Identity, bytes]] = {}
 
-    async def __call__(self, name: str, *, config: NodeConfig | None = None,
-                       start: bool = True, display_name: str | None = None,
-                       **kwargs: Any) -> Node:
+    async def __call__(
+        self,
+        name: str,
+        *,
+        config: NodeConfig | None = None,
+        start: bool = True,
+        display_name: str | None = None,
+        **kwargs: Any,
+    ) -> Node:
         """A node for `name`; the same name reuses its identity and database (a restart)."""
         identity, data_key = self.keys.setdefault(
-            name, (Identity.generate(os.urandom), os.urandom(32)))
-        node = await Node.open(identity, display_name or name, self.root / f"{name}.db", data_key,
-                               config or loopback_config(), **kwargs)
+            name, (Identity.generate(os.urandom), os.urandom(32))
+        )
+        node = await Node.open(
+            identity,
+            display_name or name,
+            self.root / f"{name}.db",
+            data_key,
+            config or loopback_config(),
+            **kwargs,
+        )
         self.nodes.append(node)
         if start:
             await node.start()
@@ -68,8 +86,9 @@ async def make_node(tmp_path: Path) -> AsyncIterator[NodeFactory]:
     await factory.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0,
-                     interval: float = 0.02) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
     """Poll `check` until it returns something truthy; fail with its last value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -87,7 +106,9 @@ async def connect(a: Node, b: Node, timeout: float = 5.0) -> None:
     await a.add_peer("127.0.0.1", b.listen_port)
 
     async def both_connected() -> bool:
-        return (a.directory.session(b.fingerprint) is not None
-                and b.directory.session(a.fingerprint) is not None)
+        return (
+            a.directory.session(b.fingerprint) is not None
+            and b.directory.session(a.fingerprint) is not None
+        )
 
     await eventually(both_connected, timeout=timeout)

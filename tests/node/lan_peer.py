@@ -38,8 +38,13 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 async def _node(unlocked: UnlockedProfile, **config: Any) -> Node:
-    node = await Node.open(unlocked.identity, unlocked.display_name, unlocked.profile.db_path,
-                           unlocked.data_key, NodeConfig(monitor=False, **config))
+    node = await Node.open(
+        unlocked.identity,
+        unlocked.display_name,
+        unlocked.profile.db_path,
+        unlocked.data_key,
+        NodeConfig(monitor=False, **config),
+    )
     await node.start()
     return node
 
@@ -101,10 +106,13 @@ async def impostor(args: argparse.Namespace, unlocked: UnlockedProfile) -> None:
     received = node.subscribe()
     zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
     info = AsyncServiceInfo(
-        SERVICE_TYPE, f"evil-{node.fingerprint[:12]}.{SERVICE_TYPE}",
-        addresses=[socket.inet_aton(a) for a in local_addresses()], port=node.listen_port,
+        SERVICE_TYPE,
+        f"evil-{node.fingerprint[:12]}.{SERVICE_TYPE}",
+        addresses=[socket.inet_aton(a) for a in local_addresses()],
+        port=node.listen_port,
         properties={"v": "1", "fp": args.claim_fp, "name": args.claim_name},
-        server=f"evil-{node.fingerprint[:12]}.local.")
+        server=f"evil-{node.fingerprint[:12]}.local.",
+    )
     await (await zc.async_register_service(info))
     emit({"ready": True, "fingerprint": node.fingerprint, "port": node.listen_port})
     stop = asyncio.Event()
@@ -144,10 +152,13 @@ async def fake_adverts(args: argparse.Namespace, unlocked: UnlockedProfile) -> N
         fp = hashlib.sha256(os.urandom(32)).hexdigest()
         fingerprints.append(fp)
         info = AsyncServiceInfo(
-            SERVICE_TYPE, f"fake{i}-{fp[:12]}.{SERVICE_TYPE}",
-            addresses=[socket.inet_aton(a) for a in local_addresses()], port=9,
+            SERVICE_TYPE,
+            f"fake{i}-{fp[:12]}.{SERVICE_TYPE}",
+            addresses=[socket.inet_aton(a) for a in local_addresses()],
+            port=9,
             properties={"v": "1", "fp": fp, "name": args.claim_name},
-            server=f"fake{i}-{fp[:12]}.local.")
+            server=f"fake{i}-{fp[:12]}.local.",
+        )
         await (await zc.async_register_service(info))
     emit({"ready": True, "fingerprints": fingerprints})
     stop = asyncio.Event()
@@ -172,10 +183,15 @@ def main() -> int:
     parser.add_argument("--claim-name")
     parser.add_argument("--lifetime", type=float, default=60.0)
     args = parser.parse_args()
-    unlocked = Profile(args.data_dir, args.profile).open(os.environ["P2PMSG_PASSWORD"],
-                                                         command=f"lan_peer {args.mode}")
-    mode = {"send-many": send_many, "drain": drain, "impostor": impostor,
-            "fake-adverts": fake_adverts}[args.mode]
+    unlocked = Profile(args.data_dir, args.profile).open(
+        os.environ["P2PMSG_PASSWORD"], command=f"lan_peer {args.mode}"
+    )
+    mode = {
+        "send-many": send_many,
+        "drain": drain,
+        "impostor": impostor,
+        "fake-adverts": fake_adverts,
+    }[args.mode]
 
     async def bounded() -> None:
         await asyncio.wait_for(mode(args, unlocked), args.lifetime)

@@ -26,17 +26,35 @@ ENV = {"P2PMSG_PASSWORD": PASSWORD}
 
 
 def make_profile(data_dir: Path, profile: str, name: str | None = None) -> str:
-    return Profile(data_dir, profile, kdf_iterations=20_000).create(
-        name or profile, PASSWORD).identity.fingerprint.hex()
+    return (
+        Profile(data_dir, profile, kdf_iterations=20_000)
+        .create(name or profile, PASSWORD)
+        .identity.fingerprint.hex()
+    )
 
 
-def run(data_dir: Path, profile: str, *args: str,
-        timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run(
+    data_dir: Path, profile: str, *args: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     command, *rest = args
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "p2pmsg", command, "--data-dir", str(data_dir), "--profile",
-         profile, *rest], env={**os.environ, **ENV}, capture_output=True, text=True,
-        timeout=timeout, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            command,
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            profile,
+            *rest,
+        ],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:
@@ -46,11 +64,29 @@ def free_port() -> int:
 
 
 def start_listen(data_dir: Path, profile: str, port: int) -> JsonLines:
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "p2pmsg", "listen", "--json", "--no-discovery", "--no-monitor",
-         "--data-dir", str(data_dir), "--profile", profile, "--interface", "127.0.0.1",
-         "--port", str(port)],
-        env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            "listen",
+            "--json",
+            "--no-discovery",
+            "--no-monitor",
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            profile,
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = JsonLines(proc)
     lines.wait_for(lambda o: o.get("event") == "ready", 15, "the ready line")
     return lines
@@ -69,13 +105,22 @@ def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
 
     # A peer never met cannot be named yet (nothing answers at the added address).
     assert run(tmp_path, "bob", "add-peer", f"127.0.0.1:{port}").returncode == 0
-    unknown = run(tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "x",
-                  "--wait", "1")
+    unknown = run(tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "x", "--wait", "1")
     assert unknown.returncode == 1 and "no known peer" in unknown.stderr
 
     alice = start_listen(tmp_path, "alice", port)
-    first = run(tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "hi alice",
-                "--json", "--wait", "5")
+    first = run(
+        tmp_path,
+        "bob",
+        "send",
+        "--no-discovery",
+        "--to",
+        "alice",
+        "hi alice",
+        "--json",
+        "--wait",
+        "5",
+    )
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
     assert result["delivered"] and result["peer"] == alice_fp
@@ -88,8 +133,17 @@ def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
     stop(alice)
 
     # Offline: stored and queued, a distinct exit status, and a message that says so.
-    queued = run(tmp_path, "bob", "send", "--no-discovery", "--to", alice_fp[:8],
-                 "while you were out", "--timeout", "2")
+    queued = run(
+        tmp_path,
+        "bob",
+        "send",
+        "--no-discovery",
+        "--to",
+        alice_fp[:8],
+        "while you were out",
+        "--timeout",
+        "2",
+    )
     assert queued.returncode == 3, queued.stdout + queued.stderr
     assert "queued" in queued.stdout
 
@@ -99,8 +153,12 @@ def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     peers = json.loads(listing.stdout)
     assert [(p["name"], p["fingerprint"]) for p in peers] == [("alice", alice_fp)]
-    alice.wait_for(lambda o: o.get("event") == "message_received"
-                   and o["message"]["text"] == "while you were out", 10)
+    alice.wait_for(
+        lambda o: (
+            o.get("event") == "message_received" and o["message"]["text"] == "while you were out"
+        ),
+        10,
+    )
     stop(alice)
 
     # Events and alerts are readable beside a running node (no lock needed).
@@ -139,8 +197,18 @@ def test_a_second_key_under_a_known_name_is_flagged_and_named_apart(tmp_path: Pa
     assert "FLAGGED: claims to be sam, not sam's key" in plain
 
     # "sam" is the first sam: the second's claim makes nothing ambiguous.
-    first = run(tmp_path, "me", "send", "--no-discovery", "--to", "sam", "hi first sam",
-                "--json", "--wait", "5")
+    first = run(
+        tmp_path,
+        "me",
+        "send",
+        "--no-discovery",
+        "--to",
+        "sam",
+        "hi first sam",
+        "--json",
+        "--wait",
+        "5",
+    )
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["peer"] == twins[0]
     held = run(tmp_path, "me", "send", "--no-discovery", "--to", twins[1][:12], "no")
@@ -151,8 +219,18 @@ def test_a_second_key_under_a_known_name_is_flagged_and_named_apart(tmp_path: Pa
     assert too_close.returncode == 1 and "reads like" in too_close.stderr
     named = run(tmp_path, "me", "rename", twins[1][:12], "sam from football")
     assert named.returncode == 0 and "kept apart" in named.stdout, named.stderr
-    second = run(tmp_path, "me", "send", "--no-discovery", "--to", "Sam from Football",
-                 "hi second sam", "--json", "--wait", "5")
+    second = run(
+        tmp_path,
+        "me",
+        "send",
+        "--no-discovery",
+        "--to",
+        "Sam from Football",
+        "hi second sam",
+        "--json",
+        "--wait",
+        "5",
+    )
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["peer"] == twins[1]
 
@@ -179,42 +257,81 @@ def test_trust_decisions_reach_a_running_listen(tmp_path: Path) -> None:
         assert run(tmp_path, who, "add-peer", f"127.0.0.1:{bob_port}").returncode == 0
     bob = start_listen(tmp_path, "bob", bob_port)
     alice = start_listen(tmp_path, "alice", alice_port)
-    bob.wait_for(lambda o: o.get("event") == "peer_connected"
-                 and o["peer"]["fingerprint"] == alice_fp, 10, "alice to connect")
+    bob.wait_for(
+        lambda o: o.get("event") == "peer_connected" and o["peer"]["fingerprint"] == alice_fp,
+        10,
+        "alice to connect",
+    )
 
     blocked = run(tmp_path, "bob", "block", "alice")
     assert blocked.returncode == 0, blocked.stderr
-    bob.wait_for(lambda o: o.get("event") == "peer_updated"
-                 and o["peer"]["fingerprint"] == alice_fp and o["peer"]["state"] == "blocked",
-                 10, "the running node to apply the block")
-    bob.wait_for(lambda o: o.get("event") == "peer_disconnected"
-                 and o["fingerprint"] == alice_fp, 10, "the blocked session to end")
+    bob.wait_for(
+        lambda o: (
+            o.get("event") == "peer_updated"
+            and o["peer"]["fingerprint"] == alice_fp
+            and o["peer"]["state"] == "blocked"
+        ),
+        10,
+        "the running node to apply the block",
+    )
+    bob.wait_for(
+        lambda o: o.get("event") == "peer_disconnected" and o["fingerprint"] == alice_fp,
+        10,
+        "the blocked session to end",
+    )
     assert run(tmp_path, "bob", "block", "alice", "--undo").returncode == 0
     renamed = run(tmp_path, "bob", "rename", "alice", "Alice (old laptop)")
     assert renamed.returncode == 0, renamed.stderr
-    bob.wait_for(lambda o: o.get("event") == "peer_updated"
-                 and o["peer"]["name"] == "Alice (old laptop)", 10, "the petname")
+    bob.wait_for(
+        lambda o: o.get("event") == "peer_updated" and o["peer"]["name"] == "Alice (old laptop)",
+        10,
+        "the petname",
+    )
     stop(alice)
 
     # Alice reinstalled: her new key calls bob and is flagged, not taken for her.
     new_alice = start_listen(tmp_path, "alice-reinstalled", new_port)
-    bob.wait_for(lambda o: o.get("event") == "name_clashed"
-                 and o["fingerprint"] == new_alice_fp and o["contact"] == alice_fp,
-                 10, "the new key to be flagged")
+    bob.wait_for(
+        lambda o: (
+            o.get("event") == "name_clashed"
+            and o["fingerprint"] == new_alice_fp
+            and o["contact"] == alice_fp
+        ),
+        10,
+        "the new key to be flagged",
+    )
     changed = run(tmp_path, "bob", "trust", "Alice (old laptop)", "--new-key", new_alice_fp[:12])
     assert changed.returncode == 0, changed.stderr
     assert f"the old key {alice_fp} is retired" in changed.stdout
-    bob.wait_for(lambda o: o.get("event") == "peer_updated"
-                 and o["peer"]["fingerprint"] == new_alice_fp
-                 and o["peer"]["state"] == "pinned", 10, "the key change to apply")
+    bob.wait_for(
+        lambda o: (
+            o.get("event") == "peer_updated"
+            and o["peer"]["fingerprint"] == new_alice_fp
+            and o["peer"]["state"] == "pinned"
+        ),
+        10,
+        "the key change to apply",
+    )
     sent = run(tmp_path, "bob", "send", "--no-discovery", "--to", "Alice (old laptop)", "x")
     assert sent.returncode == 1 and "listen" in sent.stderr  # the lock: listen still runs
     stop(bob)
     assert run(tmp_path, "bob", "add-peer", f"127.0.0.1:{new_port}").returncode == 0
-    sent = run(tmp_path, "bob", "send", "--no-discovery", "--to", "Alice (old laptop)",
-               "welcome back", "--json", "--wait", "5")
+    sent = run(
+        tmp_path,
+        "bob",
+        "send",
+        "--no-discovery",
+        "--to",
+        "Alice (old laptop)",
+        "welcome back",
+        "--json",
+        "--wait",
+        "5",
+    )
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["peer"] == new_alice_fp
-    new_alice.wait_for(lambda o: o.get("event") == "message_received"
-                       and o["message"]["text"] == "welcome back", 10)
+    new_alice.wait_for(
+        lambda o: o.get("event") == "message_received" and o["message"]["text"] == "welcome back",
+        10,
+    )
     stop(new_alice)

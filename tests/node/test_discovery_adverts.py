@@ -35,8 +35,7 @@ def good(**override: bytes) -> bytes:
     return txt(*(k + b"=" + v for k, v in fields.items()))
 
 
-def reason(raw: bytes, port: int | None = 4000, addresses: tuple[str, ...] = ("10.0.0.5",)
-           ) -> str:
+def reason(raw: bytes, port: int | None = 4000, addresses: tuple[str, ...] = ("10.0.0.5",)) -> str:
     with pytest.raises(InvalidAdvertisement) as info:
         parse_advertisement(raw, port, addresses)
     return info.value.reason
@@ -53,26 +52,32 @@ def test_what_we_publish_is_what_we_accept() -> None:
     assert parse_advertisement(raw, 1, ["192.168.1.2"]).name == "bob"
 
 
-@pytest.mark.parametrize("fp", [
-    "AB" * 32,            # upper case is not the canonical form
-    "ab" * 31,            # too short
-    "ab" * 33,            # too long
-    "zz" * 32,            # not hex
-    "ab" * 31 + "a\x00",  # control character
-])
+@pytest.mark.parametrize(
+    "fp",
+    [
+        "AB" * 32,  # upper case is not the canonical form
+        "ab" * 31,  # too short
+        "ab" * 33,  # too long
+        "zz" * 32,  # not hex
+        "ab" * 31 + "a\x00",  # control character
+    ],
+)
 def test_bad_fingerprints_are_rejected(fp: str) -> None:
     assert reason(good(fp=fp.encode())) == "bad_fingerprint"
 
 
-@pytest.mark.parametrize("name", [
-    b"",
-    b"x" * (MAX_NAME_CHARS + 1),
-    b"evil\x1b[2Jname",                  # terminal escape
-    "bob\u202ecod.exe".encode(),         # bidi override hides the real text
-    b"bob\nroot",
-    b" padded",
-    b"\xff\xfe",                          # not UTF-8
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"",
+        b"x" * (MAX_NAME_CHARS + 1),
+        b"evil\x1b[2Jname",  # terminal escape
+        "bob\u202ecod.exe".encode(),  # bidi override hides the real text
+        b"bob\nroot",
+        b" padded",
+        b"\xff\xfe",  # not UTF-8
+    ],
+)
 def test_bad_names_are_rejected(name: bytes) -> None:
     assert reason(good(name=name)) == "bad_name"
 
@@ -106,8 +111,7 @@ def test_bad_ports_are_rejected() -> None:
 
 def test_addresses_pointing_at_ourselves_are_dropped() -> None:
     unusable = ("127.0.0.1", "::1", "0.0.0.0", "224.0.0.251")  # noqa: S104 - data, not a bind
-    assert reason(good(), addresses=unusable) == (
-        "no_usable_address")
+    assert reason(good(), addresses=unusable) == ("no_usable_address")
     kept = usable_addresses(["127.0.0.1", "10.0.0.1", "10.0.0.1", "junk", "fe80::1%2"])
     assert kept == ("10.0.0.1", "fe80::1%2")
     assert len(usable_addresses(f"10.0.1.{i}" for i in range(1, 100))) == MAX_ADDRESSES
@@ -132,10 +136,10 @@ def test_our_own_bad_name_is_a_clear_config_error() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=600), st.integers(-5, 70000),
-       st.lists(st.text(max_size=40), max_size=5))
-def test_arbitrary_input_never_raises_anything_else(raw: bytes, port: int,
-                                                    addresses: list[str]) -> None:
+@given(st.binary(max_size=600), st.integers(-5, 70000), st.lists(st.text(max_size=40), max_size=5))
+def test_arbitrary_input_never_raises_anything_else(
+    raw: bytes, port: int, addresses: list[str]
+) -> None:
     try:
         advert = parse_advertisement(raw, port, addresses)
     except InvalidAdvertisement:

@@ -1,6 +1,6 @@
 """Discovery through real zeroconf between namespace hosts on the harness LAN.
 
-Each host runs tests/harness/discovery_probe.py, which prints one JSON line
+Each host runs p2pmsg/bench/discovery_probe.py, which prints one JSON line
 per discovery event. Every wait has a deadline and every probe a maximum
 lifetime, so a broken network makes a test fail quickly, never hang.
 """
@@ -28,16 +28,34 @@ def fp(n: int) -> str:
     return f"{n:02x}" * 32
 
 
-def probe(host: Host, fingerprint: str, name: str, *extra: str, port: int = 41000,
-          duration: float = 25.0) -> JsonLines:
-    proc = host.run([sys.executable, str(DISCOVERY_PROBE), "--fp", fingerprint, "--name", name,
-                     "--port", str(port), "--duration", str(duration), *extra],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def probe(
+    host: Host, fingerprint: str, name: str, *extra: str, port: int = 41000, duration: float = 25.0
+) -> JsonLines:
+    proc = host.run(
+        [
+            sys.executable,
+            "-m",
+            DISCOVERY_PROBE,
+            "--fp",
+            fingerprint,
+            "--name",
+            name,
+            "--port",
+            str(port),
+            "--duration",
+            str(duration),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return JsonLines(proc)
 
 
-def advertised(fingerprint: str, where: Callable[[JsonObject], bool] = lambda o: True
-               ) -> Callable[[JsonObject], bool]:
+def advertised(
+    fingerprint: str, where: Callable[[JsonObject], bool] = lambda o: True
+) -> Callable[[JsonObject], bool]:
     return lambda o: o["event"] == "advertised" and o["fp"] == fingerprint and where(o)
 
 
@@ -55,8 +73,10 @@ def test_two_hosts_find_each_other(make_lan: MakeLan) -> None:
     seen_b = pa.wait_for(advertised(fp(2)), SEE_TIMEOUT, "alice to see bob")
     seen_a = pb.wait_for(advertised(fp(1)), SEE_TIMEOUT, "bob to see alice")
     elapsed = time.monotonic() - started
-    print(f"\n[measure] two hosts saw each other {elapsed:.2f} s after both probes were "
-          f"launched (probe-reported: alice {seen_b['t']:.2f} s, bob {seen_a['t']:.2f} s)")
+    print(
+        f"\n[measure] two hosts saw each other {elapsed:.2f} s after both probes were "
+        f"launched (probe-reported: alice {seen_b['t']:.2f} s, bob {seen_a['t']:.2f} s)"
+    )
     assert (seen_b["name"], seen_b["addresses"], seen_b["port"]) == ("bob", [b.ip], 41002)
     assert (seen_a["name"], seen_a["addresses"], seen_a["port"]) == ("alice", [a.ip], 41001)
     assert seen_a["version"] == seen_b["version"] == 1
@@ -89,8 +109,11 @@ def test_a_host_with_two_addresses_is_one_peer_with_both(make_lan: MakeLan) -> N
     pa = probe(a, fp(1), "alice")
     probe(b, fp(2), "bob")
     both = sorted([b.ip, second])
-    pa.wait_for(advertised(fp(2), lambda o: sorted(o["addresses"]) == both), SEE_TIMEOUT,
-                "bob with both addresses")
+    pa.wait_for(
+        advertised(fp(2), lambda o: sorted(o["addresses"]) == both),
+        SEE_TIMEOUT,
+        "bob with both addresses",
+    )
     stop(pa)
     peers = {o["fp"] for o in pa.seen if o["event"] in ("advertised", "withdrawn")}
     assert peers == {fp(2)}
@@ -106,10 +129,13 @@ def test_an_address_added_later_is_announced_again(make_lan: MakeLan) -> None:
     second = lan.new_address()
     b.add_address(second)
     changed = time.monotonic()
-    pa.wait_for(advertised(fp(2), lambda o: second in o["addresses"]), SEE_TIMEOUT,
-                "bob's new address")
-    print(f"\n[measure] a new address reached the peer {time.monotonic() - changed:.2f} s "
-          "after it was added")
+    pa.wait_for(
+        advertised(fp(2), lambda o: second in o["addresses"]), SEE_TIMEOUT, "bob's new address"
+    )
+    print(
+        f"\n[measure] a new address reached the peer {time.monotonic() - changed:.2f} s "
+        "after it was added"
+    )
 
 
 def test_the_interface_option_limits_what_is_announced(make_lan: MakeLan) -> None:
@@ -134,8 +160,9 @@ def test_a_clean_exit_is_seen_as_withdrawal(make_lan: MakeLan) -> None:
     left = time.monotonic()
     stop(pb)
     assert pb.proc.wait(timeout=5) == 0
-    pa.wait_for(lambda o: o["event"] == "withdrawn" and o["fp"] == fp(2), SEE_TIMEOUT,
-                "bob's withdrawal")
+    pa.wait_for(
+        lambda o: o["event"] == "withdrawn" and o["fp"] == fp(2), SEE_TIMEOUT, "bob's withdrawal"
+    )
     print(f"\n[measure] withdrawal seen {time.monotonic() - left:.2f} s after SIGTERM to bob")
 
 
@@ -147,16 +174,21 @@ def test_hostile_advertisements_are_ignored(make_lan: MakeLan) -> None:
         "selfie": ["v=1", f"fp={fp(1)}", "name=alice"],  # claims the observer's identity
         "noversion": ["v=banana", f"fp={fp(8)}", "name=eve"],
     }
-    attacks = [probe(attacker, fp(9), "unused", "--instance", instance, "--hostile-txt", *txt)
-               for instance, txt in hostile.items()]
+    attacks = [
+        probe(attacker, fp(9), "unused", "--instance", instance, "--hostile-txt", *txt)
+        for instance, txt in hostile.items()
+    ]
     for lines in attacks:  # all registered before the observer looks
         lines.wait_for(lambda o: o["event"] == "ready", SEE_TIMEOUT, "a hostile record")
     po = probe(observer, fp(1), "alice")
     probe(honest, fp(2), "bob")
     po.wait_for(advertised(fp(2)), SEE_TIMEOUT, "the honest peer")
     expected = {"bad_fingerprint", "bad_name", "own_fingerprint", "bad_version"}
-    po.wait_for(lambda o: o["event"] == "ignored" and expected <= set(o["counts"]),
-                SEE_TIMEOUT, "every hostile record to be rejected")
+    po.wait_for(
+        lambda o: o["event"] == "ignored" and expected <= set(o["counts"]),
+        SEE_TIMEOUT,
+        "every hostile record to be rejected",
+    )
     stop(po)
     reported = {o["fp"] for o in po.seen if o["event"] in ("advertised", "withdrawn")}
     assert reported == {fp(2)}
@@ -172,16 +204,29 @@ def test_the_same_identity_twice_on_one_lan_is_refused(make_lan: MakeLan) -> Non
 
 
 def test_an_impostor_advertising_a_peers_identity_only_adds_a_candidate_address(
-        make_lan: MakeLan) -> None:
+    make_lan: MakeLan,
+) -> None:
     """Discovery cannot tell the impostor apart (the handshake will): it merges, never replaces."""
     observer, honest, impostor = make_lan(3).hosts
     po = probe(observer, fp(1), "alice")
     probe(honest, fp(2), "bob")
     po.wait_for(advertised(fp(2), lambda o: o["addresses"] == [honest.ip]), SEE_TIMEOUT, "bob")
-    fake = probe(impostor, fp(9), "unused", "--instance", "bob-impostor",
-                 "--hostile-txt", "v=1", f"fp={fp(2)}", "name=bob")
-    merged = po.wait_for(advertised(fp(2), lambda o: impostor.ip in o["addresses"]),
-                         SEE_TIMEOUT, "the impostor's address merged into bob")
+    fake = probe(
+        impostor,
+        fp(9),
+        "unused",
+        "--instance",
+        "bob-impostor",
+        "--hostile-txt",
+        "v=1",
+        f"fp={fp(2)}",
+        "name=bob",
+    )
+    merged = po.wait_for(
+        advertised(fp(2), lambda o: impostor.ip in o["addresses"]),
+        SEE_TIMEOUT,
+        "the impostor's address merged into bob",
+    )
     assert merged["addresses"][0] == honest.ip  # the first-seen address stays first
     stop(fake)
     back = po.wait_for(advertised(fp(2)), SEE_TIMEOUT, "bob without the impostor")

@@ -52,8 +52,14 @@ print(json.dumps(asyncio.run(main())))
 def test_a_child_in_the_host_netns_refuses_to_start_discovery_and_opens_no_socket() -> None:
     env = dict(os.environ)
     assert env[netguard.FORBID_MDNS_NETNS_ENV] == netguard.current_netns()  # set by conftest
-    result = subprocess.run([sys.executable, "-c", CHILD, FP], env=env,  # noqa: S603
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, FP],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome["error"] == "DiscoveryError"
@@ -83,7 +89,8 @@ def test_another_namespace_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_guard_fails_closed_when_the_namespace_cannot_be_read(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(netguard, "_NETNS_LINK", "/nonexistent/ns/net")
     with pytest.raises(DiscoveryError, match="cannot be read"):
         netguard.assert_mdns_allowed()

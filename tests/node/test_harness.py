@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from p2pmsg.bench.netns import NETNS_PREFIX, ip_cmd, list_namespaces, sweep_stale_namespaces
 from tests.harness import HarnessError, Host, Lan, fixtures
 from tests.harness.fixtures import MakeLan, require_netns
-from tests.harness.lan import NETNS_PREFIX, ip_cmd, list_namespaces, sweep_stale_namespaces
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,8 +40,7 @@ def host_links() -> str:
     return ip_cmd("-o", "link", "show").stdout
 
 
-def test_hosts_reach_each_other_but_nothing_touches_the_host_namespace(
-        make_lan: MakeLan) -> None:
+def test_hosts_reach_each_other_but_nothing_touches_the_host_namespace(make_lan: MakeLan) -> None:
     before = host_links()
     lan = make_lan(2)
     a, b = lan.hosts
@@ -92,10 +91,16 @@ def test_teardown_kills_processes_and_removes_every_namespace_even_after_a_failu
     lan = Lan()
     try:
         host = lan.add_host()
-        stubborn = host.run([sys.executable, "-c",
-                             "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-                             "print('armed', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
+        stubborn = host.run(
+            [
+                sys.executable,
+                "-c",
+                "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                "print('armed', flush=True); time.sleep(60)",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert stubborn.stdout is not None and stubborn.stdout.readline() == "armed\n"
         names = [lan.switch, host.name]
         assert set(names) <= set(list_namespaces())
@@ -127,14 +132,15 @@ def test_the_sweep_removes_namespaces_of_dead_runs_only() -> None:
 
 
 def test_only_harness_namespaces_can_be_removed() -> None:
-    from tests.harness.lan import remove_namespace
+    from p2pmsg.bench.netns import remove_namespace
 
     with pytest.raises(HarnessError, match="not a harness namespace"):
         remove_namespace("somebody-elses")
 
 
 def test_without_namespaces_tests_skip_unless_ci_requires_them(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(fixtures, "_availability", ["no root here"])
     monkeypatch.delenv(fixtures.REQUIRE_NETNS_ENV, raising=False)
     with pytest.raises(pytest.skip.Exception, match="no root here"):

@@ -37,10 +37,27 @@ def listen(host: Host, data_dir: Path, name: str, *extra: str) -> JsonLines:
     return harness_listen(host, data_dir, name, "--no-monitor", *extra, ready_timeout=15.0)
 
 
-def send(host: Host, data_dir: Path, name: str, to: str, text: str,
-         *extra: str) -> subprocess.CompletedProcess[str]:
-    return host.exec(p2pmsg("send", "--data-dir", str(data_dir), "--profile", name, "--to", to,
-                            text, "--timeout", "10", *extra), env=ENV, timeout=40, check=False)
+def send(
+    host: Host, data_dir: Path, name: str, to: str, text: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return host.exec(
+        p2pmsg(
+            "send",
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            name,
+            "--to",
+            to,
+            text,
+            "--timeout",
+            "10",
+            *extra,
+        ),
+        env=ENV,
+        timeout=40,
+        check=False,
+    )
 
 
 def stop(lines: JsonLines) -> None:
@@ -67,12 +84,12 @@ def received(text: str) -> Any:
 def incoming(data_dir: Path, name: str, peer: str) -> list[str]:
     unlocked = Profile(data_dir, name).unlock(PASSWORD)
     with Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
-        return [m.text or "" for m in store.conversation(peer, limit=10_000)
-                if m.direction == "in"]
+        return [m.text or "" for m in store.conversation(peer, limit=10_000) if m.direction == "in"]
 
 
 def test_hosts_find_each_other_and_chat_both_ways_then_a_third_joins(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     lan = make_lan(2)
     a, b = lan.hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob", "carol")}
@@ -82,8 +99,10 @@ def test_hosts_find_each_other_and_chat_both_ways_then_a_third_joins(
     bob = listen(b, tmp_path, "bob")
     seen_bob = alice.wait_for(discovered(fps["bob"]), SEE_TIMEOUT, "alice discovering bob")
     seen_alice = bob.wait_for(discovered(fps["alice"]), SEE_TIMEOUT, "bob discovering alice")
-    print(f"\n[measure] two hosts saw each other {time.monotonic() - started:.2f} s after "
-          "both started listening (including process start and unlock)")
+    print(
+        f"\n[measure] two hosts saw each other {time.monotonic() - started:.2f} s after "
+        "both started listening (including process start and unlock)"
+    )
     assert seen_bob["peer"]["name"] == "bob" and f"{b.ip}:" in str(seen_bob["peer"]["addresses"])
     assert seen_alice["peer"]["name"] == "alice"
 
@@ -109,15 +128,38 @@ def test_hosts_find_each_other_and_chat_both_ways_then_a_third_joins(
 
 
 def test_receiver_killed_mid_stream_gets_every_message_exactly_once(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     a, b = make_lan(2).hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob")}
     alice = listen(a, tmp_path, "alice")
     count = 150
-    sender = JsonLines(b.run([sys.executable, "-m", "tests.node.lan_peer", "send-many",
-                              "--data-dir", str(tmp_path), "--profile", "bob", "--to", "alice",
-                              "--count", str(count), "--interval", "0.01", "--lifetime", "60"],
-                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    sender = JsonLines(
+        b.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.node.lan_peer",
+                "send-many",
+                "--data-dir",
+                str(tmp_path),
+                "--profile",
+                "bob",
+                "--to",
+                "alice",
+                "--count",
+                str(count),
+                "--interval",
+                "0.01",
+                "--lifetime",
+                "60",
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     sender.wait_for(lambda o: o.get("stored") == 40, 20, "40 messages stored")
     os.killpg(alice.proc.pid, signal.SIGKILL)  # receiver dies mid-stream
     alice.proc.wait(5)
@@ -134,20 +176,53 @@ def test_receiver_killed_mid_stream_gets_every_message_exactly_once(
 
 
 def test_sender_killed_mid_stream_loses_nothing_it_stored(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     a, b = make_lan(2).hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob")}
     alice = listen(a, tmp_path, "alice")
-    argv = [sys.executable, "-m", "tests.node.lan_peer", "--data-dir", str(tmp_path),
-            "--profile", "bob", "--lifetime", "60"]
-    sender = JsonLines(b.run([*argv[:3], "send-many", *argv[3:], "--to", "alice", "--count",
-                              "150", "--interval", "0.01"],
-                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.node.lan_peer",
+        "--data-dir",
+        str(tmp_path),
+        "--profile",
+        "bob",
+        "--lifetime",
+        "60",
+    ]
+    sender = JsonLines(
+        b.run(
+            [
+                *argv[:3],
+                "send-many",
+                *argv[3:],
+                "--to",
+                "alice",
+                "--count",
+                "150",
+                "--interval",
+                "0.01",
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     sender.wait_for(lambda o: o.get("stored") == 60, 20, "60 messages stored")
     os.killpg(sender.proc.pid, signal.SIGKILL)  # sender dies mid-send
     sender.proc.wait(5)
-    drainer = JsonLines(b.run([*argv[:3], "drain", *argv[3:]], env=ENV, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True))
+    drainer = JsonLines(
+        b.run(
+            [*argv[:3], "drain", *argv[3:]],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     drainer.wait_for(lambda o: o.get("drained") is True, 40, "the outbox to drain")
     stop(alice)
 
@@ -171,9 +246,11 @@ def test_a_host_with_two_addresses_is_one_peer(make_lan: MakeLan, tmp_path: Path
     bob = listen(b, tmp_path, "bob")
 
     def bob_on_both(o: dict[str, Any]) -> bool:
-        return (o.get("event") in ("peer_discovered", "peer_updated")
-                and o["peer"]["fingerprint"] == fps["bob"]
-                and {b.ip, second} <= {addr.rsplit(":", 1)[0] for addr in o["peer"]["addresses"]})
+        return (
+            o.get("event") in ("peer_discovered", "peer_updated")
+            and o["peer"]["fingerprint"] == fps["bob"]
+            and {b.ip, second} <= {addr.rsplit(":", 1)[0] for addr in o["peer"]["addresses"]}
+        )
 
     alice.wait_for(bob_on_both, SEE_TIMEOUT, "bob with both addresses")
     discoveries = [o for o in alice.seen if o.get("event") == "peer_discovered"]
@@ -186,12 +263,15 @@ def test_a_host_with_two_addresses_is_one_peer(make_lan: MakeLan, tmp_path: Path
 
 
 def test_a_peer_added_by_host_and_port_works_without_mdns(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     a, b = make_lan(2).hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob")}
     alice = listen(a, tmp_path, "alice", "--no-discovery", "--port", "47123")
-    b.exec(p2pmsg("add-peer", "--data-dir", str(tmp_path), "--profile", "bob",
-                  f"{a.ip}:47123"), env=ENV)
+    b.exec(
+        p2pmsg("add-peer", "--data-dir", str(tmp_path), "--profile", "bob", f"{a.ip}:47123"),
+        env=ENV,
+    )
     result = send(b, tmp_path, "bob", "alice", "no multicast needed", "--no-discovery")
     assert result.returncode == 0, result.stdout + result.stderr
     assert alice.wait_for(received("no multicast needed"), 10)["message"]["peer"] == fps["bob"]
@@ -199,21 +279,44 @@ def test_a_peer_added_by_host_and_port_works_without_mdns(
 
 
 def test_an_impostor_advertising_anothers_identity_gets_nothing(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     a, b, m = make_lan(3).hosts
     fps = {n: make_profile(tmp_path, n) for n in ("alice", "bob", "mallory")}
-    impostor = JsonLines(m.run([sys.executable, "-m", "tests.node.lan_peer", "impostor",
-                                "--data-dir", str(tmp_path), "--profile", "mallory",
-                                "--claim-fp", fps["alice"], "--claim-name", "alice",
-                                "--lifetime", "60"],
-                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    impostor = JsonLines(
+        m.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.node.lan_peer",
+                "impostor",
+                "--data-dir",
+                str(tmp_path),
+                "--profile",
+                "mallory",
+                "--claim-fp",
+                fps["alice"],
+                "--claim-name",
+                "alice",
+                "--lifetime",
+                "60",
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     impostor.wait_for(lambda o: o.get("ready") is True, 15, "the impostor's advert")
     bob = listen(b, tmp_path, "bob")
 
     def caught(o: dict[str, Any]) -> bool:
         record = o.get("record") or {}
-        return (o.get("event") == "security_event" and record.get("event") == "identity_changed"
-                and record["detail"].get("claimed") == fps["alice"])
+        return (
+            o.get("event") == "security_event"
+            and record.get("event") == "identity_changed"
+            and record["detail"].get("claimed") == fps["alice"]
+        )
 
     event = bob.wait_for(caught, SEE_TIMEOUT, "the impostor to be caught")["record"]
     assert event["peer"] == fps["mallory"] and event["addr"] == m.ip
@@ -236,7 +339,8 @@ def test_an_impostor_advertising_anothers_identity_gets_nothing(
 
 
 def test_unproven_adverts_under_a_contacts_name_never_make_it_ambiguous(
-        make_lan: MakeLan, tmp_path: Path) -> None:
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
     """Anyone can advertise made-up fingerprints named "alice"; only one alice ever
     proved her key, so `send --to alice` still reaches her."""
     a, b, m = make_lan(3).hosts
@@ -244,10 +348,30 @@ def test_unproven_adverts_under_a_contacts_name_never_make_it_ambiguous(
     alice = listen(a, tmp_path, "alice")
     first = send(b, tmp_path, "bob", "alice", "hello alice")
     assert first.returncode == 0, first.stdout + first.stderr
-    fakes = JsonLines(m.run([sys.executable, "-m", "tests.node.lan_peer", "fake-adverts",
-                             "--data-dir", str(tmp_path), "--profile", "mallory",
-                             "--claim-name", "alice", "--count", "3", "--lifetime", "60"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    fakes = JsonLines(
+        m.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.node.lan_peer",
+                "fake-adverts",
+                "--data-dir",
+                str(tmp_path),
+                "--profile",
+                "mallory",
+                "--claim-name",
+                "alice",
+                "--count",
+                "3",
+                "--lifetime",
+                "60",
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     fake_fps = fakes.wait_for(lambda o: o.get("ready") is True, 15, "the fake adverts")
     bob = listen(b, tmp_path, "bob")
     unseen = set(fake_fps["fingerprints"])
@@ -263,8 +387,11 @@ def test_unproven_adverts_under_a_contacts_name_never_make_it_ambiguous(
     assert result.returncode == 0, result.stdout + result.stderr
     got = alice.wait_for(received("still only you"), 10)
     assert got["message"]["peer"] == fps["bob"]
-    peers = json.loads(b.exec(p2pmsg("peers", "--json", "--data-dir", str(tmp_path),
-                                     "--profile", "bob"), env=ENV).stdout)
+    peers = json.loads(
+        b.exec(
+            p2pmsg("peers", "--json", "--data-dir", str(tmp_path), "--profile", "bob"), env=ENV
+        ).stdout
+    )
     states = {p["fingerprint"]: p["state"] for p in peers}
     assert states[fps["alice"]] == "pinned"
     assert all(states[fp] == "discovered" for fp in fake_fps["fingerprints"])

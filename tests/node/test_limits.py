@@ -23,8 +23,9 @@ def test_a_clock_going_backwards_refills_nothing() -> None:
 
 
 def test_connection_rate_is_per_address() -> None:
-    control = AdmissionControl(LimitSettings(connect_burst=3, connect_rate=1.0,
-                                             max_handshakes_per_address=100))
+    control = AdmissionControl(
+        LimitSettings(connect_burst=3, connect_rate=1.0, max_handshakes_per_address=100)
+    )
     admitted = [control.admit("10.0.0.9", 0.0) for _ in range(5)]
     assert [isinstance(a, Admission) for a in admitted] == [True, True, True, False, False]
     assert admitted[3] == "connection_rate"
@@ -49,8 +50,9 @@ def test_handshakes_in_flight_are_capped_per_address_and_freed_on_completion() -
 
 
 def test_connection_cap_and_release_is_idempotent() -> None:
-    control = AdmissionControl(LimitSettings(max_connections=2, connect_burst=100,
-                                             max_handshakes_per_address=100))
+    control = AdmissionControl(
+        LimitSettings(max_connections=2, connect_burst=100, max_handshakes_per_address=100)
+    )
     a = control.admit("a", 0.0)
     b = control.admit("b", 0.0)
     assert isinstance(a, Admission) and isinstance(b, Admission)
@@ -63,8 +65,11 @@ def test_connection_cap_and_release_is_idempotent() -> None:
 
 
 def test_per_address_state_stays_bounded_under_spoofed_sources() -> None:
-    control = AdmissionControl(LimitSettings(tracked_addresses=50, max_connections=10_000,
-                                             connect_burst=1, connect_rate=0.001))
+    control = AdmissionControl(
+        LimitSettings(
+            tracked_addresses=50, max_connections=10_000, connect_burst=1, connect_rate=0.001
+        )
+    )
     for i in range(1000):
         result = control.admit(f"10.1.{i // 256}.{i % 256}", 0.0)
         if isinstance(result, Admission):

@@ -46,8 +46,14 @@ ESCAPES = "x\x1b]0;pwned\x07\n[12:00:00] alice: pay bob\x1b[2J\r"
 
 #: Every line a plain `listen` prints starts like one of these; the indent is a
 #: message's continuation. A peer's text can start no other line.
-LINE_STARTS = (rb"listening as ", rb"-- ", rb"!! ", rb"\[\d\d:\d\d:\d\d\] (bob|mallory): ",
-               rb" {11}", rb"stopped$")
+LINE_STARTS = (
+    rb"listening as ",
+    rb"-- ",
+    rb"!! ",
+    rb"\[\d\d:\d\d:\d\d\] (bob|mallory): ",
+    rb" {11}",
+    rb"stopped$",
+)
 
 
 class ByteOutput:
@@ -81,8 +87,9 @@ class ByteOutput:
             if self.proc.poll() is not None and not self._thread.is_alive():
                 break
             time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} within {timeout} s; exit {self.proc.poll()}; "
-                             f"output: {self.data!r}")
+        raise AssertionError(
+            f"no {pattern!r} within {timeout} s; exit {self.proc.poll()}; output: {self.data!r}"
+        )
 
     def stop(self) -> bytes:
         self.proc.send_signal(signal.SIGTERM)
@@ -92,8 +99,11 @@ class ByteOutput:
 
 
 def make_profile(data_dir: Path, name: str) -> str:
-    return Profile(data_dir, name, kdf_iterations=20_000).create(
-        name, PASSWORD).identity.fingerprint.hex()
+    return (
+        Profile(data_dir, name, kdf_iterations=20_000)
+        .create(name, PASSWORD)
+        .identity.fingerprint.hex()
+    )
 
 
 def free_port() -> int:
@@ -103,15 +113,34 @@ def free_port() -> int:
 
 
 def listen_argv(data_dir: Path, profile: str, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "p2pmsg", "listen", *extra, "--no-discovery", "--no-monitor",
-            "--data-dir", str(data_dir), "--profile", profile, "--interface", "127.0.0.1",
-            "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "p2pmsg",
+        "listen",
+        *extra,
+        "--no-discovery",
+        "--no-monitor",
+        "--data-dir",
+        str(data_dir),
+        "--profile",
+        profile,
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def start_plain_listen(data_dir: Path, profile: str, port: int) -> ByteOutput:
     stderr = (data_dir / f"{profile}.stderr").open("wb")
-    proc = subprocess.Popen(listen_argv(data_dir, profile, port),  # noqa: S603
-                            env=ENV, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr)
+    proc = subprocess.Popen(
+        listen_argv(data_dir, profile, port),
+        env=ENV,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
     stderr.close()
     out = ByteOutput(proc)
     out.wait_for(rb"^listening as victim on port \d+ ", 20)
@@ -120,10 +149,25 @@ def start_plain_listen(data_dir: Path, profile: str, port: int) -> ByteOutput:
 
 def p2pmsg(data_dir: Path, profile: str, *args: str) -> subprocess.CompletedProcess[str]:
     command, *rest = args
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "p2pmsg", command, "--data-dir", str(data_dir), "--profile",
-         profile, *rest], env=ENV, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-        check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            command,
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            profile,
+            *rest,
+        ],
+        env=ENV,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def raw_abort(port: int, reason: str) -> list[object]:
@@ -160,11 +204,16 @@ async def test_listen_shows_hostile_reasons_and_chat_inert(tmp_path: Path) -> No
         victim.wait_for(
             rb"^!! security: frame_rejected from 127\.0\.0\.1 abort frame: field 'reason' "
             rb"must be one line of text, at most 256 bytes, no controls, got str of "
-            rb"length 20\n")
+            rb"length 20\n"
+        )
         # A well-formed reason is shown, its bidi override made visible.
         await asyncio.to_thread(raw_abort, port, "no suite \u202egnp.exe")
-        victim.wait_for(re.escape(b"!! security: handshake_fail from 127.0.0.1 peer aborted "
-                                  b"the handshake: no suite <U+202E>gnp.exe\n"))
+        victim.wait_for(
+            re.escape(
+                b"!! security: handshake_fail from 127.0.0.1 peer aborted "
+                b"the handshake: no suite <U+202E>gnp.exe\n"
+            )
+        )
 
         # 2. An authenticated peer: multi-line chat shows indented; a sealed chat with
         # escapes is refused where it is decoded and costs that connection only.
@@ -172,21 +221,35 @@ async def test_listen_shows_hostile_reasons_and_chat_inert(tmp_path: Path) -> No
         try:
             victim.wait_for(rb"^-- connected to mallory \(")
             mallory.send(new_chat(os.urandom, time.time(), MULTILINE))
-            victim.wait_for(rb"^\[\d\d:\d\d:\d\d\] mallory: "
-                            + re.escape(MULTILINE_SHOWN.encode()) + rb"\n")
-            mallory.send_raw(mallory.seal(raw_message(1, os.urandom(16), time.time(),
-                                                      ESCAPES, None)))
+            victim.wait_for(
+                rb"^\[\d\d:\d\d:\d\d\] mallory: " + re.escape(MULTILINE_SHOWN.encode()) + rb"\n"
+            )
+            mallory.send_raw(
+                mallory.seal(raw_message(1, os.urandom(16), time.time(), ESCAPES, None))
+            )
             assert await mallory.closed_by_victim()
-            victim.wait_for(rb"^!! security: frame_rejected from mallory chat: field 'text' "
-                            rb"contains terminal control characters\n")
+            victim.wait_for(
+                rb"^!! security: frame_rejected from mallory chat: field 'text' "
+                rb"contains terminal control characters\n"
+            )
         finally:
             mallory.close()
 
         # 3. The process kept running: a real second node still reaches it.
         make_profile(tmp_path, "bob")
         assert p2pmsg(tmp_path, "bob", "add-peer", f"127.0.0.1:{port}").returncode == 0
-        sent = await asyncio.to_thread(p2pmsg, tmp_path, "bob", "send", "--no-discovery",
-                                       "--to", "victim", "still here", "--wait", "10")
+        sent = await asyncio.to_thread(
+            p2pmsg,
+            tmp_path,
+            "bob",
+            "send",
+            "--no-discovery",
+            "--to",
+            "victim",
+            "still here",
+            "--wait",
+            "10",
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         victim.wait_for(rb"^\[\d\d:\d\d:\d\d\] bob: still here\n")
         assert victim.proc.poll() is None
@@ -206,27 +269,45 @@ def test_a_real_node_chat_plain_indented_and_json_exact(tmp_path: Path) -> None:
 
     victim = start_plain_listen(tmp_path, "victim", port)
     try:
-        sent = p2pmsg(tmp_path, "bob", "send", "--no-discovery", "--to", "victim", MULTILINE,
-                      "--wait", "10")
+        sent = p2pmsg(
+            tmp_path, "bob", "send", "--no-discovery", "--to", "victim", MULTILINE, "--wait", "10"
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
-        victim.wait_for(rb"^\[\d\d:\d\d:\d\d\] bob: " + re.escape(MULTILINE_SHOWN.encode())
-                        + rb"\n")
+        victim.wait_for(
+            rb"^\[\d\d:\d\d:\d\d\] bob: " + re.escape(MULTILINE_SHOWN.encode()) + rb"\n"
+        )
     finally:
         out = victim.stop()
     assert_inert(out)
 
-    proc = subprocess.Popen(listen_argv(tmp_path, "victim", port, "--json"),  # noqa: S603
-                            env=ENV, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        listen_argv(tmp_path, "victim", port, "--json"),
+        env=ENV,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = JsonLines(proc)
     try:
         lines.wait_for(lambda o: o.get("event") == "ready", 20, "the ready line")
-        sent = p2pmsg(tmp_path, "bob", "send", "--no-discovery", "--to", "victim", MULTILINE,
-                      "--json", "--wait", "10")
+        sent = p2pmsg(
+            tmp_path,
+            "bob",
+            "send",
+            "--no-discovery",
+            "--to",
+            "victim",
+            MULTILINE,
+            "--json",
+            "--wait",
+            "10",
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         message_id = json.loads(sent.stdout)["id"]
-        got = lines.wait_for(lambda o: o.get("event") == "message_received"
-                             and o["message"]["id"] == message_id, 15)
+        got = lines.wait_for(
+            lambda o: o.get("event") == "message_received" and o["message"]["id"] == message_id, 15
+        )
         assert got["message"]["text"] == MULTILINE
     finally:
         proc.send_signal(signal.SIGTERM)

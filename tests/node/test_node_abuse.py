@@ -33,9 +33,11 @@ async def _chat_round(alice: Node, n: int) -> None:
 
 
 async def test_a_connection_flood_is_bounded_and_the_honest_peer_keeps_chatting(
-        make_node: NodeFactory) -> None:
-    limits = LimitSettings(max_connections=64, max_handshakes_per_address=4,
-                           connect_burst=8, connect_rate=2.0)
+    make_node: NodeFactory,
+) -> None:
+    limits = LimitSettings(
+        max_connections=64, max_handshakes_per_address=4, connect_burst=8, connect_rate=2.0
+    )
     bob = await make_node("bob", config=loopback_config(limits=limits))
     alice = await make_node("alice")
     await connect(alice, bob)
@@ -47,8 +49,9 @@ async def test_a_connection_flood_is_bounded_and_the_honest_peer_keeps_chatting(
         nonlocal peak
         for _ in range(FLOOD_CONNECTIONS):
             with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", bob.listen_port,
-                                                          local_addr=(ABUSER, 0))
+                _, writer = await asyncio.open_connection(
+                    "127.0.0.1", bob.listen_port, local_addr=(ABUSER, 0)
+                )
                 writers.append(writer)
             peak = max(peak, bob.admission.open_connections)
             await asyncio.sleep(0)
@@ -65,16 +68,21 @@ async def test_a_connection_flood_is_bounded_and_the_honest_peer_keeps_chatting(
     assert len(refused) >= FLOOD_CONNECTIONS - admitted_at_most
     assert {e["addr"] for e in refused} == {ABUSER}
     assert {e["detail"]["reason"] for e in refused} <= {  # type: ignore[index]
-        "connection_rate", "handshakes_in_flight", "connection_cap"}
+        "connection_rate",
+        "handshakes_in_flight",
+        "connection_cap",
+    }
 
 
 async def test_a_connection_that_never_speaks_is_dropped_at_the_handshake_deadline(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     bob = await make_node("bob")
     alice = await make_node("alice")
     await connect(alice, bob)
-    reader, writer = await asyncio.open_connection("127.0.0.1", bob.listen_port,
-                                                   local_addr=(ABUSER, 0))
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", bob.listen_port, local_addr=(ABUSER, 0)
+    )
     started = time.monotonic()
     try:
         await _chat_round(alice, 1)
@@ -90,10 +98,12 @@ async def test_a_connection_that_never_speaks_is_dropped_at_the_handshake_deadli
     assert bob.admission.handshakes_in_flight(ABUSER) == 0
 
 
-async def _handshake_as_stranger(port: int) -> tuple[PeerConnection, asyncio.StreamReader,
-                                                    asyncio.StreamWriter]:
-    conn = PeerConnection("initiator", Identity.generate(os.urandom), "stranger", os.urandom,
-                          time.time)
+async def _handshake_as_stranger(
+    port: int,
+) -> tuple[PeerConnection, asyncio.StreamReader, asyncio.StreamWriter]:
+    conn = PeerConnection(
+        "initiator", Identity.generate(os.urandom), "stranger", os.urandom, time.time
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ABUSER, 0))
     writer.write(conn.start())
     while conn.state == "handshaking":
@@ -105,13 +115,16 @@ async def _handshake_as_stranger(port: int) -> tuple[PeerConnection, asyncio.Str
 
 
 async def test_garbage_after_the_handshake_costs_only_that_connection(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     bob = await make_node("bob")
     alice = await make_node("alice")
     await connect(alice, bob)
-    for garbage in (struct.pack(">I", 40) + os.urandom(40),  # a frame that is not msgpack
-                    struct.pack(">I", 1 << 30),  # a length far over the limit
-                    b"\x00" * 4):  # a zero-length frame
+    for garbage in (
+        struct.pack(">I", 40) + os.urandom(40),  # a frame that is not msgpack
+        struct.pack(">I", 1 << 30),  # a length far over the limit
+        b"\x00" * 4,
+    ):  # a zero-length frame
         _, reader, writer = await _handshake_as_stranger(bob.listen_port)
         try:
             writer.write(garbage)

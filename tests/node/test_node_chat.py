@@ -34,7 +34,9 @@ async def test_two_nodes_chat_both_ways_with_delivery_receipts(make_node: NodeFa
     assert await bob.wait_delivered(reply.id, timeout=5) == "delivered"
     history = await alice.conversation("bob")
     assert [(m.direction, m.text, m.status) for m in history] == [
-        ("out", "hello bob", "delivered"), ("in", "hi alice", "delivered")]
+        ("out", "hello bob", "delivered"),
+        ("in", "hi alice", "delivered"),
+    ]
 
 
 async def test_read_receipt_reaches_the_sender(make_node: NodeFactory) -> None:

@@ -14,7 +14,8 @@ from tests.node.conftest import NodeFactory, connect, eventually, loopback_confi
 
 
 async def test_messages_to_an_offline_peer_are_queued_then_delivered_once_in_order(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     port = bob.listen_port
@@ -40,15 +41,19 @@ async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactor
     alice = await make_node("alice")
     bob = await make_node("bob")
     # Each learns the other's address at the same moment and dials at once.
-    await asyncio.gather(alice.add_peer("127.0.0.1", bob.listen_port),
-                         bob.add_peer("127.0.0.1", alice.listen_port))
+    await asyncio.gather(
+        alice.add_peer("127.0.0.1", bob.listen_port), bob.add_peer("127.0.0.1", alice.listen_port)
+    )
 
     async def settled() -> bool:
         a = alice.directory.session(bob.fingerprint)
         b = bob.directory.session(alice.fingerprint)
-        return (a is not None and b is not None
-                and len([s for s in alice._sessions if s.is_open]) == 1
-                and len([s for s in bob._sessions if s.is_open]) == 1)
+        return (
+            a is not None
+            and b is not None
+            and len([s for s in alice._sessions if s.is_open]) == 1
+            and len([s for s in bob._sessions if s.is_open]) == 1
+        )
 
     await eventually(settled)
     a = alice.directory.session(bob.fingerprint)
@@ -63,7 +68,8 @@ async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactor
 
 
 async def test_disappearing_message_is_deleted_on_both_sides_after_reading(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     await connect(alice, bob)
@@ -83,8 +89,11 @@ async def test_disappearing_message_is_deleted_on_both_sides_after_reading(
     await eventually(gone_on_both_sides, timeout=6)
     assert [m.text for m in await bob.conversation("alice")] == [None, "this stays"]
     assert [m.text for m in await alice.conversation("bob")] == [None, "this stays"]
-    expired = [e for e in alice_events.drain()  # type: ignore[attr-defined]
-               if isinstance(e, MessagesExpired)]
+    expired = [
+        e
+        for e in alice_events.drain()  # type: ignore[attr-defined]
+        if isinstance(e, MessagesExpired)
+    ]
     assert expired and sent.id in expired[0].ids
     # The row stays, so a late resend of the same id is still recognised as a duplicate.
     assert await bob._store.run(Store.get_message, bytes.fromhex(sent.id)) is not None
@@ -98,14 +107,18 @@ async def test_stop_says_bye_and_the_peer_sees_an_orderly_close(make_node: NodeF
 
     async def closed_by_peer() -> list[dict[str, object]]:
         events = await alice.security_events()
-        return [e for e in events if e["event"] == "conn_close"
-                and e["detail"].get("reason") == "peer_closed"]  # type: ignore[union-attr]
+        return [
+            e
+            for e in events
+            if e["event"] == "conn_close" and e["detail"].get("reason") == "peer_closed"
+        ]  # type: ignore[union-attr]
 
     await eventually(closed_by_peer)
 
 
 async def test_a_conversation_timer_set_off_or_unset_reaches_the_store_and_messages(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     await connect(alice, bob)
@@ -125,7 +138,8 @@ async def test_a_conversation_timer_set_off_or_unset_reaches_the_store_and_messa
 
 
 async def test_a_read_receipt_owed_to_an_absent_peer_survives_a_restart(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     await connect(alice, bob)

@@ -38,8 +38,9 @@ async def _events(node: Node, name: str) -> list[dict[str, object]]:
     return [e for e in await node.security_events() if e["event"] == name]
 
 
-async def _pair(shower: Node, typer: Node, typed: str | None = None,
-                timeout: float = 10.0) -> tuple[str, str, str]:
+async def _pair(
+    shower: Node, typer: Node, typed: str | None = None, timeout: float = 10.0
+) -> tuple[str, str, str]:
     """The shower shows a code, the typer types it (or `typed`); both reasons."""
     code = await shower.pairing_code(typer.fingerprint)
     waiting = asyncio.create_task(shower.wait_pairing(typer.fingerprint, timeout))
@@ -66,8 +67,10 @@ async def test_the_right_code_marks_both_sides_verified(make_node: NodeFactory) 
     for events, peer in ((events_a, bob.fingerprint), (events_b, alice.fingerprint)):
         seen = events.drain()  # type: ignore[attr-defined]
         assert PairingFinished(peer, True, "verified") in seen
-        assert any(isinstance(e, PeerUpdated) and e.peer.fingerprint == peer
-                   and e.peer.verified for e in seen)
+        assert any(
+            isinstance(e, PeerUpdated) and e.peer.fingerprint == peer and e.peer.verified
+            for e in seen
+        )
     assert (await alice.session_status(bob.fingerprint)).verified  # type: ignore[union-attr]
     assert not await _events(alice, "handshake_fail")
     assert not await _events(bob, "handshake_fail")
@@ -93,7 +96,9 @@ async def test_a_wrong_code_marks_nothing_and_burns_the_code(make_node: NodeFact
 
     failures = await _events(alice, "handshake_fail")
     assert [(e["detail"]["outcome"], e["detail"]["reason"]) for e in failures] == [  # type: ignore[index]
-        ("wrong_code", "pairing_failed"), ("no_code", "pairing_failed")]
+        ("wrong_code", "pairing_failed"),
+        ("no_code", "pairing_failed"),
+    ]
     assert all(e["peer"] == bob.fingerprint for e in failures)
     # Still one working session: pairing failures never cost the connection.
     sent = await bob.send_text(alice.fingerprint, "still friends")
@@ -116,7 +121,8 @@ async def test_an_expired_code_fails(make_node: NodeFactory) -> None:
 
 
 async def test_a_code_shown_while_offline_works_once_the_typer_connects(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     """The code is for a peer, not a session: the typer's node connects to pair."""
     alice = await make_node("alice")
     bob = await make_node("bob")
@@ -166,8 +172,11 @@ async def test_limits_and_refusals(make_node: NodeFactory) -> None:
     session.send_messages([PairFinish(os.urandom(16), os.urandom(32))])
 
     async def logged() -> list[dict[str, object]]:
-        return [e for e in await _events(alice, "frame_rejected")
-                if e["detail"]["reason"] == "unexpected_pairing_message"]  # type: ignore[index]
+        return [
+            e
+            for e in await _events(alice, "frame_rejected")
+            if e["detail"]["reason"] == "unexpected_pairing_message"
+        ]  # type: ignore[index]
 
     assert (await eventually(logged))[0]["detail"]["message"] == "PairFinish"  # type: ignore[index]
     assert alice.directory.session(bob.fingerprint) is not None
@@ -188,8 +197,9 @@ class Relay:
     async def dial(self, node: Node, claimed_name: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", node.listen_port)
         role: Role = "initiator"
-        conn = PeerConnection(role, self.identity, claimed_name, os.urandom, time.time,
-                              config=FAST_PROTOCOL)
+        conn = PeerConnection(
+            role, self.identity, claimed_name, os.urandom, time.time, config=FAST_PROTOCOL
+        )
         session = Session(conn, reader, writer, self, remote_address="127.0.0.1")
         self.tasks.append(asyncio.create_task(session.run()))
         async with asyncio.timeout(10):
@@ -225,8 +235,7 @@ class Relay:
                 await task
 
 
-async def test_a_relaying_man_in_the_middle_cannot_complete_pairing(
-        make_node: NodeFactory) -> None:
+async def test_a_relaying_man_in_the_middle_cannot_complete_pairing(make_node: NodeFactory) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     mallory = Relay()
@@ -250,7 +259,10 @@ async def test_a_relaying_man_in_the_middle_cannot_complete_pairing(
         for node in (alice, bob):
             [failure] = await _events(node, "handshake_fail")
             assert failure["peer"] == m_fp
-            assert failure["detail"] == {"reason": "pairing_failed", "outcome": "wrong_code",
-                                         "role": "typer" if node is alice else "shower"}
+            assert failure["detail"] == {
+                "reason": "pairing_failed",
+                "outcome": "wrong_code",
+                "role": "typer" if node is alice else "shower",
+            }
     finally:
         await mallory.close()

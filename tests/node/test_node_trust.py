@@ -40,15 +40,19 @@ async def _flagged_impostor(make_node: NodeFactory, claimed: str = "alice"):  # 
     await connect(impostor, bob)
 
     async def warned() -> list[NameClashed]:
-        return [e for e in warnings.drain()  # type: ignore[attr-defined]
-                if isinstance(e, NameClashed)]
+        return [
+            e
+            for e in warnings.drain()  # type: ignore[attr-defined]
+            if isinstance(e, NameClashed)
+        ]
 
     clash = (await eventually(warned))[0]
     return alice, bob, impostor, clash
 
 
 async def test_a_new_key_under_a_known_name_is_flagged_and_the_contact_keeps_working(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice, bob, impostor, clash = await _flagged_impostor(make_node)
     assert (clash.fingerprint, clash.contact) == (impostor.fingerprint, alice.fingerprint)
     assert clash.claimed_name == "alice" and clash.contact_name == "alice"
@@ -92,7 +96,8 @@ async def test_someone_else_gets_a_name_and_becomes_a_contact(make_node: NodeFac
 
 
 async def test_the_users_key_change_moves_the_contact_and_retires_the_old_key(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice, bob, impostor, _ = await _flagged_impostor(make_node)
     await bob.set_verified(alice.fingerprint, True)
     before = await bob.send_text("alice", "before the change")
@@ -115,6 +120,7 @@ async def test_the_users_key_change_moves_the_contact_and_retires_the_old_key(
     # The retired key is refused from now on: its session ends, a new one is closed.
     async def alice_gone() -> bool:
         return bob.directory.session(alice.fingerprint) is None
+
     assert await eventually(alice_gone)
     with contextlib.suppress(Exception):
         await connect(alice, bob, timeout=1.5)
@@ -122,7 +128,8 @@ async def test_the_users_key_change_moves_the_contact_and_retires_the_old_key(
 
 
 async def test_a_known_key_renaming_itself_to_a_contacts_name_is_flagged(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
     mallory = await make_node("mallory")
@@ -136,6 +143,7 @@ async def test_a_known_key_renaming_itself_to_a_contacts_name_is_flagged(
     async def flagged() -> bool:
         views = {v.fingerprint: v for v in await bob.peers()}
         return views[mallory.fingerprint].state == "flagged"
+
     assert await eventually(flagged)
     views = {v.fingerprint: v for v in await bob.peers()}
     assert views[mallory.fingerprint].clash_with == alice.fingerprint
@@ -154,6 +162,7 @@ async def test_a_blocked_key_is_refused_and_can_be_unblocked(make_node: NodeFact
 
     async def dropped() -> bool:
         return bob.directory.session(alice.fingerprint) is None
+
     assert await eventually(dropped)
     with pytest.raises(PeerBlockedError, match="blocked"):
         await bob.send_text("alice", "no")
@@ -166,10 +175,12 @@ async def test_a_blocked_key_is_refused_and_can_be_unblocked(make_node: NodeFact
     assert await bob.wait_delivered(sent.id, 5) == "delivered"
 
 
-@pytest.mark.parametrize("claimed", ["Alice", "ALICE", "\u0430lice", "AIice", "a1ice",
-                                     "\u0391lice"])  # Greek capital alpha
-async def test_look_alikes_at_first_contact_are_flagged(make_node: NodeFactory,
-                                                        claimed: str) -> None:
+@pytest.mark.parametrize(
+    "claimed", ["Alice", "ALICE", "\u0430lice", "AIice", "a1ice", "\u0391lice"]
+)  # Greek capital alpha
+async def test_look_alikes_at_first_contact_are_flagged(
+    make_node: NodeFactory, claimed: str
+) -> None:
     alice, bob, _, clash = await _flagged_impostor(make_node, claimed)
     assert clash.contact == alice.fingerprint and clash.claimed_name == claimed
     assert (await bob.resolve_peer("alice")).fingerprint == alice.fingerprint
@@ -186,16 +197,19 @@ async def test_an_advert_the_handshake_does_not_prove_is_refused(make_node: Node
 
     # Mallory advertises alice's name and fingerprint at her own address, with her own key.
     mallory = await make_node("mallory", display_name="alice")
-    bob.on_discovery_event(PeerAdvertised(alice.fingerprint, "alice", ("127.0.0.1",),
-                                          mallory.listen_port, 1))
+    bob.on_discovery_event(
+        PeerAdvertised(alice.fingerprint, "alice", ("127.0.0.1",), mallory.listen_port, 1)
+    )
 
     async def caught() -> list[dict[str, object]]:
         return await _events(bob, "identity_changed")
 
     event = (await eventually(caught))[0]
     assert event["peer"] == mallory.fingerprint
-    assert event["detail"] == {"reason": "advertised_fingerprint_not_proven",  # type: ignore[comparison-overlap]
-                               "claimed": alice.fingerprint}
+    assert event["detail"] == {
+        "reason": "advertised_fingerprint_not_proven",  # type: ignore[comparison-overlap]
+        "claimed": alice.fingerprint,
+    }
     # Refused inside the handshake: mallory never even learnt who bob is.
     assert await mallory.peers() == []
     assert await mallory._store.run(Store.peers_with_outbox) == []
@@ -206,7 +220,8 @@ async def test_an_advert_the_handshake_does_not_prove_is_refused(make_node: Node
 
 
 async def test_a_decision_written_by_another_process_reaches_the_running_node(
-        make_node: NodeFactory) -> None:
+    make_node: NodeFactory,
+) -> None:
     """`p2pmsg block/rename/trust` write to the store without the profile lock while the
     node runs; the node notices the other connection's commit and applies it live."""
     alice = await make_node("alice")
@@ -224,9 +239,13 @@ async def test_a_decision_written_by_another_process_reaches_the_running_node(
 
     async def dropped() -> bool:
         return bob.directory.session(alice.fingerprint) is None
+
     assert await eventually(dropped, timeout=5.0)
-    seen = [e.peer for e in updates.drain()  # type: ignore[attr-defined]
-            if isinstance(e, PeerUpdated) and e.peer.fingerprint == alice.fingerprint]
+    seen = [
+        e.peer
+        for e in updates.drain()  # type: ignore[attr-defined]
+        if isinstance(e, PeerUpdated) and e.peer.fingerprint == alice.fingerprint
+    ]
     assert seen and seen[-1].state == "blocked" and seen[-1].name == "Alice (desk)"
     with pytest.raises(PeerBlockedError):
         await bob.send_text("Alice (desk)", "no")

@@ -23,20 +23,49 @@ pytestmark = pytest.mark.timeout(120)
 
 def show_code(data_dir: Path, profile: str, peer: str, port: int) -> tuple[JsonLines, str]:
     """`pair --to PEER --json` in the background, once it printed its code."""
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "p2pmsg", "pair", "--to", peer, "--json", "--no-discovery",
-         "--data-dir", str(data_dir), "--profile", profile, "--interface", "127.0.0.1",
-         "--port", str(port)],
-        env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            "pair",
+            "--to",
+            peer,
+            "--json",
+            "--no-discovery",
+            "--data-dir",
+            str(data_dir),
+            "--profile",
+            profile,
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = JsonLines(proc)
     shown = lines.wait_for(lambda o: "code" in o, 20, f"{profile}'s code")
     return lines, str(shown["code"])
 
 
-def enter_code(data_dir: Path, profile: str, peer: str,
-               code: str) -> tuple[int, dict[str, object]]:
-    result = run(data_dir, profile, "pair", "--no-discovery", "--to", peer, "--code", code,
-                 "--json", "--timeout", "20")
+def enter_code(data_dir: Path, profile: str, peer: str, code: str) -> tuple[int, dict[str, object]]:
+    result = run(
+        data_dir,
+        profile,
+        "pair",
+        "--no-discovery",
+        "--to",
+        peer,
+        "--code",
+        code,
+        "--json",
+        "--timeout",
+        "20",
+    )
     assert result.stdout.count("\n") == 1, result.stdout + result.stderr  # one object
     return result.returncode, json.loads(result.stdout)
 
@@ -80,8 +109,12 @@ def test_pair_command_right_code_wrong_code_and_no_code(tmp_path: Path) -> None:
     status, outcome = enter_code(tmp_path, "bob", "alice", wrong)
     assert (status, outcome["reason"]) == (1, "wrong_code")
     status, shown = finished(shower)
-    assert (status, shown["ok"], shown["reason"], shown["role"]) == (1, False, "wrong_code",
-                                                                   "shower")
+    assert (status, shown["ok"], shown["reason"], shown["role"]) == (
+        1,
+        False,
+        "wrong_code",
+        "shower",
+    )
     assert verified(tmp_path, "alice") == {"bob": False}
     assert verified(tmp_path, "bob") == {"alice": False}
 
@@ -91,8 +124,13 @@ def test_pair_command_right_code_wrong_code_and_no_code(tmp_path: Path) -> None:
     status, outcome = enter_code(tmp_path, "bob", "alice", code.replace("-", " "))
     took = time.monotonic() - started
     assert status == 0, outcome
-    assert outcome == {"peer": alice_fp, "ok": True, "reason": "verified", "role": "typer",
-                       "verified": True}
+    assert outcome == {
+        "peer": alice_fp,
+        "ok": True,
+        "reason": "verified",
+        "role": "typer",
+        "verified": True,
+    }
     status, shown = finished(shower)
     assert status == 0 and shown["ok"] and shown["peer"] == bob_fp
     print(f"`p2pmsg pair --code` (process start, unlock, connect, pair, stop): {took:.2f} s")

@@ -50,7 +50,8 @@ class Recorder:
 
 async def _connected() -> tuple[Session, Session, Recorder, list[asyncio.Task[None]]]:
     accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-        asyncio.get_running_loop().create_future())
+        asyncio.get_running_loop().create_future()
+    )
 
     async def on_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.set_result((reader, writer))
@@ -61,10 +62,20 @@ async def _connected() -> tuple[Session, Session, Recorder, list[asyncio.Task[No
     reader_b, writer_b = await accepted
     server.close()
     sender, receiver = Recorder(), Recorder()
-    a = Session(PeerConnection("initiator", Identity.generate(os.urandom), "a", os.urandom,
-                               time.time), reader_a, writer_a, sender, remote_address="b")
-    b = Session(PeerConnection("responder", Identity.generate(os.urandom), "b", os.urandom,
-                               time.time), reader_b, writer_b, receiver, remote_address="a")
+    a = Session(
+        PeerConnection("initiator", Identity.generate(os.urandom), "a", os.urandom, time.time),
+        reader_a,
+        writer_a,
+        sender,
+        remote_address="b",
+    )
+    b = Session(
+        PeerConnection("responder", Identity.generate(os.urandom), "b", os.urandom, time.time),
+        reader_b,
+        writer_b,
+        receiver,
+        remote_address="a",
+    )
     tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
     async with asyncio.timeout(10):
         while not (a.trusted and b.trusted):
@@ -89,8 +100,12 @@ async def test_bulk_data_arrives_intact_through_the_reused_buffer() -> None:
         tid = os.urandom(16)
         sent = [os.urandom(CHUNK) for _ in range(96)]  # 6 MiB: the buffer grows and wraps
         for start in range(0, len(sent), 8):
-            a.send_messages([FileChunk(tid, (start + i) * CHUNK, data)
-                             for i, data in enumerate(sent[start:start + 8])])
+            a.send_messages(
+                [
+                    FileChunk(tid, (start + i) * CHUNK, data)
+                    for i, data in enumerate(sent[start : start + 8])
+                ]
+            )
             await a.drained()
         async with asyncio.timeout(20):
             while len(receiver.chunks) < len(sent):
@@ -113,8 +128,9 @@ async def test_a_receiver_that_stops_reading_holds_the_sender_back() -> None:
         sent = 0
         async with asyncio.timeout(20):
             while sent < 1024:  # up to 64 MiB: far more than buffers and kernel hold
-                a.send_messages([FileChunk(tid, (sent + i) * CHUNK, bytes(CHUNK))
-                                 for i in range(8)])
+                a.send_messages(
+                    [FileChunk(tid, (sent + i) * CHUNK, bytes(CHUNK)) for i in range(8)]
+                )
                 sent += 8
                 try:
                     await asyncio.wait_for(a.drained(), 0.5)
@@ -129,6 +145,7 @@ async def test_a_receiver_that_stops_reading_holds_the_sender_back() -> None:
                 receiver.arrived.clear()
                 await receiver.arrived.wait()
         assert before < sent and [c.offset for c in receiver.chunks] == [
-            i * CHUNK for i in range(sent)]
+            i * CHUNK for i in range(sent)
+        ]
     finally:
         await _close(a, b, tasks)

@@ -39,20 +39,37 @@ def test_event_lines_follow_the_design_schema(tmp_path: Path) -> None:
     append_event(log, security_event(1763800000.25, "unlock_fail", detail={"failures": 2}))
     append_event(log, security_event(1763800001, "unlock_ok"))
     lines = log.read_text().splitlines()
-    assert json.loads(lines[0]) == {"ts": 1763800000.25, "event": "unlock_fail", "peer": None,
-                                    "addr": None, "bytes": 0, "detail": {"failures": 2}}
+    assert json.loads(lines[0]) == {
+        "ts": 1763800000.25,
+        "event": "unlock_fail",
+        "peer": None,
+        "addr": None,
+        "bytes": 0,
+        "detail": {"failures": 2},
+    }
     assert "label" not in json.loads(lines[1])
     assert read_events(log)[1]["ts"] == 1763800001.0
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("record", [
-    {"ts": 1.0, "event": "unlock_ok"},
-    {"ts": 1.0, "event": "unlock_ok", "peer": None, "addr": None, "bytes": 0, "detail": {},
-     "label": "normal"},
-])
-def test_append_refuses_records_outside_the_live_schema(tmp_path: Path,
-                                                      record: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"ts": 1.0, "event": "unlock_ok"},
+        {
+            "ts": 1.0,
+            "event": "unlock_ok",
+            "peer": None,
+            "addr": None,
+            "bytes": 0,
+            "detail": {},
+            "label": "normal",
+        },
+    ],
+)
+def test_append_refuses_records_outside_the_live_schema(
+    tmp_path: Path, record: dict[str, object]
+) -> None:
     with pytest.raises(ValueError):
         append_event(tmp_path / "log.jsonl", record)
 

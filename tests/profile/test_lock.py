@@ -27,8 +27,13 @@ def _holder(profile: Profile) -> subprocess.Popen[str]:
         print("locked", flush=True)
         sys.stdin.read()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,  # noqa: S603
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "locked"
     return proc
@@ -62,8 +67,10 @@ def test_a_killed_holder_leaves_no_stale_lock(created: Profile) -> None:
 
 
 def test_lock_is_exclusive_within_one_process_too(created: Profile) -> None:
-    with created.lock("p2pmsg listen"), \
-            pytest.raises(ProfileLockedError, match=f"process {os.getpid()} "):
+    with (
+        created.lock("p2pmsg listen"),
+        pytest.raises(ProfileLockedError, match=f"process {os.getpid()} "),
+    ):
         created.acquire_lock()
     created.acquire_lock().release()
 

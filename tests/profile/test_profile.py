@@ -122,8 +122,11 @@ def test_corrupt_keystore_is_named_and_never_overwritten(
 ) -> None:
     blob = created.keystore_path.read_bytes()
     damaged = {
-        "truncate": blob[:40], "empty": b"", "garbage": b"#!/bin/sh\necho hi\n" * 4,
-        "append": blob + b"\n", "version": blob[:8] + b"\x09" + blob[9:],
+        "truncate": blob[:40],
+        "empty": b"",
+        "garbage": b"#!/bin/sh\necho hi\n" * 4,
+        "append": blob + b"\n",
+        "version": blob[:8] + b"\x09" + blob[9:],
     }[damage]
     created.keystore_path.write_bytes(damaged)
     with pytest.raises(KeystoreError) as info:

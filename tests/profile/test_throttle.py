@@ -84,8 +84,9 @@ def test_wait_is_capped_at_five_minutes(created: Profile, clock: FakeClock) -> N
     created.unlock(PASSWORD, now=clock)
 
 
-def test_a_crash_mid_attempt_still_counts(created: Profile, clock: FakeClock,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_mid_attempt_still_counts(
+    created: Profile, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The attempt is counted before the key derivation, so killing the process
     # while it derives the key buys no free guess. Stand in for the kill with an
     # exception raised from inside the derivation.
@@ -98,11 +99,18 @@ def test_a_crash_mid_attempt_still_counts(created: Profile, clock: FakeClock,
     assert load_state(created.unlock_state_path).failures == 1
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"failures": -3}),
-                                     json.dumps({"failures": "9", "last_failure": None}),
-                                     json.dumps([1, 2])])
-def test_unreadable_state_counts_as_at_the_threshold(created: Profile, clock: FakeClock,
-                                                     content: str) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"failures": -3}),
+        json.dumps({"failures": "9", "last_failure": None}),
+        json.dumps([1, 2]),
+    ],
+)
+def test_unreadable_state_counts_as_at_the_threshold(
+    created: Profile, clock: FakeClock, content: str
+) -> None:
     created.unlock_state_path.write_text(content)
     assert load_state(created.unlock_state_path) == UnlockState(FREE_ATTEMPTS, None)
     _fail(created, clock)  # allowed (no known last failure) ...

@@ -72,9 +72,15 @@ def identity(seed: int) -> Identity:
     return Identity.from_bytes(bytes([seed]) * 64)
 
 
-def make_pair(config_a: ProtocolConfig | None = None, config_b: ProtocolConfig | None = None,
-              *, name_a: str = "alice", name_b: str = "bob", handshake: bool = True,
-              clock: Clock | None = None) -> Pair:
+def make_pair(
+    config_a: ProtocolConfig | None = None,
+    config_b: ProtocolConfig | None = None,
+    *,
+    name_a: str = "alice",
+    name_b: str = "bob",
+    handshake: bool = True,
+    clock: Clock | None = None,
+) -> Pair:
     clock = clock or Clock()
     ia, ib = identity(1), identity(2)
     a = PeerConnection("initiator", ia, name_a, os.urandom, clock, config_a)

@@ -26,8 +26,19 @@ from p2pmsg.protocol.messages import (
 
 TID = bytes(range(16))
 ANY_TIME = TimeWindow(0.0, float("inf"), float("inf"))
-OFFSETS = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFFFF, 0x100000000,
-           MAX_FILE_SIZE - MAX_CHUNK_SIZE]
+OFFSETS = [
+    0,
+    1,
+    0x7F,
+    0x80,
+    0xFF,
+    0x100,
+    0xFFFF,
+    0x10000,
+    0xFFFFFFFF,
+    0x100000000,
+    MAX_FILE_SIZE - MAX_CHUNK_SIZE,
+]
 SIZES = [1, 0xFF, 0x100, 0xFFFF, MAX_CHUNK_SIZE]
 
 
@@ -46,24 +57,30 @@ def test_hand_encoding_is_msgpacks(offset: int, size: int) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(min_size=16, max_size=16), st.integers(0, MAX_FILE_SIZE - MAX_CHUNK_SIZE),
-       st.binary(min_size=1, max_size=600))
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, MAX_FILE_SIZE - MAX_CHUNK_SIZE),
+    st.binary(min_size=1, max_size=600),
+)
 def test_hand_encoding_is_msgpacks_for_any_chunk(tid: bytes, offset: int, data: bytes) -> None:
     chunk = FileChunk(tid, offset, data)
     assert check_outgoing(chunk) == _msgpack(chunk)
 
 
-@pytest.mark.parametrize("chunk", [
-    FileChunk(b"short", 0, b"x"),  # transfer id of the wrong size
-    FileChunk(TID, -1, b"x"),
-    FileChunk(TID, True, b"x"),  # a bool is not an offset
-    FileChunk(TID, MAX_FILE_SIZE + 1, b"x"),
-    FileChunk(TID, MAX_FILE_SIZE, b"x"),  # ends past the largest file
-    FileChunk(TID, 0, b""),
-    FileChunk(TID, 0, bytes(MAX_CHUNK_SIZE + 1)),
-    FileChunk(TID, 0, "text"),  # type: ignore[arg-type]
-    FileChunk("not bytes", 0, b"x"),  # type: ignore[arg-type]
-])
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        FileChunk(b"short", 0, b"x"),  # transfer id of the wrong size
+        FileChunk(TID, -1, b"x"),
+        FileChunk(TID, True, b"x"),  # a bool is not an offset
+        FileChunk(TID, MAX_FILE_SIZE + 1, b"x"),
+        FileChunk(TID, MAX_FILE_SIZE, b"x"),  # ends past the largest file
+        FileChunk(TID, 0, b""),
+        FileChunk(TID, 0, bytes(MAX_CHUNK_SIZE + 1)),
+        FileChunk(TID, 0, "text"),  # type: ignore[arg-type]
+        FileChunk("not bytes", 0, b"x"),  # type: ignore[arg-type]
+    ],
+)
 def test_invalid_chunks_are_refused_before_sending(chunk: FileChunk) -> None:
     with pytest.raises(LocalProtocolError, match="file_chunk"):
         check_outgoing(chunk)

@@ -33,8 +33,11 @@ def _chat(pair: Pair, text: str) -> Chat:
 
 
 def _texts(pair: Pair, side: str) -> list[str]:
-    return [e.message.text for e in pair.of_type(side, MessageReceived)  # type: ignore[attr-defined]
-            if isinstance(e.message, Chat)]  # type: ignore[attr-defined]
+    return [
+        e.message.text
+        for e in pair.of_type(side, MessageReceived)  # type: ignore[attr-defined]
+        if isinstance(e.message, Chat)
+    ]  # type: ignore[attr-defined]
 
 
 def _security(pair: Pair, side: str) -> list[str]:
@@ -50,7 +53,7 @@ def _frames(data: bytes) -> list[bytes]:
     out, pos = [], 0
     while pos < len(data):
         (n,) = struct.unpack_from(">I", data, pos)
-        out.append(data[pos:pos + 4 + n])
+        out.append(data[pos : pos + 4 + n])
         pos += 4 + n
     return out
 
@@ -69,13 +72,15 @@ def test_handshake_completes_on_both_sides() -> None:
 
 
 def test_thousands_of_messages_both_ways_across_count_rotations() -> None:
-    pair = make_pair(ProtocolConfig(max_messages_per_key=97),
-                     ProtocolConfig(max_messages_per_key=61))
+    pair = make_pair(
+        ProtocolConfig(max_messages_per_key=97), ProtocolConfig(max_messages_per_key=61)
+    )
     n = 2000
     for start in range(0, n, 50):
         pair.deliver(
             pair.a.send_messages([_chat(pair, f"a{i}") for i in range(start, start + 50)]),
-            pair.b.send_messages([_chat(pair, f"b{i}") for i in range(start, start + 50)]))
+            pair.b.send_messages([_chat(pair, f"b{i}") for i in range(start, start + 50)]),
+        )
     assert _texts(pair, "b") == [f"a{i}" for i in range(n)]
     assert _texts(pair, "a") == [f"b{i}" for i in range(n)]
     sa, sb = pair.a.status(), pair.b.status()
@@ -116,8 +121,10 @@ def test_switch_to_each_suite(suite: str) -> None:
     pair.deliver(pair.a.switch_suite(start))
     pair.deliver(pair.a.switch_suite(suite))
     pair.deliver(b"", pair.b.switch_suite(suite))
-    pair.deliver(pair.a.send_message(_chat(pair, "a under " + suite)),
-                 pair.b.send_message(_chat(pair, "b under " + suite)))
+    pair.deliver(
+        pair.a.send_message(_chat(pair, "a under " + suite)),
+        pair.b.send_message(_chat(pair, "b under " + suite)),
+    )
     assert _texts(pair, "b") == ["a under " + suite]
     assert _texts(pair, "a") == ["b under " + suite]
     changed_b = [(e.direction, e.suite) for e in pair.of_type("b", CipherChanged)]  # type: ignore[attr-defined]
@@ -167,8 +174,9 @@ def test_crossing_key_agreement_offers_resolve() -> None:
 
 
 def test_key_agreement_triggered_by_count_and_by_time() -> None:
-    cfg = ProtocolConfig(rekey_after_messages=40, rekey_interval=7200,
-                         keepalive_interval=5000, idle_timeout=9000)
+    cfg = ProtocolConfig(
+        rekey_after_messages=40, rekey_interval=7200, keepalive_interval=5000, idle_timeout=9000
+    )
     pair = make_pair(cfg, cfg)
     for _ in range(3):
         pair.deliver(pair.a.send_messages([_chat(pair, "x") for _ in range(20)]))
@@ -180,8 +188,10 @@ def test_key_agreement_triggered_by_count_and_by_time() -> None:
 
 
 def test_unanswered_key_agreement_times_out() -> None:
-    pair = make_pair(ProtocolConfig(keepalive_interval=10, idle_timeout=30),
-                     ProtocolConfig(keepalive_interval=10, idle_timeout=1000))
+    pair = make_pair(
+        ProtocolConfig(keepalive_interval=10, idle_timeout=30),
+        ProtocolConfig(keepalive_interval=10, idle_timeout=1000),
+    )
     pair.a.request_rekey()  # never delivered: the peer never answers
     for _ in range(4):
         pair.clock.advance(10)
@@ -276,10 +286,15 @@ def test_every_bit_flip_of_a_record_through_the_connection() -> None:
 def _reframe(data: bytes, **changes: int) -> bytes:
     frame = decode_frame(next(FrameDecoder().feed(data)))
     assert isinstance(frame, RecordFrame)
-    fields = {"version": frame.version, "epoch": frame.epoch, "counter": frame.counter,
-              "suite_id": frame.suite_id} | changes
-    return encode_record(fields["version"], fields["epoch"], fields["counter"],
-                         fields["suite_id"], frame.sealed)
+    fields = {
+        "version": frame.version,
+        "epoch": frame.epoch,
+        "counter": frame.counter,
+        "suite_id": frame.suite_id,
+    } | changes
+    return encode_record(
+        fields["version"], fields["epoch"], fields["counter"], fields["suite_id"], frame.sealed
+    )
 
 
 def test_suite_outside_the_negotiated_set_through_the_connection() -> None:
@@ -298,14 +313,17 @@ def test_record_from_a_past_epoch_through_the_connection() -> None:
     assert _security(pair, "b") == ["replay_rejected"]
 
 
-@pytest.mark.parametrize("plaintext", [
-    b"\x91" * 2000 + b"\x01",                                   # deep nesting
-    b"\x95\x01\xc6\xff\xff\xff\xff",                            # bin declaring 4 GiB
-    b"\xdd\xff\xff\xff\xff",                                    # array declaring 4 Gi items
-    msgpack.packb([1, "not-an-id", 0.0, "x", None]),           # wrong type
-    msgpack.packb({"type": "chat"}),                            # a map
-    msgpack.packb([1, b"\x01" * 16, 1.0, "x", None]),          # ts far outside the window
-])
+@pytest.mark.parametrize(
+    "plaintext",
+    [
+        b"\x91" * 2000 + b"\x01",  # deep nesting
+        b"\x95\x01\xc6\xff\xff\xff\xff",  # bin declaring 4 GiB
+        b"\xdd\xff\xff\xff\xff",  # array declaring 4 Gi items
+        msgpack.packb([1, "not-an-id", 0.0, "x", None]),  # wrong type
+        msgpack.packb({"type": "chat"}),  # a map
+        msgpack.packb([1, b"\x01" * 16, 1.0, "x", None]),  # ts far outside the window
+    ],
+)
 def test_hostile_msgpack_inside_a_valid_record(plaintext: bytes) -> None:
     pair = make_pair()
     records = pair.a._records
@@ -316,15 +334,19 @@ def test_hostile_msgpack_inside_a_valid_record(plaintext: bytes) -> None:
     assert _closed(pair, "b") == ["protocol_error"]
 
 
-@pytest.mark.parametrize("garbage", [
-    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",                 # length field far over the limit
-    b"\x00\x00\x00\x00",                                    # zero length
-    b"\x00\x00\x00\x03\xc1\xc1\xc1",                        # not msgpack
-    b"\x00\x00\x00\x02\x92\x09",                            # truncated array
-    b"\x00\x00\x00\x08" + msgpack.packb([2, 1, 0, 0, 1, b""]),  # a record before the handshake
-    b"\x00\x00\x00\x03" + msgpack.packb([1, b"x"]),          # a short Noise message
-    bytes(range(64)),                                        # plausible length, then EOF
-], ids=["http", "zero", "c1", "truncated", "record", "short-noise", "waits"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # length field far over the limit
+        b"\x00\x00\x00\x00",  # zero length
+        b"\x00\x00\x00\x03\xc1\xc1\xc1",  # not msgpack
+        b"\x00\x00\x00\x02\x92\x09",  # truncated array
+        b"\x00\x00\x00\x08" + msgpack.packb([2, 1, 0, 0, 1, b""]),  # a record before the handshake
+        b"\x00\x00\x00\x03" + msgpack.packb([1, b"x"]),  # a short Noise message
+        bytes(range(64)),  # plausible length, then EOF
+    ],
+    ids=["http", "zero", "c1", "truncated", "record", "short-noise", "waits"],
+)
 def test_garbage_before_the_handshake(garbage: bytes) -> None:
     pair = make_pair(handshake=False)
     pair.b.receive_data(garbage)
@@ -407,8 +429,14 @@ def test_local_misuse_raises() -> None:
 def test_policy_refusal_through_connections() -> None:
     clock = Clock()
     a = PeerConnection("initiator", identity(1), "a", os.urandom, clock)
-    b = PeerConnection("responder", identity(2), "b", os.urandom, clock,
-                       policy=lambda peer, suites: "not on the allow list")
+    b = PeerConnection(
+        "responder",
+        identity(2),
+        "b",
+        os.urandom,
+        clock,
+        policy=lambda peer, suites: "not on the allow list",
+    )
     b.receive_data(a.start())
     a.receive_data(b.data_to_send())
     b.receive_data(a.data_to_send())
@@ -450,9 +478,11 @@ def test_an_abort_with_a_hostile_reason_is_a_malformed_frame() -> None:
     responder.receive_data(encode_frame(msgpack.packb([3, hostile])))
     events = [responder.next_event(), responder.next_event(), responder.next_event()]
     assert isinstance(events[0], SecurityEvent) and events[0].event == "frame_rejected"
-    assert events[0].detail["reason"] == ("abort frame: field 'reason' must be one line of "
-                                          "text, at most 256 bytes, no controls, got str of "
-                                          "length 20")
+    assert events[0].detail["reason"] == (
+        "abort frame: field 'reason' must be one line of "
+        "text, at most 256 bytes, no controls, got str of "
+        "length 20"
+    )
     assert isinstance(events[1], ConnectionClosed) and events[1].reason == "protocol_error"
     assert events[2] is None and responder.closed
     assert "pwned" not in repr(events)

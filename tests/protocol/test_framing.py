@@ -35,7 +35,7 @@ def test_frames_split_at_every_boundary() -> None:
         decoder = FrameDecoder()
         out = []
         for pos in range(0, len(stream), step):
-            out.extend(decoder.feed(stream[pos:pos + step]))
+            out.extend(decoder.feed(stream[pos : pos + step]))
         assert out == [f[4:] for f in frames]
         assert decoder.buffered == 0
 
@@ -89,59 +89,67 @@ def test_abort_reason_keeps_printable_unicode() -> None:
     with pytest.raises(RemoteProtocolError) as raised:
         decode_frame(_packed([3, "\x1b]0;pwned\x07\nfake line"]))
     # The error names the field, never the peer's text.
-    assert str(raised.value) == ("abort frame: field 'reason' must be one line of text, at "
-                                 "most 256 bytes, no controls, got str of length 20")
+    assert str(raised.value) == (
+        "abort frame: field 'reason' must be one line of text, at "
+        "most 256 bytes, no controls, got str of length 20"
+    )
 
 
 def _packed(obj: object) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-@pytest.mark.parametrize(("obj", "reason"), [
-    ({"a": 1}, "map"),  # maps are not allowed in the outer frame at all
-    (5, "expected a non-empty array"),
-    ([], "expected a non-empty array"),
-    ([9, b"x"], "unknown frame type 9"),
-    (["record"], "unknown frame type"),
-    ([True, b"x"], "unknown frame type True"),
-    ([2, 1, 0, 0, 1], "expected 6 elements"),
-    ([2, "1", 0, 0, 1, b""], "'version' must be"),
-    ([2, 1, -1, 0, 1, b""], "'epoch' must be"),
-    ([2, 1, 2**32, 0, 1, b""], "'epoch' must be"),
-    ([2, 1, 0, 1.5, 1, b""], "'counter' must be"),
-    ([2, 1, 0, 0, 256, b""], "'suite' must be"),
-    ([2, 1, 0, 0, 1, "text"], "'sealed' must be bin"),
-    ([2, 1, 0, 0, 1, [b""]], "'sealed' must be bin"),
-    ([1, b""], "'noise' must be bin of 1.."),
-    ([1, "e"], "'noise' must be bin"),
-    ([1, b"x", b"y"], "expected 2 elements"),
-    ([3, 7], "'reason' must be one line of text"),
-    # An ABORT reason is checked like a bye reason: one line, no controls at all.
-    ([3, "\x1b]0;pwned\x07\nfake line"], "'reason' must be one line of text"),
-    ([3, "ok\rforged"], "'reason' must be one line of text"),
-    ([3, "ok\nforged"], "'reason' must be one line of text"),
-    ([3, "csi \x9b2J"], "'reason' must be one line of text"),
-    ([3, "del \x7f"], "'reason' must be one line of text"),
-    ([1] * 9, "exceeds max_array_len"),
-    ([3, "x" * 300], "exceeds max_str_len"),
-])
+@pytest.mark.parametrize(
+    ("obj", "reason"),
+    [
+        ({"a": 1}, "map"),  # maps are not allowed in the outer frame at all
+        (5, "expected a non-empty array"),
+        ([], "expected a non-empty array"),
+        ([9, b"x"], "unknown frame type 9"),
+        (["record"], "unknown frame type"),
+        ([True, b"x"], "unknown frame type True"),
+        ([2, 1, 0, 0, 1], "expected 6 elements"),
+        ([2, "1", 0, 0, 1, b""], "'version' must be"),
+        ([2, 1, -1, 0, 1, b""], "'epoch' must be"),
+        ([2, 1, 2**32, 0, 1, b""], "'epoch' must be"),
+        ([2, 1, 0, 1.5, 1, b""], "'counter' must be"),
+        ([2, 1, 0, 0, 256, b""], "'suite' must be"),
+        ([2, 1, 0, 0, 1, "text"], "'sealed' must be bin"),
+        ([2, 1, 0, 0, 1, [b""]], "'sealed' must be bin"),
+        ([1, b""], "'noise' must be bin of 1.."),
+        ([1, "e"], "'noise' must be bin"),
+        ([1, b"x", b"y"], "expected 2 elements"),
+        ([3, 7], "'reason' must be one line of text"),
+        # An ABORT reason is checked like a bye reason: one line, no controls at all.
+        ([3, "\x1b]0;pwned\x07\nfake line"], "'reason' must be one line of text"),
+        ([3, "ok\rforged"], "'reason' must be one line of text"),
+        ([3, "ok\nforged"], "'reason' must be one line of text"),
+        ([3, "csi \x9b2J"], "'reason' must be one line of text"),
+        ([3, "del \x7f"], "'reason' must be one line of text"),
+        ([1] * 9, "exceeds max_array_len"),
+        ([3, "x" * 300], "exceeds max_str_len"),
+    ],
+)
 def test_malformed_frames_name_the_problem(obj: object, reason: str) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):
         decode_frame(_packed(obj))
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"\xc1", "undecodable"),                          # never-used type byte
-    (b"\x92\x01", "undecodable"),                      # truncated array
-    (b"\x92\x01\xc4\x01x\x00", "trailing bytes"),       # extra data
-    (b"\xc6\xff\xff\xff\xff", "undecodable"),          # bin32 declaring 4 GiB
-    (b"\xdd\xff\xff\xff\xff", "undecodable"),          # array32 declaring 4 Gi elements
-    (b"\xdf\xff\xff\xff\xff", "undecodable"),          # map32 declaring 4 Gi pairs
-    (b"\xd4\x05\x00", "ext"),                           # fixext1
-    (b"\xd6\xff\x00\x00\x00\x00", "ext"),              # timestamp ext
-    (b"\x91" * 5000 + b"\x01", "nested too deeply|undecodable"),
-    (b"\x92\x03\xa2\xff\xfe", "UTF-8"),                 # invalid UTF-8 string
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xc1", "undecodable"),  # never-used type byte
+        (b"\x92\x01", "undecodable"),  # truncated array
+        (b"\x92\x01\xc4\x01x\x00", "trailing bytes"),  # extra data
+        (b"\xc6\xff\xff\xff\xff", "undecodable"),  # bin32 declaring 4 GiB
+        (b"\xdd\xff\xff\xff\xff", "undecodable"),  # array32 declaring 4 Gi elements
+        (b"\xdf\xff\xff\xff\xff", "undecodable"),  # map32 declaring 4 Gi pairs
+        (b"\xd4\x05\x00", "ext"),  # fixext1
+        (b"\xd6\xff\x00\x00\x00\x00", "ext"),  # timestamp ext
+        (b"\x91" * 5000 + b"\x01", "nested too deeply|undecodable"),
+        (b"\x92\x03\xa2\xff\xfe", "UTF-8"),  # invalid UTF-8 string
+    ],
+)
 def test_hostile_msgpack_is_contained(raw: bytes, reason: str) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):
         decode_frame(raw)

@@ -40,8 +40,14 @@ class DeterministicRng:
 
 def _connection(role: str) -> PeerConnection:
     seed = b"initiator" if role == "initiator" else b"responder"
-    return PeerConnection(role, identity(1 if role == "initiator" else 2), role,  # type: ignore[arg-type]
-                          DeterministicRng(seed), Clock(), CONFIG)
+    return PeerConnection(
+        role,
+        identity(1 if role == "initiator" else 2),
+        role,  # type: ignore[arg-type]
+        DeterministicRng(seed),
+        Clock(),
+        CONFIG,
+    )
 
 
 @cache
@@ -86,7 +92,7 @@ def _check(events: list[object]) -> None:
 def _first_frames(data: bytes, count: int) -> bytes:
     pos = 0
     for _ in range(count):
-        pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
+        pos += 4 + int.from_bytes(data[pos : pos + 4], "big")
     return data[:pos]
 
 
@@ -123,22 +129,26 @@ def _mutate(data: bytes, mutations: list[tuple[str, int, object]]) -> bytes:
         if kind == "flip" and pos < len(buf):
             buf[pos] ^= 1 << int(arg)  # type: ignore[call-overload]
         elif kind == "delete":
-            del buf[pos:pos + int(arg)]  # type: ignore[call-overload]
+            del buf[pos : pos + int(arg)]  # type: ignore[call-overload]
         elif kind == "insert":
             buf[pos:pos] = arg  # type: ignore[assignment]
         elif kind == "duplicate":
-            buf[pos:pos] = buf[pos:pos + int(arg)]  # type: ignore[call-overload]
+            buf[pos:pos] = buf[pos : pos + int(arg)]  # type: ignore[call-overload]
         elif kind == "truncate":
             del buf[pos:]
     return bytes(buf)
 
 
 @FUZZ
-@given(mutations=st.lists(_mutation, min_size=1, max_size=4),
-       cuts=st.lists(st.integers(0, 10**6), max_size=6), eof=st.booleans(),
-       toward=st.sampled_from(["responder", "initiator"]))
-def test_mutated_sessions(mutations: list[tuple[str, int, object]], cuts: list[int], eof: bool,
-                          toward: str) -> None:
+@given(
+    mutations=st.lists(_mutation, min_size=1, max_size=4),
+    cuts=st.lists(st.integers(0, 10**6), max_size=6),
+    eof=st.booleans(),
+    toward=st.sampled_from(["responder", "initiator"]),
+)
+def test_mutated_sessions(
+    mutations: list[tuple[str, int, object]], cuts: list[int], eof: bool, toward: str
+) -> None:
     ab, ba = _recorded_session()
     conn = _connection(toward)
     if toward == "initiator":
@@ -148,8 +158,11 @@ def test_mutated_sessions(mutations: list[tuple[str, int, object]], cuts: list[i
 
 
 @FUZZ
-@given(data=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=5),
-       established=st.booleans())
+@given(
+    data=st.binary(max_size=600),
+    cuts=st.lists(st.integers(0, 600), max_size=5),
+    established=st.booleans(),
+)
 def test_random_bytes(data: bytes, cuts: list[int], established: bool) -> None:
     conn = _connection("responder")
     if established:

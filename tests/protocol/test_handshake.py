@@ -28,10 +28,12 @@ def _run(init: Handshake, resp: Handshake) -> None:
     assert resp.receive(msg3) is None
 
 
-def _hs(initiator: bool, ident: Identity, suites: tuple[str, ...] = ALL, name: str = "x",
-        **kw: object) -> Handshake:
-    return Handshake(initiator=initiator, identity=ident, display_name=name, suites=suites,
-                     rng=os.urandom, **kw)  # type: ignore[arg-type]
+def _hs(
+    initiator: bool, ident: Identity, suites: tuple[str, ...] = ALL, name: str = "x", **kw: object
+) -> Handshake:
+    return Handshake(
+        initiator=initiator, identity=ident, display_name=name, suites=suites, rng=os.urandom, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_result_on_both_sides() -> None:
@@ -61,8 +63,12 @@ def test_empty_intersection_fails_at_the_responder() -> None:
 @pytest.mark.parametrize("side", ["initiator", "responder"])
 def test_local_policy_refusal(side: str) -> None:
     def refuse(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
-        return "blocked fingerprint" if peer.name == ("bob" if side == "initiator" else "alice") \
+        return (
+            "blocked fingerprint"
+            if peer.name == ("bob" if side == "initiator" else "alice")
             else None
+        )
+
     init = _hs(True, identity(1), name="alice", policy=refuse if side == "initiator" else None)
     resp = _hs(False, identity(2), name="bob", policy=refuse if side == "responder" else None)
     with pytest.raises(HandshakeError, match="refused by local policy: blocked fingerprint"):
@@ -72,6 +78,7 @@ def test_local_policy_refusal(side: str) -> None:
 def test_policy_can_demand_a_suite() -> None:
     def aead_only(peer: PeerInfo, suites: tuple[str, ...]) -> str | None:
         return None if "twofish-cbc-hmac-sha256" not in suites else "twofish not wanted"
+
     init = _hs(True, identity(1), policy=aead_only)
     resp = _hs(False, identity(2))
     with pytest.raises(HandshakeError, match="twofish not wanted"):
@@ -85,14 +92,23 @@ class _Forger(Handshake):
     signer: Identity
 
     def _identity_fields(self) -> dict[str, object]:
-        return {"v": 1, "name": "victim", "id": self.victim.public_key,
-                "sig": self.signer.sign(static_binding(self._identity.noise_static_public))}
+        return {
+            "v": 1,
+            "name": "victim",
+            "id": self.victim.public_key,
+            "sig": self.signer.sign(static_binding(self._identity.noise_static_public)),
+        }
 
 
 @pytest.mark.parametrize("forger_is_initiator", [True, False])
 def test_payload_signed_by_another_identity_is_refused(forger_is_initiator: bool) -> None:
-    forger = _Forger(initiator=forger_is_initiator, identity=identity(3), display_name="m",
-                     suites=ALL, rng=os.urandom)
+    forger = _Forger(
+        initiator=forger_is_initiator,
+        identity=identity(3),
+        display_name="m",
+        suites=ALL,
+        rng=os.urandom,
+    )
     forger.victim, forger.signer = identity(4), identity(3)
     honest = _hs(not forger_is_initiator, identity(1))
     init, resp = (forger, honest) if forger_is_initiator else (honest, forger)
@@ -106,12 +122,17 @@ def test_valid_signature_over_another_static_key_is_refused() -> None:
 
     class Replayer(Handshake):
         def _identity_fields(self) -> dict[str, object]:
-            return {"v": 1, "name": "victim", "id": victim.public_key,
-                    "sig": victim.sign(static_binding(victim.noise_static_public))}
+            return {
+                "v": 1,
+                "name": "victim",
+                "id": victim.public_key,
+                "sig": victim.sign(static_binding(victim.noise_static_public)),
+            }
 
     init = _hs(True, identity(1))
-    resp = Replayer(initiator=False, identity=identity(3), display_name="m", suites=ALL,
-                    rng=os.urandom)
+    resp = Replayer(
+        initiator=False, identity=identity(3), display_name="m", suites=ALL, rng=os.urandom
+    )
     with pytest.raises(HandshakeError, match="signature does not match"):
         _run(init, resp)
 
@@ -126,27 +147,33 @@ def test_unknown_version_is_refused() -> None:
     class Future(Handshake):
         def start(self) -> bytes:
             return self._noise.write_message(msgpack.packb({"v": 2, "suites": [1]}))
-    init = Future(initiator=True, identity=identity(1), display_name="x", suites=ALL,
-                  rng=os.urandom)
+
+    init = Future(
+        initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom
+    )
     with pytest.raises(HandshakeError, match="unsupported protocol version 2"):
         _hs(False, identity(2)).receive(init.start())
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (msgpack.packb([1, 2]), "payload must be a map"),
-    (msgpack.packb({"v": 1}), r"missing fields \['suites'\]"),
-    (msgpack.packb({"v": 1, "suites": [1], "x": 0}), r"unknown fields \['x'\]"),
-    (msgpack.packb({"v": 1, "suites": "aes"}), "suites must be an array"),
-    (msgpack.packb({"v": 1, "suites": [1, 1]}), "twice"),
-    (msgpack.packb({"v": 1, "suites": list(range(17))}), "max_array_len"),
-    (msgpack.packb({"v": 1, "suites": [1.0]}), "integers 0..255"),
-    (b"\xc1", "undecodable"),
-    (msgpack.packb({1: 1}), "undecodable"),  # strict_map_key: int keys refused
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (msgpack.packb([1, 2]), "payload must be a map"),
+        (msgpack.packb({"v": 1}), r"missing fields \['suites'\]"),
+        (msgpack.packb({"v": 1, "suites": [1], "x": 0}), r"unknown fields \['x'\]"),
+        (msgpack.packb({"v": 1, "suites": "aes"}), "suites must be an array"),
+        (msgpack.packb({"v": 1, "suites": [1, 1]}), "twice"),
+        (msgpack.packb({"v": 1, "suites": list(range(17))}), "max_array_len"),
+        (msgpack.packb({"v": 1, "suites": [1.0]}), "integers 0..255"),
+        (b"\xc1", "undecodable"),
+        (msgpack.packb({1: 1}), "undecodable"),  # strict_map_key: int keys refused
+    ],
+)
 def test_malformed_offer(payload: bytes, reason: str) -> None:
     class Bad(Handshake):
         def start(self) -> bytes:
             return self._noise.write_message(payload)
+
     init = Bad(initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom)
     with pytest.raises(HandshakeError, match=reason):
         _hs(False, identity(2)).receive(init.start())
@@ -156,15 +183,25 @@ def test_unknown_offered_suites_are_ignored() -> None:
     class Newer(Handshake):
         def start(self) -> bytes:
             return self._noise.write_message(msgpack.packb({"v": 1, "suites": [200, 2]}))
-    init = Newer(initiator=True, identity=identity(1), display_name="x", suites=ALL,
-                 rng=os.urandom)
+
+    init = Newer(initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom)
     resp = _hs(False, identity(2))
     resp.receive(init.start())  # answers with [2] only
 
 
-BAD_NAMES = ["", "a" * 129, "evil\x1b[31m", "rtl\u202eoverride", "nul\x00",
-             # the mDNS rule, now also the handshake's: padding and separators are refused
-             "alice ", " alice", "Alice\u00a0", "alice\u2028", "ali\u200bce"]
+BAD_NAMES = [
+    "",
+    "a" * 129,
+    "evil\x1b[31m",
+    "rtl\u202eoverride",
+    "nul\x00",
+    # the mDNS rule, now also the handshake's: padding and separators are refused
+    "alice ",
+    " alice",
+    "Alice\u00a0",
+    "alice\u2028",
+    "ali\u200bce",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -175,14 +212,18 @@ def test_bad_display_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 @pytest.mark.parametrize("liar_is_initiator", [True, False])
-def test_a_peer_claiming_a_bad_name_fails_the_handshake(name: str,
-                                                         liar_is_initiator: bool) -> None:
+def test_a_peer_claiming_a_bad_name_fails_the_handshake(name: str, liar_is_initiator: bool) -> None:
     class Liar(Handshake):
         def _identity_fields(self) -> dict[str, object]:
             return {**super()._identity_fields(), "name": name}
 
-    liar = Liar(initiator=liar_is_initiator, identity=identity(3), display_name="ok",
-                suites=ALL, rng=os.urandom)
+    liar = Liar(
+        initiator=liar_is_initiator,
+        identity=identity(3),
+        display_name="ok",
+        suites=ALL,
+        rng=os.urandom,
+    )
     honest = _hs(not liar_is_initiator, identity(4))
     init, resp = (liar, honest) if liar_is_initiator else (honest, liar)
     with pytest.raises(HandshakeError, match="display name"):
@@ -191,6 +232,7 @@ def test_a_peer_claiming_a_bad_name_fails_the_handshake(name: str,
 
 
 # --- through PeerConnection: a man in the middle edits the offer -------------------------
+
 
 def _edit_offer(frame: bytes, new_suites: list[int]) -> bytes:
     body = next(FrameDecoder().feed(frame))
@@ -237,10 +279,17 @@ def test_mitm_flipping_any_byte_of_message_two_fails() -> None:
 
 def test_no_common_suite_through_connections_tells_the_initiator() -> None:
     clock = Clock()
-    a = PeerConnection("initiator", identity(1), "a", os.urandom, clock,
-                       ProtocolConfig(suites=("aes-256-gcm",)))
-    b = PeerConnection("responder", identity(2), "b", os.urandom, clock,
-                       ProtocolConfig(suites=("chacha20-poly1305",)))
+    a = PeerConnection(
+        "initiator", identity(1), "a", os.urandom, clock, ProtocolConfig(suites=("aes-256-gcm",))
+    )
+    b = PeerConnection(
+        "responder",
+        identity(2),
+        "b",
+        os.urandom,
+        clock,
+        ProtocolConfig(suites=("chacha20-poly1305",)),
+    )
     b.receive_data(a.start())
     a.receive_data(b.data_to_send())
     events = [a.next_event(), a.next_event()]

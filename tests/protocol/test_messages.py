@@ -79,70 +79,76 @@ def _raw(*fields: object) -> bytes:
     return msgpack.packb(list(fields), use_bin_type=True)
 
 
-@pytest.mark.parametrize(("fields", "reason"), [
-    ((), "non-empty array"),
-    ((99,), "unknown message type 99"),
-    (("chat",), "unknown message type"),
-    ((True, b"", 0.0, "", None), "unknown message type True"),
-    ((1, b"\x01" * 16, NOW, "x"), "chat: expected 5 elements, got 4"),
-    ((1, b"\x01" * 15, NOW, "x", None), "'id' must be bin of 16"),
-    ((1, "x" * 16, NOW, "x", None), "'id' must be bin of 16"),
-    ((1, b"\x01" * 16, "now", "x", None), "'ts' must be a number"),
-    ((1, b"\x01" * 16, math.nan, "x", None), "'ts' must be a finite"),
-    ((1, b"\x01" * 16, NOW, "", None), "'text' must be non-empty"),
-    ((1, b"\x01" * 16, NOW, b"bytes", None), "'text' must be non-empty str"),
-    ((1, b"\x01" * 16, NOW, "\x1b[2J", None), "control characters"),
-    ((1, b"\x01" * 16, NOW, "a\rb", None), "control characters"),
-    ((1, b"\x01" * 16, NOW, "x", 0), "'ttl' must be nil or"),
-    ((1, b"\x01" * 16, NOW, "x", 1.5), "'ttl' must be nil or"),
-    ((2, [], 1), "'ids' must be an array of 1"),
-    ((2, [b"\x01" * 16], 3), "'status' must be 1"),
-    ((2, [b"\x01" * 16, 5], 1), r"'ids\[\]' must be bin"),
-    ((3, TID, "../etc/passwd", 1, b"\x00" * 32, 1), "'name' must be a file name"),
-    ((3, TID, "..", 1, b"\x00" * 32, 1), "'name' must be a file name"),
-    ((3, TID, "a\\b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
-    ((3, TID, "a\x00b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
-    ((3, TID, "ok", -1, b"\x00" * 32, 1), "'size' must be an integer"),
-    ((3, TID, "ok", 1 << 41, b"\x00" * 32, 1), "'size' must be an integer"),
-    ((3, TID, "ok", 1, b"\x00" * 31, 1), "'sha256' must be bin of 32"),
-    ((3, TID, "ok", 1, b"\x00" * 32, 0), "'chunk_size' must be"),
-    ((3, TID, "ok", 1, b"\x00" * 32, MAX_CHUNK_SIZE + 1), "'chunk_size' must be"),
-    ((4, TID, "0"), "'offset' must be an integer"),
-    ((5, TID, "line\nbreak"), "'reason' must be one line"),
-    ((6, TID, 0, b""), "'data' must be bin of 1"),
-    ((6, TID, (1 << 40) - 1, b"xx"), "ends beyond"),
-    ((7, TID, -5), "'offset' must be"),
-    ((8, TID, 1), "file_done: expected 2 elements"),
-    ((9, TID, 7), "'reason' must be one line"),
-    ((10, 1, None), "'public_key' must be bin of 32"),
-    ((10, 3, b"\x00" * 32), "'public_key' must be nil"),
-    ((10, 4, None), "'step' must be 1, 2 or 3"),
-    ((11, -1), "'nonce' must be"),
-    ((12, 2**32), "'nonce' must be"),
-    ((13, None), "'reason' must be"),
-    ((14, TID, b"A" + b"\x00" * 31), "'pake' must be bin of 33"),
-    ((14, TID[:8], b"A" + b"\x00" * 32), "'attempt' must be bin of 16"),
-    ((14, TID, b"A" + b"\x00" * 32, b""), "pair_start: expected 3 elements"),
-    ((15, TID, b"B" + b"\x00" * 32, b"\x00" * 33), "'confirm' must be bin of 32"),
-    ((15, TID, "B" * 33, b"\x00" * 32), "'pake' must be bin of 33"),
-    ((16, TID, None), "'confirm' must be bin of 32"),
-    ((17, TID, 0), "'reason' must be an integer 1..5"),
-    ((17, TID, 6), "'reason' must be an integer 1..5"),
-    ((17, TID, "wrong_code"), "'reason' must be an integer 1..5"),
-])
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ((), "non-empty array"),
+        ((99,), "unknown message type 99"),
+        (("chat",), "unknown message type"),
+        ((True, b"", 0.0, "", None), "unknown message type True"),
+        ((1, b"\x01" * 16, NOW, "x"), "chat: expected 5 elements, got 4"),
+        ((1, b"\x01" * 15, NOW, "x", None), "'id' must be bin of 16"),
+        ((1, "x" * 16, NOW, "x", None), "'id' must be bin of 16"),
+        ((1, b"\x01" * 16, "now", "x", None), "'ts' must be a number"),
+        ((1, b"\x01" * 16, math.nan, "x", None), "'ts' must be a finite"),
+        ((1, b"\x01" * 16, NOW, "", None), "'text' must be non-empty"),
+        ((1, b"\x01" * 16, NOW, b"bytes", None), "'text' must be non-empty str"),
+        ((1, b"\x01" * 16, NOW, "\x1b[2J", None), "control characters"),
+        ((1, b"\x01" * 16, NOW, "a\rb", None), "control characters"),
+        ((1, b"\x01" * 16, NOW, "x", 0), "'ttl' must be nil or"),
+        ((1, b"\x01" * 16, NOW, "x", 1.5), "'ttl' must be nil or"),
+        ((2, [], 1), "'ids' must be an array of 1"),
+        ((2, [b"\x01" * 16], 3), "'status' must be 1"),
+        ((2, [b"\x01" * 16, 5], 1), r"'ids\[\]' must be bin"),
+        ((3, TID, "../etc/passwd", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+        ((3, TID, "..", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+        ((3, TID, "a\\b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+        ((3, TID, "a\x00b", 1, b"\x00" * 32, 1), "'name' must be a file name"),
+        ((3, TID, "ok", -1, b"\x00" * 32, 1), "'size' must be an integer"),
+        ((3, TID, "ok", 1 << 41, b"\x00" * 32, 1), "'size' must be an integer"),
+        ((3, TID, "ok", 1, b"\x00" * 31, 1), "'sha256' must be bin of 32"),
+        ((3, TID, "ok", 1, b"\x00" * 32, 0), "'chunk_size' must be"),
+        ((3, TID, "ok", 1, b"\x00" * 32, MAX_CHUNK_SIZE + 1), "'chunk_size' must be"),
+        ((4, TID, "0"), "'offset' must be an integer"),
+        ((5, TID, "line\nbreak"), "'reason' must be one line"),
+        ((6, TID, 0, b""), "'data' must be bin of 1"),
+        ((6, TID, (1 << 40) - 1, b"xx"), "ends beyond"),
+        ((7, TID, -5), "'offset' must be"),
+        ((8, TID, 1), "file_done: expected 2 elements"),
+        ((9, TID, 7), "'reason' must be one line"),
+        ((10, 1, None), "'public_key' must be bin of 32"),
+        ((10, 3, b"\x00" * 32), "'public_key' must be nil"),
+        ((10, 4, None), "'step' must be 1, 2 or 3"),
+        ((11, -1), "'nonce' must be"),
+        ((12, 2**32), "'nonce' must be"),
+        ((13, None), "'reason' must be"),
+        ((14, TID, b"A" + b"\x00" * 31), "'pake' must be bin of 33"),
+        ((14, TID[:8], b"A" + b"\x00" * 32), "'attempt' must be bin of 16"),
+        ((14, TID, b"A" + b"\x00" * 32, b""), "pair_start: expected 3 elements"),
+        ((15, TID, b"B" + b"\x00" * 32, b"\x00" * 33), "'confirm' must be bin of 32"),
+        ((15, TID, "B" * 33, b"\x00" * 32), "'pake' must be bin of 33"),
+        ((16, TID, None), "'confirm' must be bin of 32"),
+        ((17, TID, 0), "'reason' must be an integer 1..5"),
+        ((17, TID, 6), "'reason' must be an integer 1..5"),
+        ((17, TID, "wrong_code"), "'reason' must be an integer 1..5"),
+    ],
+)
 def test_defects_are_named(fields: tuple[object, ...], reason: str) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):
         decode_message(_raw(*fields), WINDOW)
 
 
-@pytest.mark.parametrize("raw", [
-    b"\x81\xa1a\x01",                      # a map: not allowed at all
-    b"\xdd\x00\x01\x00\x00" + b"\xc0",     # array of 65536 declared
-    b"\x95\x01\xc6\x00\x01\x00\x01",        # bin of 65537 bytes declared (over the limit)
-    b"\x95\x01\xdb\x00\x01\x00\x00",        # str32 over the limit
-    b"\x91" * 3000 + b"\x01",               # nesting bomb
-    b"\xc7\x01\x05\x00",                    # ext8
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x81\xa1a\x01",  # a map: not allowed at all
+        b"\xdd\x00\x01\x00\x00" + b"\xc0",  # array of 65536 declared
+        b"\x95\x01\xc6\x00\x01\x00\x01",  # bin of 65537 bytes declared (over the limit)
+        b"\x95\x01\xdb\x00\x01\x00\x00",  # str32 over the limit
+        b"\x91" * 3000 + b"\x01",  # nesting bomb
+        b"\xc7\x01\x05\x00",  # ext8
+    ],
+)
 def test_hostile_msgpack_in_a_plaintext(raw: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         decode_message(raw, WINDOW)
@@ -185,18 +191,29 @@ def _round_trip_verdict(chat: Chat) -> bytes | None:
     return data if ok else None
 
 
-@pytest.mark.parametrize("chat", [
-    Chat(b"\x01" * 16, NOW, "hello\n\tworld ✓"), Chat(b"\x01" * 16, NOW, "timer", 1),
-    Chat(b"\x01" * 16, NOW, "x" * MAX_TEXT_BYTES), Chat(b"\x01" * 16, 0.0, "epoch zero"),
-    Chat(b"\x01" * 16, NOW, "x" * (MAX_TEXT_BYTES + 1)), Chat(b"\x01" * 16, NOW, ""),
-    Chat(b"\x01" * 16, NOW, "esc\x1b[0m"), Chat(b"\x01" * 16, NOW, "c1 \x9b"),
-    Chat(b"\x01" * 16, NOW, "lone \ud800 surrogate"), Chat(b"\x01" * 15, NOW, "short id"),
-    Chat(b"\x01" * 16, math.nan, "nan"), Chat(b"\x01" * 16, math.inf, "inf"),
-    Chat(b"\x01" * 16, NOW, "ttl 0", 0), Chat(b"\x01" * 16, NOW, "bool ttl", True),
-    Chat(b"\x01" * 16, 1_763_800_000, "int ts"),  # type: ignore[arg-type]
-    Chat(bytearray(16), NOW, "bytearray id"),  # type: ignore[arg-type]
-    Chat(b"\x01" * 16, NOW, "float ttl", 5.0),  # type: ignore[arg-type]
-], ids=lambda c: c.text[:16])
+@pytest.mark.parametrize(
+    "chat",
+    [
+        Chat(b"\x01" * 16, NOW, "hello\n\tworld ✓"),
+        Chat(b"\x01" * 16, NOW, "timer", 1),
+        Chat(b"\x01" * 16, NOW, "x" * MAX_TEXT_BYTES),
+        Chat(b"\x01" * 16, 0.0, "epoch zero"),
+        Chat(b"\x01" * 16, NOW, "x" * (MAX_TEXT_BYTES + 1)),
+        Chat(b"\x01" * 16, NOW, ""),
+        Chat(b"\x01" * 16, NOW, "esc\x1b[0m"),
+        Chat(b"\x01" * 16, NOW, "c1 \x9b"),
+        Chat(b"\x01" * 16, NOW, "lone \ud800 surrogate"),
+        Chat(b"\x01" * 15, NOW, "short id"),
+        Chat(b"\x01" * 16, math.nan, "nan"),
+        Chat(b"\x01" * 16, math.inf, "inf"),
+        Chat(b"\x01" * 16, NOW, "ttl 0", 0),
+        Chat(b"\x01" * 16, NOW, "bool ttl", True),
+        Chat(b"\x01" * 16, 1_763_800_000, "int ts"),  # type: ignore[arg-type]
+        Chat(bytearray(16), NOW, "bytearray id"),  # type: ignore[arg-type]
+        Chat(b"\x01" * 16, NOW, "float ttl", 5.0),  # type: ignore[arg-type]
+    ],
+    ids=lambda c: c.text[:16],
+)
 def test_check_outgoing_chat_agrees_with_the_round_trip(chat: Chat) -> None:
     # check_outgoing checks typed chats field by field (no decode): it must accept
     # exactly what the peer's decoder accepts, and send the same bytes.
@@ -211,18 +228,33 @@ def test_check_outgoing_chat_agrees_with_the_round_trip(chat: Chat) -> None:
 def test_check_chat_body_applies_the_receivers_text_and_timer_rules() -> None:
     check_chat_body("fine", None)
     check_chat_body("fine", 60)
-    for text, ttl in [("", None), ("bell\x07", None), ("x" * (MAX_TEXT_BYTES + 1), None),
-                      ("fine", 0)]:
+    for text, ttl in [
+        ("", None),
+        ("bell\x07", None),
+        ("x" * (MAX_TEXT_BYTES + 1), None),
+        ("fine", 0),
+    ]:
         with pytest.raises(LocalProtocolError):
             check_chat_body(text, ttl)
 
 
-@pytest.mark.parametrize(("text", "ok"), [
-    ("plain", True), ("tab\tand\nnewline", True), ("©«±° latin-1 symbols", True),
-    ("é" * 10, True), ("emoji 🎉", True), ("bell\x07", False), ("esc\x1b[0m", False),
-    ("del\x7f", False), ("c1 \x9b csi", False), ("c1 \x85 nel", False), ("cr\r", False),
-    ("\x00", False),
-])
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("plain", True),
+        ("tab\tand\nnewline", True),
+        ("©«±° latin-1 symbols", True),
+        ("é" * 10, True),
+        ("emoji 🎉", True),
+        ("bell\x07", False),
+        ("esc\x1b[0m", False),
+        ("del\x7f", False),
+        ("c1 \x9b csi", False),
+        ("c1 \x85 nel", False),
+        ("cr\r", False),
+        ("\x00", False),
+    ],
+)
 def test_terminal_controls_in_chat_text(text: str, ok: bool) -> None:
     raw = _raw(1, b"\x01" * 16, NOW, text, None)
     if ok:

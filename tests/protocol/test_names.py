@@ -18,9 +18,23 @@ from p2pmsg.protocol.names import (
 )
 
 # Look-alikes from the issue, plus Cyrillic and Greek homoglyphs.
-REFUSED = ["alice ", " alice", "Alice\u00a0", "alice\u2028", "alice\u2029", "ali\u200bce",
-           "ali\u202ece", "alice\u2066", "\x1b[31malice", "ali\nce", "ali\rce", "al\x00ice",
-           "a" * (MAX_NAME_CHARS + 1), "", "\u00e9" * 65]
+REFUSED = [
+    "alice ",
+    " alice",
+    "Alice\u00a0",
+    "alice\u2028",
+    "alice\u2029",
+    "ali\u200bce",
+    "ali\u202ece",
+    "alice\u2066",
+    "\x1b[31malice",
+    "ali\nce",
+    "ali\rce",
+    "al\x00ice",
+    "a" * (MAX_NAME_CHARS + 1),
+    "",
+    "\u00e9" * 65,
+]
 
 
 @pytest.mark.parametrize("name", REFUSED)
@@ -76,9 +90,17 @@ def test_look_alikes_clash(a: str, b: str) -> None:
     assert names_clash(b, a)
 
 
-@pytest.mark.parametrize(("a", "b"), [("alice", "bob"), ("Dan", "Dari"), ("ruby", "tutu"),
-                                      ("Ivan", "\u0418\u0432\u0430\u043d"), ("ann", "anna"),
-                                      ("Carol", "Caroline")])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("alice", "bob"),
+        ("Dan", "Dari"),
+        ("ruby", "tutu"),
+        ("Ivan", "\u0418\u0432\u0430\u043d"),
+        ("ann", "anna"),
+        ("Carol", "Caroline"),
+    ],
+)
 def test_different_names_do_not_clash(a: str, b: str) -> None:
     assert not names_clash(a, b)
 

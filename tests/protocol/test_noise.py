@@ -21,15 +21,26 @@ def _load_vectors() -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("cipher", ["AESGCM", "ChaChaPoly"])
 def test_cacophony_xx_vector(cipher: str) -> None:
-    vectors = [v for v in _load_vectors()
-               if v["protocol_name"] == f"Noise_XX_25519_{cipher}_SHA256"]
+    vectors = [
+        v for v in _load_vectors() if v["protocol_name"] == f"Noise_XX_25519_{cipher}_SHA256"
+    ]
     assert len(vectors) == 1, "the vector file should hold exactly one XX vector per cipher"
     v = vectors[0]
     h = bytes.fromhex
-    init = HandshakeState(initiator=True, s=h(v["init_static"]), prologue=h(v["init_prologue"]),
-                          e=h(v["init_ephemeral"]), cipher=cipher)
-    resp = HandshakeState(initiator=False, s=h(v["resp_static"]), prologue=h(v["resp_prologue"]),
-                          e=h(v["resp_ephemeral"]), cipher=cipher)
+    init = HandshakeState(
+        initiator=True,
+        s=h(v["init_static"]),
+        prologue=h(v["init_prologue"]),
+        e=h(v["init_ephemeral"]),
+        cipher=cipher,
+    )
+    resp = HandshakeState(
+        initiator=False,
+        s=h(v["resp_static"]),
+        prologue=h(v["resp_prologue"]),
+        e=h(v["resp_ephemeral"]),
+        cipher=cipher,
+    )
     messages = v["messages"]
     assert isinstance(messages, list) and len(messages) > 3
     for i, m in enumerate(messages[:3]):
@@ -66,8 +77,9 @@ def _theirs(initiator: bool, static: bytes, prologue: bytes) -> NoiseConnection:
 @pytest.mark.parametrize("we_initiate", [True, False], ids=["ours-initiates", "theirs-initiates"])
 def test_interop_with_noiseprotocol(we_initiate: bool) -> None:
     prologue = b"p2pmsg/1"
-    ours = HandshakeState(initiator=we_initiate, s=os.urandom(32), prologue=prologue,
-                          rng=os.urandom)
+    ours = HandshakeState(
+        initiator=we_initiate, s=os.urandom(32), prologue=prologue, rng=os.urandom
+    )
     theirs = _theirs(not we_initiate, os.urandom(32), prologue)
     payloads = [b"first", b"second payload", b"third"]
     for i, payload in enumerate(payloads):
@@ -87,8 +99,10 @@ def test_interop_with_noiseprotocol(we_initiate: bool) -> None:
 
 
 def _pair() -> tuple[HandshakeState, HandshakeState]:
-    return (HandshakeState(initiator=True, s=os.urandom(32), prologue=b"x", rng=os.urandom),
-            HandshakeState(initiator=False, s=os.urandom(32), prologue=b"x", rng=os.urandom))
+    return (
+        HandshakeState(initiator=True, s=os.urandom(32), prologue=b"x", rng=os.urandom),
+        HandshakeState(initiator=False, s=os.urandom(32), prologue=b"x", rng=os.urandom),
+    )
 
 
 def test_tampered_message_fails_and_poisons_the_state() -> None:

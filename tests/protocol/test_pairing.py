@@ -35,8 +35,7 @@ def bindings(pair: Pair) -> tuple[Binding, Binding]:
     """(the initiator's view, the responder's view) of the session."""
     a_fp, b_fp = pair.a_identity.fingerprint, pair.b_identity.fingerprint
     assert pair.a.handshake_hash is not None and pair.a.handshake_hash == pair.b.handshake_hash
-    return (Binding(a_fp, b_fp, pair.a.handshake_hash),
-            Binding(b_fp, a_fp, pair.b.handshake_hash))
+    return (Binding(a_fp, b_fp, pair.a.handshake_hash), Binding(b_fp, a_fp, pair.b.handshake_hash))
 
 
 def carry(pair: Pair, sender: PeerConnection, messages: Sequence[PairMessage]) -> list[PairMessage]:
@@ -72,11 +71,14 @@ def run(pair: Pair, typer: PairingTyper, shower: PairingShower) -> list[PairMess
     return sent
 
 
-def machines(pair: Pair, typed: str = CODE, shown: str = CODE,
-             lifetime: float = CODE_LIFETIME) -> tuple[PairingTyper, PairingShower]:
+def machines(
+    pair: Pair, typed: str = CODE, shown: str = CODE, lifetime: float = CODE_LIFETIME
+) -> tuple[PairingTyper, PairingShower]:
     now = pair.clock()
-    return (PairingTyper(typed, bindings(pair)[0], os.urandom, now),
-            PairingShower(shown, now + lifetime, os.urandom, now))
+    return (
+        PairingTyper(typed, bindings(pair)[0], os.urandom, now),
+        PairingShower(shown, now + lifetime, os.urandom, now),
+    )
 
 
 def test_the_right_code_verifies_both_sides() -> None:
@@ -155,8 +157,7 @@ def test_a_replayed_transcript_from_an_earlier_attempt_fails() -> None:
     again = PairingShower(CODE, pair.clock() + CODE_LIFETIME, os.urandom, pair.clock())
     bind_b = bindings(pair)[1]
     assert [type(m) for m in again.receive(start, bind_b, pair.clock())] == [PairReply]
-    assert again.receive(finish, bind_b, pair.clock()) == [
-        PairAbort(start.attempt, "wrong_code")]
+    assert again.receive(finish, bind_b, pair.clock()) == [PairAbort(start.attempt, "wrong_code")]
     assert again.result is not None and again.result.reason == "wrong_code"
 
     # Replayed as records, the session itself refuses them (strict record counters).
@@ -176,7 +177,8 @@ def test_a_transcript_of_another_session_fails() -> None:
     reply = shower.receive(start, bindings(two)[1], clock())  # arrives on the other session
     assert [type(m) for m in reply] == [PairReply]
     assert typer.receive(reply[0], bindings(one)[0], clock()) == [
-        PairAbort(start.attempt, "wrong_code")]
+        PairAbort(start.attempt, "wrong_code")
+    ]
     assert typer.result is not None and typer.result.reason == "wrong_code"
 
 
@@ -185,9 +187,11 @@ def test_a_message_out_of_order_is_refused_and_burns_the_code(first: str) -> Non
     pair = make_pair()
     typer, shower = machines(pair)
     attempt = os.urandom(16)
-    message: PairMessage = {"finish": PairFinish(attempt, b"\0" * 32),
-                            "reply": PairReply(attempt, b"B" + b"\0" * 32, b"\0" * 32),
-                            "abort": PairAbort(attempt, "cancelled")}[first]
+    message: PairMessage = {
+        "finish": PairFinish(attempt, b"\0" * 32),
+        "reply": PairReply(attempt, b"B" + b"\0" * 32, b"\0" * 32),
+        "abort": PairAbort(attempt, "cancelled"),
+    }[first]
     answer = shower.receive(message, bindings(pair)[1], pair.clock())
     assert answer == ([] if first == "abort" else [PairAbort(attempt, "unexpected")])
     assert shower.result is not None and shower.result.reason == "unexpected"
@@ -222,12 +226,14 @@ def test_a_bad_spake2_message_ends_the_attempt_without_raising() -> None:
     start = typer.start()
     reflected = PairStart(start.attempt, b"B" + start.pake[1:])  # wrong side byte
     assert shower.receive(reflected, bindings(pair)[1], pair.clock()) == [
-        PairAbort(start.attempt, "unexpected")]
+        PairAbort(start.attempt, "unexpected")
+    ]
     typer2, shower2 = machines(pair)
     start2 = typer2.start()
     not_a_point = PairStart(start2.attempt, b"A" + b"\xff" * 32)
     assert shower2.receive(not_a_point, bindings(pair)[1], pair.clock()) == [
-        PairAbort(start2.attempt, "unexpected")]
+        PairAbort(start2.attempt, "unexpected")
+    ]
 
 
 def test_a_relaying_man_in_the_middle_cannot_pair_even_with_the_right_code() -> None:
@@ -250,15 +256,19 @@ def test_a_relaying_man_in_the_middle_cannot_pair_even_with_the_right_code() -> 
     answer = typer.receive(back[0], bindings(left)[0], clock())
     assert [type(m) for m in answer] == [PairAbort]
     assert typer.result is not None and typer.result.reason == "wrong_code"
-    shower.receive(carry(right, right.a, carry(left, left.a, answer))[0],
-                   bindings(right)[1], clock())
+    shower.receive(
+        carry(right, right.a, carry(left, left.a, answer))[0], bindings(right)[1], clock()
+    )
     assert shower.result is not None and not shower.result.ok
 
 
-def _connections(first: object, second: object, clock: Clock) -> tuple[PeerConnection,
-                                                                       PeerConnection]:
-    return (PeerConnection("initiator", first, "x", os.urandom, clock),  # type: ignore[arg-type]
-            PeerConnection("responder", second, "y", os.urandom, clock))  # type: ignore[arg-type]
+def _connections(
+    first: object, second: object, clock: Clock
+) -> tuple[PeerConnection, PeerConnection]:
+    return (
+        PeerConnection("initiator", first, "x", os.urandom, clock),  # type: ignore[arg-type]
+        PeerConnection("responder", second, "y", os.urandom, clock),
+    )  # type: ignore[arg-type]
 
 
 # --- codes ------------------------------------------------------------------------------------

@@ -55,10 +55,12 @@ def worked_example() -> dict[str, bytes]:
     assert isinstance(b.next_event(), HandshakeCompleted)
 
     # The same handshake through the Handshake class, to show the payloads and keys.
-    hi = Handshake(initiator=True, identity=ALICE, display_name="alice", suites=config.suites,
-                   rng=_fixed(0x11))
-    hr = Handshake(initiator=False, identity=BOB, display_name="bob", suites=config.suites,
-                   rng=_fixed(0x22))
+    hi = Handshake(
+        initiator=True, identity=ALICE, display_name="alice", suites=config.suites, rng=_fixed(0x11)
+    )
+    hr = Handshake(
+        initiator=False, identity=BOB, display_name="bob", suites=config.suites, rng=_fixed(0x22)
+    )
     msg1 = hi.start()
     msg2 = hr.receive(msg1)
     assert msg2 is not None
@@ -87,8 +89,9 @@ def worked_example() -> dict[str, bytes]:
     out["chat-plaintext"] = encode_message(chat)
     out["record-ad"] = record_ad(1, 0, 0, aes.suite_id)
     out["record-nonce"] = record_nonce(0)
-    out["record-sealed"] = aes.seal(out["aes-key-0-a-to-b"], out["record-nonce"],
-                                    out["chat-plaintext"], out["record-ad"])
+    out["record-sealed"] = aes.seal(
+        out["aes-key-0-a-to-b"], out["record-nonce"], out["chat-plaintext"], out["record-ad"]
+    )
     out["frame-4"] = a.send_message(chat)
     b.receive_data(out["frame-4"])
     received = b.next_event()
@@ -116,9 +119,15 @@ def test_worked_example_matches_the_document() -> None:
 
 def test_documented_labels_are_the_ones_in_use() -> None:
     from p2pmsg.protocol import keyschedule
+
     text = DOC.read_text(encoding="utf-8")
-    for label in (keyschedule.CHAIN_LABEL, keyschedule.EPOCH_LABEL, keyschedule.NEXT_LABEL,
-                  keyschedule.REKEY_LABEL, keyschedule.suite_key_label(get_suite("aes-256-gcm"))):
+    for label in (
+        keyschedule.CHAIN_LABEL,
+        keyschedule.EPOCH_LABEL,
+        keyschedule.NEXT_LABEL,
+        keyschedule.REKEY_LABEL,
+        keyschedule.suite_key_label(get_suite("aes-256-gcm")),
+    ):
         assert label.decode() in text, label
 
 
@@ -127,7 +136,7 @@ def _print() -> None:  # pragma: no cover - used to write the document
         h = value.hex()
         print(f"```hex {name}")
         for i in range(0, len(h), 64):
-            print(" ".join(h[j:j + 8] for j in range(i, min(i + 64, len(h)), 8)))
+            print(" ".join(h[j : j + 8] for j in range(i, min(i + 64, len(h)), 8)))
         print("```")
 
 

@@ -26,12 +26,16 @@ NOW = 1_763_800_000.0
 ALL = ("aes-256-gcm", "chacha20-poly1305", "twofish-cbc-hmac-sha256")
 
 
-def _layers(config: ProtocolConfig | None = None, suites: tuple[str, ...] = ALL,
-            ) -> tuple[RecordLayer, RecordLayer]:
-    init = Handshake(initiator=True, identity=identity(1), display_name="a", suites=suites,
-                     rng=os.urandom)
-    resp = Handshake(initiator=False, identity=identity(2), display_name="b", suites=ALL,
-                     rng=os.urandom)
+def _layers(
+    config: ProtocolConfig | None = None,
+    suites: tuple[str, ...] = ALL,
+) -> tuple[RecordLayer, RecordLayer]:
+    init = Handshake(
+        initiator=True, identity=identity(1), display_name="a", suites=suites, rng=os.urandom
+    )
+    resp = Handshake(
+        initiator=False, identity=identity(2), display_name="b", suites=ALL, rng=os.urandom
+    )
     msg2 = resp.receive(init.start())
     assert msg2 is not None
     msg3 = init.receive(msg2)
@@ -50,8 +54,17 @@ def _frame(data: bytes) -> RecordFrame:
 
 def _recv_state(layer: RecordLayer) -> tuple[object, ...]:
     r = layer._recv
-    return (r.chain, r.epoch, r.counter, r.in_epoch, r.suite_id, r.keyed, r.pending_secret,
-            layer._recv_must_rotate, layer.status())
+    return (
+        r.chain,
+        r.epoch,
+        r.counter,
+        r.in_epoch,
+        r.suite_id,
+        r.keyed,
+        r.pending_secret,
+        layer._recv_must_rotate,
+        layer.status(),
+    )
 
 
 def test_records_open_in_order() -> None:
@@ -126,7 +139,10 @@ def test_count_rotation_and_the_receiver_following() -> None:
     assert a.status().send.epoch == 3 and b.status().recv.epoch == 3
     sends = [n for n in a.notices if isinstance(n, Rotation)]
     assert [(n.direction, n.epoch, n.reason) for n in sends] == [
-        ("send", 1, "count"), ("send", 2, "count"), ("send", 3, "count")]
+        ("send", 1, "count"),
+        ("send", 2, "count"),
+        ("send", 3, "count"),
+    ]
     assert [(n.direction, n.epoch) for n in b.notices] == [("recv", 1), ("recv", 2), ("recv", 3)]
 
 
@@ -235,6 +251,7 @@ def test_fresh_key_agreement_mixes_into_both_chains() -> None:
     offer = a.begin_rekey(os.urandom)
     [plain] = _pump(a, b, [a.seal_rekey(offer, NOW)])
     from p2pmsg.protocol.messages import TimeWindow, decode_message
+
     window = TimeWindow(NOW, 300, 1e9)
     received = decode_message(plain, window)
     assert isinstance(received, Rekey)
@@ -253,8 +270,12 @@ def test_fresh_key_agreement_mixes_into_both_chains() -> None:
     assert not a.rekey_in_progress and not b.rekey_in_progress
     # The mixed chain is not the plain next link: a leaked old chain does not predict it.
     from p2pmsg.protocol.keyschedule import next_chain
-    assert a._send.chain not in (chains_before[0], next_chain(chains_before[0]),
-                                 next_chain(next_chain(chains_before[0])))
+
+    assert a._send.chain not in (
+        chains_before[0],
+        next_chain(chains_before[0]),
+        next_chain(next_chain(chains_before[0])),
+    )
     assert a._send.chain == b._recv.chain and a._recv.chain == b._send.chain
 
 

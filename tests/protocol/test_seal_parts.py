@@ -17,8 +17,9 @@ from tests.protocol.test_record import NOW, _layers
 TAG = 16  # every suite's ciphertext here is the plaintext plus a 16-byte tag (AES-GCM)
 
 
-@pytest.mark.parametrize("size", [0, 1, 255 - TAG, 256 - TAG, 65535 - TAG, 65536 - TAG,
-                                  MAX_CHUNK_SIZE + 40])
+@pytest.mark.parametrize(
+    "size", [0, 1, 255 - TAG, 256 - TAG, 65535 - TAG, 65536 - TAG, MAX_CHUNK_SIZE + 40]
+)
 def test_parts_join_to_the_msgpack_frame(size: int) -> None:
     a, b = _layers(suites=("aes-256-gcm",))
     head, sealed = a.seal_parts(bytes(size), NOW)
@@ -27,8 +28,7 @@ def test_parts_join_to_the_msgpack_frame(size: int) -> None:
     body = next(FrameDecoder().feed(wire))
     frame = decode_frame(body)
     assert isinstance(frame, RecordFrame)
-    assert wire == encode_record(WIRE_VERSION, frame.epoch, frame.counter, frame.suite_id,
-                                 sealed)
+    assert wire == encode_record(WIRE_VERSION, frame.epoch, frame.counter, frame.suite_id, sealed)
     assert b.open(frame, NOW) == bytes(size)
 
 

@@ -36,8 +36,9 @@ PeerFactory = Callable[..., str]
 def make_peer(store: Store) -> PeerFactory:
     """Pin a fresh identity through the handshake path; returns its fingerprint."""
 
-    def make(name: str = "alice", address: tuple[str, int] | None = None,
-             now: float = 1000.0) -> str:
+    def make(
+        name: str = "alice", address: tuple[str, int] | None = None, now: float = 1000.0
+    ) -> str:
         key = os.urandom(32)
         outcome = store.record_handshake(key, name, now, address)
         assert outcome.verdict == "new"
@@ -49,5 +50,8 @@ def make_peer(store: Store) -> PeerFactory:
 
 def raw_bytes(db_path: Path) -> bytes:
     """Everything SQLite has on disk for this database: main file, WAL, shared memory."""
-    return b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal"),
-                                              Path(f"{db_path}-shm")) if p.exists())
+    return b"".join(
+        p.read_bytes()
+        for p in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"))
+        if p.exists()
+    )

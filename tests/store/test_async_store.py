@@ -13,8 +13,9 @@ from p2pmsg.errors import StoreError, StoreKeyError, UnknownPeerError
 from p2pmsg.store import AsyncStore, Store
 
 
-async def test_calls_run_off_the_loop_on_one_thread_in_order(db_path: Path,
-                                                              data_key: bytes) -> None:
+async def test_calls_run_off_the_loop_on_one_thread_in_order(
+    db_path: Path, data_key: bytes
+) -> None:
     async with await AsyncStore.open(db_path, data_key) as astore:
         outcome = await astore.run(Store.record_handshake, os.urandom(32), "alice", 1.0)
         fp = outcome.peer.fingerprint
@@ -24,8 +25,9 @@ async def test_calls_run_off_the_loop_on_one_thread_in_order(db_path: Path,
             return threading.current_thread().name
 
         # Fire many calls at once; they must complete in submission order.
-        results = await asyncio.gather(*(astore.run(Store.enqueue_outgoing, fp, f"m{i}", 2.0)
-                                         for i in range(50)))
+        results = await asyncio.gather(
+            *(astore.run(Store.enqueue_outgoing, fp, f"m{i}", 2.0) for i in range(50))
+        )
         threads.update(await asyncio.gather(*(astore.run(whoami) for _ in range(5))))
         assert [m.seq for m in results] == sorted(m.seq for m in results)
         outbox = await astore.run(Store.outbox, fp)
@@ -46,8 +48,9 @@ async def test_open_errors_surface_to_the_caller(db_path: Path, data_key: bytes)
         await AsyncStore.open(db_path, os.urandom(32))
 
 
-async def test_a_cancelled_call_is_skipped_unless_run_to_completion(db_path: Path,
-                                                                    data_key: bytes) -> None:
+async def test_a_cancelled_call_is_skipped_unless_run_to_completion(
+    db_path: Path, data_key: bytes
+) -> None:
     async with await AsyncStore.open(db_path, data_key) as astore:
         outcome = await astore.run(Store.record_handshake, os.urandom(32), "alice", 1.0)
         fp = outcome.peer.fingerprint
@@ -55,7 +58,8 @@ async def test_a_cancelled_call_is_skipped_unless_run_to_completion(db_path: Pat
         blocker = asyncio.ensure_future(astore.run(lambda store: gate.wait(5)))  # holds the thread
         skipped = asyncio.ensure_future(astore.run(Store.enqueue_outgoing, fp, "skipped", 2.0))
         kept = asyncio.ensure_future(
-            astore.run_to_completion(Store.enqueue_outgoing, fp, "kept", 2.0))
+            astore.run_to_completion(Store.enqueue_outgoing, fp, "kept", 2.0)
+        )
         await asyncio.sleep(0.01)  # both queued behind the blocker
         skipped.cancel()
         kept.cancel()

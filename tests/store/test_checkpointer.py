@@ -23,8 +23,14 @@ def _write(store: Store, fp: str, seconds: float, pause: float) -> int:
     return count
 
 
-def _wal_growth(store: Store, db_path: Path, fp: str, seconds: float, pause: float,
-                checkpointer: Checkpointer | None) -> int:
+def _wal_growth(
+    store: Store,
+    db_path: Path,
+    fp: str,
+    seconds: float,
+    pause: float,
+    checkpointer: Checkpointer | None,
+) -> int:
     wal = Path(f"{db_path}-wal")
     store.checkpoint()  # start from an empty WAL
     if checkpointer is not None:
@@ -38,7 +44,8 @@ def _wal_growth(store: Store, db_path: Path, fp: str, seconds: float, pause: flo
 
 
 def test_the_wal_stays_bounded_without_the_writer_ever_checkpointing(
-        store: Store, make_peer: PeerFactory, db_path: Path) -> None:
+    store: Store, make_peer: PeerFactory, db_path: Path
+) -> None:
     fp = make_peer()
     store.set_automatic_checkpoints(False)
     checkpointer = Checkpointer(db_path, interval=0.02, max_wal_frames=128)
@@ -51,7 +58,8 @@ def test_the_wal_stays_bounded_without_the_writer_ever_checkpointing(
 
 
 async def test_async_store_checkpoints_in_the_background_and_folds_the_wal_at_close(
-        db_path: Path, data_key: bytes) -> None:
+    db_path: Path, data_key: bytes
+) -> None:
     astore = await AsyncStore.open(db_path, data_key)
     fp = (await astore.run(Store.record_handshake, os.urandom(32), "alice", 1.0)).peer.fingerprint
     pages = await astore.run(lambda s: s._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])

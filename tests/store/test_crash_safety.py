@@ -37,11 +37,17 @@ while time.monotonic() < deadline:
 """
 
 
-def _run_and_kill(db_path: Path, key: bytes, fp: str, round_no: int,
-                  kill_after: int) -> list[tuple[bytes, str]]:
+def _run_and_kill(
+    db_path: Path, key: bytes, fp: str, round_no: int, kill_after: int
+) -> list[tuple[bytes, str]]:
     env = dict(os.environ, P2PMSG_TEST_DATA_KEY=key.hex())
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db_path), fp, str(round_no)],  # noqa: S603
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db_path), fp, str(round_no)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert child.stdout is not None
     confirmed: list[tuple[bytes, str]] = []
     try:

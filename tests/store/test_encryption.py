@@ -24,9 +24,17 @@ def test_content_is_unreadable_in_the_raw_files(store: Store, db_path: Path) -> 
     fp = store.record_handshake(key, PLAIN_NAME, 1.0).peer.fingerprint
     store.enqueue_outgoing(fp, PLAIN_BODY + " (out)", 2.0)
     store.insert_incoming(fp, IncomingMessage(os.urandom(16), PLAIN_BODY + " (in)", 3.0), 3.0)
-    store.create_transfer(fp, transfer_id=os.urandom(16), direction="in", name=PLAIN_FILE,
-                          size=10, sha256=hashlib.sha256(b"x").digest(), chunk_size=4, now=4.0,
-                          source_path=f"/home/me/{PLAIN_FILE}")
+    store.create_transfer(
+        fp,
+        transfer_id=os.urandom(16),
+        direction="in",
+        name=PLAIN_FILE,
+        size=10,
+        sha256=hashlib.sha256(b"x").digest(),
+        chunk_size=4,
+        now=4.0,
+        source_path=f"/home/me/{PLAIN_FILE}",
+    )
     on_disk = raw_bytes(db_path)
     assert len(on_disk) > 4096  # we really are looking at the database
     for plain in (PLAIN_BODY, PLAIN_NAME, PLAIN_FILE, "SWORDFISH", "Quartermain"):
@@ -34,8 +42,7 @@ def test_content_is_unreadable_in_the_raw_files(store: Store, db_path: Path) -> 
         assert plain.encode("utf-16-le") not in on_disk
     # ...while the same store reads them back.
     assert store.get_peer(fp).name == PLAIN_NAME  # type: ignore[union-attr]
-    assert [m.text for m in store.conversation(fp)] == [PLAIN_BODY + " (out)",
-                                                          PLAIN_BODY + " (in)"]
+    assert [m.text for m in store.conversation(fp)] == [PLAIN_BODY + " (out)", PLAIN_BODY + " (in)"]
 
 
 def test_a_wrong_data_key_is_refused_clearly(db_path: Path, data_key: bytes) -> None:
@@ -46,12 +53,15 @@ def test_a_wrong_data_key_is_refused_clearly(db_path: Path, data_key: bytes) -> 
 
 
 def test_a_body_moved_to_another_row_fails_authentication(
-        store: Store, make_peer: PeerFactory, db_path: Path) -> None:
+    store: Store, make_peer: PeerFactory, db_path: Path
+) -> None:
     fp = make_peer()
     first, second = store.enqueue_outgoing_many(fp, ["first", "second"], 5.0)
     tamper = sqlite3.connect(db_path)
-    tamper.execute("UPDATE messages SET body = (SELECT body FROM messages WHERE id = ?) "
-                   "WHERE id = ?", (first.id, second.id))
+    tamper.execute(
+        "UPDATE messages SET body = (SELECT body FROM messages WHERE id = ?) WHERE id = ?",
+        (first.id, second.id),
+    )
     tamper.commit()
     tamper.close()
     assert store.get_message(first.id).text == "first"  # type: ignore[union-attr]
@@ -63,8 +73,11 @@ def test_sealer_binds_table_column_and_row() -> None:
     sealer = FieldSealer(os.urandom(32))
     sealed = sealer.seal(b"hello", table="messages", column="body", row=b"A" * 16)
     assert sealer.open(sealed, table="messages", column="body", row=b"A" * 16) == b"hello"
-    for table, column, row in (("messages", "body", b"B" * 16), ("transfers", "body", b"A" * 16),
-                               ("messages", "name", b"A" * 16)):
+    for table, column, row in (
+        ("messages", "body", b"B" * 16),
+        ("transfers", "body", b"A" * 16),
+        ("messages", "name", b"A" * 16),
+    ):
         with pytest.raises(StoreCorruptError):
             sealer.open(sealed, table=table, column=column, row=row)
     flipped = bytearray(sealed)

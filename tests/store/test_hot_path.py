@@ -29,7 +29,8 @@ def test_hot_path_batches_are_fast_and_lossless(tmp_path: Path) -> None:
 
 
 def test_batches_across_chunk_sizes_keep_order_dedup_and_scope(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     """Batches are split into power-of-two statements (256, 128, ..., 1): an odd size
     exercises every shape, with duplicates and foreign ids spread across them."""
     alice, mallory = make_peer("alice"), make_peer("mallory")
@@ -59,7 +60,8 @@ def test_batches_across_chunk_sizes_keep_order_dedup_and_scope(
 def test_receipts_use_the_id_index(store: Store, make_peer: PeerFactory) -> None:
     """A receipt for a few ids must not walk the peer's history or whole outbox."""
     for transition, returning in itertools.product(
-            (_MARK_SENT, _MARK_DELIVERED, _MARK_READ, _MARK_FAILED), (False, True)):
+        (_MARK_SENT, _MARK_DELIVERED, _MARK_READ, _MARK_FAILED), (False, True)
+    ):
         sql = _update_sql(*transition, size=4, returning=returning)
         params = [0.0] * sql.split(" WHERE ")[0].count("?") + [b"x" * 16] * 4 + [1]
         plan = store._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
@@ -76,7 +78,8 @@ def test_message_ids_grow_with_time_and_stay_unguessable() -> None:
 
 
 def test_seqs_and_changes_without_returning_match_the_rows(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     """The common case (every id new, every receipt id changes) is answered without
     reading rows back: the seqs and ids it reports must be the stored ones."""
     alice = make_peer("alice")

@@ -18,7 +18,8 @@ def incoming(text: str, created: float = 10.0, ttl: float | None = None) -> Inco
 
 
 def test_outbox_keeps_sending_order_across_batches_and_peers(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice, bob = make_peer("alice"), make_peer("bob")
     a1 = store.enqueue_outgoing_many(alice, ["a1", "a2"], 5.0)
     store.enqueue_outgoing(bob, "b1", 4.0)  # an earlier clock must not reorder anything
@@ -30,7 +31,10 @@ def test_outbox_keeps_sending_order_across_batches_and_peers(
     # Sent but unacknowledged messages stay in the outbox (resent after a reconnect)...
     store.mark_sent_many(alice, [a1[0].id, a1[1].id], 6.0)
     assert [(m.text, m.status) for m in store.outbox(alice)] == [
-        ("a1", "sent"), ("a2", "sent"), ("a3", "queued")]
+        ("a1", "sent"),
+        ("a2", "sent"),
+        ("a3", "queued"),
+    ]
     # ...until the receipt arrives.
     assert store.mark_delivered_many(alice, [a1[0].id], 7.0) == [a1[0].id]
     assert [m.text for m in store.outbox(alice)] == ["a2", "a3"]
@@ -54,7 +58,8 @@ def test_status_only_moves_forward(store: Store, make_peer: PeerFactory) -> None
 
 
 def test_receipts_from_one_peer_cannot_touch_another_peers_messages(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice, mallory = make_peer("alice"), make_peer("mallory")
     to_alice = store.enqueue_outgoing(alice, "for alice only", 1.0)
     assert store.mark_delivered_many(mallory, [to_alice.id], 2.0) == []
@@ -92,7 +97,8 @@ def test_conversation_pages_back_in_local_order(store: Store, make_peer: PeerFac
 
 
 def test_unread_counts_and_marking_a_conversation_read(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice, bob = make_peer("alice"), make_peer("bob")
     got = store.insert_incoming_many(alice, [incoming("a"), incoming("b")], 1.0)
     store.insert_incoming(bob, incoming("c"), 1.0)
@@ -105,7 +111,8 @@ def test_unread_counts_and_marking_a_conversation_read(
 
 
 def test_a_conversation_timer_explicitly_off_is_kept_apart_from_none(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     fp = make_peer()
     store.set_disappearing_ttl(fp, math.inf)  # "/ttl off": a UI's default must not apply
     assert store.get_peer(fp).disappearing_ttl == math.inf  # type: ignore[union-attr]
@@ -118,7 +125,8 @@ def test_a_conversation_timer_explicitly_off_is_kept_apart_from_none(
 
 
 def test_disappearing_messages_lose_their_bodies_after_reading(
-        store: Store, make_peer: PeerFactory, db_path: Path) -> None:
+    store: Store, make_peer: PeerFactory, db_path: Path
+) -> None:
     fp = make_peer()
     store.set_disappearing_ttl(fp, 30.0)
     out = store.enqueue_outgoing(fp, "self-destructing outgoing", 1.0)
@@ -129,8 +137,7 @@ def test_disappearing_messages_lose_their_bodies_after_reading(
     got = store.insert_incoming(fp, incoming("burn after reading", ttl=10.0), 2.0)
     assert got is not None
     assert store.purge_expired(1e9) == {}  # nothing read yet: no deadline runs
-    sealed = store._conn.execute("SELECT body FROM messages WHERE id = ?",
-                                 (got.id,)).fetchone()[0]
+    sealed = store._conn.execute("SELECT body FROM messages WHERE id = ?", (got.id,)).fetchone()[0]
     store.mark_conversation_read(fp, 100.0)  # incoming deadline: 110
     store.mark_read_many(fp, [out.id], 105.0)  # read receipt: outgoing deadline 135
     assert store.next_expiry() == 110.0
@@ -142,8 +149,10 @@ def test_disappearing_messages_lose_their_bodies_after_reading(
     assert texts[keep.id] == "outgoing kept" and texts[keep_too.id] == "plain"
     assert store.next_expiry() is None
     # The row stays, so a late resend of the same id is still a duplicate...
-    assert store.insert_incoming(fp, IncomingMessage(got.id, "burn after reading", 2.0,
-                                                     10.0), 200.0) is None
+    assert (
+        store.insert_incoming(fp, IncomingMessage(got.id, "burn after reading", 2.0, 10.0), 200.0)
+        is None
+    )
     # ...and not even the ciphertext is left on disk.
     assert sealed not in raw_bytes(db_path)
 
@@ -159,13 +168,14 @@ def test_unknown_peer_and_bad_arguments(store: Store, make_peer: PeerFactory) ->
     with pytest.raises(ValueError, match="positive"):
         store.enqueue_outgoing(fp, "x", 1.0, ttl=0)
     # The fingerprint may come as bytes or in the spaced display form.
-    spaced = " ".join(fp[i:i + 4] for i in range(0, 64, 4)).upper()
+    spaced = " ".join(fp[i : i + 4] for i in range(0, 64, 4)).upper()
     store.enqueue_outgoing(bytes.fromhex(fp), "bytes", 1.0)
     assert [m.text for m in store.outbox(spaced)] == ["bytes"]
 
 
 def test_read_receipts_stay_owed_until_a_session_takes_them(
-        store: Store, make_peer: PeerFactory, db_path: Path, data_key: bytes) -> None:
+    store: Store, make_peer: PeerFactory, db_path: Path, data_key: bytes
+) -> None:
     alice, bob = make_peer("alice"), make_peer("bob")
     first = store.insert_incoming(alice, incoming("one"), 1.0)
     second = store.insert_incoming(alice, incoming("two"), 1.0)

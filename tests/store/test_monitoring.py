@@ -11,20 +11,33 @@ from p2pmsg.store.monitoring import MAX_DETAIL_CHARS, _bounds_sql
 
 
 def test_events_round_trip_in_the_design_record_shape(store: Store) -> None:
-    store.append_events([
-        SecurityEvent(1.5, "handshake_fail", None, "10.0.0.9", 0, {"reason": "timeout"}),
-        SecurityEvent(2.5, "msg_recv", "ab" * 32, "10.0.0.2", 120),
-    ])
+    store.append_events(
+        [
+            SecurityEvent(1.5, "handshake_fail", None, "10.0.0.9", 0, {"reason": "timeout"}),
+            SecurityEvent(2.5, "msg_recv", "ab" * 32, "10.0.0.2", 120),
+        ]
+    )
     first, second = store.recent_events()
-    assert first.to_json_record() == {"ts": 1.5, "event": "handshake_fail", "peer": None,
-                                      "addr": "10.0.0.9", "bytes": 0,
-                                      "detail": {"reason": "timeout"}}
+    assert first.to_json_record() == {
+        "ts": 1.5,
+        "event": "handshake_fail",
+        "peer": None,
+        "addr": "10.0.0.9",
+        "bytes": 0,
+        "detail": {"reason": "timeout"},
+    }
     assert second.detail == {} and second.bytes == 120
 
 
 def test_event_filters_and_counts(store: Store) -> None:
-    store.append_events([SecurityEvent(float(t), "conn_open" if t % 2 else "conn_close",
-                                       "cd" * 32 if t < 5 else None) for t in range(10)])
+    store.append_events(
+        [
+            SecurityEvent(
+                float(t), "conn_open" if t % 2 else "conn_close", "cd" * 32 if t < 5 else None
+            )
+            for t in range(10)
+        ]
+    )
     assert store.count_events() == 10
     assert store.count_events("conn_open") == 5
     assert store.count_events(since=7.0) == 3
@@ -36,8 +49,9 @@ def test_event_filters_and_counts(store: Store) -> None:
 def test_events_are_bounded_newest_kept(db_path: Path, data_key: bytes) -> None:
     with Store.open(db_path, data_key, max_events=100) as store:
         for batch in range(10):
-            store.append_events([SecurityEvent(float(batch * 50 + i), "rate_limited")
-                                 for i in range(50)])
+            store.append_events(
+                [SecurityEvent(float(batch * 50 + i), "rate_limited") for i in range(50)]
+            )
             assert store.count_events() <= 100 + 100 // 10  # the pruning slack
         kept = store.recent_events(1000)
         assert kept[-1].ts == 499.0  # the newest survive
@@ -53,14 +67,29 @@ def test_oversized_event_detail_is_capped(store: Store) -> None:
 
 
 def test_alerts_add_list_acknowledge(store: Store) -> None:
-    made = [store.add_alert(Alert(float(t), "brute_force", "high", None, "10.0.0.7",
-                                  "rule:unlock_burst", 0.9, f"alert {t}")) for t in range(3)]
+    made = [
+        store.add_alert(
+            Alert(
+                float(t),
+                "brute_force",
+                "high",
+                None,
+                "10.0.0.7",
+                "rule:unlock_burst",
+                0.9,
+                f"alert {t}",
+            )
+        )
+        for t in range(3)
+    ]
     assert [a.id for a in made] == [1, 2, 3]
     assert [a.message for a in store.list_alerts()] == ["alert 2", "alert 1", "alert 0"]
     assert store.acknowledge_alerts([made[1].id or 0], 10.0) == 1
     assert store.acknowledge_alerts([made[1].id or 0], 11.0) == 0
     assert [a.message for a in store.list_alerts(unacknowledged_only=True)] == [
-        "alert 2", "alert 0"]
+        "alert 2",
+        "alert 0",
+    ]
     assert store.acknowledge_alerts(None, 12.0) == 2
     assert all(a.acknowledged for a in store.list_alerts())
     with pytest.raises(ValueError, match="severity"):

@@ -19,8 +19,19 @@ with Store.open(sys.argv[1], bytes.fromhex(sys.argv[2])) as store:
 
 
 def _other_process(db: Path, key: bytes, action: str, fingerprint: str) -> None:
-    subprocess.run([sys.executable, "-c", _WRITER, str(db), key.hex(), action,  # noqa: S603
-                    fingerprint], check=True, timeout=60)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WRITER,
+            str(db),
+            key.hex(),
+            action,
+            fingerprint,
+        ],
+        check=True,
+        timeout=60,
+    )
 
 
 async def test_commits_of_another_process_stay_visible(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def test_first_handshake_pins_and_later_ones_recognise(store: Store) -> None:
 
 
 def test_a_new_key_under_a_known_name_is_flagged_not_the_contact(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice = make_peer("Alice")
     impostor_key = os.urandom(32)
     outcome = store.record_handshake(impostor_key, "alice", 50.0)  # same name, other case
@@ -45,7 +46,8 @@ def test_a_new_key_under_a_known_name_is_flagged_not_the_contact(
 
 
 def test_a_new_key_at_a_known_address_is_just_another_key(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     bob = make_peer("bob", ("192.168.1.7", 5000))
     outcome = store.record_handshake(os.urandom(32), "carol", 5.0, ("192.168.1.7", 5000))
     assert outcome.verdict == "new" and outcome.peer.sendable  # addresses change hands
@@ -55,7 +57,8 @@ def test_a_new_key_at_a_known_address_is_just_another_key(
 
 
 def test_a_known_key_renaming_to_a_contacts_name_is_flagged(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice = make_peer("alice")
     key = os.urandom(32)
     mallory = store.record_handshake(key, "mallory", 1.0).peer.fingerprint
@@ -71,7 +74,8 @@ def test_a_known_key_renaming_to_a_contacts_name_is_flagged(
 
 
 def test_the_users_key_change_keeps_the_conversation_and_retires_the_old_key(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     old = make_peer("alice")
     store.set_verified(old, True)
     store.set_local_name(old, "Alice L.")
@@ -79,14 +83,15 @@ def test_the_users_key_change_keeps_the_conversation_and_retires_the_old_key(
     new_key = os.urandom(32)
     claim = store.record_handshake(new_key, "alice", 2.0)
     new_fp = claim.peer.fingerprint
-    store.insert_incoming(new_fp, IncomingMessage(os.urandom(16), "it's me, new laptop", 2.5),
-                          2.5)
+    store.insert_incoming(new_fp, IncomingMessage(os.urandom(16), "it's me, new laptop", 2.5), 2.5)
     moved = store.change_key(old, new_fp, 3.0)
     assert moved.fingerprint == new_fp and moved.identity_key == new_key
     assert moved.state == "pinned" and not moved.verified  # verify the new key again
     assert moved.local_name == "Alice L." and moved.clash_with is None
-    assert [m.text for m in store.conversation(new_fp)] == ["before the change",
-                                                            "it's me, new laptop"]
+    assert [m.text for m in store.conversation(new_fp)] == [
+        "before the change",
+        "it's me, new laptop",
+    ]
     retired = store.get_peer(old)
     assert retired is not None and retired.state == "retired" and retired.successor == new_fp
     assert retired.claimed_name == "alice" and retired.trust_since == 3.0
@@ -109,7 +114,8 @@ def test_a_key_change_needs_a_key_we_have_met(store: Store, make_peer: PeerFacto
 
 
 def test_someone_else_keeps_both_under_names_that_tell_them_apart(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     first = make_peer("alex")
     second_key = os.urandom(32)
     second = store.record_handshake(second_key, "alex", 2.0).peer.fingerprint
@@ -127,7 +133,8 @@ def test_someone_else_keeps_both_under_names_that_tell_them_apart(
 
 
 def test_block_refuses_a_key_and_unblock_restores_its_state(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     alice = make_peer("alice", ("10.0.0.2", 4000))
     key = store.get_peer(alice).identity_key  # type: ignore[union-attr]
     impostor = store.record_handshake(os.urandom(32), "alice", 2.0).peer.fingerprint
@@ -158,8 +165,7 @@ def test_petnames_are_checked_and_come_first(store: Store, make_peer: PeerFactor
     assert store.resolve_peer("alice").fingerprint == alice
 
 
-def test_unproven_adverts_never_make_a_name_ambiguous(
-        store: Store, make_peer: PeerFactory) -> None:
+def test_unproven_adverts_never_make_a_name_ambiguous(store: Store, make_peer: PeerFactory) -> None:
     alice = make_peer("alice")
     for i in range(3):
         fake = hashlib.sha256(os.urandom(32)).hexdigest()
@@ -188,7 +194,8 @@ def test_discovery_is_only_a_hint(store: Store, make_peer: PeerFactory) -> None:
 def test_manual_addresses_are_dialled_before_we_know_who_is_there(store: Store) -> None:
     store.add_manual_address("fd00::5", 9000, 1.0)
     assert [(fp, str(a), a.manual) for fp, a in store.dial_candidates()] == [
-        (None, "[fd00::5]:9000", True)]
+        (None, "[fd00::5]:9000", True)
+    ]
     key = os.urandom(32)
     peer = store.record_handshake(key, "vpn-friend", 2.0, ("fd00::5", 9000)).peer
     assert peer.manual
@@ -221,5 +228,6 @@ def test_ambiguous_lookup_lists_the_candidates(store: Store, make_peer: PeerFact
     store.set_local_name(second, None)
     with pytest.raises(AmbiguousPeerError) as caught:
         store.resolve_peer("KIM")
-    assert sorted(caught.value.candidates) == sorted([f"kim ({first[:16]})",
-                                                      f"kim ({second[:16]})"])
+    assert sorted(caught.value.candidates) == sorted(
+        [f"kim ({first[:16]})", f"kim ({second[:16]})"]
+    )

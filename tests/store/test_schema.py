@@ -21,8 +21,16 @@ def test_migrates_an_empty_file_to_the_current_version(db_path: Path, data_key: 
     conn = sqlite3.connect(db_path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
-    assert {"peers", "addresses", "messages", "events", "alerts", "transfers",
-            "settings", "meta"} <= tables
+    assert {
+        "peers",
+        "addresses",
+        "messages",
+        "events",
+        "alerts",
+        "transfers",
+        "settings",
+        "meta",
+    } <= tables
 
 
 def test_reopening_keeps_data_and_does_not_migrate_again(db_path: Path, data_key: bytes) -> None:
@@ -70,6 +78,7 @@ def test_migrations_run_in_order_and_a_failing_one_changes_nothing(tmp_path: Pat
         def run(c: sqlite3.Connection) -> None:
             seen.append(n)
             c.execute(f"CREATE TABLE t{n} (x)")
+
         return run
 
     def broken(c: sqlite3.Connection) -> None:
@@ -96,9 +105,9 @@ def test_a_file_that_is_not_a_database_is_a_store_error(db_path: Path, data_key:
         Store.open(db_path, data_key)
 
 
-
 def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
-        db_path: Path, data_key: bytes) -> None:
+    db_path: Path, data_key: bytes
+) -> None:
     """A profile made before read receipts were kept across restarts opens with its
     history intact and no receipt owed for what was read back then."""
     with Store.open(db_path, data_key) as store:
@@ -126,7 +135,8 @@ def _undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def test_a_version_2_pending_key_change_becomes_a_flagged_key(
-        db_path: Path, data_key: bytes) -> None:
+    db_path: Path, data_key: bytes
+) -> None:
     """Version 2 blocked a contact while a new key claimed its name ("pending key").
     Version 3 keeps them apart: the claimant is a flagged key of its own, the
     contact is untouched and sendable again, and nothing of either's history moves."""
@@ -140,8 +150,11 @@ def test_a_version_2_pending_key_change_becomes_a_flagged_key(
     _undo_v3(conn)
     # What version 2 wrote for that handshake: the claimant unpinned, the contact pending.
     conn.execute("UPDATE peers SET identity_key = NULL WHERE fingerprint = ?", (claimant,))
-    conn.execute("UPDATE peers SET pending_key = ?, pending_fingerprint = ?, pending_since = 3.0 "
-                 "WHERE fingerprint = ?", (claimant_key, claimant, alice))
+    conn.execute(
+        "UPDATE peers SET pending_key = ?, pending_fingerprint = ?, pending_since = 3.0 "
+        "WHERE fingerprint = ?",
+        (claimant_key, claimant, alice),
+    )
     conn.close()
     with Store.open(db_path, data_key) as store:
         assert store.schema_version == SCHEMA_VERSION

@@ -18,12 +18,17 @@ OPERATIONS = st.lists(st.sampled_from(["sent", "delivered", "read", "failed"]), 
 @settings(max_examples=40, deadline=None)
 @given(ops=OPERATIONS)
 def test_status_never_regresses(ops: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as scratch, \
-            Store.open(Path(scratch) / "p.db", os.urandom(32)) as store:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Store.open(Path(scratch) / "p.db", os.urandom(32)) as store,
+    ):
         fp = store.record_handshake(os.urandom(32), "p", 0.0).peer.fingerprint
         message = store.enqueue_outgoing(fp, "x", 0.0)
-        mark = {"sent": store.mark_sent_many, "delivered": store.mark_delivered_many,
-                "read": store.mark_read_many}
+        mark = {
+            "sent": store.mark_sent_many,
+            "delivered": store.mark_delivered_many,
+            "read": store.mark_read_many,
+        }
         status = "queued"
         for step, op in enumerate(ops, start=1):
             if op == "failed":

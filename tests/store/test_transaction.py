@@ -14,7 +14,8 @@ from tests.store.conftest import PeerFactory
 
 
 def test_a_failed_operation_is_undone_alone_and_the_rest_commits_once(
-        store: Store, make_peer: PeerFactory, db_path: Path, data_key: bytes) -> None:
+    store: Store, make_peer: PeerFactory, db_path: Path, data_key: bytes
+) -> None:
     fp = make_peer()
     first = store.enqueue_outgoing(fp, "before", 1.0)
     with store.transaction():
@@ -26,8 +27,9 @@ def test_a_failed_operation_is_undone_alone_and_the_rest_commits_once(
         # a first chunk of 256 went in: the savepoint takes that chunk back too.
         batch = [IncomingMessage(os.urandom(16), "ok", 2.0) for _ in range(256)]
         with pytest.raises(StoreError):
-            store.insert_incoming_many(fp, [*batch, IncomingMessage(os.urandom(16), "bad",
-                                                                    float("nan"))], 2.0)
+            store.insert_incoming_many(
+                fp, [*batch, IncomingMessage(os.urandom(16), "bad", float("nan"))], 2.0
+            )
         # Reads inside see the transaction's own writes.
         assert [m.text for m in store.outbox(fp)] == ["a", "b"]
         # Nothing is visible to another connection before the block ends.
@@ -42,14 +44,19 @@ def test_a_failed_operation_is_undone_alone_and_the_rest_commits_once(
 def _outgoing_statuses(db_path: Path) -> list[str]:
     reader = sqlite3.connect(db_path)
     try:
-        return [row[0] for row in reader.execute(
-            "SELECT status FROM messages WHERE direction = 'out' ORDER BY seq")]
+        return [
+            row[0]
+            for row in reader.execute(
+                "SELECT status FROM messages WHERE direction = 'out' ORDER BY seq"
+            )
+        ]
     finally:
         reader.close()
 
 
 def test_an_error_escaping_the_block_rolls_everything_back(
-        store: Store, make_peer: PeerFactory) -> None:
+    store: Store, make_peer: PeerFactory
+) -> None:
     fp = make_peer()
     with pytest.raises(RuntimeError), store.transaction():
         store.enqueue_outgoing(fp, "never committed", 1.0)

@@ -16,19 +16,27 @@ DIGEST = hashlib.sha256(b"file").digest()
 def test_progress_resume_and_finish(store: Store, make_peer: PeerFactory) -> None:
     fp = make_peer()
     tid = os.urandom(16)
-    made = store.create_transfer(fp, transfer_id=tid, direction="in", name="report.pdf",
-                                 size=1000, sha256=DIGEST, chunk_size=256, now=1.0)
+    made = store.create_transfer(
+        fp,
+        transfer_id=tid,
+        direction="in",
+        name="report.pdf",
+        size=1000,
+        sha256=DIGEST,
+        chunk_size=256,
+        now=1.0,
+    )
     assert (made.state, made.bytes_done, made.name, made.peer) == ("offered", 0, "report.pdf", fp)
-    store.update_transfer(tid, 2.0, state="transferring", bytes_done=512,
-                          partial_path="/dl/.report.pdf.part")
+    store.update_transfer(
+        tid, 2.0, state="transferring", bytes_done=512, partial_path="/dl/.report.pdf.part"
+    )
     (resume,) = store.incomplete_transfers()
     assert (resume.bytes_done, resume.partial_path) == (512, "/dl/.report.pdf.part")
     store.finish_transfer(tid, "completed", 3.0, final_path="/dl/report.pdf")
     done = store.get_transfer(tid)
     assert done is not None
     assert (done.state, done.bytes_done, done.finished) == ("completed", 1000, 3.0)
-    assert (done.partial_path, done.source_path, done.final_path) == (None, None,
-                                                                       "/dl/report.pdf")
+    assert (done.partial_path, done.source_path, done.final_path) == (None, None, "/dl/report.pdf")
     assert store.incomplete_transfers() == []
     assert [t.id for t in store.list_transfers(fp)] == [tid]
 
@@ -36,8 +44,17 @@ def test_progress_resume_and_finish(store: Store, make_peer: PeerFactory) -> Non
 def test_sender_side_and_failure(store: Store, make_peer: PeerFactory) -> None:
     fp = make_peer()
     tid = os.urandom(16)
-    store.create_transfer(fp, transfer_id=tid, direction="out", name="a.bin", size=10,
-                          sha256=DIGEST, chunk_size=4, now=1.0, source_path="/home/me/a.bin")
+    store.create_transfer(
+        fp,
+        transfer_id=tid,
+        direction="out",
+        name="a.bin",
+        size=10,
+        sha256=DIGEST,
+        chunk_size=4,
+        now=1.0,
+        source_path="/home/me/a.bin",
+    )
     assert store.get_transfer(tid).source_path == "/home/me/a.bin"  # type: ignore[union-attr]
     store.finish_transfer(tid, "failed", 2.0, error="receiver's disk is full")
     failed = store.get_transfer(tid)
@@ -49,8 +66,9 @@ def test_sender_side_and_failure(store: Store, make_peer: PeerFactory) -> None:
 def test_invalid_transfer_updates(store: Store, make_peer: PeerFactory) -> None:
     fp = make_peer()
     tid = os.urandom(16)
-    store.create_transfer(fp, transfer_id=tid, direction="in", name="x", size=10, sha256=DIGEST,
-                          chunk_size=4, now=1.0)
+    store.create_transfer(
+        fp, transfer_id=tid, direction="in", name="x", size=10, sha256=DIGEST, chunk_size=4, now=1.0
+    )
     with pytest.raises(ValueError, match="final"):
         store.finish_transfer(tid, "transferring", 2.0)
     with pytest.raises(ValueError, match="unknown transfer"):

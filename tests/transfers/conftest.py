@@ -24,8 +24,9 @@ FINAL = ("completed", "failed", "declined", "expired", "cancelled")
 
 
 def file_settings(downloads: Path, **changes: Any) -> TransferSettings:
-    return replace(TransferSettings(downloads=downloads, accept_files=True, min_free_after=0),
-                   **changes)
+    return replace(
+        TransferSettings(downloads=downloads, accept_files=True, min_free_after=0), **changes
+    )
 
 
 @dataclass
@@ -66,8 +67,10 @@ async def wait_final(node: Node, transfer_id: str, timeout: float = 20.0) -> Tra
             if view.id == transfer_id and view.state in FINAL:
                 return view
         await asyncio.sleep(0.02)
-    raise AssertionError(f"transfer {transfer_id} not finished in {timeout} s: "
-                         f"{[v for v in await node.transfers() if v.id == transfer_id]}")
+    raise AssertionError(
+        f"transfer {transfer_id} not finished in {timeout} s: "
+        f"{[v for v in await node.transfers() if v.id == transfer_id]}"
+    )
 
 
 async def wait_incoming(node: Node, timeout: float = 10.0) -> TransferView:
@@ -82,8 +85,11 @@ async def wait_incoming(node: Node, timeout: float = 10.0) -> TransferView:
 
 
 def updates(events: list[Any], transfer_id: str) -> list[TransferView]:
-    return [e.transfer for e in events
-            if isinstance(e, TransferUpdated) and e.transfer.id == transfer_id]
+    return [
+        e.transfer
+        for e in events
+        if isinstance(e, TransferUpdated) and e.transfer.id == transfer_id
+    ]
 
 
 @pytest.fixture
@@ -93,9 +99,6 @@ async def pair(make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Pair]:
     bob = await make_node("bob", config=loopback_config(files=file_settings(downloads)))
     await connect(alice, bob)
     yield Pair(alice, bob, downloads, make_node)
-
-
-
 
 
 @dataclass

@@ -80,14 +80,23 @@ async def main(args: argparse.Namespace) -> None:
     if args.throttle:
         throttle_writes(args.throttle)
     identity, data_key = load_identity(Path(args.dir))
-    files = TransferSettings(downloads=Path(args.downloads) if args.downloads else None,
-                             accept_files=True, min_free_after=0)
+    files = TransferSettings(
+        downloads=Path(args.downloads) if args.downloads else None,
+        accept_files=True,
+        min_free_after=0,
+    )
     config = replace(loopback_config(files=files), port=args.port)
     node = await Node.open(identity, args.name, Path(args.dir) / "node.db", data_key, config)
     events = node.subscribe()
     await node.start()
-    emit({"event": "ready", "fingerprint": node.fingerprint, "port": node.listen_port,
-          "pid": os.getpid()})
+    emit(
+        {
+            "event": "ready",
+            "fingerprint": node.fingerprint,
+            "port": node.listen_port,
+            "pid": os.getpid(),
+        }
+    )
     if args.peer:
         host, port = args.peer.rsplit(":", 1)
         await node.add_peer(host, int(port))
@@ -104,8 +113,9 @@ async def main(args: argparse.Namespace) -> None:
                     await node.send_text(event.peer.fingerprint, args.chat)
             elif isinstance(event, TransferUpdated):
                 emit({"event": "transfer", **asdict(event.transfer)})
-            elif isinstance(event, SecurityEventLogged) and \
-                    str(event.record.get("event", "")).startswith("file_"):
+            elif isinstance(event, SecurityEventLogged) and str(
+                event.record.get("event", "")
+            ).startswith("file_"):
                 emit({"event": "security", **event.record})
             elif isinstance(event, MessageReceived):
                 emit({"event": "chat", "text": event.message.text, "at": time.time()})

@@ -53,11 +53,28 @@ class NodeProc:
                 self.kill9()
 
 
-def start_node(directory: Path, name: str, port: int, *, peer_port: int | None = None,
-               downloads: Path | None = None, send: Path | None = None,
-               chat: str | None = None, throttle: float = 0.0) -> NodeProc:
-    cmd = [sys.executable, "-m", "tests.transfers.node_proc", "--dir", str(directory),
-           "--name", name, "--port", str(port)]
+def start_node(
+    directory: Path,
+    name: str,
+    port: int,
+    *,
+    peer_port: int | None = None,
+    downloads: Path | None = None,
+    send: Path | None = None,
+    chat: str | None = None,
+    throttle: float = 0.0,
+) -> NodeProc:
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.transfers.node_proc",
+        "--dir",
+        str(directory),
+        "--name",
+        name,
+        "--port",
+        str(port),
+    ]
     if peer_port is not None:
         cmd += ["--peer", f"127.0.0.1:{peer_port}"]
     if downloads is not None:
@@ -69,8 +86,9 @@ def start_node(directory: Path, name: str, port: int, *, peer_port: int | None =
     if throttle:
         cmd += ["--throttle", str(throttle)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(  # noqa: S603 - our own test program
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
     out = JsonLines(proc)
     ready = out.wait_for(lambda o: o.get("event") == "ready", 20, f"{name} ready")
     return NodeProc(proc, out, ready["fingerprint"])

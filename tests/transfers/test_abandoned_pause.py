@@ -18,7 +18,8 @@ from tests.transfers.conftest import paused_at_receiver, wait_final
 
 
 async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
-        make_node: NodeFactory, tmp_path: Path) -> None:
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
     paused = await paused_at_receiver(make_node, tmp_path)  # a restart within the week
     bob, partial, sent_id = paused.bob, paused.partial, paused.transfer_id
 

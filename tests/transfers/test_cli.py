@@ -20,16 +20,38 @@ def _env() -> dict[str, str]:
 
 
 def _p2pmsg(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "p2pmsg", *args],  # noqa: S603 - fixed argv
-                          capture_output=True, text=True, check=False, cwd=REPO, env=_env(),
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "p2pmsg", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env=_env(),
+        timeout=timeout,
+    )
 
 
 def _listen(data: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], JsonLines]:
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
-        [sys.executable, "-m", "p2pmsg", "listen", "--json", "--data-dir", str(data),
-         "--port", str(port), *NET, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "p2pmsg",
+            "listen",
+            "--json",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            *NET,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+    )
     out = JsonLines(proc)
     out.wait_for(lambda o: o.get("event") == "ready", 30, "listen ready")
     return proc, out
@@ -59,15 +81,32 @@ def test_send_file_exits_0_once_the_receiver_verified_it(tmp_path: Path) -> None
 
         src = tmp_path / "report.pdf"
         digest = write_random(src, 3 * 1024 * 1024 + 17)
-        sent = _p2pmsg("send-file", "--to", "bob", str(src), "--data-dir", str(alice),
-                       "--port", str(free_port()), *NET)
+        sent = _p2pmsg(
+            "send-file",
+            "--to",
+            "bob",
+            str(src),
+            "--data-dir",
+            str(alice),
+            "--port",
+            str(free_port()),
+            *NET,
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert "SHA-256 verified" in sent.stdout
         assert sha256_of(dl / "report.pdf") == digest
-        offered = out.wait_for(lambda o: o.get("event") == "transfer_updated"
-                               and o["transfer"]["state"] == "offered", 10, "the offer event")
-        done = out.wait_for(lambda o: o.get("event") == "transfer_updated"
-                            and o["transfer"]["state"] == "completed", 10, "the done event")
+        offered = out.wait_for(
+            lambda o: o.get("event") == "transfer_updated" and o["transfer"]["state"] == "offered",
+            10,
+            "the offer event",
+        )
+        done = out.wait_for(
+            lambda o: (
+                o.get("event") == "transfer_updated" and o["transfer"]["state"] == "completed"
+            ),
+            10,
+            "the done event",
+        )
         assert offered["transfer"]["id"] == done["transfer"]["id"]
         assert done["transfer"]["path"] == str(dl / "report.pdf")
     finally:
@@ -75,6 +114,7 @@ def test_send_file_exits_0_once_the_receiver_verified_it(tmp_path: Path) -> None
 
 
 def test_send_file_refuses_a_missing_file(tmp_path: Path) -> None:
-    result = _p2pmsg("send-file", "--to", "bob", str(tmp_path / "nope"),
-                     "--data-dir", str(tmp_path))
+    result = _p2pmsg(
+        "send-file", "--to", "bob", str(tmp_path / "nope"), "--data-dir", str(tmp_path)
+    )
     assert result.returncode != 0 and "not a readable file" in result.stderr

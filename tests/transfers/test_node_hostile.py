@@ -39,8 +39,9 @@ class CorruptingSender(OutgoingTransfer):
 
 
 @pytest.mark.parametrize("how", ["lying hash", "corrupted chunk"])
-async def test_a_bad_file_is_rejected_removed_and_reported(pair: Pair, tmp_path: Path,
-                                                            how: str) -> None:
+async def test_a_bad_file_is_rejected_removed_and_reported(
+    pair: Pair, tmp_path: Path, how: str
+) -> None:
     src = tmp_path / "payload.bin"
     write_random(src, 5 * CHUNK_SIZE)
     cls = CorruptingSender if how == "corrupted chunk" else OutgoingTransfer
@@ -88,12 +89,21 @@ async def test_hostile_names_from_disk_land_safely(pair: Pair, tmp_path: Path) -
         assert Path(view.path).name == expected
 
 
-@pytest.mark.parametrize(("offered", "expected"), [
-    ("../../x", "x"), ("/etc/passwd", "passwd"), ("a\x1b[31mb", "ab"), ("con", "_con"),
-    ("y" * 300, "y" * MAX_NAME_BYTES), ("two\nlines", "two_lines"), ("..", "file"),
-])
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        ("../../x", "x"),
+        ("/etc/passwd", "passwd"),
+        ("a\x1b[31mb", "ab"),
+        ("con", "_con"),
+        ("y" * 300, "y" * MAX_NAME_BYTES),
+        ("two\nlines", "two_lines"),
+        ("..", "file"),
+    ],
+)
 async def test_names_the_protocol_forbids_are_still_made_safe_by_the_receiver(
-        pair: Pair, offered: str, expected: str) -> None:
+    pair: Pair, offered: str, expected: str
+) -> None:
     """Defence in depth: the protocol layer refuses these names on the wire, so they are
     handed straight to the receiving node's transfer engine, as if the check were gone."""
     session = pair.bob.directory.session(pair.alice.fingerprint)
@@ -106,10 +116,12 @@ async def test_names_the_protocol_forbids_are_still_made_safe_by_the_receiver(
 
 
 async def test_offer_over_the_size_limit_is_declined_with_the_reason(
-        make_node: NodeFactory, tmp_path: Path) -> None:
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
     alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
-    bob = await make_node("bob", config=loopback_config(
-        files=file_settings(tmp_path / "dl", max_file_size=1000)))
+    bob = await make_node(
+        "bob", config=loopback_config(files=file_settings(tmp_path / "dl", max_file_size=1000))
+    )
     await connect(alice, bob)
     src = tmp_path / "big.bin"
     write_random(src, 1001)
@@ -125,18 +137,22 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],  # noqa: S603,S607
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S603,S607
+        subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S607
 
 
-async def test_offer_bigger_than_free_space_is_declined(make_node: NodeFactory, tmp_path: Path,
-                                                        small_tmpfs: Path) -> None:
+async def test_offer_bigger_than_free_space_is_declined(
+    make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path
+) -> None:
     alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
     bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
     await connect(alice, bob)
@@ -148,8 +164,8 @@ async def test_offer_bigger_than_free_space_is_declined(make_node: NodeFactory, 
 
 
 async def test_disk_filling_up_mid_transfer_ends_cleanly(
-        make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After the first batch is written, something else fills the disk: ENOSPC follows."""
     original = receiver.IncomingTransfer.write
     filler = small_tmpfs / "filler"
@@ -203,8 +219,11 @@ async def test_chat_is_not_stuck_behind_a_big_transfer(pair: Pair, tmp_path: Pat
     async for event in events:
         if isinstance(event, MessageReceived) and chat_at is None:
             chat_at = loop.time()
-        elif isinstance(event, TransferUpdated) and event.transfer.id == offer.id \
-                and event.transfer.state in ("completed", "failed"):
+        elif (
+            isinstance(event, TransferUpdated)
+            and event.transfer.id == offer.id
+            and event.transfer.state in ("completed", "failed")
+        ):
             transfer_done_at = loop.time()
             assert event.transfer.state == "completed", event.transfer.error
             break

@@ -34,7 +34,8 @@ async def test_files_arrive_verified(pair: Pair, tmp_path: Path, size: int) -> N
 
 @pytest.mark.skipif(not hasattr(os, "POSIX_FADV_DONTNEED"), reason="no posix_fadvise")
 async def test_received_bytes_go_to_writeback_in_steps_while_the_file_arrives(
-        pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every WRITEBACK_EVERY bytes the receiver starts the writeback of the new step (and
     drops the step before from the cache), beside its writes; the file still verifies."""
     step = 4 * CHUNK_SIZE

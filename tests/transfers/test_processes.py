@@ -11,9 +11,13 @@ MiB = 1024 * 1024
 
 
 def _final(node: NodeProc, timeout: float) -> dict[str, object]:
-    return node.out.wait_for(lambda o: o.get("event") == "transfer"
-                             and o["state"] in ("completed", "failed", "declined"),
-                             timeout, "the transfer's end")
+    return node.out.wait_for(
+        lambda o: (
+            o.get("event") == "transfer" and o["state"] in ("completed", "failed", "declined")
+        ),
+        timeout,
+        "the transfer's end",
+    )
 
 
 def test_200_mb_between_processes_with_flat_memory(tmp_path: Path) -> None:
@@ -39,9 +43,15 @@ def test_200_mb_between_processes_with_flat_memory(tmp_path: Path) -> None:
 
 
 def _progress(node: NodeProc, at_least: int, timeout: float = 30) -> dict[str, object]:
-    return node.out.wait_for(lambda o: o.get("event") == "transfer"
-                             and o["state"] == "transferring" and o["bytes_done"] >= at_least,
-                             timeout, f"{at_least} bytes")
+    return node.out.wait_for(
+        lambda o: (
+            o.get("event") == "transfer"
+            and o["state"] == "transferring"
+            and o["bytes_done"] >= at_least
+        ),
+        timeout,
+        f"{at_least} bytes",
+    )
 
 
 def test_kill_9_receiver_then_sender_resumes_without_starting_over(tmp_path: Path) -> None:
@@ -59,8 +69,11 @@ def test_kill_9_receiver_then_sender_resumes_without_starting_over(tmp_path: Pat
         bob.kill9()
         bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
         procs.append(bob)
-        resumed = bob.out.wait_for(lambda o: o.get("event") == "transfer"
-                                   and o["state"] == "transferring", 30, "the resume")
+        resumed = bob.out.wait_for(
+            lambda o: o.get("event") == "transfer" and o["state"] == "transferring",
+            30,
+            "the resume",
+        )
         assert int(resumed["bytes_done"]) >= size // 4  # not from zero
 
         _progress(bob, size * 2 // 3)

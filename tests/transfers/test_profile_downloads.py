@@ -32,10 +32,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_the_app_node_accepts_into_the_usual_downloads_folder_then_into_settings(
-        make_node: NodeFactory, tmp_path: Path, home: Path) -> None:
+    make_node: NodeFactory, tmp_path: Path, home: Path
+) -> None:
     alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
-    bob = await make_node("bob", config=loopback_config(
-        files=TransferSettings(from_profile=True)))
+    bob = await make_node("bob", config=loopback_config(files=TransferSettings(from_profile=True)))
     await connect(alice, bob)
     source = tmp_path / "minutes.txt"
     digest = write_random(source, 100_000)

@@ -28,18 +28,23 @@ def _source(tmp_path: Path, size: int, name: str = "src.bin") -> Path:
     return path
 
 
-def _pair(tmp_path: Path, src: Path, *, window: int = 4,
-          policy: ReceivePolicy | None = None) -> tuple[OutgoingTransfer, IncomingTransfer,
-                                                        ReceivePolicy]:
+def _pair(
+    tmp_path: Path, src: Path, *, window: int = 4, policy: ReceivePolicy | None = None
+) -> tuple[OutgoingTransfer, IncomingTransfer, ReceivePolicy]:
     sender = OutgoingTransfer.prepare(os.urandom(16), PEER, src, window=window)
     offer = sender.offer()
-    receiver = IncomingTransfer(offer.transfer_id, PEER, offer.name, offer.size, offer.sha256,
-                                offer.chunk_size)
+    receiver = IncomingTransfer(
+        offer.transfer_id, PEER, offer.name, offer.size, offer.sha256, offer.chunk_size
+    )
     return sender, receiver, policy or ReceivePolicy(tmp_path / "dl", min_free_after=0)
 
 
-def _run(sender: OutgoingTransfer, receiver: IncomingTransfer, policy: ReceivePolicy,
-         stop_after: int | None = None) -> Path | None:
+def _run(
+    sender: OutgoingTransfer,
+    receiver: IncomingTransfer,
+    policy: ReceivePolicy,
+    stop_after: int | None = None,
+) -> Path | None:
     """Drive both machines to the end (or until `stop_after` bytes are acked)."""
     sender.open_at(receiver.open(policy))
     while True:
@@ -79,8 +84,9 @@ def test_resume_rehashes_the_partial_and_continues(tmp_path: Path) -> None:
         f.write(b"garbage")
     # Both sides restart from scratch: fresh objects, the same ids.
     again = OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_sha256=sender.sha256)
-    fresh = IncomingTransfer(receiver.transfer_id, PEER, "src.bin", again.size, again.sha256,
-                             CHUNK_SIZE)
+    fresh = IncomingTransfer(
+        receiver.transfer_id, PEER, "src.bin", again.size, again.sha256, CHUNK_SIZE
+    )
     offset = fresh.open(policy)
     assert offset >= 4 * CHUNK_SIZE and offset % CHUNK_SIZE == 0
     again.open_at(offset)
@@ -88,8 +94,9 @@ def test_resume_rehashes_the_partial_and_continues(tmp_path: Path) -> None:
     assert final.read_bytes() == src.read_bytes()
 
 
-def _run_opened(sender: OutgoingTransfer, receiver: IncomingTransfer,
-                policy: ReceivePolicy) -> Path:
+def _run_opened(
+    sender: OutgoingTransfer, receiver: IncomingTransfer, policy: ReceivePolicy
+) -> Path:
     while True:
         batch = sender.next_chunks(8)
         chunks = [(m.offset, m.data) for m in batch if isinstance(m, FileChunk)]
@@ -103,8 +110,14 @@ def test_hash_mismatch_deletes_the_partial(tmp_path: Path) -> None:
     src = _source(tmp_path, 3 * CHUNK_SIZE)
     sender, _, policy = _pair(tmp_path, src)
     offer = sender.offer()
-    liar = IncomingTransfer(offer.transfer_id, PEER, offer.name, offer.size,
-                            hashlib.sha256(b"something else").digest(), CHUNK_SIZE)
+    liar = IncomingTransfer(
+        offer.transfer_id,
+        PEER,
+        offer.name,
+        offer.size,
+        hashlib.sha256(b"something else").digest(),
+        CHUNK_SIZE,
+    )
     with pytest.raises(TransferIntegrityError, match="integrity check"):
         _run(sender, liar, policy)
     assert list((policy.downloads / PARTIAL_DIR).iterdir()) == []

@@ -22,7 +22,8 @@ from tests.transfers.conftest import (
 
 
 async def test_a_transfer_the_sender_cancelled_while_the_receiver_was_away_ends_at_both(
-        make_node: NodeFactory, tmp_path: Path) -> None:
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
     paused = await paused_at_receiver(make_node, tmp_path)
     bob, partial, sent_id = paused.bob, paused.partial, paused.transfer_id
 
@@ -44,7 +45,8 @@ async def test_a_transfer_the_sender_cancelled_while_the_receiver_was_away_ends_
 
 
 async def test_a_cancel_right_before_quitting_is_not_undone_by_the_next_start(
-        make_node: NodeFactory, tmp_path: Path) -> None:
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
     """The cancel is still in the actor's inbox (or its ending is being written) when the
     node stops: the next start must find the transfer cancelled, not offered again."""
     alice_config = loopback_config(files=file_settings(tmp_path / "a"))
@@ -60,4 +62,5 @@ async def test_a_cancel_right_before_quitting_is_not_undone_by_the_next_start(
     alice = await make_node("alice", config=alice_config)
 
     assert [(v.state, v.error) for v in await alice.transfers() if v.id == sent.id] == [
-        ("cancelled", "cancelled by the sender")]
+        ("cancelled", "cancelled by the sender")
+    ]

@@ -24,13 +24,16 @@ def populated_node() -> FakeNode:
     node.history(bob.fingerprint, "hi alice, are you there?", created=T0 - day - 600)
     node.history(bob.fingerprint, "yes, on the train", direction="out", created=T0 - day - 540)
     node.history(bob.fingerprint, "the report is ready", created=T0 - 300)
-    node.history(bob.fingerprint, "send it over please", direction="out", created=T0 - 240,
-                 status="delivered")
+    node.history(
+        bob.fingerprint,
+        "send it over please",
+        direction="out",
+        created=T0 - 240,
+        status="delivered",
+    )
     node.history(bob.fingerprint, "this one disappears", created=T0 - 120, ttl=300.0)
-    node.raise_alert("flood", "high", fp_for("dave"), "dave sent 4000 frames in 10 s",
-                     ts=T0 - 90)
-    node.raise_alert("replay", "medium", fp_for("dave"), "replayed record counter 17",
-                     ts=T0 - 1800)
+    node.raise_alert("flood", "high", fp_for("dave"), "dave sent 4000 frames in 10 s", ts=T0 - 90)
+    node.raise_alert("replay", "medium", fp_for("dave"), "replayed record counter 17", ts=T0 - 1800)
     node.log_event("handshake_ok", fp_for("bob"))
     node.log_event("decrypt_fail", fp_for("dave"))
     return node

@@ -48,12 +48,13 @@ def fp_for(name: str) -> str:
 
 
 def short(fp: str) -> str:
-    return " ".join(fp[i:i + 4] for i in range(0, 16, 4))
+    return " ".join(fp[i : i + 4] for i in range(0, 16, 4))
 
 
 class FakeNode:
-    def __init__(self, name: str = "alice", *, clock: Callable[[], float] = lambda: T0,
-                 port: int = 47001) -> None:
+    def __init__(
+        self, name: str = "alice", *, clock: Callable[[], float] = lambda: T0, port: int = 47001
+    ) -> None:
         self._name = name
         self._fp = fp_for(name)
         self._port = port
@@ -70,8 +71,10 @@ class FakeNode:
         self.event_records: list[dict[str, Any]] = []
         self.status = MonitorStatus(mode="models", recent_scores=(0.1, 0.2, 0.15, 0.7, 0.3))
         self.settings: dict[str, Any] = {
-            "key_rotation_interval": 3600.0, "max_messages_per_key": 1000,
-            "preferred_suite": "chacha20-poly1305", "downloads_dir": "/home/alice/Downloads",
+            "key_rotation_interval": 3600.0,
+            "max_messages_per_key": 1000,
+            "preferred_suite": "chacha20-poly1305",
+            "downloads_dir": "/home/alice/Downloads",
             "default_disappearing_ttl": None,
         }
         self._queues: list[asyncio.Queue[NodeEvent]] = []
@@ -115,13 +118,29 @@ class FakeNode:
         return f"{self._seq:032x}"
 
     # --- test helpers (the remote side) -------------------------------------------------
-    def make_peer(self, name: str, *, online: bool = True, verified: bool = False,
-                 session: bool = True, emit: bool = False) -> PeerView:
+    def make_peer(
+        self,
+        name: str,
+        *,
+        online: bool = True,
+        verified: bool = False,
+        session: bool = True,
+        emit: bool = False,
+    ) -> PeerView:
         fp = fp_for(name)
-        peer = PeerView(fingerprint=fp, name=name, short_fingerprint=short(fp), online=online,
-                        verified=verified, unread=0, state="pinned", claimed_name=name,
-                        addresses=("127.0.0.1:47002",), first_seen=self.clock() - 86400,
-                        last_seen=self.clock())
+        peer = PeerView(
+            fingerprint=fp,
+            name=name,
+            short_fingerprint=short(fp),
+            online=online,
+            verified=verified,
+            unread=0,
+            state="pinned",
+            claimed_name=name,
+            addresses=("127.0.0.1:47002",),
+            first_seen=self.clock() - 86400,
+            last_seen=self.clock(),
+        )
         self.peer_views[fp] = peer
         self.messages.setdefault(fp, [])
         if session:
@@ -134,77 +153,152 @@ class FakeNode:
         now = self.clock()
         send = DirectionStatus("chacha20-poly1305", 3, 412, 1000, now - 1200, now + 2400)
         recv = DirectionStatus("aes-256-gcm", 2, 210, 1000, now - 2900, now + 700)
-        return SessionStatusView(peer=fp, send=send, recv=recv,
-                                 negotiated_suites=("aes-256-gcm", "chacha20-poly1305",
-                                                    "twofish-cbc-hmac-sha256"),
-                                 session_started=now - 3720, last_key_agreement=now - 720,
-                                 handshake_hash="3f2a91bc0d4e77aa" * 4, verified=verified)
+        return SessionStatusView(
+            peer=fp,
+            send=send,
+            recv=recv,
+            negotiated_suites=("aes-256-gcm", "chacha20-poly1305", "twofish-cbc-hmac-sha256"),
+            session_started=now - 3720,
+            last_key_agreement=now - 720,
+            handshake_hash="3f2a91bc0d4e77aa" * 4,
+            verified=verified,
+        )
 
-    def history(self, peer: str, text: str, *, direction: str = "in", created: float,
-                status: str = "read", ttl: float | None = None) -> MessageView:
-        message = MessageView(id=self._id(), peer=peer, direction=direction,  # type: ignore[arg-type]
-                              text=text, created=created, status=status,  # type: ignore[arg-type]
-                              ttl=ttl)
+    def history(
+        self,
+        peer: str,
+        text: str,
+        *,
+        direction: str = "in",
+        created: float,
+        status: str = "read",
+        ttl: float | None = None,
+    ) -> MessageView:
+        message = MessageView(
+            id=self._id(),
+            peer=peer,
+            direction=direction,  # type: ignore[arg-type]
+            text=text,
+            created=created,
+            status=status,  # type: ignore[arg-type]
+            ttl=ttl,
+        )
         self.messages.setdefault(peer, []).append(message)
         return message
 
-    def past_transfer(self, peer: str, name: str, *, created: float,
-                      state: str = "completed") -> TransferView:
+    def past_transfer(
+        self, peer: str, name: str, *, created: float, state: str = "completed"
+    ) -> TransferView:
         """A finished transfer already in the history (no event)."""
-        transfer = TransferView(id=self._id(), peer=peer, direction="in", name=name, size=4096,
-                                sha256="ef" * 32, state=state, bytes_done=4096,  # type: ignore[arg-type]
-                                path=f"/home/alice/Downloads/{name}", created=created)
+        transfer = TransferView(
+            id=self._id(),
+            peer=peer,
+            direction="in",
+            name=name,
+            size=4096,
+            sha256="ef" * 32,
+            state=state,
+            bytes_done=4096,  # type: ignore[arg-type]
+            path=f"/home/alice/Downloads/{name}",
+            created=created,
+        )
         self.transfer_views[transfer.id] = transfer
         return transfer
 
     def receive(self, peer: str, text: str, *, ttl: float | None = None) -> MessageView:
-        message = MessageView(id=self._id(), peer=peer, direction="in", text=text,
-                              created=self.clock(), status="delivered", ttl=ttl)
+        message = MessageView(
+            id=self._id(),
+            peer=peer,
+            direction="in",
+            text=text,
+            created=self.clock(),
+            status="delivered",
+            ttl=ttl,
+        )
         self.messages.setdefault(peer, []).append(message)
         self.emit(MessageReceived(message))
         return message
 
     def offer_file(self, peer: str, name: str, size: int = 2_500_000) -> TransferView:
-        transfer = TransferView(id=self._id(), peer=peer, direction="in", name=name, size=size,
-                                sha256="ab" * 32, state="offered", bytes_done=0,
-                                created=self.clock())
+        transfer = TransferView(
+            id=self._id(),
+            peer=peer,
+            direction="in",
+            name=name,
+            size=size,
+            sha256="ab" * 32,
+            state="offered",
+            bytes_done=0,
+            created=self.clock(),
+        )
         self.transfer_views[transfer.id] = transfer
         self.emit(TransferUpdated(transfer))
         return transfer
 
-    def raise_alert(self, kind: str, severity: str, peer: str | None, message: str,
-                    *, ts: float | None = None) -> AlertView:
-        alert = AlertView(ts=self.clock() if ts is None else ts, kind=kind,
-                          severity=severity, peer=peer,  # type: ignore[arg-type]
-                          addr="127.0.0.1", source="rule:test", score=0.93, message=message,
-                          id=len(self.alert_views) + 1)
+    def raise_alert(
+        self, kind: str, severity: str, peer: str | None, message: str, *, ts: float | None = None
+    ) -> AlertView:
+        alert = AlertView(
+            ts=self.clock() if ts is None else ts,
+            kind=kind,
+            severity=severity,
+            peer=peer,  # type: ignore[arg-type]
+            addr="127.0.0.1",
+            source="rule:test",
+            score=0.93,
+            message=message,
+            id=len(self.alert_views) + 1,
+        )
         self.alert_views.append(alert)
         self.emit(AlertRaised(alert))
         return alert
 
     def log_event(self, event: str, peer: str | None = None, **detail: Any) -> None:
-        record = {"ts": self.clock(), "event": event, "peer": peer, "addr": "127.0.0.1",
-                  "bytes": 0, "detail": detail}
+        record = {
+            "ts": self.clock(),
+            "event": event,
+            "peer": peer,
+            "addr": "127.0.0.1",
+            "bytes": 0,
+            "detail": detail,
+        }
         self.event_records.append(record)
         self.emit(SecurityEventLogged(record))
 
-    def impostor(self, contact: str, claimed: str | None = None,
-                 key_name: str = "impostor") -> PeerView:
+    def impostor(
+        self, contact: str, claimed: str | None = None, key_name: str = "impostor"
+    ) -> PeerView:
         """A new key claiming the contact's name shows up: a flagged entry of its own, and
         the contact untouched (what the real node does; see Store.record_handshake)."""
         known = self.peer_views[contact]
         fp = fp_for(key_name)
         name = known.claimed_name if claimed is None else claimed
-        view = PeerView(fingerprint=fp, name=name, short_fingerprint=short(fp), online=True,
-                        verified=False, unread=0, state="flagged", claimed_name=name,
-                        clash_with=contact, clash_with_name=known.name,
-                        first_seen=self.clock(), last_seen=self.clock())
+        view = PeerView(
+            fingerprint=fp,
+            name=name,
+            short_fingerprint=short(fp),
+            online=True,
+            verified=False,
+            unread=0,
+            state="flagged",
+            claimed_name=name,
+            clash_with=contact,
+            clash_with_name=known.name,
+            first_seen=self.clock(),
+            last_seen=self.clock(),
+        )
         self.peer_views[fp] = view
         self.messages.setdefault(fp, [])
         self.emit(PeerDiscovered(view))
-        self.emit(NameClashed(fingerprint=fp, claimed_name=name, contact=contact,
-                              contact_name=known.name,
-                              detail=f"a new key claims to be {name!r}"))
+        self.emit(
+            NameClashed(
+                fingerprint=fp,
+                claimed_name=name,
+                contact=contact,
+                contact_name=known.name,
+                detail=f"a new key claims to be {name!r}",
+            )
+        )
         return view
 
     def connect(self, peer: str) -> None:
@@ -227,8 +321,11 @@ class FakeNode:
         return list(self.peer_views.values())
 
     async def resolve_peer(self, query: str) -> PeerView:
-        hits = [p for p in self.peer_views.values()
-                if p.name == query or p.fingerprint.startswith(query)]
+        hits = [
+            p
+            for p in self.peer_views.values()
+            if p.name == query or p.fingerprint.startswith(query)
+        ]
         if len(hits) != 1:
             raise ConfigError(f"peer {query!r} not found or ambiguous")
         return hits[0]
@@ -241,8 +338,15 @@ class FakeNode:
         view = self._peer(peer)
         if not view.sendable:
             raise P2PMsgError(f"sending blocked: the key is {view.state}")
-        message = MessageView(id=self._id(), peer=peer, direction="out", text=text,
-                              created=self.clock(), status="sent", ttl=ttl)
+        message = MessageView(
+            id=self._id(),
+            peer=peer,
+            direction="out",
+            text=text,
+            created=self.clock(),
+            status="sent",
+            ttl=ttl,
+        )
         self.messages[peer].append(message)
         return message
 
@@ -275,16 +379,26 @@ class FakeNode:
     async def set_suite(self, peer: str, suite: str) -> None:
         self.calls.append(("set_suite", peer, suite))
         session = self.sessions[peer]
-        send = replace(session.send, suite=suite, epoch=session.send.epoch + 1,
-                       messages_under_key=0, last_rotation=self.clock())
+        send = replace(
+            session.send,
+            suite=suite,
+            epoch=session.send.epoch + 1,
+            messages_under_key=0,
+            last_rotation=self.clock(),
+        )
         self.sessions[peer] = replace(session, send=send)
         self.emit(SessionChanged(self.sessions[peer], "cipher_changed"))
 
     async def rotate(self, peer: str) -> None:
         self.calls.append(("rotate", peer))
         session = self.sessions[peer]
-        send = replace(session.send, epoch=session.send.epoch + 1, messages_under_key=0,
-                       last_rotation=self.clock(), next_rotation=self.clock() + 3600)
+        send = replace(
+            session.send,
+            epoch=session.send.epoch + 1,
+            messages_under_key=0,
+            last_rotation=self.clock(),
+            next_rotation=self.clock() + 3600,
+        )
         self.sessions[peer] = replace(session, send=send)
         self.emit(SessionChanged(self.sessions[peer], "rotated"))
 
@@ -316,8 +430,10 @@ class FakeNode:
     def _check_name(self, peer: str, name: str) -> None:
         for other in self.peer_views.values():
             if other.fingerprint != peer and other.name.casefold() == name.casefold():
-                raise ConfigError(f"{name!r} reads like the name of {other.name}; choose a "
-                                  "name that tells them apart")
+                raise ConfigError(
+                    f"{name!r} reads like the name of {other.name}; choose a "
+                    "name that tells them apart"
+                )
 
     async def rename_peer(self, peer: str, local_name: str | None) -> PeerView:
         self.calls.append(("rename_peer", peer, local_name))
@@ -326,8 +442,7 @@ class FakeNode:
             return await self.keep_apart(peer, local_name)
         if local_name:
             self._check_name(peer, local_name)
-        return self._update(peer, local_name=local_name or "",
-                            name=local_name or view.claimed_name)
+        return self._update(peer, local_name=local_name or "", name=local_name or view.claimed_name)
 
     async def keep_apart(self, peer: str, local_name: str) -> PeerView:
         self.calls.append(("keep_apart", peer, local_name))
@@ -336,8 +451,14 @@ class FakeNode:
         if not local_name.strip():
             raise ConfigError("give this contact a name of its own")
         self._check_name(peer, local_name)
-        return self._update(peer, state="pinned", local_name=local_name, name=local_name,
-                            clash_with=None, clash_with_name="")
+        return self._update(
+            peer,
+            state="pinned",
+            local_name=local_name,
+            name=local_name,
+            clash_with=None,
+            clash_with_name="",
+        )
 
     async def change_key(self, contact: str, new_key: str) -> PeerView:
         self.calls.append(("change_key", contact, new_key))
@@ -347,8 +468,15 @@ class FakeNode:
             raise ConfigError(f"{old.name} is not a contact whose key can change")
         self.messages[new_key] = self.messages.pop(contact, []) + self.messages.get(new_key, [])
         self._update(contact, state="retired", successor=new_key)
-        return self._update(new_key, state="pinned", verified=False, name=old.name,
-                            local_name=old.local_name, clash_with=None, clash_with_name="")
+        return self._update(
+            new_key,
+            state="pinned",
+            verified=False,
+            name=old.name,
+            local_name=old.local_name,
+            clash_with=None,
+            clash_with_name="",
+        )
 
     async def block_peer(self, peer: str) -> PeerView:
         self.calls.append(("block_peer", peer))
@@ -393,10 +521,18 @@ class FakeNode:
         self.calls.append(("send_file", peer, path))
         if not path.startswith("/"):
             raise ConfigError(f"no such file: {path}")
-        transfer = TransferView(id=self._id(), peer=peer, direction="out",
-                                name=path.rsplit("/", 1)[-1], size=1000, sha256="cd" * 32,
-                                state="offered", bytes_done=0, path=path,
-                                created=self.clock())
+        transfer = TransferView(
+            id=self._id(),
+            peer=peer,
+            direction="out",
+            name=path.rsplit("/", 1)[-1],
+            size=1000,
+            sha256="cd" * 32,
+            state="offered",
+            bytes_done=0,
+            path=path,
+            created=self.clock(),
+        )
         self.transfer_views[transfer.id] = transfer
         return transfer
 
@@ -404,9 +540,13 @@ class FakeNode:
         self.calls.append(("accept_file", transfer_id))
         transfer = self.transfer_views[transfer_id]
         for state, done in (("transferring", transfer.size // 2), ("completed", transfer.size)):
-            transfer = replace(transfer, state=state, bytes_done=done, rate_bps=1_048_576.0,  # type: ignore[arg-type]
-                               path=f"/home/alice/Downloads/{transfer.name}" if state == "completed"
-                               else None)
+            transfer = replace(
+                transfer,
+                state=state,
+                bytes_done=done,
+                rate_bps=1_048_576.0,  # type: ignore[arg-type]
+                path=f"/home/alice/Downloads/{transfer.name}" if state == "completed" else None,
+            )
             self.transfer_views[transfer_id] = transfer
             self.emit(TransferUpdated(transfer))
 

@@ -37,8 +37,8 @@ async def test_verify_screen_shows_safety_number_and_marks_verified(node: FakeNo
         assert "".join("".join(rows).split()) == expected
         text = screen_text(app)
         assert "Read the safety number aloud" in text
-        assert " ".join(DAVE[i:i + 4] for i in range(0, 32, 4)) in text
-        assert " ".join(node.fingerprint[i:i + 4] for i in range(0, 32, 4)) in text
+        assert " ".join(DAVE[i : i + 4] for i in range(0, 32, 4)) in text
+        assert " ".join(node.fingerprint[i : i + 4] for i in range(0, 32, 4)) in text
         await pilot.press("v")
         await settle(pilot)
         assert ("set_verified", DAVE, True) in node.calls
@@ -62,8 +62,8 @@ async def test_a_flagged_key_sits_beside_the_contact_and_sends_nothing(node: Fak
         assert isinstance(app.screen, KeyDecisionScreen)
         text = screen_text(app)
         assert "A new key claims to be bob" in text
-        assert " ".join(BOB[i:i + 4] for i in range(0, 32, 4)) in text  # both keys shown
-        assert " ".join(impostor.fingerprint[i:i + 4] for i in range(0, 32, 4)) in text
+        assert " ".join(BOB[i : i + 4] for i in range(0, 32, 4)) in text  # both keys shown
+        assert " ".join(impostor.fingerprint[i : i + 4] for i in range(0, 32, 4)) in text
         await pilot.press("escape")  # decide later
         await settle(pilot)
         main = app.screen
@@ -88,7 +88,8 @@ async def test_a_flagged_key_sits_beside_the_contact_and_sends_nothing(node: Fak
         await settle(pilot)
         assert not any(c[0] == "send_text" and c[1] == impostor.fingerprint for c in node.calls)
         assert "Not sent: this key claims to be bob" in "\n".join(
-            main.query_one(MessageLog).notes())
+            main.query_one(MessageLog).notes()
+        )
         assert isinstance(app.screen, KeyDecisionScreen)  # asked again
 
 
@@ -268,7 +269,8 @@ async def test_settings_validate_then_save_through_the_node(node: FakeNode) -> N
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "rotation interval: not a duration" in str(
-            screen.query_one("#settings-errors").render())
+            screen.query_one("#settings-errors").render()
+        )
         assert not any(call[0] == "update_settings" for call in node.calls)
         screen.query_one("#key_rotation_interval", Input).value = "30m"
         screen.query_one("#max_messages_per_key", Input).value = "500"

@@ -46,9 +46,13 @@ async def _submit(app: P2PMsgApp, pilot, line: str) -> None:  # type: ignore[no-
 async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
     nodes = []
     for name in ("alice", "bob"):
-        node = await node_module.Node.open(Identity.generate(os.urandom), name,
-                                           tmp_path / f"{name}.db", os.urandom(32),
-                                           loopback_config())
+        node = await node_module.Node.open(
+            Identity.generate(os.urandom),
+            name,
+            tmp_path / f"{name}.db",
+            os.urandom(32),
+            loopback_config(),
+        )
         await node.start()
         nodes.append(node)
     alice, bob = nodes
@@ -61,36 +65,52 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             assert isinstance(main_a, MainScreen) and isinstance(main_b, MainScreen)
             await _submit(app_a, pa, f"/add 127.0.0.1:{bob.listen_port}")
             peers_a, peers_b = main_a.query_one(PeerList), main_b.query_one(PeerList)
-            await _until(lambda: bob.fingerprint in peers_a.peers
-                         and peers_a.peers[bob.fingerprint].online, "alice sees bob online")
+            await _until(
+                lambda: bob.fingerprint in peers_a.peers and peers_a.peers[bob.fingerprint].online,
+                "alice sees bob online",
+            )
             await _until(lambda: alice.fingerprint in peers_b.peers, "bob sees alice")
 
             main_a.open_conversation(bob.fingerprint)
-            await _until(lambda: main_a.sessions.get(bob.fingerprint) is not None,
-                         "alice's session pane")
+            await _until(
+                lambda: main_a.sessions.get(bob.fingerprint) is not None, "alice's session pane"
+            )
             await pa.pause(0.1)
-            assert "chacha20-poly1305" in main_a.query_one(RotationPane).plain \
+            assert (
+                "chacha20-poly1305" in main_a.query_one(RotationPane).plain
                 or "aes-256-gcm" in main_a.query_one(RotationPane).plain
+            )
             await _submit(app_a, pa, "hello bob, [red]literally[/red]")
             # Bob had no conversation open: the first peer to show up opened by itself.
             await _until(lambda: main_b.selected == alice.fingerprint, "bob's conversation")
             log_b = main_b.query_one(MessageLog)
-            await _until(lambda: any("hello bob, [red]literally[/red]" in line
-                                     for line in log_b.plain_lines()), "bob's log")
+            await _until(
+                lambda: any(
+                    "hello bob, [red]literally[/red]" in line for line in log_b.plain_lines()
+                ),
+                "bob's log",
+            )
             await _submit(app_b, pb, "hi alice")
             log_a = main_a.query_one(MessageLog)
-            await _until(lambda: any("bob │ hi alice" in line for line in log_a.plain_lines()),
-                         "alice's log")
+            await _until(
+                lambda: any("bob │ hi alice" in line for line in log_a.plain_lines()), "alice's log"
+            )
             # Bob read alice's message: her tick turns into a read receipt.
-            await _until(lambda: any(line.endswith("[red]literally[/red] ✓✓")
-                                     for line in log_a.plain_lines()), "alice's receipt")
+            await _until(
+                lambda: any(
+                    line.endswith("[red]literally[/red] ✓✓") for line in log_a.plain_lines()
+                ),
+                "alice's receipt",
+            )
             # A file offer's card carries the transfer manager's timestamp on both sides.
             offered = tmp_path / "notes.txt"
             offered.write_bytes(b"minutes of the meeting\n")
             before = time.time()
             await _submit(app_a, pa, f"/file {offered}")
-            await _until(lambda: any("⇣ incoming file  notes.txt" in line
-                                     for line in log_b.plain_lines()), "bob's file card")
+            await _until(
+                lambda: any("⇣ incoming file  notes.txt" in line for line in log_b.plain_lines()),
+                "bob's file card",
+            )
             for node, peer in ((alice, bob), (bob, alice)):
                 (transfer,) = await node.transfers(peer.fingerprint)
                 assert before - 1 <= transfer.created <= time.time()
@@ -101,8 +121,10 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
             assert "⏱ 5m" in str(main_a.query_one("#conv-header").render())
             # Settings go through the real node into the profile's store.
             await pa.press("f4")
-            await _until(lambda: app_a.screen.query_one("#max_messages_per_key").value == "1000",
-                         "settings loaded")
+            await _until(
+                lambda: app_a.screen.query_one("#max_messages_per_key").value == "1000",
+                "settings loaded",
+            )
             app_a.screen.query_one("#max_messages_per_key").value = "250"
             await pa.press("ctrl+s")
             await _until(lambda: isinstance(app_a.screen, MainScreen), "settings saved")
@@ -123,9 +145,13 @@ async def test_an_impostor_is_flagged_and_kept_apart_in_the_app(tmp_path: Path) 
 
     made = {}
     for name, shown in (("alice", "alice"), ("carol", "carol"), ("mallory", "carol")):
-        made[name] = await node_module.Node.open(Identity.generate(os.urandom), shown,
-                                                 tmp_path / f"{name}.db", os.urandom(32),
-                                                 loopback_config())
+        made[name] = await node_module.Node.open(
+            Identity.generate(os.urandom),
+            shown,
+            tmp_path / f"{name}.db",
+            os.urandom(32),
+            loopback_config(),
+        )
         await made[name].start()
     alice, carol, mallory = made["alice"], made["carol"], made["mallory"]
     app = P2PMsgApp(node=alice)
@@ -139,8 +165,13 @@ async def test_an_impostor_is_flagged_and_kept_apart_in_the_app(tmp_path: Path) 
             await _until(lambda: carol.fingerprint in peers.peers, "alice sees carol")
             await connect(mallory, alice)
             await _until(lambda: isinstance(app.screen, KeyDecisionScreen), "the decision")
-            await _until(lambda: mallory.fingerprint in peers.peers
-                         and peers.peers[mallory.fingerprint].state == "flagged", "the flag")
+            await _until(
+                lambda: (
+                    mallory.fingerprint in peers.peers
+                    and peers.peers[mallory.fingerprint].state == "flagged"
+                ),
+                "the flag",
+            )
             assert peers.peers[carol.fingerprint].state == "pinned"
             await pilot.click("#apart")
             await pilot.pause(0.1)
@@ -148,10 +179,11 @@ async def test_an_impostor_is_flagged_and_kept_apart_in_the_app(tmp_path: Path) 
             entry.value = "carol from the bus"
             entry.focus()
             await pilot.press("enter")
-            await _until(lambda: isinstance(app.screen, MainScreen),
-                         f"back to the chat {[n.message for n in app._notifications]}")
-            await _until(lambda: peers.peers[mallory.fingerprint].state == "pinned",
-                         "kept apart")
+            await _until(
+                lambda: isinstance(app.screen, MainScreen),
+                f"back to the chat {[n.message for n in app._notifications]}",
+            )
+            await _until(lambda: peers.peers[mallory.fingerprint].state == "pinned", "kept apart")
             assert peers.peers[mallory.fingerprint].name == "carol from the bus"
             main.open_conversation(carol.fingerprint)
             await _submit(app, pilot, "only for the real carol")

@@ -129,9 +129,16 @@ async def test_slash_commands(node: FakeNode) -> None:
     app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await start(pilot)
-        for line in ("/help", "/frobnicate", "/ttl 5m", "/add 127.0.0.1:47002",
-                     "/file /etc/hostname", "/file relative.txt", "/cipher rot13",
-                     "//not a command"):
+        for line in (
+            "/help",
+            "/frobnicate",
+            "/ttl 5m",
+            "/add 127.0.0.1:47002",
+            "/file /etc/hostname",
+            "/file relative.txt",
+            "/cipher rot13",
+            "//not a command",
+        ):
             await submit(pilot, line)
         await settle(pilot)
         text = notes(app)
@@ -171,8 +178,9 @@ async def test_declining_a_file_by_clicking_the_card(node: FakeNode) -> None:
         offer = node.offer_file(BOB, "notes.txt", size=10)
         await settle(pilot)
         log = app.screen.query_one(MessageLog)
-        row = next(i for i, line in enumerate(screen_text(app).splitlines())
-                   if "Decline (x)" in line)
+        row = next(
+            i for i, line in enumerate(screen_text(app).splitlines()) if "Decline (x)" in line
+        )
         column = screen_text(app).splitlines()[row].index("Decline (x)")
         await pilot.click(offset=(column + 2, row))
         await settle(pilot)
@@ -220,8 +228,9 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         assert len(panel.alerts) == 2
         node.raise_alert("impersonation", "critical", BOB, "bob's key changed mid-session")
         node.raise_alert("flood", "low", DAVE, "slightly chatty")
-        node.set_monitor(MonitorStatus(mode="rules-only: models/manifest.json missing",
-                                       recent_scores=(0.2, 0.9)))
+        node.set_monitor(
+            MonitorStatus(mode="rules-only: models/manifest.json missing", recent_scores=(0.2, 0.9))
+        )
         await settle(pilot)
         assert len(panel.alerts) == 4
         assert panel.query_one("#alerts", OptionList).option_count == 4
@@ -289,8 +298,7 @@ async def test_conversation_timer_comes_from_the_node_and_persists(node: FakeNod
         assert "⏱ 2h" in header_text(again)
 
 
-async def test_history_interleaves_transfer_cards_with_messages_in_time(
-        node: FakeNode) -> None:
+async def test_history_interleaves_transfer_cards_with_messages_in_time(node: FakeNode) -> None:
     day = 86400.0
     node.past_transfer(BOB, "train-tickets.pdf", created=T0 - day - 500)
     legacy = node.past_transfer(BOB, "undated.bin", created=T0 - 60)
@@ -303,6 +311,10 @@ async def test_history_interleaves_transfer_cards_with_messages_in_time(
         def at(fragment: str) -> int:
             return next(i for i, line in enumerate(lines) if fragment in line)
 
-        assert at("yes, on the train") < at("train-tickets.pdf") < at("Sat 22 Nov 2025") \
+        assert (
+            at("yes, on the train")
+            < at("train-tickets.pdf")
+            < at("Sat 22 Nov 2025")
             < at("the report is ready")
+        )
         assert at("this one disappears") < at("undated.bin")

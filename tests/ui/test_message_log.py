@@ -15,18 +15,44 @@ from tests.ui.fake_node import T0, FakeNode, fp_for
 BOB = fp_for("bob")
 
 
-def _message(n: int, text: str | None, *, direction: str = "in", ttl: float | None = None,
-             status: str = "delivered") -> MessageView:
-    return MessageView(id=f"{n:032x}", peer=BOB, direction=direction,  # type: ignore[arg-type]
-                       text=text, created=T0 + n, status=status, ttl=ttl)  # type: ignore[arg-type]
+def _message(
+    n: int,
+    text: str | None,
+    *,
+    direction: str = "in",
+    ttl: float | None = None,
+    status: str = "delivered",
+) -> MessageView:
+    return MessageView(
+        id=f"{n:032x}",
+        peer=BOB,
+        direction=direction,  # type: ignore[arg-type]
+        text=text,
+        created=T0 + n,
+        status=status,
+        ttl=ttl,
+    )  # type: ignore[arg-type]
 
 
 def _texts(rng: random.Random) -> list[str | None]:
-    words = ["a", "word", "longerword", "密码学", "🔐", "x" * 70, "[red]markup[/red]",
-             "tab\there", "\x1b[2J", "line\nbreak", "  spaced  ", ""]
+    words = [
+        "a",
+        "word",
+        "longerword",
+        "密码学",
+        "🔐",
+        "x" * 70,
+        "[red]markup[/red]",
+        "tab\there",
+        "\x1b[2J",
+        "line\nbreak",
+        "  spaced  ",
+        "",
+    ]
     fixed: list[str | None] = [None, "", "short", "exactly", "\n", "ends with newline\n"]
-    return fixed + [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30)))
-                    for _ in range(120)]
+    return fixed + [
+        " ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) for _ in range(120)
+    ]
 
 
 async def test_measured_heights_match_the_rendered_lines() -> None:
@@ -39,9 +65,13 @@ async def test_measured_heights_match_the_rendered_lines() -> None:
         rng = random.Random(5)  # noqa: S311 - test data, not crypto
         checked = 0
         for n, text in enumerate(_texts(rng)):
-            message = _message(n, text, direction=rng.choice(["in", "out"]),
-                               ttl=rng.choice([None, 300.0]),
-                               status=rng.choice(["queued", "read", "failed"]))
+            message = _message(
+                n,
+                text,
+                direction=rng.choice(["in", "out"]),
+                ttl=rng.choice([None, 300.0]),
+                status=rng.choice(["queued", "read", "failed"]),
+            )
             for width in (10, 23, 40, 61, 117):
                 rendered = rows.rows(app.console, message, width, log.get_component_rich_style)
                 assert rows.height(app.console, message, width) == len(rendered), (text, width)
@@ -60,8 +90,9 @@ async def test_a_flood_keeps_every_message_laid_out_and_memory_bounded() -> None
         total = 0
         for batch in range(110):  # 3,300 messages in batches, as the event pump sends them
             size = 30
-            log.add_messages([_message(total + i, f"flood {total + i} " + "w " * (i % 40))
-                              for i in range(size)])
+            log.add_messages(
+                [_message(total + i, f"flood {total + i} " + "w " * (i % 40)) for i in range(size)]
+            )
             total += size
             if batch % 10 == 0:
                 await pilot.pause()  # let it paint now and then, as frames would
@@ -113,8 +144,16 @@ async def test_a_read_disappearing_message_counts_down_and_its_mark_goes_with_it
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, 0.2)
         log = app.screen.query_one(MessageLog)
-        read = MessageView(id=f"{1:032x}", peer=BOB, direction="in", text="burn after reading",
-                           created=T0, status="read", ttl=300.0, deadline=T0 + 190.0)
+        read = MessageView(
+            id=f"{1:032x}",
+            peer=BOB,
+            direction="in",
+            text="burn after reading",
+            created=T0,
+            status="read",
+            ttl=300.0,
+            deadline=T0 + 190.0,
+        )
         log.add_messages([read])
         await settle(pilot, 0.1)
         assert any("burn after reading ⏱1m 30s" in line for line in log.plain_lines())

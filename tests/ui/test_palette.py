@@ -18,8 +18,9 @@ def _contrast(one: Color, two: Color) -> float:
         def channel(value: int) -> float:
             v = value / 255
             return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-        return 0.2126 * channel(colour.r) + 0.7152 * channel(colour.g) \
-            + 0.0722 * channel(colour.b)
+
+        return 0.2126 * channel(colour.r) + 0.7152 * channel(colour.g) + 0.0722 * channel(colour.b)
+
     high, low = sorted((luminance(one), luminance(two)), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
@@ -68,7 +69,8 @@ async def test_switching_theme_recolours_peer_badges_and_header() -> None:
             badges = _segments_with(app, "✔", max_x=26)  # bob's verified badge, peer list
             header = _segments_with(app, "✔ verified", max_x=120)
             assert badges and header
-            assert all(s.style is not None and s.style.color == expected
-                       for s in badges + header), theme
+            assert all(
+                s.style is not None and s.style.color == expected for s in badges + header
+            ), theme
             colours.append(expected)
         assert colours[0] != colours[1]

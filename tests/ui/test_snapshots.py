@@ -52,6 +52,7 @@ def test_verify_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ig
 @pytest.mark.parametrize("size", SIZES)
 def test_key_decision_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """A new key claiming bob's name, with a hostile claimed name shown inert."""
+
     async def flag(pilot) -> None:  # type: ignore[no-untyped-def]
         await _loaded(pilot)
         pilot.app.node.impostor(fp_for("bob"), claimed="b\x1b[31mob[b]x[/b]")

@@ -14,35 +14,43 @@ from p2pmsg.ui.screens.verify import group_fingerprint, group_safety_number
 from p2pmsg.ui.timefmt import ago, duration, format_bytes, parse_duration
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("/file /home/me/a b.txt", slash.Slash("file", arg="/home/me/a b.txt")),
-    ("/cipher aes-256-gcm", slash.Slash("cipher", arg="aes-256-gcm")),
-    ("/ttl 1h30m", slash.Slash("ttl", arg="1h30m", ttl=5400.0)),
-    ("/ttl off", slash.Slash("ttl", arg="off", ttl=math.inf)),
-    ("/ttl default", slash.Slash("ttl", arg="default", ttl=None)),
-    ("/add 10.0.0.5:47000", slash.Slash("add", arg="10.0.0.5:47000", host="10.0.0.5",
-                                        port=47000)),
-    ("/add [fe80::1]:9", slash.Slash("add", arg="[fe80::1]:9", host="fe80::1", port=9)),
-    ("/ROTATE", slash.Slash("rotate")),
-    ("/verify", slash.Slash("verify")),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/file /home/me/a b.txt", slash.Slash("file", arg="/home/me/a b.txt")),
+        ("/cipher aes-256-gcm", slash.Slash("cipher", arg="aes-256-gcm")),
+        ("/ttl 1h30m", slash.Slash("ttl", arg="1h30m", ttl=5400.0)),
+        ("/ttl off", slash.Slash("ttl", arg="off", ttl=math.inf)),
+        ("/ttl default", slash.Slash("ttl", arg="default", ttl=None)),
+        (
+            "/add 10.0.0.5:47000",
+            slash.Slash("add", arg="10.0.0.5:47000", host="10.0.0.5", port=47000),
+        ),
+        ("/add [fe80::1]:9", slash.Slash("add", arg="[fe80::1]:9", host="fe80::1", port=9)),
+        ("/ROTATE", slash.Slash("rotate")),
+        ("/verify", slash.Slash("verify")),
+    ],
+)
 def test_slash_parse(line: str, expected: slash.Slash) -> None:
     assert slash.parse(line) == expected
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("/qq", "Unknown command /qq. Type /help"),
-    ("/", "Unknown command /."),
-    ("/file", "Usage: /file PATH"),
-    ("/cipher des", "Usage: /cipher NAME, one of: aes-256-gcm, chacha20-poly1305"),
-    ("/ttl", "Usage: /ttl DURATION|off|default"),
-    ("/ttl 5 parsecs", "/ttl: not a duration"),
-    ("/ttl 0s", "/ttl: a duration must be positive"),
-    ("/add host", "Usage: /add HOST:PORT"),
-    ("/add host:0", "/add: port 0 is out of range"),
-    ("/add host:70000", "/add: port 70000 is out of range"),
-    ("/rotate now", "/rotate takes no arguments"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("/qq", "Unknown command /qq. Type /help"),
+        ("/", "Unknown command /."),
+        ("/file", "Usage: /file PATH"),
+        ("/cipher des", "Usage: /cipher NAME, one of: aes-256-gcm, chacha20-poly1305"),
+        ("/ttl", "Usage: /ttl DURATION|off|default"),
+        ("/ttl 5 parsecs", "/ttl: not a duration"),
+        ("/ttl 0s", "/ttl: a duration must be positive"),
+        ("/add host", "Usage: /add HOST:PORT"),
+        ("/add host:0", "/add: port 0 is out of range"),
+        ("/add host:70000", "/add: port 70000 is out of range"),
+        ("/rotate now", "/rotate takes no arguments"),
+    ],
+)
 def test_slash_errors_say_what_to_type(line: str, message: str) -> None:
     with pytest.raises(slash.SlashError) as err:
         slash.parse(line)
@@ -57,7 +65,15 @@ def test_double_slash_escapes() -> None:
 
 def test_durations() -> None:
     assert [duration(s) for s in (0, 59, 60, 61, 3600, 3725, 86400, 90000)] == [
-        "0s", "59s", "1m", "1m 01s", "1h", "1h 02m", "1d", "1d 01h"]
+        "0s",
+        "59s",
+        "1m",
+        "1m 01s",
+        "1h",
+        "1h 02m",
+        "1d",
+        "1d 01h",
+    ]
     assert [ago(s) for s in (1, 30, 600, 7200, 200000)] == ["now", "30s", "10m", "2h", "2d"]
     assert parse_duration("90") == 90.0
     assert parse_duration("1h 30m") == 5400.0
@@ -70,15 +86,27 @@ def test_durations() -> None:
 
 
 def test_settings_parsing() -> None:
-    raw = {"key_rotation_interval": "30m", "max_messages_per_key": "250",
-           "downloads_dir": "~/Downloads", "default_disappearing_ttl": "off"}
+    raw = {
+        "key_rotation_interval": "30m",
+        "max_messages_per_key": "250",
+        "downloads_dir": "~/Downloads",
+        "default_disappearing_ttl": "off",
+    }
     values, errors = parse_settings(raw, "aes-256-gcm")
     assert errors == []
-    assert values == {"key_rotation_interval": 1800.0, "max_messages_per_key": 250,
-                      "preferred_suite": "aes-256-gcm", "downloads_dir": "~/Downloads",
-                      "default_disappearing_ttl": None}
-    bad = {"key_rotation_interval": "5s", "max_messages_per_key": "-1", "downloads_dir": " ",
-           "default_disappearing_ttl": "soon"}
+    assert values == {
+        "key_rotation_interval": 1800.0,
+        "max_messages_per_key": 250,
+        "preferred_suite": "aes-256-gcm",
+        "downloads_dir": "~/Downloads",
+        "default_disappearing_ttl": None,
+    }
+    bad = {
+        "key_rotation_interval": "5s",
+        "max_messages_per_key": "-1",
+        "downloads_dir": " ",
+        "default_disappearing_ttl": "soon",
+    }
     values, errors = parse_settings(bad, None)
     assert len(errors) == 3
     assert values["downloads_dir"] is None
@@ -87,8 +115,7 @@ def test_settings_parsing() -> None:
 def test_safety_number_and_fingerprint_grouping() -> None:
     number = "".join(str(i % 10) for i in range(60))
     rows = group_safety_number(number)
-    assert rows == ["01234 56789 01234 56789", "01234 56789 01234 56789",
-                    "01234 56789 01234 56789"]
+    assert rows == ["01234 56789 01234 56789", "01234 56789 01234 56789", "01234 56789 01234 56789"]
     assert group_safety_number("01234 56789 " * 6) == rows
     fp = "ab" * 32
     assert group_fingerprint(fp) == "abab " * 7 + "abab\n" + "abab " * 7 + "abab"
@@ -96,8 +123,9 @@ def test_safety_number_and_fingerprint_grouping() -> None:
 
 def test_bucket_counts_spread_over_time() -> None:
     now = 10_000.0
-    labels, counts = bucket_counts([(now - 10, "flood"), (now - 3000, "flood"),
-                                    (now - 3500, "replay")], now)
+    labels, counts = bucket_counts(
+        [(now - 10, "flood"), (now - 3000, "flood"), (now - 3500, "replay")], now
+    )
     assert len(labels) == 6 and labels[0] == "-1h"
     assert sum(counts["flood"]) == 2 and counts["flood"][-1] == 1
     assert counts["replay"][0] == 1
@@ -106,6 +134,7 @@ def test_bucket_counts_spread_over_time() -> None:
 
 def test_profile_launcher_lists_every_policy_rule(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from p2pmsg.profile import Profile
+
     launcher = ProfileLauncher(Profile(tmp_path, "t"))
     rules = launcher.password_rules("", "alice")
     assert [r.text for r in rules] == list(POLICY_RULES) and len(POLICY_RULES) >= 5

@@ -66,8 +66,9 @@ _USER_ENDINGS = ("local_cancel", "decline_local")
 class TransferActor:
     """Inbox, task and the bookkeeping common to both directions."""
 
-    def __init__(self, services: Services, progress: Progress,
-                 on_finished: Callable[[TransferActor], None]) -> None:
+    def __init__(
+        self, services: Services, progress: Progress, on_finished: Callable[[TransferActor], None]
+    ) -> None:
         self.services = services
         self.progress = progress
         self.channel: Channel | None = None
@@ -169,22 +170,32 @@ class TransferActor:
         try:
             await self.services.store.run_to_completion(method, *args, **kwargs)
         except P2PMsgError as exc:
-            log.warning("transfer %s: could not update the store: %s",
-                        self.transfer_id.hex(), exc)
+            log.warning("transfer %s: could not update the store: %s", self.transfer_id.hex(), exc)
 
     async def set_state(self, state: TransferState, **fields: Any) -> None:
         self.progress.state = state
-        await self.store_call(Store.update_transfer, self.transfer_id, self.services.clock(),
-                              state=state, **fields)
+        await self.store_call(
+            Store.update_transfer, self.transfer_id, self.services.clock(), state=state, **fields
+        )
         self.publish(force=True)
 
     async def persist_progress(self) -> None:
         if self.progress.due_persist():
-            await self.store_call(Store.update_transfer, self.transfer_id,
-                                  self.services.clock(), bytes_done=self.progress.bytes_done)
+            await self.store_call(
+                Store.update_transfer,
+                self.transfer_id,
+                self.services.clock(),
+                bytes_done=self.progress.bytes_done,
+            )
 
-    async def end(self, state: TransferState, *, error: str | None = None,
-                  final_path: str | None = None, tell: UserMessage | None = None) -> None:
+    async def end(
+        self,
+        state: TransferState,
+        *,
+        error: str | None = None,
+        final_path: str | None = None,
+        tell: UserMessage | None = None,
+    ) -> None:
         """Finish for good: tell the peer, keep only the record, publish, forget."""
         if self.progress.final:
             return
@@ -200,20 +211,31 @@ class TransferActor:
             self.progress.path = final_path
         if state == "completed":
             self.progress.bytes_done = self.progress.size
-        await self.store_call(Store.finish_transfer, self.transfer_id, state,
-                              self.services.clock(), final_path=final_path, error=error)
+        await self.store_call(
+            Store.finish_transfer,
+            self.transfer_id,
+            state,
+            self.services.clock(),
+            final_path=final_path,
+            error=error,
+        )
         self.publish(force=True)
         self._on_finished(self)
 
     async def fail(self, reason: str) -> None:
         """End as failed and tell the peer why (our messages never hold local paths)."""
-        await self.end("failed", error=reason,
-                       tell=FileCancel(self.transfer_id, wire_reason(reason)))
+        await self.end(
+            "failed", error=reason, tell=FileCancel(self.transfer_id, wire_reason(reason))
+        )
 
     def log_event(self, event: str, nbytes: int, **detail: Any) -> None:
         """A security event; the detail carries ids and counts, never names (user content)."""
-        self.services.security.record(event, peer=self.peer, nbytes=nbytes,
-                                      detail={"transfer": self.transfer_id.hex(), **detail})
+        self.services.security.record(
+            event,
+            peer=self.peer,
+            nbytes=nbytes,
+            detail={"transfer": self.transfer_id.hex(), **detail},
+        )
 
 
 def wire_reason(text: str) -> str:

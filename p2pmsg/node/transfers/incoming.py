@@ -64,9 +64,14 @@ _RESUMABLE = ("accepted", "transferring", "paused", "verifying")
 
 
 class IncomingActor(TransferActor):
-    def __init__(self, services: Services, progress: Progress, rx: IncomingTransfer,
-                 policy: ReceivePolicy | None,
-                 on_finished: Callable[[TransferActor], None]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        progress: Progress,
+        rx: IncomingTransfer,
+        policy: ReceivePolicy | None,
+        on_finished: Callable[[TransferActor], None],
+    ) -> None:
         super().__init__(services, progress, on_finished)
         self.rx = rx
         self.policy = policy  # None: no downloads folder yet, the offer can only wait
@@ -118,7 +123,8 @@ class IncomingActor(TransferActor):
             size += len(data)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"p2pmsg-rx-{self.transfer_id.hex()[:8]}")
+                max_workers=1, thread_name_prefix=f"p2pmsg-rx-{self.transfer_id.hex()[:8]}"
+            )
         future = asyncio.wrap_future(self._writer.submit(self.rx.write, batch))
         future.add_done_callback(lambda _: self.nudge())
         self._writes.append((future, size))
@@ -138,14 +144,19 @@ class IncomingActor(TransferActor):
         except TransferError:
             await self._settle_writes()
             raise
-        if done - self._acked >= ACK_EVERY or done == self.rx.size or not (
-                self._writes or (self.inbox and self.inbox[0][0] == "chunk")):
+        if (
+            done - self._acked >= ACK_EVERY
+            or done == self.rx.size
+            or not (self._writes or (self.inbox and self.inbox[0][0] == "chunk"))
+        ):
             self._acked = done
             self.send(FileAck(self.transfer_id, done))
         if done - self._writeback_from >= WRITEBACK_EVERY and (
-                self._writeback is None or self._writeback.done()):
+            self._writeback is None or self._writeback.done()
+        ):
             self._writeback = asyncio.get_running_loop().run_in_executor(
-                None, self.rx.start_writeback, self._writeback_previous, done)
+                None, self.rx.start_writeback, self._writeback_previous, done
+            )
             self._writeback_previous, self._writeback_from = self._writeback_from, done
         self.progress.advance(done)
         self.publish()
@@ -184,8 +195,7 @@ class IncomingActor(TransferActor):
         elif kind == "decline_local":
             if state == "offered":
                 reason = wire_reason(str(item[1]))
-                await self.end("declined", error=reason,
-                               tell=FileDecline(self.transfer_id, reason))
+                await self.end("declined", error=reason, tell=FileDecline(self.transfer_id, reason))
         elif kind == "done":
             await self._verify()
         elif kind == "cancel":
@@ -194,16 +204,25 @@ class IncomingActor(TransferActor):
             else:
                 await self.end("failed", error=f"the sender stopped the transfer: {item[1]}")
         elif kind == "local_cancel":
-            await self.end("cancelled", error="cancelled by the receiver",
-                           tell=FileCancel(self.transfer_id, "cancelled by the receiver"))
+            await self.end(
+                "cancelled",
+                error="cancelled by the receiver",
+                tell=FileCancel(self.transfer_id, "cancelled by the receiver"),
+            )
         elif kind == "fail":
             await self.fail(str(item[1]))
         elif kind == "expire" and state == "offered":
-            await self.end("expired", error="the offer was not answered in time",
-                           tell=FileDecline(self.transfer_id, "the offer was not answered in time"))
+            await self.end(
+                "expired",
+                error="the offer was not answered in time",
+                tell=FileDecline(self.transfer_id, "the offer was not answered in time"),
+            )
         elif kind == "abandon" and state == "paused":
-            await self.end("failed", error="given up: the sender did not resume it for a week",
-                           tell=FileCancel(self.transfer_id, "the receiver gave it up"))
+            await self.end(
+                "failed",
+                error="given up: the sender did not resume it for a week",
+                tell=FileCancel(self.transfer_id, "the receiver gave it up"),
+            )
 
     async def _open_and_answer(self) -> None:
         """Accept or resume: open the partial file (re-hashing it) and name the offset."""
@@ -228,10 +247,10 @@ class IncomingActor(TransferActor):
         try:
             final = await asyncio.to_thread(self.rx.finish, self.policy.downloads)
         except TransferIntegrityError as exc:
-            self.log_event("file_integrity_fail", self.progress.size,
-                           received=self.rx.bytes_done)
-            await self.end("failed", error=str(exc),
-                           tell=FileCancel(self.transfer_id, wire_reason(str(exc))))
+            self.log_event("file_integrity_fail", self.progress.size, received=self.rx.bytes_done)
+            await self.end(
+                "failed", error=str(exc), tell=FileCancel(self.transfer_id, wire_reason(str(exc)))
+            )
             return
         self.progress.name = final.name
         self.log_event("file_recv", self.progress.size, resumed_from=self.resumed_from)

@@ -93,11 +93,19 @@ ABANDON_PAUSED_AFTER = RETELL_ENDED_FOR
 
 
 class TransferManager:
-    def __init__(self, store: AsyncStore, bus: EventBus, security: SecurityLog, *,
-                 rng: Callable[[int], bytes], clock: Callable[[], float] = time.time,
-                 policy: ReceivePolicy | None = None, auto_accept: bool = False,
-                 window: int = DEFAULT_WINDOW,
-                 offer_timeout: float = DEFAULT_OFFER_TIMEOUT) -> None:
+    def __init__(
+        self,
+        store: AsyncStore,
+        bus: EventBus,
+        security: SecurityLog,
+        *,
+        rng: Callable[[int], bytes],
+        clock: Callable[[], float] = time.time,
+        policy: ReceivePolicy | None = None,
+        auto_accept: bool = False,
+        window: int = DEFAULT_WINDOW,
+        offer_timeout: float = DEFAULT_OFFER_TIMEOUT,
+    ) -> None:
         if window * MAX_CHUNK_SIZE > MAX_UNACKED_BYTES:
             raise ConfigError(f"a window of {window} chunks exceeds the protocol's limit")
         self._services = Services(store, bus, security, clock)
@@ -115,12 +123,27 @@ class TransferManager:
         self._refused_offers: Counter[str] = Counter()
 
     @classmethod
-    def from_settings(cls, store: AsyncStore, bus: EventBus, security: SecurityLog,
-                      settings: TransferSettings, *, rng: Callable[[int], bytes],
-                      clock: Callable[[], float] = time.time) -> TransferManager:
-        return cls(store, bus, security, rng=rng, clock=clock, policy=settings.policy(),
-                   auto_accept=settings.accept_files, window=settings.window,
-                   offer_timeout=settings.offer_timeout)
+    def from_settings(
+        cls,
+        store: AsyncStore,
+        bus: EventBus,
+        security: SecurityLog,
+        settings: TransferSettings,
+        *,
+        rng: Callable[[int], bytes],
+        clock: Callable[[], float] = time.time,
+    ) -> TransferManager:
+        return cls(
+            store,
+            bus,
+            security,
+            rng=rng,
+            clock=clock,
+            policy=settings.policy(),
+            auto_accept=settings.accept_files,
+            window=settings.window,
+            offer_timeout=settings.offer_timeout,
+        )
 
     # --- life -------------------------------------------------------------------------------
 
@@ -132,22 +155,36 @@ class TransferManager:
                 if record.source_path is None:
                     continue
                 actor: TransferActor = OutgoingActor(
-                    self._services, self._progress(record), Path(record.source_path),
-                    self._finished, window=self._window)
+                    self._services,
+                    self._progress(record),
+                    Path(record.source_path),
+                    self._finished,
+                    window=self._window,
+                )
             else:
-                rx = IncomingTransfer(record.id, record.peer, record.name, record.size,
-                                      record.sha256, record.chunk_size)
+                rx = IncomingTransfer(
+                    record.id,
+                    record.peer,
+                    record.name,
+                    record.size,
+                    record.sha256,
+                    record.chunk_size,
+                )
                 policy = self.policy
                 downloads = downloads_of(record.partial_path)
                 if policy is not None and downloads is not None:
-                    policy = ReceivePolicy(downloads, policy.max_size, policy.min_free_after,
-                                           policy.allowed_extensions)
-                actor = IncomingActor(self._services, self._progress(record), rx, policy,
-                                      self._finished)
+                    policy = ReceivePolicy(
+                        downloads, policy.max_size, policy.min_free_after, policy.allowed_extensions
+                    )
+                actor = IncomingActor(
+                    self._services, self._progress(record), rx, policy, self._finished
+                )
             if actor.progress.state != "offered":
                 actor.progress.state = "paused"
-                if (record.direction == "in" and record.updated
-                        < self._services.clock() - ABANDON_PAUSED_AFTER):
+                if (
+                    record.direction == "in"
+                    and record.updated < self._services.clock() - ABANDON_PAUSED_AFTER
+                ):
                     actor.push("abandon")
             else:
                 self._schedule_expiry(record.id, record.created)
@@ -159,16 +196,26 @@ class TransferManager:
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*(a.stop() for a in list(self._actors.values())),
-                             *self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(a.stop() for a in list(self._actors.values())), *self._tasks, return_exceptions=True
+        )
         self._actors.clear()
 
     def _progress(self, record: TransferRecord) -> Progress:
-        return Progress(record.id, record.peer, record.direction, record.name, record.size,
-                        record.sha256, time.monotonic, state=record.state,
-                        bytes_done=record.bytes_done, error=record.error,
-                        created=record.created,
-                        path=record.final_path or record.source_path)
+        return Progress(
+            record.id,
+            record.peer,
+            record.direction,
+            record.name,
+            record.size,
+            record.sha256,
+            time.monotonic,
+            state=record.state,
+            bytes_done=record.bytes_done,
+            error=record.error,
+            created=record.created,
+            path=record.final_path or record.source_path,
+        )
 
     def _adopt(self, actor: TransferActor) -> None:
         self._actors[actor.transfer_id] = actor
@@ -208,15 +255,21 @@ class TransferManager:
     async def _retell_ended(self, channel: Channel) -> None:
         """Cancel again, to a peer back in touch, what we sent it and ended since."""
         try:
-            records = await self._services.store.run(Store.list_transfers, channel.peer,
-                                                     RETELL_SCAN)
+            records = await self._services.store.run(
+                Store.list_transfers, channel.peer, RETELL_SCAN
+            )
         except P2PMsgError as exc:
             log.warning("could not list the transfers to %s: %s", channel.peer[:16], exc)
             return
         since = self._services.clock() - RETELL_ENDED_FOR
-        cancels = [FileCancel(r.id, wire_reason(r.error or r.state)) for r in records
-                   if r.direction == "out" and r.state in _UNTOLD_ENDINGS
-                   and (r.finished or r.updated) >= since and r.id not in self._actors]
+        cancels = [
+            FileCancel(r.id, wire_reason(r.error or r.state))
+            for r in records
+            if r.direction == "out"
+            and r.state in _UNTOLD_ENDINGS
+            and (r.finished or r.updated) >= since
+            and r.id not in self._actors
+        ]
         if cancels and channel.is_open and self._channels.get(channel.peer) is channel:
             channel.send_messages(cancels)
 
@@ -238,8 +291,11 @@ class TransferManager:
         actor = self._actors.get(tid)
         if actor is not None and actor.peer != channel.peer:
             # Another peer naming our transfer: it learns nothing and changes nothing.
-            self._services.security.record("frame_rejected", peer=channel.peer, detail={
-                "reason": "file message for another peer's transfer"})
+            self._services.security.record(
+                "frame_rejected",
+                peer=channel.peer,
+                detail={"reason": "file message for another peer's transfer"},
+            )
             return
         if isinstance(message, FileOffer):
             if actor is None:
@@ -265,24 +321,37 @@ class TransferManager:
 
     def _incoming_open(self, peer: str) -> int:
         return self._offers_in_flight[peer] + sum(
-            1 for a in self._actors.values() if a.peer == peer and isinstance(a, IncomingActor))
+            1 for a in self._actors.values() if a.peer == peer and isinstance(a, IncomingActor)
+        )
 
     def _offer_recorded_for(self, peer: str) -> Callable[[asyncio.Task[None]], None]:
         def recorded(_: asyncio.Task[None]) -> None:
             self._offers_in_flight[peer] -= 1
             if self._offers_in_flight[peer] <= 0:
                 del self._offers_in_flight[peer]
+
         return recorded
 
     def _refuse_offer(self, channel: Channel, transfer_id: bytes) -> None:
         """Decline past the limit; one security event per burst, not one per offer."""
-        channel.send_messages([FileDecline(transfer_id, "too many transfers at once from "
-                                                        "this peer; offer it again later")])
+        channel.send_messages(
+            [
+                FileDecline(
+                    transfer_id, "too many transfers at once from this peer; offer it again later"
+                )
+            ]
+        )
         refused = self._refused_offers[channel.peer] = self._refused_offers[channel.peer] + 1
         if refused == 1 or refused % 256 == 0:
-            self._services.security.record("rate_limited", peer=channel.peer, detail={
-                "reason": "too many incoming file transfers at once",
-                "limit": MAX_INCOMING_PER_PEER, "refused": refused})
+            self._services.security.record(
+                "rate_limited",
+                peer=channel.peer,
+                detail={
+                    "reason": "too many incoming file transfers at once",
+                    "limit": MAX_INCOMING_PER_PEER,
+                    "refused": refused,
+                },
+            )
 
     def _to_sender(self, actor: OutgoingActor, message: AppMessage) -> None:
         if isinstance(message, FileAccept):
@@ -297,24 +366,33 @@ class TransferManager:
             actor.push("cancel", message.reason)
         # a FileChunk for a transfer we send is nonsense: ignored
 
-    def _to_receiver(self, actor: IncomingActor, channel: Channel,
-                     message: AppMessage) -> None:
+    def _to_receiver(self, actor: IncomingActor, channel: Channel, message: AppMessage) -> None:
         if isinstance(message, FileChunk):
             try:
                 actor.rx.expect(message.offset, len(message.data))
             except TransferError as exc:
-                self._services.security.record("frame_rejected", peer=channel.peer, detail={
-                    "reason": "file data past the offered size",
-                    "transfer": message.transfer_id.hex()})
+                self._services.security.record(
+                    "frame_rejected",
+                    peer=channel.peer,
+                    detail={
+                        "reason": "file data past the offered size",
+                        "transfer": message.transfer_id.hex(),
+                    },
+                )
                 actor.inbox.clear()
                 actor.buffered = 0
                 actor.push("fail", str(exc))
                 return
             actor.buffered += len(message.data)
             if actor.buffered > MAX_UNACKED_BYTES:
-                self._services.security.record("frame_rejected", peer=channel.peer, detail={
-                    "reason": "file sender ignored flow control",
-                    "transfer": message.transfer_id.hex()})
+                self._services.security.record(
+                    "frame_rejected",
+                    peer=channel.peer,
+                    detail={
+                        "reason": "file sender ignored flow control",
+                        "transfer": message.transfer_id.hex(),
+                    },
+                )
                 actor.inbox.clear()
                 actor.buffered = 0
                 actor.push("fail", "the sender ignored flow control (too much unacknowledged data)")
@@ -342,8 +420,9 @@ class TransferManager:
             await self._record_offer(channel, offer)
         except P2PMsgError as exc:
             log.warning("could not record a file offer from %s: %s", channel.peer[:16], exc)
-            channel.send_messages([FileCancel(offer.transfer_id,
-                                              "the receiver could not record the offer")])
+            channel.send_messages(
+                [FileCancel(offer.transfer_id, "the receiver could not record the offer")]
+            )
 
     async def _record_offer(self, channel: Channel, offer: FileOffer) -> None:
         services = self._services
@@ -353,15 +432,32 @@ class TransferManager:
             return
         if offer.transfer_id in self._actors:  # a duplicate offer raced us here
             return
-        rx = IncomingTransfer(offer.transfer_id, channel.peer, offer.name, offer.size,
-                              offer.sha256, offer.chunk_size)
+        rx = IncomingTransfer(
+            offer.transfer_id, channel.peer, offer.name, offer.size, offer.sha256, offer.chunk_size
+        )
         now = services.clock()
         await services.store.run(
-            Store.create_transfer, channel.peer, transfer_id=offer.transfer_id,
-            direction="in", name=rx.name, size=rx.size, sha256=rx.sha256,
-            chunk_size=rx.chunk_size, now=now, state="offered")
-        progress = Progress(rx.transfer_id, channel.peer, "in", rx.name, rx.size, rx.sha256,
-                            time.monotonic, created=now)
+            Store.create_transfer,
+            channel.peer,
+            transfer_id=offer.transfer_id,
+            direction="in",
+            name=rx.name,
+            size=rx.size,
+            sha256=rx.sha256,
+            chunk_size=rx.chunk_size,
+            now=now,
+            state="offered",
+        )
+        progress = Progress(
+            rx.transfer_id,
+            channel.peer,
+            "in",
+            rx.name,
+            rx.size,
+            rx.sha256,
+            time.monotonic,
+            created=now,
+        )
         actor = IncomingActor(services, progress, rx, self.policy, self._finished)
         self._adopt(actor)
         self._schedule_expiry(rx.transfer_id, now)
@@ -381,27 +477,33 @@ class TransferManager:
             return
         actor.push("accept_local")
 
-    def _answer_finished(self, channel: Channel, record: TransferRecord,
-                         offer: FileOffer) -> None:
-        if record.peer != channel.peer or record.direction != "in" or record.size != offer.size \
-                or record.sha256 != offer.sha256:
+    def _answer_finished(self, channel: Channel, record: TransferRecord, offer: FileOffer) -> None:
+        if (
+            record.peer != channel.peer
+            or record.direction != "in"
+            or record.size != offer.size
+            or record.sha256 != offer.sha256
+        ):
             channel.send_messages([FileCancel(offer.transfer_id, "transfer id already in use")])
         elif record.state == "completed":
             channel.send_messages([FileDone(offer.transfer_id)])  # our earlier FileDone was lost
         elif record.state == "declined":
-            channel.send_messages([FileDecline(offer.transfer_id,
-                                               wire_reason(record.error or "declined"))])
+            channel.send_messages(
+                [FileDecline(offer.transfer_id, wire_reason(record.error or "declined"))]
+            )
         else:
-            channel.send_messages([FileCancel(offer.transfer_id,
-                                              wire_reason(record.error or record.state))])
+            channel.send_messages(
+                [FileCancel(offer.transfer_id, wire_reason(record.error or record.state))]
+            )
 
     # --- the API ----------------------------------------------------------------------------
 
     async def send_file(self, peer: str, path: str | Path) -> TransferView:
         """Hash the file, record the offer and send it now or when the peer next connects."""
         transfer_id = new_id(self._rng)
-        sender = await asyncio.to_thread(OutgoingTransfer.prepare, transfer_id, peer,
-                                         Path(path), window=self._window)
+        sender = await asyncio.to_thread(
+            OutgoingTransfer.prepare, transfer_id, peer, Path(path), window=self._window
+        )
         return await self.launch(sender)
 
     async def launch(self, sender: OutgoingTransfer) -> TransferView:
@@ -409,10 +511,25 @@ class TransferManager:
         transfer_id, peer = sender.transfer_id, sender.peer
         now = self._services.clock()
         await self._services.store.run(store_new_outgoing, sender, now)
-        progress = Progress(transfer_id, peer, "out", sender.name, sender.size, sender.sha256,
-                            time.monotonic, created=now, path=str(sender.path))
-        actor = OutgoingActor(self._services, progress, sender.path, self._finished,
-                              sender=sender, window=self._window)
+        progress = Progress(
+            transfer_id,
+            peer,
+            "out",
+            sender.name,
+            sender.size,
+            sender.sha256,
+            time.monotonic,
+            created=now,
+            path=str(sender.path),
+        )
+        actor = OutgoingActor(
+            self._services,
+            progress,
+            sender.path,
+            self._finished,
+            sender=sender,
+            window=self._window,
+        )
         self._adopt(actor)
         self._schedule_expiry(transfer_id, now)
         actor.publish(force=True)
@@ -444,8 +561,9 @@ class TransferManager:
         await asyncio.to_thread(actor.rx.check, actor.policy)  # refuse now, with the reason
         actor.push("accept_local")
 
-    async def decline_file(self, transfer_id: str,
-                           reason: str = "declined by the receiver") -> None:
+    async def decline_file(
+        self, transfer_id: str, reason: str = "declined by the receiver"
+    ) -> None:
         actor = self._actor(transfer_id)
         if not isinstance(actor, IncomingActor) or actor.progress.state != "offered":
             raise TransferError("only a pending incoming offer can be declined")
@@ -460,8 +578,9 @@ class TransferManager:
         views = []
         for record in records:
             actor = self._actors.get(record.id)
-            views.append(actor.progress.view() if actor is not None
-                         else self._progress(record).view())
+            views.append(
+                actor.progress.view() if actor is not None else self._progress(record).view()
+            )
         return views
 
 

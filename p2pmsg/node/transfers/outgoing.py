@@ -39,9 +39,16 @@ _ACTIVE = ("accepted", "transferring", "verifying")
 
 
 class OutgoingActor(TransferActor):
-    def __init__(self, services: Services, progress: Progress, source: Path,
-                 on_finished: Callable[[TransferActor], None], *,
-                 sender: OutgoingTransfer | None = None, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        services: Services,
+        progress: Progress,
+        source: Path,
+        on_finished: Callable[[TransferActor], None],
+        *,
+        sender: OutgoingTransfer | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         super().__init__(services, progress, on_finished)
         self.source = source
         self.sender = sender  # None after a restart, until the file is hashed again
@@ -122,11 +129,17 @@ class OutgoingActor(TransferActor):
         elif kind == "cancel":
             await self.end("failed", error=f"the receiver stopped the transfer: {item[1]}")
         elif kind == "local_cancel":
-            await self.end("cancelled", error="cancelled by the sender",
-                           tell=FileCancel(self.transfer_id, "cancelled by the sender"))
+            await self.end(
+                "cancelled",
+                error="cancelled by the sender",
+                tell=FileCancel(self.transfer_id, "cancelled by the sender"),
+            )
         elif kind == "expire" and state == "offered":
-            await self.end("expired", error="the receiver did not answer the offer in time",
-                           tell=FileCancel(self.transfer_id, "the offer expired"))
+            await self.end(
+                "expired",
+                error="the receiver did not answer the offer in time",
+                tell=FileCancel(self.transfer_id, "the offer expired"),
+            )
 
     async def _ensure_sender(self) -> None:
         """After a restart the file is hashed again: a changed file is not sent as the old one."""
@@ -134,13 +147,22 @@ class OutgoingActor(TransferActor):
             return
         try:
             self.sender = await asyncio.to_thread(
-                OutgoingTransfer.prepare, self.transfer_id, self.peer, self.source,
-                name=self.progress.name, window=self.window,
-                expected_sha256=self.progress.sha256)
+                OutgoingTransfer.prepare,
+                self.transfer_id,
+                self.peer,
+                self.source,
+                name=self.progress.name,
+                window=self.window,
+                expected_sha256=self.progress.sha256,
+            )
         except TransferError as exc:
-            raise TransferError(wire_reason(
-                str(exc) if "changed" in str(exc) else
-                f"the sender can no longer read {self.progress.name}")) from None
+            raise TransferError(
+                wire_reason(
+                    str(exc)
+                    if "changed" in str(exc)
+                    else f"the sender can no longer read {self.progress.name}"
+                )
+            ) from None
 
     def release(self) -> None:
         if self.sender is not None:
@@ -149,7 +171,15 @@ class OutgoingActor(TransferActor):
 
 def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> None:
     """Record a new offer (runs on the store thread)."""
-    store.create_transfer(sender.peer, transfer_id=sender.transfer_id, direction="out",
-                          name=sender.name, size=sender.size, sha256=sender.sha256,
-                          chunk_size=sender.chunk_size, now=now, state="offered",
-                          source_path=str(sender.path))
+    store.create_transfer(
+        sender.peer,
+        transfer_id=sender.transfer_id,
+        direction="out",
+        name=sender.name,
+        size=sender.size,
+        sha256=sender.sha256,
+        chunk_size=sender.chunk_size,
+        now=now,
+        state="offered",
+        source_path=str(sender.path),
+    )

@@ -21,7 +21,8 @@ RATE_WINDOW = 3.0
 
 #: States after which a transfer never moves again.
 FINAL_STATES: frozenset[TransferState] = frozenset(
-    {"declined", "expired", "completed", "failed", "cancelled"})
+    {"declined", "expired", "completed", "failed", "cancelled"}
+)
 
 
 @dataclass
@@ -98,8 +99,16 @@ class Progress:
 
     def view(self) -> TransferView:
         return TransferView(
-            id=self.transfer_id.hex(), peer=self.peer, direction=self.direction,
-            name=self.name, size=self.size, sha256=self.sha256.hex(), state=self.state,
+            id=self.transfer_id.hex(),
+            peer=self.peer,
+            direction=self.direction,
+            name=self.name,
+            size=self.size,
+            sha256=self.sha256.hex(),
+            state=self.state,
             bytes_done=self.bytes_done,
             rate_bps=self.meter.rate if self.state == "transferring" else 0.0,
-            path=self.path, error=self.error, created=self.created)
+            path=self.path,
+            error=self.error,
+            created=self.created,
+        )

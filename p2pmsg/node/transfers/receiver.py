@@ -86,8 +86,15 @@ def _unlink_quietly(path: Path | None) -> None:
 class IncomingTransfer:
     """One file on its way in. Not thread-safe: one caller (thread) at a time."""
 
-    def __init__(self, transfer_id: bytes, peer: str, offered_name: str, size: int,
-                 sha256: bytes, chunk_size: int) -> None:
+    def __init__(
+        self,
+        transfer_id: bytes,
+        peer: str,
+        offered_name: str,
+        size: int,
+        sha256: bytes,
+        chunk_size: int,
+    ) -> None:
         self.transfer_id = transfer_id
         self.peer = peer
         self.offered_name = offered_name
@@ -108,21 +115,25 @@ class IncomingTransfer:
         if self.size > policy.max_size:
             raise TransferRejectedError(
                 f"{self.name} is {human_size(self.size)}, over the receiver's limit of "
-                f"{human_size(policy.max_size)}")
+                f"{human_size(policy.max_size)}"
+            )
         if not extension_allowed(self.name, policy.allowed_extensions):
             raise TransferRejectedError(
-                f"the receiver does not accept this type of file ({self.name})")
+                f"the receiver does not accept this type of file ({self.name})"
+            )
         try:
             policy.downloads.mkdir(parents=True, exist_ok=True)
             available = free_bytes(policy.downloads) + self._existing_partial_bytes(policy)
         except OSError as exc:
             raise TransferRejectedError(
-                f"the receiver's downloads folder is unusable: {exc.strerror}") from None
+                f"the receiver's downloads folder is unusable: {exc.strerror}"
+            ) from None
         needed = self.size + policy.min_free_after
         if available < needed:
             raise TransferRejectedError(
                 f"not enough free space on the receiver for {self.name}: needs "
-                f"{human_size(needed)} including a reserve, {human_size(available)} free")
+                f"{human_size(needed)} including a reserve, {human_size(available)} free"
+            )
 
     def _partial_for(self, downloads: Path) -> Path:
         # The transfer id is hex, never the offered name: nothing of the peer's choosing
@@ -150,11 +161,13 @@ class IncomingTransfer:
                 raise TransferRejectedError(f"{partial_dir} is not a private directory")
             os.chmod(partial_dir, 0o700)
             path = self._partial_for(policy.downloads)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_CLOEXEC", 0), 0o600)
+            fd = os.open(
+                path,
+                os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                0o600,
+            )
         except OSError as exc:
-            raise TransferRejectedError(
-                f"cannot create the partial file: {exc.strerror}") from None
+            raise TransferRejectedError(f"cannot create the partial file: {exc.strerror}") from None
         self._fd, self.partial_path = fd, path
         try:
             os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
@@ -208,8 +221,7 @@ class IncomingTransfer:
         for offset, data in chunks:
             if offset != end:
                 self.discard()
-                raise TransferError(
-                    f"the sender sent bytes at offset {offset}, expected {end}")
+                raise TransferError(f"the sender sent bytes at offset {offset}, expected {end}")
             end += len(data)
         if end > self.size:
             self.discard()
@@ -226,9 +238,11 @@ class IncomingTransfer:
             self.discard()
             if exc.errno in _NO_SPACE:
                 raise DiskFullError(
-                    f"the receiver's disk is full; {self.name} was not saved") from None
+                    f"the receiver's disk is full; {self.name} was not saved"
+                ) from None
             raise TransferError(
-                f"the receiver could not write {self.name}: {exc.strerror}") from None
+                f"the receiver could not write {self.name}: {exc.strerror}"
+            ) from None
         self._hash.update(data)
         self.bytes_done = end
         return end
@@ -260,11 +274,13 @@ class IncomingTransfer:
         if self.bytes_done != self.size:
             self.discard()
             raise TransferError(
-                f"the sender finished {self.name} after {self.bytes_done} of {self.size} bytes")
+                f"the sender finished {self.name} after {self.bytes_done} of {self.size} bytes"
+            )
         if not hmac.compare_digest(self._hash.digest(), self.sha256):
             self.discard()
             raise TransferIntegrityError(
-                f"{self.name} failed its integrity check (SHA-256 mismatch) and was deleted")
+                f"{self.name} failed its integrity check (SHA-256 mismatch) and was deleted"
+            )
         final: Path | None = None
         try:
             os.fsync(fd)  # the rename below must not publish a file whose bytes are not on disk
@@ -280,7 +296,8 @@ class IncomingTransfer:
             _unlink_quietly(final)
             if exc.errno in _NO_SPACE:
                 raise DiskFullError(
-                    f"the receiver's disk is full; {self.name} was not saved") from None
+                    f"the receiver's disk is full; {self.name} was not saved"
+                ) from None
             raise TransferError(f"could not save {self.name}: {exc.strerror}") from None
         self.partial_path = None
         self.final_path = final

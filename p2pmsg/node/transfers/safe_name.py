@@ -43,10 +43,10 @@ MAX_NUMBERED = 10_000
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), the
 # other string controls (DCS, SOS, PM, APC: ESC P/X/^/_ ... ST), and two-byte ESC x.
 _ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"            # CSI; an unterminated one is removed too
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI; an unterminated one is removed too
     r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC / DCS / SOS / PM / APC
-    r"|\x1b[ -/]*[0-~]?"                   # nF / Fp / Fe / Fs escape sequences, lone ESC
-    r"|\x9b[0-?]*[ -/]*[@-~]?"             # 8-bit CSI
+    r"|\x1b[ -/]*[0-~]?"  # nF / Fp / Fe / Fs escape sequences, lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
     r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # 8-bit string controls
 )
 # Characters Windows forbids in names (besides the separators handled first).
@@ -88,7 +88,7 @@ def split_extension(name: str) -> tuple[str, str]:
         return name, ""
     for compound in _COMPOUND_SUFFIXES:
         if stem.lower().endswith(compound) and len(stem) > len(compound):
-            return stem[: -len(compound)], stem[-len(compound):] + ext
+            return stem[: -len(compound)], stem[-len(compound) :] + ext
     return stem, ext
 
 
@@ -154,8 +154,13 @@ def create_unique(directory: Path, name: str, *, mode: int = 0o600) -> tuple[Pat
     symlink planted under the name. `mode` never carries execute bits.
     """
     mode &= 0o666
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
-        os, "O_CLOEXEC", 0)
+    flags = (
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+    )
     for n in range(MAX_NUMBERED):
         candidate = directory / numbered(name, n)
         try:
@@ -167,5 +172,6 @@ def create_unique(directory: Path, name: str, *, mode: int = 0o600) -> tuple[Pat
                 continue
             raise
         return candidate, fd
-    raise FileExistsError(errno.EEXIST, f"no free name for {name!r} after {MAX_NUMBERED} tries",
-                          str(directory))
+    raise FileExistsError(
+        errno.EEXIST, f"no free name for {name!r} after {MAX_NUMBERED} tries", str(directory)
+    )

@@ -97,9 +97,19 @@ def _is_regular(st: os.stat_result) -> bool:
 class OutgoingTransfer:
     """One file on its way out. Not thread-safe: one caller (thread) at a time."""
 
-    def __init__(self, transfer_id: bytes, peer: str, path: Path, name: str, size: int,
-                 sha256: bytes, source: SourceIdentity, *, chunk_size: int = CHUNK_SIZE,
-                 window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        transfer_id: bytes,
+        peer: str,
+        path: Path,
+        name: str,
+        size: int,
+        sha256: bytes,
+        source: SourceIdentity,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         if chunk_size < 1 or window < 1:
             raise ValueError("chunk_size and window must be positive")
         self.transfer_id = transfer_id
@@ -120,9 +130,17 @@ class OutgoingTransfer:
         self._read_buffer = bytearray()  # reused by no-wait reads (fresh memory faults in)
 
     @classmethod
-    def prepare(cls, transfer_id: bytes, peer: str, path: Path, *, name: str | None = None,
-                chunk_size: int = CHUNK_SIZE, window: int = DEFAULT_WINDOW,
-                expected_sha256: bytes | None = None) -> OutgoingTransfer:
+    def prepare(
+        cls,
+        transfer_id: bytes,
+        peer: str,
+        path: Path,
+        *,
+        name: str | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        window: int = DEFAULT_WINDOW,
+        expected_sha256: bytes | None = None,
+    ) -> OutgoingTransfer:
         """Hash `path` for an offer (blocking). With `expected_sha256` (a resume after a
         restart) a file whose content changed since the offer is refused."""
         path = path.resolve()
@@ -131,9 +149,17 @@ class OutgoingTransfer:
             raise TransferError(f"{path.name} changed since it was offered; offer it again")
         # The offered name is made safe here too: a file on our disk may be called
         # "a\nb" or be 255 bytes of UTF-8 that the protocol would refuse to carry.
-        return cls(transfer_id, peer, path, safe_name(name or path.name), source.size, digest,
-                   source,
-                   chunk_size=chunk_size, window=window)
+        return cls(
+            transfer_id,
+            peer,
+            path,
+            safe_name(name or path.name),
+            source.size,
+            digest,
+            source,
+            chunk_size=chunk_size,
+            window=window,
+        )
 
     def offer(self) -> FileOffer:
         return FileOffer(self.transfer_id, self.name, self.size, self.sha256, self.chunk_size)
@@ -258,15 +284,16 @@ class OutgoingTransfer:
             out = []
             start = 0
             for length in lengths:
-                out.append(bytes(view[start:start + length]))
+                out.append(bytes(view[start : start + length]))
                 start += length
         return out
 
     def on_ack(self, offset: int) -> bool:
         """A cumulative ack; False (ignored) when it does not move forward."""
         if offset > self.next_offset:
-            raise TransferError(f"the receiver acknowledged {offset} bytes, "
-                                f"only {self.next_offset} were sent")
+            raise TransferError(
+                f"the receiver acknowledged {offset} bytes, only {self.next_offset} were sent"
+            )
         if offset <= self.acked:
             return False
         self.acked = offset

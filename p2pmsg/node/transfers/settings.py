@@ -40,8 +40,9 @@ class TransferSettings:
     def policy(self) -> ReceivePolicy | None:
         if self.downloads is None:
             return None
-        return ReceivePolicy(self.downloads, self.max_file_size, self.min_free_after,
-                             self.allowed_extensions)
+        return ReceivePolicy(
+            self.downloads, self.max_file_size, self.min_free_after, self.allowed_extensions
+        )
 
 
 def default_downloads() -> Path:
@@ -49,9 +50,14 @@ def default_downloads() -> Path:
     return Path(platformdirs.user_downloads_dir())
 
 
-def profile_policy(downloads_dir: str | None, max_file_size: int,
-                   accepted_extensions: tuple[str, ...] | None) -> ReceivePolicy:
+def profile_policy(
+    downloads_dir: str | None, max_file_size: int, accepted_extensions: tuple[str, ...] | None
+) -> ReceivePolicy:
     """The receive policy the profile's saved settings describe (`from_profile`)."""
     folder = Path(downloads_dir).expanduser() if downloads_dir else default_downloads()
-    return ReceivePolicy(folder, max_file_size, DEFAULT_MIN_FREE_AFTER,
-                         frozenset(accepted_extensions) if accepted_extensions else None)
+    return ReceivePolicy(
+        folder,
+        max_file_size,
+        DEFAULT_MIN_FREE_AFTER,
+        frozenset(accepted_extensions) if accepted_extensions else None,
+    )

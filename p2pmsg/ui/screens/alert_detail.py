@@ -19,15 +19,15 @@ from p2pmsg.ui.timefmt import Clock, ago
 
 ADVICE = {
     "brute_force": "Repeated failed unlocks or handshakes. If it was not you, someone is "
-                   "guessing; keep the profile password long.",
+    "guessing; keep the profile password long.",
     "flood": "A peer sent far more than usual. The node rate-limits it; block the peer if "
-             "it continues.",
+    "it continues.",
     "replay": "Old records were sent again. An attacker on the network may be replaying "
-              "traffic; the records were rejected.",
+    "traffic; the records were rejected.",
     "integrity_violation": "Records or files failed their integrity checks and were "
-                           "dropped. The link or the peer is tampering with data.",
+    "dropped. The link or the peer is tampering with data.",
     "impersonation": "A known name appeared with a different key. Compare safety numbers "
-                     "before trusting it.",
+    "before trusting it.",
     "exfiltration": "Unusually large or many outgoing transfers. Check what was sent.",
 }
 
@@ -46,11 +46,17 @@ class AlertDetailScreen(ModalScreen[None]):
         table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
         table.add_column(style="dim", no_wrap=True)
         table.add_column()
-        table.add_row("severity", Text(f" {alert.severity} ", style=rich_style(
-            self.app, SEVERITY_STYLE.get(alert.severity, ""))))
+        table.add_row(
+            "severity",
+            Text(
+                f" {alert.severity} ",
+                style=rich_style(self.app, SEVERITY_STYLE.get(alert.severity, "")),
+            ),
+        )
         table.add_row("kind", Text(alert.kind, style="bold"))
-        table.add_row("when", Text(f"{self.clock.stamp(alert.ts)} "
-                                   f"({ago(self.clock.now() - alert.ts)} ago)"))
+        table.add_row(
+            "when", Text(f"{self.clock.stamp(alert.ts)} ({ago(self.clock.now() - alert.ts)} ago)")
+        )
         table.add_row("peer", literal(self.peer_name))
         table.add_row("fingerprint", Text(alert.peer or "-"))
         table.add_row("address", literal(alert.addr or "-"))

@@ -51,8 +51,9 @@ BUCKETS = 6
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
-def bucket_counts(items: list[tuple[float, str]], now: float,
-                  buckets: int = BUCKETS) -> tuple[list[str], dict[str, list[int]]]:
+def bucket_counts(
+    items: list[tuple[float, str]], now: float, buckets: int = BUCKETS
+) -> tuple[list[str], dict[str, list[int]]]:
     """Count (ts, key) pairs per key in equal time buckets ending now."""
     if not items:
         return [], {}
@@ -74,8 +75,7 @@ def counts_table(title: str, labels: list[str], counts: dict[str, list[int]]) ->
         table.add_column(label, justify="right")
     table.add_column("total", justify="right", style="bold")
     for key, row in sorted(counts.items(), key=lambda kv: -sum(kv[1])):
-        table.add_row(literal(clip(key, 20)), *[str(v) if v else "·" for v in row],
-                      str(sum(row)))
+        table.add_row(literal(clip(key, 20)), *[str(v) if v else "·" for v in row], str(sum(row)))
     return table
 
 
@@ -89,8 +89,7 @@ class DashboardScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, node: NodeAPI, clock: Clock,
-                 peer_name: Callable[[str | None], str]) -> None:
+    def __init__(self, node: NodeAPI, clock: Clock, peer_name: Callable[[str | None], str]) -> None:
         super().__init__()
         self.node = node
         self.clock = clock
@@ -106,8 +105,11 @@ class DashboardScreen(Screen[None]):
             with TabPane("Alerts", id="alerts"):
                 with Horizontal(classes="filters"):
                     yield Input(placeholder="filter alerts", id="alert-filter")
-                    yield Select([(f"{s}+", s) for s in SEVERITIES], prompt="any severity",
-                                 id="alert-severity")
+                    yield Select(
+                        [(f"{s}+", s) for s in SEVERITIES],
+                        prompt="any severity",
+                        id="alert-severity",
+                    )
                 yield DataTable(id="alert-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Events", id="events"):
                 with Horizontal(classes="filters"):
@@ -152,14 +154,18 @@ class DashboardScreen(Screen[None]):
         self._refresh_all()
 
     def _load_model_card(self) -> None:
-        self._build_model_card(rich_style(self.app, f"bold {WARN}"),
-                               rich_style(self.app, "bold $text-accent"))
+        self._build_model_card(
+            rich_style(self.app, f"bold {WARN}"), rich_style(self.app, "bold $text-accent")
+        )
 
     @work(thread=True, exclusive=True, group="model-card")
     def _build_model_card(self, warn: RichStyle, key: RichStyle) -> None:
         manifest, source = load_model_card()
-        renderable = (render_model_card(manifest, source, key) if manifest is not None
-                      else Text(printable(source), style=warn))
+        renderable = (
+            render_model_card(manifest, source, key)
+            if manifest is not None
+            else Text(printable(source), style=warn)
+        )
         self.app.call_from_thread(self.query_one("#model-card", Static).update, renderable)
 
     def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
@@ -189,10 +195,10 @@ class DashboardScreen(Screen[None]):
     def _alert_selected(self, event: DataTable.RowSelected) -> None:
         """Enter or a click on an alert row: the same details view as the threat panel."""
         from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
+
         alert = self._alert_rows.get(str(event.row_key.value))
         if alert is not None:
-            self.app.push_screen(AlertDetailScreen(alert, self.peer_name(alert.peer),
-                                                   self.clock))
+            self.app.push_screen(AlertDetailScreen(alert, self.peer_name(alert.peer), self.clock))
 
     def _fill_alerts(self) -> None:
         table = self.query_one("#alert-table", DataTable)
@@ -215,8 +221,12 @@ class DashboardScreen(Screen[None]):
             table.add_row(
                 Text(self.clock.stamp(alert.ts)),
                 Content.styled(alert.severity, SEVERITY_STYLE.get(alert.severity, "")),
-                Text(alert.kind), literal(clip(peer, 16)), literal(alert.source),
-                Text(f"{alert.score:.2f}"), literal(clip(alert.message, 80)), key=key,
+                Text(alert.kind),
+                literal(clip(peer, 16)),
+                literal(alert.source),
+                Text(f"{alert.score:.2f}"),
+                literal(clip(alert.message, 80)),
+                key=key,
             )
             if alert is current:
                 table.move_cursor(row=table.row_count - 1, animate=False)
@@ -246,25 +256,36 @@ class DashboardScreen(Screen[None]):
             ts = record.get("ts")
             table.add_row(
                 Text(self.clock.stamp(ts) if isinstance(ts, (int, float)) else "?"),
-                Text(name), literal(clip(peer_text, 16)), literal(str(record.get("addr") or "-")),
-                Text(str(record.get("bytes", 0))), literal(clip(detail, 60)),
+                Text(name),
+                literal(clip(peer_text, 16)),
+                literal(str(record.get("addr") or "-")),
+                Text(str(record.get("bytes", 0))),
+                literal(clip(detail, 60)),
             )
         self.query_one(TabbedContent).get_tab("events").label = f"Events ({table.row_count})"
 
     def _fill_trends(self) -> None:
         now = self.clock.now()
-        mode = Content.assemble(("monitor: ", "dim"), (
-            printable(self.status.mode), f"bold {OK if self.status.mode == 'models' else WARN}"))
+        mode = Content.assemble(
+            ("monitor: ", "dim"),
+            (printable(self.status.mode), f"bold {OK if self.status.mode == 'models' else WARN}"),
+        )
         self.query_one("#monitor-mode", Static).update(mode)
         scores = list(self.status.recent_scores) or [0.0]
         self.query_one("#dash-scores", Sparkline).data = scores
-        self.query_one("#score-range", Static).update(Text(
-            f"{len(self.status.recent_scores)} windows · min {min(scores):.2f} · "
-            f"max {max(scores):.2f} · latest {scores[-1]:.2f}", style="dim"))
+        self.query_one("#score-range", Static).update(
+            Text(
+                f"{len(self.status.recent_scores)} windows · min {min(scores):.2f} · "
+                f"max {max(scores):.2f} · latest {scores[-1]:.2f}",
+                style="dim",
+            )
+        )
         labels, kinds = bucket_counts([(a.ts, a.kind) for a in self.alerts], now)
         _, peers = bucket_counts([(a.ts, self.peer_name(a.peer)) for a in self.alerts], now)
         empty = Text("no alerts yet", style="dim")
         self.query_one("#kind-counts", Static).update(
-            counts_table("Alerts per kind", labels, kinds) if kinds else empty)
+            counts_table("Alerts per kind", labels, kinds) if kinds else empty
+        )
         self.query_one("#peer-counts", Static).update(
-            counts_table("Alerts per peer", labels, peers) if peers else Text(""))
+            counts_table("Alerts per peer", labels, peers) if peers else Text("")
+        )

@@ -17,28 +17,36 @@ from p2pmsg.ui import slash
 from p2pmsg.ui.palette import ACCENT, rich_style
 
 KEYS = (
-    ("F1", "this help"), ("F2", "security dashboard"),
+    ("F1", "this help"),
+    ("F2", "security dashboard"),
     ("F3", "verify the selected peer / decide about a flagged key"),
-    ("F4", "settings"), ("F5", "rotate to a fresh key now"), ("F6", "show/hide side panels"),
+    ("F4", "settings"),
+    ("F5", "rotate to a fresh key now"),
+    ("F6", "show/hide side panels"),
     ("ctrl+p", "command palette: every action, peers, themes"),
-    ("ctrl+n / ctrl+b", "next / previous peer"), ("ctrl+r", "rename the peer (your own name)"),
+    ("ctrl+n / ctrl+b", "next / previous peer"),
+    ("ctrl+r", "rename the peer (your own name)"),
     ("tab", "move between panels"),
     ("a / x", "accept / decline the newest file offer (in the conversation)"),
-    ("esc", "back to the composer / close a dialog"), ("ctrl+q", "quit"),
+    ("esc", "back to the composer / close a dialog"),
+    ("ctrl+q", "quit"),
 )
 MARKS = (
     ("● / ○", "peer online / offline"),
     ("✔", "verified: you compared safety numbers or paired by code"),
     ("⚠", "flagged: a new key claims a contact's name; nothing is sent until you decide"),
     ("⛔", "blocked: this key is refused"),
-    ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"), ("⏱", "disappearing message"),
+    ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"),
+    ("⏱", "disappearing message"),
 )
 
 
-def _table(title: str, rows: tuple[tuple[str, str], ...] | list[tuple[str, str]],
-           key_style: Style) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None,
-                  padding=(0, 2, 0, 0))
+def _table(
+    title: str, rows: tuple[tuple[str, str], ...] | list[tuple[str, str]], key_style: Style
+) -> Table:
+    table = Table(
+        title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+    )
     table.add_column(style=key_style, no_wrap=True)
     table.add_column()
     for key, text in rows:
@@ -56,8 +64,13 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("p2pmsg: end-to-end encrypted chat on your LAN", style="bold"))
             key = rich_style(self.app, f"bold {ACCENT}")
             yield Static(_table("Keys", KEYS, key))
-            yield Static(_table("Composer commands (start a message with // to send a "
-                                "leading /)", slash.help_lines(), key))
+            yield Static(
+                _table(
+                    "Composer commands (start a message with // to send a leading /)",
+                    slash.help_lines(),
+                    key,
+                )
+            )
             yield Static(_table("Marks", MARKS, key))
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -46,61 +46,76 @@ class KeyDecisionScreen(ModalScreen[str | None]):
         self.node = node
         self.peer = peer
         self.contact = contact
-        self.contact_name = clip(contact.name if contact is not None
-                                 else peer.clash_with_name or "a contact", 32)
+        self.contact_name = clip(
+            contact.name if contact is not None else peer.clash_with_name or "a contact", 32
+        )
 
     def compose(self) -> ComposeResult:
         name = self.contact_name
         with VerticalScroll(id="key-decision-box", classes="dialog -danger"):
-            yield Static(Content.assemble(("⚠ A new key claims to be ", f"bold {DANGER}"),
-                                          literal_content(name, f"bold {DANGER}")),
-                         id="key-decision-title")
+            yield Static(
+                Content.assemble(
+                    ("⚠ A new key claims to be ", f"bold {DANGER}"),
+                    literal_content(name, f"bold {DANGER}"),
+                ),
+                id="key-decision-title",
+            )
             body = Text("It is not the key you know for ")
             body.append_text(literal(name))
-            body.append(". It may be them on a new device or after a reinstall, another person "
-                        "with the same name, or someone pretending. ")
+            body.append(
+                ". It may be them on a new device or after a reinstall, another person "
+                "with the same name, or someone pretending. "
+            )
             body.append_text(literal(name))
             body.append(" is not affected. Nothing is sent to this new key until you decide.")
             yield Static(body, id="key-decision-body")
             label = literal(name, style="dim")
             label.append("'s pinned key", style="dim")
             yield Static(label)
-            yield Static(Text(group_fingerprint(self.peer.clash_with or "?" * 64)),
-                         classes="fingerprint", id="contact-fp")
+            yield Static(
+                Text(group_fingerprint(self.peer.clash_with or "?" * 64)),
+                classes="fingerprint",
+                id="contact-fp",
+            )
             claimed = Text("This new key, which calls itself ", style="dim")
             claimed.append_text(literal(clip(self.peer.claimed_name, 32), style="dim"))
             yield Static(claimed)
-            yield Static(Text(group_fingerprint(self.peer.fingerprint)), classes="fingerprint",
-                         id="new-fp")
+            yield Static(
+                Text(group_fingerprint(self.peer.fingerprint)), classes="fingerprint", id="new-fp"
+            )
             yield Static(Text("Safety number with the new key", style="dim"))
             yield Static(Text("computing…", style="dim"), id="safety-number")
             with Horizontal(classes="buttons"):
                 yield Button("Someone else…", variant="primary", id="apart")
-                yield Button(Content.assemble(literal_content(clip(name, 16)),
-                                              "'s new key…"), variant="warning", id="change")
+                yield Button(
+                    Content.assemble(literal_content(clip(name, 16)), "'s new key…"),
+                    variant="warning",
+                    id="change",
+                )
             with Horizontal(classes="buttons"):
                 yield Button("Pair by code", id="pair")
                 yield Button("Block", variant="error", id="block")
                 yield Button("Later (esc)", id="later")
             with Vertical(id="apart-form", classes="decision-step"):
                 yield Static("A name of your own for this key, one that tells it apart:")
-                yield Input(value=f"{printable(clip(self.peer.claimed_name, 56))} (2)",
-                            id="apart-name")
+                yield Input(
+                    value=f"{printable(clip(self.peer.claimed_name, 56))} (2)", id="apart-name"
+                )
                 with Horizontal(classes="buttons"):
-                    yield Button("Keep apart under this name", variant="primary",
-                                 id="apart-save")
+                    yield Button("Keep apart under this name", variant="primary", id="apart-save")
             with Vertical(id="change-form", classes="decision-step"):
                 confirm = Text("Move ", style="bold")
                 confirm.append_text(literal(name, style="bold"))
-                confirm.append(" and the whole conversation to the new key above. The old key "
-                               f"{(self.peer.clash_with or '?')[:16]}… will be retired and "
-                               "refused from then on. Do this only after comparing the safety "
-                               "number with them (in person or by voice) or pairing by code.",
-                               style="bold")
+                confirm.append(
+                    " and the whole conversation to the new key above. The old key "
+                    f"{(self.peer.clash_with or '?')[:16]}… will be retired and "
+                    "refused from then on. Do this only after comparing the safety "
+                    "number with them (in person or by voice) or pairing by code.",
+                    style="bold",
+                )
                 yield Static(confirm)
                 with Horizontal(classes="buttons"):
-                    yield Button("Yes, it is their new key", variant="error",
-                                 id="change-confirm")
+                    yield Button("Yes, it is their new key", variant="error", id="change-confirm")
 
     def on_mount(self) -> None:
         for step in self.query(".decision-step"):
@@ -110,8 +125,9 @@ class KeyDecisionScreen(ModalScreen[str | None]):
 
     @work(exclusive=True, group="safety")
     async def _load(self) -> None:
-        await show_safety_number(self.node, self.peer.fingerprint,
-                                 self.query_one("#safety-number", Static))
+        await show_safety_number(
+            self.node, self.peer.fingerprint, self.query_one("#safety-number", Static)
+        )
 
     def _show_step(self, step_id: str) -> None:
         for step in self.query(".decision-step"):
@@ -131,6 +147,7 @@ class KeyDecisionScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#pair")
     def _pair(self) -> None:
         from p2pmsg.ui.screens.pairing import PairingScreen
+
         self.app.push_screen(PairingScreen(self.node, self.peer))
 
     @on(Button.Pressed, "#later")
@@ -164,8 +181,9 @@ class KeyDecisionScreen(ModalScreen[str | None]):
                 if self.peer.clash_with is None:
                     raise ValueError("the contact this key claims to be is no longer known")
                 await self.node.change_key(self.peer.clash_with, fp)
-                note = (f"{printable(self.contact_name)} is now on the new key; it is not "
-                        "verified yet.")
+                note = (
+                    f"{printable(self.contact_name)} is now on the new key; it is not verified yet."
+                )
             else:
                 await self.node.block_peer(fp)
                 note = "This key is blocked."

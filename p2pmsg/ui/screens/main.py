@@ -96,8 +96,10 @@ class MainScreen(ConversationActions):
 
     def on_mount(self) -> None:
         self.title = "p2pmsg"
-        self.sub_title = (f"{printable(clip(self.node.display_name, 24))} · "
-                          f"{_short(self.node.fingerprint)} · port {self.node.listen_port}")
+        self.sub_title = (
+            f"{printable(clip(self.node.display_name, 24))} · "
+            f"{_short(self.node.fingerprint)} · port {self.node.listen_port}"
+        )
         self.query_one(MessageLog).me_name = self.node.display_name
         self._render_header()
         self.query_one(Composer).focus()
@@ -219,20 +221,25 @@ class MainScreen(ConversationActions):
         peer = self.peer(self.selected)
         composer = self.query_one(Composer)
         if peer is None:
-            header.update(Content.styled("No conversation selected: pick a peer on the left "
-                                         "(or /add HOST:PORT)", MUTED))
+            header.update(
+                Content.styled(
+                    "No conversation selected: pick a peer on the left (or /add HOST:PORT)", MUTED
+                )
+            )
             composer.set_target(None)
             return
         parts: list[str | Content | tuple[str, str]] = [
-            literal_content(clip(peer.name, 32), "bold")]
+            literal_content(clip(peer.name, 32), "bold")
+        ]
         if peer.local_name and peer.claimed_name and peer.claimed_name != peer.local_name:
             parts += [(" · says ", MUTED), literal_content(clip(peer.claimed_name, 24), MUTED)]
         parts.append("  ")
         if peer.state == "flagged":
-            parts += [("⚠ claims to be ", f"bold {DANGER}"),
-                      literal_content(clip(peer.clash_with_name or "a contact", 24),
-                                      f"bold {DANGER}"),
-                      (", not their key (F3 to decide)", f"bold {DANGER}")]
+            parts += [
+                ("⚠ claims to be ", f"bold {DANGER}"),
+                literal_content(clip(peer.clash_with_name or "a contact", 24), f"bold {DANGER}"),
+                (", not their key (F3 to decide)", f"bold {DANGER}"),
+            ]
         elif peer.state == "blocked":
             parts.append(("⛔ blocked (/unblock)", f"bold {DANGER}"))
         elif peer.verified:
@@ -244,8 +251,7 @@ class MainScreen(ConversationActions):
         parts += [" · ", ("online", OK) if peer.online else ("offline", MUTED)]
         ttl, is_default = self.effective_ttl(peer.fingerprint)
         if ttl is not None:
-            parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""),
-                          WARN))
+            parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""), WARN))
         parts.append((f" · {peer.short_fingerprint}", MUTED))
         header.update(Content.assemble(*parts))
         composer.set_target(peer.name, blocked_reason=blocked_reason(peer))
@@ -256,8 +262,7 @@ class MainScreen(ConversationActions):
         if peer is None:
             pane.show(None, offline_reason="Select a peer to see its session.")
             return
-        reason = "No live session: the peer is offline." if not peer.online else \
-            "Connecting…"
+        reason = "No live session: the peer is offline." if not peer.online else "Connecting…"
         pane.show(self.sessions.get(peer.fingerprint), peer.name, offline_reason=reason)
 
     # --- node events ----------------------------------------------------------------
@@ -338,8 +343,9 @@ class MainScreen(ConversationActions):
         more = self._suppressed.pop(peer.fingerprint, 0)
         body = "(disappeared)" if message.text is None else clip(message.text, 80)
         suffix = f"\n(+{more} more)" if more else ""
-        self.notify(printable(body) + suffix, title=f"New message from {printable(peer.name)}",
-                    markup=False)
+        self.notify(
+            printable(body) + suffix, title=f"New message from {printable(peer.name)}", markup=False
+        )
 
     def _session_changed(self, event: SessionChanged) -> None:
         session = event.session
@@ -359,8 +365,11 @@ class MainScreen(ConversationActions):
         if transfer.peer == self.selected:
             self.query_one(MessageLog).upsert_transfer(transfer)
         elif transfer.direction == "in" and transfer.state == "offered":
-            self.notify(f"{printable(self.peer_name(transfer.peer))} offers "
-                        f"{printable(transfer.name)}", title="File offered", markup=False)
+            self.notify(
+                f"{printable(self.peer_name(transfer.peer))} offers {printable(transfer.name)}",
+                title="File offered",
+                markup=False,
+            )
 
     def _name_clashed(self, event: NameClashed) -> None:
         """A new key claims a contact's name: it is its own, flagged entry (the node sends
@@ -368,7 +377,9 @@ class MainScreen(ConversationActions):
         if event.fingerprint == self.selected:
             self.query_one(MessageLog).add_note(
                 f"this key claims to be {printable(clip(event.contact_name, 32))} but is not "
-                "that contact's key: nothing is sent to it until you decide (F3)", error=True)
+                "that contact's key: nothing is sent to it until you decide (F3)",
+                error=True,
+            )
         self._key_prompted.discard(event.fingerprint)
         # The flagged key's own view may arrive later in this batch or the next one
         # (the node announces the clash before the connection): ask once it is here.
@@ -378,20 +389,26 @@ class MainScreen(ConversationActions):
         self.query_one(ThreatPanel).add_alerts(alerts)
         for alert in alerts:
             if SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK["high"]:
-                self.notify(printable(clip(alert.message, 120)),
-                            title=f"{alert.severity.upper()} alert: {alert.kind}",
-                            severity="error", markup=False, timeout=8)
+                self.notify(
+                    printable(clip(alert.message, 120)),
+                    title=f"{alert.severity.upper()} alert: {alert.kind}",
+                    severity="error",
+                    markup=False,
+                    timeout=8,
+                )
 
 
 def blocked_reason(peer: PeerView) -> str | None:
     """Why the composer cannot send to this key, in words that say what to do."""
     if peer.state == "flagged":
-        return (f"Not sending: this key claims to be {printable(clip(peer.clash_with_name, 24))}"
-                " but is not their key. F3 to decide who it is.")
+        return (
+            f"Not sending: this key claims to be {printable(clip(peer.clash_with_name, 24))}"
+            " but is not their key. F3 to decide who it is."
+        )
     if peer.state == "blocked":
         return "Not sending: you blocked this key. /unblock to allow it again."
     return None
 
 
 def _short(fingerprint: str) -> str:
-    return " ".join(fingerprint[i:i + 4] for i in range(0, 16, 4))
+    return " ".join(fingerprint[i : i + 4] for i in range(0, 16, 4))

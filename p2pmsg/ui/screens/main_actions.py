@@ -28,8 +28,10 @@ from p2pmsg.ui.widgets.threat_panel import ThreatPanel
 
 def describe_unsendable(peer: PeerView) -> str:
     if peer.state == "flagged":
-        return (f"this key claims to be {printable(clip(peer.clash_with_name, 24))} but is "
-                "not their key; decide who it is first (F3)")
+        return (
+            f"this key claims to be {printable(clip(peer.clash_with_name, 24))} but is "
+            "not their key; decide who it is first (F3)"
+        )
     if peer.state == "blocked":
         return "you blocked this key (/unblock to allow it again)"
     return f"this key is {peer.state}"
@@ -118,12 +120,15 @@ class ConversationActions(Screen[None]):
         if command.name == "help":
             for usage, text in slash.help_lines():
                 log.add_note(f"{usage:<20} {text}")
-            log.add_note("F1 help · F2 security · F3 verify · F4 settings · F5 rotate · "
-                         "ctrl+p all commands")
+            log.add_note(
+                "F1 help · F2 security · F3 verify · F4 settings · F5 rotate · ctrl+p all commands"
+            )
             return
         if command.name == "add":
-            self._node_call(self.node.add_peer(command.host, command.port),
-                            f"connecting to {command.host}:{command.port}…")
+            self._node_call(
+                self.node.add_peer(command.host, command.port),
+                f"connecting to {command.host}:{command.port}…",
+            )
             return
         peer = self.peer(self.selected)
         if peer is None:
@@ -138,8 +143,10 @@ class ConversationActions(Screen[None]):
         elif command.name in ("accept", "decline"):
             log.action_decide_latest(command.name == "accept")
         elif command.name == "cipher":
-            self._node_call(self.node.set_suite(fp, command.arg),
-                            f"switching to {command.arg} at the next epoch…")
+            self._node_call(
+                self.node.set_suite(fp, command.arg),
+                f"switching to {command.arg} at the next epoch…",
+            )
         elif command.name == "rotate":
             self.action_rotate()
         elif command.name == "rekey":
@@ -151,9 +158,10 @@ class ConversationActions(Screen[None]):
         elif command.name == "pair":
             self.action_pair(command.arg)
         elif command.name == "name":
-            self._decide(self.node.rename_peer(fp, command.arg or None),
-                         f"named it {printable(command.arg)}" if command.arg
-                         else "your name for it removed")
+            self._decide(
+                self.node.rename_peer(fp, command.arg or None),
+                f"named it {printable(command.arg)}" if command.arg else "your name for it removed",
+            )
         elif command.name == "trust":
             self.action_verify()
         elif command.name == "block":
@@ -190,14 +198,22 @@ class ConversationActions(Screen[None]):
         self.conversation_ttl[fingerprint] = stored
         default = self.default_disappearing_ttl
         if stored is not None and math.isinf(stored):
-            log.add_note("disappearing messages: off in this conversation"
-                         + (f" (the Settings default of {duration(default)} does not apply "
-                            "here; /ttl default to follow it)" if default else ""))
+            log.add_note(
+                "disappearing messages: off in this conversation"
+                + (
+                    f" (the Settings default of {duration(default)} does not apply "
+                    "here; /ttl default to follow it)"
+                    if default
+                    else ""
+                )
+            )
         elif stored is not None:
             log.add_note(f"disappearing messages: {duration(stored)}")
         elif default is not None:
-            log.add_note(f"disappearing messages: the default from Settings, {duration(default)}"
-                         " (F4 to change it)")
+            log.add_note(
+                f"disappearing messages: the default from Settings, {duration(default)}"
+                " (F4 to change it)"
+            )
         else:
             log.add_note("disappearing messages: off")
         if fingerprint == self.selected:
@@ -227,8 +243,11 @@ class ConversationActions(Screen[None]):
         self.run_worker(run(), group="node-call")
 
     def on_message_log_transfer_decision(self, event: MessageLog.TransferDecision) -> None:
-        call = (self.node.accept_file(event.transfer_id) if event.accept
-                else self.node.decline_file(event.transfer_id))
+        call = (
+            self.node.accept_file(event.transfer_id)
+            if event.accept
+            else self.node.decline_file(event.transfer_id)
+        )
         self._node_call(call, "accepting the file…" if event.accept else "declined the file")
 
     # --- actions (keys and palette) -------------------------------------------------
@@ -252,10 +271,12 @@ class ConversationActions(Screen[None]):
 
     def action_help(self) -> None:
         from p2pmsg.ui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen())
 
     def action_dashboard(self) -> None:
         from p2pmsg.ui.screens.dashboard import DashboardScreen
+
         self.app.push_screen(DashboardScreen(self.node, self.clock, self.peer_name))
 
     def action_settings(self) -> None:
@@ -283,6 +304,7 @@ class ConversationActions(Screen[None]):
     def action_verify(self) -> None:
         """F3: a flagged key gets the decision screen, any other key the verify screen."""
         from p2pmsg.ui.screens.verify import VerifyScreen
+
         peer = self.peer(self.selected)
         if peer is None:
             self.notify("Pick a peer to verify first.", severity="warning")
@@ -296,6 +318,7 @@ class ConversationActions(Screen[None]):
     def action_pair(self, code: str = "") -> None:
         """Pair by a short code with the selected peer: show one, or enter theirs."""
         from p2pmsg.ui.screens.pairing import PairingScreen
+
         peer = self.peer(self.selected)
         if peer is None:
             self.notify("Pick a peer to pair with first.", severity="warning")
@@ -331,6 +354,7 @@ class ConversationActions(Screen[None]):
         """The decision screen for a flagged key, once per flag (again on F3, or when the
         user tries to send to it)."""
         from p2pmsg.ui.screens.key_decision import KeyDecisionScreen
+
         if fingerprint in self._key_prompted:
             return
         peer = self.peer(fingerprint)
@@ -350,9 +374,10 @@ class ConversationActions(Screen[None]):
 
     def on_threat_panel_alert_chosen(self, event: ThreatPanel.AlertChosen) -> None:
         from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
-        self.app.push_screen(AlertDetailScreen(event.alert, self.peer_name(event.alert.peer),
-                                               self.clock))
+
+        self.app.push_screen(
+            AlertDetailScreen(event.alert, self.peer_name(event.alert.peer), self.clock)
+        )
 
     def accept_latest_offer(self) -> None:
         self.query_one(MessageLog).action_decide_latest(True)
-

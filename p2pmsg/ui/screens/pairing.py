@@ -23,8 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Static
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import NodeAPI, PairingOutcome, PeerView
-from p2pmsg.node.pairing import OUTCOME_TEXT
+from p2pmsg.node.api import OUTCOME_TEXT, NodeAPI, PairingOutcome, PeerView
 from p2pmsg.ui.palette import DANGER, OK
 from p2pmsg.ui.safe_text import clip, literal_content, printable
 
@@ -51,17 +50,32 @@ class PairingScreen(ModalScreen[bool | None]):
     def compose(self) -> ComposeResult:
         name = clip(self.peer.name, 32)
         with VerticalScroll(id="pairing-box", classes="dialog"):
-            yield Static(Content.assemble(("Pair with ", "bold"), literal_content(name, "bold"),
-                                          (" by a short code", "bold")), id="pairing-title")
-            yield Static(Text(
-                "One of you shows a code, the other types it. Say the code aloud, in person or "
-                "on a call where you recognise the voice; never send it through p2pmsg. A code "
-                "is good for one try within two minutes.", style="italic"), id="pairing-body")
+            yield Static(
+                Content.assemble(
+                    ("Pair with ", "bold"),
+                    literal_content(name, "bold"),
+                    (" by a short code", "bold"),
+                ),
+                id="pairing-title",
+            )
+            yield Static(
+                Text(
+                    "One of you shows a code, the other types it. Say the code aloud, in person or "
+                    "on a call where you recognise the voice; never send it through p2pmsg. A code "
+                    "is good for one try within two minutes.",
+                    style="italic",
+                ),
+                id="pairing-body",
+            )
             with Horizontal(classes="buttons", id="pairing-choice"):
                 yield Button("Show a code", variant="primary", id="show")
                 yield Button("Close (esc)", id="close")
-            yield Input(placeholder="or type their code, e.g. 123-456, then Enter",
-                        id="pairing-input", restrict=r"[0-9\- ]*", max_length=11)
+            yield Input(
+                placeholder="or type their code, e.g. 123-456, then Enter",
+                id="pairing-input",
+                restrict=r"[0-9\- ]*",
+                max_length=11,
+            )
             yield Static("", id="pairing-code")
             yield Static("", id="pairing-status")
 
@@ -104,8 +118,9 @@ class PairingScreen(ModalScreen[bool | None]):
             return
         left = int(self._expires_at - time.time())
         if left > 0:
-            self._status(f"Read this code to them; it expires in {left} s. Waiting for them "
-                         "to type it…")
+            self._status(
+                f"Read this code to them; it expires in {left} s. Waiting for them to type it…"
+            )
         else:
             self._status("The code expired. Show a new one to try again.", DANGER)
 
@@ -117,8 +132,7 @@ class PairingScreen(ModalScreen[bool | None]):
     async def _enter(self, code: str) -> None:
         self._status("Checking the code with them…")
         try:
-            outcome = await self.node.enter_pairing_code(self.peer.fingerprint, code,
-                                                         ENTER_TIMEOUT)
+            outcome = await self.node.enter_pairing_code(self.peer.fingerprint, code, ENTER_TIMEOUT)
         except P2PMsgError as exc:
             self._status(f"Could not pair: {exc}", DANGER)
             return

@@ -103,15 +103,18 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             self._errors([str(exc)])
             return
         self.query_one("#key_rotation_interval", Input).value = _shown(
-            settings.get("key_rotation_interval", 3600), seconds=True)
+            settings.get("key_rotation_interval", 3600), seconds=True
+        )
         self.query_one("#max_messages_per_key", Input).value = _shown(
-            settings.get("max_messages_per_key", 1000))
+            settings.get("max_messages_per_key", 1000)
+        )
         suite = settings.get("preferred_suite")
         if suite in SUITES:
             self.query_one("#preferred_suite", Select).value = suite
         self.query_one("#downloads_dir", Input).value = _shown(settings.get("downloads_dir"))
         self.query_one("#default_disappearing_ttl", Input).value = _shown(
-            settings.get("default_disappearing_ttl"), seconds=True)
+            settings.get("default_disappearing_ttl"), seconds=True
+        )
         self.query_one("#key_rotation_interval", Input).focus()
 
     @on(Button.Pressed, "#cancel")
@@ -120,8 +123,12 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        names = ("key_rotation_interval", "max_messages_per_key", "downloads_dir",
-                 "default_disappearing_ttl")
+        names = (
+            "key_rotation_interval",
+            "max_messages_per_key",
+            "downloads_dir",
+            "default_disappearing_ttl",
+        )
         raw = {name: self.query_one(f"#{name}", Input).value for name in names}
         suite_value = self.query_one("#preferred_suite", Select).value
         suite = suite_value if isinstance(suite_value, str) else None
@@ -143,4 +150,5 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
 
     def _errors(self, errors: list[str]) -> None:
         self.query_one("#settings-errors", Static).update(
-            Content.styled("\n".join(errors), f"bold {DANGER}"))
+            Content.styled("\n".join(errors), f"bold {DANGER}")
+        )

@@ -45,8 +45,9 @@ class UnlockScreen(Screen[None]):
             yield Static("p2pmsg", id="unlock-logo")
             if self._creating:
                 yield Label(Text(f"Create profile “{name}”"), id="unlock-title")
-                yield Input(placeholder="Display name (what peers see)", id="display-name",
-                            max_length=64)
+                yield Input(
+                    placeholder="Display name (what peers see)", id="display-name", max_length=64
+                )
                 yield Input(placeholder="Password", password=True, id="password")
                 yield Input(placeholder="Confirm password", password=True, id="confirm")
                 yield PasswordRules(id="rules")

@@ -27,15 +27,15 @@ from p2pmsg.ui.safe_text import clip, literal, literal_content, printable
 
 def group_fingerprint(hex_fp: str) -> str:
     """64 hex digits as two lines of 8 groups of 4 (the `format_fingerprint` form)."""
-    groups = [hex_fp[i:i + 4] for i in range(0, len(hex_fp), 4)]
+    groups = [hex_fp[i : i + 4] for i in range(0, len(hex_fp), 4)]
     return " ".join(groups[:8]) + "\n" + " ".join(groups[8:])
 
 
 def group_safety_number(number: str) -> list[str]:
     """The 60 digits as 3 rows of 4 groups of 5 (12 groups in all)."""
     digits = "".join(ch for ch in number if ch.isdigit())
-    groups = [digits[i:i + 5] for i in range(0, len(digits), 5)]
-    return [" ".join(groups[i:i + 4]) for i in range(0, len(groups), 4)]
+    groups = [digits[i : i + 5] for i in range(0, len(digits), 5)]
+    return [" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4)]
 
 
 async def show_safety_number(node: NodeAPI, fingerprint: str, widget: Static) -> None:
@@ -71,26 +71,33 @@ class VerifyScreen(ModalScreen[bool | None]):
         name = clip(self.peer.name, 40)
         with VerticalScroll(id="verify-box", classes="dialog"):
             title = Content.assemble(
-                ("Verify ", "bold"), literal_content(name, "bold"), ("  (currently ", "dim"),
-                ("verified", f"bold {OK}") if self.peer.verified
+                ("Verify ", "bold"),
+                literal_content(name, "bold"),
+                ("  (currently ", "dim"),
+                ("verified", f"bold {OK}")
+                if self.peer.verified
                 else ("not verified", f"bold {WARN}"),
-                (")", "dim"))
+                (")", "dim"),
+            )
             yield Static(title, id="verify-title")
             yield Static(Text("Your fingerprint", style="dim"))
-            yield Static(Text(group_fingerprint(self.node.fingerprint)), classes="fingerprint",
-                         id="own-fp")
+            yield Static(
+                Text(group_fingerprint(self.node.fingerprint)), classes="fingerprint", id="own-fp"
+            )
             label = literal(name, style="dim")
             label.append("'s fingerprint", style="dim")
             yield Static(label)
-            yield Static(Text(group_fingerprint(self.peer.fingerprint)), classes="fingerprint",
-                         id="peer-fp")
+            yield Static(
+                Text(group_fingerprint(self.peer.fingerprint)), classes="fingerprint", id="peer-fp"
+            )
             yield Static(Text("Safety number", style="dim"))
             yield Static(Text("computing…", style="dim"), id="safety-number")
             how = Text(
                 "Read the safety number aloud to each other, in person or on a call where "
                 "you recognise the voice. It must match digit for digit on both screens. "
                 "If it does not, someone may be in the middle: do not mark verified.",
-                style="italic")
+                style="italic",
+            )
             yield Static(how, id="verify-how")
             with Horizontal(classes="buttons"):
                 if self.peer.state == "pinned":  # only a pinned key can be verified
@@ -110,8 +117,9 @@ class VerifyScreen(ModalScreen[bool | None]):
 
     @work(exclusive=True)
     async def _load(self) -> None:
-        await show_safety_number(self.node, self.peer.fingerprint,
-                                 self.query_one("#safety-number", Static))
+        await show_safety_number(
+            self.node, self.peer.fingerprint, self.query_one("#safety-number", Static)
+        )
 
     @on(Button.Pressed, "#mark-verified")
     def _verified(self) -> None:
@@ -162,8 +170,11 @@ class VerifyScreen(ModalScreen[bool | None]):
     @work(exclusive=True, group="mark")
     async def action_mark(self, verified: bool) -> None:
         if self.peer.state != "pinned":
-            self.notify("Only a pinned key (met in a handshake, not flagged or blocked) can "
-                        "be marked verified.", severity="warning")
+            self.notify(
+                "Only a pinned key (met in a handshake, not flagged or blocked) can "
+                "be marked verified.",
+                severity="warning",
+            )
             return
         try:
             await self.node.set_verified(self.peer.fingerprint, verified)

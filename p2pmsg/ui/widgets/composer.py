@@ -36,11 +36,9 @@ class Composer(Input):
             max_length=MAX_MESSAGE_CHARS,
             id=id,
         )
-        self._locked_reason: str | None = None
 
     def set_target(self, peer_name: str | None, *, blocked_reason: str | None = None) -> None:
         """Point the composer at a conversation, or lock it with a reason."""
-        self._locked_reason = blocked_reason
         if blocked_reason is not None:
             self.placeholder = blocked_reason
             self.add_class("-blocked")
@@ -51,10 +49,6 @@ class Composer(Input):
             # The placeholder is plain text (Input does not parse markup in it).
             self.placeholder = f"Message {printable(peer_name)} · /help for commands"
             self.remove_class("-blocked")
-
-    @property
-    def locked_reason(self) -> str | None:
-        return self._locked_reason
 
     async def action_submit(self) -> None:
         text = self.value

@@ -57,10 +57,21 @@ class MessageLog(ScrollView, can_focus=True):
     """Scrollable, append-mostly view of one conversation."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "message-log--time", "message-log--me", "message-log--peer", "message-log--status",
-        "message-log--read", "message-log--failed", "message-log--ttl", "message-log--day",
-        "message-log--note", "message-log--error", "message-log--card", "message-log--button",
-        "message-log--gone", "message-log--bar", "message-log--bar-empty",
+        "message-log--time",
+        "message-log--me",
+        "message-log--peer",
+        "message-log--status",
+        "message-log--read",
+        "message-log--failed",
+        "message-log--ttl",
+        "message-log--day",
+        "message-log--note",
+        "message-log--error",
+        "message-log--card",
+        "message-log--button",
+        "message-log--gone",
+        "message-log--bar",
+        "message-log--bar-empty",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "decide_latest(True)", "Accept file", show=False),
@@ -117,9 +128,13 @@ class MessageLog(ScrollView, can_focus=True):
     def _tick_countdowns(self) -> None:
         """Re-render the counting-down messages that have been rendered (the visible
         ones, and a few screens around them); the rest show the right time when drawn."""
-        ticking = [entry for entry in self._rendered.values()
-                   if isinstance(entry.payload, MessageView) and entry.payload.deadline is not None
-                   and entry.payload.text is not None]
+        ticking = [
+            entry
+            for entry in self._rendered.values()
+            if isinstance(entry.payload, MessageView)
+            and entry.payload.deadline is not None
+            and entry.payload.text is not None
+        ]
         for entry in ticking:
             entry.invalidate()
         if ticking:
@@ -145,7 +160,8 @@ class MessageLog(ScrollView, can_focus=True):
         """
         self.clear_conversation()
         timeline: list[tuple[float, int, MessageView | TransferView]] = [
-            (m.created, 0, m) for m in messages]
+            (m.created, 0, m) for m in messages
+        ]
         timeline += [(t.created if t.created > 0 else float("inf"), 1, t) for t in transfers]
         timeline.sort(key=lambda item: (item[0], item[1]))
         for _, _, item in timeline:
@@ -217,9 +233,14 @@ class MessageLog(ScrollView, can_focus=True):
         """A local, non-message line: command results, errors, session changes."""
         self._note_seq += 1
         start = len(self._entries)
-        self._append(_Entry(f"n:{self._note_seq}", "note",
-                            text.plain if isinstance(text, Text) else text,
-                            style="error" if error else "info"))
+        self._append(
+            _Entry(
+                f"n:{self._note_seq}",
+                "note",
+                text.plain if isinstance(text, Text) else text,
+                style="error" if error else "info",
+            )
+        )
         if self._trim():
             self._relayout()
         else:
@@ -229,8 +250,11 @@ class MessageLog(ScrollView, can_focus=True):
     def latest_offer(self) -> TransferView | None:
         for entry in reversed(self._entries):
             payload = entry.payload
-            if (isinstance(payload, TransferView) and payload.direction == "in"
-                    and payload.state == "offered"):
+            if (
+                isinstance(payload, TransferView)
+                and payload.direction == "in"
+                and payload.state == "offered"
+            ):
                 return payload
         return None
 
@@ -244,8 +268,9 @@ class MessageLog(ScrollView, can_focus=True):
 
     def plain_lines(self) -> list[str]:
         """The rendered text, for tests and accessibility tools."""
-        return [strip.text.rstrip() for entry in self._entries
-                for strip in self._entry_strips(entry)]
+        return [
+            strip.text.rstrip() for entry in self._entries for strip in self._entry_strips(entry)
+        ]
 
     # --- actions --------------------------------------------------------------------
 
@@ -412,14 +437,17 @@ class MessageLog(ScrollView, can_focus=True):
         elif entry.kind == "day":
             label = f" {entry.payload} "
             side = max((width - len(label)) // 2, 1)
-            text = Text("─" * side + label + "─" * side,
-                        style=self.get_component_rich_style("message-log--day"))
+            text = Text(
+                "─" * side + label + "─" * side,
+                style=self.get_component_rich_style("message-log--day"),
+            )
             strips = _wrap(console, text, width, base)
         else:
             component = "message-log--error" if entry.style == "error" else "message-log--note"
             text = Text("· ", style=self.get_component_rich_style(component))
-            text.append_text(literal(str(entry.payload),
-                                     style=self.get_component_rich_style(component)))
+            text.append_text(
+                literal(str(entry.payload), style=self.get_component_rich_style(component))
+            )
             strips = _wrap(console, text, width, base)
         entry.cache_width = width
         entry.strips = strips
@@ -430,13 +458,15 @@ class MessageLog(ScrollView, can_focus=True):
             self.call_later(self._relayout)
         return strips
 
-    def _render_message(self, console: Console, message: MessageView, width: int,
-                        base: Style) -> list[Strip]:
+    def _render_message(
+        self, console: Console, message: MessageView, width: int, base: Style
+    ) -> list[Strip]:
         rows = self.message_rows.rows(console, message, width, self.get_component_rich_style)
         return [_strip(console, row, base, width) for row in rows]
 
-    def _render_transfer(self, console: Console, transfer: TransferView, width: int,
-                         base: Style) -> list[Strip]:
+    def _render_transfer(
+        self, console: Console, transfer: TransferView, width: int, base: Style
+    ) -> list[Strip]:
         strips: list[Strip] = []
         for row in card_rows(transfer, width, self.get_component_rich_style):
             strips.extend(_wrap(console, row, width, base))
@@ -456,5 +486,6 @@ def _wrap(console: Console, text: Text, width: int, base: Style) -> list[Strip]:
     if text.style:  # wrap() drops a base style on lines without spans: make it a span
         text.stylize_before(text.style)
         text.style = ""
-    return [_strip(console, line, base, width)
-            for line in text.wrap(console, width, overflow="fold")]
+    return [
+        _strip(console, line, base, width) for line in text.wrap(console, width, overflow="fold")
+    ]

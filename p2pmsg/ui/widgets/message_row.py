@@ -21,7 +21,11 @@ from p2pmsg.ui.safe_text import printable
 from p2pmsg.ui.timefmt import Clock, duration
 
 STATUS_ICON: dict[str, str] = {
-    "queued": "◷", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "✗",
+    "queued": "◷",
+    "sent": "✓",
+    "delivered": "✓✓",
+    "read": "✓✓",
+    "failed": "✗",
 }
 _SEPARATOR = " │ "
 
@@ -41,8 +45,9 @@ class MessageRows:
             return 1  # the usual short message: no wrapping needed to know
         return len(Text(plain).wrap(console, body_width, overflow="fold"))
 
-    def rows(self, console: Console, message: MessageView, width: int,
-             style: Callable[[str], Style]) -> list[Text]:
+    def rows(
+        self, console: Console, message: MessageView, width: int, style: Callable[[str], Style]
+    ) -> list[Text]:
         """The message's lines; `style` maps the log's component classes to styles."""
         mine = message.direction == "out"
         time_style = style("message-log--time")
@@ -50,8 +55,10 @@ class MessageRows:
         # bleed into the body, which is read in the theme's normal foreground.
         head = Text()
         head.append(self.clock.hhmm(message.created) + " ", style=time_style)
-        head.append(self._nick(message, width),
-                    style=style("message-log--me" if mine else "message-log--peer"))
+        head.append(
+            self._nick(message, width),
+            style=style("message-log--me" if mine else "message-log--peer"),
+        )
         head.append(_SEPARATOR, style=time_style)
         pad = Text()
         pad.append(" " * (head.cell_len - 2) + "│ ", style=time_style)
@@ -78,8 +85,12 @@ class MessageRows:
         return printable(name[:nick_width].rjust(nick_width))
 
     def _body_width(self, message: MessageView, width: int) -> int:
-        indent = cell_len(self.clock.hhmm(message.created)) + 1 \
-            + cell_len(self._nick(message, width)) + cell_len(_SEPARATOR)
+        indent = (
+            cell_len(self.clock.hhmm(message.created))
+            + 1
+            + cell_len(self._nick(message, width))
+            + cell_len(_SEPARATOR)
+        )
         return max(width - indent, 8)
 
     def _body_parts(self, message: MessageView) -> list[tuple[str, str | None]]:
@@ -89,11 +100,15 @@ class MessageRows:
         else:
             parts = [(printable(message.text, multiline=True), None)]
         if message.ttl is not None and message.text is not None:  # gone: no timer left
-            left = (f" ⏱{duration(message.deadline - self.clock.now())}"
-                    if message.deadline is not None else f" ⏱{duration(message.ttl)}")
+            left = (
+                f" ⏱{duration(message.deadline - self.clock.now())}"
+                if message.deadline is not None
+                else f" ⏱{duration(message.ttl)}"
+            )
             parts.append((left, "message-log--ttl"))
         if message.direction == "out":
             component = {"read": "message-log--read", "failed": "message-log--failed"}.get(
-                message.status, "message-log--status")
+                message.status, "message-log--status"
+            )
             parts.append((" " + STATUS_ICON.get(message.status, "?"), component))
         return parts

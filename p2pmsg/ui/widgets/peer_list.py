@@ -38,15 +38,16 @@ def peer_label(peer: PeerView, width: int = 18) -> Content:
     elif peer.verified:
         parts.append((" ✔", f"bold {OK}"))
     if peer.unread:
-        parts.append((f" ({peer.unread})" if peer.unread < 1000 else " (999+)",
-                      "bold reverse"))
+        parts.append((f" ({peer.unread})" if peer.unread < 1000 else " (999+)", "bold reverse"))
     parts += ["\n", (peer.short_fingerprint, MUTED)]
     if peer.local_name and peer.claimed_name and peer.claimed_name != peer.local_name:
         parts += ["\n", ("says ", MUTED), literal_content(clip(peer.claimed_name, width), MUTED)]
     if peer.state == "flagged":
-        parts += ["\n", ("claims to be ", f"bold {DANGER}"),
-                  literal_content(clip(peer.clash_with_name or "a contact", width),
-                                  f"bold {DANGER}")]
+        parts += [
+            "\n",
+            ("claims to be ", f"bold {DANGER}"),
+            literal_content(clip(peer.clash_with_name or "a contact", width), f"bold {DANGER}"),
+        ]
     elif peer.state == "blocked":
         parts.append(("\nblocked", f"bold {DANGER}"))
     return Content.assemble(*parts)

@@ -46,8 +46,12 @@ class RotationPane(Static):
     def on_resize(self) -> None:
         self._tick()
 
-    def show(self, session: SessionStatusView | None, peer_name: str = "",
-             offline_reason: str = "No live session with this peer.") -> None:
+    def show(
+        self,
+        session: SessionStatusView | None,
+        peer_name: str = "",
+        offline_reason: str = "No live session with this peer.",
+    ) -> None:
         self._peer_name = peer_name
         self._offline_reason = offline_reason
         self.session = session
@@ -69,47 +73,65 @@ class RotationPane(Static):
         bar_width = max(min(width - 2, 30), 8)
         head = Content.assemble(
             literal_content(clip(self._peer_name, width - 12), "bold"),
-            ("  ✔ verified", f"bold {OK}") if session.verified
-            else ("  ✘ unverified", f"bold {WARN}"))
+            ("  ✔ verified", f"bold {OK}")
+            if session.verified
+            else ("  ✘ unverified", f"bold {WARN}"),
+        )
         lines = [head]
         lines += self._direction("▲", session.send, now, bar_width, width)
         lines += self._direction("▼", session.recv, now, bar_width, width)
         fresh = now - session.last_key_agreement
-        lines.append(Content.assemble(
-            ("age ", MUTED), duration(now - session.session_started),
-            (" · fresh DH ", MUTED), ago(fresh), (" ago" if fresh >= 5 else "", MUTED)))
-        lines.append(Content.assemble(("handshake ", MUTED),
-                                      (session.handshake_hash[:16], "bold")))
+        lines.append(
+            Content.assemble(
+                ("age ", MUTED),
+                duration(now - session.session_started),
+                (" · fresh DH ", MUTED),
+                ago(fresh),
+                (" ago" if fresh >= 5 else "", MUTED),
+            )
+        )
+        lines.append(Content.assemble(("handshake ", MUTED), (session.handshake_hash[:16], "bold")))
         self.border_subtitle = f"epoch {session.send.epoch}/{session.recv.epoch}"
         self.plain = "\n".join(line.plain for line in lines)
         return Content("\n").join(lines)
 
     @staticmethod
-    def _direction(label: str, status: DirectionStatus, now: float, bar_width: int,
-                   width: int) -> list[Content]:
+    def _direction(
+        label: str, status: DirectionStatus, now: float, bar_width: int, width: int
+    ) -> list[Content]:
         sending = label == "▲"
-        title = Content.assemble((label + " ", "bold"), (status.suite, ACCENT),
-                                 (" send" if sending else " recv", MUTED))
+        title = Content.assemble(
+            (label + " ", "bold"), (status.suite, ACCENT), (" send" if sending else " recv", MUTED)
+        )
         if not sending:
             # The peer decides when its sending keys rotate; we only see it happen.
             # Its limit is the peer's setting, not ours, so no bar and no countdown.
             since = now - status.last_rotation
-            return [title,
-                    Content.assemble((f"  epoch {status.epoch} · ", MUTED),
-                                     f"{status.messages_under_key}",
-                                     (" msgs" if width >= 26 else "", MUTED)),
-                    Content.assemble(("  keyed ", MUTED), ago(since),
-                                     (" ago" if since >= 5 else "", MUTED),
-                                     (" · peer rotates" if width >= 34 else "", MUTED))]
+            return [
+                title,
+                Content.assemble(
+                    (f"  epoch {status.epoch} · ", MUTED),
+                    f"{status.messages_under_key}",
+                    (" msgs" if width >= 26 else "", MUTED),
+                ),
+                Content.assemble(
+                    ("  keyed ", MUTED),
+                    ago(since),
+                    (" ago" if since >= 5 else "", MUTED),
+                    (" · peer rotates" if width >= 34 else "", MUTED),
+                ),
+            ]
         counts = Content.assemble(
             (f"  epoch {status.epoch} · ", MUTED),
             f"{status.messages_under_key}/{status.max_messages_per_key}",
-            (" msgs" if width >= 26 else "", MUTED))
-        bar = Content.assemble("  ", usage_bar(status.messages_under_key,
-                                               status.max_messages_per_key, bar_width))
+            (" msgs" if width >= 26 else "", MUTED),
+        )
+        bar = Content.assemble(
+            "  ", usage_bar(status.messages_under_key, status.max_messages_per_key, bar_width)
+        )
         left = status.next_rotation - now
         countdown = Content.assemble(
             ("  rotates in ", MUTED),
-            (duration(left) if left > 0 else "due now",
-             "bold" if left > 60 else f"bold {WARN}"))
+            (duration(left) if left > 0 else "due now", "bold" if left > 60 else f"bold {WARN}"),
+        )
         return [title, counts, bar, countdown]

@@ -35,7 +35,8 @@ def alert_label(alert: AlertView, peer_name: str, now: float, width: int = 36) -
     peer_width = max(width - kind_width - 10, 4)
     return Content.assemble(
         (SEVERITY_TAG.get(alert.severity, "????"), SEVERITY_STYLE.get(alert.severity, "")),
-        (f" {kind:<{kind_width}.{kind_width}}", "bold"), " ",
+        (f" {kind:<{kind_width}.{kind_width}}", "bold"),
+        " ",
         literal_content(clip(peer_name, peer_width)),
         (f" {ago(now - alert.ts)}", MUTED),
     )
@@ -53,8 +54,9 @@ class ThreatPanel(Vertical):
             super().__init__()
             self.alert = alert
 
-    def __init__(self, clock: Clock, peer_name: Callable[[str | None], str],
-                 *, id: str | None = None) -> None:
+    def __init__(
+        self, clock: Clock, peer_name: Callable[[str | None], str], *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self._clock = clock
         self._peer_name = peer_name
@@ -95,8 +97,7 @@ class ThreatPanel(Vertical):
         self._render_all()
 
     def add_alerts(self, alerts: list[AlertView]) -> None:
-        self._alerts = sorted(self._alerts + alerts, key=lambda a: a.ts,
-                              reverse=True)[:MAX_ALERTS]
+        self._alerts = sorted(self._alerts + alerts, key=lambda a: a.ts, reverse=True)[:MAX_ALERTS]
         self._render_all()
 
     def _render_all(self) -> None:
@@ -116,8 +117,10 @@ class ThreatPanel(Vertical):
         highlighted = options.highlighted
         options.clear_options()
         options.add_options(
-            Option(alert_label(alert, self._peer_name(alert.peer), now, options.size.width or 36),
-                   id=str(index))
+            Option(
+                alert_label(alert, self._peer_name(alert.peer), now, options.size.width or 36),
+                id=str(index),
+            )
             for index, alert in enumerate(self._alerts)
         )
         if highlighted is not None and highlighted < options.option_count:

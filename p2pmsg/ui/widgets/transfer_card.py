@@ -22,8 +22,7 @@ from p2pmsg.ui.timefmt import format_bytes
 _HEX_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
-def card_rows(transfer: TransferView, width: int,
-              style: Callable[[str], Style]) -> list[Text]:
+def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style]) -> list[Text]:
     """The card's rows; `style` maps the log's component classes to styles."""
     card = style("message-log--card")
     arrow = "⇣ incoming" if transfer.direction == "in" else "⇡ outgoing"
@@ -48,11 +47,15 @@ def card_rows(transfer: TransferView, width: int,
         line = Text("│ ", style=card)
         if _HEX_ID.fullmatch(transfer.id):
             button = style("message-log--button")
-            line.append(" Accept (a) ", style=button + Style.from_meta(
-                {"@click": f"transfer('{transfer.id}', True)"}))
+            line.append(
+                " Accept (a) ",
+                style=button + Style.from_meta({"@click": f"transfer('{transfer.id}', True)"}),
+            )
             line.append("  ")
-            line.append(" Decline (x) ", style=button + Style.from_meta(
-                {"@click": f"transfer('{transfer.id}', False)"}))
+            line.append(
+                " Decline (x) ",
+                style=button + Style.from_meta({"@click": f"transfer('{transfer.id}', False)"}),
+            )
             # a/x act in the conversation log; from the composer it takes the commands.
             line.append("  or /accept /decline", style=style("message-log--status"))
         else:

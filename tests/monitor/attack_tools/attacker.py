@@ -60,8 +60,11 @@ def bad_signature(args: argparse.Namespace) -> dict[str, Any]:
     answers = []
     for _ in range(min(args.count, MAX_HANDSHAKES)):
         with contextlib.closing(connect(args.host, args.port, args.source)) as sock:
-            answers.append(forged_handshake(sock, Identity.generate(os.urandom),
-                                            Identity.generate(os.urandom), args.name))
+            answers.append(
+                forged_handshake(
+                    sock, Identity.generate(os.urandom), Identity.generate(os.urandom), args.name
+                )
+            )
     return {"result": answers}
 
 
@@ -81,8 +84,9 @@ def bitflip(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def downgrade(args: argparse.Namespace) -> dict[str, Any]:
-    session = open_session(args.host, args.port, args.source, name=args.name,
-                           suites=("chacha20-poly1305",))
+    session = open_session(
+        args.host, args.port, args.source, name=args.name, suites=("chacha20-poly1305",)
+    )
     record = session.chat_record("sealed with chacha20-poly1305, labelled aes-256-gcm")
     session.send(relabel_suite(record, "aes-256-gcm"))
     return {"fingerprint": session.fingerprint, "result": wait_closed(session.sock)}
@@ -140,12 +144,17 @@ async def _advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
 
     identity = Identity.generate(os.urandom)
     with tempfile.TemporaryDirectory() as scratch:
-        node = await Node.open(identity, args.claim_name, Path(scratch) / "impostor.db",
-                               os.urandom(32),
-                               NodeConfig(discovery=False, auto_connect=False, monitor=False))
+        node = await Node.open(
+            identity,
+            args.claim_name,
+            Path(scratch) / "impostor.db",
+            os.urandom(32),
+            NodeConfig(discovery=False, auto_connect=False, monitor=False),
+        )
         await node.start()
-        advert = Discovery(fingerprint_hex=args.claim_fp, name=args.claim_name,
-                           port=node.listen_port)
+        advert = Discovery(
+            fingerprint_hex=args.claim_fp, name=args.claim_name, port=node.listen_port
+        )
         try:
             await advert.start()
             await asyncio.sleep(min(args.seconds, MAX_SECONDS))
@@ -155,9 +164,16 @@ async def _advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
     return {"fingerprint": identity.fingerprint.hex(), "result": "advertised"}
 
 
-MODES = {"bad-signature": bad_signature, "replay": replay, "bitflip": bitflip,
-         "downgrade": downgrade, "weak-offer": weak, "identity-swap": identity_swap,
-         "flood": flood, "advert-impostor": advert_impostor}
+MODES = {
+    "bad-signature": bad_signature,
+    "replay": replay,
+    "bitflip": bitflip,
+    "downgrade": downgrade,
+    "weak-offer": weak,
+    "identity-swap": identity_swap,
+    "flood": flood,
+    "advert-impostor": advert_impostor,
+}
 
 
 def main() -> int:
@@ -165,8 +181,11 @@ def main() -> int:
     parser.add_argument("mode", choices=sorted(MODES))
     parser.add_argument("--target", required=True, metavar="IP:PORT")
     parser.add_argument("--source", metavar="IP")
-    parser.add_argument("--name", help="display name (default: a fresh mallory-XXXXXX, so no "
-                        "attack looks like a key change of an earlier one)")
+    parser.add_argument(
+        "--name",
+        help="display name (default: a fresh mallory-XXXXXX, so no "
+        "attack looks like a key change of an earlier one)",
+    )
     parser.add_argument("--claim-name")
     parser.add_argument("--claim-fp")
     parser.add_argument("--count", type=int, default=6)
@@ -175,8 +194,12 @@ def main() -> int:
     args.host, port = args.target.rsplit(":", 1)
     args.port = int(port)
     args.name = args.name or f"mallory-{os.urandom(3).hex()}"
-    report: dict[str, Any] = {"attack": args.mode, "source": args.source, "fingerprint": None,
-                              "started": time.time()}
+    report: dict[str, Any] = {
+        "attack": args.mode,
+        "source": args.source,
+        "fingerprint": None,
+        "started": time.time(),
+    }
     try:
         report.update(MODES[args.mode](args))
     except (AttackError, OSError) as exc:

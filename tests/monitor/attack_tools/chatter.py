@@ -41,9 +41,20 @@ from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.profile import Profile
 
-WORDS = ("ok", "sure", "lunch?", "the build is green again", "see the diff I sent",
-         "can you review this", "meeting moved to 3", "thanks!", "on my way",
-         "did the tests pass on your side", "ship it", "one sec")
+WORDS = (
+    "ok",
+    "sure",
+    "lunch?",
+    "the build is green again",
+    "see the diff I sent",
+    "can you review this",
+    "meeting moved to 3",
+    "thanks!",
+    "on my way",
+    "did the tests pass on your side",
+    "ship it",
+    "one sec",
+)
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -55,8 +66,9 @@ def human_text(rng: random.Random) -> str:
     if rng.random() < 0.7:
         return rng.choice(WORDS)
     length = rng.randint(20, 400)
-    return "".join(rng.choice(string.ascii_letters + "     .,") for _ in range(length)).strip() \
-        or "hm"
+    return (
+        "".join(rng.choice(string.ascii_letters + "     .,") for _ in range(length)).strip() or "hm"
+    )
 
 
 def pauses(rng: random.Random) -> list[float]:
@@ -82,13 +94,21 @@ async def find(node: Node, name: str, timeout: float) -> str:
 
 async def chat(args: argparse.Namespace) -> None:
     unlocked = Profile(Path(args.data_dir), args.profile).open(
-        os.environ["P2PMSG_PASSWORD"], command="chatter")
+        os.environ["P2PMSG_PASSWORD"], command="chatter"
+    )
     rng = random.Random(args.seed)  # noqa: S311 - pacing a simulated person, not crypto
-    files = TransferSettings(downloads=Path(args.downloads) if args.downloads else None,
-                             accept_files=args.downloads is not None)
+    files = TransferSettings(
+        downloads=Path(args.downloads) if args.downloads else None,
+        accept_files=args.downloads is not None,
+    )
     config = NodeConfig(files=files, profile_events=unlocked.profile.events_path)
-    node = await Node.open(unlocked.identity, unlocked.display_name, unlocked.profile.db_path,
-                           unlocked.data_key, config)
+    node = await Node.open(
+        unlocked.identity,
+        unlocked.display_name,
+        unlocked.profile.db_path,
+        unlocked.data_key,
+        config,
+    )
     received = 0
     raised: list[dict[str, Any]] = []
 
@@ -126,9 +146,17 @@ async def chat(args: argparse.Namespace) -> None:
         emit({"finished": True, "sent": len(ids), "delivered": delivered})
         await stop.wait()  # the peer may still be talking: the test says when both are done
         monitor = await node.monitor_status()
-        emit({"done": True, "sent": len(ids), "received": received, "delivered": delivered,
-              "monitor_mode": monitor.mode, "recent_scores": list(monitor.recent_scores),
-              "alerts": raised})
+        emit(
+            {
+                "done": True,
+                "sent": len(ids),
+                "received": received,
+                "delivered": delivered,
+                "monitor_mode": monitor.mode,
+                "recent_scores": list(monitor.recent_scores),
+                "alerts": raised,
+            }
+        )
     finally:
         counter.cancel()
         await node.stop()

@@ -17,8 +17,19 @@ from typing import Any
 from tests.harness import Host
 from tests.harness.cli import ENV, PASSWORD, listen, make_profile, p2pmsg
 
-__all__ = ["ALERT_DEADLINE", "ENV", "PASSWORD", "Alert", "Event", "ProfileCli", "first_event",
-           "listen", "make_profile", "measure", "p2pmsg"]
+__all__ = [
+    "ALERT_DEADLINE",
+    "ENV",
+    "PASSWORD",
+    "Alert",
+    "Event",
+    "ProfileCli",
+    "first_event",
+    "listen",
+    "make_profile",
+    "measure",
+    "p2pmsg",
+]
 
 #: The issue's promise: a rule-backed attack is in `p2pmsg alerts` within 10 seconds.
 ALERT_DEADLINE = 10.0
@@ -33,12 +44,15 @@ class ProfileCli:
     def __init__(self, host: Host, data_dir: Path, name: str) -> None:
         self.host, self.data_dir, self.name = host, data_dir, name
 
-    def run(self, *args: str, password: str = PASSWORD, timeout: float = 30.0
-            ) -> subprocess.CompletedProcess[str]:
-        return self.host.exec(p2pmsg(*args, "--data-dir", str(self.data_dir),
-                                     "--profile", self.name),
-                              env={**ENV, "P2PMSG_PASSWORD": password}, timeout=timeout,
-                              check=False)
+    def run(
+        self, *args: str, password: str = PASSWORD, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        return self.host.exec(
+            p2pmsg(*args, "--data-dir", str(self.data_dir), "--profile", self.name),
+            env={**ENV, "P2PMSG_PASSWORD": password},
+            timeout=timeout,
+            check=False,
+        )
 
     def alerts(self) -> list[Alert] | None:
         """The profile's alerts, newest first; None when the command was refused (throttled)."""
@@ -53,8 +67,9 @@ class ProfileCli:
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
-    def wait_for_alert(self, match: Callable[[Alert], bool], what: str,
-                       timeout: float = 25.0) -> tuple[Alert, float]:
+    def wait_for_alert(
+        self, match: Callable[[Alert], bool], what: str, timeout: float = 25.0
+    ) -> tuple[Alert, float]:
         """Poll `alerts --json` until an alert matches; (the oldest match, wall time seen).
 
         The time seen is taken after the command returned, so it overstates the delay by
@@ -82,5 +97,7 @@ def first_event(events: Sequence[Event], match: Callable[[Event], bool]) -> Even
 
 def measure(what: str, elapsed: float, detail: str = "") -> None:
     """One line in the test output, collected for the report (`pytest -s` shows them)."""
-    print(f"\n[measure] {what}: alert seen {elapsed:.2f} s after the attack's first event"
-          + (f" ({detail})" if detail else ""))
+    print(
+        f"\n[measure] {what}: alert seen {elapsed:.2f} s after the attack's first event"
+        + (f" ({detail})" if detail else "")
+    )

@@ -43,12 +43,12 @@ class AttackError(RuntimeError):
     """The victim did not behave the way the attack needs (e.g. never answered)."""
 
 
-def connect(host: str, port: int, source: str | None, timeout: float = IO_TIMEOUT
-            ) -> socket.socket:
+def connect(host: str, port: int, source: str | None, timeout: float = IO_TIMEOUT) -> socket.socket:
     """A TCP connection from `source` (one of this host's addresses), so the victim can tell
     this attack's events from every other attack's by their address."""
-    sock = socket.create_connection((host, port), timeout=timeout,
-                                    source_address=(source, 0) if source else None)
+    sock = socket.create_connection(
+        (host, port), timeout=timeout, source_address=(source, 0) if source else None
+    )
     sock.settimeout(timeout)
     return sock
 
@@ -95,8 +95,13 @@ def wait_closed(sock: socket.socket, timeout: float = IO_TIMEOUT) -> str:
 # --- a handshake with a forged identity binding ----------------------------------------------
 
 
-def forged_handshake(sock: socket.socket, identity: Identity, signer: Identity, name: str,
-                     suites: tuple[str, ...] = ("aes-256-gcm",)) -> str:
+def forged_handshake(
+    sock: socket.socket,
+    identity: Identity,
+    signer: Identity,
+    name: str,
+    suites: tuple[str, ...] = ("aes-256-gcm",),
+) -> str:
     """Run Noise XX honestly, but sign our Noise static key with `signer`, not `identity`.
 
     The victim can decrypt everything; only the identity binding is wrong, so this is
@@ -105,8 +110,9 @@ def forged_handshake(sock: socket.socket, identity: Identity, signer: Identity, 
     """
     decoder = FrameDecoder()
     deadline = time.monotonic() + IO_TIMEOUT
-    noise = HandshakeState(initiator=True, s=identity.noise_static, prologue=PROLOGUE,
-                           rng=os.urandom)
+    noise = HandshakeState(
+        initiator=True, s=identity.noise_static, prologue=PROLOGUE, rng=os.urandom
+    )
     offer = {"v": WIRE_VERSION, "suites": [get_suite(s).suite_id for s in suites]}
     sock.sendall(encode_handshake(noise.write_message(_pack(offer))))
     body = read_frame(sock, decoder, deadline)
@@ -116,8 +122,12 @@ def forged_handshake(sock: socket.socket, identity: Identity, signer: Identity, 
     if not isinstance(frame, HandshakeFrame):
         raise AttackError(f"expected handshake message 2, got {type(frame).__name__}")
     noise.read_message(frame.noise)  # the victim's identity: we do not care who it is
-    final = {"v": WIRE_VERSION, "name": name, "id": identity.public_key,
-             "sig": signer.sign(static_binding(identity.noise_static_public))}
+    final = {
+        "v": WIRE_VERSION,
+        "name": name,
+        "id": identity.public_key,
+        "sig": signer.sign(static_binding(identity.noise_static_public)),
+    }
     sock.sendall(encode_handshake(noise.write_message(_pack(final))))
     answer = read_frame(sock, decoder, time.monotonic() + IO_TIMEOUT)
     if answer is None:
@@ -129,10 +139,12 @@ def forged_handshake(sock: socket.socket, identity: Identity, signer: Identity, 
 def weak_offer(sock: socket.socket, identity: Identity, suite_ids: list[int]) -> str:
     """Offer only suite ids the victim does not run (a legacy or made-up "weak" suite)."""
     decoder = FrameDecoder()
-    noise = HandshakeState(initiator=True, s=identity.noise_static, prologue=PROLOGUE,
-                           rng=os.urandom)
-    sock.sendall(encode_handshake(noise.write_message(
-        _pack({"v": WIRE_VERSION, "suites": suite_ids}))))
+    noise = HandshakeState(
+        initiator=True, s=identity.noise_static, prologue=PROLOGUE, rng=os.urandom
+    )
+    sock.sendall(
+        encode_handshake(noise.write_message(_pack({"v": WIRE_VERSION, "suites": suite_ids})))
+    )
     body = read_frame(sock, decoder, time.monotonic() + IO_TIMEOUT)
     if body is None:
         return "eof"
@@ -174,14 +186,21 @@ class Session:
             pass
 
 
-def open_session(host: str, port: int, source: str | None, *, name: str,
-                 identity: Identity | None = None,
-                 suites: tuple[str, ...] = ("aes-256-gcm",)) -> Session:
+def open_session(
+    host: str,
+    port: int,
+    source: str | None,
+    *,
+    name: str,
+    identity: Identity | None = None,
+    suites: tuple[str, ...] = ("aes-256-gcm",),
+) -> Session:
     """Connect and complete a real handshake; raises AttackError if the victim refuses."""
     identity = identity or Identity.generate(os.urandom)
     sock = connect(host, port, source)
-    conn = PeerConnection("initiator", identity, name, os.urandom, time.time,
-                          ProtocolConfig(suites=suites))
+    conn = PeerConnection(
+        "initiator", identity, name, os.urandom, time.time, ProtocolConfig(suites=suites)
+    )
     sock.sendall(conn.start())
     deadline = time.monotonic() + IO_TIMEOUT
     while True:
@@ -198,8 +217,9 @@ def open_session(host: str, port: int, source: str | None, *, name: str,
             if isinstance(event, HandshakeCompleted):
                 return Session(sock, conn, identity, FrameDecoder())
             if isinstance(event, ConnectionClosed):
-                raise AttackError(f"the victim refused the handshake: {event.reason} "
-                                  f"{event.detail}")
+                raise AttackError(
+                    f"the victim refused the handshake: {event.reason} {event.detail}"
+                )
         if not data:
             raise AttackError("the victim closed during the handshake")
 
@@ -214,10 +234,20 @@ def relabel_suite(record: bytes, suite: str) -> bytes:
     frame = decode_frame(record[4:])
     if not isinstance(frame, RecordFrame):
         raise AttackError("not a record frame")
-    return encode_record(frame.version, frame.epoch, frame.counter, get_suite(suite).suite_id,
-                         frame.sealed)
+    return encode_record(
+        frame.version, frame.epoch, frame.counter, get_suite(suite).suite_id, frame.sealed
+    )
 
 
-__all__ = ["AttackError", "Session", "connect", "flip_last_bit",
-           "forged_handshake", "open_session", "read_frame", "relabel_suite", "wait_closed",
-           "weak_offer"]
+__all__ = [
+    "AttackError",
+    "Session",
+    "connect",
+    "flip_last_bit",
+    "forged_handshake",
+    "open_session",
+    "read_frame",
+    "relabel_suite",
+    "wait_closed",
+    "weak_offer",
+]

@@ -1,6 +1,6 @@
 """Run p2pmsg discovery in a LAN-harness host and print what it sees.
 
-    python tests/harness/discovery_probe.py --fp HEX --name NAME --port N [--duration S]
+    python -m p2pmsg.bench.discovery_probe --fp HEX --name NAME --port N [--duration S]
 
 One JSON object per line on stdout: `ready` (with the announced addresses),
 then `advertised` / `withdrawn` for each discovery event, `ignored` (the
@@ -36,28 +36,41 @@ _START = time.monotonic()
 
 
 def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, "t": round(time.monotonic() - _START, 3), **fields}),
-          flush=True)
+    print(
+        json.dumps({"event": event, "t": round(time.monotonic() - _START, 3), **fields}), flush=True
+    )
 
 
 def report(event: DiscoveryEvent) -> None:
     if isinstance(event, PeerAdvertised):
-        emit("advertised", fp=event.fingerprint_hex, name=event.name,
-             addresses=list(event.addresses), port=event.port, version=event.version)
+        emit(
+            "advertised",
+            fp=event.fingerprint_hex,
+            name=event.name,
+            addresses=list(event.addresses),
+            port=event.port,
+            version=event.version,
+        )
     else:
         emit("withdrawn", fp=event.fingerprint_hex)
 
 
 async def run_discovery(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    discovery = Discovery(fingerprint_hex=args.fp, name=args.name, port=args.port,
-                          interfaces=args.interface,
-                          address_check_interval=args.check_interval)
+    discovery = Discovery(
+        fingerprint_hex=args.fp,
+        name=args.name,
+        port=args.port,
+        interfaces=args.interface,
+        address_check_interval=args.check_interval,
+    )
     await discovery.start()
     try:
         emit("ready", announced=list(discovery.announced_addresses))
         # The queue (not a callback) is what a Node consumes, so exercise that path.
-        reporters = [asyncio.create_task(report_events(discovery)),
-                     asyncio.create_task(report_ignored(discovery))]
+        reporters = [
+            asyncio.create_task(report_events(discovery)),
+            asyncio.create_task(report_ignored(discovery)),
+        ]
         await wait_or_timeout(stop, args.duration)
         for task in reporters:
             task.cancel()
@@ -89,9 +102,14 @@ async def run_hostile(args: argparse.Namespace, stop: asyncio.Event) -> None:
         key, _, value = item.partition("=")
         properties[key] = value
     aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only)
-    info = AsyncServiceInfo(SERVICE_TYPE, f"{args.instance}.{SERVICE_TYPE}", port=args.port,
-                            properties=properties, server=f"{args.instance}.local.",
-                            parsed_addresses=list(local_addresses()))
+    info = AsyncServiceInfo(
+        SERVICE_TYPE,
+        f"{args.instance}.{SERVICE_TYPE}",
+        port=args.port,
+        properties=properties,
+        server=f"{args.instance}.local.",
+        parsed_addresses=list(local_addresses()),
+    )
     try:
         await (await aiozc.async_register_service(info))
         emit("ready", announced=list(local_addresses()))

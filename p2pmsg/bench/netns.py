@@ -43,8 +43,13 @@ def _ip_path() -> str:
 
 def ip_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `ip ARGS...`; a failure raises `HarnessError` with ip's own message."""
-    result = subprocess.run([_ip_path(), *args], capture_output=True, text=True,  # noqa: S603
-                            timeout=_IP_TIMEOUT, check=False)
+    result = subprocess.run(  # noqa: S603 - the system's `ip`, our own arguments
+        [_ip_path(), *args],
+        capture_output=True,
+        text=True,
+        timeout=_IP_TIMEOUT,
+        check=False,
+    )
     if check and result.returncode != 0:
         raise HarnessError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     return result
@@ -75,7 +80,7 @@ def remove_namespace(netns: str) -> None:
 
 
 def _owner_pid(netns: str) -> int | None:
-    parts = netns[len(NETNS_PREFIX):].split("-")
+    parts = netns[len(NETNS_PREFIX) :].split("-")
     return int(parts[0]) if parts and parts[0].isdigit() else None
 
 
@@ -135,8 +140,9 @@ class Host:
         merged.update(env or {})
         return merged
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-            **popen_kwargs: Any) -> subprocess.Popen[Any]:
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, **popen_kwargs: Any
+    ) -> subprocess.Popen[Any]:
         """Start `argv` inside this host; the harness kills it at teardown.
 
         The child gets this process's environment plus `env`, and its own
@@ -145,18 +151,31 @@ class Host:
         popen_kwargs.setdefault("start_new_session", True)
         # The test chooses argv; that is the point of this helper.
         proc: subprocess.Popen[Any] = subprocess.Popen(  # noqa: S603
-            self._argv(argv), env=self._env(env), **popen_kwargs)
+            self._argv(argv), env=self._env(env), **popen_kwargs
+        )
         self.procs.append(proc)
         return proc
 
-    def exec(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-             timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
         """Run `argv` inside this host to completion, capturing text output."""
-        result = subprocess.run(self._argv(argv), env=self._env(env),  # noqa: S603
-                                capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(  # noqa: S603 - `ip netns exec` with the caller's argv
+            self._argv(argv),
+            env=self._env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise HarnessError(
-                f"{argv!r} in {self.name} exited {result.returncode}: {result.stderr.strip()}")
+                f"{argv!r} in {self.name} exited {result.returncode}: {result.stderr.strip()}"
+            )
         return result
 
     def add_address(self, ip: str) -> None:
@@ -202,8 +221,7 @@ class Lan:
             ip_cmd("-n", self.switch, "link", "set", "lo", "up")
             # No IGMP snooping: with no querier on this LAN, snooping could
             # starve multicast; a dumb hub is what mDNS expects anyway.
-            ip_cmd("-n", self.switch, "link", "add", "br0", "type", "bridge",
-                   "mcast_snooping", "0")
+            ip_cmd("-n", self.switch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
             ip_cmd("-n", self.switch, "link", "set", "br0", "up")
         except BaseException:
             self.teardown()
@@ -219,8 +237,20 @@ class Lan:
         ns, sw = host.name, self.switch
         ip_cmd("netns", "add", ns)
         ip_cmd("-n", ns, "link", "set", "lo", "up")
-        ip_cmd("-n", sw, "link", "add", f"v{index}", "type", "veth",
-               "peer", "name", HOST_IFACE, "netns", ns)
+        ip_cmd(
+            "-n",
+            sw,
+            "link",
+            "add",
+            f"v{index}",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            HOST_IFACE,
+            "netns",
+            ns,
+        )
         ip_cmd("-n", sw, "link", "set", f"v{index}", "master", "br0")
         ip_cmd("-n", sw, "link", "set", f"v{index}", "up")
         ip_cmd("-n", ns, "addr", "add", f"{host.ip}/{SUBNET.prefixlen}", "dev", HOST_IFACE)
