@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from p2pmsg.commands._password import open_profile
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.safety_number import format_safety_number, safety_number
-from p2pmsg.errors import ConfigError
 from p2pmsg.sanitize import printable
 from p2pmsg.store import PeerRecord, Store
 
@@ -44,11 +43,6 @@ def trust_store(args: argparse.Namespace) -> Iterator[TrustContext]:
         Store.open(unlocked.profile.db_path, unlocked.data_key) as store,
     ):
         yield TrustContext(store, unlocked.identity)
-
-
-def decided(action: str) -> ConfigError:
-    """A store refusal (ValueError) as the command-line error it is."""
-    return ConfigError(action)
 
 
 def who(peer: PeerRecord) -> str:

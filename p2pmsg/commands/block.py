@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from p2pmsg.commands._trust import decided, trust_store, who
+from p2pmsg.commands._trust import trust_store, who
+from p2pmsg.errors import ConfigError
 
 
 def register(
@@ -40,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
                 record = ctx.store.block(peer.fingerprint, time.time())
                 print(f"{who(record)} blocked: its key is refused from now on")
         except ValueError as exc:
-            raise decided(str(exc)) from None
+            raise ConfigError(str(exc)) from None
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from p2pmsg.commands._trust import decided, trust_store, who
+from p2pmsg.commands._trust import trust_store, who
 from p2pmsg.errors import ConfigError
 
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 named = ctx.store.set_local_name(peer.fingerprint, args.name)
         except ValueError as exc:
-            raise decided(str(exc)) from None
+            raise ConfigError(str(exc)) from None
         if peer.trust == "flagged" and named.trust == "ok":
             print(f"{who(named)} is kept apart as someone else; it is no longer flagged")
         else:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from p2pmsg.commands._trust import decided, describe_key, trust_store, who
+from p2pmsg.commands._trust import describe_key, trust_store, who
+from p2pmsg.errors import ConfigError
 
 
 def register(
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 moved = ctx.store.change_key(peer.fingerprint, new.fingerprint, time.time())
             except ValueError as exc:
-                raise decided(str(exc)) from None
+                raise ConfigError(str(exc)) from None
             print(f"key changed: {who(moved)} is now the key {moved.fingerprint}")
             print(f"the old key {peer.fingerprint} is retired and refused from now on")
             print(
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 ctx.store.set_verified(peer.fingerprint, True)
             except ValueError as exc:
-                raise decided(str(exc)) from None
+                raise ConfigError(str(exc)) from None
             print(f"{who(peer)} marked verified")
             peer = ctx.store.get_peer(peer.fingerprint) or peer
         for line in describe_key(ctx, peer):

@@ -104,16 +104,25 @@ class PeersMixin(StoreBase):
         ).fetchall()
         if not rows:
             return []
+        # One peer (every handshake, every trust decision) reads only its own addresses
+        # and unread count; a whole listing reads them all in one pass each.
+        if len(rows) == 1:
+            only = " AND peer_id = ?"
+            ids: tuple[Any, ...] = (rows[0][0],)
+        else:
+            only, ids = "", ()
         addresses: dict[int, list[Address]] = defaultdict(list)
         for peer_id, host, port, manual, seen in conn.execute(
-            "SELECT peer_id, host, port, manual, last_seen FROM addresses "
-            "WHERE peer_id IS NOT NULL ORDER BY last_seen DESC, id"
+            "SELECT peer_id, host, port, manual, last_seen FROM addresses "  # noqa: S608
+            f"WHERE peer_id IS NOT NULL{only} ORDER BY last_seen DESC, id",
+            ids,
         ):
             addresses[peer_id].append(Address(host, port, bool(manual), seen))
         unread = dict(
             conn.execute(
-                "SELECT peer_id, count(*) FROM messages "
-                "WHERE direction = 'in' AND read_at IS NULL GROUP BY peer_id"
+                "SELECT peer_id, count(*) FROM messages "  # noqa: S608
+                f"WHERE direction = 'in' AND read_at IS NULL{only} GROUP BY peer_id",
+                ids,
             ).fetchall()
         )
         return [

@@ -42,7 +42,7 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
 from p2pmsg.ui.safe_text import clip, literal_content, printable
-from p2pmsg.ui.screens.main_actions import ConversationActions
+from p2pmsg.ui.screens.main_actions import ConversationActions, describe_unsendable
 from p2pmsg.ui.timefmt import Clock, duration
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
@@ -254,7 +254,10 @@ class MainScreen(ConversationActions):
             parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""), WARN))
         parts.append((f" · {peer.short_fingerprint}", MUTED))
         header.update(Content.assemble(*parts))
-        composer.set_target(peer.name, blocked_reason=blocked_reason(peer))
+        composer.set_target(
+            peer.name,
+            blocked_reason=None if peer.sendable else f"Not sending: {describe_unsendable(peer)}",
+        )
 
     def _render_session(self) -> None:
         pane = self.query_one(RotationPane)
@@ -396,18 +399,6 @@ class MainScreen(ConversationActions):
                     markup=False,
                     timeout=8,
                 )
-
-
-def blocked_reason(peer: PeerView) -> str | None:
-    """Why the composer cannot send to this key, in words that say what to do."""
-    if peer.state == "flagged":
-        return (
-            f"Not sending: this key claims to be {printable(clip(peer.clash_with_name, 24))}"
-            " but is not their key. F3 to decide who it is."
-        )
-    if peer.state == "blocked":
-        return "Not sending: you blocked this key. /unblock to allow it again."
-    return None
 
 
 def _short(fingerprint: str) -> str:

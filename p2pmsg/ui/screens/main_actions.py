@@ -27,6 +27,8 @@ from p2pmsg.ui.widgets.threat_panel import ThreatPanel
 
 
 def describe_unsendable(peer: PeerView) -> str:
+    """Why nothing goes to this key, and what to do about it (the composer's placeholder,
+    and the note when a message or file is refused)."""
     if peer.state == "flagged":
         return (
             f"this key claims to be {printable(clip(peer.clash_with_name, 24))} but is "
