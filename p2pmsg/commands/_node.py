@@ -186,7 +186,8 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
     if isinstance(event, api.MessageReceived):
         m = event.message
         text = "(disappeared)" if m.text is None else continuation(m.text, MESSAGE_INDENT)
-        return f"[{_clock(m.created)}] {name(m.peer)}: {text}"
+        again = " (again: stored before a crash here)" if event.replayed else ""
+        return f"[{_clock(m.created)}] {name(m.peer)}{again}: {text}"
     if isinstance(event, api.MessageStatusChanged):
         return None
     if isinstance(event, api.PeerDiscovered | api.PeerUpdated):

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator
 
 from p2pmsg.commands._files import add_receive_options
 from p2pmsg.commands._node import add_network_options, event_json, event_text, running_node
@@ -52,19 +50,44 @@ def _emit(line: str) -> None:
         pass
 
 
+class _Printer:
+    """Prints each node event as it is published (see `EventBus.watch`): a message's
+    line is on stdout before its delivery receipt is written. Events published while
+    the node starts are held until the `ready` line, which scripts expect first."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.names: dict[str, str] = {}  # fingerprint -> claimed name (raw; sanitised)
+        self._held: list[NodeEvent] | None = []
+
+    def __call__(self, event: NodeEvent) -> None:
+        if self._held is not None:
+            self._held.append(event)
+            return
+        line = event_json(event) if self.as_json else event_text(event, self.names)
+        if line is not None:
+            _emit(line)
+
+    def ready(self, line: str, names: dict[str, str]) -> None:
+        _emit(line)
+        self.names.update(names)
+        held, self._held = self._held or [], None
+        for event in held:
+            self(event)
+
+
 async def _listen(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    subscriptions: list[AsyncIterator[NodeEvent]] = []
+    printer = _Printer(args.json)
     async with running_node(
         args,
         "p2pmsg listen",
         monitor=not args.no_monitor,
-        prepare=lambda n: subscriptions.append(n.subscribe()),
+        prepare=lambda n: n.bus.watch(printer),  # before start: nothing is missed
     ) as node:
-        events = subscriptions[-1]  # subscribed before start: nothing is missed
         discovery = node.discovery
         ready = {
             "event": "ready",
@@ -74,27 +97,13 @@ async def _listen(args: argparse.Namespace) -> int:
             "addresses": list(discovery.announced_addresses) if discovery else [],
             "discovery": discovery is not None,
         }
-        if args.json:
-            _emit(json.dumps(ready))
-        else:
-            _emit(
-                f"listening as {printable(node.display_name)} on port {node.listen_port} "
-                f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop"
-            )
-        names: dict[str, str] = {r.fingerprint: r.name for r in node.directory.records()}
-        pump = asyncio.create_task(_print_events(events, args.json, names))
+        printer.ready(
+            json.dumps(ready)
+            if args.json
+            else f"listening as {printable(node.display_name)} on port {node.listen_port} "
+            f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop",
+            {r.fingerprint: r.name for r in node.directory.records()},
+        )
         await stop.wait()
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
     _emit(json.dumps({"event": "stopped"}) if args.json else "stopped")
     return 0
-
-
-async def _print_events(
-    events: AsyncIterator[NodeEvent], as_json: bool, names: dict[str, str]
-) -> None:
-    async for event in events:
-        line = event_json(event) if as_json else event_text(event, names)
-        if line is not None:
-            _emit(line)

@@ -191,7 +191,12 @@ class NameClashed:
 
 @dataclass(frozen=True)
 class MessageReceived:
+    """A message from a peer, stored. `replayed`: stored before a crash of this node and
+    resent by the peer since (its receipt never left), so it may not have been shown;
+    shown again rather than risk losing it. The id is the same as the first time."""
+
     message: MessageView
+    replayed: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ dropped when the buffer holds nothing else, which a bounded buffer must allow.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from p2pmsg.node.api import (
     MonitorChanged,
@@ -25,6 +26,8 @@ from p2pmsg.node.api import (
     SessionChanged,
     TransferUpdated,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER = 10_000
 
@@ -93,6 +96,18 @@ class EventBus:
     def __init__(self, buffer: int = DEFAULT_BUFFER) -> None:
         self._buffer = buffer
         self._subscriptions: set[Subscription] = set()
+        self._watchers: list[Callable[[NodeEvent], None]] = []
+
+    def watch(self, callback: Callable[[NodeEvent], None]) -> None:
+        """Call `callback` with each event inside `publish`, before it returns.
+
+        For a consumer whose output must come before the node acts on the event:
+        `listen` prints a message before its delivery receipt is written, so a kill
+        cannot fall between a receipt leaving and the line being printed (a buffered
+        subscription would print it a loop turn later). The callback runs on the
+        event loop and must be quick; an exception from it is logged, not raised.
+        """
+        self._watchers.append(callback)
 
     def subscribe(self, buffer: int | None = None) -> Subscription:
         sub = Subscription(self, buffer or self._buffer)
@@ -100,12 +115,17 @@ class EventBus:
         return sub
 
     def publish(self, event: NodeEvent) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(event)
+            except Exception:  # a consumer's bug must not stop delivery
+                log.exception("an event watcher failed on %s", type(event).__name__)
         for sub in tuple(self._subscriptions):
             sub._push(event)
 
     @property
     def has_subscribers(self) -> bool:
-        return bool(self._subscriptions)
+        return bool(self._subscriptions or self._watchers)
 
     def close(self) -> None:
         for sub in tuple(self._subscriptions):

@@ -13,6 +13,11 @@ The delivery promises (README, "Chatting from scripts") and where each is kept:
   delivery receipt is sent after `insert_incoming_many` committed, for new and
   duplicate ids alike (a duplicate means our earlier receipt was lost). A kill -9
   at any moment therefore causes at most a resend, which the id absorbs.
+* *Nothing stored goes unshown.* A kill -9 after a message is stored and before it
+  is shown (or its receipt left) makes the sender resend it; a resend of an unread
+  message stored before this run started is published again, once per run, as
+  `MessageReceived(replayed=True)` with the same id. So a reader such as `listen`
+  sees every message at least once; a second time only after a crash, same id.
 
 Everything runs through one pipeline task. Work accumulates while the previous
 batch is on the store thread; the next batch takes all of it at once, so under
@@ -76,6 +81,9 @@ SENT_MARK_DELAY = 0.25
 #: Longest a receipt for ids in flight (already announced) waits for a batch to ride on.
 LAZY_WRITE_DELAY = 0.05
 RECENT_STATUSES = 100_000
+#: Messages from before a crash shown again in one run at most (each once): a peer that
+#: resends old ids cannot make us show them forever.
+MAX_REPLAYS = 65_536
 
 
 class Channel(Protocol):
@@ -149,6 +157,7 @@ class _Batch:
     sent: dict[str, list[bytes]] = field(default_factory=dict)
     reads_due: set[str] = field(default_factory=set)  # peers owed read receipts, now live
     reads_told: dict[str, list[bytes]] = field(default_factory=dict)  # handed to a session
+    replay_up_to: int = 0  # duplicates stored up to this seq (before we started) show again
 
     def __bool__(self) -> bool:
         return bool(
@@ -172,6 +181,7 @@ class _Result:
     )
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)
     reads_due: dict[str, list[bytes]] = field(default_factory=dict)  # read receipts owed
+    replays: dict[str, list[MessageRecord]] = field(default_factory=dict)  # shown again
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
     errors: list[BaseException] = field(default_factory=list)
 
@@ -241,7 +251,15 @@ def _apply_steps(store: Store, batch: _Batch, now: float) -> _Result:
                 for _, chats in items
                 for c in chats
             ]
-            result.stored_incoming[peer] = store.insert_incoming_positions(peer, messages, now)
+            stored = result.stored_incoming[peer] = store.insert_incoming_positions(
+                peer, messages, now
+            )
+            if batch.replay_up_to and len(stored) < len(messages):
+                new = {position for position, _ in stored}
+                again = [m.id for i, m in enumerate(messages) if i not in new]
+                replays = store.unread_incoming_among(peer, again, batch.replay_up_to)
+                if replays:
+                    result.replays[peer] = replays
 
         guarded("storing incoming messages", insert)
     for (peer, status), ids in batch.receipts.items():
@@ -312,6 +330,10 @@ class Delivery:
         self._inbound = 0
         self._inbound_room = asyncio.Event()
         self._inbound_room.set()
+        # Incoming messages stored before this node started (set when the pipeline
+        # starts); a resend of one of those that is still unread is shown again, once.
+        self._replay_up_to = 0
+        self._replayed: set[bytes] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         # Sent and not yet marked "sent" nor acknowledged: this tick's ids, last tick's ids.
@@ -533,12 +555,17 @@ class Delivery:
             batch.submits = batch.submits[:taken]
             self._urgent = True  # the rest goes in the next batch, without waiting
         self._pending = pending
+        batch.replay_up_to = self._replay_up_to
         self._inbound -= sum(len(chats) for items in batch.incoming.values() for _, chats in items)
         if self._inbound < INBOUND_HIGH_WATER:
             self._inbound_room.set()
         return batch
 
     async def _run(self) -> None:
+        try:  # before any batch: every incoming row up to here is from an earlier run
+            self._replay_up_to = await self._store.run(Store.last_seq)
+        except P2PMsgError as exc:
+            log.error("delivery: reading the store failed: %s", exc)
         while True:
             # Wait unless there is work that should not wait for company (lazy work alone
             # waits for a kick: new work, its timer, or flushed()).
@@ -610,6 +637,11 @@ class Delivery:
             stored = result.stored_incoming.get(peer)
             if stored is None:
                 continue  # not stored: no receipt, the sender will resend
+            # Replays first: stored before this run, they precede anything new.
+            for record in result.replays.get(peer, ()):
+                if record.id not in self._replayed and len(self._replayed) < MAX_REPLAYS:
+                    self._replayed.add(record.id)
+                    self._bus.publish(MessageReceived(message_view(record), replayed=True))
             if stored and self._bus.has_subscribers:
                 chats = [c for _, part in items for c in part]
                 for position, _seq in stored:

@@ -378,6 +378,33 @@ class MessagesMixin(StoreBase):
 
     # --- reading -----------------------------------------------------------------------
 
+    def last_seq(self) -> int:
+        """The newest message's sequence number (0 for an empty store)."""
+        with self._read() as conn:
+            return _last_seq(conn)
+
+    def unread_incoming_among(
+        self, peer: str | bytes, ids: Sequence[bytes], at_most_seq: int
+    ) -> list[MessageRecord]:
+        """The unread incoming messages from `peer` among `ids` stored with a seq of at
+        most `at_most_seq`, in seq order. A resend of one of them after a crash means
+        the crash came between storing it and acknowledging it, so it may never have
+        been shown: the node shows it again (the id lets a reader tell)."""
+        fp = normalize_fingerprint(peer)
+        ids = list(dict.fromkeys(ids))
+        rows: list[Any] = []
+        with self._read() as conn:
+            peer_id = self._peer_id(conn, fp)
+            for start, size in _chunks(len(ids)):
+                marks = ",".join("?" * size)
+                rows += conn.execute(
+                    f"SELECT {_COLUMNS} {_FROM} WHERE m.id IN ({marks}) AND m.peer_id = ? "
+                    "AND m.direction = 'in' AND m.read_at IS NULL AND m.seq <= ?",
+                    (*ids[start : start + size], peer_id, at_most_seq),
+                ).fetchall()
+        records = [self._message_from_row(row) for row in rows]
+        return sorted(records, key=lambda r: r.seq)
+
     def get_message(self, message_id: bytes) -> MessageRecord | None:
         with self._read() as conn:
             row = conn.execute(

@@ -156,3 +156,12 @@ def test_json_keeps_the_exact_text_and_escapes_every_control() -> None:
     assert line.isascii() and "\n" not in line and "\x1b" not in line
     assert "\\u001b[2J" in line and "\\n[12:00:00]" in line
     assert json.loads(line)["message"]["text"] == FORGED + "\u202e\u2028"
+
+
+def test_a_message_shown_again_after_a_crash_says_so() -> None:
+    again = api.MessageReceived(_message("lunch?").message, replayed=True)
+    assert event_text(again, {MALLORY: "mallory"}) == (
+        "[12:00:00] mallory (again: stored before a crash here): lunch?"
+    )
+    assert json.loads(event_json(again))["replayed"] is True
+    assert json.loads(event_json(_message("lunch?")))["replayed"] is False

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from p2pmsg.errors import ConfigError
-from p2pmsg.node.api import MessagesExpired
-from p2pmsg.store import Store
+from p2pmsg.node.api import MessageReceived, MessagesExpired
+from p2pmsg.store import IncomingMessage, Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 
 
@@ -161,3 +161,55 @@ async def test_a_read_receipt_owed_to_an_absent_peer_survives_a_restart(
         return await bob._store.run(Store.read_receipts_due, alice.fingerprint) == []
 
     await eventually(nothing_owed)
+
+
+async def test_a_message_stored_before_a_crash_is_shown_again_when_resent(
+    make_node: NodeFactory,
+) -> None:
+    """A kill -9 between storing a message and acknowledging it: the sender resends it
+    to the next run, which must show it (it may never have been shown), once, with the
+    same id, and flagged; a message read before the crash is not shown again."""
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    port = bob.listen_port
+    await connect(alice, bob)
+    await bob.stop()
+    views = [
+        await alice.send_text("bob", t)
+        for t in ("stored, never acknowledged", "stored and read", "new to bob")
+    ]
+    assert {v.status for v in views} == {"queued"}
+    # What bob's previous run wrote before it died: the rows, but no receipt left.
+    _, data_key = make_node.keys["bob"]
+    store = Store.open(make_node.root / "bob.db", data_key)
+    try:
+        stored = [IncomingMessage(bytes.fromhex(v.id), v.text or "", v.created) for v in views]
+        store.insert_incoming_many(alice.fingerprint, stored[1:2], 1.0)
+        store.mark_conversation_read(alice.fingerprint, 2.0)
+        store.insert_incoming_many(alice.fingerprint, stored[:1], 3.0)
+    finally:
+        store.close()
+
+    bob = await make_node("bob", config=loopback_config(port=port), start=False)
+    events = bob.subscribe()
+    await bob.start()
+    statuses = await asyncio.gather(*(alice.wait_delivered(v.id, 10) for v in views))
+    assert statuses[0] == statuses[2] == "delivered"
+    assert statuses[1] in ("delivered", "read")  # its read receipt was owed, and goes too
+
+    shown: list[MessageReceived] = []
+    async for event in events:
+        if isinstance(event, MessageReceived):
+            shown.append(event)
+            if event.message.text == "new to bob":
+                break
+    assert [(e.message.id, e.message.text, e.replayed) for e in shown] == [
+        (views[0].id, "stored, never acknowledged", True),
+        (views[2].id, "new to bob", False),
+    ]
+    history = await bob.conversation("alice")
+    assert [m.text for m in history] == [
+        "stored and read",
+        "stored, never acknowledged",
+        "new to bob",
+    ]

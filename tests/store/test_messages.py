@@ -194,3 +194,25 @@ def test_read_receipts_stay_owed_until_a_session_takes_them(
         assert again.read_receipts_due(alice) == [second.id]
         again.read_receipts_told(alice, [second.id, second.id])
         assert again.read_receipts_due(alice) == []
+
+
+def test_unread_incoming_among_names_only_that_peers_unread_rows_up_to_a_seq(
+    store: Store, make_peer: PeerFactory
+) -> None:
+    alice, bob = make_peer("alice"), make_peer("bob")
+    read = incoming("read already")
+    store.insert_incoming_many(alice, [read], 1.0)
+    store.mark_conversation_read(alice, 2.0)
+    older = [incoming(f"unread {i}") for i in range(70)]  # more than one IN chunk
+    store.insert_incoming_many(alice, older, 3.0)
+    from_bob = incoming("bob's")
+    store.insert_incoming_many(bob, [from_bob], 3.0)
+    cut = store.last_seq()
+    later = incoming("after the cut")
+    store.insert_incoming_many(alice, [later], 4.0)
+    sent = store.enqueue_outgoing(alice, "ours", 5.0)
+    asked = [later.id, from_bob.id, sent.id, read.id, os.urandom(16)]
+    asked += [m.id for m in reversed(older)]
+    found = store.unread_incoming_among(alice, asked + asked[:3], cut)
+    assert [m.text for m in found] == [m.text for m in older]  # in seq order, each once
+    assert store.unread_incoming_among(alice, [], cut) == []

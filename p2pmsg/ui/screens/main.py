@@ -291,7 +291,8 @@ class MainScreen(ConversationActions):
                     self.sessions.pop(event.fingerprint, None)
                 if event.fingerprint == self.selected:
                     header_dirty = session_dirty = True
-            elif isinstance(event, MessageReceived):
+            elif isinstance(event, MessageReceived) and not event.replayed:
+                # (a replay is already in the history and in the store's unread count)
                 message = event.message
                 if message.peer == self.selected:
                     incoming.append(message)
