@@ -39,7 +39,7 @@ async def _until(check: Callable[[], bool], what: str, timeout: float = 8.0) -> 
 async def _submit(app: P2PMsgApp, pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     composer = app.screen.query_one(Composer)
     composer.focus()
-    composer.value = line
+    composer.text = line
     await pilot.press("enter")
 
 

@@ -37,7 +37,7 @@ async def submit(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     """Type a composer line (set at once: pressing 150 keys one by one is slow)."""
     composer = pilot.app.screen.query_one(Composer)
     composer.focus()
-    composer.value = line
+    composer.text = line
     await pilot.press("enter")
     await settle(pilot, 0.05)
 

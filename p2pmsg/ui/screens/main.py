@@ -8,6 +8,7 @@ What the user typed is executed by `ConversationActions` (a mixin).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
@@ -79,6 +80,7 @@ class MainScreen(ConversationActions):
         self._suppressed: dict[str, int] = {}
         self._mark_read_timer: Timer | None = None
         self._key_prompted: set[str] = set()
+        self._send_lock = asyncio.Lock()
         self._clash_pending: set[str] = set()
 
     def compose(self) -> ComposeResult:

@@ -8,6 +8,7 @@ command in the composer.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable
 from typing import Any
@@ -53,6 +54,7 @@ class ConversationActions(Screen[None]):
     conversation_ttl: dict[str, float | None]
     default_disappearing_ttl: float | None
     _key_prompted: set[str]
+    _send_lock: asyncio.Lock  # messages reach the node in the order they were sent
 
     def peer(self, fingerprint: str | None) -> PeerView | None:
         raise NotImplementedError
@@ -74,25 +76,36 @@ class ConversationActions(Screen[None]):
     def on_composer_sent(self, event: Composer.Sent) -> None:
         text = event.text
         log = self.query_one(MessageLog)
+        composer = self.query_one(Composer)
         if slash.is_slash(text):
             try:
+                if "\n" in text.strip():
+                    raise slash.SlashError(
+                        "A command is one line; start with // to send a message beginning with /."
+                    )
                 command = slash.parse(text)
             except slash.SlashError as exc:
                 log.add_note(str(exc), error=True)
+                composer.give_back(text)  # to fix the typo, not to type it all again
                 return
             self.run_slash(command)
             return
         peer = self.peer(self.selected)
         if peer is None:
-            log.add_note("Pick a peer first (left column, or ctrl+n).", error=True)
+            log.add_note("Not sent: pick a peer first (left column, or ctrl+n).", error=True)
+            composer.give_back(text)
             return
         if not peer.sendable:
             log.add_note(f"Not sent: {describe_unsendable(peer)}", error=True)
+            composer.give_back(text)
             if peer.state == "flagged":
                 self._key_prompted.discard(peer.fingerprint)
                 self.prompt_key_decision(peer.fingerprint)
             return
         self._send_text(peer.fingerprint, slash.unescape(text))
+
+    def on_composer_refused(self, event: Composer.Refused) -> None:
+        self.query_one(MessageLog).add_note(event.reason, error=True)
 
     def effective_ttl(self, fingerprint: str) -> tuple[float | None, bool]:
         """The timer new messages get, and whether it is the Settings default.
@@ -110,9 +123,13 @@ class ConversationActions(Screen[None]):
     async def _send_text(self, fingerprint: str, text: str) -> None:
         ttl, _ = self.effective_ttl(fingerprint)
         try:
-            message = await self.node.send_text(fingerprint, text, ttl=ttl)
+            # Workers start in order and the lock is first come, first served: a message
+            # whose peer lookup awaits the store cannot be overtaken by the next one.
+            async with self._send_lock:
+                message = await self.node.send_text(fingerprint, text, ttl=ttl)
         except P2PMsgError as exc:
-            self.query_one(MessageLog).add_note(f"not sent: {exc}", error=True)
+            self.query_one(MessageLog).add_note(f"Not sent: {exc}", error=True)
+            self.query_one(Composer).give_back(f"/{text}" if text.startswith("/") else text)
             return
         if message.peer == self.selected:
             self.query_one(MessageLog).add_messages([message])
@@ -330,8 +347,7 @@ class ConversationActions(Screen[None]):
     def action_rename(self) -> None:
         """Put `/name ` in the composer: the user types the name there."""
         composer = self.query_one(Composer)
-        composer.value = "/name "
-        composer.cursor_position = len(composer.value)
+        composer.set_text("/name ")
         composer.focus()
 
     def _after_verify(self, verified: bool | None) -> None:
