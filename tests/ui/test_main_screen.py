@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from textual.widgets import OptionList
 
-from p2pmsg.node.api import MonitorStatus
+from p2pmsg.node.api import AddressDialed, MonitorStatus
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.main import MainScreen
 from p2pmsg.ui.widgets.composer import Composer
@@ -318,3 +318,31 @@ async def test_history_interleaves_transfer_cards_with_messages_in_time(node: Fa
             < at("the report is ready")
         )
         assert at("this one disappears") < at("undated.bin")
+
+
+async def test_add_says_how_it_went_once_in_a_toast_that_outlives_the_conversation(
+    node: FakeNode,
+) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        await submit(pilot, "/add 10.0.0.9:47000")
+        assert "connecting to 10.0.0.9:47000…" in notes(app)
+        screen.open_conversation(CAROL)  # the user moves on; the outcome still reaches them
+        await settle(pilot)
+        refused = AddressDialed("10.0.0.9", 47000, None, "no route to host")
+        node.emit(refused)
+        node.emit(AddressDialed("10.0.0.8", 47000, None, "not ours to report"))
+        await settle(pilot, 0.2)
+        toasts = [(n.title, n.message) for n in app._notifications]
+        assert toasts == [
+            (
+                "Not connected",
+                "/add: could not reach 10.0.0.9:47000: no route to host. The address is "
+                "kept; p2pmsg tries it again in the background.",
+            )
+        ]
+        assert "could not reach 10.0.0.9:47000" in notes(app)
+        node.emit(refused)  # the background retries stay quiet
+        await settle(pilot, 0.2)
+        assert len(app._notifications) == 1

@@ -17,7 +17,7 @@ from textual import work
 from textual.screen import Screen
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import NodeAPI, PeerView, SessionStatusView
+from p2pmsg.node.api import AddressDialed, NodeAPI, PeerView, SessionStatusView
 from p2pmsg.ui import slash
 from p2pmsg.ui.safe_text import clip, printable
 from p2pmsg.ui.timefmt import Clock, duration
@@ -55,6 +55,7 @@ class ConversationActions(Screen[None]):
     default_disappearing_ttl: float | None
     _key_prompted: set[str]
     _send_lock: asyncio.Lock  # messages reach the node in the order they were sent
+    _adding: set[tuple[str, int]]  # /add addresses whose first outcome is not known yet
 
     def peer(self, fingerprint: str | None) -> PeerView | None:
         raise NotImplementedError
@@ -104,6 +105,28 @@ class ConversationActions(Screen[None]):
             return
         self._send_text(peer.fingerprint, slash.unescape(text))
 
+    def address_dialed(self, event: AddressDialed) -> None:
+        """The first outcome of an /add: a toast (it outlives a switch of conversation)
+        and a note. Later attempts at that address stay quiet."""
+        key = (event.host, event.port)
+        if key not in self._adding:
+            return
+        self._adding.discard(key)
+        where = f"{printable(event.host)}:{event.port}"
+        log = self.query_one(MessageLog)
+        if event.peer is not None:
+            who = f"{printable(event.peer.name)} ({event.peer.short_fingerprint})"
+            text = f"/add: reached {where}: {who}"
+            log.add_note(text)
+            self.notify(text, title="Connected", markup=False)
+        else:
+            text = (
+                f"/add: could not reach {where}: {printable(event.problem or '?')}. "
+                "The address is kept; p2pmsg tries it again in the background."
+            )
+            log.add_note(text, error=True)
+            self.notify(text, title="Not connected", severity="warning", timeout=10, markup=False)
+
     def on_composer_refused(self, event: Composer.Refused) -> None:
         self.query_one(MessageLog).add_note(event.reason, error=True)
 
@@ -144,6 +167,8 @@ class ConversationActions(Screen[None]):
             )
             return
         if command.name == "add":
+            # The outcome arrives as an AddressDialed event (see `address_dialed`).
+            self._adding.add((command.host, command.port))
             self._node_call(
                 self.node.add_peer(command.host, command.port),
                 f"connecting to {command.host}:{command.port}…",
