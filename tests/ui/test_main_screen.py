@@ -9,6 +9,7 @@ from textual.widgets import OptionList
 
 from p2pmsg.node.api import AddressDialed, MonitorStatus
 from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.confirm_quit import ConfirmQuitScreen
 from p2pmsg.ui.screens.main import MainScreen
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
@@ -346,3 +347,39 @@ async def test_add_says_how_it_went_once_in_a_toast_that_outlives_the_conversati
         node.emit(refused)  # the background retries stay quiet
         await settle(pilot, 0.2)
         assert len(app._notifications) == 1
+
+
+async def test_ctrl_q_while_a_file_moves_asks_and_a_second_ctrl_q_quits(node: FakeNode) -> None:
+    moving = replace(
+        node.past_transfer(BOB, "holiday.tar", created=T0, state="transferring"),
+        bytes_done=1024,
+    )
+    node.transfer_views[moving.id] = moving
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmQuitScreen)
+        text = screen_text(app)
+        assert "1 file is still moving. Quit?" in text
+        assert "holiday.tar from bob, 25%" in text
+        assert "resumes where it stopped" in text
+        await pilot.press("escape")  # stay: nothing stopped
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and not node.stopped
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert node.stopped
+    assert app.return_code == 0
+
+
+async def test_ctrl_q_with_nothing_moving_quits_at_once(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert node.stopped

@@ -30,7 +30,7 @@ KEYS = (
     ("tab", "complete a command or /file path; elsewhere, next panel"),
     ("a / x", "accept / decline the newest file offer (in the conversation)"),
     ("esc", "back to the composer / close a dialog"),
-    ("ctrl+q", "quit"),
+    ("ctrl+q", "quit (asks first while files are moving)"),
 )
 MARKS = (
     ("● / ○", "peer online / offline"),
