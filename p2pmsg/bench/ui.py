@@ -125,7 +125,7 @@ async def _key_latency(presses: int, seed: int = 7) -> dict[str, Any]:
                 return
             frames += 1
             expected = waiting.get("value")
-            if expected is not None and composer.value == expected:
+            if expected is not None and composer.text == expected:
                 latencies.append(time.perf_counter() - waiting["t0"])
                 waiting.clear()
                 done.set()
@@ -145,7 +145,7 @@ async def _key_latency(presses: int, seed: int = 7) -> dict[str, Any]:
             except TimeoutError:
                 latencies.append(2.0)
                 waiting.clear()
-                composer.value = expected
+                composer.text = expected
             await asyncio.sleep(rng.uniform(0.01, 0.04))
             if flood.done():
                 break

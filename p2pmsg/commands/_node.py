@@ -203,6 +203,11 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"-- disconnected from {name(event.fingerprint)} ({printable(event.reason)})"
     if isinstance(event, api.PeerLost):
         return f"-- {name(event.fingerprint)} stopped advertising"
+    if isinstance(event, api.AddressDialed):
+        where = f"{printable(event.host)}:{event.port}"
+        if event.peer is not None:
+            return f"-- reached {where}: {_who(event.peer)}"
+        return f"-- could not reach {where}: {printable(event.problem or '?')}; trying again later"
     if isinstance(event, api.NameClashed):
         return f"!! WARNING: {printable(event.detail)} See `p2pmsg trust {event.fingerprint[:16]}`."
     if isinstance(event, api.PairingFinished):

@@ -171,6 +171,17 @@ class PeerDisconnected:
 
 
 @dataclass(frozen=True)
+class AddressDialed:
+    """The outcome of one attempt to reach an address the user added (`add_peer`):
+    `peer` on success, else `problem` says why (the node keeps trying, backing off)."""
+
+    host: str
+    port: int
+    peer: PeerView | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
 class PeerUpdated:
     """Name, verification, trust or unread count changed."""
 
@@ -297,6 +308,7 @@ NodeEvent = (
     | PeerLost
     | PeerConnected
     | PeerDisconnected
+    | AddressDialed
     | PeerUpdated
     | NameClashed
     | MessageReceived

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
 from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
 from p2pmsg.node.api import (
+    AddressDialed,
     NameClashed,
     PeerConnected,
     PeerDisconnected,
@@ -100,7 +102,8 @@ class NodeSessions:
         self.protocol_config = self.config.protocol or ProtocolConfig()
         self._sessions: set[Session] = set()
         self._session_tasks: set[asyncio.Task[None]] = set()
-        self._dial_waiters: dict[Session, asyncio.Future[bool]] = {}
+        # A dial's handshake outcome: None once the peer is connected, else why not.
+        self._dial_waiters: dict[Session, asyncio.Future[str | None]] = {}
         self._want: set[str] = set()  # peers we must reach whatever auto_connect says
         self._refuted: set[tuple[str, str, int]] = set()  # (advertised fp, host, port) that lied
         self._discovery_queue: asyncio.Queue[DiscoveryEvent] = asyncio.Queue(maxsize=4096)
@@ -278,6 +281,15 @@ class NodeSessions:
         self.security.record("rate_limited", addr=address, detail={"reason": reason})
 
     async def _dial(self, target: DialTarget) -> bool:
+        fingerprint, problem = await self._dial_once(target)
+        if target.source == "manual":  # the user asked for this address: say how it went
+            peer = self.directory.view(fingerprint) if fingerprint else None
+            self.bus.publish(AddressDialed(target.host, target.port, peer, problem))
+        return problem is None
+
+    async def _dial_once(self, target: DialTarget) -> tuple[str | None, str | None]:
+        """One attempt: (the peer's fingerprint, None) once a trusted session is up,
+        else (None, what went wrong)."""
         local = (self.config.outbound_address, 0) if self.config.outbound_address else None
         log.debug(
             "dialling %s:%s (%s, expecting %s)",
@@ -291,12 +303,16 @@ class NodeSessions:
                 asyncio.open_connection(target.host, target.port, local_addr=local),
                 self.config.connect_timeout,
             )
-        except (TimeoutError, OSError) as exc:
+        except TimeoutError:
+            log.debug("dial %s:%s timed out", target.host, target.port)
+            return None, f"no answer within {self.config.connect_timeout:g} s"
+        except OSError as exc:
             log.debug("dial %s:%s failed: %r", target.host, target.port, exc)
-            return False
+            # asyncio words it "Connect call failed (host, port)"; the errno says why.
+            return None, (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
         if not self._running:
             writer.transport.abort()
-            return False
+            return None, "the node is stopping"
         self.security.record(
             "conn_open", addr=target.host, detail={"direction": "out", "port": target.port}
         )
@@ -306,22 +322,23 @@ class NodeSessions:
         )
         session.dial_target = target
         session.expectation = expectation
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._dial_waiters[session] = waiter
         try:
-            return await asyncio.wait_for(
+            problem = await asyncio.wait_for(
                 waiter, self.protocol_config.handshake_timeout + self.config.connect_timeout
             )
         except TimeoutError:
             session.close("handshake timeout")
-            return False
+            return None, "the handshake timed out"
         finally:
             self._dial_waiters.pop(session, None)
+        return (session.peer, None) if problem is None else (None, problem)
 
-    def _resolve_dial(self, session: Session, ok: bool) -> None:
+    def _resolve_dial(self, session: Session, problem: str | None) -> None:
         waiter = self._dial_waiters.get(session)
         if waiter is not None and not waiter.done():
-            waiter.set_result(ok)
+            waiter.set_result(problem)
 
     # --- what to dial --------------------------------------------------------------------
 
@@ -460,7 +477,7 @@ class NodeSessions:
             )
         except (P2PMsgError, ValueError) as exc:
             log.warning("cannot record the handshake with %s: %s", session.peer[:16], exc)
-            self._resolve_dial(session, False)
+            self._resolve_dial(session, f"the handshake could not be stored: {exc}")
             return False
         self.security.record(
             "handshake_ok",
@@ -477,7 +494,7 @@ class NodeSessions:
             # A blocked or retired key: the user said no. It costs that connection only.
             log.info("refusing %s key %s", outcome.peer.trust, session.peer[:16])
             session.close(f"key {outcome.peer.trust}")
-            self._resolve_dial(session, False)
+            self._resolve_dial(session, f"the key there is one you {outcome.peer.trust}")
             return False
         clash = outcome.clash_with
         if clash is not None:
@@ -497,7 +514,7 @@ class NodeSessions:
                 )
             )
         if not session.is_open:
-            self._resolve_dial(session, False)
+            self._resolve_dial(session, "the connection closed during the handshake")
             return False
         loser = self.directory.add_session(session)
         log.debug(
@@ -509,7 +526,7 @@ class NodeSessions:
         )
         if loser is session:
             session.close("duplicate connection")
-            self._resolve_dial(session, True)  # the peer is connected, just not by this one
+            self._resolve_dial(session, None)  # the peer is connected, just not by this one
             return False
         if loser is not None:
             loser.close("duplicate connection")
@@ -520,7 +537,7 @@ class NodeSessions:
         status = session.status_view(outcome.peer.verified)
         if view is not None and status is not None:
             self.bus.publish(PeerConnected(view, status))
-        self._resolve_dial(session, True)
+        self._resolve_dial(session, None)
         return True
 
     def received(self, session: Session, messages: list[UserMessage]) -> None:
@@ -617,7 +634,7 @@ class NodeSessions:
             target = session.dial_target
             if target is not None and expectation.fingerprint is not None:
                 self._refuted.add((expectation.fingerprint, target.host, target.port))
-        self._resolve_dial(session, False)
+        self._resolve_dial(session, f"closed: {reason}")
         if was_current:
             self.bus.publish(PeerDisconnected(session.peer, reason))
             if self._running:

@@ -16,10 +16,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MonitorChanged, NodeAPI, NodeEvent
 from p2pmsg.ui.commands import PeerCommands, main_commands
 from p2pmsg.ui.launcher import Launcher
 from p2pmsg.ui.messages import NodeEvents, NodeReady
+from p2pmsg.ui.screens.confirm_quit import ACTIVE_STATES, ConfirmQuitScreen, describe
 from p2pmsg.ui.timefmt import Clock
 
 if TYPE_CHECKING:
@@ -136,8 +138,29 @@ class P2PMsgApp(App[None]):
             yield from main_commands(self.main_screen)
 
     async def action_quit(self) -> None:
+        """Quit; while files are moving, ask first (a second ctrl+q quits anyway)."""
+        if not isinstance(self.screen, ConfirmQuitScreen):
+            moving = await self._moving_transfers()
+            if moving:
+                self.push_screen(ConfirmQuitScreen(moving), self._quit_if_confirmed)
+                return
         await self.stop_node()
         self.exit()
+
+    async def _quit_if_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            await self.stop_node()
+            self.exit()
+
+    async def _moving_transfers(self) -> list[str]:
+        if self.node is None or self.main_screen is None:
+            return []
+        try:
+            transfers = await self.node.transfers()
+        except P2PMsgError:
+            return []  # cannot tell: do not stand between the user and the exit
+        main = self.main_screen
+        return [describe(t, main.peer_name(t.peer)) for t in transfers if t.state in ACTIVE_STATES]
 
     async def stop_node(self) -> None:
         node, self.node = self.node, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from p2pmsg.ui.paths import PathError, parse_path
 from p2pmsg.ui.timefmt import parse_duration
 
 
@@ -72,7 +73,7 @@ def unescape(text: str) -> str:
 
 
 def parse(text: str) -> Slash:
-    """Parse one composer line that `is_slash`."""
+    """Parse a composer text that `is_slash` (a command is one line)."""
     head, _, rest = text[1:].strip().partition(" ")
     name = head.lower()
     arg = rest.strip()
@@ -87,7 +88,10 @@ def parse(text: str) -> Slash:
     if name == "file":
         if not arg:
             raise SlashError("Usage: /file PATH (the file to offer)")
-        return Slash(name, arg=arg)
+        try:
+            return Slash(name, arg=str(parse_path(arg)))
+        except PathError as exc:
+            raise SlashError(f"/file: {exc}") from None
     if name == "cipher":
         if arg not in SUITES:
             raise SlashError(f"Usage: /cipher NAME, one of: {', '.join(SUITES)}")

@@ -165,3 +165,12 @@ def test_a_message_shown_again_after_a_crash_says_so() -> None:
     )
     assert json.loads(event_json(again))["replayed"] is True
     assert json.loads(event_json(_message("lunch?")))["replayed"] is False
+
+
+def test_the_outcome_of_an_added_address_is_one_inert_line() -> None:
+    reached = api.AddressDialed("10.0.0.5", 47000, _peer("bob\x1b[2J"), None)
+    assert event_text(reached, {}) == "-- reached 10.0.0.5:47000: bob␛[2J (66666666)"
+    failed = api.AddressDialed("10.0.0.5", 47000, None, "connection refused")
+    assert event_text(failed, {}) == (
+        "-- could not reach 10.0.0.5:47000: connection refused; trying again later"
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
-from p2pmsg.node.api import MessageReceived, MessageStatusChanged
+from p2pmsg.node.api import AddressDialed, MessageReceived, MessageStatusChanged
 from tests.node.conftest import NodeFactory, connect, eventually
 
 
@@ -67,3 +68,33 @@ async def test_many_messages_arrive_in_order_exactly_once(make_node: NodeFactory
     history = await bob.conversation("alice", limit=5000)
     assert [m.text for m in history] == texts
     assert len({m.id for m in history}) == len(texts)
+
+
+async def test_adding_an_address_reports_each_outcome(make_node: NodeFactory) -> None:
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    events = alice.subscribe()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the dial is refused
+    dead_port = closed.getsockname()[1]
+    try:
+        await alice.add_peer("127.0.0.1", dead_port)
+        await alice.add_peer("127.0.0.1", bob.listen_port)
+        outcomes: dict[int, AddressDialed] = {}
+        async with asyncio.timeout(10):
+            async for event in events:
+                if isinstance(event, AddressDialed):
+                    outcomes.setdefault(event.port, event)
+                    if len(outcomes) == 2:
+                        break
+    finally:
+        closed.close()
+    refused = outcomes[dead_port]
+    assert (refused.host, refused.peer, refused.problem) == (
+        "127.0.0.1",
+        None,
+        "connection refused",
+    )
+    reached = outcomes[bob.listen_port]
+    assert reached.problem is None and reached.peer is not None
+    assert (reached.peer.fingerprint, reached.peer.name) == (bob.fingerprint, "bob")

@@ -74,7 +74,7 @@ async def test_a_flagged_key_sits_beside_the_contact_and_sends_nothing(node: Fak
         # bob himself is untouched and sendable.
         main.open_conversation(BOB)
         composer = main.query_one(Composer)
-        composer.value = "still you?"
+        composer.text = "still you?"
         await pilot.press("enter")
         await settle(pilot)
         assert ("send_text", BOB, "still you?", None) in node.calls
@@ -83,7 +83,7 @@ async def test_a_flagged_key_sits_beside_the_contact_and_sends_nothing(node: Fak
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         assert composer.has_class("-blocked")
-        composer.value = "are you really bob?"
+        composer.text = "are you really bob?"
         await pilot.press("enter")
         await settle(pilot)
         assert not any(c[0] == "send_text" and c[1] == impostor.fingerprint for c in node.calls)
@@ -114,7 +114,7 @@ async def test_someone_else_names_the_key_and_makes_it_a_contact(node: FakeNode)
         assert main.query_one(PeerList).peers[impostor.fingerprint].state == "pinned"
         main.open_conversation(impostor.fingerprint)
         composer = main.query_one(Composer)
-        composer.value = "hi other bob"
+        composer.text = "hi other bob"
         await pilot.press("enter")
         await settle(pilot)
         assert ("send_text", impostor.fingerprint, "hi other bob", None) in node.calls
@@ -152,7 +152,7 @@ async def test_block_from_the_decision_screen_and_unblock_by_slash(node: FakeNod
         await settle(pilot)
         assert "blocked (/unblock)" in screen_text(app)
         composer = main.query_one(Composer)
-        composer.value = "/unblock"
+        composer.text = "/unblock"
         await pilot.press("enter")
         await settle(pilot)
         assert ("unblock_peer", impostor.fingerprint) in node.calls
@@ -166,7 +166,7 @@ async def test_pairing_by_code_right_and_wrong(node: FakeNode) -> None:
         await pilot.press("ctrl+n")  # dave: not verified
         await settle(pilot)
         composer = app.screen.query_one(Composer)
-        composer.value = "/pair 999-999"
+        composer.text = "/pair 999-999"
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, PairingScreen)
@@ -205,7 +205,7 @@ async def test_rename_by_slash_shows_the_petname_and_the_claim(node: FakeNode) -
         assert isinstance(main, MainScreen)
         main.open_conversation(DAVE)
         composer = main.query_one(Composer)
-        composer.value = "/name Dave from accounts"
+        composer.text = "/name Dave from accounts"
         await pilot.press("enter")
         await settle(pilot)
         assert ("rename_peer", DAVE, "Dave from accounts") in node.calls

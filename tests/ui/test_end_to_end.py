@@ -39,7 +39,7 @@ async def _until(check: Callable[[], bool], what: str, timeout: float = 8.0) -> 
 async def _submit(app: P2PMsgApp, pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     composer = app.screen.query_one(Composer)
     composer.focus()
-    composer.value = line
+    composer.text = line
     await pilot.press("enter")
 
 
@@ -70,6 +70,15 @@ async def test_two_apps_chat_over_real_nodes(tmp_path: Path) -> None:
                 "alice sees bob online",
             )
             await _until(lambda: alice.fingerprint in peers_b.peers, "bob sees alice")
+            # The outcome of /add is said, in a toast that outlives the conversation switch.
+            await _until(
+                lambda: any(
+                    n.title == "Connected"
+                    and n.message.startswith(f"/add: reached 127.0.0.1:{bob.listen_port}: bob (")
+                    for n in app_a._notifications
+                ),
+                "alice is told the /add worked",
+            )
 
             main_a.open_conversation(bob.fingerprint)
             await _until(

@@ -7,8 +7,9 @@ from dataclasses import replace
 
 from textual.widgets import OptionList
 
-from p2pmsg.node.api import MonitorStatus
+from p2pmsg.node.api import AddressDialed, MonitorStatus
 from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.confirm_quit import ConfirmQuitScreen
 from p2pmsg.ui.screens.main import MainScreen
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
@@ -37,7 +38,7 @@ async def submit(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     """Type a composer line (set at once: pressing 150 keys one by one is slow)."""
     composer = pilot.app.screen.query_one(Composer)
     composer.focus()
-    composer.value = line
+    composer.text = line
     await pilot.press("enter")
     await settle(pilot, 0.05)
 
@@ -318,3 +319,67 @@ async def test_history_interleaves_transfer_cards_with_messages_in_time(node: Fa
             < at("the report is ready")
         )
         assert at("this one disappears") < at("undated.bin")
+
+
+async def test_add_says_how_it_went_once_in_a_toast_that_outlives_the_conversation(
+    node: FakeNode,
+) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        await submit(pilot, "/add 10.0.0.9:47000")
+        assert "connecting to 10.0.0.9:47000…" in notes(app)
+        screen.open_conversation(CAROL)  # the user moves on; the outcome still reaches them
+        await settle(pilot)
+        refused = AddressDialed("10.0.0.9", 47000, None, "no route to host")
+        node.emit(refused)
+        node.emit(AddressDialed("10.0.0.8", 47000, None, "not ours to report"))
+        await settle(pilot, 0.2)
+        toasts = [(n.title, n.message) for n in app._notifications]
+        assert toasts == [
+            (
+                "Not connected",
+                "/add: could not reach 10.0.0.9:47000: no route to host. The address is "
+                "kept; p2pmsg tries it again in the background.",
+            )
+        ]
+        assert "could not reach 10.0.0.9:47000" in notes(app)
+        node.emit(refused)  # the background retries stay quiet
+        await settle(pilot, 0.2)
+        assert len(app._notifications) == 1
+
+
+async def test_ctrl_q_while_a_file_moves_asks_and_a_second_ctrl_q_quits(node: FakeNode) -> None:
+    moving = replace(
+        node.past_transfer(BOB, "holiday.tar", created=T0, state="transferring"),
+        bytes_done=1024,
+    )
+    node.transfer_views[moving.id] = moving
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmQuitScreen)
+        text = screen_text(app)
+        assert "1 file is still moving. Quit?" in text
+        assert "holiday.tar from bob, 25%" in text
+        assert "resumes where it stopped" in text
+        await pilot.press("escape")  # stay: nothing stopped
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and not node.stopped
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert node.stopped
+    assert app.return_code == 0
+
+
+async def test_ctrl_q_with_nothing_moving_quits_at_once(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert node.stopped

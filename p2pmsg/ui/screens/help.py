@@ -26,10 +26,11 @@ KEYS = (
     ("ctrl+p", "command palette: every action, peers, themes"),
     ("ctrl+n / ctrl+b", "next / previous peer"),
     ("ctrl+r", "rename the peer (your own name)"),
-    ("tab", "move between panels"),
+    ("enter / ctrl+j", "send / start a new line (in the composer)"),
+    ("tab", "complete a command or /file path; elsewhere, next panel"),
     ("a / x", "accept / decline the newest file offer (in the conversation)"),
     ("esc", "back to the composer / close a dialog"),
-    ("ctrl+q", "quit"),
+    ("ctrl+q", "quit (asks first while files are moving)"),
 )
 MARKS = (
     ("● / ○", "peer online / offline"),

@@ -8,6 +8,7 @@ What the user typed is executed by `ConversationActions` (a mixin).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from textual.widgets import Footer, Header, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import (
+    AddressDialed,
     AlertRaised,
     MessageReceived,
     MessagesExpired,
@@ -79,6 +81,8 @@ class MainScreen(ConversationActions):
         self._suppressed: dict[str, int] = {}
         self._mark_read_timer: Timer | None = None
         self._key_prompted: set[str] = set()
+        self._send_lock = asyncio.Lock()
+        self._adding: set[tuple[str, int]] = set()
         self._clash_pending: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -312,6 +316,8 @@ class MainScreen(ConversationActions):
                 header_dirty = True
             elif isinstance(event, AlertRaised):
                 new_alerts.append(event.alert)
+            elif isinstance(event, AddressDialed):
+                self.address_dialed(event)
             elif isinstance(event, MonitorChanged):
                 self.query_one(ThreatPanel).set_status(event.status)
         if self.selected is None and peers.option_count:

@@ -8,6 +8,7 @@ command in the composer.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable
 from typing import Any
@@ -16,7 +17,7 @@ from textual import work
 from textual.screen import Screen
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import NodeAPI, PeerView, SessionStatusView
+from p2pmsg.node.api import AddressDialed, NodeAPI, PeerView, SessionStatusView
 from p2pmsg.ui import slash
 from p2pmsg.ui.safe_text import clip, printable
 from p2pmsg.ui.timefmt import Clock, duration
@@ -53,6 +54,8 @@ class ConversationActions(Screen[None]):
     conversation_ttl: dict[str, float | None]
     default_disappearing_ttl: float | None
     _key_prompted: set[str]
+    _send_lock: asyncio.Lock  # messages reach the node in the order they were sent
+    _adding: set[tuple[str, int]]  # /add addresses whose first outcome is not known yet
 
     def peer(self, fingerprint: str | None) -> PeerView | None:
         raise NotImplementedError
@@ -74,25 +77,58 @@ class ConversationActions(Screen[None]):
     def on_composer_sent(self, event: Composer.Sent) -> None:
         text = event.text
         log = self.query_one(MessageLog)
+        composer = self.query_one(Composer)
         if slash.is_slash(text):
             try:
+                if "\n" in text.strip():
+                    raise slash.SlashError(
+                        "A command is one line; start with // to send a message beginning with /."
+                    )
                 command = slash.parse(text)
             except slash.SlashError as exc:
                 log.add_note(str(exc), error=True)
+                composer.give_back(text)  # to fix the typo, not to type it all again
                 return
             self.run_slash(command)
             return
         peer = self.peer(self.selected)
         if peer is None:
-            log.add_note("Pick a peer first (left column, or ctrl+n).", error=True)
+            log.add_note("Not sent: pick a peer first (left column, or ctrl+n).", error=True)
+            composer.give_back(text)
             return
         if not peer.sendable:
             log.add_note(f"Not sent: {describe_unsendable(peer)}", error=True)
+            composer.give_back(text)
             if peer.state == "flagged":
                 self._key_prompted.discard(peer.fingerprint)
                 self.prompt_key_decision(peer.fingerprint)
             return
         self._send_text(peer.fingerprint, slash.unescape(text))
+
+    def address_dialed(self, event: AddressDialed) -> None:
+        """The first outcome of an /add: a toast (it outlives a switch of conversation)
+        and a note. Later attempts at that address stay quiet."""
+        key = (event.host, event.port)
+        if key not in self._adding:
+            return
+        self._adding.discard(key)
+        where = f"{printable(event.host)}:{event.port}"
+        log = self.query_one(MessageLog)
+        if event.peer is not None:
+            who = f"{printable(event.peer.name)} ({event.peer.short_fingerprint})"
+            text = f"/add: reached {where}: {who}"
+            log.add_note(text)
+            self.notify(text, title="Connected", markup=False)
+        else:
+            text = (
+                f"/add: could not reach {where}: {printable(event.problem or '?')}. "
+                "The address is kept; p2pmsg tries it again in the background."
+            )
+            log.add_note(text, error=True)
+            self.notify(text, title="Not connected", severity="warning", timeout=10, markup=False)
+
+    def on_composer_refused(self, event: Composer.Refused) -> None:
+        self.query_one(MessageLog).add_note(event.reason, error=True)
 
     def effective_ttl(self, fingerprint: str) -> tuple[float | None, bool]:
         """The timer new messages get, and whether it is the Settings default.
@@ -110,9 +146,13 @@ class ConversationActions(Screen[None]):
     async def _send_text(self, fingerprint: str, text: str) -> None:
         ttl, _ = self.effective_ttl(fingerprint)
         try:
-            message = await self.node.send_text(fingerprint, text, ttl=ttl)
+            # Workers start in order and the lock is first come, first served: a message
+            # whose peer lookup awaits the store cannot be overtaken by the next one.
+            async with self._send_lock:
+                message = await self.node.send_text(fingerprint, text, ttl=ttl)
         except P2PMsgError as exc:
-            self.query_one(MessageLog).add_note(f"not sent: {exc}", error=True)
+            self.query_one(MessageLog).add_note(f"Not sent: {exc}", error=True)
+            self.query_one(Composer).give_back(f"/{text}" if text.startswith("/") else text)
             return
         if message.peer == self.selected:
             self.query_one(MessageLog).add_messages([message])
@@ -127,6 +167,8 @@ class ConversationActions(Screen[None]):
             )
             return
         if command.name == "add":
+            # The outcome arrives as an AddressDialed event (see `address_dialed`).
+            self._adding.add((command.host, command.port))
             self._node_call(
                 self.node.add_peer(command.host, command.port),
                 f"connecting to {command.host}:{command.port}…",
@@ -330,8 +372,7 @@ class ConversationActions(Screen[None]):
     def action_rename(self) -> None:
         """Put `/name ` in the composer: the user types the name there."""
         composer = self.query_one(Composer)
-        composer.value = "/name "
-        composer.cursor_position = len(composer.value)
+        composer.set_text("/name ")
         composer.focus()
 
     def _after_verify(self, verified: bool | None) -> None:
