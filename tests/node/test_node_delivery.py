@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import pytest
 
@@ -40,10 +41,15 @@ async def test_messages_to_an_offline_peer_are_queued_then_delivered_once_in_ord
 async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactory) -> None:
     alice = await make_node("alice")
     bob = await make_node("bob")
-    # Each learns the other's address at the same moment and dials at once.
-    await asyncio.gather(
-        alice.add_peer("127.0.0.1", bob.listen_port), bob.add_peer("127.0.0.1", alice.listen_port)
-    )
+    # Each learns the other's address, then both dial in the same loop turn. (Dialling
+    # from two `add_peer` calls raced: on a loaded machine one handshake could finish
+    # before the other side's store write, and that side then saw its peer connected
+    # and never dialled, so there was no tie to break.)
+    now = time.time()
+    await alice._store.run(Store.add_manual_address, "127.0.0.1", bob.listen_port, now)
+    await bob._store.run(Store.add_manual_address, "127.0.0.1", alice.listen_port, now)
+    alice.dial_manual("127.0.0.1", bob.listen_port)
+    bob.dial_manual("127.0.0.1", alice.listen_port)
 
     async def settled() -> bool:
         a = alice.directory.session(bob.fingerprint)
