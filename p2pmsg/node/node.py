@@ -60,7 +60,7 @@ from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.sessions import NodeSessions
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
-from p2pmsg.node.transfers.settings import profile_policy
+from p2pmsg.node.transfers.settings import default_downloads, profile_policy
 from p2pmsg.node.trust import unsendable_reason
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
@@ -500,8 +500,10 @@ class Node(NodeSessions):
         return self.monitor_link.status()
 
     async def get_settings(self) -> dict[str, Any]:
+        """The profile's settings, plus `default_downloads_dir` (read-only): where files
+        land while `downloads_dir` is unset, so a screen can say which folder that is."""
         settings = await self._store.run(Store.load_settings)
-        return asdict(settings)
+        return {**asdict(settings), "default_downloads_dir": str(default_downloads())}
 
     async def update_settings(self, **values: Any) -> None:
         await self._store.run(lambda store: store.update_settings(**values))

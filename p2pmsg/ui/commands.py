@@ -70,9 +70,9 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
         ),
         ("Help", "Keys, slash commands and marks (F1)", main.action_help),
         (
-            "Toggle side panels",
-            "Show or hide the session and threat panels (F6)",
-            main.action_toggle_side,
+            "Panes",
+            "Step through the panes that fit this width: peers, keys, threats (F6)",
+            main.action_cycle_panes,
         ),
         ("Next peer", "Open the next conversation (ctrl+n)", partial(main.action_next_peer, 1)),
         (

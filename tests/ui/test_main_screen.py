@@ -383,3 +383,44 @@ async def test_ctrl_q_with_nothing_moving_quits_at_once(node: FakeNode) -> None:
         await pilot.press("ctrl+q")
         await settle(pilot)
         assert node.stopped
+
+
+async def test_panes_fit_the_width_and_f6_steps_through_the_rest(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(60, 18)) as pilot:
+        screen = await start(pilot)
+        peers, side = screen.query_one("#peers"), screen.query_one("#side")
+        log = screen.query_one(MessageLog)
+
+        def shown() -> tuple[bool, bool, int]:
+            return peers.display, side.display, log.size.width
+
+        assert shown()[:2] == (False, False) and shown()[2] >= 56  # the chat alone
+        assert log.border_subtitle == "F6: peers and chat"  # says which key and what for
+        await pilot.press("f6")
+        await settle(pilot)
+        assert shown()[:2] == (True, False)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert shown()[:2] == (False, True)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert shown()[:2] == (False, False)
+
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot, 0.2)
+        assert shown()[:2] == (True, False) and shown()[2] >= 54  # not ~29 any more
+        assert log.border_subtitle == "F6: chat, keys and threats"
+        await pilot.press("f6")
+        await settle(pilot)
+        assert shown()[:2] == (False, True)
+
+        await pilot.resize_terminal(140, 45)
+        await settle(pilot, 0.2)
+        await pilot.press("f6")  # from any state: the wide layout's own steps
+        await settle(pilot)
+        states = {shown()[:2]}
+        await pilot.press("f6")
+        await settle(pilot)
+        states.add(shown()[:2])
+        assert states == {(True, True), (True, False)}

@@ -1,5 +1,6 @@
-"""Snapshot tests (pytest-textual-snapshot): main screen, dashboard and verify screen,
-at 120x40 and 80x24, with the clock pinned (UTC) and the fake node's data fixed.
+"""Snapshot tests (pytest-textual-snapshot): main screen, dashboard, verify, key decision,
+settings and create-profile screens at 120x40 and 80x24 (the main screen also at 60x18),
+with the clock pinned (UTC) and the fake node's data fixed.
 
 Regenerate after a deliberate visual change with
 `pytest tests/ui/test_snapshots.py --snapshot-update` and review the SVG diff.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from p2pmsg.ui.app import P2PMsgApp
-from tests.ui.conftest import FIXED_CLOCK, populated_node
+from tests.ui.conftest import FIXED_CLOCK, FakeLauncher, populated_node
 from tests.ui.fake_node import fp_for
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
@@ -24,9 +25,25 @@ async def _loaded(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause(0.3)
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", [*SIZES, pytest.param((60, 18), id="60x18")])
 def test_main_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(_app(), terminal_size=size, run_before=_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_settings_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_settings(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("f4")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_settings)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_create_profile_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    app = P2PMsgApp(FakeLauncher(populated_node(), exists=False), clock=FIXED_CLOCK)
+    assert snap_compare(app, terminal_size=size, run_before=_loaded)
 
 
 @pytest.mark.parametrize("size", SIZES)

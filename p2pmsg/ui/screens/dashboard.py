@@ -79,6 +79,15 @@ def counts_table(title: str, labels: list[str], counts: dict[str, list[int]]) ->
     return table
 
 
+def last_column_room(table: DataTable[Any], most: int, least: int = 8) -> int:
+    """How many cells the last column can have without the table scrolling sideways
+    (the other columns as wide as the rows they hold now need), within [least, most]."""
+    columns = list(table.columns.values())[:-1]
+    used = sum(c.get_render_width(table) for c in columns) + 2 * table.cell_padding
+    room = table.scrollable_content_region.width - used  # (which excludes a scrollbar)
+    return max(least, min(most, room))
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f2", "app.pop_screen", "Back"),
@@ -136,6 +145,15 @@ class DashboardScreen(Screen[None]):
         events.add_columns("time", "event", "peer", "address", "bytes", "detail")
         self.action_reload()
         self._load_model_card()
+
+    def on_resize(self) -> None:
+        # The message and detail columns are clipped to the width there is (the whole
+        # text is one Enter away): refill once the new width is laid out.
+        self.call_after_refresh(self._refill)
+
+    def _refill(self) -> None:
+        self._fill_alerts()
+        self._fill_events()
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -208,6 +226,7 @@ class DashboardScreen(Screen[None]):
         # Live alerts refill the table; keep the cursor on the alert the user was on.
         current = self._current_alert(table)
         table.clear()
+        room = last_column_room(table, 80)
         self._alert_rows = {}
         for alert in sorted(self.alerts, key=lambda a: a.ts, reverse=True):
             if SEVERITY_RANK.get(alert.severity, 0) < floor:
@@ -225,7 +244,7 @@ class DashboardScreen(Screen[None]):
                 literal(clip(peer, 16)),
                 literal(alert.source),
                 Text(f"{alert.score:.2f}"),
-                literal(clip(alert.message, 80)),
+                literal(clip(alert.message, room)),
                 key=key,
             )
             if alert is current:
@@ -243,6 +262,7 @@ class DashboardScreen(Screen[None]):
         needle = self.query_one("#event-filter", Input).value.casefold()
         kind = self.query_one("#event-kind", Select).value
         table.clear()
+        room = last_column_room(table, 60)
         for record in self.events[:1000]:
             name = str(record.get("event", "?"))
             if isinstance(kind, str) and name != kind:
@@ -260,7 +280,7 @@ class DashboardScreen(Screen[None]):
                 literal(clip(peer_text, 16)),
                 literal(str(record.get("addr") or "-")),
                 Text(str(record.get("bytes", 0))),
-                literal(clip(detail, 60)),
+                literal(clip(detail, room)),
             )
         self.query_one(TabbedContent).get_tab("events").label = f"Events ({table.row_count})"
 

@@ -22,7 +22,7 @@ KEYS = (
     ("F3", "verify the selected peer / decide about a flagged key"),
     ("F4", "settings"),
     ("F5", "rotate to a fresh key now"),
-    ("F6", "show/hide side panels"),
+    ("F6", "show the panes that do not fit: peers, keys, threats"),
     ("ctrl+p", "command palette: every action, peers, themes"),
     ("ctrl+n / ctrl+b", "next / previous peer"),
     ("ctrl+r", "rename the peer (your own name)"),

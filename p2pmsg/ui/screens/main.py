@@ -62,15 +62,25 @@ class MainScreen(ConversationActions):
         Binding("f3", "verify", "Verify"),
         Binding("f4", "settings", "Settings"),
         Binding("f5", "rotate", "Rotate"),
-        Binding("f6", "toggle_side", "Panels", show=False),
+        # Priority: the composer (a TextArea) binds F6 to "select line" itself.
+        Binding("f6", "cycle_panes", "Panes", show=False, priority=True),
         Binding("ctrl+r", "rename", "Rename", show=False),
         Binding("ctrl+n", "next_peer(1)", "Next peer", show=False),
         Binding("ctrl+b", "next_peer(-1)", "Prev peer", show=False),
         Binding("escape", "focus_composer", "Compose", show=False),
     ]
 
+    #: What F6 steps through at each width (the breakpoint classes set in app.py; the
+    #: stylesheet shows the panes): what is on screen in each state.
+    PANES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "-wide": ("peers, chat, keys and threats", "peers and chat"),
+        "-narrow": ("peers and chat", "chat, keys and threats"),
+        "-tiny": ("the chat", "peers and chat", "chat, keys and threats"),
+    }
+
     def __init__(self, node: NodeAPI, clock: Clock) -> None:
         super().__init__()
+        self._pane = 0  # index into PANES[the current width]
         self.node = node
         self.clock = clock
         self.selected: str | None = None
@@ -107,11 +117,33 @@ class MainScreen(ConversationActions):
         self.query_one(MessageLog).me_name = self.node.display_name
         self._render_header()
         self.query_one(Composer).focus()
+        self._apply_panes()
         self._load_initial()
         # Message counts under the current key change with every message, but the node
         # only publishes SessionChanged on rotations and cipher switches: poll the
         # selected session's (in-memory) status once a second so the bar stays true.
         self.set_interval(1.0, self._refresh_session)
+
+    # --- panes by width ------------------------------------------------------------
+
+    def _width_class(self) -> str:
+        return next((c for c in self.PANES if self.has_class(c)), "-wide")
+
+    def action_cycle_panes(self) -> None:
+        states = self.PANES[self._width_class()]
+        self._pane = (self._pane + 1) % len(states)
+        self._apply_panes()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._apply_panes)  # after Textual set the width class
+
+    def _apply_panes(self) -> None:
+        states = self.PANES[self._width_class()]
+        self._pane %= len(states)
+        for index in (1, 2):
+            self.set_class(self._pane == index, f"-pane-{index}")
+        following = states[(self._pane + 1) % len(states)]
+        self.query_one(MessageLog).border_subtitle = f"F6: {following}"
 
     @work(exclusive=True, group="session-refresh")
     async def _refresh_session(self) -> None:

@@ -310,9 +310,6 @@ class ConversationActions(Screen[None]):
             self.open_conversation(target)
             self.query_one(Composer).focus()  # a keyboard jump is followed by typing
 
-    def action_toggle_side(self) -> None:
-        self.toggle_class("-side-hidden")
-
     def action_help(self) -> None:
         from p2pmsg.ui.screens.help import HelpScreen
 

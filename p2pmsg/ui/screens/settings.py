@@ -77,16 +77,20 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="settings-box", classes="dialog"):
             yield Static(Text("Settings", style="bold"))
+            # Compact fields (one row each): the whole dialog, buttons included, fits
+            # an 80x24 terminal.
             yield Label("Rotate keys every (e.g. 1h, 30m)")
-            yield Input(id="key_rotation_interval")
+            yield Input(id="key_rotation_interval", compact=True)
             yield Label("Messages per key")
-            yield Input(id="max_messages_per_key", type="integer")
+            yield Input(id="max_messages_per_key", type="integer", compact=True)
             yield Label("Preferred cipher suite")
-            yield Select([(s, s) for s in SUITES], id="preferred_suite", allow_blank=True)
-            yield Label("Downloads folder (empty: your usual downloads folder)")
-            yield Input(id="downloads_dir")
+            yield Select(
+                [(s, s) for s in SUITES], id="preferred_suite", allow_blank=True, compact=True
+            )
+            yield Label("Downloads folder (leave empty for your usual downloads folder)")
+            yield Input(id="downloads_dir", compact=True)
             yield Label("Disappearing timer for new conversations (off, 5m, 1d)")
-            yield Input(id="default_disappearing_ttl")
+            yield Input(id="default_disappearing_ttl", compact=True)
             yield Static(id="settings-errors")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
@@ -111,7 +115,11 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
         suite = settings.get("preferred_suite")
         if suite in SUITES:
             self.query_one("#preferred_suite", Select).value = suite
-        self.query_one("#downloads_dir", Input).value = _shown(settings.get("downloads_dir"))
+        downloads = self.query_one("#downloads_dir", Input)
+        downloads.value = _shown(settings.get("downloads_dir"))
+        usual = settings.get("default_downloads_dir")
+        if usual:
+            downloads.placeholder = f"{usual} (your usual downloads folder)"
         self.query_one("#default_disappearing_ttl", Input).value = _shown(
             settings.get("default_disappearing_ttl"), seconds=True
         )
