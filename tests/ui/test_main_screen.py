@@ -169,7 +169,9 @@ async def test_accepting_a_file_offer_shows_progress_and_result(node: FakeNode) 
         await settle(pilot)
         assert ("accept_file", offer.id) in node.calls
         text = "\n".join(log_lines(app))
-        assert "✓ completed →" in text and "/home/alice/Downloads/report[red].pdf" in text
+        assert "✓ received and verified · saved as" in text
+        assert "/home/alice/Downloads/report[red].pdf" in text
+        assert "accepting" not in notes(app)  # the card says it; no note lingers below it
 
 
 async def test_declining_a_file_by_clicking_the_card(node: FakeNode) -> None:

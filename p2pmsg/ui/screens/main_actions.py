@@ -274,9 +274,10 @@ class ConversationActions(Screen[None]):
         if transfer.peer == self.selected:
             log.upsert_transfer(transfer)
 
-    def _node_call(self, call: Awaitable[Any], note: str) -> None:
+    def _node_call(self, call: Awaitable[Any], note: str | None) -> None:
         log = self.query_one(MessageLog)
-        log.add_note(note)
+        if note is not None:
+            log.add_note(note)
 
         async def run() -> None:
             try:
@@ -292,7 +293,7 @@ class ConversationActions(Screen[None]):
             if event.accept
             else self.node.decline_file(event.transfer_id)
         )
-        self._node_call(call, "accepting the file…" if event.accept else "declined the file")
+        self._node_call(call, None)  # the card itself shows what happens next
 
     # --- actions (keys and palette) -------------------------------------------------
 
