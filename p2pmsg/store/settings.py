@@ -27,6 +27,7 @@ class Settings:
     default_disappearing_ttl: float | None = None  # seconds; None: messages stay
     max_file_size: int = 4 * 1024**3
     accepted_extensions: tuple[str, ...] | None = None  # None: any file type
+    theme: str | None = None  # the app's colour theme (chosen in the palette); None: default
 
 
 def _positive_number(value: Any) -> float:
@@ -65,6 +66,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_disappearing_ttl": _optional(_positive_number),
     "max_file_size": _positive_int,
     "accepted_extensions": _optional(_extensions),
+    "theme": _optional(_text),
 }
 assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
 

@@ -426,3 +426,19 @@ async def test_panes_fit_the_width_and_f6_steps_through_the_rest(node: FakeNode)
         await settle(pilot)
         states.add(shown()[:2])
         assert states == {(True, True), (True, False)}
+
+
+async def test_the_theme_picked_is_remembered_for_the_next_start(node: FakeNode) -> None:
+    node.settings["theme"] = "nord"
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        assert app.theme == "nord"  # restored from the profile's settings
+        app.theme = "gruvbox"  # as the palette's theme picker sets it
+        await settle(pilot, 0.2)
+        assert node.settings["theme"] == "gruvbox"
+    node.settings["theme"] = "no-such-theme"  # e.g. removed from Textual since
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        assert app.theme == "textual-dark"
