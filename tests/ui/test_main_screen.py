@@ -442,3 +442,23 @@ async def test_the_theme_picked_is_remembered_for_the_next_start(node: FakeNode)
     async with app.run_test(size=(80, 24)) as pilot:
         await start(pilot)
         assert app.theme == "textual-dark"
+
+
+async def test_the_receiver_is_told_when_the_peer_turns_disappearing_messages_on_and_off(
+    node: FakeNode,
+) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        # bob's last message in the history had a 5m timer.
+        node.receive(BOB, "this one stays")
+        await settle(pilot)
+        node.receive(BOB, "from now on this vanishes", ttl=3600)
+        await settle(pilot)
+        node.receive(BOB, "and so does this", ttl=3600)
+        await settle(pilot)
+        said = [n for n in app.screen.query_one(MessageLog).notes() if "disappear" in n]
+        assert said == [
+            "bob's messages no longer disappear.",
+            "bob's messages now disappear 1h after you read them (their /ttl).",
+        ]

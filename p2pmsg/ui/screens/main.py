@@ -92,6 +92,9 @@ class MainScreen(ConversationActions):
         self._mark_read_timer: Timer | None = None
         self._key_prompted: set[str] = set()
         self._send_lock = asyncio.Lock()
+        # The timer of each peer's latest message to us: a change is said in the chat
+        # (their /ttl reaches us only as the timer on their messages).
+        self._their_ttl: dict[str, float | None] = {}
         self._adding: set[tuple[str, int]] = set()
         self._clash_pending: set[str] = set()
 
@@ -230,6 +233,8 @@ class MainScreen(ConversationActions):
         else:
             self.sessions.pop(fingerprint, None)
         self.query_one(MessageLog).load(messages, transfers)
+        last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
+        self._their_ttl[fingerprint] = last_in.ttl if last_in is not None else None
         self._render_header()
         self._render_session()
         await self._mark_read(fingerprint)
@@ -331,6 +336,7 @@ class MainScreen(ConversationActions):
                 # (a replay is already in the history and in the store's unread count)
                 message = event.message
                 if message.peer == self.selected:
+                    self._their_timer(message)
                     incoming.append(message)
                 else:
                     self._count_unread(message)
@@ -371,6 +377,22 @@ class MainScreen(ConversationActions):
             self._render_header()
         if session_dirty:
             self._render_session()
+
+    def _their_timer(self, message: MessageView) -> None:
+        """Say so when the peer's messages start or stop disappearing (or change timer)."""
+        before = self._their_ttl.get(message.peer, None)
+        self._their_ttl[message.peer] = message.ttl
+        if message.ttl == before:
+            return
+        who = printable(clip(self.peer_name(message.peer), 24))
+        if message.ttl is None:
+            note = f"{who}'s messages no longer disappear."
+        else:
+            note = (
+                f"{who}'s messages now disappear {duration(message.ttl)} after you read them "
+                "(their /ttl)."
+            )
+        self.query_one(MessageLog).add_note(note)
 
     def _count_unread(self, message: MessageView) -> None:
         peer = self.peer(message.peer)
