@@ -17,7 +17,9 @@ def test_defaults_then_updates(store: Store) -> None:
         default_disappearing_ttl=3600,
         accepted_extensions=[".TXT", "pdf"],
         theme="nord",
+        bell=False,
     )
+    assert updated.bell is False
     assert updated.theme == "nord"
     assert updated.key_rotation_interval == 600.0
     assert isinstance(updated.key_rotation_interval, float)
@@ -31,6 +33,7 @@ def test_defaults_then_updates(store: Store) -> None:
     [
         ("max_messages_per_key", 0),
         ("theme", ""),
+        ("bell", "yes"),
         ("max_messages_per_key", 1.5),
         ("max_messages_per_key", True),
         ("key_rotation_interval", -1),

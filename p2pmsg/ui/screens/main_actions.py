@@ -55,9 +55,13 @@ class ConversationActions(Screen[None]):
     default_disappearing_ttl: float | None
     _key_prompted: set[str]
     _send_lock: asyncio.Lock  # messages reach the node in the order they were sent
+    bell: bool
     _adding: set[tuple[str, int]]  # /add addresses whose first outcome is not known yet
 
     def peer(self, fingerprint: str | None) -> PeerView | None:
+        raise NotImplementedError
+
+    def action_search(self, text: str | None = None) -> None:
         raise NotImplementedError
 
     def peer_name(self, fingerprint: str | None) -> str:
@@ -201,6 +205,10 @@ class ConversationActions(Screen[None]):
             self._set_ttl(fp, command.ttl)
         elif command.name == "pair":
             self.action_pair(command.arg)
+        elif command.name == "search":
+            self.action_search(command.arg or None)
+        elif command.name == "copy":
+            self.query_one(MessageLog).action_copy_message()
         elif command.name == "name":
             self._decide(
                 self.node.rename_peer(fp, command.arg or None),
@@ -325,6 +333,8 @@ class ConversationActions(Screen[None]):
         from p2pmsg.ui.screens.settings import SettingsScreen
 
         def saved(values: dict[str, Any] | None) -> None:
+            if values and "bell" in values:
+                self.bell = bool(values["bell"])
             if values and "default_disappearing_ttl" in values:
                 ttl = values["default_disappearing_ttl"]
                 self.default_disappearing_ttl = float(ttl) if ttl else None
