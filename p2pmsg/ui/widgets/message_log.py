@@ -103,6 +103,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._line_map: list[tuple[int, int]] = []
         self._wrap_width = 0
+        self._view_height = 0  # the height the view had at the last resize
         self._last_day: tuple[int, int] | None = None
         self._note_seq = 0
         self.message_rows = MessageRows(clock)
@@ -368,10 +369,16 @@ class MessageLog(ScrollView, can_focus=True):
     # --- layout ---------------------------------------------------------------------
 
     def on_resize(self) -> None:
-        width = self.scrollable_content_region.width
-        if width != self._wrap_width:
-            self._wrap_width = width
-            self._relayout(scroll_end=self.is_vertical_scroll_end)
+        # Was the newest line in view before this resize? (Asked after it, a view that
+        # just got shorter is never at the end, and stopped following the chat.)
+        was_at_end = self.scroll_offset.y >= len(self._line_map) - self._view_height
+        region = self.scrollable_content_region
+        self._view_height = region.height
+        if region.width != self._wrap_width:
+            self._wrap_width = region.width
+            self._relayout(scroll_end=was_at_end)
+        elif was_at_end:
+            self.call_after_refresh(self._follow_end)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
