@@ -27,6 +27,8 @@ class Settings:
     default_disappearing_ttl: float | None = None  # seconds; None: messages stay
     max_file_size: int = 4 * 1024**3
     accepted_extensions: tuple[str, ...] | None = None  # None: any file type
+    theme: str | None = None  # the app's colour theme (chosen in the palette); None: default
+    bell: bool = True  # the app rings the terminal bell for a message in another conversation
 
 
 def _positive_number(value: Any) -> float:
@@ -38,6 +40,12 @@ def _positive_number(value: Any) -> float:
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"expected a positive whole number, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}")
     return value
 
 
@@ -65,6 +73,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_disappearing_ttl": _optional(_positive_number),
     "max_file_size": _positive_int,
     "accepted_extensions": _optional(_extensions),
+    "theme": _optional(_text),
+    "bell": _bool,
 }
 assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
 

@@ -8,6 +8,7 @@ posts whatever arrived since the last frame as one `NodeEvents` message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -93,7 +94,29 @@ class P2PMsgApp(App[None]):
         else:
             self.push_screen(main)
         self.run_worker(self._pump(node), group="event-pump", exclusive=True)
+        self.run_worker(self._restore_theme(node), group="theme")
         self.call_after_refresh(freeze_long_lived)
+
+    async def _restore_theme(self, node: NodeAPI) -> None:
+        """The theme last chosen for this profile (a theme since removed is ignored)."""
+        try:
+            theme = (await node.get_settings()).get("theme")
+        except P2PMsgError:
+            return
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme picked in the palette, for the next start."""
+        node = self.node
+        if node is None:
+            return
+
+        async def save() -> None:
+            with contextlib.suppress(P2PMsgError):
+                await node.update_settings(theme=theme)
+
+        self.run_worker(save(), group="theme-save", exclusive=True)
 
     async def _pump(self, node: NodeAPI) -> None:
         """Forward node events as batched messages; never blocks the UI."""

@@ -45,8 +45,15 @@ class Launcher(Protocol):
         """Create the profile; returns the unlocked profile for `open_node`. Blocking."""
         ...
 
+    def claim(self) -> None:
+        """Hold the existing profile for this process before any password is asked for,
+        so "in use by p2pmsg listen (pid …)" comes first. Raises `ProfileLockedError`
+        naming the holder; calling it again once held does nothing."""
+        ...
+
     def unlock(self, password: str) -> Any:
-        """Open the profile; returns the unlocked profile for `open_node`. Blocking.
+        """Open the profile (claiming it first if need be); returns the unlocked profile
+        for `open_node`. Blocking.
 
         Raises `WrongPasswordError`, `UnlockThrottledError`, `ProfileLockedError`.
         """

@@ -16,7 +16,7 @@ from typing import Any
 from p2pmsg.crypto import password_policy
 from p2pmsg.errors import ConfigError, UnlockThrottledError
 from p2pmsg.node.api import NodeAPI
-from p2pmsg.profile import Profile, UnlockedProfile
+from p2pmsg.profile import Profile, ProfileLock, UnlockedProfile
 from p2pmsg.ui.launcher import Rule
 
 # Every rule of the policy in the order `check_password` reports them, so the
@@ -43,6 +43,7 @@ class ProfileLauncher:
     node_options: dict[str, Any] = field(default_factory=dict)
     command: str = "p2pmsg"
     _unlocked: UnlockedProfile | None = field(default=None, repr=False)
+    _lock: ProfileLock | None = field(default=None, repr=False)  # claimed, not yet unlocked
 
     @property
     def profile_name(self) -> str:
@@ -70,11 +71,17 @@ class ProfileLauncher:
         self._unlocked = unlocked
         return unlocked
 
+    def claim(self) -> None:
+        if self._lock is None:
+            self._lock = self.profile.acquire_lock(self.command)
+
     def unlock(self, password: str) -> UnlockedProfile:
+        self.claim()
         try:
-            unlocked = self.profile.open(password, command=self.command)
+            unlocked = self.profile.unlock(password)
         except UnlockThrottledError as exc:
             raise UnlockThrottledError(float(math.ceil(exc.retry_after))) from None
+        unlocked.lock, self._lock = self._lock, None  # the unlocked profile holds it now
         self._unlocked = unlocked
         return unlocked
 
@@ -107,3 +114,6 @@ class ProfileLauncher:
         if self._unlocked is not None:
             self._unlocked.close()
             self._unlocked = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

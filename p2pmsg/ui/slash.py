@@ -44,6 +44,8 @@ COMMANDS: tuple[SlashSpec, ...] = (
         "disappearing messages in this conversation (default: as in Settings)",
     ),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
+    SlashSpec("search", "/search [TEXT]", "find in this conversation (ctrl+f)"),
+    SlashSpec("copy", "/copy", "copy the message search is on, else their newest (c in the chat)"),
     SlashSpec("help", "/help", "list these commands"),
 )
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
@@ -111,6 +113,8 @@ def parse(text: str) -> Slash:
             raise SlashError(f"/ttl: {exc}") from None
     if name == "add":
         return _parse_add(arg)
+    if name == "search":  # free text; empty opens the search box
+        return Slash(name, arg=arg)
     if name == "name":  # free text (the store checks it); empty removes the petname
         return Slash(name, arg=arg)
     if name == "pair":

@@ -16,7 +16,11 @@ def test_defaults_then_updates(store: Store) -> None:
         downloads_dir="/home/me/Downloads",
         default_disappearing_ttl=3600,
         accepted_extensions=[".TXT", "pdf"],
+        theme="nord",
+        bell=False,
     )
+    assert updated.bell is False
+    assert updated.theme == "nord"
     assert updated.key_rotation_interval == 600.0
     assert isinstance(updated.key_rotation_interval, float)
     assert updated.accepted_extensions == ("txt", "pdf")
@@ -28,6 +32,8 @@ def test_defaults_then_updates(store: Store) -> None:
     ("name", "value"),
     [
         ("max_messages_per_key", 0),
+        ("theme", ""),
+        ("bell", "yes"),
         ("max_messages_per_key", 1.5),
         ("max_messages_per_key", True),
         ("key_rotation_interval", -1),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from p2pmsg.errors import UnlockThrottledError, WrongPasswordError
+from p2pmsg.errors import ProfileLockedError, UnlockThrottledError, WrongPasswordError
 from p2pmsg.node.api import NodeAPI
 from p2pmsg.ui.launcher import Rule
 from p2pmsg.ui.timefmt import Clock
@@ -61,6 +61,11 @@ class FakeLauncher:
     created: list[tuple[str, str]] = field(default_factory=list)
     profile_name: str = "default"
     closed: bool = False
+    held_by: str | None = None  # another process holding the profile
+
+    def claim(self) -> None:
+        if self.held_by is not None:
+            raise ProfileLockedError(f"profile '{self.profile_name}' is in use by {self.held_by}")
 
     @property
     def preset_password(self) -> str | None:
@@ -92,6 +97,7 @@ class FakeLauncher:
         self.closed = True
 
     def unlock(self, password: str) -> str:
+        self.claim()
         if self.failures >= self.throttle_after:
             self.failures = 0
             raise UnlockThrottledError(self.retry_after)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input
+from textual.widgets import Checkbox, DataTable, Input
 
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
@@ -275,8 +275,11 @@ async def test_settings_validate_then_save_through_the_node(node: FakeNode) -> N
         screen.query_one("#key_rotation_interval", Input).value = "30m"
         screen.query_one("#max_messages_per_key", Input).value = "500"
         screen.query_one("#default_disappearing_ttl", Input).value = "1d"
+        assert screen.query_one("#bell", Checkbox).value  # on unless turned off
+        screen.query_one("#bell", Checkbox).value = False
         await pilot.press("ctrl+s")
         await settle(pilot)
+        assert node.settings["bell"] is False and app.screen.bell is False  # type: ignore[attr-defined]
         assert node.settings["key_rotation_interval"] == 1800.0
         assert node.settings["max_messages_per_key"] == 500
         assert node.settings["default_disappearing_ttl"] == 86400.0

@@ -169,7 +169,9 @@ async def test_accepting_a_file_offer_shows_progress_and_result(node: FakeNode) 
         await settle(pilot)
         assert ("accept_file", offer.id) in node.calls
         text = "\n".join(log_lines(app))
-        assert "✓ completed →" in text and "/home/alice/Downloads/report[red].pdf" in text
+        assert "✓ received and verified · saved as" in text
+        assert "/home/alice/Downloads/report[red].pdf" in text
+        assert "accepting" not in notes(app)  # the card says it; no note lingers below it
 
 
 async def test_declining_a_file_by_clicking_the_card(node: FakeNode) -> None:
@@ -424,3 +426,118 @@ async def test_panes_fit_the_width_and_f6_steps_through_the_rest(node: FakeNode)
         await settle(pilot)
         states.add(shown()[:2])
         assert states == {(True, True), (True, False)}
+
+
+async def test_the_theme_picked_is_remembered_for_the_next_start(node: FakeNode) -> None:
+    node.settings["theme"] = "nord"
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        assert app.theme == "nord"  # restored from the profile's settings
+        app.theme = "gruvbox"  # as the palette's theme picker sets it
+        await settle(pilot, 0.2)
+        assert node.settings["theme"] == "gruvbox"
+    node.settings["theme"] = "no-such-theme"  # e.g. removed from Textual since
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        assert app.theme == "textual-dark"
+
+
+async def test_the_receiver_is_told_when_the_peer_turns_disappearing_messages_on_and_off(
+    node: FakeNode,
+) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        # bob's last message in the history had a 5m timer.
+        node.receive(BOB, "this one stays")
+        await settle(pilot)
+        node.receive(BOB, "from now on this vanishes", ttl=3600)
+        await settle(pilot)
+        node.receive(BOB, "and so does this", ttl=3600)
+        await settle(pilot)
+        said = [n for n in app.screen.query_one(MessageLog).notes() if "disappear" in n]
+        assert said == [
+            "bob's messages no longer disappear.",
+            "bob's messages now disappear 1h after you read them (their /ttl).",
+        ]
+
+
+async def test_search_marks_matches_and_jumps_between_them(node: FakeNode) -> None:
+    for i in range(60):
+        node.receive(BOB, f"filler {i}" if i % 20 else f"the Report, part {i // 20}")
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot)
+        log = screen.query_one(MessageLog)
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        box = screen.query_one("#search")
+        assert box.has_focus and screen.has_class("-searching")
+        await pilot.press(*"report")
+        await settle(pilot)
+        count = screen.query_one("#search-count")
+        # "the report is ready" (history) and three "the Report, part N": any case.
+        assert str(count.render()) == "4 matches"
+        await pilot.press("enter")  # the newest match first
+        await settle(pilot)
+        assert str(count.render()) == "1 of 4"
+        assert "the Report, part 2" in screen_text(app)
+        await pilot.press("up", "up")  # older
+        await settle(pilot)
+        assert str(count.render()) == "3 of 4"
+        assert "the Report, part 0" in screen_text(app)
+        assert "filler 59" not in screen_text(app)  # the view moved back in time
+        await pilot.press("down")  # newer
+        await settle(pilot)
+        assert str(count.render()) == "2 of 4"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not screen.has_class("-searching")
+        assert screen.query_one(Composer).has_focus
+        assert "filler 59" in screen_text(app)  # back at the newest
+        assert log.search("zzz") == 0
+
+
+async def test_slash_search_opens_the_box_with_the_text(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        await submit(pilot, "/search train")
+        await settle(pilot)
+        assert screen.query_one("#search").value == "train"
+        assert str(screen.query_one("#search-count").render()) == "1 match"
+
+
+async def test_copy_takes_the_search_match_else_the_peers_newest_message(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        log = screen.query_one(MessageLog)
+        log.focus()
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.clipboard == "this one disappears"  # bob's newest
+        assert any(n.message.startswith("Copied: this one disappears") for n in app._notifications)
+        await submit(pilot, "/search train")
+        await pilot.press("enter")
+        await settle(pilot)
+        await submit(pilot, "/copy")
+        assert app.clipboard == "yes, on the train"  # the match search is on (ours)
+
+
+async def test_the_bell_rings_for_another_conversation_unless_turned_off(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    rang: list[bool] = []
+    app.bell = lambda: rang.append(True)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await start(pilot)
+        node.receive(BOB, "on screen: no bell")
+        node.receive(DAVE, "elsewhere: bell")
+        await settle(pilot, 0.2)
+        assert rang == [True]
+        screen.bell = False  # as Settings sets it
+        node.receive(CAROL, "elsewhere, bell off")
+        await settle(pilot, 0.2)
+        assert rang == [True]

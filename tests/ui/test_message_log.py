@@ -164,3 +164,23 @@ async def test_a_read_disappearing_message_counts_down_and_its_mark_goes_with_it
         await settle(pilot, 0.1)
         lines = [line for line in log.plain_lines() if "message disappeared" in line]
         assert lines and "⏱" not in lines[0]
+
+
+async def test_a_log_at_its_end_stays_there_when_the_terminal_shrinks() -> None:
+    from p2pmsg.ui.app import P2PMsgApp
+    from p2pmsg.ui.widgets.message_log import MessageLog
+    from tests.ui.conftest import FIXED_CLOCK, populated_node, settle
+    from tests.ui.fake_node import fp_for
+
+    node = populated_node()
+    for i in range(40):
+        node.receive(fp_for("bob"), f"line {i}")
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot, 0.3)
+        log = app.screen.query_one(MessageLog)
+        assert log.is_vertical_scroll_end
+        for size in ((80, 24), (80, 18), (140, 45), (60, 18)):
+            await pilot.resize_terminal(*size)
+            await settle(pilot, 0.2)
+            assert log.is_vertical_scroll_end, f"not following the chat at {size}"

@@ -144,3 +144,50 @@ def test_profile_launcher_lists_every_policy_rule(tmp_path) -> None:  # type: ig
     assert named[POLICY_RULES[-1]] is False
     assert launcher.strength_hint("a") == "weak"
     assert not launcher.profile_exists()
+
+
+def test_a_completed_card_says_which_way_the_file_went() -> None:
+    from rich.style import Style
+
+    from p2pmsg.node.api import TransferView
+    from p2pmsg.ui.widgets.transfer_card import card_rows
+
+    def rows(direction: str, path: str) -> str:
+        transfer = TransferView(
+            id="ab" * 16,
+            peer="cd" * 32,
+            direction=direction,  # type: ignore[arg-type]
+            name="big50.bin",
+            size=10,
+            sha256="ef" * 32,
+            state="completed",
+            bytes_done=10,
+            path=path,
+        )
+        return "\n".join(t.plain for t in card_rows(transfer, 80, lambda _: Style()))
+
+    sent = rows("out", "/home/alice/big50.bin")
+    assert "✓ sent and verified by the receiver · from /home/alice/big50.bin" in sent
+    assert "→" not in sent  # it read like a destination
+    got = rows("in", "/home/bob/Downloads/big50.bin")
+    assert "✓ received and verified · saved as /home/bob/Downloads/big50.bin" in got
+
+
+def test_profile_launcher_claims_the_profile_before_the_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from p2pmsg.errors import ProfileLockedError
+    from p2pmsg.profile import Profile
+
+    password = "Tr0ub4dor&3-horse-Staple!"  # noqa: S105 - a scratch profile
+    Profile(tmp_path, "t", kdf_iterations=20_000).create("alice", password).close()
+    other = Profile(tmp_path, "t").acquire_lock("p2pmsg listen")
+    launcher = ProfileLauncher(Profile(tmp_path, "t"), command="p2pmsg")
+    with pytest.raises(ProfileLockedError, match=r"in use by process \d+ \(p2pmsg listen\)"):
+        launcher.claim()
+    other.release()
+    launcher.claim()  # held from here: a `listen` started now is the one refused
+    with pytest.raises(ProfileLockedError):
+        Profile(tmp_path, "t").acquire_lock("p2pmsg listen")
+    unlocked = launcher.unlock(password)
+    assert unlocked.display_name == "alice"
+    launcher.close()
+    Profile(tmp_path, "t").acquire_lock("p2pmsg listen").release()  # released on close

@@ -108,3 +108,36 @@ async def test_wrong_preset_password_falls_back_to_the_prompt(node: FakeNode) ->
         status = str(app.screen.query_one("#unlock-status").render())
         assert status == "Wrong password (from P2PMSG_PASSWORD / --password-file)."
         assert app.screen.query_one("#password", Input).has_focus
+
+
+async def test_a_profile_in_use_is_said_before_the_password_is_typed(node: FakeNode) -> None:
+    launcher = FakeLauncher(node, held_by="p2pmsg listen (pid 4242)")
+    app = P2PMsgApp(launcher, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, UnlockScreen)
+        status = str(app.screen.query_one("#unlock-status").render())
+        assert "in use by p2pmsg listen (pid 4242)" in status
+        assert "Quit it first, or use another profile (p2pmsg --profile NAME)." in status
+        launcher.held_by = None  # the other process quit: unlocking now works
+        app.screen.query_one("#password", Input).value = launcher.password
+        await pilot.click("#submit")
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_the_rules_reminder_goes_once_every_rule_is_met(node: FakeNode) -> None:
+    app = P2PMsgApp(FakeLauncher(node, exists=False), clock=FIXED_CLOCK)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, UnlockScreen)
+        screen.query_one("#display-name", Input).value = "alice"
+        screen.query_one("#confirm", Input).focus()
+        await pilot.press("enter")  # submitted too early
+        await settle(pilot, 0.05)
+        assert "Meet every rule above first." in screen_text(app)
+        screen.query_one("#password", Input).value = "correct horse battery staple"
+        screen.query_one("#confirm", Input).value = "correct horse battery staple"
+        await settle(pilot, 0.05)
+        assert "Meet every rule above first." not in screen_text(app)

@@ -83,6 +83,13 @@ def _unlink_quietly(path: Path | None) -> None:
             path.unlink()
 
 
+def _remove_if_empty(partial_dir: Path) -> None:
+    """The private partial folder goes once the last partial file in it went: a user's
+    downloads folder keeps no empty `.partial/` (it is made again when needed)."""
+    with contextlib.suppress(OSError):  # not empty (another transfer), or already gone
+        partial_dir.rmdir()
+
+
 class IncomingTransfer:
     """One file on its way in. Not thread-safe: one caller (thread) at a time."""
 
@@ -155,19 +162,27 @@ class IncomingTransfer:
         """
         self.check(policy)
         partial_dir = policy.downloads / PARTIAL_DIR
-        try:
-            partial_dir.mkdir(mode=0o700, exist_ok=True)
-            if partial_dir.is_symlink() or not partial_dir.is_dir():
-                raise TransferRejectedError(f"{partial_dir} is not a private directory")
-            os.chmod(partial_dir, 0o700)
-            path = self._partial_for(policy.downloads)
-            fd = os.open(
-                path,
-                os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                0o600,
-            )
-        except OSError as exc:
-            raise TransferRejectedError(f"cannot create the partial file: {exc.strerror}") from None
+        path = self._partial_for(policy.downloads)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        # Twice at most: another transfer that just finished may remove the (then empty)
+        # folder between our mkdir and our open.
+        for attempt in (1, 2):
+            try:
+                partial_dir.mkdir(mode=0o700, exist_ok=True)
+                if partial_dir.is_symlink() or not partial_dir.is_dir():
+                    raise TransferRejectedError(f"{partial_dir} is not a private directory")
+                os.chmod(partial_dir, 0o700)
+                fd = os.open(path, flags, 0o600)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise TransferRejectedError(
+                        f"cannot create the partial file: {partial_dir} keeps disappearing"
+                    ) from None
+            except OSError as exc:
+                raise TransferRejectedError(
+                    f"cannot create the partial file: {exc.strerror}"
+                ) from None
         self._fd, self.partial_path = fd, path
         try:
             os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
@@ -299,6 +314,7 @@ class IncomingTransfer:
                     f"the receiver's disk is full; {self.name} was not saved"
                 ) from None
             raise TransferError(f"could not save {self.name}: {exc.strerror}") from None
+        _remove_if_empty(self.partial_path.parent)
         self.partial_path = None
         self.final_path = final
         return final
@@ -314,9 +330,12 @@ class IncomingTransfer:
         """Close and delete the partial file (failure, cancel, decline). Idempotent."""
         self.close()
         _unlink_quietly(self.partial_path)
+        if self.partial_path is not None:
+            _remove_if_empty(self.partial_path.parent)
         self.partial_path = None
 
 
 def discard_partial(downloads: Path, transfer_id: bytes) -> None:
     """Remove a stale partial file of a transfer we no longer have in memory."""
     _unlink_quietly(downloads / PARTIAL_DIR / f"{transfer_id.hex()}.part")
+    _remove_if_empty(downloads / PARTIAL_DIR)

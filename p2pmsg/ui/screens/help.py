@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -28,7 +28,8 @@ KEYS = (
     ("ctrl+r", "rename the peer (your own name)"),
     ("enter / ctrl+j", "send / start a new line (in the composer)"),
     ("tab", "complete a command or /file path; elsewhere, next panel"),
-    ("a / x", "accept / decline the newest file offer (in the conversation)"),
+    ("a / x / c", "in the conversation: accept / decline the newest file offer; copy a message"),
+    ("ctrl+f", "search this conversation (enter/↑ older, ↓ newer, esc closes)"),
     ("esc", "back to the composer / close a dialog"),
     ("ctrl+q", "quit (asks first while files are moving)"),
 )
@@ -64,15 +65,19 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="dialog"):
             yield Static(Text("p2pmsg: end-to-end encrypted chat on your LAN", style="bold"))
             key = rich_style(self.app, f"bold {ACCENT}")
-            yield Static(_table("Keys", KEYS, key))
-            yield Static(
-                _table(
-                    "Composer commands (start a message with // to send a leading /)",
-                    slash.help_lines(),
-                    key,
-                )
-            )
-            yield Static(_table("Marks", MARKS, key))
+            # Side by side on a wide terminal, one under the other on a narrow one (CSS).
+            with Container(id="help-columns"):
+                with Vertical(classes="help-column"):
+                    yield Static(_table("Keys", KEYS, key))
+                    yield Static(_table("Marks", MARKS, key))
+                with Vertical(classes="help-column"):
+                    yield Static(
+                        _table(
+                            "Composer commands (start a message with // to send a leading /)",
+                            slash.help_lines(),
+                            key,
+                        )
+                    )
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import (
@@ -50,9 +50,15 @@ from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
 from p2pmsg.ui.widgets.peer_list import PeerList
 from p2pmsg.ui.widgets.rotation_pane import RotationPane
+from p2pmsg.ui.widgets.search_input import SearchInput
 from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, ThreatPanel
 
 NOTIFY_INTERVAL = 3.0  # at most one new-message toast per peer per this many seconds
+
+
+#: Messages loaded when a conversation opens, and when it is searched.
+HISTORY_SHOWN = 200
+HISTORY_SEARCHED = 2000
 
 
 class MainScreen(ConversationActions):
@@ -65,6 +71,7 @@ class MainScreen(ConversationActions):
         # Priority: the composer (a TextArea) binds F6 to "select line" itself.
         Binding("f6", "cycle_panes", "Panes", show=False, priority=True),
         Binding("ctrl+r", "rename", "Rename", show=False),
+        Binding("ctrl+f", "search", "Search", show=False, priority=True),
         Binding("ctrl+n", "next_peer(1)", "Next peer", show=False),
         Binding("ctrl+b", "next_peer(-1)", "Prev peer", show=False),
         Binding("escape", "focus_composer", "Compose", show=False),
@@ -92,6 +99,11 @@ class MainScreen(ConversationActions):
         self._mark_read_timer: Timer | None = None
         self._key_prompted: set[str] = set()
         self._send_lock = asyncio.Lock()
+        self.bell = True  # the terminal bell for a message in another conversation (Settings)
+        self._loaded: dict[str, tuple[int, int]] = {}  # messages shown, and the limit asked
+        # The timer of each peer's latest message to us: a change is said in the chat
+        # (their /ttl reaches us only as the timer on their messages).
+        self._their_ttl: dict[str, float | None] = {}
         self._adding: set[tuple[str, int]] = set()
         self._clash_pending: set[str] = set()
 
@@ -101,6 +113,9 @@ class MainScreen(ConversationActions):
             yield PeerList(id="peers")
             with Vertical(id="conversation"):
                 yield Static(id="conv-header")
+                with Horizontal(id="search-bar"):
+                    yield SearchInput(id="search")
+                    yield Static(id="search-count")
                 yield MessageLog(self.clock, id="log")
                 yield Composer(id="composer")
             with Vertical(id="side"):
@@ -123,6 +138,59 @@ class MainScreen(ConversationActions):
         # only publishes SessionChanged on rotations and cipher switches: poll the
         # selected session's (in-memory) status once a second so the bar stays true.
         self.set_interval(1.0, self._refresh_session)
+
+    # --- search in the conversation ---------------------------------------------------
+
+    def action_search(self, text: str | None = None) -> None:
+        if self.selected is None:
+            self.notify("Pick a conversation to search first.", severity="warning")
+            return
+        self.add_class("-searching")
+        box = self.query_one(SearchInput)
+        if text is not None:
+            box.value = text
+        box.focus()
+        shown, limit = self._loaded.get(self.selected, (0, HISTORY_SHOWN))
+        if shown >= limit and limit < HISTORY_SEARCHED:
+            self._load_conversation(self.selected, HISTORY_SEARCHED)  # searches more of it
+        self._search_changed()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        query = self.query_one(SearchInput).value
+        count = self.query_one(MessageLog).search(query)
+        self._search_count(None if not query else (0, count))
+
+    def on_search_input_step(self, event: SearchInput.Step) -> None:
+        found = self.query_one(MessageLog).next_match(event.step)
+        if found is not None:
+            self._search_count(found)
+
+    def on_search_input_closed(self, _event: SearchInput.Closed) -> None:
+        self._close_search()
+        self.query_one(Composer).focus()
+
+    def _close_search(self) -> None:
+        self.remove_class("-searching")
+        self.query_one(SearchInput).value = ""
+        self.query_one("#search-count", Static).update("")
+        self.query_one(MessageLog).end_search()
+
+    def _search_count(self, found: tuple[int, int] | None) -> None:
+        """ "3 matches", "2 of 3", "no match"; and how far back it looked."""
+        label = ""
+        if found is not None:
+            number, count = found
+            if not count:
+                label = "no match"
+            elif number:
+                label = f"{number} of {count}"
+            else:
+                label = f"{count} match" + ("es" if count != 1 else "")
+            shown, limit = self._loaded.get(self.selected or "", (0, HISTORY_SHOWN))
+            if shown >= limit:
+                label += f" in the last {shown:,} messages"
+        self.query_one("#search-count", Static).update(Content(label))
 
     # --- panes by width ------------------------------------------------------------
 
@@ -170,6 +238,7 @@ class MainScreen(ConversationActions):
             settings = await self.node.get_settings()
             ttl = settings.get("default_disappearing_ttl")
             self.default_disappearing_ttl = float(ttl) if ttl else None
+            self.bell = bool(settings.get("bell", True))
             threats = self.query_one(ThreatPanel)
             threats.set_status(await self.node.monitor_status())
             threats.set_alerts(await self.node.alerts(100))
@@ -202,6 +271,8 @@ class MainScreen(ConversationActions):
         self.query_one(Composer).focus()
 
     def open_conversation(self, fingerprint: str) -> None:
+        if self.has_class("-searching"):
+            self._close_search()
         self.selected = fingerprint
         self.query_one(PeerList).select_fingerprint(fingerprint)
         log = self.query_one(MessageLog)
@@ -214,9 +285,9 @@ class MainScreen(ConversationActions):
             self.prompt_key_decision(fingerprint)
 
     @work(exclusive=True, group="conversation")
-    async def _load_conversation(self, fingerprint: str) -> None:
+    async def _load_conversation(self, fingerprint: str, limit: int = HISTORY_SHOWN) -> None:
         try:
-            messages = await self.node.conversation(fingerprint, 200)
+            messages = await self.node.conversation(fingerprint, limit)
             transfers = await self.node.transfers(fingerprint)
             session = await self.node.session_status(fingerprint)
             self.conversation_ttl[fingerprint] = await self.node.conversation_ttl(fingerprint)
@@ -230,6 +301,11 @@ class MainScreen(ConversationActions):
         else:
             self.sessions.pop(fingerprint, None)
         self.query_one(MessageLog).load(messages, transfers)
+        self._loaded[fingerprint] = (len(messages), limit)
+        if self.has_class("-searching"):
+            self._search_changed()
+        last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
+        self._their_ttl[fingerprint] = last_in.ttl if last_in is not None else None
         self._render_header()
         self._render_session()
         await self._mark_read(fingerprint)
@@ -331,6 +407,7 @@ class MainScreen(ConversationActions):
                 # (a replay is already in the history and in the store's unread count)
                 message = event.message
                 if message.peer == self.selected:
+                    self._their_timer(message)
                     incoming.append(message)
                 else:
                     self._count_unread(message)
@@ -372,6 +449,22 @@ class MainScreen(ConversationActions):
         if session_dirty:
             self._render_session()
 
+    def _their_timer(self, message: MessageView) -> None:
+        """Say so when the peer's messages start or stop disappearing (or change timer)."""
+        before = self._their_ttl.get(message.peer, None)
+        self._their_ttl[message.peer] = message.ttl
+        if message.ttl == before:
+            return
+        who = printable(clip(self.peer_name(message.peer), 24))
+        if message.ttl is None:
+            note = f"{who}'s messages no longer disappear."
+        else:
+            note = (
+                f"{who}'s messages now disappear {duration(message.ttl)} after you read them "
+                "(their /ttl)."
+            )
+        self.query_one(MessageLog).add_note(note)
+
     def _count_unread(self, message: MessageView) -> None:
         peer = self.peer(message.peer)
         if peer is None:
@@ -388,6 +481,8 @@ class MainScreen(ConversationActions):
         self.notify(
             printable(body) + suffix, title=f"New message from {printable(peer.name)}", markup=False
         )
+        if self.bell:  # a terminal (or tmux) can turn the bell into a desktop notification
+            self.app.bell()
 
     def _session_changed(self, event: SessionChanged) -> None:
         session = event.session

@@ -55,9 +55,13 @@ class ConversationActions(Screen[None]):
     default_disappearing_ttl: float | None
     _key_prompted: set[str]
     _send_lock: asyncio.Lock  # messages reach the node in the order they were sent
+    bell: bool
     _adding: set[tuple[str, int]]  # /add addresses whose first outcome is not known yet
 
     def peer(self, fingerprint: str | None) -> PeerView | None:
+        raise NotImplementedError
+
+    def action_search(self, text: str | None = None) -> None:
         raise NotImplementedError
 
     def peer_name(self, fingerprint: str | None) -> str:
@@ -201,6 +205,10 @@ class ConversationActions(Screen[None]):
             self._set_ttl(fp, command.ttl)
         elif command.name == "pair":
             self.action_pair(command.arg)
+        elif command.name == "search":
+            self.action_search(command.arg or None)
+        elif command.name == "copy":
+            self.query_one(MessageLog).action_copy_message()
         elif command.name == "name":
             self._decide(
                 self.node.rename_peer(fp, command.arg or None),
@@ -274,9 +282,10 @@ class ConversationActions(Screen[None]):
         if transfer.peer == self.selected:
             log.upsert_transfer(transfer)
 
-    def _node_call(self, call: Awaitable[Any], note: str) -> None:
+    def _node_call(self, call: Awaitable[Any], note: str | None) -> None:
         log = self.query_one(MessageLog)
-        log.add_note(note)
+        if note is not None:
+            log.add_note(note)
 
         async def run() -> None:
             try:
@@ -292,7 +301,7 @@ class ConversationActions(Screen[None]):
             if event.accept
             else self.node.decline_file(event.transfer_id)
         )
-        self._node_call(call, "accepting the file…" if event.accept else "declined the file")
+        self._node_call(call, None)  # the card itself shows what happens next
 
     # --- actions (keys and palette) -------------------------------------------------
 
@@ -324,6 +333,8 @@ class ConversationActions(Screen[None]):
         from p2pmsg.ui.screens.settings import SettingsScreen
 
         def saved(values: dict[str, Any] | None) -> None:
+            if values and "bell" in values:
+                self.bell = bool(values["bell"])
             if values and "default_disappearing_ttl" in values:
                 ttl = values["default_disappearing_ttl"]
                 self.default_disappearing_ttl = float(ttl) if ttl else None

@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import NodeAPI
@@ -91,6 +91,11 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             yield Input(id="downloads_dir", compact=True)
             yield Label("Disappearing timer for new conversations (off, 5m, 1d)")
             yield Input(id="default_disappearing_ttl", compact=True)
+            yield Checkbox(
+                "Ring the terminal bell for a message in another conversation",
+                id="bell",
+                compact=True,
+            )
             yield Static(id="settings-errors")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
@@ -123,6 +128,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
         self.query_one("#default_disappearing_ttl", Input).value = _shown(
             settings.get("default_disappearing_ttl"), seconds=True
         )
+        self.query_one("#bell", Checkbox).value = bool(settings.get("bell", True))
         self.query_one("#key_rotation_interval", Input).focus()
 
     @on(Button.Pressed, "#cancel")
@@ -141,6 +147,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
         suite_value = self.query_one("#preferred_suite", Select).value
         suite = suite_value if isinstance(suite_value, str) else None
         values, errors = parse_settings(raw, suite)
+        values["bell"] = self.query_one("#bell", Checkbox).value
         if errors:
             self._errors(errors)
             return

@@ -26,6 +26,8 @@ from p2pmsg.ui.messages import NodeReady
 from p2pmsg.ui.safe_text import printable
 from p2pmsg.ui.widgets.password_rules import PasswordRules
 
+MEET_THE_RULES = "Meet every rule above first."
+
 
 class UnlockScreen(Screen[None]):
     """Create-profile or unlock form; posts `NodeReady` to the app when done."""
@@ -38,6 +40,7 @@ class UnlockScreen(Screen[None]):
         self._creating = not launcher.profile_exists()
         self._retry_at = 0.0
         self._busy = False
+        self._shown_status = ""
 
     def compose(self) -> ComposeResult:
         name = printable(self._launcher.profile_name)
@@ -62,6 +65,16 @@ class UnlockScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#unlock-spinner").display = False
         self.set_interval(0.25, self._tick_countdown)
+        if not self._creating:
+            try:  # "in use by …" before the password is typed, not after
+                self._launcher.claim()
+            except P2PMsgError as exc:
+                self._status(
+                    f"{exc}. Quit it first, or use another profile (p2pmsg --profile NAME).",
+                    error=True,
+                )
+                self.query_one("#password", Input).focus()
+                return
         preset = self._launcher.preset_password
         if preset is not None and not self._creating:
             self._attempt(preset, preset=True)
@@ -84,7 +97,10 @@ class UnlockScreen(Screen[None]):
             rules.insert(0, Rule("a display name", False))
         hint = self._launcher.strength_hint(password) if password else ""
         self.query_one(PasswordRules).show(rules, hint)
-        self.query_one("#submit", Button).disabled = not all(r.met for r in rules)
+        met = all(r.met for r in rules)
+        self.query_one("#submit", Button).disabled = not met
+        if met and self._shown_status == MEET_THE_RULES:
+            self._status("")  # the reminder is answered
 
     # --- submit -----------------------------------------------------------------------
 
@@ -102,7 +118,7 @@ class UnlockScreen(Screen[None]):
         password = self.query_one("#password", Input).value
         if self._creating:
             if self.query_one("#submit", Button).disabled:
-                self._status("Meet every rule above first.", error=True)
+                self._status(MEET_THE_RULES, error=True)
                 return
             name = self.query_one("#display-name", Input).value.strip()
             self._create(name, password)
@@ -188,6 +204,7 @@ class UnlockScreen(Screen[None]):
             self._status("You can try again now.")
 
     def _status(self, message: str, *, error: bool = False) -> None:
+        self._shown_status = message
         status = self.query_one("#unlock-status", Static)
         status.update(Text(message))
         status.set_class(error, "-error")

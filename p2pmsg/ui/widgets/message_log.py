@@ -13,6 +13,7 @@ Messages are laid out by `message_row`, transfer cards by `transfer_card`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -27,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from p2pmsg.node.api import MessageStatus, MessageView, TransferView
-from p2pmsg.ui.safe_text import literal
+from p2pmsg.ui.safe_text import literal, printable
 from p2pmsg.ui.timefmt import Clock
 from p2pmsg.ui.widgets.message_row import MessageRows
 from p2pmsg.ui.widgets.transfer_card import card_rows
@@ -72,10 +73,13 @@ class MessageLog(ScrollView, can_focus=True):
         "message-log--gone",
         "message-log--bar",
         "message-log--bar-empty",
+        "message-log--match",
+        "message-log--match-current",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "decide_latest(True)", "Accept file", show=False),
         Binding("x", "decide_latest(False)", "Decline file", show=False),
+        Binding("c", "copy_message", "Copy message", show=False),
         Binding("home", "scroll_home", "Top", show=False),
         Binding("end", "scroll_end", "Bottom", show=False),
         Binding("pageup", "page_up", show=False),
@@ -99,11 +103,15 @@ class MessageLog(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._line_map: list[tuple[int, int]] = []
         self._wrap_width = 0
+        self._view_height = 0  # the height the view had at the last resize
         self._last_day: tuple[int, int] | None = None
         self._note_seq = 0
         self.message_rows = MessageRows(clock)
         self._base_style: Style | None = None
         self._rendered: dict[str, _Entry] = {}  # insertion order = render order (FIFO)
+        # Search: entry keys of the matching messages, oldest first, and the one shown.
+        self._matches: list[str] = []
+        self._match = -1
 
     @property
     def me_name(self) -> str:
@@ -189,6 +197,50 @@ class MessageLog(ScrollView, can_focus=True):
         self._extend_lines(start)
         if at_end:
             self._follow_end()
+
+    # --- search ---------------------------------------------------------------------
+
+    def search(self, query: str) -> int:
+        """Mark the messages containing `query` (any case); returns how many. The view
+        stays put until `next_match` moves to one."""
+        pattern = re.compile(re.escape(query), re.IGNORECASE) if query else None
+        self.message_rows.highlight = pattern
+        self._matches = [
+            entry.key
+            for entry in self._entries
+            if pattern is not None
+            and isinstance(entry.payload, MessageView)
+            and entry.payload.text is not None
+            and pattern.search(printable(entry.payload.text, multiline=True))
+        ]
+        self._match = len(self._matches)  # past the newest: the first step goes to it
+        self._invalidate_messages()
+        return len(self._matches)
+
+    def next_match(self, step: int) -> tuple[int, int] | None:
+        """Show the next match, older (`step` -1) or newer (+1), wrapping around;
+        returns (its number counted from the newest, how many), or None if none."""
+        if not self._matches:
+            return None
+        self._match = (self._match + step) % len(self._matches)
+        self._invalidate_messages()
+        index = self._index.get(self._matches[self._match])
+        if index is not None:
+            first = next((y for y, (i, _) in enumerate(self._line_map) if i == index), None)
+            if first is not None:
+                self.scroll_to(y=max(0, first - self.size.height // 3), animate=False)
+        return len(self._matches) - self._match, len(self._matches)
+
+    def end_search(self) -> None:
+        self.search("")
+        self._follow_end()
+
+    def _invalidate_messages(self) -> None:
+        for entry in self._entries:  # restyled, not re-measured: heights do not change
+            if entry.kind == "message":
+                entry.cache_width = -1
+                entry.strips = []
+        self.refresh()
 
     def set_status(self, ids: tuple[str, ...], status: MessageStatus) -> None:
         changed = False
@@ -277,6 +329,36 @@ class MessageLog(ScrollView, can_focus=True):
     def action_transfer(self, transfer_id: str, accept: bool) -> None:
         self.post_message(self.TransferDecision(transfer_id, accept))
 
+    def message_to_copy(self) -> MessageView | None:
+        """The search match being shown, else the newest message from the peer, else the
+        newest message (disappeared ones have no text to copy)."""
+        if 0 <= self._match < len(self._matches):
+            entry = self._get(self._matches[self._match])
+            if entry is not None and isinstance(entry.payload, MessageView):
+                return entry.payload
+        messages = [
+            e.payload
+            for e in reversed(self._entries)
+            if isinstance(e.payload, MessageView) and e.payload.text is not None
+        ]
+        return next((m for m in messages if m.direction == "in"), messages[0] if messages else None)
+
+    def action_copy_message(self) -> None:
+        """Copy to the terminal's clipboard (OSC 52: most terminals, tmux with
+        set-clipboard on, also over ssh)."""
+        message = self.message_to_copy()
+        if message is None or message.text is None:
+            self.notify("No message to copy in this conversation.", severity="warning")
+            return
+        self.app.copy_to_clipboard(message.text)
+        lines = message.text.count("\n") + 1
+        size = f"{len(message.text):,} characters" + (f", {lines} lines" if lines > 1 else "")
+        self.notify(
+            f"Copied: {printable(message.text[:40])}{'…' if len(message.text) > 40 else ''}"
+            f" ({size})",
+            markup=False,
+        )
+
     def action_decide_latest(self, accept: bool) -> None:
         offer = self.latest_offer()
         if offer is None:
@@ -287,10 +369,16 @@ class MessageLog(ScrollView, can_focus=True):
     # --- layout ---------------------------------------------------------------------
 
     def on_resize(self) -> None:
-        width = self.scrollable_content_region.width
-        if width != self._wrap_width:
-            self._wrap_width = width
-            self._relayout(scroll_end=self.is_vertical_scroll_end)
+        # Was the newest line in view before this resize? (Asked after it, a view that
+        # just got shorter is never at the end, and stopped following the chat.)
+        was_at_end = self.scroll_offset.y >= len(self._line_map) - self._view_height
+        region = self.scrollable_content_region
+        self._view_height = region.height
+        if region.width != self._wrap_width:
+            self._wrap_width = region.width
+            self._relayout(scroll_end=was_at_end)
+        elif was_at_end:
+            self.call_after_refresh(self._follow_end)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -461,7 +549,12 @@ class MessageLog(ScrollView, can_focus=True):
     def _render_message(
         self, console: Console, message: MessageView, width: int, base: Style
     ) -> list[Strip]:
-        rows = self.message_rows.rows(console, message, width, self.get_component_rich_style)
+        current = 0 <= self._match < len(self._matches) and (
+            self._matches[self._match] == f"m:{message.id}"
+        )
+        rows = self.message_rows.rows(
+            console, message, width, self.get_component_rich_style, current=current
+        )
         return [_strip(console, row, base, width) for row in rows]
 
     def _render_transfer(

@@ -9,6 +9,7 @@ measures it) without building styled rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from rich.cells import cell_len
@@ -37,6 +38,7 @@ class MessageRows:
         self.clock = clock
         self.me_name = "me"
         self.peer_name = ""
+        self.highlight: re.Pattern[str] | None = None  # what a search marks in bodies
 
     def height(self, console: Console, message: MessageView, width: int) -> int:
         plain = "".join(text for text, _ in self._body_parts(message))
@@ -46,9 +48,16 @@ class MessageRows:
         return len(Text(plain).wrap(console, body_width, overflow="fold"))
 
     def rows(
-        self, console: Console, message: MessageView, width: int, style: Callable[[str], Style]
+        self,
+        console: Console,
+        message: MessageView,
+        width: int,
+        style: Callable[[str], Style],
+        *,
+        current: bool = False,
     ) -> list[Text]:
-        """The message's lines; `style` maps the log's component classes to styles."""
+        """The message's lines; `style` maps the log's component classes to styles.
+        `current`: the search match the user is on (marked apart from the others)."""
         mine = message.direction == "out"
         time_style = style("message-log--time")
         # Styles as spans, not a row's base style: the time's muted colour must not
@@ -65,6 +74,11 @@ class MessageRows:
         body = Text()
         for text, component in self._body_parts(message):
             body.append(text, style=style(component) if component else "")
+        if self.highlight is not None and message.text is not None:
+            mark = style("message-log--match-current" if current else "message-log--match")
+            shown = printable(message.text, multiline=True)  # the body's first part
+            for found in self.highlight.finditer(shown):
+                body.stylize(mark, found.start(), found.end())
         body_width = self._body_width(message, width)
         lines: list[Text]
         if "\n" in body.plain or body.cell_len > body_width:

@@ -70,10 +70,16 @@ def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style])
 def _result(transfer: TransferView, card: Style, style: Callable[[str], Style]) -> Text:
     line = Text("│ ", style=card)
     state = transfer.state
-    if state == "completed":
-        line.append("✓ completed", style=style("message-log--read"))
+    if state == "completed" and transfer.direction == "out":
+        # The receiver checked the SHA-256; the path is where it was sent *from*.
+        line.append("✓ sent and verified by the receiver", style=style("message-log--read"))
         if transfer.path:
-            line.append(" → ", style=card)
+            line.append(" · from ", style=card)
+            line.append_text(literal(transfer.path, style=card))
+    elif state == "completed":
+        line.append("✓ received and verified", style=style("message-log--read"))
+        if transfer.path:
+            line.append(" · saved as ", style=card)
             line.append_text(literal(transfer.path, style=card))
     elif state in ("failed", "cancelled", "expired", "declined"):
         line.append(f"✗ {state}", style=style("message-log--failed"))
