@@ -1,5 +1,6 @@
-"""The code stays as ruff formats and checks it (issue 13: one formatter, linters in the
-suite). Ruff is pinned in the test extra, so a new release cannot turn a green tree red."""
+"""The code stays as ruff formats and checks it and as mypy --strict types it: one
+formatter, the linters in the suite. Both are pinned in the test extra, so a new
+release cannot turn a green tree red."""
 
 from __future__ import annotations
 
@@ -28,4 +29,17 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
 )
 def test_ruff_is_clean(args: tuple[str, ...]) -> None:
     result = _ruff(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean(tmp_path: Path) -> None:
+    """The shipped package type-checks under `mypy --strict` (settings in pyproject)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path), "p2pmsg"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
