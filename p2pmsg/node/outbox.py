@@ -48,13 +48,12 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageStatusChanged, MessageView
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.channel import Channel
 from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.limits import MAX_RECEIPT_IDS
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
 from p2pmsg.store import (
@@ -84,17 +83,6 @@ RECENT_STATUSES = 100_000
 #: Messages from before a crash shown again in one run at most (each once): a peer that
 #: resends old ids cannot make us show them forever.
 MAX_REPLAYS = 65_536
-
-
-class Channel(Protocol):
-    """The slice of a live session that delivery needs."""
-
-    @property
-    def peer(self) -> str: ...
-    @property
-    def is_open(self) -> bool: ...
-    def send_messages(self, messages: Iterable[UserMessage]) -> None: ...
-    async def drained(self) -> None: ...
 
 
 def message_view(record: MessageRecord) -> MessageView:

@@ -20,13 +20,14 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from p2pmsg.errors import P2PMsgError, TransferError
 from p2pmsg.node.api import TransferState, TransferUpdated
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.channel import Channel
 from p2pmsg.node.security_log import SecurityLog
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.protocol.events import UserMessage
@@ -35,17 +36,6 @@ from p2pmsg.protocol.messages import FileCancel
 from p2pmsg.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
-
-
-class Channel(Protocol):
-    """What a transfer needs from a live, authenticated session (the node's Session)."""
-
-    @property
-    def peer(self) -> str: ...
-    @property
-    def is_open(self) -> bool: ...
-    def send_messages(self, messages: Iterable[UserMessage]) -> None: ...
-    async def drained(self) -> None: ...
 
 
 @dataclass
