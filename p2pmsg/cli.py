@@ -41,9 +41,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every command accepts (the contract in DESIGN.md)."""
-    common = argparse.ArgumentParser(add_help=False)
+def common_options(*, after_command: bool = False) -> argparse.ArgumentParser:
+    """Options every command accepts (the contract in DESIGN.md), before or after the
+    command. The copy a command's parser gets (`after_command`) has no defaults, so it
+    sets only what was given after the command and never overwrites what was given
+    before it (the main parser holds the defaults); given in both places, the later wins."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=None)
     group = common.add_argument_group("profile and network")
     group.add_argument(
         "--profile", default="default", metavar="NAME", help="profile to use (default: %(default)s)"
@@ -70,6 +73,9 @@ def common_options() -> argparse.ArgumentParser:
         metavar="IP",
         help="only use the interface with this address (repeatable)",
     )
+    if after_command:
+        for action in common._actions:
+            action.default = argparse.SUPPRESS
     return common
 
 
@@ -82,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"p2pmsg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    after = common_options(after_command=True)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"p2pmsg.commands.{name}")
-        module.register(sub, common)
+        module.register(sub, after)
     return parser
 
 
