@@ -93,6 +93,10 @@ class ModelIntegrityError(P2PMsgError):
     """A model file does not match its manifest and was not loaded."""
 
 
+class DatasetError(P2PMsgError):
+    """A shipped dataset could not be found or made; the message says what to pass instead."""
+
+
 class CipherUnavailableError(P2PMsgError, ImportError):
     """A cipher's compiled backend (the twofish C library) cannot be found or loaded."""
 

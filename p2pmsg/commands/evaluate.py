@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from p2pmsg.errors import ConfigError
@@ -18,19 +19,21 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         type=Path,
         default=None,
         metavar="FILE",
-        help="labeled JSON-lines log (default: datasets/test_logs.jsonl)",
+        help="labeled JSON-lines log (default: datasets/test_logs.jsonl in a checkout; in an "
+        "installed copy, the same file, made on first use in the user cache directory and "
+        "checked against its pinned SHA-256)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from p2pmsg.monitor.datasets import TEST, locate
     from p2pmsg.monitor.evaluate import evaluate_file, format_report
-    from p2pmsg.monitor.train import REPO_ROOT
 
-    data = args.data or REPO_ROOT / "datasets" / "test_logs.jsonl"
-    if not data.is_file():
-        raise ConfigError(f"labeled data not found: {data}")
+    if args.data is not None and not args.data.is_file():
+        raise ConfigError(f"labeled data not found: {args.data}; {TEST.hint()}")
+    data = args.data or locate(TEST, say=lambda msg: print(msg, file=sys.stderr))
     report = evaluate_file(data)
     print(
         json.dumps(report, indent=None if args.json else 2) if args.json else format_report(report)

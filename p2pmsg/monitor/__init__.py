@@ -7,6 +7,7 @@
 - `detect`, `alerts`: merging verdicts; de-duplication and escalation.
 - `live`: `Monitor`, the engine the node drives.
 - `simulate`, `attacks`, `train`, `evaluate`: datasets, training, grading.
+- `datasets`, `paths`: where the shipped datasets and models are, checkout or installed copy.
 
 Importing this package never imports scikit-learn.
 """

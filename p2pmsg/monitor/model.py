@@ -29,6 +29,7 @@ from typing import Any
 from p2pmsg.errors import ModelIntegrityError
 from p2pmsg.monitor.events import LABELS
 from p2pmsg.monitor.features import FEATURE_NAMES
+from p2pmsg.monitor.paths import MONITOR_DIR, checkout_root
 
 ANOMALY_FILE = "anomaly_detector.joblib"
 CLASSIFIER_FILE = "security_classifier.joblib"
@@ -64,8 +65,10 @@ def candidate_model_dirs() -> list[Path]:
     dirs = []
     if os.environ.get(MODEL_DIR_ENV):
         dirs.append(Path(os.environ[MODEL_DIR_ENV]))
-    here = Path(__file__).resolve().parent
-    dirs += [here / "models", here.parent.parent / "models"]
+    dirs.append(MONITOR_DIR / "models")
+    root = checkout_root()
+    if root is not None:
+        dirs.append(root / "models")
     return dirs
 
 

@@ -4,7 +4,9 @@
 deterministically (fixed seeds, `n_jobs=1`) and write, into `models/`:
 `anomaly_detector.joblib`, `security_classifier.joblib` (compressed) and
 `manifest.json`; and into the package, `model_hashes.json`, the pinned hashes
-the loader trusts.
+the loader trusts. That default holds in a checkout only: an installed copy
+is pip's to change, and its pins are what it trusts, so there `--out DIR` and
+`--pin FILE` are required (`resolve_outputs`).
 
 The split is by time block, never by shuffled windows: consecutive windows
 share their five-minute and hourly sums, so a shuffled split would grade the
@@ -27,19 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pmsg.errors import ConfigError
 from p2pmsg.monitor import model as model_files
 from p2pmsg.monitor.events import read_events, require_labels
 from p2pmsg.monitor.features import FEATURE_NAMES, Window, featurize
+from p2pmsg.monitor.paths import MONITOR_DIR, checkout_root
 
 BLOCK = 12 * 3600.0
 EMBARGO = 3600.0
 VALIDATION_EVERY = 4  # every 4th block is held out for validation
 FALSE_ALARM_BUDGET = 0.01  # share of held-out normal windows the IsolationForest may flag
 SEED = 20251117
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_DATA = REPO_ROOT / "datasets" / "synthetic_logs.jsonl"
-DEFAULT_OUT = REPO_ROOT / "models"
-PINNED_PATH = Path(__file__).resolve().parent / model_files.PINNED_HASHES
+PINNED_PATH = MONITOR_DIR / model_files.PINNED_HASHES
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,29 @@ def fit(
     return ({"model": anomaly, "threshold": threshold}, {"model": classifier}, metrics)
 
 
+def default_outputs() -> tuple[Path, Path] | None:
+    """(models dir, pin file) that a checkout retrains in place; None in an installed copy."""
+    root = checkout_root()
+    return (root / "models", PINNED_PATH) if root is not None else None
+
+
+def resolve_outputs(out_dir: Path | None, pin: Path | None) -> tuple[Path, Path]:
+    """Fill in the defaults, or say what to pass where there are none (an installed copy)."""
+    defaults = default_outputs()
+    if defaults is None:
+        if out_dir is None or pin is None:
+            raise ConfigError(
+                f"this p2pmsg is installed ({MONITOR_DIR.parent}), not a checkout: train does "
+                "not rewrite an installed package's models and pinned hashes; pass --out DIR "
+                "--pin FILE (e.g. --out ~/p2pmsg-models --pin ~/p2pmsg-models/pins.json)"
+            )
+        return out_dir, pin
+    return out_dir or defaults[0], pin or defaults[1]
+
+
 def train(
-    data: Path = DEFAULT_DATA,
-    out_dir: Path = DEFAULT_OUT,
+    data: Path,
+    out_dir: Path,
     *,
     seed: int = SEED,
     pin: Path | None = PINNED_PATH,
@@ -187,24 +208,59 @@ def train(
     return manifest
 
 
+def trust_note(out_dir: Path, pin: Path) -> str | None:
+    """What the loader of this package will make of models written elsewhere (None: in place)."""
+    if pin.resolve() == PINNED_PATH:
+        return None
+    written = json.loads(pin.read_text(encoding="utf-8"))
+    if written == model_files.pinned_hashes():
+        return (
+            "these are byte for byte the models this p2pmsg trusts; "
+            f"P2PMSG_MODEL_DIR={out_dir} makes it load them"
+        )
+    where = (
+        f"copy {pin} over {PINNED_PATH} (or run `p2pmsg train` without --out and --pin)"
+        if checkout_root() is not None
+        else "retrain in a checkout, whose `p2pmsg train` rewrites the pins, and install that build"
+    )
+    return (
+        f"these models differ from the ones this p2pmsg trusts ({PINNED_PATH}), "
+        f"so it will not load them; to use them, {where}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from p2pmsg.monitor.datasets import TRAINING, locate
+
     parser = argparse.ArgumentParser(
         prog="python -m p2pmsg.monitor.train", description="Retrain the security monitor's models."
     )
     parser.add_argument("--train", action="store_true", help="retrain now (required)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--pin",
         type=Path,
-        default=PINNED_PATH,
-        help="where to write the pinned hashes (default: inside the package)",
+        default=None,
+        help="where to write the pinned hashes (default in a checkout: inside the package)",
     )
     args = parser.parse_args(argv)
     if not args.train:
         parser.print_help()
         return 2
-    train(args.data, args.out, pin=args.pin, log=lambda msg: print(msg, file=sys.stderr))
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    try:
+        out_dir, pin = resolve_outputs(args.out, args.pin)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    data = args.data or locate(TRAINING, say=say)
+    train(data, out_dir, pin=pin, log=say)
+    note = trust_note(out_dir, pin)
+    if note:
+        say(note)
     return 0
 
 

@@ -52,7 +52,7 @@ def test_retraining_reproduces_the_shipped_models(tmp_path: Path) -> None:
     In a fresh process, as users run it: see p2pmsg.monitor.train on why.
     """
     pins = tmp_path / "pins.json"
-    subprocess.run(
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -67,8 +67,10 @@ def test_retraining_reproduces_the_shipped_models(tmp_path: Path) -> None:
         capture_output=True,
         cwd=REPO,
         timeout=300,
+        text=True,
     )
     assert json.loads(pins.read_text()) == models.pinned_hashes()
+    assert "these are byte for byte the models this p2pmsg trusts" in result.stderr
     assert (
         json.loads((tmp_path / "manifest.json").read_text())["files"]
         == json.loads((REPO / "models" / "manifest.json").read_text())["files"]
