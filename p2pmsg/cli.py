@@ -49,7 +49,7 @@ def common_options(*, after_command: bool = False) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=None)
     group = common.add_argument_group("profile and network")
     group.add_argument(
-        "--profile", default="default", metavar="NAME", help="profile to use (default: %(default)s)"
+        "--profile", default="default", metavar="NAME", help="profile to use (default: default)"
     )
     group.add_argument(
         "--data-dir",

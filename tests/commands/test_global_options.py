@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from p2pmsg.cli import build_parser
+from p2pmsg.cli import COMMAND_MODULES, build_parser
+
+COMMANDS = [name.replace("_", "-") for name in COMMAND_MODULES]
 
 OPTIONS = [
     (["--profile", "work"], "profile", "work"),
@@ -29,3 +31,17 @@ def test_defaults_hold_and_the_later_of_two_wins() -> None:
     assert (args.profile, args.data_dir, args.port, args.interface) == ("default", None, 0, [])
     args = build_parser().parse_args(["--port", "4", "listen", "--port", "5"])
     assert args.port == 5
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_page_prints_and_names_the_global_options(
+    command: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The sub-parsers' copies of the global options have no defaults (SUPPRESS):
+    # a "%(default)s" in their help once made every `p2pmsg COMMAND --help` crash.
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "--profile NAME" in text and "(default: default)" in text
