@@ -162,8 +162,7 @@ def test_send_file_to_an_offline_peer_exits_3_soon_and_the_offer_resumes_later(
         try:
             done = out.wait_for(
                 lambda o: (
-                    o.get("event") == "transfer_updated"
-                    and o["transfer"]["state"] == "completed"
+                    o.get("event") == "transfer_updated" and o["transfer"]["state"] == "completed"
                 ),
                 30,
                 "the queued offer, completed",
