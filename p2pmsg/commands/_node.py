@@ -30,6 +30,7 @@ from p2pmsg.errors import ConfigError, DiscoveryError, UnknownPeerError
 from p2pmsg.node import api
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
+from p2pmsg.node.transfers.receiver import human_size
 from p2pmsg.sanitize import continuation, printable
 
 EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
@@ -155,10 +156,16 @@ def event_name(event: api.NodeEvent) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON line as every command prints it: compact, ASCII only (a peer's characters
+    become escapes), so all the lines of one stream look alike to a script."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
 def event_json(event: api.NodeEvent) -> str:
     record: dict[str, Any] = {"event": event_name(event)}
     record.update(dataclasses.asdict(event))
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str)
+    return json_line(record)
 
 
 def _clock(ts: float) -> str:
@@ -173,6 +180,37 @@ def _who(view: api.PeerView) -> str:
 #: column of "[12:00:00] ", never at column 0: every other line `listen` prints starts
 #: at column 0, so a peer's "\n[12:00:00] alice: pay bob" cannot pass for one of them.
 MESSAGE_INDENT = " " * len("[00:00:00] ")
+
+
+#: The security events that deserve a `!!` line, in words. The others (unlock_ok,
+#: connections, handshakes, messages, files, rotations, discovery) are ordinary use: a
+#: file's outcome has its own line (from its transfer), the rest none.
+SECURITY_WORDS = {
+    "unlock_fail": "wrong password for this profile",
+    "handshake_fail": "handshake failed",
+    "identity_changed": "a known name or key changed",
+    "downgrade_rejected": "cipher downgrade refused",
+    "decrypt_fail": "a record failed to decrypt",
+    "replay_rejected": "a replayed record was refused",
+    "frame_rejected": "a malformed frame was refused",
+    "rate_limited": "connections rate-limited",
+    "file_integrity_fail": "a received file failed its SHA-256 check",
+}
+
+
+def _transfer_text(view: api.TransferView, name: Callable[[str], str]) -> str | None:
+    """One line when a transfer ends (its progress is the sending command's business)."""
+    file = f"{printable(view.name)} ({human_size(view.size)})"
+    if view.state == "completed" and view.direction == "in":
+        saved = f", saved as {printable(view.path)}" if view.path else ""
+        return f"-- received {file} from {name(view.peer)}, SHA-256 verified{saved}"
+    if view.state == "completed":
+        return f"-- sent {file} to {name(view.peer)}, verified by the receiver"
+    if view.state in ("failed", "declined", "expired", "cancelled"):
+        way = f"from {name(view.peer)}" if view.direction == "in" else f"to {name(view.peer)}"
+        why = f": {printable(view.error)}" if view.error else ""
+        return f"-- {file} {way} not delivered ({view.state}){why}"
+    return None
 
 
 def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
@@ -218,25 +256,21 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"!! alert [{printable(a.severity)}] {printable(a.kind)}: {printable(a.message)}"
     if isinstance(event, api.SecurityEventLogged):
         record = event.record
-        if record["event"] in (
-            "conn_open",
-            "conn_close",
-            "handshake_ok",
-            "msg_sent",
-            "msg_recv",
-            "key_rotated",
-            "peer_discovered",
-            "peer_lost",
-        ):
+        what = SECURITY_WORDS.get(str(record["event"]))
+        if what is None:  # ordinary use, said elsewhere (or not worth a line)
             return None
-        who = (
-            name(str(record["peer"]))
-            if record.get("peer")
-            else printable(str(record.get("addr") or "-"))
-        )
+        if record.get("peer"):
+            who = f" from {name(str(record['peer']))}"
+        elif record.get("addr"):
+            who = f" from {printable(str(record['addr']))}"
+        else:
+            who = ""
         detail = record.get("detail")
         reason = printable(str(detail.get("reason", ""))) if isinstance(detail, dict) else ""
-        return f"!! security: {printable(str(record['event']))} from {who} {reason}".rstrip()
+        line = f"!! security: {what}{who} ({printable(str(record['event']))})"
+        return f"{line}: {reason}" if reason else line
+    if isinstance(event, api.TransferUpdated):
+        return _transfer_text(event.transfer, name)
     if isinstance(event, api.SessionChanged):
         return None
     if isinstance(event, api.MessagesExpired):

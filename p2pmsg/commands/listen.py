@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 
 from p2pmsg.commands._files import add_receive_options
-from p2pmsg.commands._node import add_network_options, event_json, event_text, running_node
+from p2pmsg.commands._node import (
+    add_network_options,
+    event_json,
+    event_text,
+    json_line,
+    running_node,
+)
 from p2pmsg.node.api import NodeEvent
 from p2pmsg.sanitize import printable
 
@@ -98,12 +103,12 @@ async def _listen(args: argparse.Namespace) -> int:
             "discovery": discovery is not None,
         }
         printer.ready(
-            json.dumps(ready)
+            json_line(ready)
             if args.json
             else f"listening as {printable(node.display_name)} on port {node.listen_port} "
             f"(fingerprint {node.fingerprint[:16]}); Ctrl-C to stop",
             {r.fingerprint: r.name for r in node.directory.records()},
         )
         await stop.wait()
-    _emit(json.dumps({"event": "stopped"}) if args.json else "stopped")
+    _emit(json_line({"event": "stopped"}) if args.json else "stopped")
     return 0

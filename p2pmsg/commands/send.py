@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
-from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, running_node
+from p2pmsg.commands._node import (
+    EXIT_QUEUED,
+    add_network_options,
+    find_peer,
+    json_line,
+    running_node,
+)
 from p2pmsg.errors import ConfigError
 from p2pmsg.sanitize import printable
 
@@ -82,12 +87,12 @@ async def _send(args: argparse.Namespace) -> int:
     delivered = status in ("delivered", "read")
     if args.json:
         print(
-            json.dumps(
+            json_line(
                 {"id": message.id, "peer": fingerprint, "status": status, "delivered": delivered}
             )
         )
     elif delivered:
-        print(f"delivered to {label} ({message.id[:8]})")
+        print(f"delivered to {label} (message id {message.id})")
     elif connected:
         print(
             f"sent to {label} but no receipt within {args.timeout:g} s; it stays queued "

@@ -5,9 +5,11 @@ Starts a node (dialling only the recipient), offers the file, shows progress
 second otherwise, JSON lines with `--json`) and waits for the receiver's
 verdict. Exit status: 0 the receiver verified the SHA-256 and saved the file;
 1 it failed, was declined, expired or cancelled (the reason is printed);
-3 not finished yet (peer offline, no answer within --timeout, or interrupted):
-the transfer stays in this profile and resumes, from where it stopped, the
-next time a node of this profile meets the peer.
+3 not finished yet (the peer not reached within --reach, no progress within
+--timeout, or interrupted): the transfer stays in this profile and resumes,
+from where it stopped, the next time a node of this profile meets the peer.
+Nothing about progress is printed until the peer is reached: an offer that is
+waiting for an offline peer has no progress to show.
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
-from p2pmsg.commands._node import EXIT_QUEUED, add_network_options, find_peer, running_node
+from p2pmsg.commands._node import (
+    EXIT_QUEUED,
+    add_network_options,
+    find_peer,
+    json_line,
+    running_node,
+)
 from p2pmsg.errors import ConfigError
-from p2pmsg.node.api import TransferUpdated, TransferView
+from p2pmsg.node.api import PeerConnected, TransferUpdated, TransferView
 from p2pmsg.node.transfers.receiver import human_size
 from p2pmsg.sanitize import printable
 
 _FAILED = ("failed", "declined", "expired", "cancelled")
+RESUMES = "it resumes, from where it stopped, the next time this profile meets the peer"
 
 
 def register(
@@ -51,6 +59,14 @@ def register(
         help="give up waiting after S seconds without progress (default: %(default)s)",
     )
     p.add_argument(
+        "--reach",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="exit 3 (the offer is kept and resumes later) if the peer is not reached "
+        "within S seconds (default: %(default)s s)",
+    )
+    p.add_argument(
         "--wait",
         type=float,
         default=5.0,
@@ -66,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
     if not path.is_file():
         raise ConfigError(f"{args.path} is not a readable file")
-    if args.timeout <= 0 or args.wait < 0:
-        raise ConfigError("--timeout must be positive and --wait not negative")
+    if args.timeout <= 0 or args.reach <= 0 or args.wait < 0:
+        raise ConfigError("--timeout and --reach must be positive and --wait not negative")
     try:
         return asyncio.run(_send_file(args, path))
     except KeyboardInterrupt:
         print(
-            "\ninterrupted; the transfer resumes when this profile next meets the peer",
+            f"\ninterrupted; {RESUMES}",
             file=sys.stderr,
         )
         return EXIT_QUEUED
@@ -108,7 +124,7 @@ class ProgressPrinter:
 
     def show(self, view: TransferView, *, final: bool = False) -> None:
         if self.as_json:
-            self.out.write(json.dumps({"event": "transfer", **dataclasses.asdict(view)}) + "\n")
+            self.out.write(json_line({"event": "transfer", **dataclasses.asdict(view)}) + "\n")
         elif self.tty:
             line = progress_line(view)
             self.out.write("\r" + line.ljust(self._width) + ("\n" if final else ""))
@@ -128,17 +144,28 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
         args, "p2pmsg send-file", auto_connect=False, monitor_models=False
     ) as node:
         fingerprint = await find_peer(node, args.to, args.wait)
+        peer = node.directory.view(fingerprint)
+        # The name is the peer's claim: printed only through the sanitiser.
+        label = printable(peer.name if peer is not None and peer.name else fingerprint[:16])
         events = node.subscribe()
         view = await node.send_file(fingerprint, str(path))
-        printer.show(view)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + args.timeout
+        reached = node.directory.session(fingerprint) is not None
+        deadline = loop.time() + (args.timeout if reached else args.reach)
         final: TransferView | None = None
+        if reached:
+            printer.show(view)
         while final is None:
             try:
                 event = await asyncio.wait_for(anext(events), max(0.0, deadline - loop.time()))
             except (TimeoutError, StopAsyncIteration):
                 break
+            if isinstance(event, PeerConnected) and event.peer.fingerprint == fingerprint:
+                if not reached:
+                    reached = True
+                    deadline = loop.time() + args.timeout
+                    printer.show(view)
+                continue
             if not isinstance(event, TransferUpdated) or event.transfer.id != view.id:
                 continue
             current = event.transfer
@@ -147,12 +174,22 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
             view = current
             if view.state == "completed" or view.state in _FAILED:
                 final = view
-            printer.show(view, final=final is not None)
+            if reached or final is not None:
+                printer.show(view, final=final is not None)
     if final is None:
-        if not args.json:
+        if args.json:
+            outcome = "unreached" if not reached else "stalled"
+            print(json_line({"event": "not_finished", "why": outcome, "transfer": view.id}))
+        elif not reached:
+            print(
+                f"{label} was not reached within {args.reach:g} s (offline?); the offer of "
+                f"{printable(view.name)} is kept in this profile and {RESUMES}",
+                file=sys.stderr,
+            )
+        else:
             print(
                 f"\nnot finished ({view.state}, {human_size(view.bytes_done)} of "
-                f"{human_size(view.size)}); it resumes when this profile next meets the peer",
+                f"{human_size(view.size)}, no progress for {args.timeout:g} s); {RESUMES}",
                 file=sys.stderr,
             )
         return EXIT_QUEUED

@@ -83,7 +83,10 @@ def resolve_among(query: str, peers: Iterable[PeerRecord]) -> PeerRecord:
             return matches[0]
         if matches:
             raise AmbiguousPeerError(query, [describe_peer(p) for p in matches])
-    raise UnknownPeerError(f"no known peer is called {query!r} or has that fingerprint")
+    hint = ""
+    if prefix and not is_prefix and all(c in "0123456789abcdef" for c in prefix):
+        hint = f" (a fingerprint prefix needs at least {MIN_PREFIX_LEN} hex digits)"
+    raise UnknownPeerError(f"no known peer is called {query!r} or has that fingerprint{hint}")
 
 
 def describe_peer(peer: PeerRecord) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from p2pmsg.commands._node import event_json, event_text
+from p2pmsg.commands._node import SECURITY_WORDS, event_json, event_text
+from p2pmsg.monitor.events import EVENT_NAMES
 from p2pmsg.node import api
+from p2pmsg.node.transfers.outgoing import decline_text
 
 NOON = datetime(2026, 1, 5, 12, 0, 0).timestamp()  # "[12:00:00]" in the local zone
 ALICE = "a1" * 32
@@ -75,12 +77,12 @@ def test_a_security_event_with_a_hostile_reason() -> None:
         },
     }
     assert event_text(api.SecurityEventLogged(record), {}) == (
-        "!! security: handshake_fail from 127.0.0.66 peer aborted the handshake: "
-        "␛]0;pwned␇␊fake line<U+202E>"
+        "!! security: handshake failed from 127.0.0.66 (handshake_fail): "
+        "peer aborted the handshake: ␛]0;pwned␇␊fake line<U+202E>"
     )
     record = {**record, "peer": MALLORY, "detail": {"reason": "x\ry"}}
     assert event_text(api.SecurityEventLogged(record), {MALLORY: "m\nallory"}) == (
-        "!! security: handshake_fail from m␊allory x␍y"
+        "!! security: handshake failed from m␊allory (handshake_fail): x␍y"
     )
 
 
@@ -173,4 +175,69 @@ def test_the_outcome_of_an_added_address_is_one_inert_line() -> None:
     failed = api.AddressDialed("10.0.0.5", 47000, None, "connection refused")
     assert event_text(failed, {}) == (
         "-- could not reach 10.0.0.5:47000: connection refused; trying again later"
+    )
+
+
+def _security(event: str, **fields: object) -> api.SecurityEventLogged:
+    record = {"ts": NOON, "event": event, "peer": None, "addr": None, "bytes": 0, "detail": {}}
+    return api.SecurityEventLogged({**record, **fields})
+
+
+def test_ordinary_use_raises_no_security_line() -> None:
+    # `listen` once printed "!! security: unlock_ok from -" for its own unlock, and
+    # "!! security: file_sent from Bob" for a file sent *to* Bob.
+    for event in EVENT_NAMES:
+        line = event_text(_security(event, peer=MALLORY, detail={"reason": "r"}), {})
+        if event in SECURITY_WORDS:
+            assert line is not None and line.startswith("!! security: "), event
+            assert f"({event}): r" in line
+        else:
+            assert line is None, event
+    assert set(SECURITY_WORDS) <= set(EVENT_NAMES)
+    assert {"unlock_ok", "file_sent", "file_recv", "msg_sent", "cipher_changed"}.isdisjoint(
+        SECURITY_WORDS
+    )
+    # No peer and no address: no "from -".
+    assert event_text(_security("unlock_fail"), {}) == (
+        "!! security: wrong password for this profile (unlock_fail)"
+    )
+
+
+def _transfer(direction: str, state: str, **fields: object) -> api.TransferUpdated:
+    view = {
+        "id": "ab" * 16,
+        "peer": MALLORY,
+        "direction": direction,
+        "name": "re\x1b[2Jport.pdf",
+        "size": 3 * 1024 * 1024,
+        "sha256": "00" * 32,
+        "state": state,
+        "bytes_done": 0,
+    }
+    return api.TransferUpdated(api.TransferView(**{**view, **fields}))  # type: ignore[arg-type]
+
+
+def test_a_file_says_which_way_it_went_once_it_ended() -> None:
+    names = {MALLORY: "bob\n"}
+    received = _transfer("in", "completed", path="/dl/re\x1b[2Jport.pdf")
+    assert event_text(received, names) == (
+        "-- received re␛[2Jport.pdf (3.0 MiB) from bob␊, SHA-256 verified, "
+        "saved as /dl/re␛[2Jport.pdf"
+    )
+    assert event_text(_transfer("out", "completed"), names) == (
+        "-- sent re␛[2Jport.pdf (3.0 MiB) to bob␊, verified by the receiver"
+    )
+    declined = _transfer("out", "declined", error=decline_text("declined by the receiver"))
+    assert event_text(declined, names) == (
+        "-- re␛[2Jport.pdf (3.0 MiB) to bob␊ not delivered (declined): declined by the receiver"
+    )
+    for state in ("offered", "transferring", "verifying", "paused"):
+        assert event_text(_transfer("in", state), names) is None  # progress is not a line
+
+
+def test_a_decline_reason_is_said_once() -> None:
+    assert decline_text("declined by the receiver") == "declined by the receiver"
+    assert decline_text(" Declined ") == "declined by the receiver"
+    assert decline_text("too large (limit 4 GiB)") == (
+        "declined by the receiver: too large (limit 4 GiB)"
     )

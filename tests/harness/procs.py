@@ -28,6 +28,7 @@ class JsonLines:
         self.proc = proc
         self.seen: list[JsonObject] = []  # every object read so far, in order
         self.garbage: list[str] = []  # lines that were not JSON objects
+        self.raw: list[str] = []  # every line as printed (without its newline)
         self._queue: queue.Queue[JsonObject | None] = queue.Queue()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
@@ -35,6 +36,7 @@ class JsonLines:
     def _pump(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            self.raw.append(line.rstrip("\n"))
             try:
                 obj = json.loads(line)
             except ValueError:

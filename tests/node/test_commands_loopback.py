@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from p2pmsg.commands._node import json_line
 from p2pmsg.profile import Profile
 from tests.harness import JsonLines
 
@@ -126,6 +127,19 @@ def test_send_listen_queue_and_trust_through_the_cli(tmp_path: Path) -> None:
     assert result["delivered"] and result["peer"] == alice_fp
     got = alice.wait_for(lambda o: o.get("event") == "message_received", 10)
     assert got["message"]["text"] == "hi alice" and got["message"]["id"] == result["id"]
+    # Read by a person: the whole id (two 8-hex prefixes once collided), the same one.
+    human = run(
+        tmp_path, "bob", "send", "--no-discovery", "--to", "alice", "and hello", "--wait", "5"
+    )
+    assert human.returncode == 0, human.stderr
+    again = alice.wait_for(lambda o: o.get("event") == "message_received", 10)
+    assert human.stdout == f"delivered to alice (message id {again['message']['id']})\n"
+    # A fingerprint prefix too short to mean anything says how long one must be.
+    short = run(tmp_path, "bob", "send", "--no-discovery", "--to", alice_fp[:3], "x", "--wait", "0")
+    assert short.returncode == 1
+    assert "a fingerprint prefix needs at least 4 hex digits" in short.stderr
+    # Every line of `listen --json`, the ready line included, is printed the same way.
+    assert alice.raw and all(line == json_line(json.loads(line)) for line in alice.raw)
 
     # Two processes cannot open one profile; the second names the holder.
     clash = run(tmp_path, "alice", "send", "--no-discovery", "--to", "bob", "from alice")

@@ -202,7 +202,8 @@ async def test_listen_shows_hostile_reasons_and_chat_inert(tmp_path: Path) -> No
         answer = await asyncio.to_thread(raw_abort, port, HOSTILE_REASON)
         assert answer == [[3, "protocol_error"]]
         victim.wait_for(
-            rb"^!! security: frame_rejected from 127\.0\.0\.1 abort frame: field 'reason' "
+            rb"^!! security: a malformed frame was refused from 127\.0\.0\.1 \(frame_rejected\): "
+            rb"abort frame: field 'reason' "
             rb"must be one line of text, at most 256 bytes, no controls, got str of "
             rb"length 20\n"
         )
@@ -210,7 +211,7 @@ async def test_listen_shows_hostile_reasons_and_chat_inert(tmp_path: Path) -> No
         await asyncio.to_thread(raw_abort, port, "no suite \u202egnp.exe")
         victim.wait_for(
             re.escape(
-                b"!! security: handshake_fail from 127.0.0.1 peer aborted "
+                b"!! security: handshake failed from 127.0.0.1 (handshake_fail): peer aborted "
                 b"the handshake: no suite <U+202E>gnp.exe\n"
             )
         )
@@ -229,7 +230,8 @@ async def test_listen_shows_hostile_reasons_and_chat_inert(tmp_path: Path) -> No
             )
             assert await mallory.closed_by_victim()
             victim.wait_for(
-                rb"^!! security: frame_rejected from mallory chat: field 'text' "
+                rb"^!! security: a malformed frame was refused from mallory \(frame_rejected\): "
+                rb"chat: field 'text' "
                 rb"contains terminal control characters\n"
             )
         finally:

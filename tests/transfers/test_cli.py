@@ -118,3 +118,57 @@ def test_send_file_refuses_a_missing_file(tmp_path: Path) -> None:
         "send-file", "--to", "bob", str(tmp_path / "nope"), "--data-dir", str(tmp_path)
     )
     assert result.returncode != 0 and "not a readable file" in result.stderr
+
+
+def test_send_file_to_an_offline_peer_exits_3_soon_and_the_offer_resumes_later(
+    tmp_path: Path,
+) -> None:
+    alice, bob, dl = tmp_path / "alice", tmp_path / "bob", tmp_path / "dl"
+    for data, name in ((alice, "alice"), (bob, "bob")):
+        assert _p2pmsg("init", "--name", name, "--data-dir", str(data)).returncode == 0
+    bob_port = free_port()
+    listener, _ = _listen(bob, bob_port)
+    try:
+        added = _p2pmsg("add-peer", f"127.0.0.1:{bob_port}", "--data-dir", str(alice))
+        assert added.returncode == 0, added.stderr
+        meet, meet_out = _listen(alice, free_port())
+        meet_out.wait_for(lambda o: o.get("event") == "peer_connected", 20, "alice meets bob")
+        _stop(meet)
+    finally:
+        _stop(listener)
+
+    # Bob is gone. `send-file` once showed "0.0% 0 B of 6 B offered" for 300 s; now it
+    # says within --reach that bob was not reached and what happens to the offer.
+    src = tmp_path / "notes.txt"
+    digest = write_random(src, 70_000)
+    args = ("send-file", "--to", "bob", str(src), "--data-dir", str(alice), *NET)
+    sent = _p2pmsg(*args, "--reach", "2", timeout=45)
+    assert sent.returncode == 3, sent.stdout + sent.stderr
+    assert sent.stdout == ""  # no progress line for an offer nobody received
+    assert "bob was not reached within 2 s (offline?); the offer of notes.txt is kept" in (
+        sent.stderr
+    )
+    assert "resumes, from where it stopped, the next time this profile meets the peer" in (
+        sent.stderr
+    )
+    as_json = _p2pmsg(*args, "--reach", "1", "--json", timeout=45)
+    assert as_json.returncode == 3
+    assert as_json.stdout.splitlines()[-1].startswith('{"event":"not_finished","why":"unreached"')
+
+    # What the message promised: the next node of alice's profile that meets bob sends it.
+    listener, out = _listen(bob, bob_port, "--accept-files", "--downloads", str(dl))
+    try:
+        again, _ = _listen(alice, free_port())
+        try:
+            done = out.wait_for(
+                lambda o: (
+                    o.get("event") == "transfer_updated" and o["transfer"]["state"] == "completed"
+                ),
+                30,
+                "the queued offer, completed",
+            )
+        finally:
+            _stop(again)
+        assert sha256_of(Path(done["transfer"]["path"])) == digest
+    finally:
+        _stop(listener)

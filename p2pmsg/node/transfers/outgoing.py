@@ -125,7 +125,7 @@ class OutgoingActor(TransferActor):
                 self.log_event("file_sent", self.progress.size, resumed_from=self.resumed_from)
                 await self.end("completed", final_path=str(self.source))
         elif kind == "decline":
-            await self.end("declined", error=f"declined by the receiver: {item[1]}")
+            await self.end("declined", error=decline_text(str(item[1])))
         elif kind == "cancel":
             await self.end("failed", error=f"the receiver stopped the transfer: {item[1]}")
         elif kind == "local_cancel":
@@ -183,3 +183,15 @@ def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> No
         state="offered",
         source_path=str(sender.path),
     )
+
+
+#: Reasons that only say "declined" (what receivers send when the user gave none).
+_PLAIN_DECLINES = frozenset(("", "declined", "declined by the receiver", "declined by the user"))
+
+
+def decline_text(reason: str) -> str:
+    """'declined by the receiver', with the receiver's reason when it says more than that
+    (once said twice: 'declined by the receiver: declined by the receiver')."""
+    if " ".join(reason.split()).lower() in _PLAIN_DECLINES:
+        return "declined by the receiver"
+    return f"declined by the receiver: {reason}"
