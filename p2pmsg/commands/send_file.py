@@ -183,7 +183,7 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
         elif not reached:
             print(
                 f"{label} was not reached within {args.reach:g} s (offline?); the offer of "
-                f"{printable(view.name)} is kept in this profile and {RESUMES}",
+                f"{printable(view.name)} is kept in this profile; {RESUMES}",
                 file=sys.stderr,
             )
         else:
