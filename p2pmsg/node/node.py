@@ -4,14 +4,17 @@ A thin orchestrator. It owns the parts and wires their outputs to each other;
 each part has one job and lives in its own module:
 
     listener.py   accept, admission limits          dialer.py     outbound, backoff
+    sessions.py   SessionRouter: makes sessions and routes what they deliver
     session.py    one PeerConnection per socket     trust.py      TOFU, impostors
     outbox.py     store-first delivery, receipts    peers.py      merged peer view
     security_log  batched event log                 monitor_link  events -> alerts
     discovery.py  mDNS browse and announce          bus.py        NodeEvent fan-out
 
 Clock and randomness are injected (`clock`, `rng`) so tests can drive them.
-The public methods are the `NodeAPI` contract (api.py); connection-level
-methods live in `NodeSessions` (sessions.py) to keep this file readable.
+The public methods are the `NodeAPI` contract (api.py). The network half
+(listener, dialer, discovery, the sessions and what they deliver) is a
+`SessionRouter` (sessions.py) that the node owns; `__init__` is the one place
+where the parts are built and wired to each other.
 """
 
 from __future__ import annotations
@@ -55,9 +58,12 @@ from p2pmsg.node.api import (
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.expiry import ExpiryTimer
+from p2pmsg.node.monitor_link import MonitorLink
 from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
 from p2pmsg.node.pairing import Pairing
-from p2pmsg.node.sessions import NodeSessions
+from p2pmsg.node.peers import PeerDirectory
+from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.sessions import SessionRouter
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
@@ -74,7 +80,7 @@ STORE_WATCH_INTERVAL = 1.0
 _RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_extensions"})
 
 
-class Node(NodeSessions):
+class Node:
     """One identity's node. `async with Node.open(...)`, or `start()` / `stop()`."""
 
     def __init__(
@@ -95,11 +101,19 @@ class Node(NodeSessions):
         self._owns_store = owns_store
         self.config = config or NodeConfig()
         self._clock = clock
-        self._rng = rng
-        self._uniform = uniform
         self.bus = EventBus()
         self._fingerprint = identity.fingerprint.hex()
-        super().__init__()
+        self.security = SecurityLog(store, self.bus, clock)
+        self.monitor_link = MonitorLink(
+            store,
+            self.bus,
+            clock,
+            enabled=self.config.monitor,
+            load_models=self.config.monitor_models,
+            interval=self.config.monitor_interval,
+        )
+        self.security.add_observer(self.monitor_link)
+        self.directory = PeerDirectory(self._fingerprint)
         self.delivery = Delivery(store, self.bus, self.security, clock)
         self.expiry = ExpiryTimer(store, self.bus, clock)
         self.delivery.on_deadlines_changed = self.expiry.wake
@@ -118,6 +132,21 @@ class Node(NodeSessions):
             self._publish_peer,
             clock,
             rng,
+        )
+        self.router = SessionRouter(
+            identity=identity,
+            name=display_name,
+            config=self.config,
+            store=store,
+            bus=self.bus,
+            security=self.security,
+            directory=self.directory,
+            delivery=self.delivery,
+            files=self.files,
+            pairing=self.pairing,
+            clock=clock,
+            rng=rng,
+            uniform=uniform,
         )
         self.unlock_events = (
             None
@@ -160,7 +189,16 @@ class Node(NodeSessions):
 
     @property
     def listen_port(self) -> int:
-        return self.listener.port
+        return self.router.listener.port
+
+    @property
+    def discovery(self) -> Any:
+        """The running mDNS `Discovery`, or None (off, or not started)."""
+        return self.router.discovery
+
+    def want_connection(self, fingerprint: str) -> None:
+        """Reach this peer now (something waits for it), whatever auto_connect says."""
+        self.router.want_connection(fingerprint)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -178,7 +216,7 @@ class Node(NodeSessions):
         if self.config.files.from_profile:
             await self._apply_receive_settings()
         await self.files.start()
-        await self.start_network()
+        await self.router.start()
         self._store_watch = asyncio.create_task(self._watch_store())
 
     async def stop(self) -> None:
@@ -191,7 +229,7 @@ class Node(NodeSessions):
             await self.unlock_events.stop()
         await self.monitor_link.stop()
         await self.pairing.stop()  # before the sessions close: a pairing in flight says so
-        await self.stop_network()
+        await self.router.stop()
         await self.files.stop()
         await self.delivery.stop()
         await self.expiry.stop()
@@ -236,7 +274,7 @@ class Node(NodeSessions):
             await self._store.run(Store.add_manual_address, host, port, self._clock())
         except ValueError as exc:
             raise ConfigError(f"cannot add {host}:{port}: {exc}") from None
-        self.dial_manual(host, port)
+        self.router.dial_manual(host, port)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -417,7 +455,7 @@ class Node(NodeSessions):
                 now = await self._store.run(Store.trust_generation)
                 if now != seen:
                     seen = now
-                    await self.trust_changed()
+                    await self.router.trust_changed()
             except P2PMsgError as exc:  # a busy or broken store: say so, try again later
                 log.warning("cannot pick up changes made by another process: %s", exc)
 
@@ -427,7 +465,7 @@ class Node(NodeSessions):
             record = await self._store.run(method, *args)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        await self.trust_changed()
+        await self.router.trust_changed()
         view = self.directory.view(record.fingerprint)
         assert view is not None
         return view

@@ -1,10 +1,14 @@
-"""The node's network half: listener, dialer, discovery, and the session callbacks.
+"""`SessionRouter`: the node's network half, owned by `Node`.
 
-`NodeSessions` is the part of `Node` that reacts to the network. It decides,
-for each authenticated connection, whether to keep it (trust.py), which of two
-duplicates survives (peers.py), and when the outbox may use it (outbox.py);
-for each discovery event, whom to dial and when (dialer.py). Every decision
-that matters for security leaves a security event behind.
+It makes sessions (listener, dialer, discovery) and decides, for each
+authenticated connection, whether to keep it (trust.py) and which of two
+duplicates survives (peers.py); for each discovery event, whom to dial and
+when (dialer.py). It is every session's `SessionHandler`: what a session
+delivers is routed from here to the part that owns it (chats and receipts to
+delivery, file_* to transfers, pair_* to pairing), and those parts hear when a
+session becomes usable or closes. `Node` builds those parts and hands them
+in; the router never reaches back into `Node`. Every decision that matters for
+security leaves a security event behind.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.dialer import Dialer, DialTarget
 from p2pmsg.node.limits import Admission, AdmissionControl
 from p2pmsg.node.listener import Listener
-from p2pmsg.node.monitor_link import MonitorLink
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
 from p2pmsg.node.session import Session
@@ -66,38 +69,41 @@ RECONNECT_DELAY = 0.2
 SHUTDOWN_GRACE = 2.0
 
 
-class NodeSessions:
-    # Provided by Node before NodeSessions.__init__ runs.
-    identity: Identity
-    config: NodeConfig
-    bus: EventBus
-    delivery: Delivery
-    files: TransferManager
-    pairing: Pairing
-    _name: str
-    _fingerprint: str
-    _store: AsyncStore
-    _clock: Callable[[], float]
-    _rng: Callable[[int], bytes]
-    _uniform: Callable[[float, float], float]
-
-    def __init__(self) -> None:
-        self.security = SecurityLog(self._store, self.bus, self._clock)
-        self.monitor_link = MonitorLink(
-            self._store,
-            self.bus,
-            self._clock,
-            enabled=self.config.monitor,
-            load_models=self.config.monitor_models,
-            interval=self.config.monitor_interval,
-        )
-        self.security.add_observer(self.monitor_link)
-        self.directory = PeerDirectory(self._fingerprint)
-        self.admission = AdmissionControl(self.config.limits)
-        self.listener = Listener(self.admission, self._on_accept, self._on_refuse, self._clock)
-        self.dialer = Dialer(
-            self._dial, self._wanted, self._clock, self._uniform, policy=self.config.backoff
-        )
+class SessionRouter:
+    def __init__(
+        self,
+        *,
+        identity: Identity,
+        name: str,
+        config: NodeConfig,
+        store: AsyncStore,
+        bus: EventBus,
+        security: SecurityLog,
+        directory: PeerDirectory,
+        delivery: Delivery,
+        files: TransferManager,
+        pairing: Pairing,
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes],
+        uniform: Callable[[float, float], float],
+    ) -> None:
+        self.identity = identity
+        self.config = config
+        self.bus = bus
+        self.security = security
+        self.directory = directory
+        self.delivery = delivery
+        self.files = files
+        self.pairing = pairing
+        self._name = name
+        self._fingerprint = identity.fingerprint.hex()
+        self._store = store
+        self._clock = clock
+        self._rng = rng
+        self._uniform = uniform
+        self.admission = AdmissionControl(config.limits)
+        self.listener = Listener(self.admission, self._on_accept, self._on_refuse, clock)
+        self.dialer = Dialer(self._dial, self._wanted, clock, uniform, policy=config.backoff)
         self.discovery: Any = None
         self.protocol_config = self.config.protocol or ProtocolConfig()
         self._sessions: set[Session] = set()
@@ -112,7 +118,7 @@ class NodeSessions:
 
     # --- start / stop --------------------------------------------------------------------
 
-    async def start_network(self) -> None:
+    async def start(self) -> None:
         if self.config.protocol is None:
             self.protocol_config = await self._protocol_from_settings()
         self._running = True
@@ -171,7 +177,7 @@ class NodeSessions:
             self.discovery = None
             raise
 
-    async def stop_network(self) -> None:
+    async def stop(self) -> None:
         self._running = False
         if self.discovery is not None:
             with contextlib.suppress(Exception):

@@ -180,10 +180,10 @@ async def test_a_handshake_stalled_after_the_second_message_hits_the_deadline(sc
         assert message_2, "the victim did not answer message 1"
         peer.conn.receive_data(message_2)  # we could answer now, and do not
         assert peer.conn.data_to_send(), "the real connection would have sent message 3"
-        deadline = scene.victim.protocol_config.handshake_timeout
+        deadline = scene.victim.router.protocol_config.handshake_timeout
         assert await peer.closed_by_victim(timeout=deadline + 3)
         await expect_event(scene.victim, "handshake_fail", "deadline")
-        assert scene.victim.admission.handshakes_in_flight(ABUSER) == 0
+        assert scene.victim.router.admission.handshakes_in_flight(ABUSER) == 0
         peer.close()
 
 
@@ -203,7 +203,9 @@ async def test_a_responder_that_stalls_after_the_first_message_is_given_up(scene
                     if e["event"] == "handshake_fail" and e["addr"] == "127.0.0.1"
                 ]
 
-            await eventually(failed, timeout=scene.victim.protocol_config.handshake_timeout + 8)
+            await eventually(
+                failed, timeout=scene.victim.router.protocol_config.handshake_timeout + 8
+            )
     finally:
         server.close()
 

@@ -142,9 +142,9 @@ async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> N
 
     await asyncio.to_thread(guesses)
     stranger = hashlib.sha256(b"a laptop that came and went").hexdigest()
-    alice.on_discovery_event(PeerAdvertised(stranger, "carol", ("127.0.0.250",), 9, 1))
+    alice.router.on_discovery_event(PeerAdvertised(stranger, "carol", ("127.0.0.250",), 9, 1))
     await wait_for_events(alice, "peer_discovered")
-    alice.on_discovery_event(PeerWithdrawn(stranger))
+    alice.router.on_discovery_event(PeerWithdrawn(stranger))
 
     await connect(bob, alice)
     texts = [f"message {i}" for i in range(CHAT_MESSAGES)]

@@ -2,7 +2,7 @@
 
 Each node listens on 127.0.0.1 and dials from its own loopback address
 (127.0.0.N), so per-address limits can tell nodes apart. No discovery runs
-here: adverts are injected with `node.on_discovery_event` where a test needs
+here: adverts are injected with `node.router.on_discovery_event` where a test needs
 one (the LAN tests in test_lan_*.py run real mDNS in network namespaces).
 """
 

@@ -53,7 +53,7 @@ async def test_a_connection_flood_is_bounded_and_the_honest_peer_keeps_chatting(
                     "127.0.0.1", bob.listen_port, local_addr=(ABUSER, 0)
                 )
                 writers.append(writer)
-            peak = max(peak, bob.admission.open_connections)
+            peak = max(peak, bob.router.admission.open_connections)
             await asyncio.sleep(0)
 
     try:
@@ -91,11 +91,11 @@ async def test_a_connection_that_never_speaks_is_dropped_at_the_handshake_deadli
     finally:
         writer.transport.abort()
     assert b"handshake" in data or data == b""
-    deadline = bob.protocol_config.handshake_timeout
+    deadline = bob.router.protocol_config.handshake_timeout
     assert deadline - 0.5 <= elapsed <= deadline + 2.0
     failures = await _events(bob, "handshake_fail")
     assert any(e["addr"] == ABUSER and "deadline" in str(e["detail"]) for e in failures)
-    assert bob.admission.handshakes_in_flight(ABUSER) == 0
+    assert bob.router.admission.handshakes_in_flight(ABUSER) == 0
 
 
 async def _handshake_as_stranger(

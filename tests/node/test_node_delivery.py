@@ -48,8 +48,8 @@ async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactor
     now = time.time()
     await alice._store.run(Store.add_manual_address, "127.0.0.1", bob.listen_port, now)
     await bob._store.run(Store.add_manual_address, "127.0.0.1", alice.listen_port, now)
-    alice.dial_manual("127.0.0.1", bob.listen_port)
-    bob.dial_manual("127.0.0.1", alice.listen_port)
+    alice.router.dial_manual("127.0.0.1", bob.listen_port)
+    bob.router.dial_manual("127.0.0.1", alice.listen_port)
 
     async def settled() -> bool:
         a = alice.directory.session(bob.fingerprint)
@@ -57,8 +57,8 @@ async def test_simultaneous_dials_leave_one_shared_session(make_node: NodeFactor
         return (
             a is not None
             and b is not None
-            and len([s for s in alice._sessions if s.is_open]) == 1
-            and len([s for s in bob._sessions if s.is_open]) == 1
+            and len([s for s in alice.router._sessions if s.is_open]) == 1
+            and len([s for s in bob.router._sessions if s.is_open]) == 1
         )
 
     await eventually(settled)

@@ -197,7 +197,7 @@ async def test_an_advert_the_handshake_does_not_prove_is_refused(make_node: Node
 
     # Mallory advertises alice's name and fingerprint at her own address, with her own key.
     mallory = await make_node("mallory", display_name="alice")
-    bob.on_discovery_event(
+    bob.router.on_discovery_event(
         PeerAdvertised(alice.fingerprint, "alice", ("127.0.0.1",), mallory.listen_port, 1)
     )
 
