@@ -6,8 +6,10 @@ task per message. Outgoing bytes are coalesced: everything produced during
 one turn of the event loop is written with a single `transport.write`, and
 callers that produce a lot (the outbox) await `drained()`, which only waits
 when the kernel buffer is really full (backpressure instead of an unbounded
-queue). The protocol's timer (handshake deadline, keepalive, idle timeout,
-time-driven rotation) is one `call_later` handle.
+queue). A peer that sends without reading is not read either once our replies
+to it pass READ_PAUSE_AT: the memory it costs is bounded. The protocol's timer
+(handshake deadline, keepalive, idle timeout, time-driven rotation) is one
+`call_later` handle.
 
 Whatever the peer sends, the worst outcome is this connection closing: the
 protocol turns bad bytes into a `SecurityEvent` and `ConnectionClosed`, and
@@ -55,6 +57,12 @@ log = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 #: Above this many bytes waiting in the kernel-side transport buffer, senders wait.
 WRITE_HIGH_WATER = 1024 * 1024
+#: Above this many, the session stops reading the peer until it takes our bytes. Only
+#: replies get there (every producer waits at WRITE_HIGH_WATER, replies are small), so
+#: only a peer that sends without reading meets it. Well above WRITE_HIGH_WATER, so two
+#: honest peers sending bulk to each other at once never both stop reading (which
+#: would deadlock them: each waiting for the other to read).
+READ_PAUSE_AT = 4 * WRITE_HIGH_WATER
 #: The reused receive buffer: small for a chat session, grown while reads fill it (a
 #: bulk transfer), up to the most one read takes in.
 INBOUND_INITIAL = 64 * 1024
@@ -229,15 +237,28 @@ class Session:
         self._pump_events()
         self._reschedule_timer()
 
+    @property
+    def unsent_bytes(self) -> int:
+        """What this connection holds for the peer in memory: not yet handed to the
+        transport, or handed to it but not yet accepted by the kernel."""
+        return sum(map(len, self._wbuf)) + self._transport.get_write_buffer_size()
+
+    async def _writable(self) -> None:
+        """Wait until the transport has sent what it could not (or the session ended)."""
+        self._flush_writes()
+        if self._inbound is not None:
+            await self._inbound.writable()
+        else:
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
     async def drained(self) -> None:
-        """Wait while the socket has more than WRITE_HIGH_WATER bytes it could not send."""
+        """Wait while the socket has more than WRITE_HIGH_WATER bytes it could not send.
+
+        Awaited by whoever produces a lot (the outbox, file senders)."""
         self._flush_writes()
         if self._transport.get_write_buffer_size() > WRITE_HIGH_WATER and self.is_open:
-            if self._inbound is not None:
-                await self._inbound.writable()
-            else:
-                with contextlib.suppress(ConnectionError):
-                    await self._writer.drain()
+            await self._writable()
 
     def control(self, action: Callable[[PeerConnection], bytes]) -> None:
         """Run a connection-level action (rotate, switch suite, rekey) and write its bytes."""
@@ -291,6 +312,11 @@ class Session:
                 self._reschedule_timer()
                 if not data:
                     break
+                # What we read makes replies (pongs, receipts). A peer that sends and
+                # never reads would grow our write buffer without bound: past
+                # READ_PAUSE_AT, read no more from it until it has taken what we owe.
+                if self._transport.get_write_buffer_size() > READ_PAUSE_AT:
+                    await self._writable()
         except asyncio.CancelledError:
             self.close("shutdown")
             raise

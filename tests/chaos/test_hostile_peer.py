@@ -19,12 +19,14 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from p2pmsg.crypto.suites import get_suite
 from p2pmsg.node.api import PeerDisconnected
 from p2pmsg.node.node import Node
+from p2pmsg.node.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.transfers import manager
 from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
 from p2pmsg.protocol.messages import (
@@ -40,6 +42,13 @@ from tests.node.conftest import make_node as make_node  # the fixture, re-export
 from tests.transfers.conftest import file_settings
 
 pytestmark = pytest.mark.timeout(60)
+
+#: Pings a non-reading peer sends (bounded): far more than the kernel's socket buffers
+#: on both sides hold, so what is left can only be in the victim's memory.
+PING_FLOOD_BYTES = 24 * 1024 * 1024
+#: What the victim may hold for it: where it stops reading, plus the replies to one
+#: read (a pong is the size of its ping) and to what the socket held at that moment.
+MEMORY_BOUND = READ_PAUSE_AT + 2 * INBOUND_MAX
 
 
 @dataclass
@@ -307,3 +316,39 @@ async def test_an_endless_stream_of_offers_is_bounded(scene: Scene) -> None:
     assert len(live) <= cap
     assert len(os.listdir("/proc/self/fd")) - fds_before <= cap + 16
     peer.close()
+
+
+# --- resources -------------------------------------------------------------------------------
+
+
+async def test_a_peer_that_pings_and_never_reads_costs_bounded_memory(scene: Scene) -> None:
+    """Every ping draws a pong. A peer that sends pings and never reads once made the
+    victim buffer pongs without bound (157 MiB for 150 MiB of pings); now the victim
+    stops reading that peer while its replies wait, and the peer's own writes stall."""
+    loop = asyncio.get_running_loop()
+    async with honest_traffic(scene):
+        mallory = await HostilePeer.connect(scene.victim.listen_port)
+        try:
+
+            async def sessions() -> list[Any]:
+                return [s for s in scene.victim.router._sessions if s.peer == mallory.fingerprint]
+
+            (session,) = await eventually(sessions, timeout=5.0)
+            sent, peak, stalls = 0, 0, 0
+            deadline = loop.time() + 20.0
+            while sent < PING_FLOOD_BYTES and loop.time() < deadline and stalls < 3:
+                mallory.send_raw(b"".join(mallory.conn.ping() for _ in range(2000)))
+                sent += 2000 * 37
+                try:
+                    await asyncio.wait_for(mallory.writer.drain(), 1.0)
+                except TimeoutError:
+                    stalls += 1  # the victim stopped reading us: what should happen
+                peak = max(peak, session.unsent_bytes)
+            for _ in range(20):  # the victim works through what it did read
+                await asyncio.sleep(0.05)
+                peak = max(peak, session.unsent_bytes)
+        finally:
+            mallory.close()
+    # Either the victim stopped reading (the peer's writes stalled) or all was sent.
+    assert stalls == 3 or sent >= PING_FLOOD_BYTES, f"neither stalled nor sent ({sent} B)"
+    assert peak <= MEMORY_BOUND, f"{peak} bytes of replies held for a peer that never reads"

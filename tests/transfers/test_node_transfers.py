@@ -59,3 +59,26 @@ async def test_received_bytes_go_to_writeback_in_steps_while_the_file_arrives(
     for (start, end), (next_start, next_end) in itertools.pairwise(advised):
         assert start < end <= next_end and next_start <= end  # in order, each reaching back
         assert next_end - end >= step
+
+
+async def test_files_both_ways_at_once_with_chat_all_arrive(pair: Pair, tmp_path: Path) -> None:
+    """Both sessions' write buffers full at the same time: neither side may stop reading
+    the other for it (each would wait for the other to read, forever). A session stops
+    reading a peer only at READ_PAUSE_AT, which bulk senders never reach: they wait at
+    WRITE_HIGH_WATER."""
+    sources = {}
+    for name in ("to-bob", "to-alice"):
+        sources[name] = (tmp_path / f"{name}.bin", write_random(tmp_path / f"{name}.bin", 24 << 20))
+    to_bob = await pair.alice.send_file("bob", str(sources["to-bob"][0]))
+    to_alice = await pair.bob.send_file("alice", str(sources["to-alice"][0]))
+    texts = [await pair.alice.send_text("bob", f"while the files move {i}") for i in range(50)]
+    for sender, receiver, offer, (_, digest) in (
+        (pair.alice, pair.bob, to_bob, sources["to-bob"]),
+        (pair.bob, pair.alice, to_alice, sources["to-alice"]),
+    ):
+        assert (await wait_final(sender, offer.id, timeout=40)).state == "completed"
+        received = await wait_final(receiver, offer.id, timeout=40)
+        assert received.state == "completed" and received.path is not None
+        assert sha256_of(Path(received.path)) == digest
+    for text in texts:
+        assert await pair.alice.wait_delivered(text.id, 10) in ("delivered", "read")
