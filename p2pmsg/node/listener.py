@@ -33,8 +33,10 @@ class Listener:
         on_accept: OnAccept,
         on_refuse: OnRefuse,
         clock: Callable[[], float],
+        contact_address: Callable[[str], bool] = lambda _address: False,
     ) -> None:
         self._admission = admission
+        self._contact_address = contact_address
         self._on_accept = on_accept
         self._on_refuse = on_refuse
         self._clock = clock
@@ -82,7 +84,9 @@ class Listener:
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         address = str(peername[0]) if peername else "?"
-        verdict = self._admission.admit(address, self._clock())
+        verdict = self._admission.admit(
+            address, self._clock(), contact_address=self._contact_address(address)
+        )
         if isinstance(verdict, str):
             self._on_refuse(address, verdict)
             sock = writer.get_extra_info("socket")

@@ -194,7 +194,7 @@ class Session:
         self._writer = writer
         self._transport = writer.transport
         self._handler = handler
-        self._admission = admission
+        self.admission = admission  # inbound: the slot it holds (None for our own dials)
         self._wall_clock = wall_clock
         self._loop = asyncio.get_running_loop()
         self.remote_address = remote_address
@@ -364,8 +364,8 @@ class Session:
             self._handler.received(self, batch)
 
     async def _on_handshake(self, event: HandshakeCompleted) -> None:
-        if self._admission is not None:
-            self._admission.handshake_finished()
+        if self.admission is not None:
+            self.admission.handshake_finished()
         self.peer = event.peer.fingerprint.hex()
         self.peer_name = event.peer.name
         # Events after the handshake stay queued in the connection until trust is decided.
@@ -450,8 +450,8 @@ class Session:
             self._timer.cancel()
             self._timer = None
         self._shutdown_transport()
-        if self._admission is not None:
-            self._admission.release()
+        if self.admission is not None:
+            self.admission.release()
         if not self._closed_reported:
             self._closed_reported = True
             self._handler.closed(self, self.close_reason or reason, detail)

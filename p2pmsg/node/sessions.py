@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ from p2pmsg.node.listener import Listener
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
 from p2pmsg.node.session import Session
-from p2pmsg.node.trust import Expectation, clash_detail, expectation_policy
+from p2pmsg.node.trust import Expectation, clash_detail, expectation_policy, is_contact
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -67,6 +68,9 @@ log = logging.getLogger(__name__)
 #: After a session drops, the first reconnect waits this long (plus jitter).
 RECONNECT_DELAY = 0.2
 SHUTDOWN_GRACE = 2.0
+#: Hosts remembered with the keys met there (see `_contact_address`).
+MAX_MET_HOSTS = 4096
+MAX_KEYS_PER_HOST = 8
 
 
 class SessionRouter:
@@ -102,7 +106,13 @@ class SessionRouter:
         self._rng = rng
         self._uniform = uniform
         self.admission = AdmissionControl(config.limits)
-        self.listener = Listener(self.admission, self._on_accept, self._on_refuse, clock)
+        self.listener = Listener(
+            self.admission,
+            self._on_accept,
+            self._on_refuse,
+            clock,
+            contact_address=self._contact_address,
+        )
         self.dialer = Dialer(self._dial, self._wanted, clock, uniform, policy=config.backoff)
         self.discovery: Any = None
         self.protocol_config = self.config.protocol or ProtocolConfig()
@@ -113,6 +123,11 @@ class SessionRouter:
         self._want: set[str] = set()  # peers we must reach whatever auto_connect says
         self._refuted: set[tuple[str, str, int]] = set()  # (advertised fp, host, port) that lied
         self._discovery_queue: asyncio.Queue[DiscoveryEvent] = asyncio.Queue(maxsize=4096)
+        # host -> keys that proved themselves there (or that the user gave the address
+        # of): a connection from a host where a contact was met may use the slots kept
+        # for contacts. Never hosts from adverts, which anyone can send. Bounded: the
+        # least recently met hosts go first, and a few keys per host.
+        self._met_at: OrderedDict[str, set[str]] = OrderedDict()
         self._discovery_task: asyncio.Task[None] | None = None
         self._running = False
 
@@ -129,6 +144,10 @@ class SessionRouter:
         )
         records = await self._store.run(Store.list_peers)
         self.directory.set_records(records)
+        for record in records:  # the user gave these addresses; adverts are only claims
+            for address in record.addresses:
+                if address.manual:
+                    self._met(address.host, record.fingerprint)
         outbox_peers = set(await self._store.run(Store.peers_with_outbox))
         self._want |= outbox_peers
         for record in records:
@@ -282,6 +301,43 @@ class SessionRouter:
             return None
 
         return policy
+
+    def _contact_address(self, host: str) -> bool:
+        now = self._clock()
+        for fingerprint in self._met_at.get(host, ()):
+            record = self.directory.record(fingerprint)
+            if record is not None and is_contact(record, now):
+                return True
+        return False
+
+    def _met(self, host: str, fingerprint: str) -> None:
+        keys = self._met_at.setdefault(host, set())
+        self._met_at.move_to_end(host)
+        if fingerprint not in keys and len(keys) >= MAX_KEYS_PER_HOST:
+            keys.pop()
+        keys.add(fingerprint)
+        while len(self._met_at) > MAX_MET_HOSTS:
+            self._met_at.popitem(last=False)
+
+    def _admit_as(self, session: Session, peer: PeerRecord) -> bool:
+        """Charge an authenticated inbound session to the contacts' or the strangers'
+        share (limits.py). False: a stranger that came in on a contact's address has
+        no stranger's slot left; it is closed, the contact's slots stay free."""
+        self._met(session.remote_address, session.peer)
+        if is_contact(peer, self._clock()):
+            if session.admission is not None:
+                session.admission.promote()
+            return True
+        if session.admission is None or not self.admission.strangers_over_cap():
+            return True
+        self.security.record(
+            "rate_limited",
+            peer=session.peer,
+            addr=session.remote_address,
+            detail={"reason": "stranger_cap"},
+        )
+        session.close("stranger_cap")
+        return False
 
     def _on_refuse(self, address: str, reason: str) -> None:
         self.security.record("rate_limited", addr=address, detail={"reason": reason})
@@ -501,6 +557,8 @@ class SessionRouter:
             log.info("refusing %s key %s", outcome.peer.trust, session.peer[:16])
             session.close(f"key {outcome.peer.trust}")
             self._resolve_dial(session, f"the key there is one you {outcome.peer.trust}")
+            return False
+        if not self._admit_as(session, outcome.peer):
             return False
         clash = outcome.clash_with
         if clash is not None:

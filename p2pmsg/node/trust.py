@@ -87,3 +87,18 @@ def unsendable_reason(peer: PeerRecord) -> str | None:
             "send to that contact instead"
         )
     return None
+
+
+#: How long a key must have been known before it counts as a contact without the
+#: user's word for it (a name given, or a verification): long enough that keys made
+#: for an attack are not, short enough that yesterday's colleague is.
+CONTACT_AGE = 3600.0
+
+
+def is_contact(peer: PeerRecord, now: float) -> bool:
+    """A key whose connections may use the slots kept for contacts: sendable, and
+    verified, named by the user, or known for at least CONTACT_AGE. A key made a
+    minute ago by whoever is on the LAN is a stranger."""
+    if not peer.sendable:
+        return False
+    return peer.verified or bool(peer.local_name) or now - peer.first_seen >= CONTACT_AGE

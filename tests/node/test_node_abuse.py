@@ -16,7 +16,8 @@ from p2pmsg.crypto.identity import Identity
 from p2pmsg.node.limits import LimitSettings
 from p2pmsg.node.node import Node
 from p2pmsg.protocol.connection import PeerConnection
-from tests.node.conftest import NodeFactory, connect, loopback_config
+from tests.chaos.hostile import HostilePeer
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 
 ABUSER = "127.0.0.66"
 FLOOD_CONNECTIONS = 150
@@ -135,3 +136,77 @@ async def test_garbage_after_the_handshake_costs_only_that_connection(
     rejected = await _events(bob, "frame_rejected")
     assert len([e for e in rejected if e["addr"] == ABUSER]) == 3
     assert alice.fingerprint in bob.directory.connected()
+
+
+async def _reconnect(alice: Node, bob: Node) -> None:
+    """Drop alice's session; her redial is a new inbound connection for bob."""
+    session = alice.directory.session(bob.fingerprint)
+    assert session is not None
+    session.close("test: reconnect")
+
+    async def reconnected() -> bool:
+        fresh = bob.directory.session(alice.fingerprint)
+        mine = alice.directory.session(bob.fingerprint)
+        return fresh is not None and fresh.trusted and mine is not None and mine.trusted
+
+    async def gone() -> bool:
+        return bob.directory.session(alice.fingerprint) is not session
+
+    await eventually(gone, timeout=5)
+    await eventually(reconnected, timeout=10)
+
+
+async def test_strangers_never_lock_a_contact_out(make_node: NodeFactory) -> None:
+    """Fresh keys from several addresses, each holding as many sessions as it may, fill
+    the strangers' share; a contact still gets in, an honest chat keeps flowing, and one
+    address never holds more than its share. Once 128 inbound slots could all be held
+    by one address (~4 new keys a second), and an honest peer was refused."""
+    limits = LimitSettings(
+        max_connections=12,
+        contact_reserve=4,
+        max_connections_per_address=3,
+        max_handshakes_per_address=3,
+        connect_burst=16,
+        connect_rate=8.0,
+    )
+    share = limits.max_connections - limits.contact_reserve
+    bob = await make_node("bob", config=loopback_config(limits=limits))
+    alice = await make_node("alice")
+    await connect(alice, bob)
+    await bob.set_verified(alice.fingerprint, True)  # alice is now bob's contact
+    await _reconnect(alice, bob)  # ... and her session is charged as a contact's
+
+    async def no_strangers() -> bool:  # her old connection's slot is freed as it ends
+        return bob.router.admission.stranger_connections == 0
+
+    await eventually(no_strangers, timeout=5)
+
+    squatters: list[HostilePeer] = []
+    refused = 0
+    try:
+        for host in [f"127.0.0.{66 + i}" for i in range(4)]:
+            for _ in range(limits.max_connections_per_address + 1):
+                try:
+                    squatters.append(await HostilePeer.connect(bob.listen_port, source=host))
+                except (AssertionError, OSError):
+                    refused += 1
+        assert len(squatters) == share
+        assert refused == 4 * (limits.max_connections_per_address + 1) - share
+        for host in {s.writer.get_extra_info("sockname")[0] for s in squatters}:
+            assert bob.router.admission.connections_from(host) <= 3
+
+        # Every stranger's slot is taken; alice comes back from where she proved her
+        # key, so she may use the contacts' slots, and chats as before.
+        await _reconnect(alice, bob)
+        await _chat_round(alice, 1)
+        try:
+            squatters.append(await HostilePeer.connect(bob.listen_port, source="127.0.0.90"))
+        except (AssertionError, OSError):
+            pass  # refused, as it should be
+        else:
+            raise AssertionError("a stranger took a contact's slot")
+    finally:
+        for squatter in squatters:
+            squatter.close()
+    reasons = {e["detail"]["reason"] for e in await _events(bob, "rate_limited")}  # type: ignore[index]
+    assert {"address_cap", "stranger_cap"} <= reasons
