@@ -216,6 +216,9 @@ class Node:
         if self.config.files.from_profile:
             await self._apply_receive_settings()
         await self.files.start()
+        forgotten = await self._store.run(Store.forget_unproven)
+        if forgotten:
+            log.info("forgot %d peers that only adverts had made", forgotten)
         await self.router.start()
         self._store_watch = asyncio.create_task(self._watch_store())
 
@@ -262,10 +265,29 @@ class Node:
         # The hot path (send_text in a loop) must not cost a store round trip per call:
         # a unique match among the cached records is the answer; anything else (unknown,
         # ambiguous, stale cache) goes to the store, which raises the precise error.
-        cached = self.directory.lookup(query)
+        cached = self.directory.lookup(query, adverts=True)
         if cached is not None:
-            return cached
+            if self.directory.stored(cached.fingerprint):
+                return cached
+            return await self._store_advertised(cached.fingerprint)
         record = await self._store.run(Store.resolve_peer, query)
+        self.directory.update_record(record)
+        return record
+
+    async def _store_advertised(self, fingerprint: str) -> PeerRecord:
+        """A key only discovery knows, which the user now acts on (opens, writes to,
+        names): from now on it has a row, with its advertised name and addresses.
+        Adverts alone never make rows (sessions.py), so strangers cannot fill the store."""
+        advert = self.directory.advert(fingerprint)
+        if advert is None:
+            raise UnknownPeerError(f"{fingerprint[:16]} stopped advertising")
+        record: PeerRecord | None = None
+        for host in advert.addresses:
+            record = await self._store.run(
+                Store.upsert_discovered, fingerprint, advert.name, host, advert.port, self._clock()
+            )
+        if record is None:
+            raise UnknownPeerError(f"{fingerprint[:16]} advertises no address")
         self.directory.update_record(record)
         return record
 

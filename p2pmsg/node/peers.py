@@ -2,7 +2,9 @@
 
 A peer is an identity (a fingerprint). The store knows who we met and where
 (`PeerRecord`), discovery knows who advertises right now and at which
-addresses, and the session table knows who is connected. However many
+addresses (only here, in memory: an advert of a key never met makes no row, so
+a stranger's adverts cost a bounded, expiring cache, not the store), and the
+session table knows who is connected. However many
 addresses or connections one identity has, it is one `PeerView`.
 
 The session table also settles the race when two peers dial each other at
@@ -54,16 +56,27 @@ class PeerDirectory:
     def record(self, fingerprint: str) -> PeerRecord | None:
         return self._records.get(fingerprint)
 
-    def lookup(self, query: str) -> PeerRecord | None:
+    def lookup(self, query: str, *, adverts: bool = False) -> PeerRecord | None:
         """The one cached record `query` names (as the store resolves names), or None
-        when there is not exactly one."""
+        when there is not exactly one. With `adverts`, keys only discovery knows take
+        part too, as unproven names (`advert_record`): they never make a name of a
+        known key ambiguous (`resolve_among`'s order)."""
         record = self._records.get(query)
         if record is not None:
             return record
+        candidates: list[PeerRecord] = list(self._records.values())
+        if adverts:
+            candidates += [
+                advert_record(a) for fp, a in self._adverts.items() if fp not in self._records
+            ]
         try:
-            return resolve_among(query, self._records.values())
+            return resolve_among(query, candidates)
         except PeerLookupError:
             return None
+
+    def stored(self, fingerprint: str) -> bool:
+        """True if the store has a row for this key (not only an advert in memory)."""
+        return fingerprint in self._records
 
     def records(self) -> list[PeerRecord]:
         return list(self._records.values())
@@ -174,3 +187,19 @@ class PeerDirectory:
         fingerprints += [fp for fp in self._adverts if fp not in self._records]
         views = [self.view(fp) for fp in fingerprints if fp != self.own_fingerprint]
         return [v for v in views if v is not None]
+
+
+def advert_record(advert: PeerAdvertised) -> PeerRecord:
+    """What an advert alone says of a key, in the store's shape, for name lookups:
+    unproven (no identity key), unverified, its claimed name, no row behind it."""
+    return PeerRecord(
+        fingerprint=advert.fingerprint_hex,
+        claimed_name=advert.name,
+        identity_key=None,
+        verified=False,
+        disappearing_ttl=None,
+        first_seen=0.0,
+        last_seen=0.0,
+        addresses=(),
+        unread=0,
+    )

@@ -498,7 +498,10 @@ class SessionRouter:
         is_new = self.directory.advertised(event)
         now = self._clock()
         record: PeerRecord | None = None
-        for host in event.addresses:
+        # A key we have a row for learns its advertised addresses; a key never met
+        # stays an in-memory advert (bounded and withdrawn by discovery): strangers'
+        # adverts make no rows. The row comes when the user acts on it (node.py).
+        for host in event.addresses if self.directory.stored(fp) else ():
             try:
                 record = await self._store.run(
                     Store.upsert_discovered, fp, event.name, host, event.port, now

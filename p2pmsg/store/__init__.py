@@ -29,7 +29,10 @@ Peers (peers.py) and trust decisions (trust.py)
       `clash_with`'s: the key is flagged, the contact untouched) or "refused"
       (blocked or retired: end the session)
   upsert_discovered(fp, name, host, port, now) -> PeerRecord   an mDNS hint: never
-      renames a named peer or takes an address another peer proved
+      renames a named peer or takes an address another peer proved (the node calls
+      it for known keys and for advertised keys the user acts on, never per advert)
+  forget_unproven() -> int   drop rows only adverts made (nothing proven, written,
+      named or given by the user)
   set_local_name(fp, name | None) -> PeerRecord   the user's petname (refused when it
       reads like another contact's name)
   change_key(contact_fp, new_fp, now) -> PeerRecord   the user's explicit key change:

@@ -253,7 +253,9 @@ class PeersMixin(StoreBase):
     def upsert_discovered(
         self, fingerprint: str | bytes, name: str, host: str, port: int, now: float
     ) -> PeerRecord:
-        """Remember a peer seen in discovery (an untrusted hint).
+        """Remember a peer seen in discovery (an untrusted hint). The node calls this
+        for keys it already has a row for, and for an advertised key the user acts on
+        (sends to, names): never for every advert (see `forget_unproven`).
 
         The advertised name is kept only while we have no name for the peer, and
         the address is bound only if no other peer has proven itself there: an
@@ -281,6 +283,22 @@ class PeersMixin(StoreBase):
             record = self._peer_by_fp(conn, fp)
         assert record is not None
         return record
+
+    def forget_unproven(self) -> int:
+        """Delete rows that only adverts made: keys never proven in a handshake, that
+        the user never named, wrote to, gave an address or a timer for. (Older
+        versions kept a row per advertised fingerprint forever; discovery is now an
+        in-memory cache, and a row is made when the user acts on a peer.) Returns
+        how many went."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM peers WHERE identity_key IS NULL AND local_name IS NULL "
+                "AND trust = 'ok' AND disappearing_ttl IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer_id = peers.id) "
+                "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.peer_id = peers.id) "
+                "AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.peer_id = peers.id "
+                "AND a.manual = 1)"
+            ).rowcount
 
     def set_disappearing_ttl(self, fingerprint: str | bytes, ttl: float | None) -> None:
         """This conversation's disappearing timer in seconds.
