@@ -67,7 +67,7 @@ from p2pmsg.node.sessions import SessionRouter
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
-from p2pmsg.node.trust import unsendable_reason
+from p2pmsg.node.trust import is_contact, unsendable_reason
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store
@@ -119,7 +119,13 @@ class Node:
         self.delivery.on_deadlines_changed = self.expiry.wake
         # file transfers (p2pmsg.node.transfers): sessions and file_* messages are routed there
         self.files = TransferManager.from_settings(
-            store, self.bus, self.security, self.config.files, rng=rng, clock=clock
+            store,
+            self.bus,
+            self.security,
+            self.config.files,
+            rng=rng,
+            clock=clock,
+            is_contact=self._is_contact,
         )
         # pairing by a short code (node/pairing.py): pair_* messages are routed there
         self.pairing = Pairing(
@@ -196,6 +202,10 @@ class Node:
         """The running mDNS `Discovery`, or None (off, or not started)."""
         return self.router.discovery
 
+    def _is_contact(self, fingerprint: str) -> bool:
+        record = self.directory.record(fingerprint)
+        return record is not None and is_contact(record, self._clock())
+
     def want_connection(self, fingerprint: str) -> None:
         """Reach this peer now (something waits for it), whatever auto_connect says."""
         self.router.want_connection(fingerprint)
@@ -215,10 +225,13 @@ class Node:
         self.expiry.start()
         if self.config.files.from_profile:
             await self._apply_receive_settings()
-        await self.files.start()
         forgotten = await self._store.run(Store.forget_unproven)
         if forgotten:
             log.info("forgot %d peers that only adverts had made", forgotten)
+        # Who is a contact is known before transfers start (a stranger's paused
+        # transfer is given up sooner than a contact's).
+        self.directory.set_records(await self._store.run(Store.list_peers))
+        await self.files.start()
         await self.router.start()
         self._store_watch = asyncio.create_task(self._watch_store())
 

@@ -2,7 +2,9 @@
 
 The sender repeats its cancel of an ended transfer for a week (`RETELL_ENDED_FOR`);
 a sender that lost its record (a wiped profile) never sends anything. Past that
-week the receiver ends the transfer when it starts and removes the partial file.
+week the receiver ends a contact's transfer and removes the partial file; a
+stranger's after hours (its partial file is disk a stranger holds), at start or
+by the sweep of a running node.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from p2pmsg.node.transfers.manager import ABANDON_PAUSED_AFTER
+import pytest
+
+from p2pmsg.node.transfers import manager
+from p2pmsg.node.transfers.manager import ABANDON_PAUSED_AFTER, ABANDON_STRANGERS_AFTER
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.store import Store
-from tests.node.conftest import NodeFactory, connect
+from tests.node.conftest import NodeFactory, connect, eventually
 from tests.transfers.conftest import paused_at_receiver, wait_final
 
 
@@ -22,6 +27,8 @@ async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
 ) -> None:
     paused = await paused_at_receiver(make_node, tmp_path)  # a restart within the week
     bob, partial, sent_id = paused.bob, paused.partial, paused.transfer_id
+    (view,) = [v for v in await bob.transfers() if v.id == sent_id]
+    await bob.set_verified(view.peer, True)  # alice is bob's contact: she gets the week
 
     # Its last activity moves past the week; the next start gives it up.
     long_ago = time.time() - ABANDON_PAUSED_AFTER - 3600
@@ -40,3 +47,36 @@ async def test_a_transfer_paused_for_over_a_week_is_given_up_at_start(
     theirs = await wait_final(alice, sent_id, timeout=10.0)
     assert theirs.state == "failed"
     assert [v.state for v in await bob.transfers() if v.id == sent_id] == ["failed"]
+
+
+async def test_a_strangers_paused_transfer_is_given_up_after_hours(
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
+    paused = await paused_at_receiver(make_node, tmp_path)  # alice is new to bob
+    bob, sent_id = paused.bob, paused.transfer_id
+    # An hour of pause is nothing; past ABANDON_STRANGERS_AFTER it is given up at start.
+    for ago, state in ((3600.0, "paused"), (ABANDON_STRANGERS_AFTER + 3600, "failed")):
+        await bob._store.run(Store.update_transfer, bytes.fromhex(sent_id), time.time() - ago)
+        await bob.stop()
+        bob = await make_node("bob", config=paused.bob_config)
+        if state == "paused":
+            assert [v.state for v in await bob.transfers() if v.id == sent_id] == ["paused"]
+    ended = await wait_final(bob, sent_id, timeout=10.0)
+    assert ended.error == "given up: the sender did not resume it for 6 hours"
+    assert not paused.partial.exists()
+
+
+async def test_a_running_node_sweeps_abandoned_transfers(
+    make_node: NodeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manager, "ABANDON_SWEEP_INTERVAL", 0.05)
+    paused = await paused_at_receiver(make_node, tmp_path)
+    bob, sent_id = paused.bob, paused.transfer_id
+    (actor,) = [a for a in bob.files._actors.values() if a.transfer_id.hex() == sent_id]
+    actor.paused_since = time.time() - ABANDON_STRANGERS_AFTER - 1  # type: ignore[attr-defined]
+
+    async def given_up() -> bool:
+        return not paused.partial.exists()
+
+    await eventually(given_up, timeout=5.0)  # no restart needed
+    assert (await wait_final(bob, sent_id, timeout=5.0)).state == "failed"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from p2pmsg.node.transfers.receiver import PARTIAL_DIR
 from p2pmsg.node.transfers.safe_name import MAX_NAME_BYTES
 from p2pmsg.node.transfers.sender import CHUNK_SIZE, OutgoingTransfer
 from p2pmsg.protocol.messages import FileChunk, FileOffer
-from tests.node.conftest import NodeFactory, connect, loopback_config
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 from tests.transfers.conftest import (
     Pair,
     file_settings,
@@ -130,14 +132,14 @@ async def test_offer_over_the_size_limit_is_declined_with_the_reason(
     assert not (tmp_path / "dl" / PARTIAL_DIR).exists()
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+@contextlib.contextmanager
+def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A small filesystem of its own at `mount` (root only; skips otherwise)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],  # noqa: S607
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],  # noqa: S607
         capture_output=True,
         check=False,
     )
@@ -147,6 +149,12 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S607
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with mounted_tmpfs(tmp_path / "small", "4m") as mount:
+        yield mount
 
 
 async def test_offer_bigger_than_free_space_is_declined(
@@ -231,3 +239,62 @@ async def test_chat_is_not_stuck_behind_a_big_transfer(pair: Pair, tmp_path: Pat
     assert latency < 0.5, f"chat took {latency:.3f} s"
     assert rest > 5 * latency, f"chat after {latency:.3f} s, transfer {rest:.3f} s later"
     assert sha256_of(pair.downloads / "big.bin") == digest
+
+
+async def test_offers_are_checked_against_the_free_space_together(
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
+    """Three 6 MiB offers at once with 16 MiB free: each alone fits, all three do not.
+    Checked one by one against what the others already hold, the third is declined
+    up front, instead of all three accepted and one failing with a full disk."""
+    with mounted_tmpfs(tmp_path / "disk", "16m") as disk:
+        alice = await make_node(
+            "alice", config=loopback_config(files=file_settings(tmp_path / "a"))
+        )
+        bob = await make_node("bob", config=loopback_config(files=file_settings(disk)))
+        await connect(alice, bob)
+        sources = [tmp_path / f"part{i}.bin" for i in range(3)]
+        for source in sources:
+            write_random(source, 6 * 1024 * 1024)
+        offers = await asyncio.gather(*(alice.send_file("bob", str(s)) for s in sources))
+        finals = [await wait_final(alice, offer.id, timeout=30) for offer in offers]
+        states = sorted(f.state for f in finals)
+        assert states == ["completed", "completed", "declined"], [
+            (f.state, f.error) for f in finals
+        ]
+        (declined,) = [f for f in finals if f.state == "declined"]
+        assert "not enough free space" in (declined.error or "")
+        assert "held for other files" in (declined.error or "")
+
+
+async def test_a_paused_transfer_holds_no_thread(make_node: NodeFactory, tmp_path: Path) -> None:
+    """Once, 4 strangers x 32 transfers x 1 chunk, then gone, held 132 extra threads:
+    each paused transfer kept its idle writer thread until it ended."""
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(files=file_settings(tmp_path / "dl")))
+    await connect(alice, bob)
+    source = tmp_path / "big.bin"
+    write_random(source, 256 * 1024 * 1024)
+    offer = await alice.send_file("bob", str(source))
+
+    async def receiving() -> bool:
+        return any(
+            v.id == offer.id and v.bytes_done > 0 and v.state == "transferring"
+            for v in await bob.transfers()
+        )
+
+    await eventually(receiving, timeout=10)
+    await alice.stop()
+
+    async def paused() -> bool:
+        return any(v.id == offer.id and v.state == "paused" for v in await bob.transfers())
+
+    await eventually(paused, timeout=10)
+
+    def writers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("p2pmsg-rx-")]
+
+    async def no_writer() -> bool:
+        return not writers()
+
+    await eventually(no_writer, timeout=5)

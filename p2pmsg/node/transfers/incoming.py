@@ -11,7 +11,7 @@ Inbox items (handled in order):
     ("local_cancel",)             our user cancelled
     ("fail", reason)              the manager caught the sender breaking the rules
     ("expire",)                   the offer was not answered in time
-    ("abandon",)                  paused for longer than the sender would still tell us
+    ("abandon", how_long)         paused for longer than we wait (a week; hours for a stranger)
 
 Acks are sent after the bytes are written (the write is the durability point a
 resume relies on), at most one per written batch and fewer when batches are
@@ -76,6 +76,8 @@ class IncomingActor(TransferActor):
         self.rx = rx
         self.policy = policy  # None: no downloads folder yet, the offer can only wait
         self.buffered = 0  # chunk bytes in the inbox or being written (the manager caps it)
+        self.reserved = False  # accepted: its size counts against the free space of others
+        self.paused_since: float | None = None  # wall clock; abandoned after a while
         self.resumed_from = 0
         self._opened = False
         #: one thread per incoming transfer writes and hashes, in order; the loop keeps
@@ -107,9 +109,13 @@ class IncomingActor(TransferActor):
                     await self._wait_write()
         finally:
             await self._settle_writes()
-            if self._writer is not None:
-                self._writer.shutdown(wait=False)
-                self._writer = None
+            self._stop_writer()
+
+    def _stop_writer(self) -> None:
+        """End the writer thread (made again by the next write, if any)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
 
     def _queue_write(self) -> None:
         """Hand the chunks at the head of the inbox to the writer thread, without waiting."""
@@ -183,7 +189,10 @@ class IncomingActor(TransferActor):
         if kind == "session":
             self.channel = item[1]  # type: ignore[assignment]
             if item[1] is None and state in ("accepted", "transferring"):
+                await self._settle_writes()
                 self.release()
+                self._stop_writer()  # a paused transfer holds no thread
+                self.paused_since = self.services.clock()
                 await self.set_state("paused")
         elif kind == "offer":
             self.channel = item[1]  # type: ignore[assignment]
@@ -220,7 +229,7 @@ class IncomingActor(TransferActor):
         elif kind == "abandon" and state == "paused":
             await self.end(
                 "failed",
-                error="given up: the sender did not resume it for a week",
+                error=f"given up: the sender did not resume it for {item[1]}",
                 tell=FileCancel(self.transfer_id, "the receiver gave it up"),
             )
 

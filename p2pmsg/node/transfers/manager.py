@@ -35,6 +35,7 @@ The transfer sub-protocol (messages in p2pmsg.protocol.messages):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -86,11 +87,15 @@ MAX_INCOMING_PER_PEER = 32
 RETELL_ENDED_FOR = 7 * 24 * 3600.0
 RETELL_SCAN = 256
 _UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
-#: A paused incoming transfer not resumed for this long is given up when the node starts
+#: A paused incoming transfer from a contact not resumed for this long is given up
 #: (record kept as failed, partial file removed). Past `RETELL_ENDED_FOR` a sender that
 #: ended it no longer says so, and one that lost its record (a wiped profile) never will:
 #: without this the partial file would wait for a re-offer forever.
 ABANDON_PAUSED_AFTER = RETELL_ENDED_FOR
+#: The same for a stranger's transfer (node/trust.py `is_contact`): its partial file is
+#: disk a stranger holds, so hours, not a week. Checked at start and every sweep.
+ABANDON_STRANGERS_AFTER = 6 * 3600.0
+ABANDON_SWEEP_INTERVAL = 600.0
 
 
 class TransferManager:
@@ -106,6 +111,7 @@ class TransferManager:
         auto_accept: bool = False,
         window: int = DEFAULT_WINDOW,
         offer_timeout: float = DEFAULT_OFFER_TIMEOUT,
+        is_contact: Callable[[str], bool] = lambda _peer: True,
     ) -> None:
         if window * MAX_CHUNK_SIZE > MAX_UNACKED_BYTES:
             raise ConfigError(f"a window of {window} chunks exceeds the protocol's limit")
@@ -122,6 +128,9 @@ class TransferManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._offers_in_flight: Counter[str] = Counter()  # offers being recorded, per peer
         self._refused_offers: Counter[str] = Counter()
+        self._accepting = asyncio.Lock()  # offers are checked against free space one by one
+        self._is_contact = is_contact
+        self._sweeper: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(
@@ -133,6 +142,7 @@ class TransferManager:
         *,
         rng: Callable[[int], bytes],
         clock: Callable[[], float] = time.time,
+        is_contact: Callable[[str], bool] = lambda _peer: True,
     ) -> TransferManager:
         return cls(
             store,
@@ -140,6 +150,7 @@ class TransferManager:
             security,
             rng=rng,
             clock=clock,
+            is_contact=is_contact,
             policy=settings.policy(),
             auto_accept=settings.accept_files,
             window=settings.window,
@@ -180,18 +191,40 @@ class TransferManager:
                 actor = IncomingActor(
                     self._services, self._progress(record), rx, policy, self._finished
                 )
+                actor.reserved = record.state != "offered"  # accepted before the restart
             if actor.progress.state != "offered":
                 actor.progress.state = "paused"
-                if (
-                    record.direction == "in"
-                    and record.updated < self._services.clock() - ABANDON_PAUSED_AFTER
-                ):
-                    actor.push("abandon")
+                if isinstance(actor, IncomingActor):
+                    actor.paused_since = record.updated
             else:
                 self._schedule_expiry(record.id, record.created)
             self._adopt(actor)
+        self._give_up_abandoned()
+        self._sweeper = asyncio.create_task(self._sweep(), name="p2pmsg-transfer-sweep")
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(ABANDON_SWEEP_INTERVAL)
+            self._give_up_abandoned()
+
+    def _give_up_abandoned(self) -> None:
+        """End paused incoming transfers their sender did not resume in time: a week
+        for a contact's, hours for a stranger's (its partial file is our disk)."""
+        now = self._services.clock()
+        for actor in list(self._actors.values()):
+            if not isinstance(actor, IncomingActor) or actor.progress.state != "paused":
+                continue
+            contact = self._is_contact(actor.peer)
+            limit = ABANDON_PAUSED_AFTER if contact else ABANDON_STRANGERS_AFTER
+            if actor.paused_since is not None and actor.paused_since < now - limit:
+                actor.push("abandon", "a week" if contact else f"{limit / 3600:g} hours")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -472,11 +505,27 @@ class TransferManager:
             actor.push("decline_local", "the receiver has no downloads folder")
             return
         try:
-            await asyncio.to_thread(actor.rx.check, actor.policy)
+            await self._check_and_reserve(actor)
         except TransferRejectedError as exc:
             actor.push("decline_local", str(exc))
             return
         actor.push("accept_local")
+
+    async def _check_and_reserve(self, actor: IncomingActor) -> None:
+        """Check an offer against the policy and the space other accepted transfers
+        still need, and reserve its own; one offer at a time, so two checks never both
+        count the same free bytes. Raises `TransferRejectedError`."""
+        policy = actor.policy
+        if policy is None:
+            raise TransferRejectedError("the receiver has no downloads folder")
+        async with self._accepting:
+            reserved = sum(
+                other.rx.size - other.rx.bytes_done
+                for other in self._actors.values()
+                if isinstance(other, IncomingActor) and other.reserved and other is not actor
+            )
+            await asyncio.to_thread(actor.rx.check, policy, reserved)
+            actor.reserved = True
 
     def _answer_finished(self, channel: Channel, record: TransferRecord, offer: FileOffer) -> None:
         if (
@@ -559,7 +608,7 @@ class TransferManager:
             raise TransferError("only a pending incoming offer can be accepted")
         if actor.policy is None:
             raise ConfigError("no downloads folder is configured")
-        await asyncio.to_thread(actor.rx.check, actor.policy)  # refuse now, with the reason
+        await self._check_and_reserve(actor)  # refuse now, with the reason
         actor.push("accept_local")
 
     async def decline_file(
