@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from p2pmsg.errors import AmbiguousPeerError, UnknownPeerError
-from p2pmsg.protocol.names import name_key
+from p2pmsg.protocol.names import confusable_key, name_key
 from p2pmsg.store.base import StoreBase, normalize_fingerprint
 from p2pmsg.store.records import Address, PeerRecord
 
@@ -230,7 +230,35 @@ class PeersMixin(StoreBase):
 
     def _set_name(self, conn: sqlite3.Connection, peer_id: int, name: str) -> None:
         sealed = self._sealer.seal_text(name, table="peers", column="name", row=peer_id)
-        conn.execute("UPDATE peers SET name = ? WHERE id = ?", (sealed, peer_id))
+        conn.execute(
+            "UPDATE peers SET name = ?, name_tag = ? WHERE id = ?",
+            (sealed, self._name_tag(name, "name"), peer_id),
+        )
+
+    def _name_tag(self, name: str, column: str) -> bytes:
+        """The indexed tag of a name: equal for names that read alike (`confusable_key`)."""
+        return self._sealer.lookup_tag(confusable_key(name), table="peers", column=column)
+
+    def fill_name_tags(self) -> int:
+        """Tag the names of rows written before tags existed (schema v4); returns how
+        many. Runs at open: a migration cannot, it has no key."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, name, local_name FROM peers WHERE (name IS NOT NULL AND "
+                "name_tag IS NULL) OR (local_name IS NOT NULL AND local_tag IS NULL)"
+            ).fetchall()
+            for peer_id, sealed_name, sealed_local in rows:
+                tags = []
+                for column, sealed in (("name", sealed_name), ("local_name", sealed_local)):
+                    text = self._sealer.open_optional_text(
+                        sealed, table="peers", column=column, row=peer_id
+                    )
+                    tags.append(None if text is None else self._name_tag(text, column))
+                conn.execute(
+                    "UPDATE peers SET name_tag = ?, local_tag = ? WHERE id = ?",
+                    (*tags, peer_id),
+                )
+        return len(rows)
 
     def _bind_address(
         self,

@@ -201,7 +201,23 @@ def _v3_names_and_key_states(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_read_receipts_due, _v3_names_and_key_states)
+def _v4_name_lookup_tags(conn: sqlite3.Connection) -> None:
+    """Indexed lookup tags for names (keyed digests of their confusable forms, see
+    `FieldSealer.lookup_tag`): a new key's name is checked against every contact's
+    by an index, not by opening every name. Filled for existing rows by
+    `Store.open`, which holds the key this migration does not."""
+    conn.execute("ALTER TABLE peers ADD COLUMN name_tag BLOB")
+    conn.execute("ALTER TABLE peers ADD COLUMN local_tag BLOB")
+    conn.execute("CREATE INDEX peers_by_name_tag ON peers(name_tag)")
+    conn.execute("CREATE INDEX peers_by_local_tag ON peers(local_tag)")
+
+
+MIGRATIONS: Sequence[Migration] = (
+    _v1_initial,
+    _v2_read_receipts_due,
+    _v3_names_and_key_states,
+    _v4_name_lookup_tags,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,6 +17,8 @@ cannot be confused with this one.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 
@@ -30,6 +32,7 @@ FORMAT_V1 = 1
 NONCE_LEN = 12
 TAG_LEN = 16
 DATA_KEY_LEN = 32
+LOOKUP_TAG_LEN = 16
 _HEADER = bytes([FORMAT_V1])
 
 
@@ -49,6 +52,14 @@ class FieldSealer:
         # A store-specific subkey: the profile's data key may serve other purposes too,
         # and a derived key keeps their ciphertexts from ever meeting.
         self._aead = AESGCM(hkdf_sha256(data_key, salt=None, info=label("store", "field-key")))
+        self._lookup_key = hkdf_sha256(data_key, salt=None, info=label("store", "lookup-key"))
+
+    def lookup_tag(self, text: str, *, table: str, column: str) -> bytes:
+        """A keyed digest of `text` to find sealed values by (an indexed column): equal
+        texts, equal tags. Keyed with the data key, so the database alone does not let
+        anyone test guesses of the names it holds."""
+        message = _column_label(table, column) + text.encode("utf-8")
+        return hmac.new(self._lookup_key, message, hashlib.sha256).digest()[:LOOKUP_TAG_LEN]
 
     @staticmethod
     def associated_data(table: str, column: str, row: bytes | str | int) -> bytes:

@@ -72,6 +72,7 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
             migrate(conn)
             store = cls(conn, sealer, db_path, max_events=max_events, max_alerts=max_alerts)
             store._check_data_key()
+            store.fill_name_tags()
         except BaseException:
             conn.close()
             raise

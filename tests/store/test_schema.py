@@ -127,8 +127,18 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
         assert [m.text for m in store.conversation(fp)] == ["read long ago"]
 
 
+def _undo_v4(conn: sqlite3.Connection) -> None:
+    """The peers table as version 3 had it (no name lookup tags)."""
+    conn.execute("DROP INDEX peers_by_name_tag")
+    conn.execute("DROP INDEX peers_by_local_tag")
+    conn.execute("ALTER TABLE peers DROP COLUMN name_tag")
+    conn.execute("ALTER TABLE peers DROP COLUMN local_tag")
+    conn.execute("PRAGMA user_version = 3")
+
+
 def _undo_v3(conn: sqlite3.Connection) -> None:
     """The peers table as versions 1 and 2 had it (no petnames, no key states)."""
+    _undo_v4(conn)
     for column in ("trust_since", "successor", "clash_with", "trust", "local_name"):
         conn.execute(f"ALTER TABLE peers DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 2")
@@ -166,3 +176,26 @@ def test_a_version_2_pending_key_change_becomes_a_flagged_key(
         assert flagged.identity_key == claimant_key and flagged.clash_with == alice
         assert flagged.trust_since == 3.0
         assert store.resolve_peer("alice").fingerprint == alice
+
+
+def test_a_version_3_database_gets_name_tags_and_still_finds_clashes(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Names written before lookup tags existed are tagged at the first open with the
+    key, so a look-alike of an old contact's name is still caught."""
+    with Store.open(db_path, data_key) as store:
+        alice = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+        bob = store.record_handshake(os.urandom(32), "bob", 1.0, None).peer.fingerprint
+        store.set_local_name(bob, "Robert")
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v4(conn)
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.fill_name_tags() == 0  # done at open
+        impostor = store.record_handshake(os.urandom(32), "\u0430lice", 2.0)  # Cyrillic a
+        assert impostor.verdict == "name_clash" and impostor.clash_with is not None
+        assert impostor.clash_with.fingerprint == alice
+        by_petname = store.record_handshake(os.urandom(32), "ROBERT", 3.0)
+        assert by_petname.verdict == "name_clash"
+        assert by_petname.clash_with is not None and by_petname.clash_with.fingerprint == bob
