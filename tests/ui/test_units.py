@@ -191,3 +191,24 @@ def test_profile_launcher_claims_the_profile_before_the_password(tmp_path) -> No
     assert unlocked.display_name == "alice"
     launcher.close()
     Profile(tmp_path, "t").acquire_lock("p2pmsg listen").release()  # released on close
+
+
+def test_a_long_card_or_note_line_wraps_inside_its_card() -> None:
+    """At 80x24 a card's path wrapped to column 0, outside the card's "│" border."""
+    from rich.console import Console
+    from rich.style import Style
+    from rich.text import Text
+
+    from p2pmsg.ui.widgets.message_log import _wrap
+
+    console = Console(width=40)
+    line = "│ ✓ sent and verified by the receiver · from /home/alice/holiday/pictures/2026.tar"
+    strips = _wrap(console, Text(line), 40, Style(), Text("│   "))
+    texts = [s.text.rstrip() for s in strips]
+    assert len(texts) >= 3 and texts[0].startswith("│ ✓ sent")
+    assert all(t.startswith("│   ") for t in texts[1:]), texts
+    assert all(s.cell_length == 40 for s in strips)
+    rejoined = texts[0] + "".join(t[len("│   ") :] for t in texts[1:])
+    assert rejoined.replace(" ", "") == line.replace(" ", "")  # nothing lost or doubled
+    # Without a hang (messages have their own layout) lines wrap as before.
+    assert [s.text.rstrip() for s in _wrap(console, Text(line), 40, Style())][1][0] != "│"

@@ -536,7 +536,7 @@ class MessageLog(ScrollView, can_focus=True):
             text.append_text(
                 literal(str(entry.payload), style=self.get_component_rich_style(component))
             )
-            strips = _wrap(console, text, width, base)
+            strips = _wrap(console, text, width, base, Text("  "))
         entry.cache_width = width
         entry.strips = strips
         self._remember_rendered(entry)
@@ -561,8 +561,9 @@ class MessageLog(ScrollView, can_focus=True):
         self, console: Console, transfer: TransferView, width: int, base: Style
     ) -> list[Strip]:
         strips: list[Strip] = []
+        hang = Text("│   ", style=self.get_component_rich_style("message-log--card"))
         for row in card_rows(transfer, width, self.get_component_rich_style):
-            strips.extend(_wrap(console, row, width, base))
+            strips.extend(_wrap(console, row, width, base, hang))
         return strips
 
 
@@ -575,10 +576,23 @@ def _strip(console: Console, line: Text, base: Style, width: int) -> Strip:
     return Strip(segments, max(length, width))
 
 
-def _wrap(console: Console, text: Text, width: int, base: Style) -> list[Strip]:
+def _wrap(
+    console: Console, text: Text, width: int, base: Style, hang: Text | None = None
+) -> list[Strip]:
+    """`text` wrapped to `width`; lines after the first start with `hang` (a card's
+    "│   ", a note's indent), so a long path or reason never runs back to column 0
+    outside the card or note it belongs to."""
     if text.style:  # wrap() drops a base style on lines without spans: make it a span
         text.stylize_before(text.style)
         text.style = ""
-    return [
-        _strip(console, line, base, width) for line in text.wrap(console, width, overflow="fold")
-    ]
+    lines = list(text.wrap(console, width, overflow="fold"))
+    if hang is None or len(lines) < 2 or hang.cell_len >= width // 2:
+        return [_strip(console, line, base, width) for line in lines]
+    first = lines[0]
+    rest = text[len(first.plain) :]
+    skip = len(rest.plain) - len(rest.plain.lstrip(" "))  # the space the wrap broke at
+    rest = rest[skip:]
+    strips = [_strip(console, first, base, width)]
+    for line in rest.wrap(console, width - hang.cell_len, overflow="fold"):
+        strips.append(_strip(console, Text.assemble(hang, line), base, width))
+    return strips
