@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "latency": "p2pmsg.bench.latency",
     "files": "p2pmsg.bench.files",
     "handshake": "p2pmsg.bench.handshake",
+    "trust": "p2pmsg.bench.trust",
     "discovery": "p2pmsg.bench.discovery",
     "ui": "p2pmsg.bench.ui",
     "monitor": "p2pmsg.bench.monitor",

@@ -10,15 +10,18 @@ import datetime
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from p2pmsg.bench import SCENARIOS, runner
+from p2pmsg.bench import SCENARIOS, runner, trust
+from p2pmsg.bench.netutil import BenchError
 from p2pmsg.bench.report import fmt_rate, fmt_size, render_table
 from p2pmsg.bench.timing import Budget, Measurement, measure_interleaved
 from p2pmsg.cli import main
 from p2pmsg.crypto.suites import SUITE_NAMES
+from p2pmsg.store.trust import TrustMixin
 from tests.conftest import REPO_ROOT
 
 
@@ -150,3 +153,51 @@ def test_render_table_aligns_columns() -> None:
     assert lines[0].startswith("name  ") and lines[1].startswith("------")
     assert lines[2].endswith(" 1.5k") and lines[3].endswith("12.0M")  # numbers right-aligned
     assert fmt_size(100) == "100 B" and fmt_size(4096) == "4 KiB" and fmt_size(65536) == "64 KiB"
+
+
+# --- the `trust` scenario ---------------------------------------------------------------
+
+
+def test_bench_trust_quick_json() -> None:
+    result = _p2pmsg("bench", "trust", "--quick", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["trust"]
+
+    checks = report["name_check"]
+    assert [c["contacts"] for c in checks] == [100, 1000]
+    for c in checks:
+        for what in ("new_key", "known_key", "handshake"):
+            assert c[what]["ops_per_s"] > 0 and c[what]["batches"] == 3
+            assert c[f"{what}_ms"] == pytest.approx(1e3 / c[what]["ops_per_s"], rel=0.01)
+        # Not a speed: a new key is compared with every contact, a known one with none.
+        assert c["new_vs_known"] > 1 and c["check_us_per_contact"] > 0
+        assert c["new_vs_handshake"] > 0
+    assert checks[1]["new_key_ms"] > checks[0]["new_key_ms"]  # ten times the contacts
+
+    pairing = report["pairing"]
+    assert pairing["pairing"]["ops_per_s"] > 0 and pairing["handshake"]["ops_per_s"] > 0
+    assert pairing["pairing_vs_handshake"] > 0
+
+    nodes = report["nodes"]
+    for what in ("pairing", "chat"):
+        assert nodes[what]["count"] >= 1 and nodes[what]["p50_ms"] > 0
+    assert nodes["pairing"]["count"] == nodes["chat"]["count"]  # alternated, one each
+    assert nodes["pairing_vs_chat"] > 0
+
+    table = render_table(trust.rows(report))
+    assert len(table.splitlines()) == 2 + 2 * len(checks) + 2  # header, rule, rows
+    assert "SPAKE2 pairing" in table and "chat round trip" in table
+
+
+def test_bench_trust_refuses_a_name_check_that_did_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken path raises rather than yield a figure: here, a check that finds nothing."""
+    contacts = trust._Contacts(tmp_path, 20)
+    try:
+        contacts.probe()  # the real check finds the look-alike of the last contact
+        monkeypatch.setattr(TrustMixin, "_clashing_contact", lambda *args: None)
+        with pytest.raises(BenchError, match="missed a look-alike"):
+            contacts.probe()
+    finally:
+        contacts.store.close()
