@@ -169,10 +169,9 @@ def test_bench_trust_quick_json() -> None:
         for what in ("new_key", "known_key", "handshake"):
             assert c[what]["ops_per_s"] > 0 and c[what]["batches"] == 3
             assert c[f"{what}_ms"] == pytest.approx(1e3 / c[what]["ops_per_s"], rel=0.01)
-        # Not a speed: a new key is compared with every contact, a known one with none.
-        assert c["new_vs_known"] > 1 and c["check_us_per_contact"] > 0
+        # Not a speed: a new key's name is looked up, a known key's is not.
+        assert c["new_vs_known"] > 1 and c["check_ms"] > 0
         assert c["new_vs_handshake"] > 0
-    assert checks[1]["new_key_ms"] > checks[0]["new_key_ms"]  # ten times the contacts
 
     pairing = report["pairing"]
     assert pairing["pairing"]["ops_per_s"] > 0 and pairing["handshake"]["ops_per_s"] > 0
