@@ -193,7 +193,7 @@ SECURITY_WORDS = {
     "decrypt_fail": "a record failed to decrypt",
     "replay_rejected": "a replayed record was refused",
     "frame_rejected": "a malformed frame was refused",
-    "rate_limited": "connections rate-limited",
+    "rate_limited": "a peer hit a limit",
     "file_integrity_fail": "a received file failed its SHA-256 check",
 }
 

@@ -204,6 +204,17 @@ class RuleEngine:
                     slow / c.handshake_slow[0],
                     f"{slow} failed handshakes within {c.handshake_slow[1] / 60:.0f} min",
                 )
+        elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
+            "rotation_storm"
+        ):
+            # One event per storm: the session that rotated by the thousand was closed.
+            hit(
+                "rotation_storm",
+                "flood",
+                "high",
+                1.0,
+                "a peer changed its keys in a storm (many tiny epochs); its session was closed",
+            )
         elif name in ("conn_open", "rate_limited"):
             amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)
             level = self._conns.pour(key, ts, min(amount, 1000.0))

@@ -87,6 +87,7 @@ from p2pmsg.protocol.events import (
     DOWNGRADE_REJECTED,
     FRAME_REJECTED,
     HANDSHAKE_FAIL,
+    RATE_LIMITED,
     REPLAY_REJECTED,
     CipherChanged,
     ConnectionClosed,
@@ -113,7 +114,13 @@ from p2pmsg.protocol.messages import (
     decode_message,
     encode_message,
 )
-from p2pmsg.protocol.record import RecordLayer, RekeyDone, SessionExhaustedError, SessionStatus
+from p2pmsg.protocol.record import (
+    RecordLayer,
+    RekeyDone,
+    Rotation,
+    SessionExhaustedError,
+    SessionStatus,
+)
 from p2pmsg.protocol.wire import (
     AbortFrame,
     HandshakeFrame,
@@ -165,6 +172,10 @@ class PeerConnection:
         self._deadline = created + self.config.handshake_timeout
         self._last_recv = self._last_sent = created
         self._ping_nonce: int | None = None
+        # The peer's rotation allowance (`_rotations_allowed`), from the handshake on.
+        self._records_in = self._records_counted = 0
+        self._rotation_tokens = float(self.config.rotation_burst)
+        self._rotation_checked = 0.0
         self._rekey_started: float | None = None
         self._started = False
 
@@ -216,8 +227,14 @@ class PeerConnection:
         records = self._records
         assert records is not None
         message = decode_message(records.open(frame, now), window)
+        self._records_in += 1
         if records.notices:
+            rotations = sum(
+                1 for n in records.notices if type(n) is Rotation and n.direction == "recv"
+            )
             self._drain_notices()
+            if rotations and not self._rotations_allowed(rotations, now):
+                return
         if type(message) in _USER_TYPES:
             self._events.append(MessageReceived(message))  # type: ignore[arg-type]
         elif type(message) is Ping:
@@ -230,6 +247,27 @@ class PeerConnection:
             self._on_rekey(message, now)
         elif type(message) is Bye:
             self._close("peer_closed", message.reason, notify_peer=False)
+
+    def _rotations_allowed(self, count: int, now: float) -> bool:
+        """Charge the peer's `count` new epochs to its rotation allowance (a token
+        bucket refilled by time and by the records it sent); False, and the session
+        closed with a `rate_limited` event, when they are a storm."""
+        cfg = self.config
+        earned = (now - self._rotation_checked) * cfg.rotation_rate
+        earned += (self._records_in - self._records_counted) / cfg.records_per_rotation
+        self._rotation_checked, self._records_counted = now, self._records_in
+        self._rotation_tokens = min(float(cfg.rotation_burst), self._rotation_tokens + earned)
+        self._rotation_tokens -= count
+        if self._rotation_tokens >= 0:
+            return True
+        self._security(
+            RATE_LIMITED,
+            f"rotation_storm: the peer rotated its keys more than {cfg.rotation_burst} times "
+            f"at once, or faster than {cfg.rotation_rate:g}/s plus one per "
+            f"{cfg.records_per_rotation} records",
+        )
+        self._close("protocol_error", "rotation storm")
+        return False
 
     def _on_rekey(self, message: Rekey, now: float) -> None:
         records = self._records
@@ -284,6 +322,7 @@ class PeerConnection:
             result = handshake.result
             self._handshake = None
             self._records = RecordLayer(result, self.config, now)
+            self._rotation_checked = now
             self.state = "established"
             self.peer = result.peer
             self.handshake_hash = result.handshake_hash

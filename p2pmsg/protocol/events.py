@@ -35,9 +35,15 @@ DECRYPT_FAIL: Final = "decrypt_fail"
 REPLAY_REJECTED: Final = "replay_rejected"
 DOWNGRADE_REJECTED: Final = "downgrade_rejected"
 FRAME_REJECTED: Final = "frame_rejected"
+RATE_LIMITED: Final = "rate_limited"
 
 SecurityEventName = Literal[
-    "handshake_fail", "decrypt_fail", "replay_rejected", "downgrade_rejected", "frame_rejected"
+    "handshake_fail",
+    "decrypt_fail",
+    "replay_rejected",
+    "downgrade_rejected",
+    "frame_rejected",
+    "rate_limited",
 ]
 
 #: The messages an application sends with `send_message` and gets in `MessageReceived`.

@@ -94,6 +94,14 @@ class ProtocolConfig:
     #: how old a chat timestamp may be (queued messages arrive late, but not forever;
     #: the store remembers message ids at least this long to drop duplicates)
     max_message_age: float = 30 * 24 * 3600.0
+    #: The peer's key rotations it may make: a burst of `rotation_burst`, then
+    #: `rotation_rate` per second plus one per `records_per_rotation` records it sends.
+    #: A peer may legally rotate before every record; each rotation is a logged event,
+    #: so one-record epochs by the thousand are a storm (240,000 in 39 s once pushed
+    #: older evidence out of the event log): the session ends with `rate_limited`.
+    rotation_burst: int = 600
+    rotation_rate: float = 10.0
+    records_per_rotation: int = 8
 
     def __post_init__(self) -> None:
         if not self.suites:
@@ -115,6 +123,9 @@ class ProtocolConfig:
             "idle_timeout",
             "max_clock_skew",
             "max_message_age",
+            "rotation_burst",
+            "rotation_rate",
+            "records_per_rotation",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")

@@ -55,9 +55,11 @@ class HostilePeer:
         suites: tuple[str, ...] | None = None,
         name: str = "mallory",
         source: str = ABUSER,
+        config: ProtocolConfig | None = None,
     ) -> HostilePeer:
         """Dial the victim and send handshake message 1 (a fresh identity)."""
-        config = ProtocolConfig() if suites is None else ProtocolConfig(suites=suites)
+        if config is None:
+            config = ProtocolConfig() if suites is None else ProtocolConfig(suites=suites)
         identity = Identity.generate(os.urandom)
         conn = PeerConnection("initiator", identity, name, os.urandom, time.time, config=config)
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,14 @@ from p2pmsg.node.api import PeerDisconnected
 from p2pmsg.node.node import Node
 from p2pmsg.node.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.transfers import manager
-from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
+from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, ProtocolConfig
 from p2pmsg.protocol.messages import (
     FileAccept,
     FileChunk,
     FileDecline,
     FileOffer,
     Receipt,
+    new_chat,
 )
 from tests.chaos.hostile import ABUSER, HostilePeer, ping_plaintext, raw_message, stalling_responder
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
@@ -352,3 +354,32 @@ async def test_a_peer_that_pings_and_never_reads_costs_bounded_memory(scene: Sce
     # Either the victim stopped reading (the peer's writes stalled) or all was sent.
     assert stalls == 3 or sent >= PING_FLOOD_BYTES, f"neither stalled nor sent ({sent} B)"
     assert peak <= MEMORY_BOUND, f"{peak} bytes of replies held for a peer that never reads"
+
+
+async def test_a_rotation_storm_closes_that_session_and_is_reported(scene: Scene) -> None:
+    """A new epoch before every record is legal, one by one; by the thousand it once
+    pushed the older evidence out of the event log. Now the session ends."""
+    async with honest_traffic(scene):
+        mallory = await HostilePeer.connect(
+            scene.victim.listen_port, config=ProtocolConfig(max_messages_per_key=1)
+        )
+        try:
+            for start in range(0, 2000, 100):
+                mallory.send(
+                    *(
+                        new_chat(os.urandom, time.time(), f"spin {i}")
+                        for i in range(start, start + 100)
+                    )
+                )
+                await asyncio.sleep(0)
+            assert await mallory.closed_by_victim(timeout=10)
+        finally:
+            mallory.close()
+    event = await expect_event(scene.victim, "rate_limited", "rotation_storm", mallory)
+    assert event["peer"] == mallory.fingerprint
+    rotations = [
+        e
+        for e in await scene.victim.security_events(limit=5000)
+        if e["event"] == "key_rotated" and e["peer"] == mallory.fingerprint
+    ]
+    assert len(rotations) <= ProtocolConfig().rotation_burst + 2000 // 8 + 10

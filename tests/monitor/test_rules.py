@@ -152,3 +152,13 @@ def test_identity_changed_alerts_say_what_happened() -> None:
         )
     )
     assert [(h.kind, h.severity) for h in liar] == [("impersonation", "critical")]
+
+
+def test_a_rotation_storm_is_one_high_alert() -> None:
+    engine = RuleEngine()
+    storm = ev(
+        0, "rate_limited", peer=PEER, addr="10.0.0.7", detail={"reason": "rotation_storm: x"}
+    )
+    (hit,) = engine.observe(storm)
+    assert (hit.rule, hit.kind, hit.severity) == ("rotation_storm", "flood", "high")
+    assert "keys in a storm" in hit.message

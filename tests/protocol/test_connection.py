@@ -497,3 +497,40 @@ def test_an_abort_with_a_clean_reason_still_ends_the_handshake() -> None:
     first = responder.next_event()
     assert isinstance(first, SecurityEvent) and first.event == "handshake_fail"
     assert first.detail["reason"] == "peer aborted the handshake: no cipher suite in common \u202e"
+
+
+def test_a_storm_of_one_record_epochs_ends_the_session() -> None:
+    """A peer may rotate before every record, but each rotation is a logged event:
+    past its allowance (a burst, then a rate plus one per few records) it is a storm."""
+    storm = ProtocolConfig(max_messages_per_key=1)  # a new epoch for every record
+    pair = make_pair(storm, ProtocolConfig(rotation_burst=50, rotation_rate=1.0))
+    for i in range(0, 200, 10):
+        pair.deliver(pair.a.send_messages([_chat(pair, f"s{j}") for j in range(i, i + 10)]))
+        if pair.b.closed:
+            break
+    assert pair.b.closed
+    assert _security(pair, "b") == ["rate_limited"]
+    (event,) = pair.of_type("b", SecurityEvent)
+    assert event.detail["reason"].startswith("rotation_storm")  # type: ignore[attr-defined]
+    closed = pair.of_type("b", ConnectionClosed)
+    assert [c.reason for c in closed] == ["protocol_error"]  # type: ignore[attr-defined]
+    # The allowance was spent: the burst plus what the records earned (1 per 8).
+    assert 50 <= len(_texts(pair, "b")) <= 50 + 200 // 8 + 1
+
+
+def test_one_record_epochs_at_a_human_pace_are_no_storm() -> None:
+    """max_messages_per_key=1 is a legal (if odd) setting: at typing speed it never
+    runs out, and bulk traffic with the default epochs earns far more than it spends."""
+    pair = make_pair(
+        ProtocolConfig(max_messages_per_key=1), ProtocolConfig(rotation_burst=50, rotation_rate=1.0)
+    )
+    for i in range(300):
+        pair.deliver(pair.a.send_messages([_chat(pair, f"typed {i}")]))
+        pair.clock.advance(1.0)  # one message a second: one epoch a second
+    assert not pair.b.closed and not _security(pair, "b")
+    bulk = make_pair(ProtocolConfig(max_messages_per_key=64), ProtocolConfig(rotation_burst=1))
+    for start in range(0, 5000, 100):
+        bulk.deliver(
+            bulk.a.send_messages([_chat(bulk, f"b{i}") for i in range(start, start + 100)])
+        )
+    assert not bulk.b.closed and len(_texts(bulk, "b")) == 5000
