@@ -34,10 +34,10 @@ The parts, sans-I/O in the middle as in `protocol/connection.py`:
     transaction.py  apply(): one StoreWork as one transaction, run on the store thread
     actions.py      what the core asks its driver to do (send, publish, answer, ...)
     views.py        MessageView, Chat and Receipt from records (pure)
+    driver.py       Delivery: the asyncio driver (task, timers, futures, back-pressure)
 
-Only transaction.py touches the store; the other modules are checked to
-import neither it nor asyncio (pyproject.toml contracts, tests/test_layering.py),
-so the core runs in tests on a fake clock with no event loop. (Not wired yet:
-node/outbox.py still delivers, until an asyncio driver over this core takes
-its place.)
+Only driver.py imports asyncio and only transaction.py touches the store;
+the other modules are checked to import neither (pyproject.toml contracts,
+tests/test_layering.py), so the core runs in tests on a fake clock with no
+event loop.
 """
