@@ -33,6 +33,7 @@ def _modules(package) -> list[str]:  # type: ignore[no-untyped-def]
 NODE_CORES = [
     "p2pmsg.node.delivery",
     "p2pmsg.node.delivery.core",
+    "p2pmsg.node.delivery.pending",
     "p2pmsg.node.delivery.table",
     "p2pmsg.node.delivery.work",
     "p2pmsg.node.delivery.actions",

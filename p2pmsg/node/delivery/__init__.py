@@ -29,6 +29,7 @@ resend that the peer de-duplicates and acknowledges again).
 The parts, sans-I/O in the middle as in `protocol/connection.py`:
 
     core.py         DeliveryCore: inputs in (with `now`), store work and actions out
+    pending.py      inputs waiting for the next batch, and how a batch is cut from them
     table.py        MessageTable: one record per outgoing message this run tracks
     work.py         plain data to and from the store thread (StoreWork, StoreResult)
     transaction.py  apply(): one StoreWork as one transaction, run on the store thread

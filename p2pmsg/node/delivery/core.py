@@ -10,10 +10,10 @@ clock); outputs are pulled by the driver:
 * `take_actions()`: what to do now, in order (send, publish, answer submits).
 * `deadline`: when to call `handle_timer` next.
 
-Batching: work accumulates here while the previous batch is on the store
-thread; the next batch takes all of it at once, so under load the store sees
-one transaction per step per batch, and at low load a batch is one message and
-adds no delay. Most inputs want a batch at once (`wants_batch`). Lazy
+Batching: work accumulates in `Pending` (pending.py) while the previous batch
+is on the store thread; the next batch takes all of it at once, so under load
+the store sees one transaction per step per batch, and at low load a batch is
+one message and adds no delay. Most inputs want a batch at once (`wants_batch`). Lazy
 bookkeeping waits for company instead: a delivery receipt for ids in flight
 (announced at once, written with the next batch or after `LAZY_WRITE_DELAY`),
 read receipts handed to a session, and the "sent" marks (written only for ids
@@ -25,7 +25,6 @@ The promises this keeps are listed in the package docstring (`__init__.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageView
@@ -41,6 +40,7 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
+from p2pmsg.node.delivery.pending import Batch, BulkSubmit, Pending, Submit
 from p2pmsg.node.delivery.table import ON_WIRE, RECENT_STATUSES, MessageTable
 from p2pmsg.node.delivery.views import (
     chat_for,
@@ -49,7 +49,7 @@ from p2pmsg.node.delivery.views import (
     receipts_for,
     wire_ttl,
 )
-from p2pmsg.node.delivery.work import Enqueue, StoreResult, StoreWork
+from p2pmsg.node.delivery.work import Enqueue, StoreResult
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
 
 if TYPE_CHECKING:  # records only as types: the core must not load the store at run time
@@ -57,10 +57,6 @@ if TYPE_CHECKING:  # records only as types: the core must not load the store at 
 
 R = TypeVar("R")
 
-#: Most new messages taken into one batch: big enough to amortise a transaction,
-#: small enough that the first messages are on the wire while later ones are stored.
-#: (A `submit_many` call is cut into parts of at most this many.)
-MAX_SUBMITS_PER_BATCH = 4096
 #: "sent" is only a display state between "queued" and "delivered" (both of which are
 #: resent after a reconnect), so it is recorded lazily: only ids still unacknowledged
 #: one to two ticks after they went out are written; the others never need the write.
@@ -72,71 +68,13 @@ LAZY_WRITE_DELAY = 0.05
 MAX_REPLAYS = 65_536
 
 
-@dataclass(slots=True)
-class _Submit(Generic[R]):
-    """One `submit` call: one text, one reply."""
-
-    peer: str
-    text: str
-    ttl: float | None
-    reply: R
-
-
-@dataclass(slots=True)
-class _BulkSubmit(Generic[R]):
-    """A part of one `submit_many` call: many texts, one reply (not one per text)."""
-
-    peer: str
-    texts: list[str]
-    ttl: float | None
-    reply: R
-
-
-@dataclass
-class _Pending(Generic[R]):
-    """Inputs not yet taken into a batch."""
-
-    ready: dict[str, Channel] = field(default_factory=dict)
-    incoming: dict[str, list[tuple[Channel, list[Chat]]]] = field(default_factory=dict)
-    receipts: dict[tuple[str, ReceiptStatus], list[bytes]] = field(default_factory=dict)
-    submits: list[_Submit[R] | _BulkSubmit[R]] = field(default_factory=list)
-    sent: dict[str, list[bytes]] = field(default_factory=dict)
-    reads_due: set[str] = field(default_factory=set)
-    reads_told: dict[str, list[bytes]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.submits
-            or self.incoming
-            or self.receipts
-            or self.ready
-            or self.sent
-            or self.reads_due
-            or self.reads_told
-        )
-
-
-@dataclass(slots=True)
-class Batch(Generic[R]):
-    """One trip to the store: `work` goes to the store thread, the rest waits here."""
-
-    work: StoreWork
-    ready: dict[str, Channel]
-    incoming: dict[str, list[tuple[Channel, list[Chat]]]]
-    groups: list[list[_Submit[R] | _BulkSubmit[R]]]  # one per `work.enqueue` entry
-
-    @property
-    def replies(self) -> list[R]:
-        return [submit.reply for group in self.groups for submit in group]
-
-
 class DeliveryCore(Generic[R]):
     """Outbox and inbox of one node as a state machine (see the module docstring)."""
 
     def __init__(
         self, *, max_replays: int = MAX_REPLAYS, recent_statuses: int = RECENT_STATUSES
     ) -> None:
-        self._pending: _Pending[R] = _Pending()
+        self._pending: Pending[R] = Pending()
         self._urgent = False  # pending work that should not wait for company
         self._actions: list[Action[R]] = []
         self._ready: dict[str, Channel] = {}  # peer -> the session its backlog went out on
@@ -183,7 +121,11 @@ class DeliveryCore(Generic[R]):
             return None
         self._urgent = False
         self._lazy_deadline = None  # lazy work rides along with this batch
-        return self._take()
+        batch, self._pending = self._pending.take(self._replay_up_to)
+        if self._pending.submits:
+            self._urgent = True  # the rest goes in the next batch, without waiting
+        self._inbound -= sum(len(chats) for items in batch.incoming.values() for _, chats in items)
+        return batch
 
     def unanswered(self) -> list[R]:
         """The replies of submits not yet taken into a batch (the node is stopping)."""
@@ -218,12 +160,12 @@ class DeliveryCore(Generic[R]):
     def submit(self, peer: str, text: str, ttl: float | None, reply: R) -> None:
         """Store `text` for `peer`, then send it; `reply` is answered once it is stored.
         (Only ever asks for a batch: no actions, no timers.)"""
-        self._pending.submits.append(_Submit(peer, text, ttl, reply))
+        self._pending.submits.append(Submit(peer, text, ttl, reply))
         self._urgent = True
 
     def submit_many(self, peer: str, texts: list[str], ttl: float | None, reply: R) -> None:
         """Like `submit` for up to `MAX_SUBMITS_PER_BATCH` texts, stored in order, one reply."""
-        self._pending.submits.append(_BulkSubmit(peer, texts, ttl, reply))
+        self._pending.submits.append(BulkSubmit(peer, texts, ttl, reply))
         self._urgent = True
 
     def session_ready(self, channel: Channel) -> None:
@@ -320,39 +262,6 @@ class DeliveryCore(Generic[R]):
         if replies:
             self._actions.append(Refused(replies, error))
 
-    # --- taking a batch ----------------------------------------------------------------
-
-    def _take(self) -> Batch[R]:
-        taken = self._pending
-        fresh: _Pending[R] = _Pending()
-        count = texts = 0
-        for submit in taken.submits:  # whole submits, at least one, up to the limit
-            size = 1 if isinstance(submit, _Submit) else len(submit.texts)
-            if count and texts + size > MAX_SUBMITS_PER_BATCH:
-                break
-            count += 1
-            texts += size
-        if count < len(taken.submits):
-            fresh.submits = taken.submits[count:]
-            taken.submits = taken.submits[:count]
-            self._urgent = True  # the rest goes in the next batch, without waiting
-        self._pending = fresh
-        self._inbound -= sum(len(chats) for items in taken.incoming.values() for _, chats in items)
-        groups = _groups(taken.submits)
-        work = StoreWork(
-            backlogs=list(taken.ready),
-            reads_due=[peer for peer in taken.reads_due if peer not in taken.ready],
-            reads_told=taken.reads_told,
-            incoming={
-                peer: [chats for _, chats in items] for peer, items in taken.incoming.items()
-            },
-            receipts=taken.receipts,
-            enqueue=[Enqueue(g[0].peer, _group_texts(g), g[0].ttl) for g in groups],
-            sent=taken.sent,
-            replay_up_to=self._replay_up_to,
-        )
-        return Batch(work, taken.ready, taken.incoming, groups)
-
     # --- acting on a committed batch ---------------------------------------------------
 
     def _send_backlogs(
@@ -441,7 +350,7 @@ class DeliveryCore(Generic[R]):
 
     def _answer_submits(
         self,
-        group: list[_Submit[R] | _BulkSubmit[R]],
+        group: list[Submit[R] | BulkSubmit[R]],
         enqueue: Enqueue,
         outcome: EnqueuedBatch | BaseException,
         sent: dict[str, list[bytes]],
@@ -456,7 +365,7 @@ class DeliveryCore(Generic[R]):
         results: list[MessageView | list[MessageView]] = []
         position = 0
         for submit in group:
-            if isinstance(submit, _Submit):
+            if isinstance(submit, Submit):
                 results.append(queued_view(peer, new_ids[position], submit.text, created, ttl))
                 position += 1
                 continue
@@ -497,24 +406,3 @@ class DeliveryCore(Generic[R]):
         """Pending work that may wait for company, up to LAZY_WRITE_DELAY."""
         if self._lazy_deadline is None:
             self._lazy_deadline = now + LAZY_WRITE_DELAY
-
-
-def _group_texts(group: list[_Submit[R] | _BulkSubmit[R]]) -> list[str]:
-    texts: list[str] = []
-    for submit in group:
-        if isinstance(submit, _Submit):
-            texts.append(submit.text)
-        else:
-            texts += submit.texts
-    return texts
-
-
-def _groups(submits: list[_Submit[R] | _BulkSubmit[R]]) -> list[list[_Submit[R] | _BulkSubmit[R]]]:
-    """Consecutive submits to the same peer with the same timer: one insert each, in order."""
-    groups: list[list[_Submit[R] | _BulkSubmit[R]]] = []
-    for item in submits:
-        if groups and groups[-1][0].peer == item.peer and groups[-1][0].ttl == item.ttl:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups

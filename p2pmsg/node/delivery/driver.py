@@ -35,7 +35,8 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.core import MAX_SUBMITS_PER_BATCH, Batch, DeliveryCore
+from p2pmsg.node.delivery.core import DeliveryCore
+from p2pmsg.node.delivery.pending import MAX_SUBMITS_PER_BATCH, Batch
 from p2pmsg.node.delivery.transaction import apply
 from p2pmsg.node.delivery.views import received_view
 from p2pmsg.node.security_log import SecurityLog

@@ -33,7 +33,8 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.core import MAX_REPLAYS, Batch, DeliveryCore
+from p2pmsg.node.delivery.core import MAX_REPLAYS, DeliveryCore
+from p2pmsg.node.delivery.pending import Batch
 from p2pmsg.node.delivery.transaction import apply
 from p2pmsg.node.delivery.views import received_view
 from p2pmsg.node.delivery.work import StoreWork
