@@ -29,7 +29,19 @@ def _modules(package) -> list[str]:  # type: ignore[no-untyped-def]
     return names
 
 
-@pytest.mark.parametrize("module", _modules(p2pmsg.crypto) + _modules(p2pmsg.protocol))
+#: The node's sans-I/O state machines (their drivers, beside them, do the I/O).
+NODE_CORES = [
+    "p2pmsg.node.delivery",
+    "p2pmsg.node.delivery.core",
+    "p2pmsg.node.delivery.pending",
+    "p2pmsg.node.delivery.table",
+    "p2pmsg.node.delivery.work",
+    "p2pmsg.node.delivery.actions",
+    "p2pmsg.node.delivery.views",
+]
+
+
+@pytest.mark.parametrize("module", _modules(p2pmsg.crypto) + _modules(p2pmsg.protocol) + NODE_CORES)
 def test_core_module_imports_no_io(module: str) -> None:
     probe = (
         "import sys, importlib\n"

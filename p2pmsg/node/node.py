@@ -6,7 +6,7 @@ each part has one job and lives in its own module:
     listener.py   accept, admission limits          dialer.py     outbound, backoff
     sessions.py   SessionRouter: makes sessions and routes what they deliver
     session.py    one PeerConnection per socket     trust.py      TOFU, impostors
-    outbox.py     store-first delivery, receipts    peers.py      merged peer view
+    delivery/     store-first delivery, receipts    peers.py      merged peer view
     security_log  batched event log                 monitor_link  events -> alerts
     discovery.py  mDNS browse and announce          bus.py        NodeEvent fan-out
 
@@ -57,9 +57,10 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
+from p2pmsg.node.delivery.driver import Delivery
+from p2pmsg.node.delivery.views import message_view, wire_ttl
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.monitor_link import MonitorLink
-from p2pmsg.node.outbox import Delivery, message_view, wire_ttl
 from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog

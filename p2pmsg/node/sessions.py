@@ -59,7 +59,7 @@ from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
-    from p2pmsg.node.outbox import Delivery
+    from p2pmsg.node.delivery.driver import Delivery
     from p2pmsg.node.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 

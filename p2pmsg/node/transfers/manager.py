@@ -1,6 +1,6 @@
 """TransferManager: the node's file-transfer engine, and the only thing the node talks to.
 
-The node wires it with four calls (the same shape as the outbox's `Delivery`):
+The node wires it with four calls (the same shape as delivery's `Delivery`):
 
     manager.session_ready(channel)            an authenticated session to a peer is up
     manager.session_closed(channel)           ... is gone
