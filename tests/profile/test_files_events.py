@@ -39,6 +39,10 @@ def test_event_lines_follow_the_design_schema(tmp_path: Path) -> None:
     append_event(log, security_event(1763800000.25, "unlock_fail", detail={"failures": 2}))
     append_event(log, security_event(1763800001, "unlock_ok"))
     lines = log.read_text().splitlines()
+    assert lines[0] == (  # byte for byte: the node and scripts read these lines
+        '{"ts":1763800000.25,"event":"unlock_fail","peer":null,"addr":null,"bytes":0,'
+        '"detail":{"failures":2}}'
+    )
     assert json.loads(lines[0]) == {
         "ts": 1763800000.25,
         "event": "unlock_fail",
