@@ -49,7 +49,7 @@ from p2pmsg.protocol.events import (
     Event,
     KeysRotated,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
     UserMessage,
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
@@ -628,7 +628,7 @@ class SessionRouter:
 
     def protocol_event(self, session: Session, event: Event) -> None:
         peer = session.peer or None
-        if type(event) is SecurityEvent:
+        if type(event) is SecurityEventRaised:
             self.security.record(
                 event.event, peer=peer, addr=session.remote_address, detail=dict(event.detail)
             )
