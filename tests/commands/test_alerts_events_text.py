@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from p2pmsg.profile import Profile
+from p2pmsg.security_events import Alert, SecurityEvent
 from p2pmsg.store import Store
-from p2pmsg.store.records import Alert, SecurityEvent
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "Alerts-Text-Passw0rd!"  # noqa: S105 - a throwaway test profile
