@@ -10,7 +10,7 @@ handshake). It counts as done when BOTH ends have called the handler's
 `authenticated`, the moment a node would start using the session.
 
 Not through `Node.add_peer`: a node's admission control allows an address
-16 connections at once and 4 per second after that (p2pmsg.node.limits), so
+16 connections at once and 4 per second after that (p2pmsg.node.admission), so
 a loop of node-to-node connects would measure the rate limiter.
 
 Handshakes run one after another in one event loop, so `mean_ms` is the

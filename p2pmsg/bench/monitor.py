@@ -23,9 +23,9 @@ from typing import Any
 
 from p2pmsg.bench.timing import Budget, measure
 from p2pmsg.monitor.detect import model_verdicts
-from p2pmsg.monitor.events import SecurityEvent
 from p2pmsg.monitor.features import WINDOW, Window, Windower
 from p2pmsg.monitor.live import Monitor
+from p2pmsg.security_events import SecurityEvent
 
 TITLE = "security monitor: model load, batch scoring, event-loop stall"
 KEYS = 100

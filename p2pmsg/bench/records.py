@@ -5,7 +5,7 @@ One record = a chat message of N bytes of text taken all the way through two
 (rotating keys every 1000 records, the default policy), frame it, then on the
 other side cut the frame, decode and check it, open it with the counter,
 epoch and suite checks, validate the plaintext into a `Chat` and queue the
-`MessageReceived` event, which is drained. No sockets, so this is the
+`UserMessageReceived` event, which is drained. No sockets, so this is the
 protocol's own ceiling on one core.
 
 Measured interleaved with each, in the same run:
@@ -28,7 +28,7 @@ from p2pmsg.bench.timing import Budget, measure_interleaved
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.suites import SUITE_NAMES, get_suite
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import MessageReceived
+from p2pmsg.protocol.events import UserMessageReceived
 from p2pmsg.protocol.keyschedule import record_ad, record_nonce
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.messages import Chat, new_chat
@@ -69,8 +69,8 @@ def _record_path(suite: str, text: str) -> tuple[Callable[[], object], Callable[
     def one() -> object:
         receive_data(send_message(new_chat(os.urandom, time.time(), text)))
         event = next_event()
-        if type(event) is not MessageReceived:  # rotations are the only other event
-            while type(event) is not MessageReceived:
+        if type(event) is not UserMessageReceived:  # rotations are the only other event
+            while type(event) is not UserMessageReceived:
                 if event is None:
                     raise BenchError(f"record lost under {suite}")
                 event = next_event()
@@ -81,14 +81,14 @@ def _record_path(suite: str, text: str) -> tuple[Callable[[], object], Callable[
         receive_data(send_messages([new_chat(os.urandom, now, text) for _ in range(BATCH)]))
         got = 0
         while (event := next_event()) is not None:
-            got += type(event) is MessageReceived
+            got += type(event) is UserMessageReceived
         if got != BATCH:
             raise BenchError(f"batch under {suite} delivered {got} of {BATCH}")
         return got
 
     check = one()
     if (
-        not isinstance(check, MessageReceived)
+        not isinstance(check, UserMessageReceived)
         or not isinstance(check.message, Chat)
         or (check.message.text != text)
     ):
@@ -132,7 +132,7 @@ def _measure_one(suite: str, size: int, budget: Budget) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     budget = Budget.for_run(quick)
     return {
-        "op": "chat of N text bytes: send_message -> receive_data -> MessageReceived",
+        "op": "chat of N text bytes: send_message -> receive_data -> UserMessageReceived",
         "batch": BATCH,
         "results": [_measure_one(s, n, budget) for s in SUITE_NAMES for n in SIZES],
     }

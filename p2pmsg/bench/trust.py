@@ -38,7 +38,7 @@ from p2pmsg.bench.timing import Budget, Measurement, measure_interleaved
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.node.node import Node
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import MessageReceived
+from p2pmsg.protocol.events import UserMessageReceived
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.messages import PairMessage
 from p2pmsg.protocol.names import confusable_key
@@ -194,7 +194,9 @@ def _pairing_in_memory(budget: Budget) -> dict[str, Any]:
     def carry(to_b: bool, out: list[PairMessage]) -> list[Any]:
         sender, receiver = (a, b) if to_b else (b, a)
         receiver.receive_data(sender.send_messages(out))
-        return [e.message for e in iter(receiver.next_event, None) if type(e) is MessageReceived]
+        return [
+            e.message for e in iter(receiver.next_event, None) if type(e) is UserMessageReceived
+        ]
 
     def pairing() -> None:
         now, code = time.time(), new_code(os.urandom)

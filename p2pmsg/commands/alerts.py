@@ -31,23 +31,7 @@ def run(args: argparse.Namespace) -> int:
     with Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
         alerts = store.list_alerts(max(1, args.limit))
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "ts": a.ts,
-                        "kind": a.kind,
-                        "severity": a.severity,
-                        "peer": a.peer,
-                        "addr": a.addr,
-                        "source": a.source,
-                        "score": a.score,
-                        "message": a.message,
-                    }
-                    for a in alerts
-                ]
-            )
-        )
+        print(json.dumps([a.to_dict() for a in alerts]))
         return 0
     if not alerts:
         print("no alerts")

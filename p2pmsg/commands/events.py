@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     with Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
         events = store.recent_events(max(1, args.limit), event=args.event)
     for e in events:
-        record = e.to_json_record()
+        record = e.to_dict()
         if args.json:
             print(json.dumps(record, separators=(",", ":"), ensure_ascii=True))
             continue

@@ -1,6 +1,7 @@
 """p2pmsg.monitor: security events -> windows -> rules + models -> alerts.
 
-- `events`: the event and alert records (DESIGN.md schema), strict parsing.
+- `events`: strict parsing of event records (the records themselves, `SecurityEvent`
+  and `Alert`, are p2pmsg.security_events: every layer shares them).
 - `features`: the incremental per-key 60 s windower shared by live and training.
 - `rules`: fail2ban/CrowdSec-style thresholds and leaky buckets.
 - `model`: verified loading (pinned SHA-256) and scoring; scikit-learn only here.
@@ -14,7 +15,7 @@ Importing this package never imports scikit-learn.
 
 from __future__ import annotations
 
-from p2pmsg.monitor.events import Alert, SecurityEvent, event_from_dict, parse_event
+from p2pmsg.monitor.events import event_from_dict, parse_event
 from p2pmsg.monitor.live import Monitor
 
-__all__ = ["Alert", "Monitor", "SecurityEvent", "event_from_dict", "parse_event"]
+__all__ = ["Monitor", "event_from_dict", "parse_event"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import replace
 
-from p2pmsg.monitor.events import SEVERITIES, Alert
+from p2pmsg.security_events import SEVERITIES, Alert
 
 
 class AlertDeduper:

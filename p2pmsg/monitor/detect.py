@@ -23,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from p2pmsg.monitor.events import SEVERITIES, top_label
+from p2pmsg.monitor.events import top_label
 from p2pmsg.monitor.features import WINDOW, Window
+from p2pmsg.security_events import SEVERITIES
 
 # Base severity of a model verdict, by kind.
 MODEL_SEVERITY: dict[str, str] = {

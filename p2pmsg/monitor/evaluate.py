@@ -15,9 +15,10 @@ from typing import Any
 
 from p2pmsg.errors import ModelIntegrityError
 from p2pmsg.monitor.detect import combine, model_verdicts, window_start
-from p2pmsg.monitor.events import LABELS, SecurityEvent, read_events, require_labels, top_label
+from p2pmsg.monitor.events import read_events, require_labels, top_label
 from p2pmsg.monitor.features import Window, featurize
 from p2pmsg.monitor.rules import RuleConfig, RuleEngine
+from p2pmsg.security_events import LABELS, SecurityEvent
 
 
 def classification_report(

@@ -1,12 +1,9 @@
-"""The security event record and the alert record (DESIGN.md, exactly).
+"""Reading security events from JSON lines, strictly; the label rules of datasets.
 
-One JSON object per line, the same record in the live event log, in
-`datasets/*.jsonl` and in whatever `p2pmsg evaluate --data` reads:
-
-    {"ts": 1763800000.25, "event": "handshake_fail", "peer": null,
-     "addr": "192.168.1.20", "bytes": 0, "detail": {}, "label": "normal"}
-
-`label` only appears in datasets. Parsing is strict, because a monitor that
+The records themselves (`SecurityEvent`, `Alert`) and the names of the schema
+live in p2pmsg.security_events, shared by every layer; this module reads them
+back from the live event log, from `datasets/*.jsonl` and from whatever
+`p2pmsg evaluate --data` reads. Parsing is strict, because a monitor that
 silently skips a malformed line is a monitor an attacker can blind: every bad
 line raises `EventFormatError` naming the line and the field.
 """
@@ -17,35 +14,12 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from p2pmsg.errors import EventFormatError
+from p2pmsg.security_events import EVENT_NAMES, LABELS, SecurityEvent
 
-EVENT_NAMES: tuple[str, ...] = (
-    "unlock_ok",
-    "unlock_fail",
-    "conn_open",
-    "conn_close",
-    "handshake_ok",
-    "handshake_fail",
-    "identity_changed",
-    "downgrade_rejected",
-    "decrypt_fail",
-    "replay_rejected",
-    "frame_rejected",
-    "rate_limited",
-    "msg_sent",
-    "msg_recv",
-    "file_sent",
-    "file_recv",
-    "file_integrity_fail",
-    "key_rotated",
-    "cipher_changed",
-    "peer_discovered",
-    "peer_lost",
-)
 EVENT_SET = frozenset(EVENT_NAMES)
 
 # Highest priority first: a window holding events of several labels takes the first.
@@ -58,21 +32,8 @@ LABEL_PRIORITY: tuple[str, ...] = (
     "exfiltration",
     "normal",
 )
-# A stable, readable order for reports and model classes.
-LABELS: tuple[str, ...] = (
-    "normal",
-    "brute_force",
-    "exfiltration",
-    "integrity_violation",
-    "replay",
-    "flood",
-    "impersonation",
-)
 LABEL_SET = frozenset(LABELS)
-ATTACK_KINDS: tuple[str, ...] = tuple(label for label in LABELS if label != "normal")
-SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
-LOCAL_KEY = "local"
 _FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 _RANK = {label: rank for rank, label in enumerate(LABEL_PRIORITY)}
 _FIELDS = ("ts", "event", "peer", "addr", "bytes", "detail", "label")
@@ -81,46 +42,6 @@ _FIELDS = ("ts", "event", "peer", "addr", "bytes", "detail", "label")
 def top_label(labels: Iterable[str]) -> str:
     """The label a window takes when it holds events of several labels."""
     return min(labels, key=_RANK.__getitem__, default="normal")
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityEvent:
-    """One thing that happened, as the node logs it."""
-
-    ts: float
-    event: str
-    peer: str | None = None  # identity fingerprint, lowercase hex, once authenticated
-    addr: str | None = None  # remote IP address, when there is a remote end
-    bytes: int = 0
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    label: str | None = None  # ground truth, datasets only
-
-    @property
-    def key(self) -> str:
-        """Who the event is about: the peer, else its address before a handshake, else us."""
-        return self.peer or self.addr or LOCAL_KEY
-
-    def to_dict(self, *, with_label: bool = True) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "ts": self.ts,
-            "event": self.event,
-            "peer": self.peer,
-            "addr": self.addr,
-            "bytes": self.bytes,
-            "detail": dict(self.detail),
-        }
-        if with_label and self.label is not None:
-            record["label"] = self.label
-        return record
-
-    def to_json(self, *, with_label: bool = True) -> str:
-        """Compact, key-ordered JSON: byte-for-byte reproducible datasets depend on it."""
-        return json.dumps(
-            self.to_dict(with_label=with_label),
-            separators=(",", ":"),
-            ensure_ascii=True,
-            allow_nan=False,
-        )
 
 
 def event_from_dict(record: Any, *, where: str = "event") -> SecurityEvent:
@@ -202,50 +123,3 @@ def require_labels(events: Iterable[SecurityEvent], *, source: str = "data") -> 
             raise EventFormatError(
                 f"{source}: event {index} has no 'label'; training and evaluation need labeled data"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """What the monitor tells its owner (DESIGN.md alert record)."""
-
-    ts: float
-    kind: str  # an attack label, never "normal"
-    severity: str  # low | medium | high | critical
-    peer: str | None
-    addr: str | None
-    source: str  # "rule:<name>" or "model"
-    score: float
-    message: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in ATTACK_KINDS:
-            raise ValueError(f"alert kind must be an attack label, not {self.kind!r}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"unknown severity {self.severity!r}")
-        if not (self.source == "model" or self.source.startswith("rule:")):
-            raise ValueError(f"alert source must be 'model' or 'rule:<name>', not {self.source!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ts": self.ts,
-            "kind": self.kind,
-            "severity": self.severity,
-            "peer": self.peer,
-            "addr": self.addr,
-            "source": self.source,
-            "score": self.score,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> Alert:
-        return cls(
-            float(record["ts"]),
-            str(record["kind"]),
-            str(record["severity"]),
-            record.get("peer"),
-            record.get("addr"),
-            str(record["source"]),
-            float(record["score"]),
-            str(record["message"]),
-        )

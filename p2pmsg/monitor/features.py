@@ -17,7 +17,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from p2pmsg.monitor.events import EVENT_NAMES, LOCAL_KEY, SecurityEvent, top_label
+from p2pmsg.monitor.events import top_label
+from p2pmsg.security_events import EVENT_NAMES, LOCAL_KEY, SecurityEvent
 
 WINDOW = 60.0
 _INDEX = {name: i for i, name in enumerate(EVENT_NAMES)}

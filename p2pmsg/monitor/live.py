@@ -23,9 +23,9 @@ from typing import Any
 from p2pmsg.errors import ModelIntegrityError
 from p2pmsg.monitor.alerts import AlertDeduper
 from p2pmsg.monitor.detect import model_severity, model_verdicts
-from p2pmsg.monitor.events import Alert, SecurityEvent
 from p2pmsg.monitor.features import Windower
 from p2pmsg.monitor.rules import RuleConfig, RuleEngine, RuleHit
+from p2pmsg.security_events import Alert, SecurityEvent
 
 MODELS = "models"
 NOT_LOADED = "rules-only: models not loaded yet"

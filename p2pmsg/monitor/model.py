@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from p2pmsg.errors import ModelIntegrityError
-from p2pmsg.monitor.events import LABELS
 from p2pmsg.monitor.features import FEATURE_NAMES
 from p2pmsg.monitor.paths import MONITOR_DIR, checkout_root
+from p2pmsg.security_events import LABELS
 
 ANOMALY_FILE = "anomaly_detector.joblib"
 CLASSIFIER_FILE = "security_classifier.joblib"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from p2pmsg.monitor.events import SecurityEvent
+from p2pmsg.security_events import SecurityEvent
 
 MIB = 1024 * 1024
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from p2pmsg.monitor.events import SecurityEvent
+from p2pmsg.security_events import SecurityEvent
 
 DAY = 86400.0
 HOUR = 3600.0

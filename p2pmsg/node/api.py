@@ -134,6 +134,8 @@ class MonitorStatus:
 
 @dataclass(frozen=True)
 class AlertView:
+    """A stored `Alert` (p2pmsg.security_events) as the API shows it: its record and its id."""
+
     ts: float
     kind: str
     severity: Literal["low", "medium", "high", "critical"]
@@ -240,7 +242,11 @@ class TransferUpdated:
 
 @dataclass(frozen=True)
 class SecurityEventLogged:
-    record: dict[str, Any] = field(hash=False)  # the DESIGN.md event record
+    """A security event the node logged, in the API's shape: its DESIGN.md JSON record
+    (`SecurityEvent.to_dict()`, p2pmsg.security_events), the object `listen --json`
+    prints under "record" and `security_events()` lists."""
+
+    record: dict[str, Any] = field(hash=False)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Security events -> the live monitor -> alerts stored and streamed.
 
-The security log hands every event to `observe` (O(1), on the loop). Every
-`interval` seconds `tick` runs in a worker thread (rules, window closing,
-batch model scoring), and each alert it returns is stored in the profile and
-published as `AlertRaised`. The models load in the background after start, so
-a node is usable at once and the monitor says "rules-only" until then.
+The security log hands every `SecurityEvent` to `observe` (O(1), on the loop).
+Every `interval` seconds `tick` runs in a worker thread (rules, window closing,
+batch model scoring), and each `Alert` it returns is stored in the profile as
+it is and published as `AlertRaised` with its `AlertView`, the API's shape.
+The models load in the background after start, so a node is usable at once
+and the monitor says "rules-only" until then.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, cast
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import AlertRaised, AlertView, MonitorChanged, MonitorStatus
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.tasks import cancel_and_wait
-from p2pmsg.store import Alert, AsyncStore, Store
+from p2pmsg.security_events import Alert, SecurityEvent
+from p2pmsg.store import AsyncStore, Store
 
 if TYPE_CHECKING:
     from p2pmsg.monitor.live import Monitor
@@ -34,6 +36,23 @@ def _freeze_startup_heap() -> None:
     gc callbacks). Garbage from loading is collected first; what survives is frozen."""
     gc.collect()
     gc.freeze()
+
+
+def alert_view(alert: Alert) -> AlertView:
+    """The API's view of a stored alert (the store's acknowledgement is not part of it)."""
+    # `Alert` refuses any other severity when it is made, so the narrowing is safe.
+    severity = cast(Literal["low", "medium", "high", "critical"], alert.severity)
+    return AlertView(
+        alert.ts,
+        alert.kind,
+        severity,
+        alert.peer,
+        alert.addr,
+        alert.source,
+        alert.score,
+        alert.message,
+        alert.id,
+    )
 
 
 class MonitorLink:
@@ -55,7 +74,6 @@ class MonitorLink:
         self._interval = interval
         self._monitor: Monitor | None = None
         self._task: asyncio.Task[None] | None = None
-        self._event_type: Any = None
 
     def status(self) -> MonitorStatus:
         if self._monitor is None:
@@ -64,27 +82,15 @@ class MonitorLink:
             )
         return MonitorStatus(self._monitor.mode, self._monitor.recent_scores())
 
-    def observe(self, record: dict[str, Any]) -> None:
-        if self._monitor is None:
-            return
-        self._monitor.observe(
-            self._event_type(
-                record["ts"],
-                record["event"],
-                record["peer"],
-                record["addr"],
-                record["bytes"],
-                record["detail"],
-            )
-        )
+    def observe(self, event: SecurityEvent) -> None:
+        if self._monitor is not None:
+            self._monitor.observe(event)
 
     async def start(self) -> None:
         if not self._enabled or self._task is not None:
             return
-        from p2pmsg.monitor.events import SecurityEvent
         from p2pmsg.monitor.live import Monitor
 
-        self._event_type = SecurityEvent
         self._monitor = Monitor()
         self._task = asyncio.create_task(self._run(), name="p2pmsg-monitor")
 
@@ -119,33 +125,11 @@ class MonitorLink:
         raised: list[AlertView] = []
         for alert in alerts:
             try:
-                stored = await self._store.run(
-                    Store.add_alert,
-                    Alert(
-                        alert.ts,
-                        alert.kind,
-                        alert.severity,
-                        alert.peer,
-                        alert.addr,
-                        alert.source,
-                        alert.score,
-                        alert.message,
-                    ),
-                )
-            except (P2PMsgError, ValueError) as exc:
+                stored = await self._store.run(Store.add_alert, alert)
+            except P2PMsgError as exc:
                 log.warning("could not store an alert: %s", exc)
                 continue
-            view = AlertView(
-                stored.ts,
-                stored.kind,
-                stored.severity,  # type: ignore[arg-type]
-                stored.peer,
-                stored.addr,
-                stored.source,
-                stored.score,
-                stored.message,
-                stored.id,
-            )
+            view = alert_view(stored)
             self._bus.publish(AlertRaised(view))
             raised.append(view)
         return raised

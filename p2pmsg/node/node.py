@@ -60,7 +60,7 @@ from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.delivery.driver import Delivery
 from p2pmsg.node.delivery.views import message_view, wire_ttl
 from p2pmsg.node.expiry import ExpiryTimer
-from p2pmsg.node.monitor_link import MonitorLink
+from p2pmsg.node.monitor_link import MonitorLink, alert_view
 from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
@@ -550,25 +550,12 @@ class Node:
 
     async def alerts(self, limit: int = 100) -> list[AlertView]:
         stored = await self._store.run(Store.list_alerts, limit)
-        return [
-            AlertView(
-                a.ts,
-                a.kind,
-                a.severity,  # type: ignore[arg-type]
-                a.peer,
-                a.addr,
-                a.source,
-                a.score,
-                a.message,
-                a.id,
-            )
-            for a in stored
-        ]
+        return [alert_view(a) for a in stored]
 
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
         await self.security.flush()
         events = await self._store.run(Store.recent_events, limit)
-        return [e.to_json_record() for e in events]
+        return [e.to_dict() for e in events]
 
     async def monitor_status(self) -> MonitorStatus:
         return self.monitor_link.status()

@@ -1,10 +1,11 @@
 """The node's security event log: every place that notices something writes here.
 
 `record()` is synchronous, constant time and never blocks the event loop: it
-appends the event to a bounded in-memory queue, echoes it on the event bus
-(the TUI's live view, `listen --json`) and hands it to the monitor. A single
-flusher task writes the queue to the store in batches, one transaction per
-batch, on the store's worker thread.
+makes the one `SecurityEvent` record (p2pmsg.security_events), appends it to a
+bounded in-memory queue, hands it as is to the monitor, and echoes it on the
+event bus in the API's JSON shape (the TUI's live view, `listen --json`). A
+single flusher task writes the queue to the store in batches, one transaction
+per batch, on the store's worker thread.
 
 A hostile peer can make us log an event per packet, so the queue is bounded:
 when it is full the *newest* events are counted rather than queued for the
@@ -26,7 +27,8 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import SecurityEventLogged
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.tasks import cancel_and_wait
-from p2pmsg.store import AsyncStore, SecurityEvent, Store
+from p2pmsg.security_events import SecurityEvent
+from p2pmsg.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ BATCH_LIMIT = 2_000
 class EventObserver(Protocol):
     """What the security log feeds (the live monitor)."""
 
-    def observe(self, record: dict[str, Any]) -> None: ...
+    def observe(self, event: SecurityEvent) -> None: ...
 
 
 class SecurityLog:
@@ -90,12 +92,11 @@ class SecurityLog:
         else:
             self._queue.append(entry)
         self._wakeup.set()
-        record = entry.to_json_record()
         if self._bus.has_subscribers:
-            self._bus.publish(SecurityEventLogged(record))
+            self._bus.publish(SecurityEventLogged(entry.to_dict()))
         for observer in self._observers:
             try:
-                observer.observe(record)
+                observer.observe(entry)
             except Exception:  # a monitor bug must not take the node down
                 log.exception("security event observer failed")
 

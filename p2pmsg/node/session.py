@@ -12,7 +12,7 @@ to it pass READ_PAUSE_AT: the memory it costs is bounded. The protocol's timer
 `call_later` handle.
 
 Whatever the peer sends, the worst outcome is this connection closing: the
-protocol turns bad bytes into a `SecurityEvent` and `ConnectionClosed`, and
+protocol turns bad bytes into a `SecurityEventRaised` and `ConnectionClosed`, and
 anything unexpected here closes the session and is logged, never raised.
 
 Reading: the connection arrives as asyncio streams, but once the first bytes
@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from p2pmsg.errors import LocalProtocolError
+from p2pmsg.node.admission import Admission
 from p2pmsg.node.api import DirectionStatus, SessionStatusView
 from p2pmsg.node.dialer import DialTarget
-from p2pmsg.node.limits import Admission
 from p2pmsg.node.trust import Expectation
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
@@ -45,10 +45,10 @@ from p2pmsg.protocol.events import (
     Event,
     HandshakeCompleted,
     KeysRotated,
-    MessageReceived,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
     UserMessage,
+    UserMessageReceived,
 )
 from p2pmsg.protocol.record import SessionStatus
 
@@ -349,7 +349,7 @@ class Session:
             event = self.conn.next_event()
             if event is None:
                 break
-            if type(event) is MessageReceived:
+            if type(event) is UserMessageReceived:
                 if self.trusted:
                     batch.append(event.message)
                 continue
@@ -380,7 +380,7 @@ class Session:
             event = self.conn.next_event()
             if event is None:
                 return
-            if type(event) is MessageReceived:  # only receive_data makes these
+            if type(event) is UserMessageReceived:  # only receive_data makes these
                 continue
             self._dispatch(event)
 
@@ -390,7 +390,7 @@ class Session:
             self._write(self.conn.data_to_send())
             self._shutdown_transport()
             self._finish(event.reason, event.detail)
-        elif type(event) in (SecurityEvent, KeysRotated, CipherChanged, RekeyCompleted):
+        elif type(event) in (SecurityEventRaised, KeysRotated, CipherChanged, RekeyCompleted):
             self._handler.protocol_event(self, event)
 
     # --- time ----------------------------------------------------------------------------------

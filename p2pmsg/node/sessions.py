@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
+from p2pmsg.node.admission import Admission, AdmissionControl
 from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
 from p2pmsg.node.api import (
     AddressDialed,
@@ -37,7 +38,6 @@ from p2pmsg.node.api import (
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.dialer import Dialer, DialTarget
-from p2pmsg.node.limits import Admission, AdmissionControl
 from p2pmsg.node.listener import Listener
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
@@ -49,7 +49,7 @@ from p2pmsg.protocol.events import (
     Event,
     KeysRotated,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
     UserMessage,
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
@@ -628,7 +628,7 @@ class SessionRouter:
 
     def protocol_event(self, session: Session, event: Event) -> None:
         peer = session.peer or None
-        if type(event) is SecurityEvent:
+        if type(event) is SecurityEventRaised:
             self.security.record(
                 event.event, peer=peer, addr=session.remote_address, detail=dict(event.detail)
             )

@@ -38,7 +38,7 @@ is `kdf_iterations` (tests lower it; the default is the keystore's 600,000).
 
 from __future__ import annotations
 
-from p2pmsg.profile.events import append_event, read_events, security_event
+from p2pmsg.profile.events import append_event, read_events
 from p2pmsg.profile.lock import ProfileLock
 from p2pmsg.profile.profile import (
     DEFAULT_PROFILE,
@@ -61,7 +61,6 @@ __all__ = [
     "delay_after",
     "read_events",
     "retry_after",
-    "security_event",
     "validate_display_name",
     "validate_profile_name",
 ]

@@ -6,7 +6,9 @@ store directly; a running node imports and follows this file
 the live monitor.
 
 One JSON object per line in the schema of DESIGN.md, without the `label` key
-(labels only exist in datasets)::
+(labels only exist in datasets): a `SecurityEvent`'s `to_dict()`
+(p2pmsg.security_events), checked again here because this file is the edge
+where the record becomes JSON that other processes read::
 
     {"ts": 1763800000.25, "event": "unlock_fail", "peer": null, "addr": null,
      "bytes": 0, "detail": {"reason": "wrong_password", "failures": 3}}
@@ -26,26 +28,6 @@ from typing import Any
 from p2pmsg.profile.files import PRIVATE_FILE_MODE
 
 SCHEMA_KEYS = ("ts", "event", "peer", "addr", "bytes", "detail")
-
-
-def security_event(
-    ts: float,
-    event: str,
-    *,
-    peer: str | None = None,
-    addr: str | None = None,
-    nbytes: int = 0,
-    detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A record in the DESIGN.md schema, keys in schema order."""
-    return {
-        "ts": float(ts),
-        "event": event,
-        "peer": peer,
-        "addr": addr,
-        "bytes": int(nbytes),
-        "detail": dict(detail or {}),
-    }
 
 
 def append_event(path: Path, record: Mapping[str, Any]) -> None:

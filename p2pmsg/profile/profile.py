@@ -26,7 +26,7 @@ from p2pmsg.errors import (
     WrongPasswordError,
 )
 from p2pmsg.profile import throttle
-from p2pmsg.profile.events import append_event, security_event
+from p2pmsg.profile.events import append_event
 from p2pmsg.profile.files import (
     PRIVATE_FILE_MODE,
     atomic_write,
@@ -35,6 +35,7 @@ from p2pmsg.profile.files import (
 )
 from p2pmsg.profile.lock import ProfileLock
 from p2pmsg.protocol.names import MAX_NAME_CHARS, name_problem
+from p2pmsg.security_events import SecurityEvent
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -322,9 +323,8 @@ class Profile:
         return blob
 
     def _log(self, ts: float, event: str, detail: dict[str, object]) -> None:
-        append_event(
-            self.events_path, security_event(ts, event, detail={"profile": self.name, **detail})
-        )
+        record = SecurityEvent(float(ts), event, detail={"profile": self.name, **detail})
+        append_event(self.events_path, record.to_dict())
 
     def _not_found(self) -> ProfileNotFoundError:
         return ProfileNotFoundError(

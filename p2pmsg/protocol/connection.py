@@ -52,12 +52,12 @@ A driver loop, in outline:
         while (event := conn.next_event()) is not None: handle(event)
     # and from the application side, at any time: write(conn.send_message(msg))
 
-Events (events.py): HandshakeCompleted, MessageReceived, KeysRotated,
-CipherChanged, RekeyCompleted, SecurityEvent(event, detail), ConnectionClosed.
+Events (events.py): HandshakeCompleted, UserMessageReceived, KeysRotated,
+CipherChanged, RekeyCompleted, SecurityEventRaised(event, detail), ConnectionClosed.
 Ping, pong, rekey and bye are handled inside; only user messages surface.
 
 Errors. A misbehaving peer never raises out of `receive_data`: it becomes a
-`SecurityEvent` (decrypt_fail, replay_rejected, downgrade_rejected,
+`SecurityEventRaised` (decrypt_fail, replay_rejected, downgrade_rejected,
 frame_rejected, handshake_fail) followed by `ConnectionClosed`, and the
 connection is closed (an authenticated bye or a handshake abort is queued for
 the peer). `LocalProtocolError` is raised only for our own misuse: sending
@@ -94,11 +94,11 @@ from p2pmsg.protocol.events import (
     Event,
     HandshakeCompleted,
     KeysRotated,
-    MessageReceived,
     RekeyCompleted,
-    SecurityEvent,
     SecurityEventName,
+    SecurityEventRaised,
     UserMessage,
+    UserMessageReceived,
 )
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import Handshake, HandshakePolicy, PeerInfo
@@ -236,7 +236,7 @@ class PeerConnection:
             if rotations and not self._rotations_allowed(rotations, now):
                 return
         if type(message) in _USER_TYPES:
-            self._events.append(MessageReceived(message))  # type: ignore[arg-type]
+            self._events.append(UserMessageReceived(message))  # type: ignore[arg-type]
         elif type(message) is Ping:
             self._out.append(records.seal(encode_message(Pong(message.nonce)), now))
             self._last_sent = now
@@ -364,7 +364,7 @@ class PeerConnection:
             detail.update(
                 epoch=status.recv.epoch, counter=status.recv.counter, suite=status.recv.suite
             )
-        self._events.append(SecurityEvent(name, detail))
+        self._events.append(SecurityEventRaised(name, detail))
 
     def _close(self, reason: str, detail: str = "", notify_peer: bool = True) -> None:
         if self.state == "closed":

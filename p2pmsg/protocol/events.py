@@ -1,6 +1,10 @@
 """What a `PeerConnection` tells its driver: frozen, past-tense events.
 
-`SecurityEvent.event` uses the names of DESIGN.md's event schema
+These are the connection's own events, not the records the node makes of
+them: `UserMessageReceived` becomes a stored message and the node API's
+`MessageReceived`; `SecurityEventRaised` becomes a `SecurityEvent` record once
+the node adds what only it knows (the time, the peer, the address).
+`SecurityEventRaised.event` uses the names of DESIGN.md's event schema
 (`handshake_fail`, `decrypt_fail`, `replay_rejected`, `downgrade_rejected`,
 `frame_rejected`), so the node can log it as is. Successful steps are their
 own events (`HandshakeCompleted`, `KeysRotated`, `CipherChanged`) which the
@@ -46,7 +50,7 @@ SecurityEventName = Literal[
     "rate_limited",
 ]
 
-#: The messages an application sends with `send_message` and gets in `MessageReceived`.
+#: The messages an application sends with `send_message` and gets in `UserMessageReceived`.
 UserMessage = (
     Chat
     | Receipt
@@ -73,7 +77,9 @@ class HandshakeCompleted:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageReceived:
+class UserMessageReceived:
+    """The peer sent an application message (a chat, a receipt, a file or pairing step)."""
+
     message: UserMessage
 
 
@@ -102,7 +108,10 @@ class RekeyCompleted:
 
 
 @dataclass(frozen=True, slots=True)
-class SecurityEvent:
+class SecurityEventRaised:
+    """The connection refused what the peer sent (or a handshake failed); the connection
+    closes next. The node logs it as a `SecurityEvent` record."""
+
     event: SecurityEventName
     detail: Mapping[str, object] = field(default_factory=dict)
 
@@ -121,10 +130,10 @@ class ConnectionClosed:
 
 Event = (
     HandshakeCompleted
-    | MessageReceived
+    | UserMessageReceived
     | KeysRotated
     | CipherChanged
     | RekeyCompleted
-    | SecurityEvent
+    | SecurityEventRaised
     | ConnectionClosed
 )

@@ -81,11 +81,12 @@ Messages (messages.py)
   purge_expired(now) -> {fp: [ids]}      delete bodies past their deadline (rows stay for dedup)
   next_expiry() -> float | None          when to call purge_expired next
 
-Security events and alerts (monitoring.py)
+Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
   append_events([SecurityEvent]) / append_event(e)   bounded: oldest pruned in batches
   recent_events(limit=500, *, event=None, peer=None, since=None) -> list (oldest first)
   count_events(event=None, since=None) -> int
   add_alert(Alert) -> Alert (with id);  list_alerts(limit=100, *, unacknowledged_only=False)
+      (a stored alert outside the schema: StoreCorruptError)
   acknowledge_alerts(ids | None, now) -> int
 
 Transfers (transfers.py)
@@ -109,13 +110,11 @@ from __future__ import annotations
 from p2pmsg.store.async_store import AsyncStore
 from p2pmsg.store.records import (
     Address,
-    Alert,
     EnqueuedBatch,
     HandshakeOutcome,
     IncomingMessage,
     MessageRecord,
     PeerRecord,
-    SecurityEvent,
     TransferRecord,
 )
 from p2pmsg.store.settings import Settings
@@ -124,14 +123,12 @@ from p2pmsg.store.store import DB_FILENAME, Store
 __all__ = [
     "DB_FILENAME",
     "Address",
-    "Alert",
     "AsyncStore",
     "EnqueuedBatch",
     "HandshakeOutcome",
     "IncomingMessage",
     "MessageRecord",
     "PeerRecord",
-    "SecurityEvent",
     "Settings",
     "Store",
     "TransferRecord",

@@ -10,24 +10,26 @@ reason. Neither table holds user content, so neither is encrypted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from p2pmsg.errors import StoreCorruptError
+from p2pmsg.security_events import Alert, SecurityEvent
 from p2pmsg.store.base import StoreBase
-from p2pmsg.store.records import SEVERITIES, Alert, SecurityEvent
 
 MAX_DETAIL_CHARS = 4096
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_ALERTS = 10_000
 
-_EVENT_COLUMNS = "id, ts, event, peer, addr, bytes, detail"
+_EVENT_COLUMNS = "ts, event, peer, addr, bytes, detail"
 _ALERT_COLUMNS = "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at"
 
 
-def _detail_json(detail: dict[str, Any] | None) -> str:
-    text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+def _detail_json(detail: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), default=str)
     if len(text) > MAX_DETAIL_CHARS:
         return json.dumps({"truncated": True, "chars": len(text)})
     return text
@@ -45,6 +47,18 @@ def _prune_oldest(conn: sqlite3.Connection, table: str, keep: int, batch: int) -
     if low is None or high - low + 1 <= keep + batch:
         return 0
     return conn.execute(f"DELETE FROM {table} WHERE id <= ?", (high - keep,)).rowcount  # noqa: S608
+
+
+def _alert(row: tuple[Any, ...]) -> Alert:
+    """An alert row as the record. Only `add_alert` writes rows, and only valid alerts
+    exist, so a row outside the schema means the file was changed behind our back."""
+    alert_id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at = row
+    try:
+        return Alert(
+            ts, kind, severity, peer, addr, source, score, message, alert_id, acknowledged_at
+        )
+    except ValueError as exc:
+        raise StoreCorruptError(f"stored alert {alert_id} is malformed: {exc}") from None
 
 
 class MonitoringMixin(StoreBase):
@@ -96,8 +110,8 @@ class MonitoringMixin(StoreBase):
                 (*params, limit),
             ).fetchall()
         return [
-            SecurityEvent(id=i, ts=ts, event=ev, peer=p, addr=a, bytes=b, detail=json.loads(d))
-            for i, ts, ev, p, a, b, d in reversed(rows)
+            SecurityEvent(ts=ts, event=ev, peer=p, addr=a, bytes=b, detail=json.loads(d))
+            for ts, ev, p, a, b, d in reversed(rows)
         ]
 
     def count_events(self, event: str | None = None, since: float | None = None) -> int:
@@ -118,9 +132,7 @@ class MonitoringMixin(StoreBase):
     # --- alerts ------------------------------------------------------------------------
 
     def add_alert(self, alert: Alert) -> Alert:
-        """Store a new alert; returns it with its id."""
-        if alert.severity not in SEVERITIES:
-            raise ValueError(f"bad severity {alert.severity!r}")
+        """Store a new alert (unacknowledged); returns it with its id."""
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO alerts (ts, kind, severity, peer, addr, source, score, message) "
@@ -138,16 +150,8 @@ class MonitoringMixin(StoreBase):
             )
             alert_id = cur.lastrowid
             _prune_oldest(conn, "alerts", self._max_alerts, self._prune_batch(self._max_alerts))
-        return Alert(
-            ts=alert.ts,
-            kind=alert.kind,
-            severity=alert.severity,
-            peer=alert.peer,
-            addr=alert.addr,
-            source=alert.source,
-            score=float(alert.score),
-            message=alert.message,
-            id=alert_id,
+        return dataclasses.replace(
+            alert, score=float(alert.score), id=alert_id, acknowledged_at=None
         )
 
     def list_alerts(self, limit: int = 100, *, unacknowledged_only: bool = False) -> list[Alert]:
@@ -159,21 +163,7 @@ class MonitoringMixin(StoreBase):
                 "ORDER BY id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [
-            Alert(
-                id=i,
-                ts=ts,
-                kind=k,
-                severity=sev,
-                peer=p,
-                addr=a,
-                source=src,
-                score=sc,
-                message=msg,
-                acknowledged_at=ack,
-            )
-            for i, ts, k, sev, p, a, src, sc, msg, ack in rows
-        ]
+        return [_alert(row) for row in rows]
 
     def acknowledge_alerts(self, ids: Sequence[int] | None, now: float) -> int:
         """Acknowledge these alerts (None: all); returns how many changed."""

@@ -2,7 +2,9 @@
 
 They carry decrypted values and nothing that ties them to SQLite, so they can
 cross threads (the store runs on its own worker thread) and be turned into the
-node's views (`p2pmsg.node.api`) without another query. Peers are named by
+node's views (`p2pmsg.node.api`) without another query. Security events and
+alerts are not here: the store keeps the one `SecurityEvent` and `Alert` that
+every layer shares (p2pmsg.security_events). Peers are named by
 their fingerprint as lowercase hex (64 chars); message and transfer ids are
 16 raw bytes (the node shows them as hex).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 Direction = Literal["in", "out"]
@@ -42,7 +44,6 @@ INCOMPLETE_TRANSFER_STATES: tuple[TransferState, ...] = (
     "paused",
     "verifying",
 )
-SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
 MESSAGE_ID_LEN = 16
 TRANSFER_ID_LEN = 16
@@ -188,49 +189,6 @@ class IncomingMessage:
     text: str
     created: float
     ttl: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityEvent:
-    """The DESIGN.md event record (the monitor's input); `id` is the store's row id."""
-
-    ts: float
-    event: str
-    peer: str | None = None
-    addr: str | None = None
-    bytes: int = 0
-    detail: dict[str, Any] | None = None
-    id: int | None = None
-
-    def to_json_record(self) -> dict[str, Any]:
-        return {
-            "ts": self.ts,
-            "event": self.event,
-            "peer": self.peer,
-            "addr": self.addr,
-            "bytes": self.bytes,
-            "detail": dict(self.detail or {}),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """The DESIGN.md alert record plus the store's id and acknowledgement."""
-
-    ts: float
-    kind: str
-    severity: str
-    peer: str | None
-    addr: str | None
-    source: str
-    score: float
-    message: str
-    id: int | None = None
-    acknowledged_at: float | None = None
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,11 @@ the cost of a native dependency.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from p2pmsg.errors import StoreSchemaError
+from p2pmsg.errors import StoreError, StoreSchemaError
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -222,7 +223,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the database's schema version: {exc}") from exc
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
@@ -230,7 +234,9 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
 
     The connection must be in autocommit mode (`isolation_level=None`): each
     step is wrapped in an explicit `BEGIN IMMEDIATE` so that nobody else can
-    migrate the same file at the same time.
+    migrate the same file at the same time. A database another process keeps
+    locked past the busy timeout is a `StoreError`, like every other failure of
+    the file: callers of the store never see a `sqlite3` exception.
     """
     target = len(migrations)
     start = schema_version(conn)
@@ -240,7 +246,10 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
             f"understands ({target}); upgrade p2pmsg to open this profile"
         )
     for version in range(start + 1, target + 1):
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate the database to version {version}: {exc}") from exc
         try:
             # Re-read under the write lock: another process may have migrated meanwhile.
             if schema_version(conn) >= version:
@@ -250,9 +259,16 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
             conn.execute(f"PRAGMA user_version = {int(version)}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            _rollback_quietly(conn)
             raise StoreSchemaError(f"migration to schema version {version} failed: {exc}") from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback_quietly(conn)
             raise
     return start
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    """Undo a failed step; the step's own error is the one worth reporting."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

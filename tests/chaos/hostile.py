@@ -22,7 +22,7 @@ import msgpack
 
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import ConnectionClosed, Event, MessageReceived, UserMessage
+from p2pmsg.protocol.events import ConnectionClosed, Event, UserMessage, UserMessageReceived
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.record import RecordLayer
@@ -103,7 +103,7 @@ class HostilePeer:
         deadline = loop.time() + timeout
         while True:
             for event in self.events:
-                candidate = event.message if isinstance(event, MessageReceived) else event
+                candidate = event.message if isinstance(event, UserMessageReceived) else event
                 if predicate(candidate):
                     return candidate
             if self.eof or loop.time() > deadline:

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from p2pmsg.profile import Profile
+from p2pmsg.security_events import Alert, SecurityEvent
 from p2pmsg.store import Store
-from p2pmsg.store.records import Alert, SecurityEvent
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "Alerts-Text-Passw0rd!"  # noqa: S105 - a throwaway test profile
@@ -98,6 +98,30 @@ def test_alerts_and_events_print_peer_text_inert(tmp_path: Path) -> None:
     lines = _run(tmp_path, "events", "--json", "--event", "handshake_fail")
     assert lines.isascii() and lines.count(b"\n") == 1
     assert json.loads(lines)["detail"] == {"reason": REASON}
+
+
+def test_the_json_outputs_are_pinned_byte_for_byte(tmp_path: Path) -> None:
+    """`events --json` is one compact line per event, `alerts --json` one JSON array:
+    scripts parse both, so the records behind them must not change a byte of either."""
+    unlocked = Profile(tmp_path, "me", kdf_iterations=20_000).create("me", PASSWORD)
+    with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+        store.append_event(
+            SecurityEvent(1763800000.25, "msg_recv", MALLORY, "10.0.0.2", 120, {"b": 1, "a": "x"})
+        )
+        store.add_alert(
+            Alert(1763800002.5, "flood", "high", None, "10.0.0.9", "rule:connection_rate", 1.5, "m")
+        )
+    assert (
+        _run(tmp_path, "events", "--json", "--event", "msg_recv")
+        == (
+            '{"ts":1763800000.25,"event":"msg_recv",'
+            f'"peer":"{MALLORY}","addr":"10.0.0.2","bytes":120,"detail":{{"a":"x","b":1}}}}\n'
+        ).encode()
+    )
+    assert _run(tmp_path, "alerts", "--json") == (
+        b'[{"ts": 1763800002.5, "kind": "flood", "severity": "high", "peer": null, '
+        b'"addr": "10.0.0.9", "source": "rule:connection_rate", "score": 1.5, "message": "m"}]\n'
+    )
 
 
 def test_an_error_quoting_peer_names_prints_inert(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]

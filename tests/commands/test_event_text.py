@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 
 from p2pmsg.commands._node import SECURITY_WORDS, event_json, event_text
-from p2pmsg.monitor.events import EVENT_NAMES
 from p2pmsg.node import api
 from p2pmsg.node.transfers.outgoing import decline_text
+from p2pmsg.security_events import EVENT_NAMES
 
 NOON = datetime(2026, 1, 5, 12, 0, 0).timestamp()  # "[12:00:00]" in the local zone
 ALICE = "a1" * 32

@@ -41,7 +41,7 @@ seed corpus starts the fuzzer deep inside established sessions.
 
 The oracle (`Watcher`) checks the documented contract of `PeerConnection`
 after every call: `receive_data` and `handle_timer` never raise; events are
-of the documented types and names; a `SecurityEvent` is followed by
+of the documented types and names; a `SecurityEventRaised` is followed by
 `ConnectionClosed` in the same batch; exactly one `ConnectionClosed`, with a
 documented reason other than `internal_error`; nothing (no event, no byte)
 after it; the state agrees with the events. Two more properties hold for
@@ -49,7 +49,7 @@ any honest sender: what one side receives is exactly a prefix of what the
 other sent (nothing duplicated, reordered or invented; only the tail may be
 lost), unless the program injected bytes the partner never sent (RAW, SEAL);
 and a program with no hostile op at all (RAW, MUTATE, REPLAY, SEAL, EOF) makes
-no `SecurityEvent` in `receive_data` on either side: crossing rekeys,
+no `SecurityEventRaised` in `receive_data` on either side: crossing rekeys,
 rotations and suite switches between two honest peers must just work. A side
 only ever authenticates the other's identity (never its own, never anyone
 else). Right after `handle_timer(now)`, `get_timer()` is later than `now`, or
@@ -74,10 +74,10 @@ from p2pmsg.protocol.events import (
     Event,
     HandshakeCompleted,
     KeysRotated,
-    MessageReceived,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
     UserMessage,
+    UserMessageReceived,
 )
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.limits import PROLOGUE, ProtocolConfig
@@ -126,11 +126,11 @@ N_ACTIONS = 8
 
 EVENT_TYPES = (
     HandshakeCompleted,
-    MessageReceived,
+    UserMessageReceived,
     KeysRotated,
     CipherChanged,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
     ConnectionClosed,
 )
 SECURITY_EVENT_NAMES = frozenset(
@@ -298,7 +298,7 @@ class Endpoint:
             raise ContractViolation(f"{where} after ConnectionClosed")
         if not isinstance(event, EVENT_TYPES):
             raise ContractViolation(f"{where} is not a documented event type")
-        if type(event) is SecurityEvent:
+        if type(event) is SecurityEventRaised:
             if event.event not in SECURITY_EVENT_NAMES:
                 raise ContractViolation(f"{where} has undocumented name {event.event!r}")
             if not any(type(e) is ConnectionClosed for e in rest):
@@ -327,7 +327,7 @@ class Endpoint:
             self.completed = event
         elif not self.handshook:
             raise ContractViolation(f"{where} before HandshakeCompleted")
-        elif type(event) is MessageReceived:
+        elif type(event) is UserMessageReceived:
             if type(event.message) not in USER_MESSAGES:
                 raise ContractViolation(f"{where} carries {type(event.message).__name__}")
             self.received.append(event.message)
@@ -495,7 +495,7 @@ class Session:
             )
         if not self.hostile:
             for event in batch:
-                if type(event) is SecurityEvent:
+                if type(event) is SecurityEventRaised:
                     raise ContractViolation(f"{endpoint.label}: honest peers, yet {event!r}")
         if (
             not self.injected

@@ -25,8 +25,8 @@ from p2pmsg.protocol.events import (
     ConnectionClosed,
     HandshakeCompleted,
     KeysRotated,
-    MessageReceived,
     RekeyCompleted,
+    UserMessageReceived,
 )
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.wire import unpack_limited
@@ -87,7 +87,7 @@ def test_captured_session_replays_deep(seed: str) -> None:
     session = run_program((CORPUS_ROOT / "connection" / seed).read_bytes())
     kinds = [type(e) for e in session.victim.events]
     assert kinds.count(HandshakeCompleted) == 1
-    assert kinds.count(MessageReceived) >= 15
+    assert kinds.count(UserMessageReceived) >= 15
     assert kinds.count(KeysRotated) >= 10
     assert kinds.count(RekeyCompleted) >= 2
     closed = session.victim.events[-1]
@@ -138,7 +138,7 @@ def test_oracle_reports_events_after_connection_closed() -> None:
     session = _established()
     session.feed(session.victim, b"")  # EOF: closed
     assert session.victim.closed
-    session.victim.conn._events.append(MessageReceived(None))  # type: ignore[arg-type]
+    session.victim.conn._events.append(UserMessageReceived(None))  # type: ignore[arg-type]
     with pytest.raises(ContractViolation, match="after ConnectionClosed"):
         session.victim.check("a late event")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from p2pmsg.monitor.events import SecurityEvent
+from p2pmsg.security_events import SecurityEvent
 
 PEER = "ab" * 32
 OTHER = "cd" * 32

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from p2pmsg.monitor.evaluate import classification_report, evaluate_events
-from p2pmsg.monitor.events import LABELS
 from p2pmsg.monitor.model import load_models
 from p2pmsg.monitor.simulate import SimConfig, generate
+from p2pmsg.security_events import LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,13 +5,8 @@ import json
 import pytest
 
 from p2pmsg.errors import EventFormatError
-from p2pmsg.monitor.events import (
-    Alert,
-    SecurityEvent,
-    iter_events,
-    parse_event,
-    top_label,
-)
+from p2pmsg.monitor.events import iter_events, parse_event, top_label
+from p2pmsg.security_events import SecurityEvent
 
 GOOD = {
     "ts": 1763800000.25,
@@ -92,24 +87,3 @@ def test_label_priority_follows_design() -> None:
     assert top_label(["brute_force", "replay"]) == "replay"
     assert top_label(["integrity_violation", "impersonation"]) == "impersonation"
     assert top_label([]) == "normal"
-
-
-def test_alert_schema_is_enforced() -> None:
-    alert = Alert(1.0, "flood", "high", None, "10.0.0.1", "rule:connection_rate", 1.5, "m")
-    assert set(alert.to_dict()) == {
-        "ts",
-        "kind",
-        "severity",
-        "peer",
-        "addr",
-        "source",
-        "score",
-        "message",
-    }
-    assert Alert.from_dict(alert.to_dict()) == alert
-    with pytest.raises(ValueError):
-        Alert(1.0, "normal", "high", None, None, "model", 0.0, "m")
-    with pytest.raises(ValueError):
-        Alert(1.0, "flood", "severe", None, None, "model", 0.0, "m")
-    with pytest.raises(ValueError):
-        Alert(1.0, "flood", "low", None, None, "heuristic", 0.0, "m")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from p2pmsg.monitor.alerts import AlertDeduper
-from p2pmsg.monitor.events import Alert
 from p2pmsg.monitor.live import MODELS, NOT_LOADED, Monitor
 from p2pmsg.monitor.simulate import SimConfig, generate
+from p2pmsg.security_events import Alert
 from tests.monitor.helpers import PEER, T0, ev
 
 

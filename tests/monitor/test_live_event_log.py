@@ -29,12 +29,13 @@ import pytest
 
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import WrongPasswordError
-from p2pmsg.monitor.events import EVENT_NAMES, event_from_dict
+from p2pmsg.monitor.events import event_from_dict
 from p2pmsg.node.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.sender import OutgoingTransfer
 from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.profile import Profile
+from p2pmsg.security_events import EVENT_NAMES
 from tests.monitor.attack_tools import raw_peer
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from p2pmsg.monitor.events import SecurityEvent
 from p2pmsg.monitor.rules import MIB, RuleEngine, RuleHit
+from p2pmsg.security_events import SecurityEvent
 from tests.monitor.helpers import PEER, ev
 
 
@@ -129,8 +129,8 @@ def test_exfiltration_threshold_follows_the_peers_own_baseline() -> None:
 
 
 def test_identity_changed_alerts_say_what_happened() -> None:
-    from p2pmsg.monitor.events import SecurityEvent as Event
     from p2pmsg.monitor.rules import RuleEngine
+    from p2pmsg.security_events import SecurityEvent as Event
 
     engine = RuleEngine()
     clash = engine.observe(

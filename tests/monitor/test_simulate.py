@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.cli import main
-from p2pmsg.monitor.events import EVENT_NAMES, LABELS, read_events
+from p2pmsg.monitor.events import read_events
 from p2pmsg.monitor.simulate import SimConfig, generate, write_jsonl
+from p2pmsg.security_events import EVENT_NAMES, LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = REPO / "datasets"

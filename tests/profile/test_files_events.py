@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from p2pmsg.profile import append_event, read_events, security_event
+from p2pmsg.profile import append_event, read_events
 from p2pmsg.profile.files import atomic_write
+from p2pmsg.security_events import SecurityEvent
 
 
 def test_atomic_write_replaces_with_mode_0600(tmp_path: Path) -> None:
@@ -36,9 +37,13 @@ def test_exclusive_write_never_overwrites(tmp_path: Path) -> None:
 
 def test_event_lines_follow_the_design_schema(tmp_path: Path) -> None:
     log = tmp_path / "security_events.jsonl"
-    append_event(log, security_event(1763800000.25, "unlock_fail", detail={"failures": 2}))
-    append_event(log, security_event(1763800001, "unlock_ok"))
+    append_event(log, SecurityEvent(1763800000.25, "unlock_fail", detail={"failures": 2}).to_dict())
+    append_event(log, SecurityEvent(1763800001.0, "unlock_ok").to_dict())
     lines = log.read_text().splitlines()
+    assert lines[0] == (  # byte for byte: the node and scripts read these lines
+        '{"ts":1763800000.25,"event":"unlock_fail","peer":null,"addr":null,"bytes":0,'
+        '"detail":{"failures":2}}'
+    )
     assert json.loads(lines[0]) == {
         "ts": 1763800000.25,
         "event": "unlock_fail",

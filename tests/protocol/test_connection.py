@@ -15,9 +15,9 @@ from p2pmsg.protocol.events import (
     ConnectionClosed,
     HandshakeCompleted,
     KeysRotated,
-    MessageReceived,
     RekeyCompleted,
-    SecurityEvent,
+    SecurityEventRaised,
+    UserMessageReceived,
 )
 from p2pmsg.protocol.framing import FrameDecoder, encode_frame
 from p2pmsg.protocol.limits import ProtocolConfig
@@ -35,13 +35,13 @@ def _chat(pair: Pair, text: str) -> Chat:
 def _texts(pair: Pair, side: str) -> list[str]:
     return [
         e.message.text
-        for e in pair.of_type(side, MessageReceived)  # type: ignore[attr-defined]
+        for e in pair.of_type(side, UserMessageReceived)  # type: ignore[attr-defined]
         if isinstance(e.message, Chat)
     ]  # type: ignore[attr-defined]
 
 
 def _security(pair: Pair, side: str) -> list[str]:
-    return [e.event for e in pair.of_type(side, SecurityEvent)]  # type: ignore[attr-defined]
+    return [e.event for e in pair.of_type(side, SecurityEventRaised)]  # type: ignore[attr-defined]
 
 
 def _closed(pair: Pair, side: str) -> list[str]:
@@ -277,7 +277,7 @@ def test_every_bit_flip_of_a_record_through_the_connection() -> None:
         data = bytearray(pair.a.send_message(Receipt((b"\x01" * 16,), "read")))
         data[bit // 8] ^= 1 << (bit % 8)
         pair.deliver(bytes(data))
-        assert not pair.of_type("b", MessageReceived), bit
+        assert not pair.of_type("b", UserMessageReceived), bit
         if bit >= 32:  # a flipped length merely waits for more bytes, or is refused
             assert _security(pair, "b"), bit
             assert pair.b.state == "closed"
@@ -329,7 +329,7 @@ def test_hostile_msgpack_inside_a_valid_record(plaintext: bytes) -> None:
     records = pair.a._records
     assert records is not None
     pair.deliver(records.seal(plaintext, pair.clock()))
-    [event] = pair.of_type("b", SecurityEvent)
+    [event] = pair.of_type("b", SecurityEventRaised)
     assert event.event in ("frame_rejected", "replay_rejected")  # type: ignore[attr-defined]
     assert _closed(pair, "b") == ["protocol_error"]
 
@@ -441,12 +441,12 @@ def test_policy_refusal_through_connections() -> None:
     a.receive_data(b.data_to_send())
     b.receive_data(a.data_to_send())
     events_b = [b.next_event(), b.next_event()]
-    assert isinstance(events_b[0], SecurityEvent) and events_b[0].event == "handshake_fail"
+    assert isinstance(events_b[0], SecurityEventRaised) and events_b[0].event == "handshake_fail"
     assert isinstance(events_b[1], ConnectionClosed)
     a.receive_data(b.data_to_send())  # the abort tells a why
     events_a = [a.next_event() for _ in range(3)]
     assert isinstance(events_a[0], HandshakeCompleted)
-    assert isinstance(events_a[1], SecurityEvent) and events_a[1].event == "handshake_fail"
+    assert isinstance(events_a[1], SecurityEventRaised) and events_a[1].event == "handshake_fail"
     assert isinstance(events_a[2], ConnectionClosed)
     assert "not on the allow list" in events_a[2].detail
 
@@ -477,7 +477,7 @@ def test_an_abort_with_a_hostile_reason_is_a_malformed_frame() -> None:
     responder = PeerConnection("responder", identity(2), "b", os.urandom, Clock())
     responder.receive_data(encode_frame(msgpack.packb([3, hostile])))
     events = [responder.next_event(), responder.next_event(), responder.next_event()]
-    assert isinstance(events[0], SecurityEvent) and events[0].event == "frame_rejected"
+    assert isinstance(events[0], SecurityEventRaised) and events[0].event == "frame_rejected"
     assert events[0].detail["reason"] == (
         "abort frame: field 'reason' must be one line of "
         "text, at most 256 bytes, no controls, got str of "
@@ -495,7 +495,7 @@ def test_an_abort_with_a_clean_reason_still_ends_the_handshake() -> None:
     responder = PeerConnection("responder", identity(2), "b", os.urandom, Clock())
     responder.receive_data(encode_abort("no cipher suite in common \u202e"))
     first = responder.next_event()
-    assert isinstance(first, SecurityEvent) and first.event == "handshake_fail"
+    assert isinstance(first, SecurityEventRaised) and first.event == "handshake_fail"
     assert first.detail["reason"] == "peer aborted the handshake: no cipher suite in common \u202e"
 
 
@@ -510,7 +510,7 @@ def test_a_storm_of_one_record_epochs_ends_the_session() -> None:
             break
     assert pair.b.closed
     assert _security(pair, "b") == ["rate_limited"]
-    (event,) = pair.of_type("b", SecurityEvent)
+    (event,) = pair.of_type("b", SecurityEventRaised)
     assert event.detail["reason"].startswith("rotation_storm")  # type: ignore[attr-defined]
     closed = pair.of_type("b", ConnectionClosed)
     assert [c.reason for c in closed] == ["protocol_error"]  # type: ignore[attr-defined]

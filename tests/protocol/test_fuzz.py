@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import ConnectionClosed, MessageReceived, SecurityEvent
+from p2pmsg.protocol.events import ConnectionClosed, SecurityEventRaised, UserMessageReceived
 from p2pmsg.protocol.limits import ProtocolConfig
 from p2pmsg.protocol.messages import FileOffer, Receipt, new_chat
 from tests.protocol.pair import Clock, Pair, identity
@@ -65,7 +65,7 @@ def _recorded_session() -> tuple[bytes, bytes]:
     pair.deliver(a.request_rekey())
     pair.deliver(a.send_message(new_chat(rng, pair.clock(), "after rekey")))
     pair.deliver(b"", b.close("done"))
-    assert len(pair.of_type("b", MessageReceived)) == 8
+    assert len(pair.of_type("b", UserMessageReceived)) == 8
     return b"".join(pair.wire_ab), b"".join(pair.wire_ba)
 
 
@@ -86,7 +86,7 @@ def _check(events: list[object]) -> None:
     assert len(closes) <= 1
     assert not any(c.reason == "internal_error" for c in closes), closes
     if closes and closes[0].reason == "protocol_error":
-        assert any(isinstance(e, SecurityEvent) for e in events)
+        assert any(isinstance(e, SecurityEventRaised) for e in events)
 
 
 def _first_frames(data: bytes, count: int) -> bytes:
@@ -109,8 +109,8 @@ def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
 def test_recorded_session_replays_exactly() -> None:
     ab, _ = _recorded_session()
     events = _feed(_connection("responder"), [ab], eof=False)
-    assert sum(isinstance(e, MessageReceived) for e in events) == 8
-    assert not any(isinstance(e, SecurityEvent) for e in events)
+    assert sum(isinstance(e, UserMessageReceived) for e in events) == 8
+    assert not any(isinstance(e, SecurityEventRaised) for e in events)
 
 
 _mutation = st.one_of(
@@ -178,4 +178,4 @@ def test_receive_data_after_a_failure_is_inert() -> None:
     for _ in range(3):
         conn.receive_data(os.urandom(32))
     events = _feed(conn, [], eof=True)
-    assert [type(e).__name__ for e in events] == ["SecurityEvent", "ConnectionClosed"]
+    assert [type(e).__name__ for e in events] == ["SecurityEventRaised", "ConnectionClosed"]

@@ -10,7 +10,7 @@ import pytest
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import HandshakeError, LocalProtocolError
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import ConnectionClosed, HandshakeCompleted, SecurityEvent
+from p2pmsg.protocol.events import ConnectionClosed, HandshakeCompleted, SecurityEventRaised
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import Handshake, PeerInfo, static_binding
 from p2pmsg.protocol.limits import ProtocolConfig
@@ -255,8 +255,8 @@ def test_mitm_editing_the_offer_fails_the_handshake(edited: list[int]) -> None:
     pair.a.receive_data(reply)
     pair.drain()
     assert not pair.of_type("a", HandshakeCompleted)
-    [event] = pair.of_type("a", SecurityEvent)
-    assert isinstance(event, SecurityEvent) and event.event == "handshake_fail"
+    [event] = pair.of_type("a", SecurityEventRaised)
+    assert isinstance(event, SecurityEventRaised) and event.event == "handshake_fail"
     assert "authentication" in str(event.detail["reason"])
     [closed] = pair.of_type("a", ConnectionClosed)
     assert isinstance(closed, ConnectionClosed) and closed.reason == "handshake_failed"
@@ -293,6 +293,6 @@ def test_no_common_suite_through_connections_tells_the_initiator() -> None:
     b.receive_data(a.start())
     a.receive_data(b.data_to_send())
     events = [a.next_event(), a.next_event()]
-    assert isinstance(events[0], SecurityEvent) and events[0].event == "handshake_fail"
+    assert isinstance(events[0], SecurityEventRaised) and events[0].event == "handshake_fail"
     assert "no cipher suite in common" in str(events[0].detail["reason"])
     assert isinstance(events[1], ConnectionClosed) and events[1].reason == "handshake_failed"

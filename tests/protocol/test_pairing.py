@@ -14,7 +14,7 @@ import pytest
 
 from p2pmsg.errors import ConfigError
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import MessageReceived, SecurityEvent
+from p2pmsg.protocol.events import SecurityEventRaised, UserMessageReceived
 from p2pmsg.protocol.messages import PairAbort, PairFinish, PairMessage, PairReply, PairStart
 from p2pmsg.protocol.pairing import (
     CODE_LIFETIME,
@@ -46,7 +46,7 @@ def carry(pair: Pair, sender: PeerConnection, messages: Sequence[PairMessage]) -
     before = len(sink)
     data = sender.send_messages(messages)
     pair.deliver(data_ab=data) if sender is pair.a else pair.deliver(data_ba=data)
-    got = [e.message for e in sink[before:] if isinstance(e, MessageReceived)]
+    got = [e.message for e in sink[before:] if isinstance(e, UserMessageReceived)]
     assert got == list(messages)
     return got  # type: ignore[return-value]
 
@@ -89,7 +89,7 @@ def test_the_right_code_verifies_both_sides() -> None:
     assert typer.result is not None and typer.result.ok and typer.result.reason == "verified"
     assert shower.result is not None and shower.result.ok
     assert len({m.attempt for m in sent}) == 1
-    assert not pair.of_type("a", SecurityEvent) and not pair.of_type("b", SecurityEvent)
+    assert not pair.of_type("a", SecurityEventRaised) and not pair.of_type("b", SecurityEventRaised)
 
 
 def test_a_wrong_code_fails_both_and_burns_the_code() -> None:
@@ -163,7 +163,7 @@ def test_a_replayed_transcript_from_an_earlier_attempt_fails() -> None:
     # Replayed as records, the session itself refuses them (strict record counters).
     pair.b.receive_data(pair.wire_ab[-1])
     pair.drain()
-    assert [e.event for e in pair.of_type("b", SecurityEvent)] == ["replay_rejected"]
+    assert [e.event for e in pair.of_type("b", SecurityEventRaised)] == ["replay_rejected"]
 
 
 def test_a_transcript_of_another_session_fails() -> None:

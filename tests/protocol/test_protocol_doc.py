@@ -16,7 +16,7 @@ import msgpack
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.suites import get_suite
 from p2pmsg.protocol.connection import PeerConnection
-from p2pmsg.protocol.events import HandshakeCompleted, MessageReceived
+from p2pmsg.protocol.events import HandshakeCompleted, UserMessageReceived
 from p2pmsg.protocol.handshake import Handshake
 from p2pmsg.protocol.keyschedule import (
     epoch_key,
@@ -95,7 +95,7 @@ def worked_example() -> dict[str, bytes]:
     out["frame-4"] = a.send_message(chat)
     b.receive_data(out["frame-4"])
     received = b.next_event()
-    assert isinstance(received, MessageReceived) and received.message == chat
+    assert isinstance(received, UserMessageReceived) and received.message == chat
     return out
 
 

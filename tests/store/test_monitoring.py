@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from p2pmsg.store import Alert, SecurityEvent, Store
+from p2pmsg.security_events import Alert, SecurityEvent
+from p2pmsg.store import Store
 from p2pmsg.store.monitoring import MAX_DETAIL_CHARS, _bounds_sql
 
 
@@ -18,7 +19,7 @@ def test_events_round_trip_in_the_design_record_shape(store: Store) -> None:
         ]
     )
     first, second = store.recent_events()
-    assert first.to_json_record() == {
+    assert first.to_dict() == {
         "ts": 1.5,
         "event": "handshake_fail",
         "peer": None,
@@ -94,6 +95,18 @@ def test_alerts_add_list_acknowledge(store: Store) -> None:
     assert all(a.acknowledged for a in store.list_alerts())
     with pytest.raises(ValueError, match="severity"):
         store.add_alert(Alert(1.0, "flood", "apocalyptic", None, None, "model", 1.0, "x"))
+
+
+def test_a_stored_alert_outside_the_schema_is_a_corrupt_store(store: Store) -> None:
+    """Only valid alerts are ever written, so a row that is not one was changed behind
+    the store's back: `StoreCorruptError` (the CLI's one line), not a bare ValueError."""
+    from p2pmsg.errors import StoreCorruptError
+
+    made = store.add_alert(Alert(1.0, "flood", "high", None, None, "model", 1.0, "x"))
+    with store._write() as conn:
+        conn.execute("UPDATE alerts SET kind = 'normal' WHERE id = ?", (made.id,))
+    with pytest.raises(StoreCorruptError, match=f"stored alert {made.id} is malformed"):
+        store.list_alerts()
 
 
 def test_pruning_finds_the_bounds_without_scanning_the_table(store: Store) -> None:

@@ -105,6 +105,31 @@ def test_a_file_that_is_not_a_database_is_a_store_error(db_path: Path, data_key:
         Store.open(db_path, data_key)
 
 
+def test_a_database_locked_by_another_process_is_a_store_error(
+    db_path: Path, data_key: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes opening a new profile at once: the one that finds the file locked
+    past the busy timeout gets a `StoreError` (the CLI's one-line message), not a raw
+    `sqlite3.OperationalError` and its traceback. So does a closed store's version."""
+    from p2pmsg.errors import StoreError
+    from p2pmsg.store import base
+
+    monkeypatch.setattr(base, "BUSY_TIMEOUT_MS", 100)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock the first migration needs
+    try:
+        with pytest.raises(StoreError, match="cannot migrate the database to version 1"):
+            Store.open(db_path, data_key)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store = Store.open(db_path, data_key)
+    store.close()
+    with pytest.raises(StoreError, match="schema version"):
+        store.schema_version  # noqa: B018 - the property is what is tested
+
+
 def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
     db_path: Path, data_key: bytes
 ) -> None:
