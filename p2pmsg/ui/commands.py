@@ -39,18 +39,18 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
         (
             "Pair by code",
             "Verify the selected peer with a short code, shown or typed (/pair)",
-            main.action_pair,
+            main.dialogs.pair,
         ),
         ("Rename peer", "Your own name for the selected peer (ctrl+r, /name)", main.action_rename),
         (
             "Block peer",
             "Refuse the selected peer's key from now on (/block)",
-            partial(main.run_slash, _slash("block")),
+            partial(main.commands.run_slash, _slash("block")),
         ),
         (
             "Unblock peer",
             "Allow a blocked key again (/unblock)",
-            partial(main.run_slash, _slash("unblock")),
+            partial(main.commands.run_slash, _slash("unblock")),
         ),
         (
             "Settings",
@@ -61,12 +61,12 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
         (
             "Fresh key agreement",
             "Run a new X25519 exchange with the selected peer",
-            partial(main.run_slash, _slash("rekey")),
+            partial(main.commands.run_slash, _slash("rekey")),
         ),
         (
             "Accept file offer",
             "Accept the newest file offer in this conversation",
-            main.accept_latest_offer,
+            main.commands.accept_latest_offer,
         ),
         ("Help", "Keys, slash commands and marks (F1)", main.action_help),
         (
@@ -78,7 +78,7 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
         (
             "Disappearing messages off",
             "No timer in this conversation",
-            partial(main.run_slash, _slash("ttl", arg="off")),
+            partial(main.commands.run_slash, _slash("ttl", arg="off")),
         ),
     ]
     for suite in SUITES:
@@ -86,7 +86,7 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
             (
                 f"Cipher: {suite}",
                 f"Send with {suite} from the next epoch",
-                partial(main.action_set_suite, suite),
+                partial(main.commands.set_suite, suite),
             )
         )
     for ttl_label, seconds in (("5 minutes", 300.0), ("1 hour", 3600.0), ("1 day", 86400.0)):
@@ -94,7 +94,7 @@ def main_commands(main: MainScreen) -> Iterator[SystemCommand]:
             (
                 f"Disappearing messages: {ttl_label}",
                 "Messages in this conversation are deleted after being read",
-                partial(main.run_slash, _slash("ttl", arg=ttl_label, ttl=seconds)),
+                partial(main.commands.run_slash, _slash("ttl", arg=ttl_label, ttl=seconds)),
             )
         )
     for title, help_text, callback in entries:

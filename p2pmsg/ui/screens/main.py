@@ -3,20 +3,24 @@
 Node events arrive in batches (`NodeEvents`) and are applied here in one
 pass, so a flood costs one layout per frame. Everything that talks to the node
 runs in async workers; the node itself keeps blocking work off the loop.
-What the user typed is executed by `ConversationActions` (a mixin).
+The screen owns the objects that act for the user and hands each the narrow
+view of itself it needs: `ConversationCommands` runs what the user types (and the
+commands keys and palette share with it), `MainDialogs` opens the screens shown
+over this one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
@@ -44,7 +48,9 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
 from p2pmsg.ui.safe_text import clip, literal_content, printable
-from p2pmsg.ui.screens.main_actions import ConversationActions, describe_unsendable
+from p2pmsg.ui.screens.conversation_commands import ConversationCommands, describe_unsendable
+from p2pmsg.ui.screens.dialogs import MainDialogs
+from p2pmsg.ui.screens.disappearing import DisappearingTimers
 from p2pmsg.ui.timefmt import Clock, duration
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
@@ -60,8 +66,10 @@ NOTIFY_INTERVAL = 3.0  # at most one new-message toast per peer per this many se
 HISTORY_SHOWN = 200
 HISTORY_SEARCHED = 2000
 
+ResultT = TypeVar("ResultT")
 
-class MainScreen(ConversationActions):
+
+class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "dashboard", "Security"),
@@ -92,20 +100,18 @@ class MainScreen(ConversationActions):
         self.clock = clock
         self.selected: str | None = None
         self.sessions: dict[str, SessionStatusView] = {}
-        self.conversation_ttl: dict[str, float | None] = {}  # each one's own, as stored
-        self.default_disappearing_ttl: float | None = None
+        self.timers = DisappearingTimers()
         self._last_toast: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._mark_read_timer: Timer | None = None
-        self._key_prompted: set[str] = set()
-        self._send_lock = asyncio.Lock()
         self.bell = True  # the terminal bell for a message in another conversation (Settings)
         self._loaded: dict[str, tuple[int, int]] = {}  # messages shown, and the limit asked
         # The timer of each peer's latest message to us: a change is said in the chat
         # (their /ttl reaches us only as the timer on their messages).
         self._their_ttl: dict[str, float | None] = {}
-        self._adding: set[tuple[str, int]] = set()
         self._clash_pending: set[str] = set()
+        self.dialogs = MainDialogs(node, clock, self)
+        self.commands = ConversationCommands(node, self, self.dialogs, self.timers)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⛨")
@@ -130,7 +136,7 @@ class MainScreen(ConversationActions):
             f"{_short(self.node.fingerprint)} · port {self.node.listen_port}"
         )
         self.query_one(MessageLog).me_name = self.node.display_name
-        self._render_header()
+        self.render_header()
         self.query_one(Composer).focus()
         self._apply_panes()
         self._load_initial()
@@ -237,7 +243,7 @@ class MainScreen(ConversationActions):
             self.query_one(PeerList).set_peers(peers)
             settings = await self.node.get_settings()
             ttl = settings.get("default_disappearing_ttl")
-            self.default_disappearing_ttl = float(ttl) if ttl else None
+            self.timers.default = float(ttl) if ttl else None
             self.bell = bool(settings.get("bell", True))
             threats = self.query_one(ThreatPanel)
             threats.set_status(await self.node.monitor_status())
@@ -263,6 +269,99 @@ class MainScreen(ConversationActions):
             return None
         return self.query_one(PeerList).peers.get(fingerprint)
 
+    # --- what the user does: keys, composer, cards (the palette: p2pmsg.ui.commands) -----
+
+    def on_composer_sent(self, event: Composer.Sent) -> None:
+        self.commands.sent(event.text)
+
+    def on_composer_refused(self, event: Composer.Refused) -> None:
+        self.message_log.add_note(event.reason, error=True)
+
+    def on_message_log_transfer_decision(self, event: MessageLog.TransferDecision) -> None:
+        self.commands.decide_transfer(event.transfer_id, event.accept)
+
+    def on_threat_panel_alert_chosen(self, event: ThreatPanel.AlertChosen) -> None:
+        self.dialogs.alert_detail(event.alert)
+
+    def action_help(self) -> None:
+        self.dialogs.help()
+
+    def action_dashboard(self) -> None:
+        self.dialogs.dashboard()
+
+    def action_verify(self) -> None:
+        self.dialogs.verify()
+
+    def action_settings(self) -> None:
+        self.dialogs.settings()
+
+    def action_rotate(self) -> None:
+        self.commands.rotate()
+
+    def action_rename(self) -> None:
+        self.commands.start_rename()
+
+    def action_focus_composer(self) -> None:
+        self.composer.focus()
+
+    def action_next_peer(self, step: int) -> None:
+        options = self.peer_list.options
+        if not options:
+            return
+        ids = [option.id for option in options]
+        index = ids.index(self.selected) if self.selected in ids else -1
+        target = ids[(index + step) % len(ids)]
+        if target is not None:
+            self.open_conversation(target)
+            self.composer.focus()  # a keyboard jump is followed by typing
+
+    # --- what the commands and dialogs see of this screen ------------------------------
+
+    @property
+    def message_log(self) -> MessageLog:
+        return self.query_one(MessageLog)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def peer_list(self) -> PeerList:
+        return self.query_one(PeerList)
+
+    def push_screen(
+        self, screen: Screen[ResultT], callback: Callable[[ResultT | None], None] | None = None
+    ) -> None:
+        self.app.push_screen(screen, callback)
+
+    def settings_saved(self, values: dict[str, Any] | None) -> None:
+        if values and "bell" in values:
+            self.bell = bool(values["bell"])
+        if values and "default_disappearing_ttl" in values:
+            ttl = values["default_disappearing_ttl"]
+            self.timers.default = float(ttl) if ttl else None
+            self.render_header()
+
+    def reload_peers(self) -> None:
+        """Show the peers (and the selected session) as the node has them now: after a
+        decision made in another screen."""
+        self.run_worker(self._reload_peers(), group="refresh-peer")
+
+    async def _reload_peers(self) -> None:
+        try:
+            peers = await self.node.peers()
+        except P2PMsgError:
+            return
+        plist = self.peer_list
+        for peer in peers:
+            plist.upsert(peer)
+        self.render_header()
+        if self.selected is not None:
+            session = await self.node.session_status(self.selected)
+            if session is not None:
+                self.sessions[self.selected] = session
+            self._render_session()
+
     # --- selection ------------------------------------------------------------------
 
     @on(PeerList.PeerChosen)
@@ -278,11 +377,11 @@ class MainScreen(ConversationActions):
         log = self.query_one(MessageLog)
         log.peer_name = self.peer_name(fingerprint)
         log.clear_conversation()
-        self._render_header()
+        self.render_header()
         self._load_conversation(fingerprint)
         peer = self.peer(fingerprint)
         if peer is not None and peer.state == "flagged":
-            self.prompt_key_decision(fingerprint)
+            self.dialogs.prompt_key_decision(fingerprint)
 
     @work(exclusive=True, group="conversation")
     async def _load_conversation(self, fingerprint: str, limit: int = HISTORY_SHOWN) -> None:
@@ -290,7 +389,7 @@ class MainScreen(ConversationActions):
             messages = await self.node.conversation(fingerprint, limit)
             transfers = await self.node.transfers(fingerprint)
             session = await self.node.session_status(fingerprint)
-            self.conversation_ttl[fingerprint] = await self.node.conversation_ttl(fingerprint)
+            self.timers.own[fingerprint] = await self.node.conversation_ttl(fingerprint)
         except P2PMsgError as exc:
             self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
             return
@@ -306,7 +405,7 @@ class MainScreen(ConversationActions):
             self._search_changed()
         last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
         self._their_ttl[fingerprint] = last_in.ttl if last_in is not None else None
-        self._render_header()
+        self.render_header()
         self._render_session()
         await self._mark_read(fingerprint)
 
@@ -328,7 +427,7 @@ class MainScreen(ConversationActions):
         if self.selected is not None:
             self.run_worker(self._mark_read(self.selected), group="mark-read", exclusive=True)
 
-    def _render_header(self) -> None:
+    def render_header(self) -> None:
         header = self.query_one("#conv-header", Static)
         peer = self.peer(self.selected)
         composer = self.query_one(Composer)
@@ -361,7 +460,7 @@ class MainScreen(ConversationActions):
         else:
             parts.append(("first seen, not verified (F3)", WARN))
         parts += [" · ", ("online", OK) if peer.online else ("offline", MUTED)]
-        ttl, is_default = self.effective_ttl(peer.fingerprint)
+        ttl, is_default = self.timers.effective(peer.fingerprint)
         if ttl is not None:
             parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""), WARN))
         parts.append((f" · {peer.short_fingerprint}", MUTED))
@@ -426,7 +525,7 @@ class MainScreen(ConversationActions):
             elif isinstance(event, AlertRaised):
                 new_alerts.append(event.alert)
             elif isinstance(event, AddressDialed):
-                self.address_dialed(event)
+                self.commands.address_dialed(event)
             elif isinstance(event, MonitorChanged):
                 self.query_one(ThreatPanel).set_status(event.status)
         if self.selected is None and peers.option_count:
@@ -438,14 +537,14 @@ class MainScreen(ConversationActions):
         for fingerprint in list(self._clash_pending):
             if self.peer(fingerprint) is not None:
                 self._clash_pending.discard(fingerprint)
-                self.prompt_key_decision(fingerprint)
+                self.dialogs.prompt_key_decision(fingerprint)
         if incoming:
             log.add_messages(incoming)
             self._schedule_mark_read()
         if new_alerts:
             self._alerts_raised(new_alerts)
         if header_dirty:
-            self._render_header()
+            self.render_header()
         if session_dirty:
             self._render_session()
 
@@ -517,7 +616,7 @@ class MainScreen(ConversationActions):
                 "that contact's key: nothing is sent to it until you decide (F3)",
                 error=True,
             )
-        self._key_prompted.discard(event.fingerprint)
+        self.dialogs.ask_again(event.fingerprint)
         # The flagged key's own view may arrive later in this batch or the next one
         # (the node announces the clash before the connection): ask once it is here.
         self._clash_pending.add(event.fingerprint)
