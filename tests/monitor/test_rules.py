@@ -162,3 +162,11 @@ def test_a_rotation_storm_is_one_high_alert() -> None:
     (hit,) = engine.observe(storm)
     assert (hit.rule, hit.kind, hit.severity) == ("rotation_storm", "flood", "high")
     assert "keys in a storm" in hit.message
+
+
+def test_a_rekey_storm_is_one_high_alert() -> None:
+    engine = RuleEngine()
+    storm = ev(0, "rate_limited", peer=PEER, addr="10.0.0.7", detail={"reason": "rekey_storm: x"})
+    (hit,) = engine.observe(storm)
+    assert (hit.rule, hit.kind, hit.severity) == ("rekey_storm", "flood", "high")
+    assert "key agreements in a storm" in hit.message
