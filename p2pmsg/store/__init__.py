@@ -82,7 +82,7 @@ Messages (messages.py)
   next_expiry() -> float | None          when to call purge_expired next
 
 Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
-  append_events([SecurityEvent]) / append_event(e)   bounded: oldest pruned in batches
+  append_events([SecurityEvent]) / append_event(e)   bounded: pruned by value (routine first)
   recent_events(limit=500, *, event=None, peer=None, since=None) -> list (oldest first)
   count_events(event=None, since=None) -> int
   add_alert(Alert) -> Alert (with id);  list_alerts(limit=100, *, unacknowledged_only=False)
