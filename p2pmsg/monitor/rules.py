@@ -224,6 +224,19 @@ class RuleEngine:
                 1.0,
                 _STORMS[storm],
             )
+        elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
+            "stranger_quota"
+        ):
+            # Chats held back, not connections: the key keeps its session, so this is
+            # not a connection flood. One alert (the deduper keeps repeats quiet).
+            hit(
+                "stranger_quota",
+                "flood",
+                "medium",
+                1.0,
+                "a key you have not answered sent more chats than a stranger may store; "
+                "the rest are held by its sender until you answer, name or block it",
+            )
         elif name in ("conn_open", "rate_limited"):
             amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)
             level = self._conns.pour(key, ts, min(amount, 1000.0))
