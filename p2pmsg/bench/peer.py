@@ -14,7 +14,8 @@ not what is measured, and everything after it is the same code.
 
 Speaks JSON lines. Out: `ready` {port, fingerprint, pid}, then one reply per
 command. In (stdin): {"cmd": "stored", "peer": FP} -> `stored` {n} (incoming
-messages from FP in the store); {"cmd": "transfers"} -> `transfers` {items}.
+messages from FP in the store); {"cmd": "contact", "peer": FP} -> `contact` (FP is
+named: a contact, not a stranger); {"cmd": "transfers"} -> `transfers` {items}.
 EOF on stdin stops the node, deletes the directory and exits.
 """
 
@@ -86,6 +87,11 @@ async def _commands(node: Node) -> None:
             if command.get("cmd") == "stored":
                 history = await node.conversation(command["peer"], limit=MAX_COUNT)
                 _emit("stored", n=sum(1 for m in history if m.direction == "in"))
+            elif command.get("cmd") == "contact":
+                # The sender is someone this user knows (a named contact), as between
+                # colleagues: a stranger's chats would stop at the stranger quota.
+                await node.rename_peer(command["peer"], "bench sender")
+                _emit("contact")
             elif command.get("cmd") == "transfers":
                 _emit("transfers", items=[asdict(t) for t in await node.transfers()])
             else:

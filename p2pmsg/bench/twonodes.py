@@ -83,6 +83,8 @@ async def two_nodes(
             peer = str(child.ready["fingerprint"])
             await node.add_peer(LOOPBACK, int(child.ready["port"]))
             await _wait_online(node, peer)
+            child.send({"cmd": "contact", "peer": node.fingerprint})
+            await asyncio.to_thread(child.wait_for, "contact", CONNECT_TIMEOUT)
             yield Pair(node, child, peer, mode)
         finally:
             await node.stop()

@@ -19,6 +19,13 @@ from p2pmsg.security_events import SecurityEvent
 
 MIB = 1024 * 1024
 
+#: The session storms the protocol ends (a `rate_limited` reason prefix) and what to say.
+_STORMS = {
+    "rotation_storm": "a peer changed its keys in a storm (many tiny epochs); "
+    "its session was closed",
+    "rekey_storm": "a peer asked for key agreements in a storm; its session was closed",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
@@ -205,15 +212,30 @@ class RuleEngine:
                     f"{slow} failed handshakes within {c.handshake_slow[1] / 60:.0f} min",
                 )
         elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
-            "rotation_storm"
+            tuple(_STORMS)
         ):
-            # One event per storm: the session that rotated by the thousand was closed.
+            # One event per storm: the session that rotated or rekeyed by the thousand was
+            # closed, so the storm is one alert, not a connection-rate level.
+            storm = str(event.detail["reason"]).split(":", 1)[0]
             hit(
-                "rotation_storm",
+                storm,
                 "flood",
                 "high",
                 1.0,
-                "a peer changed its keys in a storm (many tiny epochs); its session was closed",
+                _STORMS[storm],
+            )
+        elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
+            "stranger_quota"
+        ):
+            # Chats held back, not connections: the key keeps its session, so this is
+            # not a connection flood. One alert (the deduper keeps repeats quiet).
+            hit(
+                "stranger_quota",
+                "flood",
+                "medium",
+                1.0,
+                "a key you have not answered sent more chats than a stranger may store; "
+                "the rest are held by its sender until you answer, name or block it",
             )
         elif name in ("conn_open", "rate_limited"):
             amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)

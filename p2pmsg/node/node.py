@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 
 #: How often the node looks for trust decisions written by another process (seconds).
 STORE_WATCH_INTERVAL = 1.0
+#: How often strangers that never said anything are looked for and forgotten (seconds).
+FORGET_STRANGERS_INTERVAL = 600.0
 #: Saved settings that change how files are received (`TransferSettings.from_profile`).
 _RECEIVE_SETTINGS = frozenset({"downloads_dir", "max_file_size", "accepted_extensions"})
 
@@ -162,6 +164,7 @@ class Node:
         )
         self._started = False
         self._store_watch: asyncio.Task[None] | None = None
+        self._stranger_sweep: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -229,12 +232,14 @@ class Node:
         forgotten = await self._store.run(Store.forget_unproven)
         if forgotten:
             log.info("forgot %d peers that only adverts had made", forgotten)
+        await self.forget_strangers()
         # Who is a contact is known before transfers start (a stranger's paused
         # transfer is given up sooner than a contact's).
         self.directory.set_records(await self._store.run(Store.list_peers))
         await self.files.start()
         await self.router.start()
         self._store_watch = asyncio.create_task(self._watch_store())
+        self._stranger_sweep = asyncio.create_task(self._forget_strangers_periodically())
 
     async def stop(self) -> None:
         """Orderly shutdown: bye to every peer, flush queued work, close the store."""
@@ -242,6 +247,7 @@ class Node:
             return
         self._started = False
         await cancel_and_wait(self._store_watch)
+        await cancel_and_wait(self._stranger_sweep)
         if self.unlock_events is not None:
             await self.unlock_events.stop()
         await self.monitor_link.stop()
@@ -479,6 +485,27 @@ class Node:
     async def unblock_peer(self, peer: str) -> PeerView:
         record = await self._resolve(peer)
         return await self._decide(Store.unblock, record.fingerprint)
+
+    async def forget_strangers(self) -> int:
+        """Forget the strangers that never said anything and are idle (or too many),
+        except those connected now (`Store.forget_strangers`). Returns how many."""
+        connected = self.router.connected_peers()
+        try:
+            forgotten = await self._store.run(
+                Store.forget_strangers, self._clock(), connected=connected
+            )
+        except P2PMsgError as exc:  # a busy or broken store: try again next time
+            log.warning("forgetting silent strangers failed: %s", exc)
+            return 0
+        if forgotten:
+            log.info("forgot %d strangers that never said anything", forgotten)
+            self.directory.set_records(await self._store.run(Store.list_peers))
+        return forgotten
+
+    async def _forget_strangers_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FORGET_STRANGERS_INTERVAL)
+            await self.forget_strangers()
 
     async def _watch_store(self) -> None:
         """Pick up trust decisions another process wrote (`p2pmsg trust`, `rename`,

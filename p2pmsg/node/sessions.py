@@ -250,6 +250,10 @@ class SessionRouter:
         task.add_done_callback(self._session_tasks.discard)
         return session
 
+    def connected_peers(self) -> set[str]:
+        """Fingerprints with an authenticated session now."""
+        return {session.peer for session in self._sessions if session.peer}
+
     def _refusing(self, policy: HandshakePolicy | None) -> HandshakePolicy:
         """`policy`, after refusing keys the user blocked or retired *inside* the
         handshake: the other side sees a failed handshake (and backs off, as after

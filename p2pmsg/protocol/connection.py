@@ -82,6 +82,7 @@ from p2pmsg.errors import (
     RemoteProtocolError,
     ReplayError,
 )
+from p2pmsg.protocol.allowance import Allowance
 from p2pmsg.protocol.events import (
     DECRYPT_FAIL,
     DOWNGRADE_REJECTED,
@@ -172,10 +173,11 @@ class PeerConnection:
         self._deadline = created + self.config.handshake_timeout
         self._last_recv = self._last_sent = created
         self._ping_nonce: int | None = None
-        # The peer's rotation allowance (`_rotations_allowed`), from the handshake on.
-        self._records_in = self._records_counted = 0
-        self._rotation_tokens = float(self.config.rotation_burst)
-        self._rotation_checked = 0.0
+        # What the peer may make us spend per session: logged rotations and key agreements.
+        cfg = self.config
+        self._records_in = 0
+        self._rotations = Allowance(cfg.rotation_burst, cfg.rotation_rate, cfg.records_per_rotation)
+        self._rekeys = Allowance(cfg.rekey_burst, cfg.rekey_rate, cfg.records_per_rekey)
         self._rekey_started: float | None = None
         self._started = False
 
@@ -249,29 +251,35 @@ class PeerConnection:
             self._close("peer_closed", message.reason, notify_peer=False)
 
     def _rotations_allowed(self, count: int, now: float) -> bool:
-        """Charge the peer's `count` new epochs to its rotation allowance (a token
-        bucket refilled by time and by the records it sent); False, and the session
-        closed with a `rate_limited` event, when they are a storm."""
-        cfg = self.config
-        earned = (now - self._rotation_checked) * cfg.rotation_rate
-        earned += (self._records_in - self._records_counted) / cfg.records_per_rotation
-        self._rotation_checked, self._records_counted = now, self._records_in
-        self._rotation_tokens = min(float(cfg.rotation_burst), self._rotation_tokens + earned)
-        self._rotation_tokens -= count
-        if self._rotation_tokens >= 0:
+        """Charge the peer's `count` new epochs to its rotation allowance; False, and
+        the session closed with a `rate_limited` event, when they are a storm."""
+        if self._rotations.spend(count, now, self._records_in):
             return True
-        self._security(
-            RATE_LIMITED,
+        cfg = self.config
+        self._storm(
             f"rotation_storm: the peer rotated its keys more than {cfg.rotation_burst} times "
             f"at once, or faster than {cfg.rotation_rate:g}/s plus one per "
             f"{cfg.records_per_rotation} records",
+            "rotation storm",
         )
-        self._close("protocol_error", "rotation storm")
         return False
+
+    def _storm(self, reason: str, bye: str) -> None:
+        self._security(RATE_LIMITED, reason)
+        self._close("protocol_error", bye)
 
     def _on_rekey(self, message: Rekey, now: float) -> None:
         records = self._records
         assert records is not None
+        if not self._rekeys.spend(1, now, self._records_in):
+            cfg = self.config
+            self._storm(
+                f"rekey_storm: the peer asked for more than {cfg.rekey_burst} key agreements "
+                f"at once, or faster than {cfg.rekey_rate:g}/s plus one per "
+                f"{cfg.records_per_rekey} records",
+                "rekey storm",
+            )
+            return
         reply = records.on_rekey(message, self._rng, wins_ties=self.role == "initiator")
         if reply is None:
             return

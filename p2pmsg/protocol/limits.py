@@ -102,6 +102,12 @@ class ProtocolConfig:
     rotation_burst: int = 600
     rotation_rate: float = 10.0
     records_per_rotation: int = 8
+    #: The peer's rekey messages (each costs us an X25519 agreement): a burst of
+    #: `rekey_burst`, then `rekey_rate` per second plus one per `records_per_rekey`
+    #: records it sends. Honest rekeys come once a day or per 100,000 records.
+    rekey_burst: int = 16
+    rekey_rate: float = 0.2
+    records_per_rekey: int = 1000
 
     def __post_init__(self) -> None:
         if not self.suites:
@@ -126,6 +132,9 @@ class ProtocolConfig:
             "rotation_burst",
             "rotation_rate",
             "records_per_rotation",
+            "rekey_burst",
+            "rekey_rate",
+            "records_per_rekey",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")

@@ -81,8 +81,15 @@ Messages (messages.py)
   purge_expired(now) -> {fp: [ids]}      delete bodies past their deadline (rows stay for dedup)
   next_expiry() -> float | None          when to call purge_expired next
 
+Strangers (strangers.py): keys the user has not acted on (not named, verified, or written to)
+  admit_incoming(fp, [IncomingMessage], now) -> IncomingAdmission   which may be stored:
+      a stranger's within StrangerQuota (per key and all together); refused ones get no
+      receipt, so the sender keeps them
+  forget_strangers(now, *, connected=()) -> int   forget strangers that never said anything,
+      idle a day, or the longest unseen beyond 1000
+
 Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
-  append_events([SecurityEvent]) / append_event(e)   bounded: oldest pruned in batches
+  append_events([SecurityEvent]) / append_event(e)   bounded: pruned by value (routine first)
   recent_events(limit=500, *, event=None, peer=None, since=None) -> list (oldest first)
   count_events(event=None, since=None) -> int
   add_alert(Alert) -> Alert (with id);  list_alerts(limit=100, *, unacknowledged_only=False)
@@ -119,6 +126,7 @@ from p2pmsg.store.records import (
 )
 from p2pmsg.store.settings import Settings
 from p2pmsg.store.store import DB_FILENAME, Store
+from p2pmsg.store.strangers import IncomingAdmission, StrangerQuota
 
 __all__ = [
     "DB_FILENAME",
@@ -126,10 +134,12 @@ __all__ = [
     "AsyncStore",
     "EnqueuedBatch",
     "HandshakeOutcome",
+    "IncomingAdmission",
     "IncomingMessage",
     "MessageRecord",
     "PeerRecord",
     "Settings",
     "Store",
+    "StrangerQuota",
     "TransferRecord",
 ]

@@ -1,10 +1,15 @@
 """Security events (the monitor's input) and alerts (its output).
 
 Both tables are bounded: a hostile peer can make us log an event per packet,
-so the store keeps the newest `max_events` rows and prunes the oldest in
-batches (one DELETE per `prune_batch` inserts, not one per insert). Ids only
-grow and only the oldest rows are deleted, so `max(id) - min(id) + 1` is the
-row count without a full scan. Event details are size-capped for the same
+so the store keeps `max_events` rows and prunes in batches (one DELETE per
+`prune_batch` inserts, not one per insert). Events are pruned by value: the
+oldest routine ones (connections, messages, key rotations: what a peer can make
+us log by the thousand) go first, refusal noise (failed handshakes, rate
+limits) next, and evidence (identity changes, downgrades, integrity failures,
+failed unlocks) only when evidence alone fills the log. So a storm of cheap
+events can never push the one `identity_changed` out. Alerts are pruned oldest
+first: ids only grow and only the oldest rows go, so `max(id) - min(id) + 1`
+is their row count without a scan. Event details are size-capped for the same
 reason. Neither table holds user content, so neither is encrypted.
 """
 
@@ -25,6 +30,36 @@ DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_ALERTS = 10_000
 
 _EVENT_COLUMNS = "ts, event, peer, addr, bytes, detail"
+
+#: What each event is worth keeping: 0 routine, 1 refusal noise, 2 evidence. Pruning
+#: takes the oldest of the lowest tier first. Unknown names (none are stored) would be 1.
+ROUTINE, NOISE, EVIDENCE = 0, 1, 2
+EVENT_TIERS: Mapping[str, int] = {
+    **dict.fromkeys(
+        (
+            "conn_open",
+            "conn_close",
+            "handshake_ok",
+            "msg_sent",
+            "msg_recv",
+            "file_sent",
+            "file_recv",
+            "key_rotated",
+            "cipher_changed",
+            "peer_discovered",
+            "peer_lost",
+            "unlock_ok",
+        ),
+        ROUTINE,
+    ),
+    **dict.fromkeys(
+        ("handshake_fail", "rate_limited", "frame_rejected", "decrypt_fail", "replay_rejected"),
+        NOISE,
+    ),
+    **dict.fromkeys(
+        ("identity_changed", "downgrade_rejected", "file_integrity_fail", "unlock_fail"), EVIDENCE
+    ),
+}
 _ALERT_COLUMNS = "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at"
 
 
@@ -49,6 +84,28 @@ def _prune_oldest(conn: sqlite3.Connection, table: str, keep: int, batch: int) -
     return conn.execute(f"DELETE FROM {table} WHERE id <= ?", (high - keep,)).rowcount  # noqa: S608
 
 
+def _prune_by_value(conn: sqlite3.Connection, keep: int) -> int:
+    """Delete down to `keep` events, the oldest of the lowest tier first. Returns how
+    many rows went."""
+    excess = int(conn.execute("SELECT count(*) FROM events").fetchone()[0]) - keep
+    deleted = 0
+    for tier in (ROUTINE, NOISE, EVIDENCE):
+        if excess <= 0:
+            break
+        last = conn.execute(
+            "SELECT id FROM events WHERE tier = ? ORDER BY id LIMIT 1 OFFSET ?", (tier, excess - 1)
+        ).fetchone()
+        if last is None:  # fewer than `excess` of this tier: all of it goes
+            gone = conn.execute("DELETE FROM events WHERE tier = ?", (tier,)).rowcount
+        else:
+            gone = conn.execute(
+                "DELETE FROM events WHERE tier = ? AND id <= ?", (tier, last[0])
+            ).rowcount
+        deleted += gone
+        excess -= gone
+    return deleted
+
+
 def _alert(row: tuple[Any, ...]) -> Alert:
     """An alert row as the record. Only `add_alert` writes rows, and only valid alerts
     exist, so a row outside the schema means the file was changed behind our back."""
@@ -64,6 +121,9 @@ def _alert(row: tuple[Any, ...]) -> Alert:
 class MonitoringMixin(StoreBase):
     _max_events: int = DEFAULT_MAX_EVENTS
     _max_alerts: int = DEFAULT_MAX_ALERTS
+    #: Events appended since the last count: counting (a scan of an index) happens once
+    #: per prune batch, not per append. A rolled-back append only makes it count early.
+    _events_uncounted: int | None = None
 
     def _prune_batch(self, keep: int) -> int:
         return max(1, keep // 10)
@@ -72,18 +132,32 @@ class MonitoringMixin(StoreBase):
 
     def append_events(self, events: Sequence[SecurityEvent]) -> int:
         """Append events in one transaction; returns how many old rows were pruned."""
+        batch = self._prune_batch(self._max_events)
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO events (ts, event, peer, addr, bytes, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (ts, event, peer, addr, bytes, detail, tier) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (e.ts, e.event, e.peer, e.addr, int(e.bytes), _detail_json(e.detail))
+                    (
+                        e.ts,
+                        e.event,
+                        e.peer,
+                        e.addr,
+                        int(e.bytes),
+                        _detail_json(e.detail),
+                        EVENT_TIERS.get(e.event, NOISE),
+                    )
                     for e in events
                 ],
             )
-            return _prune_oldest(
-                conn, "events", self._max_events, self._prune_batch(self._max_events)
-            )
+            # Count (and prune) once per `batch` appended events; the first append of
+            # this store counts at once, since the file may already be full.
+            before = batch if self._events_uncounted is None else self._events_uncounted
+            if before + len(events) < batch:
+                self._events_uncounted = before + len(events)
+                return 0
+            self._events_uncounted = 0
+            return _prune_by_value(conn, self._max_events)
 
     def append_event(self, event: SecurityEvent) -> None:
         self.append_events([event])

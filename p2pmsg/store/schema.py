@@ -213,11 +213,33 @@ def _v4_name_lookup_tags(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX peers_by_local_tag ON peers(local_tag)")
 
 
+def _v5_event_value_tiers(conn: sqlite3.Connection) -> None:
+    """Events are pruned by value, not only by age: `tier` 0 is routine (connections,
+    messages, rotations: what a peer can make us log by the thousand), 1 is refusal
+    noise (failed handshakes, rate limits, rejected frames), 2 is evidence that must
+    outlive both (identity changes, downgrades, integrity failures, failed unlocks).
+    The backfill spells the tiers of this release out: a migration never changes."""
+    conn.execute(
+        "ALTER TABLE events ADD COLUMN tier INTEGER NOT NULL DEFAULT 1 CHECK (tier IN (0, 1, 2))"
+    )
+    conn.execute(
+        "UPDATE events SET tier = 0 WHERE event IN ('conn_open', 'conn_close', 'handshake_ok', "
+        "'msg_sent', 'msg_recv', 'file_sent', 'file_recv', 'key_rotated', 'cipher_changed', "
+        "'peer_discovered', 'peer_lost', 'unlock_ok')"
+    )
+    conn.execute(
+        "UPDATE events SET tier = 2 WHERE event IN ('identity_changed', 'downgrade_rejected', "
+        "'file_integrity_fail', 'unlock_fail')"
+    )
+    conn.execute("CREATE INDEX events_by_tier ON events(tier, id)")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
     _v3_names_and_key_states,
     _v4_name_lookup_tags,
+    _v5_event_value_tiers,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,8 @@ from p2pmsg.errors import StoreCorruptError
 
 FORMAT_V1 = 1
 NONCE_LEN = 12
+#: Bytes a sealed value has beyond its plaintext: format, nonce, tag.
+SEALED_OVERHEAD = 1 + NONCE_LEN + 16
 TAG_LEN = 16
 DATA_KEY_LEN = 32
 LOOKUP_TAG_LEN = 16

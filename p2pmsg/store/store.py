@@ -20,6 +20,7 @@ from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, Moni
 from p2pmsg.store.schema import migrate, schema_version
 from p2pmsg.store.sealing import FieldSealer
 from p2pmsg.store.settings import SettingsMixin
+from p2pmsg.store.strangers import StrangerQuota, StrangersMixin
 from p2pmsg.store.transfers import TransfersMixin
 from p2pmsg.store.trust import TrustMixin
 
@@ -29,7 +30,9 @@ DEFAULT_AUTOCHECKPOINT_PAGES = 1000
 _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 
 
-class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, SettingsMixin):
+class Store(
+    TrustMixin, MessagesMixin, StrangersMixin, MonitoringMixin, TransfersMixin, SettingsMixin
+):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 
     def __init__(
@@ -40,11 +43,13 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
         *,
         max_events: int,
         max_alerts: int,
+        stranger_quota: StrangerQuota,
     ) -> None:
         self._conn = conn
         self._sealer = sealer
         self._max_events = max_events
         self._max_alerts = max_alerts
+        self._stranger_quota = stranger_quota
         self.path = path
 
     @classmethod
@@ -56,6 +61,7 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
         durable: bool = False,
         max_events: int = DEFAULT_MAX_EVENTS,
         max_alerts: int = DEFAULT_MAX_ALERTS,
+        stranger_quota: StrangerQuota | None = None,
     ) -> Store:
         """Open or create the database at `path`, migrate it, and check the data key.
 
@@ -70,7 +76,14 @@ class Store(TrustMixin, MessagesMixin, MonitoringMixin, TransfersMixin, Settings
         conn = open_connection(db_path, durable=durable)
         try:
             migrate(conn)
-            store = cls(conn, sealer, db_path, max_events=max_events, max_alerts=max_alerts)
+            store = cls(
+                conn,
+                sealer,
+                db_path,
+                max_events=max_events,
+                max_alerts=max_alerts,
+                stranger_quota=stranger_quota or StrangerQuota(),
+            )
             store._check_data_key()
             store.fill_name_tags()
         except BaseException:

@@ -29,6 +29,7 @@ from p2pmsg.node.api import PeerDisconnected
 from p2pmsg.node.node import Node
 from p2pmsg.node.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.transfers import manager
+from p2pmsg.protocol.events import UserMessageReceived
 from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, ProtocolConfig
 from p2pmsg.protocol.messages import (
     FileAccept,
@@ -38,6 +39,7 @@ from p2pmsg.protocol.messages import (
     Receipt,
     new_chat,
 )
+from p2pmsg.store import StrangerQuota
 from tests.chaos.hostile import ABUSER, HostilePeer, ping_plaintext, raw_message, stalling_responder
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 from tests.node.conftest import make_node as make_node  # the fixture, re-exported
@@ -97,6 +99,7 @@ async def scene(make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Scene]:
     victim = await make_node("victim", config=loopback_config(files=file_settings(downloads)))
     alice = await make_node("alice")
     await connect(alice, victim)
+    await victim.rename_peer(alice.fingerprint, "alice")  # a contact: no stranger quota
     disconnects: list[PeerDisconnected] = []
     events = victim.subscribe()
 
@@ -383,3 +386,38 @@ async def test_a_rotation_storm_closes_that_session_and_is_reported(scene: Scene
         if e["event"] == "key_rotated" and e["peer"] == mallory.fingerprint
     ]
     assert len(rotations) <= ProtocolConfig().rotation_burst + 2000 // 8 + 10
+
+
+async def test_a_strangers_chat_flood_stops_at_its_quota_and_is_reported(scene: Scene) -> None:
+    """A key minted a second ago once wrote 200 MiB of chats into the store. Now a
+    stranger stores at most its quota; the rest get no receipt (the sender keeps
+    them), one event says so, and the honest contact keeps talking throughout."""
+    quota = StrangerQuota()
+    text = "f" * 8192
+    async with honest_traffic(scene):
+        mallory = await HostilePeer.connect(scene.victim.listen_port)
+        try:
+            chats = [new_chat(os.urandom, time.time(), text) for _ in range(400)]  # 3.2 MiB
+            for start in range(0, len(chats), 50):
+                mallory.send(*chats[start : start + 50])
+                await mallory.writer.drain()
+                await mallory.pump(0.05)
+            event = await expect_event(scene.victim, "rate_limited", "stranger_quota", mallory)
+            assert event["peer"] == mallory.fingerprint
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while loop.time() < deadline:  # collect the receipts the victim sends
+                await mallory.pump(0.2)
+        finally:
+            mallory.close()
+    acknowledged = {
+        message_id
+        for e in mallory.events
+        if isinstance(e, UserMessageReceived) and isinstance(e.message, Receipt)
+        for message_id in e.message.ids
+    }
+    history = await scene.victim.conversation(mallory.fingerprint, limit=1000)
+    stored = {bytes.fromhex(m.id) for m in history}
+    assert stored and len(stored) < len(chats)
+    assert sum(len((m.text or "").encode()) for m in history) <= quota.per_peer_bytes
+    assert acknowledged == stored  # nothing refused was acknowledged, nothing stored was not

@@ -162,3 +162,28 @@ def test_a_rotation_storm_is_one_high_alert() -> None:
     (hit,) = engine.observe(storm)
     assert (hit.rule, hit.kind, hit.severity) == ("rotation_storm", "flood", "high")
     assert "keys in a storm" in hit.message
+
+
+def test_chats_held_from_a_stranger_are_a_flood_alert_not_a_connection_flood() -> None:
+    engine = RuleEngine()
+    held = [
+        ev(
+            float(t),
+            "rate_limited",
+            peer=PEER,
+            addr="10.0.0.7",
+            detail={"reason": "stranger_quota: x"},
+        )
+        for t in range(50)
+    ]
+    hits = [h for e in held for h in engine.observe(e)]
+    assert {(h.rule, h.kind, h.severity) for h in hits} == {("stranger_quota", "flood", "medium")}
+    assert "have not answered" in hits[0].message
+
+
+def test_a_rekey_storm_is_one_high_alert() -> None:
+    engine = RuleEngine()
+    storm = ev(0, "rate_limited", peer=PEER, addr="10.0.0.7", detail={"reason": "rekey_storm: x"})
+    (hit,) = engine.observe(storm)
+    assert (hit.rule, hit.kind, hit.severity) == ("rekey_storm", "flood", "high")
+    assert "key agreements in a storm" in hit.message

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 from p2pmsg.node.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.store import Store
@@ -77,7 +78,8 @@ async def test_rows_made_by_adverts_alone_are_forgotten_at_start(
     await node._store.run(Store.upsert_discovered, only_advert, "x", "10.0.0.1", 9, 1.0)
     await node._store.run(Store.upsert_discovered, written_to, "y", "10.0.0.2", 9, 1.0)
     await node._store.run(Store.enqueue_outgoing, written_to, "hello", 2.0)
-    pinned = await node._store.run(Store.record_handshake, os.urandom(32), "dave", 3.0)
+    # Proven in a handshake just now (a silent stranger is forgotten only after a day).
+    pinned = await node._store.run(Store.record_handshake, os.urandom(32), "dave", time.time())
     await node.start()
     left = {r.fingerprint for r in await node.refresh_peers()}
     assert only_advert not in left

@@ -66,6 +66,7 @@ async def test_send_texts_beyond_one_batch_keeps_order_with_single_sends_between
     alice = await make_node("alice")
     bob = await make_node("bob")
     await connect(alice, bob)
+    await bob.rename_peer(alice.fingerprint, "alice")  # a contact: more than a stranger may
     many = [f"bulk {i}" for i in range(MAX_SUBMITS_PER_BATCH + 10)]  # two parts
     bulk, single = await asyncio.gather(
         alice.send_texts("bob", many), alice.send_text("bob", "single")

@@ -62,6 +62,7 @@ async def test_many_messages_arrive_in_order_exactly_once(make_node: NodeFactory
     alice = await make_node("alice")
     bob = await make_node("bob")
     await connect(alice, bob)
+    await bob.rename_peer(alice.fingerprint, "alice")  # a contact: more than a stranger may
     texts = [f"message {i}" for i in range(2000)]
     views = await asyncio.gather(*(alice.send_text("bob", t) for t in texts))
     await asyncio.wait_for(asyncio.gather(*(alice.wait_delivered(v.id, 10) for v in views)), 20)

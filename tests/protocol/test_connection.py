@@ -187,6 +187,31 @@ def test_key_agreement_triggered_by_count_and_by_time() -> None:
     _rekeyed(pair)
 
 
+def test_a_storm_of_key_agreements_ends_the_session() -> None:
+    """Each rekey costs an X25519 agreement: back to back by the dozen it is a storm."""
+    pair = make_pair(ProtocolConfig(), ProtocolConfig(rekey_burst=6, rekey_rate=0.5))
+    for _ in range(20):
+        if pair.b.closed:
+            break
+        pair.deliver(pair.a.request_rekey())
+    assert pair.b.closed
+    assert _security(pair, "b") == ["rate_limited"]
+    (event,) = pair.of_type("b", SecurityEventRaised)
+    assert event.detail["reason"].startswith("rekey_storm")  # type: ignore[attr-defined]
+    # b answered no more agreements than its burst allowed.
+    assert len(pair.of_type("b", RekeyCompleted)) <= 6
+
+
+def test_key_agreements_at_an_honest_pace_are_no_storm() -> None:
+    pair = make_pair(ProtocolConfig(), ProtocolConfig(rekey_burst=2, rekey_rate=0.5))
+    for _ in range(30):
+        pair.clock.advance(5.0)  # one agreement every 5 s: within 0.5/s
+        pair.deliver(pair.a.request_rekey())
+    assert not pair.b.closed and not _security(pair, "b")
+    assert len(pair.of_type("b", RekeyCompleted)) == 30
+    _rekeyed(pair)
+
+
 def test_unanswered_key_agreement_times_out() -> None:
     pair = make_pair(
         ProtocolConfig(keepalive_interval=10, idle_timeout=30),

@@ -60,6 +60,39 @@ def test_events_are_bounded_newest_kept(db_path: Path, data_key: bytes) -> None:
         assert [e.ts for e in kept] == [float(t) for t in range(500 - len(kept), 500)]
 
 
+def test_a_storm_of_routine_events_never_prunes_the_evidence(
+    db_path: Path, data_key: bytes
+) -> None:
+    """240,000 one-record epochs once pushed an identity change out of the log: now
+    routine events go first, then refusal noise, and evidence last."""
+    with Store.open(db_path, data_key, max_events=100) as store:
+        store.append_events(
+            [SecurityEvent(0.0, "identity_changed", "ab" * 32)]
+            + [SecurityEvent(0.5, "handshake_fail", addr="10.0.0.9") for _ in range(30)]
+        )
+        for start in range(1, 2001, 40):
+            store.append_events(
+                [
+                    SecurityEvent(float(t), "key_rotated", "cd" * 32)
+                    for t in range(start, start + 40)
+                ]
+            )
+            assert store.count_events() <= 100 + 100 // 10 + 40  # slack: a batch, an append
+        assert store.count_events("identity_changed") == 1
+        assert store.count_events("handshake_fail") == 30
+        rotations = store.recent_events(1000, event="key_rotated")
+        assert rotations[-1].ts == 2000.0  # the newest routine events are the ones kept
+        # Noise goes before evidence once routine events are gone.
+        store.append_events([SecurityEvent(3000.0 + i, "rate_limited") for i in range(200)])
+        assert store.count_events("identity_changed") == 1
+        assert store.count_events("key_rotated") == 0
+        assert store.count_events("handshake_fail") == 0
+        # Evidence alone over the bound: the oldest evidence goes, the newest stays.
+        store.append_events([SecurityEvent(5000.0 + i, "unlock_fail") for i in range(150)])
+        assert store.count_events("identity_changed") == 0
+        assert [e.ts for e in store.recent_events(1, event="unlock_fail")] == [5149.0]
+
+
 def test_oversized_event_detail_is_capped(store: Store) -> None:
     store.append_event(SecurityEvent(1.0, "frame_rejected", detail={"junk": "x" * 100_000}))
     (event,) = store.recent_events()
@@ -110,7 +143,21 @@ def test_a_stored_alert_outside_the_schema_is_a_corrupt_store(store: Store) -> N
 
 
 def test_pruning_finds_the_bounds_without_scanning_the_table(store: Store) -> None:
-    """The bounds check runs on every append, on the thread that stores messages."""
-    for table in ("events", "alerts"):
-        plan = store._conn.execute("EXPLAIN QUERY PLAN " + _bounds_sql(table)).fetchall()
-        assert not any(step[3].startswith("SCAN") and table in step[3] for step in plan), plan
+    """The alerts' bounds check runs on every add, on the thread that stores messages."""
+    plan = store._conn.execute("EXPLAIN QUERY PLAN " + _bounds_sql("alerts")).fetchall()
+    assert not any(step[3].startswith("SCAN") and "alerts" in step[3] for step in plan), plan
+
+
+def test_events_are_counted_once_per_prune_batch_not_per_append(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Counting the events scans an index, so appends count only once per batch (a
+    tenth of the bound), on the thread that stores messages."""
+    statements: list[str] = []
+    with Store.open(db_path, data_key, max_events=1000) as store:
+        store._conn.set_trace_callback(statements.append)
+        for t in range(500):
+            store.append_event(SecurityEvent(float(t), "msg_recv"))
+        store._conn.set_trace_callback(None)
+    counts = [s for s in statements if "count(*) FROM events" in s]
+    assert 1 <= len(counts) <= 1 + 500 // 100

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from p2pmsg.errors import StoreSchemaError
+from p2pmsg.security_events import SecurityEvent
 from p2pmsg.store import IncomingMessage, Store
 from p2pmsg.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 
@@ -152,8 +153,16 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
         assert [m.text for m in store.conversation(fp)] == ["read long ago"]
 
 
+def _undo_v5(conn: sqlite3.Connection) -> None:
+    """The events table as version 4 had it (no value tiers)."""
+    conn.execute("DROP INDEX events_by_tier")
+    conn.execute("ALTER TABLE events DROP COLUMN tier")
+    conn.execute("PRAGMA user_version = 4")
+
+
 def _undo_v4(conn: sqlite3.Connection) -> None:
     """The peers table as version 3 had it (no name lookup tags)."""
+    _undo_v5(conn)
     conn.execute("DROP INDEX peers_by_name_tag")
     conn.execute("DROP INDEX peers_by_local_tag")
     conn.execute("ALTER TABLE peers DROP COLUMN name_tag")
@@ -224,3 +233,25 @@ def test_a_version_3_database_gets_name_tags_and_still_finds_clashes(
         by_petname = store.record_handshake(os.urandom(32), "ROBERT", 3.0)
         assert by_petname.verdict == "name_clash"
         assert by_petname.clash_with is not None and by_petname.clash_with.fingerprint == bob
+
+
+def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) -> None:
+    """The events a version 4 file holds are tiered on upgrade, so the first prune
+    after it already keeps the evidence."""
+    with Store.open(db_path, data_key) as store:
+        store.append_events(
+            [
+                SecurityEvent(1.0, "key_rotated"),
+                SecurityEvent(2.0, "identity_changed"),
+                SecurityEvent(3.0, "handshake_fail"),
+            ]
+        )
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v5(conn)
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    conn = sqlite3.connect(db_path)
+    tiers = dict(conn.execute("SELECT event, tier FROM events").fetchall())
+    conn.close()
+    assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}

@@ -318,17 +318,24 @@ class DeliveryCore(Generic[R]):
             if record.id not in self._replayed and len(self._replayed) < self._max_replays:
                 self._replayed.add(record.id)
                 self._actions.append(Publish(MessageReceived(message_view(record), replayed=True)))
+        chats = [c for _, part in items for c in part]
         if stored:
-            chats = [c for _, part in items for c in part]
             self._actions.append(PublishReceived(peer, [chats[p] for p, _seq in stored]))
+        refused_positions, why = result.refused_incoming.get(peer, ([], ""))
+        refused = {chats[p].id for p in refused_positions} if refused_positions else set()
         by_channel: dict[int, tuple[Channel, list[bytes]]] = {}
         count = nbytes = 0
         for channel, part in items:
-            by_channel.setdefault(id(channel), (channel, []))[1].extend(c.id for c in part)
+            by_channel.setdefault(id(channel), (channel, []))[1].extend(
+                c.id for c in part if c.id not in refused
+            )
             count += len(part)
             nbytes += sum(len(c.text) for c in part)
+        if refused:
+            detail = {"reason": why, "refused": len(refused)}
+            self._actions.append(Note("rate_limited", peer, detail=detail))
         for channel, ids in by_channel.values():
-            if channel.is_open:
+            if ids and channel.is_open:
                 self._actions.append(Send(channel, receipts_for(ids, "delivered")))
                 touched.add(channel)
         detail = {"count": count, "new": len(stored)}

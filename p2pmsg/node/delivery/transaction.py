@@ -82,10 +82,20 @@ def _store_incoming(
         for chats in parts
         for c in chats
     ]
-    stored = result.stored_incoming[peer] = store.insert_incoming_positions(peer, messages, now)
-    if work.replay_up_to and len(stored) < len(messages):
+    # A stranger's chats only within its quota: the rest get no receipt, and the
+    # sender keeps them until the user answers.
+    admission = store.admit_incoming(peer, messages, now)
+    if admission.refused:
+        result.refused_incoming[peer] = (admission.refused, admission.why)
+    admitted = admission.admitted
+    kept = [messages[i] for i in admitted]
+    stored = result.stored_incoming[peer] = [
+        (admitted[position], seq)
+        for position, seq in store.insert_incoming_positions(peer, kept, now)
+    ]
+    if work.replay_up_to and len(stored) < len(kept):
         new = {position for position, _ in stored}
-        again = [m.id for i, m in enumerate(messages) if i not in new]
+        again = [messages[i].id for i in admitted if i not in new]
         replays = store.unread_incoming_among(peer, again, work.replay_up_to)
         if replays:
             result.replays[peer] = replays

@@ -54,6 +54,8 @@ class StoreResult:
     replays: dict[str, list[MessageRecord]] = field(default_factory=dict)  # shown again
     receipt_changes: dict[tuple[str, ReceiptStatus], list[bytes]] = field(default_factory=dict)
     foreign_receipts: dict[str, int] = field(default_factory=dict)  # peer -> ids never sent it
+    #: peer -> (positions among its incoming chats refused by the stranger quota, why)
+    refused_incoming: dict[str, tuple[list[int], str]] = field(default_factory=dict)
     #: one per `StoreWork.enqueue` entry, in order: what was committed, or why not
     enqueued: list[EnqueuedBatch | BaseException] = field(default_factory=list)
     sent_changes: dict[str, list[bytes]] = field(default_factory=dict)

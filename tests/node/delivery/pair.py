@@ -273,13 +273,19 @@ def open_side(root: Path, name: str, clock: Clock, max_replays: int = MAX_REPLAY
     return Side(name, os.urandom(32), store, clock, max_replays)
 
 
-def make_pair(root: Path, *, connect: bool = True, max_replays: int = MAX_REPLAYS) -> CorePair:
-    """alice (a) and bob (b), each pinned in the other's store (first seen, sendable)."""
+def make_pair(
+    root: Path, *, connect: bool = True, max_replays: int = MAX_REPLAYS, strangers: bool = False
+) -> CorePair:
+    """alice (a) and bob (b), each pinned in the other's store (first seen, sendable)
+    and named by its user, so a contact; `strangers`: not named, a stranger's quota."""
     clock = Clock()
     a = open_side(root, "a", clock, max_replays)
     b = open_side(root, "b", clock, max_replays)
     a.store.record_handshake(b.key, "bob", clock())
     b.store.record_handshake(a.key, "alice", clock())
+    if not strangers:
+        a.store.set_local_name(b.fingerprint, "bob")
+        b.store.set_local_name(a.fingerprint, "alice")
     pair = CorePair(a, b, clock)
     if connect:
         pair.connect()

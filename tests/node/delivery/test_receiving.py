@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from p2pmsg.node.delivery.actions import DeadlinesChanged, PublishReceived, Send
 from p2pmsg.protocol.messages import Chat, Receipt
-from tests.node.delivery.pair import CorePair
+from tests.node.delivery.pair import CorePair, make_pair
 
 
 def test_a_duplicate_is_shown_once_and_acknowledged_again(pair: CorePair) -> None:
@@ -104,3 +105,35 @@ def test_read_receipts_owed_to_an_absent_peer_leave_with_the_next_session(pair: 
     assert a.status_events(a.view(reply).id)[-1] == "read"
     pair.advance(1.0)
     assert b.store.read_receipts_due(a.fingerprint) == []
+
+
+def test_a_strangers_chats_past_its_quota_are_held_by_the_sender_until_answered(
+    tmp_path: Path,
+) -> None:
+    """A key the user never answered may store 200 chats; the rest get no receipt, so
+    its sender keeps them, and they arrive once the user has answered."""
+    pair = make_pair(tmp_path, strangers=True)
+    try:
+        a, b = pair.a, pair.b
+        texts = [f"hello {i}" for i in range(250)]
+        a.send_many(b, texts)
+        pair.settle()
+        pair.advance(5.0)  # receipts are written lazily
+        assert [t for t, _ in b.history(a)] == texts[:200]
+        outbox = a.store.outbox(b.fingerprint)
+        assert [m.text for m in outbox] == texts[200:]  # not acknowledged: kept
+        assert {m.status for m in outbox} == {"sent"}
+        [held] = [n for n in b.notes if n.event == "rate_limited"]
+        assert held.detail is not None and held.detail["refused"] == 50
+        assert held.detail["reason"].startswith("stranger_quota: this stranger's chats")
+        b.send(a, "hi, who is this?")  # the user answers: no longer a stranger
+        pair.settle()
+        pair.disconnect()
+        pair.connect()  # the sender resends its backlog on the next session
+        pair.settle()
+        pair.advance(5.0)
+        assert [t for t, _ in b.history(a, "in")] == texts
+        assert a.store.outbox(b.fingerprint) == []
+    finally:
+        pair.a.store.close()
+        pair.b.store.close()
