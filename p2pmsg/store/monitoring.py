@@ -315,7 +315,7 @@ class MonitoringMixin(StoreBase):
                 ]
             else:
                 named = _alerts_by_id(conn, ids)
-            movable = [a.id for a in named if a.state in moves_from]
+            movable = [a.id for a in named if a.id is not None and a.state in moves_from]
             generation = _alert_generation(conn)
             if movable:
                 generation += 1
