@@ -329,7 +329,7 @@ class DashboardScreen(Screen[None]):
         Returns whether the wide set is shown."""
         # The table spans the screen, and the screen's width is known before its layout.
         wide = (table.size.width or self.app.size.width) >= 100
-        columns = ("time", "state", "severity", "kind", "peer")
+        columns: tuple[str, ...] = ("time", "state", "severity", "kind", "peer")
         columns += ("source", "score", "message") if wide else ("message",)
         if columns == self._alert_columns:
             table.clear()

@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
-from p2pmsg.node.api import AlertView, MonitorStatus
+from p2pmsg.node.api import AlertState, AlertView, MonitorStatus
 from p2pmsg.ui.palette import MUTED, SEVERITY_STYLE
 from p2pmsg.ui.safe_text import clip, literal_content
 from p2pmsg.ui.timefmt import Clock, ago
@@ -36,7 +36,7 @@ SEVERITY_TAG = {"low": "LOW ", "medium": "MED ", "high": "HIGH", "critical": "CR
 MAX_ALERTS = 100
 SHORT_KIND = {"integrity_violation": "integrity", "brute_force": "brute-force"}
 #: What the panel lists: alerts not put away yet.
-SHOWN_STATES = ("unread", "acknowledged")
+SHOWN_STATES: tuple[AlertState, ...] = ("unread", "acknowledged")
 #: The lifecycle keys of the panel and the dashboard: key, action, footer label, state.
 ALERT_KEYS = (
     ("a", "acknowledge", "Acknowledge", "acknowledged"),
@@ -142,7 +142,7 @@ class ThreatPanel(Vertical):
 
     def update_states(self, changed: Iterable[AlertView]) -> None:
         """Alerts whose state changed: acknowledged ones restyle, put-away ones leave."""
-        by_id = {a.id: a for a in changed if a.id is not None}
+        by_id: dict[int | None, AlertView] = {a.id: a for a in changed if a.id is not None}
         if not any(a.id in by_id for a in self._alerts):
             return
         self._alerts = _shown([by_id.get(a.id, a) for a in self._alerts])
