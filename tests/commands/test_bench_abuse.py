@@ -56,6 +56,7 @@ def test_bench_abuse_quick_json() -> None:
         honest = e["honest"]
         assert honest["count"] >= 1, f"no honest sample under {name}"
         assert 0 < honest["p50_ms"] <= honest["p99_ms"] <= honest["max_ms"]
+        assert 0 <= honest["over_target"] <= honest["count"]
         for trouble in ("refused", "late", "lost"):
             assert isinstance(honest[trouble], int) and honest[trouble] >= 0
         assert e["p99_vs_none"] > 0 and e["p50_vs_none"] > 0
@@ -81,7 +82,7 @@ def test_bench_abuse_quick_json() -> None:
     table = render_table(abuse.rows(result))
     assert len(table.splitlines()) == 2 + len(abuse.CONDITIONS)
     assert "tries" in table and "pings" in table and "chats" in table
-    assert len(abuse.notes(result)) == 2 + len(abuse.CONDITIONS)
+    assert len(abuse.notes(result)) == 3 + len(abuse.CONDITIONS)
 
 
 @pytest.mark.parametrize("mode", MODES)
