@@ -80,7 +80,7 @@ class _Handler:
                 )
             )
 
-    def read_allowed(self) -> Awaitable[None]:
+    def read_allowed(self, session: Session) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done

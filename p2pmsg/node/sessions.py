@@ -72,6 +72,11 @@ SHUTDOWN_GRACE = 2.0
 MAX_MET_HOSTS = 4096
 MAX_KEYS_PER_HOST = 8
 
+#: Repeated refusals of one (address, reason) within this many seconds are one event.
+REFUSALS_WINDOW = 1.0
+#: Most (address, reason) tallies kept at once (a spoofed-address flood cannot grow it).
+MAX_REFUSAL_KEYS = 4096
+
 
 class SessionRouter:
     def __init__(
@@ -117,6 +122,7 @@ class SessionRouter:
         self.discovery: Any = None
         self.protocol_config = self.config.protocol or ProtocolConfig()
         self._sessions: set[Session] = set()
+        self._refusals: dict[tuple[str, str], int] = {}  # (address, reason) -> repeats
         self._session_tasks: set[asyncio.Task[None]] = set()
         # A dial's handshake outcome: None once the peer is connected, else why not.
         self._dial_waiters: dict[Session, asyncio.Future[str | None]] = {}
@@ -204,6 +210,8 @@ class SessionRouter:
             self.discovery = None
         await self.dialer.stop()
         await self.listener.stop()
+        for key in list(self._refusals):  # repeats still being counted are logged now
+            self._log_refusals(key)
         for session in list(self._sessions):
             session.close("shutdown")
         if self._session_tasks:
@@ -344,7 +352,26 @@ class SessionRouter:
         return False
 
     def _on_refuse(self, address: str, reason: str) -> None:
+        """Log a refused connection: the first of an (address, reason) at once, the
+        repeats within REFUSALS_WINDOW as one event with `dropped` (31,800 refusals in
+        8 s from one address were 31,800 rows). Past MAX_REFUSAL_KEYS tallies, each
+        refusal is logged on its own: nothing is lost, only not aggregated."""
+        key = (address, reason)
+        tally = self._refusals.get(key)
+        if tally is not None:
+            self._refusals[key] = tally + 1
+            return
         self.security.record("rate_limited", addr=address, detail={"reason": reason})
+        if len(self._refusals) < MAX_REFUSAL_KEYS:
+            self._refusals[key] = 0
+            asyncio.get_running_loop().call_later(REFUSALS_WINDOW, self._log_refusals, key)
+
+    def _log_refusals(self, key: tuple[str, str]) -> None:
+        dropped = self._refusals.pop(key, 0)
+        if dropped:
+            address, reason = key
+            detail = {"reason": reason, "dropped": dropped}
+            self.security.record("rate_limited", addr=address, detail=detail)
 
     async def _dial(self, target: DialTarget) -> bool:
         fingerprint, problem = await self._dial_once(target)
@@ -532,8 +559,8 @@ class SessionRouter:
 
     # --- SessionHandler ------------------------------------------------------------------
 
-    def read_allowed(self) -> Any:
-        return self.delivery.inbound_room()
+    def read_allowed(self, session: Session) -> Any:
+        return self.delivery.inbound_room(session.peer)
 
     async def authenticated(self, session: Session) -> bool:
         peer = session.conn.peer

@@ -223,7 +223,7 @@ class Relay:
     def closed(self, session: Session, reason: str, detail: str) -> None:
         pass
 
-    async def read_allowed(self) -> None:
+    async def read_allowed(self, session: Session) -> None:
         return None
 
     async def close(self) -> None:

@@ -44,7 +44,7 @@ class Recorder:
     def closed(self, session: Session, reason: str, detail: str) -> None:
         pass
 
-    async def read_allowed(self) -> None:
+    async def read_allowed(self, session: Session) -> None:
         await self.open.wait()
 
 
