@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2pmsg.node.admission import LimitSettings
-from p2pmsg.node.dialer import BackoffPolicy
+from p2pmsg.node.net.admission import LimitSettings
+from p2pmsg.node.net.dialer import BackoffPolicy
 from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.protocol.limits import ProtocolConfig
 

@@ -61,6 +61,7 @@ from p2pmsg.node.delivery.driver import Delivery
 from p2pmsg.node.delivery.views import message_view, wire_ttl
 from p2pmsg.node.expiry import ExpiryTimer
 from p2pmsg.node.monitor_link import MonitorLink, alert_view
+from p2pmsg.node.net.trust import is_contact, unsendable_reason
 from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
@@ -68,7 +69,6 @@ from p2pmsg.node.sessions import SessionRouter
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
-from p2pmsg.node.trust import is_contact, unsendable_reason
 from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store

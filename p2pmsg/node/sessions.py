@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
-from p2pmsg.node.admission import Admission, AdmissionControl
-from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
 from p2pmsg.node.api import (
     AddressDialed,
     NameClashed,
@@ -37,12 +35,14 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
-from p2pmsg.node.dialer import Dialer, DialTarget
-from p2pmsg.node.listener import Listener
+from p2pmsg.node.net.admission import Admission, AdmissionControl
+from p2pmsg.node.net.advert import DiscoveryEvent, PeerAdvertised
+from p2pmsg.node.net.dialer import Dialer, DialTarget
+from p2pmsg.node.net.listener import Listener
+from p2pmsg.node.net.session import Session
+from p2pmsg.node.net.trust import Expectation, clash_detail, expectation_policy, is_contact
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.node.session import Session
-from p2pmsg.node.trust import Expectation, clash_detail, expectation_policy, is_contact
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -181,7 +181,7 @@ class SessionRouter:
             return base
 
     async def _start_discovery(self) -> None:
-        from p2pmsg.node.discovery import Discovery
+        from p2pmsg.node.net.discovery import Discovery
 
         self.discovery = Discovery(
             fingerprint_hex=self._fingerprint,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from p2pmsg.node.advert import PeerAdvertised, PeerWithdrawn
+from p2pmsg.node.net.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 

@@ -92,7 +92,7 @@ _UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
 #: ended it no longer says so, and one that lost its record (a wiped profile) never will:
 #: without this the partial file would wait for a re-offer forever.
 ABANDON_PAUSED_AFTER = RETELL_ENDED_FOR
-#: The same for a stranger's transfer (node/trust.py `is_contact`): its partial file is
+#: The same for a stranger's transfer (node/net/trust.py `is_contact`): its partial file is
 #: disk a stranger holds, so hours, not a week. Checked at start and every sweep.
 ABANDON_STRANGERS_AFTER = 6 * 3600.0
 ABANDON_SWEEP_INTERVAL = 600.0
