@@ -57,19 +57,19 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
-from p2pmsg.node.delivery.driver import Delivery
-from p2pmsg.node.delivery.views import message_view, wire_ttl
-from p2pmsg.node.expiry import ExpiryTimer
-from p2pmsg.node.monitor_link import MonitorLink, alert_view
 from p2pmsg.node.net.trust import is_contact, unsendable_reason
-from p2pmsg.node.pairing import Pairing
 from p2pmsg.node.peers import PeerDirectory
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.delivery.driver import Delivery
+from p2pmsg.node.services.delivery.views import message_view, wire_ttl
+from p2pmsg.node.services.expiry import ExpiryTimer
+from p2pmsg.node.services.monitor_link import MonitorLink, alert_view
+from p2pmsg.node.services.pairing import Pairing
+from p2pmsg.node.services.security_log import SecurityLog
+from p2pmsg.node.services.unlock_events import UnlockEventFollower
 from p2pmsg.node.sessions import SessionRouter
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
-from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
@@ -128,7 +128,7 @@ class Node:
             clock=clock,
             is_contact=self._is_contact,
         )
-        # pairing by a short code (node/pairing.py): pair_* messages are routed there
+        # pairing by a short code (node/services/pairing.py): pair_* messages are routed there
         self.pairing = Pairing(
             self._fingerprint,
             store,
@@ -530,7 +530,7 @@ class Node:
         fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
         return await self.files.transfers(fingerprint)
 
-    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+    # --- pairing by a short code (node/services/pairing.py) ------------------------------
 
     async def pairing_code(self, peer: str) -> PairingCode:
         record = await self._resolve(peer)

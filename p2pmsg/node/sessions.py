@@ -42,7 +42,7 @@ from p2pmsg.node.net.listener import Listener
 from p2pmsg.node.net.session import Session
 from p2pmsg.node.net.trust import Expectation, clash_detail, expectation_policy, is_contact
 from p2pmsg.node.peers import PeerDirectory
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -59,8 +59,8 @@ from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
-    from p2pmsg.node.delivery.driver import Delivery
-    from p2pmsg.node.pairing import Pairing
+    from p2pmsg.node.services.delivery.driver import Delivery
+    from p2pmsg.node.services.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ from p2pmsg.errors import ConfigError, P2PMsgError, TransferError, TransferRejec
 from p2pmsg.node.api import TransferView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.incoming import IncomingActor, downloads_of
 from p2pmsg.node.transfers.outgoing import OutgoingActor, store_new_outgoing

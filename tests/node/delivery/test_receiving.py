@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from p2pmsg.node.delivery.actions import DeadlinesChanged, PublishReceived, Send
+from p2pmsg.node.services.delivery.actions import DeadlinesChanged, PublishReceived, Send
 from p2pmsg.protocol.messages import Chat, Receipt
 from tests.node.delivery.pair import CorePair
 
