@@ -1,9 +1,9 @@
 """`SessionRouter`: the node's network half, owned by `Node`.
 
 It makes sessions (listener, dialer, discovery) and decides, for each
-authenticated connection, whether to keep it (trust.py) and which of two
+authenticated connection, whether to keep it (net/trust.py) and which of two
 duplicates survives (peers.py); for each discovery event, whom to dial and
-when (dialer.py). It is every session's `SessionHandler`: what a session
+when (net/dialer.py). It is every session's `SessionHandler`: what a session
 delivers is routed from here to the part that owns it (chats and receipts to
 delivery, file_* to transfers, pair_* to pairing), and those parts hear when a
 session becomes usable or closes. `Node` builds those parts and hands them
