@@ -10,9 +10,9 @@ run, in this order, each for the same window:
 - `none`: no attacker: the same-run baseline;
 - `squat`: one source address opens as many connections as it can, as fast as
   it can, each a fresh key that completes the handshake and holds its slot
-  (the victim's admission limits: node/admission.py);
+  (the victim's admission limits: node/net/admission.py);
 - `noread`: a peer completes the handshake, then sends pings and never reads
-  its socket (the victim stops reading it past READ_PAUSE_AT: node/session.py);
+  its socket (the victim stops reading it past READ_PAUSE_AT: node/net/session.py);
 - `flood`: a never-seen key floods 32 KiB chats as fast as the victim takes them.
 
 The attacker is `p2pmsg.bench.attacker` in a third process (so it neither

@@ -17,7 +17,7 @@ more but holds what it has (connections, unread replies) until then:
   once, so the victim's rate limit is hit over and over;
 - `noread`: one connection that completes the handshake, then sends pings
   (each draws a pong) and never reads its socket: the victim's replies back
-  up until it stops reading this peer (`READ_PAUSE_AT` in node/session.py);
+  up until it stops reading this peer (`READ_PAUSE_AT` in node/net/session.py);
 - `flood`: one never-seen key that completes the handshake and sends chats
   of `MAX_TEXT_BYTES` (32 KiB) as fast as the victim takes them, reading its
   socket so the victim's receipts count what was accepted.

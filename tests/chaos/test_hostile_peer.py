@@ -26,8 +26,8 @@ import pytest
 
 from p2pmsg.crypto.suites import get_suite
 from p2pmsg.node.api import PeerDisconnected
+from p2pmsg.node.net.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.node import Node
-from p2pmsg.node.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.transfers import manager
 from p2pmsg.protocol.events import UserMessageReceived
 from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, ProtocolConfig

@@ -13,7 +13,7 @@ import struct
 import time
 
 from p2pmsg.crypto.identity import Identity
-from p2pmsg.node.admission import LimitSettings
+from p2pmsg.node.net.admission import LimitSettings
 from p2pmsg.node.node import Node
 from p2pmsg.protocol.connection import PeerConnection
 from tests.chaos.hostile import HostilePeer

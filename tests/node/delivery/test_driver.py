@@ -19,9 +19,9 @@ import pytest
 
 from p2pmsg.errors import StoreError
 from p2pmsg.node.bus import EventBus
-from p2pmsg.node.delivery import core
-from p2pmsg.node.delivery.driver import Delivery
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.delivery import core
+from p2pmsg.node.services.delivery.driver import Delivery
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import AsyncStore, Store
 from tests.node.delivery.pair import FakeChannel

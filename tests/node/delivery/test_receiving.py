@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from p2pmsg.node.delivery.actions import DeadlinesChanged, PublishReceived, Send
-from p2pmsg.node.delivery.core import CHAT_OVERHEAD
+from p2pmsg.node.services.delivery.actions import DeadlinesChanged, PublishReceived, Send
+from p2pmsg.node.services.delivery.core import CHAT_OVERHEAD
 from p2pmsg.protocol.messages import Chat, Receipt
 from tests.node.delivery.pair import CorePair, make_pair
 

@@ -1,9 +1,9 @@
 """`SessionRouter`: the node's network half, owned by `Node`.
 
 It makes sessions (listener, dialer, discovery) and decides, for each
-authenticated connection, whether to keep it (trust.py) and which of two
+authenticated connection, whether to keep it (net/trust.py) and which of two
 duplicates survives (peers.py); for each discovery event, whom to dial and
-when (dialer.py). It is every session's `SessionHandler`: what a session
+when (net/dialer.py). It is every session's `SessionHandler`: what a session
 delivers is routed from here to the part that owns it (chats and receipts to
 delivery, file_* to transfers, pair_* to pairing), and those parts hear when a
 session becomes usable or closes. `Node` builds those parts and hands them
@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, DiscoveryError, P2PMsgError
-from p2pmsg.node.admission import Admission, AdmissionControl
-from p2pmsg.node.advert import DiscoveryEvent, PeerAdvertised
 from p2pmsg.node.api import (
     AddressDialed,
     NameClashed,
@@ -37,12 +35,14 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
-from p2pmsg.node.dialer import Dialer, DialTarget
-from p2pmsg.node.listener import Listener
+from p2pmsg.node.net.admission import Admission, AdmissionControl
+from p2pmsg.node.net.advert import DiscoveryEvent, PeerAdvertised
+from p2pmsg.node.net.dialer import Dialer, DialTarget
+from p2pmsg.node.net.listener import Listener
+from p2pmsg.node.net.session import Session
+from p2pmsg.node.net.trust import Expectation, clash_detail, expectation_policy, is_contact
 from p2pmsg.node.peers import PeerDirectory
-from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.node.session import Session
-from p2pmsg.node.trust import Expectation, clash_detail, expectation_policy, is_contact
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -59,8 +59,8 @@ from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
-    from p2pmsg.node.delivery.driver import Delivery
-    from p2pmsg.node.pairing import Pairing
+    from p2pmsg.node.services.delivery.driver import Delivery
+    from p2pmsg.node.services.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class SessionRouter:
             return base
 
     async def _start_discovery(self) -> None:
-        from p2pmsg.node.discovery import Discovery
+        from p2pmsg.node.net.discovery import Discovery
 
         self.discovery = Discovery(
             fingerprint_hex=self._fingerprint,

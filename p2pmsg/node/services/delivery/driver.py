@@ -25,7 +25,7 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageStatusChanged, MessageView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.actions import (
+from p2pmsg.node.services.delivery.actions import (
     Accepted,
     Action,
     DeadlinesChanged,
@@ -36,11 +36,11 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.core import DeliveryCore
-from p2pmsg.node.delivery.pending import MAX_SUBMITS_PER_BATCH, Batch
-from p2pmsg.node.delivery.transaction import apply
-from p2pmsg.node.delivery.views import received_view
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.delivery.core import DeliveryCore
+from p2pmsg.node.services.delivery.pending import MAX_SUBMITS_PER_BATCH, Batch
+from p2pmsg.node.services.delivery.transaction import apply
+from p2pmsg.node.services.delivery.views import received_view
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import AsyncStore, Store
 

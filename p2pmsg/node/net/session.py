@@ -34,10 +34,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from p2pmsg.errors import LocalProtocolError
-from p2pmsg.node.admission import Admission
 from p2pmsg.node.api import DirectionStatus, SessionStatusView
-from p2pmsg.node.dialer import DialTarget
-from p2pmsg.node.trust import Expectation
+from p2pmsg.node.net.admission import Admission
+from p2pmsg.node.net.dialer import DialTarget
+from p2pmsg.node.net.trust import Expectation
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
     CipherChanged,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageView
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.actions import (
+from p2pmsg.node.services.delivery.actions import (
     Accepted,
     Action,
     DeadlinesChanged,
@@ -40,16 +40,16 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.pending import Batch, BulkSubmit, Pending, Submit
-from p2pmsg.node.delivery.table import ON_WIRE, RECENT_STATUSES, MessageTable
-from p2pmsg.node.delivery.views import (
+from p2pmsg.node.services.delivery.pending import Batch, BulkSubmit, Pending, Submit
+from p2pmsg.node.services.delivery.table import ON_WIRE, RECENT_STATUSES, MessageTable
+from p2pmsg.node.services.delivery.views import (
     chat_for,
     message_view,
     queued_view,
     receipts_for,
     wire_ttl,
 )
-from p2pmsg.node.delivery.work import Enqueue, StoreResult
+from p2pmsg.node.services.delivery.work import Enqueue, StoreResult
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
 
 if TYPE_CHECKING:  # records only as types: the core must not load the store at run time
