@@ -31,13 +31,13 @@ def _modules(package) -> list[str]:  # type: ignore[no-untyped-def]
 
 #: The node's sans-I/O state machines (their drivers, beside them, do the I/O).
 NODE_CORES = [
-    "p2pmsg.node.delivery",
-    "p2pmsg.node.delivery.core",
-    "p2pmsg.node.delivery.pending",
-    "p2pmsg.node.delivery.table",
-    "p2pmsg.node.delivery.work",
-    "p2pmsg.node.delivery.actions",
-    "p2pmsg.node.delivery.views",
+    "p2pmsg.node.services.delivery",
+    "p2pmsg.node.services.delivery.core",
+    "p2pmsg.node.services.delivery.pending",
+    "p2pmsg.node.services.delivery.table",
+    "p2pmsg.node.services.delivery.work",
+    "p2pmsg.node.services.delivery.actions",
+    "p2pmsg.node.services.delivery.views",
 ]
 
 

@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "files": "p2pmsg.bench.files",
     "handshake": "p2pmsg.bench.handshake",
     "trust": "p2pmsg.bench.trust",
+    "abuse": "p2pmsg.bench.abuse",
     "discovery": "p2pmsg.bench.discovery",
     "ui": "p2pmsg.bench.ui",
     "monitor": "p2pmsg.bench.monitor",

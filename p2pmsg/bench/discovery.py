@@ -5,7 +5,7 @@ so this scenario runs only inside the repository's LAN harness
 (tests/harness: network namespaces on a private bridge, no uplink). Without
 root, `ip`, or the harness, it reports `{"skipped": "<reason>"}`.
 
-Each host runs the real `p2pmsg.node.discovery.Discovery` in its own process
+Each host runs the real `p2pmsg.node.net.discovery.Discovery` in its own process
 (p2pmsg/bench/discovery_probe.py, which prints one JSON line per event). We
 measure, with this process's monotonic clock at the moment each line
 arrives:
@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from p2pmsg.bench import netns
 from p2pmsg.bench.netutil import rss_kib
-from p2pmsg.node.netguard import FORBID_MDNS_NETNS_ENV, current_netns
+from p2pmsg.node.net.netguard import FORBID_MDNS_NETNS_ENV, current_netns
 
 TITLE = "mDNS discovery in network-namespace hosts on one virtual LAN"
 TARGET_ALL_S = 10.0
@@ -185,7 +185,7 @@ def run(quick: bool) -> dict[str, Any]:
         else None,
         "pair": pair,
         "mesh": mesh,
-        "node": "p2pmsg/bench/discovery_probe.py: p2pmsg.node.discovery.Discovery alone, "
+        "node": "p2pmsg/bench/discovery_probe.py: p2pmsg.node.net.discovery.Discovery alone, "
         "one process per host",
     }
 

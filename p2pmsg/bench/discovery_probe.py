@@ -28,9 +28,9 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.advert import SERVICE_TYPE, PeerAdvertised
-from p2pmsg.node.discovery import Discovery, DiscoveryEvent, local_addresses
-from p2pmsg.node.netguard import assert_mdns_allowed
+from p2pmsg.node.net.advert import SERVICE_TYPE, PeerAdvertised
+from p2pmsg.node.net.discovery import Discovery, DiscoveryEvent, local_addresses
+from p2pmsg.node.net.netguard import assert_mdns_allowed
 
 _START = time.monotonic()
 

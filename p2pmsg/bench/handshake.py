@@ -1,16 +1,16 @@
 """Scenario `handshake`: connect + Noise XX + identity check, per second and mean latency.
 
 One handshake = a fresh TCP connection to 127.0.0.1, driven on both ends by
-the node's own session driver (`p2pmsg.node.session.Session` around the
+the node's own session driver (`p2pmsg.node.net.session.Session` around the
 sans-I/O `PeerConnection`: framing, the three Noise XX messages with the
 Ed25519 binding of the static key, suite negotiation), with the node's
-identity check on both ends (`p2pmsg.node.trust.expectation_policy`: the
+identity check on both ends (`p2pmsg.node.net.trust.expectation_policy`: the
 peer must prove the fingerprint we expect, or it is refused inside the
 handshake). It counts as done when BOTH ends have called the handler's
 `authenticated`, the moment a node would start using the session.
 
 Not through `Node.add_peer`: a node's admission control allows an address
-16 connections at once and 4 per second after that (p2pmsg.node.admission), so
+16 connections at once and 4 per second after that (p2pmsg.node.net.admission), so
 a loop of node-to-node connects would measure the rate limiter.
 
 Handshakes run one after another in one event loop, so `mean_ms` is the
@@ -33,8 +33,8 @@ from typing import Any
 from p2pmsg.bench.netutil import LOOPBACK, BenchError, percentile
 from p2pmsg.bench.report import fmt_rate, fmt_ratio
 from p2pmsg.crypto.identity import Identity
-from p2pmsg.node.session import Session
-from p2pmsg.node.trust import Expectation, expectation_policy
+from p2pmsg.node.net.session import Session
+from p2pmsg.node.net.trust import Expectation, expectation_policy
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import Event, UserMessage
 from p2pmsg.protocol.limits import ProtocolConfig
@@ -80,7 +80,7 @@ class _Handler:
                 )
             )
 
-    def read_allowed(self) -> Awaitable[None]:
+    def read_allowed(self, session: Session) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -223,7 +223,7 @@ async def _run(quick: bool) -> dict[str, Any]:
     baseline = _summary(base_latencies, base_wall)
     return {
         **result,
-        "path": "p2pmsg.node.session.Session (PeerConnection over asyncio streams), "
+        "path": "p2pmsg.node.net.session.Session (PeerConnection over asyncio streams), "
         "trust.expectation_policy on both ends",
         "suites_offered": list(ProtocolConfig().suites),
         "baseline": {"name": "TCP connect + 64 B request/reply", **baseline},

@@ -15,7 +15,9 @@ not what is measured, and everything after it is the same code.
 Speaks JSON lines. Out: `ready` {port, fingerprint, pid}, then one reply per
 command. In (stdin): {"cmd": "stored", "peer": FP} -> `stored` {n} (incoming
 messages from FP in the store); {"cmd": "contact", "peer": FP} -> `contact` (FP is
-named: a contact, not a stranger); {"cmd": "transfers"} -> `transfers` {items}.
+named: a contact, not a stranger); {"cmd": "transfers"} -> `transfers` {items};
+{"cmd": "security", "addr": A, "since": TS} -> `security` {counts} (security
+events from address A since wall time TS, by type, refusals and closes by reason).
 EOF on stdin stops the node, deletes the directory and exits.
 """
 
@@ -44,6 +46,8 @@ from p2pmsg.protocol.limits import ProtocolConfig
 MAX_LIFETIME = 900.0
 #: Upper bound for the conversation read back to count stored messages.
 MAX_COUNT = 1_000_000
+#: Upper bound for the security events read back to count them.
+MAX_EVENTS = 50_000
 
 
 def bench_config(
@@ -77,6 +81,19 @@ def _emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
+async def _security_counts(node: Node, command: dict[str, Any]) -> dict[str, int]:
+    """Security events from one address since a time: by type, refusals and closes by reason."""
+    counts: dict[str, int] = {}
+    for event in await node.security_events(MAX_EVENTS):
+        if event["addr"] != command["addr"] or event["ts"] < command["since"]:
+            continue
+        key, reason = event["event"], event["detail"].get("reason")
+        if key in ("rate_limited", "conn_close") and reason:
+            key += f"/{reason}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 async def _commands(node: Node) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -94,6 +111,8 @@ async def _commands(node: Node) -> None:
                 _emit("contact")
             elif command.get("cmd") == "transfers":
                 _emit("transfers", items=[asdict(t) for t in await node.transfers()])
+            elif command.get("cmd") == "security":
+                _emit("security", counts=await _security_counts(node, command))
             else:
                 _emit("error", message=f"unknown command {command!r}")
         except Exception as exc:  # report to the parent, keep serving

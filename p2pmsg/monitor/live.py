@@ -170,8 +170,7 @@ class Monitor:
                             window.addr,
                             "model",
                             round(verdict.probability, 3),
-                            f"model: {verdict.kind.replace('_', ' ')} by {who[:16]} "
-                            f"(p={verdict.probability:.2f}, anomaly {verdict.anomaly:.2f})",
+                            model_message(verdict.kind, who, verdict.probability, verdict.anomaly),
                         ),
                     )
             return alerts
@@ -181,6 +180,15 @@ class Monitor:
         if kept is not None:
             # After the dedup and its escalation: what ends up critical is never quieted.
             alerts.append(self._quieting.apply(kept))
+
+
+def model_message(kind: str, who: str, probability: float, anomaly: float) -> str:
+    """A model verdict in words that say who did what: an exfiltration window is
+    keyed by the peer the data went *to* (this profile was the sender), every other
+    kind by the one who did it."""
+    what = kind.replace("_", " ")
+    relation = "to" if kind == "exfiltration" else "by"
+    return f"model: {what} {relation} {who[:16]} (p={probability:.2f}, anomaly {anomaly:.2f})"
 
 
 def _rule_alert(hit: RuleHit) -> Alert:

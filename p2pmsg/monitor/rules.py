@@ -24,6 +24,7 @@ _STORMS = {
     "rotation_storm": "a peer changed its keys in a storm (many tiny epochs); "
     "its session was closed",
     "rekey_storm": "a peer asked for key agreements in a storm; its session was closed",
+    "ping_storm": "a peer sent pings in a storm (each asks for a reply); its session was closed",
 }
 
 

@@ -288,7 +288,7 @@ class MonitorChanged:
     status: MonitorStatus
 
 
-# --- pairing by a short code (node/pairing.py, docs/PROTOCOL.md 7.1) ----------------------
+# --- pairing by a short code (node/services/pairing.py, docs/PROTOCOL.md 7.1) -------------
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,7 @@ class NodeAPI(Protocol):
     async def get_settings(self) -> dict[str, Any]: ...
     async def update_settings(self, **values: Any) -> None: ...
 
-    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+    # --- pairing by a short code (node/services/pairing.py) ------------------------------
     async def pairing_code(self, peer: str) -> PairingCode:
         """A fresh one-time code to show (valid 120 s, one attempt). Replaces a code
         still shown for that peer; refused while an attempt with it is under way. The

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2pmsg.node.admission import LimitSettings
-from p2pmsg.node.dialer import BackoffPolicy
+from p2pmsg.node.net.admission import LimitSettings
+from p2pmsg.node.net.dialer import BackoffPolicy
 from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.protocol.limits import ProtocolConfig
 
@@ -41,5 +41,5 @@ class NodeConfig:
     files: TransferSettings = field(default_factory=TransferSettings)
     #: the profile's unlock event log (security_events.jsonl): imported on start and
     #: followed while running, so unlock attempts by any process reach the store and the
-    #: monitor (p2pmsg.node.unlock_events); None: unlock events stay in the file
+    #: monitor (p2pmsg.node.services.unlock_events); None: unlock events stay in the file
     profile_events: Path | None = None

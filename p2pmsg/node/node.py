@@ -3,17 +3,21 @@
 A thin orchestrator. It owns the parts and wires their outputs to each other;
 each part has one job and lives in its own module:
 
-    listener.py   accept, admission limits          dialer.py     outbound, backoff
-    sessions.py   SessionRouter: makes sessions and routes what they deliver
-    session.py    one PeerConnection per socket     trust.py      TOFU, impostors
-    delivery/     store-first delivery, receipts    peers.py      merged peer view
-    security_log  batched event log                 monitor_link  events -> alerts
-    discovery.py  mDNS browse and announce          bus.py        NodeEvent fan-out
+    router.py     SessionRouter: makes sessions and routes what they deliver
+    peers.py      merged peer view                  bus.py        NodeEvent fan-out
+    net/          what faces the network:
+      listener.py   accept, admission limits        dialer.py     outbound, backoff
+      session.py    one PeerConnection per socket   trust.py      TOFU, impostors
+      discovery.py  mDNS browse and announce        advert.py     what an advert may say
+    services/     what runs once the network has done its part:
+      delivery/     store-first delivery, receipts  pairing.py    pairing by a short code
+      security_log  batched event log               monitor_link  events -> alerts
+    transfers/    file transfers
 
 Clock and randomness are injected (`clock`, `rng`) so tests can drive them.
 The public methods are the `NodeAPI` contract (api.py). The network half
 (listener, dialer, discovery, the sessions and what they deliver) is a
-`SessionRouter` (sessions.py) that the node owns; `__init__` is the one place
+`SessionRouter` (router.py) that the node owns; `__init__` is the one place
 where the parts are built and wired to each other.
 """
 
@@ -60,19 +64,19 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
-from p2pmsg.node.delivery.driver import Delivery
-from p2pmsg.node.delivery.views import message_view, wire_ttl
-from p2pmsg.node.expiry import ExpiryTimer
-from p2pmsg.node.monitor_link import MonitorLink, alert_view
-from p2pmsg.node.pairing import Pairing
+from p2pmsg.node.net.trust import is_contact, unsendable_reason
 from p2pmsg.node.peers import PeerDirectory
-from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.node.sessions import SessionRouter
+from p2pmsg.node.router import SessionRouter
+from p2pmsg.node.services.delivery.driver import Delivery
+from p2pmsg.node.services.delivery.views import message_view, wire_ttl
+from p2pmsg.node.services.expiry import ExpiryTimer
+from p2pmsg.node.services.monitor_link import MonitorLink, alert_view
+from p2pmsg.node.services.pairing import Pairing
+from p2pmsg.node.services.security_log import SecurityLog
+from p2pmsg.node.services.unlock_events import UnlockEventFollower
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
-from p2pmsg.node.trust import is_contact, unsendable_reason
-from p2pmsg.node.unlock_events import UnlockEventFollower
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.security_events import Alert
 from p2pmsg.store import AsyncStore, PeerRecord, Store
@@ -135,7 +139,7 @@ class Node:
             clock=clock,
             is_contact=self._is_contact,
         )
-        # pairing by a short code (node/pairing.py): pair_* messages are routed there
+        # pairing by a short code (node/services/pairing.py): pair_* messages are routed there
         self.pairing = Pairing(
             self._fingerprint,
             store,
@@ -306,7 +310,7 @@ class Node:
     async def _store_advertised(self, fingerprint: str) -> PeerRecord:
         """A key only discovery knows, which the user now acts on (opens, writes to,
         names): from now on it has a row, with its advertised name and addresses.
-        Adverts alone never make rows (sessions.py), so strangers cannot fill the store."""
+        Adverts alone never make rows (router.py), so strangers cannot fill the store."""
         advert = self.directory.advert(fingerprint)
         if advert is None:
             raise UnknownPeerError(f"{fingerprint[:16]} stopped advertising")
@@ -572,7 +576,7 @@ class Node:
         fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
         return await self.files.transfers(fingerprint)
 
-    # --- pairing by a short code (node/pairing.py) ---------------------------------------
+    # --- pairing by a short code (node/services/pairing.py) ------------------------------
 
     async def pairing_code(self, peer: str) -> PairingCode:
         record = await self._resolve(peer)

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 
 from p2pmsg.crypto.identity import short_fingerprint
 from p2pmsg.errors import PeerLookupError
-from p2pmsg.node.advert import PeerAdvertised
 from p2pmsg.node.api import PeerView
-from p2pmsg.node.session import Session
+from p2pmsg.node.net.advert import PeerAdvertised
+from p2pmsg.node.net.session import Session
 from p2pmsg.store import PeerRecord
 from p2pmsg.store.peers import resolve_among
 

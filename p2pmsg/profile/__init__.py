@@ -9,7 +9,7 @@ says otherwise and ``name`` defaults to ``default``::
     unlock.lock            serialises unlock attempts across processes
     unlock_state.json      consecutive failed unlocks, for the backoff (survives restarts)
     security_events.jsonl  unlock_ok / unlock_fail events (DESIGN.md schema); a running
-                           node imports and follows it (p2pmsg.node.unlock_events)
+                           node imports and follows it (p2pmsg.node.services.unlock_events)
     p2pmsg.db              the store (created by p2pmsg.store, path from `db_path`)
 
 Usage::

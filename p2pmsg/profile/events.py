@@ -2,7 +2,7 @@
 
 Unlocking is what yields the store's key, so unlock events cannot go to the
 store directly; a running node imports and follows this file
-(p2pmsg.node.unlock_events), which puts them in the store's event log and in
+(p2pmsg.node.services.unlock_events), which puts them in the store's event log and in
 the live monitor.
 
 One JSON object per line in the schema of DESIGN.md, without the `label` key

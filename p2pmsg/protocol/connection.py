@@ -178,6 +178,8 @@ class PeerConnection:
         self._records_in = 0
         self._rotations = Allowance(cfg.rotation_burst, cfg.rotation_rate, cfg.records_per_rotation)
         self._rekeys = Allowance(cfg.rekey_burst, cfg.rekey_rate, cfg.records_per_rekey)
+        # Pings earn nothing by records: a stream of records is no reason to ping more.
+        self._pings = Allowance(cfg.ping_burst, cfg.ping_rate, float("inf"))
         self._rekey_started: float | None = None
         self._started = False
 
@@ -240,6 +242,14 @@ class PeerConnection:
         if type(message) in _USER_TYPES:
             self._events.append(UserMessageReceived(message))  # type: ignore[arg-type]
         elif type(message) is Ping:
+            if not self._pings.spend(1, now, self._records_in):
+                cfg = self.config
+                self._storm(
+                    f"ping_storm: the peer sent more than {cfg.ping_burst} pings at once, "
+                    f"or faster than {cfg.ping_rate:g}/s",
+                    "ping storm",
+                )
+                return
             self._out.append(records.seal(encode_message(Pong(message.nonce)), now))
             self._last_sent = now
         elif type(message) is Pong:

@@ -108,6 +108,11 @@ class ProtocolConfig:
     rekey_burst: int = 16
     rekey_rate: float = 0.2
     records_per_rekey: int = 1000
+    #: The peer's pings (each asks us to seal a pong): a burst of `ping_burst`, then
+    #: `ping_rate` per second. Honest pings are keepalives (one per keepalive interval)
+    #: and one per key agreement; a ping flood cost a pong each, thousands per read.
+    ping_burst: int = 64
+    ping_rate: float = 4.0
 
     def __post_init__(self) -> None:
         if not self.suites:
@@ -135,6 +140,8 @@ class ProtocolConfig:
             "rekey_burst",
             "rekey_rate",
             "records_per_rekey",
+            "ping_burst",
+            "ping_rate",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")

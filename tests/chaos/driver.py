@@ -165,7 +165,15 @@ async def report(node: Node) -> None:
     async for event in node.subscribe():
         if isinstance(event, MessageReceived):
             m = event.message
-            emit({"event": "recv", "id": m.id, "peer": m.peer, "text": m.text})
+            emit(
+                {
+                    "event": "recv",
+                    "id": m.id,
+                    "peer": m.peer,
+                    "text": m.text,
+                    "replayed": event.replayed,
+                }
+            )
         elif isinstance(event, PeerConnected):
             emit(
                 {

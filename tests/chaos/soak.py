@@ -87,6 +87,7 @@ class Soak:
         self.pending: dict[tuple[int, int], tuple[str, Any]] = {}  # (node, req) -> what
         self.accept_at: dict[str, float] = {}
         self.shown_at: dict[str, float] = {}
+        self._shown: set[tuple[int, str, str]] = set()
         self.rejected: Counter[str] = Counter()
         self.security: Counter[str] = Counter()
         self.transfer_events: Counter[str] = Counter()
@@ -183,7 +184,12 @@ class Soak:
         kind = obj.get("event")
         with self.lock:
             if kind == "recv":
-                self.ledger.shown.append((node.index, obj["id"], obj["text"]))
+                entry = (node.index, obj["id"], obj["text"])
+                if obj.get("replayed") and entry in self._shown:
+                    self.ledger.replays.append(entry)  # again after a restart, by design
+                else:
+                    self.ledger.shown.append(entry)
+                    self._shown.add(entry)
                 self.shown_at.setdefault(obj["id"], at)
             elif kind == "reply":
                 what = self.pending.pop((node.index, int(obj.get("req") or 0)), None)

@@ -155,6 +155,7 @@ class Summary:
                 "confirmed": v.confirmed,
                 "delivered": v.delivered,
                 "duplicates": v.duplicates,
+                "replayed_after_restart": v.replayed,
                 "lost": v.lost,
                 "out_of_order": v.out_of_order,
                 "stuck_outbox": v.stuck_outbox,
@@ -188,7 +189,8 @@ class Summary:
             f"chaos soak: seed {self.seed}, {self.nodes} nodes, {self.traffic_seconds:.0f} s "
             f"of traffic, settled after {self.settled_after} s; shaping: {self.shaping}",
             f"  messages: sent {m['sent']} (confirmed {m['confirmed']}), delivered "
-            f"{m['delivered']}, duplicates {m['duplicates']}, lost {m['lost']}, out of order "
+            f"{m['delivered']}, duplicates {m['duplicates']} (shown again after a restart, by "
+            f"design: {m.get('replayed_after_restart', 0)}), lost {m['lost']}, out of order "
             f"{m['out_of_order']}, stuck in outbox {m['stuck_outbox']}",
             f"  latency accept->shown: p50 {self.latency_s['p50']} s, p95 "
             f"{self.latency_s['p95']} s, p99 {self.latency_s['p99']} s, max "

@@ -18,7 +18,7 @@ import hashlib
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ import pytest
 
 from p2pmsg.crypto.suites import get_suite
 from p2pmsg.node.api import PeerDisconnected
+from p2pmsg.node.net.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.node import Node
-from p2pmsg.node.session import INBOUND_MAX, READ_PAUSE_AT
 from p2pmsg.node.transfers import manager
 from p2pmsg.protocol.events import UserMessageReceived
 from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, ProtocolConfig
@@ -41,7 +41,7 @@ from p2pmsg.protocol.messages import (
 )
 from p2pmsg.store import StrangerQuota
 from tests.chaos.hostile import ABUSER, HostilePeer, ping_plaintext, raw_message, stalling_responder
-from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+from tests.node.conftest import FAST_PROTOCOL, NodeFactory, connect, eventually, loopback_config
 from tests.node.conftest import make_node as make_node  # the fixture, re-exported
 from tests.transfers.conftest import file_settings
 
@@ -94,9 +94,15 @@ async def honest_traffic(scene: Scene) -> AsyncIterator[list[str]]:
 
 
 @pytest.fixture
-async def scene(make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Scene]:
+async def scene(
+    make_node: NodeFactory, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Scene]:
+    """`indirect` parametrization may hand the victim a protocol config of its own."""
     downloads = tmp_path / "victim-downloads"
-    victim = await make_node("victim", config=loopback_config(files=file_settings(downloads)))
+    changes: dict[str, Any] = {"files": file_settings(downloads)}
+    if getattr(request, "param", None) is not None:
+        changes["protocol"] = request.param
+    victim = await make_node("victim", config=loopback_config(**changes))
     alice = await make_node("alice")
     await connect(alice, victim)
     await victim.rename_peer(alice.fingerprint, "alice")  # a contact: no stranger quota
@@ -326,10 +332,15 @@ async def test_an_endless_stream_of_offers_is_bounded(scene: Scene) -> None:
 # --- resources -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "scene", [replace(FAST_PROTOCOL, ping_burst=10**9, ping_rate=1e9)], indirect=True
+)
 async def test_a_peer_that_pings_and_never_reads_costs_bounded_memory(scene: Scene) -> None:
     """Every ping draws a pong. A peer that sends pings and never reads once made the
     victim buffer pongs without bound (157 MiB for 150 MiB of pings); now the victim
-    stops reading that peer while its replies wait, and the peer's own writes stall."""
+    stops reading that peer while its replies wait, and the peer's own writes stall.
+    (The victim here allows any number of pings, so that it is the write bound that
+    holds; by default a ping storm ends the session first: the next test.)"""
     loop = asyncio.get_running_loop()
     async with honest_traffic(scene):
         mallory = await HostilePeer.connect(scene.victim.listen_port)
@@ -357,6 +368,20 @@ async def test_a_peer_that_pings_and_never_reads_costs_bounded_memory(scene: Sce
     # Either the victim stopped reading (the peer's writes stalled) or all was sent.
     assert stalls == 3 or sent >= PING_FLOOD_BYTES, f"neither stalled nor sent ({sent} B)"
     assert peak <= MEMORY_BOUND, f"{peak} bytes of replies held for a peer that never reads"
+
+
+async def test_a_ping_storm_closes_that_session_and_is_reported(scene: Scene) -> None:
+    """Pings by the thousand in one read were thousands of sealed pongs on the loop
+    (honest round trips of 640 ms in `bench abuse`). Now the session ends."""
+    async with honest_traffic(scene):
+        mallory = await HostilePeer.connect(scene.victim.listen_port)
+        try:
+            mallory.send_raw(b"".join(mallory.conn.ping() for _ in range(5000)))
+            assert await mallory.closed_by_victim(timeout=10)
+        finally:
+            mallory.close()
+    event = await expect_event(scene.victim, "rate_limited", "ping_storm", mallory)
+    assert event["peer"] == mallory.fingerprint
 
 
 async def test_a_rotation_storm_closes_that_session_and_is_reported(scene: Scene) -> None:

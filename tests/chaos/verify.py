@@ -41,6 +41,10 @@ class Ledger:
     fingerprints: dict[int, str] = field(default_factory=dict)  # node index -> fingerprint
     accepted: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # id -> s, r, seq
     shown: list[tuple[int, str, str]] = field(default_factory=list)  # (node, id, text)
+    #: shown again after that node restarted: a resend of an unread message stored
+    #: before the crash is published once more with `replayed` (the delivery promise
+    #: "nothing stored goes unshown"), not a duplicate
+    replays: list[tuple[int, str, str]] = field(default_factory=list)
     files: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # id -> s, r, sha256
     pool: dict[str, str] = field(default_factory=dict)  # source path -> its sha256
 
@@ -51,6 +55,7 @@ class Verdict:
     confirmed: int = 0  # accepted and reported to the orchestrator before any crash
     delivered: int = 0
     duplicates: int = 0
+    replayed: int = 0  # shown again after the receiver restarted (by design, see Ledger)
     lost: int = 0
     out_of_order: int = 0
     stuck_outbox: int = 0
@@ -147,6 +152,7 @@ def _check_messages(
                 f"node{sender} accepted #{seq} for node{receiver} ({message_id}) "
                 "but its store has no such message"
             )
+    v.replayed = len(ledger.replays)
     shown = Counter(message_id for _, message_id, _ in ledger.shown)
     for message_id, count in shown.items():
         if count > 1:

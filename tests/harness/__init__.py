@@ -51,7 +51,7 @@ with `P2PMSG_REQUIRE_NETNS=1` (CI) they fail instead. They carry the
 
 mDNS safety: tests/conftest.py puts the host namespace in
 `P2PMSG_FORBID_MDNS_NETNS`; p2pmsg's discovery refuses to start there
-(p2pmsg/node/netguard.py), so a process accidentally started outside a
+(p2pmsg/node/net/netguard.py), so a process accidentally started outside a
 harness host fails instead of announcing itself on the real LAN.
 
 `p2pmsg/bench/discovery_probe.py` (shipped: `p2pmsg bench discovery` uses it too)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from p2pmsg.monitor.alerts import AlertDeduper
-from p2pmsg.monitor.live import MODELS, NOT_LOADED, Monitor
+from p2pmsg.monitor.live import MODELS, NOT_LOADED, Monitor, model_message
 from p2pmsg.monitor.simulate import SimConfig, generate
 from p2pmsg.security_events import Alert
 from tests.monitor.helpers import PEER, T0, ev
@@ -125,3 +125,13 @@ def test_repeat_offenders_are_escalated() -> None:
     assert severities[:2] == ["low", "low"]
     assert severities[2] == "medium"
     assert severities[-1] == "high"
+
+
+def test_a_model_alert_says_which_way_the_data_went() -> None:
+    """Alice sent files to Bob; "exfiltration by bob" named Bob as the actor."""
+    assert model_message("exfiltration", "75cd3d3f38a38c4e0000", 0.85, 0.62) == (
+        "model: exfiltration to 75cd3d3f38a38c4e (p=0.85, anomaly 0.62)"
+    )
+    assert model_message("brute_force", "10.0.0.9", 0.9, 0.7).startswith(
+        "model: brute force by 10.0.0.9"
+    )

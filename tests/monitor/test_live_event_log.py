@@ -30,7 +30,7 @@ import pytest
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import WrongPasswordError
 from p2pmsg.monitor.events import event_from_dict
-from p2pmsg.node.advert import PeerAdvertised, PeerWithdrawn
+from p2pmsg.node.net.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.sender import OutgoingTransfer
 from p2pmsg.node.transfers.settings import TransferSettings

@@ -1,4 +1,5 @@
-"""Unlock events reach the running node: store, stream, monitor (p2pmsg.node.unlock_events).
+"""Unlock events reach the running node: store, stream, monitor
+(p2pmsg.node.services.unlock_events).
 
 Unlocking happens before the store can be opened, in whatever process opens
 the profile, so the profile writes unlock events to its JSONL log; the node

@@ -97,9 +97,9 @@ async def impostor(args: argparse.Namespace, unlocked: UnlockedProfile) -> None:
     from zeroconf import IPVersion
     from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-    from p2pmsg.node.advert import SERVICE_TYPE
-    from p2pmsg.node.discovery import local_addresses
-    from p2pmsg.node.netguard import assert_mdns_allowed
+    from p2pmsg.node.net.advert import SERVICE_TYPE
+    from p2pmsg.node.net.discovery import local_addresses
+    from p2pmsg.node.net.netguard import assert_mdns_allowed
 
     assert_mdns_allowed()
     node = await _node(unlocked, discovery=False)
@@ -141,9 +141,9 @@ async def fake_adverts(args: argparse.Namespace, unlocked: UnlockedProfile) -> N
     from zeroconf import IPVersion
     from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-    from p2pmsg.node.advert import SERVICE_TYPE
-    from p2pmsg.node.discovery import local_addresses
-    from p2pmsg.node.netguard import assert_mdns_allowed
+    from p2pmsg.node.net.advert import SERVICE_TYPE
+    from p2pmsg.node.net.discovery import local_addresses
+    from p2pmsg.node.net.netguard import assert_mdns_allowed
 
     assert_mdns_allowed()
     zc = AsyncZeroconf(ip_version=IPVersion.V4Only)

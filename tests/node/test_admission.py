@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from p2pmsg.node.admission import Admission, AdmissionControl, LimitSettings, TokenBucket
+from p2pmsg.node.net.admission import Admission, AdmissionControl, LimitSettings, TokenBucket
 
 
 def test_token_bucket_refills_at_its_rate_and_never_beyond_capacity() -> None:

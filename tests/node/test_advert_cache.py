@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 
-from p2pmsg.node.advert import PeerAdvertised, PeerWithdrawn
+from p2pmsg.node.net.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from p2pmsg.node.api import MessageStatusChanged
-from p2pmsg.node.delivery.core import LAZY_WRITE_DELAY, SENT_MARK_DELAY
-from p2pmsg.node.delivery.pending import MAX_SUBMITS_PER_BATCH
+from p2pmsg.node.services.delivery.core import LAZY_WRITE_DELAY, SENT_MARK_DELAY
+from p2pmsg.node.services.delivery.pending import MAX_SUBMITS_PER_BATCH
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually
 

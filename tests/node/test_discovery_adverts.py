@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from p2pmsg.errors import ConfigError
-from p2pmsg.node.advert import (
+from p2pmsg.node.net.advert import (
     MAX_ADDRESSES,
     MAX_NAME_CHARS,
     SERVICE_TYPE,

@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from p2pmsg.errors import DiscoveryError, P2PMsgError
-from p2pmsg.node import netguard
-from p2pmsg.node.discovery import Discovery
+from p2pmsg.node.net import netguard
+from p2pmsg.node.net.discovery import Discovery
 
 FP = "cd" * 32
 
@@ -25,7 +25,7 @@ FP = "cd" * 32
 # p2pmsg's own guard stands between it and the network).
 CHILD = r"""
 import asyncio, json, sys
-from p2pmsg.node.discovery import Discovery
+from p2pmsg.node.net.discovery import Discovery
 
 attempts = []
 

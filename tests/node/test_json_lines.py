@@ -9,7 +9,7 @@ from typing import Any, cast
 from p2pmsg.commands._node import event_json
 from p2pmsg.node import api
 from p2pmsg.node.bus import EventBus
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.store import AsyncStore
 
 MALLORY = "66" * 32

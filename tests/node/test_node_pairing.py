@@ -17,8 +17,8 @@ import pytest
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.errors import ConfigError, NotConnectedError
 from p2pmsg.node.api import PairingFinished, PeerUpdated
+from p2pmsg.node.net.session import Session
 from p2pmsg.node.node import Node
-from p2pmsg.node.session import Session
 from p2pmsg.protocol.connection import PeerConnection, Role
 from p2pmsg.protocol.events import Event, UserMessage
 from p2pmsg.protocol.messages import PAIR_MESSAGES, PairFinish
@@ -223,7 +223,7 @@ class Relay:
     def closed(self, session: Session, reason: str, detail: str) -> None:
         pass
 
-    async def read_allowed(self) -> None:
+    async def read_allowed(self, session: Session) -> None:
         return None
 
     async def close(self) -> None:

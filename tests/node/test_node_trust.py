@@ -9,8 +9,8 @@ import contextlib
 import pytest
 
 from p2pmsg.errors import ConfigError, PeerBlockedError
-from p2pmsg.node.advert import PeerAdvertised
 from p2pmsg.node.api import NameClashed, PeerUpdated
+from p2pmsg.node.net.advert import PeerAdvertised
 from p2pmsg.store import Store
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 

@@ -13,8 +13,8 @@ import os
 import time
 
 from p2pmsg.crypto.identity import Identity
-from p2pmsg.node import session as session_module
-from p2pmsg.node.session import Session
+from p2pmsg.node.net import session as session_module
+from p2pmsg.node.net.session import Session
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import Event, UserMessage
 from p2pmsg.protocol.messages import FileChunk
@@ -44,7 +44,7 @@ class Recorder:
     def closed(self, session: Session, reason: str, detail: str) -> None:
         pass
 
-    async def read_allowed(self) -> None:
+    async def read_allowed(self, session: Session) -> None:
         await self.open.wait()
 
 

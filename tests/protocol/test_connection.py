@@ -212,6 +212,21 @@ def test_key_agreements_at_an_honest_pace_are_no_storm() -> None:
     _rekeyed(pair)
 
 
+def test_a_ping_storm_ends_the_session_and_keepalives_are_no_storm() -> None:
+    """Each ping asks for a sealed pong: thousands in one read were thousands of seals."""
+    pair = make_pair(ProtocolConfig(), ProtocolConfig(ping_burst=10, ping_rate=1.0))
+    pair.deliver(b"".join(pair.a.ping() for _ in range(30)))
+    assert pair.b.closed
+    assert _security(pair, "b") == ["rate_limited"]
+    (event,) = pair.of_type("b", SecurityEventRaised)
+    assert event.detail["reason"].startswith("ping_storm")  # type: ignore[attr-defined]
+    calm = make_pair(ProtocolConfig(), ProtocolConfig(ping_burst=2, ping_rate=1.0))
+    for _ in range(50):
+        calm.clock.advance(1.0)
+        calm.deliver(calm.a.ping())
+    assert not calm.b.closed and not _security(calm, "b")
+
+
 def test_unanswered_key_agreement_times_out() -> None:
     pair = make_pair(
         ProtocolConfig(keepalive_interval=10, idle_timeout=30),

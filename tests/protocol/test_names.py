@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p2pmsg.errors import ConfigError, HandshakeError
-from p2pmsg.node.advert import InvalidAdvertisement, validate_display_name
+from p2pmsg.node.net.advert import InvalidAdvertisement, validate_display_name
 from p2pmsg.profile.profile import validate_display_name as own_name
 from p2pmsg.protocol.handshake import check_display_name
 from p2pmsg.protocol.names import (

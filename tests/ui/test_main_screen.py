@@ -251,6 +251,13 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         detail = screen_text(app)
         assert "Security alert" in detail and "bob's key changed mid-session" in detail
         assert "Compare safety numbers" in detail  # the advice for impersonation
+        await pilot.press("escape")
+        # No key proven (a flood of connections): the alert names the address, not "-".
+        node.raise_alert("brute_force", "high", None, "12 failed handshakes within 60 s")
+        await settle(pilot)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        [unproven] = [label for label in labels if label.startswith("● HIGH brute-force")]
+        assert "127.0.0.1" in unproven
 
 
 async def test_peer_events_update_the_list(node: FakeNode) -> None:

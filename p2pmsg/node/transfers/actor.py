@@ -28,7 +28,7 @@ from p2pmsg.errors import P2PMsgError, TransferError
 from p2pmsg.node.api import TransferState, TransferUpdated
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.limits import MAX_REASON_BYTES

@@ -46,7 +46,7 @@ from p2pmsg.errors import ConfigError, P2PMsgError, TransferError, TransferRejec
 from p2pmsg.node.api import TransferView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.incoming import IncomingActor, downloads_of
 from p2pmsg.node.transfers.outgoing import OutgoingActor, store_new_outgoing
@@ -92,7 +92,7 @@ _UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
 #: ended it no longer says so, and one that lost its record (a wiped profile) never will:
 #: without this the partial file would wait for a re-offer forever.
 ABANDON_PAUSED_AFTER = RETELL_ENDED_FOR
-#: The same for a stranger's transfer (node/trust.py `is_contact`): its partial file is
+#: The same for a stranger's transfer (node/net/trust.py `is_contact`): its partial file is
 #: disk a stranger holds, so hours, not a week. Checked at start and every sweep.
 ABANDON_STRANGERS_AFTER = 6 * 3600.0
 ABANDON_SWEEP_INTERVAL = 600.0

@@ -1,7 +1,8 @@
 """The threat panel: what the local security monitor has seen lately.
 
 A sparkline of recent anomaly scores, counts per alert kind, and the newest
-alerts with severity colours, kind, peer and age. The border title says the
+alerts with severity colours, kind, who (the peer, or the address of one that never
+proved a key) and age. The border title says the
 monitor's mode (models loaded, or rules only), so a degraded monitor is
 visible rather than silent. Choosing an alert posts `AlertChosen`.
 
@@ -116,6 +117,13 @@ class ThreatPanel(Vertical):
     def on_resize(self) -> None:
         self._refresh_ages()
 
+    def _source_of(self, alert: AlertView) -> str:
+        """Who the alert is about: the peer's name once it proved a key, else the address
+        it came from (a brute force or a flood before any handshake), never a bare "-"."""
+        if alert.peer:
+            return self._peer_name(alert.peer)
+        return alert.addr or "-"
+
     @property
     def alerts(self) -> list[AlertView]:
         return list(self._alerts)
@@ -183,7 +191,7 @@ class ThreatPanel(Vertical):
         options.clear_options()
         options.add_options(
             Option(
-                alert_label(alert, self._peer_name(alert.peer), now, options.size.width or 36),
+                alert_label(alert, self._source_of(alert), now, options.size.width or 36),
                 id=str(index),
             )
             for index, alert in enumerate(self._alerts)

@@ -139,7 +139,7 @@ def advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _advert_impostor(args: argparse.Namespace) -> dict[str, Any]:
     from p2pmsg.node.config import NodeConfig
-    from p2pmsg.node.discovery import Discovery
+    from p2pmsg.node.net.discovery import Discovery
     from p2pmsg.node.node import Node
 
     identity = Identity.generate(os.urandom)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageView
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.actions import (
+from p2pmsg.node.services.delivery.actions import (
     Accepted,
     Action,
     DeadlinesChanged,
@@ -33,11 +33,11 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.core import MAX_REPLAYS, DeliveryCore
-from p2pmsg.node.delivery.pending import Batch
-from p2pmsg.node.delivery.transaction import apply
-from p2pmsg.node.delivery.views import received_view
-from p2pmsg.node.delivery.work import StoreWork
+from p2pmsg.node.services.delivery.core import MAX_REPLAYS, DeliveryCore
+from p2pmsg.node.services.delivery.pending import Batch
+from p2pmsg.node.services.delivery.transaction import apply
+from p2pmsg.node.services.delivery.views import received_view
+from p2pmsg.node.services.delivery.work import StoreWork
 from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import Store

@@ -19,9 +19,9 @@ import pytest
 
 from p2pmsg.errors import StoreError
 from p2pmsg.node.bus import EventBus
-from p2pmsg.node.delivery import driver
-from p2pmsg.node.delivery.driver import Delivery
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.delivery import core
+from p2pmsg.node.services.delivery.driver import Delivery
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import AsyncStore, Store
 from tests.node.delivery.pair import FakeChannel
@@ -46,19 +46,37 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await store.close()
 
 
-async def test_sessions_stop_reading_while_too_many_chats_wait_for_the_store(
+async def test_a_session_stops_reading_while_its_own_chats_wait_for_the_store(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(driver, "INBOUND_HIGH_WATER", 3)
+    """The bound is per peer: a flooding peer's session waits, a contact's reads on."""
+    monkeypatch.setattr(core, "INBOUND_PER_PEER", 3 * (1 + core.CHAT_OVERHEAD))
     channel = FakeChannel(rig.peer)
     rig.delivery.chats_received(channel, [Chat(os.urandom(16), time.time(), "c") for _ in range(3)])
-    room = asyncio.ensure_future(rig.delivery.inbound_room())
+    room = asyncio.ensure_future(rig.delivery.inbound_room(rig.peer))
+    other = asyncio.ensure_future(rig.delivery.inbound_room("ab" * 32))
     await asyncio.sleep(0)  # one loop turn: the pipeline is not running yet
     assert not room.done()
+    assert other.done()  # another peer's session is not held by this one's backlog
     rig.delivery.start()
     await asyncio.wait_for(room, 5)  # taken into a batch: room again
     await rig.delivery.flushed()
     assert [type(m) for m in channel.wire] == [Receipt]
+
+
+async def test_past_the_bound_for_all_only_sessions_with_nothing_waiting_read(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core, "INBOUND_ALL", 2 * (1 + core.CHAT_OVERHEAD))
+    rig.delivery.chats_received(
+        FakeChannel(rig.peer), [Chat(os.urandom(16), time.time(), "c") for _ in range(2)]
+    )
+    quiet = asyncio.ensure_future(rig.delivery.inbound_room("ab" * 32))
+    busy = asyncio.ensure_future(rig.delivery.inbound_room(rig.peer))
+    await asyncio.sleep(0)
+    assert quiet.done() and not busy.done()
+    rig.delivery.start()
+    await asyncio.wait_for(busy, 5)
 
 
 async def test_a_receipt_for_an_id_on_the_wire_answers_its_waiter(rig: Rig) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from p2pmsg.node.delivery.actions import DeadlinesChanged, PublishReceived, Send
+from p2pmsg.node.services.delivery.actions import DeadlinesChanged, PublishReceived, Send
+from p2pmsg.node.services.delivery.core import CHAT_OVERHEAD
 from p2pmsg.protocol.messages import Chat, Receipt
 from tests.node.delivery.pair import CorePair, make_pair
 
@@ -63,7 +64,8 @@ def test_back_pressure_counts_chats_until_a_batch_takes_them(pair: CorePair) -> 
     b = pair.b
     b.receive([Chat(os.urandom(16), pair.clock(), f"c{i}") for i in range(5)])
     b.receive([Chat(os.urandom(16), pair.clock(), "c5")])
-    assert b.core.inbound == 6
+    assert b.core.inbound == 6 * (2 + CHAT_OVERHEAD)  # bytes, charged to alice
+    assert b.core.may_read(pair.a.fingerprint)
     batch = b.core.next_batch()
     assert b.core.inbound == 0  # on their way to the store: room for more
     assert batch is not None

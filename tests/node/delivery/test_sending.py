@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from p2pmsg.errors import P2PMsgError, UnknownPeerError
-from p2pmsg.node.delivery.actions import Accepted, Refused, Send
-from p2pmsg.node.delivery.pending import MAX_SUBMITS_PER_BATCH
+from p2pmsg.node.services.delivery.actions import Accepted, Refused, Send
+from p2pmsg.node.services.delivery.pending import MAX_SUBMITS_PER_BATCH
 from p2pmsg.protocol.limits import MAX_RECEIPT_IDS
 from p2pmsg.protocol.messages import Chat, Receipt
 from tests.node.delivery.pair import CorePair, FakeChannel

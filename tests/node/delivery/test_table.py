@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2pmsg.node.delivery.table import MARK_OWED, ON_WIRE, UNWRITTEN, MessageTable
+from p2pmsg.node.services.delivery.table import MARK_OWED, ON_WIRE, UNWRITTEN, MessageTable
 
 PEER, OTHER = "aa" * 32, "bb" * 32
 

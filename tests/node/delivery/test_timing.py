@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2pmsg.node.delivery.core import LAZY_WRITE_DELAY, SENT_MARK_DELAY
+from p2pmsg.node.services.delivery.core import LAZY_WRITE_DELAY, SENT_MARK_DELAY
 from tests.node.delivery.pair import CorePair
 
 EPSILON = 1e-3

@@ -39,7 +39,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.store import AsyncStore, Store
 

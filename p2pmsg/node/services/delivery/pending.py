@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.work import Enqueue, StoreWork
+from p2pmsg.node.services.delivery.work import Enqueue, StoreWork
 from p2pmsg.protocol.messages import Chat, ReceiptStatus
 
 R = TypeVar("R")

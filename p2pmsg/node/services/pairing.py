@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from p2pmsg.errors import ConfigError, NotConnectedError, P2PMsgError
 from p2pmsg.node.api import PairingCode, PairingFinished, PairingOutcome
 from p2pmsg.node.bus import EventBus
+from p2pmsg.node.net.session import Session
 from p2pmsg.node.peers import PeerDirectory
-from p2pmsg.node.security_log import SecurityLog
-from p2pmsg.node.session import Session
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.messages import PairAbort, PairMessage, PairStart
 from p2pmsg.protocol.pairing import (
     CODE_LIFETIME,

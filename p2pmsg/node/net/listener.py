@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable, Sequence
 
 from p2pmsg.errors import ConfigError
-from p2pmsg.node.admission import Admission, AdmissionControl
+from p2pmsg.node.net.admission import Admission, AdmissionControl
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from p2pmsg.node.trust import Expectation
+from p2pmsg.node.net.trust import Expectation
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from p2pmsg import PROTOCOL_VERSION
 from p2pmsg.errors import ConfigError, DiscoveryError
-from p2pmsg.node.advert import (
+from p2pmsg.node.net.advert import (
     SERVICE_TYPE,
     DiscoveryEvent,
     InvalidAdvertisement,
@@ -53,7 +53,7 @@ from p2pmsg.node.advert import (
     merge,
     parse_advertisement,
 )
-from p2pmsg.node.netguard import assert_mdns_allowed
+from p2pmsg.node.net.netguard import assert_mdns_allowed
 
 __all__ = [
     "SERVICE_TYPE",

@@ -4,9 +4,10 @@ What is left here is what needs an event loop: the pipeline task that runs
 each batch's work on the store thread (`AsyncStore.run_to_completion`, so the
 loop never waits on SQLite and a stop cannot drop a batch already queued),
 one timer for the core's deadline, the futures of `submit` and `wait_status`
-callers, and back-pressure in both directions: sessions stop reading while
-`INBOUND_HIGH_WATER` chats wait for the store, and the pipeline lets the
-sessions it wrote to drain before it takes the next batch.
+callers, and back-pressure in both directions: a session stops reading while
+its peer's chats waiting for the store are past the core's per-peer bound (or
+all peers' past theirs and it has some waiting: `DeliveryCore.may_read`), and
+the pipeline lets the sessions it wrote to drain before it takes the next batch.
 
 Time: the core's `now` is the loop's monotonic clock (its timers are delays);
 the rows the store writes are stamped with the node's injected wall `clock`.
@@ -24,7 +25,7 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageStatusChanged, MessageView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.actions import (
+from p2pmsg.node.services.delivery.actions import (
     Accepted,
     Action,
     DeadlinesChanged,
@@ -35,18 +36,15 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.core import DeliveryCore
-from p2pmsg.node.delivery.pending import MAX_SUBMITS_PER_BATCH, Batch
-from p2pmsg.node.delivery.transaction import apply
-from p2pmsg.node.delivery.views import received_view
-from p2pmsg.node.security_log import SecurityLog
+from p2pmsg.node.services.delivery.core import DeliveryCore
+from p2pmsg.node.services.delivery.pending import MAX_SUBMITS_PER_BATCH, Batch
+from p2pmsg.node.services.delivery.transaction import apply
+from p2pmsg.node.services.delivery.views import received_view
+from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.protocol.messages import Chat, Receipt
 from p2pmsg.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
-
-#: Incoming chats buffered (not yet stored) before sessions stop reading their sockets.
-INBOUND_HIGH_WATER = 16_384
 
 Reply = asyncio.Future[Any]  # a submit's future: one view, or a list for submit_many
 
@@ -74,8 +72,8 @@ class Delivery:
         self._current: Batch[Reply] | None = None  # the batch on the store thread
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._inbound_room = asyncio.Event()
-        self._inbound_room.set()
+        # Set each time a batch takes received chats: a session waiting to read checks again.
+        self._inbound_taken = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[MessageStatus | None]]] = {}
         self.on_deadlines_changed: Callable[[], None] = lambda: None
 
@@ -160,8 +158,6 @@ class Delivery:
 
     def chats_received(self, channel: Channel, chats: list[Chat]) -> None:
         self._core.chats_received(channel, chats)
-        if self._core.inbound >= INBOUND_HIGH_WATER:
-            self._inbound_room.clear()
         self._pump()
 
     def receipt_received(self, peer: str, receipt: Receipt) -> None:
@@ -173,9 +169,11 @@ class Delivery:
         self._core.read_locally(peer, ids)
         self._pump()
 
-    async def inbound_room(self) -> None:
-        """Sessions await this before reading more: stored-not-yet work stays bounded."""
-        await self._inbound_room.wait()
+    async def inbound_room(self, peer: str) -> None:
+        """A session awaits this before reading more from `peer`: chats received and not
+        yet stored stay bounded, per peer and in all (`DeliveryCore.may_read`)."""
+        while not self._core.may_read(peer):
+            await self._inbound_taken.wait()
 
     # --- queries -----------------------------------------------------------------------
 
@@ -240,8 +238,9 @@ class Delivery:
                 continue
             self._idle.clear()
             self._set_timer(core.deadline)  # a lazy deadline is off: its work rides along
-            if core.inbound < INBOUND_HIGH_WATER:
-                self._inbound_room.set()
+            if batch.incoming:  # wake the sessions waiting to read; each checks its own room
+                self._inbound_taken.set()
+                self._inbound_taken = asyncio.Event()
             self._current = batch  # until answered: a stop fails its submits
             try:
                 # To completion: a stop that cancels this task must not drop a batch still

@@ -34,10 +34,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from p2pmsg.errors import LocalProtocolError
-from p2pmsg.node.admission import Admission
 from p2pmsg.node.api import DirectionStatus, SessionStatusView
-from p2pmsg.node.dialer import DialTarget
-from p2pmsg.node.trust import Expectation
+from p2pmsg.node.net.admission import Admission
+from p2pmsg.node.net.dialer import DialTarget
+from p2pmsg.node.net.trust import Expectation
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
     CipherChanged,
@@ -174,7 +174,7 @@ class SessionHandler(Protocol):
     def received(self, session: Session, messages: list[UserMessage]) -> None: ...
     def protocol_event(self, session: Session, event: Event) -> None: ...
     def closed(self, session: Session, reason: str, detail: str) -> None: ...
-    def read_allowed(self) -> Awaitable[None]: ...
+    def read_allowed(self, session: Session) -> Awaitable[None]: ...
 
 
 class Session:
@@ -292,7 +292,7 @@ class Session:
             self._write(self.conn.start())
             self._reschedule_timer()
             while not self.conn.closed:
-                await self._handler.read_allowed()
+                await self._handler.read_allowed(self)
                 inbound = self._inbound
                 if inbound is not None:
                     data: bytes | memoryview = await inbound.read()

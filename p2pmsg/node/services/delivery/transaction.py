@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.delivery.work import StoreResult, StoreWork
+from p2pmsg.node.services.delivery.work import StoreResult, StoreWork
 from p2pmsg.protocol.messages import Chat, ReceiptStatus
 from p2pmsg.store import IncomingMessage, Store
 

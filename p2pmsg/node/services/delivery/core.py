@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from p2pmsg.node.api import MessageReceived, MessageStatus, MessageView
 from p2pmsg.node.channel import Channel
-from p2pmsg.node.delivery.actions import (
+from p2pmsg.node.services.delivery.actions import (
     Accepted,
     Action,
     DeadlinesChanged,
@@ -40,16 +40,16 @@ from p2pmsg.node.delivery.actions import (
     Send,
     StatusChanged,
 )
-from p2pmsg.node.delivery.pending import Batch, BulkSubmit, Pending, Submit
-from p2pmsg.node.delivery.table import ON_WIRE, RECENT_STATUSES, MessageTable
-from p2pmsg.node.delivery.views import (
+from p2pmsg.node.services.delivery.pending import Batch, BulkSubmit, Pending, Submit
+from p2pmsg.node.services.delivery.table import ON_WIRE, RECENT_STATUSES, MessageTable
+from p2pmsg.node.services.delivery.views import (
     chat_for,
     message_view,
     queued_view,
     receipts_for,
     wire_ttl,
 )
-from p2pmsg.node.delivery.work import Enqueue, StoreResult
+from p2pmsg.node.services.delivery.work import Enqueue, StoreResult
 from p2pmsg.protocol.messages import Chat, Receipt, ReceiptStatus
 
 if TYPE_CHECKING:  # records only as types: the core must not load the store at run time
@@ -66,6 +66,18 @@ LAZY_WRITE_DELAY = 0.05
 #: Messages from before a crash shown again in one run at most (each once): a peer that
 #: resends old ids cannot make us show them forever.
 MAX_REPLAYS = 65_536
+#: Bytes of received chats not yet taken into a batch that one peer may have waiting:
+#: past it that peer's session stops reading (its own socket backs up, no one else's).
+INBOUND_PER_PEER = 2 << 20
+#: ... and all peers together: past it only sessions with nothing waiting may read, so a
+#: crowd of flooding sessions cannot hold memory, and a quiet contact is still read.
+INBOUND_ALL = 32 << 20
+#: What one received chat is charged beyond its text (ids, timestamps, the list slot).
+CHAT_OVERHEAD = 64
+
+
+def _chat_cost(chats: list[Chat]) -> int:
+    return sum(len(c.text) for c in chats) + CHAT_OVERHEAD * len(chats)
 
 
 class DeliveryCore(Generic[R]):
@@ -79,7 +91,9 @@ class DeliveryCore(Generic[R]):
         self._actions: list[Action[R]] = []
         self._ready: dict[str, Channel] = {}  # peer -> the session its backlog went out on
         self._table = MessageTable(recent_statuses)
-        self._inbound = 0  # chats received and not yet taken into a batch
+        # Received chats not yet taken into a batch, charged to their peer (bytes).
+        self._inbound = 0
+        self._inbound_by_peer: dict[str, int] = {}
         # Incoming rows up to this seq were stored before this run (`started`); a resend
         # of one of those that is still unread is shown again, once.
         self._replay_up_to = 0
@@ -107,8 +121,15 @@ class DeliveryCore(Generic[R]):
 
     @property
     def inbound(self) -> int:
-        """Chats received and not yet on their way to the store (for back-pressure)."""
+        """Bytes of chats received and not yet on their way to the store."""
         return self._inbound
+
+    def may_read(self, peer: str) -> bool:
+        """Whether `peer`'s session may read more now: its own waiting chats are under
+        INBOUND_PER_PEER, and either all peers' are under INBOUND_ALL or it has none
+        waiting. A flood costs its own session, not a contact's."""
+        mine = self._inbound_by_peer.get(peer, 0)
+        return mine < INBOUND_PER_PEER and (self._inbound < INBOUND_ALL or mine == 0)
 
     def take_actions(self) -> list[Action[R]]:
         actions, self._actions = self._actions, []
@@ -124,7 +145,12 @@ class DeliveryCore(Generic[R]):
         batch, self._pending = self._pending.take(self._replay_up_to)
         if self._pending.submits:
             self._urgent = True  # the rest goes in the next batch, without waiting
-        self._inbound -= sum(len(chats) for items in batch.incoming.values() for _, chats in items)
+        for peer, items in batch.incoming.items():
+            cost = sum(_chat_cost(chats) for _, chats in items)
+            self._inbound -= cost
+            left = self._inbound_by_peer.pop(peer, 0) - cost
+            if left > 0:  # cannot happen (a batch takes all of a peer's), but stay exact
+                self._inbound_by_peer[peer] = left
         return batch
 
     def unanswered(self) -> list[R]:
@@ -184,7 +210,9 @@ class DeliveryCore(Generic[R]):
 
     def chats_received(self, channel: Channel, chats: list[Chat]) -> None:
         self._pending.incoming.setdefault(channel.peer, []).append((channel, chats))
-        self._inbound += len(chats)
+        cost = _chat_cost(chats)
+        self._inbound += cost
+        self._inbound_by_peer[channel.peer] = self._inbound_by_peer.get(channel.peer, 0) + cost
         self._urgent = True
 
     def receipt_received(self, peer: str, receipt: Receipt, now: float) -> None:
