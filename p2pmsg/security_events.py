@@ -66,6 +66,10 @@ ATTACK_KINDS: tuple[str, ...] = tuple(label for label in LABELS if label != "nor
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 #: The key of an event with neither a peer nor an address: this device (unlocks).
 LOCAL_KEY = "local"
+#: What the user made of an alert, in the order it moves (never back): new, seen, put
+#: away. "false_alarm" is a dismissal that says the alert was wrong; any state can become
+#: it, and it quiets later alerts of that kind for that key (p2pmsg.monitor.quieting).
+ALERT_STATES: tuple[str, ...] = ("unread", "acknowledged", "dismissed", "false_alarm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +117,11 @@ class SecurityEvent:
 class Alert:
     """What the monitor raises (the DESIGN.md alert record), and what the store keeps.
 
-    `id` and `acknowledged_at` exist once the store holds the alert: the store
-    numbers it, and the user may acknowledge it. The schema is checked on
-    construction, so no layer can make (or read back) an alert outside it.
+    `id`, `acknowledged_at`, `state` and `state_at` exist once the store holds the
+    alert: the store numbers it, and the user acknowledges, dismisses or marks it a
+    false alarm (`ALERT_STATES`; `acknowledged_at` is when the user first acted on it,
+    `state_at` when it took its current state). The schema is checked on construction,
+    so no layer can make (or read back) an alert outside it.
     """
 
     ts: float
@@ -128,6 +134,8 @@ class Alert:
     message: str
     id: int | None = None
     acknowledged_at: float | None = None
+    state: str = "unread"
+    state_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ATTACK_KINDS:
@@ -136,10 +144,18 @@ class Alert:
             raise ValueError(f"unknown severity {self.severity!r}")
         if not (self.source == "model" or self.source.startswith("rule:")):
             raise ValueError(f"alert source must be 'model' or 'rule:<name>', not {self.source!r}")
+        if self.state not in ALERT_STATES:
+            raise ValueError(f"unknown alert state {self.state!r}")
 
     @property
     def acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+    @property
+    def key(self) -> str:
+        """Who the alert is about, as the monitor keys it: the peer, else the address,
+        else this device (the same rule as `SecurityEvent.key`)."""
+        return self.peer or self.addr or LOCAL_KEY
 
     def to_dict(self) -> dict[str, Any]:
         """The DESIGN.md record, keys in schema order (without the store's bookkeeping)."""

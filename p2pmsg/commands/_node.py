@@ -254,6 +254,13 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
     if isinstance(event, api.AlertRaised):
         a = event.alert
         return f"!! alert [{printable(a.severity)}] {printable(a.kind)}: {printable(a.message)}"
+    if isinstance(event, api.AlertStateChanged):
+        said = {"acknowledged": "acknowledged", "dismissed": "dismissed"}
+        by_state: dict[str, list[str]] = {}
+        for a in event.alerts:
+            by_state.setdefault(said.get(a.state, "marked a false alarm"), []).append(str(a.id))
+        parts = [f"{', '.join(ids)} {what}" for what, ids in by_state.items()]
+        return f"-- alerts: {'; '.join(parts)} ({event.counts.unread} unread)"
     if isinstance(event, api.SecurityEventLogged):
         record = event.record
         what = SECURITY_WORDS.get(str(record["event"]))

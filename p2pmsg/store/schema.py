@@ -234,12 +234,34 @@ def _v5_event_value_tiers(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX events_by_tier ON events(tier, id)")
 
 
+def _v6_alert_states(conn: sqlite3.Connection) -> None:
+    """Alerts get a lifecycle: `state` is 'unread', 'acknowledged', 'dismissed' or
+    'false_alarm' (a dismissal that says the alert was wrong, which quiets later alerts
+    of its kind for its peer for a while: p2pmsg.monitor.quieting); `state_at` is when
+    it took that state. `state_gen` is the alert generation (meta 'alert_generation')
+    of its last change, so a running node finds what another process changed. Alerts
+    acknowledged before this version are 'acknowledged' since then."""
+    conn.execute(
+        "ALTER TABLE alerts ADD COLUMN state TEXT NOT NULL DEFAULT 'unread' "
+        "CHECK (state IN ('unread', 'acknowledged', 'dismissed', 'false_alarm'))"
+    )
+    conn.execute("ALTER TABLE alerts ADD COLUMN state_at REAL")
+    conn.execute("ALTER TABLE alerts ADD COLUMN state_gen INTEGER NOT NULL DEFAULT 0")
+    conn.execute(
+        "UPDATE alerts SET state = 'acknowledged', state_at = acknowledged_at "
+        "WHERE acknowledged_at IS NOT NULL"
+    )
+    conn.execute("CREATE INDEX alerts_by_state ON alerts(state, id)")
+    conn.execute("CREATE INDEX alerts_by_state_gen ON alerts(state_gen) WHERE state_gen > 0")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
     _v3_names_and_key_states,
     _v4_name_lookup_tags,
     _v5_event_value_tiers,
+    _v6_alert_states,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

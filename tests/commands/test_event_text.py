@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -116,6 +117,17 @@ def test_name_clash_pairing_and_alerts_with_hostile_names() -> None:
         )
     )
     assert event_text(alert, {}) == "!! alert [high] impersonation: bob␛[2J␊is<U+200B> alice"
+    changed = api.AlertStateChanged(
+        (
+            dataclasses.replace(alert.alert, id=3, state="acknowledged"),
+            dataclasses.replace(alert.alert, id=4, state="false_alarm"),
+            dataclasses.replace(alert.alert, id=5, state="acknowledged"),
+        ),
+        api.AlertCounts(unread=2, acknowledged=2, false_alarm=1),
+    )
+    assert event_text(changed, {}) == (
+        "-- alerts: 3, 5 acknowledged; 4 marked a false alarm (2 unread)"
+    )
 
 
 def test_connected_and_disconnected_lines_sanitise_the_name() -> None:

@@ -32,13 +32,14 @@ async def test_a_logged_security_event_prints_as_one_pinned_line() -> None:
 
 
 def test_an_alert_prints_as_one_pinned_line() -> None:
+    """The record, its id, and (since the alert lifecycle) its state: added at the end."""
     view = api.AlertView(
         1763800002.5, "flood", "high", None, "10.0.0.9", "rule:connection_rate", 1.5, "m", 7
     )
     assert event_json(api.AlertRaised(view)) == (
         '{"event":"alert_raised","alert":{"ts":1763800002.5,"kind":"flood","severity":"high",'
         '"peer":null,"addr":"10.0.0.9","source":"rule:connection_rate","score":1.5,'
-        '"message":"m","id":7}}'
+        '"message":"m","id":7,"state":"unread","state_at":null}}'
     )
 
 

@@ -155,6 +155,7 @@ def test_a_version_1_database_with_history_upgrades_to_owe_no_read_receipts(
 
 def _undo_v5(conn: sqlite3.Connection) -> None:
     """The events table as version 4 had it (no value tiers)."""
+    _undo_v6(conn)
     conn.execute("DROP INDEX events_by_tier")
     conn.execute("ALTER TABLE events DROP COLUMN tier")
     conn.execute("PRAGMA user_version = 4")
@@ -255,3 +256,39 @@ def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) 
     tiers = dict(conn.execute("SELECT event, tier FROM events").fetchall())
     conn.close()
     assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}
+
+
+def _undo_v6(conn: sqlite3.Connection) -> None:
+    """The alerts table as version 5 had it (acknowledged or not, no lifecycle)."""
+    conn.execute("DROP INDEX alerts_by_state")
+    conn.execute("DROP INDEX alerts_by_state_gen")
+    for column in ("state_gen", "state_at", "state"):
+        conn.execute(f"ALTER TABLE alerts DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 5")
+
+
+def test_a_version_5_file_keeps_its_alerts_and_gets_their_states(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Alerts stored before the lifecycle open unread, or acknowledged (since the time
+    they were) when version 5 had acknowledged them; the rest of the file is untouched."""
+    from p2pmsg.security_events import Alert
+
+    with Store.open(db_path, data_key) as store:
+        store.update_settings(max_messages_per_key=7)
+        for ts in (1.0, 2.0):
+            store.add_alert(Alert(ts, "flood", "high", None, "10.0.0.9", "model", 0.9, f"a{ts}"))
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v6(conn)
+    conn.execute("UPDATE alerts SET acknowledged_at = 5.0 WHERE id = 1")  # v5's only state
+    assert schema_version(conn) == 5
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION == 6
+        first, second = store.get_alerts([1, 2])
+        assert (first.state, first.state_at, first.acknowledged_at) == ("acknowledged", 5.0, 5.0)
+        assert (second.state, second.state_at, second.message) == ("unread", None, "a2.0")
+        assert store.load_settings().max_messages_per_key == 7
+        assert store.alert_generation() == 0
+        # and the lifecycle works on the old rows
+        assert [a.id for a in store.set_alert_state([2], "false_alarm", 9.0).changed] == [2]
