@@ -201,4 +201,5 @@ def _rule_alert(hit: RuleHit) -> Alert:
         f"rule:{hit.rule}",
         hit.score,
         hit.message,
+        evidence=hit.evidence,
     )

@@ -22,7 +22,7 @@ from p2pmsg.monitor.meaning import (
     password_guess,
     peer_verified,
 )
-from p2pmsg.security_events import SecurityEvent
+from p2pmsg.security_events import Evidence, SecurityEvent
 
 MIB = 1024 * 1024
 
@@ -46,6 +46,7 @@ class RuleHit:
     addr: str | None
     score: float  # how far past the threshold: 1.0 means just at it
     message: str
+    evidence: tuple[Evidence, ...] = ()  # the rule's measure, what it saw, its threshold
 
 
 @dataclass(frozen=True)
@@ -222,10 +223,21 @@ class RuleEngine:
         name, key, ts, c = event.event, event.key, event.ts, self.config
         hits: list[RuleHit] = []
 
-        def hit(rule: str, kind: str, severity: str, score: float, message: str) -> None:
+        def hit(
+            rule: str, kind: str, severity: str, score: float, message: str, *why: Evidence
+        ) -> None:
             hits.append(
                 RuleHit(
-                    ts, rule, kind, severity, key, event.peer, event.addr, round(score, 3), message
+                    ts,
+                    rule,
+                    kind,
+                    severity,
+                    key,
+                    event.peer,
+                    event.addr,
+                    round(score, 3),
+                    message,
+                    why,
                 )
             )
 
@@ -234,7 +246,7 @@ class RuleEngine:
             reason = event.detail.get("reason")
             if name == "identity_changed" and reason in IDENTITY_REASONS:
                 severity, message = IDENTITY_REASONS[reason]
-            hit(name, kind, severity, 1.0, message)
+            hit(name, kind, severity, 1.0, message, Evidence(f"{name} events", 1, "alert at 1"))
         elif name == "unlock_fail":
             if not password_guess(event):
                 return hits  # refused by the backoff before a password was tried
@@ -247,6 +259,7 @@ class RuleEngine:
                     "high",
                     count / n,
                     f"{count} failed unlocks within {span / 60:.0f} min",
+                    Evidence(f"wrong passwords in {span / 60:.0f} min", count, f"alert at {n}"),
                 )
         elif name == "handshake_fail" and handshake_timed_out(event):
             # Handshakes left unfinished are evidence of flooding (connections held
@@ -260,6 +273,7 @@ class RuleEngine:
                     "medium",
                     count / n,
                     f"{count} handshakes left unfinished within {span:.0f} s",
+                    Evidence(f"unfinished handshakes in {span:.0f} s", count, f"alert at {n}"),
                 )
         elif failed_authentication(event):
             fast = self._hs_fast.add(key, ts)
@@ -271,6 +285,11 @@ class RuleEngine:
                     "high",
                     fast / c.handshake_fast[0],
                     f"{fast} handshakes failed authentication within {c.handshake_fast[1]:.0f} s",
+                    Evidence(
+                        f"failed key checks in {c.handshake_fast[1]:.0f} s",
+                        fast,
+                        f"alert at {c.handshake_fast[0]}",
+                    ),
                 )
             elif slow is not None:
                 hit(
@@ -280,6 +299,11 @@ class RuleEngine:
                     slow / c.handshake_slow[0],
                     f"{slow} handshakes failed authentication within "
                     f"{c.handshake_slow[1] / 60:.0f} min",
+                    Evidence(
+                        f"failed key checks in {c.handshake_slow[1] / 60:.0f} min",
+                        slow,
+                        f"alert at {c.handshake_slow[0]}",
+                    ),
                 )
         elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
             tuple(_STORMS)
@@ -293,6 +317,7 @@ class RuleEngine:
                 "high",
                 1.0,
                 _STORMS[storm],
+                Evidence(f"{storm.replace('_', ' ')}s", 1, "alert at 1"),
             )
         elif name == "rate_limited" and str(event.detail.get("reason", "")).startswith(
             "stranger_quota"
@@ -306,6 +331,7 @@ class RuleEngine:
                 1.0,
                 "a key you have not answered sent more chats than a stranger may store; "
                 "the rest are held by its sender until you answer, name or block it",
+                Evidence("chats over a stranger's quota", 1, "alert at 1"),
             )
         elif name in ("conn_open", "rate_limited"):
             amount = 1.0 if name == "conn_open" else float(event.detail.get("dropped", 1) or 1)
@@ -317,6 +343,11 @@ class RuleEngine:
                     "high",
                     level / c.conn_bucket[0],
                     "connection attempts faster than the listener allows",
+                    Evidence(
+                        "connection bucket level",
+                        round(level, 1),
+                        f"alert above {c.conn_bucket[0]:g} (drains {c.conn_bucket[1]:g}/s)",
+                    ),
                 )
         elif name == "frame_rejected" and self._conns.level(key, ts) > c.conn_bucket[0] / 4:
             # Garbage sent on the connections of a connection flood is part of the flood
@@ -334,6 +365,11 @@ class RuleEngine:
                     "medium",
                     count / c.malformed_frames[0],
                     f"{count} malformed frames within {c.malformed_frames[1] / 60:.0f} min",
+                    Evidence(
+                        f"malformed frames in {c.malformed_frames[1] / 60:.0f} min",
+                        count,
+                        f"alert at {c.malformed_frames[0]}",
+                    ),
                 )
         elif name == "file_integrity_fail":
             count = self._files.add(key, ts)
@@ -345,6 +381,11 @@ class RuleEngine:
                     count / c.file_integrity[0],
                     f"{count} received files failed their hash within "
                     f"{c.file_integrity[1] / 60:.0f} min",
+                    Evidence(
+                        f"files failing their hash in {c.file_integrity[1] / 60:.0f} min",
+                        count,
+                        f"alert at {c.file_integrity[0]}",
+                    ),
                 )
         elif name in ("file_sent", "msg_sent") and event.peer is not None:
             verified = peer_verified(event)
@@ -359,5 +400,10 @@ class RuleEngine:
                     total / limit,
                     f"{total / MIB:.0f} MiB sent to {who} within {c.exfil_span / 60:.0f} min "
                     f"(usually {usual / MIB:.1f} MiB; limit {limit / MIB:.0f} MiB)",
+                    Evidence(
+                        f"MiB sent to this peer in {c.exfil_span / 60:.0f} min",
+                        round(total / MIB, 1),
+                        f"alert above {limit / MIB:.0f} (usually {usual / MIB:.1f})",
+                    ),
                 )
         return hits

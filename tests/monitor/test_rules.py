@@ -292,3 +292,16 @@ def test_junk_frames_inside_a_connection_flood_are_the_flood() -> None:
     spaced = [ev(i * 2.0, "conn_open", addr="10.8.8.8") for i in range(3)]
     spaced += [ev(i * 2.0 + 0.01, "frame_rejected", addr="10.8.8.8") for i in range(3)]
     assert {hit.kind for hit in run(sorted(spaced, key=lambda e: e.ts))} == {"integrity_violation"}
+
+
+def test_every_rule_hit_explains_itself_with_its_threshold_and_what_it_saw() -> None:
+    guesses = run(
+        [ev(i * 10, "unlock_fail", detail={"reason": "wrong_password"}) for i in range(5)]
+    )
+    (why,) = guesses[0].evidence
+    assert (why.name, why.observed, why.expected) == ("wrong passwords in 10 min", 5, "alert at 5")
+    (sent,) = run([ev(0, "file_sent", peer=PEER, size=300 * MIB, detail={"verified": False})])
+    (why,) = sent.evidence
+    assert why.observed == 300.0 and why.expected == "alert above 200 (usually 0.0)"
+    single = run([ev(0, "replay_rejected", peer=PEER, addr="10.0.0.2")])
+    assert single[0].evidence and single[0].evidence[0].expected == "alert at 1"
