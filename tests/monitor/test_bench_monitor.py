@@ -30,4 +30,4 @@ def test_bench_monitor_quick_json() -> None:
     assert stall["idle"]["max_ms"] >= 0 and stall["idle"]["p99_ms"] >= 0
     assert stall["while_scoring"]["p99_ms"] >= 0 and stall["while_scoring"]["median_ms"] >= 0
     assert stall["target"] == 10.0 and isinstance(stall["meets_target"], bool)
-    assert stall["alerts"] >= 0
+    assert stall["alerts"] >= 0 and stall["link_tick_ms"]["best"] > 0
