@@ -31,6 +31,12 @@ KEYS = (
     ("a / x / c", "in the conversation: accept / decline the newest file offer; copy a message"),
     ("ctrl+f", "search this conversation (enter/↑ older, ↓ newer, esc closes)"),
     ("a / d / f", "on an alert (threat panel, F2 dashboard): acknowledge / dismiss / false alarm"),
+    ("enter", "on an alert: its details, what it rests on, and the same a / d / f"),
+    (
+        "alt+1…4 / 1…4",
+        "F2 dashboard tabs: alerts, events, trends, model card (alt+N also in a filter box)",
+    ),
+    ("/ · r", "F2 dashboard: filter this tab (esc: back to the table) · reload"),
     ("esc", "back to the composer / close a dialog"),
     ("ctrl+q", "quit (asks first while files are moving)"),
 )
