@@ -255,6 +255,13 @@ def _v6_alert_states(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX alerts_by_state_gen ON alerts(state_gen) WHERE state_gen > 0")
 
 
+def _v7_alert_evidence(conn: sqlite3.Connection) -> None:
+    """Every alert explains itself: `evidence` is a JSON list of {name, observed,
+    expected} (p2pmsg.security_events.Evidence). Alerts raised before this version
+    have none."""
+    conn.execute("ALTER TABLE alerts ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -262,6 +269,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v4_name_lookup_tags,
     _v5_event_value_tiers,
     _v6_alert_states,
+    _v7_alert_evidence,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
