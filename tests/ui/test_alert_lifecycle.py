@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, OptionList
 
+from p2pmsg.node.api import Evidence
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
 from p2pmsg.ui.screens.dashboard import DashboardScreen
@@ -224,3 +225,31 @@ async def test_the_dashboard_opens_the_same_detail_with_the_same_keys(node: Fake
         assert app.screen is dash
         table = dash.query_one("#alert-table", DataTable)
         assert str(table.get_cell_at((1, 1))) == "dismissed"
+
+
+async def test_the_detail_screen_shows_the_evidence_above_the_advice(node: FakeNode) -> None:
+    node.raise_alert(
+        "brute_force",
+        "high",
+        None,
+        "failed unlocks",
+        evidence=(Evidence("failed unlocks in 5 min\x1b[31m [b]x[/b]", 7, "alert at 5"),),
+    )
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _main(pilot)
+        await pilot.press("f2")
+        await settle(pilot, 0.3)
+        await pilot.press("enter")  # the newest: the brute force
+        await settle(pilot, 0.2)
+        lines = screen_text(app).splitlines()
+        row = next(i for i, line in enumerate(lines) if "failed unlocks in 5 min" in line)
+        assert "␛[31m [b]x[/b]" in lines[row]  # literal, inert
+        assert " 7  alert at 5" in lines[row]
+        assert "why" in lines[row - 1] and "observed  normal or threshold" in lines[row - 1]
+        advice = next(i for i, line in enumerate(lines) if "Repeated failed unlocks" in line)
+        assert advice > row
+        await pilot.press("escape", "down", "down", "enter")  # the replay: no evidence stored
+        await settle(pilot, 0.2)
+        assert isinstance(app.screen, AlertDetailScreen) and app.screen.alert.kind == "replay"
+        assert "no evidence recorded" in screen_text(app)

@@ -1,6 +1,8 @@
-"""One alert in full: what the monitor saw, where, how sure it is, and where the
-user stands with it (its lifecycle state), with the threat panel's keys to move it on:
-`a` acknowledge, `d` dismiss, `f` false alarm.
+"""One alert in full: what the monitor saw, where, how sure it is, what it rests on
+(its evidence: each measure observed beside the rule's threshold or this profile's
+normal range), what to do, and where the user stands with it (its lifecycle state),
+with the threat panel's keys to move it on: `a` acknowledge, `d` dismiss, `f` false
+alarm.
 
 The screen follows the node's `AlertStateChanged` (the app hands every screen on the
 stack its events), so a change made here, in the dashboard behind it or with
@@ -16,11 +18,11 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from p2pmsg.node.api import AlertStateChanged, AlertView, NodeAPI, NodeEvent
+from p2pmsg.node.api import AlertStateChanged, AlertView, Evidence, NodeAPI, NodeEvent
 from p2pmsg.ui.alert_actions import set_alert_state
 from p2pmsg.ui.palette import SEVERITY_STYLE, rich_style
 from p2pmsg.ui.safe_text import literal
@@ -56,6 +58,28 @@ MOVES_FROM = {
 }
 
 
+def observed_text(value: float) -> str:
+    """A count reads as a count (7, not 7.0); a measure keeps two decimals at most
+    (as `p2pmsg alerts` writes it)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}".rstrip("0")
+
+
+def evidence_table(evidence: tuple[Evidence, ...]) -> Table | Text:
+    """What the alert rests on, one measure a row: observed beside normal/threshold.
+    The texts are the monitor's, but stored: shown literally like everything else."""
+    if not evidence:
+        return Text("no evidence recorded (raised before alerts explained themselves)", "dim")
+    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, header_style="dim")
+    table.add_column("why", overflow="fold")
+    table.add_column("observed", justify="right", style="bold", no_wrap=True)
+    table.add_column("normal or threshold", overflow="fold")
+    for item in evidence:
+        table.add_row(
+            literal(item.name), Text(observed_text(item.observed)), literal(item.expected)
+        )
+    return table
+
+
 class AlertDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close"),
@@ -70,9 +94,11 @@ class AlertDetailScreen(ModalScreen[None]):
         self.node = node
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="alert-box", classes="dialog"):
+        # Scrolls when six reasons and the advice do not fit (80x24).
+        with VerticalScroll(id="alert-box", classes="dialog"):
             yield Static(Text("Security alert", style="bold"))
             yield Static(self._facts(), id="alert-facts")
+            yield Static(evidence_table(self.alert.evidence), id="alert-evidence")
             advice = ADVICE.get(self.alert.kind)
             if advice:
                 yield Static(Text(advice, style="italic"), id="alert-advice")
