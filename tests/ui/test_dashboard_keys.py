@@ -1,7 +1,7 @@
 """The security dashboard from the keyboard (Textual's run_test, keys pressed as a user
-would): the alerts table has the focus on open, the tab keys work even while a filter
-box has the focus, `/` and escape move between a filter and its table, the footer and
-F1 say so; event details read as `key: value`; the Trends chart is drawn on fixed axes
+would): the alerts table has the focus on open, the tab keys work wherever they cannot
+be text (not in a filter box), `/` and escape move between a filter and its table, the
+footer and F1 say so; event details read as `key: value`; the Trends chart is drawn on fixed axes
 with the model's threshold."""
 
 from __future__ import annotations
@@ -39,14 +39,17 @@ async def test_the_alerts_table_has_the_focus_when_the_dashboard_opens(node: Fak
         assert app.focused is dash.query_one("#alert-table", DataTable)
         # ... so the alert keys act at once, and the footer (80 columns) names them all.
         footer = _footer(app)
-        for shown in ("esc Back", "alt+1…4 Tabs", "/ Filter", "a Acknowledge", "f False alarm"):
+        for shown in ("esc Back", "1…4 Tabs", "/ Filter", "a Acknowledge", "f False alarm"):
             assert shown in footer, (shown, footer)
         await pilot.press("a")
         await settle(pilot)
         assert node.alert_views[0].state == "acknowledged"
 
 
-async def test_tab_keys_work_while_the_filter_box_has_the_focus(node: FakeNode) -> None:
+async def test_tab_keys_never_type_into_nor_leave_a_filter_box_unasked(node: FakeNode) -> None:
+    """Digits switch tabs wherever the focus is not in a filter box; in one they are text
+    (a filter like "10.0.0.2"), and the footer offers escape (back to the table) instead
+    of the tab keys, so it never shows a key that would do something else."""
     app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         dash = await _dashboard(pilot)
@@ -55,31 +58,32 @@ async def test_tab_keys_work_while_the_filter_box_has_the_focus(node: FakeNode) 
         await pilot.press("slash")
         await settle(pilot)
         assert app.focused is box
+        footer = _footer(app)
+        assert "esc Table" in footer and "Tabs" not in footer and "esc Back" not in footer
+        assert "Filter" not in footer  # already there
 
         await pilot.press("2")  # a digit in a text box is text: the filter, not a tab
         await settle(pilot)
         assert box.value == "2" and tabs.active == "alerts"
 
-        await pilot.press("alt+2")  # alt+digit switches even from the filter box
+        await pilot.press("escape")  # to the table, keeping the filter
+        await settle(pilot)
+        assert app.focused is dash.query_one("#alert-table", DataTable) and box.value == "2"
+        footer = _footer(app)
+        assert "1…4 Tabs" in footer and "esc Back" in footer and "esc Table" not in footer
+
+        await pilot.press("2")
         await settle(pilot)
         assert tabs.active == "events"
         assert app.focused is dash.query_one("#event-table", DataTable)
-        assert box.value == "2"  # what was typed stays
-
-        await pilot.press("3")  # with a table focused, plain digits switch too
-        await settle(pilot)
-        assert tabs.active == "trends"
-        await pilot.press("4")
-        await settle(pilot)
-        assert tabs.active == "model"
-        await pilot.press("1")
-        await settle(pilot)
-        assert tabs.active == "alerts"
-        assert app.focused is dash.query_one("#alert-table", DataTable)
-        for n, tab in ((4, "model"), (3, "trends"), (1, "alerts")):
-            await pilot.press(f"alt+{n}")
+        for key, tab in (("3", "trends"), ("4", "model"), ("1", "alerts")):
+            await pilot.press(key)
             await settle(pilot)
             assert tabs.active == tab
+        assert app.focused is dash.query_one("#alert-table", DataTable)
+        await pilot.press("2", "slash")  # `/` goes to the filter of the tab shown
+        await settle(pilot)
+        assert app.focused is dash.query_one("#event-filter", Input)
 
 
 async def test_escape_leaves_the_filter_box_first_then_the_dashboard(node: FakeNode) -> None:
@@ -107,8 +111,8 @@ async def test_f1_on_the_dashboard_shows_its_keys(node: FakeNode) -> None:
         await settle(pilot, 0.3)
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        assert "alt+1…4 / 1…4" in text and "F2 dashboard tabs: alerts," in text
-        assert "/ · r" in text and "F2 dashboard: filter this tab" in text
+        assert "1…4" in text and "F2 dashboard tabs: alerts, events, trends," in text
+        assert "/ · esc · r" in text and "F2 dashboard: filter this tab · back to" in text
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)

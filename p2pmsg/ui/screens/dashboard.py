@@ -7,10 +7,12 @@ The alerts table lists every state (dismissed ones and false alarms too, which
 the threat panel drops); `a`, `d` and `f` act on the row under the cursor, and
 the header and the Trends tab count unread alerts and false alarms.
 
-Keys: the alerts table has the focus when the screen opens. The tabs are on
-alt+1..4 everywhere (priority bindings: a filter box would otherwise take the
-digit as text) and on plain 1..4 wherever no text box has the focus; `/` goes to
-the tab's filter box and escape from there back to its table.
+Keys: the alerts table has the focus when the screen opens, and again after each
+tab key. The tabs are on 1..4 wherever the focus is not in a filter box: there a
+digit is text (the filter may be "2026" or "10.0.0.2"), so the footer then offers
+escape, back to the tab's table, instead. (alt+digit cannot serve: Textual reads
+the ESC-digit that terminals send for it as a macOS Option character, e.g. "£".)
+`/` goes to the tab's filter box.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from p2pmsg.ui.widgets.score_chart import ScoreChart
 from p2pmsg.ui.widgets.threat_panel import ALERT_KEYS, SEVERITY_RANK, unread_title
 
 BUCKETS = 6
-#: The tabs in order: id, label. alt+N / N shows the Nth.
+#: The tabs in order: id, label. Digit N shows the Nth.
 TABS = (("alerts", "Alerts"), ("events", "Events"), ("trends", "Trends"), ("model", "Model card"))
 #: What has the focus on each tab when it is shown by its key.
 TAB_FOCUS = {
@@ -150,19 +152,16 @@ def last_column_room(table: DataTable[Any], most: int, least: int = 8) -> int:
 
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Escape: out of a filter box first (the first enabled binding of a key wins).
+        Binding("escape", "to_table", "Table"),
         Binding("escape", "back", "Back"),
         Binding("f2", "app.pop_screen", "Back", show=False),
         Binding("f1", "help", "Help", show=False),
         # One footer entry stands for the four (the footer has no room for four).
-        Binding("alt+1", "tab('alerts')", "Tabs", key_display="alt+1…4", priority=True),
-        *(
-            Binding(f"alt+{n}", f"tab('{tab}')", label, show=False, priority=True)
-            for n, (tab, label) in enumerate(TABS[1:], start=2)
-        ),
-        # Plain digits too, but a focused filter box takes them as text (said in F1).
+        Binding("1", "tab('alerts')", "Tabs", key_display="1…4"),
         *(
             Binding(str(n), f"tab('{tab}')", label, show=False)
-            for n, (tab, label) in enumerate(TABS, start=1)
+            for n, (tab, label) in enumerate(TABS[1:], start=2)
         ),
         Binding("slash", "filter", "Filter"),
         Binding("r", "reload", "Reload", show=False),
@@ -248,25 +247,26 @@ class DashboardScreen(Screen[None]):
         if tab in FILTERS:
             self.query_one(FILTERS[tab], Input).focus()
 
+    def _in_filter(self) -> bool:
+        """Whether the focus is in a filter row (its text box or its choice)."""
+        return isinstance(self.focused, (Input, Select))
+
+    def action_to_table(self) -> None:
+        """From a filter box (or the severity / kind choice) back to the tab's table,
+        keeping what was typed."""
+        self.query_one(TAB_FOCUS[self.query_one(TabbedContent).active], Widget).focus()
+
     def action_back(self) -> None:
-        """Escape: from a filter box (or the severity / kind choice) back to the tab's
-        table, keeping what was typed; from anywhere else, back to the main screen."""
-        tab = self.query_one(TabbedContent).active
-        focused = self.focused
-        if (
-            tab in FILTERS
-            and focused is not None
-            and isinstance(focused, (Input, Select))
-            and focused.id is not None
-        ):
-            self.query_one(TAB_FOCUS[tab], Widget).focus()
-            return
         self.app.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "to_table":
+            return self._in_filter()
+        if action in ("back", "tab"):  # in a filter, escape and digits are the box's
+            return not self._in_filter()
         if action == "filter":
             try:
-                return self.query_one(TabbedContent).active in FILTERS
+                return self.query_one(TabbedContent).active in FILTERS and not self._in_filter()
             except NoMatches:
                 return False
         if action == "set_state":  # on the alerts tab, with an alert under the cursor
