@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from p2pmsg.errors import TransferError
@@ -46,6 +46,8 @@ from p2pmsg.store import Store
 #: 0.83 s of sender CPU per 256 MiB, against 0.9k and 0.38 s with 4).
 CHUNKS_PER_READ = 4
 _ACTIVE = ("accepted", "transferring", "verifying")
+#: Bytes read before they are handed to the hasher thread in one go (16 read batches).
+HASH_BATCH = 1024 * 1024
 
 
 class OutgoingActor(TransferActor):
@@ -67,7 +69,9 @@ class OutgoingActor(TransferActor):
         #: one thread hashes what the loop read, in order (made when first needed, gone
         #: while the transfer is paused); `_hashing` is the last batch handed to it
         self._hasher: ThreadPoolExecutor | None = None
-        self._hashing: asyncio.Future[None] | None = None
+        self._hashing: Future[None] | None = None
+        self._to_hash: list[bytes] = []  # read, gathered into one hand-off per HASH_BATCH
+        self._to_hash_bytes = 0
 
     async def run(self) -> None:
         while not self.progress.final:
@@ -173,24 +177,31 @@ class OutgoingActor(TransferActor):
                 tell=FileCancel(self.transfer_id, "the offer expired"),
             )
 
-    def _hash_later(self, datas: list[bytes]) -> None:
+    def _hash_later(self, datas: list[bytes], *, flush: bool = False) -> None:
         """Hand data just read to the hasher thread, without waiting (order is kept:
-        one thread, first in first out)."""
+        one thread, first in first out), in hand-offs of `HASH_BATCH` bytes: a
+        hand-off per read batch cost the sender a sixth more CPU (thread wake-ups).
+        The future is not wrapped for the loop: nothing waits for it but the end."""
+        self._to_hash.extend(datas)
+        self._to_hash_bytes += sum(len(d) for d in datas)
         sender = self.sender
-        if not datas or sender is None:
+        if sender is None or not self._to_hash:
+            return
+        if not flush and self._to_hash_bytes < HASH_BATCH:
             return
         if self._hasher is None:
             self._hasher = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix=f"p2pmsg-tx-{self.transfer_id.hex()[:8]}"
             )
-        self._hashing = asyncio.wrap_future(self._hasher.submit(sender.absorb, datas))
+        batch, self._to_hash, self._to_hash_bytes = self._to_hash, [], 0
+        self._hashing = self._hasher.submit(sender.absorb, batch)
 
     async def _settle_hashing(self) -> None:
-        """Wait until everything handed to the hasher is hashed."""
+        """Wait until everything read is hashed."""
+        self._hash_later([], flush=True)
         hashing, self._hashing = self._hashing, None
         if hashing is not None:
-            await asyncio.wait([hashing])
-            hashing.result()
+            await asyncio.wrap_future(hashing)
 
     async def _ensure_sender(self) -> None:
         """After a restart the file is checked again: one of another size is not sent as
