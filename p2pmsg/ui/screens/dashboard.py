@@ -3,11 +3,15 @@
 It belongs to whoever unlocked the profile: no second password (a separate
 "admin" login would protect nothing the profile password does not already).
 Data comes from the node in workers and then follows the live event stream.
+The alerts table lists every state (dismissed ones and false alarms too, which
+the threat panel drops); `a`, `d` and `f` act on the row under the cursor, and
+the header and the Trends tab count unread alerts and false alarms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.style import Style as RichStyle
@@ -18,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -33,7 +38,9 @@ from textual.widgets import (
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import (
+    AlertCounts,
     AlertRaised,
+    AlertStateChanged,
     AlertView,
     MonitorChanged,
     MonitorStatus,
@@ -42,13 +49,27 @@ from p2pmsg.node.api import (
     SecurityEventLogged,
 )
 from p2pmsg.ui.model_card import load_model_card, render_model_card
-from p2pmsg.ui.palette import OK, SEVERITY_STYLE, WARN, rich_style
+from p2pmsg.ui.palette import MUTED, OK, SEVERITY_STYLE, WARN, rich_style
 from p2pmsg.ui.safe_text import clip, literal, printable
 from p2pmsg.ui.timefmt import Clock, ago
-from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK
+from p2pmsg.ui.widgets.threat_panel import ALERT_KEYS, SEVERITY_RANK, unread_title
 
 BUCKETS = 6
 SEVERITIES = ("low", "medium", "high", "critical")
+#: How each lifecycle state reads in the table, and its style: unread stands out.
+STATE_CELL = {
+    "unread": ("unread", "bold $text-accent"),
+    "acknowledged": ("seen", ""),
+    "dismissed": ("dismissed", MUTED),
+    "false_alarm": ("false alarm", MUTED),
+}
+
+
+def counts_line(counts: AlertCounts) -> str:
+    return (
+        f"alerts: {counts.unread} unread · {counts.acknowledged} acknowledged · "
+        f"{counts.dismissed} dismissed · {counts.false_alarm} marked false alarm"
+    )
 
 
 def bucket_counts(
@@ -96,6 +117,7 @@ class DashboardScreen(Screen[None]):
         Binding("3", "tab('trends')", "Trends", show=False),
         Binding("4", "tab('model')", "Model card", show=False),
         Binding("r", "reload", "Reload"),
+        *(Binding(key, f"set_state('{state}')", label) for key, _, label, state in ALERT_KEYS),
     ]
 
     def __init__(self, node: NodeAPI, clock: Clock, peer_name: Callable[[str | None], str]) -> None:
@@ -107,6 +129,8 @@ class DashboardScreen(Screen[None]):
         self._alert_rows: dict[str, AlertView] = {}  # table row key -> the alert it shows
         self.events: list[dict[str, Any]] = []
         self.status = MonitorStatus(mode="rules-only: loading")
+        self.counts = AlertCounts()
+        self._alert_columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⛨")
@@ -127,6 +151,7 @@ class DashboardScreen(Screen[None]):
                 yield DataTable(id="event-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Trends", id="trends"), VerticalScroll():
                 yield Static(id="monitor-mode")
+                yield Static(id="alert-counts")
                 yield Static(Text("anomaly score, recent windows", style="dim"))
                 yield Sparkline([0.0], id="dash-scores")
                 yield Static(id="score-range")
@@ -139,8 +164,6 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "Security dashboard"
         self.sub_title = "local monitor of this profile"
-        alerts = self.query_one("#alert-table", DataTable)
-        alerts.add_columns("time", "severity", "kind", "peer", "source", "score", "message")
         events = self.query_one("#event-table", DataTable)
         events.add_columns("time", "event", "peer", "address", "bytes", "detail")
         self.action_reload()
@@ -158,12 +181,47 @@ class DashboardScreen(Screen[None]):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "set_state":  # on the alerts tab, with an alert under the cursor
+            try:
+                tabs = self.query_one(TabbedContent)
+                table = self.query_one("#alert-table", DataTable)
+            except NoMatches:  # not composed yet
+                return False
+            return tabs.active == "alerts" and self._current_alert(table) is not None
+        return True
+
+    @on(TabbedContent.TabActivated)
+    @on(DataTable.RowHighlighted, "#alert-table")
+    def _bindings_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_set_state(self, state: str) -> None:
+        alert = self._current_alert(self.query_one("#alert-table", DataTable))
+        if alert is not None:
+            self._set_state(alert, state)
+
+    @work(group="alert-state")
+    async def _set_state(self, alert: AlertView, state: str) -> None:
+        if alert.id is None:
+            return
+        act = {
+            "acknowledged": self.node.acknowledge_alerts,
+            "dismissed": self.node.dismiss_alerts,
+            "false_alarm": self.node.mark_false_alarms,
+        }[state]
+        try:
+            await act([alert.id])  # the node's AlertStateChanged refreshes the table
+        except P2PMsgError as exc:
+            self.notify(str(exc), title="Alert", severity="error", markup=False)
+
     @work(exclusive=True, group="dash-load")
     async def action_reload(self) -> None:
         try:
             self.alerts = await self.node.alerts(500)
             self.events = await self.node.security_events(1000)
             self.status = await self.node.monitor_status()
+            self.counts = await self.node.alert_counts()
         except P2PMsgError as exc:
             self.notify(str(exc), title="Dashboard", severity="error", markup=False)
             return
@@ -191,6 +249,12 @@ class DashboardScreen(Screen[None]):
         for event in events:
             if isinstance(event, AlertRaised):
                 self.alerts.insert(0, event.alert)
+                self.counts = replace(self.counts, unread=self.counts.unread + 1)
+                changed = True
+            elif isinstance(event, AlertStateChanged):
+                by_id = {a.id: a for a in event.alerts}
+                self.alerts = [by_id.get(a.id, a) for a in self.alerts]
+                self.counts = event.counts
                 changed = True
             elif isinstance(event, SecurityEventLogged):
                 self.events.insert(0, dict(event.record))
@@ -208,6 +272,11 @@ class DashboardScreen(Screen[None]):
         self._fill_alerts()
         self._fill_events()
         self._fill_trends()
+        self.title = unread_title("Security dashboard", self.counts.unread)
+        false = self.counts.false_alarm
+        self.sub_title = "local monitor of this profile" + (
+            f" · {false} false alarm{'s' if false != 1 else ''}" if false else ""
+        )
 
     @on(DataTable.RowSelected, "#alert-table")
     def _alert_selected(self, event: DataTable.RowSelected) -> None:
@@ -225,31 +294,53 @@ class DashboardScreen(Screen[None]):
         floor = SEVERITY_RANK.get(minimum, 0) if isinstance(minimum, str) else 0
         # Live alerts refill the table; keep the cursor on the alert the user was on.
         current = self._current_alert(table)
-        table.clear()
+        wide = self._set_alert_columns(table)
         room = last_column_room(table, 80)
         self._alert_rows = {}
         for alert in sorted(self.alerts, key=lambda a: a.ts, reverse=True):
             if SEVERITY_RANK.get(alert.severity, 0) < floor:
                 continue
             peer = self.peer_name(alert.peer)
-            haystack = f"{alert.kind} {peer} {alert.source} {alert.message}".casefold()
+            haystack = (
+                f"{alert.kind} {peer} {alert.source} {alert.message} {alert.state}".casefold()
+            )
             if needle and needle not in haystack:
                 continue
             key = str(len(self._alert_rows))
             self._alert_rows[key] = alert
+            state, state_style = STATE_CELL.get(alert.state, (alert.state, ""))
             table.add_row(
                 Text(self.clock.stamp(alert.ts)),
+                Content.styled(state, state_style),
                 Content.styled(alert.severity, SEVERITY_STYLE.get(alert.severity, "")),
                 Text(alert.kind),
                 literal(clip(peer, 16)),
-                literal(alert.source),
-                Text(f"{alert.score:.2f}"),
+                *((literal(alert.source), Text(f"{alert.score:.2f}")) if wide else ()),
                 literal(clip(alert.message, room)),
                 key=key,
             )
-            if alert is current:
+            if _same_alert(alert, current):
                 table.move_cursor(row=table.row_count - 1, animate=False)
         self.query_one(TabbedContent).get_tab("alerts").label = f"Alerts ({table.row_count})"
+
+    def _set_alert_columns(self, table: DataTable[Any]) -> bool:
+        """Empty the table, with its columns for this width: below 100 cells, source and
+        score (both in the details, Enter) make room for the state and the message.
+        Returns whether the wide set is shown."""
+        # The table spans the screen, and the screen's width is known before its layout.
+        wide = (table.size.width or self.app.size.width) >= 100
+        columns: tuple[str, ...] = ("time", "state", "severity", "kind", "peer")
+        columns += ("source", "score", "message") if wide else ("message",)
+        if columns == self._alert_columns:
+            table.clear()
+            return wide
+        table.clear(columns=True)
+        for name in columns:
+            # Styled `Content` cells do not widen their column: room for "false alarm".
+            width = max(len(text) for text, _ in STATE_CELL.values()) if name == "state" else None
+            table.add_column(name, width=width)
+        self._alert_columns = columns
+        return wide
 
     def _current_alert(self, table: DataTable[Any]) -> AlertView | None:
         if not table.row_count or not table.is_valid_row_index(table.cursor_row):
@@ -291,6 +382,7 @@ class DashboardScreen(Screen[None]):
             (printable(self.status.mode), f"bold {OK if self.status.mode == 'models' else WARN}"),
         )
         self.query_one("#monitor-mode", Static).update(mode)
+        self.query_one("#alert-counts", Static).update(Text(counts_line(self.counts)))
         scores = list(self.status.recent_scores) or [0.0]
         self.query_one("#dash-scores", Sparkline).data = scores
         self.query_one("#score-range", Static).update(
@@ -309,3 +401,8 @@ class DashboardScreen(Screen[None]):
         self.query_one("#peer-counts", Static).update(
             counts_table("Alerts per peer", labels, peers) if peers else Text("")
         )
+
+
+def _same_alert(alert: AlertView, other: AlertView | None) -> bool:
+    """The same alert, perhaps in a newer state (a state change replaces the view)."""
+    return alert is other or (other is not None and alert.id is not None and alert.id == other.id)

@@ -30,6 +30,7 @@ KEYS = (
     ("tab", "complete a command or /file path; elsewhere, next panel"),
     ("a / x / c", "in the conversation: accept / decline the newest file offer; copy a message"),
     ("ctrl+f", "search this conversation (enter/↑ older, ↓ newer, esc closes)"),
+    ("a / d / f", "on an alert (threat panel, F2 dashboard): acknowledge / dismiss / false alarm"),
     ("esc", "back to the composer / close a dialog"),
     ("ctrl+q", "quit (asks first while files are moving)"),
 )
@@ -40,6 +41,7 @@ MARKS = (
     ("⛔", "blocked: this key is refused"),
     ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"),
     ("⏱", "disappearing message"),
+    ("● / ✓", "alert unread / acknowledged (a false alarm quiets its kind for that peer a week)"),
 )
 
 
