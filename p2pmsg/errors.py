@@ -140,6 +140,10 @@ class AmbiguousPeerError(PeerLookupError):
         super().__init__(f"peer {query!r} is ambiguous: " + ", ".join(candidates))
 
 
+class UnknownAlertError(P2PMsgError):
+    """No stored alert has this id (never raised here, or pruned as one of the oldest)."""
+
+
 class DiscoveryError(P2PMsgError):
     """Zeroconf discovery could not start or was refused (e.g. mDNS forbidden here)."""
 

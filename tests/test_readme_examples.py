@@ -91,7 +91,7 @@ def block(name: str) -> Block:
     return found[0]
 
 
-SCENARIOS = ("profiles", "monitor", "bench", "lan-chat", "lan-files")
+SCENARIOS = ("profiles", "monitor", "alerts", "bench", "lan-chat", "lan-files")
 
 
 def test_every_sh_block_is_run_or_says_why_not() -> None:
@@ -192,6 +192,25 @@ def test_monitor_example(home: Path, bin_dir: Path) -> None:
     assert {p.suffix for p in (home / "models").iterdir()} >= {".joblib"}
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in models.iterdir()}
     assert after == before  # the checkout's models are untouched
+
+
+def test_alerts_example(home: Path, bin_dir: Path) -> None:
+    """On a new profile holding two alerts (as a monitor raises them), the lines run
+    and leave alert 1 dismissed and alert 2 a false alarm."""
+    from p2pmsg.profile import Profile
+    from p2pmsg.security_events import Alert
+    from p2pmsg.store import Store
+
+    env = machine_env(home, bin_dir)
+    sh("p2pmsg init --name alice", env, home)
+    unlocked = Profile(home / ".local" / "share" / "p2pmsg", "default").unlock(PASSWORD)
+    with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+        for ts, kind in ((1.0, "flood"), (2.0, "brute_force")):
+            store.add_alert(Alert(ts, kind, "medium", "ab" * 32, None, "model", 0.9, kind))
+    out = ""
+    for command, _ in block("alerts").commands():
+        out = sh(command, env, home)
+    assert {a["id"]: a["state"] for a in json.loads(out)} == {1: "dismissed", 2: "false_alarm"}
 
 
 def test_bench_example(home: Path, bin_dir: Path) -> None:

@@ -4,11 +4,12 @@ What is timed, for every figure: from the moment the sender is asked to send
 until the bytes are on the receiver's disk and acknowledged. Both ends are
 separate processes (the receiver is a child), disk to disk.
 
-- p2pmsg, per cipher suite: `send_file` (which hashes the file for the offer),
-  offer, accept, chunks under the flow-control window, the receiver writing
-  and hashing as it goes, fsync, whole-file SHA-256 check, the move into
-  place, and the receiver's "verified" reply. `stream_mb_per_s` leaves out
-  the sender's up-front hashing (from the first "transferring" event).
+- p2pmsg, per cipher suite: `send_file`, offer, accept, chunks under the
+  flow-control window with the sender hashing as it reads and the receiver
+  writing and hashing as it goes, fsync, the whole-file SHA-256 check against
+  the digest in the sender's `file_done`, the move into place, and the
+  receiver's "verified" reply. `stream_mb_per_s` leaves out the offer and
+  accept (from the first "transferring" event).
 - tcp: the same bytes read from the same file and written to a plain asyncio
   TCP connection; the child writes them to a file, fsyncs and answers.
   No encryption, no hashing, no framing: the cheapest possible copy.
@@ -29,7 +30,7 @@ mostly with the process waiting for a core, so a single run of each said more
 about the load than about the code. The other suites run once, afterwards.
 
 What each side does that the other does not, so the ratios read right: the
-product's figure includes hashing the file before the offer and the
+product's figure includes hashing the file on both sides and the
 offer/accept round trip (the protocol requires both), and its session is
 already up (a node keeps one per peer); the baselines' figures include
 connecting and, for TLS, the handshake (a few milliseconds). Both receivers
@@ -391,7 +392,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
 def notes(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
-        "p2pmsg figures include hashing the file for the offer and the final verification"
+        "p2pmsg figures include hashing the file on both sides and the final verification"
     ]
     if result.get("rounds", 1) > 1:
         each = ", ".join(

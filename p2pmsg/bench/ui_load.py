@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 from p2pmsg.node.api import (
+    AlertCounts,
+    AlertState,
     DirectionStatus,
     MessageReceived,
     MessageView,
@@ -107,8 +109,13 @@ class FloodNode:
     async def transfers(self, peer: str | None = None) -> list[Any]:
         return []
 
-    async def alerts(self, limit: int = 100) -> list[Any]:
+    async def alerts(
+        self, limit: int = 100, states: Collection[AlertState] | None = None
+    ) -> list[Any]:
         return []
+
+    async def alert_counts(self) -> AlertCounts:
+        return AlertCounts()
 
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
         return []

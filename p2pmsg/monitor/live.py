@@ -4,19 +4,23 @@
     await asyncio.to_thread(monitor.load_models, time.time())   # once, off the loop
     monitor.observe(event)                                        # per security event
     alerts = await asyncio.to_thread(monitor.tick, time.time())  # every ~2 s
+    monitor.set_false_alarms(store.false_alarms(since))          # when the user marks one
 
 `observe` only appends to a bounded queue (O(1), never blocks, safe to call
 from the event loop while a tick runs in a worker thread). `tick` drains the
 queue through the rules (so rule-backed attacks alert on the next tick, within
 seconds), closes the 60-second windows that have ended, scores all of them in
-one batch, and returns de-duplicated alerts. Nothing in here touches disk or
-network except `load_models`; storing and streaming alerts is the caller's job.
+one batch, and returns de-duplicated alerts, quieted where the user marked the
+same kind for the same peer a false alarm (p2pmsg.monitor.quieting). Nothing in
+here touches disk or network except `load_models`; storing and streaming alerts
+is the caller's job.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from p2pmsg.errors import ModelIntegrityError
 from p2pmsg.monitor.alerts import AlertDeduper
 from p2pmsg.monitor.detect import model_severity, model_verdicts
 from p2pmsg.monitor.features import Windower
+from p2pmsg.monitor.quieting import FalseAlarmPolicy
 from p2pmsg.monitor.rules import RuleConfig, RuleEngine, RuleHit
 from p2pmsg.security_events import Alert, SecurityEvent
 
@@ -46,6 +51,7 @@ class Monitor:
         self._rules = RuleEngine(rules)
         self._windower = Windower(utc_offset=utc_offset)
         self._dedup = AlertDeduper(cooldown=cooldown)
+        self._quieting = FalseAlarmPolicy()
         self._pending: deque[SecurityEvent] = deque()
         self._max_pending = max_pending
         self._outbox: deque[Alert] = deque()
@@ -82,9 +88,15 @@ class Monitor:
             "dropped_events": self.dropped_events,
             "windows_scored": self.windows_scored,
             "suppressed_alerts": self._dedup.suppressed,
+            "quieted_alerts": self._quieting.quieted,
         }
 
     # --- input ------------------------------------------------------------------------------
+
+    def set_false_alarms(self, false_alarms: Iterable[Alert]) -> None:
+        """The alerts the user marked a false alarm (recent ones: a mark quiets for
+        `quieting.QUIET_FOR`); replaces the previous set. Safe while a tick runs."""
+        self._quieting.set_marks(false_alarms)
 
     def observe(self, event: SecurityEvent) -> None:
         """Queue one event. O(1); drops (and counts) events beyond `max_pending`."""
@@ -166,7 +178,8 @@ class Monitor:
     def _emit(self, alerts: list[Alert], key: str, alert: Alert) -> None:
         kept = self._dedup.offer(key, alert)
         if kept is not None:
-            alerts.append(kept)
+            # After the dedup and its escalation: what ends up critical is never quieted.
+            alerts.append(self._quieting.apply(kept))
 
 
 def model_message(kind: str, who: str, probability: float, anomaly: float) -> str:

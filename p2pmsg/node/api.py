@@ -11,9 +11,11 @@ messages and transfers by a 16-byte id as lowercase hex (32 chars).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from p2pmsg.security_events import Evidence as Evidence  # re-exported: the UI sees only this API
 
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 Direction = Literal["in", "out"]
@@ -117,7 +119,7 @@ class TransferView:
     direction: Direction
     name: str  # already made safe for display and for the filesystem
     size: int
-    sha256: str
+    sha256: str  # hex; "" until the whole file was read (sender) or verified (receiver)
     state: TransferState
     bytes_done: int
     rate_bps: float = 0.0
@@ -132,9 +134,16 @@ class MonitorStatus:
     recent_scores: tuple[float, ...] = ()
 
 
+#: What the user made of an alert: new; seen; put away; put away as wrong (a false alarm
+#: also makes later alerts of that kind for that peer quieter: p2pmsg.monitor.quieting).
+AlertState = Literal["unread", "acknowledged", "dismissed", "false_alarm"]
+
+
 @dataclass(frozen=True)
 class AlertView:
-    """A stored `Alert` (p2pmsg.security_events) as the API shows it: its record and its id."""
+    """A stored `Alert` (p2pmsg.security_events) as the API shows it: its record, its id,
+    its state in the lifecycle (`state_at`: since when), and why it was raised
+    (`evidence`: what was observed beside its threshold or normal range)."""
 
     ts: float
     kind: str
@@ -145,6 +154,20 @@ class AlertView:
     score: float
     message: str
     id: int | None = None
+    state: AlertState = "unread"
+    state_at: float | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """How many stored alerts are in each state (the header's unread count, the
+    dashboard's false alarms)."""
+
+    unread: int = 0
+    acknowledged: int = 0
+    dismissed: int = 0
+    false_alarm: int = 0
 
 
 # --- events: what happened (past tense) ----------------------------------------------------
@@ -255,6 +278,16 @@ class AlertRaised:
 
 
 @dataclass(frozen=True)
+class AlertStateChanged:
+    """The user acknowledged, dismissed or marked false alarms: here through the API,
+    or with `p2pmsg alerts` in another process (picked up within a second). `alerts`
+    are the changed ones as they are now; `counts` are the new totals."""
+
+    alerts: tuple[AlertView, ...]
+    counts: AlertCounts
+
+
+@dataclass(frozen=True)
 class MonitorChanged:
     status: MonitorStatus
 
@@ -324,6 +357,7 @@ NodeEvent = (
     | TransferUpdated
     | SecurityEventLogged
     | AlertRaised
+    | AlertStateChanged
     | MonitorChanged
     | PairingFinished
 )
@@ -400,7 +434,29 @@ class NodeAPI(Protocol):
     async def decline_file(self, transfer_id: str) -> None: ...
     async def transfers(self, peer: str | None = None) -> list[TransferView]: ...
 
-    async def alerts(self, limit: int = 100) -> list[AlertView]: ...
+    async def alerts(
+        self, limit: int = 100, states: Collection[AlertState] | None = None
+    ) -> list[AlertView]:
+        """The newest alerts, newest first; `states` keeps those in these states (the
+        threat panel asks for ("unread", "acknowledged"))."""
+        ...
+
+    async def alert_counts(self) -> AlertCounts: ...
+    # The alert lifecycle: unread -> acknowledged -> dismissed, and false_alarm from any
+    # of them; forward only. Each returns the alerts it changed (one already there or past
+    # it stays as it is), publishes `AlertStateChanged`, and raises `UnknownAlertError`,
+    # changing nothing, when an id names no stored alert.
+    async def acknowledge_alerts(self, ids: Sequence[int] | None = None) -> list[AlertView]:
+        """These alerts (None: every unread one) are seen."""
+        ...
+
+    async def dismiss_alerts(self, ids: Sequence[int]) -> list[AlertView]: ...
+    async def mark_false_alarms(self, ids: Sequence[int]) -> list[AlertView]:
+        """These alerts were wrong: dismissed, and later alerts of the same kind about
+        the same peer are raised one severity lower for 7 days, within the limits of
+        p2pmsg.monitor.quieting (never critical ones, never below low)."""
+        ...
+
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]: ...
     async def monitor_status(self) -> MonitorStatus: ...
     async def get_settings(self) -> dict[str, Any]: ...

@@ -30,7 +30,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,9 @@ from p2pmsg.errors import (
     UnknownPeerError,
 )
 from p2pmsg.node.api import (
+    AlertCounts,
+    AlertState,
+    AlertStateChanged,
     AlertView,
     MessageStatus,
     MessageStatusChanged,
@@ -75,11 +78,13 @@ from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
 from p2pmsg.protocol.messages import check_chat_body
+from p2pmsg.security_events import Alert
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 log = logging.getLogger(__name__)
 
-#: How often the node looks for trust decisions written by another process (seconds).
+#: How often the node looks for trust decisions and alert states written by another
+#: process (seconds).
 STORE_WATCH_INTERVAL = 1.0
 #: How often strangers that never said anything are looked for and forgotten (seconds).
 FORGET_STRANGERS_INTERVAL = 600.0
@@ -168,6 +173,7 @@ class Node:
         )
         self._started = False
         self._store_watch: asyncio.Task[None] | None = None
+        self._alert_generation = 0  # the alert states this node has published up to
         self._stranger_sweep: asyncio.Task[None] | None = None
 
     @classmethod
@@ -225,8 +231,11 @@ class Node:
             return
         self._started = True
         self.security.start()
-        # The monitor first, so it sees the first connections and the imported unlocks.
+        # The monitor first, so it sees the first connections and the imported unlocks,
+        # with the user's false alarms (they quiet what they cover: monitor/quieting.py).
         await self.monitor_link.start()
+        self._alert_generation = await self._store.run(Store.alert_generation)
+        await self._load_false_alarms()
         if self.unlock_events is not None:
             await self.unlock_events.start()
         self.delivery.start()
@@ -512,17 +521,23 @@ class Node:
             await self.forget_strangers()
 
     async def _watch_store(self) -> None:
-        """Pick up trust decisions another process wrote (`p2pmsg trust`, `rename`,
-        `block` on this profile while the node runs): every decision moves the store's
-        trust generation, so a poll costs one small read on the store thread."""
+        """Pick up trust decisions and alert states another process wrote (`p2pmsg
+        trust`, `rename`, `block`, `alerts --ack` on this profile while the node runs):
+        each moves a generation counter in the store, so a poll costs one small read on
+        the store thread."""
         seen = await self._store.run(Store.trust_generation)
         while True:
             await asyncio.sleep(STORE_WATCH_INTERVAL)
             try:
-                now = await self._store.run(Store.trust_generation)
+                now, alerts = await self._store.run(_generations)
                 if now != seen:
                     seen = now
                     await self.router.trust_changed()
+                if alerts != self._alert_generation:
+                    since, self._alert_generation = self._alert_generation, alerts
+                    await self._alerts_changed(
+                        await self._store.run(Store.alerts_changed_since, since)
+                    )
             except P2PMsgError as exc:  # a busy or broken store: say so, try again later
                 log.warning("cannot pick up changes made by another process: %s", exc)
 
@@ -579,9 +594,52 @@ class Node:
 
     # --- monitor, events, settings -------------------------------------------------------
 
-    async def alerts(self, limit: int = 100) -> list[AlertView]:
-        stored = await self._store.run(Store.list_alerts, limit)
+    async def alerts(
+        self, limit: int = 100, states: Collection[AlertState] | None = None
+    ) -> list[AlertView]:
+        stored = await self._store.run(Store.list_alerts, limit, states=states)
         return [alert_view(a) for a in stored]
+
+    async def alert_counts(self) -> AlertCounts:
+        return AlertCounts(**await self._store.run(Store.alert_counts))
+
+    async def acknowledge_alerts(self, ids: Sequence[int] | None = None) -> list[AlertView]:
+        return await self._set_alert_state(ids, "acknowledged")
+
+    async def dismiss_alerts(self, ids: Sequence[int]) -> list[AlertView]:
+        return await self._set_alert_state(ids, "dismissed")
+
+    async def mark_false_alarms(self, ids: Sequence[int]) -> list[AlertView]:
+        return await self._set_alert_state(ids, "false_alarm")
+
+    async def _set_alert_state(self, ids: Sequence[int] | None, state: str) -> list[AlertView]:
+        try:
+            change = await self._store.run(
+                Store.set_alert_state, None if ids is None else list(ids), state, self._clock()
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        # Our own change is published here; the store watch publishes what it has not
+        # seen yet (another process's changes in between, and then ours again: harmless).
+        if change.changed and change.generation == self._alert_generation + 1:
+            self._alert_generation = change.generation
+        await self._alerts_changed(change.changed)
+        return [alert_view(a) for a in change.changed]
+
+    async def _alerts_changed(self, changed: list[Alert]) -> None:
+        """Tell the UI, and give the monitor the new false alarms when there are any."""
+        if not changed:
+            return
+        if any(a.state == "false_alarm" for a in changed):
+            await self._load_false_alarms()
+        counts = await self.alert_counts()
+        self.bus.publish(AlertStateChanged(tuple(alert_view(a) for a in changed), counts))
+
+    async def _load_false_alarms(self) -> None:
+        from p2pmsg.monitor.quieting import QUIET_FOR
+
+        marks = await self._store.run(Store.false_alarms, self._clock() - QUIET_FOR)
+        self.monitor_link.set_false_alarms(marks)
 
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
         await self.security.flush()
@@ -626,6 +684,11 @@ class Node:
         """Wait until queued deliveries and security events are written (tests, shutdown)."""
         await self.delivery.flushed()
         await self.security.flush()
+
+
+def _generations(store: Store) -> tuple[int, int]:
+    """The trust and alert generations, in one trip to the store thread."""
+    return store.trust_generation(), store.alert_generation()
 
 
 __all__ = ["Node", "NodeConfig"]

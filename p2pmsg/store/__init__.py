@@ -92,16 +92,23 @@ Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
   append_events([SecurityEvent]) / append_event(e)   bounded: pruned by value (routine first)
   recent_events(limit=500, *, event=None, peer=None, since=None) -> list (oldest first)
   count_events(event=None, since=None) -> int
-  add_alert(Alert) -> Alert (with id);  list_alerts(limit=100, *, unacknowledged_only=False)
-      (a stored alert outside the schema: StoreCorruptError)
-  acknowledge_alerts(ids | None, now) -> int
+  add_alert(Alert) -> Alert (with id, "unread");  list_alerts(limit=100, *,
+      unacknowledged_only=False, states=None)  (a stored alert outside the schema:
+      StoreCorruptError);  get_alerts(ids) -> list[Alert]
+  set_alert_state(ids | None, state, now) -> AlertStateChange   the user's lifecycle:
+      unread -> acknowledged -> dismissed, false_alarm from any; forward only, all or
+      nothing (an unknown id: UnknownAlertError); moves the alert generation
+  acknowledge_alerts(ids | None, now) -> int;  alert_counts() -> {state: n}
+  false_alarms(since) -> list[Alert]     marks the monitor's quieting policy needs
+  alert_generation() -> int;  alerts_changed_since(generation) -> list[Alert]   (the
+      node polls these to pick up `p2pmsg alerts --ack` made while it runs)
 
 Transfers (transfers.py)
-  create_transfer(fp, *, transfer_id, direction, name, size, sha256, chunk_size, now,
+  create_transfer(fp, *, transfer_id, direction, name, size, chunk_size, sha256=None, now,
                   state="offered", source_path=None) -> TransferRecord
   update_transfer(id, now, *, state=None, bytes_done=None, partial_path=..., error=...)
-  finish_transfer(id, state, now, *, final_path=None, error=None)   final state; erases
-      source/partial paths, keeps the record
+  finish_transfer(id, state, now, *, final_path=None, error=None, sha256=None)   final
+      state; erases source/partial paths, keeps the record (and the digest, known at the end)
   get_transfer(id); list_transfers(fp=None, limit=100); incomplete_transfers() (to resume)
   remove_transfer(id) -> bool
 
@@ -115,6 +122,7 @@ Benchmark: `python -m p2pmsg.store.bench` or `bench.measure_hot_path(dir)`.
 from __future__ import annotations
 
 from p2pmsg.store.async_store import AsyncStore
+from p2pmsg.store.monitoring import AlertStateChange
 from p2pmsg.store.records import (
     Address,
     EnqueuedBatch,
@@ -131,6 +139,7 @@ from p2pmsg.store.strangers import IncomingAdmission, StrangerQuota
 __all__ = [
     "DB_FILENAME",
     "Address",
+    "AlertStateChange",
     "AsyncStore",
     "EnqueuedBatch",
     "HandshakeOutcome",

@@ -11,6 +11,13 @@ events can never push the one `identity_changed` out. Alerts are pruned oldest
 first: ids only grow and only the oldest rows go, so `max(id) - min(id) + 1`
 is their row count without a scan. Event details are size-capped for the same
 reason. Neither table holds user content, so neither is encrypted.
+
+An alert's lifecycle (`set_alert_state`): unread -> acknowledged -> dismissed, and
+false_alarm (a dismissal that says the alert was wrong) from any of them. States
+only move forward; asking for an earlier one changes nothing and says so. Every
+change moves the alert generation (meta 'alert_generation') in the same
+transaction and stamps the rows with it, so a running node picks up what
+`p2pmsg alerts --ack` did in another process (`alerts_changed_since`).
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from p2pmsg.errors import StoreCorruptError
-from p2pmsg.security_events import Alert, SecurityEvent
+from p2pmsg.errors import StoreCorruptError, UnknownAlertError
+from p2pmsg.security_events import ALERT_STATES, Alert, Evidence, SecurityEvent
 from p2pmsg.store.base import StoreBase
 
 MAX_DETAIL_CHARS = 4096
@@ -60,7 +67,27 @@ EVENT_TIERS: Mapping[str, int] = {
         ("identity_changed", "downgrade_rejected", "file_integrity_fail", "unlock_fail"), EVIDENCE
     ),
 }
-_ALERT_COLUMNS = "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at"
+_ALERT_COLUMNS = (
+    "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at, state, "
+    "state_at, evidence"
+)
+#: The states each state may be reached from: forward only, a false alarm from any other.
+ALERT_MOVES: Mapping[str, tuple[str, ...]] = {
+    "acknowledged": ("unread",),
+    "dismissed": ("unread", "acknowledged"),
+    "false_alarm": ("unread", "acknowledged", "dismissed"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertStateChange:
+    """What `set_alert_state` did: the alerts it moved (as they are now), the ones it
+    named that were already there or past it (unchanged, as they are), and the alert
+    generation after the change."""
+
+    changed: list[Alert]
+    unchanged: list[Alert]
+    generation: int
 
 
 def _detail_json(detail: Mapping[str, Any]) -> str:
@@ -109,12 +136,27 @@ def _prune_by_value(conn: sqlite3.Connection, keep: int) -> int:
 def _alert(row: tuple[Any, ...]) -> Alert:
     """An alert row as the record. Only `add_alert` writes rows, and only valid alerts
     exist, so a row outside the schema means the file was changed behind our back."""
-    alert_id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at = row
+    alert_id, ts, kind, severity, peer, addr, source, score, message, acked, state, state_at = row[
+        :12
+    ]
     try:
+        evidence = tuple(Evidence.from_dict(item) for item in json.loads(row[12]))
         return Alert(
-            ts, kind, severity, peer, addr, source, score, message, alert_id, acknowledged_at
+            ts,
+            kind,
+            severity,
+            peer,
+            addr,
+            source,
+            score,
+            message,
+            alert_id,
+            acked,
+            state,
+            state_at,
+            evidence,
         )
-    except ValueError as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise StoreCorruptError(f"stored alert {alert_id} is malformed: {exc}") from None
 
 
@@ -209,8 +251,9 @@ class MonitoringMixin(StoreBase):
         """Store a new alert (unacknowledged); returns it with its id."""
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO alerts (ts, kind, severity, peer, addr, source, score, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts "
+                "(ts, kind, severity, peer, addr, source, score, message, evidence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     alert.ts,
                     alert.kind,
@@ -220,37 +263,154 @@ class MonitoringMixin(StoreBase):
                     alert.source,
                     float(alert.score),
                     alert.message,
+                    json.dumps([item.to_dict() for item in alert.evidence], allow_nan=False),
                 ),
             )
             alert_id = cur.lastrowid
             _prune_oldest(conn, "alerts", self._max_alerts, self._prune_batch(self._max_alerts))
         return dataclasses.replace(
-            alert, score=float(alert.score), id=alert_id, acknowledged_at=None
+            alert,
+            score=float(alert.score),
+            id=alert_id,
+            acknowledged_at=None,
+            state="unread",
+            state_at=None,
         )
 
-    def list_alerts(self, limit: int = 100, *, unacknowledged_only: bool = False) -> list[Alert]:
-        """Newest first."""
-        where = "WHERE acknowledged_at IS NULL" if unacknowledged_only else ""
+    def list_alerts(
+        self,
+        limit: int = 100,
+        *,
+        unacknowledged_only: bool = False,
+        states: Collection[str] | None = None,
+    ) -> list[Alert]:
+        """Newest first; `states` keeps only alerts in those states (`unacknowledged_only`
+        is `states=("unread",)`)."""
+        if unacknowledged_only:
+            states = ("unread",)
+        where, params = "", []
+        if states is not None:
+            wanted = [s for s in ALERT_STATES if s in states]
+            where = f"WHERE state IN ({', '.join('?' * len(wanted))})" if wanted else "WHERE 0"
+            params = wanted
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_ALERT_COLUMNS} FROM alerts {where} "  # noqa: S608
                 "ORDER BY id DESC LIMIT ?",
-                (limit,),
+                (*params, limit),
             ).fetchall()
         return [_alert(row) for row in rows]
 
-    def acknowledge_alerts(self, ids: Sequence[int] | None, now: float) -> int:
-        """Acknowledge these alerts (None: all); returns how many changed."""
+    def get_alerts(self, ids: Sequence[int]) -> list[Alert]:
+        """These alerts, in the order asked; an id with no alert is `UnknownAlertError`."""
+        with self._read() as conn:
+            return _alerts_by_id(conn, ids)
+
+    def set_alert_state(
+        self, ids: Sequence[int] | None, state: str, now: float
+    ) -> AlertStateChange:
+        """Move alerts to `state` ("acknowledged", "dismissed" or "false_alarm"), all or
+        nothing: an unknown id is `UnknownAlertError` and changes nothing. `ids=None` is
+        every alert that can move there (not for false alarms: the user says which
+        alerts were wrong, one by one). An alert already in `state`, or past it, stays."""
+        moves_from = ALERT_MOVES.get(state)
+        if moves_from is None:
+            raise ValueError(
+                f"an alert can be set acknowledged, dismissed or false_alarm, not {state!r}"
+            )
+        if ids is None and state == "false_alarm":
+            raise ValueError("mark false alarms one by one, by id")
+        marks = ", ".join("?" * len(moves_from))
         with self._write() as conn:
             if ids is None:
-                return conn.execute(
-                    "UPDATE alerts SET acknowledged_at = ? WHERE acknowledged_at IS NULL", (now,)
-                ).rowcount
-            return sum(
+                named = [
+                    _alert(r)
+                    for r in conn.execute(
+                        f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608
+                        f"WHERE state IN ({marks}) ORDER BY id",
+                        moves_from,
+                    ).fetchall()
+                ]
+            else:
+                named = _alerts_by_id(conn, ids)
+            movable = [a.id for a in named if a.id is not None and a.state in moves_from]
+            generation = _alert_generation(conn)
+            if movable:
+                generation += 1
                 conn.execute(
-                    "UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND "
-                    "acknowledged_at IS NULL",
-                    (now, i),
-                ).rowcount
-                for i in ids
-            )
+                    "INSERT INTO meta (key, value) VALUES ('alert_generation', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (generation,),
+                )
+                conn.executemany(
+                    "UPDATE alerts SET state = ?, state_at = ?, state_gen = ?, "  # noqa: S608
+                    "acknowledged_at = coalesce(acknowledged_at, ?) "
+                    f"WHERE id = ? AND state IN ({marks})",
+                    [(state, now, generation, now, i, *moves_from) for i in movable],
+                )
+            moved = set(movable)
+            changed = _alerts_by_id(conn, movable) if movable else []
+        return AlertStateChange(changed, [a for a in named if a.id not in moved], generation)
+
+    def acknowledge_alerts(self, ids: Sequence[int] | None, now: float) -> int:
+        """Acknowledge these alerts (None: all unread); returns how many changed."""
+        return len(self.set_alert_state(ids, "acknowledged", now).changed)
+
+    def alert_counts(self) -> dict[str, int]:
+        """How many stored alerts are in each state (every state, zeros included)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT state, count(*) FROM alerts GROUP BY state").fetchall()
+        return {**dict.fromkeys(ALERT_STATES, 0), **{state: int(n) for state, n in rows}}
+
+    def false_alarms(self, since: float) -> list[Alert]:
+        """The alerts marked a false alarm at `since` or later, oldest mark first: what
+        the monitor's quieting policy needs (their kind, key and `state_at`)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608
+                "WHERE state = 'false_alarm' AND state_at >= ? ORDER BY state_at, id",
+                (since,),
+            ).fetchall()
+        return [_alert(row) for row in rows]
+
+    def alert_generation(self) -> int:
+        """A counter every alert state change moves (in the same transaction): a running
+        node polls it to see what `p2pmsg alerts --ack` did in another process."""
+        with self._read() as conn:
+            return _alert_generation(conn)
+
+    def alerts_changed_since(self, generation: int, limit: int = 1000) -> list[Alert]:
+        """Alerts whose state changed after that generation, newest change last."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608
+                "WHERE state_gen > ? ORDER BY state_gen, id LIMIT ?",
+                (generation, limit),
+            ).fetchall()
+        return [_alert(row) for row in rows]
+
+
+def _alert_generation(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'alert_generation'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _alerts_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[Alert]:
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    found: dict[int, Alert] = {}
+    for start in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+        chunk = wanted[start : start + 500]
+        for row in conn.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608
+            f"WHERE id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall():
+            found[row[0]] = _alert(row)
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        listed = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise UnknownAlertError(
+            f"no alert with id {listed} (see `p2pmsg alerts` for the ids; the oldest "
+            "alerts are pruned)"
+        )
+    return [found[i] for i in wanted]

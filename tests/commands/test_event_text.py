@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -115,7 +116,37 @@ def test_name_clash_pairing_and_alerts_with_hostile_names() -> None:
             message="bob\x1b[2J\nis\u200b alice",
         )
     )
-    assert event_text(alert, {}) == "!! alert [high] impersonation: bob␛[2J␊is<U+200B> alice"
+    assert event_text(alert, {MALLORY: "m\x1b[2Jallory"}) == (
+        "!! alert [high] impersonation (m␛[2Jallory): bob␛[2J␊is<U+200B> alice"
+    )
+    # No proven key: the address; and the evidence says why, in one line.
+    flood = api.AlertRaised(
+        dataclasses.replace(
+            alert.alert,
+            kind="flood",
+            peer=None,
+            addr="10.0.0.9\n",
+            evidence=(
+                api.Evidence("connections refused in 60 s", 40.0, "alert at 20"),
+                api.Evidence("handshake timeouts in 60 s", 2.5, "usually 0-1"),
+            ),
+        )
+    )
+    assert event_text(flood, {}) == (
+        "!! alert [high] flood (10.0.0.9␊): bob␛[2J␊is<U+200B> alice [why: connections "
+        "refused in 60 s 40 (alert at 20); handshake timeouts in 60 s 2.5 (usually 0-1)]"
+    )
+    changed = api.AlertStateChanged(
+        (
+            dataclasses.replace(alert.alert, id=3, state="acknowledged"),
+            dataclasses.replace(alert.alert, id=4, state="false_alarm"),
+            dataclasses.replace(alert.alert, id=5, state="acknowledged"),
+        ),
+        api.AlertCounts(unread=2, acknowledged=2, false_alarm=1),
+    )
+    assert event_text(changed, {}) == (
+        "-- alerts: 3, 5 acknowledged; 4 marked a false alarm (2 unread)"
+    )
 
 
 def test_connected_and_disconnected_lines_sanitise_the_name() -> None:

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
-from p2pmsg.errors import ConfigError, P2PMsgError
+from p2pmsg.errors import ConfigError, P2PMsgError, UnknownAlertError
 from p2pmsg.node.api import (
+    AlertCounts,
     AlertRaised,
+    AlertState,
+    AlertStateChanged,
     AlertView,
     DirectionStatus,
+    Evidence,
     MessageReceived,
     MessageStatusChanged,
     MessageView,
@@ -226,7 +230,7 @@ class FakeNode:
             direction="in",
             name=name,
             size=size,
-            sha256="ab" * 32,
+            sha256="",  # a real offer has no digest: it comes at the end (protocol 2)
             state="offered",
             bytes_done=0,
             created=self.clock(),
@@ -236,7 +240,14 @@ class FakeNode:
         return transfer
 
     def raise_alert(
-        self, kind: str, severity: str, peer: str | None, message: str, *, ts: float | None = None
+        self,
+        kind: str,
+        severity: str,
+        peer: str | None,
+        message: str,
+        *,
+        ts: float | None = None,
+        evidence: tuple[Evidence, ...] = (),
     ) -> AlertView:
         alert = AlertView(
             ts=self.clock() if ts is None else ts,
@@ -248,6 +259,7 @@ class FakeNode:
             score=0.93,
             message=message,
             id=len(self.alert_views) + 1,
+            evidence=evidence,
         )
         self.alert_views.append(alert)
         self.emit(AlertRaised(alert))
@@ -527,7 +539,7 @@ class FakeNode:
             direction="out",
             name=path.rsplit("/", 1)[-1],
             size=1000,
-            sha256="cd" * 32,
+            sha256="",
             state="offered",
             bytes_done=0,
             path=path,
@@ -559,8 +571,48 @@ class FakeNode:
     async def transfers(self, peer: str | None = None) -> list[TransferView]:
         return [t for t in self.transfer_views.values() if peer is None or t.peer == peer]
 
-    async def alerts(self, limit: int = 100) -> list[AlertView]:
-        return self.alert_views[-limit:]
+    async def alerts(
+        self, limit: int = 100, states: Collection[AlertState] | None = None
+    ) -> list[AlertView]:
+        shown = [a for a in self.alert_views if states is None or a.state in states]
+        return shown[-limit:]
+
+    async def alert_counts(self) -> AlertCounts:
+        states = [a.state for a in self.alert_views]
+        return AlertCounts(
+            states.count("unread"),
+            states.count("acknowledged"),
+            states.count("dismissed"),
+            states.count("false_alarm"),
+        )
+
+    async def acknowledge_alerts(self, ids: Sequence[int] | None = None) -> list[AlertView]:
+        return await self._move(ids, "acknowledged", ("unread",))
+
+    async def dismiss_alerts(self, ids: Sequence[int]) -> list[AlertView]:
+        return await self._move(ids, "dismissed", ("unread", "acknowledged"))
+
+    async def mark_false_alarms(self, ids: Sequence[int]) -> list[AlertView]:
+        return await self._move(ids, "false_alarm", ("unread", "acknowledged", "dismissed"))
+
+    async def _move(
+        self, ids: Sequence[int] | None, state: AlertState, moves_from: tuple[str, ...]
+    ) -> list[AlertView]:
+        """As the node does: forward only, all or nothing, then `AlertStateChanged`."""
+        self.calls.append(("alert_state", state, None if ids is None else tuple(ids)))
+        known = {a.id for a in self.alert_views}
+        missing = [i for i in ids or () if i not in known]
+        if missing:
+            raise UnknownAlertError(f"no alert with id {missing[0]}")
+        changed = []
+        for index, alert in enumerate(self.alert_views):
+            if (ids is None or alert.id in ids) and alert.state in moves_from:
+                alert = replace(alert, state=state, state_at=self.clock())
+                self.alert_views[index] = alert
+                changed.append(alert)
+        if changed:
+            self.emit(AlertStateChanged(tuple(changed), await self.alert_counts()))
+        return changed
 
     async def security_events(self, limit: int = 500) -> list[dict[str, Any]]:
         return list(reversed(self.event_records[-limit:]))

@@ -240,7 +240,7 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         assert "Threats · rules only" in str(panel.border_title)
         options = panel.query_one("#alerts", OptionList)
         first = str(options.get_option_at_index(0).prompt)
-        assert first.startswith("CRIT impersonation bob")
+        assert first.startswith("● CRIT impersonation bob")  # ● unread
         assert "flood 2" in str(panel.query_one("#threat-counts").render())
         toasts = [(n.title, n.message) for n in app._notifications]
         assert ("CRITICAL alert: impersonation", "bob's key changed mid-session") in toasts
@@ -256,7 +256,7 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         node.raise_alert("brute_force", "high", None, "12 failed handshakes within 60 s")
         await settle(pilot)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-        [unproven] = [label for label in labels if label.startswith("HIGH brute-force")]
+        [unproven] = [label for label in labels if label.startswith("● HIGH brute-force")]
         assert "127.0.0.1" in unproven
 
 

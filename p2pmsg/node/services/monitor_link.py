@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, cast
 
 from p2pmsg.errors import P2PMsgError
-from p2pmsg.node.api import AlertRaised, AlertView, MonitorChanged, MonitorStatus
+from p2pmsg.node.api import AlertRaised, AlertState, AlertView, MonitorChanged, MonitorStatus
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.security_events import Alert, SecurityEvent
@@ -39,8 +39,8 @@ def _freeze_startup_heap() -> None:
 
 
 def alert_view(alert: Alert) -> AlertView:
-    """The API's view of a stored alert (the store's acknowledgement is not part of it)."""
-    # `Alert` refuses any other severity when it is made, so the narrowing is safe.
+    """The API's view of a stored alert, with its lifecycle state."""
+    # `Alert` refuses any other severity or state when it is made: the narrowing is safe.
     severity = cast(Literal["low", "medium", "high", "critical"], alert.severity)
     return AlertView(
         alert.ts,
@@ -52,6 +52,9 @@ def alert_view(alert: Alert) -> AlertView:
         alert.score,
         alert.message,
         alert.id,
+        cast(AlertState, alert.state),
+        alert.state_at,
+        alert.evidence,
     )
 
 
@@ -81,6 +84,11 @@ class MonitorLink:
                 "rules-only: the monitor is off" if not self._enabled else "rules-only: starting"
             )
         return MonitorStatus(self._monitor.mode, self._monitor.recent_scores())
+
+    def set_false_alarms(self, false_alarms: list[Alert]) -> None:
+        """Hand the user's recent false alarms to the monitor's quieting policy."""
+        if self._monitor is not None:
+            self._monitor.set_false_alarms(false_alarms)
 
     def observe(self, event: SecurityEvent) -> None:
         if self._monitor is not None:

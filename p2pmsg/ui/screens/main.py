@@ -28,6 +28,8 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import (
     AddressDialed,
     AlertRaised,
+    AlertStateChanged,
+    AlertView,
     MessageReceived,
     MessagesExpired,
     MessageStatusChanged,
@@ -46,6 +48,7 @@ from p2pmsg.node.api import (
     SessionStatusView,
     TransferUpdated,
 )
+from p2pmsg.ui.alert_actions import set_alert_state
 from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
 from p2pmsg.ui.safe_text import clip, literal_content, printable
 from p2pmsg.ui.screens.conversation_commands import ConversationCommands, describe_unsendable
@@ -57,7 +60,7 @@ from p2pmsg.ui.widgets.message_log import MessageLog
 from p2pmsg.ui.widgets.peer_list import PeerList
 from p2pmsg.ui.widgets.rotation_pane import RotationPane
 from p2pmsg.ui.widgets.search_input import SearchInput
-from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, ThreatPanel
+from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, SHOWN_STATES, ThreatPanel, unread_title
 
 NOTIFY_INTERVAL = 3.0  # at most one new-message toast per peer per this many seconds
 
@@ -110,6 +113,7 @@ class MainScreen(Screen[None]):
         # (their /ttl reaches us only as the timer on their messages).
         self._their_ttl: dict[str, float | None] = {}
         self._clash_pending: set[str] = set()
+        self.unread_alerts = 0  # the header's count (the node's, then its events)
         self.dialogs = MainDialogs(node, clock, self)
         self.commands = ConversationCommands(node, self, self.dialogs, self.timers)
 
@@ -247,7 +251,8 @@ class MainScreen(Screen[None]):
             self.bell = bool(settings.get("bell", True))
             threats = self.query_one(ThreatPanel)
             threats.set_status(await self.node.monitor_status())
-            threats.set_alerts(await self.node.alerts(100))
+            threats.set_alerts(await self.node.alerts(100, SHOWN_STATES))
+            self._set_unread_alerts((await self.node.alert_counts()).unread)
         except P2PMsgError as exc:
             self.notify(str(exc), title="Could not load state", severity="error", markup=False)
             return
@@ -282,6 +287,19 @@ class MainScreen(Screen[None]):
 
     def on_threat_panel_alert_chosen(self, event: ThreatPanel.AlertChosen) -> None:
         self.dialogs.alert_detail(event.alert)
+
+    def on_threat_panel_action_requested(self, event: ThreatPanel.ActionRequested) -> None:
+        self.set_alert_state(event.alert, event.state)
+
+    @work(group="alert-state")
+    async def set_alert_state(self, alert: AlertView, state: str) -> None:
+        """Ask the node; its `AlertStateChanged` updates the panel, the dashboard, the
+        header (and, for an alert already past `state`, nothing changes)."""
+        await set_alert_state(self.node, alert, state, self.notify, self.peer_name(alert.peer))
+
+    def _set_unread_alerts(self, unread: int) -> None:
+        self.unread_alerts = max(unread, 0)
+        self.title = unread_title("p2pmsg", self.unread_alerts)
 
     def action_help(self) -> None:
         self.dialogs.help()
@@ -485,7 +503,7 @@ class MainScreen(Screen[None]):
         peers = self.query_one(PeerList)
         log = self.query_one(MessageLog)
         incoming: list[MessageView] = []
-        new_alerts = []
+        new_alerts: list[AlertView] = []
         header_dirty = session_dirty = False
         for event in events:
             if isinstance(event, (PeerDiscovered, PeerUpdated)):
@@ -524,6 +542,9 @@ class MainScreen(Screen[None]):
                 header_dirty = True
             elif isinstance(event, AlertRaised):
                 new_alerts.append(event.alert)
+            elif isinstance(event, AlertStateChanged):
+                self.query_one(ThreatPanel).update_states(event.alerts)
+                self._set_unread_alerts(event.counts.unread)
             elif isinstance(event, AddressDialed):
                 self.commands.address_dialed(event)
             elif isinstance(event, MonitorChanged):
@@ -621,8 +642,9 @@ class MainScreen(Screen[None]):
         # (the node announces the clash before the connection): ask once it is here.
         self._clash_pending.add(event.fingerprint)
 
-    def _alerts_raised(self, alerts: list) -> None:  # type: ignore[type-arg]
+    def _alerts_raised(self, alerts: list[AlertView]) -> None:
         self.query_one(ThreatPanel).add_alerts(alerts)
+        self._set_unread_alerts(self.unread_alerts + sum(a.state == "unread" for a in alerts))
         for alert in alerts:
             if SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK["high"]:
                 self.notify(
