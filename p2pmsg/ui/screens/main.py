@@ -643,13 +643,17 @@ class MainScreen(Screen[None]):
         self._clash_pending.add(event.fingerprint)
 
     def _alerts_raised(self, alerts: list[AlertView]) -> None:
-        self.query_one(ThreatPanel).add_alerts(alerts)
+        panel = self.query_one(ThreatPanel)
+        panel.add_alerts(alerts)
         self._set_unread_alerts(self.unread_alerts + sum(a.state == "unread" for a in alerts))
         for alert in alerts:
             if SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK["high"]:
+                # Who it is about (the peer's name, or the address of one that proved no
+                # key) is in the title: the message alone may not say it.
+                who = printable(clip(panel.source_of(alert), 40))
                 self.notify(
                     printable(clip(alert.message, 120)),
-                    title=f"{alert.severity.upper()} alert: {alert.kind}",
+                    title=f"{alert.severity.upper()} alert: {alert.kind} ({who})",
                     severity="error",
                     markup=False,
                     timeout=8,
