@@ -113,11 +113,50 @@ class SecurityEvent:
         )
 
 
+#: At most this many reasons travel with one alert: an explanation a person reads, not a dump.
+MAX_EVIDENCE = 6
+#: Longest name or expectation text in an `Evidence` (ours, but stored and shown).
+MAX_EVIDENCE_TEXT = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One reason for an alert: a measure, the value observed, and what would be normal.
+
+    A rule says its measure, what it saw and its threshold ("failed unlocks in 5 min",
+    7, "alert at 5"); a model verdict says the few features that drove it, each beside
+    this profile's normal range ("MiB sent to this peer in 1 min", 812.0, "usually
+    0-40"). The texts are ours (never a peer's words), but they are stored, so they are
+    checked like the rest of the record.
+    """
+
+    name: str
+    observed: float
+    expected: str
+
+    def __post_init__(self) -> None:
+        for label, text in (("name", self.name), ("expected", self.expected)):
+            if not isinstance(text, str) or not 0 < len(text) <= MAX_EVIDENCE_TEXT:
+                raise ValueError(f"evidence {label} must be 1-{MAX_EVIDENCE_TEXT} characters")
+        if not isinstance(self.observed, int | float) or self.observed != self.observed:
+            raise ValueError("evidence observed value must be a number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "observed": self.observed, "expected": self.expected}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Evidence:
+        return cls(str(record["name"]), float(record["observed"]), str(record["expected"]))
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """What the monitor raises (the DESIGN.md alert record), and what the store keeps.
 
-    `id`, `acknowledged_at`, `state` and `state_at` exist once the store holds the
+    `evidence` is why: the rule's threshold beside what it saw, or the features that
+    drove a model's verdict beside their normal range (`Evidence`, at most
+    `MAX_EVIDENCE`). `id`, `acknowledged_at`, `state` and `state_at` exist once the
+    store holds the
     alert: the store numbers it, and the user acknowledges, dismisses or marks it a
     false alarm (`ALERT_STATES`; `acknowledged_at` is when the user first acted on it,
     `state_at` when it took its current state). The schema is checked on construction,
@@ -136,8 +175,13 @@ class Alert:
     acknowledged_at: float | None = None
     state: str = "unread"
     state_at: float | None = None
+    evidence: tuple[Evidence, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.evidence) > MAX_EVIDENCE or not all(
+            isinstance(item, Evidence) for item in self.evidence
+        ):
+            raise ValueError(f"an alert carries at most {MAX_EVIDENCE} Evidence items")
         if self.kind not in ATTACK_KINDS:
             raise ValueError(f"alert kind must be an attack label, not {self.kind!r}")
         if self.severity not in SEVERITIES:
@@ -168,6 +212,7 @@ class Alert:
             "source": self.source,
             "score": self.score,
             "message": self.message,
+            "evidence": [item.to_dict() for item in self.evidence],
         }
 
     @classmethod
@@ -181,4 +226,5 @@ class Alert:
             str(record["source"]),
             float(record["score"]),
             str(record["message"]),
+            evidence=tuple(Evidence.from_dict(item) for item in record.get("evidence", ())),
         )

@@ -3,9 +3,18 @@ DESIGN.md's key order, and the alert schema, checked whenever an alert is made."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from p2pmsg.security_events import ATTACK_KINDS, LABELS, Alert, SecurityEvent
+from p2pmsg.security_events import (
+    ATTACK_KINDS,
+    LABELS,
+    MAX_EVIDENCE,
+    Alert,
+    Evidence,
+    SecurityEvent,
+)
 
 
 def test_an_event_is_the_design_record_in_schema_order() -> None:
@@ -36,8 +45,25 @@ def test_alert_schema_is_enforced() -> None:
         "source",
         "score",
         "message",
+        "evidence",
     }
     assert Alert.from_dict(alert.to_dict()) == alert
+    explained = dataclasses.replace(
+        alert, evidence=(Evidence("connections in 10 s", 40.0, "alert at 20"),)
+    )
+    assert explained.to_dict()["evidence"] == [
+        {"name": "connections in 10 s", "observed": 40.0, "expected": "alert at 20"}
+    ]
+    assert Alert.from_dict(explained.to_dict()) == explained
+    # An explanation is a few of our own lines, never a dump or a peer's text.
+    with pytest.raises(ValueError):
+        dataclasses.replace(alert, evidence=(Evidence("n", 1.0, "e"),) * (MAX_EVIDENCE + 1))
+    with pytest.raises(ValueError):
+        Evidence("x" * 81, 1.0, "alert at 1")
+    with pytest.raises(ValueError):
+        Evidence("connections", float("nan"), "alert at 1")
+    with pytest.raises(ValueError):
+        Evidence("connections", 1.0, "")
     with pytest.raises(ValueError):
         Alert(1.0, "normal", "high", None, None, "model", 0.0, "m")
     with pytest.raises(ValueError):

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from p2pmsg.commands._alert_text import evidence_text
 from p2pmsg.commands._files import receive_settings
 from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError, DiscoveryError, UnknownPeerError
@@ -253,7 +254,12 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"-- pairing with {name(event.peer)}: {outcome}"
     if isinstance(event, api.AlertRaised):
         a = event.alert
-        return f"!! alert [{printable(a.severity)}] {printable(a.kind)}: {printable(a.message)}"
+        who = name(a.peer) if a.peer else printable(a.addr or "this device")
+        why = evidence_text(a.evidence)
+        return (
+            f"!! alert [{printable(a.severity)}] {printable(a.kind)} ({who}): "
+            f"{printable(a.message)}{f' [why: {why}]' if why else ''}"
+        )
     if isinstance(event, api.AlertStateChanged):
         said = {"acknowledged": "acknowledged", "dismissed": "dismissed"}
         by_state: dict[str, list[str]] = {}

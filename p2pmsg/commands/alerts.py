@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from p2pmsg.commands._alert_text import evidence_text
 from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError
 from p2pmsg.sanitize import printable
@@ -77,8 +78,18 @@ def _ids(values: list[str], *, all_allowed: bool) -> list[int] | None:
 
 
 def record(alert: Alert) -> dict[str, Any]:
-    """The DESIGN.md record, then the store's id and the lifecycle state."""
-    return {**alert.to_dict(), "id": alert.id, "state": alert.state, "state_at": alert.state_at}
+    """The DESIGN.md record, then the store's id and the lifecycle state, then the
+    evidence (last: each field was added after the ones before it, so scripts that read
+    lines by position keep working)."""
+    fields = alert.to_dict()
+    evidence = fields.pop("evidence")
+    return {
+        **fields,
+        "id": alert.id,
+        "state": alert.state,
+        "state_at": alert.state_at,
+        "evidence": evidence,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
             f"{a.id:>5}  {when}  {STATE_WORDS[a.state]:<12} {printable(a.severity):<8} "
             f"{printable(a.kind):<20} {who:<16}  {printable(a.message)}"
         )
+        why = evidence_text(a.evidence)
+        if why:
+            print(f"{'':>5}  why: {why}")
     print(", ".join(f"{counts[state]} {word}" for state, word in STATE_WORDS.items()))
     return 0
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from p2pmsg.security_events import Evidence as Evidence  # re-exported: the UI sees only this API
+
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 Direction = Literal["in", "out"]
 TransferState = Literal[
@@ -117,7 +119,7 @@ class TransferView:
     direction: Direction
     name: str  # already made safe for display and for the filesystem
     size: int
-    sha256: str
+    sha256: str  # hex; "" until the whole file was read (sender) or verified (receiver)
     state: TransferState
     bytes_done: int
     rate_bps: float = 0.0
@@ -140,7 +142,8 @@ AlertState = Literal["unread", "acknowledged", "dismissed", "false_alarm"]
 @dataclass(frozen=True)
 class AlertView:
     """A stored `Alert` (p2pmsg.security_events) as the API shows it: its record, its id,
-    and its state in the lifecycle (`state_at`: since when)."""
+    its state in the lifecycle (`state_at`: since when), and why it was raised
+    (`evidence`: what was observed beside its threshold or normal range)."""
 
     ts: float
     kind: str
@@ -153,6 +156,7 @@ class AlertView:
     id: int | None = None
     state: AlertState = "unread"
     state_at: float | None = None
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from p2pmsg.errors import StoreCorruptError, UnknownAlertError
-from p2pmsg.security_events import ALERT_STATES, Alert, SecurityEvent
+from p2pmsg.security_events import ALERT_STATES, Alert, Evidence, SecurityEvent
 from p2pmsg.store.base import StoreBase
 
 MAX_DETAIL_CHARS = 4096
@@ -68,7 +68,8 @@ EVENT_TIERS: Mapping[str, int] = {
     ),
 }
 _ALERT_COLUMNS = (
-    "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at, state, state_at"
+    "id, ts, kind, severity, peer, addr, source, score, message, acknowledged_at, state, "
+    "state_at, evidence"
 )
 #: The states each state may be reached from: forward only, a false alarm from any other.
 ALERT_MOVES: Mapping[str, tuple[str, ...]] = {
@@ -135,12 +136,27 @@ def _prune_by_value(conn: sqlite3.Connection, keep: int) -> int:
 def _alert(row: tuple[Any, ...]) -> Alert:
     """An alert row as the record. Only `add_alert` writes rows, and only valid alerts
     exist, so a row outside the schema means the file was changed behind our back."""
-    alert_id, ts, kind, severity, peer, addr, source, score, message, acked, state, state_at = row
+    alert_id, ts, kind, severity, peer, addr, source, score, message, acked, state, state_at = row[
+        :12
+    ]
     try:
+        evidence = tuple(Evidence.from_dict(item) for item in json.loads(row[12]))
         return Alert(
-            ts, kind, severity, peer, addr, source, score, message, alert_id, acked, state, state_at
+            ts,
+            kind,
+            severity,
+            peer,
+            addr,
+            source,
+            score,
+            message,
+            alert_id,
+            acked,
+            state,
+            state_at,
+            evidence,
         )
-    except ValueError as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise StoreCorruptError(f"stored alert {alert_id} is malformed: {exc}") from None
 
 
@@ -235,8 +251,9 @@ class MonitoringMixin(StoreBase):
         """Store a new alert (unacknowledged); returns it with its id."""
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO alerts (ts, kind, severity, peer, addr, source, score, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts "
+                "(ts, kind, severity, peer, addr, source, score, message, evidence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     alert.ts,
                     alert.kind,
@@ -246,6 +263,7 @@ class MonitoringMixin(StoreBase):
                     alert.source,
                     float(alert.score),
                     alert.message,
+                    json.dumps([item.to_dict() for item in alert.evidence], allow_nan=False),
                 ),
             )
             alert_id = cur.lastrowid

@@ -104,7 +104,8 @@ def test_alerts_and_events_print_peer_text_inert(tmp_path: Path) -> None:
 def test_the_json_outputs_are_pinned_byte_for_byte(tmp_path: Path) -> None:
     """`events --json` is one compact line per event, `alerts --json` one JSON array:
     scripts parse both, so the records behind them must not change a byte of either.
-    (An alert's record is DESIGN.md's, then the store's id and its lifecycle state.)"""
+    (An alert's record is DESIGN.md's, then the store's id and its lifecycle state, then
+    its evidence: each added field came last.)"""
     unlocked = Profile(tmp_path, "me", kdf_iterations=20_000).create("me", PASSWORD)
     with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
         store.append_event(
@@ -123,7 +124,7 @@ def test_the_json_outputs_are_pinned_byte_for_byte(tmp_path: Path) -> None:
     assert _run(tmp_path, "alerts", "--json") == (
         b'[{"ts": 1763800002.5, "kind": "flood", "severity": "high", "peer": null, '
         b'"addr": "10.0.0.9", "source": "rule:connection_rate", "score": 1.5, "message": "m", '
-        b'"id": 1, "state": "unread", "state_at": null}]\n'
+        b'"id": 1, "state": "unread", "state_at": null, "evidence": []}]\n'
     )
 
 
@@ -161,3 +162,37 @@ def test_add_peer_names_the_known_peer_inert(tmp_path: Path) -> None:
             "nodes of this profile will dial it\n"
         ).encode()
     )
+
+
+def test_alerts_say_why_under_each_alert(tmp_path: Path) -> None:
+    """Each alert with evidence gets a `why:` line: what was observed beside its
+    threshold or normal range; one without (raised before alerts explained themselves)
+    gets none."""
+    from p2pmsg.security_events import Evidence
+
+    unlocked = Profile(tmp_path, "me", kdf_iterations=20_000).create("me", PASSWORD)
+    with unlocked, Store.open(unlocked.profile.db_path, unlocked.data_key) as store:
+        store.add_alert(Alert(1.0, "flood", "high", None, "10.0.0.9", "model", 0.9, "old"))
+        store.add_alert(
+            Alert(
+                2.0,
+                "brute_force",
+                "high",
+                None,
+                None,
+                "rule:unlock_failures",
+                1.0,
+                "new",
+                evidence=(
+                    Evidence("failed unlocks in 5 min", 7.0, "alert at 5"),
+                    Evidence("share of failed unlocks", 0.875, "usually under 0.2"),
+                ),
+            )
+        )
+    lines = _run(tmp_path, "alerts").decode().splitlines()
+    whys = [line.strip() for line in lines if line.strip().startswith("why:")]
+    assert whys == [
+        "why: failed unlocks in 5 min 7 (alert at 5); share of failed unlocks 0.88 "
+        "(usually under 0.2)"
+    ]
+    assert lines[lines.index(next(x for x in lines if "why:" in x)) - 1].split()[0] == "2"

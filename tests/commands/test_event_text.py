@@ -116,7 +116,26 @@ def test_name_clash_pairing_and_alerts_with_hostile_names() -> None:
             message="bob\x1b[2J\nis\u200b alice",
         )
     )
-    assert event_text(alert, {}) == "!! alert [high] impersonation: bob␛[2J␊is<U+200B> alice"
+    assert event_text(alert, {MALLORY: "m\x1b[2Jallory"}) == (
+        "!! alert [high] impersonation (m␛[2Jallory): bob␛[2J␊is<U+200B> alice"
+    )
+    # No proven key: the address; and the evidence says why, in one line.
+    flood = api.AlertRaised(
+        dataclasses.replace(
+            alert.alert,
+            kind="flood",
+            peer=None,
+            addr="10.0.0.9\n",
+            evidence=(
+                api.Evidence("connections refused in 60 s", 40.0, "alert at 20"),
+                api.Evidence("handshake timeouts in 60 s", 2.5, "usually 0-1"),
+            ),
+        )
+    )
+    assert event_text(flood, {}) == (
+        "!! alert [high] flood (10.0.0.9␊): bob␛[2J␊is<U+200B> alice [why: connections "
+        "refused in 60 s 40 (alert at 20); handshake timeouts in 60 s 2.5 (usually 0-1)]"
+    )
     changed = api.AlertStateChanged(
         (
             dataclasses.replace(alert.alert, id=3, state="acknowledged"),

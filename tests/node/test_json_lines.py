@@ -4,6 +4,7 @@ them must not move a key, a separator or a number format."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 from p2pmsg.commands._node import event_json
@@ -32,14 +33,22 @@ async def test_a_logged_security_event_prints_as_one_pinned_line() -> None:
 
 
 def test_an_alert_prints_as_one_pinned_line() -> None:
-    """The record, its id, and (since the alert lifecycle) its state: added at the end."""
+    """The record, its id, (since the alert lifecycle) its state, and (since alerts
+    explain themselves) its evidence: each added at the end."""
     view = api.AlertView(
         1763800002.5, "flood", "high", None, "10.0.0.9", "rule:connection_rate", 1.5, "m", 7
     )
     assert event_json(api.AlertRaised(view)) == (
         '{"event":"alert_raised","alert":{"ts":1763800002.5,"kind":"flood","severity":"high",'
         '"peer":null,"addr":"10.0.0.9","source":"rule:connection_rate","score":1.5,'
-        '"message":"m","id":7,"state":"unread","state_at":null}}'
+        '"message":"m","id":7,"state":"unread","state_at":null,"evidence":[]}}'
+    )
+    explained = dataclasses.replace(
+        view, evidence=(api.Evidence("connections refused in 60 s", 40.0, "alert at 20"),)
+    )
+    assert event_json(api.AlertRaised(explained)).endswith(
+        '"evidence":[{"name":"connections refused in 60 s","observed":40.0,'
+        '"expected":"alert at 20"}]}}'
     )
 
 

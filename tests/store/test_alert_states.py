@@ -4,6 +4,7 @@ state surviving a reopen (a real SQLite file)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,27 @@ def test_states_survive_a_reopen(db_path: Path, data_key: bytes) -> None:
             ("false_alarm", 3.0),
         ]
         assert store.alert_generation() == 3
+
+
+def test_evidence_is_kept_and_a_tampered_row_is_refused(db_path: Path, data_key: bytes) -> None:
+    """An alert's explanation survives a reopen; evidence that is not the schema (a
+    file changed behind our back) is a corrupt store, not a crash in the UI."""
+    import sqlite3
+
+    from p2pmsg.errors import StoreCorruptError
+    from p2pmsg.security_events import Evidence
+
+    why = (
+        Evidence("connections refused in 60 s", 40.0, "alert at 20"),
+        Evidence("handshake timeouts in 60 s", 3.0, "usually 0-1"),
+    )
+    with Store.open(db_path, data_key) as store:
+        made = store.add_alert(dataclasses.replace(_alert(1.0), evidence=why))
+        assert made.evidence == why
+    with Store.open(db_path, data_key) as store:
+        assert store.get_alerts([made.id or 0])[0].evidence == why
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("UPDATE alerts SET evidence = '[{\"name\": 3}]'")
+    conn.close()
+    with Store.open(db_path, data_key) as store, pytest.raises(StoreCorruptError):
+        store.get_alerts([made.id or 0])

@@ -209,6 +209,7 @@ def alert_view(alert: Alert) -> AlertView:
         alert.id,
         cast(AlertState, alert.state),
         alert.state_at,
+        alert.evidence,
     )
 
 
