@@ -4,11 +4,12 @@ What is timed, for every figure: from the moment the sender is asked to send
 until the bytes are on the receiver's disk and acknowledged. Both ends are
 separate processes (the receiver is a child), disk to disk.
 
-- p2pmsg, per cipher suite: `send_file` (which hashes the file for the offer),
-  offer, accept, chunks under the flow-control window, the receiver writing
-  and hashing as it goes, fsync, whole-file SHA-256 check, the move into
-  place, and the receiver's "verified" reply. `stream_mb_per_s` leaves out
-  the sender's up-front hashing (from the first "transferring" event).
+- p2pmsg, per cipher suite: `send_file`, offer, accept, chunks under the
+  flow-control window with the sender hashing as it reads and the receiver
+  writing and hashing as it goes, fsync, the whole-file SHA-256 check against
+  the digest in the sender's `file_done`, the move into place, and the
+  receiver's "verified" reply. `stream_mb_per_s` leaves out the offer and
+  accept (from the first "transferring" event).
 - tcp: the same bytes read from the same file and written to a plain asyncio
   TCP connection; the child writes them to a file, fsyncs and answers.
   No encryption, no hashing, no framing: the cheapest possible copy.
@@ -29,11 +30,15 @@ mostly with the process waiting for a core, so a single run of each said more
 about the load than about the code. The other suites run once, afterwards.
 
 What each side does that the other does not, so the ratios read right: the
-product's figure includes hashing the file before the offer and the
+product's figure includes hashing the file on both sides and the
 offer/accept round trip (the protocol requires both), and its session is
 already up (a node keeps one per peer); the baselines' figures include
 connecting and, for TLS, the handshake (a few milliseconds). Both receivers
 fsync before they answer.
+
+Twofish's path (libgcrypt or the portable fallback, p2pmsg/crypto/twofish.py)
+is reported as `twofish_path`; the receiving child inherits the environment
+that chooses it, so both ends run the same path.
 
 The baselines' receiving child is this module: `python -m p2pmsg.bench.files serve`.
 """
@@ -58,7 +63,8 @@ from typing import Any
 from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess
 from p2pmsg.bench.report import fmt_mb, fmt_ratio
 from p2pmsg.bench.twonodes import two_nodes
-from p2pmsg.crypto.suites import SUITE_NAMES, available_suite_names
+from p2pmsg.crypto import twofish
+from p2pmsg.crypto.suites import SUITE_NAMES, TWOFISH_SUITE_NAME, available_suite_names
 from p2pmsg.node.api import TransferUpdated
 
 TITLE = "file transfer, disk to disk over loopback, vs. plain TCP and TLS 1.3 copies"
@@ -286,6 +292,7 @@ def run(quick: bool) -> dict[str, Any]:
     rounds = 1 if quick else ROUNDS
     available = set(available_suite_names())
     result: dict[str, Any] = {"file_bytes": size, "rounds": rounds, "skipped": {}}
+    result["twofish_path"] = twofish.status().as_dict()
     with tempfile.TemporaryDirectory(prefix="p2pmsg-bench-files-") as tmp_name:
         tmp = Path(tmp_name)
         source = tmp / "payload.bin"
@@ -344,9 +351,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
         figures = result.get(suite)
         if figures is None:
             continue
+        path = result.get("twofish_path", {}).get("active") if suite == TWOFISH_SUITE_NAME else None
         table.append(
             (
-                f"p2pmsg {suite}",
+                f"p2pmsg {suite}" + (f" [{path}]" if path else ""),
                 fmt_mb(figures["mb_per_s"]),
                 fmt_mb(figures["stream_mb_per_s"]),
                 f"{figures['seconds']:.2f}",
@@ -384,7 +392,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
 def notes(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{result['file_bytes'] >> 20} MiB, disk to disk, receiver in a child process; "
-        "p2pmsg figures include hashing the file for the offer and the final verification"
+        "p2pmsg figures include hashing the file on both sides and the final verification"
     ]
     if result.get("rounds", 1) > 1:
         each = ", ".join(
@@ -403,6 +411,8 @@ def notes(result: dict[str, Any]) -> list[str]:
         )
     for suite, reason in result.get("skipped", {}).items():
         lines.append(f"{suite}: skipped ({reason})")
+    if "twofish_path" in result:
+        lines.append(f"Twofish path: {result['twofish_path']['describe']}")
     return lines
 
 

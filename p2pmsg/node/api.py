@@ -119,7 +119,7 @@ class TransferView:
     direction: Direction
     name: str  # already made safe for display and for the filesystem
     size: int
-    sha256: str
+    sha256: str  # hex; "" until the whole file was read (sender) or verified (receiver)
     state: TransferState
     bytes_done: int
     rate_bps: float = 0.0

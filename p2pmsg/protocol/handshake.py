@@ -36,7 +36,7 @@ from p2pmsg.protocol.limits import (
     HANDSHAKE_MAX_STR,
     MAX_OFFERED_SUITES,
     PROLOGUE,
-    WIRE_VERSION,
+    PROTOCOL_VERSION,
 )
 from p2pmsg.protocol.names import name_problem
 from p2pmsg.protocol.noise import HandshakeState, Rng
@@ -137,7 +137,7 @@ class Handshake:
         if not self.initiator or self._started:
             raise LocalProtocolError("only a fresh initiator starts a handshake")
         self._started = True
-        return self._noise.write_message(_pack({"v": WIRE_VERSION, "suites": self._suite_ids}))
+        return self._noise.write_message(_pack({"v": PROTOCOL_VERSION, "suites": self._suite_ids}))
 
     def receive(self, message: bytes) -> bytes | None:
         if self._failed:
@@ -193,7 +193,7 @@ class Handshake:
     def _identity_fields(self) -> dict[str, object]:
         ident = self._identity
         return {
-            "v": WIRE_VERSION,
+            "v": PROTOCOL_VERSION,
             "name": self._name,
             "id": ident.public_key,
             "sig": ident.sign(static_binding(ident.noise_static_public)),
@@ -264,13 +264,29 @@ def _decode(payload: bytes, keys: frozenset[str], what: str) -> dict[str, object
     if type(obj) is not dict:
         _fail(f"handshake {what}: payload must be a map, got {describe(obj)}")
     version = obj.get("v")
-    if type(version) is not int or version != WIRE_VERSION:
-        _fail(f"handshake {what}: unsupported protocol version {describe(version)}")
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        _fail(version_mismatch(version))
     if obj.keys() != keys:
         missing = sorted(keys - obj.keys())
         extra = sorted(str(k) for k in obj.keys() - keys)
         _fail(f"handshake {what}: missing fields {missing}, unknown fields {extra}")
     return obj
+
+
+def version_mismatch(version: object) -> str:
+    """Why a peer of another protocol version is refused, in words both users can act on.
+
+    It travels to the peer in the ABORT frame (a `line`: at most 256 bytes, no
+    controls), so an older p2pmsg shows it as "peer aborted: ..." instead of
+    failing later on a message it cannot parse."""
+    if type(version) is not int or not 0 <= version <= 0xFFFF:
+        return f"unsupported protocol version {describe(version)}"
+    newer_or_older = "an older" if version < PROTOCOL_VERSION else "a newer"
+    return (
+        f"unsupported protocol version {version}: the peer runs {newer_or_older} p2pmsg "
+        f"(protocol {version}), this node speaks protocol {PROTOCOL_VERSION}; "
+        "both sides need a p2pmsg release of the same protocol version"
+    )
 
 
 def _suite_list(value: object, what: str) -> list[int]:

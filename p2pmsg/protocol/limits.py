@@ -16,10 +16,15 @@ from p2pmsg.errors import ConfigError
 
 # --- wire limits (protocol constants) ------------------------------------------------------
 
-#: Prologue mixed into the Noise handshake; binds the transcript to this protocol version.
+#: Prologue mixed into the Noise handshake. Unchanged since version 1: the version itself
+#: travels in every handshake payload (`v`), which is hashed into the transcript too.
 PROLOGUE = b"p2pmsg/1"
-#: Version carried in handshake payloads and in every record header.
-WIRE_VERSION = 1
+#: Protocol version, carried in handshake payloads (`v`) and the mDNS advert. Version 2
+#: moved the whole-file SHA-256 from file_offer to file_done. Peers of another version
+#: are refused during the handshake, with a reason that names both versions.
+PROTOCOL_VERSION = 2
+#: Version in every record header: the record format is unchanged since protocol 1.
+RECORD_VERSION = 1
 
 FRAME_HEADER_SIZE = 4
 #: Largest frame body a peer may send (bytes after the 4-byte length). Checked from the

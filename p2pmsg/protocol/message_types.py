@@ -80,18 +80,17 @@ class Receipt(_Message):
 
 @dataclass(frozen=True, slots=True)
 class FileOffer(_Message):
-    """The sender proposes a file. `sha256` is of the whole file, so the receiver
-    can verify after the last chunk and a resumed transfer is checked end to end."""
+    """The sender proposes a file. No hash: the sender would have to read the whole
+    file before the first byte moves. The whole-file SHA-256 comes in `FileDone`."""
 
     TYPE: ClassVar[int] = 3
     transfer_id: bytes
     name: str
     size: int
-    sha256: bytes
     chunk_size: int
 
     def wire_fields(self) -> list[object]:
-        return [3, self.transfer_id, self.name, self.size, self.sha256, self.chunk_size]
+        return [3, self.transfer_id, self.name, self.size, self.chunk_size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +142,18 @@ class FileAck(_Message):
 
 @dataclass(frozen=True, slots=True)
 class FileDone(_Message):
-    """The sender has sent the last chunk; the receiver now checks the sha256."""
+    """From the sender: the last chunk is sent, and `sha256` is of every byte of the
+    file as it read them (hashed while reading, re-read from the file for the part
+    before a resume offset). The receiver moves the file into place only if its own
+    hash of what it wrote is equal. From the receiver: verified and saved; `sha256`
+    is the digest it verified."""
 
     TYPE: ClassVar[int] = 8
     transfer_id: bytes
+    sha256: bytes
 
     def wire_fields(self) -> list[object]:
-        return [8, self.transfer_id]
+        return [8, self.transfer_id, self.sha256]
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ from p2pmsg.protocol.limits import (
     MAX_COUNTER,
     MAX_EPOCH,
     MAX_FRAME_SIZE,
-    WIRE_VERSION,
+    RECORD_VERSION,
     ProtocolConfig,
 )
 from p2pmsg.protocol.messages import Rekey, encode_message
@@ -231,7 +231,9 @@ class RecordLayer:
         if counter >= MAX_COUNTER:
             raise SessionExhaustedError("record counter exhausted")
         sealed = s.keyed.seal(
-            record_nonce(counter), plaintext, record_ad(WIRE_VERSION, s.epoch, counter, s.suite_id)
+            record_nonce(counter),
+            plaintext,
+            record_ad(RECORD_VERSION, s.epoch, counter, s.suite_id),
         )
         s.counter = counter + 1
         s.in_epoch += 1
@@ -239,7 +241,7 @@ class RecordLayer:
         # The array's encoding is its elements' encodings in a row, so packing it with
         # an empty bin last and dropping that bin's two bytes (c4 00) leaves the header
         # the real bin's header and bytes follow.
-        head = self._pack([FRAME_RECORD, WIRE_VERSION, s.epoch, counter, s.suite_id, b""])[:-2]
+        head = self._pack([FRAME_RECORD, RECORD_VERSION, s.epoch, counter, s.suite_id, b""])[:-2]
         head += msgpack_bin_header(len(sealed))
         body_size = len(head) + len(sealed)
         if body_size > MAX_FRAME_SIZE:
@@ -259,7 +261,7 @@ class RecordLayer:
     def open(self, frame: RecordFrame, now: float) -> bytes:
         """Check and open one record; on any error nothing changes (module docstring)."""
         r = self._recv
-        if frame.version != WIRE_VERSION:
+        if frame.version != RECORD_VERSION:
             raise RemoteProtocolError(f"record version {frame.version} is not supported")
         suite = self._allowed.get(frame.suite_id)
         if suite is None:
@@ -273,7 +275,7 @@ class RecordLayer:
                 f"record counter {frame.counter} skips ahead of {r.counter}: "
                 "records were dropped or reordered"
             )
-        ad = record_ad(WIRE_VERSION, frame.epoch, frame.counter, frame.suite_id)
+        ad = record_ad(RECORD_VERSION, frame.epoch, frame.counter, frame.suite_id)
         if frame.epoch == r.epoch:
             if self._recv_must_rotate:
                 raise RemoteProtocolError(

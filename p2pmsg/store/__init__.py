@@ -104,11 +104,11 @@ Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
       node polls these to pick up `p2pmsg alerts --ack` made while it runs)
 
 Transfers (transfers.py)
-  create_transfer(fp, *, transfer_id, direction, name, size, sha256, chunk_size, now,
+  create_transfer(fp, *, transfer_id, direction, name, size, chunk_size, sha256=None, now,
                   state="offered", source_path=None) -> TransferRecord
   update_transfer(id, now, *, state=None, bytes_done=None, partial_path=..., error=...)
-  finish_transfer(id, state, now, *, final_path=None, error=None)   final state; erases
-      source/partial paths, keeps the record
+  finish_transfer(id, state, now, *, final_path=None, error=None, sha256=None)   final
+      state; erases source/partial paths, keeps the record (and the digest, known at the end)
   get_transfer(id); list_transfers(fp=None, limit=100); incomplete_transfers() (to resume)
   remove_transfer(id) -> bool
 

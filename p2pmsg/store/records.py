@@ -198,7 +198,7 @@ class TransferRecord:
     direction: Direction
     name: str  # as offered (receiver: already made safe by the transfer code)
     size: int
-    sha256: bytes
+    sha256: bytes | None  # the whole file's, once known: sender when all read, receiver verified
     chunk_size: int
     state: TransferState
     bytes_done: int  # sender: bytes acknowledged; receiver: bytes written and hashed

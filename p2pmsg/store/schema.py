@@ -262,6 +262,42 @@ def _v7_alert_evidence(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v8_transfer_hash_at_the_end(conn: sqlite3.Connection) -> None:
+    """A transfer's SHA-256 is known at its end, not at its offer (protocol version 2
+    moved it from file_offer to file_done): `sha256` is NULL until the sender has read,
+    or the receiver has verified, the whole file. SQLite cannot relax a CHECK in place,
+    so the table is rebuilt (same columns, same order; nothing refers to it)."""
+    conn.execute("""
+        CREATE TABLE transfers_v8 (
+            id           BLOB PRIMARY KEY CHECK (length(id) = 16),
+            peer_id      INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+            direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            name         BLOB NOT NULL,     -- sealed
+            size         INTEGER NOT NULL CHECK (size >= 0),
+            sha256       BLOB CHECK (sha256 IS NULL OR length(sha256) = 32),
+            chunk_size   INTEGER NOT NULL CHECK (chunk_size > 0),
+            state        TEXT NOT NULL CHECK (state IN (
+                             'offered', 'accepted', 'declined', 'expired', 'transferring',
+                             'paused', 'verifying', 'completed', 'failed', 'cancelled')),
+            bytes_done   INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done BETWEEN 0 AND size),
+            source_path  BLOB,              -- sealed
+            partial_path BLOB,              -- sealed
+            final_path   BLOB,              -- sealed
+            error        TEXT,
+            created      REAL NOT NULL,
+            updated      REAL NOT NULL,
+            finished     REAL
+        )""")
+    conn.execute(
+        "INSERT INTO transfers_v8 SELECT id, peer_id, direction, name, size, sha256, "
+        "chunk_size, state, bytes_done, source_path, partial_path, final_path, error, "
+        "created, updated, finished FROM transfers"
+    )
+    conn.execute("DROP TABLE transfers")
+    conn.execute("ALTER TABLE transfers_v8 RENAME TO transfers")
+    conn.execute("CREATE INDEX transfers_by_peer ON transfers(peer_id, created)")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -270,6 +306,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v5_event_value_tiers,
     _v6_alert_states,
     _v7_alert_evidence,
+    _v8_transfer_hash_at_the_end,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

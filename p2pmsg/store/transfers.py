@@ -97,8 +97,8 @@ class TransfersMixin(StoreBase):
         direction: Direction,
         name: str,
         size: int,
-        sha256: bytes,
         chunk_size: int,
+        sha256: bytes | None = None,
         now: float,
         state: TransferState = "offered",
         source_path: str | None = None,
@@ -170,15 +170,20 @@ class TransfersMixin(StoreBase):
         *,
         final_path: str | None = None,
         error: str | None = None,
+        sha256: bytes | None = None,
     ) -> None:
-        """End a transfer: keep its record, erase the working state (source and partial paths)."""
+        """End a transfer: keep its record, erase the working state (source and partial paths).
+
+        `sha256`: the whole file's digest, known only now (protocol version 2 sends it at
+        the end); None keeps what the record holds."""
         if state not in _FINAL_STATES:
             raise ValueError(f"{state!r} is not a final transfer state")
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE transfers SET state = ?, finished = ?, updated = ?, error = ?, "
                 "final_path = ?, source_path = NULL, partial_path = NULL, "
-                "bytes_done = CASE WHEN ? = 'completed' THEN size ELSE bytes_done END "
+                "bytes_done = CASE WHEN ? = 'completed' THEN size ELSE bytes_done END, "
+                "sha256 = coalesce(?, sha256) "
                 "WHERE id = ?",
                 (
                     state,
@@ -187,6 +192,7 @@ class TransfersMixin(StoreBase):
                     error,
                     self._seal_path(transfer_id, "final_path", final_path),
                     state,
+                    sha256,
                     transfer_id,
                 ),
             )

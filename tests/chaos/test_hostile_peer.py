@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -249,7 +248,6 @@ async def _offer(peer: HostilePeer, content: bytes, size: int | None = None) -> 
             tid,
             "notes.txt",
             len(content) if size is None else size,
-            hashlib.sha256(content).digest(),
             16 * 1024,
         )
     )

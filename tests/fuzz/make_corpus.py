@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import static_binding
+from p2pmsg.protocol.limits import PROTOCOL_VERSION
 from p2pmsg.protocol.messages import Bye, Chat, Ping, Rekey, encode_message
 from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.record import RecordLayer
@@ -177,7 +178,7 @@ def forged_payloads() -> dict[str, dict[str, object]]:
     """The partner's real identity fields, then one lie each."""
     partner = PARTNER_IDENTITY
     honest: dict[str, object] = {
-        "v": 1,
+        "v": PROTOCOL_VERSION,
         "name": "partner",
         "id": partner.public_key,
         "sig": partner.sign(static_binding(partner.noise_static_public)),
@@ -191,7 +192,8 @@ def forged_payloads() -> dict[str, dict[str, object]]:
         "signature-zero": {"sig": bytes(64)},
         "identity-of-the-victim": {"id": VICTIM_IDENTITY.public_key},
         "identity-short": {"id": partner.public_key[:31]},
-        "version-2": {"v": 2},
+        "version-1-older-peer": {"v": 1},  # the file hash was in the offer then
+        "version-3": {"v": 3},
         "name-escape": {"name": "\x1b[2Jroot"},
         "extra-field": {"x": 1},
     }

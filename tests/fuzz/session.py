@@ -751,12 +751,12 @@ def _noise_messages(out: bytes) -> list[bytes]:
 def _file_message(kind: int, data: bytes) -> FileOffer | FileAccept | FileChunk | FileDone:
     data = data or b"x"
     if kind % 4 == 0:
-        return FileOffer(_TRANSFER_ID, "notes.txt", len(data), hashlib.sha256(data).digest(), 4)
+        return FileOffer(_TRANSFER_ID, "notes.txt", len(data), 4)
     if kind % 4 == 1:
         return FileAccept(_TRANSFER_ID, kind // 4)
     if kind % 4 == 2:
         return FileChunk(_TRANSFER_ID, kind // 4, data)
-    return FileDone(_TRANSFER_ID)
+    return FileDone(_TRANSFER_ID, hashlib.sha256(data).digest())
 
 
 def mutate(data: bytes, kind: int, pos: int, value: int) -> bytes:

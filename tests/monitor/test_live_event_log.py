@@ -32,12 +32,12 @@ from p2pmsg.errors import WrongPasswordError
 from p2pmsg.monitor.events import event_from_dict
 from p2pmsg.node.net.advert import PeerAdvertised, PeerWithdrawn
 from p2pmsg.node.node import Node
-from p2pmsg.node.transfers.sender import OutgoingTransfer
 from p2pmsg.node.transfers.settings import TransferSettings
 from p2pmsg.profile import Profile
 from p2pmsg.security_events import EVENT_NAMES
 from tests.monitor.attack_tools import raw_peer
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+from tests.transfers.conftest import LyingSender
 
 PASSWORD = "Event-Log-Passw0rd!"  # noqa: S105 - a test profile's password
 SCHEMA_KEYS = ("ts", "event", "peer", "addr", "bytes", "detail")
@@ -157,9 +157,8 @@ async def test_every_event_kind_is_logged_in_the_exact_schema(world: World) -> N
     await transfer(alice, bob, world.files / "out.bin", os.urandom(100_000))
     await transfer(bob, alice, world.files / "in.bin", os.urandom(100_000))
     liar = await asyncio.to_thread(
-        OutgoingTransfer.prepare, os.urandom(16), alice.fingerprint, world.files / "in.bin"
+        LyingSender.prepare, os.urandom(16), alice.fingerprint, world.files / "in.bin"
     )
-    liar.sha256 = hashlib.sha256(b"not this file").digest()
     await bob.files.launch(liar)
     fps = await asyncio.to_thread(hostile, alice.listen_port)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from p2pmsg.protocol.limits import PROTOCOL_VERSION
 from tests.harness import DISCOVERY_PROBE, Host, JsonLines
 from tests.harness.fixtures import MakeLan
 from tests.harness.procs import JsonObject
@@ -79,7 +80,7 @@ def test_two_hosts_find_each_other(make_lan: MakeLan) -> None:
     )
     assert (seen_b["name"], seen_b["addresses"], seen_b["port"]) == ("bob", [b.ip], 41002)
     assert (seen_a["name"], seen_a["addresses"], seen_a["port"]) == ("alice", [a.ip], 41001)
-    assert seen_a["version"] == seen_b["version"] == 1
+    assert seen_a["version"] == seen_b["version"] == PROTOCOL_VERSION
     # Nobody reports itself.
     assert all(o.get("fp") != fp(1) for o in pa.seen)
     assert all(o.get("fp") != fp(2) for o in pb.seen)

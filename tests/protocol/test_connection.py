@@ -458,7 +458,7 @@ def test_local_misuse_raises() -> None:
     with pytest.raises(LocalProtocolError, match="not an application message"):
         pair.a.send_message(Ping(1))  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError, match="invalid message"):
-        pair.a.send_messages([_chat(pair, "fine"), FileOffer(b"x", "f", 1, b"", 1)])
+        pair.a.send_messages([_chat(pair, "fine"), FileOffer(b"x", "f", 1, 1)])
     with pytest.raises(LocalProtocolError):
         pair.a.start()
     # The bad batch sent nothing: the next message still has the next counter.

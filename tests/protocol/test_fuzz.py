@@ -60,7 +60,7 @@ def _recorded_session() -> tuple[bytes, bytes]:
     for i in range(5):
         pair.deliver(a.send_message(new_chat(rng, pair.clock(), f"message {i}")))
     pair.deliver(a.send_message(Receipt((b"\x01" * 16,), "read")))
-    pair.deliver(a.send_message(FileOffer(b"\x02" * 16, "notes.txt", 10, b"\x03" * 32, 4096)))
+    pair.deliver(a.send_message(FileOffer(b"\x02" * 16, "notes.txt", 10, 4096)))
     pair.deliver(a.switch_suite("twofish-cbc-hmac-sha256"))
     pair.deliver(a.request_rekey())
     pair.deliver(a.send_message(new_chat(rng, pair.clock(), "after rekey")))

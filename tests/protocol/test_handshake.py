@@ -13,7 +13,7 @@ from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import ConnectionClosed, HandshakeCompleted, SecurityEventRaised
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import Handshake, PeerInfo, static_binding
-from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.limits import MAX_REASON_BYTES, PROTOCOL_VERSION, ProtocolConfig
 from p2pmsg.protocol.wire import HandshakeFrame, decode_frame, encode_handshake
 from tests.protocol.pair import Clock, identity, make_pair
 
@@ -93,7 +93,7 @@ class _Forger(Handshake):
 
     def _identity_fields(self) -> dict[str, object]:
         return {
-            "v": 1,
+            "v": PROTOCOL_VERSION,
             "name": "victim",
             "id": self.victim.public_key,
             "sig": self.signer.sign(static_binding(self._identity.noise_static_public)),
@@ -123,7 +123,7 @@ def test_valid_signature_over_another_static_key_is_refused() -> None:
     class Replayer(Handshake):
         def _identity_fields(self) -> dict[str, object]:
             return {
-                "v": 1,
+                "v": PROTOCOL_VERSION,
                 "name": "victim",
                 "id": victim.public_key,
                 "sig": victim.sign(static_binding(victim.noise_static_public)),
@@ -146,25 +146,42 @@ def test_reflected_identity_is_refused() -> None:
 def test_unknown_version_is_refused() -> None:
     class Future(Handshake):
         def start(self) -> bytes:
-            return self._noise.write_message(msgpack.packb({"v": 2, "suites": [1]}))
+            return self._noise.write_message(msgpack.packb({"v": 3, "suites": [1]}))
 
     init = Future(
         initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom
     )
-    with pytest.raises(HandshakeError, match="unsupported protocol version 2"):
+    with pytest.raises(HandshakeError, match=r"unsupported protocol version 3: .* a newer p2pmsg"):
         _hs(False, identity(2)).receive(init.start())
+
+
+def test_an_older_peer_is_told_both_versions() -> None:
+    """Version 1 carried the file hash in the offer: a version-1 peer is refused at
+    message 1 with a reason naming both versions (it travels in the ABORT frame)."""
+
+    class Old(Handshake):
+        def start(self) -> bytes:
+            return self._noise.write_message(msgpack.packb({"v": 1, "suites": [1, 2, 3]}))
+
+    init = Old(initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom)
+    with pytest.raises(HandshakeError) as caught:
+        _hs(False, identity(2)).receive(init.start())
+    reason = str(caught.value)
+    assert reason.startswith("unsupported protocol version 1: the peer runs an older p2pmsg")
+    assert f"this node speaks protocol {PROTOCOL_VERSION}" in reason
+    assert len(reason.encode()) <= MAX_REASON_BYTES and reason.isprintable()
 
 
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
         (msgpack.packb([1, 2]), "payload must be a map"),
-        (msgpack.packb({"v": 1}), r"missing fields \['suites'\]"),
-        (msgpack.packb({"v": 1, "suites": [1], "x": 0}), r"unknown fields \['x'\]"),
-        (msgpack.packb({"v": 1, "suites": "aes"}), "suites must be an array"),
-        (msgpack.packb({"v": 1, "suites": [1, 1]}), "twice"),
-        (msgpack.packb({"v": 1, "suites": list(range(17))}), "max_array_len"),
-        (msgpack.packb({"v": 1, "suites": [1.0]}), "integers 0..255"),
+        (msgpack.packb({"v": PROTOCOL_VERSION}), r"missing fields \['suites'\]"),
+        (msgpack.packb({"v": PROTOCOL_VERSION, "suites": [1], "x": 0}), r"unknown fields \['x'\]"),
+        (msgpack.packb({"v": PROTOCOL_VERSION, "suites": "aes"}), "suites must be an array"),
+        (msgpack.packb({"v": PROTOCOL_VERSION, "suites": [1, 1]}), "twice"),
+        (msgpack.packb({"v": PROTOCOL_VERSION, "suites": list(range(17))}), "max_array_len"),
+        (msgpack.packb({"v": PROTOCOL_VERSION, "suites": [1.0]}), "integers 0..255"),
         (b"\xc1", "undecodable"),
         (msgpack.packb({1: 1}), "undecodable"),  # strict_map_key: int keys refused
     ],
@@ -182,7 +199,9 @@ def test_malformed_offer(payload: bytes, reason: str) -> None:
 def test_unknown_offered_suites_are_ignored() -> None:
     class Newer(Handshake):
         def start(self) -> bytes:
-            return self._noise.write_message(msgpack.packb({"v": 1, "suites": [200, 2]}))
+            return self._noise.write_message(
+                msgpack.packb({"v": PROTOCOL_VERSION, "suites": [200, 2]})
+            )
 
     init = Newer(initiator=True, identity=identity(1), display_name="x", suites=ALL, rng=os.urandom)
     resp = _hs(False, identity(2))

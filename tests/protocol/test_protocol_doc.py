@@ -26,7 +26,7 @@ from p2pmsg.protocol.keyschedule import (
     root_chain,
     suite_key,
 )
-from p2pmsg.protocol.limits import ProtocolConfig
+from p2pmsg.protocol.limits import PROTOCOL_VERSION, ProtocolConfig
 from p2pmsg.protocol.messages import Chat, encode_message
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
@@ -73,7 +73,7 @@ def worked_example() -> dict[str, bytes]:
     out["bob-identity-key"] = BOB.public_key
     out["bob-static-key"] = BOB.noise_static_public
     out["alice-ephemeral-key"] = msg1[:32]
-    out["payload-1"] = msgpack.packb({"v": 1, "suites": [1, 2, 3]})
+    out["payload-1"] = msgpack.packb({"v": PROTOCOL_VERSION, "suites": [1, 2, 3]})
     assert msg1[32:] == out["payload-1"]
     out["handshake-hash"] = hi.result.handshake_hash
     out["split-a-to-b"] = hi.result.send_key

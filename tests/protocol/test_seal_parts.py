@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from p2pmsg.protocol.framing import FrameDecoder
-from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, WIRE_VERSION
+from p2pmsg.protocol.limits import MAX_CHUNK_SIZE, RECORD_VERSION
 from p2pmsg.protocol.wire import RecordFrame, decode_frame, encode_record
 from tests.protocol.test_record import NOW, _layers
 
@@ -28,7 +28,7 @@ def test_parts_join_to_the_msgpack_frame(size: int) -> None:
     body = next(FrameDecoder().feed(wire))
     frame = decode_frame(body)
     assert isinstance(frame, RecordFrame)
-    assert wire == encode_record(WIRE_VERSION, frame.epoch, frame.counter, frame.suite_id, sealed)
+    assert wire == encode_record(RECORD_VERSION, frame.epoch, frame.counter, frame.suite_id, sealed)
     assert b.open(frame, NOW) == bytes(size)
 
 

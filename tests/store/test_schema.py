@@ -278,7 +278,7 @@ def test_a_version_6_file_keeps_its_alerts_without_evidence(db_path: Path, data_
     assert schema_version(conn) == 6
     conn.close()
     with Store.open(db_path, data_key) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION
         [kept] = store.get_alerts([old.id or 0])
         assert (kept.message, kept.state, kept.evidence) == ("old", "dismissed", ())
         new = store.add_alert(
@@ -322,3 +322,41 @@ def test_a_version_5_file_keeps_its_alerts_and_gets_their_states(
         assert store.alert_generation() == 0
         # and the lifecycle works on the old rows
         assert [a.id for a in store.set_alert_state([2], "false_alarm", 9.0).changed] == [2]
+
+
+def test_a_version_7_transfer_keeps_its_digest_and_new_ones_may_have_none(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Version 8 rebuilds `transfers` so `sha256` may be NULL until a transfer ends; the
+    rows (and the index) of an older database come through unchanged."""
+    digest = bytes(range(32))
+    with Store.open(db_path, data_key) as store:
+        fp = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+        store.create_transfer(
+            fp,
+            transfer_id=b"\x01" * 16,
+            direction="in",
+            name="old.pdf",
+            size=9,
+            sha256=digest,
+            chunk_size=4,
+            now=1.0,
+        )
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA user_version = 7")  # the rebuild runs again on a v7 table shape
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        old = store.get_transfer(b"\x01" * 16)
+        assert old is not None and (old.name, old.sha256, old.size) == ("old.pdf", digest, 9)
+        new = store.create_transfer(
+            fp,
+            transfer_id=b"\x02" * 16,
+            direction="out",
+            name="n",
+            size=1,
+            chunk_size=1,
+            now=2.0,
+        )
+        assert new.sha256 is None
+        assert [t.id for t in store.list_transfers(fp)] == [b"\x02" * 16, b"\x01" * 16]

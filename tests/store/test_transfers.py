@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from p2pmsg.errors import StoreError
 from p2pmsg.store import Store
 from tests.store.conftest import PeerFactory
 
@@ -77,3 +78,20 @@ def test_invalid_transfer_updates(store: Store, make_peer: PeerFactory) -> None:
 
     with pytest.raises(StoreError):  # more bytes than the file has: the schema refuses
         store.update_transfer(tid, 2.0, bytes_done=11)
+
+
+def test_the_digest_is_recorded_at_the_end(store: Store, make_peer: PeerFactory) -> None:
+    """Protocol version 2 sends the whole-file SHA-256 at the end: an offer's record has
+    none, and the ending writes it (an ending without one keeps what is there)."""
+    fp = make_peer()
+    tid = os.urandom(16)
+    made = store.create_transfer(
+        fp, transfer_id=tid, direction="out", name="a", size=4, chunk_size=4, now=1.0
+    )
+    assert made.sha256 is None
+    store.finish_transfer(tid, "completed", 2.0, sha256=DIGEST)
+    assert store.get_transfer(tid).sha256 == DIGEST  # type: ignore[union-attr]
+    store.finish_transfer(tid, "completed", 3.0)
+    assert store.get_transfer(tid).sha256 == DIGEST  # type: ignore[union-attr]
+    with pytest.raises(StoreError):  # the column's CHECK: a digest is 32 bytes or none
+        store.finish_transfer(tid, "completed", 4.0, sha256=b"short")

@@ -16,9 +16,20 @@ from p2pmsg.node.api import TransferUpdated, TransferView
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
+from p2pmsg.node.transfers.sender import OutgoingTransfer
 from p2pmsg.node.transfers.settings import TransferSettings
+from p2pmsg.protocol.messages import FileDone
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 from tests.node.conftest import make_node as make_node  # the fixture, re-exported
+
+
+class LyingSender(OutgoingTransfer):
+    """Sends the file honestly and ends it with the digest of something else."""
+
+    def done_message(self) -> FileDone:
+        honest = super().done_message()
+        return FileDone(honest.transfer_id, hashlib.sha256(b"not this file").digest())
+
 
 FINAL = ("completed", "failed", "declined", "expired", "cancelled")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import subprocess
 import threading
@@ -22,6 +21,7 @@ from p2pmsg.node.transfers.sender import CHUNK_SIZE, OutgoingTransfer
 from p2pmsg.protocol.messages import FileChunk, FileOffer
 from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
 from tests.transfers.conftest import (
+    LyingSender,
     Pair,
     file_settings,
     sha256_of,
@@ -32,7 +32,7 @@ from tests.transfers.conftest import (
 
 
 class CorruptingSender(OutgoingTransfer):
-    """Flips one bit of the second chunk after reading it: the hash in the offer is honest."""
+    """Flips one bit of the second chunk after reading it: the hash in FileDone is honest."""
 
     def _chunk(self, offset: int, data: bytes) -> FileChunk:
         if offset == CHUNK_SIZE:
@@ -46,10 +46,8 @@ async def test_a_bad_file_is_rejected_removed_and_reported(
 ) -> None:
     src = tmp_path / "payload.bin"
     write_random(src, 5 * CHUNK_SIZE)
-    cls = CorruptingSender if how == "corrupted chunk" else OutgoingTransfer
+    cls = CorruptingSender if how == "corrupted chunk" else LyingSender
     sender = await asyncio.to_thread(cls.prepare, os.urandom(16), pair.bob.fingerprint, src)
-    if how == "lying hash":
-        sender.sha256 = hashlib.sha256(b"not this file").digest()
     offer = await pair.alice.files.launch(sender)
 
     received = await wait_final(pair.bob, offer.id)
@@ -109,7 +107,7 @@ async def test_names_the_protocol_forbids_are_still_made_safe_by_the_receiver(
     handed straight to the receiving node's transfer engine, as if the check were gone."""
     session = pair.bob.directory.session(pair.alice.fingerprint)
     assert session is not None
-    offer = FileOffer(os.urandom(16), offered, 3, hashlib.sha256(b"abc").digest(), CHUNK_SIZE)
+    offer = FileOffer(os.urandom(16), offered, 3, CHUNK_SIZE)
     pair.bob.files.messages_received(session, [offer])
     view = await wait_incoming(pair.bob)
     assert view.name == expected

@@ -82,12 +82,54 @@ def test_kill_9_receiver_then_sender_resumes_without_starting_over(tmp_path: Pat
         procs.append(alice)
         received = _final(bob, 60)
         assert received["state"] == "completed", received
-        assert _final(alice, 20)["state"] == "completed"
+        sent = _final(alice, 20)
+        assert sent["state"] == "completed"
         assert sha256_of(Path(str(received["path"]))) == digest
+        # The digests the two sides agreed on (sent in file_done, after two resumes in
+        # which each re-hashed its prefix) are of the whole file, not of the last part.
+        assert received["sha256"] == digest.hex()
+        assert sent["sha256"] == digest.hex()
         recv_event = next(o for o in bob.out.seen if o.get("event") == "file_recv")
         assert recv_event["bytes"] == size
         assert recv_event["detail"]["resumed_from"] >= size * 2 // 3 - 2 * MiB
         assert not (dl / ".partial").exists()  # no empty .partial/ left behind
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def test_a_source_changed_before_the_sender_restarts_fails_verification(tmp_path: Path) -> None:
+    """The sender is killed mid-way and its file's first bytes change (same size) before
+    it starts again. It resumes, re-reading the prefix the receiver already holds to hash
+    it, so the digest in its file_done no longer matches the receiver's hash of what it
+    wrote: the receiver removes the partial file, moves nothing into place, reports the
+    integrity failure, and tells the sender, whose transfer fails with that reason."""
+    size = 12 * MiB
+    src = tmp_path / "changing.bin"
+    write_random(src, size)
+    bob_port, alice_port = free_port(), free_port()
+    throttle = 4 * MiB
+    dl = tmp_path / "dl"
+    bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
+    alice = start_node(tmp_path / "alice", "alice", alice_port, peer_port=bob_port, send=src)
+    procs = [alice, bob]
+    try:
+        _progress(bob, size // 4)
+        alice.kill9()
+        with src.open("r+b") as f:  # inside the part bob already wrote
+            f.write(b"not what was offered")
+        alice = start_node(tmp_path / "alice", "alice", alice_port)  # the store resumes
+        procs.append(alice)
+        integrity = bob.out.wait_for(  # (logged just before the transfer's end)
+            lambda o: o.get("event") == "file_integrity_fail", 60, "the integrity event"
+        )
+        received = _final(bob, 10)
+        assert received["state"] == "failed", received
+        assert "integrity check" in str(received["error"])
+        assert integrity["detail"]["transfer"] == received["id"]
+        sent = _final(alice, 20)
+        assert sent["state"] == "failed" and "integrity check" in str(sent["error"]), sent
+        assert not dl.exists() or [p for p in dl.rglob("*") if p.is_file()] == []
     finally:
         for proc in procs:
             proc.stop()

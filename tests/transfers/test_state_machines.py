@@ -33,9 +33,7 @@ def _pair(
 ) -> tuple[OutgoingTransfer, IncomingTransfer, ReceivePolicy]:
     sender = OutgoingTransfer.prepare(os.urandom(16), PEER, src, window=window)
     offer = sender.offer()
-    receiver = IncomingTransfer(
-        offer.transfer_id, PEER, offer.name, offer.size, offer.sha256, offer.chunk_size
-    )
+    receiver = IncomingTransfer(offer.transfer_id, PEER, offer.name, offer.size, offer.chunk_size)
     return sender, receiver, policy or ReceivePolicy(tmp_path / "dl", min_free_after=0)
 
 
@@ -59,8 +57,8 @@ def _run(
         if stop_after is not None and sender.acked >= stop_after:
             receiver.close()
             return None
-        if any(isinstance(m, FileDone) for m in batch):
-            return receiver.finish(policy.downloads)
+        if done := [m for m in batch if isinstance(m, FileDone)]:
+            return receiver.finish(policy.downloads, done[0].sha256)
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 5 * CHUNK_SIZE + 7])
@@ -84,15 +82,34 @@ def test_resume_rehashes_the_partial_and_continues(tmp_path: Path) -> None:
     with partial.open("ab") as f:
         f.write(b"garbage")
     # Both sides restart from scratch: fresh objects, the same ids.
-    again = OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_sha256=sender.sha256)
-    fresh = IncomingTransfer(
-        receiver.transfer_id, PEER, "src.bin", again.size, again.sha256, CHUNK_SIZE
-    )
+    again = OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_size=sender.size)
+    fresh = IncomingTransfer(receiver.transfer_id, PEER, "src.bin", again.size, CHUNK_SIZE)
     offset = fresh.open(policy)
     assert offset >= 4 * CHUNK_SIZE and offset % CHUNK_SIZE == 0
-    again.open_at(offset)
+    again.open_at(offset)  # re-hashes its first `offset` bytes from the file
     final = _run_opened(again, fresh, policy)
     assert final.read_bytes() == src.read_bytes()
+    # The digests both sides agreed on cover the whole file, not only the resumed part.
+    assert again.sha256 == fresh.sha256 == hashlib.sha256(src.read_bytes()).digest()
+
+
+def test_a_prefix_changed_before_a_resume_fails_the_whole_file_check(tmp_path: Path) -> None:
+    """The sender re-reads the prefix the receiver holds: if the file changed there
+    (size and times kept, so no stat can tell), the digests differ at the end and the
+    partial file is removed, never moved into place."""
+    src = _source(tmp_path, 6 * CHUNK_SIZE)
+    sender, receiver, policy = _pair(tmp_path, src)
+    assert _run(sender, receiver, policy, stop_after=3 * CHUNK_SIZE) is None
+    st = src.stat()
+    with src.open("r+b") as f:
+        f.write(b"changed")  # inside the part the receiver already wrote
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_size=sender.size)
+    fresh = IncomingTransfer(receiver.transfer_id, PEER, "src.bin", again.size, CHUNK_SIZE)
+    again.open_at(fresh.open(policy))
+    with pytest.raises(TransferIntegrityError, match="integrity check"):
+        _run_opened(again, fresh, policy)
+    assert list(policy.downloads.iterdir()) == []  # nothing moved into place, no partial
 
 
 def _run_opened(
@@ -103,36 +120,29 @@ def _run_opened(
         chunks = [(m.offset, m.data) for m in batch if isinstance(m, FileChunk)]
         if chunks:
             sender.on_ack(receiver.write(chunks))
-        if any(isinstance(m, FileDone) for m in batch):
-            return receiver.finish(policy.downloads)
+        if done := [m for m in batch if isinstance(m, FileDone)]:
+            return receiver.finish(policy.downloads, done[0].sha256)
 
 
 def test_hash_mismatch_deletes_the_partial(tmp_path: Path) -> None:
     src = _source(tmp_path, 3 * CHUNK_SIZE)
-    sender, _, policy = _pair(tmp_path, src)
-    offer = sender.offer()
-    liar = IncomingTransfer(
-        offer.transfer_id,
-        PEER,
-        offer.name,
-        offer.size,
-        hashlib.sha256(b"something else").digest(),
-        CHUNK_SIZE,
-    )
+    sender, receiver, policy = _pair(tmp_path, src)
+    assert _run(sender, receiver, policy, stop_after=sender.size) is None
+    receiver.open(policy)  # reopened: re-hashes the whole partial file
     with pytest.raises(TransferIntegrityError, match="integrity check"):
-        _run(sender, liar, policy)
+        receiver.finish(policy.downloads, hashlib.sha256(b"something else").digest())
     assert list(policy.downloads.iterdir()) == []  # neither the file nor an empty .partial/
 
 
 def test_gaps_overlaps_and_overruns_are_refused(tmp_path: Path) -> None:
     policy = ReceivePolicy(tmp_path / "dl", min_free_after=0)
-    rx = IncomingTransfer(os.urandom(16), PEER, "f", 100, bytes(32), 64)
+    rx = IncomingTransfer(os.urandom(16), PEER, "f", 100, 64)
     rx.open(policy)
     rx.write([(0, b"x" * 64)])
     with pytest.raises(TransferError, match="expected 64"):
         rx.write([(32, b"y" * 10)])
     assert rx.partial_path is None  # discarded
-    rx2 = IncomingTransfer(os.urandom(16), PEER, "f", 10, bytes(32), 64)
+    rx2 = IncomingTransfer(os.urandom(16), PEER, "f", 10, 64)
     rx2.open(policy)
     with pytest.raises(TransferError, match="past the end"):
         rx2.write([(0, b"z" * 11)])
@@ -140,14 +150,14 @@ def test_gaps_overlaps_and_overruns_are_refused(tmp_path: Path) -> None:
 
 def test_policy_refuses_before_anything_is_written(tmp_path: Path) -> None:
     dl = tmp_path / "dl"
-    big = IncomingTransfer(os.urandom(16), PEER, "big.iso", 5 * 1024**3, bytes(32), CHUNK_SIZE)
+    big = IncomingTransfer(os.urandom(16), PEER, "big.iso", 5 * 1024**3, CHUNK_SIZE)
     with pytest.raises(TransferRejectedError, match="over the receiver's limit"):
         big.check(ReceivePolicy(dl))
-    exe = IncomingTransfer(os.urandom(16), PEER, "run.exe", 10, bytes(32), CHUNK_SIZE)
+    exe = IncomingTransfer(os.urandom(16), PEER, "run.exe", 10, CHUNK_SIZE)
     with pytest.raises(TransferRejectedError, match="does not accept this type"):
         exe.check(ReceivePolicy(dl, allowed_extensions=frozenset({"txt"})))
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
-    huge = IncomingTransfer(os.urandom(16), PEER, "x", free + 1, bytes(32), CHUNK_SIZE)
+    huge = IncomingTransfer(os.urandom(16), PEER, "x", free + 1, CHUNK_SIZE)
     with pytest.raises(TransferRejectedError, match="not enough free space"):
         huge.check(ReceivePolicy(dl, max_size=1 << 50))
     assert not (dl / PARTIAL_DIR).exists()
@@ -163,8 +173,10 @@ def test_sender_notices_a_changed_source(tmp_path: Path) -> None:
     os.utime(src, ns=(1, 1))
     with pytest.raises(TransferError, match="changed while it was being sent"):
         sender.next_chunks(1)
+    with src.open("ab") as f:  # after a restart: a file of another size is not the one offered
+        f.write(b"more")
     with pytest.raises(TransferError, match="changed since it was offered"):
-        OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_sha256=sender.sha256)
+        OutgoingTransfer.prepare(sender.transfer_id, PEER, src, expected_size=sender.size)
 
 
 def test_sender_refuses_bogus_acks_and_offsets(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from p2pmsg.node.api import (
     AlertStateChanged,
     AlertView,
     DirectionStatus,
+    Evidence,
     MessageReceived,
     MessageStatusChanged,
     MessageView,
@@ -229,7 +230,7 @@ class FakeNode:
             direction="in",
             name=name,
             size=size,
-            sha256="ab" * 32,
+            sha256="",  # a real offer has no digest: it comes at the end (protocol 2)
             state="offered",
             bytes_done=0,
             created=self.clock(),
@@ -239,7 +240,14 @@ class FakeNode:
         return transfer
 
     def raise_alert(
-        self, kind: str, severity: str, peer: str | None, message: str, *, ts: float | None = None
+        self,
+        kind: str,
+        severity: str,
+        peer: str | None,
+        message: str,
+        *,
+        ts: float | None = None,
+        evidence: tuple[Evidence, ...] = (),
     ) -> AlertView:
         alert = AlertView(
             ts=self.clock() if ts is None else ts,
@@ -251,6 +259,7 @@ class FakeNode:
             score=0.93,
             message=message,
             id=len(self.alert_views) + 1,
+            evidence=evidence,
         )
         self.alert_views.append(alert)
         self.emit(AlertRaised(alert))
@@ -530,7 +539,7 @@ class FakeNode:
             direction="out",
             name=path.rsplit("/", 1)[-1],
             size=1000,
-            sha256="cd" * 32,
+            sha256="",
             state="offered",
             bytes_done=0,
             path=path,

@@ -3,7 +3,7 @@
 Why an actor per transfer: everything that happens to a transfer (a message
 from the peer, a click on "accept", a session going away, a timer) is put in
 its inbox and handled in order by its own task. Disk work (reading chunks,
-writing and hashing them, verifying) is awaited in a worker thread, and while
+writing and hashing them, verifying) runs in worker threads, and while
 it runs the next items simply wait in the inbox, so nothing races: a resume
 can never overtake the chunks written before it, and a cancel never lands in
 the middle of a write. Several transfers run side by side, one task each.
@@ -185,8 +185,10 @@ class TransferActor:
         error: str | None = None,
         final_path: str | None = None,
         tell: UserMessage | None = None,
+        sha256: bytes | None = None,
     ) -> None:
-        """Finish for good: tell the peer, keep only the record, publish, forget."""
+        """Finish for good: tell the peer, keep only the record, publish, forget.
+        `sha256`: the whole file's digest, for the record (known only at the end)."""
         if self.progress.final:
             return
         self._ending = True
@@ -201,6 +203,8 @@ class TransferActor:
             self.progress.path = final_path
         if state == "completed":
             self.progress.bytes_done = self.progress.size
+        if sha256 is not None:
+            self.progress.sha256 = sha256
         await self.store_call(
             Store.finish_transfer,
             self.transfer_id,
@@ -208,6 +212,7 @@ class TransferActor:
             self.services.clock(),
             final_path=final_path,
             error=error,
+            sha256=sha256,
         )
         self.publish(force=True)
         self._on_finished(self)

@@ -6,7 +6,7 @@ Inbox items (handled in order):
     ("accept_local",)             our user (or --accept-files) accepted
     ("decline_local", reason)     our user declined
     ("chunk", offset, data)       FileChunk (consecutive chunks are written as one batch)
-    ("done",)                     the sender's FileDone: verify now
+    ("done", sha256)              the sender's FileDone and its whole-file digest: verify now
     ("cancel", reason)            the sender's FileCancel
     ("local_cancel",)             our user cancelled
     ("fail", reason)              the manager caught the sender breaking the rules
@@ -206,7 +206,7 @@ class IncomingActor(TransferActor):
                 reason = wire_reason(str(item[1]))
                 await self.end("declined", error=reason, tell=FileDecline(self.transfer_id, reason))
         elif kind == "done":
-            await self._verify()
+            await self._verify(bytes(item[1]))  # type: ignore[call-overload]
         elif kind == "cancel":
             if state == "offered":
                 await self.end("cancelled", error=f"the sender withdrew the offer: {item[1]}")
@@ -248,13 +248,15 @@ class IncomingActor(TransferActor):
         await self.set_state("transferring", bytes_done=offset, partial_path=partial)
         self.send(FileAccept(self.transfer_id, offset))
 
-    async def _verify(self) -> None:
+    async def _verify(self, sha256: bytes) -> None:
+        """Compare our hash of what we wrote with the sender's of what it read; only
+        when they agree is the file moved into place (else the partial is removed)."""
         if self.progress.state not in ("transferring",) or not self._opened:
             raise TransferError("the sender finished a transfer that was not running")
         assert self.policy is not None
         await self.set_state("verifying")
         try:
-            final = await asyncio.to_thread(self.rx.finish, self.policy.downloads)
+            final = await asyncio.to_thread(self.rx.finish, self.policy.downloads, sha256)
         except TransferIntegrityError as exc:
             self.log_event("file_integrity_fail", self.progress.size, received=self.rx.bytes_done)
             await self.end(
@@ -263,7 +265,12 @@ class IncomingActor(TransferActor):
             return
         self.progress.name = final.name
         self.log_event("file_recv", self.progress.size, resumed_from=self.resumed_from)
-        await self.end("completed", final_path=str(final), tell=FileDone(self.transfer_id))
+        await self.end(
+            "completed",
+            final_path=str(final),
+            tell=FileDone(self.transfer_id, sha256),
+            sha256=sha256,
+        )
 
     def release(self) -> None:
         self.rx.close()

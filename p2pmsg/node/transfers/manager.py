@@ -12,7 +12,8 @@ delegate to the methods of the same names.
 
 The transfer sub-protocol (messages in p2pmsg.protocol.messages):
 
-- The sender offers (FileOffer: id, name, size, sha256, chunk size). It
+- The sender offers (FileOffer: id, name, size, chunk size; no hash, which
+  would cost a read of the whole file before the first byte moves). It
   re-sends the same offer on every new session until the transfer ends: that
   is how both a new offer and a resume reach the receiver.
 - The receiver answers FileAccept(offset), FileDecline(reason), or nothing
@@ -22,8 +23,10 @@ The transfer sub-protocol (messages in p2pmsg.protocol.messages):
   otherwise, FileCancel with the reason.
 - The sender streams FileChunk(offset, data) in order, never more than
   `MAX_UNACKED_BYTES` beyond the receiver's last FileAck (cumulative offset of
-  bytes written), then FileDone.
-- The receiver verifies the whole-file SHA-256 and answers FileDone (verified
+  bytes written), hashing what it reads, then FileDone(sha256 of the whole
+  file as it read it; after a resume its prefix is re-read from the file).
+- The receiver compares that with its own hash of what it wrote (its partial
+  file's prefix re-read after a resume) and answers FileDone(sha256: verified
   and saved) or FileCancel(reason). Either side may FileCancel at any time.
 - A sender repeats the FileCancel of an outgoing transfer it ended (failed,
   cancelled, expired) on each new session with the peer for `RETELL_ENDED_FOR`:
@@ -175,12 +178,7 @@ class TransferManager:
                 )
             else:
                 rx = IncomingTransfer(
-                    record.id,
-                    record.peer,
-                    record.name,
-                    record.size,
-                    record.sha256,
-                    record.chunk_size,
+                    record.id, record.peer, record.name, record.size, record.chunk_size
                 )
                 policy = self.policy
                 downloads = downloads_of(record.partial_path)
@@ -393,7 +391,7 @@ class TransferManager:
         elif isinstance(message, FileAck):
             actor.push("ack", message.offset)
         elif isinstance(message, FileDone):
-            actor.push("done")
+            actor.push("done", message.sha256)
         elif isinstance(message, FileDecline):
             actor.push("decline", message.reason)
         elif isinstance(message, FileCancel):
@@ -433,7 +431,7 @@ class TransferManager:
                 return
             actor.push("chunk", message.offset, message.data)
         elif isinstance(message, FileDone):
-            actor.push("done")
+            actor.push("done", message.sha256)
         elif isinstance(message, FileCancel):
             actor.push("cancel", message.reason)
 
@@ -467,7 +465,7 @@ class TransferManager:
         if offer.transfer_id in self._actors:  # a duplicate offer raced us here
             return
         rx = IncomingTransfer(
-            offer.transfer_id, channel.peer, offer.name, offer.size, offer.sha256, offer.chunk_size
+            offer.transfer_id, channel.peer, offer.name, offer.size, offer.chunk_size
         )
         now = services.clock()
         await services.store.run(
@@ -477,7 +475,6 @@ class TransferManager:
             direction="in",
             name=rx.name,
             size=rx.size,
-            sha256=rx.sha256,
             chunk_size=rx.chunk_size,
             now=now,
             state="offered",
@@ -488,7 +485,7 @@ class TransferManager:
             "in",
             rx.name,
             rx.size,
-            rx.sha256,
+            None,
             time.monotonic,
             created=now,
         )
@@ -532,11 +529,12 @@ class TransferManager:
             record.peer != channel.peer
             or record.direction != "in"
             or record.size != offer.size
-            or record.sha256 != offer.sha256
+            or record.chunk_size != offer.chunk_size
         ):
             channel.send_messages([FileCancel(offer.transfer_id, "transfer id already in use")])
-        elif record.state == "completed":
-            channel.send_messages([FileDone(offer.transfer_id)])  # our earlier FileDone was lost
+        elif record.state == "completed" and record.sha256 is not None:
+            # our earlier FileDone was lost: say it again, with the digest we verified
+            channel.send_messages([FileDone(offer.transfer_id, record.sha256)])
         elif record.state == "declined":
             channel.send_messages(
                 [FileDecline(offer.transfer_id, wire_reason(record.error or "declined"))]
@@ -549,7 +547,8 @@ class TransferManager:
     # --- the API ----------------------------------------------------------------------------
 
     async def send_file(self, peer: str, path: str | Path) -> TransferView:
-        """Hash the file, record the offer and send it now or when the peer next connects."""
+        """Check the file, record the offer and send it now or when the peer next connects
+        (the file is hashed while it is sent, not before)."""
         transfer_id = new_id(self._rng)
         sender = await asyncio.to_thread(
             OutgoingTransfer.prepare, transfer_id, peer, Path(path), window=self._window
@@ -567,7 +566,7 @@ class TransferManager:
             "out",
             sender.name,
             sender.size,
-            sender.sha256,
+            None,
             time.monotonic,
             created=now,
             path=str(sender.path),
@@ -635,4 +634,4 @@ class TransferManager:
 
 
 def _same_offer(rx: IncomingTransfer, offer: FileOffer) -> bool:
-    return (rx.size, rx.sha256, rx.chunk_size) == (offer.size, offer.sha256, offer.chunk_size)
+    return (rx.size, rx.chunk_size) == (offer.size, offer.chunk_size)

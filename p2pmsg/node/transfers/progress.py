@@ -60,7 +60,7 @@ class Progress:
     direction: Direction
     name: str
     size: int
-    sha256: bytes
+    sha256: bytes | None  # known at the end (the sender's FileDone), None until then
     clock: Callable[[], float]
     state: TransferState = "offered"
     bytes_done: int = 0
@@ -104,7 +104,7 @@ class Progress:
             direction=self.direction,
             name=self.name,
             size=self.size,
-            sha256=self.sha256.hex(),
+            sha256=self.sha256.hex() if self.sha256 is not None else "",
             state=self.state,
             bytes_done=self.bytes_done,
             rate_bps=self.meter.rate if self.state == "transferring" else 0.0,

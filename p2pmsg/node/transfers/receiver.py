@@ -8,8 +8,10 @@ Life of an incoming file:
 Bytes go to a private partial file, `<downloads>/.partial/<transfer id>.part`
 (directory 0700, file 0600), on the same filesystem as the destination so the
 final move is an atomic rename. The SHA-256 is computed as the bytes are
-written; only when it equals the offered digest does the file move to its
-safe name in the downloads folder. Nothing is ever given execute permission.
+written; only when it equals the digest the sender's `FileDone` carries (its
+hash of the file as it read it: protocol version 2 sends it at the end, not in
+the offer) does the file move to its safe name in the downloads folder.
+Nothing is ever given execute permission.
 
 Resume: the partial file itself is the record of progress. After a dropped
 session or a restart, `accept()` finds it, cuts it back to a whole number of
@@ -99,7 +101,6 @@ class IncomingTransfer:
         peer: str,
         offered_name: str,
         size: int,
-        sha256: bytes,
         chunk_size: int,
     ) -> None:
         self.transfer_id = transfer_id
@@ -107,7 +108,7 @@ class IncomingTransfer:
         self.offered_name = offered_name
         self.name = safe_name(offered_name)  # what the user sees and what lands on disk
         self.size = size
-        self.sha256 = sha256
+        self.sha256: bytes | None = None  # the verified digest, once finished
         self.chunk_size = chunk_size
         self.bytes_done = 0  # written to the partial file and hashed
         self.partial_path: Path | None = None
@@ -286,8 +287,9 @@ class IncomingTransfer:
 
     # --- the end ----------------------------------------------------------------------------
 
-    def finish(self, downloads: Path) -> Path:
-        """Verify the whole-file SHA-256 and move the file to a fresh safe name.
+    def finish(self, downloads: Path, sha256: bytes) -> Path:
+        """Verify the whole-file SHA-256 against the sender's `sha256` (from its
+        `FileDone`) and move the file to a fresh safe name.
 
         On a mismatch the partial file is removed and `TransferIntegrityError` raised.
         """
@@ -299,7 +301,8 @@ class IncomingTransfer:
             raise TransferError(
                 f"the sender finished {self.name} after {self.bytes_done} of {self.size} bytes"
             )
-        if not hmac.compare_digest(self._hash.digest(), self.sha256):
+        digest = self._hash.digest()
+        if not hmac.compare_digest(digest, sha256):
             self.discard()
             raise TransferIntegrityError(
                 f"{self.name} failed its integrity check (SHA-256 mismatch) and was deleted"
@@ -325,6 +328,7 @@ class IncomingTransfer:
         _remove_if_empty(self.partial_path.parent)
         self.partial_path = None
         self.final_path = final
+        self.sha256 = digest
         return final
 
     def close(self) -> None:

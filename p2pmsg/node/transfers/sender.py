@@ -1,7 +1,7 @@
 """The sending side of one transfer: chunks read from disk under a window of acknowledgements.
 
     prepare() --> offered --on_accept(offset)--> transferring
-        next_chunks() / on_ack() ... --> all sent + FileDone --> verifying
+        next_chunks() / on_ack() ... --> all sent + FileDone(sha256) --> verifying
         --receiver's FileDone--> completed        (receiver's FileCancel --> failed)
 
 Flow control: at most `window` chunks are unacknowledged at any time, so a
@@ -11,19 +11,29 @@ same session waits behind at most that much data. Acks are cumulative byte
 offsets; the receiver writes before it acks, so an acknowledged offset is one
 it can resume from.
 
-The file is read in place (there is no staging copy to clean up). Its size and
-modification time are remembered when it is hashed for the offer; if either
+The whole-file SHA-256 is computed as the file is read (protocol version 2
+sends it in `FileDone`, not in the offer): the first byte moves without a
+pass over the file first. Every byte read for a chunk is hashed exactly once,
+in order; on `open_at(offset)` (a resume) the hash starts again and the first
+`offset` bytes are re-read from the file, so the digest always covers the
+whole file as this side read it, and the receiver, which re-hashes its
+partial file the same way, compares like with like. A file whose prefix
+changed between the two reads fails that comparison.
+
+The file is read in place (there is no staging copy to clean up). Its size,
+modification time and inode are remembered when it is offered; if any of them
 changes before the last chunk, the transfer stops with a clear message rather
 than sending bytes that would fail the receiver's hash check. After a restart
-the whole file is hashed again for the same reason.
+a file of another size is refused the same way.
 
-Blocking methods (`prepare`, `open_at`, `next_chunks`) touch the disk and run
-in a worker thread; the rest are cheap bookkeeping for the event loop. The
-exception is `next_chunks(wait=False)`: on Linux it reads with RWF_NOWAIT,
-which takes what the page cache holds and fails rather than wait for the disk,
-so the event loop may call it. A file just hashed for its offer is normally
-all in the cache, and a thread hop per batch (two wake-ups, each up to a few
-milliseconds on a loaded machine) cost more than the read itself.
+Blocking methods (`prepare`, `open_at`, `next_chunks`, `absorb`) touch the
+disk or hash and run in a worker thread; the rest are cheap bookkeeping for
+the event loop. The exception is `read_batch(wait=False)`: on Linux it reads
+with RWF_NOWAIT, which takes what the page cache holds and fails rather than
+wait for the disk, so the event loop may call it; it leaves the hashing of
+what it read to the caller (`take_unhashed`, then `absorb` in a thread), so
+no hashing happens on the event loop. A thread hop per batch (two wake-ups,
+each up to a few milliseconds on a loaded machine) cost more than the read.
 """
 
 from __future__ import annotations
@@ -67,27 +77,21 @@ class SourceIdentity:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def hash_file(path: Path) -> tuple[bytes, SourceIdentity]:
-    """SHA-256 of a regular file and its identity, read once in large blocks (blocking)."""
-    digest = hashlib.sha256()
+def identify_file(path: Path) -> SourceIdentity:
+    """The identity of a regular file we can open for reading (blocking: open, fstat)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise TransferError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        before = os.fstat(fd)
-        if not _is_regular(before):
-            raise TransferError(f"{path} is not a regular file")
-        while block := os.read(fd, HASH_READ_SIZE):
-            digest.update(block)
-        after = os.fstat(fd)
+        st = os.fstat(fd)
     except OSError as exc:
         raise TransferError(f"cannot read {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    if SourceIdentity.of(before) != SourceIdentity.of(after):
-        raise TransferError(f"{path} changed while it was being hashed")
-    return digest.digest(), SourceIdentity.of(after)
+    if not _is_regular(st):
+        raise TransferError(f"{path} is not a regular file")
+    return SourceIdentity.of(st)
 
 
 def _is_regular(st: os.stat_result) -> bool:
@@ -104,7 +108,6 @@ class OutgoingTransfer:
         path: Path,
         name: str,
         size: int,
-        sha256: bytes,
         source: SourceIdentity,
         *,
         chunk_size: int = CHUNK_SIZE,
@@ -117,7 +120,7 @@ class OutgoingTransfer:
         self.path = path
         self.name = name
         self.size = size
-        self.sha256 = sha256
+        self.sha256: bytes | None = None  # the whole file's, once every byte was read
         self.source = source
         self.chunk_size = chunk_size
         self.window = window
@@ -128,6 +131,8 @@ class OutgoingTransfer:
         self._fd: int | None = None
         self._nowait = _RWF_NOWAIT is not None  # cleared if this file's filesystem refuses it
         self._read_buffer = bytearray()  # reused by no-wait reads (fresh memory faults in)
+        self._hash = hashlib.sha256()  # of bytes [0, next_offset) once `_unhashed` is absorbed
+        self._unhashed: list[bytes] = []  # read for chunks, not yet in `_hash` (in order)
 
     @classmethod
     def prepare(
@@ -139,13 +144,14 @@ class OutgoingTransfer:
         name: str | None = None,
         chunk_size: int = CHUNK_SIZE,
         window: int = DEFAULT_WINDOW,
-        expected_sha256: bytes | None = None,
+        expected_size: int | None = None,
     ) -> OutgoingTransfer:
-        """Hash `path` for an offer (blocking). With `expected_sha256` (a resume after a
-        restart) a file whose content changed since the offer is refused."""
+        """Check that `path` is a readable regular file and note its identity (blocking,
+        but no read of the content: the hash is made while the chunks are read). With
+        `expected_size` (a resume after a restart) a file of another size is refused."""
         path = path.resolve()
-        digest, source = hash_file(path)
-        if expected_sha256 is not None and digest != expected_sha256:
+        source = identify_file(path)
+        if expected_size is not None and source.size != expected_size:
             raise TransferError(f"{path.name} changed since it was offered; offer it again")
         # The offered name is made safe here too: a file on our disk may be called
         # "a\nb" or be 255 bytes of UTF-8 that the protocol would refuse to carry.
@@ -155,19 +161,19 @@ class OutgoingTransfer:
             path,
             safe_name(name or path.name),
             source.size,
-            digest,
             source,
             chunk_size=chunk_size,
             window=window,
         )
 
     def offer(self) -> FileOffer:
-        return FileOffer(self.transfer_id, self.name, self.size, self.sha256, self.chunk_size)
+        return FileOffer(self.transfer_id, self.name, self.size, self.chunk_size)
 
     # --- accepted ---------------------------------------------------------------------------
 
     def open_at(self, offset: int) -> None:
-        """The receiver accepted from `offset` (blocking: opens the source file)."""
+        """The receiver accepted from `offset` (blocking: opens the source file and
+        hashes its first `offset` bytes, the part the receiver already holds)."""
         if not 0 <= offset <= self.size:
             raise TransferError(f"the receiver asked to resume at {offset}, past the end")
         self.close()
@@ -180,8 +186,25 @@ class OutgoingTransfer:
         if hasattr(os, "posix_fadvise"):  # read in order: let the kernel read ahead further
             with contextlib.suppress(OSError):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        self._hash = hashlib.sha256()
+        self._unhashed = []
+        self.sha256 = None
+        self._rehash_prefix(fd, offset)
         self.start_offset = self.next_offset = self.acked = offset
         self.done_sent = False
+
+    def _rehash_prefix(self, fd: int, length: int) -> None:
+        """Hash [0, length) as the file holds it now (a resume): one sequential read."""
+        done = 0
+        try:
+            while done < length:
+                block = os.pread(fd, min(HASH_READ_SIZE, length - done), done)
+                if not block:
+                    raise TransferError(f"{self.name} shrank while it was being sent")
+                self._hash.update(block)
+                done += len(block)
+        except OSError as exc:
+            raise TransferError(f"cannot read {self.name}: {exc.strerror}") from None
 
     def _check_unchanged(self) -> None:
         assert self._fd is not None
@@ -206,22 +229,40 @@ class OutgoingTransfer:
         return self.next_offset >= self.size
 
     def next_chunks(self, max_n: int) -> list[FileChunk | FileDone]:
-        """Up to `max_n` chunks within the window, then `FileDone` once (blocking: reads)."""
-        out = self._next(max_n, wait=True)
-        assert out is not None
+        """Up to `max_n` chunks within the window, hashed, then `FileDone` once (blocking:
+        reads and hashes; for one caller that does both in the same thread)."""
+        out: list[FileChunk | FileDone] = []
+        out.extend(self._read_batch(max_n, wait=True) or ())
+        self.absorb(self.take_unhashed())
+        if self.all_sent and not self.done_sent:
+            out.append(self.done_message())
         return out
 
     def next_chunks_cached(self, max_n: int) -> list[FileChunk | FileDone] | None:
-        """`next_chunks` without blocking, for the event loop: only what the page cache
-        holds is read. None (nothing taken, nothing changed) means the read would have
-        waited for the disk (or this platform cannot tell): use `next_chunks` in a thread."""
-        return self._next(max_n, wait=False)
+        """`next_chunks` reading only what the page cache holds: None (nothing taken,
+        nothing changed) means the read would have waited for the disk (or this platform
+        cannot tell). It hashes in the calling thread: the event loop uses `read_batch`."""
+        batch = self._read_batch(max_n, wait=False)
+        if batch is None:
+            return None
+        out: list[FileChunk | FileDone] = list(batch)
+        self.absorb(self.take_unhashed())
+        if self.all_sent and not self.done_sent:
+            out.append(self.done_message())
+        return out
 
-    def _next(self, max_n: int, *, wait: bool) -> list[FileChunk | FileDone] | None:
+    def read_batch(self, max_n: int, *, wait: bool) -> list[FileChunk] | None:
+        """Up to `max_n` chunks within the window, not hashed: their data waits in
+        `take_unhashed()` for `absorb` (in a thread), and `done_message()` comes once
+        everything is sent and absorbed. `wait=False` reads only the page cache and may
+        return None (nothing taken); `wait=True` blocks on the disk."""
+        return self._read_batch(max_n, wait=wait)
+
+    def _read_batch(self, max_n: int, *, wait: bool) -> list[FileChunk] | None:
         fd = self._fd
         if fd is None:
             raise TransferError("the transfer is not open")
-        out: list[FileChunk | FileDone] = []
+        out: list[FileChunk] = []
         n = min(max_n, self.window_free)
         if n:
             if not wait and not self._nowait:
@@ -236,12 +277,32 @@ class OutgoingTransfer:
             if datas is None:
                 return None
             for data in datas:
+                # Hashed as read, before `_chunk`: the digest is of the file, not of what
+                # a (test's) corrupting seam makes of it.
+                self._unhashed.append(data)
                 out.append(self._chunk(self.next_offset, data))
                 self.next_offset += len(data)
-        if self.all_sent and not self.done_sent:
-            out.append(FileDone(self.transfer_id))
-            self.done_sent = True
         return out
+
+    def take_unhashed(self) -> list[bytes]:
+        """The data read since the last call, in file order, for `absorb` (cheap)."""
+        datas, self._unhashed = self._unhashed, []
+        return datas
+
+    def absorb(self, datas: list[bytes]) -> None:
+        """Add data from `take_unhashed` to the whole-file hash, in the order taken
+        (blocking CPU work: hashlib releases the GIL for it; one thread at a time)."""
+        for data in datas:
+            self._hash.update(data)
+
+    def done_message(self) -> FileDone:
+        """The end of the stream: `FileDone` with the digest of the whole file as read.
+        Only once every byte is sent and its data absorbed."""
+        if not self.all_sent or self._unhashed:
+            raise TransferError("the transfer is not finished reading and hashing")
+        self.sha256 = self._hash.digest()
+        self.done_sent = True
+        return FileDone(self.transfer_id, self.sha256)
 
     def _chunk(self, offset: int, data: bytes) -> FileChunk:
         """The message for `data` read at `offset` (the one seam tests corrupt chunks at)."""

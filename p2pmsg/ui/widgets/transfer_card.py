@@ -63,7 +63,10 @@ def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style])
         rows.append(line)
     else:
         rows.append(_result(transfer, card, style))
-    rows.append(Text("└ sha256 " + transfer.sha256[:16], style=card))
+    # The digest is known once the whole file was read (sender) or verified (receiver):
+    # protocol version 2 sends it at the end of the transfer, not in the offer.
+    digest = transfer.sha256[:16] if transfer.sha256 else "at the end of the transfer"
+    rows.append(Text("└ sha256 " + digest, style=card))
     return rows
 
 

@@ -24,7 +24,7 @@ from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import ConnectionClosed, HandshakeCompleted
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import static_binding
-from p2pmsg.protocol.limits import PROLOGUE, WIRE_VERSION, ProtocolConfig
+from p2pmsg.protocol.limits import PROLOGUE, PROTOCOL_VERSION, ProtocolConfig
 from p2pmsg.protocol.messages import new_chat
 from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.wire import (
@@ -113,7 +113,7 @@ def forged_handshake(
     noise = HandshakeState(
         initiator=True, s=identity.noise_static, prologue=PROLOGUE, rng=os.urandom
     )
-    offer = {"v": WIRE_VERSION, "suites": [get_suite(s).suite_id for s in suites]}
+    offer = {"v": PROTOCOL_VERSION, "suites": [get_suite(s).suite_id for s in suites]}
     sock.sendall(encode_handshake(noise.write_message(_pack(offer))))
     body = read_frame(sock, decoder, deadline)
     if body is None:
@@ -123,7 +123,7 @@ def forged_handshake(
         raise AttackError(f"expected handshake message 2, got {type(frame).__name__}")
     noise.read_message(frame.noise)  # the victim's identity: we do not care who it is
     final = {
-        "v": WIRE_VERSION,
+        "v": PROTOCOL_VERSION,
         "name": name,
         "id": identity.public_key,
         "sig": signer.sign(static_binding(identity.noise_static_public)),
@@ -143,7 +143,7 @@ def weak_offer(sock: socket.socket, identity: Identity, suite_ids: list[int]) ->
         initiator=True, s=identity.noise_static, prologue=PROLOGUE, rng=os.urandom
     )
     sock.sendall(
-        encode_handshake(noise.write_message(_pack({"v": WIRE_VERSION, "suites": suite_ids})))
+        encode_handshake(noise.write_message(_pack({"v": PROTOCOL_VERSION, "suites": suite_ids})))
     )
     body = read_frame(sock, decoder, time.monotonic() + IO_TIMEOUT)
     if body is None:
