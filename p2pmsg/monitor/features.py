@@ -108,6 +108,9 @@ class Window:
     peer: str | None
     addr: str | None
     label: str | None  # ground truth when the events carried labels
+    #: Seconds of this profile's traffic the windower had seen when the window closed:
+    #: the features that compare with "usual" mean little before there is a usual.
+    history: float = math.inf
 
     @property
     def end(self) -> float:
@@ -166,6 +169,7 @@ class Windower:
         self._peak_at = 0.0
         self._peak_pending: deque[tuple[float, int]] = deque(maxlen=4096)
         self._hours = [0.0] * 24
+        self._first_ts: float | None = None  # the first event seen: how much history there is
 
     @property
     def active_keys(self) -> int:
@@ -173,6 +177,8 @@ class Windower:
 
     def observe(self, event: SecurityEvent) -> None:
         """Add one event to its key's open window (closing an older one first)."""
+        if self._first_ts is None:
+            self._first_ts = event.ts
         key = event.key
         state = self._keys.get(key)
         if state is None:
@@ -320,7 +326,8 @@ class Windower:
         state.baseline_log_out = baseline + BASELINE_ALPHA * (log_out - baseline)
         state.baseline_windows += 1
         label = top_label(w.labels) if w.labels else None
-        return Window(key, w.start, features, w.peer, w.addr, label)
+        seen_for = w.start + WINDOW - (w.start if self._first_ts is None else self._first_ts)
+        return Window(key, w.start, features, w.peer, w.addr, label, seen_for)
 
     def _profile_peak(self, now: float) -> float:
         """The profile's largest 10-minute outbound volume, as it stood an hour ago."""

@@ -171,6 +171,7 @@ class Monitor:
                             "model",
                             round(verdict.probability, 3),
                             model_message(verdict.kind, who, verdict.probability, verdict.anomaly),
+                            evidence=verdict.evidence,
                         ),
                     )
             return alerts
