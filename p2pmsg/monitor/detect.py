@@ -15,6 +15,10 @@ its anomalies add verdicts of their own cost more precision than they gained
 recall. It grades them instead: a model verdict on a window the IsolationForest
 also finds anomalous is raised one severity step, and its anomaly scores feed
 the threat panel's sparkline.
+
+A verdict of a kind that ordinary use can resemble (brute force, exfiltration)
+stands only when the window shows what that kind is about
+(p2pmsg.monitor.corroboration); that measure is the alert's evidence.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from p2pmsg.monitor.corroboration import corroborate
 from p2pmsg.monitor.events import top_label
 from p2pmsg.monitor.features import WINDOW, Window
-from p2pmsg.security_events import SEVERITIES
+from p2pmsg.security_events import SEVERITIES, Evidence
 
 # Base severity of a model verdict, by kind.
 MODEL_SEVERITY: dict[str, str] = {
@@ -44,6 +49,10 @@ class ModelVerdict:
     probability: float  # the classifier's probability for `kind`
     anomaly: float  # IsolationForest anomaly score (higher is stranger)
     anomalous: bool  # anomaly above the trained threshold
+    evidence: tuple[Evidence, ...] = ()  # why the verdict stands (see `model_verdicts`)
+    #: A verdict the window did not bear out: what the classifier said before it became
+    #: "normal" (kept for the record; it raises nothing).
+    unsupported: str | None = None
 
 
 def window_start(ts: float) -> float:
@@ -59,13 +68,26 @@ def model_verdicts(bundle: Any, windows: Sequence[Window]) -> list[ModelVerdict]
     anomaly, proba = score(bundle, [w.features for w in windows])
     classes = bundle.classes
     verdicts = []
-    for row, value in zip(proba, anomaly, strict=True):
+    for window, row, value in zip(windows, proba, anomaly, strict=True):
         best = int(row.argmax())
-        verdicts.append(
-            ModelVerdict(
-                classes[best], float(row[best]), float(value), bool(value > bundle.threshold)
-            )
+        kind, probability = str(classes[best]), float(row[best])
+        anomalous = bool(value > bundle.threshold)
+        stands, because = corroborate(kind, window)
+        if not stands:
+            verdicts.append(ModelVerdict("normal", probability, float(value), anomalous, (), kind))
+            continue
+        evidence = (
+            *because,
+            Evidence(
+                "classifier probability", round(probability, 3), f"highest of {len(classes)} labels"
+            ),
+            Evidence(
+                "anomaly score",
+                round(float(value), 3),
+                f"{'above' if anomalous else 'below'} the threshold {bundle.threshold:.2f}",
+            ),
         )
+        verdicts.append(ModelVerdict(kind, probability, float(value), anomalous, evidence))
     return verdicts
 
 
