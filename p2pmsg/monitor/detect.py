@@ -29,6 +29,7 @@ from typing import Any
 
 from p2pmsg.monitor.corroboration import corroborate
 from p2pmsg.monitor.events import top_label
+from p2pmsg.monitor.explain import drivers
 from p2pmsg.monitor.features import WINDOW, Window
 from p2pmsg.security_events import SEVERITIES, Evidence
 
@@ -67,6 +68,8 @@ def model_verdicts(bundle: Any, windows: Sequence[Window]) -> list[ModelVerdict]
         return []
     anomaly, proba = score(bundle, [w.features for w in windows])
     classes = bundle.classes
+    ranges = bundle.manifest.get("normal_ranges") or {}
+    importances = getattr(bundle.classifier, "feature_importances_", None)
     verdicts = []
     for window, row, value in zip(windows, proba, anomaly, strict=True):
         best = int(row.argmax())
@@ -76,8 +79,14 @@ def model_verdicts(bundle: Any, windows: Sequence[Window]) -> list[ModelVerdict]
         if not stands:
             verdicts.append(ModelVerdict("normal", probability, float(value), anomalous, (), kind))
             continue
+        features = (
+            drivers(window.features, ranges, importances)
+            if ranges and importances is not None
+            else ()
+        )
         evidence = (
             *because,
+            *features,
             Evidence(
                 "classifier probability", round(probability, 3), f"highest of {len(classes)} labels"
             ),
