@@ -220,3 +220,40 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+UNDER_TUI = """
+import asyncio, multiprocessing, sys
+from p2pmsg.node.services.monitor_link import _InProcess
+
+class PrintCapture:
+    # Textual's stand-in for sys.stdout/sys.stderr while an app runs: its fileno() is -1.
+    def write(self, text): return len(text)
+    def flush(self): pass
+    def isatty(self): return True
+    def fileno(self): return -1
+
+async def main():
+    sys.stdout = sys.stderr = PrintCapture()
+    runner = _InProcess()
+    await runner.load_models(0.0)
+    await runner.tick(1.0)
+    mode = runner.mode
+    await runner.close()
+    sys.__stdout__.write(mode + "\\n")
+
+asyncio.run(main())
+"""
+
+
+def test_the_worker_starts_under_the_tui() -> None:
+    """Under the TUI, sys.stderr is Textual's print capture (fileno() -1). Starting the
+    pool then started multiprocessing's resource tracker with that descriptor, and the
+    spawn failed ("bad value(s) in fds_to_keep"), which took the app down at unlock.
+    A fresh interpreter: in this one the tracker may already run, hiding the failure."""
+    proc = subprocess.run(
+        [sys.executable, "-c", UNDER_TUI], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == MODELS
+    assert proc.stderr == ""  # nothing from the worker or the tracker reaches the terminal

@@ -248,13 +248,14 @@ class FakeNode:
         *,
         ts: float | None = None,
         evidence: tuple[Evidence, ...] = (),
+        addr: str | None = "127.0.0.1",
     ) -> AlertView:
         alert = AlertView(
             ts=self.clock() if ts is None else ts,
             kind=kind,
             severity=severity,
             peer=peer,  # type: ignore[arg-type]
-            addr="127.0.0.1",
+            addr=addr,
             source="rule:test",
             score=0.93,
             message=message,

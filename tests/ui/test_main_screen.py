@@ -260,6 +260,12 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         assert "127.0.0.1" in unproven
         toasts = [(n.title, n.message) for n in app._notifications]
         assert ("HIGH alert: brute_force (127.0.0.1)", "12 failed handshakes within 60 s") in toasts
+        # Neither key nor address: wrong passwords at this device's unlock, said so.
+        node.raise_alert("brute_force", "medium", None, "5 wrong passwords", addr=None)
+        await settle(pilot)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        [local] = [x for x in labels if x.startswith("● MED") and "brute-force" in x]
+        assert "this device" in local
 
 
 async def test_peer_events_update_the_list(node: FakeNode) -> None:

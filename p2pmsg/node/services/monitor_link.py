@@ -18,6 +18,7 @@ on rules alone and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -118,12 +119,18 @@ class _InProcess:
         self._worker = monitor_worker
         # "spawn": a fork of a process with threads (the store's, the executor's, the
         # UI's) can copy a held lock into the child; a fresh interpreter cannot.
-        self._pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=monitor_worker.init,
-            initargs=(os.getpid(),),
-        )
+        # The pool's first lock starts multiprocessing's resource tracker, which hands
+        # `sys.stderr.fileno()` to its child. Under the TUI, sys.stderr is Textual's print
+        # capture, whose fileno() is -1: the spawn failed ("bad value(s) in fds_to_keep")
+        # and took the app down at unlock. The tracker only writes leak warnings; they go
+        # nowhere rather than across a full-screen terminal.
+        with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=monitor_worker.init,
+                initargs=(os.getpid(),),
+            )
         self._pending: deque[SecurityEvent] = deque()
         self._false_alarms: list[Alert] | None = None
         self._mode = NOT_LOADED

@@ -41,6 +41,13 @@ def init(parent: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the node decides when its
     # monitor stops (executor shutdown), not the signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The worker shares the node's terminal (descriptors 1 and 2), and under the TUI
+    # that terminal is a full-screen app: a library warning printed here would tear
+    # it. What the worker has to say travels back through the pool (results, errors).
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    os.close(quiet)
     # A node killed outright (SIGKILL, a crash) cannot shut the pool down, and the
     # worker holds both ends of its call queue, so it would wait forever: poll instead.
     threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()

@@ -121,7 +121,10 @@ class AlertDetailScreen(ModalScreen[None]):
         table.add_row(
             "when", Text(f"{self.clock.stamp(alert.ts)} ({ago(self.clock.now() - alert.ts)} ago)")
         )
-        table.add_row("peer", literal(self.peer_name))
+        if alert.peer is not None:
+            table.add_row("peer", literal(self.peer_name))
+        else:  # said in words: "-" reads as "unknown", and this is known
+            table.add_row("peer", Text("this device" if alert.addr is None else "no key proven"))
         table.add_row("fingerprint", Text(alert.peer or "-"))
         table.add_row("address", literal(alert.addr or "-"))
         table.add_row("source", literal(alert.source))

@@ -119,10 +119,11 @@ class ThreatPanel(Vertical):
 
     def source_of(self, alert: AlertView) -> str:
         """Who the alert is about: the peer's name once it proved a key, else the address
-        it came from (a brute force or a flood before any handshake), never a bare "-"."""
+        it came from (a brute force or a flood before any handshake), else this device
+        (wrong passwords at the unlock), never a bare "-"."""
         if alert.peer:
             return self._peer_name(alert.peer)
-        return alert.addr or "-"
+        return alert.addr or "this device"
 
     @property
     def alerts(self) -> list[AlertView]:
