@@ -39,7 +39,7 @@ from p2pmsg.node.api import AlertRaised, MessageReceived
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.settings import TransferSettings
-from p2pmsg.profile import Profile
+from p2pmsg.profile import Profile, UnlockedProfile
 
 WORDS = (
     "ok",
@@ -92,16 +92,15 @@ async def find(node: Node, name: str, timeout: float) -> str:
         await asyncio.sleep(0.1)
 
 
-async def chat(args: argparse.Namespace) -> None:
-    unlocked = Profile(Path(args.data_dir), args.profile).open(
-        os.environ["P2PMSG_PASSWORD"], command="chatter"
+async def open_node(
+    data_dir: str, profile: str, command: str, files: TransferSettings | None = None
+) -> tuple[UnlockedProfile, Node]:
+    """The profile unlocked (password from P2PMSG_PASSWORD) and a node with the product's
+    configuration (mDNS, auto-connect, the live monitor with its models, the unlock log)."""
+    unlocked = Profile(Path(data_dir), profile).open(os.environ["P2PMSG_PASSWORD"], command=command)
+    config = NodeConfig(
+        files=files or TransferSettings(), profile_events=unlocked.profile.events_path
     )
-    rng = random.Random(args.seed)  # noqa: S311 - pacing a simulated person, not crypto
-    files = TransferSettings(
-        downloads=Path(args.downloads) if args.downloads else None,
-        accept_files=args.downloads is not None,
-    )
-    config = NodeConfig(files=files, profile_events=unlocked.profile.events_path)
     node = await Node.open(
         unlocked.identity,
         unlocked.display_name,
@@ -109,6 +108,30 @@ async def chat(args: argparse.Namespace) -> None:
         unlocked.data_key,
         config,
     )
+    return unlocked, node
+
+
+async def delivered_count(node: Node, ids: list[str], timeout: float) -> int:
+    """How many of these messages were acknowledged (each waited for up to `timeout`)."""
+    delivered = 0
+    for message_id in ids:
+        delivered += await node.wait_delivered(message_id, timeout) in ("delivered", "read")
+    return delivered
+
+
+async def monitor_report(node: Node) -> dict[str, Any]:
+    """What the monitor did: its mode and the anomaly scores of the windows it scored."""
+    monitor = await node.monitor_status()
+    return {"monitor_mode": monitor.mode, "recent_scores": list(monitor.recent_scores)}
+
+
+async def chat(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)  # noqa: S311 - pacing a simulated person, not crypto
+    files = TransferSettings(
+        downloads=Path(args.downloads) if args.downloads else None,
+        accept_files=args.downloads is not None,
+    )
+    unlocked, node = await open_node(args.data_dir, args.profile, "chatter", files)
     received = 0
     raised: list[dict[str, Any]] = []
 
@@ -139,21 +162,16 @@ async def chat(args: argparse.Namespace) -> None:
             if not file_sent and time.monotonic() - started > args.seconds / 2:
                 await node.send_file(peer, args.file)
                 file_sent = True
-        delivered = 0
-        for message_id in ids:  # everything said was heard
-            outcome = await node.wait_delivered(message_id, 10.0)
-            delivered += outcome in ("delivered", "read")
+        delivered = await delivered_count(node, ids, 10.0)  # everything said was heard
         emit({"finished": True, "sent": len(ids), "delivered": delivered})
         await stop.wait()  # the peer may still be talking: the test says when both are done
-        monitor = await node.monitor_status()
         emit(
             {
                 "done": True,
                 "sent": len(ids),
                 "received": received,
                 "delivered": delivered,
-                "monitor_mode": monitor.mode,
-                "recent_scores": list(monitor.recent_scores),
+                **(await monitor_report(node)),
                 "alerts": raised,
             }
         )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -38,10 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from p2pmsg.node.api import AlertRaised, TransferView
-from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
-from p2pmsg.profile import Profile
-from tests.monitor.attack_tools.chatter import emit, find, human_text, pauses
+from tests.monitor.attack_tools.chatter import (
+    delivered_count,
+    emit,
+    find,
+    human_text,
+    monitor_report,
+    open_node,
+    pauses,
+)
 
 #: A transfer in one of these states will not move again by itself.
 ENDED = ("completed", "failed", "declined", "expired", "cancelled")
@@ -79,18 +84,8 @@ async def chat(node: Node, peers: list[str], rng: random.Random, seconds: float)
 
 
 async def day(args: argparse.Namespace) -> None:
-    unlocked = Profile(Path(args.data_dir), args.profile).open(
-        os.environ["P2PMSG_PASSWORD"], command="ordinary_day"
-    )
     rng = random.Random(args.seed)  # noqa: S311 - pacing a simulated person, not crypto
-    config = NodeConfig(profile_events=unlocked.profile.events_path)
-    node = await Node.open(
-        unlocked.identity,
-        unlocked.display_name,
-        unlocked.profile.db_path,
-        unlocked.data_key,
-        config,
-    )
+    unlocked, node = await open_node(args.data_dir, args.profile, "ordinary_day")
     raised: list[dict[str, Any]] = []
 
     async def collect(events: Any) -> None:
@@ -119,21 +114,10 @@ async def day(args: argparse.Namespace) -> None:
         await node.rotate(rest[0] if rest else first)  # and rotating keys by hand
         ids = await talk
         transfers = await files
-        delivered = 0
-        for message_id in ids:
-            outcome = await node.wait_delivered(message_id, 30.0)
-            delivered += outcome in ("delivered", "read")
+        delivered = await delivered_count(node, ids, 30.0)
         emit({"finished": True, "sent": len(ids), "delivered": delivered, "transfers": transfers})
         await stop.wait()
-        monitor = await node.monitor_status()
-        emit(
-            {
-                "done": True,
-                "monitor_mode": monitor.mode,
-                "recent_scores": list(monitor.recent_scores),
-                "alerts": raised,
-            }
-        )
+        emit({"done": True, **(await monitor_report(node)), "alerts": raised})
     finally:
         collector.cancel()
         await node.stop()
