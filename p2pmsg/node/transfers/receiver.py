@@ -43,6 +43,7 @@ from p2pmsg.errors import (
     TransferIntegrityError,
     TransferRejectedError,
 )
+from p2pmsg.node.transfers.folder import place_in_folder
 from p2pmsg.node.transfers.safe_name import create_unique, extension_allowed, safe_name
 
 PARTIAL_DIR = ".partial"
@@ -113,6 +114,9 @@ class IncomingTransfer:
         self.bytes_done = 0  # written to the partial file and hashed
         self.partial_path: Path | None = None
         self.final_path: Path | None = None
+        #: One file of a folder offer: its accepted offer's folder and the file's safe
+        #: components under it (manifest.py); None: a single file, into the downloads folder
+        self.dest: tuple[Path, tuple[str, ...]] | None = None
         self._fd: int | None = None
         self._hash = hashlib.sha256()
 
@@ -312,11 +316,14 @@ class IncomingTransfer:
             os.fsync(fd)  # the rename below must not publish a file whose bytes are not on disk
             os.close(fd)
             self._fd = None
-            final, placeholder = create_unique(downloads, self.name, mode=0o600)
-            os.close(placeholder)
-            # Replacing our own empty placeholder: the name was claimed with O_EXCL above,
-            # so this rename can never clobber somebody else's file.
-            os.replace(self.partial_path, final)
+            if self.dest is not None:
+                final = place_in_folder(self.dest[0], self.dest[1], self.partial_path)
+            else:
+                final, placeholder = create_unique(downloads, self.name, mode=0o600)
+                os.close(placeholder)
+                # Replacing our own empty placeholder: the name was claimed with O_EXCL
+                # above, so this rename can never clobber somebody else's file.
+                os.replace(self.partial_path, final)
         except OSError as exc:
             self.discard()
             _unlink_quietly(final)
