@@ -539,6 +539,26 @@ class FakeNode:
         self.transfer_views[transfer.id] = transfer
         return transfer
 
+    async def send_files(self, peer: str, paths: Sequence[str]) -> TransferView:
+        self.calls.append(("send_files", peer, tuple(paths)))
+        transfer = TransferView(
+            id=self._id(),
+            peer=peer,
+            direction="out",
+            name="files",
+            size=1000 * len(paths),
+            sha256="",
+            state="offered",
+            bytes_done=0,
+            created=self.clock(),
+            files=len(paths),
+        )
+        self.transfer_views[transfer.id] = transfer
+        return transfer
+
+    async def bundle_files(self, bundle_id: str) -> list[TransferView]:
+        return [t for t in self.transfer_views.values() if t.bundle_id == bundle_id]
+
     async def accept_file(self, transfer_id: str) -> None:
         self.calls.append(("accept_file", transfer_id))
         transfer = self.transfer_views[transfer_id]
