@@ -9,7 +9,9 @@ from pathlib import Path
 from p2pmsg.node.api import TransferView
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.receiver import PARTIAL_DIR
-from tests.transfers.conftest import FINAL, Pair, sha256_of, write_random
+from tests.node.conftest import NodeFactory, connect, eventually, loopback_config
+from tests.node.conftest import make_node as make_node  # the fixture, re-exported
+from tests.transfers.conftest import FINAL, Pair, file_settings, sha256_of, write_random
 
 #: The large file of the mixed folder: 32 MiB by default, P2PMSG_FOLDER_BIG_MB=200 for the
 #: issue's 200 MB (about 2 s more per run on loopback; the default keeps the suite short).
@@ -131,3 +133,102 @@ async def test_symlinks_inside_a_folder_are_skipped_not_followed(
     assert received.path is not None
     folder = Path(received.path)
     assert list(tree(folder)) == ["main.py"]
+
+
+async def _offered_to_bob(pair: Pair, src: Path) -> TransferView:
+    pair.bob.files.auto_accept = False  # bob's user decides
+    offer = await pair.alice.send_files("bob", [str(src)])
+
+    async def shown() -> list[TransferView]:
+        return [v for v in await pair.bob.transfers() if v.id == offer.id]
+
+    [view] = await eventually(shown)
+    assert (view.state, view.files, view.size, view.direction) == (
+        "offered",
+        offer.files,
+        offer.size,
+        "in",
+    )
+    return offer
+
+
+async def test_a_declined_folder_offer_ends_on_both_sides_and_writes_nothing(
+    pair: Pair, tmp_path: Path
+) -> None:
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    offer = await _offered_to_bob(pair, src)
+    await pair.bob.decline_file(offer.id)
+    sent = await wait_bundle(pair.alice, offer.id)
+    assert sent.state == "declined" and sent.error == "declined by the receiver"
+    assert not pair.downloads.exists() or list(pair.downloads.iterdir()) == []
+
+
+async def test_a_folder_offer_cancelled_mid_way_stops_both_sides(
+    pair: Pair, tmp_path: Path
+) -> None:
+    src = tmp_path / "big"
+    src.mkdir()
+    for i in range(4):
+        write_random(src / f"part-{i}.bin", 8 * 1024 * 1024)
+    offer = await _offered_to_bob(pair, src)
+    await pair.bob.accept_file(offer.id)
+
+    async def moving() -> bool:
+        views = [v for v in await pair.alice.transfers() if v.id == offer.id]
+        return bool(views) and views[0].bytes_done > 0
+
+    await eventually(moving, timeout=20)
+    await pair.alice.cancel_file(offer.id)
+    sent = await wait_bundle(pair.alice, offer.id)
+    assert sent.state == "cancelled"
+    received = await wait_bundle(pair.bob, offer.id)
+    assert received.state in ("failed", "cancelled") and "cancelled by the sender" in (
+        received.error or ""
+    )
+
+    async def no_partials() -> bool:
+        return not (pair.downloads / PARTIAL_DIR).exists()
+
+    await eventually(no_partials)
+
+
+async def test_a_file_changed_before_its_turn_fails_the_offer_with_the_reason(
+    pair: Pair, tmp_path: Path
+) -> None:
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.txt").write_text("first")
+    (src / "b.txt").write_text("second")
+    offer = await _offered_to_bob(pair, src)
+    (src / "b.txt").write_text("second, and longer now")  # after the offer, before its turn
+    await pair.bob.accept_file(offer.id)
+    sent = await wait_bundle(pair.alice, offer.id)
+    assert sent.state == "failed" and "b.txt" in (sent.error or "")
+    assert "changed since it was offered" in (sent.error or "")
+    received = await wait_bundle(pair.bob, offer.id)
+    assert received.state == "failed"
+
+
+async def test_an_unanswered_folder_offer_expires_on_both_sides(
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
+    alice = await make_node(
+        "alice", config=loopback_config(files=file_settings(tmp_path / "a", offer_timeout=0.5))
+    )
+    bob = await make_node(
+        "bob",
+        config=loopback_config(
+            files=file_settings(tmp_path / "dl", accept_files=False, offer_timeout=0.5)
+        ),
+    )
+    await connect(alice, bob)
+    (tmp_path / "x.txt").write_text("x")
+    (tmp_path / "y.txt").write_text("y")
+    offer = await alice.send_files(
+        bob.fingerprint, [str(tmp_path / "x.txt"), str(tmp_path / "y.txt")]
+    )
+    assert (await wait_bundle(alice, offer.id, timeout=10)).state == "expired"
+    assert (await wait_bundle(bob, offer.id, timeout=10)).state == "expired"
+    assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
