@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,6 +104,7 @@ class Bundle:
     live: dict[int, TransferActor] = field(default_factory=dict)
     ids: dict[bytes, int] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+    paused_since: float | None = None  # wall clock: an offer nobody resumes is given up
 
     def __post_init__(self) -> None:
         self.ids = {bundle_entry_id(self.id, i): i for i in range(len(self.entries))}
@@ -162,6 +163,7 @@ class Bundles:
             bundle.progress.files_done = len(bundle.done)
             if bundle.state != "offered":
                 bundle.progress.state = "paused"
+                bundle.paused_since = record.updated
             self._add(bundle)
             if bundle.state == "offered":
                 self._schedule_expiry(bundle, record.created)
@@ -322,6 +324,7 @@ class Bundles:
                 channel.send_messages(bundle.parts())
             elif bundle.state == "paused":
                 bundle.progress.state = "transferring"
+                bundle.paused_since = None
                 if bundle.direction == "out":
                     self._spawn(self._pump(bundle))
                 self.publish(bundle, force=True)
@@ -330,6 +333,7 @@ class Bundles:
         for bundle in self.live.values():
             if bundle.peer == peer and bundle.state == "transferring":
                 bundle.progress.state = "paused"
+                bundle.paused_since = self._services.clock()
                 self.publish(bundle, force=True)
         for bundle_id in [k for k, a in self._assembling.items() if a.peer == peer]:
             del self._assembling[bundle_id]
@@ -716,6 +720,21 @@ class Bundles:
             log.warning("folder offer %s: could not update the store: %s", bundle.id.hex(), exc)
         self.publish(bundle, force=True)
         await self._pump(bundle)
+
+    def give_up_abandoned(self, now: float, limit_for: Callable[[str], float]) -> None:
+        """An accepted incoming offer whose sender did not resume it in time (the same
+        limits as a paused file: a week for a contact, hours for a stranger) is given
+        up; its paused files are given up by the manager's own sweep."""
+        for bundle in list(self.live.values()):
+            if (
+                bundle.direction == "in"
+                and bundle.state == "paused"
+                and not bundle.live
+                and bundle.paused_since is not None
+                and bundle.paused_since < now - limit_for(bundle.peer)
+            ):
+                error = "given up: the sender did not resume it in time"
+                self._spawn(self._end(bundle, "failed", error, FileCancel(bundle.id, "given up")))
 
     def reserved(self) -> int:
         """Bytes accepted incoming offers still have to write (checked with new offers)."""

@@ -219,6 +219,12 @@ class TransferManager:
         """End paused incoming transfers their sender did not resume in time: a week
         for a contact's, hours for a stranger's (its partial file is our disk)."""
         now = self._services.clock()
+        self.bundles.give_up_abandoned(
+            now,
+            lambda peer: (
+                ABANDON_PAUSED_AFTER if self._is_contact(peer) else ABANDON_STRANGERS_AFTER
+            ),
+        )
         for actor in list(self._actors.values()):
             if not isinstance(actor, IncomingActor) or actor.progress.state != "paused":
                 continue
