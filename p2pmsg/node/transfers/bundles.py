@@ -105,9 +105,17 @@ class Bundle:
     ids: dict[bytes, int] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
     paused_since: float | None = None  # wall clock: an offer nobody resumes is given up
+    done_bytes: int = 0  # the sizes of the files in `done`
+    next_index: int = 0  # the sender looks for files to start from here on
+    pumping: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.ids = {bundle_entry_id(self.id, i): i for i in range(len(self.entries))}
+
+    def mark_done(self, index: int) -> None:
+        if index not in self.done:
+            self.done.add(index)
+            self.done_bytes += self.entries[index][1]
 
     @property
     def state(self) -> TransferState:
@@ -129,8 +137,9 @@ class Bundle:
         ]
 
     def bytes_done(self) -> int:
-        done = sum(self.entries[i][1] for i in self.done)
-        return done + sum(a.progress.bytes_done for i, a in self.live.items() if i not in self.done)
+        return self.done_bytes + sum(
+            a.progress.bytes_done for i, a in self.live.items() if i not in self.done
+        )
 
 
 class Bundles:
@@ -159,7 +168,7 @@ class Bundles:
                     continue
                 bundle.started.add(index)
                 if rec.state == "completed":
-                    bundle.done.add(index)
+                    bundle.mark_done(index)
             bundle.progress.files_done = len(bundle.done)
             if bundle.state != "offered":
                 bundle.progress.state = "paused"
@@ -375,9 +384,17 @@ class Bundles:
         """Start the next files, up to ENTRY_CONCURRENCY moving at once."""
         if bundle.direction != "out" or bundle.state not in ("transferring",):
             return
-        for index in range(len(bundle.entries)):
+        async with bundle.pumping:  # one at a time: the concurrency count stays exact
+            await self._pump_locked(bundle)
+        if not bundle.live and len(bundle.done) == len(bundle.entries):
+            await self._end(bundle, "completed")
+
+    async def _pump_locked(self, bundle: Bundle) -> None:
+        while bundle.next_index < len(bundle.entries):
             if len(bundle.live) >= ENTRY_CONCURRENCY or bundle.progress.final:
                 return
+            index = bundle.next_index
+            bundle.next_index += 1
             if index in bundle.started:
                 continue
             bundle.started.add(index)
@@ -403,8 +420,6 @@ class Bundles:
             actor = self._m._actors.get(sender.transfer_id)
             if actor is not None:
                 bundle.live[index] = actor
-        if not bundle.live and len(bundle.done) == len(bundle.entries):
-            await self._end(bundle, "completed")
 
     # --- the receiver -----------------------------------------------------------------------
 
@@ -695,7 +710,7 @@ class Bundles:
         bundle.live.pop(index, None)
         state = actor.progress.state
         if state == "completed":
-            bundle.done.add(index)
+            bundle.mark_done(index)
             bundle.progress.files_done = len(bundle.done)
             self._spawn(self._entry_done(bundle))
         elif state in FINAL_STATES and not bundle.progress.final:
@@ -709,16 +724,9 @@ class Bundles:
         if len(bundle.done) == len(bundle.entries):
             await self._end(bundle, "completed")
             return
-        try:
-            await self._services.store.run_to_completion(
-                Store.update_bundle,
-                bundle.id,
-                self._services.clock(),
-                files_done=len(bundle.done),
-            )
-        except P2PMsgError as exc:
-            log.warning("folder offer %s: could not update the store: %s", bundle.id.hex(), exc)
-        self.publish(bundle, force=True)
+        # No store write per file: the count is the offer's files completed in
+        # `transfers`, which `load` counts again; it is written when the offer ends.
+        self.publish(bundle)
         await self._pump(bundle)
 
     def give_up_abandoned(self, now: float, limit_for: Callable[[str], float]) -> None:
