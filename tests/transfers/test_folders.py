@@ -230,5 +230,40 @@ async def test_an_unanswered_folder_offer_expires_on_both_sides(
         bob.fingerprint, [str(tmp_path / "x.txt"), str(tmp_path / "y.txt")]
     )
     assert (await wait_bundle(alice, offer.id, timeout=10)).state == "expired"
-    assert (await wait_bundle(bob, offer.id, timeout=10)).state == "expired"
+    # bob's own timer, or alice's cancel of her expired offer, whichever comes first
+    theirs = await wait_bundle(bob, offer.id, timeout=10)
+    assert (theirs.state, theirs.error) in (
+        ("expired", "the offer was not answered in time"),
+        ("cancelled", "the sender withdrew the offer: the offer expired"),
+    )
     assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
+
+
+async def test_an_offer_the_sender_cancelled_while_the_receiver_was_away_is_told_again(
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
+    """Bob accepted while alice was away; alice cancelled while bob was away: when they
+    meet again alice repeats the cancel, and bob's offer ends instead of waiting."""
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    bob_config = loopback_config(files=file_settings(tmp_path / "dl", accept_files=False))
+    alice = await make_node("alice", config=alice_config)
+    bob = await make_node("bob", config=bob_config)
+    await connect(alice, bob)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    offer = await alice.send_files(bob.fingerprint, [str(tmp_path / "src")])
+
+    async def offered() -> bool:
+        return any(v.id == offer.id for v in await bob.transfers())
+
+    await eventually(offered)
+    await alice.stop()
+    await bob.accept_file(offer.id)
+    await bob.stop()
+    alice = await make_node("alice", config=alice_config)
+    await alice.cancel_file(offer.id)
+    assert (await wait_bundle(alice, offer.id)).state == "cancelled"
+    bob = await make_node("bob", config=bob_config)
+    await connect(alice, bob)
+    ended = await wait_bundle(bob, offer.id, timeout=10)
+    assert ended.state == "failed" and "cancelled by the sender" in (ended.error or "")

@@ -74,6 +74,8 @@ ENTRY_CONCURRENCY = 4
 #: Folder offers one peer may have being assembled or waiting for our answer.
 MAX_INCOMING_BUNDLES_PER_PEER = 4
 _RUNNING = ("accepted", "transferring", "paused", "verifying")
+#: Ended offers whose file ids are still recognised (and their files refused).
+KEEP_ENDED = 16
 
 
 @dataclass
@@ -153,6 +155,7 @@ class Bundles:
         self._assembling: dict[bytes, _Assembly] = {}
         self._refused: Counter[str] = Counter()
         self._ticker: asyncio.Task[None] | None = None
+        self._ended: list[Bundle] = []  # the latest ended offers (see `_forget`)
 
     # --- life -------------------------------------------------------------------------------
 
@@ -245,9 +248,16 @@ class Bundles:
             self.entry_of[entry_id] = (bundle, index)
 
     def _forget(self, bundle: Bundle) -> None:
+        """Out of the live offers. Its file ids stay known a while (the last
+        `KEEP_ENDED` offers): a file the sender started just before the end is then
+        refused as a file of an ended offer, not taken as an ordinary offer."""
         self.live.pop(bundle.id, None)
-        for entry_id in bundle.ids:
-            self.entry_of.pop(entry_id, None)
+        self._ended.append(bundle)
+        while len(self._ended) > KEEP_ENDED:
+            old = self._ended.pop(0)
+            for entry_id in old.ids:
+                if self.entry_of.get(entry_id, (None, 0))[0] is old:
+                    del self.entry_of[entry_id]
         if bundle.timer is not None:
             bundle.timer.cancel()
             bundle.timer = None
@@ -337,6 +347,31 @@ class Bundles:
                 if bundle.direction == "out":
                     self._spawn(self._pump(bundle))
                 self.publish(bundle, force=True)
+        self._spawn(self._retell_ended(channel))
+
+    async def _retell_ended(self, channel: Channel) -> None:
+        """Cancel again the offers we sent this peer and ended (failed, cancelled, expired)
+        within `RETELL_ENDED_FOR`: the first cancel may have been lost, and a receiver
+        with no file of the offer under way would otherwise wait for it (as the manager
+        does for single files)."""
+        from p2pmsg.node.transfers.manager import RETELL_ENDED_FOR, RETELL_SCAN
+
+        try:
+            records = await self._services.store.run(Store.list_bundles, channel.peer, RETELL_SCAN)
+        except P2PMsgError as exc:
+            log.warning("could not list the folder offers to %s: %s", channel.peer[:16], exc)
+            return
+        since = self._services.clock() - RETELL_ENDED_FOR
+        cancels = [
+            FileCancel(r.id, wire_reason(r.error or r.state))
+            for r in records
+            if r.direction == "out"
+            and r.state in ("failed", "cancelled", "expired")
+            and (r.finished or r.updated) >= since
+            and r.id not in self.live
+        ]
+        if cancels and channel.is_open:
+            channel.send_messages(cancels)
 
     def session_closed(self, peer: str) -> None:
         for bundle in self.live.values():
@@ -649,6 +684,8 @@ class Bundles:
             bundle, index = found
             bundle.live[index] = actor
             actor.progress.bundle_id = bundle.id
+            if isinstance(actor, IncomingActor) and actor.progress.state == "offered":
+                actor.push("accept_local")  # recorded, not yet answered: taken without asking
 
     # --- both -------------------------------------------------------------------------------
 
