@@ -222,7 +222,10 @@ class FakeNode:
         self.emit(MessageReceived(message))
         return message
 
-    def offer_file(self, peer: str, name: str, size: int = 2_500_000) -> TransferView:
+    def offer_file(
+        self, peer: str, name: str, size: int = 2_500_000, files: int = 0
+    ) -> TransferView:
+        """An incoming offer; `files` > 0: a folder offer of that many files."""
         transfer = TransferView(
             id=self._id(),
             peer=peer,
@@ -233,6 +236,7 @@ class FakeNode:
             state="offered",
             bytes_done=0,
             created=self.clock(),
+            files=files,
         )
         self.transfer_views[transfer.id] = transfer
         self.emit(TransferUpdated(transfer))
