@@ -98,7 +98,13 @@ class DatasetError(P2PMsgError):
 
 
 class CipherUnavailableError(P2PMsgError, ImportError):
-    """A cipher's compiled backend (the twofish C library) cannot be found or loaded."""
+    """A cipher's compiled backend (libgcrypt or the twofish C library) cannot be found,
+    loaded, or trusted (it failed its known-answer self-test)."""
+
+
+class CipherBackendError(P2PMsgError):
+    """A cipher library returned an error code from a call that should have worked; the
+    message names the C function and the library's own explanation."""
 
 
 class ConfigError(P2PMsgError):

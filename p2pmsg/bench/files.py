@@ -36,6 +36,10 @@ already up (a node keeps one per peer); the baselines' figures include
 connecting and, for TLS, the handshake (a few milliseconds). Both receivers
 fsync before they answer.
 
+Twofish's path (libgcrypt or the portable fallback, p2pmsg/crypto/twofish.py)
+is reported as `twofish_path`; the receiving child inherits the environment
+that chooses it, so both ends run the same path.
+
 The baselines' receiving child is this module: `python -m p2pmsg.bench.files serve`.
 """
 
@@ -59,7 +63,8 @@ from typing import Any
 from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess
 from p2pmsg.bench.report import fmt_mb, fmt_ratio
 from p2pmsg.bench.twonodes import two_nodes
-from p2pmsg.crypto.suites import SUITE_NAMES, available_suite_names
+from p2pmsg.crypto import twofish
+from p2pmsg.crypto.suites import SUITE_NAMES, TWOFISH_SUITE_NAME, available_suite_names
 from p2pmsg.node.api import TransferUpdated
 
 TITLE = "file transfer, disk to disk over loopback, vs. plain TCP and TLS 1.3 copies"
@@ -287,6 +292,7 @@ def run(quick: bool) -> dict[str, Any]:
     rounds = 1 if quick else ROUNDS
     available = set(available_suite_names())
     result: dict[str, Any] = {"file_bytes": size, "rounds": rounds, "skipped": {}}
+    result["twofish_path"] = twofish.status().as_dict()
     with tempfile.TemporaryDirectory(prefix="p2pmsg-bench-files-") as tmp_name:
         tmp = Path(tmp_name)
         source = tmp / "payload.bin"
@@ -345,9 +351,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
         figures = result.get(suite)
         if figures is None:
             continue
+        path = result.get("twofish_path", {}).get("active") if suite == TWOFISH_SUITE_NAME else None
         table.append(
             (
-                f"p2pmsg {suite}",
+                f"p2pmsg {suite}" + (f" [{path}]" if path else ""),
                 fmt_mb(figures["mb_per_s"]),
                 fmt_mb(figures["stream_mb_per_s"]),
                 f"{figures['seconds']:.2f}",
@@ -404,6 +411,8 @@ def notes(result: dict[str, Any]) -> list[str]:
         )
     for suite, reason in result.get("skipped", {}).items():
         lines.append(f"{suite}: skipped ({reason})")
+    if "twofish_path" in result:
+        lines.append(f"Twofish path: {result['twofish_path']['describe']}")
     return lines
 
 

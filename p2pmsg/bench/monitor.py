@@ -7,29 +7,42 @@
   work when 100 keys were active in the last minute); target <= 50 ms;
 - tick: a whole `Monitor.tick` for 100 keys (drain events, rules, windows,
   features, scoring, de-duplication);
-- stall: the node runs `tick` through `asyncio.to_thread`; a ticker coroutine
-  that wakes every millisecond records how late it wakes, first with the loop
-  idle (baseline), then while ticks with 100 keys run in the worker thread.
-  Scoring holds the GIL part of the time, so the stall is not zero; it must
-  stay far below what a user would notice in the TUI.
+- stall: the event loop's lateness, through the node's own `MonitorLink`
+  (models loaded and hash-verified in the background as a node does, the
+  startup heap frozen, alerts stored in a real store): a probe coroutine that
+  sleeps 1 ms at a time records how late it wakes, first with the loop idle
+  (the baseline: this machine's own noise), then while the link ticks with
+  100 keys' traffic. Whatever the loop waits for then (the GIL, work the link
+  does on the loop) every other task waits for too: a chat message, a frame of
+  the TUI. Target: at most 10 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from p2pmsg.bench.timing import Budget, measure
 from p2pmsg.monitor.detect import model_verdicts
 from p2pmsg.monitor.features import WINDOW, Window, Windower
 from p2pmsg.monitor.live import Monitor
+from p2pmsg.node.api import MonitorChanged
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.services.monitor_link import MonitorLink
 from p2pmsg.security_events import SecurityEvent
+from p2pmsg.store import AsyncStore
 
 TITLE = "security monitor: model load, batch scoring, event-loop stall"
 KEYS = 100
 SCORE_TARGET_MS = 50.0
+STALL_TARGET_MS = 10.0
+LOAD_TIMEOUT = 120.0  # importing scikit-learn on a busy machine takes seconds
 START = 1_763_337_600.0
 
 
@@ -56,38 +69,108 @@ def _windows() -> list[Window]:
     return windower.close_until(START + WINDOW)
 
 
-def _stall(monitor: Monitor | None, ticks: int) -> dict[str, float]:
-    """Longest and typical lateness of a 1 ms ticker while `ticks` ticks run off the loop."""
-    lateness: list[float] = []
+class _LagProbe:
+    """A coroutine that sleeps 1 ms at a time and records how late it wakes.
 
-    async def ticker(stop: asyncio.Event) -> None:
+    Lateness is what any other task on the loop (a chat message, a UI frame)
+    would wait too. It is filed under the current `phase`, so one probe on one
+    loop measures the idle loop and the loop during ticks alike.
+    """
+
+    def __init__(self) -> None:
+        self.phase = "idle"
+        self.lateness: dict[str, list[float]] = {"idle": [], "while_scoring": []}
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while not stop.is_set():
+        while not self._stop.is_set():
+            phase = self.phase
             before = loop.time()
             await asyncio.sleep(0.001)
-            lateness.append(loop.time() - before - 0.001)
+            self.lateness[phase].append(loop.time() - before - 0.001)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(ticker(stop))
-        await asyncio.sleep(0.01)
-        for minute in range(1, ticks + 1):
-            if monitor is None:
-                await asyncio.sleep(0.02)
-                continue
-            for event in _minute_of_traffic(minute):
-                monitor.observe(event)
-            await asyncio.to_thread(monitor.tick, START + (minute + 1) * WINDOW)
-        stop.set()
-        await task
 
-    asyncio.run(main())
+def _summary(lateness: list[float]) -> dict[str, float]:
     ordered = sorted(lateness)
     return {
         "max_ms": round(ordered[-1] * 1e3, 2),
         "p99_ms": round(ordered[int(len(ordered) * 0.99)] * 1e3, 2),
         "median_ms": round(statistics.median(ordered) * 1e3, 3),
     }
+
+
+async def _stall_through_link(ticks: int) -> dict[str, Any]:
+    """The loop's lateness, idle and while `ticks` ticks with 100 keys run, through the
+    node's own `MonitorLink` (models loaded and verified as a node does, its heap frozen,
+    `tick` off the loop as the node runs it, alerts stored in a real store)."""
+    now = START
+
+    def clock() -> float:
+        return now
+
+    with tempfile.TemporaryDirectory(prefix="p2pmsg-bench-monitor-") as tmp:
+        store = await AsyncStore.open(Path(tmp) / "bench.db", os.urandom(32))
+        bus = EventBus()
+        changes = bus.subscribe()
+        # A long interval: the link's own timer never fires; the bench ticks it.
+        link = MonitorLink(store, bus, clock, enabled=True, load_models=True, interval=3600.0)
+        probe = _LagProbe()
+        try:
+            await link.start()
+            loaded = await asyncio.wait_for(anext(aiter(changes)), LOAD_TIMEOUT)
+            assert isinstance(loaded, MonitorChanged)
+            probe.start()
+            for _ in range(ticks):  # the idle loop, as long as the ticks take, roughly
+                await asyncio.sleep(0.04)
+            probe.phase = "while_scoring"
+            alerts = 0
+            took: list[float] = []
+            for minute in range(1, ticks + 1):
+                for event in _minute_of_traffic(minute):
+                    link.observe(event)
+                now = START + (minute + 1) * WINDOW
+                began = time.perf_counter()
+                alerts += len(await link.tick())
+                took.append(time.perf_counter() - began)
+            await probe.stop()
+            mode = link.status().mode
+        finally:
+            await probe.stop()
+            await link.stop()
+            changes.close()
+            await store.close()
+    return {
+        "mode": mode,
+        "idle": _summary(probe.lateness["idle"]),
+        "while_scoring": _summary(probe.lateness["while_scoring"]),
+        "ticks": ticks,
+        # One `MonitorLink.tick` as the node awaits it: hand-over, tick, alerts stored.
+        "link_tick_ms": {
+            "best": round(min(took) * 1e3, 2),
+            "median": round(statistics.median(took) * 1e3, 2),
+        },
+        "alerts": alerts,
+        "target": STALL_TARGET_MS,
+    }
+
+
+def _stall(ticks: int) -> dict[str, Any]:
+    try:
+        return asyncio.run(_stall_through_link(ticks))
+    finally:
+        # MonitorLink froze the heap with the models in it, as a node does; later
+        # scenarios in this process should see an ordinary collector.
+        gc.unfreeze()
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -114,7 +197,8 @@ def run(quick: bool) -> dict[str, Any]:
         fresh.tick(START + WINDOW)
 
     ticking = measure(one_tick, Budget(budget.repeats, budget.batch_seconds))
-    ticks = 5 if quick else 20
+    stall = _stall(5 if quick else 20)
+    stall["meets_target"] = stall["while_scoring"]["max_ms"] <= STALL_TARGET_MS
     return {
         "mode": monitor.mode,
         # The first load also imports scikit-learn; later ones show the verify+unpickle cost.
@@ -133,11 +217,7 @@ def run(quick: bool) -> dict[str, Any]:
             "best": round(ticking.best * 1e3, 2),
             "median": round(ticking.median * 1e3, 2),
         },
-        "loop_stall_ms": {
-            "idle": _stall(None, ticks),
-            "while_scoring": _stall(monitor, ticks),
-            "ticks": ticks,
-        },
+        "loop_stall_ms": stall,
     }
 
 
@@ -167,15 +247,22 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
             "rules + windows + scoring",
         ),
         (
+            f"MonitorLink.tick, {KEYS} keys",
+            f"{stall['link_tick_ms']['best']:.2f}",
+            f"{stall['link_tick_ms']['median']:.2f}",
+            f"as the node awaits it; {stall['alerts']} alerts stored",
+        ),
+        (
             "loop stall, idle (max)",
             f"{stall['idle']['max_ms']:.2f}",
             f"{stall['idle']['median_ms']:.3f}",
             f"p99 {stall['idle']['p99_ms']:.2f} ms",
         ),
         (
-            "loop stall, scoring (max)",
+            "loop stall, ticking (max)",
             f"{stall['while_scoring']['max_ms']:.2f}",
             f"{stall['while_scoring']['median_ms']:.3f}",
-            f"p99 {stall['while_scoring']['p99_ms']:.2f} ms over {stall['ticks']} ticks",
+            f"p99 {stall['while_scoring']['p99_ms']:.2f} ms over {stall['ticks']} ticks; "
+            f"target <= {stall['target']:.0f} ms: {'ok' if stall['meets_target'] else 'MISSED'}",
         ),
     ]

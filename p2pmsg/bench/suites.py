@@ -12,6 +12,12 @@ header. Each suite is measured interleaved with its baseline in the same run:
   suite must be at least 2x faster at 4 KiB. The stock wrapper does
   `import imp`; where that fails (Python >= 3.12) the baseline is reported
   as skipped with the reason.
+
+Twofish has two paths (p2pmsg/crypto/twofish.py): the result says which one
+the suite ran on (`twofish_path`, and in the table), and when that is the
+libgcrypt path the same suite on the portable fallback path is measured
+interleaved in the same run (`portable_path` per size), so the gain of the
+fast path is a ratio from one run.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from p2pmsg.bench.report import fmt_mb, fmt_rate, fmt_ratio, fmt_size
 from p2pmsg.bench.timing import Budget, measure_interleaved
-from p2pmsg.crypto.suites import SUITE_NAMES, get_suite
+from p2pmsg.crypto import twofish
+from p2pmsg.crypto.suites import SUITE_NAMES, TWOFISH_SUITE_NAME, get_suite, twofish_keyed_on_path
 
 TITLE = "cipher suites, seal+open per message, vs. baseline"
 SIZES = (100, 4096, 65536)
@@ -105,11 +112,27 @@ def _measure_one(suite_name: str, size: int, budget: Budget) -> dict[str, Any]:
     fns: dict[str, RoundTrip] = {"suite": round_trip}
     if baseline.fn is not None:
         fns["baseline"] = baseline.fn
+    fast = suite_name == TWOFISH_SUITE_NAME and _twofish_path() == twofish.LIBGCRYPT
+    if fast and twofish.status().portable:
+        portable = twofish_keyed_on_path(key, twofish.PORTABLE)
+
+        def portable_round_trip() -> bytes:
+            return portable.open(nonce, portable.seal(nonce, message, _AAD), _AAD)
+
+        fns["portable"] = portable_round_trip
     for label, fn in fns.items():  # never time a broken path
         if fn() != message:
             raise AssertionError(f"{suite_name} {label} round trip is wrong at {size} B")
     measured = measure_interleaved(fns, budget)
     entry: dict[str, Any] = {"suite": suite_name, "size": size, **measured["suite"].as_dict(size)}
+    if suite_name == TWOFISH_SUITE_NAME:
+        entry["path"] = _twofish_path()
+    if "portable" in measured:
+        fallback = measured["portable"]
+        entry["portable_path"] = {
+            **fallback.as_dict(size),
+            "speedup": round(measured["suite"].ops_per_s / fallback.ops_per_s, 3),
+        }
     if "baseline" in measured:
         base = measured["baseline"]
         entry["baseline"] = {"name": baseline.name, **base.as_dict(size)}
@@ -144,6 +167,11 @@ def _target(entry: dict[str, Any]) -> dict[str, Any]:
     return {"suite": entry["suite"], "size": entry["size"], **target}
 
 
+def _twofish_path() -> str | None:
+    """The path the Twofish suite runs on in this process ('libgcrypt', 'portable')."""
+    return twofish.status().active
+
+
 def run(quick: bool) -> dict[str, Any]:
     budget = Budget.for_run(quick)
     results = [_measure_one(name, size, budget) for name in SUITE_NAMES for size in SIZES]
@@ -151,6 +179,7 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "op": "seal + open of one message, keyed suite object, 16 B associated data",
         "sizes": list(SIZES),
+        "twofish_path": twofish.status().as_dict(),
         "results": results,
         "targets": targets,
         "all_targets_met": all(t["met"] is True for t in targets),
@@ -165,9 +194,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     for e in result["results"]:
         base = e["baseline"]
         skipped = "skipped" in base
+        path = e.get("path")
         table.append(
             (
-                e["suite"],
+                f"{e['suite']} [{path}]" if path else e["suite"],
                 fmt_size(e["size"]),
                 fmt_rate(e["ops_per_s"]),
                 fmt_mb(e["mb_per_s"]),
@@ -192,6 +222,17 @@ def _target_cell(target: dict[str, Any] | None) -> str:
 
 def notes(result: dict[str, Any]) -> list[str]:
     lines = [f"one op = {result['op']}; 'vs base' = suite ops/s / baseline ops/s"]
+    path = result.get("twofish_path")
+    if path is not None:
+        lines.append(f"Twofish path: {path['describe']}")
+    for e in result["results"]:
+        fallback = e.get("portable_path")
+        if fallback is not None:
+            lines.append(
+                f"{e['suite']} on the portable path, same run, {fmt_size(e['size'])}: "
+                f"{fmt_rate(fallback['ops_per_s'])} ops/s ({fmt_mb(fallback['mb_per_s'])} MB/s); "
+                f"{e['path']} is {fallback['speedup']:.2f}x that"
+            )
     baselines = {e["suite"]: e["baseline"] for e in result["results"]}
     for suite, base in baselines.items():
         lines.append(

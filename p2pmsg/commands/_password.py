@@ -114,12 +114,15 @@ def open_profile(
     profile = profile_from_args(args)
     source = password_source(args)
     tries = INTERACTIVE_TRIES if source.interactive() else 1
+    # The unlock event says which command unlocked: a script polling `p2pmsg alerts`
+    # unlocks each time, and the monitor must not read that as guessing.
+    program = command or f"p2pmsg {getattr(args, 'command', None) or 'cli'}"
     for attempt in range(1, tries + 1):
         password = source.read(prompt=f"Password for profile '{profile.name}': ")
         try:
             if lock:
                 return profile.open(password, command=command)
-            return profile.unlock(password)
+            return profile.unlock(password, program=program)
         except WrongPasswordError:
             if attempt == tries:
                 raise

@@ -14,7 +14,7 @@ from p2pmsg.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    from p2pmsg.monitor.simulate import SimConfig
+    from p2pmsg.monitor.simulate import SHIFTS, SimConfig
 
     d = SimConfig()
     p = subparsers.add_parser(
@@ -36,52 +36,83 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="EPOCH",
         help="first second of the log, Unix time (%(default)s)",
     )
-    p.add_argument("--peers", type=int, default=d.peers, help="honest peers (%(default)s)")
+    p.add_argument(
+        "--shift",
+        choices=sorted(SHIFTS),
+        default=None,
+        help="a preset away from the training data, to measure generalisation: "
+        + "; ".join(
+            f"{name}: " + ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in values.items())
+            for name, values in sorted(SHIFTS.items())
+        )
+        + " (explicit options win)",
+    )
+    p.add_argument("--peers", type=int, default=None, help=f"honest peers ({d.peers})")
     p.add_argument(
         "--attack-rate",
         type=float,
-        default=d.attack_rate,
+        default=None,
         metavar="PER_DAY",
-        help="attack episodes per kind per day (%(default)s)",
+        help=f"attack episodes per kind per day ({d.attack_rate:g})",
     )
     p.add_argument(
         "--slowness",
         type=float,
-        default=d.slowness,
+        default=None,
         metavar="FACTOR",
-        help="stretch the gaps of quiet attacks by FACTOR (%(default)s)",
+        help=f"stretch the gaps of quiet attacks by FACTOR ({d.slowness:g})",
     )
     p.add_argument(
         "--quiet-fraction",
         type=float,
-        default=d.quiet_fraction,
+        default=None,
         metavar="SHARE",
-        help="share of attack episodes that are slow or quiet (%(default)s)",
+        help=f"share of attack episodes that are slow or quiet ({d.quiet_fraction:g})",
     )
     p.add_argument(
         "--lookalike-rate",
         type=float,
-        default=d.lookalike_rate,
+        default=None,
         metavar="FACTOR",
-        help="multiply benign look-alikes: big transfers, flaky links (%(default)s)",
+        help=f"multiply benign look-alikes: big transfers, flaky links ({d.lookalike_rate:g})",
+    )
+    p.add_argument(
+        "--attack-speed",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help=f"multiply the event rate of loud attacks: floods, guessing ({d.attack_speed:g})",
+    )
+    p.add_argument(
+        "--duration-scale",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help=f"multiply how long each attack episode lasts ({d.duration_scale:g})",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from p2pmsg.monitor.simulate import SimConfig, generate, write_jsonl
+    from p2pmsg.monitor.simulate import SHIFTS, SimConfig, generate, write_jsonl
 
+    shifted: dict[str, float] = dict(SHIFTS[args.shift]) if args.shift else {}
+    for name in (
+        "peers",
+        "attack_rate",
+        "slowness",
+        "quiet_fraction",
+        "lookalike_rate",
+        "attack_speed",
+        "duration_scale",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            shifted[name] = value
+    if "peers" in shifted:
+        shifted["peers"] = int(shifted["peers"])
     try:
-        config = SimConfig(
-            hours=args.hours,
-            seed=args.seed,
-            start=args.start,
-            peers=args.peers,
-            attack_rate=args.attack_rate,
-            slowness=args.slowness,
-            quiet_fraction=args.quiet_fraction,
-            lookalike_rate=args.lookalike_rate,
-        )
+        config = SimConfig(hours=args.hours, seed=args.seed, start=args.start, **shifted)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     events = generate(config)

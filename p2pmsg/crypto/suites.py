@@ -163,15 +163,18 @@ class _KeyedTwofishCbcHmac(KeyedAead):
       bytes. The length prefix keeps the aad/ciphertext boundary unambiguous.
     - sealed = ciphertext ‖ tag. On open the tag is checked in constant time
       BEFORE anything looks at the padding, so there is no padding oracle.
+
+    The Twofish path (libgcrypt or the portable package, see
+    `p2pmsg.crypto.twofish`) changes nothing on the wire: both give the same bytes.
     """
 
     __slots__ = ("_cipher", "_mac", "suite")
 
-    def __init__(self, suite: CipherSuite, key: bytes) -> None:
+    def __init__(self, suite: CipherSuite, key: bytes, path: str | None = None) -> None:
         self.suite = suite
         enc_key = hkdf_sha256(key, salt=None, info=label("suite", TWOFISH_SUITE_NAME, "enc"))
         mac_key = hkdf_sha256(key, salt=None, info=label("suite", TWOFISH_SUITE_NAME, "mac"))
-        self._cipher = Twofish(enc_key)
+        self._cipher = Twofish(enc_key, path)
         # An HMAC with the key already absorbed; each record works on a copy,
         # which saves re-hashing the padded key twice per message.
         self._mac = hmac.new(mac_key, digestmod=hashlib.sha256)
@@ -228,10 +231,20 @@ class _TwofishCbcHmacSha256(CipherSuite):
     def _keyed(self, key: bytes) -> KeyedAead:
         return _KeyedTwofishCbcHmac(self, key)
 
+    def keyed_on_path(self, key: bytes, path: str) -> KeyedAead:
+        """`keyed(key)` on a chosen Twofish path ('libgcrypt' or 'portable'), for the
+        differential tests and the benchmark; the product uses `keyed`."""
+        if len(key) != self.key_size:
+            raise LocalProtocolError(
+                f"{self.name} needs a {self.key_size}-byte key, got {len(key)} bytes"
+            )
+        return _KeyedTwofishCbcHmac(self, bytes(key), path)
+
 
 # --- Registry ------------------------------------------------------------------------------
 
-_SUITES: Final[tuple[CipherSuite, ...]] = (_AesGcm(), _ChaCha20Poly1305(), _TwofishCbcHmacSha256())
+_TWOFISH: Final = _TwofishCbcHmacSha256()
+_SUITES: Final[tuple[CipherSuite, ...]] = (_AesGcm(), _ChaCha20Poly1305(), _TWOFISH)
 _BY_NAME: Final = {s.name: s for s in _SUITES}
 _BY_ID: Final = {s.suite_id: s for s in _SUITES}
 
@@ -244,8 +257,8 @@ SUITE_IDS: Final[tuple[int, ...]] = tuple(s.suite_id for s in _SUITES)
 def available_suite_names() -> tuple[str, ...]:
     """The suites this machine can run, in preference order: what a handshake may offer.
 
-    Only Twofish can be missing (its C library comes from a separate package);
-    `keyed()` on it then raises `CipherUnavailableError`.
+    Only Twofish can be missing (neither libgcrypt nor the `twofish` package's
+    C library usable); `keyed()` on it then raises `CipherUnavailableError`.
     """
     return tuple(s.name for s in _SUITES if s.available())
 
@@ -273,3 +286,9 @@ def get_suite_by_id(suite_id: int) -> CipherSuite:
             f"unknown cipher suite id {suite_id!r}; known: "
             + ", ".join(f"{s.suite_id}={s.name}" for s in _SUITES)
         ) from None
+
+
+def twofish_keyed_on_path(key: bytes, path: str) -> KeyedAead:
+    """The Twofish suite keyed on one path ('libgcrypt' or 'portable'), whatever the
+    process chose: the differential tests and the benchmark compare the two."""
+    return _TWOFISH.keyed_on_path(key, path)

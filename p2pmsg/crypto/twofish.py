@@ -1,213 +1,212 @@
-"""Twofish block cipher and raw CBC, bound to the `twofish` package's C library.
+"""Twofish block cipher and raw CBC: picks the fast path or the portable one.
 
-The `twofish` distribution builds Niels Ferguson's reference C implementation
-as the extension file `_twofish*.so`, but its Python wrapper runs `import imp`,
-which Python 3.12 removed. We never import that wrapper: we find the compiled
-file through importlib (the same search the interpreter does for extension
-modules) and bind its four exported C functions with ctypes, once per process.
+Two paths give the same bytes (tests/crypto/test_twofish_paths.py proves it):
 
-Speed notes, measured on the development machine (one 4 KiB CBC pass):
-- The library is loaded with `ctypes.PyDLL`, so calls keep the GIL instead
-  of releasing and re-taking it around a ~100 ns C function (about 10% less
-  per call than `CDLL`). Arguments are raw addresses (`c_void_p` from ints),
-  the cheapest conversion ctypes offers (byref objects cost ~15% more).
-- There is no multi-block entry point in the library, so one C call per block
-  is the floor. CBC decryption makes those calls from C via `map` (no Python
-  bytecode per block) and then removes the chaining with ONE big-integer XOR
-  over the whole message: ~64 us per 4 KiB.
-- CBC encryption is inherently sequential: each block is XORed in place with
-  the previous ciphertext through a 64-bit memoryview and encrypted in place:
-  ~120 us per 4 KiB. (Folding the XOR into the whitening words of a modified
-  key schedule avoids Python XOR but needs a second C call per block; it
-  measured only 4% faster, not worth the fragility.)
-- Buffers are allocated per call (about 1 us per message), not shared per key,
-  so one `Twofish` may be used from several threads; the key schedule, the
-  expensive part, is built once per key.
-- The stock wrapper spends ~1.3 us per block (argument checks, a fresh
-  output buffer, a fresh pointer to the key), so a CBC loop over it costs
-  ~380 us per 4 KiB in each direction.
+- `libgcrypt` (`p2pmsg.crypto.twofish_gcrypt`): the system's libgcrypt,
+  whole CBC messages in one C call: raw CBC at 4 KiB measured ~190 MB/s
+  encrypting (sequential by nature) and ~600 MB/s decrypting (bulk AVX2
+  code), about 5x and 9x the portable path; the whole suite 5-7x. Used
+  only after it passed its known-answer self-test in this process. Takes
+  16- and 32-byte keys (the suite uses 32).
+- `portable` (`p2pmsg.crypto.twofish_portable`): the `twofish` package,
+  one C call per block. The fallback, and the only path for 24-byte keys.
+
+The choice is made once per process, on first use, and logged:
+P2PMSG_TWOFISH_BACKEND=auto (default) takes libgcrypt when it loads and
+passes its self-test, else the portable path; `portable` forces the fallback
+(tests, or a distrust of the system library); `libgcrypt` requires the fast
+path (`CipherUnavailableError` with the reason if it cannot be used).
+P2PMSG_TWOFISH_LIBGCRYPT names the library to load (default libgcrypt.so.20).
+`status()` says which path is active and why.
 """
 
 from __future__ import annotations
 
-import ctypes
-import importlib.machinery
-import importlib.util
-from collections import deque
+import logging
+import os
+import threading
 from collections.abc import Callable
-from itertools import repeat
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Final
 
+from p2pmsg.crypto import twofish_gcrypt, twofish_portable
+from p2pmsg.crypto.twofish_gcrypt import GcryptLibrary, GcryptTwofish
+from p2pmsg.crypto.twofish_portable import PortableTwofish
 from p2pmsg.errors import CipherUnavailableError
 
-BLOCK_SIZE = 16
-KEY_SIZES = (16, 24, 32)
+log = logging.getLogger(__name__)
 
-# struct Twofish_key { UInt32 s[4][256]; UInt32 K[40]; } from twofish.h
-_KEY_WORDS = 4 * 256 + 40
-_KeySchedule = ctypes.c_uint32 * _KEY_WORDS
+BLOCK_SIZE: Final = 16
+KEY_SIZES: Final = (16, 24, 32)
 
-_LIBRARY_NAME = "_twofish"
+LIBGCRYPT: Final = "libgcrypt"
+PORTABLE: Final = "portable"
+AUTO: Final = "auto"
+BACKEND_ENV: Final = "P2PMSG_TWOFISH_BACKEND"
+LIBRARY_ENV: Final = "P2PMSG_TWOFISH_LIBGCRYPT"
+_CHOICES: Final = (AUTO, LIBGCRYPT, PORTABLE)
+
+TwofishImpl = GcryptTwofish | PortableTwofish
 
 
-def _library_path() -> Path:
-    """Where the `_twofish` extension file lives, found the way `import` would find it."""
-    try:
-        spec = importlib.util.find_spec(_LIBRARY_NAME)
-    except (ImportError, ValueError) as exc:  # pragma: no cover - broken sys.path entries
-        raise CipherUnavailableError(f"cannot search for {_LIBRARY_NAME}: {exc}") from exc
-    origin = spec.origin if spec is not None else None
-    if origin is None or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+@dataclass(frozen=True)
+class Selection:
+    """Which path `Twofish(key)` takes, and what was found on the way."""
+
+    preference: str
+    #: the self-tested library, or None
+    gcrypt: GcryptLibrary | None
+    #: why libgcrypt is not used (None when it is)
+    gcrypt_reason: str | None
+    #: whether the `twofish` package's library loads here
+    portable: bool
+    portable_reason: str | None
+
+    @property
+    def active(self) -> str | None:
+        """The path 32-byte keys (the suite's) take: 'libgcrypt', 'portable' or None."""
+        if self.gcrypt is not None:
+            return LIBGCRYPT
+        if self.preference != LIBGCRYPT and self.portable:
+            return PORTABLE
+        return None
+
+    def describe(self) -> str:
+        """One line for logs, the benchmark and diagnostics."""
+        active = self.active
+        if active == LIBGCRYPT:
+            assert self.gcrypt is not None
+            return f"libgcrypt: {self.gcrypt.describe()}, self-test passed (multi-block CBC in C)"
+        if active == PORTABLE:
+            why = "forced" if self.preference == PORTABLE else f"fallback: {self.gcrypt_reason}"
+            return f"portable: the twofish package, one C call per block ({why})"
+        return f"unavailable: libgcrypt: {self.gcrypt_reason}; portable: {self.portable_reason}"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "active": self.active,
+            "preference": self.preference,
+            "libgcrypt": self.gcrypt.describe() if self.gcrypt is not None else None,
+            "libgcrypt_unused_because": self.gcrypt_reason,
+            "portable_available": "yes" if self.portable else self.portable_reason,
+            "describe": self.describe(),
+        }
+
+
+def select(
+    preference: str, load_gcrypt: Callable[[], GcryptLibrary] = twofish_gcrypt.load
+) -> Selection:
+    """Decide the path (pure apart from loading): the tests call this with their own loader."""
+    if preference not in _CHOICES:
         raise CipherUnavailableError(
-            f"the compiled Twofish library ({_LIBRARY_NAME}"
-            f"{importlib.machinery.EXTENSION_SUFFIXES[0]}) was not found on sys.path; "
-            "install the 'twofish' package (pip install twofish==0.3.0)"
+            f"{BACKEND_ENV}={preference!r}: expected one of {', '.join(_CHOICES)}"
         )
-    return Path(origin)
-
-
-class _Library:
-    """The bound C entry points. Built once, on first use."""
-
-    def __init__(self, path: Path) -> None:
+    gcrypt: GcryptLibrary | None = None
+    gcrypt_reason: str | None
+    if preference == PORTABLE:
+        gcrypt_reason = f"{BACKEND_ENV}={PORTABLE}"
+    else:
         try:
-            lib = ctypes.PyDLL(str(path))
-            initialise = lib.exp_Twofish_initialise
-            prepare_key = lib.exp_Twofish_prepare_key
-            encrypt = lib.exp_Twofish_encrypt
-            decrypt = lib.exp_Twofish_decrypt
-        except (OSError, AttributeError) as exc:
-            raise CipherUnavailableError(f"cannot load Twofish library {path}: {exc}") from exc
-        initialise.argtypes = []
-        initialise.restype = None
-        prepare_key.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
-        prepare_key.restype = None
-        for fn in (encrypt, decrypt):
-            # (const Twofish_key *, const uint8_t in[16], uint8_t out[16])
-            fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-            fn.restype = None
-        # Builds the fixed tables and runs the library's own known-answer self test.
-        initialise()
-        self.path = path
-        self.prepare_key: Callable[[bytes, int, int], None] = prepare_key
-        self.encrypt: Callable[[int, int, int], None] = encrypt
-        self.decrypt: Callable[[int, int, int], None] = decrypt
+            gcrypt, gcrypt_reason = load_gcrypt(), None
+        except CipherUnavailableError as exc:
+            gcrypt_reason = str(exc)
+    try:
+        twofish_portable.load()
+        portable, portable_reason = True, None
+    except CipherUnavailableError as exc:
+        portable, portable_reason = False, str(exc)
+    return Selection(preference, gcrypt, gcrypt_reason, portable, portable_reason)
 
 
-_library: _Library | None = None
+_selection: Selection | None = None
+_selection_lock = threading.Lock()
 
 
-def _lib() -> _Library:
-    global _library
-    if _library is None:
-        _library = _Library(_library_path())
-    return _library
+def _default_loader() -> GcryptLibrary:
+    return twofish_gcrypt.load(os.environ.get(LIBRARY_ENV) or twofish_gcrypt.LIBRARY_NAME)
+
+
+def status() -> Selection:
+    """The process-wide choice, made (self-test included) and logged on first call."""
+    global _selection
+    with _selection_lock:
+        if _selection is None:
+            preference = os.environ.get(BACKEND_ENV, "").strip().lower() or AUTO
+            _selection = select(preference, _default_loader)
+            failed = _selection.gcrypt_reason or ""
+            level = logging.WARNING if "self-test failed" in failed else logging.INFO
+            log.log(level, "Twofish path: %s", _selection.describe())
+        return _selection
 
 
 def is_available() -> bool:
-    """Whether the C library can be loaded here (binds it on success)."""
-    try:
-        _lib()
-    except CipherUnavailableError:
-        return False
-    return True
+    """Whether Twofish with the suite's 32-byte key can run here (on either path)."""
+    return status().active is not None
 
 
-def library_path() -> Path:
-    """The file the cipher runs from (for diagnostics and the benchmark)."""
-    return _lib().path
+def library_path() -> str:
+    """What the cipher runs from (for diagnostics and the benchmark)."""
+    selection = status()
+    if selection.gcrypt is not None:
+        return selection.gcrypt.describe()
+    return str(twofish_portable.library_path())
 
 
-def _check_aligned(data: bytes) -> None:
-    if len(data) % BLOCK_SIZE:
-        raise ValueError(f"CBC data must be a multiple of {BLOCK_SIZE} bytes, got {len(data)}")
+def _implementation(key: bytes, path: str | None) -> TwofishImpl:
+    selection = status()
+    if path is None:
+        # 24-byte keys exist only on the portable path; the suite never uses them.
+        fast = len(key) in twofish_gcrypt.KEY_SIZES
+        wants_fast = selection.gcrypt is not None or selection.preference == LIBGCRYPT
+        path = LIBGCRYPT if fast and wants_fast else PORTABLE
+    if path == LIBGCRYPT:
+        if selection.gcrypt is None:
+            raise CipherUnavailableError(
+                f"the libgcrypt Twofish path is not available: {selection.gcrypt_reason}"
+            )
+        return GcryptTwofish(key, selection.gcrypt)
+    if path == PORTABLE:
+        if not selection.portable:
+            also = f"; libgcrypt path: {selection.gcrypt_reason}" if selection.gcrypt_reason else ""
+            raise CipherUnavailableError(
+                f"no Twofish path here: portable path: {selection.portable_reason}{also}"
+            )
+        return PortableTwofish(key)
+    raise ValueError(f"unknown Twofish path {path!r}; known: {LIBGCRYPT}, {PORTABLE}")
 
 
 class Twofish:
-    """One Twofish key: the expanded key schedule is computed once and reused."""
+    """One Twofish key on the selected path (or on `path`, for tests and the benchmark).
 
-    __slots__ = ("_addr", "_schedule")
+    The methods are the implementation's own bound methods, so this wrapper
+    costs nothing per call.
+    """
 
-    def __init__(self, key: bytes) -> None:
+    __slots__ = ("_impl", "cbc_decrypt", "cbc_encrypt", "decrypt_block", "encrypt_block", "wipe")
+
+    cbc_encrypt: Callable[[bytes, bytes], bytes]
+    cbc_decrypt: Callable[[bytes, bytes], bytes]
+    encrypt_block: Callable[[bytes], bytes]
+    decrypt_block: Callable[[bytes], bytes]
+    wipe: Callable[[], None]
+
+    def __init__(self, key: bytes, path: str | None = None) -> None:
         if not isinstance(key, bytes | bytearray | memoryview):
             raise TypeError("Twofish key must be bytes")
         if len(key) not in KEY_SIZES:
             raise ValueError(f"Twofish key must be 16, 24 or 32 bytes, got {len(key)}")
-        lib = _lib()
-        self._schedule = _KeySchedule()
-        self._addr = ctypes.addressof(self._schedule)
-        lib.prepare_key(bytes(key), len(key), self._addr)
+        impl = _implementation(bytes(key), path)
+        self._impl = impl
+        self.cbc_encrypt = impl.cbc_encrypt
+        self.cbc_decrypt = impl.cbc_decrypt
+        self.encrypt_block = impl.encrypt_block
+        self.decrypt_block = impl.decrypt_block
+        self.wipe = impl.wipe
 
-    def wipe(self) -> None:
-        """Overwrite the key schedule, for callers that retire a key (forward secrecy)."""
-        ctypes.memset(self._addr, 0, ctypes.sizeof(self._schedule))
-
-    def encrypt_block(self, block: bytes) -> bytes:
-        return self._one_block(_lib().encrypt, block)
-
-    def decrypt_block(self, block: bytes) -> bytes:
-        return self._one_block(_lib().decrypt, block)
-
-    def _one_block(self, fn: Callable[[int, int, int], None], block: bytes) -> bytes:
-        if len(block) != BLOCK_SIZE:
-            raise ValueError(f"Twofish block must be {BLOCK_SIZE} bytes, got {len(block)}")
-        buf = ctypes.create_string_buffer(bytes(block), BLOCK_SIZE)
-        addr = ctypes.addressof(buf)
-        fn(self._addr, addr, addr)  # in place: the C code reads all input before writing
-        return buf.raw
-
-    def cbc_encrypt(self, iv: bytes, data: bytes) -> bytes:
-        """CBC without padding over block-aligned `data`."""
-        if len(iv) != BLOCK_SIZE:
-            raise ValueError(f"CBC IV must be {BLOCK_SIZE} bytes, got {len(iv)}")
-        _check_aligned(data)
-        n = len(data)
-        # One buffer holding IV ‖ data: block i is XORed with block i-1 (the IV
-        # or the ciphertext just written) and then encrypted in place.
-        buf = bytearray(iv)
-        buf += data
-        window = (ctypes.c_char * len(buf)).from_buffer(buf)
-        try:
-            base = ctypes.addressof(window)
-            words = memoryview(buf).cast("Q")
-            try:
-                encrypt = _lib().encrypt
-                key = self._addr
-                for i in range(2, (n >> 3) + 2, 2):
-                    words[i] ^= words[i - 2]
-                    words[i + 1] ^= words[i - 1]
-                    addr = base + (i << 3)
-                    encrypt(key, addr, addr)
-            finally:
-                words.release()
-        finally:
-            del window  # releases the export so the bytearray could be resized
-        return bytes(buf[BLOCK_SIZE:])
-
-    def cbc_decrypt(self, iv: bytes, data: bytes) -> bytes:
-        """Inverse of `cbc_encrypt`: P_i = D(C_i) xor C_(i-1), with C_(-1) = IV."""
-        if len(iv) != BLOCK_SIZE:
-            raise ValueError(f"CBC IV must be {BLOCK_SIZE} bytes, got {len(iv)}")
-        _check_aligned(data)
-        n = len(data)
-        if n == 0:
-            return b""
-        src = ctypes.create_string_buffer(bytes(data), n)
-        out = ctypes.create_string_buffer(n)
-        s = ctypes.addressof(src)
-        d = ctypes.addressof(out)
-        # Blocks decrypt independently, so the C calls are driven from C by map().
-        deque(
-            map(
-                _lib().decrypt,
-                repeat(self._addr, n >> 4),
-                range(s, s + n, BLOCK_SIZE),
-                range(d, d + n, BLOCK_SIZE),
-            ),
-            maxlen=0,
-        )
-        chain = int.from_bytes(bytes(iv) + bytes(data[:-BLOCK_SIZE]), "little")
-        return (int.from_bytes(out.raw, "little") ^ chain).to_bytes(n, "little")
+    @property
+    def path(self) -> str:
+        """'libgcrypt' or 'portable': which implementation holds this key."""
+        return self._impl.backend
 
 
 def cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:

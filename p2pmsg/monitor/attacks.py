@@ -39,6 +39,29 @@ def _gap(rng: random.Random, low: float, high: float, config: SimConfig, quiet: 
     return rng.uniform(low, high) * (config.slowness if quiet else 1.0)
 
 
+def _span(rng: random.Random, low: float, high: float, config: SimConfig) -> float:
+    """How long an episode lasts, scaled by `duration_scale`."""
+    return rng.uniform(low, high) * config.duration_scale
+
+
+def _fast(rng: random.Random, low: float, high: float, config: SimConfig) -> float:
+    """A loud attack's gap between events, shortened by `attack_speed`."""
+    return rng.uniform(low, high) / config.attack_speed
+
+
+#: How our node and other tools word a handshake that failed a key check.
+AUTH_REASONS = (
+    "bad_signature",
+    "unknown_key",
+    "bad_payload",
+    "identity signature does not match the peer's Noise static key",
+    "peer sent an invalid X25519 public key",
+    "auth_failed",
+)
+#: How a handshake left unfinished is worded.
+TIMEOUT_REASONS = ("timeout", "handshake deadline passed", "handshake timed out")
+
+
 def _off_hours(rng: random.Random, day0: float) -> float:
     """A time between 22:00 and 05:30, when nobody should be pulling data."""
     return day0 + (22.0 + rng.uniform(0, 7.5)) * HOUR
@@ -53,27 +76,29 @@ def brute_force(
     """Password guessing at the unlock prompt, or handshakes with keys that are not pinned."""
     label = "brute_force"
     if rng.random() < 0.4:
-        duration = rng.uniform(1800, 7200) if quiet else rng.uniform(120, 600)
+        duration = _span(rng, 1800, 7200, config) if quiet else _span(rng, 120, 600, config)
         end = t + duration
+        failures = 0
         while t < end:
-            sink.emit(t, "unlock_fail", label, detail={"reason": "wrong_password"})
-            t += _gap(rng, 45, 200, config, quiet) if quiet else rng.uniform(1.5, 8.0)
+            failures += 1
+            sink.emit(
+                t,
+                "unlock_fail",
+                label,
+                detail={"reason": "wrong_password", "failures": failures},
+            )
+            t += _gap(rng, 45, 200, config, quiet) if quiet else _fast(rng, 1.5, 8.0, config)
         return
     addr = _attacker_addr(rng)
-    duration = rng.uniform(1800, 10800) if quiet else rng.uniform(120, 600)
+    duration = _span(rng, 1800, 10800, config) if quiet else _span(rng, 120, 600, config)
     end = t + duration
+    reasons = rng.sample(AUTH_REASONS, rng.randrange(1, 4))
     while t < end:
         sink.emit(t, "conn_open", label, addr=addr)
         t += rng.uniform(0.05, 0.5)
-        sink.emit(
-            t,
-            "handshake_fail",
-            label,
-            addr=addr,
-            detail={"reason": rng.choice(("bad_signature", "unknown_key", "bad_payload"))},
-        )
+        sink.emit(t, "handshake_fail", label, addr=addr, detail={"reason": rng.choice(reasons)})
         sink.emit(t + 0.005, "conn_close", label, addr=addr)
-        t += _gap(rng, 40, 240, config, quiet) if quiet else rng.uniform(0.3, 4.0)
+        t += _gap(rng, 40, 240, config, quiet) if quiet else _fast(rng, 0.3, 4.0, config)
 
 
 def exfiltration(
@@ -84,13 +109,16 @@ def exfiltration(
     peer = rng.choice(peers)
     t = connect(sink, rng, peer, t, flakiness=0.0)
     if quiet:
-        end, low, high = t + rng.uniform(3600, 4 * 3600), math.log(1e6), math.log(3e7)
+        end, low, high = t + _span(rng, 3600, 4 * 3600, config), math.log(1e6), math.log(3e7)
     else:
-        end, low, high = t + rng.uniform(300, 1800), math.log(5e6), math.log(2e8)
+        end, low, high = t + _span(rng, 300, 1800, config), math.log(5e6), math.log(2e8)
     while t < end:
         size = int(math.exp(rng.uniform(low, high)))
-        event = "file_sent" if rng.random() < 0.9 else "msg_sent"
-        sink.emit(t, event, label, peer=peer.fp, addr=peer.addr, size=size)
+        if rng.random() < 0.9:
+            detail = {"resumed_from": 0, "verified": peer.verified}
+            sink.emit(t, "file_sent", label, peer=peer.fp, addr=peer.addr, size=size, detail=detail)
+        else:
+            sink.emit(t, "msg_sent", label, peer=peer.fp, addr=peer.addr, size=min(size, 65536))
         t += _gap(rng, 60, 400, config, quiet) if quiet else rng.uniform(4, 40)
     sink.emit(t, "conn_close", label, peer=peer.fp, addr=peer.addr)
 
@@ -98,10 +126,25 @@ def exfiltration(
 def integrity_violation(
     sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
 ) -> None:
-    """Someone on the path flips bits: records fail authentication, files fail their hash."""
+    """Someone on the path flips bits (records fail authentication, files their hash),
+    or someone sends frames that break the protocol (malformed: abuse, not volume)."""
     label = "integrity_violation"
     peer = rng.choice(peers)
-    end = t + (rng.uniform(1800, 7200) if quiet else rng.uniform(120, 600))
+    end = t + (_span(rng, 1800, 7200, config) if quiet else _span(rng, 120, 600, config))
+    if rng.random() < 0.3:
+        addr = _attacker_addr(rng) if rng.random() < 0.6 else peer.addr
+        while t < end:
+            sink.emit(t, "conn_open", label, addr=addr)
+            sink.emit(
+                t + 0.01,
+                "frame_rejected",
+                label,
+                addr=addr,
+                detail={"reason": rng.choice(("oversize", "bad_msgpack", "bad version"))},
+            )
+            sink.emit(t + 0.02, "conn_close", label, addr=addr)
+            t += _gap(rng, 60, 400, config, quiet) if quiet else _fast(rng, 2, 30, config)
+        return
     while t < end:
         if rng.random() < 0.75:
             sink.emit(t, "decrypt_fail", label, peer=peer.fp, addr=peer.addr)
@@ -140,7 +183,7 @@ def replay(
     """Captured records injected again into a peer's connection."""
     label = "replay"
     peer = rng.choice(peers)
-    end = t + (rng.uniform(1800, 7200) if quiet else rng.uniform(60, 480))
+    end = t + (_span(rng, 1800, 7200, config) if quiet else _span(rng, 60, 480, config))
     while t < end:
         for _ in range(1 if quiet else rng.randrange(1, 6)):
             sink.emit(
@@ -159,12 +202,20 @@ def replay(
 def flood(
     sink: Sink, rng: random.Random, config: SimConfig, peers: list[Peer], t: float, quiet: bool
 ) -> None:
-    """Connection floods (one or several sources), some with malformed frames."""
+    """Connection floods (one or several sources): connections opened faster than the
+    listener admits (the rest refused, `rate_limited`), or held open without finishing
+    the handshake until it times out (slowloris), or both."""
     label = "flood"
     sources = [_attacker_addr(rng) for _ in range(rng.choice((1, 1, 1, 3)))]
-    malformed = rng.random() < 0.35
-    end = t + (rng.uniform(900, 3600) if quiet else rng.uniform(60, 240))
-    per_second = rng.uniform(0.15, 0.6) / config.slowness if quiet else rng.uniform(1.0, 5.0)
+    holding = rng.random() < 0.4  # handshakes left to time out
+    garbage = not quiet and rng.random() < 0.25  # some admitted connections send junk
+    budget = rng.choice((2, 3, 3, 5))  # the listener's per-source admissions per second
+    end = t + (_span(rng, 900, 3600, config) if quiet else _span(rng, 60, 240, config))
+    if quiet:
+        per_second = rng.uniform(0.15, 0.6) / config.slowness
+    else:
+        per_second = rng.uniform(1.0, 5.0) * config.attack_speed
+    timeout = rng.choice((5.0, 10.0, 10.0, 30.0))
     second = math.floor(t)
     while second < end:
         for addr in sources:
@@ -172,22 +223,32 @@ def flood(
             dropped = 0
             for k in range(opens):
                 when = second + (k + rng.random()) / max(opens, 1)
-                if k >= 3:  # the listener's per-source budget: the rest are refused
+                if k >= budget:  # the listener's per-source budget: the rest are refused
                     dropped += 1
                     continue
                 sink.emit(when, "conn_open", label, addr=addr)
-                if malformed and rng.random() < 0.6:
-                    sink.emit(
-                        when + 0.01,
-                        "frame_rejected",
-                        label,
-                        addr=addr,
-                        detail={"reason": rng.choice(("oversize", "bad_msgpack"))},
-                    )
-                sink.emit(when + 0.02, "conn_close", label, addr=addr)
+                if holding and rng.random() < 0.8:
+                    gone = when + timeout + rng.uniform(0.0, 0.5)
+                    reason = rng.choice(TIMEOUT_REASONS)
+                    sink.emit(gone, "handshake_fail", label, addr=addr, detail={"reason": reason})
+                    sink.emit(gone + 0.01, "conn_close", label, addr=addr)
+                else:
+                    if garbage and rng.random() < 0.5:
+                        sink.emit(
+                            when + 0.01,
+                            "frame_rejected",
+                            label,
+                            addr=addr,
+                            detail={"reason": rng.choice(("oversize", "bad_msgpack"))},
+                        )
+                    sink.emit(when + 0.02, "conn_close", label, addr=addr)
             if dropped:
                 sink.emit(
-                    second + 0.999, "rate_limited", label, addr=addr, detail={"dropped": dropped}
+                    second + 0.999,
+                    "rate_limited",
+                    label,
+                    addr=addr,
+                    detail={"reason": "per_source", "dropped": dropped},
                 )
         second += 1
 
@@ -310,6 +371,9 @@ def new_device(sink: Sink, rng: random.Random, peer: Peer, day0: float) -> None:
             addr=newcomer.addr,
             size=int(rng.uniform(60, 400)),
         )
+    if rng.random() < 0.5:  # a first-seen contact is sent (or sends) a file, small or huge
+        size = int(math.exp(rng.uniform(math.log(1e3), math.log(3e9))))
+        file_transfer(sink, rng, newcomer, t + 300 + rng.uniform(0, 600), size=size)
 
 
 LOOKALIKES: dict[str, tuple[float, Callable[[Sink, random.Random, Peer, float], None]]] = {

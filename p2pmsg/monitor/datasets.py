@@ -53,13 +53,13 @@ TRAINING = ShippedDataset(
     "synthetic_logs.jsonl",
     "training",
     SimConfig(hours=240, seed=1),
-    "58a2f8b5e3389b4120b1ed880e6e327507f93845adf769ab731d59334b12b816",
+    "fbd5218359b687d1e51d69e3db961e3149dc3374b4f7b1b2cc882c74287929e1",
 )
 TEST = ShippedDataset(
     "test_logs.jsonl",
     "test",
     SimConfig(hours=120, seed=2),
-    "d9703a849404e562d29f5916c9d5a9fe88fd16bf2227859624b34e0d8c61eb24",
+    "65157828b6223edccbf7fe57faa43ba10fca50d399cc68c1105c420abf00b94e",
 )
 SHIPPED = (TRAINING, TEST)
 

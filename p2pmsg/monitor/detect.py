@@ -15,6 +15,10 @@ its anomalies add verdicts of their own cost more precision than they gained
 recall. It grades them instead: a model verdict on a window the IsolationForest
 also finds anomalous is raised one severity step, and its anomaly scores feed
 the threat panel's sparkline.
+
+A verdict of a kind that ordinary use can resemble (brute force, exfiltration)
+stands only when the window shows what that kind is about
+(p2pmsg.monitor.corroboration); that measure is the alert's evidence.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from p2pmsg.monitor.corroboration import corroborate
 from p2pmsg.monitor.events import top_label
+from p2pmsg.monitor.explain import drivers
 from p2pmsg.monitor.features import WINDOW, Window
-from p2pmsg.security_events import SEVERITIES
+from p2pmsg.security_events import SEVERITIES, Evidence
 
 # Base severity of a model verdict, by kind.
 MODEL_SEVERITY: dict[str, str] = {
@@ -44,6 +50,10 @@ class ModelVerdict:
     probability: float  # the classifier's probability for `kind`
     anomaly: float  # IsolationForest anomaly score (higher is stranger)
     anomalous: bool  # anomaly above the trained threshold
+    evidence: tuple[Evidence, ...] = ()  # why the verdict stands (see `model_verdicts`)
+    #: A verdict the window did not bear out: what the classifier said before it became
+    #: "normal" (kept for the record; it raises nothing).
+    unsupported: str | None = None
 
 
 def window_start(ts: float) -> float:
@@ -58,14 +68,35 @@ def model_verdicts(bundle: Any, windows: Sequence[Window]) -> list[ModelVerdict]
         return []
     anomaly, proba = score(bundle, [w.features for w in windows])
     classes = bundle.classes
+    ranges = bundle.manifest.get("normal_ranges") or {}
+    importances = getattr(bundle.classifier, "feature_importances_", None)
     verdicts = []
-    for row, value in zip(proba, anomaly, strict=True):
+    for window, row, value in zip(windows, proba, anomaly, strict=True):
         best = int(row.argmax())
-        verdicts.append(
-            ModelVerdict(
-                classes[best], float(row[best]), float(value), bool(value > bundle.threshold)
-            )
+        kind, probability = str(classes[best]), float(row[best])
+        anomalous = bool(value > bundle.threshold)
+        stands, because = corroborate(kind, window)
+        if not stands:
+            verdicts.append(ModelVerdict("normal", probability, float(value), anomalous, (), kind))
+            continue
+        features = (
+            drivers(window.features, ranges, importances)
+            if ranges and importances is not None
+            else ()
         )
+        evidence = (
+            *because,
+            *features,
+            Evidence(
+                "classifier probability", round(probability, 3), f"highest of {len(classes)} labels"
+            ),
+            Evidence(
+                "anomaly score",
+                round(float(value), 3),
+                f"{'above' if anomalous else 'below'} the threshold {bundle.threshold:.2f}",
+            ),
+        )
+        verdicts.append(ModelVerdict(kind, probability, float(value), anomalous, evidence))
     return verdicts
 
 

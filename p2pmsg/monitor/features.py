@@ -18,18 +18,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from p2pmsg.monitor.events import top_label
+from p2pmsg.monitor.meaning import (
+    handshake_timed_out,
+    moved_bytes,
+    password_guess,
+    peer_verified,
+)
 from p2pmsg.security_events import EVENT_NAMES, LOCAL_KEY, SecurityEvent
 
 WINDOW = 60.0
-_INDEX = {name: i for i, name in enumerate(EVENT_NAMES)}
+#: Counts beside the event names, for what an event means (p2pmsg.monitor.meaning):
+#: a handshake that failed a key check vs one left unfinished; a password tried and
+#: found wrong (never a successful unlock, nor one the backoff refused untried); the
+#: connections a listener refused, as `rate_limited` events count them in `dropped`.
+DERIVED = ("hs_auth_fail", "hs_timeout", "unlock_guess", "conn_refused")
+COUNTED = (*EVENT_NAMES, *DERIVED)
+_INDEX = {name: i for i, name in enumerate(COUNTED)}
 _OUT = (_INDEX["msg_sent"], _INDEX["file_sent"])
 _IN = (_INDEX["msg_recv"], _INDEX["file_recv"])
 # Counts summed over the last five minutes: slow attacks stay under per-minute
 # thresholds but not under these.
 SLOW_EVENTS = (
-    "unlock_fail",
+    "unlock_guess",
     "handshake_fail",
+    "hs_auth_fail",
+    "hs_timeout",
     "conn_open",
+    "conn_refused",
     "frame_rejected",
     "rate_limited",
     "decrypt_fail",
@@ -46,8 +61,10 @@ ADDR_MEMORY = 86400.0  # an address that completed a handshake this recently is 
 BASELINE_ALPHA = 0.05  # weight of a new window in a key's volume baseline
 IDLE_EVICT = 86400.0
 
+PROFILE_HALF_LIFE = 7 * 86400.0  # how fast the profile's largest outbound window is forgotten
+
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"n_{name}" for name in EVENT_NAMES),
+    *(f"n_{name}" for name in COUNTED),
     "log_bytes_out",
     "log_bytes_in",
     "log_max_event_bytes",
@@ -69,6 +86,15 @@ FEATURE_NAMES: tuple[str, ...] = (
     "key_is_peer",
     "hour_sin",
     "hour_cos",
+    # Rates and ratios that any flood or guessing shows, whatever its absolute pace.
+    "auth_fail_ratio",  # failed key checks per handshake attempt
+    "timeout_share",  # handshakes left unfinished per connection opened
+    "refused_share",  # connections refused per connection attempted
+    # Outbound volume against this profile's and this peer's own habits.
+    "peer_verified",  # 1 verified contact, 0 not, 0.5 not said
+    "out_vs_profile_peak",  # log bytes out (last 10 min) minus log of the largest usual
+    "out_vs_peer_history",  # log bytes out (last hour) minus log of all sent before
+    "hour_activity",  # share of this profile's past activity that fell in this hour
 )
 
 
@@ -82,6 +108,9 @@ class Window:
     peer: str | None
     addr: str | None
     label: str | None  # ground truth when the events carried labels
+    #: Seconds of this profile's traffic the windower had seen when the window closed:
+    #: the features that compare with "usual" mean little before there is a usual.
+    history: float = math.inf
 
     @property
     def end(self) -> float:
@@ -91,7 +120,7 @@ class Window:
 @dataclass
 class _Open:
     start: float
-    counts: list[int] = field(default_factory=lambda: [0] * len(EVENT_NAMES))
+    counts: list[int] = field(default_factory=lambda: [0] * len(COUNTED))
     bytes_out: int = 0
     bytes_in: int = 0
     max_bytes: int = 0
@@ -115,6 +144,8 @@ class _KeyState:
     baseline_log_out: float = 0.0
     baseline_windows: int = 0
     handshake_addrs: set[str] = field(default_factory=set)
+    verified: float = 0.5
+    sent_before: int = 0  # bytes sent to this key in windows closed before the last hour
 
 
 def _log(value: float) -> float:
@@ -131,6 +162,14 @@ class Windower:
         self._addr_ok: dict[str, deque[float]] = {}
         self._ready: list[Window] = []
         self._next_sweep = 0.0
+        # The profile's own habits: its largest 10-minute outbound volume (decaying),
+        # folded in only once a window is an hour old so a burst cannot raise its own
+        # bar; and when in the day it is active (24 decaying bins).
+        self._peak_out = 0.0
+        self._peak_at = 0.0
+        self._peak_pending: deque[tuple[float, int]] = deque(maxlen=4096)
+        self._hours = [0.0] * 24
+        self._first_ts: float | None = None  # the first event seen: how much history there is
 
     @property
     def active_keys(self) -> int:
@@ -138,6 +177,8 @@ class Windower:
 
     def observe(self, event: SecurityEvent) -> None:
         """Add one event to its key's open window (closing an older one first)."""
+        if self._first_ts is None:
+            self._first_ts = event.ts
         key = event.key
         state = self._keys.get(key)
         if state is None:
@@ -157,10 +198,22 @@ class Windower:
             current = state.open = _Open(start=start)
         index = _INDEX[event.event]
         current.counts[index] += 1
+        if event.event == "handshake_fail":
+            timed_out = handshake_timed_out(event)
+            current.counts[_INDEX["hs_timeout" if timed_out else "hs_auth_fail"]] += 1
+        elif event.event == "unlock_fail" and password_guess(event):
+            current.counts[_INDEX["unlock_guess"]] += 1
+        elif event.event == "rate_limited":
+            dropped = event.detail.get("dropped", 1)
+            dropped = dropped if isinstance(dropped, int) and not isinstance(dropped, bool) else 1
+            current.counts[_INDEX["conn_refused"]] += min(max(dropped, 1), 100_000)
         if index in _OUT:
-            current.bytes_out += event.bytes
+            current.bytes_out += moved_bytes(event)
+            verified = peer_verified(event)
+            if verified is not None:
+                state.verified = float(verified)
         elif index in _IN:
-            current.bytes_in += event.bytes
+            current.bytes_in += moved_bytes(event)
         current.max_bytes = max(current.max_bytes, event.bytes)
         if event.addr is not None:
             current.addrs.add(event.addr)
@@ -211,7 +264,7 @@ class Windower:
         end = w.start + WINDOW
         history = state.history
         while history and history[0][0] < end - LONG_SPAN:
-            history.popleft()
+            state.sent_before += history.popleft()[2]
         slow_now = tuple(w.counts[i] for i in _SLOW)
         recent = [h for h in history if h[0] >= end - SHORT_SPAN]
         slow_sums = [slow_now[j] + sum(h[1][j] for h in recent) for j in range(len(_SLOW))]
@@ -226,6 +279,14 @@ class Windower:
         # A key's first window is its own baseline: no history is not evidence of anything.
         baseline = state.baseline_log_out if state.baseline_windows else log_out
         hour = ((w.start + self.utc_offset) % 86400.0) / 3600.0
+        conn_opens = counts[_INDEX["conn_open"]]
+        refused = counts[_INDEX["conn_refused"]]
+        auth_fail = counts[_INDEX["hs_auth_fail"]]
+        out_10m = w.bytes_out + sum(h[2] for h in history if h[0] >= end - 600.0)
+        peak = self._profile_peak(end)
+        hour_bin = int(hour) % 24
+        hour_total = sum(self._hours)
+        active = sum(counts[_INDEX[n]] for n in ("msg_sent", "msg_recv", "file_sent", "file_recv"))
         features = (
             *(_log(c) for c in counts),
             log_out,
@@ -249,12 +310,41 @@ class Windower:
             float(kind == "peer"),
             math.sin(2 * math.pi * hour / 24),
             math.cos(2 * math.pi * hour / 24),
+            auth_fail / (hs_fail + hs_ok) if hs_fail + hs_ok else 0.0,
+            counts[_INDEX["hs_timeout"]] / max(conn_opens, 1),
+            refused / (refused + conn_opens) if refused + conn_opens else 0.0,
+            state.verified,
+            _log(out_10m) - _log(peak) if out_10m else 0.0,
+            _log(out_1h) - _log(state.sent_before) if out_1h else 0.0,
+            self._hours[hour_bin] / hour_total if hour_total >= 1.0 else 1 / 24,
         )
+        if active:
+            self._learn_hour(hour_bin)
+        if w.bytes_out:
+            self._peak_pending.append((end, out_10m))
         history.append((w.start, slow_now, w.bytes_out))
         state.baseline_log_out = baseline + BASELINE_ALPHA * (log_out - baseline)
         state.baseline_windows += 1
         label = top_label(w.labels) if w.labels else None
-        return Window(key, w.start, features, w.peer, w.addr, label)
+        seen_for = w.start + WINDOW - (w.start if self._first_ts is None else self._first_ts)
+        return Window(key, w.start, features, w.peer, w.addr, label, seen_for)
+
+    def _profile_peak(self, now: float) -> float:
+        """The profile's largest 10-minute outbound volume, as it stood an hour ago."""
+        while self._peak_pending and self._peak_pending[0][0] <= now - LONG_SPAN:
+            when, volume = self._peak_pending.popleft()
+            if volume > self._decayed_peak(when):
+                self._peak_out, self._peak_at = float(volume), when
+        return self._decayed_peak(now)
+
+    def _decayed_peak(self, now: float) -> float:
+        return float(self._peak_out * 0.5 ** (max(now - self._peak_at, 0.0) / PROFILE_HALF_LIFE))
+
+    def _learn_hour(self, hour_bin: int) -> None:
+        """One active window in this hour of the day; old days fade (a 30-day memory)."""
+        if sum(self._hours) > 30 * 60 * 24:
+            self._hours = [h * 0.5 for h in self._hours]
+        self._hours[hour_bin] += 1.0
 
     def _addr_known(self, kind: str, state: _KeyState, w: _Open, end: float) -> float:
         """Addresses: proved an identity lately? Peers: on an address they used before?"""

@@ -171,6 +171,7 @@ class Monitor:
                             "model",
                             round(verdict.probability, 3),
                             model_message(verdict.kind, who, verdict.probability, verdict.anomaly),
+                            evidence=verdict.evidence,
                         ),
                     )
             return alerts
@@ -201,4 +202,5 @@ def _rule_alert(hit: RuleHit) -> Alert:
         f"rule:{hit.rule}",
         hit.score,
         hit.message,
+        evidence=hit.evidence,
     )

@@ -44,6 +44,8 @@ class SimConfig:
     slowness: float = 1.0  # > 1 stretches the gaps between attack events (quieter attacks)
     quiet_fraction: float = 0.4  # share of attack episodes that are slow or quiet
     lookalike_rate: float = 1.0  # multiplies benign look-alikes (big transfers, flaky links)
+    attack_speed: float = 1.0  # multiplies the event rate of loud attacks (floods, guessing)
+    duration_scale: float = 1.0  # multiplies how long every attack episode lasts
 
     def __post_init__(self) -> None:
         if not (0 < self.hours <= 24 * 365):
@@ -54,6 +56,10 @@ class SimConfig:
             raise ValueError("rates cannot be negative")
         if self.slowness <= 0:
             raise ValueError("slowness must be positive")
+        if not (0.05 <= self.attack_speed <= 20.0):
+            raise ValueError("attack_speed must be between 0.05 and 20")
+        if not (0.05 <= self.duration_scale <= 20.0):
+            raise ValueError("duration_scale must be between 0.05 and 20")
         if not (0.0 <= self.quiet_fraction <= 1.0):
             raise ValueError("quiet_fraction must be between 0 and 1")
 
@@ -76,6 +82,7 @@ class Peer:
     file_log_median: float  # ln(bytes) of a typical file
     flakiness: float  # chance that a handshake attempt dies on the network
     drops_per_hour: float
+    verified: bool = False  # a contact whose safety number the owner compared
 
 
 @dataclass
@@ -105,6 +112,40 @@ class Sink:
 
     def timeline(self) -> list[SecurityEvent]:
         return [row[2] for row in sorted(self.rows, key=lambda row: (row[0], row[1]))]
+
+
+#: Named shifts away from the training distribution (`p2pmsg simulate --shift NAME`),
+#: for measuring how the monitor holds up on traffic it was not trained on. Explicit
+#: options still win over a preset's values.
+SHIFTS: dict[str, dict[str, float]] = {
+    # More peers, patient attackers, many benign look-alikes.
+    "slow": {
+        "peers": 10,
+        "slowness": 2.5,
+        "lookalike_rate": 3.0,
+        "quiet_fraction": 0.6,
+        "attack_speed": 0.5,
+        "duration_scale": 1.5,
+    },
+    # Few peers, short and fast attacks.
+    "fast": {
+        "peers": 3,
+        "slowness": 0.6,
+        "lookalike_rate": 2.0,
+        "quiet_fraction": 0.2,
+        "attack_speed": 3.0,
+        "duration_scale": 0.4,
+    },
+    # A busy LAN: many peers, many look-alikes, attacks of every pace.
+    "crowd": {
+        "peers": 24,
+        "slowness": 1.5,
+        "lookalike_rate": 4.0,
+        "quiet_fraction": 0.5,
+        "attack_speed": 1.5,
+        "duration_scale": 0.7,
+    },
+}
 
 
 def fingerprint_for(seed: int, name: str) -> str:
@@ -142,6 +183,7 @@ def make_peers(config: SimConfig) -> list[Peer]:
                 file_log_median=rng.uniform(math.log(40e3), math.log(15e6)),
                 flakiness=rng.uniform(0.0, 0.12),
                 drops_per_hour=rng.uniform(0.02, 0.4),
+                verified=rng.random() < 0.6,
             )
         )
     return peers
@@ -160,7 +202,7 @@ def connect(
             "handshake_fail",
             "normal",
             addr=peer.addr,
-            detail={"reason": rng.choice(("timeout", "reset"))},
+            detail={"reason": rng.choice(("timeout", "reset", "handshake deadline passed"))},
         )
         sink.emit(t + 0.01, "conn_close", "normal", addr=peer.addr)
         t += rng.uniform(2.0, 30.0)
@@ -190,9 +232,21 @@ def chat_burst(
         t += rng.expovariate(1 / 25.0)
 
 
-def file_transfer(sink: Sink, rng: random.Random, peer: Peer, t: float, *, size: int) -> None:
+def file_transfer(
+    sink: Sink, rng: random.Random, peer: Peer, t: float, *, size: int, label: str = "normal"
+) -> None:
+    """One file either way; now and then the link drops mid-way and it resumes."""
     event = "file_sent" if rng.random() < 0.5 else "file_recv"
-    sink.emit(t, event, "normal", peer=peer.fp, addr=peer.addr, size=size)
+    resumed = 0
+    if size > 5_000_000 and rng.random() < 0.12:  # paused by a drop, resumed later
+        resumed = int(size * rng.uniform(0.1, 0.9))
+        sink.emit(t, "conn_close", label, peer=peer.fp, addr=peer.addr, detail={"reason": "reset"})
+        t = connect(sink, rng, peer, t + rng.uniform(5.0, 600.0), flakiness=peer.flakiness)
+        t += rng.uniform(1.0, 60.0)
+    detail: dict[str, Any] = {"resumed_from": resumed}
+    if event == "file_sent":
+        detail["verified"] = peer.verified
+    sink.emit(t, event, label, peer=peer.fp, addr=peer.addr, size=size, detail=detail)
 
 
 def peer_session(sink: Sink, rng: random.Random, peer: Peer, start: float, end: float) -> None:
@@ -203,8 +257,9 @@ def peer_session(sink: Sink, rng: random.Random, peer: Peer, start: float, end: 
     for burst in poisson_times(rng, peer.bursts_per_hour / HOUR, t, end):
         chat_burst(sink, rng, peer, burst, end, messages=1 + int(rng.expovariate(1 / 7.0)))
     for when in poisson_times(rng, peer.files_per_hour / HOUR, t, end):
-        size = int(rng.lognormvariate(peer.file_log_median, 1.2))
-        file_transfer(sink, rng, peer, when, size=max(1, min(size, 150_000_000)))
+        # From a kilobyte to a few gigabytes: a long tail, each peer its own median.
+        size = int(rng.lognormvariate(peer.file_log_median, 1.6))
+        file_transfer(sink, rng, peer, when, size=max(1000, min(size, 6_000_000_000)))
     for epoch, when in enumerate(poisson_times(rng, 1 / HOUR, session_start, end), start=1):
         sink.emit(
             when, "key_rotated", "normal", peer=peer.fp, addr=peer.addr, detail={"epoch": epoch}
@@ -250,6 +305,8 @@ def normal_life(sink: Sink, config: SimConfig, peers: list[Peer]) -> None:
             if end - start > HOUR:
                 peer_session(sink, rng, peer, start, end)
     local_user(sink, config, days, first_day)
+    cli_scripts(sink, config, days, first_day)
+    restarts(sink, config, peers, days, first_day)
 
 
 def local_user(sink: Sink, config: SimConfig, days: int, first_day: float) -> None:
@@ -264,6 +321,40 @@ def local_user(sink: Sink, config: SimConfig, days: int, first_day: float) -> No
                 for typo in range(1 + (rng.random() < 0.3)):
                     sink.emit(when - rng.uniform(4, 20) * (2 - typo), "unlock_fail", "normal")
             sink.emit(when, "unlock_ok", "normal")
+
+
+def cli_scripts(sink: Sink, config: SimConfig, days: int, first_day: float) -> None:
+    """Scripts polling the CLI (`p2pmsg alerts`, `events`): each call unlocks the profile.
+
+    Successful unlocks by our own commands, dozens an hour for hours: never guessing.
+    """
+    rng = random.Random(f"{config.seed}:scripts")
+    for day in range(days):
+        day0 = first_day + day * DAY
+        for _ in range(rng.choice((0, 0, 1, 1, 2))):
+            start = day0 + rng.uniform(0.0, 20.0) * HOUR
+            end = start + rng.uniform(0.5, 8.0) * HOUR
+            period = rng.choice((5.0, 10.0, 15.0, 30.0, 60.0, 300.0))
+            program = rng.choice(("p2pmsg alerts", "p2pmsg events", "p2pmsg peers", "p2pmsg id"))
+            t = start
+            while t < end:
+                sink.emit(t, "unlock_ok", "normal", detail={"program": program})
+                t += period * rng.uniform(0.9, 1.1)
+
+
+def restarts(sink: Sink, config: SimConfig, peers: list[Peer], days: int, first_day: float) -> None:
+    """Our node restarting (an update, a reboot): every peer online reconnects at once."""
+    rng = random.Random(f"{config.seed}:restarts")
+    for day in range(days):
+        day0 = first_day + day * DAY
+        for _ in range(rng.choice((0, 0, 1, 1, 2))):
+            t = day0 + rng.uniform(8.0, 22.0) * HOUR
+            sink.emit(t, "unlock_ok", "normal")
+            for peer in peers:
+                if rng.random() < 0.6:
+                    when = t + rng.uniform(1.0, 20.0)
+                    sink.emit(when, "peer_discovered", "normal", peer=peer.fp, addr=peer.addr)
+                    connect(sink, rng, peer, when + rng.uniform(0.1, 3.0), flakiness=peer.flakiness)
 
 
 def generate(config: SimConfig) -> list[SecurityEvent]:

@@ -32,6 +32,7 @@ from typing import Any
 from p2pmsg.errors import ConfigError
 from p2pmsg.monitor import model as model_files
 from p2pmsg.monitor.events import read_events, require_labels
+from p2pmsg.monitor.explain import normal_ranges
 from p2pmsg.monitor.features import FEATURE_NAMES, Window, featurize
 from p2pmsg.monitor.paths import MONITOR_DIR, checkout_root
 
@@ -195,6 +196,11 @@ def train(
             "validation_every": VALIDATION_EVERY,
         },
         "metrics": metrics,
+        # What "normal" looks like per feature, so a model alert can say which of its
+        # features were outside it (p2pmsg.monitor.explain).
+        "normal_ranges": normal_ranges(
+            [w.features for w in windows if (w.label or "normal") == "normal"]
+        ),
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     (out_dir / model_files.MANIFEST_FILE).write_bytes(manifest_bytes)

@@ -214,14 +214,19 @@ class Profile:
                 raise self._already_exists() from None
         return UnlockedProfile(identity, data_key, name, self, created)
 
-    def unlock(self, password: str, *, now: Clock = time.time) -> UnlockedProfile:
+    def unlock(
+        self, password: str, *, now: Clock = time.time, program: str | None = None
+    ) -> UnlockedProfile:
         """Open the identity file; throttled and logged (see `p2pmsg.profile.throttle`).
+
+        `program` names what unlocked (e.g. "p2pmsg alerts") in the logged event, so
+        the monitor can tell our own scripts' and commands' unlocks from a stranger's.
 
         Raises `ProfileNotFoundError`, `KeystoreError` (corrupt file),
         `UnlockThrottledError` (must wait; the password was not tried) or
         `WrongPasswordError`. Does not take the profile lock.
         """
-        contents = self._attempt(password, now)
+        contents = self._attempt(password, now, program)
         return UnlockedProfile(
             contents.identity, contents.data_key, contents.name, self, contents.created
         )
@@ -232,7 +237,7 @@ class Profile:
         """Take the profile lock, then unlock; the lock is released again if unlocking fails."""
         lock = self.acquire_lock(command)
         try:
-            unlocked = self.unlock(password, now=now)
+            unlocked = self.unlock(password, now=now, program=command)
         except BaseException:
             lock.release()
             raise
@@ -260,7 +265,9 @@ class Profile:
 
     # -- internals --------------------------------------------------------------
 
-    def _attempt(self, password: str, now: Clock) -> keystore.KeystoreContents:
+    def _attempt(
+        self, password: str, now: Clock, program: str | None = None
+    ) -> keystore.KeystoreContents:
         with self._unlock_guard():
             blob = self._read_keystore()
             try:
@@ -279,6 +286,7 @@ class Profile:
                         "failures": state.failures,
                         "retry_after": round(wait, 3),
                     },
+                    program,
                 )
                 raise UnlockThrottledError(wait)
             counted = state.after_failure(ts)
@@ -287,14 +295,17 @@ class Profile:
                 contents = keystore.open_keystore(blob, password)
             except WrongPasswordError:
                 self._log(
-                    ts, "unlock_fail", {"reason": "wrong_password", "failures": counted.failures}
+                    ts,
+                    "unlock_fail",
+                    {"reason": "wrong_password", "failures": counted.failures},
+                    program,
                 )
                 raise
             except KeystoreError as exc:
                 throttle.save_state(self.unlock_state_path, state)  # not a guess: undo
                 raise self._corrupt(exc) from None
             throttle.save_state(self.unlock_state_path, throttle.UnlockState())
-            self._log(ts, "unlock_ok", {"previous_failures": state.failures})
+            self._log(ts, "unlock_ok", {"previous_failures": state.failures}, program)
             return contents
 
     @contextlib.contextmanager
@@ -322,7 +333,11 @@ class Profile:
             raise KeystoreError(f"{self.keystore_path} is too large to be a p2pmsg identity file")
         return blob
 
-    def _log(self, ts: float, event: str, detail: dict[str, object]) -> None:
+    def _log(
+        self, ts: float, event: str, detail: dict[str, object], program: str | None = None
+    ) -> None:
+        if program is not None:
+            detail = {**detail, "program": program}
         record = SecurityEvent(float(ts), event, detail={"profile": self.name, **detail})
         append_event(self.events_path, record.to_dict())
 

@@ -121,3 +121,40 @@ def test_an_unknown_or_malformed_id_is_one_error_line_and_changes_nothing(
     assert set(_states(tmp_path).values()) == {"unread"}
     both = _run(tmp_path, "--ack", "1", "--dismiss", "2")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr  # argparse
+
+
+def test_evaluate_reports_the_profiles_false_alarms(tmp_path: Path) -> None:
+    """`p2pmsg evaluate --false-alarms` grades the labelled log as always, then says how
+    often this user judged the monitor wrong on their own traffic, by kind."""
+    _profile(tmp_path)
+    _ok(tmp_path, "--false-alarm", "1", "3")
+    _ok(tmp_path, "--ack", "2")
+
+    def evaluate(*extra: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "p2pmsg", "evaluate", "--data-dir", str(tmp_path), *extra],
+            env={**os.environ, "P2PMSG_PASSWORD": PASSWORD},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    report = json.loads(evaluate("--false-alarms", "--json"))
+    assert report["detectors"]["combined"]["macro_f1"] > 0.9  # the log is still graded
+    assert report["profile_alerts"] == {
+        "profile": "default",
+        "alerts": 4,
+        "by_state": {"unread": 1, "acknowledged": 1, "dismissed": 0, "false_alarm": 2},
+        "false_alarm_share": 0.5,
+        "false_alarms_by_kind": {"flood": 2},
+    }
+    text = evaluate("--false-alarms").splitlines()
+    assert text[-2:] == [
+        "profile default: 4 alerts, 2 marked a false alarm (50%); 1 unread, 1 acknowledged, "
+        "0 dismissed",
+        "  false alarms of kind flood: 2",
+    ]

@@ -74,6 +74,25 @@ def test_bench_suites_quick_json() -> None:
     assert targets["aes-256-gcm"]["measure"] == "slowdown"
     assert suites["all_targets_met"] == all(t["met"] is True for t in targets.values())
 
+    # Which Twofish path ran is reported; on the fast path the fallback is measured beside it.
+    path = suites["twofish_path"]
+    assert path["active"] in ("libgcrypt", "portable") and path["describe"]
+    for e in suites["results"]:
+        if e["suite"] != "twofish-cbc-hmac-sha256":
+            assert "path" not in e
+            continue
+        assert e["path"] == path["active"]
+        if path["active"] == "libgcrypt":
+            fallback = e["portable_path"]
+            assert fallback["ops_per_s"] > 0
+            assert fallback["speedup"] == pytest.approx(
+                e["ops_per_s"] / fallback["ops_per_s"], rel=0.01
+            )
+    table = _p2pmsg("bench", "suites", "--quick")
+    assert table.returncode == 0, table.stderr
+    assert f"twofish-cbc-hmac-sha256 [{path['active']}]" in table.stdout
+    assert "Twofish path: " + path["active"] in table.stdout
+
 
 def test_unknown_scenario_lists_the_known_ones() -> None:
     result = _p2pmsg("bench", "suites", "warp-drive")

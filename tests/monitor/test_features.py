@@ -52,6 +52,7 @@ def test_five_minute_and_hourly_sums_see_slow_attacks() -> None:
     last = windows[-1]
     assert count(last, "n5m_handshake_fail") == 4  # t = 720, 810, 900, 990 within 5 min
     assert count(last, "n1h_handshake_fail") == 12
+    assert count(last, "n1h_hs_auth_fail") == 12  # no reason given: a failed check
     assert feature(last, "handshake_fail_ratio") == 1.0
     assert feature(last, "addr_known") == 0.0
 
@@ -118,3 +119,45 @@ def test_key_count_is_bounded() -> None:
     for i in range(200):
         windower.observe(ev(i * 61, "conn_open", addr=f"10.1.{i // 250}.{i % 250}"))
     assert len(windower._keys) <= 51
+
+
+def test_timeouts_and_refusals_are_flood_evidence_guesses_are_not_polls() -> None:
+    """A handshake left unfinished is counted apart from one that failed a key check,
+    refused connections by their `dropped` count, and only wrong passwords as guesses
+    (never a successful unlock, nor a poll the backoff refused untried)."""
+    events = [
+        ev(1, "conn_open", addr="10.9.9.9"),
+        ev(2, "handshake_fail", addr="10.9.9.9", detail={"reason": "handshake deadline passed"}),
+        ev(3, "conn_open", addr="10.9.9.9"),
+        ev(4, "handshake_fail", addr="10.9.9.9", detail={"reason": "bad_signature"}),
+        ev(5, "rate_limited", addr="10.9.9.9", detail={"reason": "per_source", "dropped": 6}),
+        ev(6, "unlock_ok", detail={"program": "p2pmsg alerts"}),
+        ev(7, "unlock_fail", detail={"reason": "throttled"}),
+        ev(8, "unlock_fail", detail={"reason": "wrong_password"}),
+    ]
+    windows = featurize(events)
+    (flood,) = by_key(windows, "10.9.9.9")
+    assert count(flood, "n_hs_timeout") == 1 and count(flood, "n_hs_auth_fail") == 1
+    assert count(flood, "n_conn_refused") == 6
+    assert feature(flood, "timeout_share") == 0.5 and feature(flood, "auth_fail_ratio") == 0.5
+    assert feature(flood, "refused_share") == pytest.approx(6 / 8)
+    (local,) = by_key(windows, "local")
+    assert count(local, "n_unlock_guess") == 1 and count(local, "n_unlock_fail") == 2
+
+
+def test_outbound_volume_is_judged_against_this_profiles_and_peers_habits() -> None:
+    day = 86400.0
+    routine = [
+        ev(i * day, "file_sent", peer=OTHER, size=2_000_000_000, detail={"verified": True})
+        for i in range(3)
+    ]
+    after = [
+        ev(3 * day + 10, "file_sent", peer=PEER, size=1_000_000_000, detail={"verified": False})
+    ]
+    windows = featurize([*routine, *after])
+    (new,) = by_key(windows, PEER)
+    assert feature(new, "out_vs_profile_peak") < 0  # half of what this profile often sends
+    assert feature(new, "peer_verified") == 0.0
+    assert feature(by_key(windows, OTHER)[-1], "peer_verified") == 1.0
+    alone = by_key(featurize(after), PEER)[0]
+    assert feature(alone, "out_vs_profile_peak") > 20  # a profile that never sent anything

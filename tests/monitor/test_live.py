@@ -56,6 +56,8 @@ def test_rule_backed_attacks_alert_on_the_next_tick(events: list, kind: str) -> 
     alerts = monitor.tick(events[-1].ts + 2.0)
     assert kind in {a.kind for a in alerts}
     assert all(a.ts <= events[-1].ts + 2.0 for a in alerts)
+    # Every rule alert explains itself: its measure, what it saw, its threshold.
+    assert all(a.evidence and a.evidence[0].expected.startswith("alert") for a in alerts)
 
 
 def test_repeated_hits_become_one_alert(loaded: Monitor) -> None:

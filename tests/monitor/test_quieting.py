@@ -106,12 +106,12 @@ def _frames(monitor: Monitor, start: float, peer: str = PEER) -> list[Alert]:
 
 
 def test_the_live_monitor_quiets_after_the_dedup_and_escalation() -> None:
-    """End to end through the rules: 3 malformed frames are a medium flood alert; after
+    """End to end through the rules: 3 malformed frames are a medium integrity alert; after
     the user marks one a false alarm, the next (past the 15 min fold) is low. A repeat
     offender escalated to high comes out medium: one step below what it would be."""
     monitor = Monitor()
     (first,) = _frames(monitor, 0)
-    assert (first.kind, first.severity) == ("flood", "medium")
+    assert (first.kind, first.severity) == ("integrity_violation", "medium")
     monitor.set_false_alarms([replace(first, id=1, state="false_alarm", state_at=T0 + 60)])
     (second,) = _frames(monitor, 1000)
     assert second.severity == "low" and "one step quieter" in second.message

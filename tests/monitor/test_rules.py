@@ -4,7 +4,7 @@ import pytest
 
 from p2pmsg.monitor.rules import MIB, RuleEngine, RuleHit
 from p2pmsg.security_events import SecurityEvent
-from tests.monitor.helpers import PEER, ev
+from tests.monitor.helpers import OTHER, PEER, ev
 
 
 def run(events: list[SecurityEvent]) -> list[RuleHit]:
@@ -80,7 +80,8 @@ def test_rate_limited_pours_its_dropped_count() -> None:
 @pytest.mark.parametrize(("n", "fires"), [(2, False), (3, True)])
 def test_malformed_frames(n: int, fires: bool) -> None:
     hits = run([ev(i * 30, "frame_rejected", addr="10.8.8.8") for i in range(n)])
-    assert bool(hits) is fires and all(h.kind == "flood" for h in hits)
+    # Protocol abuse (or corruption on the path), not volume: integrity, not flood.
+    assert bool(hits) is fires and all(h.kind == "integrity_violation" for h in hits)
 
 
 @pytest.mark.parametrize(
@@ -187,3 +188,120 @@ def test_a_rekey_storm_is_one_high_alert() -> None:
     (hit,) = engine.observe(storm)
     assert (hit.rule, hit.kind, hit.severity) == ("rekey_storm", "flood", "high")
     assert "key agreements in a storm" in hit.message
+
+
+def test_a_flood_of_unfinished_handshakes_is_a_flood_not_brute_force() -> None:
+    """Handshakes that time out or are reset are connections held open (or a bad link):
+    evidence of flooding, never of guessing, which needs a check to fail."""
+    events = []
+    for i in range(30):
+        events.append(ev(i * 2.0, "conn_open", addr="10.9.9.9"))
+        reason = ("handshake deadline passed", "timeout", "reset")[i % 3]
+        events.append(ev(i * 2.0 + 1, "handshake_fail", addr="10.9.9.9", detail={"reason": reason}))
+    events.append(ev(61, "rate_limited", addr="10.9.9.9", detail={"dropped": 30}))
+    kinds = {hit.kind for hit in run(events)}
+    assert kinds == {"flood"}
+    assert "handshake_timeouts" in rules_fired(events)
+
+
+def test_handshakes_that_fail_a_key_check_are_brute_force_whatever_the_wording() -> None:
+    for reason in (
+        "identity signature does not match the peer's Noise static key",
+        "bad_signature",
+        "unknown_key",
+        "",  # no reason given: counted, an attacker does not get to choose the wording
+    ):
+        events = [
+            ev(
+                i * 5,
+                "handshake_fail",
+                addr="10.6.6.6",
+                detail={"reason": reason} if reason else {},
+            )
+            for i in range(5)
+        ]
+        assert {hit.kind for hit in run(events)} == {"brute_force"}, reason
+
+
+def test_polling_the_cli_unlocks_without_an_alert() -> None:
+    """A script calling `p2pmsg alerts` every 10 s unlocks each time; after one typo of
+    the owner's, the polls that land in the backoff are refused before any password is
+    tried. Neither is guessing."""
+    events = [
+        ev(i * 10.0, "unlock_ok", detail={"program": "p2pmsg alerts", "previous_failures": 0})
+        for i in range(360)
+    ]
+    events.append(ev(1000.5, "unlock_fail", detail={"reason": "wrong_password", "failures": 1}))
+    events += [
+        ev(1001 + i, "unlock_fail", detail={"reason": "throttled", "program": "p2pmsg alerts"})
+        for i in range(20)
+    ]
+    assert run(sorted(events, key=lambda e: e.ts)) == []
+
+
+def test_a_verified_contact_may_be_sent_a_large_file() -> None:
+    big = [
+        ev(0, "file_sent", peer=PEER, size=500 * MIB, detail={"verified": True, "resumed_from": 0})
+    ]
+    assert run(big) == []
+    unverified = [ev(0, "file_sent", peer=PEER, size=500 * MIB, detail={"verified": False})]
+    assert rules_fired(unverified) == {"exfiltration_volume"}
+
+
+def test_a_resumed_transfer_counts_only_what_was_sent_after_the_resume() -> None:
+    resumed = [
+        ev(0, "file_sent", peer=PEER, size=300 * MIB, detail={"resumed_from": 250 * MIB}),
+    ]
+    assert run(resumed) == []
+
+
+def test_a_profile_that_often_sends_gigabytes_may_send_one_to_a_new_peer() -> None:
+    routine = [
+        ev(i * 86400.0, "file_sent", peer=OTHER, size=3 * 1024 * MIB, detail={"verified": True})
+        for i in range(3)
+    ]
+    new_peer = ev(3 * 86400.0 + 5, "file_sent", peer=PEER, size=2 * 1024 * MIB)
+    assert run([*routine, new_peer]) == []
+
+
+def test_exfiltration_far_beyond_this_profiles_habits_still_alerts() -> None:
+    """Small files by day to a verified contact, then a night of large ones to another:
+    past the floor and past twice anything this profile ever sent."""
+    routine = [
+        ev(i * 3600.0, "file_sent", peer=OTHER, size=5 * MIB, detail={"verified": True})
+        for i in range(48)
+    ]
+    night = [
+        ev(48 * 3600.0 + i * 20, "file_sent", peer=PEER, size=40 * MIB, detail={"verified": False})
+        for i in range(8)
+    ]
+    hits = run([*routine, *night])
+    assert {h.rule for h in hits} == {"exfiltration_volume"} and hits[0].peer == PEER
+    assert "limit 200 MiB" in hits[0].message
+
+
+def test_junk_frames_inside_a_connection_flood_are_the_flood() -> None:
+    """Malformed frames alone are an integrity matter; sent on the connections of a
+    connection flood they are part of the flood, and the flood rule speaks for them."""
+    events = []
+    for i in range(40):
+        events.append(ev(i * 0.1, "conn_open", addr="10.9.9.9"))
+        if i >= 6:  # the flood under way
+            events.append(ev(i * 0.1 + 0.01, "frame_rejected", addr="10.9.9.9"))
+    assert {hit.kind for hit in run(events)} == {"flood"}
+    spaced = [ev(i * 2.0, "conn_open", addr="10.8.8.8") for i in range(3)]
+    spaced += [ev(i * 2.0 + 0.01, "frame_rejected", addr="10.8.8.8") for i in range(3)]
+    assert {hit.kind for hit in run(sorted(spaced, key=lambda e: e.ts))} == {"integrity_violation"}
+
+
+def test_every_rule_hit_explains_itself_with_its_threshold_and_what_it_saw() -> None:
+    guesses = run(
+        [ev(i * 10, "unlock_fail", detail={"reason": "wrong_password"}) for i in range(5)]
+    )
+    (why,) = guesses[0].evidence
+    assert (why.name, why.observed, why.expected) == ("wrong passwords in 10 min", 5, "alert at 5")
+    (sent,) = run([ev(0, "file_sent", peer=PEER, size=300 * MIB, detail={"verified": False})])
+    (why,) = sent.evidence
+    assert why.observed == 300.0 and why.expected == "alert above 200 (usually 0.0)"
+    single = run([ev(0, "replay_rejected", peer=PEER, addr="10.0.0.2")])
+    assert single[0].evidence and single[0].evidence[0].expected == "alert at 1"

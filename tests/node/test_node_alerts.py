@@ -113,7 +113,7 @@ async def test_a_false_alarm_quiets_the_next_alert_of_the_live_monitor(
         return raised
 
     (first,) = await burst(0)
-    assert (first.kind, first.severity) == ("flood", "medium")
+    assert (first.kind, first.severity) == ("integrity_violation", "medium")
     assert first.id is not None
     await node.mark_false_alarms([first.id])
     (second,) = await burst(1000)

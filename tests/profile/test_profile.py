@@ -14,6 +14,7 @@ from p2pmsg.errors import (
     KeystoreError,
     PasswordPolicyError,
     ProfileNotFoundError,
+    UnlockThrottledError,
     WrongPasswordError,
 )
 from p2pmsg.profile import Profile, default_data_dir, read_events
@@ -189,3 +190,28 @@ def test_every_attempt_is_logged_in_the_design_schema(created: Profile, clock: F
     assert events[1]["detail"]["reason"] == "wrong_password"
     assert events[1]["detail"]["failures"] == 1
     assert "Sekrit" not in created.events_path.read_text()  # guesses are never logged
+
+
+def test_an_unlock_event_names_the_program_that_unlocked(
+    created: Profile, clock: FakeClock
+) -> None:
+    """A script polling `p2pmsg alerts` unlocks each time: its events say so, for the
+    monitor; an attempt without a program says nothing (the TUI, old callers)."""
+    created.unlock(PASSWORD, now=clock, program="p2pmsg alerts")
+    for _ in range(5):  # five free failures, then a backoff
+        clock.advance(1.0)
+        with pytest.raises(WrongPasswordError):
+            created.unlock("Sekrit-Guess-42", now=clock, program="p2pmsg id")
+    clock.advance(0.5)
+    with pytest.raises(UnlockThrottledError):
+        created.unlock(PASSWORD, now=clock, program="p2pmsg alerts")
+    clock.advance(600.0)
+    created.unlock(PASSWORD, now=clock)
+    events = read_events(created.events_path)
+    assert [(e["event"], e["detail"].get("program")) for e in events] == [
+        ("unlock_ok", "p2pmsg alerts"),
+        *[("unlock_fail", "p2pmsg id")] * 5,
+        ("unlock_fail", "p2pmsg alerts"),
+        ("unlock_ok", None),
+    ]
+    assert events[6]["detail"]["reason"] == "throttled"

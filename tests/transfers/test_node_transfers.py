@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import stat
@@ -85,3 +86,22 @@ async def test_files_both_ways_at_once_with_chat_all_arrive(pair: Pair, tmp_path
         assert sha256_of(Path(received.path)) == digest
     for text in texts:
         assert await pair.alice.wait_delivered(text.id, 10) in ("delivered", "read")
+
+
+async def test_a_sent_files_event_says_whether_the_receiver_is_verified(
+    pair: Pair, tmp_path: Path
+) -> None:
+    """The monitor judges volume to a verified contact differently from volume to a key
+    first seen today, so `file_sent` carries the receiver's verification state."""
+    src = tmp_path / "twice.bin"
+    write_random(src, CHUNK_SIZE + 7)
+    first = await pair.alice.send_file("bob", str(src))
+    assert (await wait_final(pair.alice, first.id)).state == "completed"
+    bob = next(p for p in await pair.alice.peers() if p.name == "bob")
+    await pair.alice.set_verified(bob.fingerprint, True)
+    second = await pair.alice.send_file("bob", str(src))
+    assert (await wait_final(pair.alice, second.id)).state == "completed"
+    await asyncio.sleep(0.3)  # the security log's flusher writes in batches
+    sent = [e for e in await pair.alice.security_events(limit=5000) if e["event"] == "file_sent"]
+    assert [e["detail"]["verified"] for e in sent] == [False, True]
+    assert all(e["peer"] == bob.fingerprint and e["bytes"] == CHUNK_SIZE + 7 for e in sent)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from p2pmsg.errors import ProfileLockedError, UnlockThrottledError, WrongPasswordError
-from p2pmsg.node.api import NodeAPI
+from p2pmsg.node.api import Evidence, NodeAPI
 from p2pmsg.ui.launcher import Rule
 from p2pmsg.ui.timefmt import Clock
 from tests.ui.fake_node import T0, FakeNode, fp_for
@@ -32,7 +32,17 @@ def populated_node() -> FakeNode:
         status="delivered",
     )
     node.history(bob.fingerprint, "this one disappears", created=T0 - 120, ttl=300.0)
-    node.raise_alert("flood", "high", fp_for("dave"), "dave sent 4000 frames in 10 s", ts=T0 - 90)
+    node.raise_alert(
+        "flood",
+        "high",
+        fp_for("dave"),
+        "dave sent 4000 frames in 10 s",
+        ts=T0 - 90,
+        evidence=(
+            Evidence("frames from this peer in 10 s", 4000, "alert at 1000"),
+            Evidence("connections from this address in 60 s", 2.5, "usually 0-1"),
+        ),
+    )
     node.raise_alert("replay", "medium", fp_for("dave"), "replayed record counter 17", ts=T0 - 1800)
     node.log_event("handshake_ok", fp_for("bob"))
     node.log_event("decrypt_fail", fp_for("dave"))

@@ -22,6 +22,7 @@ from p2pmsg.node.api import (
     AlertStateChanged,
     AlertView,
     DirectionStatus,
+    Evidence,
     MessageReceived,
     MessageStatusChanged,
     MessageView,
@@ -243,7 +244,14 @@ class FakeNode:
         return transfer
 
     def raise_alert(
-        self, kind: str, severity: str, peer: str | None, message: str, *, ts: float | None = None
+        self,
+        kind: str,
+        severity: str,
+        peer: str | None,
+        message: str,
+        *,
+        ts: float | None = None,
+        evidence: tuple[Evidence, ...] = (),
     ) -> AlertView:
         alert = AlertView(
             ts=self.clock() if ts is None else ts,
@@ -255,6 +263,7 @@ class FakeNode:
             score=0.93,
             message=message,
             id=len(self.alert_views) + 1,
+            evidence=evidence,
         )
         self.alert_views.append(alert)
         self.emit(AlertRaised(alert))

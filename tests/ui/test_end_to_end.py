@@ -211,3 +211,61 @@ async def test_an_impostor_is_flagged_and_kept_apart_in_the_app(tmp_path: Path) 
     finally:
         for node in made.values():
             await node.stop()
+
+
+async def test_an_alert_is_acted_on_from_its_detail_screen_on_a_real_node(tmp_path: Path) -> None:
+    """The dashboard and the detail screen over a real node and its real store: the alerts
+    table has the focus, Enter opens the alert, `a` and `f` change its stored state (the
+    screen follows the node's event), and the states are what a restart reads."""
+    from textual.widgets import DataTable
+
+    from p2pmsg.security_events import Alert
+    from p2pmsg.store import Store
+    from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
+    from p2pmsg.ui.screens.dashboard import DashboardScreen
+    from tests.ui.conftest import screen_text
+
+    key = os.urandom(32)
+    identity = Identity.generate(os.urandom)
+    node = await node_module.Node.open(
+        identity, "alice", tmp_path / "alice.db", key, loopback_config()
+    )
+    await node.start()
+    now = time.time()
+    for offset, kind in ((60.0, "replay"), (30.0, "flood")):
+        alert = Alert(now - offset, kind, "high", None, "10.0.0.9", "rule:test", 1.0, kind)
+        await node._store.run(Store.add_alert, alert)
+    app = P2PMsgApp(node=node)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("f2")
+            await _until(lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+            dash = app.screen
+            table = dash.query_one("#alert-table", DataTable)
+            await _until(lambda: table.row_count == 2, "the stored alerts")
+            assert app.focused is table
+            await pilot.press("enter")  # the newest: the flood
+            await _until(lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
+            detail = app.screen
+            assert isinstance(detail, AlertDetailScreen) and detail.alert.kind == "flood"
+            await pilot.press("a")
+            await _until(lambda: detail.alert.state == "acknowledged", "acknowledged")
+            await pilot.press("f")
+            await _until(lambda: detail.alert.state == "false_alarm", "a false alarm")
+            await pilot.pause(0.1)
+            assert "marked a false alarm" in screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert app.screen is dash
+            assert [str(table.get_cell_at((r, 1))) for r in range(2)] == ["false alarm", "unread"]
+    finally:
+        await node.stop()
+    again = await node_module.Node.open(
+        identity, "alice", tmp_path / "alice.db", key, loopback_config()
+    )
+    try:
+        states = {a.kind: a.state for a in await again.alerts()}
+        assert states == {"flood": "false_alarm", "replay": "unread"}
+    finally:
+        await again.stop()

@@ -262,7 +262,7 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         assert first.startswith("● CRIT impersonation bob")  # ● unread
         assert "flood 2" in str(panel.query_one("#threat-counts").render())
         toasts = [(n.title, n.message) for n in app._notifications]
-        assert ("CRITICAL alert: impersonation", "bob's key changed mid-session") in toasts
+        assert ("CRITICAL alert: impersonation (bob)", "bob's key changed mid-session") in toasts
         assert not any("slightly chatty" in m for _, m in toasts)
         panel.query_one("#alerts", OptionList).focus()
         await pilot.press("home", "enter")
@@ -277,6 +277,8 @@ async def test_alerts_reach_the_threat_panel_and_notify_when_high(node: FakeNode
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         [unproven] = [label for label in labels if label.startswith("● HIGH brute-force")]
         assert "127.0.0.1" in unproven
+        toasts = [(n.title, n.message) for n in app._notifications]
+        assert ("HIGH alert: brute_force (127.0.0.1)", "12 failed handshakes within 60 s") in toasts
 
 
 async def test_peer_events_update_the_list(node: FakeNode) -> None:

@@ -1,6 +1,7 @@
-"""Snapshot tests (pytest-textual-snapshot): main screen, dashboard, verify, key decision,
-settings and create-profile screens at 120x40 and 80x24 (the main screen also at 60x18),
-with the clock pinned (UTC) and the fake node's data fixed.
+"""Snapshot tests (pytest-textual-snapshot): main screen, dashboard (its alerts and its
+Trends), an alert's detail, verify, key decision, settings and create-profile screens at
+120x40 and 80x24 (the main screen also at 60x18), with the clock pinned (UTC) and the
+fake node's data fixed.
 
 Regenerate after a deliberate visual change with
 `pytest tests/ui/test_snapshots.py --snapshot-update` and review the SVG diff.
@@ -54,6 +55,39 @@ def test_dashboard(snap_compare, size: tuple[int, int]) -> None:  # type: ignore
         await pilot.pause(0.3)
 
     assert snap_compare(_app(), terminal_size=size, run_before=open_dashboard)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_trends(snap_compare, size, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The anomaly scores on fixed axes with the model's threshold line. The model card
+    is a fixed one here (the monitor's own search order, P2PMSG_MODEL_DIR first), so that
+    retraining the shipped models does not move this picture."""
+    (tmp_path / "manifest.json").write_text('{"anomaly_threshold": 0.55}', encoding="utf-8")
+    monkeypatch.setenv("P2PMSG_MODEL_DIR", str(tmp_path))
+
+    async def open_trends(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("f2")
+        await pilot.pause(0.3)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_trends)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_alert_detail(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The newest alert (the flood) opened from the dashboard: its state, what it is,
+    its advice, and the lifecycle keys in the footer."""
+
+    async def open_detail(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot)
+        await pilot.press("f2")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_detail)
 
 
 @pytest.mark.parametrize("size", SIZES)

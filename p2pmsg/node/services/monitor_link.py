@@ -1,11 +1,18 @@
 """Security events -> the live monitor -> alerts stored and streamed.
 
 The security log hands every `SecurityEvent` to `observe` (O(1), on the loop).
-Every `interval` seconds `tick` runs in a worker thread (rules, window closing,
-batch model scoring), and each `Alert` it returns is stored in the profile as
-it is and published as `AlertRaised` with its `AlertView`, the API's shape.
-The models load in the background after start, so a node is usable at once
-and the monitor says "rules-only" until then.
+Every `interval` seconds the monitor ticks (rules, window closing, batch model
+scoring), and each `Alert` it returns is stored in the profile as it is and
+published as `AlertRaised` with its `AlertView`, the API's shape.
+
+Where the monitor runs: with its models, in a process of its own
+(`monitor_worker`: scikit-learn in a thread starved the event loop of the GIL
+for tens of milliseconds per tick, see there), which loads and verifies the
+models in the background after start, so a node is usable at once and the
+monitor says "rules-only" until then. On rules alone (short-lived commands,
+`monitor_models=False`) a tick is light and runs in a worker thread, with no
+process to start. If the worker process dies, the monitor goes on in a thread
+on rules alone and says so.
 """
 
 from __future__ import annotations
@@ -13,8 +20,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, cast
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import AlertRaised, AlertState, AlertView, MonitorChanged, MonitorStatus
@@ -28,14 +40,157 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Events waiting for the worker process between two ticks, at most (as `Monitor`'s own
+#: queue): beyond it they are dropped and counted, so a flood cannot fill the memory.
+MAX_PENDING = 100_000
+
 
 def _freeze_startup_heap() -> None:
-    """Keep the models (scikit-learn, SciPy: some 100,000 objects that live as long as the
-    process) out of every later garbage collection. Each full collection walked them all:
-    11-12 us per chat message on the sender, a quarter of its CPU (bench chat, py-spy and
-    gc callbacks). Garbage from loading is collected first; what survives is frozen."""
+    """Keep what lives as long as the process out of every later garbage collection.
+    When the models were loaded in this process (scikit-learn, SciPy: some 100,000
+    objects), each full collection walked them all: 11-12 us per chat message on the
+    sender, a quarter of its CPU (bench chat, py-spy and gc callbacks). They now load in
+    the monitor's process, which freezes its own heap; the node's startup heap is frozen
+    all the same. Garbage is collected first; what survives is frozen."""
     gc.collect()
     gc.freeze()
+
+
+class _Runner(Protocol):
+    """Where the monitor runs: a thread of this process, or a process of its own."""
+
+    @property
+    def mode(self) -> str: ...
+
+    def recent_scores(self) -> tuple[float, ...]: ...
+
+    def observe(self, event: SecurityEvent) -> None: ...
+
+    def set_false_alarms(self, false_alarms: list[Alert]) -> None: ...
+
+    async def load_models(self, now: float) -> None: ...
+
+    async def tick(self, now: float) -> list[Alert]: ...
+
+    async def close(self) -> None: ...
+
+
+class _InThread:
+    """The monitor in this process; its tick in a worker thread. For rules alone: the
+    GIL is held for a few milliseconds at most (bench monitor)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self._monitor = monitor
+
+    @property
+    def mode(self) -> str:
+        return self._monitor.mode
+
+    def recent_scores(self) -> tuple[float, ...]:
+        return self._monitor.recent_scores()
+
+    def observe(self, event: SecurityEvent) -> None:
+        self._monitor.observe(event)
+
+    def set_false_alarms(self, false_alarms: list[Alert]) -> None:
+        self._monitor.set_false_alarms(false_alarms)
+
+    async def load_models(self, now: float) -> None:
+        await asyncio.to_thread(self._monitor.load_models, now)
+
+    async def tick(self, now: float) -> list[Alert]:
+        return await asyncio.to_thread(self._monitor.tick, now)
+
+    async def close(self) -> None:
+        return None
+
+
+class _InProcess:
+    """The monitor in a process of its own (`monitor_worker`). Events wait here between
+    ticks; each tick hands them over with the time and takes back the alerts and the
+    state the UI shows. If the process dies, a monitor in a thread takes over on rules
+    alone (the windows the dead one held are lost) and `mode` says why."""
+
+    def __init__(self) -> None:
+        from p2pmsg.monitor.live import NOT_LOADED
+        from p2pmsg.node.services import monitor_worker
+
+        self._worker = monitor_worker
+        # "spawn": a fork of a process with threads (the store's, the executor's, the
+        # UI's) can copy a held lock into the child; a fresh interpreter cannot.
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=monitor_worker.init,
+            initargs=(os.getpid(),),
+        )
+        self._pending: deque[SecurityEvent] = deque()
+        self._false_alarms: list[Alert] | None = None
+        self._mode = NOT_LOADED
+        self._scores: tuple[float, ...] = ()
+        self._fallback: _InThread | None = None
+        self.dropped_events = 0
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def recent_scores(self) -> tuple[float, ...]:
+        return self._scores if self._fallback is None else self._fallback.recent_scores()
+
+    def observe(self, event: SecurityEvent) -> None:
+        if self._fallback is not None:
+            self._fallback.observe(event)
+        elif len(self._pending) < MAX_PENDING:
+            self._pending.append(event)
+        else:
+            self.dropped_events += 1
+
+    def set_false_alarms(self, false_alarms: list[Alert]) -> None:
+        if self._fallback is not None:
+            self._fallback.set_false_alarms(false_alarms)
+        else:
+            self._false_alarms = list(false_alarms)  # handed over with the next tick
+
+    async def load_models(self, now: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._mode = await loop.run_in_executor(self._pool, self._worker.load_models, now)
+        except BrokenProcessPool as exc:
+            self._fall_back(exc)
+
+    async def tick(self, now: float) -> list[Alert]:
+        if self._fallback is not None:
+            return await self._fallback.tick(now)
+        events: Sequence[SecurityEvent] = list(self._pending)
+        self._pending.clear()
+        false_alarms, self._false_alarms = self._false_alarms, None
+        loop = asyncio.get_running_loop()
+        try:
+            alerts, self._mode, self._scores = await loop.run_in_executor(
+                self._pool, self._worker.tick, events, false_alarms, now
+            )
+        except BrokenProcessPool as exc:
+            fallback = self._fall_back(exc)
+            if false_alarms is not None:
+                fallback.set_false_alarms(false_alarms)
+            for event in events:
+                fallback.observe(event)
+            return await fallback.tick(now)
+        return alerts
+
+    def _fall_back(self, exc: BaseException) -> _InThread:
+        from p2pmsg.monitor.live import Monitor
+
+        log.error("the monitor's process stopped (%s); continuing on rules alone", exc)
+        self._mode = f"rules-only: the monitor's process stopped ({exc or type(exc).__name__})"
+        self._fallback = _InThread(Monitor())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return self._fallback
+
+    async def close(self) -> None:
+        # Joining the worker blocks: not on the loop.
+        await asyncio.to_thread(self._pool.shutdown, True, cancel_futures=True)
 
 
 def alert_view(alert: Alert) -> AlertView:
@@ -75,44 +230,49 @@ class MonitorLink:
         self._enabled = enabled
         self._load_models = load_models
         self._interval = interval
-        self._monitor: Monitor | None = None
+        self._runner: _Runner | None = None
         self._task: asyncio.Task[None] | None = None
 
     def status(self) -> MonitorStatus:
-        if self._monitor is None:
+        if self._runner is None:
             return MonitorStatus(
                 "rules-only: the monitor is off" if not self._enabled else "rules-only: starting"
             )
-        return MonitorStatus(self._monitor.mode, self._monitor.recent_scores())
+        return MonitorStatus(self._runner.mode, self._runner.recent_scores())
 
     def set_false_alarms(self, false_alarms: list[Alert]) -> None:
         """Hand the user's recent false alarms to the monitor's quieting policy."""
-        if self._monitor is not None:
-            self._monitor.set_false_alarms(false_alarms)
+        if self._runner is not None:
+            self._runner.set_false_alarms(false_alarms)
 
     def observe(self, event: SecurityEvent) -> None:
-        if self._monitor is not None:
-            self._monitor.observe(event)
+        if self._runner is not None:
+            self._runner.observe(event)
 
     async def start(self) -> None:
         if not self._enabled or self._task is not None:
             return
-        from p2pmsg.monitor.live import Monitor
+        if self._load_models:
+            self._runner = _InProcess()
+        else:
+            from p2pmsg.monitor.live import Monitor
 
-        self._monitor = Monitor()
+            self._runner = _InThread(Monitor())
         self._task = asyncio.create_task(self._run(), name="p2pmsg-monitor")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
         await self.tick()  # alerts for what happened right before the stop
+        if self._runner is not None:
+            await self._runner.close()
 
     async def _run(self) -> None:
-        monitor = self._monitor
-        assert monitor is not None
+        runner = self._runner
+        assert runner is not None
         if self._load_models:
             try:
-                await asyncio.to_thread(monitor.load_models, self._clock())
+                await runner.load_models(self._clock())
             except Exception:  # a broken model file must not stop the node
                 log.exception("loading the monitor's models failed")
             _freeze_startup_heap()
@@ -122,14 +282,17 @@ class MonitorLink:
             await self.tick()
 
     async def tick(self) -> list[AlertView]:
-        monitor = self._monitor
-        if monitor is None:
+        runner = self._runner
+        if runner is None:
             return []
+        mode = runner.mode
         try:
-            alerts = await asyncio.to_thread(monitor.tick, self._clock())
+            alerts = await runner.tick(self._clock())
         except Exception:
             log.exception("monitor tick failed")
             return []
+        if runner.mode != mode:  # e.g. the worker process died: the UI says so
+            self._bus.publish(MonitorChanged(self.status()))
         raised: list[AlertView] = []
         for alert in alerts:
             try:

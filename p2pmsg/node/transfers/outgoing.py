@@ -158,7 +158,15 @@ class OutgoingActor(TransferActor):
                     # The receiver says it saved other bytes than we read: not a success.
                     await self.fail("the receiver saved a file whose SHA-256 differs from ours")
                     return
-                self.log_event("file_sent", self.progress.size, resumed_from=self.resumed_from)
+                # Whether the receiver is a verified contact: the monitor judges volume
+                # to a verified contact differently from volume to a first-seen key.
+                record = await self.services.store.run(Store.get_peer, self.peer)
+                self.log_event(
+                    "file_sent",
+                    self.progress.size,
+                    resumed_from=self.resumed_from,
+                    verified=bool(record is not None and record.verified),
+                )
                 await self.end("completed", final_path=str(self.source), sha256=digest)
         elif kind == "decline":
             await self.end("declined", error=decline_text(str(item[1])))

@@ -6,6 +6,13 @@ Data comes from the node in workers and then follows the live event stream.
 The alerts table lists every state (dismissed ones and false alarms too, which
 the threat panel drops); `a`, `d` and `f` act on the row under the cursor, and
 the header and the Trends tab count unread alerts and false alarms.
+
+Keys: the alerts table has the focus when the screen opens, and again after each
+tab key. The tabs are on 1..4 wherever the focus is not in a filter box: there a
+digit is text (the filter may be "2026" or "10.0.0.2"), so the footer then offers
+escape, back to the tab's table, instead. (alt+digit cannot serve: Textual reads
+the ESC-digit that terminals send for it as a macOS Option character, e.g. "£".)
+`/` goes to the tab's filter box.
 """
 
 from __future__ import annotations
@@ -24,13 +31,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import (
     DataTable,
     Footer,
     Header,
     Input,
     Select,
-    Sparkline,
     Static,
     TabbedContent,
     TabPane,
@@ -48,13 +55,25 @@ from p2pmsg.node.api import (
     NodeEvent,
     SecurityEventLogged,
 )
+from p2pmsg.ui.alert_actions import set_alert_state
 from p2pmsg.ui.model_card import load_model_card, render_model_card
 from p2pmsg.ui.palette import MUTED, OK, SEVERITY_STYLE, WARN, rich_style
 from p2pmsg.ui.safe_text import clip, literal, printable
 from p2pmsg.ui.timefmt import Clock, ago
+from p2pmsg.ui.widgets.score_chart import ScoreChart
 from p2pmsg.ui.widgets.threat_panel import ALERT_KEYS, SEVERITY_RANK, unread_title
 
 BUCKETS = 6
+#: The tabs in order: id, label. Digit N shows the Nth.
+TABS = (("alerts", "Alerts"), ("events", "Events"), ("trends", "Trends"), ("model", "Model card"))
+#: What has the focus on each tab when it is shown by its key.
+TAB_FOCUS = {
+    "alerts": "#alert-table",
+    "events": "#event-table",
+    "trends": "#trends-scroll",
+    "model": "#model-scroll",
+}
+FILTERS = {"alerts": "#alert-filter", "events": "#event-filter"}
 SEVERITIES = ("low", "medium", "high", "critical")
 #: How each lifecycle state reads in the table, and its style: unread stands out.
 STATE_CELL = {
@@ -89,6 +108,22 @@ def bucket_counts(
     return labels, counts
 
 
+def detail_text(detail: object) -> str:
+    """An event's detail as `key: value` pairs (`count: 1 · new: 1`), nested ones
+    dotted (`frame.kind: hello`); every part made printable (peers' text is in it)."""
+    if not isinstance(detail, dict):
+        return printable(str(detail)) if detail not in (None, "") else ""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict) and value:
+            parts += [f"{printable(str(key))}.{part}" for part in detail_text(value).split(" · ")]
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{printable(str(key))}: {', '.join(printable(str(v)) for v in value)}")
+        else:
+            parts.append(f"{printable(str(key))}: {printable(str(value))}")
+    return " · ".join(parts)
+
+
 def counts_table(title: str, labels: list[str], counts: dict[str, list[int]]) -> Table:
     table = Table(title=title, title_justify="left", expand=True, box=None)
     table.add_column(title.split()[-1], no_wrap=True)
@@ -98,6 +133,12 @@ def counts_table(title: str, labels: list[str], counts: dict[str, list[int]]) ->
     for key, row in sorted(counts.items(), key=lambda kv: -sum(kv[1])):
         table.add_row(literal(clip(key, 20)), *[str(v) if v else "·" for v in row], str(sum(row)))
     return table
+
+
+def anomaly_threshold(manifest: dict[str, Any] | None) -> float | None:
+    """The trained anomaly threshold a model card states, if it states a number."""
+    value = (manifest or {}).get("anomaly_threshold")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def last_column_room(table: DataTable[Any], most: int, least: int = 8) -> int:
@@ -111,14 +152,22 @@ def last_column_room(table: DataTable[Any], most: int, least: int = 8) -> int:
 
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f2", "app.pop_screen", "Back"),
-        Binding("1", "tab('alerts')", "Alerts", show=False),
-        Binding("2", "tab('events')", "Events", show=False),
-        Binding("3", "tab('trends')", "Trends", show=False),
-        Binding("4", "tab('model')", "Model card", show=False),
-        Binding("r", "reload", "Reload"),
+        # Escape: out of a filter box first (the first enabled binding of a key wins).
+        Binding("escape", "to_table", "Table"),
+        Binding("escape", "back", "Back"),
+        Binding("f2", "app.pop_screen", "Back", show=False),
+        Binding("f1", "help", "Help", show=False),
+        # One footer entry stands for the four (the footer has no room for four).
+        Binding("1", "tab('alerts')", "Tabs", key_display="1…4"),
+        *(
+            Binding(str(n), f"tab('{tab}')", label, show=False)
+            for n, (tab, label) in enumerate(TABS[1:], start=2)
+        ),
+        Binding("slash", "filter", "Filter"),
+        Binding("r", "reload", "Reload", show=False),
         *(Binding(key, f"set_state('{state}')", label) for key, _, label, state in ALERT_KEYS),
     ]
+    AUTO_FOCUS = "#alert-table"
 
     def __init__(self, node: NodeAPI, clock: Clock, peer_name: Callable[[str | None], str]) -> None:
         super().__init__()
@@ -131,6 +180,9 @@ class DashboardScreen(Screen[None]):
         self.status = MonitorStatus(mode="rules-only: loading")
         self.counts = AlertCounts()
         self._alert_columns: tuple[str, ...] = ()
+        # The trained anomaly threshold, from the model card (the manifest the monitor
+        # loads: one search order, p2pmsg.monitor.model); None until read, or without one.
+        self.threshold: float | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⛨")
@@ -149,17 +201,18 @@ class DashboardScreen(Screen[None]):
                     yield Input(placeholder="filter events", id="event-filter")
                     yield Select([], prompt="any event", id="event-kind")
                 yield DataTable(id="event-table", cursor_type="row", zebra_stripes=True)
-            with TabPane("Trends", id="trends"), VerticalScroll():
+            with TabPane("Trends", id="trends"), VerticalScroll(id="trends-scroll"):
                 yield Static(id="monitor-mode")
                 yield Static(id="alert-counts")
-                yield Static(Text("anomaly score, recent windows", style="dim"))
-                yield Sparkline([0.0], id="dash-scores")
+                yield Static(id="score-caption")
+                yield ScoreChart(id="dash-scores")
                 yield Static(id="score-range")
                 yield Static(id="kind-counts")
                 yield Static(id="peer-counts")
-            with TabPane("Model card", id="model"), VerticalScroll():
+            with TabPane("Model card", id="model"), VerticalScroll(id="model-scroll"):
                 yield Static(Text("loading…", style="dim"), id="model-card")
-        yield Footer()
+        # Compact: the alert keys and the tab keys fit in 80 columns.
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = "Security dashboard"
@@ -179,9 +232,43 @@ class DashboardScreen(Screen[None]):
         self._fill_events()
 
     def action_tab(self, tab: str) -> None:
+        """Show the tab and give its table (or its page) the focus, so the arrows and
+        the alert keys work at once."""
         self.query_one(TabbedContent).active = tab
+        self.query_one(TAB_FOCUS[tab], Widget).focus()
+
+    def action_help(self) -> None:
+        from p2pmsg.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    def action_filter(self) -> None:
+        tab = self.query_one(TabbedContent).active
+        if tab in FILTERS:
+            self.query_one(FILTERS[tab], Input).focus()
+
+    def _in_filter(self) -> bool:
+        """Whether the focus is in a filter row (its text box or its choice)."""
+        return isinstance(self.focused, (Input, Select))
+
+    def action_to_table(self) -> None:
+        """From a filter box (or the severity / kind choice) back to the tab's table,
+        keeping what was typed."""
+        self.query_one(TAB_FOCUS[self.query_one(TabbedContent).active], Widget).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "to_table":
+            return self._in_filter()
+        if action in ("back", "tab"):  # in a filter, escape and digits are the box's
+            return not self._in_filter()
+        if action == "filter":
+            try:
+                return self.query_one(TabbedContent).active in FILTERS and not self._in_filter()
+            except NoMatches:
+                return False
         if action == "set_state":  # on the alerts tab, with an alert under the cursor
             try:
                 tabs = self.query_one(TabbedContent)
@@ -192,6 +279,12 @@ class DashboardScreen(Screen[None]):
         return True
 
     @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        self.refresh_bindings()
+        # A hidden tab's table has no width, so its last column was clipped to the least:
+        # refill once the shown one is laid out.
+        self.call_after_refresh(self._refill)
+
     @on(DataTable.RowHighlighted, "#alert-table")
     def _bindings_changed(self) -> None:
         self.refresh_bindings()
@@ -203,17 +296,8 @@ class DashboardScreen(Screen[None]):
 
     @work(group="alert-state")
     async def _set_state(self, alert: AlertView, state: str) -> None:
-        if alert.id is None:
-            return
-        act = {
-            "acknowledged": self.node.acknowledge_alerts,
-            "dismissed": self.node.dismiss_alerts,
-            "false_alarm": self.node.mark_false_alarms,
-        }[state]
-        try:
-            await act([alert.id])  # the node's AlertStateChanged refreshes the table
-        except P2PMsgError as exc:
-            self.notify(str(exc), title="Alert", severity="error", markup=False)
+        # The node's AlertStateChanged refreshes the table.
+        await set_alert_state(self.node, alert, state, self.notify, self.peer_name(alert.peer))
 
     @work(exclusive=True, group="dash-load")
     async def action_reload(self) -> None:
@@ -243,6 +327,11 @@ class DashboardScreen(Screen[None]):
             else Text(printable(source), style=warn)
         )
         self.app.call_from_thread(self.query_one("#model-card", Static).update, renderable)
+        self.app.call_from_thread(self._set_threshold, anomaly_threshold(manifest))
+
+    def _set_threshold(self, threshold: float | None) -> None:
+        self.threshold = threshold
+        self._fill_trends()
 
     def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
         changed = False
@@ -285,7 +374,9 @@ class DashboardScreen(Screen[None]):
 
         alert = self._alert_rows.get(str(event.row_key.value))
         if alert is not None:
-            self.app.push_screen(AlertDetailScreen(alert, self.peer_name(alert.peer), self.clock))
+            self.app.push_screen(
+                AlertDetailScreen(alert, self.peer_name(alert.peer), self.clock, self.node)
+            )
 
     def _fill_alerts(self) -> None:
         table = self.query_one("#alert-table", DataTable)
@@ -360,7 +451,7 @@ class DashboardScreen(Screen[None]):
                 continue
             peer = record.get("peer")
             peer_text = self.peer_name(peer) if isinstance(peer, str) else "-"
-            detail = printable(str(record.get("detail", "")))
+            detail = detail_text(record.get("detail"))
             haystack = f"{name} {peer_text} {record.get('addr')} {detail}".casefold()
             if needle and needle not in haystack:
                 continue
@@ -383,13 +474,35 @@ class DashboardScreen(Screen[None]):
         )
         self.query_one("#monitor-mode", Static).update(mode)
         self.query_one("#alert-counts", Static).update(Text(counts_line(self.counts)))
-        scores = list(self.status.recent_scores) or [0.0]
-        self.query_one("#dash-scores", Sparkline).data = scores
+        scores = self.status.recent_scores
+        self.query_one("#score-caption", Static).update(
+            Text(
+                "anomaly score per scored window"
+                + (
+                    f" · red line: threshold {self.threshold:.2f}"
+                    if self.threshold is not None
+                    else ""
+                ),
+                style="dim",
+            )
+        )
+        chart = self.query_one("#dash-scores", ScoreChart)
+        chart.set_scores(scores, self.threshold)
+        chart.display = bool(scores)
         self.query_one("#score-range", Static).update(
             Text(
-                f"{len(self.status.recent_scores)} windows · min {min(scores):.2f} · "
-                f"max {max(scores):.2f} · latest {scores[-1]:.2f}",
+                f"{len(scores)} windows · min {min(scores):.2f} · max {max(scores):.2f} · "
+                f"latest {scores[-1]:.2f}"
+                + (
+                    f" · {sum(v > self.threshold for v in scores)} above the threshold"
+                    if self.threshold is not None
+                    else ""
+                ),
                 style="dim",
+            )
+            if scores
+            else Text(
+                "no windows scored yet (the models score each minute of traffic)", style="dim"
             )
         )
         labels, kinds = bucket_counts([(a.ts, a.kind) for a in self.alerts], now)

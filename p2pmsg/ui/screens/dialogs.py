@@ -130,5 +130,5 @@ class MainDialogs:
         from p2pmsg.ui.screens.alert_detail import AlertDetailScreen
 
         self._host.push_screen(
-            AlertDetailScreen(alert, self._host.peer_name(alert.peer), self._clock)
+            AlertDetailScreen(alert, self._host.peer_name(alert.peer), self._clock, self._node)
         )

@@ -31,6 +31,9 @@ KEYS = (
     ("a / x / c", "in the conversation: accept / decline the newest file offer; copy a message"),
     ("ctrl+f", "search this conversation (enter/↑ older, ↓ newer, esc closes)"),
     ("a / d / f", "on an alert (threat panel, F2 dashboard): acknowledge / dismiss / false alarm"),
+    ("enter", "on an alert: its details, what it rests on, and the same a / d / f"),
+    ("1…4", "F2 dashboard tabs: alerts, events, trends, model card (in a filter: esc first)"),
+    ("/ · esc · r", "F2 dashboard: filter this tab · back to its table · reload"),
     ("esc", "back to the composer / close a dialog"),
     ("ctrl+q", "quit (asks first while files are moving)"),
 )

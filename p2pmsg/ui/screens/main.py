@@ -48,6 +48,7 @@ from p2pmsg.node.api import (
     SessionStatusView,
     TransferUpdated,
 )
+from p2pmsg.ui.alert_actions import set_alert_state
 from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
 from p2pmsg.ui.safe_text import clip, literal_content, printable
 from p2pmsg.ui.screens.conversation_commands import ConversationCommands, describe_unsendable
@@ -294,26 +295,7 @@ class MainScreen(Screen[None]):
     async def set_alert_state(self, alert: AlertView, state: str) -> None:
         """Ask the node; its `AlertStateChanged` updates the panel, the dashboard, the
         header (and, for an alert already past `state`, nothing changes)."""
-        if alert.id is None:
-            return
-        act = {
-            "acknowledged": self.node.acknowledge_alerts,
-            "dismissed": self.node.dismiss_alerts,
-            "false_alarm": self.node.mark_false_alarms,
-        }[state]
-        try:
-            changed = await act([alert.id])
-        except P2PMsgError as exc:
-            self.notify(str(exc), title="Alert", severity="error", markup=False)
-            return
-        if changed and state == "false_alarm":
-            self.notify(
-                f"Later {alert.kind.replace('_', ' ')} alerts about "
-                f"{printable(clip(self.peer_name(alert.peer), 24))} are raised one severity "
-                "lower for 7 days (never below low; critical ones stay critical).",
-                title="Marked a false alarm",
-                markup=False,
-            )
+        await set_alert_state(self.node, alert, state, self.notify, self.peer_name(alert.peer))
 
     def _set_unread_alerts(self, unread: int) -> None:
         self.unread_alerts = max(unread, 0)
@@ -666,13 +648,17 @@ class MainScreen(Screen[None]):
         self._clash_pending.add(event.fingerprint)
 
     def _alerts_raised(self, alerts: list[AlertView]) -> None:
-        self.query_one(ThreatPanel).add_alerts(alerts)
+        panel = self.query_one(ThreatPanel)
+        panel.add_alerts(alerts)
         self._set_unread_alerts(self.unread_alerts + sum(a.state == "unread" for a in alerts))
         for alert in alerts:
             if SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK["high"]:
+                # Who it is about (the peer's name, or the address of one that proved no
+                # key) is in the title: the message alone may not say it.
+                who = printable(clip(panel.source_of(alert), 40))
                 self.notify(
                     printable(clip(alert.message, 120)),
-                    title=f"{alert.severity.upper()} alert: {alert.kind}",
+                    title=f"{alert.severity.upper()} alert: {alert.kind} ({who})",
                     severity="error",
                     markup=False,
                     timeout=8,

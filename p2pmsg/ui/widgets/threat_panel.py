@@ -117,7 +117,7 @@ class ThreatPanel(Vertical):
     def on_resize(self) -> None:
         self._refresh_ages()
 
-    def _source_of(self, alert: AlertView) -> str:
+    def source_of(self, alert: AlertView) -> str:
         """Who the alert is about: the peer's name once it proved a key, else the address
         it came from (a brute force or a flood before any handshake), never a bare "-"."""
         if alert.peer:
@@ -191,7 +191,7 @@ class ThreatPanel(Vertical):
         options.clear_options()
         options.add_options(
             Option(
-                alert_label(alert, self._source_of(alert), now, options.size.width or 36),
+                alert_label(alert, self.source_of(alert), now, options.size.width or 36),
                 id=str(index),
             )
             for index, alert in enumerate(self._alerts)
