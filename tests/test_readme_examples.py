@@ -296,9 +296,19 @@ def test_lan_files_example(make_lan: MakeLan, tmp_path: Path, bin_dir: Path) -> 
 
     def setup(receiver_home: Path, sender_home: Path) -> None:
         (sender_home / "holiday.tar.zst").write_bytes(payload)
+        (sender_home / "photos" / "2024").mkdir(parents=True)
+        (sender_home / "photos" / "2024" / "beach.jpg").write_bytes(payload[:1000])
+        (sender_home / "photos" / "empty.txt").write_bytes(b"")
+        (sender_home / "notes.txt").write_text("notes")
+        (sender_home / "drafts").mkdir()
+        (sender_home / "drafts" / "a.md").write_text("# a")
 
     _, _, machines = _run_lan_block(
         "lan-files", make_lan, tmp_path, bin_dir, ("bob", "alice"), setup
     )
-    received = machines[0][2] / "Downloads" / "p2pmsg" / "holiday.tar.zst"
-    assert received.read_bytes() == payload
+    downloads = machines[0][2] / "Downloads" / "p2pmsg"
+    assert (downloads / "holiday.tar.zst").read_bytes() == payload
+    assert (downloads / "photos" / "2024" / "beach.jpg").read_bytes() == payload[:1000]
+    assert (downloads / "photos" / "empty.txt").read_bytes() == b""
+    assert (downloads / "files" / "notes.txt").read_text() == "notes"
+    assert (downloads / "files" / "drafts" / "a.md").read_text() == "# a"

@@ -200,7 +200,13 @@ SECURITY_WORDS = {
 
 
 def _transfer_text(view: api.TransferView, name: Callable[[str], str]) -> str | None:
-    """One line when a transfer ends (its progress is the sending command's business)."""
+    """One line when a transfer ends (its progress is the sending command's business).
+    A folder offer has a line when it is offered too (its count and total size, before
+    it is accepted) and when it ends; the files inside it have none of their own."""
+    if view.bundle_id is not None:
+        return None
+    if view.files:
+        return _folder_text(view, name)
     file = f"{printable(view.name)} ({human_size(view.size)})"
     if view.state == "completed" and view.direction == "in":
         saved = f", saved as {printable(view.path)}" if view.path else ""
@@ -211,6 +217,23 @@ def _transfer_text(view: api.TransferView, name: Callable[[str], str]) -> str | 
         way = f"from {name(view.peer)}" if view.direction == "in" else f"to {name(view.peer)}"
         why = f": {printable(view.error)}" if view.error else ""
         return f"-- {file} {way} not delivered ({view.state}){why}"
+    return None
+
+
+def _folder_text(view: api.TransferView, name: Callable[[str], str]) -> str | None:
+    what = f"folder {printable(view.name)} ({view.files} files, {human_size(view.size)})"
+    if view.state == "offered" and view.direction == "in":
+        return f"-- {name(view.peer)} offers the {what}, id {view.id}"
+    if view.state == "completed" and view.direction == "in":
+        saved = f", saved in {printable(view.path)}" if view.path else ""
+        return f"-- received {what} from {name(view.peer)}, each SHA-256 verified{saved}"
+    if view.state == "completed":
+        return f"-- sent {what} to {name(view.peer)}, verified by the receiver"
+    if view.state in ("failed", "declined", "expired", "cancelled"):
+        way = f"from {name(view.peer)}" if view.direction == "in" else f"to {name(view.peer)}"
+        why = f": {printable(view.error)}" if view.error else ""
+        done = f", {view.files_done} of {view.files} files arrived" if view.files_done else ""
+        return f"-- {what} {way} not delivered ({view.state}{done}){why}"
     return None
 
 

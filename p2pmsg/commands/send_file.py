@@ -1,4 +1,9 @@
-"""`p2pmsg send-file --to PEER PATH`: send one file and say whether it arrived verified.
+"""`p2pmsg send-file --to PEER PATH...`: send files and say whether they arrived verified.
+
+One file is a single-file offer. Several paths, or a folder, are one folder
+offer (protocol section 7.2): the receiver accepts it as a whole into a new
+folder; progress counts bytes and files of the whole offer. Symlinks inside a
+folder are skipped, never followed (listed on stderr).
 
 Starts a node (dialling only the recipient), offers the file, shows progress
 (bytes, rate, time left: one updating line on a terminal, a plain line per
@@ -44,13 +49,14 @@ def register(
     p = subparsers.add_parser(
         "send-file",
         parents=[common],
-        help="send a file and wait until it arrived verified",
+        help="send files or folders and wait until they arrived verified",
         description="Offer PATH to PEER (display name or fingerprint prefix), stream it and "
-        "wait for the receiver to verify its SHA-256. Exit status 0: arrived "
-        "verified; 1: failed or refused; 3: not finished, resumes later.",
+        "wait for the receiver to verify its SHA-256. Several paths or a folder are one "
+        "offer, received into a new folder (symlinks inside a folder are skipped). Exit "
+        "status 0: arrived verified; 1: failed or refused; 3: not finished, resumes later.",
     )
     p.add_argument("--to", required=True, metavar="PEER", help="display name or fingerprint prefix")
-    p.add_argument("path", metavar="PATH", help="the file to send")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="the files and folders to send")
     p.add_argument(
         "--timeout",
         type=float,
@@ -79,13 +85,14 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{args.path} is not a readable file")
+    paths = [Path(p).expanduser() for p in args.paths]
+    for given, path in zip(args.paths, paths, strict=True):
+        if not (path.is_file() or path.is_dir()):
+            raise ConfigError(f"{given} is not a readable file or folder")
     if args.timeout <= 0 or args.reach <= 0 or args.wait < 0:
         raise ConfigError("--timeout and --reach must be positive and --wait not negative")
     try:
-        return asyncio.run(_send_file(args, path))
+        return asyncio.run(_send_file(args, paths))
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; {RESUMES}",
@@ -105,6 +112,8 @@ def progress_line(view: TransferView) -> str:
     """'  45%  90.0 MiB of 200.0 MiB  85.2 MiB/s  0:01 left'."""
     share = 100.0 if view.size == 0 else 100.0 * view.bytes_done / view.size
     parts = [f"{share:5.1f}%", f"{human_size(view.bytes_done)} of {human_size(view.size)}"]
+    if view.files:
+        parts.append(f"{view.files_done}/{view.files} files")
     if view.rate_bps > 0:
         parts.append(f"{human_size(int(view.rate_bps))}/s")
         parts.append(f"{format_duration((view.size - view.bytes_done) / view.rate_bps)} left")
@@ -138,7 +147,7 @@ class ProgressPrinter:
         self.out.flush()
 
 
-async def _send_file(args: argparse.Namespace, path: Path) -> int:
+async def _send_file(args: argparse.Namespace, paths: list[Path]) -> int:
     printer = ProgressPrinter(sys.stdout, args.json)
     async with running_node(
         args, "p2pmsg send-file", auto_connect=False, monitor_models=False
@@ -148,7 +157,12 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
         # The name is the peer's claim: printed only through the sanitiser.
         label = printable(peer.name if peer is not None and peer.name else fingerprint[:16])
         events = node.subscribe()
-        view = await node.send_file(fingerprint, str(path))
+        if len(paths) == 1 and paths[0].is_file():
+            view = await node.send_file(fingerprint, str(paths[0]))
+        else:
+            view = await node.send_files(fingerprint, [str(p) for p in paths])
+            if view.error:  # what was left out: symlinks and special files
+                print(f"p2pmsg: {printable(view.error)}", file=sys.stderr)
         loop = asyncio.get_running_loop()
         reached = node.directory.session(fingerprint) is not None
         deadline = loop.time() + (args.timeout if reached else args.reach)
@@ -194,7 +208,12 @@ async def _send_file(args: argparse.Namespace, path: Path) -> int:
             )
         return EXIT_QUEUED
     if final.state == "completed":
-        if not args.json:
+        if not args.json and final.files:
+            print(
+                f"{printable(final.name)}: {final.files} files, {human_size(final.size)} "
+                "arrived, each SHA-256 verified"
+            )
+        elif not args.json:
             print(
                 f"{printable(final.name)}: {human_size(final.size)} arrived, SHA-256 verified "
                 f"({final.sha256[:16]}...)"

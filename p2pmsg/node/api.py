@@ -126,6 +126,13 @@ class TransferView:
     path: str | None = None  # final path once completed (receiver) or source (sender)
     error: str | None = None
     created: float = 0.0  # when it was offered (wall clock): orders cards among messages
+    #: A folder or multi-file offer (protocol section 7.2) is one view too: `files` is its
+    #: number of files (0 for a single-file transfer), `files_done` how many arrived
+    #: verified; size and bytes_done are the whole offer's. `path`: the receiver's folder.
+    files: int = 0
+    files_done: int = 0
+    #: For one file of such an offer: the offer's id (its per-file progress)
+    bundle_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -430,6 +437,16 @@ class NodeAPI(Protocol):
     async def add_peer(self, host: str, port: int) -> None: ...
 
     async def send_file(self, peer: str, path: str) -> TransferView: ...
+    async def send_files(self, peer: str, paths: Sequence[str]) -> TransferView:
+        """Files and folders as one folder offer (protocol section 7.2): one view with
+        `files` > 0; accept_file / decline_file / cancel_file take its id as a whole.
+        Symlinks inside a folder are skipped, never followed (listed in `error`)."""
+        ...
+
+    async def bundle_files(self, bundle_id: str) -> list[TransferView]:
+        """A folder offer's per-file progress (the files started so far)."""
+        ...
+
     async def accept_file(self, transfer_id: str) -> None: ...
     async def decline_file(self, transfer_id: str) -> None: ...
     async def transfers(self, peer: str | None = None) -> list[TransferView]: ...

@@ -563,6 +563,18 @@ class Node:
         self.want_connection(record.fingerprint)
         return view
 
+    async def send_files(self, peer: str, paths: Sequence[str]) -> TransferView:
+        record = await self._resolve(peer)
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
+        view = await self.files.send_files(record.fingerprint, paths)
+        self.want_connection(record.fingerprint)
+        return view
+
+    async def bundle_files(self, bundle_id: str) -> list[TransferView]:
+        return await self.files.bundle_files(bundle_id)
+
     async def accept_file(self, transfer_id: str) -> None:
         await self.files.accept_file(transfer_id)
 

@@ -19,6 +19,7 @@ from typing import Final, Literal
 
 from p2pmsg.protocol.handshake import PeerInfo
 from p2pmsg.protocol.messages import (
+    BundleOffer,
     Chat,
     FileAccept,
     FileAck,
@@ -61,6 +62,7 @@ UserMessage = (
     | FileAck
     | FileDone
     | FileCancel
+    | BundleOffer
     | PairStart
     | PairReply
     | PairFinish

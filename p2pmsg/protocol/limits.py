@@ -58,6 +58,19 @@ MAX_REASON_BYTES = 256
 MAX_RECEIPT_IDS = 256
 #: Largest file an offer may announce (1 TiB); keeps every offset well inside u64.
 MAX_FILE_SIZE = 1 << 40
+#: Folder and multi-file offers (`bundle_offer`, docs/PROTOCOL.md section 7.2). Every
+#: limit is checked by the receiver against what the peer sends, before a byte is written:
+#: most files in one offer (thousands of tiny files are the peer's cost, not ours) ...
+MAX_BUNDLE_ENTRIES = 10_000
+#: ... most path components in one relative path (deep nesting) ...
+MAX_BUNDLE_DEPTH = 32
+#: ... longest relative path, in UTF-8 bytes (a common PATH_MAX share) ...
+MAX_BUNDLE_PATH_BYTES = 1024
+#: ... the UTF-8 bytes of all relative paths of one offer together (the manifest a
+#: receiver buffers in memory while the parts arrive, and stores) ...
+MAX_BUNDLE_MANIFEST_BYTES = 1024 * 1024
+#: ... and entries per `bundle_offer` part (128 paths of 1024 bytes fit one frame).
+MAX_BUNDLE_PART_ENTRIES = 128
 #: Longest disappearing-message timer (30 days).
 MAX_TTL_SECONDS = 30 * 24 * 3600
 #: Most cipher suites in an offer.

@@ -264,6 +264,35 @@ class PairAbort(_Message):
         return [17, self.attempt, PAIR_ABORT_CODES[self.reason]]
 
 
+@dataclass(frozen=True, slots=True)
+class BundleOffer(_Message):
+    """One part of a folder or multi-file offer (docs/PROTOCOL.md section 7.2).
+
+    `entries` are (relative path, size) for files `first .. first + len(entries) - 1`
+    of `count`; file i then moves as an ordinary transfer whose id is
+    `bundle_entry_id(bundle_id, i)`. The receiver answers the whole offer once it holds
+    every part, with file_accept / file_decline naming `bundle_id`."""
+
+    TYPE: ClassVar[int] = 18
+    bundle_id: bytes
+    name: str
+    count: int
+    total_size: int
+    first: int
+    entries: tuple[tuple[str, int], ...]
+
+    def wire_fields(self) -> list[object]:
+        return [
+            18,
+            self.bundle_id,
+            self.name,
+            self.count,
+            self.total_size,
+            self.first,
+            [[path, size] for path, size in self.entries],
+        ]
+
+
 PairMessage = PairStart | PairReply | PairFinish | PairAbort
 PAIR_MESSAGES: tuple[type[_Message], ...] = (PairStart, PairReply, PairFinish, PairAbort)
 
@@ -277,6 +306,7 @@ AppMessage = (
     | FileAck
     | FileDone
     | FileCancel
+    | BundleOffer
     | Rekey
     | Ping
     | Pong
@@ -297,5 +327,6 @@ USER_MESSAGES: tuple[type[_Message], ...] = (
     FileAck,
     FileDone,
     FileCancel,
+    BundleOffer,
     *PAIR_MESSAGES,
 )

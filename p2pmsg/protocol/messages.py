@@ -17,6 +17,7 @@ names), before any other layer sees them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from typing import NoReturn
@@ -25,6 +26,9 @@ import msgpack
 
 from p2pmsg.errors import LocalProtocolError, RemoteProtocolError, ReplayError
 from p2pmsg.protocol.limits import (
+    MAX_BUNDLE_ENTRIES,
+    MAX_BUNDLE_PART_ENTRIES,
+    MAX_BUNDLE_PATH_BYTES,
     MAX_CHUNK_SIZE,
     MAX_FILE_NAME_BYTES,
     MAX_FILE_SIZE,
@@ -49,6 +53,7 @@ from p2pmsg.protocol.message_types import (
     USER_MESSAGES,
     X25519_PUBLIC_SIZE,
     AppMessage,
+    BundleOffer,
     Bye,
     Chat,
     FileAccept,
@@ -88,6 +93,7 @@ __all__ = [
     "USER_MESSAGES",
     "X25519_PUBLIC_SIZE",
     "AppMessage",
+    "BundleOffer",
     "Bye",
     "Chat",
     "FileAccept",
@@ -109,6 +115,7 @@ __all__ = [
     "ReceiptStatus",
     "Rekey",
     "TimeWindow",
+    "bundle_entry_id",
     "check_chat_body",
     "check_outgoing",
     "decode_message",
@@ -158,6 +165,17 @@ def new_id(rng: Rng) -> bytes:
     if len(value) != ID_SIZE:
         raise LocalProtocolError("rng returned the wrong number of bytes")
     return value
+
+
+def bundle_entry_id(bundle_id: bytes, index: int) -> bytes:
+    """The transfer id of file `index` of a bundle (docs/PROTOCOL.md section 7.2).
+
+    Derived, not chosen by the sender: a manifest cannot name two files with one id,
+    nor an id of another transfer, and it costs no bytes on the wire."""
+    digest = hashlib.sha256(
+        b"p2pmsg/v2/bundle-entry" + bundle_id + index.to_bytes(4, "big")
+    ).digest()
+    return digest[:ID_SIZE]
 
 
 def new_chat(rng: Rng, now: float, text: str, ttl: int | None = None) -> Chat:
@@ -313,6 +331,63 @@ def _parse_file_offer(obj: list[object], window: TimeWindow) -> FileOffer:
     return FileOffer(transfer_id, name, size, chunk_size)  # type: ignore[arg-type]
 
 
+def _file_name_ok(name: object) -> bool:
+    return not (
+        type(name) is not str
+        or not name
+        or name in (".", "..")
+        or len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
+        or has_controls(name.encode("utf-8", "surrogatepass"), name, allow_tab_lf=False)
+        or "/" in name
+        or "\\" in name
+    )
+
+
+def _parse_bundle_offer(obj: list[object], window: TimeWindow) -> BundleOffer:
+    """Shape only: each path is a str without controls within the length limit. What
+    a path means (absolute, `..`, device names, duplicates) is the receiver's to judge
+    on the whole manifest (node/transfers/manifest.py), so a hostile path refuses the
+    offer with a reason instead of ending the session."""
+    _, bundle_id, name, count, total_size, first, entries = obj
+    _id("bundle_offer", "bundle_id", bundle_id)
+    if not _file_name_ok(name):
+        _fail(
+            "bundle_offer",
+            "name",
+            name,
+            f"a folder name of 1..{MAX_FILE_NAME_BYTES} bytes without path separators or controls",
+        )
+    if type(count) is not int or not 1 <= count <= MAX_BUNDLE_ENTRIES:
+        _fail("bundle_offer", "count", count, f"an integer 1..{MAX_BUNDLE_ENTRIES}")
+    _uint("bundle_offer", "total_size", total_size, MAX_FILE_SIZE)
+    first = _uint("bundle_offer", "first", first, count - 1)
+    if (
+        type(entries) is not list
+        or not 1 <= len(entries) <= MAX_BUNDLE_PART_ENTRIES
+        or first + len(entries) > count
+    ):
+        _fail(
+            "bundle_offer",
+            "entries",
+            entries,
+            f"an array of 1..{MAX_BUNDLE_PART_ENTRIES} entries within count",
+        )
+    parsed: list[tuple[str, int]] = []
+    for entry in entries:
+        if type(entry) is not list or len(entry) != 2:
+            _fail("bundle_offer", "entries", entry, "[path, size] pairs")
+        path, size = entry
+        if type(path) is not str or not path:
+            _fail("bundle_offer", "path", path, "a non-empty str")
+        encoded = path.encode("utf-8", "surrogatepass")
+        if len(encoded) > MAX_BUNDLE_PATH_BYTES:
+            _fail("bundle_offer", "path", path, f"at most {MAX_BUNDLE_PATH_BYTES} UTF-8 bytes")
+        if has_controls(encoded, path, allow_tab_lf=False):
+            raise RemoteProtocolError("bundle_offer: a path contains control characters")
+        parsed.append((path, _uint("bundle_offer", "size", size, MAX_FILE_SIZE)))
+    return BundleOffer(bundle_id, name, count, total_size, first, tuple(parsed))  # type: ignore[arg-type]
+
+
 def _parse_file_accept(obj: list[object], window: TimeWindow) -> FileAccept:
     _, transfer_id, offset = obj
     return FileAccept(
@@ -447,6 +522,7 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     15: ("pair_reply", 4, _parse_pair_reply),
     16: ("pair_finish", 3, _parse_pair_finish),
     17: ("pair_abort", 3, _parse_pair_abort),
+    18: ("bundle_offer", 7, _parse_bundle_offer),
 }
 
 #: Arity of the messages whose shape protocol version 1 had otherwise: a version-1

@@ -110,7 +110,13 @@ Transfers (transfers.py)
   finish_transfer(id, state, now, *, final_path=None, error=None, sha256=None)   final
       state; erases source/partial paths, keeps the record (and the digest, known at the end)
   get_transfer(id); list_transfers(fp=None, limit=100); incomplete_transfers() (to resume)
-  remove_transfer(id) -> bool
+  remove_transfer(id) -> bool;  list_transfers(..., entries=False) leaves out the files of
+      folder offers;  bundle_transfers(bundle_id) lists them
+
+Folder offers (bundles.py, schema v9)
+  create_bundle(fp, *, bundle_id, direction, name, entries, now, state="offered", error=None)
+  update_bundle(id, now, *, state=None, folder=None, files_done=None, error=None)
+  get_bundle(id); list_bundles(fp=None, limit=100); incomplete_bundles()
 
 Settings (settings.py)
   load_settings() -> Settings (typed, defaults filled);  update_settings(**values) -> Settings
@@ -125,6 +131,7 @@ from p2pmsg.store.async_store import AsyncStore
 from p2pmsg.store.monitoring import AlertStateChange
 from p2pmsg.store.records import (
     Address,
+    BundleRecord,
     EnqueuedBatch,
     HandshakeOutcome,
     IncomingMessage,
@@ -141,6 +148,7 @@ __all__ = [
     "Address",
     "AlertStateChange",
     "AsyncStore",
+    "BundleRecord",
     "EnqueuedBatch",
     "HandshakeOutcome",
     "IncomingAdmission",

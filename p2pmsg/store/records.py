@@ -209,3 +209,25 @@ class TransferRecord:
     created: float
     updated: float
     finished: float | None
+    bundle_id: bytes | None = None  # the folder offer this file belongs to (schema v9)
+
+
+@dataclass(frozen=True)
+class BundleRecord:
+    """A folder or multi-file offer (schema v9). `entries`: (relative path, size, source
+    path or None) per file, in offer order; the receiver's paths are already safe."""
+
+    id: bytes
+    peer: str
+    direction: Direction
+    name: str
+    count: int
+    total_size: int
+    entries: tuple[tuple[str, int, str | None], ...]
+    folder: str | None
+    state: TransferState
+    files_done: int
+    error: str | None
+    created: float
+    updated: float
+    finished: float | None

@@ -298,6 +298,36 @@ def _v8_transfer_hash_at_the_end(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX transfers_by_peer ON transfers(peer_id, created)")
 
 
+def _v9_bundles(conn: sqlite3.Connection) -> None:
+    """Folder and multi-file offers (protocol section 7.2): one row per offer, with its
+    manifest sealed as one value (msgpack: [[relpath, size(, source)]...]; the receiver's
+    paths are already made safe), the receiver's fresh folder, and how many files
+    arrived. Each file moves as an ordinary transfer that names its offer in
+    `transfers.bundle_id` (NULL for a single-file offer, as every row before this)."""
+    conn.execute("""
+        CREATE TABLE bundles (
+            id          BLOB PRIMARY KEY CHECK (length(id) = 16),
+            peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+            direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            name        BLOB NOT NULL,      -- sealed
+            count       INTEGER NOT NULL CHECK (count > 0),
+            total_size  INTEGER NOT NULL CHECK (total_size >= 0),
+            manifest    BLOB NOT NULL,      -- sealed
+            folder      BLOB,               -- sealed: the receiver's new folder
+            state       TEXT NOT NULL CHECK (state IN (
+                            'offered', 'accepted', 'declined', 'expired', 'transferring',
+                            'paused', 'verifying', 'completed', 'failed', 'cancelled')),
+            files_done  INTEGER NOT NULL DEFAULT 0,
+            error       TEXT,
+            created     REAL NOT NULL,
+            updated     REAL NOT NULL,
+            finished    REAL
+        )""")
+    conn.execute("CREATE INDEX bundles_by_peer ON bundles(peer_id, created)")
+    conn.execute("ALTER TABLE transfers ADD COLUMN bundle_id BLOB")
+    conn.execute("CREATE INDEX transfers_by_bundle ON transfers(bundle_id)")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -307,6 +337,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v6_alert_states,
     _v7_alert_evidence,
     _v8_transfer_hash_at_the_end,
+    _v9_bundles,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

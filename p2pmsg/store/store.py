@@ -15,6 +15,7 @@ from types import TracebackType
 
 from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
+from p2pmsg.store.bundles import BundlesMixin
 from p2pmsg.store.messages import MessagesMixin
 from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, MonitoringMixin
 from p2pmsg.store.schema import migrate, schema_version
@@ -31,7 +32,13 @@ _KEY_CHECK_PLAINTEXT = b"p2pmsg store key check v1"
 
 
 class Store(
-    TrustMixin, MessagesMixin, StrangersMixin, MonitoringMixin, TransfersMixin, SettingsMixin
+    TrustMixin,
+    MessagesMixin,
+    StrangersMixin,
+    MonitoringMixin,
+    TransfersMixin,
+    SettingsMixin,
+    BundlesMixin,
 ):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 

@@ -23,7 +23,7 @@ from p2pmsg.store.records import (
 _COLUMNS = (
     "t.id, p.fingerprint, t.direction, t.name, t.size, t.sha256, t.chunk_size, t.state, "
     "t.bytes_done, t.source_path, t.partial_path, t.final_path, t.error, t.created, "
-    "t.updated, t.finished"
+    "t.updated, t.finished, t.bundle_id"
 )
 _FROM = "FROM transfers t JOIN peers p ON p.id = t.peer_id"
 _FINAL_STATES = tuple(s for s in TRANSFER_STATES if s not in INCOMPLETE_TRANSFER_STATES)
@@ -60,6 +60,7 @@ class TransfersMixin(StoreBase):
             created,
             updated,
             finished,
+            bundle_id,
         ) = row
 
         def open_(column: str, value: bytes | None) -> str | None:
@@ -82,6 +83,7 @@ class TransfersMixin(StoreBase):
             created=created,
             updated=updated,
             finished=finished,
+            bundle_id=bundle_id,
         )
 
     def _select_transfers(self, where: str, params: tuple[Any, ...]) -> list[TransferRecord]:
@@ -102,15 +104,18 @@ class TransfersMixin(StoreBase):
         now: float,
         state: TransferState = "offered",
         source_path: str | None = None,
+        bundle_id: bytes | None = None,
     ) -> TransferRecord:
-        """Record an offer we made (`out`, with the source path) or received (`in`)."""
+        """Record an offer we made (`out`, with the source path) or received (`in`);
+        `bundle_id`: the folder offer it is one file of."""
         if len(transfer_id) != TRANSFER_ID_LEN:
             raise ValueError(f"a transfer id is {TRANSFER_ID_LEN} bytes")
         fp = normalize_fingerprint(peer)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO transfers (id, peer_id, direction, name, size, sha256, chunk_size, "
-                "state, source_path, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "state, source_path, created, updated, bundle_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     transfer_id,
                     self._peer_id(conn, fp),
@@ -123,6 +128,7 @@ class TransfersMixin(StoreBase):
                     self._seal_path(transfer_id, "source_path", source_path),
                     now,
                     now,
+                    bundle_id,
                 ),
             )
         record = self.get_transfer(transfer_id)
@@ -204,15 +210,21 @@ class TransfersMixin(StoreBase):
         return found[0] if found else None
 
     def list_transfers(
-        self, peer: str | bytes | None = None, limit: int = 100
+        self, peer: str | bytes | None = None, limit: int = 100, *, entries: bool = True
     ) -> list[TransferRecord]:
-        """Newest first, optionally for one peer."""
-        if peer is None:
-            return self._select_transfers("ORDER BY t.created DESC LIMIT ?", (limit,))
-        return self._select_transfers(
-            "WHERE p.fingerprint = ? ORDER BY t.created DESC LIMIT ?",
-            (normalize_fingerprint(peer), limit),
-        )
+        """Newest first, optionally for one peer; `entries=False` leaves out the files of
+        folder offers (listed by `bundle_transfers`)."""
+        where = [] if entries else ["t.bundle_id IS NULL"]
+        params: list[Any] = []
+        if peer is not None:
+            where.append("p.fingerprint = ?")
+            params.append(normalize_fingerprint(peer))
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        return self._select_transfers(f"{clause}ORDER BY t.created DESC LIMIT ?", (*params, limit))
+
+    def bundle_transfers(self, bundle_id: bytes) -> list[TransferRecord]:
+        """The files of one folder offer that have started, in the order they started."""
+        return self._select_transfers("WHERE t.bundle_id = ? ORDER BY t.created", (bundle_id,))
 
     def incomplete_transfers(self) -> list[TransferRecord]:
         """Transfers that may still move bytes: what to resume after a restart."""

@@ -5,7 +5,8 @@ unquoted by `shlex` (quotes and backslash escapes as in sh), then `~` at the
 start and `$VAR` / `${VAR}` are expanded. Two differences from sh: expansion
 also happens inside quotes (shlex does not say what was quoted), and a path
 with unquoted spaces and no quotes at all is taken whole, since /file takes
-exactly one path.
+exactly one path (`parse_paths`, for `/file PATH...`, reads several when they are
+quoted or escaped, or when every unquoted word is an existing path).
 `complete` does Tab completion on a partly typed path and writes the result back
 escaped, so that parsing it again gives the same path.
 """
@@ -46,6 +47,29 @@ def parse_path(text: str) -> Path:
             "(/file 'my file.txt') or escape them (/file my\\ file.txt)"
         )
     return Path(_expand(words[0]))
+
+
+def parse_paths(text: str) -> list[Path]:
+    """One or more paths for `/file PATH...` (several, or a folder: one folder offer).
+
+    Quoted or escaped words are separate paths. Unquoted spaces keep `parse_path`'s
+    forgiving reading (one path with spaces) unless that path does not exist and
+    every word does: `/file a.txt b.txt` is two files, `/file ~/My Documents/a.pdf`
+    one file."""
+    try:
+        words = [word for word in shlex.split(text) if word]
+    except ValueError as exc:
+        raise PathError(
+            f"{str(exc).lower()} in {text!r}; close the quote, e.g. /file 'my file.txt'"
+        ) from None
+    if not words:
+        raise PathError("Usage: /file PATH... (files or folders to offer)")
+    separate = [Path(_expand(word)) for word in words]
+    if len(words) > 1 and not any(ch in text for ch in "'\"\\"):
+        whole = Path(_expand(text.strip()))
+        if whole.exists() or not all(p.exists() for p in separate):
+            return [whole]
+    return separate
 
 
 def _expand(word: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from p2pmsg.ui.paths import PathError, parse_path
+from p2pmsg.ui.paths import PathError, parse_paths
 from p2pmsg.ui.timefmt import parse_duration
 
 
@@ -22,7 +22,11 @@ class SlashSpec:
 
 
 COMMANDS: tuple[SlashSpec, ...] = (
-    SlashSpec("file", "/file PATH", "offer a file to this peer"),
+    SlashSpec(
+        "file",
+        "/file PATH",
+        "offer a file to this peer; several PATHs or a folder: one offer, a new folder there",
+    ),
     SlashSpec("accept", "/accept", "accept the newest file offer in this conversation"),
     SlashSpec("decline", "/decline", "decline the newest file offer in this conversation"),
     SlashSpec("cipher", "/cipher NAME", "switch the cipher you send with (next epoch)"),
@@ -63,6 +67,8 @@ class Slash:
     ttl: float | None = None
     host: str = ""
     port: int = 0
+    #: /file with several paths (one folder offer); a single path is `arg` alone
+    paths: tuple[str, ...] = ()
 
 
 def is_slash(text: str) -> bool:
@@ -89,11 +95,12 @@ def parse(text: str) -> Slash:
         )
     if name == "file":
         if not arg:
-            raise SlashError("Usage: /file PATH (the file to offer)")
+            raise SlashError("Usage: /file PATH... (files or folders to offer)")
         try:
-            return Slash(name, arg=str(parse_path(arg)))
+            paths = [str(p) for p in parse_paths(arg)]
         except PathError as exc:
             raise SlashError(f"/file: {exc}") from None
+        return Slash(name, arg=paths[0], paths=tuple(paths) if len(paths) > 1 else ())
     if name == "cipher":
         if arg not in SUITES:
             raise SlashError(f"Usage: /cipher NAME, one of: {', '.join(SUITES)}")

@@ -266,6 +266,29 @@ def test_a_file_says_which_way_it_went_once_it_ended() -> None:
         assert event_text(_transfer("in", state), names) is None  # progress is not a line
 
 
+def test_a_folder_offer_says_its_count_and_size_before_it_is_accepted() -> None:
+    names = {MALLORY: "bob\n"}
+    offered = _transfer("in", "offered", name="ph\x1b[2Jotos", files=40, sha256="")
+    assert event_text(offered, names) == (
+        f"-- bob␊ offers the folder ph␛[2Jotos (40 files, 3.0 MiB), id {'ab' * 16}"
+    )
+    done = _transfer(
+        "in", "completed", name="photos", files=40, files_done=40, path="/dl/photos (1)"
+    )
+    assert event_text(done, names) == (
+        "-- received folder photos (40 files, 3.0 MiB) from bob␊, each SHA-256 verified, "
+        "saved in /dl/photos (1)"
+    )
+    failed = _transfer("out", "failed", name="photos", files=40, files_done=3, error="x: gone")
+    assert event_text(failed, names) == (
+        "-- folder photos (40 files, 3.0 MiB) to bob␊ not delivered (failed, 3 of 40 files "
+        "arrived): x: gone"
+    )
+    # the files inside an offer have no line of their own: the offer speaks for them
+    assert event_text(_transfer("in", "completed", bundle_id="cd" * 16), names) is None
+    assert event_text(_transfer("out", "transferring", files=40), names) is None
+
+
 def test_a_decline_reason_is_said_once() -> None:
     assert decline_text("declined by the receiver") == "declined by the receiver"
     assert decline_text(" Declined ") == "declined by the receiver"

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from p2pmsg.protocol.framing import FrameDecoder
 from p2pmsg.protocol.handshake import static_binding
 from p2pmsg.protocol.limits import PROTOCOL_VERSION
-from p2pmsg.protocol.messages import Bye, Chat, Ping, Rekey, encode_message
+from p2pmsg.protocol.messages import BundleOffer, Bye, Chat, Ping, Rekey, encode_message
 from p2pmsg.protocol.noise import HandshakeState
 from p2pmsg.protocol.record import RecordLayer
 from p2pmsg.protocol.wire import encode_abort, encode_handshake
@@ -122,6 +122,25 @@ def scripted_session(mode: int) -> bytes:
     return bytes(p)
 
 
+def bundle_offers() -> dict[str, bytes]:
+    """Folder offer parts (protocol section 7.2): a valid first and later part, and
+    shapes the parser must refuse (first past count, an entry that is not a pair)."""
+    bid = b"\x0b" * 16
+    entries = (("photos/été/a.jpg", 3), ("b.txt", 0), ("CON", 1), ("../x", 2))
+    return {
+        "bundle-offer-first-part": encode_message(BundleOffer(bid, "holiday", 6, 7, 0, entries)),
+        "bundle-offer-last-part": encode_message(
+            BundleOffer(bid, "holiday", 6, 7, 4, (("c/d/e", 1), ("f", 0)))
+        ),
+        "bundle-offer-first-past-count": msgpack.packb(
+            [18, bid, "x", 1, 0, 1, [["a", 0]]], use_bin_type=True
+        ),
+        "bundle-offer-entry-not-a-pair": msgpack.packb(
+            [18, bid, "x", 1, 0, 0, [["a", 0, 1]]], use_bin_type=True
+        ),
+    }
+
+
 def hostile_sessions() -> dict[str, bytes]:
     """A peer that holds the real keys but breaks the rules: seeds for the paths an
     honest partner never takes (rekey steps out of order, a low-order rekey key,
@@ -146,6 +165,7 @@ def hostile_sessions() -> dict[str, bytes]:
         "sealed-bye": op_seal(encode_message(Bye("sealed bye"))) + DELIVER,
         "sealed-unknown-type": op_seal(unknown_type) + DELIVER,
         "sealed-chat-from-the-future": op_seal(late_chat) + DELIVER,
+        **{f"sealed-{k}": op_seal(v) + DELIVER for k, v in bundle_offers().items()},
         "abort-after-handshake": op_raw(encode_abort("too late")),
         "handshake-after-handshake": op_raw(encode_handshake(b"\x00" * 32)),
         # epoch 2 lowered to 1 in the clear header, counter still right: a past epoch
@@ -320,6 +340,9 @@ def build(root: Path = CORPUS_ROOT) -> dict[str, int]:
             for number, payload in payloads:
                 selector = 2 + 4 * (number - 1)
                 out.add("messages", f"handshake-payload-{number}", bytes([selector]) + payload)
+    for name, plaintext in bundle_offers().items():
+        out.add("messages", name, b"\x00" + plaintext)
+        out.add("messages", f"{name}-unpack", b"\x03" + bytes([16, 16, 255, 255]) + plaintext)
     for name, program in {**hostile_sessions(), **variant_sessions()}.items():
         run_program(program)  # must itself run clean
         out.add("connection", name, program)

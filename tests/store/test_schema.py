@@ -258,8 +258,64 @@ def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) 
     assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}
 
 
+def _undo_v9(conn: sqlite3.Connection) -> None:
+    """No folder offers, as version 8 had it."""
+    conn.execute("DROP INDEX transfers_by_bundle")
+    conn.execute("ALTER TABLE transfers DROP COLUMN bundle_id")
+    conn.execute("DROP TABLE bundles")
+    conn.execute("PRAGMA user_version = 8")
+
+
+def test_a_version_8_file_keeps_its_transfers_and_gets_folder_offers(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Transfers stored before folder offers belong to none; new offers are stored with
+    their manifest sealed, and their files name them."""
+    with Store.open(db_path, data_key) as store:
+        fp = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+        store.create_transfer(
+            fp, transfer_id=b"\x01" * 16, direction="in", name="old", size=1, chunk_size=1, now=1.0
+        )
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v9(conn)
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        old = store.get_transfer(b"\x01" * 16)
+        assert old is not None and old.bundle_id is None
+        entries = [("a/b.txt", 3, "/src/a/b.txt"), ("c", 0, "/src/c")]
+        bundle = store.create_bundle(
+            fp, bundle_id=b"\x07" * 16, direction="out", name="photos", entries=entries, now=2.0
+        )
+        assert (bundle.name, bundle.count, bundle.total_size) == ("photos", 2, 3)
+        assert list(bundle.entries) == entries
+        store.create_transfer(
+            fp,
+            transfer_id=b"\x02" * 16,
+            direction="out",
+            name="b.txt",
+            size=3,
+            chunk_size=1,
+            now=3.0,
+            bundle_id=bundle.id,
+        )
+        assert [t.id for t in store.bundle_transfers(bundle.id)] == [b"\x02" * 16]
+        assert [t.id for t in store.list_transfers(fp, entries=False)] == [b"\x01" * 16]
+        store.update_bundle(bundle.id, 4.0, state="completed", files_done=2)
+        done = store.get_bundle(bundle.id)
+        assert done is not None and (done.state, done.files_done, done.finished) == (
+            "completed",
+            2,
+            4.0,
+        )
+        assert store.incomplete_bundles() == []
+    raw = sqlite3.connect(db_path).execute("SELECT manifest, name FROM bundles").fetchone()
+    assert b"b.txt" not in raw[0] and b"photos" not in raw[1]  # sealed at rest
+
+
 def _undo_v7(conn: sqlite3.Connection) -> None:
     """The alerts table as version 6 had it (no evidence)."""
+    _undo_v9(conn)
     conn.execute("ALTER TABLE alerts DROP COLUMN evidence")
     conn.execute("PRAGMA user_version = 6")
 
@@ -343,6 +399,7 @@ def test_a_version_7_transfer_keeps_its_digest_and_new_ones_may_have_none(
             now=1.0,
         )
     conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v9(conn)
     conn.execute("PRAGMA user_version = 7")  # the rebuild runs again on a v7 table shape
     conn.close()
     with Store.open(db_path, data_key) as store:

@@ -1,7 +1,7 @@
 """A real node in its own process, for tests that kill -9 it or measure its memory.
 
     python -m tests.transfers.node_proc --dir D --name alice --port P [--peer 127.0.0.1:Q]
-        [--downloads DL] [--send PATH] [--throttle BYTES_PER_S]
+        [--downloads DL] [--send PATH [--folder]] [--throttle BYTES_PER_S]
 
 The identity and data key live in D (created on first run), so starting it
 again with the same D is a restart of the same node. One JSON object per line
@@ -107,7 +107,10 @@ async def main(args: argparse.Namespace) -> None:
                 emit({"event": "connected", "peer": event.peer.fingerprint})
                 if args.send and not sent:
                     sent = True
-                    view = await node.send_file(event.peer.fingerprint, args.send)
+                    if args.folder:
+                        view = await node.send_files(event.peer.fingerprint, [args.send])
+                    else:
+                        view = await node.send_file(event.peer.fingerprint, args.send)
                     emit({"event": "offered", "id": view.id})
                 if args.chat:
                     await node.send_text(event.peer.fingerprint, args.chat)
@@ -132,6 +135,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--peer")
     p.add_argument("--downloads")
     p.add_argument("--send")
+    p.add_argument("--folder", action="store_true", help="--send PATH is a folder offer")
     p.add_argument("--chat")
     p.add_argument("--throttle", type=float, default=0.0)
     return p.parse_args()

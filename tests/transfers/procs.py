@@ -63,6 +63,7 @@ def start_node(
     send: Path | None = None,
     chat: str | None = None,
     throttle: float = 0.0,
+    folder: bool = False,
 ) -> NodeProc:
     cmd = [
         sys.executable,
@@ -81,6 +82,8 @@ def start_node(
         cmd += ["--downloads", str(downloads)]
     if send is not None:
         cmd += ["--send", str(send)]
+    if folder:
+        cmd += ["--folder"]
     if chat is not None:
         cmd += ["--chat", chat]
     if throttle:

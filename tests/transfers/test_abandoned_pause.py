@@ -80,3 +80,37 @@ async def test_a_running_node_sweeps_abandoned_transfers(
 
     await eventually(given_up, timeout=5.0)  # no restart needed
     assert (await wait_final(bob, sent_id, timeout=5.0)).state == "failed"
+
+
+async def test_an_accepted_folder_offer_never_resumed_is_given_up(
+    make_node: NodeFactory, tmp_path: Path
+) -> None:
+    """Accepted while its sender was away, before any file started: no paused file holds
+    it, so the offer itself is given up past the stranger's hours."""
+    from tests.node.conftest import loopback_config
+    from tests.transfers.conftest import file_settings
+    from tests.transfers.test_folders import wait_bundle
+
+    downloads = tmp_path / "downloads"
+    alice_config = loopback_config(files=file_settings(tmp_path / "a"))
+    bob_config = loopback_config(files=file_settings(downloads, accept_files=False))
+    alice = await make_node("alice", config=alice_config)
+    bob = await make_node("bob", config=bob_config)
+    await connect(alice, bob)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    offer = await alice.send_files(bob.fingerprint, [str(tmp_path / "src")])
+
+    async def offered() -> bool:
+        return any(v.id == offer.id for v in await bob.transfers())
+
+    await eventually(offered)
+    await alice.stop()
+    await bob.accept_file(offer.id)  # its answer cannot leave: alice is gone
+    long_ago = time.time() - ABANDON_STRANGERS_AFTER - 3600
+    await bob._store.run(Store.update_bundle, bytes.fromhex(offer.id), long_ago)
+    await bob.stop()
+    bob = await make_node("bob", config=bob_config)
+    ended = await wait_bundle(bob, offer.id, timeout=10.0)
+    assert ended.state == "failed" and "did not resume" in (ended.error or "")
+    assert list((downloads / "src").iterdir()) == []  # its new folder stays, empty

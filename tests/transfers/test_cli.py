@@ -172,3 +172,55 @@ def test_send_file_to_an_offline_peer_exits_3_soon_and_the_offer_resumes_later(
         assert sha256_of(Path(done["transfer"]["path"])) == digest
     finally:
         _stop(listener)
+
+
+def test_send_file_with_a_folder_and_several_paths_exits_0_once_all_verified(
+    tmp_path: Path,
+) -> None:
+    alice, bob, dl = tmp_path / "alice", tmp_path / "bob", tmp_path / "dl"
+    for data, name in ((alice, "alice"), (bob, "bob")):
+        assert _p2pmsg("init", "--name", name, "--data-dir", str(data)).returncode == 0
+    bob_port = free_port()
+    listener, out = _listen(bob, bob_port, "--accept-files", "--downloads", str(dl))
+    try:
+        added = _p2pmsg("add-peer", f"127.0.0.1:{bob_port}", "--data-dir", str(alice))
+        assert added.returncode == 0, added.stderr
+        meet, meet_out = _listen(alice, free_port())
+        meet_out.wait_for(lambda o: o.get("event") == "peer_connected", 20, "alice meets bob")
+        _stop(meet)
+
+        project = tmp_path / "project"
+        (project / "src").mkdir(parents=True)
+        digests = {
+            "src/main.py": write_random(project / "src" / "main.py", 1234),
+            "data.bin": write_random(project / "data.bin", 2 * 1024 * 1024),
+        }
+        (project / "link").symlink_to(tmp_path)  # skipped, never followed
+        notes = tmp_path / "notes.txt"
+        digests_notes = write_random(notes, 10)
+        common = ("--data-dir", str(alice), "--port", str(free_port()), *NET)
+        sent = _p2pmsg("send-file", "--to", "bob", str(project), *common)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "2 files" in sent.stdout and "each SHA-256 verified" in sent.stdout
+        assert "skipped" in sent.stderr and "link" in sent.stderr
+        assert {p: sha256_of(dl / "project" / p) for p in digests} == digests
+        assert not (dl / "project" / "link").exists()
+        offered = out.wait_for(
+            lambda o: (
+                o.get("event") == "transfer_updated"
+                and o["transfer"]["files"] == 2
+                and o["transfer"]["state"] == "offered"
+            ),
+            10,
+            "the folder offer, with its count and size",
+        )
+        assert offered["transfer"]["size"] == 1234 + 2 * 1024 * 1024
+
+        again = _p2pmsg(
+            "send-file", "--to", "bob", str(notes), str(project / "src"), "--json", *common
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert sha256_of(dl / "files" / "notes.txt") == digests_notes
+        assert sha256_of(dl / "files" / "src" / "main.py") == digests["src/main.py"]
+    finally:
+        _stop(listener)

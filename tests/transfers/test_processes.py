@@ -133,3 +133,61 @@ def test_a_source_changed_before_the_sender_restarts_fails_verification(tmp_path
     finally:
         for proc in procs:
             proc.stop()
+
+
+def _bundle(node: NodeProc, pred: object, timeout: float, what: str) -> dict[str, object]:
+    return node.out.wait_for(
+        lambda o: o.get("event") == "transfer" and int(o.get("files", 0)) > 0 and pred(o),  # type: ignore[operator]
+        timeout,
+        what,
+    )
+
+
+def test_kill_9_of_either_side_mid_folder_resumes(tmp_path: Path) -> None:
+    """A folder offer survives kill -9 of the receiver, then of the sender: it goes on
+    from the files (and the bytes of the file) it had reached, and arrives identical."""
+    from tests.transfers.test_folders import tree
+
+    src = tmp_path / "album"
+    (src / "raw").mkdir(parents=True)
+    for i in range(6):
+        write_random(src / "raw" / f"img-{i}.bin", 3 * MiB + i)
+    for i in range(30):
+        write_random(src / f"note-{i:02}.txt", 50 * i)
+    (src / "empty.txt").write_bytes(b"")
+    expected = tree(src)
+    total = sum((src / p).stat().st_size for p in expected)
+    bob_port, alice_port = free_port(), free_port()
+    throttle = 6 * MiB
+    dl = tmp_path / "dl"
+    bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
+    alice = start_node(
+        tmp_path / "alice", "alice", alice_port, peer_port=bob_port, send=src, folder=True
+    )
+    procs = [alice, bob]
+    try:
+        _bundle(bob, lambda o: o["bytes_done"] >= total // 4, 30, "a quarter of the folder")
+        bob.kill9()
+        bob = start_node(tmp_path / "bob", "bob", bob_port, downloads=dl, throttle=throttle)
+        procs.append(bob)
+        _bundle(bob, lambda o: o["state"] == "transferring", 30, "the resume")
+        _bundle(bob, lambda o: o["bytes_done"] >= total * 2 // 3, 30, "two thirds")
+        alice.kill9()
+        alice = start_node(tmp_path / "alice", "alice", alice_port)  # the store resumes
+        procs.append(alice)
+        received = _bundle(bob, lambda o: o["state"] in ("completed", "failed"), 60, "the end")
+        assert received["state"] == "completed", received
+        assert received["files_done"] == len(expected)
+        sent = _bundle(alice, lambda o: o["state"] in ("completed", "failed"), 20, "sent")
+        assert sent["state"] == "completed", sent
+        assert tree(Path(str(received["path"]))) == expected
+        assert not (dl / ".partial").exists()
+        # Not from zero: the restarted receiver took no file it had verified before, and
+        # went on with the files it was writing from their partial files.
+        second_bob = [o for o in bob.out.seen if o.get("event") == "file_recv"]
+        assert len(second_bob) < len(expected)
+        assert any(o["detail"]["resumed_from"] > 0 for o in second_bob)
+
+    finally:
+        for proc in procs:
+            proc.stop()

@@ -223,3 +223,35 @@ def test_cached_reads_match_blocking_reads_and_never_wait_for_the_disk(tmp_path:
         rest = cached.next_chunks(8)
     assert rest == blocking.next_chunks(8)
     assert isinstance(rest[-1], FileDone) and cached.all_sent
+
+
+def test_opening_a_partial_while_others_remove_the_empty_partial_folder(tmp_path: Path) -> None:
+    """Small files of a folder offer finish back to back: each removes `.partial/` once it
+    is empty, while the next opens its partial file in it. Every open must win that race
+    (it once failed with "File exists" or "not a private directory")."""
+    import threading
+    import time
+
+    policy = ReceivePolicy(tmp_path, min_free_after=0)
+    stop = time.monotonic() + 1.0
+    errors: list[BaseException] = []
+
+    def churn(worker: int) -> None:
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            rx = IncomingTransfer(os.urandom(16), "peer", f"f{worker}-{n}", 1, 1)
+            try:
+                rx.open(policy)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+                return
+            rx.discard()  # removes .partial/ when it is the last one in it
+
+    threads = [threading.Thread(target=churn, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not (tmp_path / PARTIAL_DIR).exists()

@@ -223,7 +223,10 @@ class FakeNode:
         self.emit(MessageReceived(message))
         return message
 
-    def offer_file(self, peer: str, name: str, size: int = 2_500_000) -> TransferView:
+    def offer_file(
+        self, peer: str, name: str, size: int = 2_500_000, files: int = 0
+    ) -> TransferView:
+        """An incoming offer; `files` > 0: a folder offer of that many files."""
         transfer = TransferView(
             id=self._id(),
             peer=peer,
@@ -234,6 +237,7 @@ class FakeNode:
             state="offered",
             bytes_done=0,
             created=self.clock(),
+            files=files,
         )
         self.transfer_views[transfer.id] = transfer
         self.emit(TransferUpdated(transfer))
@@ -548,6 +552,26 @@ class FakeNode:
         )
         self.transfer_views[transfer.id] = transfer
         return transfer
+
+    async def send_files(self, peer: str, paths: Sequence[str]) -> TransferView:
+        self.calls.append(("send_files", peer, tuple(paths)))
+        transfer = TransferView(
+            id=self._id(),
+            peer=peer,
+            direction="out",
+            name="files",
+            size=1000 * len(paths),
+            sha256="",
+            state="offered",
+            bytes_done=0,
+            created=self.clock(),
+            files=len(paths),
+        )
+        self.transfer_views[transfer.id] = transfer
+        return transfer
+
+    async def bundle_files(self, bundle_id: str) -> list[TransferView]:
+        return [t for t in self.transfer_views.values() if t.bundle_id == bundle_id]
 
     async def accept_file(self, transfer_id: str) -> None:
         self.calls.append(("accept_file", transfer_id))

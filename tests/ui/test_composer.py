@@ -148,3 +148,10 @@ async def test_slash_commands_suggest_and_file_paths_complete_on_tab(
         assert ("send_file", BOB, f"{tmp_path}/holiday photos/beach.jpg") in [
             call[:3] for call in node.calls
         ]
+        # a folder, or several paths, is one folder offer
+        composer.clear()
+        burst(app, list(f"/file {tmp_path}/holiday\\ photos"))
+        await settle(pilot, 0.1)
+        await pilot.press("enter")
+        await settle(pilot, 0.2)
+        assert ("send_files", BOB, (f"{tmp_path}/holiday photos",)) in node.calls

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from textual.widgets import OptionList
 
-from p2pmsg.node.api import AddressDialed, MonitorStatus
+from p2pmsg.node.api import AddressDialed, MonitorStatus, TransferUpdated
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.confirm_quit import ConfirmQuitScreen
 from p2pmsg.ui.screens.main import MainScreen
@@ -172,6 +172,25 @@ async def test_accepting_a_file_offer_shows_progress_and_result(node: FakeNode) 
         assert "✓ received and verified · saved as" in text
         assert "/home/alice/Downloads/report[red].pdf" in text
         assert "accepting" not in notes(app)  # the card says it; no note lingers below it
+
+
+async def test_a_folder_offer_is_one_card_with_its_count_and_size(node: FakeNode) -> None:
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        offer = node.offer_file(BOB, "photos", size=3 * 1024 * 1024, files=40)
+        # a file inside another folder offer: no card of its own
+        inner = replace(offer, id="ee" * 16, name="inner.jpg", files=0, bundle_id="dd" * 16)
+        node.emit(TransferUpdated(inner))
+        await settle(pilot)
+        text = "\n".join(log_lines(app))
+        assert "⇣ incoming folder  photos  40 files · 3.0 MiB" in text
+        assert "Accept (a)" in text and "inner.jpg" not in text
+        app.screen.query_one(MessageLog).focus()
+        await pilot.press("a")
+        await settle(pilot)
+        assert ("accept_file", offer.id) in node.calls  # the whole offer, by its id
+        assert "✓ received and verified · saved in" in "\n".join(log_lines(app))
 
 
 async def test_declining_a_file_by_clicking_the_card(node: FakeNode) -> None:

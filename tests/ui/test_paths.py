@@ -75,3 +75,20 @@ def test_complete_one_match_many_matches_and_none(home: Path) -> None:
     for typed in ("~/hol", "'~/holiday photos/b"):  # a completion parses back to the file
         done = complete(typed)
         assert done is not None and parse_path(done).exists()
+
+
+def test_file_takes_several_paths_when_quoted_or_when_each_word_exists(home: Path) -> None:
+    from p2pmsg.ui.paths import parse_paths
+
+    (home / "a.txt").write_text("a")
+    (home / "photos").mkdir()
+    assert parse_paths("a.txt photos") == [Path("a.txt"), Path("photos")]  # both exist
+    assert parse_paths("'~/my file.txt' ~/photos") == [home / "my file.txt", home / "photos"]
+    # the forgiving reading stays: one unquoted path with spaces
+    assert parse_paths("/abs/with spaces unquoted.txt") == [Path("/abs/with spaces unquoted.txt")]
+    assert parse_paths("~/photos") == [home / "photos"]
+    parsed = slash.parse("/file 'a.txt' photos")
+    assert parsed == slash.Slash("file", arg="a.txt", paths=("a.txt", "photos"))
+    assert slash.parse("/file ~/photos") == slash.Slash("file", arg=f"{home}/photos")
+    with pytest.raises(slash.SlashError, match="Usage: /file PATH"):
+        slash.parse("/file ''")

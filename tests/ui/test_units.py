@@ -173,6 +173,38 @@ def test_a_completed_card_says_which_way_the_file_went() -> None:
     assert "✓ received and verified · saved as /home/bob/Downloads/big50.bin" in got
 
 
+def test_a_folder_card_shows_its_files_and_their_progress() -> None:
+    from rich.style import Style
+
+    from p2pmsg.node.api import TransferView
+    from p2pmsg.ui.widgets.transfer_card import card_rows
+
+    def rows(**fields: object) -> str:
+        base = {
+            "id": "ab" * 16,
+            "peer": "cd" * 32,
+            "direction": "in",
+            "name": "photos",
+            "size": 3 * 1024 * 1024,
+            "sha256": "",
+            "state": "offered",
+            "bytes_done": 0,
+            "files": 40,
+        }
+        transfer = TransferView(**{**base, **fields})  # type: ignore[arg-type]
+        return "\n".join(t.plain for t in card_rows(transfer, 80, lambda _: Style()))
+
+    offered = rows()
+    assert "┌ ⇣ incoming folder  photos  40 files · 3.0 MiB" in offered  # before accepting
+    assert "Accept (a)" in offered
+    moving = rows(state="transferring", bytes_done=1024 * 1024, files_done=12)
+    assert "12/40 files" in moving and " 33%" in moving
+    done = rows(state="completed", files_done=40, path="/dl/photos (1)")
+    assert "✓ received and verified · saved in /dl/photos (1)" in done
+    failed = rows(state="failed", files_done=3, error="x.jpg: disk full")
+    assert "✗ failed (3/40 files arrived): x.jpg: disk full" in failed
+
+
 def test_profile_launcher_claims_the_profile_before_the_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from p2pmsg.errors import ProfileLockedError
     from p2pmsg.profile import Profile

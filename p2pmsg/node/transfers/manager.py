@@ -51,6 +51,7 @@ from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
 from p2pmsg.node.services.security_log import SecurityLog
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
+from p2pmsg.node.transfers.bundles import Bundles
 from p2pmsg.node.transfers.incoming import IncomingActor, downloads_of
 from p2pmsg.node.transfers.outgoing import OutgoingActor, store_new_outgoing
 from p2pmsg.node.transfers.progress import Progress
@@ -60,6 +61,7 @@ from p2pmsg.node.transfers.settings import DEFAULT_OFFER_TIMEOUT, TransferSettin
 from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
 from p2pmsg.protocol.messages import (
     AppMessage,
+    BundleOffer,
     FileAccept,
     FileAck,
     FileCancel,
@@ -134,6 +136,7 @@ class TransferManager:
         self._accepting = asyncio.Lock()  # offers are checked against free space one by one
         self._is_contact = is_contact
         self._sweeper: asyncio.Task[None] | None = None
+        self.bundles = Bundles(self)  # folder and multi-file offers (bundles.py)
 
     @classmethod
     def from_settings(
@@ -164,6 +167,7 @@ class TransferManager:
 
     async def start(self) -> None:
         """Load transfers a previous run left unfinished; they resume with the next session."""
+        await self.bundles.load()  # before the files: a file of an offer needs it
         records = await self._services.store.run(Store.incomplete_transfers)
         for record in records:
             if record.direction == "out":
@@ -186,16 +190,22 @@ class TransferManager:
                     policy = ReceivePolicy(
                         downloads, policy.max_size, policy.min_free_after, policy.allowed_extensions
                     )
+                found = self.bundles.entry_of.get(record.id)
+                if found is not None:
+                    rx = self.bundles.entry_rx(found[0], found[1], record.id, record.chunk_size)
+                    policy = self.bundles.entry_policy(found[0])
                 actor = IncomingActor(
                     self._services, self._progress(record), rx, policy, self._finished
                 )
-                actor.reserved = record.state != "offered"  # accepted before the restart
+                # accepted before the restart (a folder offer's file counts in its offer)
+                actor.reserved = record.state != "offered" and found is None
             if actor.progress.state != "offered":
                 actor.progress.state = "paused"
                 if isinstance(actor, IncomingActor):
                     actor.paused_since = record.updated
             else:
                 self._schedule_expiry(record.id, record.created)
+            self.bundles.adopt_restored(record, actor)
             self._adopt(actor)
         self._give_up_abandoned()
         self._sweeper = asyncio.create_task(self._sweep(), name="p2pmsg-transfer-sweep")
@@ -209,6 +219,12 @@ class TransferManager:
         """End paused incoming transfers their sender did not resume in time: a week
         for a contact's, hours for a stranger's (its partial file is our disk)."""
         now = self._services.clock()
+        self.bundles.give_up_abandoned(
+            now,
+            lambda peer: (
+                ABANDON_PAUSED_AFTER if self._is_contact(peer) else ABANDON_STRANGERS_AFTER
+            ),
+        )
         for actor in list(self._actors.values()):
             if not isinstance(actor, IncomingActor) or actor.progress.state != "paused":
                 continue
@@ -218,6 +234,7 @@ class TransferManager:
                 actor.push("abandon", "a week" if contact else f"{limit / 3600:g} hours")
 
     async def stop(self) -> None:
+        await self.bundles.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -247,6 +264,7 @@ class TransferManager:
             error=record.error,
             created=record.created,
             path=record.final_path or record.source_path,
+            bundle_id=record.bundle_id,
         )
 
     def _adopt(self, actor: TransferActor) -> None:
@@ -261,6 +279,7 @@ class TransferManager:
         timer = self._timers.pop(actor.transfer_id, None)
         if timer is not None:
             timer.cancel()
+        self.bundles.entry_finished(actor)
 
     def _schedule_expiry(self, transfer_id: bytes, created: float) -> None:
         delay = max(0.0, created + self._offer_timeout - self._services.clock())
@@ -283,6 +302,7 @@ class TransferManager:
         task = asyncio.create_task(self._retell_ended(channel))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.bundles.session_ready(channel)
 
     async def _retell_ended(self, channel: Channel) -> None:
         """Cancel again, to a peer back in touch, what we sent it and ended since."""
@@ -308,6 +328,7 @@ class TransferManager:
     def session_closed(self, channel: Channel) -> None:
         if self._channels.get(channel.peer) is channel:
             del self._channels[channel.peer]
+            self.bundles.session_closed(channel.peer)
         for actor in self._actors.values():
             if actor.peer == channel.peer and actor.channel in (channel, None):
                 actor.push("session", None)
@@ -315,7 +336,9 @@ class TransferManager:
     def messages_received(self, channel: Channel, messages: Sequence[AppMessage]) -> None:
         """Route file_* messages to their transfers. Never raises for what a peer sends."""
         for message in messages:
-            if isinstance(message, FILE_MESSAGES):
+            if type(message) is BundleOffer:
+                self.bundles.offer_received(channel, message)
+            elif isinstance(message, FILE_MESSAGES) and not self.bundles.route(channel, message):
                 self._route(channel, message)
 
     def _route(self, channel: Channel, message: AppMessage) -> None:
@@ -464,6 +487,8 @@ class TransferManager:
             return
         if offer.transfer_id in self._actors:  # a duplicate offer raced us here
             return
+        if await self.bundles.entry_offer(channel, offer):  # a file of a folder offer
+            return
         rx = IncomingTransfer(
             offer.transfer_id, channel.peer, offer.name, offer.size, offer.chunk_size
         )
@@ -516,13 +541,17 @@ class TransferManager:
         if policy is None:
             raise TransferRejectedError("the receiver has no downloads folder")
         async with self._accepting:
-            reserved = sum(
-                other.rx.size - other.rx.bytes_done
-                for other in self._actors.values()
-                if isinstance(other, IncomingActor) and other.reserved and other is not actor
-            )
+            reserved = self._reserved_bytes(exclude=actor)
             await asyncio.to_thread(actor.rx.check, policy, reserved)
             actor.reserved = True
+
+    def _reserved_bytes(self, exclude: TransferActor | None) -> int:
+        """What accepted incoming transfers and folder offers still have to write."""
+        return self.bundles.reserved() + sum(
+            other.rx.size - other.rx.bytes_done
+            for other in self._actors.values()
+            if isinstance(other, IncomingActor) and other.reserved and other is not exclude
+        )
 
     def _answer_finished(self, channel: Channel, record: TransferRecord, offer: FileOffer) -> None:
         if (
@@ -555,6 +584,11 @@ class TransferManager:
         )
         return await self.launch(sender)
 
+    async def send_files(self, peer: str, paths: Sequence[str | Path]) -> TransferView:
+        """Offer files and folders as one folder offer (bundles.py). Symlinks inside a
+        folder are skipped, never followed; the view's `error` lists what was skipped."""
+        return await self.bundles.send(peer, [Path(p) for p in paths])
+
     async def launch(self, sender: OutgoingTransfer) -> TransferView:
         """Record and start a prepared transfer (tests use it to launch a lying sender)."""
         transfer_id, peer = sender.transfer_id, sender.peer
@@ -570,6 +604,7 @@ class TransferManager:
             time.monotonic,
             created=now,
             path=str(sender.path),
+            bundle_id=sender.bundle_id,
         )
         actor = OutgoingActor(
             self._services,
@@ -602,6 +637,10 @@ class TransferManager:
         return actor
 
     async def accept_file(self, transfer_id: str) -> None:
+        bundle = self.bundles.find(transfer_id)
+        if bundle is not None:
+            await self.bundles.accept(bundle)
+            return
         actor = self._actor(transfer_id)
         if not isinstance(actor, IncomingActor) or actor.progress.state != "offered":
             raise TransferError("only a pending incoming offer can be accepted")
@@ -613,24 +652,43 @@ class TransferManager:
     async def decline_file(
         self, transfer_id: str, reason: str = "declined by the receiver"
     ) -> None:
+        bundle = self.bundles.find(transfer_id)
+        if bundle is not None:
+            await self.bundles.decline(bundle, reason)
+            return
         actor = self._actor(transfer_id)
         if not isinstance(actor, IncomingActor) or actor.progress.state != "offered":
             raise TransferError("only a pending incoming offer can be declined")
         actor.push("decline_local", reason)
 
     async def cancel_file(self, transfer_id: str) -> None:
+        bundle = self.bundles.find(transfer_id)
+        if bundle is not None:
+            await self.bundles.cancel(bundle)
+            return
         self._actor(transfer_id).push("local_cancel")
 
     async def transfers(self, peer: str | None = None, limit: int = 100) -> list[TransferView]:
-        """Newest first; live transfers show their in-memory progress and rate."""
-        records = await self._services.store.run(Store.list_transfers, peer, limit)
-        views = []
-        for record in records:
-            actor = self._actors.get(record.id)
-            views.append(
-                actor.progress.view() if actor is not None else self._progress(record).view()
-            )
-        return views
+        """Newest first; live transfers show their in-memory progress and rate. A folder
+        offer is one view (`files` > 0); its files are listed by `bundle_files`."""
+        records = await self._services.store.run(Store.list_transfers, peer, limit, entries=False)
+        views = [self._view(record) for record in records]
+        views += await self.bundles.views(peer, limit)
+        views.sort(key=lambda v: v.created, reverse=True)
+        return views[:limit]
+
+    async def bundle_files(self, bundle_id: str) -> list[TransferView]:
+        """The per-file progress of a folder offer: the files started so far, in order."""
+        try:
+            bid = bytes.fromhex(bundle_id)
+        except ValueError:
+            raise TransferError(f"no folder offer with id {bundle_id}") from None
+        records = await self._services.store.run(Store.bundle_transfers, bid)
+        return [self._view(record) for record in records]
+
+    def _view(self, record: TransferRecord) -> TransferView:
+        actor = self._actors.get(record.id)
+        return actor.progress.view() if actor is not None else self._progress(record).view()
 
 
 def _same_offer(rx: IncomingTransfer, offer: FileOffer) -> bool:

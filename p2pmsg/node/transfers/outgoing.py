@@ -256,6 +256,7 @@ def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> No
         now=now,
         state="offered",
         source_path=str(sender.path),
+        bundle_id=sender.bundle_id,
     )
 
 

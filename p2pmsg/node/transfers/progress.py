@@ -67,6 +67,9 @@ class Progress:
     path: str | None = None
     error: str | None = None
     created: float = 0.0
+    files: int = 0  # a folder offer's number of files (0: a single-file transfer)
+    files_done: int = 0
+    bundle_id: bytes | None = None  # the folder offer this file belongs to
     _published_at: float = float("-inf")
     _persisted_at: float = float("-inf")
     meter: RateMeter = field(init=False)
@@ -111,4 +114,7 @@ class Progress:
             path=self.path,
             error=self.error,
             created=self.created,
+            files=self.files,
+            files_done=self.files_done,
+            bundle_id=self.bundle_id.hex() if self.bundle_id is not None else None,
         )

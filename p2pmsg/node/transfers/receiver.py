@@ -33,6 +33,8 @@ import errno
 import hashlib
 import hmac
 import os
+import stat
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +45,12 @@ from p2pmsg.errors import (
     TransferIntegrityError,
     TransferRejectedError,
 )
+from p2pmsg.node.transfers.folder import place_in_folder
 from p2pmsg.node.transfers.safe_name import create_unique, extension_allowed, safe_name
 
 PARTIAL_DIR = ".partial"
+#: Tries to make the partial folder and open the partial file in it (see `open`).
+PARTIAL_DIR_ATTEMPTS = 5
 DEFAULT_MAX_SIZE = 4 * 1024**3
 #: Room we leave on the disk after the file, so a transfer cannot fill it to the last byte.
 DEFAULT_MIN_FREE_AFTER = 32 * 1024**2
@@ -85,10 +90,17 @@ def _unlink_quietly(path: Path | None) -> None:
             path.unlink()
 
 
+#: Held while the partial folder is made and a partial file opened in it, and while the
+#: empty folder is removed: in one process the two never interleave (a folder offer's
+#: small files finish and start back to back, on several threads). Another process on
+#: the same downloads folder is covered by `open`'s retries.
+_PARTIAL_DIR_LOCK = threading.Lock()
+
+
 def _remove_if_empty(partial_dir: Path) -> None:
     """The private partial folder goes once the last partial file in it went: a user's
     downloads folder keeps no empty `.partial/` (it is made again when needed)."""
-    with contextlib.suppress(OSError):  # not empty (another transfer), or already gone
+    with _PARTIAL_DIR_LOCK, contextlib.suppress(OSError):  # not empty, or already gone
         partial_dir.rmdir()
 
 
@@ -113,6 +125,9 @@ class IncomingTransfer:
         self.bytes_done = 0  # written to the partial file and hashed
         self.partial_path: Path | None = None
         self.final_path: Path | None = None
+        #: One file of a folder offer: its accepted offer's folder and the file's safe
+        #: components under it (manifest.py); None: a single file, into the downloads folder
+        self.dest: tuple[Path, tuple[str, ...]] | None = None
         self._fd: int | None = None
         self._hash = hashlib.sha256()
 
@@ -173,18 +188,22 @@ class IncomingTransfer:
         partial_dir = policy.downloads / PARTIAL_DIR
         path = self._partial_for(policy.downloads)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        # Twice at most: another transfer that just finished may remove the (then empty)
-        # folder between our mkdir and our open.
-        for attempt in (1, 2):
+        # A few times at most: another transfer that just finished may remove the (then
+        # empty) folder between our mkdir and our open, or between mkdir's EEXIST and its
+        # own check that the folder is there (FileExistsError); a folder offer's small
+        # files finishing back to back made that race a real one.
+        for attempt in range(1, PARTIAL_DIR_ATTEMPTS + 1):
             try:
-                partial_dir.mkdir(mode=0o700, exist_ok=True)
-                if partial_dir.is_symlink() or not partial_dir.is_dir():
-                    raise TransferRejectedError(f"{partial_dir} is not a private directory")
-                os.chmod(partial_dir, 0o700)
-                fd = os.open(path, flags, 0o600)
+                with _PARTIAL_DIR_LOCK:
+                    partial_dir.mkdir(mode=0o700, exist_ok=True)
+                    st = os.lstat(partial_dir)  # gone again (another process): retried
+                    if not stat.S_ISDIR(st.st_mode):  # a symlink or a file planted there
+                        raise TransferRejectedError(f"{partial_dir} is not a private directory")
+                    os.chmod(partial_dir, 0o700)
+                    fd = os.open(path, flags, 0o600)
                 break
-            except FileNotFoundError:
-                if attempt == 2:
+            except (FileNotFoundError, FileExistsError):
+                if attempt == PARTIAL_DIR_ATTEMPTS:
                     raise TransferRejectedError(
                         f"cannot create the partial file: {partial_dir} keeps disappearing"
                     ) from None
@@ -312,11 +331,14 @@ class IncomingTransfer:
             os.fsync(fd)  # the rename below must not publish a file whose bytes are not on disk
             os.close(fd)
             self._fd = None
-            final, placeholder = create_unique(downloads, self.name, mode=0o600)
-            os.close(placeholder)
-            # Replacing our own empty placeholder: the name was claimed with O_EXCL above,
-            # so this rename can never clobber somebody else's file.
-            os.replace(self.partial_path, final)
+            if self.dest is not None:
+                final = place_in_folder(self.dest[0], self.dest[1], self.partial_path)
+            else:
+                final, placeholder = create_unique(downloads, self.name, mode=0o600)
+                os.close(placeholder)
+                # Replacing our own empty placeholder: the name was claimed with O_EXCL
+                # above, so this rename can never clobber somebody else's file.
+                os.replace(self.partial_path, final)
         except OSError as exc:
             self.discard()
             _unlink_quietly(final)

@@ -128,6 +128,7 @@ class OutgoingTransfer:
         self.next_offset = 0  # the next byte to send
         self.acked = 0  # every byte before this one is written on the receiver's disk
         self.done_sent = False
+        self.bundle_id: bytes | None = None  # one file of this folder offer (section 7.2)
         self._fd: int | None = None
         self._nowait = _RWF_NOWAIT is not None  # cleared if this file's filesystem refuses it
         self._read_buffer = bytearray()  # reused by no-wait reads (fresh memory faults in)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
@@ -199,7 +200,8 @@ class ConversationCommands:
             if not peer.sendable:
                 log.add_note(f"/file: {describe_unsendable(peer)}", error=True)
                 return
-            self._host.run_worker(partial(self._send_file, fp, command.arg), group="send")
+            paths = command.paths or (command.arg,)
+            self._host.run_worker(partial(self._send_file, fp, paths), group="send")
         elif command.name in ("accept", "decline"):
             log.action_decide_latest(command.name == "accept")
         elif command.name == "cipher":
@@ -282,13 +284,19 @@ class ConversationCommands:
         if fingerprint == self._host.selected:
             self._host.render_header()
 
-    async def _send_file(self, fingerprint: str, path: str) -> None:
+    async def _send_file(self, fingerprint: str, paths: tuple[str, ...]) -> None:
+        """One file: a file offer; several paths or a folder: one folder offer."""
         log = self._host.message_log
         try:
-            transfer = await self._node.send_file(fingerprint, path)
+            if len(paths) == 1 and not os.path.isdir(paths[0]):
+                transfer = await self._node.send_file(fingerprint, paths[0])
+            else:
+                transfer = await self._node.send_files(fingerprint, list(paths))
         except (P2PMsgError, OSError) as exc:
             log.add_note(f"/file: {exc}", error=True)
             return
+        if transfer.files and transfer.error:  # symlinks and special files left out
+            log.add_note(f"/file: {transfer.error}")
         if transfer.peer == self._host.selected:
             log.upsert_transfer(transfer)
 

@@ -54,7 +54,7 @@ from p2pmsg.ui.safe_text import clip, literal_content, printable
 from p2pmsg.ui.screens.conversation_commands import ConversationCommands, describe_unsendable
 from p2pmsg.ui.screens.dialogs import MainDialogs
 from p2pmsg.ui.screens.disappearing import DisappearingTimers
-from p2pmsg.ui.timefmt import Clock, duration
+from p2pmsg.ui.timefmt import Clock, duration, format_bytes
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
 from p2pmsg.ui.widgets.peer_list import PeerList
@@ -619,12 +619,17 @@ class MainScreen(Screen[None]):
 
     def _transfer_updated(self, event: TransferUpdated) -> None:
         transfer = event.transfer
+        if transfer.bundle_id is not None:
+            return  # a file inside a folder offer: the offer's own card shows its progress
         if transfer.peer == self.selected:
             self.query_one(MessageLog).upsert_transfer(transfer)
         elif transfer.direction == "in" and transfer.state == "offered":
+            what = printable(transfer.name)
+            if transfer.files:
+                what = f"the folder {what} ({transfer.files} files, {format_bytes(transfer.size)})"
             self.notify(
-                f"{printable(self.peer_name(transfer.peer))} offers {printable(transfer.name)}",
-                title="File offered",
+                f"{printable(self.peer_name(transfer.peer))} offers {what}",
+                title="Folder offered" if transfer.files else "File offered",
                 markup=False,
             )
 

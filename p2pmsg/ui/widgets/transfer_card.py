@@ -26,9 +26,11 @@ def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style])
     """The card's rows; `style` maps the log's component classes to styles."""
     card = style("message-log--card")
     arrow = "⇣ incoming" if transfer.direction == "in" else "⇡ outgoing"
-    top = Text(f"┌ {arrow} file  ", style=card)
+    folder = transfer.files > 0  # a folder or multi-file offer: one card for all its files
+    top = Text(f"┌ {arrow} {'folder' if folder else 'file'}  ", style=card)
     top.append_text(literal(transfer.name, style=card + Style(bold=True)))
-    top.append(f"  {format_bytes(transfer.size)}", style=card)
+    count = f"{transfer.files} files · " if folder else ""
+    top.append(f"  {count}{format_bytes(transfer.size)}", style=card)
     rows = [top]
     if transfer.state in ("transferring", "paused", "verifying"):
         fraction = transfer.bytes_done / transfer.size if transfer.size else 1.0
@@ -38,6 +40,8 @@ def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style])
         bar.append("█" * filled, style=style("message-log--bar"))
         bar.append("░" * (bar_width - filled), style=style("message-log--bar-empty"))
         bar.append(f" {fraction:4.0%}", style=card)
+        if folder:
+            bar.append(f" {transfer.files_done}/{transfer.files} files", style=card)
         if transfer.state == "transferring":
             bar.append(f" {format_bytes(transfer.rate_bps)}/s", style=card)
         else:
@@ -65,6 +69,9 @@ def card_rows(transfer: TransferView, width: int, style: Callable[[str], Style])
         rows.append(_result(transfer, card, style))
     # The digest is known once the whole file was read (sender) or verified (receiver):
     # protocol version 2 sends it at the end of the transfer, not in the offer.
+    if folder:
+        rows.append(Text("└ sha256 of each file, checked as it arrives", style=card))
+        return rows
     digest = transfer.sha256[:16] if transfer.sha256 else "at the end of the transfer"
     rows.append(Text("└ sha256 " + digest, style=card))
     return rows
@@ -82,10 +89,12 @@ def _result(transfer: TransferView, card: Style, style: Callable[[str], Style]) 
     elif state == "completed":
         line.append("✓ received and verified", style=style("message-log--read"))
         if transfer.path:
-            line.append(" · saved as ", style=card)
+            line.append(" · saved in " if transfer.files else " · saved as ", style=card)
             line.append_text(literal(transfer.path, style=card))
     elif state in ("failed", "cancelled", "expired", "declined"):
         line.append(f"✗ {state}", style=style("message-log--failed"))
+        if transfer.files_done:
+            line.append(f" ({transfer.files_done}/{transfer.files} files arrived)", style=card)
         if transfer.error:
             line.append(": ", style=card)
             line.append_text(literal(transfer.error, style=card))
