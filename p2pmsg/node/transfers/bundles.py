@@ -354,22 +354,14 @@ class Bundles:
         within `RETELL_ENDED_FOR`: the first cancel may have been lost, and a receiver
         with no file of the offer under way would otherwise wait for it (as the manager
         does for single files)."""
-        from p2pmsg.node.transfers.manager import RETELL_ENDED_FOR, RETELL_SCAN
+        from p2pmsg.node.transfers.manager import RETELL_SCAN, cancels_to_retell
 
         try:
             records = await self._services.store.run(Store.list_bundles, channel.peer, RETELL_SCAN)
         except P2PMsgError as exc:
             log.warning("could not list the folder offers to %s: %s", channel.peer[:16], exc)
             return
-        since = self._services.clock() - RETELL_ENDED_FOR
-        cancels = [
-            FileCancel(r.id, wire_reason(r.error or r.state))
-            for r in records
-            if r.direction == "out"
-            and r.state in ("failed", "cancelled", "expired")
-            and (r.finished or r.updated) >= since
-            and r.id not in self.live
-        ]
+        cancels = cancels_to_retell(records, self._services.clock(), self.live)
         if cancels and channel.is_open:
             channel.send_messages(cancels)
 

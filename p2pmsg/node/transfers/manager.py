@@ -42,8 +42,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from p2pmsg.errors import ConfigError, P2PMsgError, TransferError, TransferRejectedError
 from p2pmsg.node.api import TransferView
@@ -92,6 +93,43 @@ MAX_INCOMING_PER_PEER = 32
 RETELL_ENDED_FOR = 7 * 24 * 3600.0
 RETELL_SCAN = 256
 _UNTOLD_ENDINGS = ("failed", "cancelled", "expired")
+
+
+class EndedRecord(Protocol):
+    """What `cancels_to_retell` reads of a stored transfer or folder offer."""
+
+    @property
+    def id(self) -> bytes: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def finished(self) -> float | None: ...
+    @property
+    def updated(self) -> float: ...
+
+
+def cancels_to_retell(
+    records: Iterable[EndedRecord], now: float, live: Container[bytes]
+) -> list[FileCancel]:
+    """The cancels to send again to a peer back in touch: what we offered it and ended
+    (failed, cancelled, expired) within `RETELL_ENDED_FOR` and no longer run here. The
+    first cancel may have been lost, and the receiver would wait for the rest. Single
+    files and folder offers follow this one rule."""
+    since = now - RETELL_ENDED_FOR
+    return [
+        FileCancel(r.id, wire_reason(r.error or r.state))
+        for r in records
+        if r.direction == "out"
+        and r.state in _UNTOLD_ENDINGS
+        and (r.finished or r.updated) >= since
+        and r.id not in live
+    ]
+
+
 #: A paused incoming transfer from a contact not resumed for this long is given up
 #: (record kept as failed, partial file removed). Past `RETELL_ENDED_FOR` a sender that
 #: ended it no longer says so, and one that lost its record (a wiped profile) never will:
@@ -313,15 +351,7 @@ class TransferManager:
         except P2PMsgError as exc:
             log.warning("could not list the transfers to %s: %s", channel.peer[:16], exc)
             return
-        since = self._services.clock() - RETELL_ENDED_FOR
-        cancels = [
-            FileCancel(r.id, wire_reason(r.error or r.state))
-            for r in records
-            if r.direction == "out"
-            and r.state in _UNTOLD_ENDINGS
-            and (r.finished or r.updated) >= since
-            and r.id not in self._actors
-        ]
+        cancels = cancels_to_retell(records, self._services.clock(), self._actors)
         if cancels and channel.is_open and self._channels.get(channel.peer) is channel:
             channel.send_messages(cancels)
 
