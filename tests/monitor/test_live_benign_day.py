@@ -153,7 +153,9 @@ def test_an_ordinary_day_raises_no_alert(make_lan: MakeLan, tmp_path: Path) -> N
         others["bob"].proc.kill()
         others["bob"].proc.wait(30)
         time.sleep(3)
-        others["bob"] = chatter(b, tmp_path, "bob", SECONDS / 2, seed=4)
+        # Back for the rest of the day (a chatter's lifetime is its seconds plus a minute:
+        # a shorter one would leave alice's last messages to bob undelivered).
+        others["bob"] = chatter(b, tmp_path, "bob", SECONDS, seed=4)
         finished = alice.wait_for(lambda o: o.get("finished") is True, SECONDS + 600, "the day")
         for name, lines in others.items():
             lines.wait_for(lambda o: o.get("finished") is True, SECONDS + 120, f"{name} done")
