@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -144,6 +145,7 @@ async def _stall_through_link(ticks: int) -> dict[str, Any]:
                 took.append(time.perf_counter() - began)
             await probe.stop()
             mode = link.status().mode
+            worker_rss = _rss_mib(multiprocessing.active_children())
         finally:
             await probe.stop()
             await link.stop()
@@ -161,7 +163,23 @@ async def _stall_through_link(ticks: int) -> dict[str, Any]:
         },
         "alerts": alerts,
         "target": STALL_TARGET_MS,
+        # What the worker process costs in memory, models loaded, after the ticks.
+        "worker_rss_mib": worker_rss,
     }
+
+
+def _rss_mib(children: list[multiprocessing.Process]) -> float | None:
+    """Resident memory of the monitor's worker (the one child process), from /proc."""
+    if len(children) != 1 or children[0].pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{children[0].pid}/status").read_text()
+    except OSError:
+        return None  # not Linux
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def _stall(ticks: int) -> dict[str, Any]:
@@ -250,7 +268,12 @@ def rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
             f"MonitorLink.tick, {KEYS} keys",
             f"{stall['link_tick_ms']['best']:.2f}",
             f"{stall['link_tick_ms']['median']:.2f}",
-            f"as the node awaits it; {stall['alerts']} alerts stored",
+            f"as the node awaits it; {stall['alerts']} alerts stored; worker RSS "
+            + (
+                "unknown"
+                if stall.get("worker_rss_mib") is None
+                else f"{stall['worker_rss_mib']:.0f} MiB"
+            ),
         ),
         (
             "loop stall, idle (max)",

@@ -31,3 +31,5 @@ def test_bench_monitor_quick_json() -> None:
     assert stall["while_scoring"]["p99_ms"] >= 0 and stall["while_scoring"]["median_ms"] >= 0
     assert stall["target"] == 10.0 and isinstance(stall["meets_target"], bool)
     assert stall["alerts"] >= 0 and stall["link_tick_ms"]["best"] > 0
+    # the worker holds the models in memory: tens of MiB at least, on Linux
+    assert stall["worker_rss_mib"] is None or stall["worker_rss_mib"] > 20

@@ -49,18 +49,39 @@ class Linked:
         return event.status.mode
 
 
-@pytest.fixture
-async def linked(tmp_path: Path) -> AsyncIterator[Linked]:
-    """A MonitorLink with its models (so in its process), a real store, the time in hand."""
+async def _linked(tmp_path: Path, max_restarts: int) -> AsyncIterator[Linked]:
     store = await AsyncStore.open(tmp_path / "alerts.db", os.urandom(32))
     bus = EventBus()
     changes = bus.subscribe()
     now = [T0]
-    link = MonitorLink(store, bus, lambda: now[0], enabled=True, load_models=True, interval=3600.0)
+    link = MonitorLink(
+        store,
+        bus,
+        lambda: now[0],
+        enabled=True,
+        load_models=True,
+        interval=3600.0,
+        max_restarts=max_restarts,
+    )
     await link.start()
     yield Linked(link, store, changes, now)
     await link.stop()
     await store.close()
+
+
+@pytest.fixture
+async def linked(tmp_path: Path) -> AsyncIterator[Linked]:
+    """A MonitorLink with its models (so in its process), a real store, the time in hand;
+    a worker that dies is not restarted (the fallback's own tests)."""
+    async for linked in _linked(tmp_path, max_restarts=0):
+        yield linked
+
+
+@pytest.fixture
+async def restartable(tmp_path: Path) -> AsyncIterator[Linked]:
+    """The same with one restart allowed."""
+    async for linked in _linked(tmp_path, max_restarts=1):
+        yield linked
 
 
 def _fields(a: Alert) -> tuple[object, ...]:
@@ -122,6 +143,39 @@ async def test_a_dead_worker_leaves_the_rules_running_and_says_so(linked: Linked
         linked.link.observe(ev(20 + i * 0.05, "conn_open", addr="10.7.7.7"))
     linked.now[0] = T0 + 25
     assert "flood" in {a.kind for a in await linked.link.tick()}
+
+
+def _brute_force_at(linked: Linked, start: float, addr: str) -> None:
+    for i in range(6):
+        linked.link.observe(ev(start + i * 0.5, "handshake_fail", addr=addr))
+
+
+async def test_a_dead_worker_is_replaced_by_a_fresh_one_once_then_rules_alone(
+    restartable: Linked,
+) -> None:
+    linked = restartable
+    assert await linked.loaded() == MODELS
+    first = _worker().pid
+    os.kill(first or 0, signal.SIGKILL)
+    _brute_force_at(linked, 0.0, "10.6.6.6")
+    linked.now[0] = T0 + 10
+    # the events handed to the dead worker's tick reach the fresh one: nothing is lost
+    (alert,) = await linked.link.tick()
+    assert (alert.kind, alert.addr) == ("brute_force", "10.6.6.6")
+    second = _worker().pid
+    assert second != first
+    assert linked.link.status().mode == MODELS  # the fresh worker loaded the models
+    # past the limit (one restart per hour here) it goes on on rules alone and says so
+    os.kill(second or 0, signal.SIGKILL)
+    _brute_force_at(linked, 20.0, "10.8.8.8")
+    linked.now[0] = T0 + 30
+    (alert,) = await linked.link.tick()
+    assert (alert.kind, alert.addr) == ("brute_force", "10.8.8.8")
+    assert alert.source.startswith("rule:")
+    mode = linked.link.status().mode
+    assert mode.startswith("rules-only: the monitor's process stopped"), mode
+    assert mode.endswith("2 times within the hour"), mode
+    assert multiprocessing.active_children() == []
 
 
 async def test_the_worker_refuses_models_that_fail_their_check(

@@ -11,8 +11,12 @@ for tens of milliseconds per tick, see there), which loads and verifies the
 models in the background after start, so a node is usable at once and the
 monitor says "rules-only" until then. On rules alone (short-lived commands,
 `monitor_models=False`) a tick is light and runs in a worker thread, with no
-process to start. If the worker process dies, the monitor goes on in a thread
-on rules alone and says so.
+process to start. If the worker process dies (the OOM killer, a crash in a
+native library, a stray `kill`), a fresh one is started and loads the models
+again, up to `MAX_RESTARTS` times an hour; the windows the dead one held are
+lost, the events since its last tick are not. A worker that keeps dying is not
+restarted for ever (each start costs seconds of CPU importing scikit-learn):
+past the limit the monitor goes on in a thread on rules alone and says so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +49,9 @@ log = logging.getLogger(__name__)
 #: Events waiting for the worker process between two ticks, at most (as `Monitor`'s own
 #: queue): beyond it they are dropped and counted, so a flood cannot fill the memory.
 MAX_PENDING = 100_000
+#: Fresh worker processes started after a death, at most, within `RESTART_PERIOD` seconds.
+MAX_RESTARTS = 3
+RESTART_PERIOD = 3600.0
 
 
 def _freeze_startup_heap() -> None:
@@ -109,14 +117,32 @@ class _InThread:
 class _InProcess:
     """The monitor in a process of its own (`monitor_worker`). Events wait here between
     ticks; each tick hands them over with the time and takes back the alerts and the
-    state the UI shows. If the process dies, a monitor in a thread takes over on rules
-    alone (the windows the dead one held are lost) and `mode` says why."""
+    state the UI shows. If the process dies, a fresh one takes over (models loaded
+    again, the quieting marks handed over again, the tick's events replayed into it),
+    at most `max_restarts` times per `RESTART_PERIOD`; after that a monitor in a thread
+    takes over on rules alone. Either way the windows the dead one held are lost, and
+    `mode` says what happened."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_restarts: int = MAX_RESTARTS) -> None:
         from p2pmsg.monitor.live import NOT_LOADED
         from p2pmsg.node.services import monitor_worker
 
         self._worker = monitor_worker
+        self._max_restarts = max_restarts
+        self._restarts: deque[float] = deque()  # time.monotonic() of each restart
+        self.deaths = 0
+        self._pool = self._new_pool()
+        self._pending: deque[SecurityEvent] = deque()
+        #: the quieting marks not yet handed over, and the last list handed over
+        #: (handed over again to a fresh worker)
+        self._false_alarms: list[Alert] | None = None
+        self._quieting: list[Alert] | None = None
+        self._mode = NOT_LOADED
+        self._scores: tuple[float, ...] = ()
+        self._fallback: _InThread | None = None
+        self.dropped_events = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # "spawn": a fork of a process with threads (the store's, the executor's, the
         # UI's) can copy a held lock into the child; a fresh interpreter cannot.
         # The pool's first lock starts multiprocessing's resource tracker, which hands
@@ -125,18 +151,12 @@ class _InProcess:
         # and took the app down at unlock. The tracker only writes leak warnings; they go
         # nowhere rather than across a full-screen terminal.
         with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
-            self._pool = ProcessPoolExecutor(
+            return ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=monitor_worker.init,
+                initializer=self._worker.init,
                 initargs=(os.getpid(),),
             )
-        self._pending: deque[SecurityEvent] = deque()
-        self._false_alarms: list[Alert] | None = None
-        self._mode = NOT_LOADED
-        self._scores: tuple[float, ...] = ()
-        self._fallback: _InThread | None = None
-        self.dropped_events = 0
 
     @property
     def mode(self) -> str:
@@ -161,39 +181,67 @@ class _InProcess:
 
     async def load_models(self, now: float) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            self._mode = await loop.run_in_executor(self._pool, self._worker.load_models, now)
-        except BrokenProcessPool as exc:
-            self._fall_back(exc)
+        while self._fallback is None:
+            try:
+                self._mode = await loop.run_in_executor(self._pool, self._worker.load_models, now)
+                return
+            except BrokenProcessPool as exc:
+                self._after_death(exc)
 
     async def tick(self, now: float) -> list[Alert]:
-        if self._fallback is not None:
-            return await self._fallback.tick(now)
         events: Sequence[SecurityEvent] = list(self._pending)
         self._pending.clear()
         false_alarms, self._false_alarms = self._false_alarms, None
+        if false_alarms is not None:
+            self._quieting = false_alarms
         loop = asyncio.get_running_loop()
-        try:
-            alerts, self._mode, self._scores = await loop.run_in_executor(
-                self._pool, self._worker.tick, events, false_alarms, now
-            )
-        except BrokenProcessPool as exc:
-            fallback = self._fall_back(exc)
-            if false_alarms is not None:
-                fallback.set_false_alarms(false_alarms)
-            for event in events:
-                fallback.observe(event)
-            return await fallback.tick(now)
-        return alerts
+        while self._fallback is None:
+            try:
+                alerts, self._mode, self._scores = await loop.run_in_executor(
+                    self._pool, self._worker.tick, events, false_alarms, now
+                )
+                return alerts
+            except BrokenProcessPool as exc:
+                if not self._after_death(exc):
+                    break
+                await self.load_models(now)
+                false_alarms = self._quieting  # the fresh worker has no marks yet
+        fallback = self._fallback
+        assert fallback is not None
+        for event in events:
+            fallback.observe(event)
+        return await fallback.tick(now)
 
-    def _fall_back(self, exc: BaseException) -> _InThread:
+    def _after_death(self, exc: BaseException) -> bool:
+        """The worker died: start a fresh one (True) or, past the restart limit, fall
+        back to rules alone in a thread (False)."""
         from p2pmsg.monitor.live import Monitor
 
-        log.error("the monitor's process stopped (%s); continuing on rules alone", exc)
-        self._mode = f"rules-only: the monitor's process stopped ({exc or type(exc).__name__})"
-        self._fallback = _InThread(Monitor())
+        self.deaths += 1
         self._pool.shutdown(wait=False, cancel_futures=True)
-        return self._fallback
+        why = str(exc) or type(exc).__name__
+        clock = time.monotonic()
+        while self._restarts and clock - self._restarts[0] > RESTART_PERIOD:
+            self._restarts.popleft()
+        if len(self._restarts) < self._max_restarts:
+            self._restarts.append(clock)
+            log.warning("the monitor's process stopped (%s); starting a fresh one", why)
+            self._mode = f"rules-only: restarting the monitor's process, which stopped ({why})"
+            self._pool = self._new_pool()
+            return True
+        log.error(
+            "the monitor's process stopped (%s), %d times within the hour; "
+            "continuing on rules alone",
+            why,
+            len(self._restarts) + 1,
+        )
+        self._mode = f"rules-only: the monitor's process stopped ({why})"
+        if self._restarts:
+            self._mode += f", {len(self._restarts) + 1} times within the hour"
+        self._fallback = _InThread(Monitor())
+        if self._quieting is not None:
+            self._fallback.set_false_alarms(self._quieting)
+        return False
 
     async def close(self) -> None:
         # Joining the worker blocks: not on the loop.
@@ -230,6 +278,7 @@ class MonitorLink:
         enabled: bool,
         load_models: bool,
         interval: float,
+        max_restarts: int = MAX_RESTARTS,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -237,6 +286,7 @@ class MonitorLink:
         self._enabled = enabled
         self._load_models = load_models
         self._interval = interval
+        self._max_restarts = max_restarts
         self._runner: _Runner | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -260,7 +310,7 @@ class MonitorLink:
         if not self._enabled or self._task is not None:
             return
         if self._load_models:
-            self._runner = _InProcess()
+            self._runner = _InProcess(self._max_restarts)
         else:
             from p2pmsg.monitor.live import Monitor
 
