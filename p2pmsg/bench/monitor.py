@@ -168,7 +168,7 @@ async def _stall_through_link(ticks: int) -> dict[str, Any]:
     }
 
 
-def _rss_mib(children: list[multiprocessing.Process]) -> float | None:
+def _rss_mib(children: list[multiprocessing.process.BaseProcess]) -> float | None:
     """Resident memory of the monitor's worker (the one child process), from /proc."""
     if len(children) != 1 or children[0].pid is None:
         return None
