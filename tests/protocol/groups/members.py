@@ -111,7 +111,9 @@ def join(name: str, create_item: Item) -> Member:
 def found(name: str, others: list[str], group: str = "team") -> Member:
     me = identity(name)
     infos = [MemberInfo(identity(o).public_key, o) for o in others]
-    replica = GroupReplica.create(me, fixed_rng(name.encode()), 1.0, group, name, infos)
+    replica = GroupReplica.create(
+        me, fixed_rng(f"{name}/{group}".encode()), 1.0, group, name, infos
+    )
     member = Member(name, me, replica)
     member.pump()
     return member
