@@ -36,9 +36,14 @@ class PendingItems:
         self._timeout = timeout
         self._items: dict[Slot, _Waiting] = {}
         self._count: dict[bytes, int] = {}
+        self._ops = 0  # operations among the waiting items (they count towards the op cap)
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def ops(self) -> int:
+        return self._ops
 
     def get(self, slot: Slot) -> Item | None:
         waiting = self._items.get(slot)
@@ -62,12 +67,14 @@ class PendingItems:
             raise GroupFloodError(f"group_{slot[0]}: too many items waiting for earlier ones")
         self._items[slot] = _Waiting(item, now)
         self._count[item.author] = self._count.get(item.author, 0) + 1
+        self._ops += slot[0] == "op"
         return True
 
     def pop(self, slot: Slot) -> Item | None:
         waiting = self._items.pop(slot, None)
         if waiting is None:
             return None
+        self._ops -= slot[0] == "op"
         left = self._count[slot[1]] - 1
         if left:
             self._count[slot[1]] = left

@@ -95,6 +95,7 @@ class GroupReplica:
         max_pending: int = MAX_PENDING,
         gap_timeout: float = GAP_TIMEOUT,
         max_unseen_per_author: int = MAX_UNSEEN_PER_AUTHOR,
+        max_group_ops: int = MAX_GROUP_OPS,
     ) -> None:
         if type(create.payload) is not Create:
             raise GroupMalformedError("a group starts from its create operation")
@@ -116,6 +117,7 @@ class GroupReplica:
         # Held posts that do not count (yet), per author; see `_deliver`.
         self._unseen: dict[bytes, int] = {}
         self._max_unseen = max_unseen_per_author
+        self._max_group_ops = max_group_ops  # the protocol's; smaller only in tests
         self._state = resolve(create, ())
         self._events.append(MembershipChanged(self._state))
 
@@ -305,8 +307,8 @@ class GroupReplica:
             MAX_OPS_PER_AUTHOR
         ):
             raise GroupFloodError(f"group_op: more than {MAX_OPS_PER_AUTHOR} from one author")
-        if len(self._ops) + len(self._pending) >= MAX_GROUP_OPS:
-            raise GroupFloodError(f"group_op: the group holds {MAX_GROUP_OPS} operations")
+        if len(self._ops) + self._pending.ops >= self._max_group_ops:
+            raise GroupFloodError(f"group_op: the group holds {self._max_group_ops} operations")
 
     def _ready(self, item: Item) -> bool:
         kind, author, seq = slot_of(item)

@@ -301,3 +301,21 @@ def test_group_messages_round_trip_on_the_wire() -> None:
     assert decode_group_message(encode_group_message(op)) == op
     summary = alice.replica.summary()
     assert decode_group_message(encode_group_message(summary)) == summary
+
+
+def test_the_group_wide_operation_cap_counts_operations_only() -> None:
+    alice, bob, carol = _trio()
+    dave = Member("dave", identity("dave"), GroupReplica(alice.replica.create_op, max_group_ops=6))
+    ops = [alice.replica.rename(alice.me, 2.0 + i, f"name {i}") for i in range(3)]
+    ops += [bob.replica.leave(bob.me, 3.0), carol.replica.leave(carol.me, 3.0)]
+    posts = [alice.replica.post(alice.me, 4.0 + i, f"p{i}") for i in range(8)]
+    for post in posts[1:]:  # waiting posts do not use up room for operations
+        dave.replica.receive(post, 5.0)
+    for op in ops[:5]:
+        dave.take(op)
+    assert not dave.refused and len(dave.replica.held_ops()) == 6
+    extra = alice.replica.rename(alice.me, 9.0, "one too many")
+    with pytest.raises(GroupFloodError):
+        dave.replica.receive(extra, 9.0)
+    dave.take(posts[0])
+    assert len(dave.texts()) == 8
