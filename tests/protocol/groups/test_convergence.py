@@ -116,3 +116,22 @@ def test_a_removed_member_rejoins_when_added_again() -> None:
         m.take(post)
         assert m.texts() == ["back again"]
     assert carol.fp in bob.replica.state.admins  # re-added by the creator
+
+
+def test_a_removed_members_backdated_add_is_cut_off_in_every_order() -> None:
+    alice, bob, carol, _dave = _base()
+    # alice's clock runs ahead (her posts), so her removal of carol has a late Lamport time.
+    chatter = [alice.replica.post(alice.me, 3.0 + i, f"a{i}") for i in range(5)]
+    removal = alice.replica.remove(alice.me, 9.0, carol.fp)
+    # carol, unaware (or pretending to be), adds a friend with an early Lamport time:
+    # the order puts it before the removal, and only the cut-off rule can refuse it.
+    friend = carol.replica.add(carol.me, 9.0, MemberInfo(identity("friend").public_key, "f"))
+    assert friend.lamport < removal.lamport
+    items: list[Item] = [alice.replica.held_ops()[1], *chatter, removal, friend]
+    results = _replay_all_orders(alice.replica.create_op, items[:1] + items[-2:] + items[1:3])
+    assert len(results) == 1
+    (result,) = results
+    members = dict(result[1])  # type: ignore[call-overload]
+    assert identity("friend").fingerprint not in members and carol.fp not in members
+    assert dict(result[4])[friend.key] == "written after its author's removal"  # type: ignore[call-overload]
+    assert bob.fp in members
