@@ -175,3 +175,83 @@ class PeerBlockedError(P2PMsgError):
 
 class NotConnectedError(P2PMsgError):
     """The action needs a live session with the peer, and there is none."""
+
+
+class GroupError(ProtocolError):
+    """A group item (membership operation, post, summary) was refused.
+
+    Unlike a `RemoteProtocolError` it does not by itself end the session that carried
+    it: a relayed item may be some third member's fault, and one bad item must not
+    disturb the group for the others. `event` names the DESIGN.md security event the
+    node logs for it (None: nothing to log, e.g. an honest duplicate from two relays);
+    `reason` is a short code for the event's detail."""
+
+    event: str | None = "frame_rejected"
+    reason: str = "group_invalid"
+
+
+class GroupMalformedError(GroupError):
+    """The item does not follow docs/PROTOCOL.md "Groups" (shape, canonical encoding)."""
+
+    reason = "group_malformed"
+
+
+class GroupSignatureError(GroupError):
+    """The author's signature does not verify: forged, or altered by whoever relayed it."""
+
+    reason = "group_bad_signature"
+
+
+class UnknownGroupError(GroupError):
+    """An item for a group id this node does not hold."""
+
+    reason = "group_unknown"
+
+
+class GroupNotMemberError(GroupError):
+    """The author was never a member as far as the item's own causal past shows."""
+
+    reason = "group_not_member"
+
+
+class GroupRemovedError(GroupError):
+    """The author was removed (or left) before writing this item."""
+
+    reason = "group_removed"
+
+
+class GroupLimitError(GroupError):
+    """A group limit was exceeded (members, names, deps, text); see docs/PROTOCOL.md."""
+
+    reason = "group_limit"
+
+
+class GroupFloodError(GroupError):
+    """Too many operations from one author or in one group, or too many items waiting
+    for a gap to fill: the surplus is refused, the group goes on."""
+
+    event = "rate_limited"
+    reason = "group_flood"
+
+
+class GroupDuplicateError(GroupError):
+    """An item already held, byte for byte. Normal when two members relay the same
+    item, so nothing is logged (`event` is None); the item is not delivered again."""
+
+    event = None
+    reason = "group_duplicate"
+
+
+class GroupEquivocationError(GroupError):
+    """A second, different item under an (author, seq) already held: the author signed
+    two histories. The first one held stays."""
+
+    event = "replay_rejected"
+    reason = "group_equivocation"
+
+
+class GroupGapError(GroupError):
+    """An item waited for an earlier one (its author's previous item or an operation it
+    depends on) longer than the gap limit, and was dropped."""
+
+    reason = "group_gap"
