@@ -28,6 +28,9 @@ strict.
     data_to_send() -> bytes                 replies queued by receive_data / handle_timer
     send_message(message) -> bytes          one Chat, Receipt, File* or Pair* message as a record
     send_messages(messages) -> bytes        a batch, all-or-nothing validation, one bytes object
+    send_messages_deferred(messages)        the same, sealing left to the caller (threads):
+        -> (bytes, [PendingRecord])         write the bytes, then each record's head + seal()
+    seals_in_parallel: bool                 whether the send suite is worth that (Twofish)
     switch_suite(name) -> bytes             new epoch under another negotiated suite (+ ping)
     rotate_keys() -> bytes                  new epoch now (+ ping, so the peer follows at once)
     request_rekey() -> bytes                start a fresh X25519 key agreement
@@ -116,6 +119,7 @@ from p2pmsg.protocol.messages import (
     encode_message,
 )
 from p2pmsg.protocol.record import (
+    PendingRecord,
     RecordLayer,
     RekeyDone,
     Rotation,
@@ -415,14 +419,7 @@ class PeerConnection:
 
     def send_messages(self, messages: Iterable[UserMessage]) -> bytes:
         records = self._established()
-        plaintexts = []
-        for message in messages:
-            if type(message) not in _USER_TYPES:
-                raise LocalProtocolError(
-                    f"{type(message).__name__} is not an application "
-                    "message; use ping(), request_rekey() or close()"
-                )
-            plaintexts.append(check_outgoing(message))
+        plaintexts = self._plaintexts(messages)
         now = self._clock()
         out = self._out
         seal = records.seal_parts  # joined with the rest in _flush: one copy per record
@@ -432,12 +429,56 @@ class PeerConnection:
         except SessionExhaustedError as exc:
             self._close("session_exhausted", str(exc), notify_peer=False)
             raise
+        self._after_send(records, now)
+        return self._flush()
+
+    def send_messages_deferred(
+        self, messages: Iterable[UserMessage]
+    ) -> tuple[bytes, list[PendingRecord]]:
+        """`send_messages` without the sealing: the bytes queued before these messages
+        (write them first), then their records with counters, keys and headers taken,
+        in order, for the caller to seal (`PendingRecord.seal`, on any thread) and
+        write as `head + sealed` each, in this order, before anything this connection
+        returns afterwards (a rekey offer these records made due comes out of the next
+        `data_to_send`). The bytes on the wire are exactly `send_messages`'s."""
+        records = self._established()
+        plaintexts = self._plaintexts(messages)
+        now = self._clock()
+        before = self._flush()  # replies queued earlier go out ahead of these records
+        reserve = records.reserve
+        pending: list[PendingRecord] = []
+        try:
+            for plaintext in plaintexts:
+                pending.append(reserve(plaintext, now))
+        except SessionExhaustedError as exc:
+            self._close("session_exhausted", str(exc), notify_peer=False)
+            raise
+        self._after_send(records, now)
+        return before, pending
+
+    @property
+    def seals_in_parallel(self) -> bool:
+        """Whether the send direction's suite is worth sealing on several threads."""
+        records = self._records
+        return records is not None and records.send_suite.parallel_seal
+
+    def _plaintexts(self, messages: Iterable[UserMessage]) -> list[bytes]:
+        plaintexts = []
+        for message in messages:
+            if type(message) not in _USER_TYPES:
+                raise LocalProtocolError(
+                    f"{type(message).__name__} is not an application "
+                    "message; use ping(), request_rekey() or close()"
+                )
+            plaintexts.append(check_outgoing(message))
+        return plaintexts
+
+    def _after_send(self, records: RecordLayer, now: float) -> None:
         self._last_sent = now
         if records.rekey_due(now):
             self._begin_rekey(records, now)
         if records.notices:
             self._drain_notices()
-        return self._flush()
 
     def switch_suite(self, suite: str) -> bytes:
         return self._rotate("switch", suite)

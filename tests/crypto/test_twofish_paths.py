@@ -310,3 +310,33 @@ def test_one_key_shared_between_threads_gives_the_right_bytes(both: None) -> Non
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
     assert all(r == expected for r in results)
+
+
+def test_threads_under_one_key_get_handles_of_their_own() -> None:
+    """Two threads sealing under one key each borrow a handle (one handle made them take
+    turns); a handle still in use when the key is wiped is closed once it is given back,
+    never while a call uses it, and every handle is closed exactly once."""
+    require_path(LIBGCRYPT)
+    lib = twofish_gcrypt.load()
+    closed: list[int] = []
+    real_close = lib.close
+
+    def counting_close(handle: int) -> None:
+        closed.append(handle)
+        real_close(handle)
+
+    lib.close = counting_close  # type: ignore[assignment]
+    cipher = GcryptTwofish(os.urandom(32), lib)
+    first = cipher._borrow()
+    second = cipher._borrow()  # the first is in use: a new handle, not a wait
+    assert first != second
+    cipher._give_back(second)
+    cipher.wipe()
+    assert closed == [second]  # the free one at once; `first` is still in use
+    cipher._give_back(first)
+    assert sorted(closed) == sorted([first, second])
+    with pytest.raises(ValueError, match="wiped"):
+        cipher.cbc_encrypt(bytes(16), bytes(16))
+    del cipher
+    gc.collect()
+    assert sorted(closed) == sorted([first, second])  # the finalizer closes nothing twice

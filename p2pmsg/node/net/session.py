@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
@@ -37,6 +38,7 @@ from p2pmsg.errors import LocalProtocolError
 from p2pmsg.node.api import DirectionStatus, SessionStatusView
 from p2pmsg.node.net.admission import Admission
 from p2pmsg.node.net.dialer import DialTarget
+from p2pmsg.node.net.sealing import SealBatch
 from p2pmsg.node.net.trust import Expectation
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import (
@@ -206,6 +208,12 @@ class Session:
         self.close_reason: str | None = None
         self._wbuf: list[bytes] = []
         self._flush_scheduled = False
+        #: Output behind a batch still being sealed on another thread (sealing.py), in
+        #: order: nothing overtakes a record whose counter came first.
+        self._held: deque[bytes | SealBatch] = deque()
+        self._held_bytes = 0
+        self._unheld: list[asyncio.Future[None]] = []  # drained() waiting for `_held`
+        self._close_when_unheld = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed_reported = False
@@ -223,14 +231,25 @@ class Session:
         return not self.conn.closed and not self._transport.is_closing()
 
     def send_messages(self, messages: Iterable[UserMessage]) -> None:
-        """Seal and queue messages; written at the end of this loop turn."""
+        """Seal and queue messages; written at the end of this loop turn.
+
+        Under a suite that is slow to seal (Twofish) a batch of several records is
+        sealed on two threads (sealing.py); it is written once sealed, and
+        whatever is written meanwhile (a chat message, a reply) goes after it."""
         if not self.is_open:
             return
         batch = list(messages)
         if not batch:
             return
+        conn = self.conn
         try:
-            self._write(self.conn.send_messages(batch))
+            if len(batch) > 1 and conn.seals_in_parallel:
+                before, records = conn.send_messages_deferred(batch)
+                self._write(before)
+                self._write_sealing(SealBatch(records))
+                self._write(conn.data_to_send())  # made due by these records: a rekey offer
+            else:
+                self._write(conn.send_messages(batch))
         except LocalProtocolError as exc:
             # Our own bug or an exhausted session: this connection ends, the node goes on.
             log.warning("session to %s: cannot send: %s", self.peer[:16], exc)
@@ -240,8 +259,11 @@ class Session:
     @property
     def unsent_bytes(self) -> int:
         """What this connection holds for the peer in memory: not yet handed to the
-        transport, or handed to it but not yet accepted by the kernel."""
-        return sum(map(len, self._wbuf)) + self._transport.get_write_buffer_size()
+        transport (being sealed, or sealed), or handed to it but not yet accepted by
+        the kernel."""
+        return (
+            self._held_bytes + sum(map(len, self._wbuf)) + self._transport.get_write_buffer_size()
+        )
 
     async def _writable(self) -> None:
         """Wait until the transport has sent what it could not (or the session ended)."""
@@ -253,9 +275,16 @@ class Session:
                 await self._writer.drain()
 
     async def drained(self) -> None:
-        """Wait while the socket has more than WRITE_HIGH_WATER bytes it could not send.
+        """Wait while a batch is being sealed, or the socket has more than
+        WRITE_HIGH_WATER bytes it could not send.
 
-        Awaited by whoever produces a lot (the outbox, file senders)."""
+        Awaited by whoever produces a lot (the outbox, file senders): so at most one
+        batch per producer is being sealed, and a chat message written meanwhile
+        waits behind that much sealing, never behind a queue of it."""
+        while self._held and self.is_open:
+            waiter = self._loop.create_future()
+            self._unheld.append(waiter)
+            await waiter
         self._flush_writes()
         if self._transport.get_write_buffer_size() > WRITE_HIGH_WATER and self.is_open:
             await self._writable()
@@ -425,11 +454,83 @@ class Session:
     def _write(self, data: bytes) -> None:
         if not data or self._transport.is_closing():
             return
-        self._wbuf.append(data)
         self.bytes_out += len(data)
+        if self._held:  # behind a batch still being sealed
+            self._held.append(data)
+            self._held_bytes += len(data)
+            return
+        self._wbuf.append(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush_writes)
+
+    def _write_sealing(self, batch: SealBatch) -> None:
+        """Queue a batch being sealed: written, in order, as soon as it is sealed."""
+        if self._transport.is_closing():
+            return
+        self.bytes_out += batch.size
+        self._held.append(batch)
+        self._held_bytes += batch.size
+        if len(self._held) == 1 and batch.done:  # sealed already (the usual case)
+            self._release_held()
+            return
+        loop = self._loop
+
+        def sealed() -> None:  # on the worker thread
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to write
+                loop.call_soon_threadsafe(self._release_held)
+
+        batch.on_done(sealed)
+
+    def _release_held(self) -> None:
+        """Move what is sealed at the head of `_held` (and the bytes after it) to the
+        write buffer, up to the first batch still being sealed."""
+        held = self._held
+        closing = self._transport.is_closing()
+        released = False
+        while held:
+            item = held[0]
+            if isinstance(item, SealBatch):
+                if not item.done:
+                    break
+                held.popleft()
+                self._held_bytes -= item.size
+                try:
+                    parts = item.parts()
+                except Exception:
+                    # Its counters are spent: nothing after it can be opened by the peer.
+                    log.exception("session to %s: sealing failed", self.peer[:16])
+                    self._abandon_held()
+                    self._transport.abort()
+                    return
+                if not closing:
+                    self._wbuf.extend(parts)
+                    released = True
+            else:
+                held.popleft()
+                self._held_bytes -= len(item)
+                if not closing:
+                    self._wbuf.append(item)
+                    released = True
+        if released and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_writes)
+        if not held:
+            self._wake_unheld()
+            if self._close_when_unheld:
+                self._close_when_unheld = False
+                self._shutdown_transport()
+
+    def _abandon_held(self) -> None:
+        self._held.clear()
+        self._held_bytes = 0
+        self._wake_unheld()
+
+    def _wake_unheld(self) -> None:
+        for waiter in self._unheld:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._unheld.clear()
 
     def _flush_writes(self) -> None:
         self._flush_scheduled = False
@@ -441,9 +542,16 @@ class Session:
             self._transport.write(data)
 
     def _shutdown_transport(self) -> None:
+        if self._held and not self._transport.is_closing():
+            # A batch is being sealed and the bye (if any) is behind it: close once
+            # everything is written, in order.
+            self._close_when_unheld = True
+            return
         self._flush_writes()
         if not self._transport.is_closing():
             self._transport.close()  # closes after the buffered bytes (the bye) are sent
+        if self._held:  # the transport went first: nothing held will be written
+            self._abandon_held()
 
     def _finish(self, reason: str, detail: str) -> None:
         if self._timer is not None:
