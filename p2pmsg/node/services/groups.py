@@ -536,6 +536,12 @@ class Groups:
                     delivered += 1
         return message_view(replica, post, self._me, self._local_name, delivered, len(recipients))
 
+    def reachable(self, replica: GroupReplica) -> tuple[int, int]:
+        """(other current members with a live session now, other current members)."""
+        others = [fp.hex() for fp in replica.state.members if fp != self._me]
+        live = sum(1 for fp in others if (c := self._channels.get(fp)) is not None and c.is_open)
+        return live, len(others)
+
     def messages(self, replica: GroupReplica, limit: int) -> list[GroupMessageView]:
         return [self.message(replica, p) for p in replica.timeline()[-limit:]]
 
