@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "listen",
     "send",
     "send_file",
+    "group",
     "peers",
     "add_peer",
     "trust",

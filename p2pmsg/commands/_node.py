@@ -311,6 +311,16 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return None
     if isinstance(event, api.MessagesExpired):
         return f"-- {len(event.ids)} disappearing message(s) from {name(event.peer)} deleted"
+    if isinstance(event, api.GroupMessageReceived):
+        post = event.message
+        body = continuation(post.text, MESSAGE_INDENT)
+        author = f"{printable(post.author_name)} in {printable(post.group_name)}"
+        return f"[{_clock(post.created)}] {author}: {body}"
+    if isinstance(event, api.GroupChanged):
+        g = event.group
+        members = ", ".join(printable(member.name) for member in g.members)
+        state = "" if g.member else " (you are not a member any more)"
+        return f"-- group {printable(g.name)}: {members}{state}"
     return None
 
 

@@ -1,4 +1,5 @@
-"""`p2pmsg send --to PEER TEXT`: deliver one message and say whether it arrived.
+"""`p2pmsg send --to PEER TEXT` / `send --group NAME TEXT`: deliver one message and say
+whether it arrived.
 
 Starts a node (discovery on, dialling only the recipient), waits for the peer
 to be found, stores the message, sends it, and waits for the delivery
@@ -6,6 +7,12 @@ receipt. Exit status: 0 delivered; 3 not delivered yet: the message stays
 queued in this profile and goes out the next time a node of this profile
 (`listen`, the app, another `send`) meets the peer; 1 an error (unknown or
 ambiguous peer, a blocked key change, bad input).
+
+With `--group`, the post is signed, stored and handed to every current member
+reached; exit 0 once every other current member's summary shows it holds the
+post (group receipts are anti-entropy summaries, docs/PROTOCOL.md "Groups"),
+3 while some do not: they get it from any member they meet, or from this
+profile's next node.
 """
 
 from __future__ import annotations
@@ -35,12 +42,13 @@ def register(
         "wait for the delivery receipt. Exit status 0: delivered; 3: queued, "
         "it will be sent when this profile next meets the peer.",
     )
-    p.add_argument(
+    to = p.add_mutually_exclusive_group(required=True)
+    to.add_argument(
         "--to",
-        required=True,
         metavar="PEER",
         help="display name or fingerprint prefix (at least 4 hex digits)",
     )
+    to.add_argument("--group", metavar="NAME", help="post to this group (name or id prefix)")
     p.add_argument("text", help="the message")
     p.add_argument(
         "--timeout",
@@ -76,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _send(args: argparse.Namespace) -> int:
+    if args.group is not None:
+        return await _send_group(args)
     async with running_node(args, "p2pmsg send", auto_connect=False, monitor_models=False) as node:
         fingerprint = await find_peer(node, args.to, args.wait)
         message = await node.send_text(fingerprint, args.text, ttl=args.ttl)
@@ -102,5 +112,35 @@ async def _send(args: argparse.Namespace) -> int:
         print(
             f"{label} is offline; the message is queued and will be sent when this "
             "profile next meets the peer"
+        )
+    return 0 if delivered else EXIT_QUEUED
+
+
+async def _send_group(args: argparse.Namespace) -> int:
+    if args.ttl is not None:
+        raise ConfigError("disappearing group messages are not supported yet")
+    async with running_node(args, "p2pmsg send", auto_connect=False, monitor_models=False) as node:
+        message = await node.send_group(args.group, args.text)
+        view = await node.wait_group_delivered(args.group, message.id, args.timeout)
+    delivered = view.delivered >= view.recipients
+    if args.json:
+        print(
+            json_line(
+                {
+                    "id": view.id,
+                    "group": view.group,
+                    "delivered": view.delivered,
+                    "recipients": view.recipients,
+                    "status": "delivered" if delivered else "queued",
+                }
+            )
+        )
+    elif delivered:
+        print(f"delivered to all {view.recipients} members of {printable(view.group_name)}")
+    else:
+        print(
+            f"delivered to {view.delivered} of {view.recipients} members of "
+            f"{printable(view.group_name)}; the others get it from any member they meet, "
+            "or from this profile's next node"
         )
     return 0 if delivered else EXIT_QUEUED

@@ -89,6 +89,48 @@ class MessageView:
 
 
 @dataclass(frozen=True)
+class GroupMemberView:
+    """A member as the group's signed history names it. `name` is the user's petname
+    for that key when there is one, else the name the group gave it (a claim)."""
+
+    fingerprint: str
+    name: str
+    admin: bool
+    me: bool
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One group, as every member converges on it (docs/PROTOCOL.md, "Groups").
+    `member` is False once this profile left or was removed (the history stays)."""
+
+    id: str
+    name: str
+    members: tuple[GroupMemberView, ...]
+    member: bool
+    admin: bool
+
+
+@dataclass(frozen=True)
+class GroupMessageView:
+    """A group post. `id` is "<author fingerprint>:<seq>" (unique per group); `group`
+    the group id. For our own posts `delivered` counts the other current members whose
+    anti-entropy summary shows they hold it, out of `recipients`."""
+
+    id: str
+    group: str
+    group_name: str
+    author: str
+    author_name: str
+    direction: Direction
+    text: str
+    created: float
+    ttl: int | None = None
+    delivered: int = 0
+    recipients: int = 0
+
+
+@dataclass(frozen=True)
 class DirectionStatus:
     suite: str
     epoch: int
@@ -243,6 +285,21 @@ class MessageReceived:
 
 
 @dataclass(frozen=True)
+class GroupMessageReceived:
+    """A member's post now counts (verified, in its place, shown once)."""
+
+    group: str
+    message: GroupMessageView
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """A group was joined, or its members, admins or name changed."""
+
+    group: GroupView
+
+
+@dataclass(frozen=True)
 class MessageStatusChanged:
     peer: str
     ids: tuple[str, ...]
@@ -367,6 +424,8 @@ NodeEvent = (
     | AlertStateChanged
     | MonitorChanged
     | PairingFinished
+    | GroupMessageReceived
+    | GroupChanged
 )
 
 
@@ -489,6 +548,26 @@ class NodeAPI(Protocol):
     async def wait_pairing(self, peer: str, timeout: float) -> PairingOutcome:
         """For the shower: how the attempt on the code last shown for `peer` ended
         (reason `timeout` if it has not within `timeout` s; the code stays valid)."""
+        ...
+
+    # --- groups (node/services/groups.py; docs/PROTOCOL.md "Groups") --------------------
+    async def groups(self) -> list[GroupView]: ...
+    async def create_group(self, name: str, members: Sequence[str]) -> GroupView:
+        """A new group with these peers (each must have a pinned key: met at least once)."""
+        ...
+
+    async def add_member(self, group: str, peer: str) -> GroupView: ...
+    async def remove_member(self, group: str, peer: str) -> GroupView: ...
+    async def leave_group(self, group: str) -> GroupView: ...
+    async def send_group(self, group: str, text: str) -> GroupMessageView:
+        """Sign, store and fan out a post; members offline now get it by anti-entropy."""
+        ...
+
+    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]: ...
+    async def wait_group_delivered(
+        self, group: str, message_id: str, timeout: float
+    ) -> GroupMessageView:
+        """The post once every current member holds it, or as it stands at `timeout`."""
         ...
 
     async def enter_pairing_code(self, peer: str, code: str, timeout: float) -> PairingOutcome:

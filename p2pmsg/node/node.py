@@ -11,6 +11,7 @@ each part has one job and lives in its own module:
       discovery.py  mDNS browse and announce        advert.py     what an advert may say
     services/     what runs once the network has done its part:
       delivery/     store-first delivery, receipts  pairing.py    pairing by a short code
+      groups.py     group replicas, anti-entropy
       security_log  batched event log               monitor_link  events -> alerts
     transfers/    file transfers
 
@@ -50,6 +51,8 @@ from p2pmsg.node.api import (
     AlertState,
     AlertStateChanged,
     AlertView,
+    GroupMessageView,
+    GroupView,
     MessageStatus,
     MessageStatusChanged,
     MessageView,
@@ -70,6 +73,7 @@ from p2pmsg.node.router import SessionRouter
 from p2pmsg.node.services.delivery.driver import Delivery
 from p2pmsg.node.services.delivery.views import message_view, wire_ttl
 from p2pmsg.node.services.expiry import ExpiryTimer
+from p2pmsg.node.services.groups import Groups
 from p2pmsg.node.services.monitor_link import MonitorLink, alert_view
 from p2pmsg.node.services.pairing import Pairing
 from p2pmsg.node.services.security_log import SecurityLog
@@ -77,6 +81,7 @@ from p2pmsg.node.services.unlock_events import UnlockEventFollower
 from p2pmsg.node.tasks import cancel_and_wait
 from p2pmsg.node.transfers.manager import TransferManager
 from p2pmsg.node.transfers.settings import default_downloads, profile_policy
+from p2pmsg.protocol.groups import MemberInfo
 from p2pmsg.protocol.messages import check_chat_body
 from p2pmsg.security_events import Alert
 from p2pmsg.store import AsyncStore, PeerRecord, Store
@@ -151,6 +156,18 @@ class Node:
             clock,
             rng,
         )
+        # groups (node/services/groups.py): group_* messages are routed there
+        self.groups_service = Groups(
+            identity,
+            display_name,
+            store,
+            self.bus,
+            self.security,
+            self._local_name,
+            self.want_connection,
+            clock,
+            rng,
+        )
         self.router = SessionRouter(
             identity=identity,
             name=display_name,
@@ -162,6 +179,7 @@ class Node:
             delivery=self.delivery,
             files=self.files,
             pairing=self.pairing,
+            groups=self.groups_service,
             clock=clock,
             rng=rng,
             uniform=uniform,
@@ -216,6 +234,11 @@ class Node:
         """The running mDNS `Discovery`, or None (off, or not started)."""
         return self.router.discovery
 
+    def _local_name(self, fingerprint: str) -> str | None:
+        """The user's own name for a key, if any (group views put it first)."""
+        record = self.directory.record(fingerprint)
+        return record.local_name or None if record is not None else None
+
     def _is_contact(self, fingerprint: str) -> bool:
         record = self.directory.record(fingerprint)
         return record is not None and is_contact(record, self._clock())
@@ -250,7 +273,9 @@ class Node:
         # transfer is given up sooner than a contact's).
         self.directory.set_records(await self._store.run(Store.list_peers))
         await self.files.start()
+        await self.groups_service.start()  # before sessions: each one that comes up gets summaries
         await self.router.start()
+        self.groups_service.dial_members()
         self._store_watch = asyncio.create_task(self._watch_store())
         self._stranger_sweep = asyncio.create_task(self._forget_strangers_periodically())
 
@@ -266,6 +291,7 @@ class Node:
         await self.monitor_link.stop()
         await self.pairing.stop()  # before the sessions close: a pairing in flight says so
         await self.router.stop()
+        await self.groups_service.stop()
         await self.files.stop()
         await self.delivery.stop()
         await self.expiry.stop()
@@ -587,6 +613,71 @@ class Node:
     async def transfers(self, peer: str | None = None) -> list[TransferView]:
         fingerprint = None if peer is None else (await self._resolve(peer)).fingerprint
         return await self.files.transfers(fingerprint)
+
+    # --- groups (node/services/groups.py) ------------------------------------------------
+
+    async def groups(self) -> list[GroupView]:
+        return self.groups_service.all()
+
+    async def create_group(self, name: str, members: Sequence[str]) -> GroupView:
+        infos = [await self._member_info(peer) for peer in members]
+        if len({i.public_key for i in infos}) != len(infos):
+            raise ConfigError("a member is named twice")
+        return await self.groups_service.create(name, infos)
+
+    async def add_member(self, group: str, peer: str) -> GroupView:
+        replica = self.groups_service.find(group)
+        return await self.groups_service.add(replica, await self._member_info(peer))
+
+    async def remove_member(self, group: str, peer: str) -> GroupView:
+        replica = self.groups_service.find(group)
+        member = await self._group_member(replica, peer)
+        return await self.groups_service.remove(replica, member)
+
+    async def leave_group(self, group: str) -> GroupView:
+        return await self.groups_service.leave(self.groups_service.find(group))
+
+    async def send_group(self, group: str, text: str) -> GroupMessageView:
+        return await self.groups_service.post(self.groups_service.find(group), text)
+
+    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
+        return self.groups_service.messages(self.groups_service.find(group), limit)
+
+    async def wait_group_delivered(
+        self, group: str, message_id: str, timeout: float
+    ) -> GroupMessageView:
+        replica = self.groups_service.find(group)
+        return await self.groups_service.wait_delivered(replica, message_id, timeout)
+
+    async def _member_info(self, peer: str) -> MemberInfo:
+        """A peer to name in a group: its pinned key (a group names keys, not names),
+        refused for a flagged, blocked or retired key as any sending is."""
+        record = await self._resolve(peer)
+        reason = unsendable_reason(record)
+        if reason is not None:
+            raise PeerBlockedError(reason)
+        if record.identity_key is None:
+            raise UnknownPeerError(
+                f"no key is pinned for {record.name or record.fingerprint} yet: connect to it first"
+            )
+        return MemberInfo(record.identity_key, record.name or record.fingerprint[:16])
+
+    async def _group_member(self, replica: Any, peer: str) -> bytes:
+        """A current member by the user's name for it, its name in the group, or a
+        fingerprint prefix."""
+        wanted = peer.strip().casefold()
+        found = [
+            fp
+            for fp, info in replica.state.members.items()
+            if info.name.casefold() == wanted
+            or (self._local_name(fp.hex()) or "").casefold() == wanted
+            or (len(wanted) >= 4 and fp.hex().startswith(wanted))
+        ]
+        if len(found) == 1:
+            return bytes(found[0])
+        if not found:
+            raise ConfigError(f"{peer!r} is not a member of {replica.state.name!r}")
+        raise ConfigError(f"{peer!r} names several members; use a fingerprint prefix")
 
     # --- pairing by a short code (node/services/pairing.py) ------------------------------
 

@@ -5,7 +5,7 @@ authenticated connection, whether to keep it (net/trust.py) and which of two
 duplicates survives (peers.py); for each discovery event, whom to dial and
 when (net/dialer.py). It is every session's `SessionHandler`: what a session
 delivers is routed from here to the part that owns it (chats and receipts to
-delivery, file_* to transfers, pair_* to pairing), and those parts hear when a
+delivery, file_* to transfers, pair_* to pairing, group_* to groups), and those parts hear when a
 session becomes usable or closes. `Node` builds those parts and hands them
 in; the router never reaches back into `Node`. Every decision that matters for
 security leaves a security event behind.
@@ -54,12 +54,13 @@ from p2pmsg.protocol.events import (
 )
 from p2pmsg.protocol.handshake import HandshakePolicy, PeerInfo
 from p2pmsg.protocol.limits import ProtocolConfig
-from p2pmsg.protocol.messages import PAIR_MESSAGES, Chat, Receipt
+from p2pmsg.protocol.messages import GROUP_MESSAGES, PAIR_MESSAGES, Chat, GroupMessage, Receipt
 from p2pmsg.protocol.names import name_key
 from p2pmsg.store import AsyncStore, PeerRecord, Store
 
 if TYPE_CHECKING:
     from p2pmsg.node.services.delivery.driver import Delivery
+    from p2pmsg.node.services.groups import Groups
     from p2pmsg.node.services.pairing import Pairing
     from p2pmsg.node.transfers.manager import TransferManager
 
@@ -92,6 +93,7 @@ class SessionRouter:
         delivery: Delivery,
         files: TransferManager,
         pairing: Pairing,
+        groups: Groups,
         clock: Callable[[], float],
         rng: Callable[[int], bytes],
         uniform: Callable[[float, float], float],
@@ -104,6 +106,7 @@ class SessionRouter:
         self.delivery = delivery
         self.files = files
         self.pairing = pairing
+        self.groups = groups
         self._name = name
         self._fingerprint = identity.fingerprint.hex()
         self._store = store
@@ -631,6 +634,7 @@ class SessionRouter:
         if outcome.peer.sendable:
             self.delivery.session_ready(session)
             self.files.session_ready(session)
+            self.groups.session_ready(session)
         view = self.directory.view(session.peer)
         status = session.status_view(outcome.peer.verified)
         if view is not None and status is not None:
@@ -640,6 +644,7 @@ class SessionRouter:
 
     def received(self, session: Session, messages: list[UserMessage]) -> None:
         chats: list[Chat] = []
+        group: list[GroupMessage] = []
         for message in messages:
             kind = type(message)
             if kind is Chat:
@@ -648,10 +653,14 @@ class SessionRouter:
                 self.delivery.receipt_received(session.peer, message)  # type: ignore[arg-type]
             elif kind in PAIR_MESSAGES:
                 self.pairing.received(session, message)  # type: ignore[arg-type]
+            elif kind in GROUP_MESSAGES:
+                group.append(message)  # type: ignore[arg-type]
             else:
                 self.file_message(session, message)
         if chats:
             self.delivery.chats_received(session, chats)
+        if group:
+            self.groups.received(session, group)
 
     def file_message(self, session: Session, message: UserMessage) -> None:
         """file_* messages belong to the transfer engine (p2pmsg.node.transfers)."""
@@ -711,6 +720,7 @@ class SessionRouter:
         self.delivery.session_closed(session)
         self.files.session_closed(session)
         self.pairing.session_closed(session)
+        self.groups.session_closed(session)
         self.security.record(
             "conn_close",
             peer=session.peer or None,
@@ -766,3 +776,4 @@ class SessionRouter:
             elif session is not None and record.sendable and (old is None or not old.sendable):
                 self.delivery.session_ready(session)
                 self.files.session_ready(session)
+                self.groups.session_ready(session)

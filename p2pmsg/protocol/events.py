@@ -28,6 +28,9 @@ from p2pmsg.protocol.messages import (
     FileDecline,
     FileDone,
     FileOffer,
+    GroupOpMessage,
+    GroupPostMessage,
+    GroupSummaryMessage,
     PairAbort,
     PairFinish,
     PairReply,
@@ -67,6 +70,9 @@ UserMessage = (
     | PairReply
     | PairFinish
     | PairAbort
+    | GroupOpMessage
+    | GroupPostMessage
+    | GroupSummaryMessage
 )
 
 

@@ -293,7 +293,59 @@ class BundleOffer(_Message):
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class GroupOpMessage(_Message):
+    """A signed group membership operation, as its author wrote it (docs/PROTOCOL.md,
+    "Groups"). Only the envelope is checked here: the body and signature are judged by
+    the node's group service (`p2pmsg.protocol.groups.parse_op`), because a relayed
+    item may be some third member's fault and must not end the session that carried it."""
+
+    TYPE: ClassVar[int] = 19
+    body: bytes
+    signature: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [19, self.body, self.signature]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPostMessage(_Message):
+    """A signed group message (a post), carried like `GroupOpMessage`."""
+
+    TYPE: ClassVar[int] = 20
+    body: bytes
+    signature: bytes
+
+    def wire_fields(self) -> list[object]:
+        return [20, self.body, self.signature]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummaryMessage(_Message):
+    """Anti-entropy: per author, the highest contiguous op and post seq the sender
+    handled in one group (`p2pmsg.protocol.groups.GroupSummary` on the wire)."""
+
+    TYPE: ClassVar[int] = 21
+    group_id: bytes
+    ops: tuple[tuple[bytes, int], ...]
+    posts: tuple[tuple[bytes, int], ...]
+
+    def wire_fields(self) -> list[object]:
+        return [
+            21,
+            self.group_id,
+            [[fp, seq] for fp, seq in self.ops],
+            [[fp, seq] for fp, seq in self.posts],
+        ]
+
+
 PairMessage = PairStart | PairReply | PairFinish | PairAbort
+GroupMessage = GroupOpMessage | GroupPostMessage | GroupSummaryMessage
+GROUP_MESSAGES: tuple[type[_Message], ...] = (
+    GroupOpMessage,
+    GroupPostMessage,
+    GroupSummaryMessage,
+)
 PAIR_MESSAGES: tuple[type[_Message], ...] = (PairStart, PairReply, PairFinish, PairAbort)
 
 AppMessage = (
@@ -315,6 +367,9 @@ AppMessage = (
     | PairReply
     | PairFinish
     | PairAbort
+    | GroupOpMessage
+    | GroupPostMessage
+    | GroupSummaryMessage
 )
 #: Messages the application sends and receives; the rest are the connection's own.
 USER_MESSAGES: tuple[type[_Message], ...] = (
@@ -329,4 +384,5 @@ USER_MESSAGES: tuple[type[_Message], ...] = (
     FileCancel,
     BundleOffer,
     *PAIR_MESSAGES,
+    *GROUP_MESSAGES,
 )

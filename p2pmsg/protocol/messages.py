@@ -24,7 +24,11 @@ from typing import NoReturn
 
 import msgpack
 
-from p2pmsg.errors import LocalProtocolError, RemoteProtocolError, ReplayError
+from p2pmsg.errors import GroupError, LocalProtocolError, RemoteProtocolError, ReplayError
+from p2pmsg.protocol.groups.limits import GROUP_ID_SIZE
+from p2pmsg.protocol.groups.limits import MAX_BODY_BYTES as GROUP_MAX_BODY_BYTES
+from p2pmsg.protocol.groups.limits import SIGNATURE_SIZE as GROUP_SIGNATURE_SIZE
+from p2pmsg.protocol.groups.wire import parse_marks
 from p2pmsg.protocol.limits import (
     MAX_BUNDLE_ENTRIES,
     MAX_BUNDLE_PART_ENTRIES,
@@ -43,6 +47,7 @@ from p2pmsg.protocol.limits import (
 )
 from p2pmsg.protocol.message_types import (
     _RECEIPT_NAMES,
+    GROUP_MESSAGES,
     ID_SIZE,
     MAX_PING_NONCE,
     PAIR_ABORT_NAMES,
@@ -63,6 +68,10 @@ from p2pmsg.protocol.message_types import (
     FileDecline,
     FileDone,
     FileOffer,
+    GroupMessage,
+    GroupOpMessage,
+    GroupPostMessage,
+    GroupSummaryMessage,
     PairAbort,
     PairAbortReason,
     PairFinish,
@@ -86,6 +95,7 @@ from p2pmsg.protocol.wire import (
 )
 
 __all__ = [
+    "GROUP_MESSAGES",
     "ID_SIZE",
     "MAX_PING_NONCE",
     "PAIR_MESSAGES",
@@ -103,6 +113,10 @@ __all__ = [
     "FileDecline",
     "FileDone",
     "FileOffer",
+    "GroupMessage",
+    "GroupOpMessage",
+    "GroupPostMessage",
+    "GroupSummaryMessage",
     "PairAbort",
     "PairAbortReason",
     "PairFinish",
@@ -503,6 +517,32 @@ def _parse_pair_abort(obj: list[object], window: TimeWindow) -> PairAbort:
     return PairAbort(attempt, name)  # type: ignore[arg-type]
 
 
+def _parse_group_item(obj: list[object], window: TimeWindow) -> AppMessage:
+    """The envelope of a group item: a body and a 64-byte signature. What the body says
+    and whether the signature verifies is the group service's to judge (a relayed
+    item's defect is its author's, not this session's)."""
+    kind, body, signature = obj
+    where = "group_op" if kind == 19 else "group_post"
+    if type(body) is not bytes or not 0 < len(body) <= GROUP_MAX_BODY_BYTES:
+        _fail(where, "body", body, f"bin of 1..{GROUP_MAX_BODY_BYTES} bytes")
+    _bin(where, "signature", signature, GROUP_SIGNATURE_SIZE)
+    return (GroupOpMessage if kind == 19 else GroupPostMessage)(body, signature)  # type: ignore[arg-type]
+
+
+def _parse_group_summary(obj: list[object], window: TimeWindow) -> GroupSummaryMessage:
+    """A summary is the sending member's own: a defect in it is this peer's."""
+    _, group_id, ops, posts = obj
+    _bin("group_summary", "group_id", group_id, GROUP_ID_SIZE)
+    try:
+        return GroupSummaryMessage(
+            group_id,  # type: ignore[arg-type]
+            parse_marks("ops", ops),
+            parse_marks("posts", posts),
+        )
+    except GroupError as exc:
+        raise RemoteProtocolError(str(exc)) from None
+
+
 _Parser = Callable[[list[object], TimeWindow], AppMessage]
 _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     1: ("chat", 5, _parse_chat),
@@ -523,6 +563,9 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     16: ("pair_finish", 3, _parse_pair_finish),
     17: ("pair_abort", 3, _parse_pair_abort),
     18: ("bundle_offer", 7, _parse_bundle_offer),
+    19: ("group_op", 3, _parse_group_item),
+    20: ("group_post", 3, _parse_group_item),
+    21: ("group_summary", 4, _parse_group_summary),
 }
 
 #: Arity of the messages whose shape protocol version 1 had otherwise: a version-1

@@ -118,6 +118,13 @@ Folder offers (bundles.py, schema v9)
   update_bundle(id, now, *, state=None, folder=None, files_done=None, error=None)
   get_bundle(id); list_bundles(fp=None, limit=100); incomplete_bundles()
 
+Groups (groups.py, schema v10)
+  save_group_items(group_id, creator_fp, [StoredGroupItem], now) -> new rows   makes the
+      group's row on first use; items as their authors signed them (bodies sealed);
+      GroupStoreFullError past MAX_GROUPS groups or MAX_POSTS_PER_GROUP posts
+  group_ids() -> list[bytes];  load_group(id) -> StoredGroup | None (create + items, for
+      GroupReplica.restore);  delete_group(id) -> bool
+
 Settings (settings.py)
   load_settings() -> Settings (typed, defaults filled);  update_settings(**values) -> Settings
       (validated, all or nothing, ConfigError);  reset_setting(name) -> Settings
@@ -128,6 +135,7 @@ Benchmark: `python -m p2pmsg.store.bench` or `bench.measure_hot_path(dir)`.
 from __future__ import annotations
 
 from p2pmsg.store.async_store import AsyncStore
+from p2pmsg.store.groups import GroupStoreFullError, StoredGroup, StoredGroupItem
 from p2pmsg.store.monitoring import AlertStateChange
 from p2pmsg.store.records import (
     Address,
@@ -150,6 +158,7 @@ __all__ = [
     "AsyncStore",
     "BundleRecord",
     "EnqueuedBatch",
+    "GroupStoreFullError",
     "HandshakeOutcome",
     "IncomingAdmission",
     "IncomingMessage",
@@ -157,6 +166,8 @@ __all__ = [
     "PeerRecord",
     "Settings",
     "Store",
+    "StoredGroup",
+    "StoredGroupItem",
     "StrangerQuota",
     "TransferRecord",
 ]

@@ -328,6 +328,33 @@ def _v9_bundles(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX transfers_by_bundle ON transfers(bundle_id)")
 
 
+def _v10_groups(conn: sqlite3.Connection) -> None:
+    """Groups (docs/PROTOCOL.md, "Groups"; store/groups.py): one row per group this
+    profile is in, and every signed item it holds, exactly as its author signed it
+    (body sealed: it holds names and text; the signature and the (kind, author, seq)
+    key stay in the clear, as structure). The group's state (name, members, order)
+    is never stored: it is replayed from the items on load, each verified again.
+    `posts` counts the posts held, so the per-group cap costs no scan."""
+    conn.execute("""
+        CREATE TABLE groups (
+            id       BLOB PRIMARY KEY CHECK (length(id) = 16),
+            creator  BLOB NOT NULL CHECK (length(creator) = 32),
+            joined   REAL NOT NULL,
+            posts    INTEGER NOT NULL DEFAULT 0 CHECK (posts >= 0)
+        ) WITHOUT ROWID""")
+    conn.execute("""
+        CREATE TABLE group_items (
+            group_id  BLOB NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            kind      TEXT NOT NULL CHECK (kind IN ('op', 'post')),
+            author    BLOB NOT NULL CHECK (length(author) = 32),
+            seq       INTEGER NOT NULL CHECK (seq >= 1),
+            body      BLOB NOT NULL,      -- sealed
+            signature BLOB NOT NULL CHECK (length(signature) = 64),
+            received  REAL NOT NULL,
+            PRIMARY KEY (group_id, kind, author, seq)
+        ) WITHOUT ROWID""")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -338,6 +365,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v7_alert_evidence,
     _v8_transfer_hash_at_the_end,
     _v9_bundles,
+    _v10_groups,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,6 +16,7 @@ from types import TracebackType
 from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
 from p2pmsg.store.bundles import BundlesMixin
+from p2pmsg.store.groups import GroupsMixin
 from p2pmsg.store.messages import MessagesMixin
 from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, MonitoringMixin
 from p2pmsg.store.schema import migrate, schema_version
@@ -39,6 +40,7 @@ class Store(
     TransfersMixin,
     SettingsMixin,
     BundlesMixin,
+    GroupsMixin,
 ):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 

@@ -258,8 +258,16 @@ def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) 
     assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}
 
 
+def _undo_v10(conn: sqlite3.Connection) -> None:
+    """No groups, as version 9 had it."""
+    conn.execute("DROP TABLE group_items")
+    conn.execute("DROP TABLE groups")
+    conn.execute("PRAGMA user_version = 9")
+
+
 def _undo_v9(conn: sqlite3.Connection) -> None:
     """No folder offers, as version 8 had it."""
+    _undo_v10(conn)
     conn.execute("DROP INDEX transfers_by_bundle")
     conn.execute("ALTER TABLE transfers DROP COLUMN bundle_id")
     conn.execute("DROP TABLE bundles")

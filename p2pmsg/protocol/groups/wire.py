@@ -8,7 +8,10 @@ An item travels as the author's body and signature, untouched by relays
 (items.py). Decoding is strict like protocol/messages.py: one msgpack array of
 exactly this arity under hard limits, or a `GroupMalformedError` /
 `GroupSignatureError` / `GroupLimitError` naming the defect. The types are not
-yet in messages.py's table: the node's router does not take them yet.
+in messages.py's table too (`GroupOpMessage`, `GroupPostMessage`,
+`GroupSummaryMessage`), which checks only the items' envelope, so that a
+relayed item's defect never ends the session that carried it; the node's
+group service judges the body and signature (`parse_op`, `parse_post`).
 """
 
 from __future__ import annotations
@@ -84,10 +87,10 @@ def decode_group_message(data: bytes) -> GroupMessage:
     _, group_id, ops, posts = obj
     if type(group_id) is not bytes or len(group_id) != GROUP_ID_SIZE:
         raise GroupMalformedError(f"group_summary: group_id must be bin({GROUP_ID_SIZE})")
-    return GroupSummary(group_id, _marks("ops", ops), _marks("posts", posts))
+    return GroupSummary(group_id, parse_marks("ops", ops), parse_marks("posts", posts))
 
 
-def _marks(field: str, value: object) -> Marks:
+def parse_marks(field: str, value: object) -> Marks:
     if type(value) is not list:
         raise GroupMalformedError(f"group_summary: {field} must be an array")
     out: list[tuple[bytes, int]] = []
@@ -119,4 +122,5 @@ __all__ = [
     "decode_group_message",
     "encode_group_message",
     "is_group_message",
+    "parse_marks",
 ]

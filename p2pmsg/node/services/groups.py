@@ -1,0 +1,568 @@
+"""`Groups`: the node's side of group conversations (docs/PROTOCOL.md, "Groups").
+
+It owns one `GroupReplica` (protocol/groups, sans-I/O) per group this profile is
+in, rebuilt from the store at start (every item verified again), and does the
+I/O around them:
+
+* Authoring (`create`, `add`, `remove`, `leave`, `post`): the replica signs the
+  item, the store keeps it (store first: it is our outbox), then it goes to every
+  current member with a live session, and the others are dialled.
+* Delivery without a per-item outbox: a signed item is stored once, whoever it is
+  for, and anti-entropy is the retry. When a session with a member comes up both
+  sides send a summary for each group they share; each answers a summary with
+  what the other lacks (`missing_for`, at most 512 items per answer). So a member
+  who was offline gets a post from *any* member it meets, also when the author is
+  away. Exactly once: the replica refuses an item it holds (`GroupDuplicateError`,
+  logged as nothing) and shows each post once. A per-(item, member) outbox would
+  store 64 rows per post for what a summary says in one message.
+* Receipts: after a batch of items from a peer, we send that peer our summary
+  for the groups it touched (only when it changed, so two members never
+  ping-pong). The summaries a member sends are its acknowledgements: a post is
+  delivered to a member once that member's summary covers its seq. They are kept
+  in memory: after a restart the next session's summaries tell it again.
+* Joining: a member that adds us sends the group's history, create first. An
+  unknown group's create is held as a *candidate* (bounded, timed out), fed the
+  items that follow, and joined (stored, announced) once its replayed state makes
+  us a member and the peer who brought it is one too. A summary for a group we do
+  not hold is answered once per session with an empty summary, which asks the
+  member for everything.
+* Bad input: a `GroupError` from the core is logged as the security event the
+  error names (`exc.event`; an honest duplicate names none) and the item is
+  dropped; the session goes on (a relayed item may be a third member's fault).
+  Group traffic is taken only from sessions the router made ready (sendable
+  keys): a flagged name clash or a blocked key gets none and sends none. Group
+  membership changes nothing about trust: a member who is not a contact is met
+  as a first-seen stranger like anyone else.
+
+Not yet (issue 18, later steps): "introduced by X in 'group'" notes, read
+receipts, disappearing group posts (`ttl` is carried and shown, not enforced),
+renaming from the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from p2pmsg.crypto.identity import Identity
+from p2pmsg.errors import (
+    ConfigError,
+    GroupError,
+    GroupFloodError,
+    GroupNotMemberError,
+    LocalProtocolError,
+    P2PMsgError,
+    UnknownGroupError,
+)
+from p2pmsg.node.api import GroupChanged, GroupMessageReceived, GroupMessageView, GroupView
+from p2pmsg.node.bus import EventBus
+from p2pmsg.node.channel import Channel
+from p2pmsg.node.services.group_views import (
+    group_view,
+    message_view,
+    parse_post_id,
+)
+from p2pmsg.node.services.security_log import SecurityLog
+from p2pmsg.node.tasks import cancel_and_wait
+from p2pmsg.protocol.groups import (
+    Add,
+    Create,
+    GroupOp,
+    GroupPost,
+    GroupReplica,
+    GroupSummary,
+    ItemRefused,
+    MemberInfo,
+    MembershipChanged,
+    PostHidden,
+    PostShown,
+    parse_op,
+    parse_post,
+)
+from p2pmsg.protocol.messages import (
+    GroupMessage,
+    GroupOpMessage,
+    GroupPostMessage,
+    GroupSummaryMessage,
+)
+from p2pmsg.store import AsyncStore, GroupStoreFullError, Store, StoredGroupItem
+from p2pmsg.store.groups import MAX_GROUPS
+
+log = logging.getLogger(__name__)
+
+#: Groups not joined yet (a create received, waiting for the history that adds us).
+MAX_CANDIDATES = 16
+CANDIDATE_TIMEOUT = 60.0
+#: Batches of group messages waiting for the worker; past it a batch is dropped (and
+#: logged): anti-entropy asks for its items again at the next summary.
+MAX_QUEUED_BATCHES = 1024
+#: How often waiting items are checked against the gap timeout (seconds).
+TIMER_INTERVAL = 5.0
+
+Key = tuple[str, bytes, int]  # (kind, author, seq)
+T = TypeVar("T")
+
+
+@dataclass
+class _Candidate:
+    replica: GroupReplica
+    introducer: str  # fingerprint (hex) of the peer who sent the create
+    since: float
+
+
+def _key(item: GroupOp | GroupPost) -> Key:
+    return ("op" if type(item) is GroupOp else "post", item.author, item.seq)
+
+
+def _held(replica: GroupReplica) -> list[GroupOp | GroupPost]:
+    items: list[GroupOp | GroupPost] = list(replica.held_ops())
+    items.extend(replica.held_posts())
+    return items
+
+
+def _row(item: GroupOp | GroupPost) -> StoredGroupItem:
+    kind, author, seq = _key(item)
+    return StoredGroupItem(kind, author, seq, item.body, item.signature)
+
+
+def _wire(item: GroupOp | GroupPost) -> GroupMessage:
+    if type(item) is GroupOp:
+        return GroupOpMessage(item.body, item.signature)
+    return GroupPostMessage(item.body, item.signature)
+
+
+def _summary_message(summary: GroupSummary) -> GroupSummaryMessage:
+    return GroupSummaryMessage(summary.group_id, summary.ops, summary.posts)
+
+
+class Groups:
+    def __init__(
+        self,
+        identity: Identity,
+        display_name: str,
+        store: AsyncStore,
+        bus: EventBus,
+        security: SecurityLog,
+        local_name: Callable[[str], str | None],
+        want_connection: Callable[[str], None],
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes],
+    ) -> None:
+        self._identity = identity
+        self._me = identity.fingerprint
+        self._name = display_name
+        self._store = store
+        self._bus = bus
+        self._security = security
+        self._local_name = local_name
+        self._want = want_connection
+        self._clock = clock
+        self._rng = rng
+        self._replicas: dict[bytes, GroupReplica] = {}
+        self._stored: dict[bytes, set[Key]] = {}
+        self._candidates: dict[bytes, _Candidate] = {}
+        self._channels: dict[str, Channel] = {}
+        # (group, member fp hex) -> the member's last summary: its acknowledgements.
+        self._acks: dict[tuple[bytes, str], GroupSummary] = {}
+        # (peer, group) -> the summary we last sent it in this session.
+        self._told: dict[tuple[str, bytes], GroupSummary] = {}
+        self._acked = asyncio.Event()
+        self._queue: asyncio.Queue[tuple[Channel, Sequence[GroupMessage]]] = asyncio.Queue(
+            MAX_QUEUED_BATCHES
+        )
+        self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        for group_id in await self._store.run(Store.group_ids):
+            try:
+                await self._load(group_id)
+            except P2PMsgError as exc:  # one broken group must not keep the node down
+                log.warning("cannot load group %s: %s", group_id.hex()[:16], exc)
+        self._worker = asyncio.create_task(self._work(), name="p2pmsg-groups")
+        self._timer = asyncio.create_task(self._tick(), name="p2pmsg-groups-timer")
+
+    def dial_members(self) -> None:
+        """Once the router runs: reach every member of our groups (one of them may hold
+        what we missed, or miss what we hold)."""
+        for replica in self._replicas.values():
+            self._want_members(replica)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._worker)
+        await cancel_and_wait(self._timer)
+
+    async def _load(self, group_id: bytes) -> None:
+        stored = await self._store.run(Store.load_group, group_id)
+        if stored is None:
+            return
+        replica = GroupReplica.restore(
+            (stored.create.body, stored.create.signature),
+            [(i.kind, i.body, i.signature) for i in stored.items],
+        )
+        while (event := replica.next_event()) is not None:
+            if type(event) is ItemRefused:  # a stored row that no longer passes
+                log.warning("group %s: a stored item was refused: %s", group_id.hex()[:16], event)
+        self._replicas[group_id] = replica
+        self._stored[group_id] = {_key(i) for i in _held(replica)}
+
+    # --- sessions --------------------------------------------------------------------
+
+    def session_ready(self, channel: Channel) -> None:
+        """A sendable peer is connected: a summary for each group we share with it."""
+        self._channels[channel.peer] = channel
+        for replica in self._replicas.values():
+            if self._shares(replica, channel.peer):
+                self._tell(channel, replica)
+
+    def session_closed(self, channel: Channel) -> None:
+        if self._channels.get(channel.peer) is channel:
+            del self._channels[channel.peer]
+            for key in [k for k in self._told if k[0] == channel.peer]:
+                del self._told[key]
+
+    def received(self, channel: Channel, messages: Sequence[GroupMessage]) -> None:
+        """Group messages from a session (router.py); judged in order on the worker."""
+        if self._channels.get(channel.peer) is not channel:
+            return  # not a sendable session (flagged, blocked): no group traffic
+        try:
+            self._queue.put_nowait((channel, messages))
+        except asyncio.QueueFull:
+            self._security.record(
+                "rate_limited",
+                peer=channel.peer,
+                detail={"reason": "group_backlog", "dropped": len(messages)},
+            )
+
+    def _shares(self, replica: GroupReplica, peer: str) -> bool:
+        state = replica.state
+        return state.is_member(self._me) and state.is_member(bytes.fromhex(peer))
+
+    def _tell(self, channel: Channel, replica: GroupReplica) -> None:
+        """Send our summary for `replica` unless this session already has this one."""
+        summary = replica.summary()
+        key = (channel.peer, replica.group_id)
+        if self._told.get(key) == summary or not channel.is_open:
+            return
+        self._told[key] = summary
+        channel.send_messages([_summary_message(summary)])
+
+    # --- the receive path --------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            channel, messages = await self._queue.get()
+            try:
+                await self._handle(channel, messages)
+            except Exception:  # a bug of ours: the next batch still gets its turn
+                log.exception("handling group messages from %s failed", channel.peer[:16])
+
+    async def _handle(self, channel: Channel, messages: Sequence[GroupMessage]) -> None:
+        touched: set[bytes] = set()
+        answers: list[GroupMessage] = []
+        now = self._clock()
+        for message in messages:
+            if type(message) is GroupSummaryMessage:
+                answers.extend(self._on_summary(channel, message))
+                continue
+            try:
+                item: GroupOp | GroupPost = (
+                    parse_op(message.body, message.signature)
+                    if type(message) is GroupOpMessage
+                    else parse_post(message.body, message.signature)  # type: ignore[union-attr]
+                )
+            except GroupError as exc:
+                self._refused(channel.peer, exc, None)
+                continue
+            try:
+                self._receive(channel.peer, item, now)
+            except GroupError as exc:
+                self._refused(channel.peer, exc, item.group_id)
+            if item.group_id in self._replicas or item.group_id in self._candidates:
+                # Also after a refusal: a post kept unseen, or items it released, are new.
+                touched.add(item.group_id)
+        for group_id in touched:
+            await self._settle(group_id, channel)
+        if answers and channel.is_open:
+            channel.send_messages(answers)
+
+    def _receive(self, peer: str, item: GroupOp | GroupPost, now: float) -> None:
+        """Hand a verified item to its replica (or a candidate); raises its `GroupError`."""
+        group_id = item.group_id
+        replica = self._replicas.get(group_id)
+        if replica is not None:
+            if not replica.state.is_member(bytes.fromhex(peer)):
+                raise GroupNotMemberError("group item relayed by a peer who is not a member")
+            replica.receive(item, now)
+            return
+        candidate = self._candidates.get(group_id)
+        if candidate is None:
+            if type(item) is not GroupOp or type(item.payload) is not Create:
+                raise UnknownGroupError("group item for a group this node does not hold")
+            if len(self._candidates) >= MAX_CANDIDATES or len(self._replicas) >= MAX_GROUPS:
+                raise GroupFloodError("too many groups waiting to be joined")
+            self._candidates[group_id] = _Candidate(GroupReplica(item), peer, now)
+            return
+        candidate.replica.receive(item, now)
+
+    def _on_summary(self, channel: Channel, message: GroupSummaryMessage) -> list[GroupMessage]:
+        summary = GroupSummary(message.group_id, message.ops, message.posts)
+        replica = self._replicas.get(summary.group_id)
+        peer = channel.peer
+        if replica is None:
+            # A member who added us and finds us without the group: ask for everything
+            # (once per session and group; a stranger learns nothing from it).
+            key = (peer, summary.group_id)
+            if key not in self._told and summary.group_id not in self._candidates:
+                self._told[key] = GroupSummary.empty(summary.group_id)
+                return [_summary_message(self._told[key])]
+            return []
+        fp = bytes.fromhex(peer)
+        if not replica.state.is_member(fp):
+            # Posts are for members only; a former member gets the operations it lacks,
+            # so it learns that it was removed (and stops posting into the void).
+            if not replica.state.history_of(fp):
+                return []
+            return [_wire(i) for i in replica.missing_for(summary) if type(i) is GroupOp]
+        self._acks[(summary.group_id, peer)] = summary
+        self._acked.set()
+        missing = [_wire(item) for item in replica.missing_for(summary)]
+        if self._shares(replica, peer) and self._ahead_of_us(replica, summary):
+            self._tell(channel, replica)
+        return missing
+
+    @staticmethod
+    def _ahead_of_us(replica: GroupReplica, summary: GroupSummary) -> bool:
+        ours = replica.summary()
+        mine_ops, mine_posts = dict(ours.ops), dict(ours.posts)
+        return any(s > mine_ops.get(a, 0) for a, s in summary.ops) or any(
+            s > mine_posts.get(a, 0) for a, s in summary.posts
+        )
+
+    async def _settle(self, group_id: bytes, channel: Channel) -> None:
+        """After a batch: join a candidate that now counts us in, store what is new, then
+        publish (store first), then acknowledge to the sender."""
+        candidate = self._candidates.get(group_id)
+        if candidate is not None:
+            state = candidate.replica.state
+            if not (
+                state.is_member(self._me) and state.is_member(bytes.fromhex(candidate.introducer))
+            ):
+                return
+            del self._candidates[group_id]
+            self._replicas[group_id] = candidate.replica
+            self._stored[group_id] = set()
+        replica = self._replicas[group_id]
+        if not await self._persist(replica):
+            return
+        self._publish(replica)
+        if channel.is_open and self._shares(replica, channel.peer):
+            self._tell(channel, replica)
+
+    async def _persist(self, replica: GroupReplica) -> bool:
+        stored = self._stored[replica.group_id]
+        new = [i for i in _held(replica) if _key(i) not in stored]
+        if not new:
+            return True
+        try:
+            await self._store.run(
+                Store.save_group_items,
+                replica.group_id,
+                replica.create_op.author,
+                [_row(i) for i in new],
+                self._clock(),
+            )
+        except GroupStoreFullError as exc:
+            self._security.record(
+                "rate_limited", detail={"reason": "group_store_full", "detail": str(exc)}
+            )
+            return False
+        stored.update(_key(i) for i in new)
+        return True
+
+    def _publish(self, replica: GroupReplica) -> None:
+        changed = False
+        while (event := replica.next_event()) is not None:
+            if type(event) is PostShown:
+                if event.post.author != self._me:
+                    view = message_view(replica, event.post, self._me, self._local_name)
+                    self._bus.publish(GroupMessageReceived(view.group, view))
+            elif type(event) is MembershipChanged:
+                changed = True
+            elif type(event) is ItemRefused:
+                self._refused(event.author.hex() or None, event.error, replica.group_id)
+            elif type(event) is PostHidden:
+                log.info(
+                    "group %s: a post of %s no longer counts (%s)",
+                    replica.group_id.hex()[:16],
+                    event.post.author.hex()[:16],
+                    event.error.reason,
+                )
+        if changed:
+            self._bus.publish(GroupChanged(self.view(replica)))
+
+    def _refused(self, peer: str | None, exc: GroupError, group_id: bytes | None) -> None:
+        if exc.event is None:
+            return  # an honest duplicate (two members relayed the same item)
+        detail: dict[str, object] = {"reason": exc.reason, "detail": str(exc)[:200]}
+        if group_id is not None:
+            detail["group"] = group_id.hex()
+        self._security.record(exc.event, peer=peer, detail=detail)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_INTERVAL)
+            now = self._clock()
+            for group_id, candidate in list(self._candidates.items()):
+                if now - candidate.since > CANDIDATE_TIMEOUT:
+                    del self._candidates[group_id]
+            for replica in list(self._replicas.values()):
+                deadline = replica.deadline
+                if deadline is not None and deadline <= now:
+                    replica.handle_timer(now)
+                    self._publish(replica)
+
+    # --- authoring -------------------------------------------------------------------
+
+    async def create(self, name: str, members: Iterable[MemberInfo]) -> GroupView:
+        if len(self._replicas) >= MAX_GROUPS:
+            raise ConfigError(f"this profile is in {MAX_GROUPS} groups already")
+        try:
+            replica = GroupReplica.create(
+                self._identity, self._rng, self._clock(), name, self._name, list(members)
+            )
+        except LocalProtocolError as exc:
+            raise ConfigError(str(exc)) from None
+        self._replicas[replica.group_id] = replica
+        self._stored[replica.group_id] = set()
+        await self._authored(replica, replica.create_op, replica.state.members)
+        return self.view(replica)
+
+    async def add(self, replica: GroupReplica, member: MemberInfo) -> GroupView:
+        op = self._sign(lambda now: replica.add(self._identity, now, member))
+        await self._authored(replica, op, replica.state.members)
+        return self.view(replica)
+
+    async def remove(self, replica: GroupReplica, member: bytes) -> GroupView:
+        before = dict(replica.state.members)
+        op = self._sign(lambda now: replica.remove(self._identity, now, member))
+        await self._authored(replica, op, before)  # the removed member learns it too
+        return self.view(replica)
+
+    async def leave(self, replica: GroupReplica) -> GroupView:
+        before = dict(replica.state.members)
+        op = self._sign(lambda now: replica.leave(self._identity, now))
+        await self._authored(replica, op, before)
+        return self.view(replica)
+
+    async def post(self, replica: GroupReplica, text: str) -> GroupMessageView:
+        post = self._sign(lambda now: replica.post(self._identity, now, text))
+        await self._authored(replica, post, replica.state.members)
+        return self.message(replica, post)
+
+    def _sign(self, author: Callable[[float], T]) -> T:
+        try:
+            return author(self._clock())
+        except LocalProtocolError as exc:
+            raise ConfigError(str(exc)) from None
+
+    async def _authored(
+        self, replica: GroupReplica, item: GroupOp | GroupPost, to: Iterable[bytes]
+    ) -> None:
+        """Store first, then tell the UI, then fan out to every member we reach now."""
+        if not await self._persist(replica):
+            raise ConfigError("the group is full: no more posts are stored for it")
+        self._publish(replica)
+        message = [_wire(item)]
+        added = (
+            item.payload.member.fingerprint
+            if type(item) is GroupOp and type(item.payload) is Add
+            else None
+        )
+        for fp in to:
+            if fp == self._me:
+                continue
+            peer = fp.hex()
+            channel = self._channels.get(peer)
+            if channel is None or not channel.is_open:
+                self._want(peer)  # anti-entropy gives it everything when we meet
+            elif fp == added:  # a new member needs the history, create first
+                history = replica.missing_for(GroupSummary.empty(replica.group_id))
+                channel.send_messages([_wire(i) for i in history])
+            else:
+                channel.send_messages(message)
+
+    def _want_members(self, replica: GroupReplica) -> None:
+        if not replica.state.is_member(self._me):
+            return
+        for fp in replica.state.members:
+            if fp != self._me:
+                self._want(fp.hex())
+
+    # --- views and receipts ------------------------------------------------------------
+
+    def find(self, query: str) -> GroupReplica:
+        """A group by its name (case-insensitive) or an id prefix of at least 4 hex digits."""
+        wanted = query.strip().casefold()
+        by_name = [r for r in self._replicas.values() if r.state.name.casefold() == wanted]
+        if not by_name and len(wanted) >= 4:
+            by_name = [r for r in self._replicas.values() if r.group_id.hex().startswith(wanted)]
+        if len(by_name) == 1:
+            return by_name[0]
+        if not by_name:
+            raise ConfigError(f"no group named {query!r}")
+        ids = ", ".join(f"{r.state.name} ({r.group_id.hex()[:8]})" for r in by_name)
+        raise ConfigError(f"group {query!r} is ambiguous: {ids}; use an id prefix")
+
+    def all(self) -> list[GroupView]:
+        return [self.view(r) for r in self._replicas.values()]
+
+    def view(self, replica: GroupReplica) -> GroupView:
+        return group_view(replica, self._me, self._local_name)
+
+    def message(self, replica: GroupReplica, post: GroupPost) -> GroupMessageView:
+        recipients = [fp for fp in replica.state.members if fp != self._me]
+        delivered = 0
+        if post.author == self._me:
+            for fp in recipients:
+                ack = self._acks.get((replica.group_id, fp.hex()))
+                if ack is not None and dict(ack.posts).get(post.author, 0) >= post.seq:
+                    delivered += 1
+        return message_view(replica, post, self._me, self._local_name, delivered, len(recipients))
+
+    def reachable(self, replica: GroupReplica) -> tuple[int, int]:
+        """(other current members with a live session now, other current members)."""
+        others = [fp.hex() for fp in replica.state.members if fp != self._me]
+        live = sum(1 for fp in others if (c := self._channels.get(fp)) is not None and c.is_open)
+        return live, len(others)
+
+    def messages(self, replica: GroupReplica, limit: int) -> list[GroupMessageView]:
+        return [self.message(replica, p) for p in replica.timeline()[-limit:]]
+
+    async def wait_delivered(
+        self, replica: GroupReplica, message_id: str, timeout: float
+    ) -> GroupMessageView:
+        key = parse_post_id(message_id)
+        post = (
+            None
+            if key is None
+            else next((p for p in replica.held_posts() if (p.author, p.seq) == key), None)
+        )
+        if post is None:
+            raise ConfigError(f"no message {message_id!r} in {replica.state.name!r}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            view = self.message(replica, post)
+            left = deadline - loop.time()
+            if view.delivered >= view.recipients or left <= 0:
+                return view
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), left)
