@@ -68,7 +68,7 @@ _SUBDIRS = ("a", "a/b", "a/b/c", "d", "d/e", "f")
 
 def make_tree(root: Path, count: int, seed: int = SEED) -> int:
     """Write the folder under `root` (created); returns its total size in bytes."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible tree, not a secret
     total = 0
     for sub in _SUBDIRS:
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -116,9 +116,10 @@ def _tar_copy(source: Path, tmp: Path, count: int, size: int, *, fsync: bool) ->
         cpu = _Cpu(child.pid)
         started = time.perf_counter()
         with socket.create_connection((LOOPBACK, int(child.ready["port"])), timeout=TIMEOUT) as s:
-            with s.makefile("wb", buffering=1024 * 1024) as out, tarfile.open(
-                fileobj=out, mode="w|", format=tarfile.PAX_FORMAT
-            ) as tar:
+            with (
+                s.makefile("wb", buffering=1024 * 1024) as out,
+                tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+            ):
                 tar.add(source, arcname=source.name)
             s.shutdown(socket.SHUT_WR)
             answer = s.recv(16)
@@ -133,9 +134,10 @@ def _tar_copy(source: Path, tmp: Path, count: int, size: int, *, fsync: bool) ->
 def _untar(conn: socket.socket, into: Path, fsync: bool) -> int:
     """Unpack a tar stream into `into`, fsyncing each file; the number of files."""
     files = 0
-    with conn.makefile("rb", buffering=1024 * 1024) as stream, tarfile.open(
-        fileobj=stream, mode="r|"
-    ) as tar:
+    with (
+        conn.makefile("rb", buffering=1024 * 1024) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
         for member in tar:
             checked = tarfile.data_filter(member, str(into))  # no escapes, no links
             target = into / checked.name
