@@ -15,7 +15,7 @@ import msgpack
 import pytest
 
 from p2pmsg.node.node import Node
-from p2pmsg.node.transfers.bundles import MAX_INCOMING_BUNDLES_PER_PEER
+from p2pmsg.node.transfers.bundles import MAX_INCOMING_BUNDLES_PER_PEER, MAX_LIVE_ENTRIES
 from p2pmsg.protocol.limits import (
     MAX_BUNDLE_DEPTH,
     MAX_BUNDLE_ENTRIES,
@@ -304,3 +304,21 @@ async def test_an_offer_ended_before_a_restart_comes_back_ended(
     assert "does not match" in cancel.reason
     assert [v.id for v in await node.transfers()] == [bundle_id.hex()]  # no ordinary offer
     assert not downloads.exists() or list(downloads.iterdir()) == []
+
+
+async def test_a_sender_may_not_open_every_file_of_an_offer_at_once(victim: Victim) -> None:
+    """The files of an accepted offer are outside the per-peer limit of open transfers,
+    but within the offer's own: one file past `MAX_LIVE_ENTRIES` open at once is refused."""
+    peer = await HostilePeer.connect(victim.node.listen_port)
+    bundle_id = os.urandom(16)
+    count = MAX_LIVE_ENTRIES + 1
+    peer.send(*parts(bundle_id, "many", [(f"f{i:03}.txt", 3) for i in range(count)]))
+    await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == bundle_id)
+    for i in range(MAX_LIVE_ENTRIES):
+        tid = bundle_entry_id(bundle_id, i)
+        peer.send(FileOffer(tid, "x", 3, 65536))
+        await peer.wait_for(lambda m, tid=tid: isinstance(m, FileAccept) and m.transfer_id == tid)
+    tid = bundle_entry_id(bundle_id, MAX_LIVE_ENTRIES)
+    peer.send(FileOffer(tid, "x", 3, 65536))
+    cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
+    assert "at once" in cancel.reason

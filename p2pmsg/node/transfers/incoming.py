@@ -252,6 +252,16 @@ class IncomingActor(TransferActor):
         await self.set_state("transferring", bytes_done=offset, partial_path=partial)
         self.send(FileAccept(self.transfer_id, offset))
 
+    def opened(self, offset: int) -> None:
+        """Its partial file was opened at `offset` before the task started (a small file
+        of a folder offer, bundles.py): the state `_open_and_answer` leaves, unstored."""
+        self._opened = True
+        self.resumed_from = self._acked = offset
+        self._writeback_from = self._writeback_previous = offset
+        self.progress.advance(offset)
+        self.progress.meter.reset(offset)
+        self.progress.state = "transferring"
+
     async def _verify(self, sha256: bytes) -> None:
         """Compare our hash of what we wrote with the sender's of what it read; only
         when they agree is the file moved into place (else the partial is removed)."""

@@ -534,6 +534,10 @@ class TransferManager:
 
     async def _record_offer(self, channel: Channel, offer: FileOffer) -> None:
         services = self._services
+        if self.bundles.unstarted_entry(channel.peer, offer.transfer_id):
+            # no record can exist (a file of a running offer gets one when it starts)
+            await self.bundles.entry_offer(channel, offer)
+            return
         record = await services.store.run(Store.get_transfer, offer.transfer_id)
         if record is not None:
             self._answer_finished(channel, record, offer)
