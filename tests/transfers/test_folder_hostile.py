@@ -314,10 +314,13 @@ async def test_a_sender_may_not_open_every_file_of_an_offer_at_once(victim: Vict
     count = MAX_LIVE_ENTRIES + 1
     peer.send(*parts(bundle_id, "many", [(f"f{i:03}.txt", 3) for i in range(count)]))
     await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == bundle_id)
-    for i in range(MAX_LIVE_ENTRIES):
-        tid = bundle_entry_id(bundle_id, i)
-        peer.send(FileOffer(tid, "x", 3, 65536))
-        await peer.wait_for(lambda m, tid=tid: isinstance(m, FileAccept) and m.transfer_id == tid)
+    opened = {bundle_entry_id(bundle_id, i) for i in range(MAX_LIVE_ENTRIES)}
+    peer.send(*(FileOffer(tid, "x", 3, 65536) for tid in sorted(opened)))
+    for _ in range(MAX_LIVE_ENTRIES):  # each accepted (and held open: no data follows)
+        accept = await peer.wait_for(
+            lambda m: isinstance(m, FileAccept) and m.transfer_id in opened
+        )
+        opened.discard(accept.transfer_id)
     tid = bundle_entry_id(bundle_id, MAX_LIVE_ENTRIES)
     peer.send(FileOffer(tid, "x", 3, 65536))
     cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
