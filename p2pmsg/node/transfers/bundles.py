@@ -51,7 +51,7 @@ from p2pmsg.node.transfers.receiver import (
     human_size,
 )
 from p2pmsg.node.transfers.safe_name import extension_allowed, safe_name
-from p2pmsg.node.transfers.sender import OutgoingTransfer
+from p2pmsg.node.transfers.sender import OutgoingTransfer, identify_file
 from p2pmsg.protocol.limits import MAX_BUNDLE_MANIFEST_BYTES, MAX_BUNDLE_PART_ENTRIES
 from p2pmsg.protocol.messages import (
     AppMessage,
@@ -81,9 +81,9 @@ MAX_LIVE_ENTRIES = 2 * ENTRY_CONCURRENCY
 #: Folder offers one peer may have being assembled or waiting for our answer.
 MAX_INCOMING_BUNDLES_PER_PEER = 4
 _RUNNING = ("accepted", "transferring", "paused", "verifying")
-#: A file of an accepted offer up to this size has its partial file opened on the event
-#: loop (a few system calls; a resumed one re-hashes at most this much) and is recorded
-#: already transferring: a thread hop and a store write less per file.
+#: A file of an accepted offer up to this size has its partial file opened before its
+#: actor starts (a resumed one re-hashes at most this much) and is recorded already
+#: transferring: one store write per file, not two.
 OPEN_ON_LOOP_MAX = 1024 * 1024
 #: Ended offers whose file ids are still recognised (and their files refused).
 KEEP_ENDED = 16
@@ -499,15 +499,22 @@ class Bundles:
             try:
                 if source is None:
                     raise TransferError(f"the source of {relpath} is unknown")
-                # On the loop: a resolve and a stat, no read (a thread hop each way cost
-                # more than that, per file of a folder of small files).
-                sender = OutgoingTransfer.prepare(
+                # What `OutgoingTransfer.prepare` does, on the loop (an open and a stat, no
+                # read: a thread hop each way cost more, per small file), without its
+                # resolve (a stat per component; `source` was resolved by `send`) and
+                # its safe_name (the manifest's names are safe already).
+                path = Path(source)
+                identity = identify_file(path)
+                if identity.size != size:
+                    raise TransferError(f"{path.name} changed since it was offered; offer it again")
+                sender = OutgoingTransfer(
                     bundle_entry_id(bundle.id, index),
                     bundle.peer,
-                    Path(source),
-                    name=relpath.rsplit("/", 1)[-1],
+                    path,
+                    relpath.rsplit("/", 1)[-1],
+                    size,
+                    identity,
                     window=self._m._window,
-                    expected_size=size,
                 )
             except TransferError as exc:
                 reason = wire_reason(f"{relpath}: {exc}")
@@ -518,6 +525,7 @@ class Bundles:
             actor = self._m._actors.get(sender.transfer_id)
             if actor is not None:
                 bundle.live[index] = actor
+                actor.progress.persisted_now()
                 if isinstance(actor, OutgoingActor):
                     actor.shared_hasher = bundle.thread()
 
@@ -710,7 +718,10 @@ class Bundles:
         policy = self.entry_policy(bundle)
         if size <= OPEN_ON_LOOP_MAX and policy is not None:
             try:
-                offset = rx.open(policy)
+                # In a thread: creating a file in the partial folder while other files
+                # are fsynced and renamed out of it took ~0.4 ms (up to the journal's
+                # mood), longer than the hop
+                offset = await asyncio.to_thread(rx.open, policy, checked=True)
             except TransferError:
                 pass  # the actor tries again, and fails the file (and the offer) as it does
             else:
@@ -774,6 +785,7 @@ class Bundles:
             rx.transfer_id, channel.peer, "in", rx.name, rx.size, None, time.monotonic, created=now
         )
         progress.bundle_id = bundle.id
+        progress.persisted_now()
         actor = IncomingActor(services, progress, rx, policy, self._m._finished)
         actor.shared_writer = bundle.thread()
         actor.opened(offset)
