@@ -41,6 +41,11 @@ is reported as `twofish_path`; the receiving child inherits the environment
 that chooses it, so both ends run the same path.
 
 The baselines' receiving child is this module: `python -m p2pmsg.bench.files serve`.
+
+The folder figures (2,000 files of 4-256 KiB as one folder offer, in files/s,
+beside `tar | plain TCP | untar` of the same folder) are bench/folder.py's; they
+run after the single-file ones and are reported under the key `folder`, in a
+table of their own below the notes.
 """
 
 from __future__ import annotations
@@ -60,8 +65,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from p2pmsg.bench import folder
 from p2pmsg.bench.netutil import LOOPBACK, BenchError, ChildProcess
-from p2pmsg.bench.report import fmt_mb, fmt_ratio
+from p2pmsg.bench.report import fmt_mb, fmt_ratio, render_table
 from p2pmsg.bench.twonodes import two_nodes
 from p2pmsg.crypto import twofish
 from p2pmsg.crypto.suites import SUITE_NAMES, TWOFISH_SUITE_NAME, available_suite_names
@@ -314,6 +320,7 @@ def run(quick: bool) -> dict[str, Any]:
                 result["skipped"][suite] = "cipher library not available"
             elif suite != "aes-256-gcm":
                 result[suite] = asyncio.run(_product(source, suite))
+        result["folder"] = folder.run(quick, tmp)
     result["tcp_mb_per_s"] = result["tcp"]["mb_per_s"]
     result["tls_mb_per_s"] = result["tls"]["mb_per_s"] if "tls" in result else None
     aes = result.get("aes-256-gcm")
@@ -413,6 +420,9 @@ def notes(result: dict[str, Any]) -> list[str]:
         lines.append(f"{suite}: skipped ({reason})")
     if "twofish_path" in result:
         lines.append(f"Twofish path: {result['twofish_path']['describe']}")
+    if "folder" in result:
+        lines += ["", *render_table(folder.rows(result["folder"])).splitlines()]
+        lines += folder.notes(result["folder"])
     return lines
 
 

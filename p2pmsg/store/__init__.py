@@ -116,7 +116,8 @@ Transfers (transfers.py)
 Folder offers (bundles.py, schema v9)
   create_bundle(fp, *, bundle_id, direction, name, entries, now, state="offered", error=None)
   update_bundle(id, now, *, state=None, folder=None, files_done=None, error=None)
-  get_bundle(id); list_bundles(fp=None, limit=100); incomplete_bundles()
+  get_bundle(id); list_bundles(fp=None, limit=100, *, manifests=True); incomplete_bundles()
+  ended_bundles(limit): the latest ended offers, without manifests (as manifests=False)
 
 Groups (groups.py, schema v10)
   save_group_items(group_id, creator_fp, [StoredGroupItem], now) -> new rows   makes the

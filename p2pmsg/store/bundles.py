@@ -26,6 +26,8 @@ _COLUMNS = (
     "b.id, p.fingerprint, b.direction, b.name, b.count, b.total_size, b.manifest, b.folder, "
     "b.state, b.files_done, b.error, b.created, b.updated, b.finished"
 )
+#: The same without the manifest (up to 10,000 paths, sealed): what a list shows.
+_SUMMARY_COLUMNS = _COLUMNS.replace("b.manifest", "NULL")
 _FROM = "FROM bundles b JOIN peers p ON p.id = b.peer_id"
 _FINAL = ("declined", "expired", "completed", "failed", "cancelled")
 
@@ -40,7 +42,11 @@ class BundlesMixin(StoreBase):
     def _bundle_from_row(self, row: tuple[Any, ...]) -> BundleRecord:
         (bid, fp, direction, name, count, total, manifest, folder, state, done, error, *times) = row
         try:
-            raw = msgpack.unpackb(self._open_bundle(bid, "manifest", manifest), use_list=True)
+            raw = (
+                []
+                if manifest is None
+                else msgpack.unpackb(self._open_bundle(bid, "manifest", manifest), use_list=True)
+            )
             entries = tuple(
                 (str(e[0]), int(e[1]), str(e[2]) if len(e) > 2 and e[2] is not None else None)
                 for e in raw
@@ -64,9 +70,12 @@ class BundlesMixin(StoreBase):
             finished=times[2],
         )
 
-    def _select_bundles(self, where: str, params: tuple[Any, ...]) -> list[BundleRecord]:
+    def _select_bundles(
+        self, where: str, params: tuple[Any, ...], *, manifests: bool = True
+    ) -> list[BundleRecord]:
+        columns = _COLUMNS if manifests else _SUMMARY_COLUMNS
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} {where}", params).fetchall()
+            rows = conn.execute(f"SELECT {columns} {_FROM} {where}", params).fetchall()
         return [self._bundle_from_row(row) for row in rows]
 
     def create_bundle(
@@ -149,13 +158,29 @@ class BundlesMixin(StoreBase):
         found = self._select_bundles("WHERE b.id = ?", (bundle_id,))
         return found[0] if found else None
 
-    def list_bundles(self, peer: str | bytes | None = None, limit: int = 100) -> list[BundleRecord]:
-        """Newest first, optionally for one peer."""
+    def list_bundles(
+        self, peer: str | bytes | None = None, limit: int = 100, *, manifests: bool = True
+    ) -> list[BundleRecord]:
+        """Newest first, optionally for one peer. `manifests=False`: every record's
+        `entries` is empty (not read nor opened), for lists that show counts and sizes."""
         if peer is None:
-            return self._select_bundles("ORDER BY b.created DESC LIMIT ?", (limit,))
+            return self._select_bundles(
+                "ORDER BY b.created DESC LIMIT ?", (limit,), manifests=manifests
+            )
         return self._select_bundles(
             "WHERE p.fingerprint = ? ORDER BY b.created DESC LIMIT ?",
             (normalize_fingerprint(peer), limit),
+            manifests=manifests,
+        )
+
+    def ended_bundles(self, limit: int) -> list[BundleRecord]:
+        """The latest offers that ended (any final state), newest first, without their
+        manifests: a node recognises their files' ids again after a restart."""
+        marks = ", ".join("?" * len(_FINAL))
+        return self._select_bundles(
+            f"WHERE b.state IN ({marks}) ORDER BY b.updated DESC LIMIT ?",
+            (*_FINAL, limit),
+            manifests=False,
         )
 
     def incomplete_bundles(self) -> list[BundleRecord]:

@@ -105,17 +105,20 @@ class TransfersMixin(StoreBase):
         state: TransferState = "offered",
         source_path: str | None = None,
         bundle_id: bytes | None = None,
+        partial_path: str | None = None,
+        bytes_done: int = 0,
     ) -> TransferRecord:
         """Record an offer we made (`out`, with the source path) or received (`in`);
-        `bundle_id`: the folder offer it is one file of."""
+        `bundle_id`: the folder offer it is one file of; `partial_path`, `bytes_done`: a
+        file of a folder offer recorded once its partial file is open (one write, not two)."""
         if len(transfer_id) != TRANSFER_ID_LEN:
             raise ValueError(f"a transfer id is {TRANSFER_ID_LEN} bytes")
         fp = normalize_fingerprint(peer)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO transfers (id, peer_id, direction, name, size, sha256, chunk_size, "
-                "state, source_path, created, updated, bundle_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "state, source_path, created, updated, bundle_id, partial_path, bytes_done) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     transfer_id,
                     self._peer_id(conn, fp),
@@ -129,6 +132,8 @@ class TransfersMixin(StoreBase):
                     now,
                     now,
                     bundle_id,
+                    self._seal_path(transfer_id, "partial_path", partial_path),
+                    bytes_done,
                 ),
             )
         record = self.get_transfer(transfer_id)

@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -121,3 +122,38 @@ def test_latency_quick_low_load_and_during_a_transfer() -> None:
         assert result["reason"]
     else:
         assert _positive(during) and result["during_transfer"]["count"] > 0
+
+
+def test_files_quick_reports_the_folder_beside_tar() -> None:
+    result = _bench("files", timeout=300)["files"]
+    assert _positive(result["tcp_mb_per_s"]) and _positive(result["aes-256-gcm"]["mb_per_s"])
+    folder = result["folder"]
+    assert folder["files"] == 200 and folder["rounds"] == 1
+    assert folder["min_size"] <= folder["bytes"] / folder["files"] <= folder["max_size"]
+    assert folder["baseline_fsyncs_each_file"] is True
+    for name in ("p2pmsg", "tar", "tar_no_fsync"):
+        figures = folder[name]
+        assert _positive(figures["files_per_s"]) and _positive(figures["mb_per_s"])
+        assert figures["files_per_s"] == pytest.approx(
+            folder["files"] / figures["seconds"], rel=0.01
+        )
+        assert figures["runs_files_per_s"] == [figures["files_per_s"]]
+    target = folder["target"]
+    assert target["limit"] == 0.5 and isinstance(target["met"], bool)
+    assert target["ratio"] == pytest.approx(
+        folder["p2pmsg"]["files_per_s"] / folder["tar"]["files_per_s"], abs=0.01
+    )
+
+
+def test_the_folder_is_the_same_tree_every_run(tmp_path: Path) -> None:
+    from p2pmsg.bench import folder
+
+    sizes = []
+    for name in ("one", "two"):
+        total = folder.make_tree(tmp_path / name, 50)
+        files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file())
+        assert len(files) == 50 and sum(p.stat().st_size for p in files) == total
+        assert all(folder.MIN_SIZE <= p.stat().st_size <= folder.MAX_SIZE for p in files)
+        assert max(len(p.relative_to(tmp_path / name).parts) for p in files) >= 3  # nested
+        sizes.append([(p.relative_to(tmp_path / name), p.read_bytes()) for p in files])
+    assert sizes[0] == sizes[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import msgpack
 import pytest
 
 from p2pmsg.node.node import Node
-from p2pmsg.node.transfers.bundles import MAX_INCOMING_BUNDLES_PER_PEER
+from p2pmsg.node.transfers.bundles import MAX_INCOMING_BUNDLES_PER_PEER, MAX_LIVE_ENTRIES
 from p2pmsg.protocol.limits import (
     MAX_BUNDLE_DEPTH,
     MAX_BUNDLE_ENTRIES,
@@ -260,3 +261,67 @@ async def test_a_file_that_does_not_match_the_manifest_is_refused(victim: Victim
     cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
     assert "does not match" in cancel.reason
     assert list((victim.downloads / "album").iterdir()) == []
+
+
+@pytest.mark.parametrize("ending", ["declined", "cancelled"])
+async def test_an_offer_ended_before_a_restart_comes_back_ended(
+    make_node: NodeFactory, tmp_path: Path, ending: str
+) -> None:
+    """An offer the receiver ended before it restarted, before any file started: after the
+    restart it is listed as ended (from its record alone: the manifest is not read for a
+    list), and a file of it is refused, never taken as an ordinary offer."""
+    downloads = tmp_path / "downloads"
+    config = loopback_config(files=file_settings(downloads, accept_files=False))
+    node = await make_node("victim", config=config)
+    peer = await HostilePeer.connect(node.listen_port)
+    bundle_id = os.urandom(16)
+    peer.send(*parts(bundle_id, "album", [("a.txt", 3), ("b/c.txt", 4)]))
+
+    async def offered() -> bool:
+        return [v.state for v in await node.transfers() if v.id == bundle_id.hex()] == ["offered"]
+
+    await eventually(offered)
+    if ending == "declined":
+        await node.decline_file(bundle_id.hex())
+    else:
+        await node.cancel_file(bundle_id.hex())
+    await peer.wait_for(
+        lambda m: isinstance(m, (FileDecline, FileCancel)) and m.transfer_id == bundle_id
+    )
+    peer.close()
+    await node.stop()
+    # The manifest is made unreadable: neither the start nor a list may need it.
+    with sqlite3.connect(tmp_path / "victim.db") as db:
+        db.execute("UPDATE bundles SET manifest = x'00' WHERE id = ?", (bundle_id,))
+    db.close()
+    node = await make_node("victim", config=config)
+    [view] = [v for v in await node.transfers() if v.id == bundle_id.hex()]
+    assert (view.state, view.files, view.size) == (ending, 2, 7)
+    peer = await HostilePeer.connect(node.listen_port)
+    tid = bundle_entry_id(bundle_id, 1)
+    peer.send(FileOffer(tid, "c.txt", 4, 65536))
+    cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
+    assert "does not match" in cancel.reason
+    assert [v.id for v in await node.transfers()] == [bundle_id.hex()]  # no ordinary offer
+    assert not downloads.exists() or list(downloads.iterdir()) == []
+
+
+async def test_a_sender_may_not_open_every_file_of_an_offer_at_once(victim: Victim) -> None:
+    """The files of an accepted offer are outside the per-peer limit of open transfers,
+    but within the offer's own: one file past `MAX_LIVE_ENTRIES` open at once is refused."""
+    peer = await HostilePeer.connect(victim.node.listen_port)
+    bundle_id = os.urandom(16)
+    count = MAX_LIVE_ENTRIES + 1
+    peer.send(*parts(bundle_id, "many", [(f"f{i:03}.txt", 3) for i in range(count)]))
+    await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == bundle_id)
+    opened = {bundle_entry_id(bundle_id, i) for i in range(MAX_LIVE_ENTRIES)}
+    peer.send(*(FileOffer(tid, "x", 3, 65536) for tid in sorted(opened)))
+    for _ in range(MAX_LIVE_ENTRIES):  # each accepted (and held open: no data follows)
+        accept = await peer.wait_for(
+            lambda m: isinstance(m, FileAccept) and m.transfer_id in opened
+        )
+        opened.discard(accept.transfer_id)
+    tid = bundle_entry_id(bundle_id, MAX_LIVE_ENTRIES)
+    peer.send(FileOffer(tid, "x", 3, 65536))
+    cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
+    assert "at once" in cancel.reason

@@ -317,7 +317,23 @@ class TransferManager:
         timer = self._timers.pop(actor.transfer_id, None)
         if timer is not None:
             timer.cancel()
+        if isinstance(actor, IncomingActor):
+            self._answer_late_offers(actor)
         self.bundles.entry_finished(actor)
+
+    def _answer_late_offers(self, actor: IncomingActor) -> None:
+        """A re-offer queued behind the end of its transfer (the sender restarted while we
+        were still writing and verifying) is answered from the record, as any re-offer of
+        an ended transfer: our answer at the end may have gone to the session that died,
+        and the sender waits for one (seen with many small files of a folder offer)."""
+        channels = [item[1] for item in actor.inbox if item[0] == "offer"]
+        if not channels:
+            return
+        rx = actor.rx
+        offer = FileOffer(rx.transfer_id, rx.name, rx.size, rx.chunk_size)
+        task = asyncio.create_task(self._new_offer(channels[-1], offer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _schedule_expiry(self, transfer_id: bytes, created: float) -> None:
         delay = max(0.0, created + self._offer_timeout - self._services.clock())
@@ -384,7 +400,12 @@ class TransferManager:
             return
         if isinstance(message, FileOffer):
             if actor is None:
-                if self._incoming_open(channel.peer) >= MAX_INCOMING_PER_PEER:
+                # A file of an accepted folder offer is bounded by its offer (bundles.py
+                # `MAX_LIVE_ENTRIES`), not by this limit: its sender runs several at once.
+                if (
+                    not self.bundles.is_entry(channel.peer, tid)
+                    and self._incoming_open(channel.peer) >= MAX_INCOMING_PER_PEER
+                ):
                     self._refuse_offer(channel, tid)
                     return
                 self._offers_in_flight[channel.peer] += 1
@@ -406,7 +427,9 @@ class TransferManager:
 
     def _incoming_open(self, peer: str) -> int:
         return self._offers_in_flight[peer] + sum(
-            1 for a in self._actors.values() if a.peer == peer and isinstance(a, IncomingActor)
+            1
+            for a in self._actors.values()
+            if a.peer == peer and isinstance(a, IncomingActor) and a.progress.bundle_id is None
         )
 
     def _offer_recorded_for(self, peer: str) -> Callable[[asyncio.Task[None]], None]:
@@ -511,6 +534,10 @@ class TransferManager:
 
     async def _record_offer(self, channel: Channel, offer: FileOffer) -> None:
         services = self._services
+        if self.bundles.unstarted_entry(channel.peer, offer.transfer_id):
+            # no record can exist (a file of a running offer gets one when it starts)
+            await self.bundles.entry_offer(channel, offer)
+            return
         record = await services.store.run(Store.get_transfer, offer.transfer_id)
         if record is not None:
             self._answer_finished(channel, record, offer)

@@ -70,6 +70,8 @@ class OutgoingActor(TransferActor):
         #: while the transfer is paused); `_hashing` is the last batch handed to it
         self._hasher: ThreadPoolExecutor | None = None
         self._hashing: Future[None] | None = None
+        #: a folder offer's files share one hasher thread (bundles.py), not one each
+        self.shared_hasher: ThreadPoolExecutor | None = None
         self._to_hash: list[bytes] = []  # read, gathered into one hand-off per HASH_BATCH
         self._to_hash_bytes = 0
 
@@ -198,7 +200,7 @@ class OutgoingActor(TransferActor):
         if not flush and self._to_hash_bytes < HASH_BATCH:
             return
         if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(
+            self._hasher = self.shared_hasher or ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix=f"p2pmsg-tx-{self.transfer_id.hex()[:8]}"
             )
         batch, self._to_hash, self._to_hash_bytes = self._to_hash, [], 0
@@ -239,7 +241,8 @@ class OutgoingActor(TransferActor):
         if self.sender is not None:
             self.sender.close()
         if self._hasher is not None:  # a paused transfer holds no thread; what it was
-            self._hasher.shutdown(wait=False)  # given still runs, `_hashing` waits for it
+            if self._hasher is not self.shared_hasher:  # given still runs, `_hashing`
+                self._hasher.shutdown(wait=False)  # waits for it
             self._hasher = None
 
 

@@ -93,6 +93,12 @@ class Progress:
             return True
         return False
 
+    def persisted_now(self) -> None:
+        """Count the record as just written (a new one): the next progress write is due
+        `PERSIST_INTERVAL` from now. A small file of a folder offer then ends before
+        any: a store write less per file and side."""
+        self._persisted_at = self.clock()
+
     def due_persist(self) -> bool:
         now = self.clock()
         if now - self._persisted_at >= PERSIST_INTERVAL:

@@ -179,12 +179,15 @@ class IncomingTransfer:
 
     # --- accept / resume --------------------------------------------------------------------
 
-    def open(self, policy: ReceivePolicy) -> int:
+    def open(self, policy: ReceivePolicy, *, checked: bool = False) -> int:
         """Open (or reopen, to resume) the partial file; return the offset to ask for.
+        `checked`: the policy and the free space were checked already (a file of an
+        accepted folder offer: the offer was checked as a whole).
 
         Blocking: may re-hash up to `size` bytes of an existing partial file.
         """
-        self.check(policy)
+        if not checked:
+            self.check(policy)
         partial_dir = policy.downloads / PARTIAL_DIR
         path = self._partial_for(policy.downloads)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
