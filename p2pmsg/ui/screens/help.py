@@ -24,7 +24,8 @@ KEYS = (
     ("F5", "rotate to a fresh key now"),
     ("F6", "show the panes that do not fit: peers, keys, threats"),
     ("ctrl+p", "command palette: every action, peers, themes"),
-    ("ctrl+n / ctrl+b", "next / previous peer"),
+    ("ctrl+n / ctrl+b", "next / previous peer or group"),
+    ("ctrl+g / F7", "new group / the open group's members (a add, r remove, l leave)"),
     ("ctrl+r", "rename the peer (your own name)"),
     ("enter / ctrl+j", "send / start a new line (in the composer)"),
     ("tab", "complete a command or /file path; elsewhere, next panel"),
@@ -44,6 +45,7 @@ MARKS = (
     ("⛔", "blocked: this key is refused"),
     ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"),
     ("⏱", "disappearing message"),
+    ("✓✓ 3/4 · ~name", "group: members holding your post · a name they claim (none of yours)"),
     ("● / ✓", "alert unread / acknowledged (a false alarm quiets its kind for that peer a week)"),
 )
 
