@@ -621,10 +621,10 @@ class MainScreen(Screen[None]):
             (f"  {len(group.members)} members · {online} online", MUTED),
         ]
         if not group.member:
-            parts.append(("  · you are no longer a member", f"bold {DANGER}"))
+            parts.append((" · you are no longer a member", f"bold {DANGER}"))
         elif group.admin:
-            parts.append(("  · admin", MUTED))
-        parts.append(("  · F7 members", MUTED))
+            parts.append((" · admin", MUTED))
+        parts.append((" · F7 members", MUTED))
         header.update(Content.assemble(*parts))
         composer.set_target(
             f"# {group.name}",
