@@ -3,7 +3,8 @@ record layer, signed group items, anti-entropy and SQLite; nothing faked below t
 app. Alice creates "team" with bob and carol from the dialog; bob's app lists the
 group as it arrives and shows alice's post under her claimed name; bob's reply
 reaches alice; alice's delivery count reaches ✓✓ 2/2; carol is removed from the
-member pane and bob's app says so."""
+member pane and bob's app says so; bob's attempt to remove the creator is
+refused and said."""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ async def test_a_group_made_in_the_app_reaches_real_members(tmp_path: Path) -> N
                 lambda: any("~carol is no longer a member" in n for n in log_b.notes()),
                 "bob is told in the conversation",
             )
-            # Bob is no admin: his attempt to remove alice is refused, said, not crashed.
+            # Bob is an admin (the creator added him) but nobody may remove the creator:
+            # his attempt is refused by the node, said in the conversation, not crashed.
             composer_b.text = f"/group remove {alice.fingerprint[:12]}"
             await pb.press("enter")
             await _until(lambda: isinstance(app_b.screen, ConfirmScreen), "bob's confirmation")
