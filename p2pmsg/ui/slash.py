@@ -48,6 +48,11 @@ COMMANDS: tuple[SlashSpec, ...] = (
         "disappearing messages in this conversation (default: as in Settings)",
     ),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
+    SlashSpec(
+        "group",
+        "/group ACTION",
+        "groups: create [NAME] (ctrl+g), add PEER, remove PEER, leave, members (F7)",
+    ),
     SlashSpec("search", "/search [TEXT]", "find in this conversation (ctrl+f)"),
     SlashSpec("copy", "/copy", "copy the message search is on, else their newest (c in the chat)"),
     SlashSpec("help", "/help", "list these commands"),
@@ -69,6 +74,8 @@ class Slash:
     port: int = 0
     #: /file with several paths (one folder offer); a single path is `arg` alone
     paths: tuple[str, ...] = ()
+    #: /group's action (create, add, remove, leave, members); `arg` is the rest
+    action: str = ""
 
 
 def is_slash(text: str) -> bool:
@@ -120,6 +127,8 @@ def parse(text: str) -> Slash:
             raise SlashError(f"/ttl: {exc}") from None
     if name == "add":
         return _parse_add(arg)
+    if name == "group":
+        return _parse_group(arg)
     if name == "search":  # free text; empty opens the search box
         return Slash(name, arg=arg)
     if name == "name":  # free text (the store checks it); empty removes the petname
@@ -150,6 +159,27 @@ def _parse_add(arg: str) -> Slash:
     if not 0 < port < 65536:
         raise SlashError(f"/add: port {port} is out of range (1-65535)")
     return Slash("add", arg=arg, host=host, port=port)
+
+
+GROUP_ACTIONS = ("create", "add", "remove", "leave", "members")
+_GROUP_USAGE = (
+    "Usage: /group create [NAME] (then pick members), /group add PEER, "
+    "/group remove PEER, /group leave, /group members"
+)
+
+
+def _parse_group(arg: str) -> Slash:
+    """`/group ACTION [ARG]`: create takes an optional name (the dialog asks for the
+    rest), add and remove a peer, leave and members nothing."""
+    head, _, rest = arg.partition(" ")
+    action, rest = head.lower(), rest.strip()
+    if action not in GROUP_ACTIONS:
+        raise SlashError(_GROUP_USAGE)
+    if action in ("add", "remove") and not rest:
+        raise SlashError(f"Usage: /group {action} PEER (a name or fingerprint prefix)")
+    if action in ("leave", "members") and rest:
+        raise SlashError(f"/group {action} takes no arguments (it acts on the open group)")
+    return Slash("group", arg=rest, action=action)
 
 
 def help_lines() -> list[tuple[str, str]]:

@@ -23,6 +23,11 @@ from p2pmsg.node.api import (
     AlertView,
     DirectionStatus,
     Evidence,
+    GroupChanged,
+    GroupMemberView,
+    GroupMessageReceived,
+    GroupMessageView,
+    GroupView,
     MessageReceived,
     MessageStatusChanged,
     MessageView,
@@ -83,6 +88,8 @@ class FakeNode:
         }
         self._queues: list[asyncio.Queue[NodeEvent]] = []
         self._seq = 0
+        self.group_views: dict[str, GroupView] = {}
+        self.group_posts: dict[str, list[GroupMessageView]] = {}
 
     # --- identity ---------------------------------------------------------------------
     @property
@@ -326,6 +333,72 @@ class FakeNode:
     def set_monitor(self, status: MonitorStatus) -> None:
         self.status = status
         self.emit(MonitorChanged(status))
+
+    # --- groups (test helpers: the other members' side) -----------------------------------
+    def make_group(
+        self, name: str, members: Sequence[str], *, admin: bool = True, emit: bool = False
+    ) -> GroupView:
+        """A group of this node and `members` (peer names; a name not made a peer is a
+        member this node never met). `admin`: this node created it."""
+        gid = hashlib.sha256(b"group:" + name.encode()).hexdigest()[:32]
+        me = GroupMemberView(self._fp, self._name, admin=admin, me=True)
+        others = tuple(GroupMemberView(fp_for(m), m, admin=False, me=False) for m in members)
+        view = GroupView(gid, name, tuple(sorted((me, *others), key=lambda m: m.name)), True, admin)
+        self.group_views[gid] = view
+        self.group_posts.setdefault(gid, [])
+        if emit:
+            self.emit(GroupChanged(view))
+        return view
+
+    def group_history(
+        self,
+        group: str,
+        author: str,
+        text: str,
+        *,
+        created: float,
+        delivered: int = 0,
+    ) -> GroupMessageView:
+        """A post already held (no event); `author` a member's name, or this node's."""
+        view = self.group_views[group]
+        mine = author == self._name
+        post = GroupMessageView(
+            id=f"{fp_for(author)}:{len(self.group_posts[group]) + 1}",
+            group=group,
+            group_name=view.name,
+            author=fp_for(author),
+            author_name=author,
+            direction="out" if mine else "in",
+            text=text,
+            created=created,
+            delivered=delivered if mine else 0,
+            recipients=len(view.members) - 1 if mine else 0,
+        )
+        self.group_posts[group].append(post)
+        return post
+
+    def group_receive(self, group: str, author: str, text: str) -> GroupMessageView:
+        post = self.group_history(group, author, text, created=self.clock())
+        self.emit(GroupMessageReceived(group, post))
+        return post
+
+    def group_deliver(self, group: str, delivered: int) -> None:
+        """Members' summaries acknowledged our posts (polled by the app, no event)."""
+        self.group_posts[group] = [
+            replace(p, delivered=min(delivered, p.recipients)) if p.direction == "out" else p
+            for p in self.group_posts[group]
+        ]
+
+    def _group(self, group: str) -> GroupView:
+        hits = [g for g in self.group_views.values() if group in (g.id, g.name)]
+        if len(hits) != 1:
+            raise ConfigError(f"no group named {group!r}")
+        return hits[0]
+
+    def _set_group(self, view: GroupView) -> GroupView:
+        self.group_views[view.id] = view
+        self.emit(GroupChanged(view))
+        return view
 
     # --- NodeAPI --------------------------------------------------------------------------
     def _peer(self, peer: str) -> PeerView:
@@ -651,3 +724,56 @@ class FakeNode:
     async def update_settings(self, **values: Any) -> None:
         self.calls.append(("update_settings", values))
         self.settings.update(values)
+
+    # --- groups --------------------------------------------------------------------------
+    async def groups(self) -> list[GroupView]:
+        return list(self.group_views.values())
+
+    async def create_group(self, name: str, members: Sequence[str]) -> GroupView:
+        self.calls.append(("create_group", name, tuple(members)))
+        if not name.strip():
+            raise ConfigError("a group needs a name")
+        names = [self._peer(fp).name for fp in members]
+        view = self.make_group(name, names)
+        self.emit(GroupChanged(view))
+        return view
+
+    async def add_member(self, group: str, peer: str) -> GroupView:
+        self.calls.append(("add_member", group, peer))
+        view = self._group(group)
+        added = self._peer(peer) if peer in self.peer_views else await self.resolve_peer(peer)
+        if any(m.fingerprint == added.fingerprint for m in view.members):
+            raise ConfigError(f"{added.name} is a member already")
+        member = GroupMemberView(added.fingerprint, added.name, admin=view.admin, me=False)
+        return self._set_group(replace(view, members=(*view.members, member)))
+
+    async def remove_member(self, group: str, peer: str) -> GroupView:
+        self.calls.append(("remove_member", group, peer))
+        view = self._group(group)
+        if not view.admin:
+            raise ConfigError("only an admin may remove a member")
+        kept = tuple(m for m in view.members if m.me or peer not in (m.fingerprint, m.name))
+        if len(kept) == len(view.members):
+            raise ConfigError(f"{peer!r} is not a member of {view.name!r}")
+        return self._set_group(replace(view, members=kept))
+
+    async def leave_group(self, group: str) -> GroupView:
+        self.calls.append(("leave_group", group))
+        view = self._group(group)
+        kept = tuple(m for m in view.members if not m.me)
+        return self._set_group(replace(view, members=kept, member=False, admin=False))
+
+    async def send_group(self, group: str, text: str) -> GroupMessageView:
+        self.calls.append(("send_group", group, text))
+        view = self._group(group)
+        if not view.member:
+            raise ConfigError("not a member of this group")
+        return self.group_history(view.id, self._name, text, created=self.clock())
+
+    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
+        return self.group_posts[self._group(group).id][-limit:]
+
+    async def wait_group_delivered(
+        self, group: str, message_id: str, timeout: float
+    ) -> GroupMessageView:
+        return next(p for p in self.group_posts[self._group(group).id] if p.id == message_id)

@@ -44,6 +44,7 @@ class Host:
     def __init__(self, node: FakeNode, selected: str | None) -> None:
         self.node = node
         self.selected = selected
+        self.selected_group: str | None = None
         self.message_log = Log()
         self.composer = Composer()
         self.peer_list: Any = None

@@ -110,3 +110,39 @@ def test_key_decision_screen(snap_compare, size: tuple[int, int]) -> None:  # ty
         await pilot.pause(0.4)
 
     assert snap_compare(_app(), terminal_size=size, run_before=flag)
+
+
+def _group_app() -> P2PMsgApp:
+    from tests.ui.test_groups import group_node
+
+    node, _ = group_node()
+    return P2PMsgApp(node=node, clock=FIXED_CLOCK)
+
+
+async def _open_team(pilot) -> None:  # type: ignore[no-untyped-def]
+    from p2pmsg.ui.widgets.peer_list import group_key
+    from tests.ui.fake_node import T0
+
+    await _loaded(pilot)
+    node = pilot.app.node
+    (gid,) = node.group_views
+    node.group_history(gid, "dave", "a long line that wraps " * 3, created=T0 - 50)
+    pilot.app.screen.open_conversation(group_key(gid))
+    await pilot.pause(0.3)
+
+
+def test_group_conversation(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The group "team" open at 80x24: authors by claimed name ("~bob"), our post with
+    "✓✓ 2/3", the Groups section under the peers, the group header."""
+    assert snap_compare(_group_app(), terminal_size=(80, 24), run_before=_open_team)
+
+
+def test_group_member_pane(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """F7 over the group: who is in, online, admin, verified / first seen / never met."""
+
+    async def open_members(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _open_team(pilot)
+        await pilot.press("f7")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_group_app(), terminal_size=(80, 24), run_before=open_members)

@@ -25,6 +25,7 @@ from p2pmsg.ui import slash
 from p2pmsg.ui.safe_text import clip, printable
 from p2pmsg.ui.screens.dialogs import MainDialogs
 from p2pmsg.ui.screens.disappearing import DisappearingTimers
+from p2pmsg.ui.screens.group_commands import GroupCommands, GroupHost
 from p2pmsg.ui.timefmt import duration
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
@@ -44,7 +45,7 @@ def describe_unsendable(peer: PeerView) -> str:
     return f"this key is {peer.state}"
 
 
-class CommandsHost(Protocol):
+class CommandsHost(GroupHost, Protocol):
     """What the commands need of the main screen."""
 
     @property
@@ -100,6 +101,7 @@ class ConversationCommands:
         self._timers = timers
         self._send_lock = asyncio.Lock()  # messages reach the node in the order they were sent
         self._adding: set[tuple[str, int]] = set()  # /add addresses, first outcome not known
+        self.groups = GroupCommands(node, host, self._send_lock)
 
     # --- composer -------------------------------------------------------------------
 
@@ -119,6 +121,8 @@ class ConversationCommands:
                 composer.give_back(text)  # to fix the typo, not to type it all again
                 return
             self.run_slash(command)
+            return
+        if self.groups.post(slash.unescape(text)):
             return
         peer = self._host.peer(self._host.selected)
         if peer is None:
@@ -183,6 +187,15 @@ class ConversationCommands:
                 "F1 help · F2 security · F3 verify · F4 settings · F5 rotate · ctrl+p all commands"
             )
             return
+        if command.name == "group":
+            self.groups.run(command)
+            return
+        if command.name in ("search", "copy") and self._host.selected_group is not None:
+            if command.name == "search":
+                self._host.action_search(command.arg or None)
+            else:
+                log.action_copy_message()
+            return
         if command.name == "add":
             # The outcome arrives as an AddressDialed event (see `address_dialed`).
             self._adding.add((command.host, command.port))
@@ -193,7 +206,8 @@ class ConversationCommands:
             return
         peer = self._host.peer(self._host.selected)
         if peer is None:
-            log.add_note(f"/{command.name} needs a conversation: pick a peer first.", error=True)
+            where = "a one-to-one conversation" if self._host.selected_group else "a conversation"
+            log.add_note(f"/{command.name} needs {where}: pick a peer first.", error=True)
             return
         fp = peer.fingerprint
         if command.name == "file":

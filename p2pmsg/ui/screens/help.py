@@ -24,7 +24,7 @@ KEYS = (
     ("F5", "rotate to a fresh key now"),
     ("F6", "show the panes that do not fit: peers, keys, threats"),
     ("ctrl+p", "command palette: every action, peers, themes"),
-    ("ctrl+n / ctrl+b", "next / previous peer"),
+    ("ctrl+n / ctrl+b", "next / previous peer or group"),
     ("ctrl+r", "rename the peer (your own name)"),
     ("enter / ctrl+j", "send / start a new line (in the composer)"),
     ("tab", "complete a command or /file path; elsewhere, next panel"),
@@ -34,6 +34,8 @@ KEYS = (
     ("enter", "on an alert: its details, what it rests on, and the same a / d / f"),
     ("1…4", "F2 dashboard tabs: alerts, events, trends, model card (in a filter: esc first)"),
     ("/ · esc · r", "F2 dashboard: filter this tab · back to its table · reload"),
+    ("ctrl+g", "new group"),
+    ("F7", "members of the open group"),
     ("esc", "back to the composer / close a dialog"),
     ("ctrl+q", "quit (asks first while files are moving)"),
 )
@@ -44,6 +46,8 @@ MARKS = (
     ("⛔", "blocked: this key is refused"),
     ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"),
     ("⏱", "disappearing message"),
+    ("✓✓ 3/4", "group post: held by 3 of the 4 other members"),
+    ("~name", "group member: the name they claim (you gave them none)"),
     ("● / ✓", "alert unread / acknowledged (a false alarm quiets its kind for that peer a week)"),
 )
 

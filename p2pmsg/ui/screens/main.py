@@ -30,6 +30,11 @@ from p2pmsg.node.api import (
     AlertRaised,
     AlertStateChanged,
     AlertView,
+    GroupChanged,
+    GroupMemberView,
+    GroupMessageReceived,
+    GroupMessageView,
+    GroupView,
     MessageReceived,
     MessagesExpired,
     MessageStatusChanged,
@@ -54,10 +59,12 @@ from p2pmsg.ui.safe_text import clip, literal_content, printable
 from p2pmsg.ui.screens.conversation_commands import ConversationCommands, describe_unsendable
 from p2pmsg.ui.screens.dialogs import MainDialogs
 from p2pmsg.ui.screens.disappearing import DisappearingTimers
+from p2pmsg.ui.screens.group_commands import labelled
+from p2pmsg.ui.screens.groups import member_label
 from p2pmsg.ui.timefmt import Clock, duration, format_bytes
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
-from p2pmsg.ui.widgets.peer_list import PeerList
+from p2pmsg.ui.widgets.peer_list import GROUP_PREFIX, PeerList, group_key, is_group_key
 from p2pmsg.ui.widgets.rotation_pane import RotationPane
 from p2pmsg.ui.widgets.search_input import SearchInput
 from p2pmsg.ui.widgets.threat_panel import SEVERITY_RANK, SHOWN_STATES, ThreatPanel, unread_title
@@ -79,6 +86,8 @@ class MainScreen(Screen[None]):
         Binding("f3", "verify", "Verify"),
         Binding("f4", "settings", "Settings"),
         Binding("f5", "rotate", "Rotate"),
+        Binding("f7", "members", "Members", show=False, priority=True),
+        Binding("ctrl+g", "new_group", "New group", show=False),
         # Priority: the composer (a TextArea) binds F6 to "select line" itself.
         Binding("f6", "cycle_panes", "Panes", show=False, priority=True),
         Binding("ctrl+r", "rename", "Rename", show=False),
@@ -101,7 +110,11 @@ class MainScreen(Screen[None]):
         self._pane = 0  # index into PANES[the current width]
         self.node = node
         self.clock = clock
-        self.selected: str | None = None
+        self.selected: str | None = None  # the open one-to-one conversation's peer
+        self.selected_group: str | None = None  # or the open group's id (never both)
+        # Our posts in the open group that not every member holds yet (polled: the node
+        # publishes no event when a member's summary acknowledges a post).
+        self._group_pending: dict[str, GroupMessageView] = {}
         self.sessions: dict[str, SessionStatusView] = {}
         self.timers = DisappearingTimers()
         self._last_toast: dict[str, float] = {}
@@ -148,11 +161,12 @@ class MainScreen(Screen[None]):
         # only publishes SessionChanged on rotations and cipher switches: poll the
         # selected session's (in-memory) status once a second so the bar stays true.
         self.set_interval(1.0, self._refresh_session)
+        self.set_interval(1.0, self._refresh_group_delivery)
 
     # --- search in the conversation ---------------------------------------------------
 
     def action_search(self, text: str | None = None) -> None:
-        if self.selected is None:
+        if self.selected is None and self.selected_group is None:
             self.notify("Pick a conversation to search first.", severity="warning")
             return
         self.add_class("-searching")
@@ -160,8 +174,8 @@ class MainScreen(Screen[None]):
         if text is not None:
             box.value = text
         box.focus()
-        shown, limit = self._loaded.get(self.selected, (0, HISTORY_SHOWN))
-        if shown >= limit and limit < HISTORY_SEARCHED:
+        shown, limit = self._loaded.get(self.selected or "", (0, HISTORY_SHOWN))
+        if self.selected is not None and shown >= limit and limit < HISTORY_SEARCHED:
             self._load_conversation(self.selected, HISTORY_SEARCHED)  # searches more of it
         self._search_changed()
 
@@ -256,8 +270,14 @@ class MainScreen(Screen[None]):
         except P2PMsgError as exc:
             self.notify(str(exc), title="Could not load state", severity="error", markup=False)
             return
-        if self.selected is None and peers:
-            first = self.query_one(PeerList).options[0].id
+        plist = self.query_one(PeerList)
+        try:
+            for group in await self.node.groups():
+                plist.upsert_group(group)
+        except P2PMsgError as exc:
+            self.notify(str(exc), title="Could not load groups", severity="error", markup=False)
+        if self.selected is None and self.selected_group is None:
+            first = plist.first_id()
             if first is not None:
                 self.open_conversation(first)
 
@@ -319,19 +339,23 @@ class MainScreen(Screen[None]):
     def action_rename(self) -> None:
         self.commands.start_rename()
 
+    def action_members(self) -> None:
+        self.commands.groups.members()
+
+    def action_new_group(self) -> None:
+        self.commands.groups.create()
+
     def action_focus_composer(self) -> None:
         self.composer.focus()
 
     def action_next_peer(self, step: int) -> None:
-        options = self.peer_list.options
-        if not options:
+        ids = self.peer_list.conversation_ids()
+        if not ids:
             return
-        ids = [option.id for option in options]
-        index = ids.index(self.selected) if self.selected in ids else -1
-        target = ids[(index + step) % len(ids)]
-        if target is not None:
-            self.open_conversation(target)
-            self.composer.focus()  # a keyboard jump is followed by typing
+        current = group_key(self.selected_group) if self.selected_group else self.selected
+        index = ids.index(current) if current in ids else -1
+        self.open_conversation(ids[(index + step) % len(ids)])
+        self.composer.focus()  # a keyboard jump is followed by typing
 
     # --- what the commands and dialogs see of this screen ------------------------------
 
@@ -388,8 +412,14 @@ class MainScreen(Screen[None]):
         self.query_one(Composer).focus()
 
     def open_conversation(self, fingerprint: str) -> None:
+        """Open a peer's conversation (a fingerprint) or a group's (`group_key`)."""
         if self.has_class("-searching"):
             self._close_search()
+        if is_group_key(fingerprint):
+            self.open_group(fingerprint[len(GROUP_PREFIX) :])
+            return
+        self.selected_group = None
+        self._group_pending.clear()
         self.selected = fingerprint
         self.query_one(PeerList).select_fingerprint(fingerprint)
         log = self.query_one(MessageLog)
@@ -449,6 +479,10 @@ class MainScreen(Screen[None]):
         header = self.query_one("#conv-header", Static)
         peer = self.peer(self.selected)
         composer = self.query_one(Composer)
+        group = self.group(self.selected_group)
+        if group is not None:
+            self._render_group_header(header, composer, group)
+            return
         if peer is None:
             header.update(
                 Content.styled(
@@ -490,6 +524,13 @@ class MainScreen(Screen[None]):
 
     def _render_session(self) -> None:
         pane = self.query_one(RotationPane)
+        if self.selected_group is not None:
+            pane.show(
+                None,
+                offline_reason="A group: its posts travel in each member's own session. "
+                "F7: its members, who is online and verified.",
+            )
+            return
         peer = self.peer(self.selected)
         if peer is None:
             pane.show(None, offline_reason="Select a peer to see its session.")
@@ -497,12 +538,153 @@ class MainScreen(Screen[None]):
         reason = "No live session: the peer is offline." if not peer.online else "Connecting…"
         pane.show(self.sessions.get(peer.fingerprint), peer.name, offline_reason=reason)
 
+    # --- groups ---------------------------------------------------------------------
+
+    def group(self, group_id: str | None) -> GroupView | None:
+        return None if group_id is None else self.query_one(PeerList).groups.get(group_id)
+
+    def open_group(self, group_id: str) -> None:
+        self.selected = None
+        self.selected_group = group_id
+        self._group_pending.clear()
+        plist = self.query_one(PeerList)
+        plist.select_fingerprint(group_key(group_id))
+        plist.clear_group_unread(group_id)
+        log = self.query_one(MessageLog)
+        group = self.group(group_id)
+        # The nick column is as wide as the longest label (within its cap).
+        labels = [m.name for m in group.members] if group is not None else []
+        log.peer_name = max(labels, key=len, default="") + "~"
+        log.clear_conversation()
+        self.render_header()
+        self._render_session()
+        self._load_group(group_id)
+
+    @work(exclusive=True, group="conversation")
+    async def _load_group(self, group_id: str) -> None:
+        try:
+            posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+        except P2PMsgError as exc:
+            self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
+            return
+        if group_id != self.selected_group:
+            return
+        peers = self.query_one(PeerList).peers
+        self.query_one(MessageLog).load([labelled(p, peers) for p in posts], in_given_order=True)
+        self._group_pending = {
+            p.id: p for p in posts if p.direction == "out" and p.delivered < p.recipients
+        }
+        if self.has_class("-searching"):
+            self._search_changed()
+
+    def group_posted(self, message: GroupMessageView) -> None:
+        """Our own post, signed and stored by the node."""
+        if message.group != self.selected_group:
+            return
+        self.query_one(MessageLog).add_messages([message])
+        if message.delivered < message.recipients:
+            self._group_pending[message.id] = message
+
+    @work(exclusive=True, group="group-delivery")
+    async def _refresh_group_delivery(self) -> None:
+        """Turn "◷ 0/3" into "✓✓ 2/3" as members' summaries acknowledge our posts."""
+        group_id = self.selected_group
+        if group_id is None or not self._group_pending:
+            return
+        try:
+            posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+        except P2PMsgError:
+            return
+        if group_id != self.selected_group:
+            return
+        changed = []
+        for post in posts:
+            before = self._group_pending.get(post.id)
+            if before is None:
+                continue
+            if (post.delivered, post.recipients) != (before.delivered, before.recipients):
+                changed.append(post)
+            if post.delivered >= post.recipients:
+                del self._group_pending[post.id]
+            else:
+                self._group_pending[post.id] = post
+        if changed:
+            self.query_one(MessageLog).add_messages(changed)
+
+    def _render_group_header(self, header: Static, composer: Composer, group: GroupView) -> None:
+        peers = self.query_one(PeerList).peers
+        others = [m for m in group.members if not m.me]
+        online = sum(1 for m in others if (p := peers.get(m.fingerprint)) is not None and p.online)
+        parts: list[str | Content | tuple[str, str]] = [
+            ("# ", MUTED),
+            literal_content(clip(group.name, 32), "bold"),
+            (f"  {len(group.members)} members · {online} online", MUTED),
+        ]
+        if not group.member:
+            parts.append((" · you are no longer a member", f"bold {DANGER}"))
+        elif group.admin:
+            parts.append((" · admin", MUTED))
+        parts.append((" · F7 members", MUTED))
+        header.update(Content.assemble(*parts))
+        composer.set_target(
+            f"# {group.name}",
+            blocked_reason=None if group.member else "Not sending: you are no longer a member",
+        )
+
+    def _group_changed(self, group: GroupView) -> None:
+        plist = self.query_one(PeerList)
+        before = plist.groups.get(group.id)
+        plist.upsert_group(group)
+        if group.id != self.selected_group or before is None:
+            if before is None:
+                self.notify(
+                    f"You are in the group {printable(clip(group.name, 40))}",
+                    title="Group",
+                    markup=False,
+                )
+            return
+        log = self.query_one(MessageLog)
+        was = {m.fingerprint: m for m in before.members}
+        now = {m.fingerprint: m for m in group.members}
+        for fp in now.keys() - was.keys():
+            log.add_note(f"{printable(self._member_name(now[fp]))} joined the group")
+        for fp in was.keys() - now.keys():
+            log.add_note(f"{printable(self._member_name(was[fp]))} is no longer a member")
+        if before.name != group.name:
+            log.add_note(f"the group is now called {printable(group.name)}")
+
+    def _member_name(self, member: GroupMemberView) -> str:
+        if member.me:
+            return "you"
+        return member_label(member.fingerprint, member.name, self.peer(member.fingerprint))
+
+    def _count_group_unread(self, message: GroupMessageView) -> None:
+        plist = self.query_one(PeerList)
+        plist.count_group_unread(message.group)
+        key = group_key(message.group)
+        now = time.monotonic()
+        if now - self._last_toast.get(key, -NOTIFY_INTERVAL) < NOTIFY_INTERVAL:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last_toast[key] = now
+        more = self._suppressed.pop(key, 0)
+        author = labelled(message, plist.peers).author_name
+        suffix = f"\n(+{more} more)" if more else ""
+        self.notify(
+            f"{printable(clip(author, 24))}: {printable(clip(message.text, 80))}{suffix}",
+            title=f"New in # {printable(clip(message.group_name, 32))}",
+            markup=False,
+        )
+        if self.bell:
+            self.app.bell()
+
     # --- node events ----------------------------------------------------------------
 
     def apply_events(self, events: tuple[NodeEvent, ...]) -> None:
         peers = self.query_one(PeerList)
         log = self.query_one(MessageLog)
         incoming: list[MessageView] = []
+        incoming_group: list[GroupMessageView] = []
         new_alerts: list[AlertView] = []
         header_dirty = session_dirty = False
         for event in events:
@@ -549,12 +731,22 @@ class MainScreen(Screen[None]):
                 self.commands.address_dialed(event)
             elif isinstance(event, MonitorChanged):
                 self.query_one(ThreatPanel).set_status(event.status)
-        if self.selected is None and peers.option_count:
+            elif isinstance(event, GroupMessageReceived):
+                if event.group == self.selected_group:
+                    incoming_group.append(labelled(event.message, peers.peers))
+                else:
+                    self._count_group_unread(event.message)
+            elif isinstance(event, GroupChanged):
+                self._group_changed(event.group)
+                header_dirty = header_dirty or event.group.id == self.selected_group
+        if self.selected is None and self.selected_group is None and peers.option_count:
             # As at start-up: the first peer to show up opens, so what the user types next
             # goes to someone instead of needing a trip to the peer list first.
-            first = peers.get_option_at_index(0).id
+            first = peers.first_id()
             if first is not None:
                 self.open_conversation(first)
+        if incoming_group:
+            log.add_messages(incoming_group)
         for fingerprint in list(self._clash_pending):
             if self.peer(fingerprint) is not None:
                 self._clash_pending.discard(fingerprint)

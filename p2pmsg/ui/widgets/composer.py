@@ -23,10 +23,11 @@ from textual.widgets import TextArea
 from p2pmsg.protocol.limits import MAX_TEXT_BYTES
 from p2pmsg.ui import paths
 from p2pmsg.ui.safe_text import printable
-from p2pmsg.ui.slash import COMMANDS, SUITES
+from p2pmsg.ui.slash import COMMANDS, GROUP_ACTIONS, SUITES
 
 _SUGGESTIONS = [f"/{spec.name} " if " " in spec.usage else f"/{spec.name}" for spec in COMMANDS]
 _SUGGESTIONS += [f"/cipher {suite}" for suite in SUITES] + ["/ttl off", "/ttl 5m", "/ttl 1h"]
+_SUGGESTIONS += [f"/group {action}" for action in GROUP_ACTIONS]
 
 #: Keys that start a new line instead of sending. Terminals send ctrl+j for
 #: "\n"; most send Enter and shift+enter alike, so ctrl+j is the one to document.

@@ -14,6 +14,7 @@ Messages are laid out by `message_row`, transfer cards by `transfer_card`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -27,10 +28,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from p2pmsg.node.api import MessageStatus, MessageView, TransferView
+from p2pmsg.node.api import GroupMessageView, MessageStatus, MessageView, TransferView
 from p2pmsg.ui.safe_text import literal, printable
 from p2pmsg.ui.timefmt import Clock
-from p2pmsg.ui.widgets.message_row import MessageRows
+from p2pmsg.ui.widgets.message_row import ChatMessage, MessageRows
 from p2pmsg.ui.widgets.transfer_card import card_rows
 
 EntryKind = Literal["message", "transfer", "day", "note"]
@@ -42,7 +43,7 @@ MAX_RENDERED = 200  # entries whose rendered strips are kept (a few screens' wor
 class _Entry:
     key: str
     kind: EntryKind
-    payload: MessageView | TransferView | str
+    payload: MessageView | GroupMessageView | TransferView | str
     style: str = ""  # notes: "info" or "error"
     cache_width: int = -1  # the width `strips` were rendered at (-1: stale)
     strips: list[Strip] = field(default_factory=list)
@@ -160,26 +161,35 @@ class MessageLog(ScrollView, can_focus=True):
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
-    def load(self, messages: list[MessageView], transfers: list[TransferView]) -> None:
+    def load(
+        self,
+        messages: Sequence[ChatMessage],
+        transfers: Sequence[TransferView] = (),
+        *,
+        in_given_order: bool = False,
+    ) -> None:
         """Show history: messages and transfer cards interleaved in time order.
 
         A transfer without a timestamp (`created` 0, from an older node) goes last,
-        where it would have been shown before transfers had one.
+        where it would have been shown before transfers had one. `in_given_order`: a
+        group's posts, already in the group's causal display order (their authors'
+        clocks need not agree with it).
         """
         self.clear_conversation()
-        timeline: list[tuple[float, int, MessageView | TransferView]] = [
+        timeline: list[tuple[float, int, ChatMessage | TransferView]] = [
             (m.created, 0, m) for m in messages
         ]
         timeline += [(t.created if t.created > 0 else float("inf"), 1, t) for t in transfers]
-        timeline.sort(key=lambda item: (item[0], item[1]))
+        if not in_given_order:
+            timeline.sort(key=lambda item: (item[0], item[1]))
         for _, _, item in timeline:
-            if isinstance(item, MessageView):
-                self._append_message(item)
-            else:
+            if isinstance(item, TransferView):
                 self._append_transfer(item)
+            else:
+                self._append_message(item)
         self._relayout(scroll_end=True)
 
-    def add_messages(self, messages: list[MessageView]) -> None:
+    def add_messages(self, messages: Sequence[ChatMessage]) -> None:
         """Append new messages (or update ones already shown) in one layout pass."""
         at_end = self.is_vertical_scroll_end
         start = len(self._entries)
@@ -209,7 +219,7 @@ class MessageLog(ScrollView, can_focus=True):
             entry.key
             for entry in self._entries
             if pattern is not None
-            and isinstance(entry.payload, MessageView)
+            and isinstance(entry.payload, (MessageView, GroupMessageView))
             and entry.payload.text is not None
             and pattern.search(printable(entry.payload.text, multiline=True))
         ]
@@ -329,17 +339,17 @@ class MessageLog(ScrollView, can_focus=True):
     def action_transfer(self, transfer_id: str, accept: bool) -> None:
         self.post_message(self.TransferDecision(transfer_id, accept))
 
-    def message_to_copy(self) -> MessageView | None:
+    def message_to_copy(self) -> ChatMessage | None:
         """The search match being shown, else the newest message from the peer, else the
         newest message (disappeared ones have no text to copy)."""
         if 0 <= self._match < len(self._matches):
             entry = self._get(self._matches[self._match])
-            if entry is not None and isinstance(entry.payload, MessageView):
+            if entry is not None and isinstance(entry.payload, (MessageView, GroupMessageView)):
                 return entry.payload
         messages = [
             e.payload
             for e in reversed(self._entries)
-            if isinstance(e.payload, MessageView) and e.payload.text is not None
+            if isinstance(e.payload, (MessageView, GroupMessageView)) and e.payload.text is not None
         ]
         return next((m for m in messages if m.direction == "in"), messages[0] if messages else None)
 
@@ -414,12 +424,12 @@ class MessageLog(ScrollView, can_focus=True):
         index = self._index.get(key)
         return None if index is None else self._entries[index]
 
-    def _replace(self, key: str, payload: MessageView | TransferView) -> None:
+    def _replace(self, key: str, payload: ChatMessage | TransferView) -> None:
         entry = self._entries[self._index[key]]
         entry.payload = payload
         entry.invalidate()
 
-    def _append_message(self, message: MessageView) -> None:
+    def _append_message(self, message: ChatMessage) -> None:
         self._day_separator(message.created)
         self._append(_Entry(f"m:{message.id}", "message", message))
 
@@ -485,7 +495,9 @@ class MessageLog(ScrollView, can_focus=True):
         if entry.cache_width == width:
             return len(entry.strips)
         if entry.height_width != width:
-            if entry.kind == "message" and isinstance(entry.payload, MessageView):
+            if entry.kind == "message" and isinstance(
+                entry.payload, (MessageView, GroupMessageView)
+            ):
                 entry.height = self.message_rows.height(self.app.console, entry.payload, width)
             else:  # cards, notes, day lines: rare, rendered now
                 entry.height = len(self._entry_strips(entry))
@@ -517,7 +529,7 @@ class MessageLog(ScrollView, can_focus=True):
         # terminal's defaults (which would show as a dark bar in a light theme).
         base = self._base
         if entry.kind == "message":
-            assert isinstance(entry.payload, MessageView)
+            assert isinstance(entry.payload, (MessageView, GroupMessageView))
             strips = self._render_message(console, entry.payload, width, base)
         elif entry.kind == "transfer":
             assert isinstance(entry.payload, TransferView)
@@ -547,7 +559,7 @@ class MessageLog(ScrollView, can_focus=True):
         return strips
 
     def _render_message(
-        self, console: Console, message: MessageView, width: int, base: Style
+        self, console: Console, message: ChatMessage, width: int, base: Style
     ) -> list[Strip]:
         current = 0 <= self._match < len(self._matches) and (
             self._matches[self._match] == f"m:{message.id}"

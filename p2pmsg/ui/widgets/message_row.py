@@ -5,6 +5,10 @@ out thousands of messages by height alone and renders only what is painted.
 Both come from `_body_parts`, and the wrap depends only on the body's text,
 so `height` wraps the plain text (or, for the usual short message, just
 measures it) without building styled rows.
+
+A group post (`GroupMessageView`) is laid out the same way; its nick is its
+author's label (the screen puts the user's petname there, or the claimed name
+marked as a claim) and an own post ends with how many members hold it ("✓✓ 3/4").
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from p2pmsg.node.api import MessageView
+from p2pmsg.node.api import GroupMessageView, MessageView
 from p2pmsg.ui.safe_text import printable
 from p2pmsg.ui.timefmt import Clock, duration
 
@@ -30,6 +34,18 @@ STATUS_ICON: dict[str, str] = {
 }
 _SEPARATOR = " │ "
 
+#: A line of a conversation: a one-to-one message or a group post.
+ChatMessage = MessageView | GroupMessageView
+
+
+def group_delivery(message: GroupMessageView) -> str:
+    """ "✓✓ 3/4": how many of the other members hold the post (their anti-entropy
+    summaries say so); "◷ 0/4" while none is known to; "" when nobody else is in it."""
+    if not message.recipients:
+        return ""
+    icon = "✓✓" if message.delivered else "◷"
+    return f"{icon} {message.delivered}/{message.recipients}"
+
 
 class MessageRows:
     """Lays out messages of one conversation (the two names set the nick column)."""
@@ -40,7 +56,7 @@ class MessageRows:
         self.peer_name = ""
         self.highlight: re.Pattern[str] | None = None  # what a search marks in bodies
 
-    def height(self, console: Console, message: MessageView, width: int) -> int:
+    def height(self, console: Console, message: ChatMessage, width: int) -> int:
         plain = "".join(text for text, _ in self._body_parts(message))
         body_width = self._body_width(message, width)
         if "\n" not in plain and cell_len(plain) <= body_width:
@@ -50,7 +66,7 @@ class MessageRows:
     def rows(
         self,
         console: Console,
-        message: MessageView,
+        message: ChatMessage,
         width: int,
         style: Callable[[str], Style],
         *,
@@ -92,13 +108,18 @@ class MessageRows:
             rows.append(row)
         return rows
 
-    def _nick(self, message: MessageView, width: int) -> str:
+    def _nick(self, message: ChatMessage, width: int) -> str:
         longest = max(len(self.me_name), len(self.peer_name), 3)
         nick_width = min(longest, 8 if width < 60 else 12)
-        name = self.me_name if message.direction == "out" else self.peer_name
+        if message.direction == "out":
+            name = self.me_name
+        elif isinstance(message, GroupMessageView):
+            name = message.author_name
+        else:
+            name = self.peer_name
         return printable(name[:nick_width].rjust(nick_width))
 
-    def _body_width(self, message: MessageView, width: int) -> int:
+    def _body_width(self, message: ChatMessage, width: int) -> int:
         indent = (
             cell_len(self.clock.hhmm(message.created))
             + 1
@@ -107,8 +128,10 @@ class MessageRows:
         )
         return max(width - indent, 8)
 
-    def _body_parts(self, message: MessageView) -> list[tuple[str, str | None]]:
+    def _body_parts(self, message: ChatMessage) -> list[tuple[str, str | None]]:
         """The body as (text, component class) pieces."""
+        if isinstance(message, GroupMessageView):
+            return self._group_parts(message)
         if message.text is None:
             parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
         else:
@@ -125,4 +148,16 @@ class MessageRows:
                 message.status, "message-log--status"
             )
             parts.append((" " + STATUS_ICON.get(message.status, "?"), component))
+        return parts
+
+    def _group_parts(self, message: GroupMessageView) -> list[tuple[str, str | None]]:
+        parts: list[tuple[str, str | None]] = [(printable(message.text, multiline=True), None)]
+        if message.ttl is not None:
+            parts.append((f" ⏱{duration(message.ttl)}", "message-log--ttl"))
+        delivery = group_delivery(message) if message.direction == "out" else ""
+        if delivery:
+            complete = message.delivered >= message.recipients
+            parts.append(
+                (" " + delivery, "message-log--read" if complete else "message-log--status")
+            )
         return parts

@@ -1,0 +1,303 @@
+"""Groups in the app, one layer at a time (the fake node plays the other members):
+the Groups section of the list with unread counts, the group conversation with author
+labels and delivery counts, /group and its dialogs, the member pane, and errors shown
+as messages. Real nodes: test_group_end_to_end.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from textual.widgets import Input, SelectionList
+
+from p2pmsg.node.api import GroupMessageView
+from p2pmsg.ui import slash
+from p2pmsg.ui.app import P2PMsgApp
+from p2pmsg.ui.screens.groups import (
+    ConfirmScreen,
+    CreateGroupScreen,
+    GroupMembersScreen,
+    member_label,
+)
+from p2pmsg.ui.screens.main import MainScreen
+from p2pmsg.ui.widgets.composer import Composer
+from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.message_row import group_delivery
+from p2pmsg.ui.widgets.peer_list import PeerList, group_key
+from tests.ui.conftest import FIXED_CLOCK, populated_node, screen_text, settle
+from tests.ui.fake_node import T0, FakeNode, fp_for
+
+
+def group_node() -> tuple[FakeNode, str]:
+    """alice with bob, carol and dave, in a group "team" with bob, dave and erin (erin
+    never met: not a contact)."""
+    node = populated_node()
+    team = node.make_group("team", ["bob", "dave", "erin"])
+    node.group_history(team.id, "bob", "standup in 5", created=T0 - 200)
+    node.group_history(team.id, "erin", "on my way", created=T0 - 150)
+    node.group_history(team.id, "alice", "starting now", created=T0 - 100, delivered=2)
+    return node, team.id
+
+
+def _main(app: P2PMsgApp) -> MainScreen:
+    assert isinstance(app.screen, MainScreen)
+    return app.screen
+
+
+async def _open_group(app: P2PMsgApp, pilot, gid: str) -> MainScreen:  # type: ignore[no-untyped-def]
+    await settle(pilot, 0.3)
+    main = _main(app)
+    main.open_conversation(group_key(gid))
+    await settle(pilot, 0.2)
+    return main
+
+
+# --- units -----------------------------------------------------------------------------
+
+
+def test_group_slash_commands_parse() -> None:
+    assert slash.parse("/group create team") == slash.Slash("group", arg="team", action="create")
+    assert slash.parse("/group create").action == "create"
+    assert slash.parse("/group add bob") == slash.Slash("group", arg="bob", action="add")
+    assert slash.parse("/group remove 3f2a91bc").arg == "3f2a91bc"
+    assert slash.parse("/group leave").action == "leave"
+    assert slash.parse("/group members").action == "members"
+    for bad, says in (
+        ("/group", "Usage: /group create"),
+        ("/group rename x", "Usage: /group create"),
+        ("/group add", "Usage: /group add PEER"),
+        ("/group remove", "Usage: /group remove PEER"),
+        ("/group leave now", "takes no arguments"),
+    ):
+        with pytest.raises(slash.SlashError, match=says):
+            slash.parse(bad)
+
+
+def test_member_labels_put_petnames_first_and_mark_claims() -> None:
+    node = FakeNode()
+    bob = node.make_peer("bob")
+    assert member_label(bob.fingerprint, "bob", bob) == "~bob"  # a claim, even of a contact
+    named = replace(bob, local_name="Robert", name="Robert")
+    assert member_label(bob.fingerprint, "bob", named) == "Robert"
+    assert member_label(fp_for("erin"), "erin", None) == "~erin"
+    assert member_label(fp_for("erin"), "", None) == "~" + fp_for("erin")[:8]
+
+
+def test_group_delivery_counts() -> None:
+    post = GroupMessageView("a:1", "g", "team", "a", "me", "out", "hi", T0, recipients=3)
+    assert group_delivery(post) == "◷ 0/3"
+    assert group_delivery(replace(post, delivered=2)) == "✓✓ 2/3"
+    assert group_delivery(replace(post, recipients=0)) == ""
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+async def test_groups_are_listed_with_unread_counts_and_open_with_author_labels() -> None:
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0.3)
+        main = _main(app)
+        plist = main.query_one(PeerList)
+        assert plist.conversation_ids()[-1] == group_key(gid)  # below the peers
+        assert main.selected == fp_for("bob")  # a peer still opens first
+        text = screen_text(app)
+        assert "── Groups ──" in text and "# team" in text and "4 members" in text
+        node.group_receive(gid, "dave", "first")
+        node.group_receive(gid, "erin", "second")
+        await settle(pilot, 0.2)
+        assert plist.group_unread[gid] == 2
+        assert "# team (2)" in screen_text(app)
+        assert any("New in # team" in n.title for n in app._notifications)
+        # Peers arriving later stay above the groups.
+        node.make_peer("frank", emit=True)
+        await settle(pilot)
+        ids = plist.conversation_ids()
+        assert ids.index(fp_for("frank")) < ids.index(group_key(gid))
+
+        main.open_conversation(group_key(gid))
+        await settle(pilot, 0.2)
+        assert main.selected is None and main.selected_group == gid
+        assert gid not in plist.group_unread
+        lines = main.query_one(MessageLog).plain_lines()
+        assert any("~bob │ standup in 5" in line for line in lines)
+        assert any("~erin │ on my way" in line for line in lines)
+        assert any(line.endswith("starting now ✓✓ 2/3") for line in lines)
+        header = str(main.query_one("#conv-header").render())
+        assert "# team" in header and "4 members" in header and "F7 members" in header
+
+        # A petname given since wins over the claim (on the next load).
+        node.peer_views[fp_for("bob")] = replace(
+            node.peer_views[fp_for("bob")], local_name="Robert", name="Robert"
+        )
+        main.reload_peers()
+        await settle(pilot)
+        main.open_conversation(group_key(gid))
+        await settle(pilot, 0.2)
+        assert any(
+            "Robert │ standup in 5" in line for line in main.query_one(MessageLog).plain_lines()
+        )
+
+
+async def test_composer_posts_to_the_open_group_and_delivery_counts_update() -> None:
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        composer = main.query_one(Composer)
+        composer.focus()
+        for word in ("one", "two", "three"):
+            await pilot.press(*word, "enter")
+        await settle(pilot, 0.2)
+        sent = [c for c in node.calls if c[0] == "send_group"]
+        assert [c[2] for c in sent] == ["one", "two", "three"]  # in order, none merged
+        assert not [c for c in node.calls if c[0] == "send_text"]
+        log = main.query_one(MessageLog)
+        assert any(line.endswith("three ◷ 0/3") for line in log.plain_lines())
+        node.group_deliver(gid, 3)  # every member's summary covers them now
+        await settle(pilot, 1.3)  # polled once a second
+        assert any(line.endswith("three ✓✓ 3/3") for line in log.plain_lines())
+        # A live post from a member lands in the open conversation, not as unread.
+        node.group_receive(gid, "dave", "seen it")
+        await settle(pilot)
+        assert any("~dave │ seen it" in line for line in log.plain_lines())
+        assert gid not in main.query_one(PeerList).group_unread
+
+
+async def test_group_create_dialog_picks_members_from_contacts() -> None:
+    node = populated_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0.3)
+        main = _main(app)
+        main.composer.text = "/group create"
+        main.composer.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CreateGroupScreen)
+        await pilot.click("#create")  # no name, no members: said, not crashed
+        await settle(pilot)
+        assert "Give the group a name" in screen_text(app)
+        dialog.query_one("#group-name", Input).value = "ops [b]team[/b]"
+        picker = dialog.query_one(SelectionList)
+        assert set(picker._values) == {fp_for("bob"), fp_for("carol"), fp_for("dave")}
+        await pilot.click("#create")
+        await settle(pilot)
+        assert "Pick at least one member" in screen_text(app)
+        picker.select(fp_for("bob"))
+        picker.select(fp_for("dave"))
+        await pilot.click("#create")
+        await settle(pilot, 0.2)
+        assert isinstance(app.screen, MainScreen)
+        (call,) = [c for c in node.calls if c[0] == "create_group"]
+        assert call[1] == "ops [b]team[/b]" and set(call[2]) == {fp_for("bob"), fp_for("dave")}
+        assert main.selected_group is not None
+        assert main.group(main.selected_group).name == "ops [b]team[/b]"  # type: ignore[union-attr]
+        assert "# ops [b]team[/b]" in screen_text(app)  # literal, never markup
+        assert any("created ops [b]team[/b]" in n.message for n in app._notifications)
+
+
+async def test_member_pane_shows_trust_and_removes_after_confirming() -> None:
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open_group(app, pilot, gid)
+        await pilot.press("f7")
+        await settle(pilot)
+        pane = app.screen
+        assert isinstance(pane, GroupMembersScreen)
+        text = screen_text(app)
+        assert "alice (you)" in text
+        assert "~bob" in text and "✔ verified" in text  # bob was verified
+        assert "~dave" in text and "first seen, not verified" in text
+        assert "~erin" in text and "not a contact (never met)" in text
+        assert "4 in, 2 online" in text  # bob and dave are online, erin unknown
+        listing = pane.query_one("#members-list")
+        listing.highlighted = [m.name for m in pane.group.members].index("dave")  # type: ignore[attr-defined]
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # changed my mind
+        await settle(pilot)
+        assert not [c for c in node.calls if c[0] == "remove_member"]
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.click("#confirm")
+        await settle(pilot, 0.2)
+        assert ("remove_member", gid, fp_for("dave")) in node.calls
+        assert isinstance(app.screen, GroupMembersScreen)
+        assert [m.name for m in pane.group.members] == ["alice", "bob", "erin"]
+        assert pane.query_one("#members-list").option_count == 3  # type: ignore[attr-defined]
+        assert "removed" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert any("is no longer a member" in n for n in _main(app).message_log.notes())
+
+
+async def test_not_allowed_is_said_not_crashed() -> None:
+    node = populated_node()
+    gid = node.make_group("their team", ["bob", "dave"], admin=False).id
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        main.composer.text = "/group remove dave"
+        main.composer.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.click("#confirm")
+        await settle(pilot, 0.2)
+        assert isinstance(app.screen, MainScreen)
+        assert any("only an admin may remove" in n for n in main.message_log.notes())
+        main.composer.text = "/group add nobody"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("Not done:" in n and "nobody" in n for n in main.message_log.notes())
+        main.open_conversation(fp_for("bob"))
+        await settle(pilot)
+        main.composer.text = "/group leave"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("pick a group first" in n for n in main.message_log.notes())
+
+
+async def test_leaving_asks_first_then_locks_the_composer() -> None:
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        main.composer.text = "/group leave"
+        main.composer.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#confirm")
+        await settle(pilot, 0.2)
+        assert ("leave_group", gid) in node.calls
+        assert "no longer a member" in str(main.query_one("#conv-header").render())
+        main.composer.text = "still there?"
+        main.composer.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not [c for c in node.calls if c[0] == "send_group"]
+        assert main.composer.text == "still there?"  # given back, not lost
+        prompt = main.query_one(PeerList).get_option(group_key(gid)).prompt
+        assert "you left or were removed" in str(prompt)
+
+
+async def test_hostile_group_and_author_names_are_inert() -> None:
+    node = populated_node()
+    evil = "\x1b[31mred\x1b]0;x\x07[b]x[/b]"
+    gid = node.make_group(evil, ["bob"]).id
+    node.group_history(gid, "bob", "text \x1b[2J[i]y[/i]", created=T0 - 10)
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        text = screen_text(app)
+        assert "\x1b" not in text and "\x07" not in text
+        assert "[b]x[/b]" in text and "[i]y[/i]" in text
+        await pilot.press("f7")
+        await settle(pilot)
+        assert "\x1b" not in screen_text(app)
+        assert isinstance(main, MainScreen)
