@@ -123,6 +123,9 @@ class FloodNode:
     async def mark_read(self, peer: str) -> None:
         return None
 
+    async def groups(self) -> list[Any]:
+        return []
+
     def __getattr__(self, name: str) -> Any:
         async def idle(*_args: Any, **_kwargs: Any) -> None:
             return None

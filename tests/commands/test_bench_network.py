@@ -157,3 +157,19 @@ def test_the_folder_is_the_same_tree_every_run(tmp_path: Path) -> None:
         assert max(len(p.relative_to(tmp_path / name).parts) for p in files) >= 3  # nested
         sizes.append([(p.relative_to(tmp_path / name), p.read_bytes()) for p in files])
     assert sizes[0] == sizes[1]
+
+
+def test_groups_quick_runs_members_as_processes() -> None:
+    result = _bench("groups", timeout=240)["groups"]
+    assert result["members"] == 5 and result["network"] in ("netns", "loopback")
+    if result["network"] == "loopback":
+        assert result["loopback_reason"]
+        assert os.environ.get("P2PMSG_REQUIRE_NETNS") != "1", result["loopback_reason"]
+    fan, catch, chat = result["fan_out"], result["catch_up"], result["one_to_one"]
+    assert fan["count"] == 20 and _positive(fan["p50_ms"]) and fan["p50_ms"] <= fan["p99_ms"]
+    assert fan["p99_ms"] <= fan["max_ms"]
+    assert catch["missed"] == 100 and _positive(catch["seconds"])
+    assert catch["seconds"] <= catch["from_launch_s"]
+    assert chat["count"] == 50 and _positive(chat["p50_ms"]) and chat["p50_ms"] <= chat["p99_ms"]
+    assert isinstance(result["p99_target_met"], bool)
+    assert isinstance(result["catch_up_target_met"], bool)
