@@ -243,6 +243,11 @@ class Groups:
 
     def session_ready(self, channel: Channel) -> None:
         """A sendable peer is connected: a summary for each group we share with it."""
+        if self._channels.get(channel.peer) is not channel:
+            # A new session (e.g. the winner of two simultaneous dials replacing the
+            # loser): what we told the old one may never have been read, so tell again.
+            for key in [k for k in self._told if k[0] == channel.peer]:
+                del self._told[key]
         self._channels[channel.peer] = channel
         for replica in self._replicas.values():
             if self._shares(replica, channel.peer):
