@@ -121,3 +121,19 @@ def test_latency_quick_low_load_and_during_a_transfer() -> None:
         assert result["reason"]
     else:
         assert _positive(during) and result["during_transfer"]["count"] > 0
+
+
+def test_groups_quick_runs_members_as_processes() -> None:
+    result = _bench("groups", timeout=240)["groups"]
+    assert result["members"] == 5 and result["network"] in ("netns", "loopback")
+    if result["network"] == "loopback":
+        assert result["loopback_reason"]
+        assert os.environ.get("P2PMSG_REQUIRE_NETNS") != "1", result["loopback_reason"]
+    fan, catch, chat = result["fan_out"], result["catch_up"], result["one_to_one"]
+    assert fan["count"] == 20 and _positive(fan["p50_ms"]) and fan["p50_ms"] <= fan["p99_ms"]
+    assert fan["p99_ms"] <= fan["max_ms"]
+    assert catch["missed"] == 100 and _positive(catch["seconds"])
+    assert catch["seconds"] <= catch["from_launch_s"]
+    assert chat["count"] == 50 and _positive(chat["p50_ms"]) and chat["p50_ms"] <= chat["p99_ms"]
+    assert isinstance(result["p99_target_met"], bool)
+    assert isinstance(result["catch_up_target_met"], bool)
