@@ -29,6 +29,7 @@ SCENARIOS: dict[str, str] = {
     "trust": "p2pmsg.bench.trust",
     "abuse": "p2pmsg.bench.abuse",
     "discovery": "p2pmsg.bench.discovery",
+    "groups": "p2pmsg.bench.groups",
     "ui": "p2pmsg.bench.ui",
     "monitor": "p2pmsg.bench.monitor",
 }

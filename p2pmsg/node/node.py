@@ -167,6 +167,7 @@ class Node:
             self.want_connection,
             clock,
             rng,
+            trust=self._trust,
         )
         self.router = SessionRouter(
             identity=identity,
@@ -242,6 +243,16 @@ class Node:
     def _is_contact(self, fingerprint: str) -> bool:
         record = self.directory.record(fingerprint)
         return record is not None and is_contact(record, self._clock())
+
+    def _trust(self, fingerprint: str) -> str:
+        """For group invitations: "contact", "stranger" (unknown or first-seen) or
+        "refused" (blocked, flagged or retired: it may put us in no group)."""
+        record = self.directory.record(fingerprint)
+        if record is None:
+            return "stranger"
+        if not record.sendable:
+            return "refused"
+        return "contact" if is_contact(record, self._clock()) else "stranger"
 
     def want_connection(self, fingerprint: str) -> None:
         """Reach this peer now (something waits for it), whatever auto_connect says."""

@@ -21,11 +21,18 @@ I/O around them:
   delivered to a member once that member's summary covers its seq. They are kept
   in memory: after a restart the next session's summaries tell it again.
 * Joining: a member that adds us sends the group's history, create first. An
-  unknown group's create is held as a *candidate* (bounded, timed out), fed the
-  items that follow, and joined (stored, announced) once its replayed state makes
-  us a member and the peer who brought it is one too. A summary for a group we do
-  not hold is answered once per session with an empty summary, which asks the
-  member for everything.
+  unknown group's create is held as a *candidate* (at most 16, 2 per peer who
+  brought one, timed out), fed the items that follow, and joined (stored,
+  announced) once its replayed state makes us a member and the peer who brought it
+  is one too, and the *inviter* (the author of the create or add that made us a
+  member) may put us there: never a blocked, flagged or retired key; a contact in
+  at most 32 of our groups, a stranger (first-seen, not named, not verified) in
+  one, and strangers in 4 in all (`_may_join`). No consent is asked: what a
+  stranger can do is bounded, and leaving is one command. A refused invitation is
+  a security event; the inviter's next summary (another session) offers it again,
+  so naming or verifying the inviter is how a user accepts one refused by the
+  stranger caps. A summary for a group we do not hold is answered once per
+  session with an empty summary, which asks the member for everything.
 * Bad input: a `GroupError` from the core is logged as the security event the
   error names (`exc.event`; an honest duplicate names none) and the item is
   dropped; the session goes on (a relayed item may be a third member's fault).
@@ -96,6 +103,12 @@ log = logging.getLogger(__name__)
 
 #: Groups not joined yet (a create received, waiting for the history that adds us).
 MAX_CANDIDATES = 16
+#: Of those, brought by one peer.
+MAX_CANDIDATES_PER_PEER = 2
+#: Groups one inviter may put us in: a contact, a stranger, and all strangers together.
+MAX_GROUPS_PER_CONTACT = 32
+MAX_GROUPS_PER_STRANGER = 1
+MAX_STRANGER_GROUPS = 4
 CANDIDATE_TIMEOUT = 60.0
 #: Batches of group messages waiting for the worker; past it a batch is dropped (and
 #: logged): anti-entropy asks for its items again at the next summary.
@@ -104,6 +117,9 @@ MAX_QUEUED_BATCHES = 1024
 TIMER_INTERVAL = 5.0
 
 Key = tuple[str, bytes, int]  # (kind, author, seq)
+#: What the user's directory says of a key: "contact", "stranger" or "refused"
+#: (blocked, flagged or retired: nothing from it is taken).
+Trust = Callable[[str], str]
 T = TypeVar("T")
 
 
@@ -122,6 +138,12 @@ def _held(replica: GroupReplica) -> list[GroupOp | GroupPost]:
     items: list[GroupOp | GroupPost] = list(replica.held_ops())
     items.extend(replica.held_posts())
     return items
+
+
+def _inviter(replica: GroupReplica, me: bytes) -> str:
+    """Who put us in the group: the author of the last valid create or add naming us."""
+    history = replica.state.history_of(me)
+    return (history[-1].author if history else replica.create_op.author).hex()
 
 
 def _row(item: GroupOp | GroupPost) -> StoredGroupItem:
@@ -151,6 +173,7 @@ class Groups:
         want_connection: Callable[[str], None],
         clock: Callable[[], float],
         rng: Callable[[int], bytes],
+        trust: Trust = lambda _fp: "stranger",
     ) -> None:
         self._identity = identity
         self._me = identity.fingerprint
@@ -162,6 +185,9 @@ class Groups:
         self._want = want_connection
         self._clock = clock
         self._rng = rng
+        self._trust = trust
+        # group -> the inviter (fp hex) whose create or add made us a member.
+        self._inviters: dict[bytes, str] = {}
         self._replicas: dict[bytes, GroupReplica] = {}
         self._stored: dict[bytes, set[Key]] = {}
         self._candidates: dict[bytes, _Candidate] = {}
@@ -211,11 +237,17 @@ class Groups:
                 log.warning("group %s: a stored item was refused: %s", group_id.hex()[:16], event)
         self._replicas[group_id] = replica
         self._stored[group_id] = {_key(i) for i in _held(replica)}
+        self._note_inviter(replica)
 
     # --- sessions --------------------------------------------------------------------
 
     def session_ready(self, channel: Channel) -> None:
         """A sendable peer is connected: a summary for each group we share with it."""
+        if self._channels.get(channel.peer) is not channel:
+            # A new session (e.g. the winner of two simultaneous dials replacing the
+            # loser): what we told the old one may never have been read, so tell again.
+            for key in [k for k in self._told if k[0] == channel.peer]:
+                del self._told[key]
         self._channels[channel.peer] = channel
         for replica in self._replicas.values():
             if self._shares(replica, channel.peer):
@@ -307,6 +339,11 @@ class Groups:
                 raise UnknownGroupError("group item for a group this node does not hold")
             if len(self._candidates) >= MAX_CANDIDATES or len(self._replicas) >= MAX_GROUPS:
                 raise GroupFloodError("too many groups waiting to be joined")
+            if (
+                sum(1 for c in self._candidates.values() if c.introducer == peer)
+                >= MAX_CANDIDATES_PER_PEER
+            ):
+                raise GroupFloodError("too many groups from this peer waiting to be joined")
             self._candidates[group_id] = _Candidate(GroupReplica(item), peer, now)
             return
         candidate.replica.receive(item, now)
@@ -356,14 +393,47 @@ class Groups:
             ):
                 return
             del self._candidates[group_id]
+            inviter = _inviter(candidate.replica, self._me)
+            refusal = self._may_join(inviter)
+            if refusal is not None:
+                event, reason = refusal
+                self._security.record(
+                    event,
+                    peer=inviter,
+                    detail={"reason": reason, "group": group_id.hex(), "via": candidate.introducer},
+                )
+                return
             self._replicas[group_id] = candidate.replica
             self._stored[group_id] = set()
+            self._inviters[group_id] = inviter
         replica = self._replicas[group_id]
         if not await self._persist(replica):
             return
         self._publish(replica)
         if channel.is_open and self._shares(replica, channel.peer):
             self._tell(channel, replica)
+
+    def _may_join(self, inviter: str) -> tuple[str, str] | None:
+        """None if the inviter may put us in one more group, else (event, reason)."""
+        trust = self._trust(inviter)
+        if trust == "refused":
+            return ("frame_rejected", "group_invite_refused")
+        joined = {
+            g: fp
+            for g, fp in self._inviters.items()
+            if g in self._replicas and self._replicas[g].state.is_member(self._me)
+        }
+        mine = sum(1 for fp in joined.values() if fp == inviter)
+        if trust == "contact":
+            return None if mine < MAX_GROUPS_PER_CONTACT else ("rate_limited", "group_invite_cap")
+        from_strangers = sum(1 for fp in joined.values() if self._trust(fp) != "contact")
+        if mine >= MAX_GROUPS_PER_STRANGER or from_strangers >= MAX_STRANGER_GROUPS:
+            return ("rate_limited", "group_invite_cap")
+        return None
+
+    def _note_inviter(self, replica: GroupReplica) -> None:
+        if replica.state.is_member(self._me) and replica.create_op.author != self._me:
+            self._inviters[replica.group_id] = _inviter(replica, self._me)
 
     async def _persist(self, replica: GroupReplica) -> bool:
         stored = self._stored[replica.group_id]
