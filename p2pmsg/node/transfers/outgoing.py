@@ -38,13 +38,16 @@ from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
 from p2pmsg.protocol.messages import FileCancel, FileChunk, FileDone
 from p2pmsg.store import Store
 
-#: Chunks read and sealed per turn of the loop. Each one is briefly three 64 KiB
+#: Chunks read and sealed per turn of the loop. Each one is briefly three chunk-sized
 #: objects (read, plaintext, ciphertext) and a share of the joined write, and glibc
 #: returns freed memory at the top of its heap to the kernel once more than its trim
-#: threshold (2 MiB here after the first large free) is free: 8-chunk turns crossed it
-#: in some runs, and every turn then faulted its memory in anew (238k page faults and
-#: 0.83 s of sender CPU per 256 MiB, against 0.9k and 0.38 s with 4).
-CHUNKS_PER_READ = 4
+#: threshold (2 MiB here after the first large free) is free: with 64 KiB chunks,
+#: 8-chunk turns crossed it in some runs, and every turn then faulted its memory in
+#: anew (238k page faults and 0.83 s of sender CPU per 256 MiB, against 0.9k and
+#: 0.38 s with 4). With 192 KiB chunks, 2 (384 KiB a turn): one chunk a turn left
+#: Twofish's second sealing thread idle (a batch of one is sealed on the loop) and
+#: moved 80 MB/s instead of 130; a chat message waits behind at most these two.
+CHUNKS_PER_READ = 2
 _ACTIVE = ("accepted", "transferring", "verifying")
 #: Bytes read before they are handed to the hasher thread in one go (16 read batches).
 HASH_BATCH = 1024 * 1024
