@@ -43,11 +43,13 @@ class KeyedAead(ABC):
 
     @abstractmethod
     def seal(self, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
-        """Encrypt and authenticate; returns ciphertext ‖ tag."""
+        """Encrypt and authenticate; returns ciphertext ‖ tag (bytes, or a bytearray
+        holding them where sealing in place saves copies: Twofish)."""
 
     @abstractmethod
     def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
-        """Verify and decrypt; `DecryptError` on any failure."""
+        """Verify and decrypt; `DecryptError` on any failure. The plaintext is bytes,
+        or a bytearray holding them (Twofish decrypts in place)."""
 
 
 class CipherSuite(ABC):
