@@ -214,6 +214,7 @@ class TransferManager:
                     Path(record.source_path),
                     self._finished,
                     window=self._window,
+                    chunk_size=record.chunk_size,
                 )
             else:
                 rx = IncomingTransfer(

@@ -34,7 +34,7 @@ from pathlib import Path
 from p2pmsg.errors import TransferError
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.progress import Progress
-from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
+from p2pmsg.node.transfers.sender import CHUNK_SIZE, DEFAULT_WINDOW, OutgoingTransfer
 from p2pmsg.protocol.messages import FileCancel, FileChunk, FileDone
 from p2pmsg.store import Store
 
@@ -63,11 +63,15 @@ class OutgoingActor(TransferActor):
         *,
         sender: OutgoingTransfer | None = None,
         window: int = DEFAULT_WINDOW,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         super().__init__(services, progress, on_finished)
         self.source = source
         self.sender = sender  # None after a restart, until the file is checked again
         self.window = window
+        #: the chunk size the offer named (after a restart: the stored one, so that the
+        #: re-offer matches what the receiver recorded even if our default changed)
+        self.chunk_size = chunk_size if sender is None else sender.chunk_size
         self.resumed_from = 0
         #: one thread hashes what the loop read, in order (made when first needed, gone
         #: while the transfer is paused); `_hashing` is the last batch handed to it
@@ -226,6 +230,7 @@ class OutgoingActor(TransferActor):
                 self.peer,
                 self.source,
                 name=self.progress.name,
+                chunk_size=self.chunk_size,
                 window=self.window,
                 expected_size=self.progress.size,
             )
