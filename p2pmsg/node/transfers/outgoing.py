@@ -44,10 +44,13 @@ from p2pmsg.store import Store
 #: threshold (2 MiB here after the first large free) is free: with 64 KiB chunks,
 #: 8-chunk turns crossed it in some runs, and every turn then faulted its memory in
 #: anew (238k page faults and 0.83 s of sender CPU per 256 MiB, against 0.9k and
-#: 0.38 s with 4). With 192 KiB chunks, 2 (384 KiB a turn): one chunk a turn left
-#: Twofish's second sealing thread idle (a batch of one is sealed on the loop) and
-#: moved 80 MB/s instead of 130; a chat message waits behind at most these two.
-CHUNKS_PER_READ = 2
+#: 0.38 s with 4). With 192 KiB chunks (and freed memory kept, node/memory.py), 4:
+#: 768 KiB a turn, two records for each of Twofish's two sealing threads. Measured
+#: interleaved per 256 MiB: Twofish 111-137 MB/s with 4 against 98-104 with 2 (and
+#: ~80 with 1, which leaves the second thread idle), receiver CPU 1.07-1.11 s against
+#: 1.18-1.23; aes-256-gcm alike. A chat message waits behind at most these four
+#: (Twofish seals them in ~2 ms on two threads).
+CHUNKS_PER_READ = 4
 _ACTIVE = ("accepted", "transferring", "verifying")
 #: Bytes read before they are handed to the hasher thread in one go (16 read batches).
 HASH_BATCH = 1024 * 1024
