@@ -43,11 +43,13 @@ class KeyedAead(ABC):
 
     @abstractmethod
     def seal(self, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
-        """Encrypt and authenticate; returns ciphertext ‖ tag."""
+        """Encrypt and authenticate; returns ciphertext ‖ tag (bytes, or a bytearray
+        holding them where sealing in place saves copies: Twofish)."""
 
     @abstractmethod
     def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
-        """Verify and decrypt; `DecryptError` on any failure."""
+        """Verify and decrypt; `DecryptError` on any failure. The plaintext is bytes,
+        or a bytearray holding them (Twofish decrypts in place)."""
 
 
 class CipherSuite(ABC):
@@ -189,7 +191,7 @@ class _KeyedTwofishCbcHmac(KeyedAead):
         # which saves re-hashing the padded key twice per message.
         self._mac = hmac.new(mac_key, digestmod=hashlib.sha256)
 
-    def _tag(self, aad: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    def _tag(self, aad: bytes, iv: bytes, ciphertext: bytes | memoryview) -> bytes:
         mac = self._mac.copy()
         mac.update(len(aad).to_bytes(8, "big"))
         mac.update(aad)
@@ -198,11 +200,26 @@ class _KeyedTwofishCbcHmac(KeyedAead):
         return mac.digest()
 
     def seal(self, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        # Written in place into one buffer, ciphertext then tag: the plaintext is read
+        # where it is (only its last, padded block is copied), and nothing is copied
+        # after encryption. The buffer is returned as is (a bytearray, equal to the
+        # bytes it holds): joined into the write, it is copied once, as bytes would be.
         _check_seal_nonce(self.suite, nonce)
+        if type(plaintext) is not bytes:
+            plaintext = bytes(plaintext)
         iv = self._cipher.encrypt_block(bytes(nonce) + _NONCE_PAD)
-        pad = BLOCK_SIZE - len(plaintext) % BLOCK_SIZE  # PKCS#7: always 1..16 bytes
-        ciphertext = self._cipher.cbc_encrypt(iv, bytes(plaintext) + bytes((pad,)) * pad)
-        return ciphertext + self._tag(aad, iv, ciphertext)
+        size = len(plaintext)
+        whole = size - size % BLOCK_SIZE
+        pad = BLOCK_SIZE - size % BLOCK_SIZE  # PKCS#7: always 1..16 bytes
+        body = whole + BLOCK_SIZE
+        sealed = bytearray(body + _TAG_SIZE)
+        self._cipher.cbc_encrypt_into(
+            iv, plaintext, whole, plaintext[whole:] + bytes((pad,)) * pad, sealed
+        )
+        with memoryview(sealed) as view:
+            tag = self._tag(aad, iv, view[:body])
+        sealed[body:] = tag
+        return sealed  # type: ignore[return-value]
 
     def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
         try:
@@ -217,17 +234,25 @@ class _KeyedTwofishCbcHmac(KeyedAead):
         # Lengths are public (they are on the wire), so checking them first leaks nothing.
         if len(nonce) != NONCE_SIZE or body < BLOCK_SIZE or body % BLOCK_SIZE:
             raise DecryptError()
-        ciphertext, tag = bytes(sealed[:body]), bytes(sealed[body:])
+        # Read in place (the ciphertext is not copied out of `sealed`), decrypted into
+        # one buffer and cut to the plaintext there: returned as that bytearray.
+        if type(sealed) is not bytes:
+            sealed = bytes(sealed)
+        tag = sealed[body:]
         iv = self._cipher.encrypt_block(bytes(nonce) + _NONCE_PAD)
-        if not hmac.compare_digest(self._tag(aad, iv, ciphertext), tag):
+        with memoryview(sealed) as view:
+            expected = self._tag(aad, iv, view[:body])
+        if not hmac.compare_digest(expected, tag):
             raise DecryptError()
-        padded = self._cipher.cbc_decrypt(iv, ciphertext)
+        padded = bytearray(body)
+        self._cipher.cbc_decrypt_into(iv, sealed, body, padded)
         # Only authenticated data reaches this point: a bad pad here means a
         # buggy sender, not an attacker probing, but it still fails opaquely.
         pad = padded[-1]
         if not 1 <= pad <= BLOCK_SIZE or padded[-pad:] != bytes((pad,)) * pad:
             raise DecryptError()
-        return padded[:-pad]
+        del padded[-pad:]
+        return padded  # type: ignore[return-value]
 
 
 class _TwofishCbcHmacSha256(CipherSuite):

@@ -182,10 +182,23 @@ class Twofish:
     costs nothing per call.
     """
 
-    __slots__ = ("_impl", "cbc_decrypt", "cbc_encrypt", "decrypt_block", "encrypt_block", "wipe")
+    __slots__ = (
+        "_impl",
+        "cbc_decrypt",
+        "cbc_decrypt_into",
+        "cbc_encrypt",
+        "cbc_encrypt_into",
+        "decrypt_block",
+        "encrypt_block",
+        "wipe",
+    )
 
     cbc_encrypt: Callable[[bytes, bytes], bytes]
     cbc_decrypt: Callable[[bytes, bytes], bytes]
+    #: (iv, head, head_size, tail, out): CBC over head[:head_size] ‖ tail into out
+    cbc_encrypt_into: Callable[[bytes, bytes, int, bytes, bytearray], None]
+    #: (iv, data, size, out): CBC decryption of data[:size] into out
+    cbc_decrypt_into: Callable[[bytes, bytes, int, bytearray], None]
     encrypt_block: Callable[[bytes], bytes]
     decrypt_block: Callable[[bytes], bytes]
     wipe: Callable[[], None]
@@ -199,6 +212,8 @@ class Twofish:
         self._impl = impl
         self.cbc_encrypt = impl.cbc_encrypt
         self.cbc_decrypt = impl.cbc_decrypt
+        self.cbc_encrypt_into = impl.cbc_encrypt_into
+        self.cbc_decrypt_into = impl.cbc_decrypt_into
         self.encrypt_block = impl.encrypt_block
         self.decrypt_block = impl.decrypt_block
         self.wipe = impl.wipe

@@ -227,10 +227,14 @@ class GcryptLibrary:
 
 
 def _check_cbc_args(iv: bytes, data: bytes) -> None:
+    _check_cbc_sizes(iv, len(data))
+
+
+def _check_cbc_sizes(iv: bytes, size: int) -> None:
     if len(iv) != BLOCK_SIZE:
         raise ValueError(f"CBC IV must be {BLOCK_SIZE} bytes, got {len(iv)}")
-    if len(data) % BLOCK_SIZE:
-        raise ValueError(f"CBC data must be a multiple of {BLOCK_SIZE} bytes, got {len(data)}")
+    if size % BLOCK_SIZE:
+        raise ValueError(f"CBC data must be a multiple of {BLOCK_SIZE} bytes, got {size}")
 
 
 class GcryptTwofish:
@@ -287,6 +291,65 @@ class GcryptTwofish:
         """Inverse of `cbc_encrypt`, in one C call."""
         _check_cbc_args(iv, data)
         return self._run(self._lib.decrypt, "gcry_cipher_decrypt", iv, data) if data else b""
+
+    def cbc_encrypt_into(
+        self, iv: bytes, head: bytes, head_size: int, tail: bytes, out: bytearray
+    ) -> None:
+        """CBC without padding over `head[:head_size] ‖ tail` into `out[:head_size +
+        len(tail)]`, in two C calls on one handle (CBC chains across them), reading
+        `head` in place: a sealed record's ciphertext without copying its plaintext
+        (`tail` is its last block, padded). Both parts are block-aligned."""
+        size = head_size + len(tail)
+        if type(head) is not bytes or not 0 <= head_size <= len(head) or len(out) < size:
+            raise ValueError("cbc_encrypt_into: head must be bytes holding head_size bytes")
+        _check_cbc_sizes(iv, head_size)
+        _check_cbc_sizes(iv, len(tail))
+        if not size:
+            return
+        lib = self._lib
+        window = (ctypes.c_char * size).from_buffer(out)
+        try:
+            base = ctypes.addressof(window)
+            handle = self._borrow()
+            try:
+                lib.check("gcry_cipher_setiv", lib.setiv(handle, bytes(iv), BLOCK_SIZE))
+                if head_size:
+                    lib.check(
+                        "gcry_cipher_encrypt", lib.encrypt(handle, base, head_size, head, head_size)
+                    )
+                if tail:
+                    tail = bytes(tail)
+                    lib.check(
+                        "gcry_cipher_encrypt",
+                        lib.encrypt(handle, base + head_size, len(tail), tail, len(tail)),
+                    )
+            finally:
+                self._give_back(handle)
+        finally:
+            del window  # releases the export: `out` may be resized again
+
+    def cbc_decrypt_into(self, iv: bytes, data: bytes, size: int, out: bytearray) -> None:
+        """Inverse of CBC over `data[:size]` into `out[:size]`, in one C call, reading
+        `data` in place (a record's ciphertext, its tag after it, is not copied out)."""
+        if type(data) is not bytes or not 0 <= size <= len(data) or len(out) < size:
+            raise ValueError("cbc_decrypt_into: data must be bytes holding size bytes")
+        _check_cbc_sizes(iv, size)
+        if not size:
+            return
+        lib = self._lib
+        window = (ctypes.c_char * size).from_buffer(out)
+        try:
+            handle = self._borrow()
+            try:
+                lib.check("gcry_cipher_setiv", lib.setiv(handle, bytes(iv), BLOCK_SIZE))
+                lib.check(
+                    "gcry_cipher_decrypt",
+                    lib.decrypt(handle, ctypes.addressof(window), size, data, size),
+                )
+            finally:
+                self._give_back(handle)
+        finally:
+            del window
 
     @staticmethod
     def _check_block(block: bytes) -> None:

@@ -170,6 +170,22 @@ class PortableTwofish:
         fn(self._addr, addr, addr)  # in place: the C code reads all input before writing
         return buf.raw
 
+    def cbc_encrypt_into(
+        self, iv: bytes, head: bytes, head_size: int, tail: bytes, out: bytearray
+    ) -> None:
+        """`cbc_encrypt(iv, head[:head_size] + tail)` written into `out` (the libgcrypt
+        path's interface; this path copies, being slow anyway)."""
+        if not 0 <= head_size <= len(head):
+            raise ValueError("cbc_encrypt_into: head must hold head_size bytes")
+        sealed = self.cbc_encrypt(iv, bytes(head[:head_size]) + bytes(tail))
+        out[: len(sealed)] = sealed
+
+    def cbc_decrypt_into(self, iv: bytes, data: bytes, size: int, out: bytearray) -> None:
+        """`cbc_decrypt(iv, data[:size])` written into `out[:size]`."""
+        if not 0 <= size <= len(data):
+            raise ValueError("cbc_decrypt_into: data must hold size bytes")
+        out[:size] = self.cbc_decrypt(iv, bytes(data[:size]))
+
     def cbc_encrypt(self, iv: bytes, data: bytes) -> bytes:
         """CBC without padding over block-aligned `data`."""
         if len(iv) != BLOCK_SIZE:

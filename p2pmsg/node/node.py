@@ -67,6 +67,7 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.config import NodeConfig
+from p2pmsg.node.memory import keep_freed_memory
 from p2pmsg.node.net.trust import is_contact, unsendable_reason
 from p2pmsg.node.peers import PeerDirectory
 from p2pmsg.node.router import SessionRouter
@@ -264,6 +265,8 @@ class Node:
         if self._started:
             return
         self._started = True
+        # File data is allocated and freed in chunk-sized pieces: keep the freed memory.
+        keep_freed_memory()
         self.security.start()
         # The monitor first, so it sees the first connections and the imported unlocks,
         # with the user's false alarms (they quiet what they cover: monitor/quieting.py).

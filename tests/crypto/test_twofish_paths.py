@@ -95,6 +95,63 @@ def test_paths_agree_on_many_blocks(both: None, blocks: int) -> None:
         assert len(sealed) == len(data)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    key=st.sampled_from([16, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    iv=st.binary(min_size=16, max_size=16),
+    head=st.binary(max_size=16 * 70),
+    tail_blocks=st.integers(min_value=0, max_value=2),
+    spare=st.integers(min_value=0, max_value=40),
+)
+def test_the_in_place_calls_agree_with_the_plain_ones(
+    both: None, key: bytes, iv: bytes, head: bytes, tail_blocks: int, spare: int
+) -> None:
+    """`cbc_encrypt_into` reads only `head[:head_size]` (the rest of `head` is a record's
+    unaligned end, sealed in `tail`), chains into `tail`, and writes nothing past the
+    ciphertext; `cbc_decrypt_into` reads only `data[:size]`."""
+    head_size = len(head) - len(head) % 16
+    tail = bytes(range(16 * tail_blocks))
+    expected = Twofish(key, PORTABLE).cbc_encrypt(iv, head[:head_size] + tail)
+    for cipher in _pair(key):
+        out = bytearray(b"\xa5" * (len(expected) + spare))
+        cipher.cbc_encrypt_into(iv, head, head_size, tail, out)
+        assert out[: len(expected)] == expected and out[len(expected) :] == b"\xa5" * spare
+        back = bytearray(b"\x5a" * (len(expected) + spare))
+        cipher.cbc_decrypt_into(iv, expected + b"tag", len(expected), back)
+        assert back[: len(expected)] == head[:head_size] + tail
+        assert back[len(expected) :] == b"\x5a" * spare
+
+
+def test_the_in_place_calls_refuse_bad_sizes(both: None) -> None:
+    for cipher in _pair(bytes(32)):
+        with pytest.raises(ValueError):
+            cipher.cbc_encrypt_into(bytes(16), bytes(32), 33, b"", bytearray(64))  # past head
+        with pytest.raises(ValueError):
+            cipher.cbc_decrypt_into(bytes(16), bytes(16), 32, bytearray(32))  # past data
+    fast = Twofish(bytes(32), LIBGCRYPT)
+    with pytest.raises(ValueError):
+        fast.cbc_encrypt_into(bytes(16), bytes(32), 8, bytes(16), bytearray(64))  # unaligned
+    with pytest.raises(ValueError):
+        fast.cbc_encrypt_into(bytes(16), bytes(32), 32, bytes(16), bytearray(40))  # out short
+    with pytest.raises(ValueError):
+        fast.cbc_decrypt_into(bytes(15), bytes(32), 32, bytearray(32))  # bad IV
+
+
+def test_a_full_file_chunk_record_seals_the_same_bytes_on_both_paths(both: None) -> None:
+    """192 KiB plaintexts (the largest file chunk, unaligned by its message header)."""
+    rng = random.Random(192)  # noqa: S311 - replayable test data, not a key
+    key, nonce = rng.randbytes(32), rng.randbytes(12)
+    fast = twofish_keyed_on_path(key, LIBGCRYPT)
+    portable = twofish_keyed_on_path(key, PORTABLE)
+    for length in (196608, 196608 + 34, 196608 + 47):
+        plaintext = rng.randbytes(length)
+        sealed = fast.seal(nonce, plaintext, b"ad")
+        assert sealed == portable.seal(nonce, plaintext, b"ad")
+        assert len(sealed) == get_suite(TWOFISH_SUITE_NAME).sealed_size(length)
+        assert portable.open(nonce, bytes(sealed), b"ad") == plaintext
+        assert fast.open(nonce, bytes(sealed), b"ad") == plaintext
+
+
 def test_one_key_reused_for_many_messages_agrees(both: None) -> None:
     """The CBC state of a libgcrypt handle must not leak from one message into the next."""
     rng = random.Random(17)  # noqa: S311 - replayable test data, not a key

@@ -177,3 +177,30 @@ def test_fuzz_decode_frame_only_raises_remote_protocol_error(body: bytes) -> Non
     except RemoteProtocolError:
         return
     assert isinstance(frame, HandshakeFrame | RecordFrame | AbortFrame)
+
+
+def test_frames_are_cut_from_a_reused_buffer_and_across_feeds() -> None:
+    """Whole frames are cut straight out of what is fed (a view of a buffer the driver
+    reuses, as the session's reader passes): each frame is a copy that outlives the
+    buffer's next contents, and a frame split over several feeds, even inside its
+    length prefix, comes out whole."""
+    bodies = [bytes([i]) * size for i, size in enumerate((1, 5, 300, 70_000, 2, 200_000))]
+    stream = b"".join(encode_frame(b) for b in bodies)
+    for cut in (1, 3, 4, 7, 4096, 65_536, len(stream)):
+        decoder = FrameDecoder()
+        reused = bytearray(cut)
+        got: list[bytes] = []
+        for start in range(0, len(stream), cut):
+            piece = stream[start : start + cut]
+            reused[: len(piece)] = piece
+            with memoryview(reused) as view:
+                got.extend(decoder.feed(view[: len(piece)]))
+            reused[:] = b"\xff" * len(reused)  # the driver reads into it again
+        assert got == bodies and decoder.buffered == 0
+
+
+def test_frames_not_taken_come_out_of_the_next_iterator() -> None:
+    decoder = FrameDecoder()
+    first = decoder.feed(encode_frame(b"a") + encode_frame(b"b") + encode_frame(b"c")[:3])
+    assert next(first) == b"a"
+    assert list(decoder.feed(encode_frame(b"c")[3:])) == [b"b", b"c"]

@@ -57,9 +57,9 @@ from p2pmsg.node.transfers.incoming import IncomingActor, downloads_of
 from p2pmsg.node.transfers.outgoing import OutgoingActor, store_new_outgoing
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.node.transfers.receiver import IncomingTransfer, ReceivePolicy
-from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
+from p2pmsg.node.transfers.sender import CHUNK_SIZE, DEFAULT_WINDOW, OutgoingTransfer
 from p2pmsg.node.transfers.settings import DEFAULT_OFFER_TIMEOUT, TransferSettings
-from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
+from p2pmsg.protocol.limits import MAX_UNACKED_BYTES
 from p2pmsg.protocol.messages import (
     AppMessage,
     BundleOffer,
@@ -77,9 +77,6 @@ from p2pmsg.store import AsyncStore, Store, TransferRecord
 log = logging.getLogger(__name__)
 
 FILE_MESSAGES = (FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
-#: A sender may have at most this many bytes unacknowledged (a protocol rule: the
-#: receiver buffers no more than this per transfer and ends a transfer that exceeds it).
-MAX_UNACKED_BYTES = 64 * MAX_CHUNK_SIZE
 #: Incoming transfers one peer may have open (offered, running or paused) at once. Each
 #: holds a store record and, once accepted, a partial file's descriptor: an endless stream
 #: of offers must cost the peer declines, not cost us records and descriptors.
@@ -156,7 +153,7 @@ class TransferManager:
         offer_timeout: float = DEFAULT_OFFER_TIMEOUT,
         is_contact: Callable[[str], bool] = lambda _peer: True,
     ) -> None:
-        if window * MAX_CHUNK_SIZE > MAX_UNACKED_BYTES:
+        if window * CHUNK_SIZE > MAX_UNACKED_BYTES:
             raise ConfigError(f"a window of {window} chunks exceeds the protocol's limit")
         self._services = Services(store, bus, security, clock)
         self._rng = rng
@@ -217,6 +214,7 @@ class TransferManager:
                     Path(record.source_path),
                     self._finished,
                     window=self._window,
+                    chunk_size=record.chunk_size,
                 )
             else:
                 rx = IncomingTransfer(

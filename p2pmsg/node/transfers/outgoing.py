@@ -34,16 +34,22 @@ from pathlib import Path
 from p2pmsg.errors import TransferError
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.progress import Progress
-from p2pmsg.node.transfers.sender import DEFAULT_WINDOW, OutgoingTransfer
+from p2pmsg.node.transfers.sender import CHUNK_SIZE, DEFAULT_WINDOW, OutgoingTransfer
 from p2pmsg.protocol.messages import FileCancel, FileChunk, FileDone
 from p2pmsg.store import Store
 
-#: Chunks read and sealed per turn of the loop. Each one is briefly three 64 KiB
+#: Chunks read and sealed per turn of the loop. Each one is briefly three chunk-sized
 #: objects (read, plaintext, ciphertext) and a share of the joined write, and glibc
 #: returns freed memory at the top of its heap to the kernel once more than its trim
-#: threshold (2 MiB here after the first large free) is free: 8-chunk turns crossed it
-#: in some runs, and every turn then faulted its memory in anew (238k page faults and
-#: 0.83 s of sender CPU per 256 MiB, against 0.9k and 0.38 s with 4).
+#: threshold (2 MiB here after the first large free) is free: with 64 KiB chunks,
+#: 8-chunk turns crossed it in some runs, and every turn then faulted its memory in
+#: anew (238k page faults and 0.83 s of sender CPU per 256 MiB, against 0.9k and
+#: 0.38 s with 4). With 192 KiB chunks (and freed memory kept, node/memory.py), 4:
+#: 768 KiB a turn, two records for each of Twofish's two sealing threads. Measured
+#: interleaved per 256 MiB: Twofish 111-137 MB/s with 4 against 98-104 with 2 (and
+#: ~80 with 1, which leaves the second thread idle), receiver CPU 1.07-1.11 s against
+#: 1.18-1.23; aes-256-gcm alike. A chat message waits behind at most these four
+#: (Twofish seals them in ~2 ms on two threads).
 CHUNKS_PER_READ = 4
 _ACTIVE = ("accepted", "transferring", "verifying")
 #: Bytes read before they are handed to the hasher thread in one go (16 read batches).
@@ -60,11 +66,15 @@ class OutgoingActor(TransferActor):
         *,
         sender: OutgoingTransfer | None = None,
         window: int = DEFAULT_WINDOW,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         super().__init__(services, progress, on_finished)
         self.source = source
         self.sender = sender  # None after a restart, until the file is checked again
         self.window = window
+        #: the chunk size the offer named (after a restart: the stored one, so that the
+        #: re-offer matches what the receiver recorded even if our default changed)
+        self.chunk_size = chunk_size if sender is None else sender.chunk_size
         self.resumed_from = 0
         #: one thread hashes what the loop read, in order (made when first needed, gone
         #: while the transfer is paused); `_hashing` is the last batch handed to it
@@ -225,6 +235,7 @@ class OutgoingActor(TransferActor):
                 self.peer,
                 self.source,
                 name=self.progress.name,
+                chunk_size=self.chunk_size,
                 window=self.window,
                 expected_size=self.progress.size,
             )

@@ -48,15 +48,21 @@ from pathlib import Path
 
 from p2pmsg.errors import TransferError
 from p2pmsg.node.transfers.safe_name import safe_name
+from p2pmsg.protocol.limits import MAX_CHUNK_SIZE
 from p2pmsg.protocol.messages import FileChunk, FileDone, FileOffer
 
-CHUNK_SIZE = 64 * 1024
-#: Chunks in flight: 2 MiB at the default chunk size (the protocol allows 4 MiB,
-#: `manager.MAX_UNACKED_BYTES`). Covers a receiver's write batch (1 MiB) plus its
-#: ack's round trip. Measured on loopback with the pipelined receiver: 1, 2 and
-#: 4 MiB stream alike, 4 MiB costs the receiver more CPU; 2 MiB leaves headroom
-#: for a LAN's longer round trip while memory stays flat and small.
-DEFAULT_WINDOW = 32
+#: The chunk size this side offers: the protocol's largest (limits.MAX_CHUNK_SIZE), as
+#: each record costs both sides Python work whatever its size.
+CHUNK_SIZE = MAX_CHUNK_SIZE
+#: Bytes in flight the default window is meant to hold: 2 MiB (the protocol allows
+#: 4 MiB, `limits.MAX_UNACKED_BYTES`). Covers a receiver's write batch (1 MiB) plus
+#: its ack's round trip. Measured on loopback with the pipelined receiver (64 KiB
+#: chunks): 1, 2 and 4 MiB stream alike, 4 MiB costs the receiver more CPU; 2 MiB
+#: leaves headroom for a LAN's longer round trip while memory stays flat and small.
+WINDOW_BYTES = 2 * 1024 * 1024
+#: Chunks in flight (the window counts chunks): 10 of 192 KiB, 1.875 MiB, the whole
+#: chunks that fit `WINDOW_BYTES` (with 64 KiB chunks it was 32, exactly 2 MiB).
+DEFAULT_WINDOW = WINDOW_BYTES // CHUNK_SIZE
 HASH_READ_SIZE = 1024 * 1024
 #: preadv2 flag: return EAGAIN instead of waiting for the disk (Linux 4.14+; else None).
 _RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
