@@ -111,6 +111,44 @@ class TransfersMixin(StoreBase):
         """Record an offer we made (`out`, with the source path) or received (`in`);
         `bundle_id`: the folder offer it is one file of; `partial_path`, `bytes_done`: a
         file of a folder offer recorded once its partial file is open (one write, not two)."""
+        self.insert_transfer(
+            peer,
+            transfer_id=transfer_id,
+            direction=direction,
+            name=name,
+            size=size,
+            chunk_size=chunk_size,
+            sha256=sha256,
+            now=now,
+            state=state,
+            source_path=source_path,
+            bundle_id=bundle_id,
+            partial_path=partial_path,
+            bytes_done=bytes_done,
+        )
+        record = self.get_transfer(transfer_id)
+        assert record is not None
+        return record
+
+    def insert_transfer(
+        self,
+        peer: str | bytes,
+        *,
+        transfer_id: bytes,
+        direction: Direction,
+        name: str,
+        size: int,
+        chunk_size: int,
+        sha256: bytes | None = None,
+        now: float,
+        state: TransferState = "offered",
+        source_path: str | None = None,
+        bundle_id: bytes | None = None,
+        partial_path: str | None = None,
+        bytes_done: int = 0,
+    ) -> None:
+        """`create_transfer` without reading the record back (a folder offer's files are
+        recorded by the hundred: the read and its unsealing were a third of the call)."""
         if len(transfer_id) != TRANSFER_ID_LEN:
             raise ValueError(f"a transfer id is {TRANSFER_ID_LEN} bytes")
         fp = normalize_fingerprint(peer)
@@ -136,9 +174,6 @@ class TransfersMixin(StoreBase):
                     bytes_done,
                 ),
             )
-        record = self.get_transfer(transfer_id)
-        assert record is not None
-        return record
 
     def update_transfer(
         self,

@@ -325,3 +325,39 @@ async def test_a_sender_may_not_open_every_file_of_an_offer_at_once(victim: Vict
     peer.send(FileOffer(tid, "x", 3, 65536))
     cancel = await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid)
     assert "at once" in cancel.reason
+
+
+async def test_a_first_start_is_taken_without_a_round_trip_and_held_to_its_rules(
+    victim: Victim,
+) -> None:
+    """Section 7.2's first start: a file's offer, chunks and file_done sent in one go
+    (no waiting for our answer) are taken at offset 0, answered with file_accept(0),
+    verified and saved; a file whose data does not start at 0, or that sends more than
+    the window of unacknowledged data before our answer, fails (and the offer with it)."""
+    peer = await HostilePeer.connect(victim.node.listen_port)
+    bundle_id = os.urandom(16)
+    data = os.urandom(200_000)
+    peer.send(*parts(bundle_id, "album", [("a/one.bin", len(data)), ("two.bin", 10)]))
+    await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == bundle_id)
+    tid = bundle_entry_id(bundle_id, 0)
+    chunk = 65536
+    peer.send(
+        FileOffer(tid, "one.bin", len(data), chunk),
+        *(FileChunk(tid, o, data[o : o + chunk]) for o in range(0, len(data), chunk)),
+        FileDone(tid, hashlib.sha256(data).digest()),
+    )
+    accept = await peer.wait_for(lambda m: isinstance(m, FileAccept) and m.transfer_id == tid)
+    assert accept.offset == 0
+    done = await peer.wait_for(lambda m: isinstance(m, FileDone) and m.transfer_id == tid)
+    assert done.sha256 == hashlib.sha256(data).digest()
+    assert (victim.downloads / "album" / "a" / "one.bin").read_bytes() == data
+    # "verified" is said once the record is committed
+    [record] = await victim.node.bundle_files(bundle_id.hex())
+    assert record.state == "completed"
+    # data not starting at 0 fails the file, and the offer
+    tid2 = bundle_entry_id(bundle_id, 1)
+    peer.send(FileOffer(tid2, "two.bin", 10, chunk), FileChunk(tid2, 5, b"x" * 5))
+    await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == tid2)
+    await peer.wait_for(lambda m: isinstance(m, FileCancel) and m.transfer_id == bundle_id)
+    assert sorted(p.name for p in (victim.downloads / "album").rglob("*")) == ["a", "one.bin"]
+    peer.close()

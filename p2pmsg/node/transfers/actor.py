@@ -34,6 +34,7 @@ from p2pmsg.protocol.events import UserMessage
 from p2pmsg.protocol.limits import MAX_REASON_BYTES
 from p2pmsg.protocol.messages import FileCancel
 from p2pmsg.store import AsyncStore, Store
+from p2pmsg.store.batching import WriteBatcher
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class TransferActor:
         self._task: asyncio.Task[None] | None = None
         self._on_finished = on_finished
         self._ending = False  # end() has begun: stop() lets it finish
+        #: a folder offer's files write their records through their offer's batcher
+        #: (one transaction for the files that reach a state together), not one by one
+        self.batcher: WriteBatcher | None = None
 
     @property
     def transfer_id(self) -> bytes:
@@ -147,6 +151,11 @@ class TransferActor:
         return True
 
     def publish(self, *, force: bool = False) -> None:
+        if self.progress.bundle_id is not None and not self.progress.final:
+            # A folder offer's file: its offer's events carry the progress (bundles.py);
+            # the UI and the command line show no line of a file's own. Only its end
+            # is published, not each step of hundreds of small files a second.
+            return
         if force or self.progress.due_publish():
             self.services.bus.publish(TransferUpdated(self.progress.view()))
 
@@ -158,7 +167,10 @@ class TransferActor:
         on the next start (and be re-offered, and completed) because its ending was skipped.
         """
         try:
-            await self.services.store.run_to_completion(method, *args, **kwargs)
+            if self.batcher is not None:
+                await self.batcher.run(method, *args, **kwargs)
+            else:
+                await self.services.store.run_to_completion(method, *args, **kwargs)
         except P2PMsgError as exc:
             log.warning("transfer %s: could not update the store: %s", self.transfer_id.hex(), exc)
 
@@ -199,8 +211,11 @@ class TransferActor:
         if self.progress.final:
             return
         self._ending = True
-        if tell is not None:
-            self.send(tell)
+        # A success is told once it is recorded: a receiver that says "verified and
+        # saved" has the file on disk (fsynced, renamed) and its record committed.
+        tell_now, tell = (tell, None) if state != "completed" else (None, tell)
+        if tell_now is not None:
+            self.send(tell_now)
         self.release()
         if state != "completed":
             await asyncio.to_thread(self.discard)
@@ -221,6 +236,8 @@ class TransferActor:
             error=error,
             sha256=sha256,
         )
+        if tell is not None:
+            self.send(tell)
         self.publish(force=True)
         self._on_finished(self)
 

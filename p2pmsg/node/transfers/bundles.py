@@ -15,8 +15,18 @@ resumes as any transfer does (per file, from its partial file), and the offer
 resumes as a whole: it is stored (schema v9) with its manifest, and after a
 restart of either side the sender goes on with the files not yet verified.
 
-The sender moves `ENTRY_CONCURRENCY` files at once (many tiny files are
-latency-bound: an offer/accept round trip each), re-sends the manifest on every
+A file's first start costs no round trip: the sender records a group of files
+(one transaction), then sends each one's offer followed at once by its chunks;
+the receiver, which accepted the whole offer, takes it at offset 0 (`take_entry`,
+on the loop as the offer is routed, so its chunks always find it). A file started
+before (a lost session, a restart) is re-offered and waits for the receiver's
+offset, as any transfer resumes. The files' records on both sides go through one
+`WriteBatcher` (store/batching.py): the files that start or end together are one
+commit. The receiver says a file is verified once it is fsynced, in place and
+recorded (actor.py `end`).
+
+The sender moves `ENTRY_CONCURRENCY` files at once (small files are latency-bound:
+a few store writes, an fsync and a rename each), re-sends the manifest on every
 new session until it is answered, and stops the whole offer at the first file
 that fails (the files verified so far stay in the receiver's folder).
 """
@@ -51,7 +61,7 @@ from p2pmsg.node.transfers.receiver import (
     human_size,
 )
 from p2pmsg.node.transfers.safe_name import extension_allowed, safe_name
-from p2pmsg.node.transfers.sender import OutgoingTransfer, identify_file
+from p2pmsg.node.transfers.sender import OutgoingTransfer
 from p2pmsg.protocol.limits import MAX_BUNDLE_MANIFEST_BYTES, MAX_BUNDLE_PART_ENTRIES
 from p2pmsg.protocol.messages import (
     AppMessage,
@@ -64,15 +74,16 @@ from p2pmsg.protocol.messages import (
     new_id,
 )
 from p2pmsg.store import BundleRecord, Store, TransferRecord
+from p2pmsg.store.batching import WriteBatcher
 
 if TYPE_CHECKING:
     from p2pmsg.node.transfers.manager import TransferManager
 
 log = logging.getLogger(__name__)
 
-#: Files of one offer the sender moves at once. Small files are latency-bound (an
-#: offer/accept round trip, a few store writes and an fsync each): 4 at once moved
-#: ~240 files/s of 4-256 KiB, 16 ~320 (bench files, folder).
+#: Files of one offer the sender moves at once. Small files are latency-bound (a
+#: store write, an fsync and a rename each): 4 at once moved ~240 files/s of 4-256
+#: KiB, 16 ~320 with a round trip per file (bench files, folder; ~430-500 without).
 ENTRY_CONCURRENCY = 16
 #: Files of one offer a receiver holds open at once; more is a broken sender, and
 #: the file is refused (which fails the offer). Twice the sender's concurrency: the
@@ -81,10 +92,6 @@ MAX_LIVE_ENTRIES = 2 * ENTRY_CONCURRENCY
 #: Folder offers one peer may have being assembled or waiting for our answer.
 MAX_INCOMING_BUNDLES_PER_PEER = 4
 _RUNNING = ("accepted", "transferring", "paused", "verifying")
-#: A file of an accepted offer up to this size has its partial file opened before its
-#: actor starts (a resumed one re-hashes at most this much) and is recorded already
-#: transferring: one store write per file, not two.
-OPEN_ON_LOOP_MAX = 1024 * 1024
 #: Ended offers whose file ids are still recognised (and their files refused).
 KEEP_ENDED = 16
 
@@ -184,6 +191,8 @@ class Bundles:
         self._refused: Counter[str] = Counter()
         self._ticker: asyncio.Task[None] | None = None
         self._ended: list[Bundle] = []  # the latest ended offers (see `_forget`)
+        #: the records of files starting and ending together go in one transaction
+        self.batcher = WriteBatcher(self._services.store)
 
     # --- life -------------------------------------------------------------------------------
 
@@ -487,47 +496,86 @@ class Bundles:
             await self._end(bundle, "completed")
 
     async def _pump_locked(self, bundle: Bundle) -> None:
-        while bundle.next_index < len(bundle.entries):
-            if len(bundle.live) >= ENTRY_CONCURRENCY or bundle.progress.final:
+        """Start files until `ENTRY_CONCURRENCY` move, a group at a time: the group's
+        records are written in one transaction, and only then does a byte of them leave
+        (a file this side has no record of is one the receiver holds nothing of, which
+        is what lets it be sent without waiting for the receiver's offset)."""
+        while bundle.next_index < len(bundle.entries) and not bundle.progress.final:
+            free = ENTRY_CONCURRENCY - len(bundle.live)
+            if free <= 0:
                 return
-            index = bundle.next_index
-            bundle.next_index += 1
-            if index in bundle.started:
-                continue
-            bundle.started.add(index)
-            relpath, size, source = bundle.entries[index]
-            try:
-                if source is None:
-                    raise TransferError(f"the source of {relpath} is unknown")
-                # What `OutgoingTransfer.prepare` does, on the loop (an open and a stat, no
-                # read: a thread hop each way cost more, per small file), without its
-                # resolve (a stat per component; `source` was resolved by `send`) and
-                # its safe_name (the manifest's names are safe already).
-                path = Path(source)
-                identity = identify_file(path)
-                if identity.size != size:
-                    raise TransferError(f"{path.name} changed since it was offered; offer it again")
-                sender = OutgoingTransfer(
-                    bundle_entry_id(bundle.id, index),
-                    bundle.peer,
-                    path,
-                    relpath.rsplit("/", 1)[-1],
-                    size,
-                    identity,
-                    window=self._m._window,
-                )
-            except TransferError as exc:
-                reason = wire_reason(f"{relpath}: {exc}")
-                await self._end(bundle, "failed", reason, FileCancel(bundle.id, reason))
-                return
-            sender.bundle_id = bundle.id
-            await self._m.launch(sender)
-            actor = self._m._actors.get(sender.transfer_id)
-            if actor is not None:
-                bundle.live[index] = actor
-                actor.progress.persisted_now()
-                if isinstance(actor, OutgoingActor):
-                    actor.shared_hasher = bundle.thread()
+            group: list[tuple[int, OutgoingTransfer]] = []
+            while bundle.next_index < len(bundle.entries) and len(group) < free:
+                index = bundle.next_index
+                bundle.next_index += 1
+                if index in bundle.started:
+                    continue  # started before: its own actor resumes it
+                bundle.started.add(index)
+                relpath, size, source = bundle.entries[index]
+                try:
+                    if source is None:
+                        raise TransferError(f"the source of {relpath} is unknown")
+                    sender = OutgoingTransfer.open_fresh(
+                        bundle_entry_id(bundle.id, index),
+                        bundle.peer,
+                        Path(source),
+                        relpath.rsplit("/", 1)[-1],
+                        size,
+                        window=self._m._window,
+                    )
+                except TransferError as exc:
+                    for _, opened in group:
+                        opened.close()
+                    reason = wire_reason(f"{relpath}: {exc}")
+                    await self._end(bundle, "failed", reason, FileCancel(bundle.id, reason))
+                    return
+                sender.bundle_id = bundle.id
+                group.append((index, sender))
+            if group:
+                await self._start_group(bundle, group)
+
+    async def _start_group(self, bundle: Bundle, group: list[tuple[int, OutgoingTransfer]]) -> None:
+        now = self._services.clock()
+        senders = [sender for _, sender in group]
+        try:
+            verified = await self.batcher.run(_record_started, bundle.peer, senders, now)
+        except BaseException:
+            for sender in senders:
+                sender.close()
+            raise
+        channel = self._m._channels.get(bundle.peer)
+        eager = channel is not None and channel.is_open and bundle.state == "transferring"
+        for index, sender in group:
+            progress = Progress(
+                sender.transfer_id,
+                bundle.peer,
+                "out",
+                sender.name,
+                sender.size,
+                None,
+                time.monotonic,
+                state="transferring" if eager else "paused",
+                created=now,
+                path=str(sender.path),
+                bundle_id=bundle.id,
+            )
+            progress.persisted_now()
+            if not eager:
+                sender.close()  # re-offered when a session is back, from the receiver's offset
+            actor = OutgoingActor(
+                self._services,
+                progress,
+                sender.path,
+                self._m._finished,
+                sender=sender,
+                window=self._m._window,
+            )
+            actor.eager = eager
+            actor.peer_verified = verified
+            actor.shared_hasher = bundle.thread()
+            actor.batcher = self.batcher
+            bundle.live[index] = actor
+            self._m._adopt(actor)
 
     # --- the receiver -----------------------------------------------------------------------
 
@@ -688,111 +736,54 @@ class Bundles:
         await self._end(bundle, "cancelled", reason, FileCancel(bundle.id, reason))
 
     async def entry_offer(self, channel: Channel, offer: FileOffer) -> bool:
-        """A file of a folder offer: take it into the offer's folder without asking.
-        Returns False when `offer` belongs to no offer of ours (an ordinary offer)."""
-        found = self.entry_of.get(offer.transfer_id)
-        if found is None:
+        """A file of a folder offer that reached the manager's recorded path (a file of
+        an ended offer, or one whose id the offer knows but did not start): refused or
+        taken as `take_entry` does. False: `offer` belongs to no offer of ours."""
+        if offer.transfer_id not in self.entry_of:
             return False
-        bundle, index = found
+        self.take_entry(channel, offer)
+        return True
+
+    def take_entry(self, channel: Channel, offer: FileOffer) -> None:
+        """A file of an accepted folder offer, offered for the first time: taken into the
+        offer's folder without asking, at once (section 7.2): its sender does not wait
+        for our answer and its chunks follow, queued behind the opening of its partial
+        file in the new actor's inbox. Called on the loop as the offer is routed, so no
+        chunk of it ever finds no transfer."""
+        bundle, index = self.entry_of[offer.transfer_id]
         tid = offer.transfer_id
         size = bundle.entries[index][1]
+        policy = self.entry_policy(bundle)
         if (
             bundle.direction != "in"
             or bundle.peer != channel.peer
             or bundle.state not in _RUNNING
             or bundle.folder is None
+            or policy is None
             or offer.size != size
             or index in bundle.done
+            or tid in self._m._actors
         ):
             channel.send_messages([FileCancel(tid, "this file does not match the folder offer")])
-            return True
+            return
         if len(bundle.live) >= MAX_LIVE_ENTRIES:
             channel.send_messages(
                 [FileCancel(tid, f"more than {MAX_LIVE_ENTRIES} files of the offer at once")]
             )
-            return True
+            return
         services = self._services
         rx = self.entry_rx(bundle, index, tid, offer.chunk_size)
-        now = services.clock()
-        bundle.started.add(index)  # before the await: a duplicate offer meanwhile is no new file
-        policy = self.entry_policy(bundle)
-        if size <= OPEN_ON_LOOP_MAX and policy is not None:
-            try:
-                # In a thread: creating a file in the partial folder while other files
-                # are fsynced and renamed out of it took ~0.4 ms (up to the journal's
-                # mood), longer than the hop
-                offset = await asyncio.to_thread(rx.open, policy, checked=True)
-            except TransferError:
-                pass  # the actor tries again, and fails the file (and the offer) as it does
-            else:
-                await self._start_opened(channel, bundle, index, rx, policy, offset, now)
-                return True
-        await services.store.run(
-            Store.create_transfer,
-            channel.peer,
-            transfer_id=tid,
-            direction="in",
-            name=rx.name,
-            size=size,
-            chunk_size=offer.chunk_size,
-            now=now,
-            state="offered",
-            bundle_id=bundle.id,
-        )
+        bundle.started.add(index)
         progress = Progress(
-            tid, channel.peer, "in", rx.name, size, None, time.monotonic, created=now
+            tid, channel.peer, "in", rx.name, size, None, time.monotonic, created=services.clock()
         )
         progress.bundle_id = bundle.id
-        actor = IncomingActor(services, progress, rx, self.entry_policy(bundle), self._m._finished)
-        actor.shared_writer = bundle.thread()
-        bundle.live[index] = actor
-        self._m._adopt(actor)
-        actor.push("accept_local")
-        return True
-
-    async def _start_opened(
-        self,
-        channel: Channel,
-        bundle: Bundle,
-        index: int,
-        rx: IncomingTransfer,
-        policy: ReceivePolicy,
-        offset: int,
-        now: float,
-    ) -> None:
-        """A small file whose partial file is open already: recorded as transferring (one
-        store write, no thread hop) and accepted at once."""
-        services = self._services
-        try:
-            await services.store.run(
-                Store.create_transfer,
-                channel.peer,
-                transfer_id=rx.transfer_id,
-                direction="in",
-                name=rx.name,
-                size=rx.size,
-                chunk_size=rx.chunk_size,
-                now=now,
-                state="transferring",
-                bundle_id=bundle.id,
-                partial_path=str(rx.partial_path),
-                bytes_done=offset,
-            )
-        except BaseException:
-            rx.close()  # the partial file stays: a re-offer resumes from it
-            raise
-        progress = Progress(
-            rx.transfer_id, channel.peer, "in", rx.name, rx.size, None, time.monotonic, created=now
-        )
-        progress.bundle_id = bundle.id
-        progress.persisted_now()
         actor = IncomingActor(services, progress, rx, policy, self._m._finished)
         actor.shared_writer = bundle.thread()
-        actor.opened(offset)
+        actor.batcher = self.batcher
         bundle.live[index] = actor
         self._m._adopt(actor)
-        channel.send_messages([FileAccept(rx.transfer_id, offset)])
-        actor.publish(force=True)
+        actor.push("open_entry")
 
     def is_entry(self, peer: str, transfer_id: bytes) -> bool:
         """Whether `transfer_id` is a file of a folder offer `peer` made us."""
@@ -983,6 +974,26 @@ def _with_error(view: TransferView, note: str) -> TransferView:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("folder offer task failed: %s", task.exception())
+
+
+def _record_started(store: Store, peer: str, senders: list[OutgoingTransfer], now: float) -> bool:
+    """On the store thread: record a group of files as started (transferring), and read
+    whether the peer is a verified contact (for their `file_sent` events)."""
+    for sender in senders:
+        store.insert_transfer(
+            sender.peer,
+            transfer_id=sender.transfer_id,
+            direction="out",
+            name=sender.name,
+            size=sender.size,
+            chunk_size=sender.chunk_size,
+            now=now,
+            state="transferring",
+            source_path=str(sender.path),
+            bundle_id=sender.bundle_id,
+        )
+    record = store.get_peer(peer)
+    return bool(record is not None and record.verified)
 
 
 def _check_and_make_folder(bundle: Bundle, policy: ReceivePolicy, reserved: int) -> Path:

@@ -40,6 +40,7 @@ from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.node.transfers.receiver import IncomingTransfer, ReceivePolicy, discard_partial
 from p2pmsg.protocol.messages import FileAccept, FileAck, FileCancel, FileDecline, FileDone
+from p2pmsg.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,9 @@ class IncomingActor(TransferActor):
         elif kind == "accept_local":
             if state == "offered":
                 await self._open_and_answer()
+        elif kind == "open_entry":
+            if state == "offered":
+                await self._open_entry()
         elif kind == "decline_local":
             if state == "offered":
                 reason = wire_reason(str(item[1]))
@@ -252,15 +256,37 @@ class IncomingActor(TransferActor):
         await self.set_state("transferring", bytes_done=offset, partial_path=partial)
         self.send(FileAccept(self.transfer_id, offset))
 
-    def opened(self, offset: int) -> None:
-        """Its partial file was opened at `offset` before the task started (a small file
-        of a folder offer, bundles.py): the state `_open_and_answer` leaves, unstored."""
+    async def _open_entry(self) -> None:
+        """A file of an accepted folder offer, offered for the first time (bundles.py
+        `take_entry`): its chunks may already wait in the inbox. Open the partial file
+        (the offer was checked as a whole), record the file as transferring (one write,
+        batched with the other files'), then answer with the offset."""
+        if self.policy is None:
+            raise TransferError("the receiver has no downloads folder configured")
+        offset = await asyncio.to_thread(self.rx.open, self.policy, checked=True)
         self._opened = True
         self.resumed_from = self._acked = offset
         self._writeback_from = self._writeback_previous = offset
         self.progress.advance(offset)
         self.progress.meter.reset(offset)
         self.progress.state = "transferring"
+        self.progress.persisted_now()
+        rx = self.rx
+        await self.store_call(
+            Store.insert_transfer,
+            self.peer,
+            transfer_id=rx.transfer_id,
+            direction="in",
+            name=rx.name,
+            size=rx.size,
+            chunk_size=rx.chunk_size,
+            now=self.progress.created,
+            state="transferring",
+            bundle_id=self.progress.bundle_id,
+            partial_path=str(rx.partial_path),
+            bytes_done=offset,
+        )
+        self.send(FileAccept(self.transfer_id, offset))
 
     async def _verify(self, sha256: bytes) -> None:
         """Compare our hash of what we wrote with the sender's of what it read; only

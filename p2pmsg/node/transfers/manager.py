@@ -397,6 +397,11 @@ class TransferManager:
             )
             return
         if isinstance(message, FileOffer):
+            if actor is None and self.bundles.unstarted_entry(channel.peer, tid):
+                # A file of an accepted folder offer: no record can exist, and its chunks
+                # follow without waiting for us (section 7.2), so it is taken right here.
+                self.bundles.take_entry(channel, message)
+                return
             if actor is None:
                 # A file of an accepted folder offer is bounded by its offer (bundles.py
                 # `MAX_LIVE_ENTRIES`), not by this limit: its sender runs several at once.

@@ -82,6 +82,12 @@ class OutgoingActor(TransferActor):
         self._hashing: Future[None] | None = None
         #: a folder offer's files share one hasher thread (bundles.py), not one each
         self.shared_hasher: ThreadPoolExecutor | None = None
+        #: the offer went out with its chunks behind it (a file of an accepted folder
+        #: offer, section 7.2): the receiver's answer can only confirm offset 0
+        self.eager = False
+        #: whether the peer is a verified contact, for `file_sent` (a folder offer reads
+        #: it once for its files, not once per file); None: read it at the end
+        self.peer_verified: bool | None = None
         self._to_hash: list[bytes] = []  # read, gathered into one hand-off per HASH_BATCH
         self._to_hash_bytes = 0
 
@@ -138,6 +144,7 @@ class OutgoingActor(TransferActor):
             channel = item[1]
             self.channel = channel  # type: ignore[assignment]
             if channel is None:
+                self.eager = False  # the next session re-offers and waits for the offset
                 if state in _ACTIVE:
                     self.release()
                     await self.set_state("paused")
@@ -149,6 +156,11 @@ class OutgoingActor(TransferActor):
             if state not in ("offered", "paused", *_ACTIVE) or self.sender is None:
                 return  # a late duplicate; the offer it answers is gone
             offset = int(item[1])  # type: ignore[call-overload]
+            if self.eager:  # the answer to an offer we did not wait for
+                self.eager = False
+                if offset != 0:
+                    raise TransferError("the receiver asked to resume a file it never received")
+                return
             await self._settle_hashing()  # open_at starts the hash afresh
             await asyncio.to_thread(self.sender.open_at, offset)
             self.resumed_from = offset
@@ -172,12 +184,15 @@ class OutgoingActor(TransferActor):
                     return
                 # Whether the receiver is a verified contact: the monitor judges volume
                 # to a verified contact differently from volume to a first-seen key.
-                record = await self.services.store.run(Store.get_peer, self.peer)
+                verified = self.peer_verified
+                if verified is None:
+                    record = await self.services.store.run(Store.get_peer, self.peer)
+                    verified = bool(record is not None and record.verified)
                 self.log_event(
                     "file_sent",
                     self.progress.size,
                     resumed_from=self.resumed_from,
-                    verified=bool(record is not None and record.verified),
+                    verified=verified,
                 )
                 await self.end("completed", final_path=str(self.source), sha256=digest)
         elif kind == "decline":
