@@ -85,6 +85,10 @@ class OutgoingActor(TransferActor):
         #: the offer went out with its chunks behind it (a file of an accepted folder
         #: offer, section 7.2): the receiver's answer can only confirm offset 0
         self.eager = False
+        #: an accept was acted on in this session: the receiver answers every offer, and
+        #: the user's accept and the answer to a re-offer can both arrive in one session;
+        #: only the first moves the stream (a second would restart it under the receiver)
+        self.answered = False
         #: whether the peer is a verified contact, for `file_sent` (a folder offer reads
         #: it once for its files, not once per file); None: read it at the end
         self.peer_verified: bool | None = None
@@ -143,6 +147,7 @@ class OutgoingActor(TransferActor):
         if kind == "session":
             channel = item[1]
             self.channel = channel  # type: ignore[assignment]
+            self.answered = False
             if channel is None:
                 self.eager = False  # the next session re-offers and waits for the offset
                 if state in _ACTIVE:
@@ -158,9 +163,13 @@ class OutgoingActor(TransferActor):
             offset = int(item[1])  # type: ignore[call-overload]
             if self.eager:  # the answer to an offer we did not wait for
                 self.eager = False
+                self.answered = True
                 if offset != 0:
                     raise TransferError("the receiver asked to resume a file it never received")
                 return
+            if self.answered and state in _ACTIVE:
+                return  # a second answer in this session: the stream already moves
+            self.answered = True
             await self._settle_hashing()  # open_at starts the hash afresh
             await asyncio.to_thread(self.sender.open_at, offset)
             self.resumed_from = offset
