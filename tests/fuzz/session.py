@@ -133,8 +133,17 @@ EVENT_TYPES = (
     SecurityEventRaised,
     ConnectionClosed,
 )
+#: The connection's security events (protocol/events.py), `rate_limited` included: a
+#: ping storm closes the session with it (connection.py), which atheris found.
 SECURITY_EVENT_NAMES = frozenset(
-    {"handshake_fail", "decrypt_fail", "replay_rejected", "downgrade_rejected", "frame_rejected"}
+    {
+        "handshake_fail",
+        "decrypt_fail",
+        "replay_rejected",
+        "downgrade_rejected",
+        "frame_rejected",
+        "rate_limited",
+    }
 )
 #: ConnectionClosed reasons documented in events.py, minus internal_error: that one
 #: means an exception of ours was caught by the last-resort handler, i.e. a bug.
