@@ -657,6 +657,9 @@ class Node:
     async def leave_group(self, group: str) -> GroupView:
         return await self.groups_service.leave(self.groups_service.find(group))
 
+    async def rename_group(self, group: str, name: str) -> GroupView:
+        return await self.groups_service.rename(self.groups_service.find(group), name)
+
     async def send_group(self, group: str, text: str) -> GroupMessageView:
         return await self.groups_service.post(self.groups_service.find(group), text)
 

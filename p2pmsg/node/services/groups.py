@@ -4,7 +4,7 @@ It owns one `GroupReplica` (protocol/groups, sans-I/O) per group this profile is
 in, rebuilt from the store at start (every item verified again), and does the
 I/O around them:
 
-* Authoring (`create`, `add`, `remove`, `leave`, `post`): the replica signs the
+* Authoring (`create`, `add`, `remove`, `leave`, `rename`, `post`): the replica signs the
   item, the store keeps it (store first: it is our outbox), then it goes to every
   current member with a live session, and the others are dialled.
 * Delivery without a per-item outbox: a signed item is stored once, whoever it is
@@ -46,7 +46,7 @@ I/O around them:
   is a hint and changes no trust state.
 
 Not yet (issue 18, later steps): read receipts, disappearing group posts (`ttl` is
-carried and shown, not enforced), renaming from the API.
+carried and shown, not enforced).
 """
 
 from __future__ import annotations
@@ -580,6 +580,13 @@ class Groups:
         before = dict(replica.state.members)
         op = self._sign(lambda now: replica.leave(self._identity, now))
         await self._authored(replica, op, before)
+        return self.view(replica)
+
+    async def rename(self, replica: GroupReplica, name: str) -> GroupView:
+        """Admins only (docs/PROTOCOL.md, "Groups"): the replica refuses it otherwise,
+        judged as every member will judge it."""
+        op = self._sign(lambda now: replica.rename(self._identity, now, name))
+        await self._authored(replica, op, replica.state.members)
         return self.view(replica)
 
     async def post(self, replica: GroupReplica, text: str) -> GroupMessageView:
