@@ -32,7 +32,7 @@ from p2pmsg.node import api
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
 from p2pmsg.node.transfers.receiver import human_size
-from p2pmsg.sanitize import continuation, printable
+from p2pmsg.sanitize import clip, continuation, printable
 
 EXIT_QUEUED = 3  # `send`: stored and queued, not (yet) delivered
 
@@ -177,6 +177,18 @@ def _who(view: api.PeerView) -> str:
     return f"{printable(view.name)} ({printable(view.short_fingerprint)})"
 
 
+def introduction_text(view: api.PeerView) -> str:
+    """ "introduced by Bob in 'team'" (the first note; "+N more" for the rest), or "".
+    Both names are peer text (a group's claims): clipped and made inert here."""
+    if not view.introduced_by:
+        return ""
+    first = view.introduced_by[0]
+    who = printable(clip(first.introducer_name, 24)) or first.introducer[:16]
+    group = printable(clip(first.group_name, 32)) or first.group[:8]
+    more = len(view.introduced_by) - 1
+    return f"introduced by {who} in '{group}'" + (f" (+{more} more)" if more else "")
+
+
 #: The continuation lines of a multi-line message start under its first line's text
 #: column of "[12:00:00] ", never at column 0: every other line `listen` prints starts
 #: at column 0, so a peer's "\n[12:00:00] alice: pay bob" cannot pass for one of them.
@@ -260,7 +272,11 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
     if isinstance(event, api.PeerConnected):
         names[event.peer.fingerprint] = event.peer.name
         badge = "verified" if event.peer.verified else "not verified"
-        return f"-- connected to {_who(event.peer)}, {badge}, suite {event.session.send.suite}"
+        intro = "" if event.peer.verified else introduction_text(event.peer)
+        return (
+            f"-- connected to {_who(event.peer)}, {badge}{f', {intro}' if intro else ''}, "
+            f"suite {event.session.send.suite}"
+        )
     if isinstance(event, api.PeerDisconnected):
         return f"-- disconnected from {name(event.fingerprint)} ({printable(event.reason)})"
     if isinstance(event, api.PeerLost):

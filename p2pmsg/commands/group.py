@@ -1,11 +1,11 @@
-"""`p2pmsg group create|add|remove|leave|list`: group conversations from the command line.
+"""`p2pmsg group create|add|remove|leave|rename|list`: group conversations from the command line.
 
 Each subcommand starts a node (dialling only the group's members), makes the signed
 change (docs/PROTOCOL.md, "Groups"), stores it, and hands it to the members it
 reaches within `--wait` seconds. Members it does not reach get it from any member
 they meet later, or from this profile's next node (`listen`, the app): nothing is
 lost by a member being away. Exit status 0 when the change is made and stored,
-1 on error (unknown peer or group, not allowed: only admins remove, ...).
+1 on error (unknown peer or group, not allowed: only admins remove and rename, ...).
 `p2pmsg send --group NAME TEXT` posts to a group.
 """
 
@@ -48,9 +48,12 @@ def register(
     remove.add_argument("peer", help="member name or fingerprint prefix")
     leave = sub.add_parser("leave", parents=[common], help="leave a group")
     leave.add_argument("name", help="group name or id prefix")
+    rename = sub.add_parser("rename", parents=[common], help="rename a group (admins only)")
+    rename.add_argument("name", help="group name or id prefix")
+    rename.add_argument("new_name", metavar="NEW", help="the group's new name")
     listing = sub.add_parser("list", parents=[common], help="the groups this profile is in")
     listing.add_argument("--json", action="store_true", help="one JSON object per group")
-    for action in (create, add, remove, leave, listing):
+    for action in (create, add, remove, leave, rename, listing):
         action.add_argument(
             "--wait",
             type=float,
@@ -90,6 +93,8 @@ async def _run(args: argparse.Namespace) -> int:
             view = await node.add_member(args.name, await find_peer(node, args.peer, args.wait))
         elif action == "remove":
             view = await node.remove_member(args.name, args.peer)
+        elif action == "rename":
+            view = await node.rename_group(args.name, args.new_name)
         else:
             view = await node.leave_group(args.name)
         live, total = await _hand_over(node, view, args.wait)

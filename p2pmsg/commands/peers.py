@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import json
 
-from p2pmsg.commands._node import add_network_options, running_node
+from p2pmsg.commands._node import add_network_options, introduction_text, running_node
 from p2pmsg.commands._password import open_profile
 from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import PeerView
@@ -81,6 +81,9 @@ def peer_line(v: PeerView) -> str:
         flags.append(f"retired key, replaced by {(v.successor or '?')[:16]}")
     if v.local_name and v.claimed_name and v.claimed_name != v.local_name:
         flags.append(f"calls itself {printable(clip(v.claimed_name, 24))}")
+    intro = introduction_text(v)
+    if intro:
+        flags.append(intro)
     if v.unread:
         flags.append(f"{v.unread} unread")
     where = ", ".join(v.addresses[:3])

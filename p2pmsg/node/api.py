@@ -40,6 +40,20 @@ PeerState = Literal["discovered", "pinned", "flagged", "retired", "blocked"]
 
 
 @dataclass(frozen=True)
+class IntroductionView:
+    """ "Introduced by `introducer_name` in `group_name`": a group's signed member list
+    named this key before we met it (`introducer` put it in the group `group`). A hint,
+    never trust: the key is first-seen until the user verifies it. Names are raw
+    (peer text): sanitise before printing."""
+
+    introducer: str
+    introducer_name: str
+    group: str
+    group_name: str
+    at: float
+
+
+@dataclass(frozen=True)
 class PeerView:
     """One identity key, as lists and conversations show it.
 
@@ -68,6 +82,7 @@ class PeerView:
     manual: bool = False  # added by host:port rather than discovered
     first_seen: float | None = None
     last_seen: float | None = None
+    introduced_by: tuple[IntroductionView, ...] = ()  # group introductions, oldest first
 
     @property
     def sendable(self) -> bool:
@@ -559,6 +574,10 @@ class NodeAPI(Protocol):
     async def add_member(self, group: str, peer: str) -> GroupView: ...
     async def remove_member(self, group: str, peer: str) -> GroupView: ...
     async def leave_group(self, group: str) -> GroupView: ...
+    async def rename_group(self, group: str, name: str) -> GroupView:
+        """A new name for the group, signed; admins only (others get `ConfigError`)."""
+        ...
+
     async def send_group(self, group: str, text: str) -> GroupMessageView:
         """Sign, store and fan out a post; members offline now get it by anti-entropy."""
         ...

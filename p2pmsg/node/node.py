@@ -169,6 +169,7 @@ class Node:
             clock,
             rng,
             trust=self._trust,
+            known=self._met,
         )
         self.router = SessionRouter(
             identity=identity,
@@ -244,6 +245,11 @@ class Node:
     def _is_contact(self, fingerprint: str) -> bool:
         record = self.directory.record(fingerprint)
         return record is not None and is_contact(record, self._clock())
+
+    def _met(self, fingerprint: str) -> bool:
+        """A key pinned here (met in a handshake): a group introduces it no more."""
+        record = self.directory.record(fingerprint)
+        return record is not None and record.pinned
 
     def _trust(self, fingerprint: str) -> str:
         """For group invitations: "contact", "stranger" (unknown or first-seen) or
@@ -650,6 +656,9 @@ class Node:
 
     async def leave_group(self, group: str) -> GroupView:
         return await self.groups_service.leave(self.groups_service.find(group))
+
+    async def rename_group(self, group: str, name: str) -> GroupView:
+        return await self.groups_service.rename(self.groups_service.find(group), name)
 
     async def send_group(self, group: str, text: str) -> GroupMessageView:
         return await self.groups_service.post(self.groups_service.find(group), text)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from p2pmsg.crypto.identity import short_fingerprint
 from p2pmsg.errors import PeerLookupError
-from p2pmsg.node.api import PeerView
+from p2pmsg.node.api import IntroductionView, PeerView
 from p2pmsg.node.net.advert import PeerAdvertised
 from p2pmsg.node.net.session import Session
 from p2pmsg.store import PeerRecord
@@ -180,6 +180,12 @@ class PeerDirectory:
             manual=record.manual,
             first_seen=record.first_seen,
             last_seen=record.last_seen,
+            introduced_by=tuple(
+                IntroductionView(
+                    n.introducer, n.introducer_name, n.group_id.hex(), n.group_name, n.at
+                )
+                for n in record.introductions
+            ),
         )
 
     def views(self) -> list[PeerView]:

@@ -126,6 +126,11 @@ Groups (groups.py, schema v10)
   group_ids() -> list[bytes];  load_group(id) -> StoredGroup | None (create + items, for
       GroupReplica.restore);  delete_group(id) -> bool
 
+Introductions (introductions.py, schema v11)
+  add_introductions([Introduction]) -> new notes   "introduced by Bob in 'team'": one per
+      (key, group), at most MAX_PER_PEER per key; PeerRecord.introductions carries them;
+      introductions(fp) -> tuple[Introduction, ...]
+
 Settings (settings.py)
   load_settings() -> Settings (typed, defaults filled);  update_settings(**values) -> Settings
       (validated, all or nothing, ConfigError);  reset_setting(name) -> Settings
@@ -144,6 +149,7 @@ from p2pmsg.store.records import (
     EnqueuedBatch,
     HandshakeOutcome,
     IncomingMessage,
+    Introduction,
     MessageRecord,
     PeerRecord,
     TransferRecord,
@@ -163,6 +169,7 @@ __all__ = [
     "HandshakeOutcome",
     "IncomingAdmission",
     "IncomingMessage",
+    "Introduction",
     "MessageRecord",
     "PeerRecord",
     "Settings",

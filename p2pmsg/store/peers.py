@@ -11,11 +11,13 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from p2pmsg.errors import AmbiguousPeerError, UnknownPeerError
 from p2pmsg.protocol.names import confusable_key, name_key
 from p2pmsg.store.base import StoreBase, normalize_fingerprint
+from p2pmsg.store.introductions import load_introductions
 from p2pmsg.store.records import Address, PeerRecord
 
 _PEER_COLUMNS = (
@@ -128,8 +130,12 @@ class PeersMixin(StoreBase):
                 ids,
             ).fetchall()
         )
+        notes = load_introductions(conn, self._sealer, rows[0][1] if len(rows) == 1 else None)
         return [
-            self._peer_from_row(row, tuple(addresses[row[0]]), unread.get(row[0], 0))
+            replace(
+                self._peer_from_row(row, tuple(addresses[row[0]]), unread.get(row[0], 0)),
+                introductions=notes.get(row[1], ()),
+            )
             for row in rows
         ]
 

@@ -63,6 +63,21 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class Introduction:
+    """A group member we had not met, as a group's signed member list named it:
+    `introducer` (fingerprint) put `fingerprint` in the group `group_id`. The names are
+    what they were when noted (the user's name for the introducer, else the group's),
+    raw: whoever prints them sanitises them. A hint for the user, never trust."""
+
+    fingerprint: str
+    introducer: str
+    introducer_name: str
+    group_id: bytes
+    group_name: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class PeerRecord:
     """One identity key and what we know of it.
 
@@ -89,6 +104,7 @@ class PeerRecord:
     clash_with: str | None = None  # fingerprint of the contact whose name this key claims
     successor: str | None = None  # fingerprint of the contact that took over (retired keys)
     trust_since: float | None = None  # when the key was flagged, retired or blocked
+    introductions: tuple[Introduction, ...] = ()  # "introduced by Bob in 'team'", oldest first
 
     @property
     def name(self) -> str:

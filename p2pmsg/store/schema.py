@@ -355,6 +355,23 @@ def _v10_groups(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID""")
 
 
+def _v11_introductions(conn: sqlite3.Connection) -> None:
+    """ "Introduced by Bob in 'team'" (store/introductions.py): a group member we had not
+    met, as the signed member list named it. Keyed by fingerprint, not `peers.id`: the
+    note comes before any row for the key (which a handshake makes later) and must not
+    make one (rows that only hints made are forgotten). At most a few per key; the
+    names (introducer's, group's) are sealed."""
+    conn.execute("""
+        CREATE TABLE introductions (
+            fingerprint TEXT NOT NULL CHECK (length(fingerprint) = 64),
+            group_id    BLOB NOT NULL CHECK (length(group_id) = 16),
+            introducer  TEXT NOT NULL CHECK (length(introducer) = 64),
+            names       BLOB NOT NULL,      -- sealed msgpack [introducer name, group name]
+            at          REAL NOT NULL,
+            PRIMARY KEY (fingerprint, group_id)
+        ) WITHOUT ROWID""")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -366,6 +383,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v8_transfer_hash_at_the_end,
     _v9_bundles,
     _v10_groups,
+    _v11_introductions,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
 from p2pmsg.store.bundles import BundlesMixin
 from p2pmsg.store.groups import GroupsMixin
+from p2pmsg.store.introductions import IntroductionsMixin
 from p2pmsg.store.messages import MessagesMixin
 from p2pmsg.store.monitoring import DEFAULT_MAX_ALERTS, DEFAULT_MAX_EVENTS, MonitoringMixin
 from p2pmsg.store.schema import migrate, schema_version
@@ -41,6 +42,7 @@ class Store(
     SettingsMixin,
     BundlesMixin,
     GroupsMixin,
+    IntroductionsMixin,
 ):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 

@@ -52,3 +52,10 @@ def test_create_list_post_and_queue_through_the_cli(tmp_path: Path) -> None:
     assert "delivered to 0 of 1 members" in queued.stdout
     not_allowed = run(tmp_path, "bob", "group", "remove", "team", "bob", "--no-discovery")
     assert not_allowed.returncode == 1 and "not allowed" in not_allowed.stderr, not_allowed.stderr
+
+    renamed = run(tmp_path, "bob", "group", "rename", "team", "crew", "--no-discovery")
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stdout.startswith("crew (")
+    listed = run(tmp_path, "bob", "group", "list", "--json", "--no-discovery", "--wait", "0")
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["crew"]
+    # (who may rename: tests/node/test_node_groups.py, a member who is not an admin)

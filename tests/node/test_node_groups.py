@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from p2pmsg.errors import ConfigError
 from p2pmsg.node.api import GroupChanged, GroupMessageReceived, NodeEvent
 from p2pmsg.node.node import Node
 from p2pmsg.protocol.messages import GroupPostMessage
@@ -150,3 +153,37 @@ async def test_a_removed_members_later_posts_are_refused_and_restarts_keep_the_g
     assert (await b.groups(), await b.group_messages("team")) == before
     changed = [e for e in _collect(b) if isinstance(e, GroupChanged)]
     assert changed == []  # a restart is not a change
+
+
+async def test_only_an_admin_renames_and_every_member_sees_the_new_name(
+    make_node: NodeFactory,
+) -> None:
+    a = await make_node("a")
+    b = await make_node("b")
+    c = await make_node("c")
+    await connect(a, b)
+    await connect(a, c)
+    await a.create_group("team", ["b"])
+    await eventually(lambda: b.groups())
+
+    # b is a member a added, so an admin too; c, added by b, is not.
+    await connect(b, c)
+    await b.add_member("team", "c")
+    await eventually(lambda: c.groups())
+    changed = _collect(a)
+    with pytest.raises(ConfigError, match="not allowed"):
+        await c.rename_group("team", "mine now")
+    assert [g.name for g in await c.groups()] == ["team"]
+
+    renamed = await b.rename_group("team", "crew")
+    assert renamed.name == "crew"
+
+    async def named(node: Node) -> bool:
+        return [g.name for g in await node.groups()] == ["crew"]
+
+    for node in (a, b, c):
+        await eventually(lambda node=node: named(node))  # type: ignore[misc]
+    assert any(isinstance(e, GroupChanged) and e.group.name == "crew" for e in changed)
+    assert [m.text for m in await a.group_messages("crew")] == []  # found by its new name
+    with pytest.raises(ConfigError, match="no group named"):
+        await a.group_messages("team")

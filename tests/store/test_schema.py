@@ -258,8 +258,38 @@ def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) 
     assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}
 
 
+def _undo_v11(conn: sqlite3.Connection) -> None:
+    """No introductions, as version 10 had it."""
+    conn.execute("DROP TABLE introductions")
+    conn.execute("PRAGMA user_version = 10")
+
+
+def test_a_version_10_file_keeps_its_peers_and_gets_introductions(
+    db_path: Path, data_key: bytes
+) -> None:
+    """Peers stored before introductions have none; new notes are sealed at rest."""
+    from p2pmsg.store import Introduction
+
+    with Store.open(db_path, data_key) as store:
+        fp = store.record_handshake(os.urandom(32), "alice", 1.0, None).peer.fingerprint
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v11(conn)
+    assert schema_version(conn) == 10
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        peer = store.get_peer(fp)
+        assert peer is not None and peer.introductions == ()
+        note = Introduction(fp, "cd" * 32, "bob", b"\x05" * 16, "team", 2.0)
+        assert store.add_introductions([note]) == 1
+        assert store.get_peer(fp).introductions == (note,)  # type: ignore[union-attr]
+    raw = sqlite3.connect(db_path).execute("SELECT names FROM introductions").fetchone()
+    assert b"team" not in raw[0] and b"bob" not in raw[0]  # sealed at rest
+
+
 def _undo_v10(conn: sqlite3.Connection) -> None:
     """No groups, as version 9 had it."""
+    _undo_v11(conn)
     conn.execute("DROP TABLE group_items")
     conn.execute("DROP TABLE groups")
     conn.execute("PRAGMA user_version = 9")

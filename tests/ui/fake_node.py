@@ -763,6 +763,13 @@ class FakeNode:
         kept = tuple(m for m in view.members if not m.me)
         return self._set_group(replace(view, members=kept, member=False, admin=False))
 
+    async def rename_group(self, group: str, name: str) -> GroupView:
+        self.calls.append(("rename_group", group, name))
+        view = self._group(group)
+        if not view.admin:
+            raise ConfigError("not allowed: only an admin may rename the group")
+        return self._set_group(replace(view, name=name))
+
     async def send_group(self, group: str, text: str) -> GroupMessageView:
         self.calls.append(("send_group", group, text))
         view = self._group(group)

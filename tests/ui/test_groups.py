@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Input, SelectionList
 
-from p2pmsg.node.api import GroupMessageView
+from p2pmsg.node.api import GroupMessageView, IntroductionView, PeerView
 from p2pmsg.ui import slash
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.groups import (
@@ -18,6 +18,7 @@ from p2pmsg.ui.screens.groups import (
     CreateGroupScreen,
     GroupMembersScreen,
     member_label,
+    trust_text,
 )
 from p2pmsg.ui.screens.main import MainScreen
 from p2pmsg.ui.widgets.composer import Composer
@@ -301,3 +302,13 @@ async def test_hostile_group_and_author_names_are_inert() -> None:
         await settle(pilot)
         assert "\x1b" not in screen_text(app)
         assert isinstance(main, MainScreen)
+
+
+def test_the_member_pane_says_who_introduced_a_first_seen_key_inertly() -> None:
+    note = IntroductionView("cd" * 32, "bob\x1b[2J\n", "ab" * 16, "team", T0)
+    peer = PeerView("ef" * 32, "carol", "efef", False, False, 0, introduced_by=(note,))
+    text, _ = trust_text(peer)
+    assert text.startswith("first seen, not verified, introduced by bob")
+    assert "\x1b" not in text and "\n" not in text
+    assert trust_text(replace(peer, verified=True))[0] == "✔ verified"
+    assert trust_text(replace(peer, introduced_by=()))[0] == "first seen, not verified"

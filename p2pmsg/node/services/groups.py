@@ -4,7 +4,7 @@ It owns one `GroupReplica` (protocol/groups, sans-I/O) per group this profile is
 in, rebuilt from the store at start (every item verified again), and does the
 I/O around them:
 
-* Authoring (`create`, `add`, `remove`, `leave`, `post`): the replica signs the
+* Authoring (`create`, `add`, `remove`, `leave`, `rename`, `post`): the replica signs the
   item, the store keeps it (store first: it is our outbox), then it goes to every
   current member with a live session, and the others are dialled.
 * Delivery without a per-item outbox: a signed item is stored once, whoever it is
@@ -40,10 +40,13 @@ I/O around them:
   keys): a flagged name clash or a blocked key gets none and sends none. Group
   membership changes nothing about trust: a member who is not a contact is met
   as a first-seen stranger like anyone else.
+* Introductions: a member we have not met (no pinned key) is noted as
+  "introduced by X in 'group'" (X: who put it in the group, by the signed
+  history), shown with the key from its first session on (`_introduce`); a note
+  is a hint and changes no trust state.
 
-Not yet (issue 18, later steps): "introduced by X in 'group'" notes, read
-receipts, disappearing group posts (`ttl` is carried and shown, not enforced),
-renaming from the API.
+Not yet (issue 18, later steps): read receipts, disappearing group posts (`ttl` is
+carried and shown, not enforced).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from p2pmsg.node.api import GroupChanged, GroupMessageReceived, GroupMessageView
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
 from p2pmsg.node.services.group_views import (
+    author_name,
     group_view,
     message_view,
     parse_post_id,
@@ -96,7 +100,13 @@ from p2pmsg.protocol.messages import (
     GroupPostMessage,
     GroupSummaryMessage,
 )
-from p2pmsg.store import AsyncStore, GroupStoreFullError, Store, StoredGroupItem
+from p2pmsg.store import (
+    AsyncStore,
+    GroupStoreFullError,
+    Introduction,
+    Store,
+    StoredGroupItem,
+)
 from p2pmsg.store.groups import MAX_GROUPS
 
 log = logging.getLogger(__name__)
@@ -174,6 +184,7 @@ class Groups:
         clock: Callable[[], float],
         rng: Callable[[int], bytes],
         trust: Trust = lambda _fp: "stranger",
+        known: Callable[[str], bool] = lambda _fp: False,
     ) -> None:
         self._identity = identity
         self._me = identity.fingerprint
@@ -186,6 +197,9 @@ class Groups:
         self._clock = clock
         self._rng = rng
         self._trust = trust
+        self._known = known
+        # group -> the members already looked at for introductions (`_introduce`).
+        self._introduced: dict[bytes, frozenset[bytes]] = {}
         # group -> the inviter (fp hex) whose create or add made us a member.
         self._inviters: dict[bytes, str] = {}
         self._replicas: dict[bytes, GroupReplica] = {}
@@ -211,6 +225,8 @@ class Groups:
                 await self._load(group_id)
             except P2PMsgError as exc:  # one broken group must not keep the node down
                 log.warning("cannot load group %s: %s", group_id.hex()[:16], exc)
+        for replica in list(self._replicas.values()):
+            await self._introduce(replica)
         self._worker = asyncio.create_task(self._work(), name="p2pmsg-groups")
         self._timer = asyncio.create_task(self._tick(), name="p2pmsg-groups-timer")
 
@@ -410,6 +426,7 @@ class Groups:
         if not await self._persist(replica):
             return
         self._publish(replica)
+        await self._introduce(replica)
         if channel.is_open and self._shares(replica, channel.peer):
             self._tell(channel, replica)
 
@@ -477,6 +494,40 @@ class Groups:
         if changed:
             self._bus.publish(GroupChanged(self.view(replica)))
 
+    async def _introduce(self, replica: GroupReplica) -> None:
+        """Note "introduced by X in 'group'" for members we have not met (no pinned key):
+        the first session with one shows it (PeerView.introduced_by). Only a note: the
+        key is pinned first-seen at that session like any other, and a flagged or
+        blocked key stays so (nothing here touches trust)."""
+        state = replica.state
+        if not state.is_member(self._me):
+            return
+        members = frozenset(state.members)
+        looked = self._introduced.get(replica.group_id, frozenset())
+        self._introduced[replica.group_id] = members
+        notes: list[Introduction] = []
+        for fp in members - looked:
+            history = state.history_of(fp)
+            introducer = history[-1].author if history else replica.create_op.author
+            if fp == self._me or introducer in (self._me, fp) or self._known(fp.hex()):
+                continue  # ours, self-made (the creator), or met already
+            notes.append(
+                Introduction(
+                    fingerprint=fp.hex(),
+                    introducer=introducer.hex(),
+                    introducer_name=author_name(replica, introducer, self._local_name),
+                    group_id=replica.group_id,
+                    group_name=state.name,
+                    at=self._clock(),
+                )
+            )
+        if not notes:
+            return
+        try:
+            await self._store.run(Store.add_introductions, notes)
+        except P2PMsgError as exc:  # a hint lost, nothing more: the group goes on
+            log.warning("cannot note introductions in %s: %s", replica.group_id.hex()[:16], exc)
+
     def _refused(self, peer: str | None, exc: GroupError, group_id: bytes | None) -> None:
         if exc.event is None:
             return  # an honest duplicate (two members relayed the same item)
@@ -529,6 +580,13 @@ class Groups:
         before = dict(replica.state.members)
         op = self._sign(lambda now: replica.leave(self._identity, now))
         await self._authored(replica, op, before)
+        return self.view(replica)
+
+    async def rename(self, replica: GroupReplica, name: str) -> GroupView:
+        """Admins only (docs/PROTOCOL.md, "Groups"): the replica refuses it otherwise,
+        judged as every member will judge it."""
+        op = self._sign(lambda now: replica.rename(self._identity, now, name))
+        await self._authored(replica, op, replica.state.members)
         return self.view(replica)
 
     async def post(self, replica: GroupReplica, text: str) -> GroupMessageView:

@@ -66,6 +66,10 @@ def trust_text(peer: PeerView | None) -> tuple[str, str]:
         return "✔ verified", f"bold {OK}"
     if peer.state == "discovered":
         return "not met yet", WARN
+    if peer.introduced_by:  # a group's hint, peer text: made inert
+        note = peer.introduced_by[0]
+        who = printable(clip(note.introducer_name, 20)) or note.introducer[:8]
+        return f"first seen, not verified, introduced by {who}", WARN
     return "first seen, not verified", WARN
 
 
