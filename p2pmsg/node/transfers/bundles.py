@@ -459,7 +459,7 @@ class Bundles:
         collected = await asyncio.to_thread(collect, paths)
         bundle_id = new_id(self._m._rng)
         entries: list[tuple[str, int, str | None]] = [
-            (rel, size, str(source.resolve())) for rel, size, source in collected.entries
+            (rel, size, str(source)) for rel, size, source in collected.entries
         ]
         now = self._services.clock()
         await self._services.store.run(
