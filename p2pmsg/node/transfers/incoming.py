@@ -303,7 +303,7 @@ class IncomingActor(TransferActor):
 
     def _rest_and_done(self) -> tuple[list[tuple[int, bytes]], bytes] | None:
         """The rest of a small file and the sender's file_done, when all of it waits in
-        the inbox (a small file of a folder offer arrives in one record): taken from
+        the inbox (a small file of a folder offer arrives in one write): taken from
         the inbox, to be written and verified in one hand-off to a thread."""
         rest = self.rx.size - self.rx.bytes_done
         if rest > INLINE_OPEN_MAX or not self._opened:

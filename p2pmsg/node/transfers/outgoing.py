@@ -55,9 +55,9 @@ _ACTIVE = ("accepted", "transferring", "verifying")
 #: Bytes read before they are handed to the hasher thread in one go (16 read batches).
 HASH_BATCH = 1024 * 1024
 #: A file whose unhashed rest is at most this when its last chunk is read is hashed on
-#: the loop (~0.15 ms), so its chunks and file_done leave in one record: the hand-off
-#: to the hasher thread and back, and a record of its own for file_done, cost more
-#: than that per small file of a folder offer.
+#: the loop (~0.15 ms), so its chunks and file_done leave in one write: the hand-off
+#: to the hasher thread and back, and a write of its own for file_done (and a wake-up
+#: of the receiver for it), cost more than that per small file of a folder offer.
 INLINE_HASH_MAX = 256 * 1024
 
 
@@ -90,7 +90,7 @@ class OutgoingActor(TransferActor):
         #: the offer went out with its chunks behind it (a file of an accepted folder
         #: offer, section 7.2): the receiver's answer can only confirm offset 0
         self.eager = False
-        #: an eager start's offer waits to go out in one record with the first chunks
+        #: an eager start's offer waits to go out in one write with the first chunks
         #: (the offer first: the receiver takes the file from it)
         self._offer_with_chunks = False
         #: an accept was acted on in this session: the receiver answers every offer, and
@@ -138,7 +138,7 @@ class OutgoingActor(TransferActor):
             messages.insert(0, sender.offer())
         if sender.all_sent and not sender.done_sent:
             if self._hash_inline():
-                pass  # the digest is ready: file_done goes in the chunks' record
+                pass  # the digest is ready: file_done goes out with the chunks
             elif messages:  # sealed and sent while the hasher finishes the last batch
                 channel.send_messages(messages)
                 messages = []
