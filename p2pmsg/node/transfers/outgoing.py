@@ -32,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from p2pmsg.errors import TransferError
+from p2pmsg.node.api import TransferState
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.node.transfers.sender import CHUNK_SIZE, DEFAULT_WINDOW, OutgoingTransfer
@@ -309,10 +310,13 @@ class OutgoingActor(TransferActor):
             self._hasher = None
 
 
-def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> None:
-    """Record a new offer (runs on the store thread). No digest yet: it is made while
-    the file is sent (protocol version 2), and recorded when the transfer ends."""
-    store.create_transfer(
+def store_new_outgoing(
+    store: Store, sender: OutgoingTransfer, now: float, state: TransferState = "offered"
+) -> None:
+    """Record a file we send (runs on the store thread): a new offer, or a folder offer's
+    file as it starts ("transferring"). No digest yet: it is made while the file is sent
+    (protocol version 2), and recorded when the transfer ends."""
+    store.insert_transfer(
         sender.peer,
         transfer_id=sender.transfer_id,
         direction="out",
@@ -320,7 +324,7 @@ def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> No
         size=sender.size,
         chunk_size=sender.chunk_size,
         now=now,
-        state="offered",
+        state=state,
         source_path=str(sender.path),
         bundle_id=sender.bundle_id,
     )
