@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
-import json
 import os
 import socket
 import sys
@@ -42,7 +41,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from p2pmsg.bench.netutil import LOOPBACK
+from p2pmsg.bench.netutil import LOOPBACK, emit, run_child
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.protocol.connection import PeerConnection
 from p2pmsg.protocol.events import UserMessageReceived
@@ -308,10 +307,6 @@ Attack = Callable[[int, Stats, Bounds, asyncio.Event], Coroutine[Any, Any, None]
 ATTACKS: dict[str, Attack] = {"squat": squat, "noread": noread, "flood": flood}
 
 
-def _emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
 async def _stop_requested() -> None:
     """A line or EOF on stdin: the parent wants us to stop (or is gone)."""
     loop = asyncio.get_running_loop()
@@ -333,7 +328,7 @@ async def run_attack(
     waiting = asyncio.create_task(started.wait())
     try:
         await asyncio.wait({attack, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        _emit("ready", pid=os.getpid(), mode=mode, source=source)
+        emit("ready", pid=os.getpid(), mode=mode, source=source)
         await asyncio.wait(
             {attack} if stop is None else {attack, stop}, return_when=asyncio.FIRST_COMPLETED
         )
@@ -367,15 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.source.startswith("127."):
         parser.error("--source must be a loopback address")
-    try:
-        stats = asyncio.run(run_attack(args.mode, args.port, args.source, args.seconds, args.most))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        _emit("error", message=f"{type(exc).__name__}: {exc}")
-        return 1
-    _emit("done", stats=asdict(stats))
-    return 0
+
+    async def attack_and_report() -> None:
+        stats = await run_attack(args.mode, args.port, args.source, args.seconds, args.most)
+        emit("done", stats=asdict(stats))
+
+    return run_child(attack_and_report)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ when its stdin closes; the parent never waits on a pipe without a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -17,7 +18,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -28,6 +29,25 @@ LOOPBACK = "127.0.0.1"
 
 class BenchError(RuntimeError):
     """A benchmark could not run (a helper died, a deadline passed); says why."""
+
+
+def emit(event: str, **fields: Any) -> None:
+    """A child's one way to speak to its parent: one JSON line on stdout."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def run_child(work: Callable[[], Coroutine[Any, Any, object]]) -> int:
+    """Run a child process's work; its exit code: 0 done, 1 after an error (told to the
+    parent as an `error` line, which `ChildProcess` turns into a BenchError), 130
+    interrupted."""
+    try:
+        asyncio.run(work())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -34,7 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from p2pmsg.bench.netutil import LOOPBACK
+from p2pmsg.bench.netutil import LOOPBACK, emit, run_child
 from p2pmsg.crypto.identity import Identity
 from p2pmsg.crypto.suites import SUITE_NAMES
 from p2pmsg.node.config import NodeConfig
@@ -77,10 +77,6 @@ async def wait_monitor_ready(node: Node, models: bool, timeout: float = 60.0) ->
         await asyncio.sleep(0.05)
 
 
-def _emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
 async def _security_counts(node: Node, command: dict[str, Any]) -> dict[str, int]:
     """Security events from one address since a time: by type, refusals and closes by reason."""
     counts: dict[str, int] = {}
@@ -103,20 +99,20 @@ async def _commands(node: Node) -> None:
             command = json.loads(line)
             if command.get("cmd") == "stored":
                 history = await node.conversation(command["peer"], limit=MAX_COUNT)
-                _emit("stored", n=sum(1 for m in history if m.direction == "in"))
+                emit("stored", n=sum(1 for m in history if m.direction == "in"))
             elif command.get("cmd") == "contact":
                 # The sender is someone this user knows (a named contact), as between
                 # colleagues: a stranger's chats would stop at the stranger quota.
                 await node.rename_peer(command["peer"], "bench sender")
-                _emit("contact")
+                emit("contact")
             elif command.get("cmd") == "transfers":
-                _emit("transfers", items=[asdict(t) for t in await node.transfers()])
+                emit("transfers", items=[asdict(t) for t in await node.transfers()])
             elif command.get("cmd") == "security":
-                _emit("security", counts=await _security_counts(node, command))
+                emit("security", counts=await _security_counts(node, command))
             else:
-                _emit("error", message=f"unknown command {command!r}")
+                emit("error", message=f"unknown command {command!r}")
         except Exception as exc:  # report to the parent, keep serving
-            _emit("error", message=f"{type(exc).__name__}: {exc}")
+            emit("error", message=f"{type(exc).__name__}: {exc}")
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -137,7 +133,7 @@ async def _main(args: argparse.Namespace) -> None:
         await node.start()
         try:
             mode = await wait_monitor_ready(node, args.models)
-            _emit(
+            emit(
                 "ready",
                 port=node.listen_port,
                 fingerprint=node.fingerprint,
@@ -158,14 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "--downloads", action="store_true", help="accept incoming files into a temporary folder"
     )
     args = parser.parse_args(argv)
-    try:
-        asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        _emit("error", message=f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    return run_child(lambda: _main(args))
 
 
 if __name__ == "__main__":

@@ -21,12 +21,14 @@ from p2pmsg.node.api import (
     MessageReceived,
     MessageView,
     MonitorStatus,
+    NodeAPI,
     NodeEvent,
     PeerView,
     SessionStatusView,
 )
 
 PEER_FP = hashlib.sha256(b"bench-peer").hexdigest()
+_NODE_API = frozenset(name for name in vars(NodeAPI) if not name.startswith("_"))
 
 
 class FloodNode:
@@ -127,6 +129,11 @@ class FloodNode:
         return []
 
     def __getattr__(self, name: str) -> Any:
+        """The rest of NodeAPI does nothing here; any other name is a mistake, and says so
+        (an idle coroutine for any name would hide a typo or a method NodeAPI lost)."""
+        if name not in _NODE_API:
+            raise AttributeError(f"{type(self).__name__} has no {name!r}: not a NodeAPI method")
+
         async def idle(*_args: Any, **_kwargs: Any) -> None:
             return None
 

@@ -117,12 +117,13 @@ class FileDecline(_Message):
 
 @dataclass(frozen=True, slots=True)
 class FileChunk(_Message):
-    """`data` belongs at byte `offset` of the file (1..MAX_CHUNK_SIZE bytes)."""
+    """`data` belongs at byte `offset` of the file (1..MAX_CHUNK_SIZE bytes). A received
+    chunk's data is a read-only view of the record it came in (no copy)."""
 
     TYPE: ClassVar[int] = 6
     transfer_id: bytes
     offset: int
-    data: bytes
+    data: bytes | memoryview
 
     def wire_fields(self) -> list[object]:
         return [6, self.transfer_id, self.offset, self.data]

@@ -104,8 +104,10 @@ Security events and alerts (monitoring.py; the records: p2pmsg.security_events)
       node polls these to pick up `p2pmsg alerts --ack` made while it runs)
 
 Transfers (transfers.py)
-  create_transfer(fp, *, transfer_id, direction, name, size, chunk_size, sha256=None, now,
-                  state="offered", source_path=None) -> TransferRecord
+  create_transfer(fp, **NewTransfer) -> TransferRecord;  insert_transfer(fp, **NewTransfer)
+      (the same without reading it back); NewTransfer: transfer_id, direction, name, size,
+      chunk_size, now, and optionally sha256, state="offered", source_path, bundle_id,
+      partial_path, bytes_done
   update_transfer(id, now, *, state=None, bytes_done=None, partial_path=..., error=...)
   finish_transfer(id, state, now, *, final_path=None, error=None, sha256=None)   final
       state; erases source/partial paths, keeps the record (and the digest, known at the end)

@@ -8,7 +8,7 @@ hash, times, outcome and, for a received file, where it landed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, Required, TypedDict, Unpack
 
 from p2pmsg.store.base import StoreBase, normalize_fingerprint
 from p2pmsg.store.records import (
@@ -27,6 +27,25 @@ _COLUMNS = (
 )
 _FROM = "FROM transfers t JOIN peers p ON p.id = t.peer_id"
 _FINAL_STATES = tuple(s for s in TRANSFER_STATES if s not in INCOMPLETE_TRANSFER_STATES)
+
+
+class NewTransfer(TypedDict):
+    """A transfer's first record. `bundle_id`: the folder offer it is one file of;
+    `partial_path`, `bytes_done`: a file of a folder offer recorded once its partial
+    file is open (one write, not two); `sha256` is known only at the end (version 2)."""
+
+    transfer_id: Required[bytes]
+    direction: Required[Direction]
+    name: Required[str]
+    size: Required[int]
+    chunk_size: Required[int]
+    now: Required[float]
+    sha256: NotRequired[bytes | None]
+    state: NotRequired[TransferState]  # "offered" when left out
+    source_path: NotRequired[str | None]
+    bundle_id: NotRequired[bytes | None]
+    partial_path: NotRequired[str | None]
+    bytes_done: NotRequired[int]
 
 
 class _Unchanged:
@@ -91,64 +110,18 @@ class TransfersMixin(StoreBase):
             rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} {where}", params).fetchall()
         return [self._transfer_from_row(row) for row in rows]
 
-    def create_transfer(
-        self,
-        peer: str | bytes,
-        *,
-        transfer_id: bytes,
-        direction: Direction,
-        name: str,
-        size: int,
-        chunk_size: int,
-        sha256: bytes | None = None,
-        now: float,
-        state: TransferState = "offered",
-        source_path: str | None = None,
-        bundle_id: bytes | None = None,
-        partial_path: str | None = None,
-        bytes_done: int = 0,
-    ) -> TransferRecord:
-        """Record an offer we made (`out`, with the source path) or received (`in`);
-        `bundle_id`: the folder offer it is one file of; `partial_path`, `bytes_done`: a
-        file of a folder offer recorded once its partial file is open (one write, not two)."""
-        self.insert_transfer(
-            peer,
-            transfer_id=transfer_id,
-            direction=direction,
-            name=name,
-            size=size,
-            chunk_size=chunk_size,
-            sha256=sha256,
-            now=now,
-            state=state,
-            source_path=source_path,
-            bundle_id=bundle_id,
-            partial_path=partial_path,
-            bytes_done=bytes_done,
-        )
-        record = self.get_transfer(transfer_id)
+    def create_transfer(self, peer: str | bytes, **fields: Unpack[NewTransfer]) -> TransferRecord:
+        """Record an offer we made (`out`, with the source path) or received (`in`), and
+        read the record back; the fields are `NewTransfer`'s."""
+        self.insert_transfer(peer, **fields)
+        record = self.get_transfer(fields["transfer_id"])
         assert record is not None
         return record
 
-    def insert_transfer(
-        self,
-        peer: str | bytes,
-        *,
-        transfer_id: bytes,
-        direction: Direction,
-        name: str,
-        size: int,
-        chunk_size: int,
-        sha256: bytes | None = None,
-        now: float,
-        state: TransferState = "offered",
-        source_path: str | None = None,
-        bundle_id: bytes | None = None,
-        partial_path: str | None = None,
-        bytes_done: int = 0,
-    ) -> None:
+    def insert_transfer(self, peer: str | bytes, **fields: Unpack[NewTransfer]) -> None:
         """`create_transfer` without reading the record back (a folder offer's files are
         recorded by the hundred: the read and its unsealing were a third of the call)."""
+        transfer_id = fields["transfer_id"]
         if len(transfer_id) != TRANSFER_ID_LEN:
             raise ValueError(f"a transfer id is {TRANSFER_ID_LEN} bytes")
         fp = normalize_fingerprint(peer)
@@ -160,18 +133,18 @@ class TransfersMixin(StoreBase):
                 (
                     transfer_id,
                     self._peer_id(conn, fp),
-                    direction,
-                    self._seal_path(transfer_id, "name", name),
-                    size,
-                    sha256,
-                    chunk_size,
-                    state,
-                    self._seal_path(transfer_id, "source_path", source_path),
-                    now,
-                    now,
-                    bundle_id,
-                    self._seal_path(transfer_id, "partial_path", partial_path),
-                    bytes_done,
+                    fields["direction"],
+                    self._seal_path(transfer_id, "name", fields["name"]),
+                    fields["size"],
+                    fields.get("sha256"),
+                    fields["chunk_size"],
+                    fields.get("state", "offered"),
+                    self._seal_path(transfer_id, "source_path", fields.get("source_path")),
+                    fields["now"],
+                    fields["now"],
+                    fields.get("bundle_id"),
+                    self._seal_path(transfer_id, "partial_path", fields.get("partial_path")),
+                    fields.get("bytes_done", 0),
                 ),
             )
 

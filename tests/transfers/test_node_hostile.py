@@ -201,6 +201,39 @@ async def test_disk_filling_up_mid_transfer_ends_cleanly(
     assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
 
 
+async def test_disk_full_when_a_small_file_is_written_and_verified_at_once(
+    make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file's chunks and file_done arrive together and are written and verified
+    in one step (incoming.py `_write_and_verify`): ENOSPC there ends it like any other."""
+    original = receiver.IncomingTransfer.open
+    filler = small_tmpfs / "filler"
+
+    def open_then_fill(self: receiver.IncomingTransfer, *args: Any, **kwargs: Any) -> int:
+        offset = original(self, *args, **kwargs)
+        with filler.open("wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        return offset
+
+    monkeypatch.setattr(receiver.IncomingTransfer, "open", open_then_fill)
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
+    await connect(alice, bob)
+    src = tmp_path / "small.bin"
+    write_random(src, 100 * 1024)
+    offer = await alice.send_file("bob", str(src))
+    received = await wait_final(bob, offer.id)
+    sent = await wait_final(alice, offer.id)
+    assert received.state == "failed" and "disk is full" in (received.error or "")
+    assert sent.state == "failed" and "disk is full" in (sent.error or "")
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+
+
 async def test_chat_is_not_stuck_behind_a_big_transfer(pair: Pair, tmp_path: Path) -> None:
     size = 200 * 1000 * 1000
     src = tmp_path / "big.bin"

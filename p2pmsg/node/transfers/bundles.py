@@ -52,7 +52,7 @@ from p2pmsg.node.transfers.actor import TransferActor, wire_reason
 from p2pmsg.node.transfers.folder import collect, make_fresh_folder
 from p2pmsg.node.transfers.incoming import IncomingActor
 from p2pmsg.node.transfers.manifest import ManifestError, check_manifest
-from p2pmsg.node.transfers.outgoing import OutgoingActor, decline_text
+from p2pmsg.node.transfers.outgoing import OutgoingActor, decline_text, store_new_outgoing
 from p2pmsg.node.transfers.progress import FINAL_STATES, PUBLISH_INTERVAL, Progress
 from p2pmsg.node.transfers.receiver import (
     IncomingTransfer,
@@ -459,7 +459,7 @@ class Bundles:
         collected = await asyncio.to_thread(collect, paths)
         bundle_id = new_id(self._m._rng)
         entries: list[tuple[str, int, str | None]] = [
-            (rel, size, str(source.resolve())) for rel, size, source in collected.entries
+            (rel, size, str(source)) for rel, size, source in collected.entries
         ]
         now = self._services.clock()
         await self._services.store.run(
@@ -980,18 +980,7 @@ def _record_started(store: Store, peer: str, senders: list[OutgoingTransfer], no
     """On the store thread: record a group of files as started (transferring), and read
     whether the peer is a verified contact (for their `file_sent` events)."""
     for sender in senders:
-        store.insert_transfer(
-            sender.peer,
-            transfer_id=sender.transfer_id,
-            direction="out",
-            name=sender.name,
-            size=sender.size,
-            chunk_size=sender.chunk_size,
-            now=now,
-            state="transferring",
-            source_path=str(sender.path),
-            bundle_id=sender.bundle_id,
-        )
+        store_new_outgoing(store, sender, now, "transferring")
     record = store.get_peer(peer)
     return bool(record is not None and record.verified)
 

@@ -32,10 +32,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from p2pmsg.errors import TransferError
+from p2pmsg.node.api import TransferState
 from p2pmsg.node.transfers.actor import Services, TransferActor, wire_reason
 from p2pmsg.node.transfers.progress import Progress
 from p2pmsg.node.transfers.sender import CHUNK_SIZE, DEFAULT_WINDOW, OutgoingTransfer
-from p2pmsg.protocol.messages import FileCancel, FileChunk, FileDone
+from p2pmsg.protocol.messages import FileCancel, FileChunk, FileDone, FileOffer
 from p2pmsg.store import Store
 
 #: Chunks read and sealed per turn of the loop. Each one is briefly three chunk-sized
@@ -54,6 +55,11 @@ CHUNKS_PER_READ = 4
 _ACTIVE = ("accepted", "transferring", "verifying")
 #: Bytes read before they are handed to the hasher thread in one go (16 read batches).
 HASH_BATCH = 1024 * 1024
+#: A file whose unhashed rest is at most this when its last chunk is read is hashed on
+#: the loop (~0.15 ms), so its chunks and file_done leave in one write: the hand-off
+#: to the hasher thread and back, and a write of its own for file_done (and a wake-up
+#: of the receiver for it), cost more than that per small file of a folder offer.
+INLINE_HASH_MAX = 256 * 1024
 
 
 class OutgoingActor(TransferActor):
@@ -85,6 +91,9 @@ class OutgoingActor(TransferActor):
         #: the offer went out with its chunks behind it (a file of an accepted folder
         #: offer, section 7.2): the receiver's answer can only confirm offset 0
         self.eager = False
+        #: an eager start's offer waits to go out in one write with the first chunks
+        #: (the offer first: the receiver takes the file from it)
+        self._offer_with_chunks = False
         #: an accept was acted on in this session: the receiver answers every offer, and
         #: the user's accept and the answer to a re-offer can both arrive in one session;
         #: only the first moves the stream (a second would restart it under the receiver)
@@ -124,9 +133,14 @@ class OutgoingActor(TransferActor):
         self._hash_later(sender.take_unhashed())
         if not channel.is_open:
             return  # the session went away while we read; its "session" item is queued
-        messages: list[FileChunk | FileDone] = list(batch)
+        messages: list[FileOffer | FileChunk | FileDone] = list(batch)
+        if self._offer_with_chunks:
+            self._offer_with_chunks = False
+            messages.insert(0, sender.offer())
         if sender.all_sent and not sender.done_sent:
-            if messages:  # sealed and sent while the hasher finishes the last batch
+            if self._hash_inline():
+                pass  # the digest is ready: file_done goes out with the chunks
+            elif messages:  # sealed and sent while the hasher finishes the last batch
                 channel.send_messages(messages)
                 messages = []
             await self._settle_hashing()
@@ -148,6 +162,7 @@ class OutgoingActor(TransferActor):
             channel = item[1]
             self.channel = channel  # type: ignore[assignment]
             self.answered = False
+            self._offer_with_chunks = False
             if channel is None:
                 self.eager = False  # the next session re-offers and waits for the offset
                 if state in _ACTIVE:
@@ -156,7 +171,10 @@ class OutgoingActor(TransferActor):
             elif state in ("offered", "paused", *_ACTIVE):
                 await self._ensure_sender()
                 assert self.sender is not None
-                self.send(self.sender.offer())
+                if self.eager and state == "transferring" and self.sender.next_offset == 0:
+                    self._offer_with_chunks = True  # sent by `_pump`, before any chunk
+                else:
+                    self.send(self.sender.offer())
         elif kind == "accept":
             if state not in ("offered", "paused", *_ACTIVE) or self.sender is None:
                 return  # a late duplicate; the offer it answers is gone
@@ -240,6 +258,17 @@ class OutgoingActor(TransferActor):
         batch, self._to_hash, self._to_hash_bytes = self._to_hash, [], 0
         self._hashing = self._hasher.submit(sender.absorb, batch)
 
+    def _hash_inline(self) -> bool:
+        """At the end of a file: hash a small unhashed rest right here, if the hasher
+        holds nothing of it (order is kept); whether everything read is now hashed."""
+        if self._to_hash_bytes > INLINE_HASH_MAX or self.sender is None:
+            return False
+        if self._hashing is not None and not self._hashing.done():
+            return False
+        batch, self._to_hash, self._to_hash_bytes = self._to_hash, [], 0
+        self.sender.absorb(batch)
+        return True
+
     async def _settle_hashing(self) -> None:
         """Wait until everything read is hashed."""
         self._hash_later([], flush=True)
@@ -281,10 +310,13 @@ class OutgoingActor(TransferActor):
             self._hasher = None
 
 
-def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> None:
-    """Record a new offer (runs on the store thread). No digest yet: it is made while
-    the file is sent (protocol version 2), and recorded when the transfer ends."""
-    store.create_transfer(
+def store_new_outgoing(
+    store: Store, sender: OutgoingTransfer, now: float, state: TransferState = "offered"
+) -> None:
+    """Record a file we send (runs on the store thread): a new offer, or a folder offer's
+    file as it starts ("transferring"). No digest yet: it is made while the file is sent
+    (protocol version 2), and recorded when the transfer ends."""
+    store.insert_transfer(
         sender.peer,
         transfer_id=sender.transfer_id,
         direction="out",
@@ -292,7 +324,7 @@ def store_new_outgoing(store: Store, sender: OutgoingTransfer, now: float) -> No
         size=sender.size,
         chunk_size=sender.chunk_size,
         now=now,
-        state="offered",
+        state=state,
         source_path=str(sender.path),
         bundle_id=sender.bundle_id,
     )

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
-from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 from p2pmsg.errors import P2PMsgError
@@ -27,9 +26,6 @@ from p2pmsg.ui.screens.dialogs import MainDialogs
 from p2pmsg.ui.screens.disappearing import DisappearingTimers
 from p2pmsg.ui.screens.group_commands import GroupCommands, GroupHost
 from p2pmsg.ui.timefmt import duration
-from p2pmsg.ui.widgets.composer import Composer
-from p2pmsg.ui.widgets.message_log import MessageLog
-from p2pmsg.ui.widgets.peer_list import PeerList
 
 
 def describe_unsendable(peer: PeerView) -> str:
@@ -46,35 +42,15 @@ def describe_unsendable(peer: PeerView) -> str:
 
 
 class CommandsHost(GroupHost, Protocol):
-    """What the commands need of the main screen."""
+    """What the commands need of the main screen: what the group commands need (the
+    log, composer, peer list, header and notices), and the one-to-one side."""
 
     @property
     def selected(self) -> str | None: ...
 
-    @property
-    def message_log(self) -> MessageLog: ...
-
-    @property
-    def composer(self) -> Composer: ...
-
-    @property
-    def peer_list(self) -> PeerList: ...
-
     def peer(self, fingerprint: str | None) -> PeerView | None: ...
 
-    def render_header(self) -> None: ...
-
     def action_search(self, text: str | None = None) -> None: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
     def run_worker(
         self,

@@ -39,6 +39,7 @@ from p2pmsg.node.api import (
 )
 from p2pmsg.ui.palette import DANGER, MUTED, OK, WARN
 from p2pmsg.ui.safe_text import clip, literal_content, printable
+from p2pmsg.ui.widgets.choice_list import ChoiceList
 
 #: The marker of a claimed name (no petname of the user's for that key).
 CLAIM_MARK = "~"
@@ -159,7 +160,7 @@ class CreateGroupScreen(ModalScreen[tuple[str, list[str]] | None]):
                 yield Static(
                     Content.styled("Members (space picks; only contacts you have met):", MUTED)
                 )
-                yield SelectionList[str](
+                yield ChoiceList(
                     *(Selection(_pick_label(p), p.fingerprint) for p in self._candidates),
                     id="group-members",
                 )
