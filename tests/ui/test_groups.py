@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Input, SelectionList
 
-from p2pmsg.node.api import GroupMessageView, IntroductionView, PeerView
+from p2pmsg.node.api import GroupMessageView, GroupReceiptsChanged, IntroductionView, PeerView
 from p2pmsg.ui import slash
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.groups import (
@@ -342,6 +342,12 @@ async def test_read_receipts_show_on_own_posts_and_list_on_demand() -> None:
         node.group_deliver(gid, 3, read=2)
         await settle(pilot, 0.2)
         assert any(line.endswith("starting now ✓✓ 3/3 read 2/3") for line in log.plain_lines())
+        # A receipt for a post older than the history shown does not add it at the end.
+        shown = log.plain_lines()
+        old = replace(node.group_posts[gid][-2], id=f"{fp_for('alice')}:99", text="ancient")
+        node.emit(GroupReceiptsChanged(gid, (replace(old, direction="out", read=3),)))
+        await settle(pilot, 0.2)
+        assert log.plain_lines() == shown
 
         composer = main.query_one(Composer)
         composer.focus()

@@ -714,7 +714,7 @@ class MainScreen(Screen[None]):
                     self._count_group_unread(event.message)
             elif isinstance(event, GroupReceiptsChanged):
                 if event.group == self.selected_group:
-                    log.add_messages(event.messages)  # "◷ 0/3" -> "✓✓ 3/3 read 1/3"
+                    log.update_messages(event.messages)  # "◷ 0/3" -> "✓✓ 3/3 read 1/3"
             elif isinstance(event, GroupChanged):
                 self._group_changed(event.group)
                 header_dirty = header_dirty or event.group.id == self.selected_group
