@@ -660,9 +660,9 @@ class Groups:
         if grown is None:
             return
         (_, was_read), (delivered, _) = grown
-        moved = [
-            p for p in replica.timeline() if p.author == self._me and was_read < p.seq <= delivered
-        ][-MAX_RECEIPT_EVENT_POSTS:]
+        first = max(was_read, delivered - MAX_RECEIPT_EVENT_POSTS) + 1
+        posts = (replica.shown_post(self._me, seq) for seq in range(first, delivered + 1))
+        moved = [p for p in posts if p is not None]
         if moved:
             views = tuple(self.message(replica, p) for p in moved)
             self._bus.publish(GroupReceiptsChanged(replica.group_id.hex(), views))
@@ -679,12 +679,13 @@ class Groups:
         self, replica: GroupReplica, message_id: str | None
     ) -> tuple[GroupMessageView, tuple[GroupReceiptView, ...]]:
         """Our post (the last, without an id) and each other current member's receipt."""
-        own = [p for p in replica.timeline() if p.author == self._me]
-        if message_id is None:
-            post = own[-1] if own else None
-        else:
-            key = parse_post_id(message_id)
-            post = next((p for p in own if (p.author, p.seq) == key), None)
+        post: GroupPost | None = None
+        if message_id is None:  # our newest post that counts
+            for seq in range(dict(replica.summary().posts).get(self._me, 0), 0, -1):
+                if (post := replica.shown_post(self._me, seq)) is not None:
+                    break
+        elif (key := parse_post_id(message_id)) is not None and key[0] == self._me:
+            post = replica.shown_post(*key)
         if post is None:
             what = "no post of yours" if message_id is None else f"no post of yours {message_id!r}"
             raise ConfigError(f"{what} in {replica.state.name!r}")

@@ -11,6 +11,7 @@ from p2pmsg.errors import GroupMalformedError
 from p2pmsg.protocol.groups.limits import MAX_AUTHORS, MAX_SEQ
 from p2pmsg.protocol.groups.sync import GroupSummary, receipt_of
 from p2pmsg.protocol.groups.wire import decode_group_message, encode_group_message
+from tests.protocol.groups.members import found, join
 
 GID = b"g" * 16
 A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
@@ -62,3 +63,15 @@ def test_a_receipt_is_clamped_to_what_the_member_holds_and_the_author_wrote() ->
     assert receipt_of(summary, B, written=2) == (2, 1)
     assert receipt_of(summary, C, written=4) == (0, 0)  # read but not held: nothing
     assert receipt_of(GroupSummary.empty(GID), A, written=4) == (0, 0)
+
+
+def test_a_post_of_the_timeline_is_found_by_its_key() -> None:
+    alice = found("alice", ["bob"])
+    bob = join("bob", alice.replica.create_op)
+    posts = [alice.replica.post(alice.me, 2.0 + i, f"p{i}") for i in range(3)]
+    bob.take(posts[0])
+    bob.take(posts[2])  # waits for posts[1]: not shown yet
+    assert alice.replica.shown_post(alice.fp, 3) == posts[2]
+    assert bob.replica.shown_post(alice.fp, 1) == posts[0]
+    assert bob.replica.shown_post(alice.fp, 3) is None
+    assert bob.replica.shown_post(alice.fp, 9) is None
