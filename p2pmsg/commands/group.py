@@ -1,4 +1,4 @@
-"""`p2pmsg group create|add|remove|leave|rename|list`: group conversations from the command line.
+"""`p2pmsg group create|add|remove|leave|rename|list|receipts`: groups from the command line.
 
 Each subcommand starts a node (dialling only the group's members), makes the signed
 change (docs/PROTOCOL.md, "Groups"), stores it, and hands it to the members it
@@ -6,7 +6,10 @@ reaches within `--wait` seconds. Members it does not reach get it from any membe
 they meet later, or from this profile's next node (`listen`, the app): nothing is
 lost by a member being away. Exit status 0 when the change is made and stored,
 1 on error (unknown peer or group, not allowed: only admins remove and rename, ...).
-`p2pmsg send --group NAME TEXT` posts to a group.
+`p2pmsg send --group NAME TEXT` posts to a group. `receipts` lists, for this profile's
+last post (or `--message ID`), which member holds it and which has read it, as the
+members' summaries told this profile (kept in its store; `--wait` lets the members
+met within it tell more).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from p2pmsg.commands._node import add_network_options, find_peer, json_line, running_node
 from p2pmsg.errors import ConfigError
-from p2pmsg.node.api import GroupView
+from p2pmsg.node.api import GroupMessageView, GroupReceiptView, GroupView
 from p2pmsg.node.node import Node
 from p2pmsg.sanitize import printable
 
@@ -53,7 +56,13 @@ def register(
     rename.add_argument("new_name", metavar="NEW", help="the group's new name")
     listing = sub.add_parser("list", parents=[common], help="the groups this profile is in")
     listing.add_argument("--json", action="store_true", help="one JSON object per group")
-    for action in (create, add, remove, leave, rename, listing):
+    receipts = sub.add_parser(
+        "receipts", parents=[common], help="who holds, and who read, your last post in a group"
+    )
+    receipts.add_argument("name", help="group name or id prefix")
+    receipts.add_argument("--message", metavar="ID", help="this post of yours, not the last")
+    receipts.add_argument("--json", action="store_true", help="one JSON object per member")
+    for action in (create, add, remove, leave, rename, listing, receipts):
         action.add_argument(
             "--wait",
             type=float,
@@ -83,6 +92,12 @@ async def _run(args: argparse.Namespace) -> int:
             if not views and not args.json:
                 print("no groups")
             return 0
+        if action == "receipts":
+            if args.wait:
+                await _hand_over(node, args.name, args.wait)
+            post, rows = await node.group_receipts(args.name, args.message)
+            _print_receipts(post, rows, args.json)
+            return 0
         if action == "create":
             peers = [p.strip() for p in args.members.split(",") if p.strip()]
             if not peers:
@@ -97,7 +112,7 @@ async def _run(args: argparse.Namespace) -> int:
             view = await node.rename_group(args.name, args.new_name)
         else:
             view = await node.leave_group(args.name)
-        live, total = await _hand_over(node, view, args.wait)
+        live, total = await _hand_over(node, view.id, args.wait)
     print(_line(view))
     if total:
         print(
@@ -107,10 +122,10 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _hand_over(node: Node, view: GroupView, wait: float) -> tuple[int, int]:
+async def _hand_over(node: Node, group: str, wait: float) -> tuple[int, int]:
     """Give the dialled members up to `wait` seconds to connect (each session that comes
-    up exchanges summaries, which hands the change over)."""
-    replica = node.groups_service.find(view.id)
+    up exchanges summaries, which hands the change over, and brings their receipts)."""
+    replica = node.groups_service.find(group)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     live, total = node.groups_service.reachable(replica)
@@ -119,6 +134,25 @@ async def _hand_over(node: Node, view: GroupView, wait: float) -> tuple[int, int
         live, total = node.groups_service.reachable(replica)
     await asyncio.sleep(0.2 if live else 0)  # let the summaries cross before the bye
     return live, total
+
+
+def _print_receipts(
+    post: GroupMessageView, rows: tuple[GroupReceiptView, ...], as_json: bool
+) -> None:
+    if as_json:
+        for r in rows:
+            record = {"message": post.id, "fingerprint": r.fingerprint, "name": r.name}
+            print(json_line({**record, "delivered": r.delivered, "read": r.read}))
+        return
+    n = post.recipients
+    seq = post.id.rpartition(":")[2]
+    print(
+        f'{printable(post.group_name)}: your post {seq} "{printable(post.text[:40])}": '
+        f"delivered {post.delivered}/{n}, read {post.read}/{n}"
+    )
+    for r in rows:
+        state = "read" if r.read else "delivered, not read" if r.delivered else "not delivered"
+        print(f"  {printable(r.name)} ({r.fingerprint[:16]}): {state}")
 
 
 def _record(view: GroupView) -> dict[str, Any]:

@@ -130,7 +130,8 @@ class GroupView:
 class GroupMessageView:
     """A group post. `id` is "<author fingerprint>:<seq>" (unique per group); `group`
     the group id. For our own posts `delivered` counts the other current members whose
-    anti-entropy summary shows they hold it, out of `recipients`."""
+    anti-entropy summary shows they hold it, out of `recipients`, and `read` those whose
+    summary says they read it (`Node.group_receipts` lists them)."""
 
     id: str
     group: str
@@ -143,6 +144,18 @@ class GroupMessageView:
     ttl: int | None = None
     delivered: int = 0
     recipients: int = 0
+    read: int = 0
+
+
+@dataclass(frozen=True)
+class GroupReceiptView:
+    """One other current member's receipt for our post: `name` as in `GroupMemberView`
+    (petname first, else the group's claim; raw: sanitise before printing)."""
+
+    fingerprint: str
+    name: str
+    delivered: bool
+    read: bool
 
 
 @dataclass(frozen=True)
@@ -308,6 +321,15 @@ class GroupMessageReceived:
 
 
 @dataclass(frozen=True)
+class GroupReceiptsChanged:
+    """Members' summaries moved the receipts of our own posts: `messages` as they now
+    stand (at most the last 200 of them changed)."""
+
+    group: str
+    messages: tuple[GroupMessageView, ...]
+
+
+@dataclass(frozen=True)
 class GroupChanged:
     """A group was joined, or its members, admins or name changed."""
 
@@ -441,6 +463,7 @@ NodeEvent = (
     | PairingFinished
     | GroupMessageReceived
     | GroupChanged
+    | GroupReceiptsChanged
 )
 
 
@@ -587,6 +610,18 @@ class NodeAPI(Protocol):
         self, group: str, message_id: str, timeout: float
     ) -> GroupMessageView:
         """The post once every current member holds it, or as it stands at `timeout`."""
+        ...
+
+    async def mark_group_read(self, group: str) -> None:
+        """The user saw the group's posts (its conversation is open): raise our read
+        marks and tell the connected members (their receipts)."""
+        ...
+
+    async def group_receipts(
+        self, group: str, message_id: str | None = None
+    ) -> tuple[GroupMessageView, tuple[GroupReceiptView, ...]]:
+        """Our post (the last one without `message_id`) and, per other current member,
+        whether it holds and has read it (`ConfigError` if we posted none)."""
         ...
 
     async def enter_pairing_code(self, peer: str, code: str, timeout: float) -> PairingOutcome:

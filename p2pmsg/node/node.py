@@ -52,6 +52,7 @@ from p2pmsg.node.api import (
     AlertStateChanged,
     AlertView,
     GroupMessageView,
+    GroupReceiptView,
     GroupView,
     MessageStatus,
     MessageStatusChanged,
@@ -671,6 +672,14 @@ class Node:
     ) -> GroupMessageView:
         replica = self.groups_service.find(group)
         return await self.groups_service.wait_delivered(replica, message_id, timeout)
+
+    async def mark_group_read(self, group: str) -> None:
+        await self.groups_service.mark_read(self.groups_service.find(group))
+
+    async def group_receipts(
+        self, group: str, message_id: str | None = None
+    ) -> tuple[GroupMessageView, tuple[GroupReceiptView, ...]]:
+        return self.groups_service.receipts(self.groups_service.find(group), message_id)
 
     async def _member_info(self, peer: str) -> MemberInfo:
         """A peer to name in a group: its pinned key (a group names keys, not names),

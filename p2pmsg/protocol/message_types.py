@@ -324,12 +324,14 @@ class GroupPostMessage(_Message):
 @dataclass(frozen=True, slots=True)
 class GroupSummaryMessage(_Message):
     """Anti-entropy: per author, the highest contiguous op and post seq the sender
-    handled in one group (`p2pmsg.protocol.groups.GroupSummary` on the wire)."""
+    handled in one group, and the highest post seq its user has read
+    (`p2pmsg.protocol.groups.GroupSummary` on the wire)."""
 
     TYPE: ClassVar[int] = 21
     group_id: bytes
     ops: tuple[tuple[bytes, int], ...]
     posts: tuple[tuple[bytes, int], ...]
+    read: tuple[tuple[bytes, int], ...] = ()
 
     def wire_fields(self) -> list[object]:
         return [
@@ -337,6 +339,7 @@ class GroupSummaryMessage(_Message):
             self.group_id,
             [[fp, seq] for fp, seq in self.ops],
             [[fp, seq] for fp, seq in self.posts],
+            [[fp, seq] for fp, seq in self.read],
         ]
 
 

@@ -574,13 +574,14 @@ def _parse_group_item(obj: list[object], window: TimeWindow) -> AppMessage:
 
 def _parse_group_summary(obj: list[object], window: TimeWindow) -> GroupSummaryMessage:
     """A summary is the sending member's own: a defect in it is this peer's."""
-    _, group_id, ops, posts = obj
+    _, group_id, ops, posts, read = obj
     _bin("group_summary", "group_id", group_id, GROUP_ID_SIZE)
     try:
         return GroupSummaryMessage(
             group_id,  # type: ignore[arg-type]
             parse_marks("ops", ops),
             parse_marks("posts", posts),
+            parse_marks("read", read),
         )
     except GroupError as exc:
         raise RemoteProtocolError(str(exc)) from None
@@ -608,7 +609,7 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     18: ("bundle_offer", 7, _parse_bundle_offer),
     19: ("group_op", 3, _parse_group_item),
     20: ("group_post", 3, _parse_group_item),
-    21: ("group_summary", 4, _parse_group_summary),
+    21: ("group_summary", 5, _parse_group_summary),
 }
 
 #: Arity of the messages whose shape protocol version 1 had otherwise: a version-1

@@ -133,6 +133,10 @@ Introductions (introductions.py, schema v11)
       (key, group), at most MAX_PER_PEER per key; PeerRecord.introductions carries them;
       introductions(fp) -> tuple[Introduction, ...]
 
+Group receipts (group_receipts.py, schema v12)
+  raise_group_marks(group_id, [GroupMark]) -> the marks that grew   (member, author) ->
+      (delivered, read) post seqs, only ever raised;  group_marks(group_id) -> [GroupMark]
+
 Settings (settings.py)
   load_settings() -> Settings (typed, defaults filled);  update_settings(**values) -> Settings
       (validated, all or nothing, ConfigError);  reset_setting(name) -> Settings
@@ -143,6 +147,7 @@ Benchmark: `python -m p2pmsg.store.bench` or `bench.measure_hot_path(dir)`.
 from __future__ import annotations
 
 from p2pmsg.store.async_store import AsyncStore
+from p2pmsg.store.group_receipts import GroupMark
 from p2pmsg.store.groups import GroupStoreFullError, StoredGroup, StoredGroupItem
 from p2pmsg.store.monitoring import AlertStateChange
 from p2pmsg.store.records import (
@@ -167,6 +172,7 @@ __all__ = [
     "AsyncStore",
     "BundleRecord",
     "EnqueuedBatch",
+    "GroupMark",
     "GroupStoreFullError",
     "HandshakeOutcome",
     "IncomingAdmission",

@@ -372,6 +372,22 @@ def _v11_introductions(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID""")
 
 
+def _v12_group_receipts(conn: sqlite3.Connection) -> None:
+    """Group receipts (store/group_receipts.py): how far a member holds (`delivered`) and
+    has read (`read`) an author's posts, as post seqs; marks only grow. The node keeps
+    the other members' marks for its own posts and its own read marks for the others'
+    posts, so at most two rows per key a group ever had. No content: structure only."""
+    conn.execute("""
+        CREATE TABLE group_receipts (
+            group_id  BLOB NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            member    BLOB NOT NULL CHECK (length(member) = 32),
+            author    BLOB NOT NULL CHECK (length(author) = 32),
+            delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered >= 0),
+            read      INTEGER NOT NULL DEFAULT 0 CHECK (read >= 0),
+            PRIMARY KEY (group_id, member, author)
+        ) WITHOUT ROWID""")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -384,6 +400,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v9_bundles,
     _v10_groups,
     _v11_introductions,
+    _v12_group_receipts,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,6 +16,7 @@ from types import TracebackType
 from p2pmsg.errors import StoreError, StoreKeyError
 from p2pmsg.store.base import open_connection
 from p2pmsg.store.bundles import BundlesMixin
+from p2pmsg.store.group_receipts import GroupReceiptsMixin
 from p2pmsg.store.groups import GroupsMixin
 from p2pmsg.store.introductions import IntroductionsMixin
 from p2pmsg.store.messages import MessagesMixin
@@ -43,6 +44,7 @@ class Store(
     BundlesMixin,
     GroupsMixin,
     IntroductionsMixin,
+    GroupReceiptsMixin,
 ):
     """The profile's encrypted SQLite store. Open with `Store.open(path, data_key)`."""
 

@@ -43,6 +43,23 @@ def test_create_list_post_and_queue_through_the_cli(tmp_path: Path) -> None:
     got = alice.wait_for(lambda o: o.get("event") == "group_message_received", 10)
     assert got["group"] == group["id"] and got["message"]["text"] == "hello team"
     assert got["message"]["id"] == result["id"]
+    # The receipts bob's node stored: alice holds the post (a `listen` reads nothing).
+    receipts = run(
+        tmp_path, "bob", "group", "receipts", "team", "--json", "--wait", "0", "--no-discovery"
+    )
+    assert receipts.returncode == 0, receipts.stderr
+    (row,) = [json.loads(line) for line in receipts.stdout.splitlines()]
+    assert row == {
+        "message": result["id"],
+        "fingerprint": alice_fp,
+        "name": "alice",
+        "delivered": True,
+        "read": False,
+    }
+    text = run(tmp_path, "bob", "group", "receipts", "team", "--wait", "0", "--no-discovery")
+    assert text.returncode == 0, text.stderr
+    assert 'your post 1 "hello team": delivered 1/1, read 0/1' in text.stdout
+    assert f"alice ({alice_fp[:16]}): delivered, not read" in text.stdout
     stop(alice)
 
     queued = run(

@@ -92,3 +92,47 @@ def test_the_caps_refuse_the_whole_batch(store: Store, monkeypatch: pytest.Monke
         store.save_group_items(b"\x01" * 16, alice.fingerprint, rows[:1], 1.0)
     assert store.delete_group(replica.group_id)
     assert store.load_group(replica.group_id) is None
+
+
+def test_receipt_marks_persist_and_only_grow(db_path: Path, data_key: bytes) -> None:
+    from p2pmsg.store import GroupMark
+
+    alice, replica = _team()
+    gid, me, bob, carol = replica.group_id, alice.fingerprint, b"b" * 32, b"c" * 32
+    with Store.open(db_path, data_key) as store:
+        store.save_group_items(gid, me, _rows(replica), 30.0)
+        assert store.group_marks(gid) == []
+        grown = store.raise_group_marks(gid, [GroupMark(bob, me, 2, 1), GroupMark(carol, me, 1, 0)])
+        assert grown == [GroupMark(bob, me, 2, 1), GroupMark(carol, me, 1, 0)]
+        # Lower or equal claims change nothing; a higher one raises only what grew.
+        assert store.raise_group_marks(gid, [GroupMark(bob, me, 1, 1)]) == []
+        assert store.raise_group_marks(gid, [GroupMark(bob, me, 1, 2)]) == [
+            GroupMark(bob, me, 2, 2)
+        ]
+        with pytest.raises(ValueError):
+            store.raise_group_marks(gid, [GroupMark(bob[:31], me, 1, 1)])
+    with Store.open(db_path, data_key) as store:
+        assert store.group_marks(gid) == [GroupMark(bob, me, 2, 2), GroupMark(carol, me, 1, 0)]
+        assert store.delete_group(gid)
+        assert store.group_marks(gid) == []
+
+
+def test_a_version_11_file_keeps_its_groups_and_gets_receipts(
+    db_path: Path, data_key: bytes
+) -> None:
+    from p2pmsg.store import GroupMark
+    from p2pmsg.store.schema import SCHEMA_VERSION
+    from tests.store.test_schema import _undo_v12
+
+    alice, replica = _team()
+    gid = replica.group_id
+    with Store.open(db_path, data_key) as store:
+        store.save_group_items(gid, alice.fingerprint, _rows(replica), 30.0)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    _undo_v12(conn)
+    conn.close()
+    with Store.open(db_path, data_key) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.group_ids() == [gid] and store.group_marks(gid) == []
+        mark = GroupMark(b"b" * 32, alice.fingerprint, 3, 3)
+        assert store.raise_group_marks(gid, [mark]) == [mark]

@@ -27,6 +27,8 @@ from p2pmsg.node.api import (
     GroupMemberView,
     GroupMessageReceived,
     GroupMessageView,
+    GroupReceiptsChanged,
+    GroupReceiptView,
     GroupView,
     MessageReceived,
     MessageStatusChanged,
@@ -382,12 +384,20 @@ class FakeNode:
         self.emit(GroupMessageReceived(group, post))
         return post
 
-    def group_deliver(self, group: str, delivered: int) -> None:
-        """Members' summaries acknowledged our posts (polled by the app, no event)."""
+    def group_deliver(self, group: str, delivered: int, read: int = 0) -> None:
+        """Members' summaries acknowledged our posts: the first `delivered` other members
+        hold them, the first `read` have read them (`GroupReceiptsChanged`, as the node)."""
+        before = self.group_posts[group]
         self.group_posts[group] = [
-            replace(p, delivered=min(delivered, p.recipients)) if p.direction == "out" else p
-            for p in self.group_posts[group]
+            replace(p, delivered=min(delivered, p.recipients), read=min(read, p.recipients))
+            if p.direction == "out"
+            else p
+            for p in before
         ]
+        now = self.group_posts[group]
+        changed = tuple(p for p, was in zip(now, before, strict=True) if p != was)
+        if changed:
+            self.emit(GroupReceiptsChanged(group, changed))
 
     def _group(self, group: str) -> GroupView:
         hits = [g for g in self.group_views.values() if group in (g.id, g.name)]
@@ -784,3 +794,21 @@ class FakeNode:
         self, group: str, message_id: str, timeout: float
     ) -> GroupMessageView:
         return next(p for p in self.group_posts[self._group(group).id] if p.id == message_id)
+
+    async def mark_group_read(self, group: str) -> None:
+        self.calls.append(("mark_group_read", self._group(group).id))
+
+    async def group_receipts(
+        self, group: str, message_id: str | None = None
+    ) -> tuple[GroupMessageView, tuple[GroupReceiptView, ...]]:
+        view = self._group(group)
+        own = [p for p in self.group_posts[view.id] if p.direction == "out"]
+        post = own[-1] if message_id is None and own else None
+        post = next((p for p in own if p.id == message_id), post)
+        if post is None:
+            raise ConfigError(f"no post of yours in {view.name!r}")
+        others = [m for m in view.members if not m.me]
+        return post, tuple(
+            GroupReceiptView(m.fingerprint, m.name, i < post.delivered, i < post.read)
+            for i, m in enumerate(others)
+        )

@@ -2,7 +2,8 @@
 record layer, signed group items, anti-entropy and SQLite; nothing faked below the
 app. Alice creates "team" with bob and carol from the dialog; bob's app lists the
 group as it arrives and shows alice's post under her claimed name; bob's reply
-reaches alice; alice's delivery count reaches ✓✓ 2/2; carol is removed from the
+reaches alice; alice's delivery count reaches ✓✓ 2/2, read 1/2 (bob has the group
+open, carol has no app); carol is removed from the
 member pane and bob's app says so; bob's attempt to remove the creator is
 refused and said."""
 
@@ -98,8 +99,10 @@ async def test_a_group_made_in_the_app_reaches_real_members(tmp_path: Path) -> N
             assert any("~alice │ hello team" in line for line in log_b.plain_lines())
             log_a = main_a.query_one(MessageLog)
             await _until(
-                lambda: any(line.endswith("[b]x[/b] ✓✓ 2/2") for line in log_a.plain_lines()),
-                f"alice's delivery count {log_a.plain_lines()[-3:]}",
+                lambda: any(
+                    line.endswith("[b]x[/b] ✓✓ 2/2 read 1/2") for line in log_a.plain_lines()
+                ),
+                f"alice's receipts {log_a.plain_lines()[-3:]}",
             )
 
             composer_b = main_b.query_one(Composer)

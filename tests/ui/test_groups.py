@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Input, SelectionList
 
-from p2pmsg.node.api import GroupMessageView, IntroductionView, PeerView
+from p2pmsg.node.api import GroupMessageView, GroupReceiptsChanged, IntroductionView, PeerView
 from p2pmsg.ui import slash
 from p2pmsg.ui.app import P2PMsgApp
 from p2pmsg.ui.screens.groups import (
@@ -88,6 +88,7 @@ def test_group_delivery_counts() -> None:
     post = GroupMessageView("a:1", "g", "team", "a", "me", "out", "hi", T0, recipients=3)
     assert group_delivery(post) == "◷ 0/3"
     assert group_delivery(replace(post, delivered=2)) == "✓✓ 2/3"
+    assert group_delivery(replace(post, delivered=3, read=2)) == "✓✓ 3/3 read 2/3"
     assert group_delivery(replace(post, recipients=0)) == ""
 
 
@@ -157,7 +158,7 @@ async def test_composer_posts_to_the_open_group_and_delivery_counts_update() -> 
         log = main.query_one(MessageLog)
         assert any(line.endswith("three ◷ 0/3") for line in log.plain_lines())
         node.group_deliver(gid, 3)  # every member's summary covers them now
-        await settle(pilot, 1.3)  # polled once a second
+        await settle(pilot, 0.2)  # an event, not polled
         assert any(line.endswith("three ✓✓ 3/3") for line in log.plain_lines())
         # A live post from a member lands in the open conversation, not as unread.
         node.group_receive(gid, "dave", "seen it")
@@ -312,3 +313,51 @@ def test_the_member_pane_says_who_introduced_a_first_seen_key_inertly() -> None:
     assert "\x1b" not in text and "\n" not in text
     assert trust_text(replace(peer, verified=True))[0] == "✔ verified"
     assert trust_text(replace(peer, introduced_by=()))[0] == "first seen, not verified"
+
+
+async def test_read_receipts_show_on_own_posts_and_list_on_demand() -> None:
+    """Opening the group marks it read (the chats' rule); members' read marks show as
+    "✓✓ 3/3 read 1/3" without polling; /group receipts lists who, petnames first and
+    hostile claimed names sanitised."""
+    node, gid = group_node()
+    team = node.group_views[gid]
+    erin = next(m for m in team.members if m.name == "erin")
+    hostile = replace(erin, name="erin\x1b[2J\u202e")
+    node.group_views[gid] = replace(
+        team, members=tuple(hostile if m is erin else m for m in team.members)
+    )
+    node.peer_views[fp_for("bob")] = replace(node.peer_views[fp_for("bob")], local_name="Robert")
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        assert ("mark_group_read", gid) in node.calls
+        node.calls.clear()
+        node.group_receive(gid, "dave", "new one")  # shown in the open group: read too
+        await settle(pilot, 0.8)
+        assert ("mark_group_read", gid) in node.calls
+        log = main.query_one(MessageLog)
+        node.group_deliver(gid, 3, read=1)
+        await settle(pilot, 0.2)
+        assert any(line.endswith("starting now ✓✓ 3/3 read 1/3") for line in log.plain_lines())
+        node.group_deliver(gid, 3, read=2)
+        await settle(pilot, 0.2)
+        assert any(line.endswith("starting now ✓✓ 3/3 read 2/3") for line in log.plain_lines())
+        # A receipt for a post older than the history shown does not add it at the end.
+        shown = log.plain_lines()
+        old = replace(node.group_posts[gid][-2], id=f"{fp_for('alice')}:99", text="ancient")
+        node.emit(GroupReceiptsChanged(gid, (replace(old, direction="out", read=3),)))
+        await settle(pilot, 0.2)
+        assert log.plain_lines() == shown
+
+        composer = main.query_one(Composer)
+        composer.focus()
+        await pilot.press(*"/group receipts", "enter")
+        await settle(pilot, 0.3)
+        text = "\n".join(log.plain_lines())
+        assert 'your last post "starting now": ✓✓ 3/3 read 2/3' in text
+        others = [m for m in node.group_views[gid].members if not m.me]
+        labels = ["Robert" if m.name == "bob" else f"~{m.name}" for m in others]
+        assert "read: " in text and "holds it, not read: " in text
+        assert "\x1b" not in text and "\u202e" not in text
+        read_line = next(line for line in log.plain_lines() if line.startswith("· read: "))
+        assert labels[0] in read_line and labels[1] in read_line

@@ -18,8 +18,10 @@ I/O around them:
 * Receipts: after a batch of items from a peer, we send that peer our summary
   for the groups it touched (only when it changed, so two members never
   ping-pong). The summaries a member sends are its acknowledgements: a post is
-  delivered to a member once that member's summary covers its seq. They are kept
-  in memory: after a restart the next session's summaries tell it again.
+  delivered to a member once that member's summary covers its seq, and read once
+  its read marks do (group_receipts.py keeps them, in the store, only raised;
+  `GroupReceiptsChanged` tells the UI). Our own read marks (`mark_read`: the user
+  has the conversation open) go out in our summaries to the connected members.
 * Joining: a member that adds us sends the group's history, create first. An
   unknown group's create is held as a *candidate* (at most 16, 2 per peer who
   brought one, timed out), fed the items that follow, and joined (stored,
@@ -45,8 +47,8 @@ I/O around them:
   history), shown with the key from its first session on (`_introduce`); a note
   is a hint and changes no trust state.
 
-Not yet (issue 18, later steps): read receipts, disappearing group posts (`ttl` is
-carried and shown, not enforced).
+Not yet (issue 18, later steps): disappearing group posts (`ttl` is carried and
+shown, not enforced).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from p2pmsg.crypto.identity import Identity
@@ -68,9 +70,17 @@ from p2pmsg.errors import (
     P2PMsgError,
     UnknownGroupError,
 )
-from p2pmsg.node.api import GroupChanged, GroupMessageReceived, GroupMessageView, GroupView
+from p2pmsg.node.api import (
+    GroupChanged,
+    GroupMessageReceived,
+    GroupMessageView,
+    GroupReceiptsChanged,
+    GroupReceiptView,
+    GroupView,
+)
 from p2pmsg.node.bus import EventBus
 from p2pmsg.node.channel import Channel
+from p2pmsg.node.services.group_receipts import GroupReceipts
 from p2pmsg.node.services.group_views import (
     author_name,
     group_view,
@@ -125,6 +135,8 @@ CANDIDATE_TIMEOUT = 60.0
 MAX_QUEUED_BATCHES = 1024
 #: How often waiting items are checked against the gap timeout (seconds).
 TIMER_INTERVAL = 5.0
+#: Own posts one `GroupReceiptsChanged` carries at most (the newest: what a UI shows).
+MAX_RECEIPT_EVENT_POSTS = 200
 
 Key = tuple[str, bytes, int]  # (kind, author, seq)
 #: What the user's directory says of a key: "contact", "stranger" or "refused"
@@ -168,7 +180,7 @@ def _wire(item: GroupOp | GroupPost) -> GroupMessage:
 
 
 def _summary_message(summary: GroupSummary) -> GroupSummaryMessage:
-    return GroupSummaryMessage(summary.group_id, summary.ops, summary.posts)
+    return GroupSummaryMessage(summary.group_id, summary.ops, summary.posts, summary.read)
 
 
 class Groups:
@@ -206,11 +218,10 @@ class Groups:
         self._stored: dict[bytes, set[Key]] = {}
         self._candidates: dict[bytes, _Candidate] = {}
         self._channels: dict[str, Channel] = {}
-        # (group, member fp hex) -> the member's last summary: its acknowledgements.
-        self._acks: dict[tuple[bytes, str], GroupSummary] = {}
+        # Members' receipts for our posts, and our read marks (both in the store).
+        self._receipts = GroupReceipts(self._me, store)
         # (peer, group) -> the summary we last sent it in this session.
         self._told: dict[tuple[str, bytes], GroupSummary] = {}
-        self._acked = asyncio.Event()
         self._queue: asyncio.Queue[tuple[Channel, Sequence[GroupMessage]]] = asyncio.Queue(
             MAX_QUEUED_BATCHES
         )
@@ -254,6 +265,7 @@ class Groups:
         self._replicas[group_id] = replica
         self._stored[group_id] = {_key(i) for i in _held(replica)}
         self._note_inviter(replica)
+        await self._receipts.load(group_id)
 
     # --- sessions --------------------------------------------------------------------
 
@@ -294,7 +306,7 @@ class Groups:
 
     def _tell(self, channel: Channel, replica: GroupReplica) -> None:
         """Send our summary for `replica` unless this session already has this one."""
-        summary = replica.summary()
+        summary = self._summary(replica)
         key = (channel.peer, replica.group_id)
         if self._told.get(key) == summary or not channel.is_open:
             return
@@ -317,7 +329,7 @@ class Groups:
         now = self._clock()
         for message in messages:
             if type(message) is GroupSummaryMessage:
-                answers.extend(self._on_summary(channel, message))
+                answers.extend(await self._on_summary(channel, message))
                 continue
             try:
                 item: GroupOp | GroupPost = (
@@ -364,8 +376,10 @@ class Groups:
             return
         candidate.replica.receive(item, now)
 
-    def _on_summary(self, channel: Channel, message: GroupSummaryMessage) -> list[GroupMessage]:
-        summary = GroupSummary(message.group_id, message.ops, message.posts)
+    async def _on_summary(
+        self, channel: Channel, message: GroupSummaryMessage
+    ) -> list[GroupMessage]:
+        summary = GroupSummary(message.group_id, message.ops, message.posts, message.read)
         replica = self._replicas.get(summary.group_id)
         peer = channel.peer
         if replica is None:
@@ -383,8 +397,7 @@ class Groups:
             if not replica.state.history_of(fp):
                 return []
             return [_wire(i) for i in replica.missing_for(summary) if type(i) is GroupOp]
-        self._acks[(summary.group_id, peer)] = summary
-        self._acked.set()
+        await self._acknowledged(replica, fp, summary)
         missing = [_wire(item) for item in replica.missing_for(summary)]
         if self._shares(replica, peer) and self._ahead_of_us(replica, summary):
             self._tell(channel, replica)
@@ -635,6 +648,60 @@ class Groups:
 
     # --- views and receipts ------------------------------------------------------------
 
+    def _summary(self, replica: GroupReplica) -> GroupSummary:
+        """The replica's summary with our read marks (what we send)."""
+        return replace(replica.summary(), read=self._receipts.read_marks(replica))
+
+    async def _acknowledged(
+        self, replica: GroupReplica, member: bytes, summary: GroupSummary
+    ) -> None:
+        """A member's summary as its receipt: tell the UI which of our posts it moved."""
+        grown = await self._receipts.acknowledge(replica, member, summary)
+        if grown is None:
+            return
+        (_, was_read), (delivered, _) = grown
+        first = max(was_read, delivered - MAX_RECEIPT_EVENT_POSTS) + 1
+        posts = (replica.shown_post(self._me, seq) for seq in range(first, delivered + 1))
+        moved = [p for p in posts if p is not None]
+        if moved:
+            views = tuple(self.message(replica, p) for p in moved)
+            self._bus.publish(GroupReceiptsChanged(replica.group_id.hex(), views))
+
+    async def mark_read(self, replica: GroupReplica) -> None:
+        """The user sees the group's posts: raise our read marks, tell connected members."""
+        if not await self._receipts.mark_read(replica):
+            return
+        for peer, channel in list(self._channels.items()):
+            if self._shares(replica, peer):
+                self._tell(channel, replica)
+
+    def receipts(
+        self, replica: GroupReplica, message_id: str | None
+    ) -> tuple[GroupMessageView, tuple[GroupReceiptView, ...]]:
+        """Our post (the last, without an id) and each other current member's receipt."""
+        post: GroupPost | None = None
+        if message_id is None:  # our newest post that counts
+            for seq in range(dict(replica.summary().posts).get(self._me, 0), 0, -1):
+                if (post := replica.shown_post(self._me, seq)) is not None:
+                    break
+        elif (key := parse_post_id(message_id)) is not None and key[0] == self._me:
+            post = replica.shown_post(*key)
+        if post is None:
+            what = "no post of yours" if message_id is None else f"no post of yours {message_id!r}"
+            raise ConfigError(f"{what} in {replica.state.name!r}")
+        members = self.view(replica).members
+        rows = []
+        for member in members:
+            if member.me:
+                continue
+            delivered, read = self._receipts.of(replica.group_id, bytes.fromhex(member.fingerprint))
+            rows.append(
+                GroupReceiptView(
+                    member.fingerprint, member.name, delivered >= post.seq, read >= post.seq
+                )
+            )
+        return self.message(replica, post), tuple(rows)
+
     def find(self, query: str) -> GroupReplica:
         """A group by its name (case-insensitive) or an id prefix of at least 4 hex digits."""
         wanted = query.strip().casefold()
@@ -656,13 +723,14 @@ class Groups:
 
     def message(self, replica: GroupReplica, post: GroupPost) -> GroupMessageView:
         recipients = [fp for fp in replica.state.members if fp != self._me]
-        delivered = 0
+        delivered = read = 0
         if post.author == self._me:
             for fp in recipients:
-                ack = self._acks.get((replica.group_id, fp.hex()))
-                if ack is not None and dict(ack.posts).get(post.author, 0) >= post.seq:
-                    delivered += 1
-        return message_view(replica, post, self._me, self._local_name, delivered, len(recipients))
+                has, seen = self._receipts.of(replica.group_id, fp)
+                delivered += has >= post.seq
+                read += seen >= post.seq
+        view = message_view(replica, post, self._me, self._local_name, delivered, len(recipients))
+        return replace(view, read=read) if read else view
 
     def reachable(self, replica: GroupReplica) -> tuple[int, int]:
         """(other current members with a live session now, other current members)."""
@@ -691,6 +759,6 @@ class Groups:
             left = deadline - loop.time()
             if view.delivered >= view.recipients or left <= 0:
                 return view
-            self._acked.clear()
+            self._receipts.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acked.wait(), left)
+                await asyncio.wait_for(self._receipts.changed.wait(), left)

@@ -181,6 +181,11 @@ class GroupReplica:
         the key of a post never changes)."""
         return sorted((self._posts[k] for k in self._shown), key=lambda p: p.order)
 
+    def shown_post(self, author: bytes, seq: int) -> GroupPost | None:
+        """One post of the timeline by its key, without sorting it."""
+        key = (author, seq)
+        return self._posts[key] if key in self._shown else None
+
     def held_ops(self) -> list[GroupOp]:
         return sorted(self._ops.values(), key=lambda op: op.order)
 

@@ -8,6 +8,11 @@ then posts in display order. An answer carries at most `limit` items: the
 receiver's next summary asks for the rest. Nothing here trusts the peer's
 summary beyond its shape: a summary claiming more than it holds only means
 it is sent less.
+
+A summary also carries the sender's read marks (`read`): per author, the highest
+post seq the member's user has read. With its `posts` marks it is the author's
+receipt: `receipt_of` reads, for one author, how far a member holds and has read
+that author's posts, clamped to what the member holds and the author wrote.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ class GroupSummary:
     group_id: bytes
     ops: Marks
     posts: Marks
+    #: Per author, the highest post seq the member's user has read (a claim, shown
+    #: to nobody but that author; `receipt_of` clamps it).
+    read: Marks = ()
 
     @classmethod
     def empty(cls, group_id: bytes) -> GroupSummary:
@@ -38,6 +46,14 @@ class GroupSummary:
 
 def marks(upto: Mapping[bytes, int]) -> Marks:
     return tuple(sorted((fp, seq) for fp, seq in upto.items() if seq > 0))
+
+
+def receipt_of(summary: GroupSummary, author: bytes, written: int) -> tuple[int, int]:
+    """(delivered, read): how far the sending member holds and has read `author`'s posts,
+    `author` having written `written` of them. A claim above what the member holds (its
+    `posts` mark), or above what was written, counts only up to that."""
+    delivered = min(dict(summary.posts).get(author, 0), written)
+    return delivered, min(dict(summary.read).get(author, 0), delivered)
 
 
 def missing_for(

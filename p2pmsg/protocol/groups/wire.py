@@ -2,7 +2,8 @@
 
     [19, body: bin, signature: bin(64)]                       group_op
     [20, body: bin, signature: bin(64)]                       group_post
-    [21, group_id: bin(16), ops: [[fp, seq]...], posts: [[fp, seq]...]]   group_summary
+    [21, group_id: bin(16), ops: [[fp, seq]...], posts: [[fp, seq]...],
+        read: [[fp, seq]...]]                                 group_summary
 
 An item travels as the author's body and signature, untouched by relays
 (items.py). Decoding is strict like protocol/messages.py: one msgpack array of
@@ -51,6 +52,7 @@ def encode_group_message(message: GroupMessage) -> bytes:
             message.group_id,
             [[fp, seq] for fp, seq in message.ops],
             [[fp, seq] for fp, seq in message.posts],
+            [[fp, seq] for fp, seq in message.read],
         ]
     else:
         raise TypeError(f"not a group message: {type(message).__name__}")
@@ -82,12 +84,14 @@ def decode_group_message(data: bytes) -> GroupMessage:
         if len(signature) != SIGNATURE_SIZE:
             raise GroupMalformedError(f"group message {kind}: signature must be 64 bytes")
         return parse_op(body, signature) if kind == GROUP_OP else parse_post(body, signature)
-    if len(obj) != 4:
-        raise GroupMalformedError(f"group_summary: expected 4 elements, got {len(obj)}")
-    _, group_id, ops, posts = obj
+    if len(obj) != 5:
+        raise GroupMalformedError(f"group_summary: expected 5 elements, got {len(obj)}")
+    _, group_id, ops, posts, read = obj
     if type(group_id) is not bytes or len(group_id) != GROUP_ID_SIZE:
         raise GroupMalformedError(f"group_summary: group_id must be bin({GROUP_ID_SIZE})")
-    return GroupSummary(group_id, parse_marks("ops", ops), parse_marks("posts", posts))
+    return GroupSummary(
+        group_id, parse_marks("ops", ops), parse_marks("posts", posts), parse_marks("read", read)
+    )
 
 
 def parse_marks(field: str, value: object) -> Marks:

@@ -1,5 +1,5 @@
 """What the user does with groups from the main screen: post to the open group, and
-`/group create|add|remove|leave|members` (create also on ctrl+g, members on F7).
+`/group create|add|remove|leave|members|receipts` (create also on ctrl+g, members on F7).
 
 `GroupCommands` belongs to `ConversationCommands` (the composer's path) and sees
 the main screen only through `GroupHost`. Every node call runs in a worker and
@@ -31,6 +31,7 @@ from p2pmsg.ui.screens.groups import (
 )
 from p2pmsg.ui.widgets.composer import Composer
 from p2pmsg.ui.widgets.message_log import MessageLog
+from p2pmsg.ui.widgets.message_row import group_delivery
 from p2pmsg.ui.widgets.peer_list import PeerList, group_key
 
 ResultT = TypeVar("ResultT")
@@ -140,6 +141,8 @@ class GroupCommands:
             return
         if command.action == "members":
             self.members()
+        elif command.action == "receipts":
+            self._host.run_worker(self._receipts(group), group="group-receipts")
         elif command.action == "add":
             self._call(
                 self._node.add_member(group.id, command.arg),
@@ -180,6 +183,26 @@ class GroupCommands:
             return
         peers = self._host.peer_list
         self._host.push_screen(GroupMembersScreen(self._node, group, lambda: peers.peers))
+
+    async def _receipts(self, group: GroupView) -> None:
+        """The list on demand: who holds, and who has read, our last post."""
+        log = self._host.message_log
+        try:
+            post, receipts = await self._node.group_receipts(group.id)
+        except P2PMsgError as exc:
+            log.add_note(printable(str(exc)), error=True)
+            return
+        peers = self._host.peer_list.peers
+        said: dict[str, list[str]] = {"read": [], "holds it, not read": [], "waiting": []}
+        for r in receipts:
+            label = member_label(r.fingerprint, r.name, peers.get(r.fingerprint))
+            what = "read" if r.read else "holds it, not read" if r.delivered else "waiting"
+            said[what].append(printable(clip(label, 24)))
+        marks = group_delivery(post) or "nobody else is in the group"
+        log.add_note(f'your last post "{printable(clip(post.text, 30))}": {marks}')
+        for what, names in said.items():
+            if names:
+                log.add_note(f"{what}: {', '.join(names)}")
 
     def leave(self) -> None:
         group = self.group(self._host.selected_group)

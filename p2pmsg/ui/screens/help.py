@@ -46,7 +46,7 @@ MARKS = (
     ("⛔", "blocked: this key is refused"),
     ("◷ ✓ ✓✓", "queued, sent, delivered (coloured ✓✓: read)"),
     ("⏱", "disappearing message"),
-    ("✓✓ 3/4", "group post: held by 3 of the 4 other members"),
+    ("✓✓ 3/4 read 2/4", "group post: held by 3 of the 4 others, read by 2 (/group receipts)"),
     ("~name", "group member: the name they claim (you gave them none)"),
     ("● / ✓", "alert unread / acknowledged (a false alarm quiets its kind for that peer a week)"),
 )

@@ -11,6 +11,7 @@ over this one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -34,6 +35,7 @@ from p2pmsg.node.api import (
     GroupMemberView,
     GroupMessageReceived,
     GroupMessageView,
+    GroupReceiptsChanged,
     GroupView,
     MessageReceived,
     MessagesExpired,
@@ -112,9 +114,6 @@ class MainScreen(Screen[None]):
         self.clock = clock
         self.selected: str | None = None  # the open one-to-one conversation's peer
         self.selected_group: str | None = None  # or the open group's id (never both)
-        # Our posts in the open group that not every member holds yet (polled: the node
-        # publishes no event when a member's summary acknowledges a post).
-        self._group_pending: dict[str, GroupMessageView] = {}
         self.sessions: dict[str, SessionStatusView] = {}
         self.timers = DisappearingTimers()
         self._last_toast: dict[str, float] = {}
@@ -161,7 +160,6 @@ class MainScreen(Screen[None]):
         # only publishes SessionChanged on rotations and cipher switches: poll the
         # selected session's (in-memory) status once a second so the bar stays true.
         self.set_interval(1.0, self._refresh_session)
-        self.set_interval(1.0, self._refresh_group_delivery)
 
     # --- search in the conversation ---------------------------------------------------
 
@@ -419,7 +417,6 @@ class MainScreen(Screen[None]):
             self.open_group(fingerprint[len(GROUP_PREFIX) :])
             return
         self.selected_group = None
-        self._group_pending.clear()
         self.selected = fingerprint
         self.query_one(PeerList).select_fingerprint(fingerprint)
         log = self.query_one(MessageLog)
@@ -474,6 +471,10 @@ class MainScreen(Screen[None]):
         self._mark_read_timer = None
         if self.selected is not None:
             self.run_worker(self._mark_read(self.selected), group="mark-read", exclusive=True)
+        elif self.selected_group is not None:
+            self.run_worker(
+                self._mark_group_read(self.selected_group), group="mark-read", exclusive=True
+            )
 
     def render_header(self) -> None:
         header = self.query_one("#conv-header", Static)
@@ -546,7 +547,6 @@ class MainScreen(Screen[None]):
     def open_group(self, group_id: str) -> None:
         self.selected = None
         self.selected_group = group_id
-        self._group_pending.clear()
         plist = self.query_one(PeerList)
         plist.select_fingerprint(group_key(group_id))
         plist.clear_group_unread(group_id)
@@ -571,45 +571,21 @@ class MainScreen(Screen[None]):
             return
         peers = self.query_one(PeerList).peers
         self.query_one(MessageLog).load([labelled(p, peers) for p in posts], in_given_order=True)
-        self._group_pending = {
-            p.id: p for p in posts if p.direction == "out" and p.delivered < p.recipients
-        }
         if self.has_class("-searching"):
             self._search_changed()
+        await self._mark_group_read(group_id)
+
+    async def _mark_group_read(self, group_id: str) -> None:
+        """What the open group shows is read (the chats' rule): the node raises its read
+        marks and tells the members."""
+        with contextlib.suppress(P2PMsgError):  # harmless: the next one covers it
+            await self.node.mark_group_read(group_id)
 
     def group_posted(self, message: GroupMessageView) -> None:
         """Our own post, signed and stored by the node."""
         if message.group != self.selected_group:
             return
         self.query_one(MessageLog).add_messages([message])
-        if message.delivered < message.recipients:
-            self._group_pending[message.id] = message
-
-    @work(exclusive=True, group="group-delivery")
-    async def _refresh_group_delivery(self) -> None:
-        """Turn "◷ 0/3" into "✓✓ 2/3" as members' summaries acknowledge our posts."""
-        group_id = self.selected_group
-        if group_id is None or not self._group_pending:
-            return
-        try:
-            posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
-        except P2PMsgError:
-            return
-        if group_id != self.selected_group:
-            return
-        changed = []
-        for post in posts:
-            before = self._group_pending.get(post.id)
-            if before is None:
-                continue
-            if (post.delivered, post.recipients) != (before.delivered, before.recipients):
-                changed.append(post)
-            if post.delivered >= post.recipients:
-                del self._group_pending[post.id]
-            else:
-                self._group_pending[post.id] = post
-        if changed:
-            self.query_one(MessageLog).add_messages(changed)
 
     def _render_group_header(self, header: Static, composer: Composer, group: GroupView) -> None:
         peers = self.query_one(PeerList).peers
@@ -736,6 +712,9 @@ class MainScreen(Screen[None]):
                     incoming_group.append(labelled(event.message, peers.peers))
                 else:
                     self._count_group_unread(event.message)
+            elif isinstance(event, GroupReceiptsChanged):
+                if event.group == self.selected_group:
+                    log.update_messages(event.messages)  # "◷ 0/3" -> "✓✓ 3/3 read 1/3"
             elif isinstance(event, GroupChanged):
                 self._group_changed(event.group)
                 header_dirty = header_dirty or event.group.id == self.selected_group
@@ -747,6 +726,7 @@ class MainScreen(Screen[None]):
                 self.open_conversation(first)
         if incoming_group:
             log.add_messages(incoming_group)
+            self._schedule_mark_read()
         for fingerprint in list(self._clash_pending):
             if self.peer(fingerprint) is not None:
                 self._clash_pending.discard(fingerprint)

@@ -210,6 +210,13 @@ class MessageLog(ScrollView, can_focus=True):
 
     # --- search ---------------------------------------------------------------------
 
+    def update_messages(self, messages: Sequence[ChatMessage]) -> None:
+        """Redraw messages shown already (their receipts moved); others stay out: a post
+        older than the loaded history must not turn up at the end."""
+        shown = [m for m in messages if self._get(f"m:{m.id}") is not None]
+        if shown:
+            self.add_messages(shown)
+
     def search(self, query: str) -> int:
         """Mark the messages containing `query` (any case); returns how many. The view
         stays put until `next_match` moves to one."""

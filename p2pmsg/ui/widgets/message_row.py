@@ -8,7 +8,8 @@ measures it) without building styled rows.
 
 A group post (`GroupMessageView`) is laid out the same way; its nick is its
 author's label (the screen puts the user's petname there, or the claimed name
-marked as a claim) and an own post ends with how many members hold it ("✓✓ 3/4").
+marked as a claim) and an own post ends with how many members hold it and how many
+have read it ("✓✓ 3/4 read 2/4"; coloured once all have read, as a chat's read ✓✓).
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ ChatMessage = MessageView | GroupMessageView
 
 def group_delivery(message: GroupMessageView) -> str:
     """ "✓✓ 3/4": how many of the other members hold the post (their anti-entropy
-    summaries say so); "◷ 0/4" while none is known to; "" when nobody else is in it."""
+    summaries say so), then " read 2/4" once any has read it; "◷ 0/4" while none is
+    known to hold it; "" when nobody else is in it."""
     if not message.recipients:
         return ""
     icon = "✓✓" if message.delivered else "◷"
-    return f"{icon} {message.delivered}/{message.recipients}"
+    read = f" read {message.read}/{message.recipients}" if message.read else ""
+    return f"{icon} {message.delivered}/{message.recipients}{read}"
 
 
 class MessageRows:
@@ -156,8 +159,8 @@ class MessageRows:
             parts.append((f" ⏱{duration(message.ttl)}", "message-log--ttl"))
         delivery = group_delivery(message) if message.direction == "out" else ""
         if delivery:
-            complete = message.delivered >= message.recipients
+            everyone = message.read >= message.recipients
             parts.append(
-                (" " + delivery, "message-log--read" if complete else "message-log--status")
+                (" " + delivery, "message-log--read" if everyone else "message-log--status")
             )
         return parts

@@ -54,10 +54,13 @@ def test_a_forged_item_passes_the_envelope_so_the_session_survives_it() -> None:
         [19, b"", b"s" * 64],
         [20, b"body", b"short"],
         [20, "body", b"s" * 64],
-        [21, b"g" * 15, [], []],
-        [21, b"g" * 16, [[b"f" * 32, 0]], []],
-        [21, b"g" * 16, [[b"f" * 32, 2], [b"e" * 32, 1]], []],
-        [21, b"g" * 16, [], [[b"f" * 31, 1]]],
+        [21, b"g" * 15, [], [], []],
+        [21, b"g" * 16, [[b"f" * 32, 0]], [], []],
+        [21, b"g" * 16, [[b"f" * 32, 2], [b"e" * 32, 1]], [], []],
+        [21, b"g" * 16, [], [[b"f" * 31, 1]], []],
+        [21, b"g" * 16, [], []],  # the summary before read marks
+        [21, b"g" * 16, [], [], [[b"f" * 32, 1], [b"f" * 32, 1]]],
+        [21, b"g" * 16, [], [], [[b"f" * 32, 0]]],
     ],
 )
 def test_bad_envelopes_and_summaries_are_protocol_errors(fields: list[object]) -> None:
@@ -68,5 +71,5 @@ def test_bad_envelopes_and_summaries_are_protocol_errors(fields: list[object]) -
 def test_a_summary_round_trips() -> None:
     replica, _, _ = _group()
     s = replica.summary()
-    message = GroupSummaryMessage(s.group_id, s.ops, s.posts)
+    message = GroupSummaryMessage(s.group_id, s.ops, s.posts, ((b"r" * 32, 3),))
     assert decode_message(check_outgoing(message), WINDOW) == message
