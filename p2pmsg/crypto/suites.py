@@ -47,7 +47,7 @@ class KeyedAead(ABC):
         holding them where sealing in place saves copies: Twofish)."""
 
     @abstractmethod
-    def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
+    def open(self, nonce: bytes, sealed: bytes | memoryview, aad: bytes = b"") -> bytes:
         """Verify and decrypt; `DecryptError` on any failure. The plaintext is bytes,
         or a bytearray holding them (Twofish decrypts in place)."""
 
@@ -90,7 +90,7 @@ class CipherSuite(ABC):
     def seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
         return self.keyed(key).seal(nonce, plaintext, aad)
 
-    def open(self, key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
+    def open(self, key: bytes, nonce: bytes, sealed: bytes | memoryview, aad: bytes = b"") -> bytes:
         try:
             keyed = self.keyed(key)
         except (LocalProtocolError, TypeError):
@@ -127,7 +127,7 @@ class _KeyedCryptographyAead(KeyedAead):
             _check_seal_nonce(self.suite, nonce)
         return self._encrypt(nonce, plaintext, aad)
 
-    def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
+    def open(self, nonce: bytes, sealed: bytes | memoryview, aad: bytes = b"") -> bytes:
         # AESGCM alone would accept 8..128-byte nonces; the suite contract is exactly 12.
         if len(nonce) != NONCE_SIZE:
             raise DecryptError()
@@ -221,7 +221,7 @@ class _KeyedTwofishCbcHmac(KeyedAead):
         sealed[body:] = tag
         return sealed  # type: ignore[return-value]
 
-    def open(self, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
+    def open(self, nonce: bytes, sealed: bytes | memoryview, aad: bytes = b"") -> bytes:
         try:
             return self._open(nonce, sealed, aad)
         except DecryptError:
@@ -229,7 +229,7 @@ class _KeyedTwofishCbcHmac(KeyedAead):
         except (ValueError, TypeError, OverflowError):
             raise DecryptError() from None
 
-    def _open(self, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    def _open(self, nonce: bytes, sealed: bytes | memoryview, aad: bytes) -> bytes:
         body = len(sealed) - _TAG_SIZE
         # Lengths are public (they are on the wire), so checking them first leaks nothing.
         if len(nonce) != NONCE_SIZE or body < BLOCK_SIZE or body % BLOCK_SIZE:

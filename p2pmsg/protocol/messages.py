@@ -91,6 +91,8 @@ from p2pmsg.protocol.wire import (
     has_controls,
     msgpack_bin_header,
     msgpack_uint,
+    read_bin_tail,
+    read_uint,
     unpack_limited,
 )
 
@@ -228,11 +230,6 @@ class TimeWindow:
 _ANY_TIME = TimeWindow(0.0, math.inf, math.inf)
 
 
-#: the width of a msgpack uint after its tag byte (positive fixints have none)
-_UINT_WIDTH = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
-_BIN_WIDTH = {0xC4: 1, 0xC5: 2, 0xC6: 4}
-
-
 def _decode_file_chunk(data: bytes) -> FileChunk | None:
     """A valid `[6, transfer_id, offset, data]` read without msgpack, its data a view
     of the record's plaintext instead of a copy (file data is the bulk of all traffic;
@@ -244,28 +241,15 @@ def _decode_file_chunk(data: bytes) -> FileChunk | None:
     `data` must be immutable (bytes): the view lives as long as the chunk."""
     if type(data) is not bytes or not data.startswith(_FILE_CHUNK_HEAD):
         return None
-    pos = len(_FILE_CHUNK_HEAD) + ID_SIZE
-    end = len(data)
-    if end <= pos:
-        return None
-    tag = data[pos]
-    if tag <= 0x7F:
-        offset, pos = tag, pos + 1
-    else:
-        width = _UINT_WIDTH.get(tag)
-        if width is None or end < pos + 1 + width:
-            return None
-        offset = int.from_bytes(data[pos + 1 : pos + 1 + width], "big")
-        pos += 1 + width
-    width = _BIN_WIDTH.get(data[pos]) if pos < end else None
-    if width is None or end < pos + 1 + width:
-        return None
-    size = int.from_bytes(data[pos + 1 : pos + 1 + width], "big")
-    pos += 1 + width
-    if size != end - pos or not 0 < size <= MAX_CHUNK_SIZE or offset + size > MAX_FILE_SIZE:
-        return None
     head = len(_FILE_CHUNK_HEAD)
-    return FileChunk(data[head : head + ID_SIZE], offset, memoryview(data)[pos:])
+    read = read_uint(data, head + ID_SIZE)
+    if read is None:
+        return None
+    offset, pos = read
+    chunk = read_bin_tail(data, pos)
+    if chunk is None or not 0 < len(chunk) <= MAX_CHUNK_SIZE or offset + len(chunk) > MAX_FILE_SIZE:
+        return None
+    return FileChunk(data[head : head + ID_SIZE], offset, chunk)
 
 
 def decode_message(data: bytes, window: TimeWindow) -> AppMessage:

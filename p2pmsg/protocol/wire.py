@@ -59,6 +59,8 @@ def has_controls(data: bytes, text: str, allow_tab_lf: bool) -> bool:
 
 FRAME_HANDSHAKE = 1
 FRAME_RECORD = 2
+#: fixarray of 6, then FRAME_RECORD: how every record frame body begins
+_RECORD_ARRAY_HEAD = bytes((0x96, FRAME_RECORD))
 FRAME_ABORT = 3
 
 
@@ -124,7 +126,8 @@ class RecordFrame:
     epoch: int
     counter: int
     suite_id: int
-    sealed: bytes
+    #: a received frame's is a read-only view of the frame's bytes (no copy)
+    sealed: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +166,63 @@ def msgpack_bin_header(size: int) -> bytes:
     return b"\xc6" + size.to_bytes(4, "big")
 
 
+#: the width of a msgpack uint or bin length after its tag byte
+_UINT_WIDTH = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+_BIN_WIDTH = {0xC4: 1, 0xC5: 2, 0xC6: 4}
+
+
+def read_uint(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The msgpack uint at `pos` (any width, as msgpack reads it) and where it ends, or
+    None when something else (or nothing) is there. With `read_bin_tail`, for the hot
+    paths that read a large bin without msgpack copying it; whatever they cannot read
+    goes to the general decoder, which decides and words the error."""
+    if pos >= len(data):
+        return None
+    tag = data[pos]
+    if tag <= 0x7F:
+        return tag, pos + 1
+    width = _UINT_WIDTH.get(tag)
+    if width is None or pos + 1 + width > len(data):
+        return None
+    return int.from_bytes(data[pos + 1 : pos + 1 + width], "big"), pos + 1 + width
+
+
+def read_bin_tail(data: bytes, pos: int) -> memoryview | None:
+    """The msgpack bin at `pos` as a view, if it is exactly the rest of `data` (else None).
+    `data` must be immutable (bytes): the view is handed on."""
+    if pos >= len(data):
+        return None
+    width = _BIN_WIDTH.get(data[pos])
+    if width is None:
+        return None
+    start = pos + 1 + width
+    if start > len(data) or int.from_bytes(data[pos + 1 : start], "big") != len(data) - start:
+        return None
+    return memoryview(data)[start:]
+
+
+def _decode_record_frame(body: bytes) -> RecordFrame | None:
+    """A valid RECORD frame read without msgpack, `sealed` a view of `body` instead of a
+    copy (records are nearly every frame, and a file chunk's is 192 KiB). Only shapes
+    the general decoder turns into the same valid frame; anything else returns None
+    (tests/protocol/test_record_frame_codec.py holds the two to that)."""
+    if type(body) is not bytes or body[:2] != _RECORD_ARRAY_HEAD:
+        return None
+    fields = []
+    pos = 2
+    for limit in (255, MAX_EPOCH, MAX_COUNTER, 255):  # version, epoch, counter, suite
+        read = read_uint(body, pos)
+        if read is None or read[0] > limit:
+            return None
+        fields.append(read[0])
+        pos = read[1]
+    sealed = read_bin_tail(body, pos)
+    if sealed is None:
+        return None
+    version, epoch, counter, suite_id = fields
+    return RecordFrame(version, epoch, counter, suite_id, sealed)
+
+
 def encode_handshake(noise_message: bytes) -> bytes:
     """A complete HANDSHAKE frame (length prefix included)."""
     return encode_frame(_pack([FRAME_HANDSHAKE, noise_message]))
@@ -181,6 +241,9 @@ def encode_abort(reason: str) -> bytes:
 
 def decode_frame(body: bytes) -> Frame:
     """Validate one frame body into a typed frame, or raise `RemoteProtocolError`."""
+    record = _decode_record_frame(body)
+    if record is not None:
+        return record
     obj = unpack_limited(
         body,
         what="frame",
