@@ -4,10 +4,12 @@ real mDNS (p2pmsg/bench/group_member.py drives them over stdin).
 
 The issue's scenario: C is offline while A posts; A goes offline; C comes back while
 B is online and gets A's posts from B, verified, each once. A post altered or forged
-by a relaying member is refused (security event). Restarts keep the group. (Removal
-is tested through the real stack on loopback, tests/node/test_node_groups.py.) Every
-wait has a deadline; the harness deletes the namespaces (and kills what runs in them)
-whether the test passes or fails.
+by a relaying member is refused (security event). Restarts keep the group. A removed
+member's later posts are refused by every member: C is cut off (its cable unplugged)
+while A removes it, posts not knowing, and when the cable is back A and B refuse the
+post that C's node fans out, and C learns of its removal. Every wait has a deadline;
+the harness deletes the namespaces (and kills what runs in them) whether the test
+passes or fails.
 """
 
 from __future__ import annotations
@@ -62,6 +64,21 @@ class Member:
     def reasons(self) -> list[str]:
         events = self.ask("security", "security")["events"]
         return [str(e["detail"].get("reason", "")) for e in events]
+
+    def refusals(self, peer: str) -> set[tuple[str, str]]:
+        """(event, reason) of the security events naming `peer`."""
+        events = self.ask("security", "security")["events"]
+        return {
+            (e["event"], str(e["detail"].get("reason", ""))) for e in events if e["peer"] == peer
+        }
+
+    def group(self) -> dict[str, Any]:
+        groups = self.ask("groups", "groups")["groups"]
+        assert len(groups) == 1, groups
+        return groups[0]  # type: ignore[no-any-return]
+
+    def members(self) -> set[str]:
+        return {m["fingerprint"] for m in self.group()["members"]}
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
@@ -119,6 +136,115 @@ def test_three_members_catch_up_refuse_bad_relays_and_keep_the_group(
         b.start()
         assert (b.ask("groups", "groups")["groups"], b.texts()) == before
         assert len(before[0][0]["members"]) == 3 and before[1] == expected
+    finally:
+        for m in members:
+            if m.proc is not None:
+                m.stop()
+
+
+#: How a removed member's post is refused (docs/PROTOCOL.md, "Order and state" and
+#: "Receiving an item"): relayed by its author, who is no longer a member, it is
+#: `group_not_member`; relayed by a member, `group_removed`.
+REMOVED = {"group_not_member", "group_removed"}
+REFUSED = {("frame_rejected", reason) for reason in REMOVED}
+
+
+def test_a_removed_members_later_posts_are_refused_by_every_member(
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
+    lan = make_lan(3)
+    for name in ("a", "b", "c"):
+        make_profile(tmp_path, name)
+    a, b, c = (Member(h, tmp_path, n) for h, n in zip(lan.hosts, ("a", "b", "c"), strict=True))
+    members = [a.start(), b.start(), c.start()]
+    everyone = {a.fingerprint, b.fingerprint, c.fingerprint}
+    try:
+        for m in members:
+            others = everyone - {m.fingerprint}
+            until(
+                lambda m=m, o=others: o <= set(m.ask("sessions", "sessions")["peers"]),  # type: ignore[misc]
+                f"{m.name} to meet the others by mDNS",
+            )
+        a.ask("group", "create", name="team", members=[b.fingerprint, c.fingerprint])
+        for m in (b, c):
+            until(lambda m=m: m.ask("groups", "groups")["groups"], f"{m.name} to join")  # type: ignore[misc]
+        c.ask("posted", "post", group="team", text="before")
+        for m in (a, b):
+            until(lambda m=m: m.texts() == ["before"], f"{m.name} to have c's post")  # type: ignore[misc]
+
+        # C's cable is unplugged: its sessions look alive to everyone (no timeout yet),
+        # but nothing crosses. A removes C meanwhile; B, online, gets the remove.
+        lan.hosts[2].link_down()
+        assert a.ask("group", "remove", group="team", peer=c.fingerprint)["group"]["member"]
+        until(lambda: b.members() == {a.fingerprint, b.fingerprint}, "b to get a's remove")
+        assert a.members() == {a.fingerprint, b.fingerprint}
+
+        # C does not know, and posts: its node fans the post out on the sessions it has.
+        assert c.group()["member"] and c.members() == everyone
+        c.ask("posted", "post", group="team", text="after my removal")
+        assert "after my removal" in c.texts()
+        lan.hosts[2].link_up()
+
+        # The cable is back: what was in flight crosses. Both members refuse the post (a
+        # security event naming c), and c learns of its removal from a's fan-out.
+        for m in (a, b):
+            until(
+                lambda m=m: REFUSED & m.refusals(c.fingerprint),  # type: ignore[misc]
+                f"{m.name} to refuse c's later post",
+            )
+        until(lambda: not c.group()["member"], "c to learn of its removal")
+        assert c.members() == {a.fingerprint, b.fingerprint}
+        assert "after my removal" not in c.texts()  # it no longer counts, here either
+        for m in (a, b):
+            assert m.texts() == ["before"]
+
+        # Restarts keep it: b and c come back with the same view of the group.
+        for m in (b, c):
+            before = (m.group(), m.texts())
+            m.stop()
+            m.start()
+            assert (m.group(), m.texts()) == before
+    finally:
+        for m in members:
+            if m.proc is not None:
+                m.stop()
+
+
+def test_a_member_removed_while_away_learns_it_from_another_member(
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
+    lan = make_lan(3)
+    for name in ("a", "b", "c"):
+        make_profile(tmp_path, name)
+    a, b, c = (Member(h, tmp_path, n) for h, n in zip(lan.hosts, ("a", "b", "c"), strict=True))
+    members = [a.start(), b.start(), c.start()]
+    try:
+        until(
+            lambda: {b.fingerprint, c.fingerprint} <= set(a.ask("sessions", "sessions")["peers"]),
+            "a to meet b and c by mDNS",
+        )
+        a.ask("group", "create", name="team", members=[b.fingerprint, c.fingerprint])
+        for m in (b, c):
+            until(lambda m=m: m.ask("groups", "groups")["groups"], f"{m.name} to join")  # type: ignore[misc]
+
+        # C is away while A removes it; B, online, gets the remove; then A goes away.
+        c.stop()
+        a.ask("group", "remove", group="team", peer=c.fingerprint)
+        until(lambda: b.members() == {a.fingerprint, b.fingerprint}, "b to get a's remove")
+        a.stop()
+
+        # C comes back not knowing (its cable still out, so it posts before it meets
+        # anyone), then meets B: B's answer tells it it was removed, and nothing of C's
+        # reaches B's conversation.
+        lan.hosts[2].link_down()
+        c.start()
+        assert c.group()["member"]
+        c.ask("posted", "post", group="team", text="after my removal")
+        lan.hosts[2].link_up()
+        until(lambda: not c.group()["member"], "c to learn of its removal from b")
+        assert c.members() == {a.fingerprint, b.fingerprint}
+        assert c.texts() == [] and b.texts() == []
+        assert not REMOVED & set(c.reasons())  # b's answer is nothing c refuses
     finally:
         for m in members:
             if m.proc is not None:

@@ -218,6 +218,9 @@ class Session:
         self._timer_at: float | None = None
         self._closed_reported = False
         self._inbound: _Inbound | None = None  # set once reading moved off the StreamReader
+        # Messages `_pump_events` took out of the connection while `_process_events` was
+        # waiting (for the trust decision): that loop delivers them, in order, first.
+        self._unread: deque[UserMessageReceived] = deque()
         self.bytes_in = 0
         self.bytes_out = 0
         # Set by the node: why we dialled (None for inbound) and what we expected there.
@@ -375,7 +378,7 @@ class Session:
     async def _process_events(self) -> None:
         batch: list[UserMessage] = []
         while True:
-            event = self.conn.next_event()
+            event = self._unread.popleft() if self._unread else self.conn.next_event()
             if event is None:
                 break
             if type(event) is UserMessageReceived:
@@ -409,7 +412,13 @@ class Session:
             event = self.conn.next_event()
             if event is None:
                 return
-            if type(event) is UserMessageReceived:  # only receive_data makes these
+            if type(event) is UserMessageReceived:
+                # Only receive_data makes these, but one can still be queued behind the
+                # handshake while `_process_events` awaits the trust decision, and that
+                # decision sends (group summaries, the outbox), which pumps: keep it for
+                # that loop. (Dropping it here once lost the first records a peer sends
+                # with its last handshake message.)
+                self._unread.append(event)
                 continue
             self._dispatch(event)
 
