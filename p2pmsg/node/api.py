@@ -138,11 +138,12 @@ class GroupMessageView:
     author: str
     author_name: str
     direction: Direction
-    text: str
+    text: str | None  # None: the post disappeared (here, or where this copy came from)
     created: float
     ttl: int | None = None
     delivered: int = 0
     recipients: int = 0
+    deadline: float | None = None  # when the text will be deleted here, once shown
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,15 @@ class GroupMessageReceived:
 
 
 @dataclass(frozen=True)
+class GroupMessagesExpired:
+    """Disappearing group posts whose text was deleted here (`ids` as in
+    `GroupMessageView.id`); the posts stay in the timeline without text."""
+
+    group: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GroupChanged:
     """A group was joined, or its members, admins or name changed."""
 
@@ -440,6 +450,7 @@ NodeEvent = (
     | MonitorChanged
     | PairingFinished
     | GroupMessageReceived
+    | GroupMessagesExpired
     | GroupChanged
 )
 
@@ -578,11 +589,17 @@ class NodeAPI(Protocol):
         """A new name for the group, signed; admins only (others get `ConfigError`)."""
         ...
 
-    async def send_group(self, group: str, text: str) -> GroupMessageView:
-        """Sign, store and fan out a post; members offline now get it by anti-entropy."""
+    async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
+        """Sign, store and fan out a post; members offline now get it by anti-entropy.
+        `ttl`: a disappearing post (seconds; each member deletes its copy `ttl` after
+        first showing it, the author `ttl` after sending it)."""
         ...
 
-    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]: ...
+    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
+        """The latest posts, oldest first. Handing them to the user is what shows them:
+        a disappearing post's deadline starts here (the chat's "read")."""
+        ...
+
     async def wait_group_delivered(
         self, group: str, message_id: str, timeout: float
     ) -> GroupMessageView:

@@ -671,7 +671,7 @@ class MainScreen(Screen[None]):
         author = labelled(message, plist.peers).author_name
         suffix = f"\n(+{more} more)" if more else ""
         self.notify(
-            f"{printable(clip(author, 24))}: {printable(clip(message.text, 80))}{suffix}",
+            f"{printable(clip(author, 24))}: {printable(clip(message.text or '', 80))}{suffix}",
             title=f"New in # {printable(clip(message.group_name, 32))}",
             markup=False,
         )
