@@ -43,6 +43,26 @@ def test_create_list_post_and_queue_through_the_cli(tmp_path: Path) -> None:
     got = alice.wait_for(lambda o: o.get("event") == "group_message_received", 10)
     assert got["group"] == group["id"] and got["message"]["text"] == "hello team"
     assert got["message"]["id"] == result["id"]
+    gone = run(
+        tmp_path,
+        "bob",
+        "send",
+        "--group",
+        "team",
+        "soon gone",
+        "--ttl",
+        "90",
+        "--json",
+        "--no-discovery",
+    )
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    got = alice.wait_for(
+        lambda o: (
+            o.get("event") == "group_message_received" and o["message"]["text"] == "soon gone"
+        ),
+        10,
+    )
+    assert got["message"]["ttl"] == 90
     stop(alice)
 
     queued = run(
