@@ -592,8 +592,16 @@ class NodeAPI(Protocol):
     async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
         """Sign, store and fan out a post; members offline now get it by anti-entropy.
         `ttl`: a disappearing post (seconds; each member deletes its copy `ttl` after
-        first showing it, the author `ttl` after sending it)."""
+        first showing it, the author `ttl` after sending it); None: the group's own
+        timer (`set_group_ttl`), if any."""
         ...
+
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        """The group's disappearing timer for new posts, as `set_conversation_ttl` (math.inf:
+        off in this group, None: no timer of its own). Local: other members choose theirs."""
+        ...
+
+    async def group_ttl(self, group: str) -> float | None: ...
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
         """The latest posts, oldest first. Handing them to the user is what shows them:

@@ -669,7 +669,21 @@ class Node:
             raise ConfigError(
                 f"a message's disappearing timer must be a number of seconds, not {ttl!r}"
             )
+        if ttl is None:  # the group's own timer, as a chat's (math.inf: off)
+            own = await self._store.run(Store.group_ttl, replica.group_id)
+            ttl = None if own is None or math.isinf(own) else own
         return await self.groups_service.post(replica, text, wire_ttl(ttl))
+
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        replica = self.groups_service.find(group)
+        try:
+            await self._store.run(Store.set_group_ttl, replica.group_id, ttl)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    async def group_ttl(self, group: str) -> float | None:
+        replica = self.groups_service.find(group)
+        return await self._store.run(Store.group_ttl, replica.group_id)
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
         return await self.groups_service.messages(self.groups_service.find(group), limit)

@@ -281,6 +281,24 @@ class GroupsMixin(StoreBase):
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def set_group_ttl(self, group_id: bytes, ttl: float | None) -> None:
+        """The group's own disappearing timer for new posts (as `set_disappearing_ttl` is
+        a chat's): seconds, `math.inf` for "off here", None for none of its own."""
+        if ttl is not None and not ttl > 0:  # `not >`: NaN is refused too
+            raise ValueError("a disappearing timer must be positive")
+        with self._write() as conn:
+            if not conn.execute(
+                "UPDATE groups SET disappearing_ttl = ? WHERE id = ?", (ttl, group_id)
+            ).rowcount:
+                raise StoreError(f"no group {group_id.hex()[:16]}")
+
+    def group_ttl(self, group_id: bytes) -> float | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT disappearing_ttl FROM groups WHERE id = ?", (group_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def delete_group(self, group_id: bytes) -> bool:
         with self._write() as conn:
             conn.execute("DELETE FROM group_items WHERE group_id = ?", (group_id,))

@@ -381,6 +381,8 @@ def _v12_group_post_texts(conn: sqlite3.Connection) -> None:
     messages.ttl) and `deadline`: set when this member first shows the post (or sends
     it); the expiry sweep then sets `text` NULL, keeping `deadline`, which marks the
     text as gone here for good (a later copy does not bring it back).
+    `groups.disappearing_ttl`: the group's own timer for new posts, as
+    `peers.disappearing_ttl` is a chat's (math.inf: off, whatever the default).
 
     Posts stored before this version carry their text inside the signed body, a
     pre-release form of protocol 2 that no longer verifies: they are dropped (their
@@ -392,6 +394,8 @@ def _v12_group_post_texts(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE group_items ADD COLUMN deadline REAL")
     conn.execute("""CREATE INDEX group_items_deadline ON group_items(deadline)
                     WHERE deadline IS NOT NULL AND text IS NOT NULL""")
+    conn.execute("""ALTER TABLE groups ADD COLUMN disappearing_ttl REAL
+                    CHECK (disappearing_ttl IS NULL OR disappearing_ttl > 0)""")
 
 
 MIGRATIONS: Sequence[Migration] = (

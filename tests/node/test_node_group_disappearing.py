@@ -107,3 +107,28 @@ async def test_a_post_disappears_per_member_and_the_member_who_was_away_gets_a_s
 
 async def _texts_are(node: Node, expected: list[str | None]) -> bool:
     return await _texts(node) == expected
+
+
+async def test_the_groups_own_timer_goes_with_new_posts(make_node: NodeFactory) -> None:
+    """`set_group_ttl` (the app's /ttl in a group): new posts without a timer of their own
+    get the group's; math.inf turns it off there."""
+    import math
+
+    a = await make_node("a")
+    b = await make_node("b")
+    await connect(a, b)
+    await a.create_group("team", ["b"])
+    await eventually(lambda: b.groups())
+    assert await a.group_ttl("team") is None
+    await a.set_group_ttl("team", 90.5)
+    timed = await a.send_group("team", "timed")
+    assert timed.ttl == 91 and timed.deadline is not None  # whole seconds, rounded up
+    assert (await a.send_group("team", "own timer", ttl=5)).ttl == 5
+    await a.set_group_ttl("team", math.inf)
+    assert (await a.send_group("team", "untimed")).ttl is None
+
+    async def b_got_them() -> list[int | None]:
+        views = await b.group_messages("team")
+        return [v.ttl for v in views] if len(views) == 3 else []
+
+    assert await eventually(b_got_them) == [91, 5, None]

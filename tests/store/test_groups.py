@@ -237,3 +237,21 @@ def test_a_version_11_file_keeps_its_operations_and_drops_old_form_posts(
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT posts FROM groups").fetchone()[0] == 2
     conn.close()
+
+
+def test_a_group_keeps_its_own_disappearing_timer(store: Store) -> None:
+    import math
+
+    from p2pmsg.errors import StoreError
+
+    alice, replica = _disappearing()
+    store.save_group_items(replica.group_id, alice.fingerprint, _rows(replica)[:1], 1.0)
+    assert store.group_ttl(replica.group_id) is None
+    store.set_group_ttl(replica.group_id, 300.0)
+    assert store.group_ttl(replica.group_id) == 300.0
+    store.set_group_ttl(replica.group_id, math.inf)  # off here, whatever the default
+    assert store.group_ttl(replica.group_id) == math.inf
+    with pytest.raises(ValueError, match="positive"):
+        store.set_group_ttl(replica.group_id, 0.0)
+    with pytest.raises(StoreError):
+        store.set_group_ttl(b"\x09" * 16, 60.0)

@@ -263,6 +263,7 @@ def _undo_v12(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX group_items_deadline")
     for column in ("deadline", "ttl", "text"):
         conn.execute(f"ALTER TABLE group_items DROP COLUMN {column}")
+    conn.execute("ALTER TABLE groups DROP COLUMN disappearing_ttl")
     conn.execute("PRAGMA user_version = 11")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
@@ -90,6 +91,7 @@ class FakeNode:
         self._seq = 0
         self.group_views: dict[str, GroupView] = {}
         self.group_posts: dict[str, list[GroupMessageView]] = {}
+        self.group_ttls: dict[str, float | None] = {}  # each group's stored timer
 
     # --- identity ---------------------------------------------------------------------
     @property
@@ -770,12 +772,25 @@ class FakeNode:
             raise ConfigError("not allowed: only an admin may rename the group")
         return self._set_group(replace(view, name=name))
 
-    async def send_group(self, group: str, text: str) -> GroupMessageView:
-        self.calls.append(("send_group", group, text))
+    async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
+        self.calls.append(("send_group", group, text, ttl))
         view = self._group(group)
         if not view.member:
             raise ConfigError("not a member of this group")
-        return self.group_history(view.id, self._name, text, created=self.clock())
+        post = self.group_history(view.id, self._name, text, created=self.clock())
+        if ttl is not None:
+            post = replace(post, ttl=max(1, math.ceil(ttl)))
+            self.group_posts[view.id][-1] = post
+        return post
+
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        self.calls.append(("set_group_ttl", group, ttl))
+        if ttl is not None and not ttl > 0:  # the node's rule (math.inf: explicitly off)
+            raise ConfigError("a disappearing timer must be positive")
+        self.group_ttls[self._group(group).id] = ttl
+
+    async def group_ttl(self, group: str) -> float | None:
+        return self.group_ttls.get(self._group(group).id)
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
         return self.group_posts[self._group(group).id][-limit:]

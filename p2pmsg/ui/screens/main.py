@@ -33,6 +33,7 @@ from p2pmsg.node.api import (
     GroupChanged,
     GroupMemberView,
     GroupMessageReceived,
+    GroupMessagesExpired,
     GroupMessageView,
     GroupView,
     MessageReceived,
@@ -564,11 +565,13 @@ class MainScreen(Screen[None]):
     async def _load_group(self, group_id: str) -> None:
         try:
             posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+            self.timers.own[group_key(group_id)] = await self.node.group_ttl(group_id)
         except P2PMsgError as exc:
             self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
             return
         if group_id != self.selected_group:
             return
+        self.render_header()
         peers = self.query_one(PeerList).peers
         self.query_one(MessageLog).load([labelled(p, peers) for p in posts], in_given_order=True)
         self._group_pending = {
@@ -624,6 +627,9 @@ class MainScreen(Screen[None]):
             parts.append((" · you are no longer a member", f"bold {DANGER}"))
         elif group.admin:
             parts.append((" · admin", MUTED))
+        ttl, is_default = self.timers.effective(group_key(group.id))
+        if ttl is not None and group.member:
+            parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""), WARN))
         parts.append((" · F7 members", MUTED))
         header.update(Content.assemble(*parts))
         composer.set_target(
@@ -712,7 +718,9 @@ class MainScreen(Screen[None]):
                     self._count_unread(message)
             elif isinstance(event, MessageStatusChanged) and event.peer == self.selected:
                 log.set_status(event.ids, event.status)
-            elif isinstance(event, MessagesExpired) and event.peer == self.selected:
+            elif (isinstance(event, MessagesExpired) and event.peer == self.selected) or (
+                isinstance(event, GroupMessagesExpired) and event.group == self.selected_group
+            ):
                 log.expire(event.ids)
             elif isinstance(event, SessionChanged):
                 self._session_changed(event)
