@@ -379,8 +379,13 @@ class FakeNode:
         self.group_posts[group].append(post)
         return post
 
-    def group_receive(self, group: str, author: str, text: str) -> GroupMessageView:
+    def group_receive(
+        self, group: str, author: str, text: str, *, ttl: int | None = None
+    ) -> GroupMessageView:
         post = self.group_history(group, author, text, created=self.clock())
+        if ttl is not None:
+            post = replace(post, ttl=ttl)
+            self.group_posts[group][-1] = post
         self.emit(GroupMessageReceived(group, post))
         return post
 
@@ -793,7 +798,16 @@ class FakeNode:
         return self.group_ttls.get(self._group(group).id)
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
-        return self.group_posts[self._group(group).id][-limit:]
+        """As the node: handing posts out shows them, which starts a disappearing one's
+        timer (deadline = now + ttl), once."""
+        gid = self._group(group).id
+        self.group_posts[gid] = [
+            replace(p, deadline=self.clock() + p.ttl)
+            if p.ttl is not None and p.deadline is None and p.text is not None
+            else p
+            for p in self.group_posts[gid]
+        ]
+        return self.group_posts[gid][-limit:]
 
     async def wait_group_delivered(
         self, group: str, message_id: str, timeout: float

@@ -349,3 +349,19 @@ async def test_ttl_in_a_group_times_new_posts_and_a_disappeared_post_shows_as_go
         await pilot.press(*"plain", "enter")
         await settle(pilot, 0.2)
         assert [c for c in node.calls if c[0] == "send_group"][-1][2:] == ("plain", None)
+
+
+async def test_a_disappearing_post_arriving_in_the_open_group_starts_its_timer() -> None:
+    """As a chat's incoming message is marked read when its conversation is open, a live
+    disappearing post in the open group is shown: the app asks the node for the posts,
+    which starts the timer, and the row counts down from the deadline."""
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        node.group_receive(gid, "bob", "read me quickly", ttl=600)
+        await settle(pilot, 0.3)
+        post = node.group_posts[gid][-1]
+        assert post.deadline is not None  # shown: the timer runs
+        log = main.query_one(MessageLog)
+        assert any("read me quickly ⏱" in line for line in log.plain_lines())

@@ -227,6 +227,9 @@ class Groups:
         self._stored: dict[bytes, dict[Key, bool]] = {}
         # group -> (author, seq) -> when that post's text is deleted here.
         self._deadlines: dict[bytes, dict[tuple[bytes, int], float]] = {}
+        # Texts the expiry task deleted in a group still loading (its rows may have been
+        # read before the purge): applied when it is registered.
+        self._gone_early: dict[bytes, list[tuple[bytes, int]]] = {}
         #: Called when a new disappearing deadline is set (the node wakes its expiry task).
         self.on_deadlines_changed: Callable[[], None] = lambda: None
         self._candidates: dict[bytes, _Candidate] = {}
@@ -277,6 +280,8 @@ class Groups:
         while (event := replica.next_event()) is not None:
             if type(event) is ItemRefused:  # a stored row that no longer passes
                 log.warning("group %s: a stored item was refused: %s", group_id.hex()[:16], event)
+        for author, seq in self._gone_early.pop(group_id, []):
+            replica.forget_text(author, seq)
         self._replicas[group_id] = replica
         self._stored[group_id] = {
             _key(i): type(i) is GroupPost and i.text is not None for i in _held(replica)
@@ -725,7 +730,8 @@ class Groups:
         (what we relay from now on) and tell the UI."""
         for group_id, posts in expired.items():
             replica = self._replicas.get(group_id)
-            if replica is None:
+            if replica is None:  # not loaded yet (the node is starting): when it is
+                self._gone_early.setdefault(group_id, []).extend(posts)
                 continue
             stored = self._stored.get(group_id, {})
             for author, seq in posts:

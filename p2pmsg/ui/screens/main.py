@@ -580,6 +580,24 @@ class MainScreen(Screen[None]):
         if self.has_class("-searching"):
             self._search_changed()
 
+    @work(exclusive=True, group="group-shown")
+    async def _group_shown(self) -> None:
+        """Disappearing posts that arrived in the open group are shown now: the node
+        starts their timers when it hands them out (as opening the group does), and the
+        rows get their countdown."""
+        group_id = self.selected_group
+        if group_id is None:
+            return
+        try:
+            posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+        except P2PMsgError:
+            return
+        if group_id == self.selected_group:
+            peers = self.query_one(PeerList).peers
+            timed = [labelled(p, peers) for p in posts if p.deadline is not None]
+            if timed:
+                self.query_one(MessageLog).add_messages(timed)
+
     def group_posted(self, message: GroupMessageView) -> None:
         """Our own post, signed and stored by the node."""
         if message.group != self.selected_group:
@@ -755,6 +773,8 @@ class MainScreen(Screen[None]):
                 self.open_conversation(first)
         if incoming_group:
             log.add_messages(incoming_group)
+            if any(m.ttl is not None for m in incoming_group):
+                self._group_shown()
         for fingerprint in list(self._clash_pending):
             if self.peer(fingerprint) is not None:
                 self._clash_pending.discard(fingerprint)
