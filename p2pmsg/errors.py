@@ -202,6 +202,13 @@ class GroupSignatureError(GroupError):
     reason = "group_bad_signature"
 
 
+class GroupTextMismatchError(GroupError):
+    """A post's text does not hash to the `text_hash` its author signed: the signed body
+    is sound, the text beside it was altered (by whoever relayed it) or is not its own."""
+
+    reason = "group_text_mismatch"
+
+
 class UnknownGroupError(GroupError):
     """An item for a group id this node does not hold."""
 

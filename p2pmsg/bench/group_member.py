@@ -165,11 +165,14 @@ class _Member:
         session = node.directory.session(to)
         if session is None:
             raise ValueError("no session with that peer")
-        text = post.text.encode()
-        altered = post.body.replace(text, bytes(b ^ 1 for b in text))
+        # The body commits to the text's hash: change that, and the signature fails.
+        altered = post.body.replace(post.text_hash, bytes(b ^ 1 for b in post.text_hash))
         forged = node.identity.sign(POST_DOMAIN + post.body)
         session.send_messages(
-            [GroupPostMessage(altered, post.signature), GroupPostMessage(post.body, forged)]
+            [
+                GroupPostMessage(altered, post.signature, post.content),
+                GroupPostMessage(post.body, forged, post.content),
+            ]
         )
         return 2
 

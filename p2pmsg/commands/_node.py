@@ -329,9 +329,11 @@ def event_text(event: api.NodeEvent, names: dict[str, str]) -> str | None:
         return f"-- {len(event.ids)} disappearing message(s) from {name(event.peer)} deleted"
     if isinstance(event, api.GroupMessageReceived):
         post = event.message
-        body = continuation(post.text, MESSAGE_INDENT)
+        body = continuation(post.text or "", MESSAGE_INDENT)
         author = f"{printable(post.author_name)} in {printable(post.group_name)}"
         return f"[{_clock(post.created)}] {author}: {body}"
+    if isinstance(event, api.GroupMessagesExpired):
+        return f"-- {len(event.ids)} disappearing group message(s) deleted here"
     if isinstance(event, api.GroupChanged):
         g = event.group
         members = ", ".join(printable(member.name) for member in g.members)

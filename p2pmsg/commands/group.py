@@ -146,8 +146,9 @@ def _print_receipts(
         return
     n = post.recipients
     seq = post.id.rpartition(":")[2]
+    what = "(disappeared)" if post.text is None else f'"{printable(post.text[:40])}"'
     print(
-        f'{printable(post.group_name)}: your post {seq} "{printable(post.text[:40])}": '
+        f"{printable(post.group_name)}: your post {seq} {what}: "
         f"delivered {post.delivered}/{n}, read {post.read}/{n}"
     )
     for r in rows:

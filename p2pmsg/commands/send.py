@@ -12,7 +12,8 @@ With `--group`, the post is signed, stored and handed to every current member
 reached; exit 0 once every other current member's summary shows it holds the
 post (group receipts are anti-entropy summaries, docs/PROTOCOL.md "Groups"),
 3 while some do not: they get it from any member they meet, or from this
-profile's next node.
+profile's next node. `--ttl` makes it a disappearing post (docs/PROTOCOL.md
+"Groups": each member deletes its copy's text `ttl` seconds after first showing it).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def register(
         "--ttl",
         type=float,
         metavar="S",
-        help="disappearing message: delete it S seconds after it is read",
+        help="disappearing message: delete it S seconds after it is read (in a group: "
+        "each member's copy S seconds after that member is shown it; yours after sending)",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_network_options(p)
@@ -117,10 +119,8 @@ async def _send(args: argparse.Namespace) -> int:
 
 
 async def _send_group(args: argparse.Namespace) -> int:
-    if args.ttl is not None:
-        raise ConfigError("disappearing group messages are not supported yet")
     async with running_node(args, "p2pmsg send", auto_connect=False, monitor_models=False) as node:
-        message = await node.send_group(args.group, args.text)
+        message = await node.send_group(args.group, args.text, ttl=args.ttl)
         view = await node.wait_group_delivered(args.group, message.id, args.timeout)
     delivered = view.delivered >= view.recipients
     if args.json:

@@ -139,12 +139,13 @@ class GroupMessageView:
     author: str
     author_name: str
     direction: Direction
-    text: str
+    text: str | None  # None: the post disappeared (here, or where this copy came from)
     created: float
     ttl: int | None = None
     delivered: int = 0
     recipients: int = 0
     read: int = 0
+    deadline: float | None = None  # when the text will be deleted here, once shown
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,15 @@ class GroupReceiptsChanged:
 
 
 @dataclass(frozen=True)
+class GroupMessagesExpired:
+    """Disappearing group posts whose text was deleted here (`ids` as in
+    `GroupMessageView.id`); the posts stay in the timeline without text."""
+
+    group: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GroupChanged:
     """A group was joined, or its members, admins or name changed."""
 
@@ -462,6 +472,7 @@ NodeEvent = (
     | MonitorChanged
     | PairingFinished
     | GroupMessageReceived
+    | GroupMessagesExpired
     | GroupChanged
     | GroupReceiptsChanged
 )
@@ -601,11 +612,25 @@ class NodeAPI(Protocol):
         """A new name for the group, signed; admins only (others get `ConfigError`)."""
         ...
 
-    async def send_group(self, group: str, text: str) -> GroupMessageView:
-        """Sign, store and fan out a post; members offline now get it by anti-entropy."""
+    async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
+        """Sign, store and fan out a post; members offline now get it by anti-entropy.
+        `ttl`: a disappearing post (seconds; each member deletes its copy `ttl` after
+        first showing it, the author `ttl` after sending it); None: the group's own
+        timer (`set_group_ttl`), if any."""
         ...
 
-    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]: ...
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        """The group's disappearing timer for new posts, as `set_conversation_ttl` (math.inf:
+        off in this group, None: no timer of its own). Local: other members choose theirs."""
+        ...
+
+    async def group_ttl(self, group: str) -> float | None: ...
+
+    async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
+        """The latest posts, oldest first. Handing them to the user is what shows them:
+        a disappearing post's deadline starts here (the chat's "read")."""
+        ...
+
     async def wait_group_delivered(
         self, group: str, message_id: str, timeout: float
     ) -> GroupMessageView:

@@ -172,6 +172,9 @@ class Node:
             trust=self._trust,
             known=self._met,
         )
+        # Disappearing group posts share the chats' expiry task.
+        self.groups_service.on_deadlines_changed = self.expiry.wake
+        self.expiry.on_group_texts_gone = self.groups_service.texts_gone
         self.router = SessionRouter(
             identity=identity,
             name=display_name,
@@ -661,11 +664,30 @@ class Node:
     async def rename_group(self, group: str, name: str) -> GroupView:
         return await self.groups_service.rename(self.groups_service.find(group), name)
 
-    async def send_group(self, group: str, text: str) -> GroupMessageView:
-        return await self.groups_service.post(self.groups_service.find(group), text)
+    async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
+        replica = self.groups_service.find(group)
+        if ttl is not None and not math.isfinite(ttl):
+            raise ConfigError(
+                f"a message's disappearing timer must be a number of seconds, not {ttl!r}"
+            )
+        if ttl is None:  # the group's own timer, as a chat's (math.inf: off)
+            own = await self._store.run(Store.group_ttl, replica.group_id)
+            ttl = None if own is None or math.isinf(own) else own
+        return await self.groups_service.post(replica, text, wire_ttl(ttl))
+
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        replica = self.groups_service.find(group)
+        try:
+            await self._store.run(Store.set_group_ttl, replica.group_id, ttl)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    async def group_ttl(self, group: str) -> float | None:
+        replica = self.groups_service.find(group)
+        return await self._store.run(Store.group_ttl, replica.group_id)
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
-        return self.groups_service.messages(self.groups_service.find(group), limit)
+        return await self.groups_service.messages(self.groups_service.find(group), limit)
 
     async def wait_group_delivered(
         self, group: str, message_id: str, timeout: float

@@ -311,14 +311,18 @@ class GroupOpMessage(_Message):
 
 @dataclass(frozen=True, slots=True)
 class GroupPostMessage(_Message):
-    """A signed group message (a post), carried like `GroupOpMessage`."""
+    """A signed group message (a post), carried like `GroupOpMessage`, with its text
+    beside the body: `(salt, text)`, or None for a stub (a post whose text the sender
+    does not hold: it disappeared there). The group service checks the text against
+    the hash the body commits to."""
 
     TYPE: ClassVar[int] = 20
     body: bytes
     signature: bytes
+    text: tuple[bytes, str] | None = None
 
     def wire_fields(self) -> list[object]:
-        return [20, self.body, self.signature]
+        return [20, self.body, self.signature, None if self.text is None else list(self.text)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -548,12 +548,23 @@ def _parse_group_item(obj: list[object], window: TimeWindow) -> AppMessage:
     """The envelope of a group item: a body and a 64-byte signature. What the body says
     and whether the signature verifies is the group service's to judge (a relayed
     item's defect is its author's, not this session's)."""
-    kind, body, signature = obj
+    kind, body, signature = obj[:3]
     where = "group_op" if kind == 19 else "group_post"
     if type(body) is not bytes or not 0 < len(body) <= GROUP_MAX_BODY_BYTES:
         _fail(where, "body", body, f"bin of 1..{GROUP_MAX_BODY_BYTES} bytes")
     _bin(where, "signature", signature, GROUP_SIGNATURE_SIZE)
-    return (GroupOpMessage if kind == 19 else GroupPostMessage)(body, signature)  # type: ignore[arg-type]
+    if kind == 19:
+        return GroupOpMessage(body, signature)  # type: ignore[arg-type]
+    text = obj[3]
+    if text is not None and (
+        type(text) is not list
+        or len(text) != 2
+        or type(text[0]) is not bytes
+        or type(text[1]) is not str
+    ):
+        _fail(where, "text", text, "[salt: bin, text: str] or nil")
+    content = None if text is None else (text[0], text[1])
+    return GroupPostMessage(body, signature, content)  # type: ignore[arg-type]
 
 
 def _parse_group_summary(obj: list[object], window: TimeWindow) -> GroupSummaryMessage:
@@ -592,7 +603,7 @@ _PARSERS: dict[int, tuple[str, int, _Parser]] = {
     17: ("pair_abort", 3, _parse_pair_abort),
     18: ("bundle_offer", 7, _parse_bundle_offer),
     19: ("group_op", 3, _parse_group_item),
-    20: ("group_post", 3, _parse_group_item),
+    20: ("group_post", 4, _parse_group_item),
     21: ("group_summary", 5, _parse_group_summary),
 }
 

@@ -127,6 +127,11 @@ Groups (groups.py, schema v10)
       GroupStoreFullError past MAX_GROUPS groups or MAX_POSTS_PER_GROUP posts
   group_ids() -> list[bytes];  load_group(id) -> StoredGroup | None (create + items, for
       GroupReplica.restore);  delete_group(id) -> bool
+  (v12) a post's text apart from its body (None: a stub); disappearing posts:
+      start_group_deadlines(id, [(author, seq)], now) -> {post: deadline} (shown: +ttl);
+      purge_group_texts(now) -> {group: [(author, seq)]} deletes texts, keeps bodies;
+      next_group_expiry() -> float | None;  set_group_ttl(id, ttl) / group_ttl(id): the
+      group's own timer for new posts (math.inf: off), as set_disappearing_ttl for chats
 
 Introductions (introductions.py, schema v11)
   add_introductions([Introduction]) -> new notes   "introduced by Bob in 'team'": one per

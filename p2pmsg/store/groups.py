@@ -1,4 +1,5 @@
-"""Groups (schema v10): the groups this profile is in and the signed items it holds.
+"""Groups (schema v10, post texts v12): the groups this profile is in and the signed
+items it holds.
 
 The store keeps items exactly as their authors signed them, as (kind, body,
 signature) rows; what a group *is* (name, members, timeline) is never stored
@@ -6,6 +7,15 @@ but replayed from them by `GroupReplica.restore`, which verifies every item
 again, so a row edited on disk is refused on load rather than believed. Bodies
 hold names and text: they are sealed, bound to (group, kind, author, seq), so a
 body moved to another row fails authentication.
+
+A post's text is kept apart from its signed body (v12), sealed the same way
+(msgpack [salt, text], bound to its row): NULL is a *stub*, whose text never
+came or disappeared here. Disappearing posts follow the chat's rules: a post
+with a `ttl` gets `deadline = shown + ttl` when this member first shows it
+(`start_group_deadlines`; the author's own post when it is sent), and
+`purge_group_texts` deletes the text at the deadline and keeps the body. A
+post whose text is NULL with a deadline disappeared here: `save_group_items`
+never fills it again.
 
 Limits (a peer decides what arrives here, so each table is bounded):
 
@@ -20,10 +30,15 @@ Limits (a peer decides what arrives here, so each table is bounded):
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from p2pmsg.errors import StoreError
+import msgpack
+
+from p2pmsg.errors import StoreCorruptError, StoreError
 from p2pmsg.store.base import StoreBase
 
 #: Groups one profile may be in at once.
@@ -47,6 +62,14 @@ class StoredGroupItem:
     seq: int
     body: bytes
     signature: bytes
+    text: tuple[bytes, str] | None = None  # a post's (salt, text); None: a stub
+    ttl: float | None = None  # a post's disappearing timer
+    deadline: float | None = None  # when its text is deleted (set once shown or sent)
+
+    @property
+    def gone(self) -> bool:
+        """The text disappeared here (deleted at its deadline): it stays deleted."""
+        return self.text is None and self.deadline is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +107,19 @@ class GroupsMixin(StoreBase):
         sealed = self._sealer.seal_many(
             [i.body for i in items], table="group_items", column="body", rows=keys
         )
+        with_text = [n for n, i in enumerate(items) if i.text is not None]
+        sealed_texts = dict(
+            zip(
+                with_text,
+                self._sealer.seal_many(
+                    [_pack_text(items[n].text) for n in with_text],  # type: ignore[arg-type]
+                    table="group_items",
+                    column="text",
+                    rows=[keys[n] for n in with_text],
+                ),
+                strict=True,
+            )
+        )
         with self._write() as conn:
             row = conn.execute("SELECT posts FROM groups WHERE id = ?", (group_id,)).fetchone()
             if row is None:
@@ -98,16 +134,35 @@ class GroupsMixin(StoreBase):
             else:
                 posts = int(row[0])
             new = new_posts = 0
-            for item, body in zip(items, sealed, strict=True):
+            for n, (item, body) in enumerate(zip(items, sealed, strict=True)):
+                text = sealed_texts.get(n)
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO group_items "
-                    "(group_id, kind, author, seq, body, signature, received) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (group_id, item.kind, item.author, item.seq, body, item.signature, now),
+                    "(group_id, kind, author, seq, body, signature, received, text, ttl, "
+                    "deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        group_id,
+                        item.kind,
+                        item.author,
+                        item.seq,
+                        body,
+                        item.signature,
+                        now,
+                        text,
+                        item.ttl,
+                        item.deadline if text is not None else None,
+                    ),
                 )
                 new += cur.rowcount
                 if item.kind == "post":
                     new_posts += cur.rowcount
+                if not cur.rowcount and text is not None:
+                    # A stub held here gets its text, unless the text disappeared here.
+                    conn.execute(
+                        "UPDATE group_items SET text = ? WHERE group_id = ? AND kind = ? "
+                        "AND author = ? AND seq = ? AND text IS NULL AND deadline IS NULL",
+                        (text, group_id, item.kind, item.author, item.seq),
+                    )
             if posts + new_posts > MAX_POSTS_PER_GROUP:
                 raise GroupStoreFullError(
                     f"the group holds {MAX_POSTS_PER_GROUP} posts, the most stored per group"
@@ -132,19 +187,31 @@ class GroupsMixin(StoreBase):
             if head is None:
                 return None
             rows = conn.execute(
-                "SELECT kind, author, seq, body, signature FROM group_items "
+                "SELECT kind, author, seq, body, signature, text, ttl, deadline FROM group_items "
                 "WHERE group_id = ? ORDER BY kind, seq, author",
                 (group_id,),
             ).fetchall()
         creator = bytes(head[0])
         create: StoredGroupItem | None = None
         items: list[StoredGroupItem] = []
-        for kind, author, seq, body, signature in rows:
+        for kind, author, seq, body, signature, text, ttl, deadline in rows:
             author = bytes(author)
-            plain = self._sealer.open(
-                body, table="group_items", column="body", row=_row_key(group_id, kind, author, seq)
+            key = _row_key(group_id, kind, author, seq)
+            plain = self._sealer.open(body, table="group_items", column="body", row=key)
+            item = StoredGroupItem(
+                kind,
+                author,
+                int(seq),
+                plain,
+                bytes(signature),
+                None
+                if text is None
+                else _unpack_text(
+                    self._sealer.open(text, table="group_items", column="text", row=key)
+                ),
+                None if ttl is None else float(ttl),
+                None if deadline is None else float(deadline),
             )
-            item = StoredGroupItem(kind, author, int(seq), plain, bytes(signature))
             if kind == "op" and author == creator and seq == 1:
                 create = item
             else:
@@ -153,7 +220,100 @@ class GroupsMixin(StoreBase):
             raise StoreError(f"group {group_id.hex()[:16]} has lost its create operation")
         return StoredGroup(group_id, creator, float(head[1]), create, tuple(items))
 
+    # --- disappearing posts --------------------------------------------------------
+
+    def start_group_deadlines(
+        self, group_id: bytes, posts: Sequence[tuple[bytes, int]], now: float
+    ) -> dict[tuple[bytes, int], float]:
+        """The posts (author, seq) were shown: those with a timer, a text and no deadline
+        yet get `now + ttl`. Returns the deadlines set (post -> deadline)."""
+        started: dict[tuple[bytes, int], float] = {}
+        with self._write() as conn:
+            for author, seq in posts:
+                where = (
+                    "WHERE group_id = ? AND kind = 'post' AND author = ? AND seq = ? "
+                    "AND ttl IS NOT NULL AND deadline IS NULL AND text IS NOT NULL"
+                )
+                row = conn.execute(
+                    "SELECT ttl FROM group_items " + where,  # noqa: S608 - constant SQL
+                    (group_id, author, seq),
+                ).fetchone()
+                if row is None:
+                    continue
+                deadline = now + float(row[0])
+                conn.execute(
+                    "UPDATE group_items SET deadline = ? " + where,  # noqa: S608 - constant SQL
+                    (deadline, group_id, author, seq),
+                )
+                started[(author, seq)] = deadline
+        return started
+
+    def purge_group_texts(self, now: float) -> dict[bytes, list[tuple[bytes, int]]]:
+        """Delete the texts whose deadline has passed (the signed bodies stay: a member's
+        gap rule and a later member's history need them); returns them per group."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT group_id, author, seq FROM group_items WHERE kind = 'post' "
+                "AND deadline IS NOT NULL AND text IS NOT NULL AND deadline <= ? "
+                "ORDER BY group_id, author, seq",
+                (now,),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE group_items SET text = NULL WHERE group_id = ? AND kind = 'post' "
+                "AND author = ? AND seq = ?",
+                rows,
+            )
+        if rows:
+            # As for chats: push the overwritten pages out of the WAL too (best effort).
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        gone: dict[bytes, list[tuple[bytes, int]]] = defaultdict(list)
+        for group_id, author, seq in rows:
+            gone[bytes(group_id)].append((bytes(author), int(seq)))
+        return dict(gone)
+
+    def next_group_expiry(self) -> float | None:
+        """The earliest deadline of a group post's text still held."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT min(deadline) FROM group_items "
+                "WHERE deadline IS NOT NULL AND text IS NOT NULL"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def set_group_ttl(self, group_id: bytes, ttl: float | None) -> None:
+        """The group's own disappearing timer for new posts (as `set_disappearing_ttl` is
+        a chat's): seconds, `math.inf` for "off here", None for none of its own."""
+        if ttl is not None and not ttl > 0:  # `not >`: NaN is refused too
+            raise ValueError("a disappearing timer must be positive")
+        with self._write() as conn:
+            if not conn.execute(
+                "UPDATE groups SET disappearing_ttl = ? WHERE id = ?", (ttl, group_id)
+            ).rowcount:
+                raise StoreError(f"no group {group_id.hex()[:16]}")
+
+    def group_ttl(self, group_id: bytes) -> float | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT disappearing_ttl FROM groups WHERE id = ?", (group_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def delete_group(self, group_id: bytes) -> bool:
         with self._write() as conn:
             conn.execute("DELETE FROM group_items WHERE group_id = ?", (group_id,))
             return conn.execute("DELETE FROM groups WHERE id = ?", (group_id,)).rowcount > 0
+
+
+def _pack_text(text: tuple[bytes, str]) -> bytes:
+    return msgpack.packb([text[0], text[1]], use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack_text(data: bytes) -> tuple[bytes, str]:
+    try:
+        salt, text = msgpack.unpackb(data, raw=False)
+    except (ValueError, TypeError, msgpack.ExtraData) as exc:
+        raise StoreCorruptError(f"stored group post text is malformed: {exc}") from None
+    if type(salt) is not bytes or type(text) is not str:
+        raise StoreCorruptError("stored group post text is malformed")
+    return salt, text

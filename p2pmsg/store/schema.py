@@ -388,6 +388,34 @@ def _v12_group_receipts(conn: sqlite3.Connection) -> None:
         ) WITHOUT ROWID""")
 
 
+def _v13_group_post_texts(conn: sqlite3.Connection) -> None:
+    """Disappearing group posts (docs/PROTOCOL.md "Groups"; store/groups.py): a post's
+    signed body commits to a salted hash of its text, and the text is kept beside it,
+    so it can be deleted while the signed body (which other members' gap rule and a
+    later member's history need) stays. `text`: sealed msgpack [salt, text], NULL for a
+    stub (the text never came, or disappeared here). `ttl` (seconds, in the clear like
+    messages.ttl) and `deadline`: set when this member first shows the post (or sends
+    it); the expiry sweep then sets `text` NULL, keeping `deadline`, which marks the
+    text as gone here for good (a later copy does not bring it back).
+    `groups.disappearing_ttl`: the group's own timer for new posts, as
+    `peers.disappearing_ttl` is a chat's (math.inf: off, whatever the default).
+
+    Posts stored before this version carry their text inside the signed body, a
+    pre-release form of protocol 2 that no longer verifies: they are dropped (their
+    rows could only be refused on every load). Operations are unchanged and stay; the
+    receipt marks of the dropped posts go with them (a new post must not inherit them)."""
+    conn.execute("DELETE FROM group_items WHERE kind = 'post'")
+    conn.execute("DELETE FROM group_receipts")
+    conn.execute("UPDATE groups SET posts = 0")
+    conn.execute("ALTER TABLE group_items ADD COLUMN text BLOB")  # sealed
+    conn.execute("ALTER TABLE group_items ADD COLUMN ttl REAL CHECK (ttl IS NULL OR ttl > 0)")
+    conn.execute("ALTER TABLE group_items ADD COLUMN deadline REAL")
+    conn.execute("""CREATE INDEX group_items_deadline ON group_items(deadline)
+                    WHERE deadline IS NOT NULL AND text IS NOT NULL""")
+    conn.execute("""ALTER TABLE groups ADD COLUMN disappearing_ttl REAL
+                    CHECK (disappearing_ttl IS NULL OR disappearing_ttl > 0)""")
+
+
 MIGRATIONS: Sequence[Migration] = (
     _v1_initial,
     _v2_read_receipts_due,
@@ -401,6 +429,7 @@ MIGRATIONS: Sequence[Migration] = (
     _v10_groups,
     _v11_introductions,
     _v12_group_receipts,
+    _v13_group_post_texts,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -45,7 +45,7 @@ COMMANDS: tuple[SlashSpec, ...] = (
     SlashSpec(
         "ttl",
         "/ttl DURATION|off|default",
-        "disappearing messages in this conversation (default: as in Settings)",
+        "disappearing messages in this conversation or group (default: as in Settings)",
     ),
     SlashSpec("add", "/add HOST:PORT", "connect to a peer by address"),
     SlashSpec(

@@ -60,6 +60,26 @@ def test_create_list_post_and_queue_through_the_cli(tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert 'your post 1 "hello team": delivered 1/1, read 0/1' in text.stdout
     assert f"alice ({alice_fp[:16]}): delivered, not read" in text.stdout
+    gone = run(
+        tmp_path,
+        "bob",
+        "send",
+        "--group",
+        "team",
+        "soon gone",
+        "--ttl",
+        "90",
+        "--json",
+        "--no-discovery",
+    )
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    got = alice.wait_for(
+        lambda o: (
+            o.get("event") == "group_message_received" and o["message"]["text"] == "soon gone"
+        ),
+        10,
+    )
+    assert got["message"]["ttl"] == 90
     stop(alice)
 
     queued = run(

@@ -258,8 +258,18 @@ def test_version_4_events_get_their_value_tiers(db_path: Path, data_key: bytes) 
     assert tiers == {"key_rotated": 0, "handshake_fail": 1, "identity_changed": 2}
 
 
+def _undo_v13(conn: sqlite3.Connection) -> None:
+    """Group posts with their text inside the signed body, as version 12 had them."""
+    conn.execute("DROP INDEX group_items_deadline")
+    for column in ("deadline", "ttl", "text"):
+        conn.execute(f"ALTER TABLE group_items DROP COLUMN {column}")
+    conn.execute("ALTER TABLE groups DROP COLUMN disappearing_ttl")
+    conn.execute("PRAGMA user_version = 12")
+
+
 def _undo_v12(conn: sqlite3.Connection) -> None:
     """No group receipts, as version 11 had it."""
+    _undo_v13(conn)
     conn.execute("DROP TABLE group_receipts")
     conn.execute("PRAGMA user_version = 11")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
@@ -92,6 +93,7 @@ class FakeNode:
         self._seq = 0
         self.group_views: dict[str, GroupView] = {}
         self.group_posts: dict[str, list[GroupMessageView]] = {}
+        self.group_ttls: dict[str, float | None] = {}  # each group's stored timer
 
     # --- identity ---------------------------------------------------------------------
     @property
@@ -379,8 +381,13 @@ class FakeNode:
         self.group_posts[group].append(post)
         return post
 
-    def group_receive(self, group: str, author: str, text: str) -> GroupMessageView:
+    def group_receive(
+        self, group: str, author: str, text: str, *, ttl: int | None = None
+    ) -> GroupMessageView:
         post = self.group_history(group, author, text, created=self.clock())
+        if ttl is not None:
+            post = replace(post, ttl=ttl)
+            self.group_posts[group][-1] = post
         self.emit(GroupMessageReceived(group, post))
         return post
 
@@ -780,15 +787,37 @@ class FakeNode:
             raise ConfigError("not allowed: only an admin may rename the group")
         return self._set_group(replace(view, name=name))
 
-    async def send_group(self, group: str, text: str) -> GroupMessageView:
-        self.calls.append(("send_group", group, text))
+    async def send_group(self, group: str, text: str, ttl: float | None = None) -> GroupMessageView:
+        self.calls.append(("send_group", group, text, ttl))
         view = self._group(group)
         if not view.member:
             raise ConfigError("not a member of this group")
-        return self.group_history(view.id, self._name, text, created=self.clock())
+        post = self.group_history(view.id, self._name, text, created=self.clock())
+        if ttl is not None:
+            post = replace(post, ttl=max(1, math.ceil(ttl)))
+            self.group_posts[view.id][-1] = post
+        return post
+
+    async def set_group_ttl(self, group: str, ttl: float | None) -> None:
+        self.calls.append(("set_group_ttl", group, ttl))
+        if ttl is not None and not ttl > 0:  # the node's rule (math.inf: explicitly off)
+            raise ConfigError("a disappearing timer must be positive")
+        self.group_ttls[self._group(group).id] = ttl
+
+    async def group_ttl(self, group: str) -> float | None:
+        return self.group_ttls.get(self._group(group).id)
 
     async def group_messages(self, group: str, limit: int = 200) -> list[GroupMessageView]:
-        return self.group_posts[self._group(group).id][-limit:]
+        """As the node: handing posts out shows them, which starts a disappearing one's
+        timer (deadline = now + ttl), once."""
+        gid = self._group(group).id
+        self.group_posts[gid] = [
+            replace(p, deadline=self.clock() + p.ttl)
+            if p.ttl is not None and p.deadline is None and p.text is not None
+            else p
+            for p in self.group_posts[gid]
+        ]
+        return self.group_posts[gid][-limit:]
 
     async def wait_group_delivered(
         self, group: str, message_id: str, timeout: float

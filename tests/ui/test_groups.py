@@ -361,3 +361,56 @@ async def test_read_receipts_show_on_own_posts_and_list_on_demand() -> None:
         assert "\x1b" not in text and "\u202e" not in text
         read_line = next(line for line in log.plain_lines() if line.startswith("· read: "))
         assert labels[0] in read_line and labels[1] in read_line
+
+
+async def test_ttl_in_a_group_times_new_posts_and_a_disappeared_post_shows_as_gone() -> None:
+    """/ttl works in a group as in a chat: the group's own timer (stored by the node)
+    goes with every new post, the header shows it, and a post whose text the node
+    deleted turns into the chat's "message disappeared"."""
+    from p2pmsg.node.api import GroupMessagesExpired
+
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        composer = main.query_one(Composer)
+        composer.focus()
+        await pilot.press(*"/ttl 5m", "enter")
+        await settle(pilot, 0.2)
+        assert ("set_group_ttl", gid, 300.0) in node.calls
+        assert "⏱ 5m" in str(main.query_one("#conv-header").render())
+        await pilot.press(*"bye soon", "enter")
+        await settle(pilot, 0.2)
+        (sent,) = [c for c in node.calls if c[0] == "send_group"]
+        assert sent[2:] == ("bye soon", 300.0)
+        log = main.query_one(MessageLog)
+        assert any("bye soon ⏱5m" in line for line in log.plain_lines())
+        first = node.group_posts[gid][0]
+        node.emit(GroupMessagesExpired(gid, (first.id,)))
+        await settle(pilot)
+        lines = log.plain_lines()
+        assert any("message disappeared" in line for line in lines)
+        assert not any("standup in 5" in line for line in lines)
+        # /ttl off: new posts get no timer here, whatever the Settings default.
+        await pilot.press(*"/ttl off", "enter")
+        await settle(pilot, 0.2)
+        assert "⏱" not in str(main.query_one("#conv-header").render())
+        await pilot.press(*"plain", "enter")
+        await settle(pilot, 0.2)
+        assert [c for c in node.calls if c[0] == "send_group"][-1][2:] == ("plain", None)
+
+
+async def test_a_disappearing_post_arriving_in_the_open_group_starts_its_timer() -> None:
+    """As a chat's incoming message is marked read when its conversation is open, a live
+    disappearing post in the open group is shown: the app asks the node for the posts,
+    which starts the timer, and the row counts down from the deadline."""
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        node.group_receive(gid, "bob", "read me quickly", ttl=600)
+        await settle(pilot, 0.3)
+        post = node.group_posts[gid][-1]
+        assert post.deadline is not None  # shown: the timer runs
+        log = main.query_one(MessageLog)
+        assert any("read me quickly ⏱" in line for line in log.plain_lines())

@@ -4,6 +4,9 @@ A deadline is set when a message is read (by us, or by the peer's read
 receipt). This task sleeps until the earliest deadline in the store, or until
 `wake()` says a new one may be earlier, then purges on the store thread and
 tells subscribers which bodies are gone.
+
+Group posts too (store/groups.py): their texts are deleted at their deadline and
+`on_group_texts_gone` (the group service) turns the posts held into stubs.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import MessagesExpired
@@ -32,6 +35,10 @@ class ExpiryTimer:
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Told which group posts' texts were deleted: {group id: [(author, seq)]}.
+        self.on_group_texts_gone: (
+            Callable[[dict[bytes, list[tuple[bytes, int]]]], Awaitable[None]] | None
+        ) = None
 
     def start(self) -> None:
         if self._task is None:
@@ -48,13 +55,27 @@ class ExpiryTimer:
         expired = await self._store.run(Store.purge_expired, self._clock())
         for peer, ids in expired.items():
             self._bus.publish(MessagesExpired(peer, tuple(i.hex() for i in ids)))
+        gone = await self._store.run(Store.purge_group_texts, self._clock())
+        if gone and self.on_group_texts_gone is not None:
+            await self.on_group_texts_gone(gone)
         return expired
+
+    async def _next_deadline(self) -> float | None:
+        deadlines = [
+            d
+            for d in (
+                await self._store.run(Store.next_expiry),
+                await self._store.run(Store.next_group_expiry),
+            )
+            if d is not None
+        ]
+        return min(deadlines, default=None)
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.purge_now()
-                deadline = await self._store.run(Store.next_expiry)
+                deadline = await self._next_deadline()
             except P2PMsgError as exc:
                 log.warning("disappearing-message purge failed: %s", exc)
                 deadline = None

@@ -58,6 +58,7 @@ def message_view(
     local_name: LocalName,
     delivered: int = 0,
     recipients: int = 0,
+    deadline: float | None = None,
 ) -> GroupMessageView:
     return GroupMessageView(
         id=post_id(post),
@@ -71,6 +72,7 @@ def message_view(
         ttl=post.ttl,
         delivered=delivered,
         recipients=recipients,
+        deadline=deadline if post.text is not None else None,
     )
 
 

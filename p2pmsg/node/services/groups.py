@@ -47,8 +47,12 @@ I/O around them:
   history), shown with the key from its first session on (`_introduce`); a note
   is a hint and changes no trust state.
 
-Not yet (issue 18, later steps): disappearing group posts (`ttl` is carried and
-shown, not enforced).
+* Disappearing posts (the chat's rules): a post with a `ttl` gets a deadline on
+  this member when it is first shown (`messages`, the history handed to the
+  user) or, for our own post, when it is sent; the node's expiry task deletes the
+  text at the deadline (`texts_gone`) and keeps the signed body, so what we relay
+  afterwards is a stub, which stands in for the post in every group rule. A copy
+  with the text fills a stub we hold, unless ours disappeared.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ from p2pmsg.errors import (
 from p2pmsg.node.api import (
     GroupChanged,
     GroupMessageReceived,
+    GroupMessagesExpired,
     GroupMessageView,
     GroupReceiptsChanged,
     GroupReceiptView,
@@ -99,11 +104,13 @@ from p2pmsg.protocol.groups import (
     ItemRefused,
     MemberInfo,
     MembershipChanged,
+    PostFilled,
     PostHidden,
     PostShown,
     parse_op,
     parse_post,
 )
+from p2pmsg.protocol.groups.limits import MAX_TTL_SECONDS
 from p2pmsg.protocol.messages import (
     GroupMessage,
     GroupOpMessage,
@@ -168,15 +175,21 @@ def _inviter(replica: GroupReplica, me: bytes) -> str:
     return (history[-1].author if history else replica.create_op.author).hex()
 
 
-def _row(item: GroupOp | GroupPost) -> StoredGroupItem:
+def _row(item: GroupOp | GroupPost, deadline: float | None) -> StoredGroupItem:
     kind, author, seq = _key(item)
-    return StoredGroupItem(kind, author, seq, item.body, item.signature)
+    if isinstance(item, GroupOp):
+        return StoredGroupItem(kind, author, seq, item.body, item.signature)
+    ttl = None if item.ttl is None else float(item.ttl)
+    return StoredGroupItem(
+        kind, author, seq, item.body, item.signature, item.content, ttl, deadline
+    )
 
 
 def _wire(item: GroupOp | GroupPost) -> GroupMessage:
-    if type(item) is GroupOp:
+    if isinstance(item, GroupOp):
         return GroupOpMessage(item.body, item.signature)
-    return GroupPostMessage(item.body, item.signature)
+    # A post whose text disappeared here travels as a stub (text nil).
+    return GroupPostMessage(item.body, item.signature, item.content)
 
 
 def _summary_message(summary: GroupSummary) -> GroupSummaryMessage:
@@ -215,7 +228,15 @@ class Groups:
         # group -> the inviter (fp hex) whose create or add made us a member.
         self._inviters: dict[bytes, str] = {}
         self._replicas: dict[bytes, GroupReplica] = {}
-        self._stored: dict[bytes, set[Key]] = {}
+        # group -> the items stored, and whether a post's row holds its text.
+        self._stored: dict[bytes, dict[Key, bool]] = {}
+        # group -> (author, seq) -> when that post's text is deleted here.
+        self._deadlines: dict[bytes, dict[tuple[bytes, int], float]] = {}
+        # Texts the expiry task deleted in a group still loading (its rows may have been
+        # read before the purge): applied when it is registered.
+        self._gone_early: dict[bytes, list[tuple[bytes, int]]] = {}
+        #: Called when a new disappearing deadline is set (the node wakes its expiry task).
+        self.on_deadlines_changed: Callable[[], None] = lambda: None
         self._candidates: dict[bytes, _Candidate] = {}
         self._channels: dict[str, Channel] = {}
         # Members' receipts for our posts, and our read marks (both in the store).
@@ -257,13 +278,23 @@ class Groups:
             return
         replica = GroupReplica.restore(
             (stored.create.body, stored.create.signature),
-            [(i.kind, i.body, i.signature) for i in stored.items],
+            [(i.kind, i.body, i.signature, i.text) for i in stored.items],
+            [(i.author, i.seq) for i in stored.items if i.kind == "post" and i.gone],
         )
         while (event := replica.next_event()) is not None:
             if type(event) is ItemRefused:  # a stored row that no longer passes
                 log.warning("group %s: a stored item was refused: %s", group_id.hex()[:16], event)
+        for author, seq in self._gone_early.pop(group_id, []):
+            replica.forget_text(author, seq)
         self._replicas[group_id] = replica
-        self._stored[group_id] = {_key(i) for i in _held(replica)}
+        self._stored[group_id] = {
+            _key(i): type(i) is GroupPost and i.text is not None for i in _held(replica)
+        }
+        self._deadlines[group_id] = {
+            (i.author, i.seq): i.deadline
+            for i in stored.items
+            if i.kind == "post" and i.deadline is not None
+        }
         self._note_inviter(replica)
         await self._receipts.load(group_id)
 
@@ -335,7 +366,7 @@ class Groups:
                 item: GroupOp | GroupPost = (
                     parse_op(message.body, message.signature)
                     if type(message) is GroupOpMessage
-                    else parse_post(message.body, message.signature)  # type: ignore[union-attr]
+                    else parse_post(message.body, message.signature, message.text)  # type: ignore[union-attr]
                 )
             except GroupError as exc:
                 self._refused(channel.peer, exc, None)
@@ -433,7 +464,8 @@ class Groups:
                 )
                 return
             self._replicas[group_id] = candidate.replica
-            self._stored[group_id] = set()
+            self._stored[group_id] = {}
+            self._deadlines[group_id] = {}
             self._inviters[group_id] = inviter
         replica = self._replicas[group_id]
         if not await self._persist(replica):
@@ -466,32 +498,57 @@ class Groups:
             self._inviters[replica.group_id] = _inviter(replica, self._me)
 
     async def _persist(self, replica: GroupReplica) -> bool:
+        """Store the items not stored yet, and the texts that filled stored stubs."""
         stored = self._stored[replica.group_id]
-        new = [i for i in _held(replica) if _key(i) not in stored]
+        deadlines = self._deadlines.setdefault(replica.group_id, {})
+        new = [
+            i
+            for i in _held(replica)
+            if _key(i) not in stored
+            or (type(i) is GroupPost and i.text is not None and not stored[_key(i)])
+        ]
         if not new:
             return True
+        now = self._clock()
+        own: dict[tuple[bytes, int], float] = {}
+        for item in new:
+            # Our own disappearing post: its timer runs from when it was sent.
+            if (
+                type(item) is GroupPost
+                and item.author == self._me
+                and item.ttl is not None
+                and item.text is not None
+                and _key(item) not in stored
+            ):
+                own[item.key] = now + item.ttl
         try:
             await self._store.run(
                 Store.save_group_items,
                 replica.group_id,
                 replica.create_op.author,
-                [_row(i) for i in new],
-                self._clock(),
+                [_row(i, own.get(i.key) if type(i) is GroupPost else None) for i in new],
+                now,
             )
         except GroupStoreFullError as exc:
             self._security.record(
                 "rate_limited", detail={"reason": "group_store_full", "detail": str(exc)}
             )
             return False
-        stored.update(_key(i) for i in new)
+        stored.update((_key(i), type(i) is GroupPost and i.text is not None) for i in new)
+        if own:
+            deadlines.update(own)
+            self.on_deadlines_changed()
         return True
 
     def _publish(self, replica: GroupReplica) -> None:
         changed = False
         while (event := replica.next_event()) is not None:
-            if type(event) is PostShown:
-                if event.post.author != self._me:
-                    view = message_view(replica, event.post, self._me, self._local_name)
+            if type(event) in (PostShown, PostFilled):
+                post = event.post  # type: ignore[union-attr]
+                # A stub has nothing to show (its text disappeared where it came from):
+                # it takes its place in the history, and is announced if its text comes.
+                if post.author != self._me and post.text is not None:
+                    view = message_view(replica, post, self._me, self._local_name)
                     self._bus.publish(GroupMessageReceived(view.group, view))
             elif type(event) is MembershipChanged:
                 changed = True
@@ -574,7 +631,8 @@ class Groups:
         except LocalProtocolError as exc:
             raise ConfigError(str(exc)) from None
         self._replicas[replica.group_id] = replica
-        self._stored[replica.group_id] = set()
+        self._stored[replica.group_id] = {}
+        self._deadlines[replica.group_id] = {}
         await self._authored(replica, replica.create_op, replica.state.members)
         return self.view(replica)
 
@@ -602,8 +660,14 @@ class Groups:
         await self._authored(replica, op, replica.state.members)
         return self.view(replica)
 
-    async def post(self, replica: GroupReplica, text: str) -> GroupMessageView:
-        post = self._sign(lambda now: replica.post(self._identity, now, text))
+    async def post(
+        self, replica: GroupReplica, text: str, ttl: int | None = None
+    ) -> GroupMessageView:
+        if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
+            raise ConfigError(
+                f"a disappearing timer is 1..{MAX_TTL_SECONDS} seconds (30 days), not {ttl}"
+            )
+        post = self._sign(lambda now: replica.post(self._identity, now, text, ttl, rng=self._rng))
         await self._authored(replica, post, replica.state.members)
         return self.message(replica, post)
 
@@ -721,6 +785,22 @@ class Groups:
     def view(self, replica: GroupReplica) -> GroupView:
         return group_view(replica, self._me, self._local_name)
 
+    async def texts_gone(self, expired: dict[bytes, list[tuple[bytes, int]]]) -> None:
+        """The expiry task deleted these posts' texts from the store: hold them as stubs
+        (what we relay from now on) and tell the UI."""
+        for group_id, posts in expired.items():
+            replica = self._replicas.get(group_id)
+            if replica is None:  # not loaded yet (the node is starting): when it is
+                self._gone_early.setdefault(group_id, []).extend(posts)
+                continue
+            stored = self._stored.get(group_id, {})
+            for author, seq in posts:
+                replica.forget_text(author, seq)
+                if ("post", author, seq) in stored:
+                    stored[("post", author, seq)] = False
+            ids = tuple(f"{author.hex()}:{seq}" for author, seq in posts)
+            self._bus.publish(GroupMessagesExpired(group_id.hex(), ids))
+
     def message(self, replica: GroupReplica, post: GroupPost) -> GroupMessageView:
         recipients = [fp for fp in replica.state.members if fp != self._me]
         delivered = read = 0
@@ -729,7 +809,10 @@ class Groups:
                 has, seen = self._receipts.of(replica.group_id, fp)
                 delivered += has >= post.seq
                 read += seen >= post.seq
-        view = message_view(replica, post, self._me, self._local_name, delivered, len(recipients))
+        deadline = self._deadlines.get(replica.group_id, {}).get(post.key)
+        view = message_view(
+            replica, post, self._me, self._local_name, delivered, len(recipients), deadline
+        )
         return replace(view, read=read) if read else view
 
     def reachable(self, replica: GroupReplica) -> tuple[int, int]:
@@ -738,8 +821,28 @@ class Groups:
         live = sum(1 for fp in others if (c := self._channels.get(fp)) is not None and c.is_open)
         return live, len(others)
 
-    def messages(self, replica: GroupReplica, limit: int) -> list[GroupMessageView]:
-        return [self.message(replica, p) for p in replica.timeline()[-limit:]]
+    async def messages(self, replica: GroupReplica, limit: int) -> list[GroupMessageView]:
+        """The latest posts, as shown to the user: the disappearing timer of a post shown
+        for the first time starts now (the chat's rule starts it when read)."""
+        posts = replica.timeline()[-limit:]
+        deadlines = self._deadlines.setdefault(replica.group_id, {})
+        start = [
+            p.key
+            for p in posts
+            if p.ttl is not None and p.text is not None and p.key not in deadlines
+        ]
+        if start:
+            try:
+                started = await self._store.run(
+                    Store.start_group_deadlines, replica.group_id, start, self._clock()
+                )
+            except P2PMsgError as exc:  # shown anyway; the timer starts next time
+                log.warning("cannot start disappearing timers: %s", exc)
+            else:
+                deadlines.update(started)
+                if started:
+                    self.on_deadlines_changed()
+        return [self.message(replica, p) for p in posts]
 
     async def wait_delivered(
         self, replica: GroupReplica, message_id: str, timeout: float

@@ -23,6 +23,7 @@ from p2pmsg.protocol.groups.events import (
     GroupEvent,
     ItemRefused,
     MembershipChanged,
+    PostFilled,
     PostHidden,
     PostShown,
 )
@@ -38,6 +39,8 @@ from p2pmsg.protocol.groups.items import (
     Rename,
     parse_op,
     parse_post,
+    text_hash,
+    with_text,
 )
 from p2pmsg.protocol.groups.replica import GroupReplica
 from p2pmsg.protocol.groups.state import GroupState, post_verdict, resolve
@@ -58,6 +61,7 @@ __all__ = [
     "Leave",
     "MemberInfo",
     "MembershipChanged",
+    "PostFilled",
     "PostHidden",
     "PostShown",
     "Remove",
@@ -68,4 +72,6 @@ __all__ = [
     "parse_post",
     "post_verdict",
     "resolve",
+    "text_hash",
+    "with_text",
 ]

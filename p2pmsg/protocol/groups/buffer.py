@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from p2pmsg.errors import GroupEquivocationError, GroupFloodError
-from p2pmsg.protocol.groups.items import GroupOp, Item
+from p2pmsg.protocol.groups.items import GroupOp, GroupPost, Item
 
 Slot = tuple[str, bytes, int]  # ("op" | "post", author, seq)
 
@@ -51,12 +51,16 @@ class PendingItems:
 
     def add(self, item: Item, handled: int, now: float) -> bool:
         """Hold `item` (whose author has `handled` items of its kind so far). False when
-        it is the very item already waiting (a duplicate)."""
+        it is the very item already waiting (a duplicate; a copy with the text replaces
+        a waiting stub)."""
         slot = slot_of(item)
         held = self._items.get(slot)
         if held is not None:
             if held.item.body != item.body:
                 raise GroupEquivocationError(f"group_{slot[0]}: a second body for a waiting seq")
+            waiting = held.item
+            if type(item) is GroupPost and type(waiting) is GroupPost and waiting.text is None:
+                held.item = item  # a waiting stub gets the text (if this copy has it)
             return False
         if item.seq - handled > self._per_author:
             raise GroupFloodError(

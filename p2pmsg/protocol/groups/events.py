@@ -12,7 +12,16 @@ from p2pmsg.protocol.groups.state import GroupState
 @dataclass(frozen=True, slots=True)
 class PostShown:
     """A post now counts: show it, at its place in `GroupReplica.timeline()` order.
-    Reported once per post (unless it was hidden in between)."""
+    Reported once per post (unless it was hidden in between); a stub (`post.text`
+    None) counts like the post and has nothing to show but its place."""
+
+    post: GroupPost
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilled:
+    """A post shown as a stub (its text had disappeared where it came from) got its
+    text from another member's copy: show the text now."""
 
     post: GroupPost
 
@@ -45,4 +54,4 @@ class ItemRefused:
     error: GroupError
 
 
-GroupEvent = PostShown | PostHidden | MembershipChanged | ItemRefused
+GroupEvent = PostShown | PostFilled | PostHidden | MembershipChanged | ItemRefused

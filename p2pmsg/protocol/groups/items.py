@@ -7,7 +7,14 @@ signed; the decoder re-encodes every body and refuses one whose bytes differ,
 so an item has one encoding and (author, seq) one body.
 
     op   [1, group_id, author_key, seq, lamport, ts, deps, kind, payload]
-    post [2, group_id, author_key, seq, lamport, ts, deps, text, ttl]
+    post [2, group_id, author_key, seq, lamport, ts, deps, text_hash, ttl]
+
+A post's body holds a salted hash of its text, not the text: the text travels
+beside the signed body (`GroupPost.text`, `salt`), so a member whose copy
+disappeared (`ttl`) still holds, and relays, the signed body as a *stub* that
+stands in for the post in every rule (seq, gaps, order, membership). The salt
+is fresh per post, so a member that only ever got the stub cannot confirm a
+guess of a short text.
 
 `deps` is the author's operation vector when it wrote the item: for each
 author of operations, the highest operation seq it held contiguously, sorted
@@ -20,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn, TypeVar
 
 import msgpack
@@ -30,6 +37,7 @@ from p2pmsg.errors import (
     GroupLimitError,
     GroupMalformedError,
     GroupSignatureError,
+    GroupTextMismatchError,
     LocalProtocolError,
     RemoteProtocolError,
 )
@@ -53,6 +61,9 @@ from p2pmsg.protocol.wire import describe, has_controls, unpack_limited
 OP_DOMAIN = b"p2pmsg/v2/group-op\x00"
 POST_DOMAIN = b"p2pmsg/v2/group-post\x00"
 GROUP_ID_DOMAIN = b"p2pmsg/v2/group-id\x00"
+TEXT_DOMAIN = b"p2pmsg/v2/group-text\x00"
+TEXT_HASH_SIZE = 32
+SALT_SIZE = 16
 
 ITEM_OP = 1
 ITEM_POST = 2
@@ -147,9 +158,19 @@ class GroupOp:
         return (self.lamport, self.author, self.seq)
 
 
+def text_hash(salt: bytes, text: str) -> bytes:
+    """What a post's body commits to: SHA-256 over the domain, the post's salt and
+    the text's UTF-8 bytes."""
+    return hashlib.sha256(TEXT_DOMAIN + salt + text.encode("utf-8", "surrogatepass")).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class GroupPost:
-    """A signed group message. `ttl` is the chat's disappearing timer."""
+    """A signed group message. `ttl` is the chat's disappearing timer.
+
+    The signed body commits to `text_hash`; `text` and `salt` travel beside it and
+    are None in a *stub*: a post whose text this member never got or deleted (it
+    disappeared). A stub is the same item (same body, signature, key, order)."""
 
     group_id: bytes
     author_key: bytes
@@ -158,10 +179,12 @@ class GroupPost:
     lamport: int
     ts: float
     deps: Deps
-    text: str
+    text_hash: bytes
     ttl: int | None
     body: bytes
     signature: bytes
+    text: str | None = None
+    salt: bytes | None = None
 
     @property
     def key(self) -> tuple[bytes, int]:
@@ -173,8 +196,19 @@ class GroupPost:
         return (self.lamport, self.author, self.seq)
 
     @property
-    def expires_at(self) -> float | None:
-        return None if self.ttl is None else self.ts + self.ttl
+    def is_stub(self) -> bool:
+        return self.text is None
+
+    @property
+    def content(self) -> tuple[bytes, str] | None:
+        """(salt, text) as the wire carries them, or None for a stub."""
+        if self.text is None or self.salt is None:
+            return None
+        return (self.salt, self.text)
+
+    def stub(self) -> GroupPost:
+        """The same post without its text."""
+        return replace(self, text=None, salt=None)
 
 
 Item = GroupOp | GroupPost
@@ -228,12 +262,32 @@ def sign_post(
     deps: Deps,
     text: str,
     ttl: int | None = None,
+    *,
+    salt: bytes,
 ) -> GroupPost:
-    """A signed post, held to the rules every receiver applies (`parse_post`)."""
+    """A signed post, held to the rules every receiver applies (`parse_post`). `salt`:
+    16 fresh random bytes, never reused (see `text_hash`)."""
+    if type(salt) is not bytes or len(salt) != SALT_SIZE:
+        raise LocalProtocolError(f"a post's salt is {SALT_SIZE} random bytes")
+    try:
+        digest = text_hash(salt, _text(text))
+    except GroupMalformedError as exc:
+        raise LocalProtocolError(f"refusing to sign an invalid group item: {exc}") from None
     body = _pack(
-        [ITEM_POST, group_id, identity.public_key, seq, lamport, float(ts), _deps(deps), text, ttl]
+        [
+            ITEM_POST,
+            group_id,
+            identity.public_key,
+            seq,
+            lamport,
+            float(ts),
+            _deps(deps),
+            digest,
+            ttl,
+        ]
     )
-    return _local(parse_post, body, identity.sign(POST_DOMAIN + body))
+    signature = identity.sign(POST_DOMAIN + body)
+    return _local(lambda b, s: parse_post(b, s, (salt, text)), body, signature)
 
 
 def _deps(deps: Deps) -> list[list[object]]:
@@ -272,12 +326,16 @@ def parse_op(body: bytes, signature: bytes) -> GroupOp:
     return op
 
 
-def parse_post(body: bytes, signature: bytes) -> GroupPost:
+def parse_post(
+    body: bytes, signature: bytes, content: tuple[object, object] | None = None
+) -> GroupPost:
     """Validate and verify a signed post, or raise `GroupMalformedError` /
-    `GroupSignatureError`. Membership is judged by the replica (state.py)."""
+    `GroupSignatureError`; with `content` (salt, text), also that the text is the
+    one the body commits to (`GroupTextMismatchError`). Without it the post is a
+    stub. Membership is judged by the replica (state.py)."""
     fields = _header(body, ITEM_POST, 9, "group_post")
-    text, ttl = fields.rest
-    _text(text)
+    digest, ttl = fields.rest
+    _bin("group_post", "text_hash", digest, TEXT_HASH_SIZE)
     if ttl is not None and (type(ttl) is not int or not 1 <= ttl <= MAX_TTL_SECONDS):
         _fail("group_post", "ttl", ttl, f"nil or an integer 1..{MAX_TTL_SECONDS}")
     post = GroupPost(
@@ -288,13 +346,23 @@ def parse_post(body: bytes, signature: bytes) -> GroupPost:
         fields.lamport,
         fields.ts,
         fields.deps,
-        text,  # type: ignore[arg-type]
+        digest,  # type: ignore[arg-type]
         ttl,
         body,
         signature,
     )
     _verify(POST_DOMAIN, fields.author_key, signature, body, "group_post")
-    return post
+    return post if content is None else with_text(post, *content)
+
+
+def with_text(post: GroupPost, salt: object, text: object) -> GroupPost:
+    """`post` with its text, once the text is shown to be the one its body commits
+    to; else `GroupTextMismatchError` (the signed body itself is sound)."""
+    salt = _bin("group_post", "salt", salt, SALT_SIZE)
+    checked = _text(text)
+    if text_hash(salt, checked) != post.text_hash:
+        raise GroupTextMismatchError("group_post: the text is not the one its author signed")
+    return replace(post, text=checked, salt=salt)
 
 
 @dataclass(frozen=True, slots=True)

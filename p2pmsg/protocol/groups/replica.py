@@ -21,6 +21,13 @@ ignored there), `post_verdict` for posts. A post that does not count when it
 arrives raises its reason but is kept, unseen, because an operation still on
 its way may overrule the one that rules it out; at most
 `MAX_UNSEEN_PER_AUTHOR` per author, so a removed member cannot fill our memory.
+
+Stubs (disappearing posts): a post may arrive without its text (a member whose
+copy disappeared relays the signed body alone). A stub is judged, held, counted
+and ordered exactly like the post; it only has nothing to show. A later copy
+with the text fills a held or waiting stub (`PostFilled` when it was shown),
+unless this member's own copy disappeared (`forget_text`): what disappeared
+here stays gone.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from p2pmsg.protocol.groups.events import (
     GroupEvent,
     ItemRefused,
     MembershipChanged,
+    PostFilled,
     PostHidden,
     PostShown,
 )
@@ -114,6 +122,8 @@ class GroupReplica:
         self._clock = create.lamport
         self._events: list[GroupEvent] = []
         self._shown: set[tuple[bytes, int]] = set()
+        # Posts whose text disappeared here (`forget_text`): never filled again.
+        self._gone: set[tuple[bytes, int]] = set()
         # Held posts that do not count (yet), per author; see `_deliver`.
         self._unseen: dict[bytes, int] = {}
         self._max_unseen = max_unseen_per_author
@@ -141,15 +151,22 @@ class GroupReplica:
 
     @classmethod
     def restore(
-        cls, create: tuple[bytes, bytes], items: Iterable[tuple[str, bytes, bytes]]
+        cls,
+        create: tuple[bytes, bytes],
+        items: Iterable[tuple[str, bytes, bytes, tuple[bytes, str] | None]],
+        gone: Iterable[tuple[bytes, int]] = (),
     ) -> GroupReplica:
-        """Rebuild from stored (kind, body, signature) rows, verifying each again.
-        Refusals while restoring are events like any other."""
+        """Rebuild from stored (kind, body, signature, (salt, text) or None) rows,
+        verifying each again; `gone`: the (author, seq) of posts whose text disappeared
+        here. Refusals while restoring are events like any other."""
         replica = cls(parse_op(*create))
-        for kind, body, signature in items:
+        replica._gone.update(gone)
+        for kind, body, signature, content in items:
             try:
                 item: Item = (
-                    parse_op(body, signature) if kind == "op" else parse_post(body, signature)
+                    parse_op(body, signature)
+                    if kind == "op"
+                    else parse_post(body, signature, content)
                 )
                 replica.receive(item, 0.0)
             except GroupDuplicateError:
@@ -217,6 +234,8 @@ class GroupReplica:
         held = (self._ops if kind == "op" else self._posts).get((author, seq))
         if held is not None:
             if held.body == item.body:
+                if type(item) is GroupPost and self._fill(cast(GroupPost, held), item):
+                    return
                 raise GroupDuplicateError(f"group_{kind}: already held")
             raise GroupEquivocationError(f"group_{kind}: a second body for a held seq")
         handled = self._handled.get((kind, author), 0)
@@ -224,11 +243,34 @@ class GroupReplica:
             raise GroupDuplicateError(f"group_{kind}: seq {seq} was handled already")
         if type(item) is GroupOp:
             self._check_flood(item)
+        if type(item) is GroupPost and item.key in self._gone:
+            item = item.stub()  # disappeared here: a copy with its text does not revive it
         if self._ready(item):
             self._deliver(item)
             self._drain()
         elif not self._pending.add(item, handled, now):
             raise GroupDuplicateError(f"group_{kind}: already waiting")
+
+    def forget_text(self, author: bytes, seq: int) -> bool:
+        """This member's copy of a post disappeared (its deadline passed): hold the
+        stub from now on, and never take the text back. False if no text was held."""
+        key = (author, seq)
+        self._gone.add(key)
+        post = self._posts.get(key)
+        if post is None or post.text is None:
+            return False
+        self._posts[key] = post.stub()
+        return True
+
+    def _fill(self, held: GroupPost, item: GroupPost) -> bool:
+        """A copy with the text for a held stub (the same signed body): take the text,
+        unless it disappeared here."""
+        if held.text is not None or item.text is None or held.key in self._gone:
+            return False
+        self._posts[held.key] = item
+        if held.key in self._shown:
+            self._events.append(PostFilled(item))
+        return True
 
     def handle_timer(self, now: float) -> None:
         for item in self._pending.expired(now):
@@ -238,8 +280,17 @@ class GroupReplica:
 
     # --- authoring -----------------------------------------------------------------
 
-    def post(self, identity: Identity, now: float, text: str, ttl: int | None = None) -> GroupPost:
-        """Sign, hold and show our own post; the caller fans it out to the members."""
+    def post(
+        self,
+        identity: Identity,
+        now: float,
+        text: str,
+        ttl: int | None = None,
+        *,
+        rng: Rng,
+    ) -> GroupPost:
+        """Sign, hold and show our own post; the caller fans it out to the members.
+        `rng(16)` gives the post's fresh salt (items.text_hash)."""
         me = identity.fingerprint
         if not self._state.is_member(me):
             raise LocalProtocolError("not a member of this group")
@@ -252,6 +303,7 @@ class GroupReplica:
             self._deps(),
             text,
             ttl,
+            salt=new_nonce(rng),
         )
         self._local(post, now)
         return post

@@ -1,12 +1,13 @@
 """The group messages on the wire, inside the pairwise sessions' records.
 
     [19, body: bin, signature: bin(64)]                       group_op
-    [20, body: bin, signature: bin(64)]                       group_post
+    [20, body: bin, signature: bin(64), [salt: bin(16), text: str] | nil]   group_post
     [21, group_id: bin(16), ops: [[fp, seq]...], posts: [[fp, seq]...],
         read: [[fp, seq]...]]                                 group_summary
 
 An item travels as the author's body and signature, untouched by relays
-(items.py). Decoding is strict like protocol/messages.py: one msgpack array of
+(items.py); a post's text travels beside its body (nil: a stub, whose text
+this member does not hold). Decoding is strict like protocol/messages.py: one msgpack array of
 exactly this arity under hard limits, or a `GroupMalformedError` /
 `GroupSignatureError` / `GroupLimitError` naming the defect. The types are not
 in messages.py's table too (`GroupOpMessage`, `GroupPostMessage`,
@@ -27,6 +28,7 @@ from p2pmsg.protocol.groups.limits import (
     MAX_AUTHORS,
     MAX_BODY_BYTES,
     MAX_SEQ,
+    MAX_TEXT_BYTES,
     SIGNATURE_SIZE,
 )
 from p2pmsg.protocol.groups.sync import GroupSummary, Marks
@@ -45,7 +47,13 @@ def encode_group_message(message: GroupMessage) -> bytes:
     if type(message) is GroupOp:
         fields: list[object] = [GROUP_OP, message.body, message.signature]
     elif type(message) is GroupPost:
-        fields = [GROUP_POST, message.body, message.signature]
+        content = message.content
+        fields = [
+            GROUP_POST,
+            message.body,
+            message.signature,
+            None if content is None else list(content),
+        ]
     elif type(message) is GroupSummary:
         fields = [
             GROUP_SUMMARY,
@@ -67,7 +75,7 @@ def decode_group_message(data: bytes) -> GroupMessage:
             what="group message",
             max_array=MAX_AUTHORS,
             max_map=0,
-            max_str=0,
+            max_str=MAX_TEXT_BYTES,
             max_bin=MAX_BODY_BYTES,
         )
     except RemoteProtocolError as exc:
@@ -76,14 +84,19 @@ def decode_group_message(data: bytes) -> GroupMessage:
         raise GroupMalformedError(f"group message: not a group message type ({describe(obj)})")
     kind = obj[0]
     if kind in (GROUP_OP, GROUP_POST):
-        if len(obj) != 3:
-            raise GroupMalformedError(f"group message {kind}: expected 3 elements, got {len(obj)}")
-        _, body, signature = obj
+        arity = 3 if kind == GROUP_OP else 4
+        if len(obj) != arity:
+            raise GroupMalformedError(
+                f"group message {kind}: expected {arity} elements, got {len(obj)}"
+            )
+        body, signature = obj[1], obj[2]
         if type(body) is not bytes or type(signature) is not bytes:
             raise GroupMalformedError(f"group message {kind}: body and signature must be bin")
         if len(signature) != SIGNATURE_SIZE:
             raise GroupMalformedError(f"group message {kind}: signature must be 64 bytes")
-        return parse_op(body, signature) if kind == GROUP_OP else parse_post(body, signature)
+        if kind == GROUP_OP:
+            return parse_op(body, signature)
+        return parse_post(body, signature, parse_content(obj[3]))
     if len(obj) != 5:
         raise GroupMalformedError(f"group_summary: expected 5 elements, got {len(obj)}")
     _, group_id, ops, posts, read = obj
@@ -92,6 +105,16 @@ def decode_group_message(data: bytes) -> GroupMessage:
     return GroupSummary(
         group_id, parse_marks("ops", ops), parse_marks("posts", posts), parse_marks("read", read)
     )
+
+
+def parse_content(value: object) -> tuple[object, object] | None:
+    """A post's `[salt, text] | nil` beside its body; the values are judged by
+    `parse_post` (salt size, the text rule, the hash)."""
+    if value is None:
+        return None
+    if type(value) is not list or len(value) != 2:
+        raise GroupMalformedError("group_post: text must be [salt, text] or nil")
+    return (value[0], value[1])
 
 
 def parse_marks(field: str, value: object) -> Marks:
@@ -126,5 +149,6 @@ __all__ = [
     "decode_group_message",
     "encode_group_message",
     "is_group_message",
+    "parse_content",
     "parse_marks",
 ]

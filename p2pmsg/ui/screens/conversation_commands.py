@@ -26,6 +26,7 @@ from p2pmsg.ui.screens.dialogs import MainDialogs
 from p2pmsg.ui.screens.disappearing import DisappearingTimers
 from p2pmsg.ui.screens.group_commands import GroupCommands, GroupHost
 from p2pmsg.ui.timefmt import duration
+from p2pmsg.ui.widgets.peer_list import group_key
 
 
 def describe_unsendable(peer: PeerView) -> str:
@@ -77,7 +78,7 @@ class ConversationCommands:
         self._timers = timers
         self._send_lock = asyncio.Lock()  # messages reach the node in the order they were sent
         self._adding: set[tuple[str, int]] = set()  # /add addresses, first outcome not known
-        self.groups = GroupCommands(node, host, self._send_lock)
+        self.groups = GroupCommands(node, host, self._send_lock, timers)
 
     # --- composer -------------------------------------------------------------------
 
@@ -180,6 +181,10 @@ class ConversationCommands:
                 f"connecting to {command.host}:{command.port}…",
             )
             return
+        if command.name == "ttl" and self._host.selected_group is not None:
+            group_id = self._host.selected_group
+            self._host.run_worker(partial(self._set_group_ttl, group_id, command.ttl), group="ttl")
+            return
         peer = self._host.peer(self._host.selected)
         if peer is None:
             where = "a one-to-one conversation" if self._host.selected_group else "a conversation"
@@ -251,10 +256,32 @@ class ConversationCommands:
             log.add_note(f"/ttl: {exc}", error=True)
             return
         self._timers.own[fingerprint] = stored
+        self._announce_ttl(stored, "conversation")
+        if fingerprint == self._host.selected:
+            self._host.render_header()
+
+    async def _set_group_ttl(self, group_id: str, ttl: float | None) -> None:
+        """/ttl in a group: the timer this profile's new posts there get (the other
+        members choose their own; each member's copy disappears `ttl` after it is shown
+        there, docs/PROTOCOL.md "Groups")."""
+        log = self._host.message_log
+        try:
+            await self._node.set_group_ttl(group_id, ttl)
+            stored = await self._node.group_ttl(group_id)
+        except P2PMsgError as exc:
+            log.add_note(f"/ttl: {printable(str(exc))}", error=True)
+            return
+        self._timers.own[group_key(group_id)] = stored
+        self._announce_ttl(stored, "group")
+        if group_id == self._host.selected_group:
+            self._host.render_header()
+
+    def _announce_ttl(self, stored: float | None, where: str) -> None:
+        log = self._host.message_log
         default = self._timers.default
         if stored is not None and math.isinf(stored):
             log.add_note(
-                "disappearing messages: off in this conversation"
+                f"disappearing messages: off in this {where}"
                 + (
                     f" (the Settings default of {duration(default)} does not apply "
                     "here; /ttl default to follow it)"
@@ -271,8 +298,6 @@ class ConversationCommands:
             )
         else:
             log.add_note("disappearing messages: off")
-        if fingerprint == self._host.selected:
-            self._host.render_header()
 
     async def _send_file(self, fingerprint: str, paths: tuple[str, ...]) -> None:
         """One file: a file offer; several paths or a folder: one folder offer."""

@@ -23,6 +23,7 @@ from p2pmsg.errors import P2PMsgError
 from p2pmsg.node.api import GroupMessageView, GroupView, NodeAPI, PeerView
 from p2pmsg.ui import slash
 from p2pmsg.ui.safe_text import clip, printable
+from p2pmsg.ui.screens.disappearing import DisappearingTimers
 from p2pmsg.ui.screens.groups import (
     ConfirmScreen,
     CreateGroupScreen,
@@ -90,10 +91,18 @@ def labelled(message: GroupMessageView, peers: dict[str, PeerView]) -> GroupMess
 
 
 class GroupCommands:
-    def __init__(self, node: NodeAPI, host: GroupHost, send_lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        node: NodeAPI,
+        host: GroupHost,
+        send_lock: asyncio.Lock,
+        timers: DisappearingTimers | None = None,
+    ) -> None:
         self._node = node
         self._host = host
         self._send_lock = send_lock  # shared with one-to-one sends: posts keep their order
+        # /ttl in a group (its own timer, else the Settings default), as in a chat.
+        self._timers = timers if timers is not None else DisappearingTimers()
 
     def group(self, group_id: str | None) -> GroupView | None:
         return None if group_id is None else self._host.peer_list.groups.get(group_id)
@@ -115,9 +124,10 @@ class GroupCommands:
         return True
 
     async def _post(self, group_id: str, text: str) -> None:
+        ttl, _ = self._timers.effective(group_key(group_id))
         try:
             async with self._send_lock:
-                message = await self._node.send_group(group_id, text)
+                message = await self._node.send_group(group_id, text, ttl=ttl)
         except P2PMsgError as exc:
             self._host.message_log.add_note(f"Not sent: {printable(str(exc))}", error=True)
             self._host.composer.give_back(f"/{text}" if text.startswith("/") else text)
@@ -199,7 +209,8 @@ class GroupCommands:
             what = "read" if r.read else "holds it, not read" if r.delivered else "waiting"
             said[what].append(printable(clip(label, 24)))
         marks = group_delivery(post) or "nobody else is in the group"
-        log.add_note(f'your last post "{printable(clip(post.text, 30))}": {marks}')
+        shown = "(disappeared)" if post.text is None else f'"{printable(clip(post.text, 30))}"'
+        log.add_note(f"your last post {shown}: {marks}")
         for what, names in said.items():
             if names:
                 log.add_note(f"{what}: {', '.join(names)}")

@@ -34,6 +34,7 @@ from p2pmsg.node.api import (
     GroupChanged,
     GroupMemberView,
     GroupMessageReceived,
+    GroupMessagesExpired,
     GroupMessageView,
     GroupReceiptsChanged,
     GroupView,
@@ -564,11 +565,13 @@ class MainScreen(Screen[None]):
     async def _load_group(self, group_id: str) -> None:
         try:
             posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+            self.timers.own[group_key(group_id)] = await self.node.group_ttl(group_id)
         except P2PMsgError as exc:
             self.query_one(MessageLog).add_note(f"could not load: {exc}", error=True)
             return
         if group_id != self.selected_group:
             return
+        self.render_header()
         peers = self.query_one(PeerList).peers
         self.query_one(MessageLog).load([labelled(p, peers) for p in posts], in_given_order=True)
         if self.has_class("-searching"):
@@ -580,6 +583,24 @@ class MainScreen(Screen[None]):
         marks and tells the members."""
         with contextlib.suppress(P2PMsgError):  # harmless: the next one covers it
             await self.node.mark_group_read(group_id)
+
+    @work(exclusive=True, group="group-shown")
+    async def _group_shown(self) -> None:
+        """Disappearing posts that arrived in the open group are shown now: the node
+        starts their timers when it hands them out (as opening the group does), and the
+        rows get their countdown."""
+        group_id = self.selected_group
+        if group_id is None:
+            return
+        try:
+            posts = await self.node.group_messages(group_id, HISTORY_SHOWN)
+        except P2PMsgError:
+            return
+        if group_id == self.selected_group:
+            peers = self.query_one(PeerList).peers
+            timed = [labelled(p, peers) for p in posts if p.deadline is not None]
+            if timed:
+                self.query_one(MessageLog).add_messages(timed)
 
     def group_posted(self, message: GroupMessageView) -> None:
         """Our own post, signed and stored by the node."""
@@ -600,6 +621,9 @@ class MainScreen(Screen[None]):
             parts.append((" · you are no longer a member", f"bold {DANGER}"))
         elif group.admin:
             parts.append((" · admin", MUTED))
+        ttl, is_default = self.timers.effective(group_key(group.id))
+        if ttl is not None and group.member:
+            parts.append((f" · ⏱ {duration(ttl)}" + (" (default)" if is_default else ""), WARN))
         parts.append((" · F7 members", MUTED))
         header.update(Content.assemble(*parts))
         composer.set_target(
@@ -647,7 +671,7 @@ class MainScreen(Screen[None]):
         author = labelled(message, plist.peers).author_name
         suffix = f"\n(+{more} more)" if more else ""
         self.notify(
-            f"{printable(clip(author, 24))}: {printable(clip(message.text, 80))}{suffix}",
+            f"{printable(clip(author, 24))}: {printable(clip(message.text or '', 80))}{suffix}",
             title=f"New in # {printable(clip(message.group_name, 32))}",
             markup=False,
         )
@@ -688,7 +712,9 @@ class MainScreen(Screen[None]):
                     self._count_unread(message)
             elif isinstance(event, MessageStatusChanged) and event.peer == self.selected:
                 log.set_status(event.ids, event.status)
-            elif isinstance(event, MessagesExpired) and event.peer == self.selected:
+            elif (isinstance(event, MessagesExpired) and event.peer == self.selected) or (
+                isinstance(event, GroupMessagesExpired) and event.group == self.selected_group
+            ):
                 log.expire(event.ids)
             elif isinstance(event, SessionChanged):
                 self._session_changed(event)
@@ -727,6 +753,8 @@ class MainScreen(Screen[None]):
         if incoming_group:
             log.add_messages(incoming_group)
             self._schedule_mark_read()
+            if any(m.ttl is not None for m in incoming_group):
+                self._group_shown()
         for fingerprint in list(self._clash_pending):
             if self.peer(fingerprint) is not None:
                 self._clash_pending.discard(fingerprint)

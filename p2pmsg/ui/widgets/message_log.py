@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 from rich.console import Console
@@ -277,6 +277,10 @@ class MessageLog(ScrollView, can_focus=True):
             entry = self._get(f"m:{message_id}")
             if entry is not None and isinstance(entry.payload, MessageView):
                 entry.payload = MessageView(**{**entry.payload.__dict__, "text": None})
+                entry.invalidate()
+                changed = True
+            elif entry is not None and isinstance(entry.payload, GroupMessageView):
+                entry.payload = replace(entry.payload, text=None, deadline=None)
                 entry.invalidate()
                 changed = True
         if changed:

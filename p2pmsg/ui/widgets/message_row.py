@@ -154,9 +154,17 @@ class MessageRows:
         return parts
 
     def _group_parts(self, message: GroupMessageView) -> list[tuple[str, str | None]]:
-        parts: list[tuple[str, str | None]] = [(printable(message.text, multiline=True), None)]
-        if message.ttl is not None:
-            parts.append((f" ⏱{duration(message.ttl)}", "message-log--ttl"))
+        if message.text is None:  # disappeared (here, or where this copy came from)
+            parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
+        else:
+            parts = [(printable(message.text, multiline=True), None)]
+        if message.ttl is not None and message.text is not None:  # gone: no timer left
+            left = (
+                f" ⏱{duration(message.deadline - self.clock.now())}"
+                if message.deadline is not None
+                else f" ⏱{duration(message.ttl)}"
+            )
+            parts.append((left, "message-log--ttl"))
         delivery = group_delivery(message) if message.direction == "out" else ""
         if delivery:
             everyone = message.read >= message.recipients

@@ -37,6 +37,10 @@ def fixed_rng(seed: bytes):  # type: ignore[no-untyped-def]
     return rng
 
 
+#: The salts of the posts the tests write (each call a new one, as a post's salt must be).
+SALTS = fixed_rng(b"post salts")
+
+
 def wire(item: Item | GroupSummary) -> Item | GroupSummary:
     return decode_group_message(encode_group_message(item))
 
@@ -93,7 +97,8 @@ class Member:
                 visible.remove(event.post.key)
         assert visible == {p.key for p in self.replica.timeline()}
 
-    def texts(self) -> list[str]:
+    def texts(self) -> list[str | None]:
+        """The timeline's texts; None for a stub (a post whose text disappeared)."""
         return [p.text for p in self.replica.timeline()]
 
 

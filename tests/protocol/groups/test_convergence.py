@@ -8,7 +8,7 @@ import itertools
 
 from p2pmsg.errors import GroupRemovedError
 from p2pmsg.protocol.groups import Item, MemberInfo, Remove
-from tests.protocol.groups.members import Member, found, identity, join, snapshot, sync
+from tests.protocol.groups.members import SALTS, Member, found, identity, join, snapshot, sync
 
 
 def _base() -> tuple[Member, Member, Member, Member]:
@@ -48,8 +48,8 @@ def test_concurrent_add_remove_and_posts_converge_in_every_order() -> None:
     add_frank = erin.replica.add(erin.me, 4.0, MemberInfo(identity("frank").public_key, "frank"))
     carol_removes_bob = carol.replica.remove(carol.me, 3.0, bob.fp)
     alice_removes_carol = alice.replica.remove(alice.me, 3.0, carol.fp)
-    bob_post = bob.replica.post(bob.me, 3.0, "bob, concurrently")
-    carol_post = carol.replica.post(carol.me, 3.0, "carol, concurrently")
+    bob_post = bob.replica.post(bob.me, 3.0, "bob, concurrently", rng=SALTS)
+    carol_post = carol.replica.post(carol.me, 3.0, "carol, concurrently", rng=SALTS)
     items: list[Item] = [
         *alice.replica.held_ops()[1:2],  # bob's add of dave (the base), then the rest
         add_erin,
@@ -110,7 +110,7 @@ def test_a_removed_member_rejoins_when_added_again() -> None:
     assert carol.fp not in alice.replica.state.members
     alice.replica.add(alice.me, 4.0, carol.info)
     sync(alice, carol)
-    post = carol.replica.post(carol.me, 5.0, "back again")
+    post = carol.replica.post(carol.me, 5.0, "back again", rng=SALTS)
     for m in (bob, dave):
         sync(alice, m)
         m.take(post)
@@ -121,7 +121,7 @@ def test_a_removed_member_rejoins_when_added_again() -> None:
 def test_a_removed_members_backdated_add_is_cut_off_in_every_order() -> None:
     alice, bob, carol, _dave = _base()
     # alice's clock runs ahead (her posts), so her removal of carol has a late Lamport time.
-    chatter = [alice.replica.post(alice.me, 3.0 + i, f"a{i}") for i in range(5)]
+    chatter = [alice.replica.post(alice.me, 3.0 + i, f"a{i}", rng=SALTS) for i in range(5)]
     removal = alice.replica.remove(alice.me, 9.0, carol.fp)
     # carol, unaware (or pretending to be), adds a friend with an early Lamport time:
     # the order puts it before the removal, and only the cut-off rule can refuse it.

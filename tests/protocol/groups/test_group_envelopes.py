@@ -16,7 +16,7 @@ from p2pmsg.protocol.messages import (
     check_outgoing,
     decode_message,
 )
-from tests.protocol.groups.members import fixed_rng, identity
+from tests.protocol.groups.members import SALTS, fixed_rng, identity
 
 WINDOW = TimeWindow(1000.0, 60.0, 3600.0)
 
@@ -26,7 +26,7 @@ def _group() -> tuple[GroupReplica, bytes, bytes]:
     replica = GroupReplica.create(
         alice, fixed_rng(b"g"), 1000.0, "team", "alice", [MemberInfo(bob.public_key, "bob")]
     )
-    post = replica.post(alice, 1001.0, "hello")
+    post = replica.post(alice, 1001.0, "hello", rng=SALTS)
     return replica, post.body, post.signature
 
 
@@ -34,9 +34,11 @@ def test_an_item_decodes_to_the_same_bytes_the_group_core_encodes() -> None:
     replica, body, signature = _group()
     data = encode_group_message(replica.held_posts()[0])
     message = decode_message(data, WINDOW)
-    assert message == GroupPostMessage(body, signature)
+    post = replica.held_posts()[0]
+    assert message == GroupPostMessage(body, signature, post.content)
     assert check_outgoing(message) == data
-    assert parse_post(message.body, message.signature).text == "hello"
+    assert parse_post(message.body, message.signature, message.text).text == "hello"
+    assert parse_post(message.body, message.signature).text is None  # a stub
     op = replica.create_op
     assert decode_message(encode_group_message(op), WINDOW) == GroupOpMessage(op.body, op.signature)
 
@@ -44,16 +46,24 @@ def test_an_item_decodes_to_the_same_bytes_the_group_core_encodes() -> None:
 def test_a_forged_item_passes_the_envelope_so_the_session_survives_it() -> None:
     _, body, signature = _group()
     forged = bytes([signature[0] ^ 1]) + signature[1:]
-    data = msgpack.packb([20, body, forged], use_bin_type=True)
-    assert decode_message(data, WINDOW) == GroupPostMessage(body, forged)
+    data = msgpack.packb([20, body, forged, [b"s" * 16, "not the text"]], use_bin_type=True)
+    assert decode_message(data, WINDOW) == GroupPostMessage(
+        body, forged, (b"s" * 16, "not the text")
+    )
+    stub = msgpack.packb([20, body, forged, None], use_bin_type=True)
+    assert decode_message(stub, WINDOW) == GroupPostMessage(body, forged)
 
 
 @pytest.mark.parametrize(
     "fields",
     [
         [19, b"", b"s" * 64],
-        [20, b"body", b"short"],
-        [20, "body", b"s" * 64],
+        [20, b"body", b"short", None],
+        [20, "body", b"s" * 64, None],
+        [20, b"body", b"s" * 64],  # the post before texts travelled beside the body
+        [20, b"body", b"s" * 64, "text"],
+        [20, b"body", b"s" * 64, [b"salt", "text", 1]],
+        [20, b"body", b"s" * 64, ["salt", "text"]],
         [21, b"g" * 15, [], [], []],
         [21, b"g" * 16, [[b"f" * 32, 0]], [], []],
         [21, b"g" * 16, [[b"f" * 32, 2], [b"e" * 32, 1]], [], []],

@@ -6,7 +6,15 @@ import re
 from pathlib import Path
 
 from p2pmsg.protocol.groups import limits
-from p2pmsg.protocol.groups.items import GROUP_ID_DOMAIN, OP_DOMAIN, POST_DOMAIN
+from p2pmsg.protocol.groups.items import (
+    GROUP_ID_DOMAIN,
+    OP_DOMAIN,
+    POST_DOMAIN,
+    SALT_SIZE,
+    TEXT_DOMAIN,
+    TEXT_HASH_SIZE,
+    text_hash,
+)
 from p2pmsg.protocol.groups.wire import GROUP_OP, GROUP_POST, GROUP_SUMMARY
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "PROTOCOL.md"
@@ -43,12 +51,21 @@ def test_limits_table_matches_the_code() -> None:
     assert _row("unseen posts held per author") == str(limits.MAX_UNSEEN_PER_AUTHOR)
     assert _row("items per anti-entropy answer") == str(limits.MAX_SYNC_ITEMS)
     assert limits.MAX_SEQ == 2**32 - 1 and "1..2^32-1" in _row("seq, Lamport time")
+    assert _row("post salt / text hash") == f"{SALT_SIZE} / {TEXT_HASH_SIZE} bytes"
 
 
 def test_labels_and_types_match_the_code() -> None:
     section = _section()
-    for domain in (OP_DOMAIN, POST_DOMAIN, GROUP_ID_DOMAIN):
+    for domain in (OP_DOMAIN, POST_DOMAIN, GROUP_ID_DOMAIN, TEXT_DOMAIN):
         assert f'"{domain[:-1].decode()}"' in section
     for number, name in ((GROUP_OP, "group_op"), (GROUP_POST, "group_post")):
         assert re.search(rf"^\| {number}\s+\| {name}\s+\|", section, re.MULTILINE)
     assert re.search(rf"^\| {GROUP_SUMMARY}\s+\| group_summary\s+\|", section, re.MULTILINE)
+
+
+def test_the_text_hash_vector_in_the_doc_is_the_codes() -> None:
+    """The documented `text_hash` example is what the code computes (another
+    implementation can check its hash against it)."""
+    section = " ".join(_section().split())
+    salt = bytes(range(16))
+    assert f"salt `{salt.hex()}`, text `ok` gives `{text_hash(salt, 'ok').hex()}`" in section

@@ -11,7 +11,7 @@ from p2pmsg.errors import GroupMalformedError
 from p2pmsg.protocol.groups.limits import MAX_AUTHORS, MAX_SEQ
 from p2pmsg.protocol.groups.sync import GroupSummary, receipt_of
 from p2pmsg.protocol.groups.wire import decode_group_message, encode_group_message
-from tests.protocol.groups.members import found, join
+from tests.protocol.groups.members import SALTS, found, join
 
 GID = b"g" * 16
 A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
@@ -68,7 +68,7 @@ def test_a_receipt_is_clamped_to_what_the_member_holds_and_the_author_wrote() ->
 def test_a_post_of_the_timeline_is_found_by_its_key() -> None:
     alice = found("alice", ["bob"])
     bob = join("bob", alice.replica.create_op)
-    posts = [alice.replica.post(alice.me, 2.0 + i, f"p{i}") for i in range(3)]
+    posts = [alice.replica.post(alice.me, 2.0 + i, f"p{i}", rng=SALTS) for i in range(3)]
     bob.take(posts[0])
     bob.take(posts[2])  # waits for posts[1]: not shown yet
     assert alice.replica.shown_post(alice.fp, 3) == posts[2]

@@ -17,6 +17,7 @@ from p2pmsg.errors import (
     GroupNotMemberError,
     GroupRemovedError,
     GroupSignatureError,
+    GroupTextMismatchError,
     LocalProtocolError,
     UnknownGroupError,
 )
@@ -39,7 +40,9 @@ from p2pmsg.protocol.groups.items import (
 from p2pmsg.protocol.groups.limits import MAX_GROUP_MEMBERS, MAX_OPS_PER_AUTHOR
 from p2pmsg.protocol.groups.sync import GroupSummary
 from p2pmsg.protocol.groups.wire import decode_group_message, encode_group_message
-from tests.protocol.groups.members import Member, found, identity, join, sync
+from tests.protocol.groups.members import SALTS, Member, found, identity, join, sync
+
+SALT = b"s" * 16
 
 
 def _trio() -> tuple[Member, Member, Member]:
@@ -52,20 +55,28 @@ def _trio() -> tuple[Member, Member, Member]:
 
 def test_an_altered_relayed_post_is_refused_and_the_original_still_arrives() -> None:
     alice, _bob, carol = _trio()
-    post = alice.replica.post(alice.me, 1.0, "pay bob 10")
-    altered = post.body.replace(b"pay bob 10", b"pay bob 99")
+    post = alice.replica.post(alice.me, 1.0, "pay bob 10", rng=SALTS)
+    assert post.salt is not None
+    # The text beside the body is checked against the hash the signature covers.
+    with pytest.raises(GroupTextMismatchError) as info:
+        decode_group_message(
+            msgpack.packb([20, post.body, post.signature, [post.salt, "pay bob 99"]])
+        )
+    assert info.value.event == "frame_rejected" and info.value.reason == "group_text_mismatch"
+    # The hash in the body is covered by the signature.
+    altered = post.body.replace(post.text_hash, bytes(32))
     with pytest.raises(GroupSignatureError):
         parse_post(altered, post.signature)
     flipped = bytes([post.signature[0] ^ 1]) + post.signature[1:]
     with pytest.raises(GroupSignatureError):
-        decode_group_message(msgpack.packb([20, post.body, flipped]))
+        decode_group_message(msgpack.packb([20, post.body, flipped, [post.salt, post.text]]))
     carol.take(post)  # bob relays the true one later: it still counts
     assert carol.texts() == ["pay bob 10"]
 
 
 def test_a_relay_cannot_sign_in_the_authors_name() -> None:
     alice, bob, _carol = _trio()
-    genuine = bob.replica.post(bob.me, 1.0, "from bob")
+    genuine = bob.replica.post(bob.me, 1.0, "from bob", rng=SALTS)
     # bob puts alice's key as author and signs with his own.
     body = genuine.body.replace(bob.me.public_key, alice.me.public_key)
     with pytest.raises(GroupSignatureError):
@@ -77,7 +88,7 @@ def test_a_relay_cannot_sign_in_the_authors_name() -> None:
 
 def test_a_re_encoded_body_is_refused_even_with_the_same_meaning() -> None:
     alice, _bob, _carol = _trio()
-    post = alice.replica.post(alice.me, 1.0, "hi")
+    post = alice.replica.post(alice.me, 1.0, "hi", rng=SALTS)
     fields = msgpack.unpackb(post.body)
     # Same fields, ts as a float32 instead of float64: another byte string.
     body = msgpack.packb(fields, use_bin_type=True, use_single_float=True)
@@ -88,9 +99,11 @@ def test_a_re_encoded_body_is_refused_even_with_the_same_meaning() -> None:
 
 def test_equivocation_and_duplicates() -> None:
     alice, bob, _carol = _trio()
-    first = alice.replica.post(alice.me, 1.0, "one")
+    first = alice.replica.post(alice.me, 1.0, "one", rng=SALTS)
     bob.take(first)
-    twin = sign_post(alice.me, first.group_id, 1, first.lamport, 1.0, first.deps, "other")
+    twin = sign_post(
+        alice.me, first.group_id, 1, first.lamport, 1.0, first.deps, "other", salt=SALT
+    )
     with pytest.raises(GroupEquivocationError) as info:
         bob.replica.receive(twin, 2.0)
     assert info.value.event == "replay_rejected"
@@ -105,7 +118,7 @@ def test_equivocation_and_duplicates() -> None:
 
 def test_a_removed_members_later_posts_are_refused_by_all() -> None:
     alice, bob, carol = _trio()
-    before = carol.replica.post(carol.me, 1.0, "before")
+    before = carol.replica.post(carol.me, 1.0, "before", rng=SALTS)
     for m in (alice, bob):
         m.take(before)
     alice.replica.remove(alice.me, 2.0, carol.fp)
@@ -113,15 +126,29 @@ def test_a_removed_members_later_posts_are_refused_by_all() -> None:
         sync(alice, m)
     assert not carol.replica.state.is_member(carol.fp)
     with pytest.raises(LocalProtocolError):
-        carol.replica.post(carol.me, 3.0, "after")
+        carol.replica.post(carol.me, 3.0, "after", rng=SALTS)
     # carol (hostile) writes anyway: backdated (deps without her removal, a Lamport
     # time before it) ...
     backdated = sign_post(
-        carol.me, carol.replica.group_id, 2, before.lamport + 1, 3.0, before.deps, "backdated"
+        carol.me,
+        carol.replica.group_id,
+        2,
+        before.lamport + 1,
+        3.0,
+        before.deps,
+        "backdated",
+        salt=SALT,
     )
     # ... and openly, knowing of her removal.
     after = sign_post(
-        carol.me, carol.replica.group_id, 3, 50, 3.0, carol.replica.summary().ops, "after"
+        carol.me,
+        carol.replica.group_id,
+        3,
+        50,
+        3.0,
+        carol.replica.summary().ops,
+        "after",
+        salt=SALT,
     )
     for m in (alice, bob):
         with pytest.raises(GroupRemovedError):
@@ -130,13 +157,13 @@ def test_a_removed_members_later_posts_are_refused_by_all() -> None:
             m.replica.receive(after, 4.0)
         assert m.texts() == ["before"]
     # The group goes on.
-    bob.take(alice.replica.post(alice.me, 5.0, "still here"))
+    bob.take(alice.replica.post(alice.me, 5.0, "still here", rng=SALTS))
     assert bob.texts() == ["before", "still here"]
 
 
 def test_a_post_concurrent_with_its_authors_removal_is_hidden_where_it_was_shown() -> None:
     alice, bob, carol = _trio()
-    concurrent = carol.replica.post(carol.me, 1.0, "unaware")
+    concurrent = carol.replica.post(carol.me, 1.0, "unaware", rng=SALTS)
     removal = alice.replica.remove(alice.me, 1.0, carol.fp)
     bob.take(concurrent)
     assert bob.texts() == ["unaware"]
@@ -155,7 +182,7 @@ def test_a_stranger_is_no_member_and_non_admins_cannot_remove() -> None:
     group_id = alice.replica.group_id
     create = alice.replica.create_op
     deps = ((create.author, 1),)
-    post = sign_post(mallory, group_id, 1, 2, 1.0, deps, "let me in")
+    post = sign_post(mallory, group_id, 1, 2, 1.0, deps, "let me in", salt=SALT)
     with pytest.raises(GroupNotMemberError):
         bob.replica.receive(post, 1.0)
     op = sign_op(mallory, group_id, 1, 2, 1.0, deps, Rename("mallory's"))
@@ -190,8 +217,10 @@ def test_anyone_may_leave_and_then_posts_no_more() -> None:
     sync(alice, bob)
     assert sorted(m.name for m in alice.replica.state.members.values()) == ["alice", "carol"]
     with pytest.raises(LocalProtocolError):
-        bob.replica.post(bob.me, 2.0, "gone")
-    late = sign_post(bob.me, bob.replica.group_id, 1, 9, 2.0, bob.replica.summary().ops, "x")
+        bob.replica.post(bob.me, 2.0, "gone", rng=SALTS)
+    late = sign_post(
+        bob.me, bob.replica.group_id, 1, 9, 2.0, bob.replica.summary().ops, "x", salt=SALT
+    )
     with pytest.raises(GroupRemovedError):
         alice.replica.receive(late, 3.0)
 
@@ -201,7 +230,7 @@ def test_unknown_group() -> None:
     other = found("alice", ["bob"], group="other")  # same founder, another group
     assert other.replica.group_id != alice.replica.group_id
     with pytest.raises(UnknownGroupError) as info:
-        bob.replica.receive(other.replica.post(other.me, 1.0, "elsewhere"), 1.0)
+        bob.replica.receive(other.replica.post(other.me, 1.0, "elsewhere", rng=SALTS), 1.0)
     assert info.value.event == "frame_rejected"
     with pytest.raises(UnknownGroupError):
         alice.replica.missing_for(GroupSummary.empty(other.replica.group_id))
@@ -255,7 +284,7 @@ def test_an_operation_flood_is_refused_and_the_group_goes_on() -> None:
     with pytest.raises(GroupFloodError) as info:
         bob.replica.receive(flood, 2.0)
     assert info.value.event == "rate_limited"
-    bob.take(alice.replica.post(alice.me, 3.0, "still fine"))
+    bob.take(alice.replica.post(alice.me, 3.0, "still fine", rng=SALTS))
     assert bob.texts() == ["still fine"]
     assert bob.replica.state.name == f"name {MAX_OPS_PER_AUTHOR - 2}"
 
@@ -263,8 +292,8 @@ def test_an_operation_flood_is_refused_and_the_group_goes_on() -> None:
 def test_a_gap_that_never_fills_is_dropped_after_the_timeout() -> None:
     alice = found("alice", ["bob"])
     bob = Member("bob", identity("bob"), GroupReplica(alice.replica.create_op, gap_timeout=30.0))
-    first = alice.replica.post(alice.me, 1.0, "lost on the way")
-    second = alice.replica.post(alice.me, 2.0, "arrived")
+    first = alice.replica.post(alice.me, 1.0, "lost on the way", rng=SALTS)
+    second = alice.replica.post(alice.me, 2.0, "arrived", rng=SALTS)
     bob.take(second, now=100.0)
     assert bob.texts() == [] and bob.replica.deadline == 130.0
     bob.replica.handle_timer(129.0)
@@ -283,7 +312,7 @@ def test_a_gap_that_never_fills_is_dropped_after_the_timeout() -> None:
 def test_waiting_items_are_bounded() -> None:
     alice = found("alice", ["bob"])
     bob = Member("bob", identity("bob"), GroupReplica(alice.replica.create_op, max_pending=4))
-    posts = [alice.replica.post(alice.me, 1.0 + i, f"p{i}") for i in range(7)]
+    posts = [alice.replica.post(alice.me, 1.0 + i, f"p{i}", rng=SALTS) for i in range(7)]
     for post in posts[1:5]:
         bob.replica.receive(post, 1.0)
     with pytest.raises(GroupFloodError):
@@ -294,8 +323,8 @@ def test_waiting_items_are_bounded() -> None:
 
 def test_group_messages_round_trip_on_the_wire() -> None:
     alice, _bob, _carol = _trio()
-    post = alice.replica.post(alice.me, 1.0, "x", ttl=60)
-    assert post.expires_at == 61.0
+    post = alice.replica.post(alice.me, 1.0, "x", ttl=60, rng=SALTS)
+    assert post.ttl == 60 and post.text == "x"
     assert decode_group_message(encode_group_message(post)) == post
     op = alice.replica.held_ops()[0]
     assert decode_group_message(encode_group_message(op)) == op
@@ -308,7 +337,7 @@ def test_the_group_wide_operation_cap_counts_operations_only() -> None:
     dave = Member("dave", identity("dave"), GroupReplica(alice.replica.create_op, max_group_ops=6))
     ops = [alice.replica.rename(alice.me, 2.0 + i, f"name {i}") for i in range(3)]
     ops += [bob.replica.leave(bob.me, 3.0), carol.replica.leave(carol.me, 3.0)]
-    posts = [alice.replica.post(alice.me, 4.0 + i, f"p{i}") for i in range(8)]
+    posts = [alice.replica.post(alice.me, 4.0 + i, f"p{i}", rng=SALTS) for i in range(8)]
     for post in posts[1:]:  # waiting posts do not use up room for operations
         dave.replica.receive(post, 5.0)
     for op in ops[:5]:
