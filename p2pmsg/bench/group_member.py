@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from p2pmsg.bench.netutil import emit, run_child
 from p2pmsg.node.api import GroupMessageReceived, NodeEvent
 from p2pmsg.node.config import NodeConfig
 from p2pmsg.node.node import Node
@@ -68,10 +69,6 @@ MAX_WAIT = 300.0
 PASSWORD_ENV = "P2PMSG_PASSWORD"  # noqa: S105 - the name of the variable
 CHAT_TEXT = ("p2pmsg bench: one typical chat line, " * 3)[:100]
 CHAT_TIMEOUT = 10.0
-
-
-def _emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
 
 
 class _Member:
@@ -101,50 +98,50 @@ class _Member:
         node, cmd = self.node, command.get("cmd")
         if cmd == "add_peer":
             await node.add_peer(command["host"], int(command["port"]))
-            _emit("ok")
+            emit("ok")
         elif cmd == "contact":
             await node.rename_peer(command["peer"], command["name"])
-            _emit("ok")
+            emit("ok")
         elif cmd == "sessions":
-            _emit("sessions", peers=node.directory.connected())
+            emit("sessions", peers=node.directory.connected())
         elif cmd == "create":
             view = await node.create_group(command["name"], command["members"])
-            _emit("group", group=dataclasses.asdict(view))
+            emit("group", group=dataclasses.asdict(view))
         elif cmd in ("add", "remove"):
             act = node.add_member if cmd == "add" else node.remove_member
-            _emit("group", group=dataclasses.asdict(await act(command["group"], command["peer"])))
+            emit("group", group=dataclasses.asdict(await act(command["group"], command["peer"])))
         elif cmd == "groups":
-            _emit("groups", groups=[dataclasses.asdict(g) for g in await node.groups()])
+            emit("groups", groups=[dataclasses.asdict(g) for g in await node.groups()])
         elif cmd == "post":
             t = time.time()
             post = await node.send_group(command["group"], command["text"])
-            _emit("posted", id=post.id, t=t)
+            emit("posted", id=post.id, t=t)
         elif cmd == "post_many":
             ids: list[str] = []
             t0 = time.time()
             for i in range(min(int(command["count"]), MAX_POSTS)):
                 post = await node.send_group(command["group"], f"{command['prefix']} {i}")
                 ids.append(post.id)
-            _emit("posted_many", ids=ids, t0=t0, t1=time.time())
+            emit("posted_many", ids=ids, t0=t0, t1=time.time())
         elif cmd == "messages":
             views = await node.group_messages(command["group"], limit=1_000_000)
             items = [{"id": m.id, "author": m.author, "text": m.text} for m in views]
-            _emit("messages", items=items)
+            emit("messages", items=items)
         elif cmd == "received":
-            _emit("received", times=self.times)
+            emit("received", times=self.times)
         elif cmd == "wait_count":
             n, t = await self.count(command["group"], int(command["n"]), float(command["timeout"]))
-            _emit("count", n=n, t=t)
+            emit("count", n=n, t=t)
         elif cmd == "chat":
-            _emit("chat", seconds=await self._chat(command["peer"], int(command["count"])))
+            emit("chat", seconds=await self._chat(command["peer"], int(command["count"])))
         elif cmd == "peers":
-            _emit("peers", peers=[dataclasses.asdict(p) for p in await node.peers()])
+            emit("peers", peers=[dataclasses.asdict(p) for p in await node.peers()])
         elif cmd == "relay_bad":
-            _emit("ok", sent=self._relay_bad(command["group"], command["to"]))
+            emit("ok", sent=self._relay_bad(command["group"], command["to"]))
         elif cmd == "security":
-            _emit("security", events=await node.security_events(5_000))
+            emit("security", events=await node.security_events(5_000))
         else:
-            _emit("error", message=f"unknown command {command!r}")
+            emit("error", message=f"unknown command {command!r}")
 
     async def _chat(self, peer: str, count: int) -> list[float]:
         samples: list[float] = []
@@ -185,7 +182,7 @@ async def _commands(member: _Member) -> None:
         try:
             await member.run(json.loads(line))
         except Exception as exc:  # report to the parent, keep serving
-            _emit("error", message=f"{type(exc).__name__}: {exc}")
+            emit("error", message=f"{type(exc).__name__}: {exc}")
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -213,7 +210,7 @@ async def _main(args: argparse.Namespace) -> None:
         starting = time.time()
         await node.start()
         try:
-            _emit(
+            emit(
                 "ready",
                 fingerprint=node.fingerprint,
                 port=node.listen_port,
@@ -236,14 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-discovery", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        _emit("error", message=f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    return run_child(lambda: _main(args))
 
 
 if __name__ == "__main__":
