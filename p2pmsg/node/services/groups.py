@@ -723,9 +723,13 @@ class Groups:
         grown = await self._receipts.acknowledge(replica, member, summary)
         if grown is None:
             return
-        (_, was_read), (delivered, _) = grown
-        first = max(was_read, delivered - MAX_RECEIPT_EVENT_POSTS) + 1
-        posts = (replica.shown_post(self._me, seq) for seq in range(first, delivered + 1))
+        (was_delivered, was_read), (delivered, read) = grown
+        # Only the posts whose marks moved: newly held (was_delivered, delivered] and
+        # newly read (was_read, read]. (Everything above the read mark, every time,
+        # was up to 200 views per summary: with 19 members answering each post, an
+        # author of 1,000 posts spent 68 ms per post on it in `bench groups`.)
+        seqs = sorted({*range(was_delivered + 1, delivered + 1), *range(was_read + 1, read + 1)})
+        posts = (replica.shown_post(self._me, seq) for seq in seqs[-MAX_RECEIPT_EVENT_POSTS:])
         moved = [p for p in posts if p is not None]
         if moved:
             views = tuple(self.message(replica, p) for p in moved)
