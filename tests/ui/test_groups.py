@@ -414,3 +414,24 @@ async def test_a_disappearing_post_arriving_in_the_open_group_starts_its_timer()
         assert post.deadline is not None  # shown: the timer runs
         log = main.query_one(MessageLog)
         assert any("read me quickly ⏱" in line for line in log.plain_lines())
+
+
+async def test_group_receipts_do_not_quote_a_disappearing_post() -> None:
+    """The note stays in the log after the post's text is gone: it names the post
+    without its text."""
+    node, gid = group_node()
+    posts = node.group_posts[gid]
+    own = max(i for i, p in enumerate(posts) if p.direction == "out")
+    posts[own] = replace(posts[own], ttl=60)
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        composer = main.query_one(Composer)
+        composer.focus()
+        await pilot.press(*"/group receipts", "enter")
+        await settle(pilot, 0.3)
+        notes = [
+            line for line in main.query_one(MessageLog).plain_lines() if "your last post" in line
+        ]
+        assert notes and "(disappearing)" in notes[-1]
+        assert posts[own].text is not None and posts[own].text[:12] not in notes[-1]

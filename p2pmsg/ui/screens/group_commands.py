@@ -209,7 +209,11 @@ class GroupCommands:
             what = "read" if r.read else "holds it, not read" if r.delivered else "waiting"
             said[what].append(printable(clip(label, 24)))
         marks = group_delivery(post) or "nobody else is in the group"
-        shown = "(disappeared)" if post.text is None else f'"{printable(clip(post.text, 30))}"'
+        # A disappearing post is not quoted: this note would outlive its text in the log.
+        if post.text is None or post.ttl is not None:
+            shown = "(disappeared)" if post.text is None else "(disappearing)"
+        else:
+            shown = f'"{printable(clip(post.text, 30))}"'
         log.add_note(f"your last post {shown}: {marks}")
         for what, names in said.items():
             if names:
