@@ -149,6 +149,17 @@ def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S607
 
 
+def _fill(path: Path) -> None:
+    """Write zeros to `path` until its filesystem is full."""
+    with path.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     with mounted_tmpfs(tmp_path / "small", "4m") as mount:
@@ -178,13 +189,7 @@ async def test_disk_filling_up_mid_transfer_ends_cleanly(
     def write_then_fill(self: receiver.IncomingTransfer, chunks: Any) -> int:
         done = original(self, chunks)
         if not filler.exists():
-            with filler.open("wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * 65536)
-                        f.flush()
-                except OSError:
-                    pass
+            _fill(filler)
         return done
 
     monkeypatch.setattr(receiver.IncomingTransfer, "write", write_then_fill)
@@ -211,13 +216,7 @@ async def test_disk_full_when_a_small_file_is_written_and_verified_at_once(
 
     def open_then_fill(self: receiver.IncomingTransfer, *args: Any, **kwargs: Any) -> int:
         offset = original(self, *args, **kwargs)
-        with filler.open("wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        _fill(filler)
         return offset
 
     monkeypatch.setattr(receiver.IncomingTransfer, "open", open_then_fill)

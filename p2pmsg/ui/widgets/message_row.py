@@ -135,17 +135,7 @@ class MessageRows:
         """The body as (text, component class) pieces."""
         if isinstance(message, GroupMessageView):
             return self._group_parts(message)
-        if message.text is None:
-            parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
-        else:
-            parts = [(printable(message.text, multiline=True), None)]
-        if message.ttl is not None and message.text is not None:  # gone: no timer left
-            left = (
-                f" ⏱{duration(message.deadline - self.clock.now())}"
-                if message.deadline is not None
-                else f" ⏱{duration(message.ttl)}"
-            )
-            parts.append((left, "message-log--ttl"))
+        parts = self._text_parts(message)
         if message.direction == "out":
             component = {"read": "message-log--read", "failed": "message-log--failed"}.get(
                 message.status, "message-log--status"
@@ -153,18 +143,24 @@ class MessageRows:
             parts.append((" " + STATUS_ICON.get(message.status, "?"), component))
         return parts
 
-    def _group_parts(self, message: GroupMessageView) -> list[tuple[str, str | None]]:
-        if message.text is None:  # disappeared (here, or where this copy came from)
+    def _text_parts(self, message: MessageView | GroupMessageView) -> list[tuple[str, str | None]]:
+        """The text, or "message disappeared" (here, or where a group copy came from),
+        and the disappearing timer while the text is there."""
+        if message.text is None:
             parts: list[tuple[str, str | None]] = [("message disappeared", "message-log--gone")]
         else:
             parts = [(printable(message.text, multiline=True), None)]
-        if message.ttl is not None and message.text is not None:  # gone: no timer left
+        if message.ttl is not None and message.text is not None:
             left = (
                 f" ⏱{duration(message.deadline - self.clock.now())}"
                 if message.deadline is not None
                 else f" ⏱{duration(message.ttl)}"
             )
             parts.append((left, "message-log--ttl"))
+        return parts
+
+    def _group_parts(self, message: GroupMessageView) -> list[tuple[str, str | None]]:
+        parts = self._text_parts(message)
         delivery = group_delivery(message) if message.direction == "out" else ""
         if delivery:
             everyone = message.read >= message.recipients
