@@ -51,7 +51,7 @@ COMMANDS: tuple[SlashSpec, ...] = (
     SlashSpec(
         "group",
         "/group ACTION",
-        "groups: create [NAME] (ctrl+g), add PEER, remove PEER, leave, members (F7), "
+        "groups: create [NAME] (ctrl+g), add PEER, remove PEER, rename NAME, leave, members (F7), "
         "receipts (who has your last post, who read it)",
     ),
     SlashSpec("search", "/search [TEXT]", "find in this conversation (ctrl+f)"),
@@ -162,22 +162,25 @@ def _parse_add(arg: str) -> Slash:
     return Slash("add", arg=arg, host=host, port=port)
 
 
-GROUP_ACTIONS = ("create", "add", "remove", "leave", "members", "receipts")
+GROUP_ACTIONS = ("create", "add", "remove", "rename", "leave", "members", "receipts")
 _GROUP_USAGE = (
     "Usage: /group create [NAME] (then pick members), /group add PEER, "
-    "/group remove PEER, /group leave, /group members, /group receipts"
+    "/group remove PEER, /group rename NAME, /group leave, /group members, /group receipts"
 )
 
 
 def _parse_group(arg: str) -> Slash:
     """`/group ACTION [ARG]`: create takes an optional name (the dialog asks for the
-    rest), add and remove a peer, leave, members and receipts nothing."""
+    rest), add and remove a peer, rename the new name, leave, members and receipts
+    nothing."""
     head, _, rest = arg.partition(" ")
     action, rest = head.lower(), rest.strip()
     if action not in GROUP_ACTIONS:
         raise SlashError(_GROUP_USAGE)
     if action in ("add", "remove") and not rest:
         raise SlashError(f"Usage: /group {action} PEER (a name or fingerprint prefix)")
+    if action == "rename" and not rest:
+        raise SlashError("Usage: /group rename NAME (the open group's new name; admins only)")
     if action in ("leave", "members", "receipts") and rest:
         raise SlashError(f"/group {action} takes no arguments (it acts on the open group)")
     return Slash("group", arg=rest, action=action)

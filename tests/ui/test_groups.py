@@ -63,9 +63,13 @@ def test_group_slash_commands_parse() -> None:
     assert slash.parse("/group remove 3f2a91bc").arg == "3f2a91bc"
     assert slash.parse("/group leave").action == "leave"
     assert slash.parse("/group members").action == "members"
+    assert slash.parse("/group rename the crew") == slash.Slash(
+        "group", arg="the crew", action="rename"
+    )
     for bad, says in (
         ("/group", "Usage: /group create"),
-        ("/group rename x", "Usage: /group create"),
+        ("/group retitle x", "Usage: /group create"),
+        ("/group rename", "Usage: /group rename NAME"),
         ("/group add", "Usage: /group add PEER"),
         ("/group remove", "Usage: /group remove PEER"),
         ("/group leave now", "takes no arguments"),
@@ -435,3 +439,25 @@ async def test_group_receipts_do_not_quote_a_disappearing_post() -> None:
         ]
         assert notes and "(disappearing)" in notes[-1]
         assert posts[own].text is not None and posts[own].text[:12] not in notes[-1]
+
+
+async def test_group_rename_from_the_composer() -> None:
+    """/group rename NAME renames the open group (the node judges who may); the new
+    name is shown literally, and a bare /group rename says how to use it."""
+    node, gid = group_node()
+    app = P2PMsgApp(node=node, clock=FIXED_CLOCK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _open_group(app, pilot, gid)
+        composer = main.query_one(Composer)
+        composer.focus()
+        await pilot.press(*"/group rename", "enter")
+        await settle(pilot, 0.2)
+        assert "Usage: /group rename NAME" in screen_text(app)
+        assert not [c for c in node.calls if c[0] == "rename_group"]
+        assert composer.text == "/group rename"  # kept for mending, never dropped
+        composer.text = ""
+        await pilot.press(*"/group rename crew [b]x[/b]", "enter")
+        await settle(pilot, 0.3)
+        assert ("rename_group", gid, "crew [b]x[/b]") in node.calls
+        assert "# crew [b]x[/b]" in screen_text(app)
+        assert any("to crew [b]x[/b]" in line for line in main.query_one(MessageLog).plain_lines())

@@ -160,6 +160,11 @@ class GroupCommands:
             )
         elif command.action == "remove":
             self._confirm_remove(group, command.arg)
+        elif command.action == "rename":
+            self._call(
+                self._node.rename_group(group.id, command.arg),
+                f"renamed {printable(group.name)} to {printable(command.arg)}",
+            )
         elif command.action == "leave":
             self.leave()
 
