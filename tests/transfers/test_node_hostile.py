@@ -160,6 +160,24 @@ def _fill(path: Path) -> None:
             pass
 
 
+async def _send_onto_a_full_disk(
+    make_node: NodeFactory, tmp_path: Path, small_tmpfs: Path, size: int
+) -> None:
+    """Alice sends `size` bytes to bob, whose downloads (the small tmpfs) fill up on the
+    way: both ends fail with "disk is full", and bob keeps nothing but the filler."""
+    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
+    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
+    await connect(alice, bob)
+    src = tmp_path / "payload.bin"
+    write_random(src, size)
+    offer = await alice.send_file("bob", str(src))
+    received = await wait_final(bob, offer.id)
+    sent = await wait_final(alice, offer.id)
+    assert received.state == "failed" and "disk is full" in (received.error or "")
+    assert sent.state == "failed" and "disk is full" in (sent.error or "")
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     with mounted_tmpfs(tmp_path / "small", "4m") as mount:
@@ -193,17 +211,7 @@ async def test_disk_filling_up_mid_transfer_ends_cleanly(
         return done
 
     monkeypatch.setattr(receiver.IncomingTransfer, "write", write_then_fill)
-    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
-    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
-    await connect(alice, bob)
-    src = tmp_path / "fits.bin"
-    write_random(src, 3 * 1024 * 1024)
-    offer = await alice.send_file("bob", str(src))
-    received = await wait_final(bob, offer.id)
-    sent = await wait_final(alice, offer.id)
-    assert received.state == "failed" and "disk is full" in (received.error or "")
-    assert sent.state == "failed" and "disk is full" in (sent.error or "")
-    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+    await _send_onto_a_full_disk(make_node, tmp_path, small_tmpfs, 3 * 1024 * 1024)
 
 
 async def test_disk_full_when_a_small_file_is_written_and_verified_at_once(
@@ -220,17 +228,7 @@ async def test_disk_full_when_a_small_file_is_written_and_verified_at_once(
         return offset
 
     monkeypatch.setattr(receiver.IncomingTransfer, "open", open_then_fill)
-    alice = await make_node("alice", config=loopback_config(files=file_settings(tmp_path / "a")))
-    bob = await make_node("bob", config=loopback_config(files=file_settings(small_tmpfs)))
-    await connect(alice, bob)
-    src = tmp_path / "small.bin"
-    write_random(src, 100 * 1024)
-    offer = await alice.send_file("bob", str(src))
-    received = await wait_final(bob, offer.id)
-    sent = await wait_final(alice, offer.id)
-    assert received.state == "failed" and "disk is full" in (received.error or "")
-    assert sent.state == "failed" and "disk is full" in (sent.error or "")
-    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+    await _send_onto_a_full_disk(make_node, tmp_path, small_tmpfs, 100 * 1024)
 
 
 async def test_chat_is_not_stuck_behind_a_big_transfer(pair: Pair, tmp_path: Path) -> None:

@@ -247,33 +247,44 @@ class ConversationCommands:
         self._host.run_worker(run(), group="trust-decision")
 
     async def _set_ttl(self, fingerprint: str, ttl: float | None) -> None:
-        """Store the timer, then show what the node now holds (not what we asked for)."""
-        log = self._host.message_log
-        try:
-            await self._node.set_conversation_ttl(fingerprint, ttl)
-            stored = await self._node.conversation_ttl(fingerprint)
-        except P2PMsgError as exc:
-            log.add_note(f"/ttl: {exc}", error=True)
-            return
-        self._timers.own[fingerprint] = stored
-        self._announce_ttl(stored, "conversation")
-        if fingerprint == self._host.selected:
-            self._host.render_header()
+        await self._store_ttl(
+            self._node.set_conversation_ttl(fingerprint, ttl),
+            partial(self._node.conversation_ttl, fingerprint),
+            fingerprint,
+            "conversation",
+            lambda: fingerprint == self._host.selected,
+        )
 
     async def _set_group_ttl(self, group_id: str, ttl: float | None) -> None:
         """/ttl in a group: the timer this profile's new posts there get (the other
         members choose their own; each member's copy disappears `ttl` after it is shown
         there, docs/PROTOCOL.md "Groups")."""
-        log = self._host.message_log
+        await self._store_ttl(
+            self._node.set_group_ttl(group_id, ttl),
+            partial(self._node.group_ttl, group_id),
+            group_key(group_id),
+            "group",
+            lambda: group_id == self._host.selected_group,
+        )
+
+    async def _store_ttl(
+        self,
+        store: Awaitable[None],
+        read: Callable[[], Awaitable[float | None]],
+        key: str,
+        where: str,
+        shown: Callable[[], bool],
+    ) -> None:
+        """Store the timer, then show what the node now holds (not what we asked for)."""
         try:
-            await self._node.set_group_ttl(group_id, ttl)
-            stored = await self._node.group_ttl(group_id)
+            await store
+            stored = await read()
         except P2PMsgError as exc:
-            log.add_note(f"/ttl: {printable(str(exc))}", error=True)
+            self._host.message_log.add_note(f"/ttl: {printable(str(exc))}", error=True)
             return
-        self._timers.own[group_key(group_id)] = stored
-        self._announce_ttl(stored, "group")
-        if group_id == self._host.selected_group:
+        self._timers.own[key] = stored
+        self._announce_ttl(stored, where)
+        if shown():  # still the open one after the awaits
             self._host.render_header()
 
     def _announce_ttl(self, stored: float | None, where: str) -> None:
